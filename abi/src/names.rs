@@ -1,0 +1,29 @@
+//! Names of the exports a guest provides and of the import module the host provides.
+
+/// Version of the envelope layout written as the first byte of every envelope.
+pub const ENVELOPE_VERSION: u8 = 1;
+
+/// Marker export `() -> ()` declaring that a module speaks ABI v1.
+pub const EXPORT_ABI_MARKER: &str = "fwasm_abi_v1";
+/// `fwasm_alloc(len: i32) -> i32`: guest memory for the host to write the request into.
+pub const EXPORT_ALLOC: &str = "fwasm_alloc";
+/// `fwasm_handle(req_ptr: i32, req_len: i32) -> i64`: packed pointer/length of the response.
+pub const EXPORT_HANDLE: &str = "fwasm_handle";
+/// The guest's linear memory.
+pub const EXPORT_MEMORY: &str = "memory";
+
+/// The one import module the host provides for ABI v1.
+pub const IMPORT_MODULE: &str = "fwasm_v1";
+/// `log(level: i32, ptr: i32, len: i32) -> i32`.
+pub const IMPORT_LOG: &str = "log";
+/// `fail(ptr: i32, len: i32) -> i32`: records why the call is about to fail (e.g. a panic message).
+pub const IMPORT_FAIL: &str = "fail";
+
+/// Log levels accepted by `log`.
+pub mod log_level {
+    pub const ERROR: i32 = 1;
+    pub const WARN: i32 = 2;
+    pub const INFO: i32 = 3;
+    pub const DEBUG: i32 = 4;
+    pub const TRACE: i32 = 5;
+}

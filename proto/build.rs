@@ -1,0 +1,18 @@
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protos = [
+        "proto/fwasm/v1/call.proto",
+        "proto/fwasm/v1/state.proto",
+        "proto/fwasm/v1/scheduler.proto",
+        "proto/fwasm/v1/executor.proto",
+        "proto/fwasm/v1/functions.proto",
+    ];
+    // protox compiles in pure Rust, so nobody needs protoc installed.
+    let descriptors = protox::compile(protos, ["proto"])?;
+    tonic_prost_build::configure()
+        .bytes(".")
+        .compile_fds(descriptors)?;
+    for proto in protos {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    Ok(())
+}

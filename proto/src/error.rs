@@ -1,0 +1,106 @@
+//! The one error type services hand each other, mapped to and from gRPC status codes.
+
+/// What went wrong, in the vocabulary gRPC and HTTP share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidArgument,
+    NotFound,
+    PayloadTooLarge,
+    ResourceExhausted,
+    DeadlineExceeded,
+    Unavailable,
+    Internal,
+}
+
+/// An error with a code and a message meant for the person who made the request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn resource_exhausted(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ResourceExhausted, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unavailable, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(err: ApiError) -> Self {
+        let code = match err.code {
+            ErrorCode::InvalidArgument => tonic::Code::InvalidArgument,
+            ErrorCode::NotFound => tonic::Code::NotFound,
+            // gRPC has no "too large": OUT_OF_RANGE is the closest, and round-trips.
+            ErrorCode::PayloadTooLarge => tonic::Code::OutOfRange,
+            ErrorCode::ResourceExhausted => tonic::Code::ResourceExhausted,
+            ErrorCode::DeadlineExceeded => tonic::Code::DeadlineExceeded,
+            ErrorCode::Unavailable => tonic::Code::Unavailable,
+            ErrorCode::Internal => tonic::Code::Internal,
+        };
+        tonic::Status::new(code, err.message)
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(status: tonic::Status) -> Self {
+        let code = match status.code() {
+            tonic::Code::InvalidArgument => ErrorCode::InvalidArgument,
+            tonic::Code::NotFound => ErrorCode::NotFound,
+            tonic::Code::OutOfRange => ErrorCode::PayloadTooLarge,
+            tonic::Code::ResourceExhausted => ErrorCode::ResourceExhausted,
+            tonic::Code::DeadlineExceeded => ErrorCode::DeadlineExceeded,
+            tonic::Code::Unavailable => ErrorCode::Unavailable,
+            _ => ErrorCode::Internal,
+        };
+        Self::new(code, status.message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_survives_a_grpc_round_trip() {
+        for code in [
+            ErrorCode::InvalidArgument,
+            ErrorCode::NotFound,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::ResourceExhausted,
+            ErrorCode::DeadlineExceeded,
+            ErrorCode::Unavailable,
+            ErrorCode::Internal,
+        ] {
+            let err = ApiError::new(code, "why");
+            assert_eq!(ApiError::from(tonic::Status::from(err.clone())), err);
+        }
+    }
+
+    #[test]
+    fn transport_failures_read_as_unavailable_or_internal() {
+        let err = ApiError::from(tonic::Status::unavailable("connection refused"));
+        assert_eq!(err.code, ErrorCode::Unavailable);
+        assert_eq!(ApiError::from(tonic::Status::unknown("?")).code, ErrorCode::Internal);
+    }
+}

@@ -1,0 +1,170 @@
+//! gRPC on both sides of each service trait: `*Server` adapts an implementation to tonic, and
+//! the generated tonic clients implement the traits.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+use crate::api::{ExecutorApi, SchedulerApi, StateApi};
+use crate::pb::{self, executor_client::ExecutorClient, scheduler_client::SchedulerClient, state_client::StateClient};
+use crate::ApiError;
+
+pub use tonic::service::Routes;
+
+/// Serves `routes` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
+
+/// A lazily connecting channel to `addr` (`host:port` or a full `http://` URI).
+pub fn channel(addr: &str) -> Result<Channel, ApiError> {
+    let uri = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
+    Endpoint::from_shared(uri)
+        .map(|e| e.tcp_nodelay(true).connect_lazy())
+        .map_err(|e| ApiError::invalid_argument(format!("bad service address {addr:?}: {e}")))
+}
+
+/// Runs a trait method for a tonic handler.
+macro_rules! serve_with {
+    ($inner:expr, $method:ident, $request:expr) => {
+        $inner
+            .$method($request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
+    };
+}
+
+/// Runs a tonic client method for a trait method.
+macro_rules! call_with {
+    ($client_type:ident, $client:expr, $method:ident, $request:expr) => {
+        // By path: `client.method()` would resolve to this trait's `&self` method instead.
+        $client_type::<Channel>::$method(&mut $client.clone(), $request)
+            .await
+            .map(Response::into_inner)
+            .map_err(ApiError::from)
+    };
+}
+
+/// Serves a [`StateApi`] implementation over gRPC.
+pub struct StateServer(pub Arc<dyn StateApi>);
+
+impl StateServer {
+    pub fn into_service(self) -> pb::state_server::StateServer<Self> {
+        pb::state_server::StateServer::new(self).max_decoding_message_size(usize::MAX)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::state_server::State for StateServer {
+    async fn put_function(&self, r: Request<pb::PutFunctionRequest>) -> Result<Response<pb::FunctionInfo>, Status> {
+        serve_with!(self.0, put_function, r)
+    }
+    async fn get_function_info(&self, r: Request<pb::FunctionRef>) -> Result<Response<pb::FunctionInfo>, Status> {
+        serve_with!(self.0, get_function_info, r)
+    }
+    async fn get_function(&self, r: Request<pb::FunctionRef>) -> Result<Response<pb::FunctionCode>, Status> {
+        serve_with!(self.0, get_function, r)
+    }
+    async fn get_module(&self, r: Request<pb::ModuleRef>) -> Result<Response<pb::FunctionCode>, Status> {
+        serve_with!(self.0, get_module, r)
+    }
+}
+
+#[async_trait]
+impl StateApi for StateClient<Channel> {
+    async fn put_function(&self, req: pb::PutFunctionRequest) -> Result<pb::FunctionInfo, ApiError> {
+        call_with!(StateClient, self, put_function, req)
+    }
+    async fn get_function_info(&self, req: pb::FunctionRef) -> Result<pb::FunctionInfo, ApiError> {
+        call_with!(StateClient, self, get_function_info, req)
+    }
+    async fn get_function(&self, req: pb::FunctionRef) -> Result<pb::FunctionCode, ApiError> {
+        call_with!(StateClient, self, get_function, req)
+    }
+    async fn get_module(&self, req: pb::ModuleRef) -> Result<pb::FunctionCode, ApiError> {
+        call_with!(StateClient, self, get_module, req)
+    }
+}
+
+/// Serves a [`SchedulerApi`] implementation over gRPC.
+pub struct SchedulerServer(pub Arc<dyn SchedulerApi>);
+
+impl SchedulerServer {
+    pub fn into_service(self) -> pb::scheduler_server::SchedulerServer<Self> {
+        pb::scheduler_server::SchedulerServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::scheduler_server::Scheduler for SchedulerServer {
+    async fn place(&self, r: Request<pb::PlaceRequest>) -> Result<Response<pb::Placement>, Status> {
+        serve_with!(self.0, place, r)
+    }
+    async fn function_updated(
+        &self,
+        r: Request<pb::FunctionInfo>,
+    ) -> Result<Response<pb::FunctionUpdatedReply>, Status> {
+        serve_with!(self.0, function_updated, r).map(|r| r.map(|()| pb::FunctionUpdatedReply {}))
+    }
+}
+
+#[async_trait]
+impl SchedulerApi for SchedulerClient<Channel> {
+    async fn place(&self, req: pb::PlaceRequest) -> Result<pb::Placement, ApiError> {
+        call_with!(SchedulerClient, self, place, req)
+    }
+    async fn function_updated(&self, info: pb::FunctionInfo) -> Result<(), ApiError> {
+        call_with!(SchedulerClient, self, function_updated, info).map(|_| ())
+    }
+}
+
+/// Serves an [`ExecutorApi`] implementation over gRPC.
+pub struct ExecutorServer(pub Arc<dyn ExecutorApi>);
+
+impl ExecutorServer {
+    pub fn into_service(self) -> pb::executor_server::ExecutorServer<Self> {
+        pb::executor_server::ExecutorServer::new(self).max_decoding_message_size(usize::MAX)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::executor_server::Executor for ExecutorServer {
+    async fn execute(&self, r: Request<pb::Call>) -> Result<Response<pb::CallResult>, Status> {
+        serve_with!(self.0, execute, r)
+    }
+}
+
+#[async_trait]
+impl ExecutorApi for ExecutorClient<Channel> {
+    async fn execute(&self, call: pb::Call) -> Result<pb::CallResult, ApiError> {
+        call_with!(ExecutorClient, self, execute, call)
+    }
+}
+
+/// Clients for each service over a channel, with message size limits lifted: the sender
+/// enforces the real limits (request and output sizes) before anything crosses the wire.
+pub fn state_client(channel: Channel) -> StateClient<Channel> {
+    StateClient::new(channel).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX)
+}
+
+pub fn scheduler_client(channel: Channel) -> SchedulerClient<Channel> {
+    SchedulerClient::new(channel)
+}
+
+pub fn executor_client(channel: Channel) -> ExecutorClient<Channel> {
+    ExecutorClient::new(channel).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX)
+}

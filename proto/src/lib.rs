@@ -1,0 +1,19 @@
+//! fwasm's protocol: the generated gRPC types (package `fwasm.v1`), one Rust trait per internal
+//! service, and adapters both ways between each trait and gRPC.
+//!
+//! Every service implements its trait once. `fwasm up` hands those implementations to each
+//! other directly (no socket, no serialisation); in distributed mode [`grpc`] serves an
+//! implementation over tonic and a tonic client implements the same trait on the other side.
+
+pub mod api;
+mod error;
+pub mod grpc;
+pub mod names;
+
+pub use error::{ApiError, ErrorCode};
+
+/// Types generated from `proto/fwasm/v1/*.proto`.
+#[allow(clippy::large_enum_variant)]
+pub mod pb {
+    tonic::include_proto!("fwasm.v1");
+}

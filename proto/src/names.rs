@@ -1,0 +1,57 @@
+//! Rules for user and function names: they appear in URLs, keys and file paths.
+
+use crate::ApiError;
+
+pub const MAX_NAME_LEN: usize = 128;
+
+/// Accepts ASCII letters, digits, `_`, `-` and `.`, not starting with `.`, 1 to 128 bytes.
+pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
+    let problem = if name.is_empty() {
+        Some("is empty".to_string())
+    } else if name.len() > MAX_NAME_LEN {
+        Some(format!("is longer than {MAX_NAME_LEN} bytes"))
+    } else if name.starts_with('.') {
+        Some("may not start with '.'".to_string())
+    } else {
+        name.chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+            .map(|c| format!("contains {c:?}; use letters, digits, '_', '-' or '.'"))
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(ApiError::invalid_argument(format!("invalid {kind} name {name:?}: {problem}"))),
+    }
+}
+
+/// Checks both names of a user's function.
+pub fn check_function_ref(user: &str, function: &str) -> Result<(), ApiError> {
+    check_name("user", user)?;
+    check_name("function", function)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_names() {
+        for name in ["demo", "echo", "my_func-2", "v1.2", &"a".repeat(MAX_NAME_LEN)] {
+            assert!(check_name("function", name).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn rejects_names_that_could_escape_or_confuse() {
+        for (name, why) in [
+            ("", "is empty"),
+            ("..", "may not start with '.'"),
+            ("a/b", "contains '/'"),
+            ("a b", "contains ' '"),
+            ("é", "contains 'é'"),
+        ] {
+            let err = check_name("user", name).unwrap_err();
+            assert!(err.message.contains(why), "{name}: {}", err.message);
+        }
+        assert!(check_name("user", &"a".repeat(MAX_NAME_LEN + 1)).is_err());
+    }
+}

@@ -1,0 +1,38 @@
+//! Compiled modules by content hash, least recently used evicted first.
+//!
+//! Note: a wasmi `Engine` keeps the code of every module it compiled until the engine is
+//! dropped, so eviction bounds the map, not the engine's code memory.
+
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+
+use lru::LruCache;
+use wasmi::Module;
+
+pub(crate) struct ModuleCache {
+    modules: Mutex<LruCache<String, Module>>,
+}
+
+impl ModuleCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        Self { modules: Mutex::new(LruCache::new(capacity)) }
+    }
+
+    pub(crate) fn get(&self, module_hash: &str) -> Option<Module> {
+        self.lock().get(module_hash).cloned()
+    }
+
+    pub(crate) fn insert(&self, module_hash: String, module: Module) {
+        self.lock().put(module_hash, module);
+    }
+
+    pub(crate) fn contains(&self, module_hash: &str) -> bool {
+        self.lock().contains(module_hash)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, Module>> {
+        // The map stays consistent even if a holder panicked: every operation is one call.
+        self.modules.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,294 @@
+//! One call on its way through a worker: instantiate, hand over the request, run `fwasm_handle`
+//! in fuel slices, read the response. Between slices the whole call (store and suspended
+//! execution) is a value that can wait in the queue and resume on any worker thread.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use fwasm_abi as abi;
+use fwasm_proto::pb::{Call, CallResult, CallStatus, FailureKind, Header};
+use tokio::sync::oneshot;
+use wasmi::{Linker, Memory, Module, Store, TrapCode, TypedResumableCall, TypedResumableCallOutOfFuel};
+
+use crate::host::{HostState, guest_slice};
+use crate::limits::Limits;
+
+/// A call waiting for (more) worker time.
+pub(crate) struct CallTask {
+    call: Call,
+    module: Module,
+    linker: Arc<Linker<HostState>>,
+    limits: Arc<Limits>,
+    cold_start: bool,
+    span: tracing::Span,
+    reply: oneshot::Sender<CallResult>,
+    running: Option<Running>,
+}
+
+/// A call suspended between fuel slices.
+struct Running {
+    store: Store<HostState>,
+    memory: Memory,
+    paused: TypedResumableCallOutOfFuel<i64>,
+    fuel_left: u64,
+    started: Instant,
+}
+
+/// How a call failed: the kind and the sentence its caller reads.
+struct Failure {
+    kind: FailureKind,
+    message: String,
+}
+
+impl Failure {
+    fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+}
+
+enum Step {
+    Paused(Running),
+    Done(Result<CallResult, Failure>, Instant),
+}
+
+impl CallTask {
+    pub(crate) fn new(
+        call: Call,
+        module: Module,
+        linker: Arc<Linker<HostState>>,
+        limits: Arc<Limits>,
+        cold_start: bool,
+        reply: oneshot::Sender<CallResult>,
+    ) -> Self {
+        let span = tracing::Span::current();
+        Self { call, module, linker, limits, cold_start, span, reply, running: None }
+    }
+
+    /// Runs one slice. Returns the task if it must be queued again for another slice.
+    pub(crate) fn run_slice(mut self) -> Option<Self> {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        let step = match self.running.take() {
+            None => self.start(),
+            Some(running) => self.resume(running),
+        };
+        match step {
+            Step::Paused(running) => {
+                self.running = Some(running);
+                Some(self)
+            }
+            Step::Done(outcome, started) => {
+                self.finish(outcome, started);
+                None
+            }
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("{}/{}", self.call.user, self.call.function)
+    }
+
+    fn start(&mut self) -> Step {
+        let started = Instant::now();
+        match self.prepare() {
+            Ok((store, memory, handle, ptr, len)) => {
+                let mut fuel_left = store.get_fuel().unwrap_or(0);
+                let mut store = store;
+                let give = self.give_fuel(&mut store, fuel_left);
+                let result = handle.call_resumable(&mut store, (ptr, len));
+                fuel_left -= give - store.get_fuel().unwrap_or(0);
+                self.after_slice(result, store, memory, fuel_left, started)
+            }
+            Err(failure) => Step::Done(Err(failure), started),
+        }
+    }
+
+    fn resume(&mut self, mut running: Running) -> Step {
+        if running.started.elapsed() >= self.limits.timeout {
+            return Step::Done(Err(self.timed_out()), running.started);
+        }
+        let give = self.give_fuel(&mut running.store, running.fuel_left);
+        let result = running.paused.resume(&mut running.store);
+        let fuel_left = running.fuel_left - (give - running.store.get_fuel().unwrap_or(0));
+        self.after_slice(result, running.store, running.memory, fuel_left, running.started)
+    }
+
+    /// Sets the store's fuel to the next slice and returns how much that is.
+    fn give_fuel(&self, store: &mut Store<HostState>, fuel_left: u64) -> u64 {
+        let give = self.limits.fuel_slice.min(fuel_left);
+        store.set_fuel(give).expect("fuel metering is enabled on every fwasm engine");
+        give
+    }
+
+    /// A fresh instance with the request envelope written into its memory.
+    #[allow(clippy::type_complexity)]
+    fn prepare(
+        &self,
+    ) -> Result<(Store<HostState>, Memory, wasmi::TypedFunc<(i32, i32), i64>, i32, i32), Failure> {
+        let mut store = Store::new(self.module.engine(), HostState::new(self.limits.max_memory_bytes));
+        store.limiter(|host| &mut host.limiter);
+        // Start functions and the allocator are not preempted: they draw on the whole budget.
+        store.set_fuel(self.limits.max_fuel).expect("fuel metering is enabled");
+        let instance = self
+            .linker
+            .instantiate_and_start(&mut store, &self.module)
+            .map_err(|e| self.trap_failure(&store, e))?;
+        let memory = instance
+            .get_memory(&store, abi::EXPORT_MEMORY)
+            .ok_or_else(|| Failure::new(FailureKind::AbiViolation, "module exports no memory"))?;
+        store.data_mut().memory = Some(memory);
+        let export_error = |e: wasmi::Error| Failure::new(FailureKind::AbiViolation, e.to_string());
+        let alloc = instance
+            .get_typed_func::<i32, i32>(&store, abi::EXPORT_ALLOC)
+            .map_err(export_error)?;
+        let handle = instance
+            .get_typed_func::<(i32, i32), i64>(&store, abi::EXPORT_HANDLE)
+            .map_err(export_error)?;
+
+        let headers = self.call.headers.iter().map(|h| abi::Header { name: &h.name, value: &h.value }).collect();
+        let envelope = abi::Request {
+            call_id: self.call.id,
+            user: &self.call.user,
+            function: &self.call.function,
+            method: &self.call.method,
+            path: &self.call.path,
+            query: &self.call.query,
+            headers,
+            body: &self.call.input,
+        };
+        let len = i32::try_from(envelope.encoded_len()).map_err(|_| {
+            Failure::new(FailureKind::AbiViolation, "request envelope exceeds 2 GiB")
+        })?;
+        let ptr = alloc.call(&mut store, len).map_err(|e| self.trap_failure(&store, e))?;
+        let memory_size = memory.data(&store).len();
+        let Ok(target) = guest_slice(memory.data(&store), ptr, len).map(|s| s.len()) else {
+            return Err(Failure::new(
+                FailureKind::AbiViolation,
+                format!("fwasm_alloc({len}) returned {ptr}, outside the guest's {memory_size}-byte memory"),
+            ));
+        };
+        let start = ptr as u32 as usize;
+        envelope.encode_into(&mut memory.data_mut(&mut store)[start..start + target]);
+        Ok((store, memory, handle, ptr, len))
+    }
+
+    fn after_slice(
+        &self,
+        result: Result<TypedResumableCall<i64>, wasmi::Error>,
+        store: Store<HostState>,
+        memory: Memory,
+        fuel_left: u64,
+        started: Instant,
+    ) -> Step {
+        let outcome = match result {
+            Ok(TypedResumableCall::Finished(packed)) => self.read_response(&store, memory, packed),
+            Ok(TypedResumableCall::OutOfFuel(paused)) => {
+                if fuel_left == 0 {
+                    Err(self.out_of_fuel())
+                } else if started.elapsed() >= self.limits.timeout {
+                    Err(self.timed_out())
+                } else {
+                    return Step::Paused(Running { store, memory, paused, fuel_left, started });
+                }
+            }
+            Ok(TypedResumableCall::HostTrap(trap)) => Err(Failure::new(
+                FailureKind::Trap,
+                format!("{} failed in a host call: {}", self.name(), trap.host_error()),
+            )),
+            Err(e) => Err(self.trap_failure(&store, e)),
+        };
+        Step::Done(outcome, started)
+    }
+
+    fn read_response(&self, store: &Store<HostState>, memory: Memory, packed: i64) -> Result<CallResult, Failure> {
+        let (ptr, len) = abi::unpack_ptr_len(packed);
+        let data = memory.data(store);
+        let bytes = guest_slice(data, ptr as i32, len as i32).map_err(|_| {
+            Failure::new(
+                FailureKind::AbiViolation,
+                format!(
+                    "{} returned a response at {ptr} of {len} bytes, outside its {}-byte memory",
+                    self.name(),
+                    data.len()
+                ),
+            )
+        })?;
+        let response = abi::Response::decode(bytes).map_err(|e| {
+            Failure::new(FailureKind::AbiViolation, format!("{} returned a malformed response: {e}", self.name()))
+        })?;
+        if response.body.len() > self.limits.max_output_bytes {
+            return Err(Failure::new(
+                FailureKind::OutputLimit,
+                format!(
+                    "{} returned {} bytes of output, over the limit of {} bytes",
+                    self.name(),
+                    response.body.len(),
+                    self.limits.max_output_bytes
+                ),
+            ));
+        }
+        Ok(CallResult {
+            http_status: u32::from(response.status),
+            headers: response
+                .headers
+                .iter()
+                .map(|h| Header { name: h.name.to_string(), value: h.value.to_string() })
+                .collect(),
+            output: Bytes::copy_from_slice(response.body),
+            ..CallResult::default()
+        })
+    }
+
+    fn out_of_fuel(&self) -> Failure {
+        Failure::new(
+            FailureKind::CpuLimit,
+            format!("{} used up its CPU budget of {} fuel", self.name(), self.limits.max_fuel),
+        )
+    }
+
+    fn timed_out(&self) -> Failure {
+        Failure::new(
+            FailureKind::Timeout,
+            format!("{} timed out after {:?}", self.name(), self.limits.timeout),
+        )
+    }
+
+    fn trap_failure(&self, store: &Store<HostState>, err: wasmi::Error) -> Failure {
+        let host = store.data();
+        if err.as_trap_code() == Some(TrapCode::OutOfFuel) {
+            self.out_of_fuel()
+        } else if host.limiter.refused_growth {
+            Failure::new(
+                FailureKind::MemoryLimit,
+                format!(
+                    "{} ran out of memory: its limit is {} MiB ({err})",
+                    self.name(),
+                    self.limits.max_memory_bytes >> 20
+                ),
+            )
+        } else if let Some(reason) = &host.failure_reason {
+            Failure::new(FailureKind::Trap, format!("{} failed: {}", self.name(), reason.replace('\n', " ")))
+        } else {
+            Failure::new(FailureKind::Trap, format!("{} trapped: {err}", self.name()))
+        }
+    }
+
+    fn finish(self, outcome: Result<CallResult, Failure>, started: Instant) {
+        let exec_micros = started.elapsed().as_micros() as u64;
+        let result = match outcome {
+            Ok(result) => CallResult { status: CallStatus::Success as i32, ..result },
+            Err(failure) => {
+                tracing::info!(error = %failure.message, "call failed");
+                CallResult {
+                    status: CallStatus::Failed as i32,
+                    failure: failure.kind as i32,
+                    error: failure.message,
+                    ..CallResult::default()
+                }
+            }
+        };
+        // The caller may have gone away; then nobody needs the result.
+        let _ = self.reply.send(CallResult { id: self.call.id, exec_micros, cold_start: self.cold_start, ..result });
+    }
+}

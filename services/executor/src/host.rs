@@ -1,0 +1,96 @@
+//! The host side of ABI v1: per-call host state and the `fwasm_v1` imports.
+//!
+//! Every import checks the guest's pointers against its memory and answers with a status code;
+//! nothing a guest passes can make the host panic.
+
+use fwasm_abi::{HostStatus, IMPORT_FAIL, IMPORT_LOG, IMPORT_MODULE, log_level};
+use wasmi::{Caller, Engine, Linker, Memory};
+
+use crate::limits::MemoryLimiter;
+
+/// Longest log line or failure reason kept; longer ones are cut.
+const MAX_MESSAGE_BYTES: usize = 16 << 10;
+
+/// What the host keeps for one call while its instance lives.
+pub(crate) struct HostState {
+    pub(crate) limiter: MemoryLimiter,
+    /// Set once the instance exists; imports read guest memory through it.
+    pub(crate) memory: Option<Memory>,
+    /// Why the guest says it is failing (e.g. its panic message), reported with its trap.
+    pub(crate) failure_reason: Option<String>,
+}
+
+impl HostState {
+    pub(crate) fn new(max_memory_bytes: usize) -> Self {
+        Self { limiter: MemoryLimiter::new(max_memory_bytes), memory: None, failure_reason: None }
+    }
+}
+
+/// The guest bytes at `ptr..ptr+len`, or `OutOfBounds`.
+pub(crate) fn guest_slice(memory: &[u8], ptr: i32, len: i32) -> Result<&[u8], HostStatus> {
+    let (start, len) = (ptr as u32 as usize, len as u32 as usize);
+    let end = start.checked_add(len).ok_or(HostStatus::OutOfBounds)?;
+    memory.get(start..end).ok_or(HostStatus::OutOfBounds)
+}
+
+/// Reads guest text, cut at [`MAX_MESSAGE_BYTES`] on a character boundary.
+fn guest_message(caller: &Caller<'_, HostState>, ptr: i32, len: i32) -> Result<String, HostStatus> {
+    let memory = caller.data().memory.ok_or(HostStatus::Unavailable)?;
+    let bytes = guest_slice(memory.data(caller), ptr, len)?;
+    let text = std::str::from_utf8(bytes).map_err(|_| HostStatus::InvalidUtf8)?;
+    let mut cut = text.len().min(MAX_MESSAGE_BYTES);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Ok(text[..cut].to_string())
+}
+
+fn status(result: Result<(), HostStatus>) -> i32 {
+    result.err().unwrap_or(HostStatus::Ok).code()
+}
+
+/// A linker with every ABI v1 import defined. Built once per engine and shared by all calls.
+pub(crate) fn linker(engine: &Engine) -> Linker<HostState> {
+    let mut linker = Linker::new(engine);
+    linker
+        .func_wrap(IMPORT_MODULE, IMPORT_LOG, |caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
+            status(guest_message(&caller, ptr, len).map(|message| log(level, &message)))
+        })
+        .expect("log is defined once");
+    linker
+        .func_wrap(IMPORT_MODULE, IMPORT_FAIL, |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| {
+            status(guest_message(&caller, ptr, len).map(|reason| {
+                caller.data_mut().failure_reason = Some(reason);
+            }))
+        })
+        .expect("fail is defined once");
+    linker
+}
+
+/// Guest log lines become events inside the call's span.
+fn log(level: i32, message: &str) {
+    match level {
+        log_level::ERROR => tracing::error!(target: "fwasm::guest", "{message}"),
+        log_level::WARN => tracing::warn!(target: "fwasm::guest", "{message}"),
+        log_level::INFO => tracing::info!(target: "fwasm::guest", "{message}"),
+        log_level::DEBUG => tracing::debug!(target: "fwasm::guest", "{message}"),
+        _ => tracing::trace!(target: "fwasm::guest", "{message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_slices_are_bounds_checked_without_overflow() {
+        let memory = [0u8; 16];
+        assert_eq!(guest_slice(&memory, 0, 16).unwrap().len(), 16);
+        assert_eq!(guest_slice(&memory, 16, 0).unwrap().len(), 0);
+        assert_eq!(guest_slice(&memory, 8, 9), Err(HostStatus::OutOfBounds));
+        assert_eq!(guest_slice(&memory, 17, 0), Err(HostStatus::OutOfBounds));
+        // Negative i32s are high addresses, never wrap-arounds.
+        assert_eq!(guest_slice(&memory, -1, 2), Err(HostStatus::OutOfBounds));
+        assert_eq!(guest_slice(&memory, 4, -1), Err(HostStatus::OutOfBounds));
+    }
+}

@@ -1,0 +1,61 @@
+//! fwasm's executor: runs function-wasm calls in the wasmi interpreter.
+//!
+//! Each call gets a fresh instance of a cached compiled module, runs on a fixed pool of OS
+//! threads (never on the async runtime's workers) in fuel slices, and is bounded by memory,
+//! CPU (fuel), wall-clock and output limits. Guests can fail their call, never the executor.
+
+mod cache;
+mod call;
+mod executor;
+mod host;
+mod limits;
+mod pool;
+mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+pub use executor::Executor;
+pub use limits::Limits;
+pub use validate::{Abi, ValidationError, validate};
+
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    pub limits: Limits,
+    /// OS threads that run wasm; one per core by default.
+    pub workers: usize,
+    /// Compiled modules kept in memory.
+    pub module_cache_capacity: usize,
+    /// Calls admitted at once (running or waiting for a worker); more are refused with
+    /// RESOURCE_EXHAUSTED instead of queueing without bound.
+    pub max_concurrent_calls: usize,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            module_cache_capacity: 256,
+            max_concurrent_calls: 1024,
+        }
+    }
+}
+
+/// Serves an executor over gRPC on `listener`, fetching modules from the state service at
+/// `state_addr`, until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: ExecutorConfig,
+    state_addr: &str,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let state = Arc::new(fwasm_proto::grpc::state_client(fwasm_proto::grpc::channel(state_addr)?));
+    let executor: Arc<dyn fwasm_proto::api::ExecutorApi> = Arc::new(Executor::new(config, state));
+    let routes = fwasm_proto::grpc::Routes::default()
+        .add_service(fwasm_proto::grpc::ExecutorServer(executor).into_service());
+    fwasm_proto::grpc::serve(listener, routes, shutdown).await?;
+    Ok(())
+}

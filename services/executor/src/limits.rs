@@ -1,0 +1,77 @@
+//! Per-call resource limits and the memory limiter that enforces the memory one.
+
+use std::time::Duration;
+
+/// What one call may use. Defaults suit a general-purpose serverless function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest linear memory a call may grow to.
+    pub max_memory_bytes: usize,
+    /// CPU budget in wasmi fuel units (roughly one per instruction).
+    pub max_fuel: u64,
+    /// Fuel a call runs before it yields its worker thread to the next queued call.
+    pub fuel_slice: u64,
+    /// Wall-clock limit from the moment the call starts running.
+    pub timeout: Duration,
+    /// Largest response body a call may return.
+    pub max_output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_memory_bytes: 64 << 20,
+            max_fuel: 20_000_000_000,
+            fuel_slice: 2_000_000,
+            timeout: Duration::from_secs(30),
+            max_output_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Caps linear memory and remembers whether it refused a growth, so a trap that follows can
+/// be reported as what it is: the memory limit.
+pub(crate) struct MemoryLimiter {
+    max_memory_bytes: usize,
+    pub(crate) refused_growth: bool,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(max_memory_bytes: usize) -> Self {
+        Self { max_memory_bytes, refused_growth: false }
+    }
+}
+
+impl wasmi::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool, wasmi_core::LimiterError> {
+        let allowed = desired <= self.max_memory_bytes;
+        self.refused_growth |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool, wasmi_core::LimiterError> {
+        Ok(desired <= 100_000)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        4
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+}

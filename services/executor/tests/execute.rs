@@ -1,0 +1,246 @@
+//! The executor's call path against hand-written guests: each ABI violation and limit fails
+//! its call with a precise reason, and the next call still succeeds.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use fwasm_executor::{Executor, ExecutorConfig, Limits};
+use fwasm_proto::api::{ExecutorApi, StateApi};
+use fwasm_proto::pb::{
+    Call, CallResult, CallStatus, FailureKind, FunctionCode, FunctionInfo, FunctionRef, ModuleRef, PutFunctionRequest,
+};
+use fwasm_proto::{ApiError, ErrorCode};
+
+/// Modules by hash, in memory: all the executor needs from the state service.
+#[derive(Default)]
+struct Modules(Mutex<HashMap<String, bytes::Bytes>>);
+
+#[async_trait]
+impl StateApi for Modules {
+    async fn put_function(&self, _: PutFunctionRequest) -> Result<FunctionInfo, ApiError> {
+        unreachable!("the executor never uploads")
+    }
+    async fn get_function_info(&self, _: FunctionRef) -> Result<FunctionInfo, ApiError> {
+        unreachable!("the executor looks modules up by hash")
+    }
+    async fn get_function(&self, _: FunctionRef) -> Result<FunctionCode, ApiError> {
+        unreachable!("the executor looks modules up by hash")
+    }
+    async fn get_module(&self, req: ModuleRef) -> Result<FunctionCode, ApiError> {
+        let wasm = self.0.lock().unwrap().get(&req.module_hash).cloned();
+        wasm.map(|wasm| FunctionCode { module_hash: req.module_hash.clone(), wasm })
+            .ok_or_else(|| ApiError::not_found(format!("no module with hash {}", req.module_hash)))
+    }
+}
+
+/// A v1 guest whose `fwasm_handle` body is `handle` and whose memory holds, at 100, the
+/// response envelope for body "hi".
+fn guest(handle: &str, extra: &str) -> String {
+    format!(
+        r#"(module
+            (import "fwasm_v1" "log" (func $log (param i32 i32 i32) (result i32)))
+            (import "fwasm_v1" "fail" (func $fail (param i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 100) "\01\c8\00\00\00\00\00\02\00\00\00hi")
+            (data (i32.const 200) "guest gave up")
+            (global $calls (mut i32) (i32.const 0))
+            (func (export "fwasm_abi_v1"))
+            (func (export "fwasm_alloc") (param i32) (result i32) i32.const 1024)
+            (func (export "fwasm_handle") (param i32 i32) (result i64) {handle})
+            {extra})"#
+    )
+}
+
+/// `(100 << 32) | 13`: the "hi" envelope.
+const RETURN_HI: &str = "i64.const 429496729613";
+
+struct Harness {
+    executor: Executor,
+    modules: Arc<Modules>,
+}
+
+impl Harness {
+    fn new(limits: Limits) -> Self {
+        let modules = Arc::new(Modules::default());
+        let config = ExecutorConfig { limits, workers: 2, ..ExecutorConfig::default() };
+        Self { executor: Executor::new(config, modules.clone()), modules }
+    }
+
+    async fn run(&self, wat: &str) -> CallResult {
+        self.try_run(wat).await.expect("the call reaches the guest")
+    }
+
+    async fn try_run(&self, wat: &str) -> Result<CallResult, ApiError> {
+        let wasm = wat::parse_str(wat).expect("test guest is valid WAT");
+        let hash = format!("{:x}", md5ish(&wasm));
+        self.modules.0.lock().unwrap().insert(hash.clone(), wasm.into());
+        self.executor
+            .execute(Call { id: 7, user: "u".into(), function: "f".into(), module_hash: hash, ..Call::default() })
+            .await
+    }
+}
+
+/// A cheap content hash; the executor only needs distinct keys per module.
+fn md5ish(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
+fn assert_failed(result: &CallResult, kind: FailureKind, message: &str) {
+    assert_eq!(result.status(), CallStatus::Failed, "{result:?}");
+    assert_eq!(result.failure(), kind, "{result:?}");
+    assert!(result.error.contains(message), "error {:?} lacks {message:?}", result.error);
+}
+
+fn assert_hi(result: &CallResult) {
+    assert_eq!(result.status(), CallStatus::Success, "{result:?}");
+    assert_eq!(result.http_status, 200);
+    assert_eq!(&result.output[..], b"hi");
+}
+
+#[tokio::test]
+async fn a_well_behaved_guest_returns_its_response() {
+    let h = Harness::new(Limits::default());
+    let result = h.run(&guest(RETURN_HI, "")).await;
+    assert_hi(&result);
+    assert_eq!(result.id, 7);
+    assert!(result.cold_start);
+    assert!(!h.run(&guest(RETURN_HI, "")).await.cold_start, "second call is warm");
+}
+
+#[tokio::test]
+async fn each_call_gets_a_fresh_instance() {
+    // The guest counts its calls in a global and answers with the count: always 1.
+    let handle = r#"
+        (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+        (i32.store8 (i32.const 112) (i32.add (global.get $calls) (i32.const 48)))
+        i64.const 429496729613"#;
+    let h = Harness::new(Limits::default());
+    for _ in 0..3 {
+        let result = h.run(&guest(handle, "")).await;
+        assert_eq!(&result.output[..], b"h1");
+    }
+}
+
+#[tokio::test]
+async fn a_trap_fails_the_call_and_the_executor_keeps_serving() {
+    let h = Harness::new(Limits::default());
+    let result = h.run(&guest("unreachable", "")).await;
+    assert_failed(&result, FailureKind::Trap, "u/f trapped:");
+    assert_hi(&h.run(&guest(RETURN_HI, "")).await);
+}
+
+#[tokio::test]
+async fn the_reason_a_guest_gives_before_trapping_is_reported() {
+    let h = Harness::new(Limits::default());
+    let handle = "(drop (call $fail (i32.const 200) (i32.const 13))) unreachable";
+    let result = h.run(&guest(handle, "")).await;
+    assert_failed(&result, FailureKind::Trap, "u/f failed: guest gave up");
+}
+
+#[tokio::test]
+async fn an_out_of_bounds_response_pointer_fails_the_call() {
+    let h = Harness::new(Limits::default());
+    // (0xFFFF0000 << 32) | 10
+    let result = h.run(&guest("i64.const -281474976710646", "")).await;
+    assert_failed(&result, FailureKind::AbiViolation, "returned a response at 4294901760 of 10 bytes, outside its 65536-byte memory");
+    assert_hi(&h.run(&guest(RETURN_HI, "")).await);
+}
+
+#[tokio::test]
+async fn a_malformed_response_envelope_fails_the_call() {
+    let h = Harness::new(Limits::default());
+    // Points at "guest gave up", which is not an envelope.
+    let result = h.run(&guest("i64.const 858993459213", "")).await;
+    assert_failed(&result, FailureKind::AbiViolation, "u/f returned a malformed response: envelope version 103 is not supported");
+}
+
+#[tokio::test]
+async fn an_allocator_returning_a_bad_pointer_fails_the_call() {
+    let h = Harness::new(Limits::default());
+    let wat = guest(RETURN_HI, "").replace("i32.const 1024)\n", "i32.const 65530)\n");
+    let result = h.run(&wat).await;
+    assert_failed(&result, FailureKind::AbiViolation, "returned 65530, outside the guest's 65536-byte memory");
+}
+
+#[tokio::test]
+async fn out_of_bounds_pointers_to_imports_return_a_status_not_a_panic() {
+    let h = Harness::new(Limits::default());
+    // log(-1 = out of bounds) must return -1; anything else traps.
+    let handle = r#"
+        (if (i32.ne (call $log (i32.const 3) (i32.const 65000) (i32.const 1000)) (i32.const -1))
+            (then unreachable))
+        (if (i32.ne (call $fail (i32.const -8) (i32.const 16)) (i32.const -1))
+            (then unreachable))
+        i64.const 429496729613"#;
+    assert_hi(&h.run(&guest(handle, "")).await);
+}
+
+#[tokio::test]
+async fn a_loop_is_stopped_by_the_cpu_limit() {
+    let h = Harness::new(Limits { max_fuel: 50_000_000, ..Limits::default() });
+    let result = h.run(&guest("(loop $l (br $l)) unreachable", "")).await;
+    assert_failed(&result, FailureKind::CpuLimit, "u/f used up its CPU budget of 50000000 fuel");
+    assert_hi(&h.run(&guest(RETURN_HI, "")).await);
+}
+
+#[tokio::test]
+async fn a_loop_is_stopped_by_the_wall_clock_limit() {
+    let limit = Duration::from_millis(300);
+    let h = Harness::new(Limits { timeout: limit, ..Limits::default() });
+    let started = Instant::now();
+    let result = h.run(&guest("(loop $l (br $l)) unreachable", "")).await;
+    assert_failed(&result, FailureKind::Timeout, "u/f timed out after 300ms");
+    // Stopped within its limit plus one fuel slice, far below the default CPU budget.
+    assert!(started.elapsed() < limit * 10, "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn looping_calls_do_not_starve_short_ones() {
+    // Two workers, four loops: short calls still get worker time between slices.
+    let h = Arc::new(Harness::new(Limits { timeout: Duration::from_secs(3), ..Limits::default() }));
+    let loops: Vec<_> = (0..4)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.run(&guest("(loop $l (br $l)) unreachable", "")).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_hi(&h.run(&guest(RETURN_HI, "")).await);
+    assert!(loops.iter().all(|l| !l.is_finished()), "the loops were still running");
+    for l in loops {
+        assert_failed(&l.await.unwrap(), FailureKind::Timeout, "timed out");
+    }
+}
+
+#[tokio::test]
+async fn growing_memory_past_the_limit_fails_with_the_memory_limit() {
+    let h = Harness::new(Limits { max_memory_bytes: 4 << 20, ..Limits::default() });
+    // Ask for 100 more pages (6.4 MiB); trap when refused, as an allocator would.
+    let handle = "(if (i32.eq (memory.grow (i32.const 100)) (i32.const -1)) (then unreachable)) i64.const 429496729613";
+    let result = h.run(&guest(handle, "")).await;
+    assert_failed(&result, FailureKind::MemoryLimit, "u/f ran out of memory: its limit is 4 MiB");
+    // Within the limit the same growth succeeds.
+    let h = Harness::new(Limits::default());
+    assert_hi(&h.run(&guest(handle, "")).await);
+}
+
+#[tokio::test]
+async fn output_over_the_limit_fails_the_call() {
+    let h = Harness::new(Limits { max_output_bytes: 1, ..Limits::default() });
+    let result = h.run(&guest(RETURN_HI, "")).await;
+    assert_failed(&result, FailureKind::OutputLimit, "u/f returned 2 bytes of output, over the limit of 1 bytes");
+}
+
+#[tokio::test]
+async fn an_unknown_module_hash_is_not_found() {
+    let h = Harness::new(Limits::default());
+    let err = h
+        .executor
+        .execute(Call { module_hash: "nope".into(), ..Call::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    assert_eq!(err.message, "no module with hash nope");
+}
