@@ -47,8 +47,15 @@ pub(crate) const V1_IMPORTS: &[ImportSignature] = &[
     (abi::IMPORT_MODULE, abi::IMPORT_FAIL, &[ValType::I32, ValType::I32], &[ValType::I32]),
 ];
 
+const WASM_MAGIC: &[u8] = b"\0asm";
+
 /// Compiles `wasm` on a throwaway engine (wasmi engines never free code) and checks its ABI.
 pub fn validate(wasm: &[u8]) -> Result<Abi, ValidationError> {
+    if !wasm.starts_with(WASM_MAGIC) {
+        return Err(ValidationError::InvalidWasm(
+            "it does not start with the \\0asm magic bytes (upload the compiled .wasm binary, not source or text)".into(),
+        ));
+    }
     let engine = Engine::default();
     let module = Module::new(&engine, wasm).map_err(|e| ValidationError::InvalidWasm(e.to_string()))?;
     check_abi(&module)
@@ -165,6 +172,9 @@ mod tests {
         assert!(matches!(err, ValidationError::InvalidWasm(_)), "{err}");
         assert!(err.to_string().starts_with("not a valid WebAssembly module: "), "{err}");
         assert!(matches!(validate(b""), Err(ValidationError::InvalidWasm(_))));
+        // Right magic, broken body: wasmi's parser names the problem.
+        let err = validate(b"\0asm\x01\0\0\0\x01").unwrap_err();
+        assert!(matches!(err, ValidationError::InvalidWasm(_)), "{err}");
     }
 
     #[test]

@@ -1,1 +1,85 @@
+//! fwasm's gateway, the only public door: Faasm-compatible HTTP (upload on 8002, invoke on
+//! 8080) and the public gRPC API (8081), with name validation and size limits.
+//!
+//! A call costs one placement request to the scheduler and then goes straight to the chosen
+//! executor; in `fwasm up` both are in-process function calls.
 
+mod directory;
+mod faasm_json;
+mod gateway;
+mod http;
+mod public_grpc;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use directory::{ExecutorDirectory, LocalExecutor, RemoteExecutors};
+pub use gateway::{Gateway, Invocation};
+
+/// Request size limits.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Largest call input (HTTP body or gRPC input).
+    pub max_input_bytes: usize,
+    /// Largest module upload.
+    pub max_module_bytes: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self { max_input_bytes: 16 << 20, max_module_bytes: 64 << 20 }
+    }
+}
+
+/// The gateway's three listening sockets.
+pub struct GatewayListeners {
+    pub invoke: TcpListener,
+    pub upload: TcpListener,
+    pub grpc: TcpListener,
+}
+
+/// Serves `gateway` on all three listeners until `shutdown` resolves.
+pub async fn serve(
+    listeners: GatewayListeners,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let signal = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|&s| s).await;
+        }
+    };
+    let invoke = http::serve(listeners.invoke, http::invoke_router(gateway.clone()), signal());
+    let upload = http::serve(listeners.upload, http::upload_router(gateway.clone()), signal());
+    let grpc = public_grpc::serve(listeners.grpc, gateway, signal());
+    tokio::try_join!(invoke, upload, grpc)?;
+    Ok(())
+}
+
+/// Serves a gateway that reaches the scheduler and state services over gRPC.
+pub async fn run(
+    listeners: GatewayListeners,
+    config: GatewayConfig,
+    scheduler_addr: &str,
+    state_addr: &str,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use fwasm_proto::grpc::{channel, scheduler_client, state_client};
+    let gateway = Gateway::new(
+        config,
+        Arc::new(scheduler_client(channel(scheduler_addr)?)),
+        Arc::new(state_client(channel(state_addr)?)),
+        Arc::new(RemoteExecutors::default()),
+    );
+    serve(listeners, Arc::new(gateway), shutdown).await?;
+    Ok(())
+}

@@ -1,1 +1,37 @@
+//! fwasm's scheduler: decides which executor runs each call.
+//!
+//! It resolves `user/function` to the module hash to run (cached; uploads notify it), prefers
+//! an executor that already ran that module (warm affinity), and otherwise spreads calls round
+//! robin. It hands back a placement; the call's data then goes straight to that executor, so
+//! the scheduler is one small request on the call path, not a relay for its bytes.
 
+mod scheduler;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+pub use scheduler::{ExecutorEndpoint, Scheduler};
+
+#[derive(Debug, Clone, Default)]
+pub struct SchedulerConfig {
+    /// The executors calls may be placed on.
+    pub executors: Vec<ExecutorEndpoint>,
+}
+
+/// Serves the scheduler over gRPC on `listener`, resolving functions through the state service
+/// at `state_addr`, until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: SchedulerConfig,
+    state_addr: &str,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let state = Arc::new(fwasm_proto::grpc::state_client(fwasm_proto::grpc::channel(state_addr)?));
+    let scheduler: Arc<dyn fwasm_proto::api::SchedulerApi> = Arc::new(Scheduler::new(config, state));
+    let routes = fwasm_proto::grpc::Routes::default()
+        .add_service(fwasm_proto::grpc::SchedulerServer(scheduler).into_service());
+    fwasm_proto::grpc::serve(listener, routes, shutdown).await?;
+    Ok(())
+}

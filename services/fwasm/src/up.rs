@@ -1,0 +1,65 @@
+//! `fwasm up`: all four services in one process, handed to each other directly (no sockets
+//! between them), on the embedded durable store, with the demo functions uploaded.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use bytes::Bytes;
+use fwasm_executor::{Executor, ExecutorConfig};
+use fwasm_gateway::{Gateway, GatewayConfig, GatewayListeners, LocalExecutor};
+use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
+use fwasm_scheduler::{ExecutorEndpoint, Scheduler, SchedulerConfig};
+use fwasm_state::StateConfig;
+
+/// The functions every `fwasm up` serves, built from integration/functions by
+/// scripts/build-demos and bundled so no wasm toolchain is needed to run them.
+pub const DEMOS: &[(&str, &str, &[u8])] = &[
+    ("demo", "echo", include_bytes!("../demo/echo.wasm")),
+    ("demo", "hello", include_bytes!("../demo/hello.wasm")),
+];
+
+#[derive(Debug, Clone)]
+pub struct UpConfig {
+    pub data_dir: PathBuf,
+    pub executor: ExecutorConfig,
+    pub gateway: GatewayConfig,
+}
+
+/// Wires the services together and uploads the demos; returns the gateway to serve.
+pub async fn start(config: UpConfig) -> anyhow::Result<Arc<Gateway>> {
+    let state: Arc<dyn StateApi> = Arc::new(
+        StateConfig { data_dir: config.data_dir.clone() }
+            .open()
+            .with_context(|| {
+                format!(
+                    "is another `fwasm up` using {}? Stop it or pass a different --data-dir",
+                    config.data_dir.display()
+                )
+            })?,
+    );
+    let executor: Arc<dyn ExecutorApi> = Arc::new(Executor::new(config.executor, state.clone()));
+    let local = ExecutorEndpoint { id: "local".into(), addr: String::new() };
+    let scheduler: Arc<dyn SchedulerApi> =
+        Arc::new(Scheduler::new(SchedulerConfig { executors: vec![local] }, state.clone()));
+    let gateway = Arc::new(Gateway::new(config.gateway, scheduler, state, Arc::new(LocalExecutor(executor))));
+    for (user, function, wasm) in DEMOS {
+        gateway
+            .upload(user, function, Bytes::from_static(wasm))
+            .await
+            .with_context(|| format!("uploading the demo function {user}/{function}"))?;
+    }
+    Ok(gateway)
+}
+
+/// Runs `fwasm up` on the given listeners until `shutdown` resolves.
+pub async fn run(
+    listeners: GatewayListeners,
+    config: UpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let gateway = start(config).await?;
+    fwasm_gateway::serve(listeners, gateway, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! Finding the executor a placement names.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use fwasm_proto::ApiError;
+use fwasm_proto::api::ExecutorApi;
+use fwasm_proto::grpc::{channel, executor_client};
+use fwasm_proto::pb::Placement;
+
+pub trait ExecutorDirectory: Send + Sync + 'static {
+    fn executor(&self, placement: &Placement) -> Result<Arc<dyn ExecutorApi>, ApiError>;
+}
+
+/// The executor in this process (`fwasm up`): no socket, no serialisation.
+pub struct LocalExecutor(pub Arc<dyn ExecutorApi>);
+
+impl ExecutorDirectory for LocalExecutor {
+    fn executor(&self, _placement: &Placement) -> Result<Arc<dyn ExecutorApi>, ApiError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Executors reached over gRPC, one lazily connected channel per address.
+#[derive(Default)]
+pub struct RemoteExecutors {
+    clients: Mutex<HashMap<String, Arc<dyn ExecutorApi>>>,
+}
+
+impl ExecutorDirectory for RemoteExecutors {
+    fn executor(&self, placement: &Placement) -> Result<Arc<dyn ExecutorApi>, ApiError> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(&placement.executor_addr) {
+            return Ok(client.clone());
+        }
+        if placement.executor_addr.is_empty() {
+            return Err(ApiError::internal(format!(
+                "executor {} has no address this gateway can reach",
+                placement.executor_id
+            )));
+        }
+        let client: Arc<dyn ExecutorApi> = Arc::new(executor_client(channel(&placement.executor_addr)?));
+        clients.insert(placement.executor_addr.clone(), client.clone());
+        Ok(client)
+    }
+}

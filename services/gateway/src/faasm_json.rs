@@ -1,0 +1,78 @@
+//! Faasm's JSON invoke message (`POST /` on the invoke port).
+
+use serde::Deserialize;
+
+/// The fields Faasm clients send; all optional, as in Faasm.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct FaasmMessage {
+    pub user: String,
+    pub function: String,
+    pub input_data: String,
+    #[serde(rename = "async")]
+    pub is_async: bool,
+    pub status: bool,
+    pub id: u64,
+    pub python: bool,
+    pub mpi: bool,
+}
+
+/// What a message asks for, or the exact reply Faasm gives when it asks for nothing usable.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FaasmRequest {
+    Call { user: String, function: String, input: String },
+    Unsupported(&'static str),
+    Invalid(String),
+}
+
+pub(crate) fn parse(body: &[u8]) -> FaasmRequest {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return FaasmRequest::Invalid("Empty request".into());
+    }
+    let message: FaasmMessage = match serde_json::from_slice(body) {
+        Ok(message) => message,
+        Err(e) => return FaasmRequest::Invalid(format!("Invalid JSON message: {e}")),
+    };
+    if message.status || message.is_async {
+        return FaasmRequest::Unsupported("asynchronous calls and status polling are not available in this version");
+    }
+    if message.python {
+        return FaasmRequest::Unsupported("Python functions are not supported");
+    }
+    if message.mpi {
+        return FaasmRequest::Unsupported("MPI calls are not supported");
+    }
+    if message.user.is_empty() {
+        return FaasmRequest::Invalid("Empty user".into());
+    }
+    if message.function.is_empty() {
+        return FaasmRequest::Invalid("Empty function".into());
+    }
+    FaasmRequest::Call { user: message.user, function: message.function, input: message.input_data }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_message_names_user_function_and_input() {
+        assert_eq!(
+            parse(br#"{"user": "demo", "function": "echo", "input_data": "hi"}"#),
+            FaasmRequest::Call { user: "demo".into(), function: "echo".into(), input: "hi".into() }
+        );
+    }
+
+    #[test]
+    fn missing_fields_get_faasms_replies() {
+        assert_eq!(parse(b""), FaasmRequest::Invalid("Empty request".into()));
+        assert_eq!(parse(br#"{"function": "f"}"#), FaasmRequest::Invalid("Empty user".into()));
+        assert_eq!(parse(br#"{"user": "u"}"#), FaasmRequest::Invalid("Empty function".into()));
+    }
+
+    #[test]
+    fn bad_json_is_named() {
+        let FaasmRequest::Invalid(message) = parse(b"{not json") else { panic!("accepted bad JSON") };
+        assert!(message.starts_with("Invalid JSON message: "), "{message}");
+    }
+}

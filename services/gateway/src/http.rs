@@ -1,0 +1,207 @@
+//! The HTTP front doors: Faasm's invoke API (port 8080) and upload API (port 8002).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use fwasm_proto::pb::{CallResult, CallStatus, Header};
+use fwasm_proto::{ApiError, ErrorCode};
+use tokio::net::TcpListener;
+
+use crate::faasm_json::{self, FaasmRequest};
+use crate::gateway::{Gateway, Invocation};
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+/// Port 8080: `POST /f/<user>/<function>[/...]` (sync), `POST /` (Faasm JSON), `GET /ping`.
+pub(crate) fn invoke_router(gateway: Arc<Gateway>) -> Router {
+    let limit = gateway.config().max_input_bytes;
+    Router::new()
+        .route("/f/{user}/{function}", post(invoke_sync))
+        .route("/f/{user}/{function}/{*rest}", post(invoke_sync))
+        .route("/", post(invoke_json))
+        .route("/ping", get(ping))
+        .fallback(no_such_endpoint)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(gateway)
+}
+
+/// Port 8002: `PUT/GET /f/<user>/<function>`, `GET /ping`.
+pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
+    let limit = gateway.config().max_module_bytes;
+    Router::new()
+        .route("/f/{user}/{function}", get(download).put(upload))
+        .route("/ping", get(ping))
+        .fallback(no_such_endpoint)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(gateway)
+}
+
+async fn ping() -> &'static str {
+    "PONG"
+}
+
+async fn no_such_endpoint(method: Method, uri: Uri) -> Response {
+    text(StatusCode::NOT_FOUND, format!("no such endpoint: {method} {}", uri.path()))
+}
+
+fn text(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut body = message.into();
+    body.push('\n');
+    (status, [("content-type", "text/plain; charset=utf-8")], body).into_response()
+}
+
+fn error_response(err: ApiError) -> Response {
+    let status = match err.code {
+        ErrorCode::InvalidArgument => StatusCode::BAD_REQUEST,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    text(status, err.message)
+}
+
+/// The body, or the limit it broke, in our words rather than the extractor's.
+fn body_or_error(body: Result<Bytes, BytesRejection>, what: &str, limit: usize) -> Result<Bytes, Response> {
+    body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => error_response(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("{what} is over the limit of {limit} bytes"),
+        )),
+        status => text(status, rejection.body_text()),
+    })
+}
+
+async fn invoke_sync(
+    State(gateway): State<Arc<Gateway>>,
+    Path(params): Path<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let input = match body_or_error(body, "input", gateway.config().max_input_bytes) {
+        Ok(input) => input,
+        Err(response) => return response,
+    };
+    let invocation = Invocation {
+        user: params.get("user").cloned().unwrap_or_default(),
+        function: params.get("function").cloned().unwrap_or_default(),
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        query: uri.query().unwrap_or_default().to_string(),
+        headers: headers
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.to_string(),
+                value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            })
+            .collect(),
+        input,
+    };
+    match gateway.invoke(invocation).await {
+        Ok(result) => call_response(result),
+        Err(err) => error_response(err),
+    }
+}
+
+/// A finished call as the function shaped it: its status, headers and output bytes. A failed
+/// call is a 500 with the reason.
+fn call_response(result: CallResult) -> Response {
+    let call_id = HeaderValue::from(result.id);
+    if result.status() != CallStatus::Success {
+        let mut response = text(StatusCode::INTERNAL_SERVER_ERROR, result.error);
+        response.headers_mut().insert("x-fwasm-call-id", call_id);
+        return response;
+    }
+    let status = u16::try_from(result.http_status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    // Built bare so the function's own headers are the only ones (no default content-type).
+    let mut response = Response::new(axum::body::Body::from(result.output));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for header in &result.headers {
+        // Headers a guest got wrong are dropped rather than failing a call that succeeded.
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::try_from(header.name.as_str()), HeaderValue::try_from(header.value.as_str()))
+        {
+            headers.append(name, value);
+        }
+    }
+    headers.insert("x-fwasm-call-id", call_id);
+    response
+}
+
+/// Faasm's JSON message style. Replies are text: the output and a newline, as Faasm's are.
+async fn invoke_json(State(gateway): State<Arc<Gateway>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body_or_error(body, "request", gateway.config().max_input_bytes) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let (user, function, input) = match faasm_json::parse(&body) {
+        FaasmRequest::Call { user, function, input } => (user, function, input),
+        FaasmRequest::Invalid(message) => return text(StatusCode::BAD_REQUEST, message),
+        FaasmRequest::Unsupported(message) => return text(StatusCode::NOT_IMPLEMENTED, message),
+    };
+    let invocation = Invocation {
+        path: format!("/f/{user}/{function}"),
+        user,
+        function,
+        method: "POST".into(),
+        input: Bytes::from(input),
+        ..Invocation::default()
+    };
+    match gateway.invoke(invocation).await {
+        Ok(result) if result.status() == CallStatus::Success => {
+            let mut output = result.output.to_vec();
+            output.push(b'\n');
+            (StatusCode::OK, output).into_response()
+        }
+        Ok(result) => text(StatusCode::INTERNAL_SERVER_ERROR, result.error),
+        Err(err) => error_response(err),
+    }
+}
+
+async fn upload(
+    State(gateway): State<Arc<Gateway>>,
+    Path((user, function)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let wasm = match body_or_error(body, "module", gateway.config().max_module_bytes) {
+        Ok(wasm) => wasm,
+        Err(response) => return response,
+    };
+    match gateway.upload(&user, &function, wasm).await {
+        Ok(_) => (StatusCode::OK, "Function upload complete\n").into_response(),
+        Err(err) => error_response(err),
+    }
+}
+
+async fn download(State(gateway): State<Arc<Gateway>>, Path((user, function)): Path<(String, String)>) -> Response {
+    match gateway.download(&user, &function).await {
+        Ok(wasm) => (StatusCode::OK, [("content-type", "application/wasm")], wasm).into_response(),
+        Err(err) => error_response(err),
+    }
+}
