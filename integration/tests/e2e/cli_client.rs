@@ -1,0 +1,31 @@
+//! The CLI's upload and invoke commands against a running platform.
+
+use crate::support::{guest, up};
+
+#[tokio::test]
+async fn fwasm_upload_then_invoke() {
+    let p = up().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("testkit.wasm");
+    std::fs::write(&file, guest("testkit")).unwrap();
+
+    let mut out = Vec::new();
+    fwasm::client::upload(&p.grpc, "erin/upper", &file, &mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("Uploaded erin/upper: ABI fwasm v1, sha256 "), "{text}");
+
+    let mut out = Vec::new();
+    fwasm::client::invoke(&p.grpc, "erin/upper", b"from the cli".to_vec(), &mut out).await.unwrap();
+    assert_eq!(out, b"FROM THE CLI");
+
+    let err = fwasm::client::invoke(&p.grpc, "erin/missing", vec![], &mut Vec::new()).await.unwrap_err();
+    assert_eq!(err.to_string(), "invoke failed: function erin/missing does not exist; upload it first");
+    let err = fwasm::client::invoke(&p.grpc, "no-slash", vec![], &mut Vec::new()).await.unwrap_err();
+    assert_eq!(err.to_string(), "expected USER/NAME (for example demo/echo), got \"no-slash\"");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_tells_the_user_what_to_do() {
+    let err = fwasm::client::invoke("http://127.0.0.1:1", "demo/echo", vec![], &mut Vec::new()).await.unwrap_err();
+    assert!(err.to_string().contains("is `fwasm up` running?"), "{err}");
+}

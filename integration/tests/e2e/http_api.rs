@@ -1,0 +1,83 @@
+//! Faasm's HTTP API: upload on one port, invoke (both styles) on another.
+
+use crate::support::{Platform, each_platform, guest};
+
+#[tokio::test]
+async fn an_sdk_function_uploads_and_answers_both_invoke_styles() {
+    for (mode, p) in each_platform().await {
+        let wasm = guest("testkit");
+        p.upload("alice/upper", wasm.clone()).await;
+
+        assert_eq!(p.call("alice/upper", "hello fwasm").await, (200, "HELLO FWASM".into()), "{mode}");
+
+        let json = serde_json::json!({"user": "alice", "function": "upper", "input_data": "json style"});
+        let response = p.http.post(format!("{}/", p.invoke)).json(&json).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{mode}");
+        assert_eq!(response.text().await.unwrap(), "JSON STYLE\n", "{mode}: Faasm replies end in a newline");
+
+        let download = p.http.get(format!("{}/f/alice/upper", p.upload)).send().await.unwrap();
+        assert_eq!(download.status(), 200);
+        assert_eq!(download.bytes().await.unwrap().to_vec(), wasm, "{mode}: download returns the upload");
+        p.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn output_bytes_come_back_exactly() {
+    let p = crate::support::up().await;
+    p.upload("alice/echo", guest("echo")).await;
+    let input: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    let response = p.http.post(format!("{}/f/alice/echo", p.invoke)).body(input.clone()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.unwrap().to_vec(), input);
+}
+
+#[tokio::test]
+async fn the_demo_functions_are_ready_at_start() {
+    let p = crate::support::up().await;
+    assert_eq!(p.call("demo/echo", "hi").await, (200, "hi".into()));
+    assert_eq!(p.call("demo/hello", "fwasm").await, (200, "Hello, fwasm!".into()));
+    assert_eq!(p.call("demo/hello", "").await, (200, "Hello, world!".into()));
+}
+
+#[tokio::test]
+async fn the_function_sees_the_whole_request_and_shapes_the_response() {
+    for (mode, p) in each_platform().await {
+        p.upload("alice/inspect", guest("testkit")).await;
+        let response = p
+            .http
+            .post(format!("{}/f/alice/inspect/sub/path?a=1&b=two", p.invoke))
+            .header("X-Test", "header value")
+            .header("x-status", "201")
+            .body("the body")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{mode}: status set by the function");
+        assert_eq!(response.headers()["x-from-guest"], "yes");
+        let call_id = response.headers()["x-fwasm-call-id"].to_str().unwrap().to_string();
+        let text = response.text().await.unwrap();
+        let expected = format!(
+            "call_id={call_id}\nuser=alice\nfunction=inspect\nmethod=POST\npath=/f/alice/inspect/sub/path\nquery=a=1&b=two\nx-test=header value\nbody=the body\n"
+        );
+        assert_eq!(text, expected, "{mode}");
+    }
+}
+
+#[tokio::test]
+async fn ping_answers_pong_on_both_ports() {
+    let p: Platform = crate::support::up().await;
+    for base in [&p.upload, &p.invoke] {
+        let response = p.http.get(format!("{base}/ping")).send().await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "PONG");
+    }
+}
+
+#[tokio::test]
+async fn a_re_upload_replaces_the_function_at_once() {
+    let p = crate::support::up().await;
+    p.upload("alice/f", guest("echo")).await;
+    assert_eq!(p.call("alice/f", "abc").await, (200, "abc".into()));
+    p.upload("alice/f", guest("hello")).await;
+    assert_eq!(p.call("alice/f", "abc").await, (200, "Hello, abc!".into()));
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the platform started for real on 127.0.0.1:0 and driven over its sockets.
+
+mod bad_input;
+mod cli_client;
+mod http_api;
+mod public_grpc;
+mod restart;
+mod support;
