@@ -43,9 +43,7 @@ impl<'a> Request<'a> {
                 .iter()
                 .map(|s| field_len(s.as_bytes()))
                 .sum::<usize>()
-            + 4
-            + self.headers.iter().map(Header::encoded_len).sum::<usize>()
-            + field_len(self.body)
+            + tail_len(&self.headers, self.body)
     }
 
     /// Encodes into `out`, which must be at least [`Request::encoded_len`] bytes; returns the
@@ -57,13 +55,7 @@ impl<'a> Request<'a> {
         for s in [self.user, self.function, self.method, self.path, self.query] {
             w.bytes(s.as_bytes());
         }
-        w.u32(len_u32(self.headers.len()));
-        for h in &self.headers {
-            w.bytes(h.name.as_bytes());
-            w.bytes(h.value.as_bytes());
-        }
-        w.bytes(self.body);
-        w.written()
+        encode_tail(w, &self.headers, self.body)
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -79,9 +71,7 @@ impl<'a> Request<'a> {
         let method = r.str("method")?;
         let path = r.str("path")?;
         let query = r.str("query")?;
-        let headers = decode_headers(&mut r)?;
-        let body = r.bytes("body")?;
-        r.finish()?;
+        let (headers, body) = decode_tail(r)?;
         Ok(Self {
             call_id,
             user,
@@ -100,7 +90,26 @@ impl<'a> Request<'a> {
     }
 }
 
-pub(crate) fn decode_headers<'a>(r: &mut Reader<'a>) -> Result<Vec<Header<'a>>, DecodeError> {
+// Both envelopes end the same way: `u32 header_count | headers | bytes body`.
+
+pub(crate) fn tail_len(headers: &[Header<'_>], body: &[u8]) -> usize {
+    4 + headers.iter().map(Header::encoded_len).sum::<usize>() + field_len(body)
+}
+
+pub(crate) fn encode_tail(mut w: Writer<'_>, headers: &[Header<'_>], body: &[u8]) -> usize {
+    w.u32(len_u32(headers.len()));
+    for h in headers {
+        w.bytes(h.name.as_bytes());
+        w.bytes(h.value.as_bytes());
+    }
+    w.bytes(body);
+    w.written()
+}
+
+/// Reads the headers and body and checks nothing follows them.
+pub(crate) fn decode_tail<'a>(
+    mut r: Reader<'a>,
+) -> Result<(Vec<Header<'a>>, &'a [u8]), DecodeError> {
     // An empty header is two zero lengths: 8 bytes.
     let count = r.count("header_count", 8)?;
     let mut headers = Vec::with_capacity(count);
@@ -109,7 +118,9 @@ pub(crate) fn decode_headers<'a>(r: &mut Reader<'a>) -> Result<Vec<Header<'a>>, 
         let value = r.str("header value")?;
         headers.push(Header { name, value });
     }
-    Ok(headers)
+    let body = r.bytes("body")?;
+    r.finish()?;
+    Ok((headers, body))
 }
 
 pub(crate) fn find_header<'a>(headers: &[Header<'a>], name: &str) -> Option<&'a str> {
@@ -133,8 +144,14 @@ mod tests {
             path: "/f/demo/echo",
             query: "a=1&b=2",
             headers: vec![
-                Header { name: "Content-Type", value: "text/plain" },
-                Header { name: "x-empty", value: "" },
+                Header {
+                    name: "Content-Type",
+                    value: "text/plain",
+                },
+                Header {
+                    name: "x-empty",
+                    value: "",
+                },
             ],
             body: b"hello \x00\xff world",
         }
@@ -158,7 +175,11 @@ mod tests {
 
     #[test]
     fn layout_is_little_endian_and_length_prefixed() {
-        let req = Request { call_id: 7, user: "u", ..Default::default() };
+        let req = Request {
+            call_id: 7,
+            user: "u",
+            ..Default::default()
+        };
         let bytes = req.encode();
         assert_eq!(bytes[0], 1, "version");
         assert_eq!(&bytes[1..9], &7u64.to_le_bytes());
@@ -178,7 +199,10 @@ mod tests {
     fn every_truncation_is_an_error_not_a_panic() {
         let bytes = sample().encode();
         for cut in 0..bytes.len() {
-            assert!(Request::decode(&bytes[..cut]).is_err(), "prefix of {cut} bytes decoded");
+            assert!(
+                Request::decode(&bytes[..cut]).is_err(),
+                "prefix of {cut} bytes decoded"
+            );
         }
     }
 
@@ -187,16 +211,29 @@ mod tests {
         assert_eq!(Request::decode(&[]), Err(DecodeError::Empty));
         assert_eq!(
             Request::decode(&[2]),
-            Err(DecodeError::UnsupportedVersion { found: 2, expected: 1 })
+            Err(DecodeError::UnsupportedVersion {
+                found: 2,
+                expected: 1
+            })
         );
 
         let mut trailing = sample().encode();
         trailing.push(0);
-        assert_eq!(Request::decode(&trailing), Err(DecodeError::TrailingBytes(1)));
+        assert_eq!(
+            Request::decode(&trailing),
+            Err(DecodeError::TrailingBytes(1))
+        );
 
-        let mut bad_utf8 = Request { user: "ab", ..Default::default() }.encode();
+        let mut bad_utf8 = Request {
+            user: "ab",
+            ..Default::default()
+        }
+        .encode();
         bad_utf8[13] = 0xff;
-        assert_eq!(Request::decode(&bad_utf8), Err(DecodeError::InvalidUtf8 { field: "user" }));
+        assert_eq!(
+            Request::decode(&bad_utf8),
+            Err(DecodeError::InvalidUtf8 { field: "user" })
+        );
     }
 
     #[test]
@@ -206,7 +243,10 @@ mod tests {
         bytes[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(
             Request::decode(&bytes),
-            Err(DecodeError::Truncated { field: "header_count", .. })
+            Err(DecodeError::Truncated {
+                field: "header_count",
+                ..
+            })
         ));
     }
 
@@ -216,7 +256,11 @@ mod tests {
         bytes[9..13].copy_from_slice(&1000u32.to_le_bytes());
         assert_eq!(
             Request::decode(&bytes),
-            Err(DecodeError::Truncated { field: "user", needed: 1000, remaining: bytes.len() - 13 })
+            Err(DecodeError::Truncated {
+                field: "user",
+                needed: 1000,
+                remaining: bytes.len() - 13
+            })
         );
     }
 }

@@ -6,8 +6,8 @@
 use alloc::vec::Vec;
 
 use crate::names::ENVELOPE_VERSION;
-use crate::request::{Header, decode_headers, find_header};
-use crate::wire::{DecodeError, Reader, Writer, field_len, len_u32, to_vec};
+use crate::request::{Header, decode_tail, encode_tail, find_header, tail_len};
+use crate::wire::{DecodeError, Reader, Writer, to_vec};
 
 /// A call's response, borrowing from wherever it was decoded from or will be encoded from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,14 +20,18 @@ pub struct Response<'a> {
 
 impl Default for Response<'_> {
     fn default() -> Self {
-        Self { status: 200, headers: Vec::new(), body: &[] }
+        Self {
+            status: 200,
+            headers: Vec::new(),
+            body: &[],
+        }
     }
 }
 
 impl<'a> Response<'a> {
     /// Exact number of bytes [`Response::encode_into`] writes.
     pub fn encoded_len(&self) -> usize {
-        1 + 2 + 4 + self.headers.iter().map(Header::encoded_len).sum::<usize>() + field_len(self.body)
+        1 + 2 + tail_len(&self.headers, self.body)
     }
 
     /// Encodes into `out`, which must be at least [`Response::encoded_len`] bytes.
@@ -35,13 +39,7 @@ impl<'a> Response<'a> {
         let mut w = Writer::new(out);
         w.raw(&[ENVELOPE_VERSION]);
         w.raw(&self.status.to_le_bytes());
-        w.u32(len_u32(self.headers.len()));
-        for h in &self.headers {
-            w.bytes(h.name.as_bytes());
-            w.bytes(h.value.as_bytes());
-        }
-        w.bytes(self.body);
-        w.written()
+        encode_tail(w, &self.headers, self.body)
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -51,10 +49,12 @@ impl<'a> Response<'a> {
     pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes, ENVELOPE_VERSION)?;
         let status = r.u16("status")?;
-        let headers = decode_headers(&mut r)?;
-        let body = r.bytes("body")?;
-        r.finish()?;
-        Ok(Self { status, headers, body })
+        let (headers, body) = decode_tail(r)?;
+        Ok(Self {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// The value of the first header named `name`, compared case-insensitively.
@@ -72,7 +72,10 @@ mod tests {
     fn round_trips_every_field() {
         let resp = Response {
             status: 418,
-            headers: vec![Header { name: "content-type", value: "application/json" }],
+            headers: vec![Header {
+                name: "content-type",
+                value: "application/json",
+            }],
             body: b"{\"tea\":true}",
         };
         let bytes = resp.encode();
@@ -90,12 +93,19 @@ mod tests {
 
     #[test]
     fn every_truncation_is_an_error_not_a_panic() {
-        let bytes = Response { body: b"abc", ..Default::default() }.encode();
+        let bytes = Response {
+            body: b"abc",
+            ..Default::default()
+        }
+        .encode();
         for cut in 0..bytes.len() {
             assert!(Response::decode(&bytes[..cut]).is_err());
         }
         let mut longer = bytes.clone();
         longer.extend_from_slice(b"zz");
-        assert_eq!(Response::decode(&longer), Err(DecodeError::TrailingBytes(2)));
+        assert_eq!(
+            Response::decode(&longer),
+            Err(DecodeError::TrailingBytes(2))
+        );
     }
 }

@@ -22,7 +22,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn invalid_argument(message: impl Into<String>) -> Self {
@@ -101,6 +104,9 @@ mod tests {
     fn transport_failures_read_as_unavailable_or_internal() {
         let err = ApiError::from(tonic::Status::unavailable("connection refused"));
         assert_eq!(err.code, ErrorCode::Unavailable);
-        assert_eq!(ApiError::from(tonic::Status::unknown("?")).code, ErrorCode::Internal);
+        assert_eq!(
+            ApiError::from(tonic::Status::unknown("?")).code,
+            ErrorCode::Internal
+        );
     }
 }

@@ -10,9 +10,12 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
-use crate::api::{ExecutorApi, SchedulerApi, StateApi};
-use crate::pb::{self, executor_client::ExecutorClient, scheduler_client::SchedulerClient, state_client::StateClient};
 use crate::ApiError;
+use crate::api::{ExecutorApi, SchedulerApi, StateApi};
+use crate::pb::{
+    self, executor_client::ExecutorClient, scheduler_client::SchedulerClient,
+    state_client::StateClient,
+};
 
 pub use tonic::service::Routes;
 
@@ -31,7 +34,11 @@ pub async fn serve(
 
 /// A lazily connecting channel to `addr` (`host:port` or a full `http://` URI).
 pub fn channel(addr: &str) -> Result<Channel, ApiError> {
-    let uri = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
+    let uri = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
     Endpoint::from_shared(uri)
         .map(|e| e.tcp_nodelay(true).connect_lazy())
         .map_err(|e| ApiError::invalid_argument(format!("bad service address {addr:?}: {e}")))
@@ -70,23 +77,38 @@ impl StateServer {
 
 #[tonic::async_trait]
 impl pb::state_server::State for StateServer {
-    async fn put_function(&self, r: Request<pb::PutFunctionRequest>) -> Result<Response<pb::FunctionInfo>, Status> {
+    async fn put_function(
+        &self,
+        r: Request<pb::PutFunctionRequest>,
+    ) -> Result<Response<pb::FunctionInfo>, Status> {
         serve_with!(self.0, put_function, r)
     }
-    async fn get_function_info(&self, r: Request<pb::FunctionRef>) -> Result<Response<pb::FunctionInfo>, Status> {
+    async fn get_function_info(
+        &self,
+        r: Request<pb::FunctionRef>,
+    ) -> Result<Response<pb::FunctionInfo>, Status> {
         serve_with!(self.0, get_function_info, r)
     }
-    async fn get_function(&self, r: Request<pb::FunctionRef>) -> Result<Response<pb::FunctionCode>, Status> {
+    async fn get_function(
+        &self,
+        r: Request<pb::FunctionRef>,
+    ) -> Result<Response<pb::FunctionCode>, Status> {
         serve_with!(self.0, get_function, r)
     }
-    async fn get_module(&self, r: Request<pb::ModuleRef>) -> Result<Response<pb::FunctionCode>, Status> {
+    async fn get_module(
+        &self,
+        r: Request<pb::ModuleRef>,
+    ) -> Result<Response<pb::FunctionCode>, Status> {
         serve_with!(self.0, get_module, r)
     }
 }
 
 #[async_trait]
 impl StateApi for StateClient<Channel> {
-    async fn put_function(&self, req: pb::PutFunctionRequest) -> Result<pb::FunctionInfo, ApiError> {
+    async fn put_function(
+        &self,
+        req: pb::PutFunctionRequest,
+    ) -> Result<pb::FunctionInfo, ApiError> {
         call_with!(StateClient, self, put_function, req)
     }
     async fn get_function_info(&self, req: pb::FunctionRef) -> Result<pb::FunctionInfo, ApiError> {
@@ -158,7 +180,9 @@ impl ExecutorApi for ExecutorClient<Channel> {
 /// Clients for each service over a channel, with message size limits lifted: the sender
 /// enforces the real limits (request and output sizes) before anything crosses the wire.
 pub fn state_client(channel: Channel) -> StateClient<Channel> {
-    StateClient::new(channel).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX)
+    StateClient::new(channel)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX)
 }
 
 pub fn scheduler_client(channel: Channel) -> SchedulerClient<Channel> {
@@ -166,5 +190,7 @@ pub fn scheduler_client(channel: Channel) -> SchedulerClient<Channel> {
 }
 
 pub fn executor_client(channel: Channel) -> ExecutorClient<Channel> {
-    ExecutorClient::new(channel).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX)
+    ExecutorClient::new(channel)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX)
 }

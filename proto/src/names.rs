@@ -19,7 +19,9 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
     };
     match problem {
         None => Ok(()),
-        Some(problem) => Err(ApiError::invalid_argument(format!("invalid {kind} name {name:?}: {problem}"))),
+        Some(problem) => Err(ApiError::invalid_argument(format!(
+            "invalid {kind} name {name:?}: {problem}"
+        ))),
     }
 }
 
@@ -35,7 +37,13 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_names() {
-        for name in ["demo", "echo", "my_func-2", "v1.2", &"a".repeat(MAX_NAME_LEN)] {
+        for name in [
+            "demo",
+            "echo",
+            "my_func-2",
+            "v1.2",
+            &"a".repeat(MAX_NAME_LEN),
+        ] {
             assert!(check_name("function", name).is_ok(), "{name}");
         }
     }

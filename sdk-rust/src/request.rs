@@ -16,7 +16,11 @@ pub struct Request {
 impl Request {
     /// A request as a test would build it; the platform builds the real ones.
     pub fn new(body: impl Into<Vec<u8>>) -> Self {
-        Self { method: "POST".into(), body: body.into(), ..Self::default() }
+        Self {
+            method: "POST".into(),
+            body: body.into(),
+            ..Self::default()
+        }
     }
 
     /// Adds a header (builder style, for tests).
@@ -33,7 +37,11 @@ impl Request {
             method: env.method.into(),
             path: env.path.into(),
             query: env.query.into(),
-            headers: env.headers.iter().map(|h| (h.name.into(), h.value.into())).collect(),
+            headers: env
+                .headers
+                .iter()
+                .map(|h| (h.name.into(), h.value.into()))
+                .collect(),
             body: env.body.into(),
         }
     }

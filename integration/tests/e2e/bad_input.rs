@@ -4,7 +4,10 @@ use crate::support::{Platform, guest, up};
 
 /// The platform still serves good calls.
 async fn still_serving(p: &Platform) {
-    assert_eq!(p.call("demo/echo", "still here").await, (200, "still here".into()));
+    assert_eq!(
+        p.call("demo/echo", "still here").await,
+        (200, "still here".into())
+    );
 }
 
 async fn assert_upload_rejected(p: &Platform, name: &str, wasm: Vec<u8>, message: &str) {
@@ -13,7 +16,12 @@ async fn assert_upload_rejected(p: &Platform, name: &str, wasm: Vec<u8>, message
     let body = response.text().await.unwrap();
     assert_eq!(status, 400, "{body}");
     assert!(body.contains(message), "{body:?} lacks {message:?}");
-    let missing = p.http.get(format!("{}/f/{name}", p.upload)).send().await.unwrap();
+    let missing = p
+        .http
+        .get(format!("{}/f/{name}", p.upload))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404, "a rejected module is not stored");
     still_serving(p).await;
 }
@@ -27,8 +35,20 @@ const V1_MODULE: &str = r#"(module
 #[tokio::test]
 async fn malformed_wasm_is_rejected_at_upload() {
     let p = up().await;
-    assert_upload_rejected(&p, "carol/text", b"hello".to_vec(), "carol/text was not uploaded").await;
-    assert_upload_rejected(&p, "carol/text", b"hello".to_vec(), "does not start with the \\0asm magic bytes").await;
+    assert_upload_rejected(
+        &p,
+        "carol/text",
+        b"hello".to_vec(),
+        "carol/text was not uploaded",
+    )
+    .await;
+    assert_upload_rejected(
+        &p,
+        "carol/text",
+        b"hello".to_vec(),
+        "does not start with the \\0asm magic bytes",
+    )
+    .await;
     let mut truncated = guest("echo");
     truncated.truncate(truncated.len() / 2);
     assert_upload_rejected(&p, "carol/cut", truncated, "not a valid WebAssembly module").await;
@@ -38,9 +58,21 @@ async fn malformed_wasm_is_rejected_at_upload() {
 async fn a_missing_export_is_named_at_upload() {
     let p = up().await;
     let wasm = wat::parse_str(V1_MODULE.replace("(export \"fwasm_handle\")", "")).unwrap();
-    assert_upload_rejected(&p, "carol/noexport", wasm, "module is missing the export `fwasm_handle` ((i32, i32) -> i64)").await;
+    assert_upload_rejected(
+        &p,
+        "carol/noexport",
+        wasm,
+        "module is missing the export `fwasm_handle` ((i32, i32) -> i64)",
+    )
+    .await;
     let wasm = wat::parse_str(V1_MODULE.replace("(export \"fwasm_abi_v1\")", "")).unwrap();
-    assert_upload_rejected(&p, "carol/nomarker", wasm, "export `fwasm_abi_v1` (function-wasm v1) is missing").await;
+    assert_upload_rejected(
+        &p,
+        "carol/nomarker",
+        wasm,
+        "export `fwasm_abi_v1` (function-wasm v1) is missing",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -51,7 +83,13 @@ async fn an_unknown_import_is_named_at_upload() {
         "(import \"wasi_snapshot_preview1\" \"sock_open\" (func (param i32) (result i32))) (memory",
     ))
     .unwrap();
-    assert_upload_rejected(&p, "carol/imports", wasm, "module imports `wasi_snapshot_preview1.sock_open`, which fwasm does not provide").await;
+    assert_upload_rejected(
+        &p,
+        "carol/imports",
+        wasm,
+        "module imports `wasi_snapshot_preview1.sock_open`, which fwasm does not provide",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -60,7 +98,10 @@ async fn a_panicking_guest_fails_with_its_panic_message() {
     p.upload("carol/panic", guest("testkit")).await;
     let (status, body) = p.call("carol/panic", "at the disco").await;
     assert_eq!(status, 500);
-    assert!(body.starts_with("carol/panic failed: panicked at "), "{body}");
+    assert!(
+        body.starts_with("carol/panic failed: panicked at "),
+        "{body}"
+    );
     assert!(body.contains("boom: at the disco"), "{body}");
     still_serving(&p).await;
 }
@@ -70,7 +111,10 @@ async fn a_looping_guest_is_stopped_by_its_time_limit() {
     let p = up().await;
     p.upload("carol/spin", guest("testkit")).await;
     let (status, body) = p.call("carol/spin", "").await;
-    assert_eq!((status, body.as_str()), (500, "carol/spin timed out after 1s\n"));
+    assert_eq!(
+        (status, body.as_str()),
+        (500, "carol/spin timed out after 1s\n")
+    );
     still_serving(&p).await;
 }
 
@@ -80,7 +124,10 @@ async fn a_guest_hoarding_memory_is_stopped_at_its_memory_limit() {
     p.upload("carol/hog", guest("testkit")).await;
     let (status, body) = p.call("carol/hog", "").await;
     assert_eq!(status, 500);
-    assert!(body.starts_with("carol/hog ran out of memory: its limit is 16 MiB"), "{body}");
+    assert!(
+        body.starts_with("carol/hog ran out of memory: its limit is 16 MiB"),
+        "{body}"
+    );
     still_serving(&p).await;
 }
 
@@ -90,7 +137,13 @@ async fn output_over_the_limit_fails_the_call() {
     p.upload("carol/big", guest("testkit")).await;
     assert_eq!(p.call("carol/big", "1000").await.1.len(), 1000);
     let (status, body) = p.call("carol/big", (2 << 20).to_string()).await;
-    assert_eq!((status, body.as_str()), (500, "carol/big returned 2097152 bytes of output, over the limit of 1048576 bytes\n"));
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            500,
+            "carol/big returned 2097152 bytes of output, over the limit of 1048576 bytes\n"
+        )
+    );
     still_serving(&p).await;
 }
 
@@ -98,11 +151,15 @@ async fn output_over_the_limit_fails_the_call() {
 async fn a_guest_returning_an_out_of_bounds_pointer_fails_the_call() {
     let p = up().await;
     // fwasm_handle returns (0xFFFF0000 << 32) | 10.
-    let wasm = wat::parse_str(V1_MODULE.replace("i64.const 0", "i64.const -281474976710646")).unwrap();
+    let wasm =
+        wat::parse_str(V1_MODULE.replace("i64.const 0", "i64.const -281474976710646")).unwrap();
     p.upload("carol/oob", wasm).await;
     let (status, body) = p.call("carol/oob", "").await;
     assert_eq!(status, 500);
-    assert_eq!(body, "carol/oob returned a response at 4294901760 of 10 bytes, outside its 65536-byte memory\n");
+    assert_eq!(
+        body,
+        "carol/oob returned a response at 4294901760 of 10 bytes, outside its 65536-byte memory\n"
+    );
     still_serving(&p).await;
 }
 
@@ -110,7 +167,10 @@ async fn a_guest_returning_an_out_of_bounds_pointer_fails_the_call() {
 async fn a_huge_body_is_refused_with_413() {
     let p = up().await;
     let (status, body) = p.call("demo/echo", vec![b'x'; (1 << 20) + 1]).await;
-    assert_eq!((status, body.as_str()), (413, "input is over the limit of 1048576 bytes\n"));
+    assert_eq!(
+        (status, body.as_str()),
+        (413, "input is over the limit of 1048576 bytes\n")
+    );
     let response = p.put("carol/huge", vec![0u8; (8 << 20) + 1]).await;
     assert_eq!(response.status(), 413);
     still_serving(&p).await;
@@ -119,12 +179,35 @@ async fn a_huge_body_is_refused_with_413() {
 #[tokio::test]
 async fn unknown_users_and_functions_are_404() {
     let p = up().await;
-    assert_eq!(p.call("nobody/echo", "").await, (404, "function nobody/echo does not exist; upload it first\n".into()));
-    assert_eq!(p.call("demo/nothing", "").await, (404, "function demo/nothing does not exist; upload it first\n".into()));
+    assert_eq!(
+        p.call("nobody/echo", "").await,
+        (
+            404,
+            "function nobody/echo does not exist; upload it first\n".into()
+        )
+    );
+    assert_eq!(
+        p.call("demo/nothing", "").await,
+        (
+            404,
+            "function demo/nothing does not exist; upload it first\n".into()
+        )
+    );
     let json = serde_json::json!({"user": "demo", "function": "nothing"});
-    let response = p.http.post(format!("{}/", p.invoke)).json(&json).send().await.unwrap();
+    let response = p
+        .http
+        .post(format!("{}/", p.invoke))
+        .json(&json)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
-    let missing = p.http.get(format!("{}/f/demo/nothing", p.upload)).send().await.unwrap();
+    let missing = p
+        .http
+        .get(format!("{}/f/demo/nothing", p.upload))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     still_serving(&p).await;
 }
@@ -133,9 +216,21 @@ async fn unknown_users_and_functions_are_404() {
 async fn invalid_names_are_rejected() {
     let p = up().await;
     let (status, body) = p.call("demo/bad%20name", "").await;
-    assert_eq!((status, body.as_str()), (400, "invalid function name \"bad name\": contains ' '; use letters, digits, '_', '-' or '.'\n"));
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            "invalid function name \"bad name\": contains ' '; use letters, digits, '_', '-' or '.'\n"
+        )
+    );
     let (status, body) = p.call(".hidden/echo", "").await;
-    assert_eq!((status, body.as_str()), (400, "invalid user name \".hidden\": may not start with '.'\n"));
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            "invalid user name \".hidden\": may not start with '.'\n"
+        )
+    );
     let response = p.put("demo/bad%20name", guest("echo")).await;
     assert_eq!(response.status(), 400);
     still_serving(&p).await;
@@ -149,20 +244,46 @@ async fn faasm_json_messages_get_faasms_replies() {
         (r#"{"function": "echo"}"#, 400, "Empty user\n"),
         (r#"{"user": "demo"}"#, 400, "Empty function\n"),
     ] {
-        let response = p.http.post(format!("{}/", p.invoke)).body(body).send().await.unwrap();
+        let response = p
+            .http
+            .post(format!("{}/", p.invoke))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), status);
         assert_eq!(response.text().await.unwrap(), reply);
     }
-    let response = p.http.post(format!("{}/", p.invoke)).body("{oops").send().await.unwrap();
+    let response = p
+        .http
+        .post(format!("{}/", p.invoke))
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
-    assert!(response.text().await.unwrap().starts_with("Invalid JSON message: "));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .starts_with("Invalid JSON message: ")
+    );
     still_serving(&p).await;
 }
 
 #[tokio::test]
 async fn unknown_endpoints_say_so() {
     let p = up().await;
-    let response = p.http.get(format!("{}/nowhere", p.invoke)).send().await.unwrap();
+    let response = p
+        .http
+        .get(format!("{}/nowhere", p.invoke))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(response.text().await.unwrap(), "no such endpoint: GET /nowhere\n");
+    assert_eq!(
+        response.text().await.unwrap(),
+        "no such endpoint: GET /nowhere\n"
+    );
 }

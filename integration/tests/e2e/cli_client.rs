@@ -10,22 +10,41 @@ async fn fwasm_upload_then_invoke() {
     std::fs::write(&file, guest("testkit")).unwrap();
 
     let mut out = Vec::new();
-    fwasm::client::upload(&p.grpc, "erin/upper", &file, &mut out).await.unwrap();
+    fwasm::client::upload(&p.grpc, "erin/upper", &file, &mut out)
+        .await
+        .unwrap();
     let text = String::from_utf8(out).unwrap();
-    assert!(text.contains("Uploaded erin/upper: ABI fwasm v1, sha256 "), "{text}");
+    assert!(
+        text.contains("Uploaded erin/upper: ABI fwasm v1, sha256 "),
+        "{text}"
+    );
 
     let mut out = Vec::new();
-    fwasm::client::invoke(&p.grpc, "erin/upper", b"from the cli".to_vec(), &mut out).await.unwrap();
+    fwasm::client::invoke(&p.grpc, "erin/upper", b"from the cli".to_vec(), &mut out)
+        .await
+        .unwrap();
     assert_eq!(out, b"FROM THE CLI");
 
-    let err = fwasm::client::invoke(&p.grpc, "erin/missing", vec![], &mut Vec::new()).await.unwrap_err();
-    assert_eq!(err.to_string(), "invoke failed: function erin/missing does not exist; upload it first");
-    let err = fwasm::client::invoke(&p.grpc, "no-slash", vec![], &mut Vec::new()).await.unwrap_err();
-    assert_eq!(err.to_string(), "expected USER/NAME (for example demo/echo), got \"no-slash\"");
+    let err = fwasm::client::invoke(&p.grpc, "erin/missing", vec![], &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invoke failed: function erin/missing does not exist; upload it first"
+    );
+    let err = fwasm::client::invoke(&p.grpc, "no-slash", vec![], &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "expected USER/NAME (for example demo/echo), got \"no-slash\""
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_server_tells_the_user_what_to_do() {
-    let err = fwasm::client::invoke("http://127.0.0.1:1", "demo/echo", vec![], &mut Vec::new()).await.unwrap_err();
+    let err = fwasm::client::invoke("http://127.0.0.1:1", "demo/echo", vec![], &mut Vec::new())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("is `fwasm up` running?"), "{err}");
 }

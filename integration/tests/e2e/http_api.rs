@@ -8,16 +8,40 @@ async fn an_sdk_function_uploads_and_answers_both_invoke_styles() {
         let wasm = guest("testkit");
         p.upload("alice/upper", wasm.clone()).await;
 
-        assert_eq!(p.call("alice/upper", "hello fwasm").await, (200, "HELLO FWASM".into()), "{mode}");
+        assert_eq!(
+            p.call("alice/upper", "hello fwasm").await,
+            (200, "HELLO FWASM".into()),
+            "{mode}"
+        );
 
-        let json = serde_json::json!({"user": "alice", "function": "upper", "input_data": "json style"});
-        let response = p.http.post(format!("{}/", p.invoke)).json(&json).send().await.unwrap();
+        let json =
+            serde_json::json!({"user": "alice", "function": "upper", "input_data": "json style"});
+        let response = p
+            .http
+            .post(format!("{}/", p.invoke))
+            .json(&json)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "{mode}");
-        assert_eq!(response.text().await.unwrap(), "JSON STYLE\n", "{mode}: Faasm replies end in a newline");
+        assert_eq!(
+            response.text().await.unwrap(),
+            "JSON STYLE\n",
+            "{mode}: Faasm replies end in a newline"
+        );
 
-        let download = p.http.get(format!("{}/f/alice/upper", p.upload)).send().await.unwrap();
+        let download = p
+            .http
+            .get(format!("{}/f/alice/upper", p.upload))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(download.status(), 200);
-        assert_eq!(download.bytes().await.unwrap().to_vec(), wasm, "{mode}: download returns the upload");
+        assert_eq!(
+            download.bytes().await.unwrap().to_vec(),
+            wasm,
+            "{mode}: download returns the upload"
+        );
         p.stop().await;
     }
 }
@@ -27,7 +51,13 @@ async fn output_bytes_come_back_exactly() {
     let p = crate::support::up().await;
     p.upload("alice/echo", guest("echo")).await;
     let input: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
-    let response = p.http.post(format!("{}/f/alice/echo", p.invoke)).body(input.clone()).send().await.unwrap();
+    let response = p
+        .http
+        .post(format!("{}/f/alice/echo", p.invoke))
+        .body(input.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.bytes().await.unwrap().to_vec(), input);
 }
@@ -36,8 +66,14 @@ async fn output_bytes_come_back_exactly() {
 async fn the_demo_functions_are_ready_at_start() {
     let p = crate::support::up().await;
     assert_eq!(p.call("demo/echo", "hi").await, (200, "hi".into()));
-    assert_eq!(p.call("demo/hello", "fwasm").await, (200, "Hello, fwasm!".into()));
-    assert_eq!(p.call("demo/hello", "").await, (200, "Hello, world!".into()));
+    assert_eq!(
+        p.call("demo/hello", "fwasm").await,
+        (200, "Hello, fwasm!".into())
+    );
+    assert_eq!(
+        p.call("demo/hello", "").await,
+        (200, "Hello, world!".into())
+    );
 }
 
 #[tokio::test]
@@ -55,7 +91,10 @@ async fn the_function_sees_the_whole_request_and_shapes_the_response() {
             .unwrap();
         assert_eq!(response.status(), 201, "{mode}: status set by the function");
         assert_eq!(response.headers()["x-from-guest"], "yes");
-        let call_id = response.headers()["x-fwasm-call-id"].to_str().unwrap().to_string();
+        let call_id = response.headers()["x-fwasm-call-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
         let text = response.text().await.unwrap();
         let expected = format!(
             "call_id={call_id}\nuser=alice\nfunction=inspect\nmethod=POST\npath=/f/alice/inspect/sub/path\nquery=a=1&b=two\nx-test=header value\nbody=the body\n"

@@ -24,7 +24,10 @@ pub fn test_limits() -> Limits {
 }
 
 pub fn test_gateway_config() -> GatewayConfig {
-    GatewayConfig { max_input_bytes: 1 << 20, max_module_bytes: 8 << 20 }
+    GatewayConfig {
+        max_input_bytes: 1 << 20,
+        max_module_bytes: 8 << 20,
+    }
 }
 
 /// A guest from integration/functions, built once per test run with the Rust SDK.
@@ -60,7 +63,9 @@ pub struct Platform {
 
 impl Platform {
     pub async fn grpc_client(&self) -> FunctionsClient<tonic::transport::Channel> {
-        FunctionsClient::connect(self.grpc.clone()).await.expect("connect to the public gRPC API")
+        FunctionsClient::connect(self.grpc.clone())
+            .await
+            .expect("connect to the public gRPC API")
     }
 
     /// Uploads a module over the HTTP upload API, asserting success.
@@ -68,16 +73,34 @@ impl Platform {
         let response = self.put(user_function, wasm).await;
         let status = response.status();
         let body = response.text().await.unwrap();
-        assert_eq!((status.as_u16(), body.as_str()), (200, "Function upload complete\n"));
+        assert_eq!(
+            (status.as_u16(), body.as_str()),
+            (200, "Function upload complete\n")
+        );
     }
 
     pub async fn put(&self, user_function: &str, wasm: Vec<u8>) -> reqwest::Response {
-        self.http.put(format!("{}/f/{user_function}", self.upload)).body(wasm).send().await.unwrap()
+        self.http
+            .put(format!("{}/f/{user_function}", self.upload))
+            .body(wasm)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// `POST /f/<user>/<function>` on the invoke port.
-    pub async fn call(&self, user_function: &str, input: impl Into<reqwest::Body>) -> (u16, String) {
-        let response = self.http.post(format!("{}/f/{user_function}", self.invoke)).body(input).send().await.unwrap();
+    pub async fn call(
+        &self,
+        user_function: &str,
+        input: impl Into<reqwest::Body>,
+    ) -> (u16, String) {
+        let response = self
+            .http
+            .post(format!("{}/f/{user_function}", self.invoke))
+            .body(input)
+            .send()
+            .await
+            .unwrap();
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
@@ -98,7 +121,10 @@ async fn listener() -> (TcpListener, String) {
     (listener, addr)
 }
 
-fn stop_signal() -> (oneshot::Sender<()>, impl std::future::Future<Output = ()> + Send + 'static) {
+fn stop_signal() -> (
+    oneshot::Sender<()>,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
     let (tx, rx) = oneshot::channel::<()>();
     (tx, async move {
         let _ = rx.await;
@@ -109,10 +135,22 @@ async fn gateway_listeners() -> (GatewayListeners, [String; 3]) {
     let (invoke, invoke_addr) = listener().await;
     let (upload, upload_addr) = listener().await;
     let (grpc, grpc_addr) = listener().await;
-    (GatewayListeners { invoke, upload, grpc }, [invoke_addr, upload_addr, grpc_addr])
+    (
+        GatewayListeners {
+            invoke,
+            upload,
+            grpc,
+        },
+        [invoke_addr, upload_addr, grpc_addr],
+    )
 }
 
-fn platform(addrs: [String; 3], stop: Vec<oneshot::Sender<()>>, tasks: Vec<JoinHandle<()>>, data: Option<tempfile::TempDir>) -> Platform {
+fn platform(
+    addrs: [String; 3],
+    stop: Vec<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+    data: Option<tempfile::TempDir>,
+) -> Platform {
     let [invoke, upload, grpc] = addrs;
     Platform {
         invoke: format!("http://{invoke}"),
@@ -138,13 +176,19 @@ pub async fn up_at(data_dir: &Path) -> Platform {
     let (listeners, addrs) = gateway_listeners().await;
     let config = UpConfig {
         data_dir: data_dir.to_path_buf(),
-        executor: ExecutorConfig { limits: test_limits(), workers: 2, ..ExecutorConfig::default() },
+        executor: ExecutorConfig {
+            limits: test_limits(),
+            workers: 2,
+            ..ExecutorConfig::default()
+        },
         gateway: test_gateway_config(),
     };
     let gateway = fwasm::up::start(config).await.expect("fwasm up starts");
     let (stop, stopped) = stop_signal();
     let task = tokio::spawn(async move {
-        fwasm_gateway::serve(listeners, gateway, stopped).await.expect("gateway serves");
+        fwasm_gateway::serve(listeners, gateway, stopped)
+            .await
+            .expect("gateway serves");
     });
     platform(addrs, vec![stop], vec![task], None)
 }
@@ -165,24 +209,62 @@ pub async fn mesh() -> Platform {
     };
 
     let (stop, stopped) = stop_signal();
-    let config = fwasm_state::StateConfig { data_dir: data.path().to_path_buf() };
-    spawn(tokio::spawn(async move { fwasm_state::run(state_listener, config, stopped).await.unwrap() }), stop);
+    let config = fwasm_state::StateConfig {
+        data_dir: data.path().to_path_buf(),
+    };
+    spawn(
+        tokio::spawn(async move {
+            fwasm_state::run(state_listener, config, stopped)
+                .await
+                .unwrap()
+        }),
+        stop,
+    );
 
     let (stop, stopped) = stop_signal();
-    let config = ExecutorConfig { limits: test_limits(), workers: 2, ..ExecutorConfig::default() };
+    let config = ExecutorConfig {
+        limits: test_limits(),
+        workers: 2,
+        ..ExecutorConfig::default()
+    };
     let state = state_addr.clone();
-    spawn(tokio::spawn(async move { fwasm_executor::run(executor_listener, config, &state, stopped).await.unwrap() }), stop);
+    spawn(
+        tokio::spawn(async move {
+            fwasm_executor::run(executor_listener, config, &state, stopped)
+                .await
+                .unwrap()
+        }),
+        stop,
+    );
 
     let (stop, stopped) = stop_signal();
-    let executors = vec![fwasm_scheduler::ExecutorEndpoint { id: "e1".into(), addr: executor_addr }];
+    let executors = vec![fwasm_scheduler::ExecutorEndpoint {
+        id: "e1".into(),
+        addr: executor_addr,
+    }];
     let config = fwasm_scheduler::SchedulerConfig { executors };
     let state = state_addr.clone();
-    spawn(tokio::spawn(async move { fwasm_scheduler::run(scheduler_listener, config, &state, stopped).await.unwrap() }), stop);
+    spawn(
+        tokio::spawn(async move {
+            fwasm_scheduler::run(scheduler_listener, config, &state, stopped)
+                .await
+                .unwrap()
+        }),
+        stop,
+    );
 
     let (stop, stopped) = stop_signal();
     spawn(
         tokio::spawn(async move {
-            fwasm_gateway::run(gateway, test_gateway_config(), &scheduler_addr, &state_addr, stopped).await.unwrap()
+            fwasm_gateway::run(
+                gateway,
+                test_gateway_config(),
+                &scheduler_addr,
+                &state_addr,
+                stopped,
+            )
+            .await
+            .unwrap()
         }),
         stop,
     );

@@ -16,7 +16,9 @@ pub(crate) struct ModuleCache {
 impl ModuleCache {
     pub(crate) fn new(capacity: usize) -> Self {
         let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
-        Self { modules: Mutex::new(LruCache::new(capacity)) }
+        Self {
+            modules: Mutex::new(LruCache::new(capacity)),
+        }
     }
 
     pub(crate) fn get(&self, module_hash: &str) -> Option<Module> {
@@ -33,6 +35,8 @@ impl ModuleCache {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, Module>> {
         // The map stays consistent even if a holder panicked: every operation is one call.
-        self.modules.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.modules
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -9,7 +9,9 @@ use bytes::Bytes;
 use fwasm_abi as abi;
 use fwasm_proto::pb::{Call, CallResult, CallStatus, FailureKind, Header};
 use tokio::sync::oneshot;
-use wasmi::{Linker, Memory, Module, Store, TrapCode, TypedResumableCall, TypedResumableCallOutOfFuel};
+use wasmi::{
+    Linker, Memory, Module, Store, TrapCode, TypedResumableCall, TypedResumableCallOutOfFuel,
+};
 
 use crate::host::{HostState, guest_slice};
 use crate::limits::Limits;
@@ -23,7 +25,7 @@ pub(crate) struct CallTask {
     cold_start: bool,
     span: tracing::Span,
     reply: oneshot::Sender<CallResult>,
-    running: Option<Running>,
+    running: Option<Box<Running>>,
 }
 
 /// A call suspended between fuel slices.
@@ -43,12 +45,16 @@ struct Failure {
 
 impl Failure {
     fn new(kind: FailureKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
 enum Step {
-    Paused(Running),
+    /// Boxed: a store is large, and a paused call moves through the queue.
+    Paused(Box<Running>),
     Done(Result<CallResult, Failure>, Instant),
 }
 
@@ -62,7 +68,16 @@ impl CallTask {
         reply: oneshot::Sender<CallResult>,
     ) -> Self {
         let span = tracing::Span::current();
-        Self { call, module, linker, limits, cold_start, span, reply, running: None }
+        Self {
+            call,
+            module,
+            linker,
+            limits,
+            cold_start,
+            span,
+            reply,
+            running: None,
+        }
     }
 
     /// Runs one slice. Returns the task if it must be queued again for another slice.
@@ -104,20 +119,28 @@ impl CallTask {
         }
     }
 
-    fn resume(&mut self, mut running: Running) -> Step {
+    fn resume(&mut self, mut running: Box<Running>) -> Step {
         if running.started.elapsed() >= self.limits.timeout {
             return Step::Done(Err(self.timed_out()), running.started);
         }
         let give = self.give_fuel(&mut running.store, running.fuel_left);
         let result = running.paused.resume(&mut running.store);
         let fuel_left = running.fuel_left - (give - running.store.get_fuel().unwrap_or(0));
-        self.after_slice(result, running.store, running.memory, fuel_left, running.started)
+        self.after_slice(
+            result,
+            running.store,
+            running.memory,
+            fuel_left,
+            running.started,
+        )
     }
 
     /// Sets the store's fuel to the next slice and returns how much that is.
     fn give_fuel(&self, store: &mut Store<HostState>, fuel_left: u64) -> u64 {
         let give = self.limits.fuel_slice.min(fuel_left);
-        store.set_fuel(give).expect("fuel metering is enabled on every fwasm engine");
+        store
+            .set_fuel(give)
+            .expect("fuel metering is enabled on every fwasm engine");
         give
     }
 
@@ -125,11 +148,25 @@ impl CallTask {
     #[allow(clippy::type_complexity)]
     fn prepare(
         &self,
-    ) -> Result<(Store<HostState>, Memory, wasmi::TypedFunc<(i32, i32), i64>, i32, i32), Failure> {
-        let mut store = Store::new(self.module.engine(), HostState::new(self.limits.max_memory_bytes));
+    ) -> Result<
+        (
+            Store<HostState>,
+            Memory,
+            wasmi::TypedFunc<(i32, i32), i64>,
+            i32,
+            i32,
+        ),
+        Failure,
+    > {
+        let mut store = Store::new(
+            self.module.engine(),
+            HostState::new(self.limits.max_memory_bytes),
+        );
         store.limiter(|host| &mut host.limiter);
         // Start functions and the allocator are not preempted: they draw on the whole budget.
-        store.set_fuel(self.limits.max_fuel).expect("fuel metering is enabled");
+        store
+            .set_fuel(self.limits.max_fuel)
+            .expect("fuel metering is enabled");
         let instance = self
             .linker
             .instantiate_and_start(&mut store, &self.module)
@@ -146,7 +183,15 @@ impl CallTask {
             .get_typed_func::<(i32, i32), i64>(&store, abi::EXPORT_HANDLE)
             .map_err(export_error)?;
 
-        let headers = self.call.headers.iter().map(|h| abi::Header { name: &h.name, value: &h.value }).collect();
+        let headers = self
+            .call
+            .headers
+            .iter()
+            .map(|h| abi::Header {
+                name: &h.name,
+                value: &h.value,
+            })
+            .collect();
         let envelope = abi::Request {
             call_id: self.call.id,
             user: &self.call.user,
@@ -160,12 +205,18 @@ impl CallTask {
         let len = i32::try_from(envelope.encoded_len()).map_err(|_| {
             Failure::new(FailureKind::AbiViolation, "request envelope exceeds 2 GiB")
         })?;
-        let ptr = alloc.call(&mut store, len).map_err(|e| self.trap_failure(&store, e))?;
+        let ptr = alloc
+            .call(&mut store, len)
+            .map_err(|e| self.trap_failure(&store, e))?;
         let memory_size = memory.data(&store).len();
         let Ok(target) = guest_slice(memory.data(&store), ptr, len).map(|s| s.len()) else {
             return Err(Failure::new(
                 FailureKind::AbiViolation,
-                format!("fwasm_alloc({len}) returned {ptr}, outside the guest's {memory_size}-byte memory"),
+                format!(
+                    "{} broke the ABI: fwasm_alloc({len}) returned {}, outside its {memory_size}-byte memory",
+                    self.name(),
+                    ptr as u32
+                ),
             ));
         };
         let start = ptr as u32 as usize;
@@ -189,19 +240,34 @@ impl CallTask {
                 } else if started.elapsed() >= self.limits.timeout {
                     Err(self.timed_out())
                 } else {
-                    return Step::Paused(Running { store, memory, paused, fuel_left, started });
+                    return Step::Paused(Box::new(Running {
+                        store,
+                        memory,
+                        paused,
+                        fuel_left,
+                        started,
+                    }));
                 }
             }
             Ok(TypedResumableCall::HostTrap(trap)) => Err(Failure::new(
                 FailureKind::Trap,
-                format!("{} failed in a host call: {}", self.name(), trap.host_error()),
+                format!(
+                    "{} failed in a host call: {}",
+                    self.name(),
+                    trap.host_error()
+                ),
             )),
             Err(e) => Err(self.trap_failure(&store, e)),
         };
         Step::Done(outcome, started)
     }
 
-    fn read_response(&self, store: &Store<HostState>, memory: Memory, packed: i64) -> Result<CallResult, Failure> {
+    fn read_response(
+        &self,
+        store: &Store<HostState>,
+        memory: Memory,
+        packed: i64,
+    ) -> Result<CallResult, Failure> {
         let (ptr, len) = abi::unpack_ptr_len(packed);
         let data = memory.data(store);
         let bytes = guest_slice(data, ptr as i32, len as i32).map_err(|_| {
@@ -215,7 +281,10 @@ impl CallTask {
             )
         })?;
         let response = abi::Response::decode(bytes).map_err(|e| {
-            Failure::new(FailureKind::AbiViolation, format!("{} returned a malformed response: {e}", self.name()))
+            Failure::new(
+                FailureKind::AbiViolation,
+                format!("{} returned a malformed response: {e}", self.name()),
+            )
         })?;
         if response.body.len() > self.limits.max_output_bytes {
             return Err(Failure::new(
@@ -233,7 +302,10 @@ impl CallTask {
             headers: response
                 .headers
                 .iter()
-                .map(|h| Header { name: h.name.to_string(), value: h.value.to_string() })
+                .map(|h| Header {
+                    name: h.name.to_string(),
+                    value: h.value.to_string(),
+                })
                 .collect(),
             output: Bytes::copy_from_slice(response.body),
             ..CallResult::default()
@@ -243,7 +315,11 @@ impl CallTask {
     fn out_of_fuel(&self) -> Failure {
         Failure::new(
             FailureKind::CpuLimit,
-            format!("{} used up its CPU budget of {} fuel", self.name(), self.limits.max_fuel),
+            format!(
+                "{} used up its CPU budget of {} fuel",
+                self.name(),
+                self.limits.max_fuel
+            ),
         )
     }
 
@@ -258,6 +334,11 @@ impl CallTask {
         let host = store.data();
         if err.as_trap_code() == Some(TrapCode::OutOfFuel) {
             self.out_of_fuel()
+        } else if let Some(reason) = &host.failure_reason {
+            Failure::new(
+                FailureKind::Trap,
+                format!("{} failed: {}", self.name(), reason.replace('\n', " ")),
+            )
         } else if host.limiter.refused_growth {
             Failure::new(
                 FailureKind::MemoryLimit,
@@ -267,8 +348,6 @@ impl CallTask {
                     self.limits.max_memory_bytes >> 20
                 ),
             )
-        } else if let Some(reason) = &host.failure_reason {
-            Failure::new(FailureKind::Trap, format!("{} failed: {}", self.name(), reason.replace('\n', " ")))
         } else {
             Failure::new(FailureKind::Trap, format!("{} trapped: {err}", self.name()))
         }
@@ -277,7 +356,10 @@ impl CallTask {
     fn finish(self, outcome: Result<CallResult, Failure>, started: Instant) {
         let exec_micros = started.elapsed().as_micros() as u64;
         let result = match outcome {
-            Ok(result) => CallResult { status: CallStatus::Success as i32, ..result },
+            Ok(result) => CallResult {
+                status: CallStatus::Success as i32,
+                ..result
+            },
             Err(failure) => {
                 tracing::info!(error = %failure.message, "call failed");
                 CallResult {
@@ -289,6 +371,11 @@ impl CallTask {
             }
         };
         // The caller may have gone away; then nobody needs the result.
-        let _ = self.reply.send(CallResult { id: self.call.id, exec_micros, cold_start: self.cold_start, ..result });
+        let _ = self.reply.send(CallResult {
+            id: self.call.id,
+            exec_micros,
+            cold_start: self.cold_start,
+            ..result
+        });
     }
 }

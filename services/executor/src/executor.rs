@@ -60,7 +60,12 @@ impl Executor {
         if module_hash.is_empty() {
             return Err(ApiError::invalid_argument("call names no module hash"));
         }
-        let code = self.state.get_module(ModuleRef { module_hash: module_hash.to_string() }).await?;
+        let code = self
+            .state
+            .get_module(ModuleRef {
+                module_hash: module_hash.to_string(),
+            })
+            .await?;
         let engine = self.engine.clone();
         // Compiling (validation and translation) is CPU work: keep it off the async workers.
         let module = tokio::task::spawn_blocking(move || {
@@ -88,9 +93,18 @@ impl ExecutorApi for Executor {
         })?;
         let (module, cold_start) = self.module(&call.module_hash).await?;
         let (reply, result) = oneshot::channel();
-        self.pool.submit(CallTask::new(call, module, self.linker.clone(), self.limits.clone(), cold_start, reply));
-        result
-            .await
-            .map_err(|_| ApiError::internal("the executor lost the call before it finished (worker failure or shutdown)"))
+        self.pool.submit(CallTask::new(
+            call,
+            module,
+            self.linker.clone(),
+            self.limits.clone(),
+            cold_start,
+            reply,
+        ));
+        result.await.map_err(|_| {
+            ApiError::internal(
+                "the executor lost the call before it finished (worker failure or shutdown)",
+            )
+        })
     }
 }

@@ -22,7 +22,11 @@ pub(crate) struct HostState {
 
 impl HostState {
     pub(crate) fn new(max_memory_bytes: usize) -> Self {
-        Self { limiter: MemoryLimiter::new(max_memory_bytes), memory: None, failure_reason: None }
+        Self {
+            limiter: MemoryLimiter::new(max_memory_bytes),
+            memory: None,
+            failure_reason: None,
+        }
     }
 }
 
@@ -53,16 +57,24 @@ fn status(result: Result<(), HostStatus>) -> i32 {
 pub(crate) fn linker(engine: &Engine) -> Linker<HostState> {
     let mut linker = Linker::new(engine);
     linker
-        .func_wrap(IMPORT_MODULE, IMPORT_LOG, |caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
-            status(guest_message(&caller, ptr, len).map(|message| log(level, &message)))
-        })
+        .func_wrap(
+            IMPORT_MODULE,
+            IMPORT_LOG,
+            |caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
+                status(guest_message(&caller, ptr, len).map(|message| log(level, &message)))
+            },
+        )
         .expect("log is defined once");
     linker
-        .func_wrap(IMPORT_MODULE, IMPORT_FAIL, |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| {
-            status(guest_message(&caller, ptr, len).map(|reason| {
-                caller.data_mut().failure_reason = Some(reason);
-            }))
-        })
+        .func_wrap(
+            IMPORT_MODULE,
+            IMPORT_FAIL,
+            |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| {
+                status(guest_message(&caller, ptr, len).map(|reason| {
+                    caller.data_mut().failure_reason = Some(reason);
+                }))
+            },
+        )
         .expect("fail is defined once");
     linker
 }

@@ -38,7 +38,10 @@ pub(crate) struct MemoryLimiter {
 
 impl MemoryLimiter {
     pub(crate) fn new(max_memory_bytes: usize) -> Self {
-        Self { max_memory_bytes, refused_growth: false }
+        Self {
+            max_memory_bytes,
+            refused_growth: false,
+        }
     }
 }
 

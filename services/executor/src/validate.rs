@@ -29,22 +29,50 @@ pub enum ValidationError {
     )]
     NoAbiMarker,
     #[error("module is missing the export `{name}` ({expected}) that ABI {abi} requires")]
-    MissingExport { abi: Abi, name: &'static str, expected: &'static str },
+    MissingExport {
+        abi: Abi,
+        name: &'static str,
+        expected: &'static str,
+    },
     #[error("export `{name}` has the wrong type: expected {expected}, found {found}")]
-    WrongExportType { name: &'static str, expected: &'static str, found: String },
+    WrongExportType {
+        name: &'static str,
+        expected: &'static str,
+        found: String,
+    },
     #[error("module imports `{module}.{name}`, which fwasm does not provide")]
     UnknownImport { module: String, name: String },
     #[error("import `{module}.{name}` has the wrong type: expected {expected}, found {found}")]
-    WrongImportType { module: String, name: String, expected: String, found: String },
+    WrongImportType {
+        module: String,
+        name: String,
+        expected: String,
+        found: String,
+    },
 }
 
 /// A host function the executor provides: (module, name, params, results).
-pub(crate) type ImportSignature = (&'static str, &'static str, &'static [ValType], &'static [ValType]);
+pub(crate) type ImportSignature = (
+    &'static str,
+    &'static str,
+    &'static [ValType],
+    &'static [ValType],
+);
 
 /// Every import ABI v1 guests may use.
 pub(crate) const V1_IMPORTS: &[ImportSignature] = &[
-    (abi::IMPORT_MODULE, abi::IMPORT_LOG, &[ValType::I32, ValType::I32, ValType::I32], &[ValType::I32]),
-    (abi::IMPORT_MODULE, abi::IMPORT_FAIL, &[ValType::I32, ValType::I32], &[ValType::I32]),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_LOG,
+        &[ValType::I32, ValType::I32, ValType::I32],
+        &[ValType::I32],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_FAIL,
+        &[ValType::I32, ValType::I32],
+        &[ValType::I32],
+    ),
 ];
 
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -57,18 +85,25 @@ pub fn validate(wasm: &[u8]) -> Result<Abi, ValidationError> {
         ));
     }
     let engine = Engine::default();
-    let module = Module::new(&engine, wasm).map_err(|e| ValidationError::InvalidWasm(e.to_string()))?;
+    let module =
+        Module::new(&engine, wasm).map_err(|e| ValidationError::InvalidWasm(e.to_string()))?;
     check_abi(&module)
 }
 
 /// Checks the exports and imports of a compiled module.
 pub(crate) fn check_abi(module: &Module) -> Result<Abi, ValidationError> {
     let abi = Abi::FwasmV1;
-    match module.get_export(abi::EXPORT_ABI_MARKER) {
-        Some(ExternType::Func(_)) => {}
-        _ => return Err(ValidationError::NoAbiMarker),
+    if module.get_export(abi::EXPORT_ABI_MARKER).is_none() {
+        return Err(ValidationError::NoAbiMarker);
     }
-    expect_func(module, abi::EXPORT_ALLOC, &[ValType::I32], &[ValType::I32], "(i32) -> i32")?;
+    expect_func(module, abi::EXPORT_ABI_MARKER, &[], &[], "() -> ()")?;
+    expect_func(
+        module,
+        abi::EXPORT_ALLOC,
+        &[ValType::I32],
+        &[ValType::I32],
+        "(i32) -> i32",
+    )?;
     expect_func(
         module,
         abi::EXPORT_HANDLE,
@@ -86,11 +121,17 @@ pub(crate) fn check_abi(module: &Module) -> Result<Abi, ValidationError> {
             });
         }
         None => {
-            return Err(ValidationError::MissingExport { abi, name: abi::EXPORT_MEMORY, expected: "a memory" });
+            return Err(ValidationError::MissingExport {
+                abi,
+                name: abi::EXPORT_MEMORY,
+                expected: "a memory",
+            });
         }
     }
     for import in module.imports() {
-        let known = V1_IMPORTS.iter().find(|(m, n, ..)| *m == import.module() && *n == import.name());
+        let known = V1_IMPORTS
+            .iter()
+            .find(|(m, n, ..)| *m == import.module() && *n == import.name());
         let Some((_, _, params, results)) = known else {
             return Err(ValidationError::UnknownImport {
                 module: import.module().into(),
@@ -119,8 +160,16 @@ fn expect_func(
 ) -> Result<(), ValidationError> {
     match module.get_export(name) {
         Some(ExternType::Func(ty)) if ty.params() == params && ty.results() == results => Ok(()),
-        Some(other) => Err(ValidationError::WrongExportType { name, expected, found: describe(&other) }),
-        None => Err(ValidationError::MissingExport { abi: Abi::FwasmV1, name, expected }),
+        Some(other) => Err(ValidationError::WrongExportType {
+            name,
+            expected,
+            found: describe(&other),
+        }),
+        None => Err(ValidationError::MissingExport {
+            abi: Abi::FwasmV1,
+            name,
+            expected,
+        }),
     }
 }
 
@@ -138,7 +187,13 @@ fn func_signature(f: &FuncType) -> String {
 }
 
 fn signature(params: &[ValType], results: &[ValType]) -> String {
-    let list = |types: &[ValType]| types.iter().map(|t| format!("{t:?}").to_lowercase()).collect::<Vec<_>>().join(", ");
+    let list = |types: &[ValType]| {
+        types
+            .iter()
+            .map(|t| format!("{t:?}").to_lowercase())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match results {
         [] => format!("({})", list(params)),
         [one] => format!("({}) -> {}", list(params), list(std::slice::from_ref(one))),
@@ -170,8 +225,15 @@ mod tests {
     fn rejects_bytes_that_are_not_wasm() {
         let err = validate(b"definitely not wasm").unwrap_err();
         assert!(matches!(err, ValidationError::InvalidWasm(_)), "{err}");
-        assert!(err.to_string().starts_with("not a valid WebAssembly module: "), "{err}");
-        assert!(matches!(validate(b""), Err(ValidationError::InvalidWasm(_))));
+        assert!(
+            err.to_string()
+                .starts_with("not a valid WebAssembly module: "),
+            "{err}"
+        );
+        assert!(matches!(
+            validate(b""),
+            Err(ValidationError::InvalidWasm(_))
+        ));
         // Right magic, broken body: wasmi's parser names the problem.
         let err = validate(b"\0asm\x01\0\0\0\x01").unwrap_err();
         assert!(matches!(err, ValidationError::InvalidWasm(_)), "{err}");
@@ -197,20 +259,43 @@ mod tests {
 
     #[test]
     fn names_an_export_with_the_wrong_type() {
-        let err = check(&GOOD.replace("(param i32) (result i32) i32.const 1024", "(result i32) i32.const 1024"))
-            .unwrap_err();
-        assert_eq!(err.to_string(), "export `fwasm_alloc` has the wrong type: expected (i32) -> i32, found () -> i32");
+        let err = check(&GOOD.replace(
+            "(param i32) (result i32) i32.const 1024",
+            "(result i32) i32.const 1024",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "export `fwasm_alloc` has the wrong type: expected (i32) -> i32, found () -> i32"
+        );
+    }
+
+    #[test]
+    fn the_marker_must_be_a_function_of_no_arguments() {
+        let err = check(&GOOD.replace(
+            "(func (export \"fwasm_abi_v1\"))",
+            "(func (export \"fwasm_abi_v1\") (param i32))",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "export `fwasm_abi_v1` has the wrong type: expected () -> (), found (i32)"
+        );
     }
 
     #[test]
     fn names_an_unknown_import() {
         let err = check(&GOOD.replace("\"fwasm_v1\" \"log\"", "\"env\" \"mystery\"")).unwrap_err();
-        assert_eq!(err.to_string(), "module imports `env.mystery`, which fwasm does not provide");
+        assert_eq!(
+            err.to_string(),
+            "module imports `env.mystery`, which fwasm does not provide"
+        );
     }
 
     #[test]
     fn names_an_import_with_the_wrong_type() {
-        let err = check(&GOOD.replace("(param i32 i32 i32) (result i32)))", "(param i32)))")).unwrap_err();
+        let err = check(&GOOD.replace("(param i32 i32 i32) (result i32)))", "(param i32)))"))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "import `fwasm_v1.log` has the wrong type: expected (i32, i32, i32) -> i32, found (i32)"

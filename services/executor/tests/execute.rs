@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use fwasm_executor::{Executor, ExecutorConfig, Limits};
 use fwasm_proto::api::{ExecutorApi, StateApi};
 use fwasm_proto::pb::{
-    Call, CallResult, CallStatus, FailureKind, FunctionCode, FunctionInfo, FunctionRef, ModuleRef, PutFunctionRequest,
+    Call, CallResult, CallStatus, FailureKind, FunctionCode, FunctionInfo, FunctionRef, ModuleRef,
+    PutFunctionRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode};
 
@@ -30,8 +31,11 @@ impl StateApi for Modules {
     }
     async fn get_module(&self, req: ModuleRef) -> Result<FunctionCode, ApiError> {
         let wasm = self.0.lock().unwrap().get(&req.module_hash).cloned();
-        wasm.map(|wasm| FunctionCode { module_hash: req.module_hash.clone(), wasm })
-            .ok_or_else(|| ApiError::not_found(format!("no module with hash {}", req.module_hash)))
+        wasm.map(|wasm| FunctionCode {
+            module_hash: req.module_hash.clone(),
+            wasm,
+        })
+        .ok_or_else(|| ApiError::not_found(format!("no module with hash {}", req.module_hash)))
     }
 }
 
@@ -64,8 +68,15 @@ struct Harness {
 impl Harness {
     fn new(limits: Limits) -> Self {
         let modules = Arc::new(Modules::default());
-        let config = ExecutorConfig { limits, workers: 2, ..ExecutorConfig::default() };
-        Self { executor: Executor::new(config, modules.clone()), modules }
+        let config = ExecutorConfig {
+            limits,
+            workers: 2,
+            ..ExecutorConfig::default()
+        };
+        Self {
+            executor: Executor::new(config, modules.clone()),
+            modules,
+        }
     }
 
     async fn run(&self, wat: &str) -> CallResult {
@@ -75,22 +86,38 @@ impl Harness {
     async fn try_run(&self, wat: &str) -> Result<CallResult, ApiError> {
         let wasm = wat::parse_str(wat).expect("test guest is valid WAT");
         let hash = format!("{:x}", md5ish(&wasm));
-        self.modules.0.lock().unwrap().insert(hash.clone(), wasm.into());
+        self.modules
+            .0
+            .lock()
+            .unwrap()
+            .insert(hash.clone(), wasm.into());
         self.executor
-            .execute(Call { id: 7, user: "u".into(), function: "f".into(), module_hash: hash, ..Call::default() })
+            .execute(Call {
+                id: 7,
+                user: "u".into(),
+                function: "f".into(),
+                module_hash: hash,
+                ..Call::default()
+            })
             .await
     }
 }
 
 /// A cheap content hash; the executor only needs distinct keys per module.
 fn md5ish(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn assert_failed(result: &CallResult, kind: FailureKind, message: &str) {
     assert_eq!(result.status(), CallStatus::Failed, "{result:?}");
     assert_eq!(result.failure(), kind, "{result:?}");
-    assert!(result.error.contains(message), "error {:?} lacks {message:?}", result.error);
+    assert!(
+        result.error.contains(message),
+        "error {:?} lacks {message:?}",
+        result.error
+    );
 }
 
 fn assert_hi(result: &CallResult) {
@@ -106,7 +133,10 @@ async fn a_well_behaved_guest_returns_its_response() {
     assert_hi(&result);
     assert_eq!(result.id, 7);
     assert!(result.cold_start);
-    assert!(!h.run(&guest(RETURN_HI, "")).await.cold_start, "second call is warm");
+    assert!(
+        !h.run(&guest(RETURN_HI, "")).await.cold_start,
+        "second call is warm"
+    );
 }
 
 #[tokio::test]
@@ -144,7 +174,11 @@ async fn an_out_of_bounds_response_pointer_fails_the_call() {
     let h = Harness::new(Limits::default());
     // (0xFFFF0000 << 32) | 10
     let result = h.run(&guest("i64.const -281474976710646", "")).await;
-    assert_failed(&result, FailureKind::AbiViolation, "returned a response at 4294901760 of 10 bytes, outside its 65536-byte memory");
+    assert_failed(
+        &result,
+        FailureKind::AbiViolation,
+        "returned a response at 4294901760 of 10 bytes, outside its 65536-byte memory",
+    );
     assert_hi(&h.run(&guest(RETURN_HI, "")).await);
 }
 
@@ -153,7 +187,11 @@ async fn a_malformed_response_envelope_fails_the_call() {
     let h = Harness::new(Limits::default());
     // Points at "guest gave up", which is not an envelope.
     let result = h.run(&guest("i64.const 858993459213", "")).await;
-    assert_failed(&result, FailureKind::AbiViolation, "u/f returned a malformed response: envelope version 103 is not supported");
+    assert_failed(
+        &result,
+        FailureKind::AbiViolation,
+        "u/f returned a malformed response: envelope version 103 is not supported",
+    );
 }
 
 #[tokio::test]
@@ -161,7 +199,11 @@ async fn an_allocator_returning_a_bad_pointer_fails_the_call() {
     let h = Harness::new(Limits::default());
     let wat = guest(RETURN_HI, "").replace("i32.const 1024)\n", "i32.const 65530)\n");
     let result = h.run(&wat).await;
-    assert_failed(&result, FailureKind::AbiViolation, "returned 65530, outside the guest's 65536-byte memory");
+    assert_failed(
+        &result,
+        FailureKind::AbiViolation,
+        "u/f broke the ABI: fwasm_alloc(57) returned 65530, outside its 65536-byte memory",
+    );
 }
 
 #[tokio::test]
@@ -179,27 +221,44 @@ async fn out_of_bounds_pointers_to_imports_return_a_status_not_a_panic() {
 
 #[tokio::test]
 async fn a_loop_is_stopped_by_the_cpu_limit() {
-    let h = Harness::new(Limits { max_fuel: 50_000_000, ..Limits::default() });
+    let h = Harness::new(Limits {
+        max_fuel: 50_000_000,
+        ..Limits::default()
+    });
     let result = h.run(&guest("(loop $l (br $l)) unreachable", "")).await;
-    assert_failed(&result, FailureKind::CpuLimit, "u/f used up its CPU budget of 50000000 fuel");
+    assert_failed(
+        &result,
+        FailureKind::CpuLimit,
+        "u/f used up its CPU budget of 50000000 fuel",
+    );
     assert_hi(&h.run(&guest(RETURN_HI, "")).await);
 }
 
 #[tokio::test]
 async fn a_loop_is_stopped_by_the_wall_clock_limit() {
     let limit = Duration::from_millis(300);
-    let h = Harness::new(Limits { timeout: limit, ..Limits::default() });
+    let h = Harness::new(Limits {
+        timeout: limit,
+        ..Limits::default()
+    });
     let started = Instant::now();
     let result = h.run(&guest("(loop $l (br $l)) unreachable", "")).await;
     assert_failed(&result, FailureKind::Timeout, "u/f timed out after 300ms");
     // Stopped within its limit plus one fuel slice, far below the default CPU budget.
-    assert!(started.elapsed() < limit * 10, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < limit * 10,
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn looping_calls_do_not_starve_short_ones() {
     // Two workers, four loops: short calls still get worker time between slices.
-    let h = Arc::new(Harness::new(Limits { timeout: Duration::from_secs(3), ..Limits::default() }));
+    let h = Arc::new(Harness::new(Limits {
+        timeout: Duration::from_secs(3),
+        ..Limits::default()
+    }));
     let loops: Vec<_> = (0..4)
         .map(|_| {
             let h = h.clone();
@@ -208,7 +267,10 @@ async fn looping_calls_do_not_starve_short_ones() {
         .collect();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_hi(&h.run(&guest(RETURN_HI, "")).await);
-    assert!(loops.iter().all(|l| !l.is_finished()), "the loops were still running");
+    assert!(
+        loops.iter().all(|l| !l.is_finished()),
+        "the loops were still running"
+    );
     for l in loops {
         assert_failed(&l.await.unwrap(), FailureKind::Timeout, "timed out");
     }
@@ -216,11 +278,18 @@ async fn looping_calls_do_not_starve_short_ones() {
 
 #[tokio::test]
 async fn growing_memory_past_the_limit_fails_with_the_memory_limit() {
-    let h = Harness::new(Limits { max_memory_bytes: 4 << 20, ..Limits::default() });
+    let h = Harness::new(Limits {
+        max_memory_bytes: 4 << 20,
+        ..Limits::default()
+    });
     // Ask for 100 more pages (6.4 MiB); trap when refused, as an allocator would.
     let handle = "(if (i32.eq (memory.grow (i32.const 100)) (i32.const -1)) (then unreachable)) i64.const 429496729613";
     let result = h.run(&guest(handle, "")).await;
-    assert_failed(&result, FailureKind::MemoryLimit, "u/f ran out of memory: its limit is 4 MiB");
+    assert_failed(
+        &result,
+        FailureKind::MemoryLimit,
+        "u/f ran out of memory: its limit is 4 MiB",
+    );
     // Within the limit the same growth succeeds.
     let h = Harness::new(Limits::default());
     assert_hi(&h.run(&guest(handle, "")).await);
@@ -228,9 +297,16 @@ async fn growing_memory_past_the_limit_fails_with_the_memory_limit() {
 
 #[tokio::test]
 async fn output_over_the_limit_fails_the_call() {
-    let h = Harness::new(Limits { max_output_bytes: 1, ..Limits::default() });
+    let h = Harness::new(Limits {
+        max_output_bytes: 1,
+        ..Limits::default()
+    });
     let result = h.run(&guest(RETURN_HI, "")).await;
-    assert_failed(&result, FailureKind::OutputLimit, "u/f returned 2 bytes of output, over the limit of 1 bytes");
+    assert_failed(
+        &result,
+        FailureKind::OutputLimit,
+        "u/f returned 2 bytes of output, over the limit of 1 bytes",
+    );
 }
 
 #[tokio::test]
@@ -238,7 +314,10 @@ async fn an_unknown_module_hash_is_not_found() {
     let h = Harness::new(Limits::default());
     let err = h
         .executor
-        .execute(Call { module_hash: "nope".into(), ..Call::default() })
+        .execute(Call {
+            module_hash: "nope".into(),
+            ..Call::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound);

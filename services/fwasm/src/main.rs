@@ -85,13 +85,21 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Up(args) => up(args).await,
-        Command::Upload { target, file, server } => {
-            fwasm::client::upload(&server.addr, &target, &file, &mut std::io::stdout()).await
-        }
-        Command::Invoke { target, input, input_file, server } => {
+        Command::Upload {
+            target,
+            file,
+            server,
+        } => fwasm::client::upload(&server.addr, &target, &file, &mut std::io::stdout()).await,
+        Command::Invoke {
+            target,
+            input,
+            input_file,
+            server,
+        } => {
             let input = match (input, input_file) {
                 (Some(text), _) => text.into_bytes(),
-                (None, Some(path)) => std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
+                (None, Some(path)) => std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
                 (None, None) => Vec::new(),
             };
             fwasm::client::invoke(&server.addr, &target, input, &mut std::io::stdout()).await
@@ -133,9 +141,18 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let gateway = fwasm::up::start(config).await?;
     let demos: Vec<String> = DEMOS.iter().map(|(u, f, _)| format!("{u}/{f}")).collect();
     println!("fwasm is up (data in {})", args.data_dir.display());
-    println!("  invoke  http://{}:{}   try: curl -X POST localhost:{}/f/demo/echo -d hi", args.host, args.invoke_port, args.invoke_port);
-    println!("  upload  http://{}:{}   curl -X PUT localhost:{}/f/USER/NAME -T function.wasm", args.host, args.upload_port, args.upload_port);
-    println!("  gRPC    {}:{}          fwasm invoke demo/hello --input you", args.host, args.grpc_port);
+    println!(
+        "  invoke  http://{}:{}   try: curl -X POST localhost:{}/f/demo/echo -d hi",
+        args.host, args.invoke_port, args.invoke_port
+    );
+    println!(
+        "  upload  http://{}:{}   curl -X PUT localhost:{}/f/USER/NAME -T function.wasm",
+        args.host, args.upload_port, args.upload_port
+    );
+    println!(
+        "  gRPC    {}:{}          fwasm invoke demo/hello --input you",
+        args.host, args.grpc_port
+    );
     println!("  demo functions: {}", demos.join(", "));
     println!("Press Ctrl-C to stop.");
     fwasm_gateway::serve(listeners, gateway, shutdown_signal()).await?;

@@ -30,20 +30,34 @@ pub struct UpConfig {
 /// Wires the services together and uploads the demos; returns the gateway to serve.
 pub async fn start(config: UpConfig) -> anyhow::Result<Arc<Gateway>> {
     let state: Arc<dyn StateApi> = Arc::new(
-        StateConfig { data_dir: config.data_dir.clone() }
-            .open()
-            .with_context(|| {
-                format!(
-                    "is another `fwasm up` using {}? Stop it or pass a different --data-dir",
-                    config.data_dir.display()
-                )
-            })?,
+        StateConfig {
+            data_dir: config.data_dir.clone(),
+        }
+        .open()
+        .with_context(|| {
+            format!(
+                "is another `fwasm up` using {}? Stop it or pass a different --data-dir",
+                config.data_dir.display()
+            )
+        })?,
     );
     let executor: Arc<dyn ExecutorApi> = Arc::new(Executor::new(config.executor, state.clone()));
-    let local = ExecutorEndpoint { id: "local".into(), addr: String::new() };
-    let scheduler: Arc<dyn SchedulerApi> =
-        Arc::new(Scheduler::new(SchedulerConfig { executors: vec![local] }, state.clone()));
-    let gateway = Arc::new(Gateway::new(config.gateway, scheduler, state, Arc::new(LocalExecutor(executor))));
+    let local = ExecutorEndpoint {
+        id: "local".into(),
+        addr: String::new(),
+    };
+    let scheduler: Arc<dyn SchedulerApi> = Arc::new(Scheduler::new(
+        SchedulerConfig {
+            executors: vec![local],
+        },
+        state.clone(),
+    ));
+    let gateway = Arc::new(Gateway::new(
+        config.gateway,
+        scheduler,
+        state,
+        Arc::new(LocalExecutor(executor)),
+    ));
     for (user, function, wasm) in DEMOS {
         gateway
             .upload(user, function, Bytes::from_static(wasm))

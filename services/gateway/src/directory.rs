@@ -39,7 +39,8 @@ impl ExecutorDirectory for RemoteExecutors {
                 placement.executor_id
             )));
         }
-        let client: Arc<dyn ExecutorApi> = Arc::new(executor_client(channel(&placement.executor_addr)?));
+        let client: Arc<dyn ExecutorApi> =
+            Arc::new(executor_client(channel(&placement.executor_addr)?));
         clients.insert(placement.executor_addr.clone(), client.clone());
         Ok(client)
     }

@@ -20,7 +20,11 @@ pub(crate) struct FaasmMessage {
 /// What a message asks for, or the exact reply Faasm gives when it asks for nothing usable.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum FaasmRequest {
-    Call { user: String, function: String, input: String },
+    Call {
+        user: String,
+        function: String,
+        input: String,
+    },
     Unsupported(&'static str),
     Invalid(String),
 }
@@ -34,7 +38,9 @@ pub(crate) fn parse(body: &[u8]) -> FaasmRequest {
         Err(e) => return FaasmRequest::Invalid(format!("Invalid JSON message: {e}")),
     };
     if message.status || message.is_async {
-        return FaasmRequest::Unsupported("asynchronous calls and status polling are not available in this version");
+        return FaasmRequest::Unsupported(
+            "asynchronous calls and status polling are not available in this version",
+        );
     }
     if message.python {
         return FaasmRequest::Unsupported("Python functions are not supported");
@@ -48,7 +54,11 @@ pub(crate) fn parse(body: &[u8]) -> FaasmRequest {
     if message.function.is_empty() {
         return FaasmRequest::Invalid("Empty function".into());
     }
-    FaasmRequest::Call { user: message.user, function: message.function, input: message.input_data }
+    FaasmRequest::Call {
+        user: message.user,
+        function: message.function,
+        input: message.input_data,
+    }
 }
 
 #[cfg(test)]
@@ -59,20 +69,32 @@ mod tests {
     fn a_call_message_names_user_function_and_input() {
         assert_eq!(
             parse(br#"{"user": "demo", "function": "echo", "input_data": "hi"}"#),
-            FaasmRequest::Call { user: "demo".into(), function: "echo".into(), input: "hi".into() }
+            FaasmRequest::Call {
+                user: "demo".into(),
+                function: "echo".into(),
+                input: "hi".into()
+            }
         );
     }
 
     #[test]
     fn missing_fields_get_faasms_replies() {
         assert_eq!(parse(b""), FaasmRequest::Invalid("Empty request".into()));
-        assert_eq!(parse(br#"{"function": "f"}"#), FaasmRequest::Invalid("Empty user".into()));
-        assert_eq!(parse(br#"{"user": "u"}"#), FaasmRequest::Invalid("Empty function".into()));
+        assert_eq!(
+            parse(br#"{"function": "f"}"#),
+            FaasmRequest::Invalid("Empty user".into())
+        );
+        assert_eq!(
+            parse(br#"{"user": "u"}"#),
+            FaasmRequest::Invalid("Empty function".into())
+        );
     }
 
     #[test]
     fn bad_json_is_named() {
-        let FaasmRequest::Invalid(message) = parse(b"{not json") else { panic!("accepted bad JSON") };
+        let FaasmRequest::Invalid(message) = parse(b"{not json") else {
+            panic!("accepted bad JSON")
+        };
         assert!(message.starts_with("Invalid JSON message: "), "{message}");
     }
 }

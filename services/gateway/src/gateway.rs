@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use fwasm_proto::api::{SchedulerApi, StateApi};
-use fwasm_proto::pb::{Call, CallResult, FunctionRef, Header, PlaceRequest, PutFunctionRequest, UploadReply};
+use fwasm_proto::pb::{
+    Call, CallResult, FunctionRef, Header, PlaceRequest, PutFunctionRequest, UploadReply,
+};
 use fwasm_proto::{ApiError, ErrorCode, names};
 
 use crate::GatewayConfig;
@@ -36,7 +38,12 @@ impl Gateway {
         state: Arc<dyn StateApi>,
         executors: Arc<dyn ExecutorDirectory>,
     ) -> Self {
-        Self { config, scheduler, state, executors }
+        Self {
+            config,
+            scheduler,
+            state,
+            executors,
+        }
     }
 
     pub fn config(&self) -> &GatewayConfig {
@@ -45,30 +52,55 @@ impl Gateway {
 
     /// Validates a module and stores it as `user/function`.
     #[tracing::instrument(name = "gateway.upload", skip_all, fields(%user, %function, size = wasm.len()))]
-    pub async fn upload(&self, user: &str, function: &str, wasm: Bytes) -> Result<UploadReply, ApiError> {
+    pub async fn upload(
+        &self,
+        user: &str,
+        function: &str,
+        wasm: Bytes,
+    ) -> Result<UploadReply, ApiError> {
         names::check_function_ref(user, function)?;
         if wasm.len() > self.config.max_module_bytes {
-            return Err(too_large("module", wasm.len(), self.config.max_module_bytes));
+            return Err(too_large(
+                "module",
+                wasm.len(),
+                self.config.max_module_bytes,
+            ));
         }
         let checked = wasm.clone();
         // Validation compiles the module: CPU work, kept off the async workers.
         let abi = tokio::task::spawn_blocking(move || fwasm_executor::validate(&checked))
             .await
             .map_err(|e| ApiError::internal(format!("validation task failed: {e}")))?
-            .map_err(|e| ApiError::invalid_argument(format!("{user}/{function} was not uploaded: {e}")))?;
+            .map_err(|e| {
+                ApiError::invalid_argument(format!("{user}/{function} was not uploaded: {e}"))
+            })?;
         let info = self
             .state
-            .put_function(PutFunctionRequest { user: user.into(), function: function.into(), wasm })
+            .put_function(PutFunctionRequest {
+                user: user.into(),
+                function: function.into(),
+                wasm,
+            })
             .await?;
         self.scheduler.function_updated(info.clone()).await?;
         tracing::info!(module_hash = %info.module_hash, %abi, "function uploaded");
-        Ok(UploadReply { module_hash: info.module_hash, size: info.size, abi: abi.to_string() })
+        Ok(UploadReply {
+            module_hash: info.module_hash,
+            size: info.size,
+            abi: abi.to_string(),
+        })
     }
 
     /// The stored module of `user/function`.
     pub async fn download(&self, user: &str, function: &str) -> Result<Bytes, ApiError> {
         names::check_function_ref(user, function)?;
-        let code = self.state.get_function(FunctionRef { user: user.into(), function: function.into() }).await?;
+        let code = self
+            .state
+            .get_function(FunctionRef {
+                user: user.into(),
+                function: function.into(),
+            })
+            .await?;
         Ok(code.wasm)
     }
 
@@ -78,11 +110,18 @@ impl Gateway {
     pub async fn invoke(&self, inv: Invocation) -> Result<CallResult, ApiError> {
         names::check_function_ref(&inv.user, &inv.function)?;
         if inv.input.len() > self.config.max_input_bytes {
-            return Err(too_large("input", inv.input.len(), self.config.max_input_bytes));
+            return Err(too_large(
+                "input",
+                inv.input.len(),
+                self.config.max_input_bytes,
+            ));
         }
         let placement = self
             .scheduler
-            .place(PlaceRequest { user: inv.user.clone(), function: inv.function.clone() })
+            .place(PlaceRequest {
+                user: inv.user.clone(),
+                function: inv.function.clone(),
+            })
             .await?;
         let executor = self.executors.executor(&placement)?;
         executor

@@ -27,7 +27,9 @@ pub(crate) async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Port 8080: `POST /f/<user>/<function>[/...]` (sync), `POST /` (Faasm JSON), `GET /ping`.
@@ -59,13 +61,21 @@ async fn ping() -> &'static str {
 }
 
 async fn no_such_endpoint(method: Method, uri: Uri) -> Response {
-    text(StatusCode::NOT_FOUND, format!("no such endpoint: {method} {}", uri.path()))
+    text(
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint: {method} {}", uri.path()),
+    )
 }
 
 fn text(status: StatusCode, message: impl Into<String>) -> Response {
     let mut body = message.into();
     body.push('\n');
-    (status, [("content-type", "text/plain; charset=utf-8")], body).into_response()
+    (
+        status,
+        [("content-type", "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 fn error_response(err: ApiError) -> Response {
@@ -82,13 +92,17 @@ fn error_response(err: ApiError) -> Response {
 }
 
 /// The body, or the limit it broke, in our words rather than the extractor's.
-fn body_or_error(body: Result<Bytes, BytesRejection>, what: &str, limit: usize) -> Result<Bytes, Response> {
+fn body_or_error(
+    body: Result<Bytes, BytesRejection>,
+    what: &str,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => error_response(ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             ErrorCode::PayloadTooLarge,
             format!("{what} is over the limit of {limit} bytes"),
-        )),
-        status => text(status, rejection.body_text()),
+        ),
+        _ => ApiError::invalid_argument(rejection.body_text()),
     })
 }
 
@@ -102,7 +116,7 @@ async fn invoke_sync(
 ) -> Response {
     let input = match body_or_error(body, "input", gateway.config().max_input_bytes) {
         Ok(input) => input,
-        Err(response) => return response,
+        Err(err) => return error_response(err),
     };
     let invocation = Invocation {
         user: params.get("user").cloned().unwrap_or_default(),
@@ -144,9 +158,10 @@ fn call_response(result: CallResult) -> Response {
     let headers = response.headers_mut();
     for header in &result.headers {
         // Headers a guest got wrong are dropped rather than failing a call that succeeded.
-        if let (Ok(name), Ok(value)) =
-            (HeaderName::try_from(header.name.as_str()), HeaderValue::try_from(header.value.as_str()))
-        {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(header.name.as_str()),
+            HeaderValue::try_from(header.value.as_str()),
+        ) {
             headers.append(name, value);
         }
     }
@@ -155,13 +170,20 @@ fn call_response(result: CallResult) -> Response {
 }
 
 /// Faasm's JSON message style. Replies are text: the output and a newline, as Faasm's are.
-async fn invoke_json(State(gateway): State<Arc<Gateway>>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn invoke_json(
+    State(gateway): State<Arc<Gateway>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body_or_error(body, "request", gateway.config().max_input_bytes) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(err) => return error_response(err),
     };
     let (user, function, input) = match faasm_json::parse(&body) {
-        FaasmRequest::Call { user, function, input } => (user, function, input),
+        FaasmRequest::Call {
+            user,
+            function,
+            input,
+        } => (user, function, input),
         FaasmRequest::Invalid(message) => return text(StatusCode::BAD_REQUEST, message),
         FaasmRequest::Unsupported(message) => return text(StatusCode::NOT_IMPLEMENTED, message),
     };
@@ -191,7 +213,7 @@ async fn upload(
 ) -> Response {
     let wasm = match body_or_error(body, "module", gateway.config().max_module_bytes) {
         Ok(wasm) => wasm,
-        Err(response) => return response,
+        Err(err) => return error_response(err),
     };
     match gateway.upload(&user, &function, wasm).await {
         Ok(_) => (StatusCode::OK, "Function upload complete\n").into_response(),
@@ -199,7 +221,10 @@ async fn upload(
     }
 }
 
-async fn download(State(gateway): State<Arc<Gateway>>, Path((user, function)): Path<(String, String)>) -> Response {
+async fn download(
+    State(gateway): State<Arc<Gateway>>,
+    Path((user, function)): Path<(String, String)>,
+) -> Response {
     match gateway.download(&user, &function).await {
         Ok(wasm) => (StatusCode::OK, [("content-type", "application/wasm")], wasm).into_response(),
         Err(err) => error_response(err),

@@ -30,7 +30,10 @@ pub struct GatewayConfig {
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        Self { max_input_bytes: 16 << 20, max_module_bytes: 64 << 20 }
+        Self {
+            max_input_bytes: 16 << 20,
+            max_module_bytes: 64 << 20,
+        }
     }
 }
 
@@ -58,8 +61,16 @@ pub async fn serve(
             let _ = stopped.wait_for(|&s| s).await;
         }
     };
-    let invoke = http::serve(listeners.invoke, http::invoke_router(gateway.clone()), signal());
-    let upload = http::serve(listeners.upload, http::upload_router(gateway.clone()), signal());
+    let invoke = http::serve(
+        listeners.invoke,
+        http::invoke_router(gateway.clone()),
+        signal(),
+    );
+    let upload = http::serve(
+        listeners.upload,
+        http::upload_router(gateway.clone()),
+        signal(),
+    );
     let grpc = public_grpc::serve(listeners.grpc, gateway, signal());
     tokio::try_join!(invoke, upload, grpc)?;
     Ok(())

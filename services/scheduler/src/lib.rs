@@ -28,8 +28,11 @@ pub async fn run(
     state_addr: &str,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let state = Arc::new(fwasm_proto::grpc::state_client(fwasm_proto::grpc::channel(state_addr)?));
-    let scheduler: Arc<dyn fwasm_proto::api::SchedulerApi> = Arc::new(Scheduler::new(config, state));
+    let state = Arc::new(fwasm_proto::grpc::state_client(fwasm_proto::grpc::channel(
+        state_addr,
+    )?));
+    let scheduler: Arc<dyn fwasm_proto::api::SchedulerApi> =
+        Arc::new(Scheduler::new(config, state));
     let routes = fwasm_proto::grpc::Routes::default()
         .add_service(fwasm_proto::grpc::SchedulerServer(scheduler).into_service());
     fwasm_proto::grpc::serve(listener, routes, shutdown).await?;

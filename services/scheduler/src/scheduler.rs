@@ -49,7 +49,10 @@ impl Scheduler {
         }
         let info = self
             .state
-            .get_function_info(FunctionRef { user: user.into(), function: function.into() })
+            .get_function_info(FunctionRef {
+                user: user.into(),
+                function: function.into(),
+            })
             .await?;
         write(&self.functions).insert(key, info.module_hash.clone());
         Ok(info.module_hash)
@@ -58,7 +61,9 @@ impl Scheduler {
     /// The executor that last ran this module, else the next one in turn.
     fn choose_executor(&self, module_hash: &str) -> Result<usize, ApiError> {
         if self.executors.is_empty() {
-            return Err(ApiError::unavailable("no executors are available to run calls"));
+            return Err(ApiError::unavailable(
+                "no executors are available to run calls",
+            ));
         }
         if let Some(&index) = read(&self.warm).get(module_hash) {
             return Ok(index);
@@ -75,7 +80,8 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[async_trait]
@@ -117,7 +123,10 @@ mod tests {
         async fn get_function_info(&self, req: FunctionRef) -> Result<FunctionInfo, ApiError> {
             *self.0.lock().unwrap() += 1;
             match (req.user.as_str(), req.function.as_str()) {
-                ("u", "f") => Ok(FunctionInfo { module_hash: "h1".into(), ..FunctionInfo::default() }),
+                ("u", "f") => Ok(FunctionInfo {
+                    module_hash: "h1".into(),
+                    ..FunctionInfo::default()
+                }),
                 _ => Err(ApiError::not_found("no such function")),
             }
         }
@@ -132,13 +141,22 @@ mod tests {
     fn scheduler(executors: usize) -> (Scheduler, Arc<OneFunction>) {
         let state = Arc::new(OneFunction(Mutex::new(0)));
         let executors = (0..executors)
-            .map(|i| ExecutorEndpoint { id: format!("e{i}"), addr: format!("127.0.0.1:{}", 9000 + i) })
+            .map(|i| ExecutorEndpoint {
+                id: format!("e{i}"),
+                addr: format!("127.0.0.1:{}", 9000 + i),
+            })
             .collect();
-        (Scheduler::new(SchedulerConfig { executors }, state.clone()), state)
+        (
+            Scheduler::new(SchedulerConfig { executors }, state.clone()),
+            state,
+        )
     }
 
     fn place(f: &str) -> PlaceRequest {
-        PlaceRequest { user: "u".into(), function: f.into() }
+        PlaceRequest {
+            user: "u".into(),
+            function: f.into(),
+        }
     }
 
     #[tokio::test]
@@ -146,16 +164,28 @@ mod tests {
         let (s, state) = scheduler(1);
         let a = s.place(place("f")).await.unwrap();
         let b = s.place(place("f")).await.unwrap();
-        assert_eq!((a.module_hash.as_str(), a.executor_addr.as_str()), ("h1", "127.0.0.1:9000"));
+        assert_eq!(
+            (a.module_hash.as_str(), a.executor_addr.as_str()),
+            ("h1", "127.0.0.1:9000")
+        );
         assert_ne!(a.call_id, b.call_id);
-        assert_eq!(*state.0.lock().unwrap(), 1, "the second placement used the cache");
+        assert_eq!(
+            *state.0.lock().unwrap(),
+            1,
+            "the second placement used the cache"
+        );
     }
 
     #[tokio::test]
     async fn an_upload_notification_switches_the_module_at_once() {
         let (s, _) = scheduler(1);
         s.place(place("f")).await.unwrap();
-        let info = FunctionInfo { user: "u".into(), function: "f".into(), module_hash: "h2".into(), size: 1 };
+        let info = FunctionInfo {
+            user: "u".into(),
+            function: "f".into(),
+            module_hash: "h2".into(),
+            size: 1,
+        };
         s.function_updated(info).await.unwrap();
         assert_eq!(s.place(place("f")).await.unwrap().module_hash, "h2");
     }
@@ -172,10 +202,22 @@ mod tests {
     #[tokio::test]
     async fn unknown_functions_bad_names_and_no_executors_are_errors() {
         let (s, _) = scheduler(1);
-        assert_eq!(s.place(place("missing")).await.unwrap_err().code, ErrorCode::NotFound);
-        assert_eq!(s.place(place("a/b")).await.unwrap_err().code, ErrorCode::InvalidArgument);
+        assert_eq!(
+            s.place(place("missing")).await.unwrap_err().code,
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            s.place(place("a/b")).await.unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
         let (s, _) = scheduler(0);
         let err = s.place(place("f")).await.unwrap_err();
-        assert_eq!((err.code, err.message.as_str()), (ErrorCode::Unavailable, "no executors are available to run calls"));
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                ErrorCode::Unavailable,
+                "no executors are available to run calls"
+            )
+        );
     }
 }

@@ -30,7 +30,11 @@ pub trait Backend: Send + Sync + 'static {
         wasm: Bytes,
     ) -> Result<(), BackendError>;
 
-    async fn function(&self, user: &str, function: &str) -> Result<Option<FunctionRecord>, BackendError>;
+    async fn function(
+        &self,
+        user: &str,
+        function: &str,
+    ) -> Result<Option<FunctionRecord>, BackendError>;
 
     async fn module(&self, module_hash: &str) -> Result<Option<Bytes>, BackendError>;
 }

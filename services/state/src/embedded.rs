@@ -25,7 +25,10 @@ impl EmbeddedBackend {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, BackendError> {
         let path = dir.join(FILE_NAME);
-        let open_error = |reason: String| BackendError::Open { path: path.display().to_string(), reason };
+        let open_error = |reason: String| BackendError::Open {
+            path: path.display().to_string(),
+            reason,
+        };
         std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
         let db = Database::create(&path).map_err(|e| open_error(e.to_string()))?;
         // Create the tables up front so readers never meet a missing table.
@@ -70,7 +73,9 @@ impl Backend for EmbeddedBackend {
             let txn = db.begin_write().map_err(storage)?;
             {
                 let mut modules = txn.open_table(MODULES).map_err(storage)?;
-                modules.insert(record.module_hash.as_str(), wasm.as_ref()).map_err(storage)?;
+                modules
+                    .insert(record.module_hash.as_str(), wasm.as_ref())
+                    .map_err(storage)?;
                 let mut functions = txn.open_table(FUNCTIONS).map_err(storage)?;
                 functions
                     .insert(key.as_str(), (record.module_hash.as_str(), record.size))
@@ -81,14 +86,21 @@ impl Backend for EmbeddedBackend {
         .await
     }
 
-    async fn function(&self, user: &str, function: &str) -> Result<Option<FunctionRecord>, BackendError> {
+    async fn function(
+        &self,
+        user: &str,
+        function: &str,
+    ) -> Result<Option<FunctionRecord>, BackendError> {
         let key = function_key(user, function);
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(storage)?;
             let table = txn.open_table(FUNCTIONS).map_err(storage)?;
             Ok(table.get(key.as_str()).map_err(storage)?.map(|entry| {
                 let (module_hash, size) = entry.value();
-                FunctionRecord { module_hash: module_hash.to_string(), size }
+                FunctionRecord {
+                    module_hash: module_hash.to_string(),
+                    size,
+                }
             }))
         })
         .await
@@ -113,7 +125,10 @@ mod tests {
     use super::*;
 
     fn record(hash: &str, size: u64) -> FunctionRecord {
-        FunctionRecord { module_hash: hash.into(), size }
+        FunctionRecord {
+            module_hash: hash.into(),
+            size,
+        }
     }
 
     #[tokio::test]
@@ -121,9 +136,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedBackend::open(dir.path()).unwrap();
         assert_eq!(store.function("u", "f").await.unwrap(), None);
-        store.put_function("u", "f", &record("h1", 3), Bytes::from_static(b"abc")).await.unwrap();
-        assert_eq!(store.function("u", "f").await.unwrap(), Some(record("h1", 3)));
-        assert_eq!(store.module("h1").await.unwrap().as_deref(), Some(&b"abc"[..]));
+        store
+            .put_function("u", "f", &record("h1", 3), Bytes::from_static(b"abc"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.function("u", "f").await.unwrap(),
+            Some(record("h1", 3))
+        );
+        assert_eq!(
+            store.module("h1").await.unwrap().as_deref(),
+            Some(&b"abc"[..])
+        );
         assert_eq!(store.module("h2").await.unwrap(), None);
         assert_eq!(store.function("u", "g").await.unwrap(), None);
     }
@@ -133,18 +157,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = EmbeddedBackend::open(dir.path()).unwrap();
-            store.put_function("u", "f", &record("h1", 2), Bytes::from_static(b"v1")).await.unwrap();
-            store.put_function("u", "f", &record("h2", 2), Bytes::from_static(b"v2")).await.unwrap();
+            store
+                .put_function("u", "f", &record("h1", 2), Bytes::from_static(b"v1"))
+                .await
+                .unwrap();
+            store
+                .put_function("u", "f", &record("h2", 2), Bytes::from_static(b"v2"))
+                .await
+                .unwrap();
         }
         let store = EmbeddedBackend::open(dir.path()).unwrap();
-        assert_eq!(store.function("u", "f").await.unwrap(), Some(record("h2", 2)));
-        assert_eq!(store.module("h1").await.unwrap().as_deref(), Some(&b"v1"[..]));
+        assert_eq!(
+            store.function("u", "f").await.unwrap(),
+            Some(record("h2", 2))
+        );
+        assert_eq!(
+            store.module("h1").await.unwrap().as_deref(),
+            Some(&b"v1"[..])
+        );
     }
 
     #[test]
     fn a_data_dir_that_cannot_be_created_is_a_clear_error() {
         let file = tempfile::NamedTempFile::new().unwrap();
-        let err = EmbeddedBackend::open(&file.path().join("sub")).err().expect("open fails");
-        assert!(err.to_string().starts_with("cannot open the store at"), "{err}");
+        let err = EmbeddedBackend::open(&file.path().join("sub"))
+            .err()
+            .expect("open fails");
+        assert!(
+            err.to_string().starts_with("cannot open the store at"),
+            "{err}"
+        );
     }
 }

@@ -27,11 +27,18 @@ impl From<BackendError> for ApiError {
 }
 
 fn info(user: String, function: String, record: FunctionRecord) -> FunctionInfo {
-    FunctionInfo { user, function, module_hash: record.module_hash, size: record.size }
+    FunctionInfo {
+        user,
+        function,
+        module_hash: record.module_hash,
+        size: record.size,
+    }
 }
 
 fn unknown_function(user: &str, function: &str) -> ApiError {
-    ApiError::not_found(format!("function {user}/{function} does not exist; upload it first"))
+    ApiError::not_found(format!(
+        "function {user}/{function} does not exist; upload it first"
+    ))
 }
 
 #[async_trait]
@@ -43,7 +50,9 @@ impl StateApi for StateService {
             module_hash: hex::encode(Sha256::digest(&req.wasm)),
             size: req.wasm.len() as u64,
         };
-        self.backend.put_function(&req.user, &req.function, &record, req.wasm).await?;
+        self.backend
+            .put_function(&req.user, &req.function, &record, req.wasm)
+            .await?;
         Ok(info(req.user, req.function, record))
     }
 
@@ -58,14 +67,23 @@ impl StateApi for StateService {
     #[tracing::instrument(skip_all, fields(user = %req.user, function = %req.function))]
     async fn get_function(&self, req: FunctionRef) -> Result<FunctionCode, ApiError> {
         let info = self.get_function_info(req).await?;
-        self.get_module(ModuleRef { module_hash: info.module_hash }).await
+        self.get_module(ModuleRef {
+            module_hash: info.module_hash,
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(module_hash = %req.module_hash))]
     async fn get_module(&self, req: ModuleRef) -> Result<FunctionCode, ApiError> {
         match self.backend.module(&req.module_hash).await? {
-            Some(wasm) => Ok(FunctionCode { module_hash: req.module_hash, wasm }),
-            None => Err(ApiError::not_found(format!("no module with hash {}", req.module_hash))),
+            Some(wasm) => Ok(FunctionCode {
+                module_hash: req.module_hash,
+                wasm,
+            }),
+            None => Err(ApiError::not_found(format!(
+                "no module with hash {}",
+                req.module_hash
+            ))),
         }
     }
 }

@@ -1,0 +1,131 @@
+//! The `fwasm` binary itself: every command has --help, and `fwasm up` serves the demos at once.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+
+const FWASM: &str = env!("CARGO_BIN_EXE_fwasm");
+
+fn help(args: &[&str]) -> String {
+    let output = Command::new(FWASM)
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn every_command_has_help_naming_its_flags() {
+    let top = help(&[]);
+    for command in ["up", "upload", "invoke"] {
+        assert!(top.contains(command), "{top}");
+    }
+    let up = help(&["up"]);
+    for flag in [
+        "--invoke-port",
+        "--upload-port",
+        "--grpc-port",
+        "--data-dir",
+    ] {
+        assert!(up.contains(flag), "{up}");
+    }
+    assert!(help(&["upload"]).contains("<TARGET> <FILE>"));
+    assert!(help(&["invoke"]).contains("--input"));
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn fwasm_up_serves_the_demo_functions_at_once() {
+    let data = tempfile::tempdir().unwrap();
+    let [invoke, upload, grpc] = [free_port(), free_port(), free_port()];
+    let mut child = Running(
+        Command::new(FWASM)
+            .args([
+                "up",
+                "--invoke-port",
+                &invoke.to_string(),
+                "--upload-port",
+                &upload.to_string(),
+            ])
+            .args(["--grpc-port", &grpc.to_string(), "--data-dir"])
+            .arg(data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The banner is printed once every port is listening and the demos are uploaded.
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let banner: Vec<String> = stdout
+        .lines()
+        .map(Result::unwrap)
+        .take_while(|l| !l.starts_with("Press Ctrl-C"))
+        .collect();
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("demo functions: demo/echo, demo/hello")),
+        "{banner:?}"
+    );
+
+    let client = reqwest::blocking::Client::new();
+    let reply = client
+        .post(format!("http://127.0.0.1:{invoke}/f/demo/echo"))
+        .body("hi")
+        .send()
+        .unwrap();
+    assert_eq!(reply.text().unwrap(), "hi");
+
+    let output = Command::new(FWASM)
+        .args([
+            "invoke",
+            "demo/hello",
+            "--input",
+            "you",
+            "--addr",
+            &format!("127.0.0.1:{grpc}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.stdout, b"Hello, you!");
+
+    // A second instance on the same data directory is told why it cannot start.
+    let second = Command::new(FWASM)
+        .args([
+            "up",
+            "--invoke-port",
+            &free_port().to_string(),
+            "--upload-port",
+            &free_port().to_string(),
+        ])
+        .args(["--grpc-port", &free_port().to_string(), "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("is another `fwasm up` using"), "{stderr}");
+}
