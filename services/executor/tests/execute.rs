@@ -202,7 +202,7 @@ async fn an_allocator_returning_a_bad_pointer_fails_the_call() {
     assert_failed(
         &result,
         FailureKind::AbiViolation,
-        "u/f broke the ABI: fwasm_alloc(57) returned 65530, outside its 65536-byte memory",
+        "u/f broke the ABI: fwasm_alloc(39) returned 65530, outside its 65536-byte memory",
     );
 }
 
