@@ -32,16 +32,30 @@ pub async fn serve(
         .await
 }
 
-/// A lazily connecting channel to `addr` (`host:port` or a full `http://` URI).
-pub fn channel(addr: &str) -> Result<Channel, ApiError> {
-    let uri = if addr.contains("://") {
+/// `host:port` or a full URI, as a URI tonic accepts.
+pub fn uri(addr: &str) -> String {
+    if addr.contains("://") {
         addr.to_string()
     } else {
         format!("http://{addr}")
-    };
-    Endpoint::from_shared(uri)
+    }
+}
+
+/// A lazily connecting channel to `addr` (`host:port` or a full `http://` URI).
+pub fn channel(addr: &str) -> Result<Channel, ApiError> {
+    Endpoint::from_shared(uri(addr))
         .map(|e| e.tcp_nodelay(true).connect_lazy())
         .map_err(|e| ApiError::invalid_argument(format!("bad service address {addr:?}: {e}")))
+}
+
+/// The state service at `addr`, as its trait.
+pub fn connect_state(addr: &str) -> Result<Arc<dyn StateApi>, ApiError> {
+    Ok(Arc::new(state_client(channel(addr)?)))
+}
+
+/// The scheduler at `addr`, as its trait.
+pub fn connect_scheduler(addr: &str) -> Result<Arc<dyn SchedulerApi>, ApiError> {
+    Ok(Arc::new(scheduler_client(channel(addr)?)))
 }
 
 /// Runs a trait method for a tonic handler.

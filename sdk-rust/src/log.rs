@@ -17,3 +17,7 @@ pub fn info(message: &str) {
 pub fn debug(message: &str) {
     crate::host::log(log_level::DEBUG, message);
 }
+
+pub fn trace(message: &str) {
+    crate::host::log(log_level::TRACE, message);
+}

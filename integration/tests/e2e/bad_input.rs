@@ -16,13 +16,8 @@ async fn assert_upload_rejected(p: &Platform, name: &str, wasm: Vec<u8>, message
     let body = response.text().await.unwrap();
     assert_eq!(status, 400, "{body}");
     assert!(body.contains(message), "{body:?} lacks {message:?}");
-    let missing = p
-        .http
-        .get(format!("{}/f/{name}", p.upload))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), 404, "a rejected module is not stored");
+    let (missing, _) = p.get(format!("{}/f/{name}", p.upload)).await;
+    assert_eq!(missing, 404, "a rejected module is not stored");
     still_serving(p).await;
 }
 
@@ -193,22 +188,18 @@ async fn unknown_users_and_functions_are_404() {
             "function demo/nothing does not exist; upload it first\n".into()
         )
     );
-    let json = serde_json::json!({"user": "demo", "function": "nothing"});
-    let response = p
-        .http
-        .post(format!("{}/", p.invoke))
-        .json(&json)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
-    let missing = p
-        .http
-        .get(format!("{}/f/demo/nothing", p.upload))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), 404);
+    let (status, body) = p
+        .post_message(r#"{"user": "demo", "function": "nothing"}"#)
+        .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            404,
+            "function demo/nothing does not exist; upload it first\n"
+        )
+    );
+    let (missing, _) = p.get(format!("{}/f/demo/nothing", p.upload)).await;
+    assert_eq!(missing, 404);
     still_serving(&p).await;
 }
 
@@ -244,46 +235,20 @@ async fn faasm_json_messages_get_faasms_replies() {
         (r#"{"function": "echo"}"#, 400, "Empty user\n"),
         (r#"{"user": "demo"}"#, 400, "Empty function\n"),
     ] {
-        let response = p
-            .http
-            .post(format!("{}/", p.invoke))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), status);
-        assert_eq!(response.text().await.unwrap(), reply);
+        assert_eq!(p.post_message(body).await, (status, reply.to_string()));
     }
-    let response = p
-        .http
-        .post(format!("{}/", p.invoke))
-        .body("{oops")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .starts_with("Invalid JSON message: ")
-    );
+    let (status, body) = p.post_message("{oops").await;
+    assert_eq!(status, 400);
+    assert!(body.starts_with("Invalid JSON message: "), "{body}");
     still_serving(&p).await;
 }
 
 #[tokio::test]
 async fn unknown_endpoints_say_so() {
     let p = up().await;
-    let response = p
-        .http
-        .get(format!("{}/nowhere", p.invoke))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
+    let (status, body) = p.get(format!("{}/nowhere", p.invoke)).await;
     assert_eq!(
-        response.text().await.unwrap(),
-        "no such endpoint: GET /nowhere\n"
+        (status, &body[..]),
+        (404, &b"no such endpoint: GET /nowhere\n"[..])
     );
 }

@@ -14,32 +14,17 @@ async fn an_sdk_function_uploads_and_answers_both_invoke_styles() {
             "{mode}"
         );
 
-        let json =
-            serde_json::json!({"user": "alice", "function": "upper", "input_data": "json style"});
-        let response = p
-            .http
-            .post(format!("{}/", p.invoke))
-            .json(&json)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{mode}");
+        let message = r#"{"user": "alice", "function": "upper", "input_data": "json style"}"#;
         assert_eq!(
-            response.text().await.unwrap(),
-            "JSON STYLE\n",
+            p.post_message(message).await,
+            (200, "JSON STYLE\n".into()),
             "{mode}: Faasm replies end in a newline"
         );
 
-        let download = p
-            .http
-            .get(format!("{}/f/alice/upper", p.upload))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(download.status(), 200);
+        let (status, download) = p.get(format!("{}/f/alice/upper", p.upload)).await;
         assert_eq!(
-            download.bytes().await.unwrap().to_vec(),
-            wasm,
+            (status, download.to_vec()),
+            (200, wasm),
             "{mode}: download returns the upload"
         );
         p.stop().await;
@@ -107,8 +92,7 @@ async fn the_function_sees_the_whole_request_and_shapes_the_response() {
 async fn ping_answers_pong_on_both_ports() {
     let p: Platform = crate::support::up().await;
     for base in [&p.upload, &p.invoke] {
-        let response = p.http.get(format!("{base}/ping")).send().await.unwrap();
-        assert_eq!(response.text().await.unwrap(), "PONG");
+        assert_eq!(p.get(format!("{base}/ping")).await, (200, "PONG".into()));
     }
 }
 

@@ -104,6 +104,19 @@ impl Platform {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
+    /// `GET url`: status and body.
+    pub async fn get(&self, url: String) -> (u16, bytes::Bytes) {
+        let response = self.http.get(url).send().await.unwrap();
+        (response.status().as_u16(), response.bytes().await.unwrap())
+    }
+
+    /// Faasm's JSON message style: `POST /` on the invoke port.
+    pub async fn post_message(&self, message: impl Into<reqwest::Body>) -> (u16, String) {
+        let url = format!("{}/", self.invoke);
+        let response = self.http.post(url).body(message).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
     /// Stops every server and waits for them to finish.
     pub async fn stop(mut self) {
         for stop in self.stop.drain(..) {

@@ -29,10 +29,6 @@ impl ModuleCache {
         self.lock().put(module_hash, module);
     }
 
-    pub(crate) fn contains(&self, module_hash: &str) -> bool {
-        self.lock().contains(module_hash)
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, Module>> {
         // The map stays consistent even if a holder panicked: every operation is one call.
         self.modules

@@ -107,9 +107,8 @@ impl CallTask {
     fn start(&mut self) -> Step {
         let started = Instant::now();
         match self.prepare() {
-            Ok((store, memory, handle, ptr, len)) => {
+            Ok((mut store, memory, handle, ptr, len)) => {
                 let mut fuel_left = store.get_fuel().unwrap_or(0);
-                let mut store = store;
                 let give = self.give_fuel(&mut store, fuel_left);
                 let result = handle.call_resumable(&mut store, (ptr, len));
                 fuel_left -= give - store.get_fuel().unwrap_or(0);

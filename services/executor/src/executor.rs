@@ -47,11 +47,6 @@ impl Executor {
         }
     }
 
-    /// Whether the module with this hash is compiled and cached here.
-    pub fn is_warm(&self, module_hash: &str) -> bool {
-        self.cache.contains(module_hash)
-    }
-
     /// The compiled module and whether it had to be loaded now (a cold start).
     async fn module(&self, module_hash: &str) -> Result<(Module, bool), ApiError> {
         if let Some(module) = self.cache.get(module_hash) {

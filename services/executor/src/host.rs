@@ -61,7 +61,7 @@ pub(crate) fn linker(engine: &Engine) -> Linker<HostState> {
             IMPORT_MODULE,
             IMPORT_LOG,
             |caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
-                status(guest_message(&caller, ptr, len).map(|message| log(level, &message)))
+                status(guest_message(&caller, ptr, len).and_then(|message| log(level, &message)))
             },
         )
         .expect("log is defined once");
@@ -80,14 +80,16 @@ pub(crate) fn linker(engine: &Engine) -> Linker<HostState> {
 }
 
 /// Guest log lines become events inside the call's span.
-fn log(level: i32, message: &str) {
+fn log(level: i32, message: &str) -> Result<(), HostStatus> {
     match level {
         log_level::ERROR => tracing::error!(target: "fwasm::guest", "{message}"),
         log_level::WARN => tracing::warn!(target: "fwasm::guest", "{message}"),
         log_level::INFO => tracing::info!(target: "fwasm::guest", "{message}"),
         log_level::DEBUG => tracing::debug!(target: "fwasm::guest", "{message}"),
-        _ => tracing::trace!(target: "fwasm::guest", "{message}"),
+        log_level::TRACE => tracing::trace!(target: "fwasm::guest", "{message}"),
+        _ => return Err(HostStatus::InvalidArgument),
     }
+    Ok(())
 }
 
 #[cfg(test)]

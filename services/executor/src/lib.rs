@@ -52,9 +52,7 @@ pub async fn run(
     state_addr: &str,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let state = Arc::new(fwasm_proto::grpc::state_client(fwasm_proto::grpc::channel(
-        state_addr,
-    )?));
+    let state = fwasm_proto::grpc::connect_state(state_addr)?;
     let executor: Arc<dyn fwasm_proto::api::ExecutorApi> = Arc::new(Executor::new(config, state));
     let routes = fwasm_proto::grpc::Routes::default()
         .add_service(fwasm_proto::grpc::ExecutorServer(executor).into_service());

@@ -215,6 +215,11 @@ async fn out_of_bounds_pointers_to_imports_return_a_status_not_a_panic() {
             (then unreachable))
         (if (i32.ne (call $fail (i32.const -8) (i32.const 16)) (i32.const -1))
             (then unreachable))
+        ;; an undefined log level is an invalid argument (-3); a defined one is Ok (0)
+        (if (i32.ne (call $log (i32.const 9) (i32.const 200) (i32.const 5)) (i32.const -3))
+            (then unreachable))
+        (if (i32.ne (call $log (i32.const 5) (i32.const 200) (i32.const 5)) (i32.const 0))
+            (then unreachable))
         i64.const 429496729613"#;
     assert_hi(&h.run(&guest(handle, "")).await);
 }
@@ -250,6 +255,28 @@ async fn a_loop_is_stopped_by_the_wall_clock_limit() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn wasm_never_runs_on_the_async_runtime_thread() {
+    // One runtime thread: if the loop ran on it, the timer below could not fire until the
+    // call ended a second later.
+    let h = Arc::new(Harness::new(Limits {
+        timeout: Duration::from_secs(1),
+        ..Limits::default()
+    }));
+    let started = Instant::now();
+    let looping = {
+        let h = h.clone();
+        tokio::spawn(async move { h.run(&guest("(loop $l (br $l)) unreachable", "")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!looping.is_finished(), "the loop is still running");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "the runtime thread stayed free"
+    );
+    assert_failed(&looping.await.unwrap(), FailureKind::Timeout, "timed out");
 }
 
 #[tokio::test]

@@ -19,11 +19,7 @@ pub fn parse_target(target: &str) -> anyhow::Result<(String, String)> {
 }
 
 async fn connect(addr: &str) -> anyhow::Result<FunctionsClient<Channel>> {
-    let uri = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
+    let uri = fwasm_proto::grpc::uri(addr);
     let client = FunctionsClient::connect(uri.clone())
         .await
         .with_context(|| format!("cannot reach fwasm at {uri}; is `fwasm up` running? (set another address with --addr)"))?;

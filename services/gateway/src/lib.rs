@@ -84,11 +84,11 @@ pub async fn run(
     state_addr: &str,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    use fwasm_proto::grpc::{channel, scheduler_client, state_client};
+    use fwasm_proto::grpc::{connect_scheduler, connect_state};
     let gateway = Gateway::new(
         config,
-        Arc::new(scheduler_client(channel(scheduler_addr)?)),
-        Arc::new(state_client(channel(state_addr)?)),
+        connect_scheduler(scheduler_addr)?,
+        connect_state(state_addr)?,
         Arc::new(RemoteExecutors::default()),
     );
     serve(listeners, Arc::new(gateway), shutdown).await?;

@@ -28,9 +28,7 @@ pub async fn run(
     state_addr: &str,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let state = Arc::new(fwasm_proto::grpc::state_client(fwasm_proto::grpc::channel(
-        state_addr,
-    )?));
+    let state = fwasm_proto::grpc::connect_state(state_addr)?;
     let scheduler: Arc<dyn fwasm_proto::api::SchedulerApi> =
         Arc::new(Scheduler::new(config, state));
     let routes = fwasm_proto::grpc::Routes::default()
