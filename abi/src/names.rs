@@ -19,6 +19,20 @@ pub const IMPORT_LOG: &str = "log";
 /// `fail(ptr: i32, len: i32) -> i32`: records why the call is about to fail (e.g. a panic message).
 pub const IMPORT_FAIL: &str = "fail";
 
+/// `chain(name_ptr: i32, name_len: i32, input_ptr: i32, input_len: i32) -> i64`: starts a call of
+/// another function of the same user; the new call's id (> 0) or a negative status.
+pub const IMPORT_CHAIN: &str = "chain";
+/// `await(call_id: i64, timeout_ms: i32) -> i32`: suspends until the call ends. 0 = it
+/// succeeded, > 0 = it failed with that return code, < 0 = a status (e.g. `Timeout`).
+/// `timeout_ms < 0` waits for as long as the caller's own time limit allows.
+pub const IMPORT_AWAIT: &str = "await";
+/// `call_output(call_id: i64, buf_ptr: i32, buf_len: i32) -> i64`: the output (or failure
+/// reason) of a call this call awaited: copies up to `buf_len` bytes, returns the full length.
+pub const IMPORT_CALL_OUTPUT: &str = "call_output";
+/// `last_error(buf_ptr: i32, buf_len: i32) -> i32`: the message for the most recent negative
+/// status an import returned to this call: copies up to `buf_len` bytes, returns the full length.
+pub const IMPORT_LAST_ERROR: &str = "last_error";
+
 /// Log levels accepted by `log`.
 pub mod log_level {
     pub const ERROR: i32 = 1;

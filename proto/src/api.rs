@@ -5,8 +5,8 @@ use async_trait::async_trait;
 
 use crate::ApiError;
 use crate::pb::{
-    Call, CallResult, FunctionCode, FunctionInfo, FunctionRef, ModuleRef, PlaceRequest, Placement,
-    PutFunctionRequest,
+    Call, CallRecord, CallRef, CallResult, FunctionCode, FunctionInfo, FunctionRef, ModuleRef,
+    PlaceRequest, Placement, PutFunctionRequest, SubmitRequest, WaitCallRequest,
 };
 
 /// The global store: function binaries now, the global state tier later.
@@ -18,11 +18,19 @@ pub trait StateApi: Send + Sync + 'static {
     async fn get_module(&self, req: ModuleRef) -> Result<FunctionCode, ApiError>;
 }
 
-/// Placement of calls on executors.
+/// Placement of calls on executors, and the table of calls and their outcomes.
 #[async_trait]
 pub trait SchedulerApi: Send + Sync + 'static {
+    /// Records a call and picks its executor; the caller sends the call there itself.
     async fn place(&self, req: PlaceRequest) -> Result<Placement, ApiError>;
+    /// Records a call and runs it in the background; returns once it is recorded.
+    async fn submit(&self, req: SubmitRequest) -> Result<Placement, ApiError>;
     async fn function_updated(&self, info: FunctionInfo) -> Result<(), ApiError>;
+    /// How a call ended. The first report for a call wins; later ones are ignored.
+    async fn call_finished(&self, result: CallResult) -> Result<(), ApiError>;
+    async fn get_call(&self, req: CallRef) -> Result<CallRecord, ApiError>;
+    /// The record once the call has ended, or as it is when the timeout passes.
+    async fn wait_call(&self, req: WaitCallRequest) -> Result<CallRecord, ApiError>;
 }
 
 /// Running calls.

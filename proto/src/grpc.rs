@@ -142,6 +142,8 @@ pub struct SchedulerServer(pub Arc<dyn SchedulerApi>);
 impl SchedulerServer {
     pub fn into_service(self) -> pb::scheduler_server::SchedulerServer<Self> {
         pb::scheduler_server::SchedulerServer::new(self)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
     }
 }
 
@@ -150,11 +152,32 @@ impl pb::scheduler_server::Scheduler for SchedulerServer {
     async fn place(&self, r: Request<pb::PlaceRequest>) -> Result<Response<pb::Placement>, Status> {
         serve_with!(self.0, place, r)
     }
+    async fn submit(
+        &self,
+        r: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::Placement>, Status> {
+        serve_with!(self.0, submit, r)
+    }
     async fn function_updated(
         &self,
         r: Request<pb::FunctionInfo>,
     ) -> Result<Response<pb::FunctionUpdatedReply>, Status> {
         serve_with!(self.0, function_updated, r).map(|r| r.map(|()| pb::FunctionUpdatedReply {}))
+    }
+    async fn call_finished(
+        &self,
+        r: Request<pb::CallResult>,
+    ) -> Result<Response<pb::CallFinishedReply>, Status> {
+        serve_with!(self.0, call_finished, r).map(|r| r.map(|()| pb::CallFinishedReply {}))
+    }
+    async fn get_call(&self, r: Request<pb::CallRef>) -> Result<Response<pb::CallRecord>, Status> {
+        serve_with!(self.0, get_call, r)
+    }
+    async fn wait_call(
+        &self,
+        r: Request<pb::WaitCallRequest>,
+    ) -> Result<Response<pb::CallRecord>, Status> {
+        serve_with!(self.0, wait_call, r)
     }
 }
 
@@ -163,8 +186,20 @@ impl SchedulerApi for SchedulerClient<Channel> {
     async fn place(&self, req: pb::PlaceRequest) -> Result<pb::Placement, ApiError> {
         call_with!(SchedulerClient, self, place, req)
     }
+    async fn submit(&self, req: pb::SubmitRequest) -> Result<pb::Placement, ApiError> {
+        call_with!(SchedulerClient, self, submit, req)
+    }
     async fn function_updated(&self, info: pb::FunctionInfo) -> Result<(), ApiError> {
         call_with!(SchedulerClient, self, function_updated, info).map(|_| ())
+    }
+    async fn call_finished(&self, result: pb::CallResult) -> Result<(), ApiError> {
+        call_with!(SchedulerClient, self, call_finished, result).map(|_| ())
+    }
+    async fn get_call(&self, req: pb::CallRef) -> Result<pb::CallRecord, ApiError> {
+        call_with!(SchedulerClient, self, get_call, req)
+    }
+    async fn wait_call(&self, req: pb::WaitCallRequest) -> Result<pb::CallRecord, ApiError> {
+        call_with!(SchedulerClient, self, wait_call, req)
     }
 }
 
@@ -200,7 +235,10 @@ pub fn state_client(channel: Channel) -> StateClient<Channel> {
 }
 
 pub fn scheduler_client(channel: Channel) -> SchedulerClient<Channel> {
+    // Submitted calls and call records carry inputs and outputs.
     SchedulerClient::new(channel)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX)
 }
 
 pub fn executor_client(channel: Channel) -> ExecutorClient<Channel> {

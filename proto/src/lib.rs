@@ -6,9 +6,11 @@
 //! implementation over tonic and a tonic client implements the same trait on the other side.
 
 pub mod api;
+pub mod directory;
 mod error;
 pub mod grpc;
 pub mod names;
+pub mod outcome;
 
 pub use error::{ApiError, ErrorCode};
 

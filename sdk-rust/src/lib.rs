@@ -11,13 +11,44 @@
 //!
 //! Build with `cargo build --release --target wasm32-unknown-unknown` (crate-type `cdylib`).
 //! A panic fails the call and its message becomes the call's error.
+//!
+//! A function can call the user's other functions by name: `chain` starts a call that runs
+//! concurrently, and `await_call` waits for it without holding a thread.
+//!
+//! ```no_run
+//! use fwasm_sdk::{Error, Request, Response};
+//!
+//! /// Calls `shout` and `count` at once and joins their outputs.
+//! fn both(req: &Request) -> Result<Vec<u8>, Error> {
+//!     let shout = fwasm_sdk::chain("shout", req.body())?;
+//!     let count = fwasm_sdk::chain("count", req.body())?;
+//!     let mut out = fwasm_sdk::await_call(shout)?;
+//!     out.extend(fwasm_sdk::await_call(count)?);
+//!     Ok(out)
+//! }
+//!
+//! #[fwasm_sdk::handler]
+//! fn handle(req: Request) -> Response {
+//!     match both(&req) {
+//!         Ok(out) => Response::ok(out),
+//!         Err(err) => Response::new(500, err.to_string()),
+//!     }
+//! }
+//! ```
 
+mod buffer;
+mod call_id;
+mod chain;
+mod error;
 mod exports;
 mod host;
 pub mod log;
 mod request;
 mod response;
 
+pub use call_id::CallId;
+pub use chain::{await_call, await_call_timeout, chain};
+pub use error::Error;
 pub use fwasm_sdk_macros::handler;
 pub use request::Request;
 pub use response::Response;

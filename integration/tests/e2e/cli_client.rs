@@ -48,3 +48,32 @@ async fn an_unreachable_server_tells_the_user_what_to_do() {
         .unwrap_err();
     assert!(err.to_string().contains("is `fwasm up` running?"), "{err}");
 }
+
+#[tokio::test]
+async fn fwasm_invoke_async_then_status() {
+    let p = up().await;
+    p.upload_testkit("erin", &["upper", "panic"]).await;
+    let mut out = Vec::new();
+    let id = fwasm::client::invoke_async(&p.grpc, "erin/upper", b"later".to_vec(), &mut out)
+        .await
+        .unwrap();
+    assert_eq!(out, format!("{id}\n").into_bytes());
+
+    let mut out = Vec::new();
+    let status = fwasm::client::status(&p.grpc, id, true, &mut out)
+        .await
+        .unwrap();
+    assert_eq!(status, fwasm_proto::pb::CallStatus::Success);
+    assert_eq!(out, b"SUCCESS: LATER\n");
+
+    let id = fwasm::client::invoke_async(&p.grpc, "erin/panic", vec![], &mut Vec::new())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let status = fwasm::client::status(&p.grpc, id, true, &mut out)
+        .await
+        .unwrap();
+    assert_eq!(status, fwasm_proto::pb::CallStatus::Failed);
+    let line = String::from_utf8(out).unwrap();
+    assert!(line.starts_with("FAILED: erin/panic failed: "), "{line}");
+}

@@ -1,6 +1,8 @@
 //! End-to-end tests: the platform started for real on 127.0.0.1:0 and driven over its sockets.
 
+mod async_api;
 mod bad_input;
+mod chaining;
 mod cli_client;
 mod http_api;
 mod public_grpc;

@@ -104,6 +104,69 @@ impl Platform {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
+    /// Uploads the testkit guest under each of `names` for `user`.
+    pub async fn upload_testkit(&self, user: &str, names: &[&str]) {
+        let wasm = guest("testkit");
+        for name in names {
+            self.upload(&format!("{user}/{name}"), wasm.clone()).await;
+        }
+    }
+
+    /// `POST /f/<user>/<function>`: status, body and the call id the gateway gave it.
+    pub async fn call_with_id(&self, user_function: &str, input: &str) -> (u16, String, u64) {
+        let response = self
+            .http
+            .post(format!("{}/f/{user_function}", self.invoke))
+            .body(input.to_string())
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-fwasm-call-id"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap(), id)
+    }
+
+    /// `POST /fa/<user>/<function>`: the call id the reply consists of.
+    pub async fn call_async(&self, user_function: &str, input: &str) -> u64 {
+        let response = self
+            .http
+            .post(format!("{}/fa/{user_function}", self.invoke))
+            .body(input.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let body = response.text().await.unwrap();
+        body.parse()
+            .unwrap_or_else(|_| panic!("/fa replied {body:?}, not a call id"))
+    }
+
+    /// Faasm's status poll for call `id`: HTTP status and reply line.
+    pub async fn status(&self, id: u64) -> (u16, String) {
+        self.post_message(format!(r#"{{"status": true, "id": {id}}}"#))
+            .await
+    }
+
+    /// Polls the status of call `id` until it is not RUNNING (at most 30 s).
+    pub async fn status_when_done(&self, id: u64) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, line) = self.status(id).await;
+            if line != "RUNNING" {
+                return line;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "call {id} still RUNNING"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// `GET url`: status and body.
     pub async fn get(&self, url: String) -> (u16, bytes::Bytes) {
         let response = self.http.get(url).send().await.unwrap();
@@ -189,11 +252,7 @@ pub async fn up_at(data_dir: &Path) -> Platform {
     let (listeners, addrs) = gateway_listeners().await;
     let config = UpConfig {
         data_dir: data_dir.to_path_buf(),
-        executor: ExecutorConfig {
-            limits: test_limits(),
-            workers: 2,
-            ..ExecutorConfig::default()
-        },
+        executor: test_executor_config(),
         gateway: test_gateway_config(),
     };
     let gateway = fwasm::up::start(config).await.expect("fwasm up starts");
@@ -207,12 +266,25 @@ pub async fn up_at(data_dir: &Path) -> Platform {
 }
 
 /// Every service as its own gRPC server on its own socket: gateway -> scheduler (placement) ->
-/// executor, executor -> state (modules), exactly as in distributed mode.
+/// executor, executor -> state (modules) and scheduler (outcomes), exactly as in distributed
+/// mode, with one executor.
 pub async fn mesh() -> Platform {
+    mesh_with(1, test_executor_config()).await
+}
+
+pub fn test_executor_config() -> ExecutorConfig {
+    ExecutorConfig {
+        limits: test_limits(),
+        workers: 2,
+        ..ExecutorConfig::default()
+    }
+}
+
+/// The mesh with `executors` executors (ids e1, e2, ...), each configured as `config`.
+pub async fn mesh_with(executors: usize, config: ExecutorConfig) -> Platform {
     let data = tempfile::tempdir().unwrap();
     let (state_listener, state_addr) = listener().await;
     let (scheduler_listener, scheduler_addr) = listener().await;
-    let (executor_listener, executor_addr) = listener().await;
     let (gateway, addrs) = gateway_listeners().await;
     let mut stops = Vec::new();
     let mut tasks = Vec::new();
@@ -222,44 +294,51 @@ pub async fn mesh() -> Platform {
     };
 
     let (stop, stopped) = stop_signal();
-    let config = fwasm_state::StateConfig {
+    let state_config = fwasm_state::StateConfig {
         data_dir: data.path().to_path_buf(),
     };
     spawn(
         tokio::spawn(async move {
-            fwasm_state::run(state_listener, config, stopped)
+            fwasm_state::run(state_listener, state_config, stopped)
                 .await
                 .unwrap()
         }),
         stop,
     );
 
+    let mut endpoints = Vec::new();
+    for index in 1..=executors {
+        let (executor_listener, executor_addr) = listener().await;
+        let id = format!("e{index}");
+        endpoints.push(fwasm_scheduler::ExecutorEndpoint {
+            id: id.clone(),
+            addr: executor_addr,
+        });
+        let (stop, stopped) = stop_signal();
+        let config = ExecutorConfig {
+            id,
+            ..config.clone()
+        };
+        let (state, scheduler) = (state_addr.clone(), scheduler_addr.clone());
+        spawn(
+            tokio::spawn(async move {
+                fwasm_executor::run(executor_listener, config, &state, &scheduler, stopped)
+                    .await
+                    .unwrap()
+            }),
+            stop,
+        );
+    }
+
     let (stop, stopped) = stop_signal();
-    let config = ExecutorConfig {
-        limits: test_limits(),
-        workers: 2,
-        ..ExecutorConfig::default()
+    let scheduler_config = fwasm_scheduler::SchedulerConfig {
+        executors: endpoints,
+        ..fwasm_scheduler::SchedulerConfig::default()
     };
     let state = state_addr.clone();
     spawn(
         tokio::spawn(async move {
-            fwasm_executor::run(executor_listener, config, &state, stopped)
-                .await
-                .unwrap()
-        }),
-        stop,
-    );
-
-    let (stop, stopped) = stop_signal();
-    let executors = vec![fwasm_scheduler::ExecutorEndpoint {
-        id: "e1".into(),
-        addr: executor_addr,
-    }];
-    let config = fwasm_scheduler::SchedulerConfig { executors };
-    let state = state_addr.clone();
-    spawn(
-        tokio::spawn(async move {
-            fwasm_scheduler::run(scheduler_listener, config, &state, stopped)
+            fwasm_scheduler::run(scheduler_listener, scheduler_config, &state, stopped)
                 .await
                 .unwrap()
         }),

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fwasm_executor::{Executor, ExecutorConfig};
 use fwasm_proto::api::{ExecutorApi, StateApi};
+use fwasm_proto::directory::BackReference;
 use fwasm_proto::pb::{Call, CallStatus, PutFunctionRequest};
+use fwasm_scheduler::{Scheduler, SchedulerConfig};
 
 const ECHO: &[u8] = include_bytes!("../../fwasm/demo/echo.wasm");
 
@@ -30,7 +32,13 @@ fn call_path(c: &mut Criterion) {
         }))
         .unwrap()
         .module_hash;
-    let executor = Executor::new(ExecutorConfig::default(), state);
+    let _entered = runtime.enter();
+    let scheduler = Arc::new(Scheduler::new(
+        SchedulerConfig::default(),
+        state.clone(),
+        Arc::new(BackReference::default()),
+    ));
+    let executor = Executor::new(ExecutorConfig::default(), state, scheduler);
 
     let mut group = c.benchmark_group("executor/echo");
     for size in [16usize, 64 << 10] {

@@ -3,16 +3,18 @@
 //! execution) is a value that can wait in the queue and resume on any worker thread.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fwasm_abi as abi;
 use fwasm_proto::pb::{Call, CallResult, CallStatus, FailureKind, Header};
 use tokio::sync::oneshot;
 use wasmi::{
-    Linker, Memory, Module, Store, TrapCode, TypedResumableCall, TypedResumableCallOutOfFuel,
+    Linker, Memory, Module, Store, TrapCode, TypedResumableCall, TypedResumableCallHostTrap,
+    TypedResumableCallOutOfFuel, Val,
 };
 
+use crate::chaining::{Chaining, HostOp, OpResult, Suspend, complete};
 use crate::host::{HostState, guest_slice};
 use crate::limits::Limits;
 
@@ -28,13 +30,30 @@ pub(crate) struct CallTask {
     running: Option<Box<Running>>,
 }
 
-/// A call suspended between fuel slices.
+/// A call suspended between fuel slices or parked in a host call.
 struct Running {
     store: Store<HostState>,
     memory: Memory,
-    paused: TypedResumableCallOutOfFuel<i64>,
+    paused: Paused,
     fuel_left: u64,
     started: Instant,
+}
+
+enum Paused {
+    OutOfFuel(TypedResumableCallOutOfFuel<i64>),
+    /// Parked in an import until its op completes.
+    InHostCall(TypedResumableCallHostTrap<i64>),
+    /// The op completed: resume with the import's return value.
+    HostCallDone(TypedResumableCallHostTrap<i64>, Val),
+}
+
+/// What became of a task after a slice.
+pub(crate) enum Slice {
+    /// Preempted: queue it again.
+    Again(CallTask),
+    /// Parked until `HostOp` completes; then [`CallTask::complete_op`] and queue it again.
+    Parked(CallTask, HostOp),
+    Done,
 }
 
 /// How a call failed: the kind and the sentence its caller reads.
@@ -55,6 +74,7 @@ impl Failure {
 enum Step {
     /// Boxed: a store is large, and a paused call moves through the queue.
     Paused(Box<Running>),
+    Parked(Box<Running>, HostOp),
     Done(Result<CallResult, Failure>, Instant),
 }
 
@@ -80,8 +100,8 @@ impl CallTask {
         }
     }
 
-    /// Runs one slice. Returns the task if it must be queued again for another slice.
-    pub(crate) fn run_slice(mut self) -> Option<Self> {
+    /// Runs one slice.
+    pub(crate) fn run_slice(mut self) -> Slice {
         let span = self.span.clone();
         let _entered = span.enter();
         let step = match self.running.take() {
@@ -91,13 +111,59 @@ impl CallTask {
         match step {
             Step::Paused(running) => {
                 self.running = Some(running);
-                Some(self)
+                Slice::Again(self)
+            }
+            Step::Parked(running, op) => {
+                self.running = Some(running);
+                Slice::Parked(self, op)
             }
             Step::Done(outcome, started) => {
                 self.finish(outcome, started);
-                None
+                Slice::Done
             }
         }
+    }
+
+    pub(crate) fn call(&self) -> &Call {
+        &self.call
+    }
+
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Wall-clock time the call has left before its timeout.
+    pub(crate) fn time_left(&self) -> Duration {
+        let started = self.running.as_ref().map(|r| r.started);
+        let elapsed = started.map_or(Duration::ZERO, |s| s.elapsed());
+        self.limits.timeout.saturating_sub(elapsed)
+    }
+
+    /// Hands a parked call the result of its op, so the next slice resumes it.
+    pub(crate) fn complete_op(&mut self, result: OpResult) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        let Running {
+            mut store,
+            memory,
+            paused,
+            fuel_left,
+            started,
+        } = *running;
+        let paused = match paused {
+            Paused::InHostCall(trap) => {
+                Paused::HostCallDone(trap, complete(store.data_mut(), result))
+            }
+            other => other,
+        };
+        self.running = Some(Box::new(Running {
+            store,
+            memory,
+            paused,
+            fuel_left,
+            started,
+        }));
     }
 
     fn name(&self) -> String {
@@ -118,20 +184,31 @@ impl CallTask {
         }
     }
 
-    fn resume(&mut self, mut running: Box<Running>) -> Step {
+    fn resume(&mut self, running: Box<Running>) -> Step {
         if running.started.elapsed() >= self.limits.timeout {
             return Step::Done(Err(self.timed_out()), running.started);
         }
-        let give = self.give_fuel(&mut running.store, running.fuel_left);
-        let result = running.paused.resume(&mut running.store);
-        let fuel_left = running.fuel_left - (give - running.store.get_fuel().unwrap_or(0));
-        self.after_slice(
-            result,
-            running.store,
-            running.memory,
+        let Running {
+            mut store,
+            memory,
+            paused,
             fuel_left,
-            running.started,
-        )
+            started,
+        } = *running;
+        let give = self.give_fuel(&mut store, fuel_left);
+        let result = match paused {
+            Paused::OutOfFuel(paused) => paused.resume(&mut store),
+            Paused::HostCallDone(paused, value) => paused.resume(&mut store, &[value]),
+            Paused::InHostCall(_) => {
+                let failure = Failure::new(
+                    FailureKind::Trap,
+                    format!("{} was resumed before its host call completed", self.name()),
+                );
+                return Step::Done(Err(failure), started);
+            }
+        };
+        let fuel_left = fuel_left - (give - store.get_fuel().unwrap_or(0));
+        self.after_slice(result, store, memory, fuel_left, started)
     }
 
     /// Sets the store's fuel to the next slice and returns how much that is.
@@ -157,10 +234,8 @@ impl CallTask {
         ),
         Failure,
     > {
-        let mut store = Store::new(
-            self.module.engine(),
-            HostState::new(self.limits.max_memory_bytes),
-        );
+        let chaining = Chaining::new(&self.call, &self.limits);
+        let mut store = Store::new(self.module.engine(), HostState::new(&self.limits, chaining));
         store.limiter(|host| &mut host.limiter);
         // Start functions and the allocator are not preempted: they draw on the whole budget.
         store
@@ -242,11 +317,33 @@ impl CallTask {
                     return Step::Paused(Box::new(Running {
                         store,
                         memory,
-                        paused,
+                        paused: Paused::OutOfFuel(paused),
                         fuel_left,
                         started,
                     }));
                 }
+            }
+            Ok(TypedResumableCall::HostTrap(trap))
+                if trap.host_error().downcast_ref::<Suspend>().is_some() =>
+            {
+                let mut store = store;
+                let Some(op) = store.data_mut().chaining.pending.take() else {
+                    let failure = Failure::new(
+                        FailureKind::Trap,
+                        format!("{} parked without a host operation", self.name()),
+                    );
+                    return Step::Done(Err(failure), started);
+                };
+                return Step::Parked(
+                    Box::new(Running {
+                        store,
+                        memory,
+                        paused: Paused::InHostCall(trap),
+                        fuel_left,
+                        started,
+                    }),
+                    op,
+                );
             }
             Ok(TypedResumableCall::HostTrap(trap)) => Err(Failure::new(
                 FailureKind::Trap,

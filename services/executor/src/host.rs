@@ -3,10 +3,11 @@
 //! Every import checks the guest's pointers against its memory and answers with a status code;
 //! nothing a guest passes can make the host panic.
 
-use fwasm_abi::{HostStatus, IMPORT_FAIL, IMPORT_LOG, IMPORT_MODULE, log_level};
+use fwasm_abi::{HostStatus, IMPORT_FAIL, IMPORT_LAST_ERROR, IMPORT_LOG, IMPORT_MODULE, log_level};
 use wasmi::{Caller, Engine, Linker, Memory};
 
-use crate::limits::MemoryLimiter;
+use crate::chaining::Chaining;
+use crate::limits::{Limits, MemoryLimiter};
 
 /// Longest log line or failure reason kept; longer ones are cut.
 const MAX_MESSAGE_BYTES: usize = 16 << 10;
@@ -18,15 +19,26 @@ pub(crate) struct HostState {
     pub(crate) memory: Option<Memory>,
     /// Why the guest says it is failing (e.g. its panic message), reported with its trap.
     pub(crate) failure_reason: Option<String>,
+    /// The message for the last negative status an import returned (read by `last_error`).
+    pub(crate) last_error: Option<String>,
+    pub(crate) chaining: Chaining,
 }
 
 impl HostState {
-    pub(crate) fn new(max_memory_bytes: usize) -> Self {
+    pub(crate) fn new(limits: &Limits, chaining: Chaining) -> Self {
         Self {
-            limiter: MemoryLimiter::new(max_memory_bytes),
+            limiter: MemoryLimiter::new(limits.max_memory_bytes),
             memory: None,
             failure_reason: None,
+            last_error: None,
+            chaining,
         }
+    }
+
+    /// Records why an import failed and returns its status code.
+    pub(crate) fn refuse(&mut self, status: HostStatus, message: impl Into<String>) -> i32 {
+        self.last_error = Some(message.into());
+        status.code()
     }
 }
 
@@ -35,6 +47,32 @@ pub(crate) fn guest_slice(memory: &[u8], ptr: i32, len: i32) -> Result<&[u8], Ho
     let (start, len) = (ptr as u32 as usize, len as u32 as usize);
     let end = start.checked_add(len).ok_or(HostStatus::OutOfBounds)?;
     memory.get(start..end).ok_or(HostStatus::OutOfBounds)
+}
+
+/// The guest bytes at `ptr..ptr+len`, writable, or `OutOfBounds`.
+pub(crate) fn guest_slice_mut(
+    memory: &mut [u8],
+    ptr: i32,
+    len: i32,
+) -> Result<&mut [u8], HostStatus> {
+    let (start, len) = (ptr as u32 as usize, len as u32 as usize);
+    let end = start.checked_add(len).ok_or(HostStatus::OutOfBounds)?;
+    memory.get_mut(start..end).ok_or(HostStatus::OutOfBounds)
+}
+
+/// Copies as much of `bytes` as fits into the guest buffer at `ptr..ptr+len` and returns the
+/// full length, so a guest with too small a buffer learns the size it needs.
+pub(crate) fn copy_out(
+    caller: &mut Caller<'_, HostState>,
+    bytes: &[u8],
+    ptr: i32,
+    len: i32,
+) -> Result<usize, HostStatus> {
+    let memory = caller.data().memory.ok_or(HostStatus::Unavailable)?;
+    let buffer = guest_slice_mut(memory.data_mut(caller), ptr, len)?;
+    let n = buffer.len().min(bytes.len());
+    buffer[..n].copy_from_slice(&bytes[..n]);
+    Ok(bytes.len())
 }
 
 /// Reads guest text, cut at [`MAX_MESSAGE_BYTES`] on a character boundary.
@@ -76,6 +114,20 @@ pub(crate) fn linker(engine: &Engine) -> Linker<HostState> {
             },
         )
         .expect("fail is defined once");
+    linker
+        .func_wrap(
+            IMPORT_MODULE,
+            IMPORT_LAST_ERROR,
+            |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| {
+                let message = caller.data().last_error.clone().unwrap_or_default();
+                match copy_out(&mut caller, message.as_bytes(), ptr, len) {
+                    Ok(total) => total as i32,
+                    Err(status) => status.code(),
+                }
+            },
+        )
+        .expect("last_error is defined once");
+    crate::chaining::define_imports(&mut linker);
     linker
 }
 

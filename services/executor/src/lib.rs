@@ -6,6 +6,7 @@
 
 mod cache;
 mod call;
+mod chaining;
 mod executor;
 mod host;
 mod limits;
@@ -23,19 +24,24 @@ pub use validate::{Abi, ValidationError, validate};
 
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
+    /// How the scheduler knows this executor.
+    pub id: String,
     pub limits: Limits,
     /// OS threads that run wasm; one per core by default.
     pub workers: usize,
     /// Compiled modules kept in memory.
     pub module_cache_capacity: usize,
-    /// Calls admitted at once (running or waiting for a worker); more are refused with
-    /// RESOURCE_EXHAUSTED instead of queueing without bound.
+    /// Calls from outside admitted at once (running, waiting for a worker or awaiting chained
+    /// calls); more are refused with RESOURCE_EXHAUSTED instead of queueing without bound.
+    /// Chained calls are never refused for room (refusing them could leave their callers
+    /// waiting forever): they run here while there is room, else wherever the scheduler finds it.
     pub max_concurrent_calls: usize,
 }
 
 impl Default for ExecutorConfig {
     fn default() -> Self {
         Self {
+            id: "local".into(),
             limits: Limits::default(),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             module_cache_capacity: 256,
@@ -45,15 +51,18 @@ impl Default for ExecutorConfig {
 }
 
 /// Serves an executor over gRPC on `listener`, fetching modules from the state service at
-/// `state_addr`, until `shutdown` resolves.
+/// `state_addr` and reporting to the scheduler at `scheduler_addr`, until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
     config: ExecutorConfig,
     state_addr: &str,
+    scheduler_addr: &str,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let state = fwasm_proto::grpc::connect_state(state_addr)?;
-    let executor: Arc<dyn fwasm_proto::api::ExecutorApi> = Arc::new(Executor::new(config, state));
+    let scheduler = fwasm_proto::grpc::connect_scheduler(scheduler_addr)?;
+    let executor: Arc<dyn fwasm_proto::api::ExecutorApi> =
+        Arc::new(Executor::new(config, state, scheduler));
     let routes = fwasm_proto::grpc::Routes::default()
         .add_service(fwasm_proto::grpc::ExecutorServer(executor).into_service());
     fwasm_proto::grpc::serve(listener, routes, shutdown).await?;

@@ -15,6 +15,12 @@ pub struct Limits {
     pub timeout: Duration,
     /// Largest response body a call may return.
     pub max_output_bytes: usize,
+    /// Deepest chain: a call from outside has depth 0, a call it chains depth 1, and so on.
+    pub max_chain_depth: u32,
+    /// Most calls one call may chain (its fan-out).
+    pub max_chained_calls: u32,
+    /// Largest input of a chained call.
+    pub max_chain_input_bytes: usize,
 }
 
 impl Default for Limits {
@@ -25,6 +31,9 @@ impl Default for Limits {
             fuel_slice: 2_000_000,
             timeout: Duration::from_secs(30),
             max_output_bytes: 16 << 20,
+            max_chain_depth: 32,
+            max_chained_calls: 1000,
+            max_chain_input_bytes: 16 << 20,
         }
     }
 }

@@ -1,14 +1,22 @@
 //! A fixed set of OS threads that run wasm, so guest code never blocks the async runtime.
 //!
 //! Calls run in fuel slices: a call that uses up its slice goes to the back of the queue, which
-//! keeps a long call from starving short ones and lets a wall-clock timeout stop a loop.
+//! keeps a long call from starving short ones and lets a wall-clock timeout stop a loop. A call
+//! parked in a host call (awaiting another call) leaves the pool entirely until its op is done,
+//! so waiting calls hold no thread.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender, select, unbounded};
 
-use crate::call::CallTask;
+use crate::call::{CallTask, Slice};
+use crate::chaining::HostOp;
+
+/// Takes a call parked in a host call; it queues the task again with `requeue` once the op
+/// has completed.
+pub(crate) type ParkHandler = Arc<dyn Fn(CallTask, HostOp, Sender<CallTask>) + Send + Sync>;
 
 pub(crate) struct WorkerPool {
     queue: Sender<CallTask>,
@@ -17,14 +25,15 @@ pub(crate) struct WorkerPool {
 }
 
 impl WorkerPool {
-    pub(crate) fn new(workers: usize) -> Self {
+    pub(crate) fn new(workers: usize, on_park: ParkHandler) -> Self {
         let (queue, tasks) = unbounded::<CallTask>();
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         for index in 0..workers.max(1) {
             let (tasks, requeue, stopped) = (tasks.clone(), queue.clone(), stopped.clone());
+            let on_park = on_park.clone();
             thread::Builder::new()
                 .name(format!("fwasm-wasm-{index}"))
-                .spawn(move || work(tasks, requeue, stopped))
+                .spawn(move || work(tasks, requeue, stopped, on_park))
                 .expect("spawn a wasm worker thread");
         }
         Self { queue, _stop: stop }
@@ -36,7 +45,12 @@ impl WorkerPool {
     }
 }
 
-fn work(tasks: Receiver<CallTask>, requeue: Sender<CallTask>, stopped: Receiver<()>) {
+fn work(
+    tasks: Receiver<CallTask>,
+    requeue: Sender<CallTask>,
+    stopped: Receiver<()>,
+    on_park: ParkHandler,
+) {
     loop {
         select! {
             recv(tasks) -> task => {
@@ -44,10 +58,11 @@ fn work(tasks: Receiver<CallTask>, requeue: Sender<CallTask>, stopped: Receiver<
                 // A panic here would be a bug in fwasm or wasmi; it must cost one call, not the
                 // worker. The task's reply channel drops with it and its caller is told.
                 match catch_unwind(AssertUnwindSafe(|| task.run_slice())) {
-                    Ok(Some(unfinished)) => {
+                    Ok(Slice::Again(unfinished)) => {
                         let _ = requeue.send(unfinished);
                     }
-                    Ok(None) => {}
+                    Ok(Slice::Parked(parked, op)) => on_park(parked, op, requeue.clone()),
+                    Ok(Slice::Done) => {}
                     Err(_) => tracing::error!("a wasm worker panicked while running a call"),
                 }
             }

@@ -73,6 +73,30 @@ pub(crate) const V1_IMPORTS: &[ImportSignature] = &[
         &[ValType::I32, ValType::I32],
         &[ValType::I32],
     ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_LAST_ERROR,
+        &[ValType::I32, ValType::I32],
+        &[ValType::I32],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_CHAIN,
+        &[ValType::I32, ValType::I32, ValType::I32, ValType::I32],
+        &[ValType::I64],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_AWAIT,
+        &[ValType::I64, ValType::I32],
+        &[ValType::I32],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_CALL_OUTPUT,
+        &[ValType::I64, ValType::I32, ValType::I32],
+        &[ValType::I64],
+    ),
 ];
 
 const WASM_MAGIC: &[u8] = b"\0asm";

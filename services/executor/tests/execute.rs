@@ -1,130 +1,17 @@
 //! The executor's call path against hand-written guests: each ABI violation and limit fails
 //! its call with a precise reason, and the next call still succeeds.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use fwasm_executor::{Executor, ExecutorConfig, Limits};
-use fwasm_proto::api::{ExecutorApi, StateApi};
-use fwasm_proto::pb::{
-    Call, CallResult, CallStatus, FailureKind, FunctionCode, FunctionInfo, FunctionRef, ModuleRef,
-    PutFunctionRequest,
-};
-use fwasm_proto::{ApiError, ErrorCode};
+use fwasm_executor::Limits;
+use fwasm_proto::ErrorCode;
+use fwasm_proto::api::ExecutorApi;
+use fwasm_proto::pb::{Call, FailureKind};
 
-/// Modules by hash, in memory: all the executor needs from the state service.
-#[derive(Default)]
-struct Modules(Mutex<HashMap<String, bytes::Bytes>>);
-
-#[async_trait]
-impl StateApi for Modules {
-    async fn put_function(&self, _: PutFunctionRequest) -> Result<FunctionInfo, ApiError> {
-        unreachable!("the executor never uploads")
-    }
-    async fn get_function_info(&self, _: FunctionRef) -> Result<FunctionInfo, ApiError> {
-        unreachable!("the executor looks modules up by hash")
-    }
-    async fn get_function(&self, _: FunctionRef) -> Result<FunctionCode, ApiError> {
-        unreachable!("the executor looks modules up by hash")
-    }
-    async fn get_module(&self, req: ModuleRef) -> Result<FunctionCode, ApiError> {
-        let wasm = self.0.lock().unwrap().get(&req.module_hash).cloned();
-        wasm.map(|wasm| FunctionCode {
-            module_hash: req.module_hash.clone(),
-            wasm,
-        })
-        .ok_or_else(|| ApiError::not_found(format!("no module with hash {}", req.module_hash)))
-    }
-}
-
-/// A v1 guest whose `fwasm_handle` body is `handle` and whose memory holds, at 100, the
-/// response envelope for body "hi".
-fn guest(handle: &str, extra: &str) -> String {
-    format!(
-        r#"(module
-            (import "fwasm_v1" "log" (func $log (param i32 i32 i32) (result i32)))
-            (import "fwasm_v1" "fail" (func $fail (param i32 i32) (result i32)))
-            (memory (export "memory") 1)
-            (data (i32.const 100) "\01\c8\00\00\00\00\00\02\00\00\00hi")
-            (data (i32.const 200) "guest gave up")
-            (global $calls (mut i32) (i32.const 0))
-            (func (export "fwasm_abi_v1"))
-            (func (export "fwasm_alloc") (param i32) (result i32) i32.const 1024)
-            (func (export "fwasm_handle") (param i32 i32) (result i64) {handle})
-            {extra})"#
-    )
-}
-
-/// `(100 << 32) | 13`: the "hi" envelope.
-const RETURN_HI: &str = "i64.const 429496729613";
-
-struct Harness {
-    executor: Executor,
-    modules: Arc<Modules>,
-}
-
-impl Harness {
-    fn new(limits: Limits) -> Self {
-        let modules = Arc::new(Modules::default());
-        let config = ExecutorConfig {
-            limits,
-            workers: 2,
-            ..ExecutorConfig::default()
-        };
-        Self {
-            executor: Executor::new(config, modules.clone()),
-            modules,
-        }
-    }
-
-    async fn run(&self, wat: &str) -> CallResult {
-        self.try_run(wat).await.expect("the call reaches the guest")
-    }
-
-    async fn try_run(&self, wat: &str) -> Result<CallResult, ApiError> {
-        let wasm = wat::parse_str(wat).expect("test guest is valid WAT");
-        let hash = format!("{:x}", md5ish(&wasm));
-        self.modules
-            .0
-            .lock()
-            .unwrap()
-            .insert(hash.clone(), wasm.into());
-        self.executor
-            .execute(Call {
-                id: 7,
-                user: "u".into(),
-                function: "f".into(),
-                module_hash: hash,
-                ..Call::default()
-            })
-            .await
-    }
-}
-
-/// A cheap content hash; the executor only needs distinct keys per module.
-fn md5ish(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
-fn assert_failed(result: &CallResult, kind: FailureKind, message: &str) {
-    assert_eq!(result.status(), CallStatus::Failed, "{result:?}");
-    assert_eq!(result.failure(), kind, "{result:?}");
-    assert!(
-        result.error.contains(message),
-        "error {:?} lacks {message:?}",
-        result.error
-    );
-}
-
-fn assert_hi(result: &CallResult) {
-    assert_eq!(result.status(), CallStatus::Success, "{result:?}");
-    assert_eq!(result.http_status, 200);
-    assert_eq!(&result.output[..], b"hi");
-}
+use support::*;
 
 #[tokio::test]
 async fn a_well_behaved_guest_returns_its_response() {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use fwasm_proto::pb::functions_client::FunctionsClient;
-use fwasm_proto::pb::{CallStatus, InvokeRequest, UploadRequest};
+use fwasm_proto::pb::{CallRef, CallStatus, InvokeRequest, UploadRequest, WaitCallRequest};
 use tonic::transport::Channel;
 
 /// Splits `USER/NAME`.
@@ -65,6 +65,16 @@ pub async fn upload(
     Ok(())
 }
 
+fn invoke_request(target: &str, input: Vec<u8>) -> anyhow::Result<InvokeRequest> {
+    let (user, function) = parse_target(target)?;
+    Ok(InvokeRequest {
+        user,
+        function,
+        input: input.into(),
+        headers: vec![],
+    })
+}
+
 /// `fwasm invoke USER/NAME [--input ...]`: the output goes to `out` byte for byte.
 pub async fn invoke(
     addr: &str,
@@ -72,15 +82,9 @@ pub async fn invoke(
     input: Vec<u8>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let (user, function) = parse_target(target)?;
     let result = connect(addr)
         .await?
-        .invoke(InvokeRequest {
-            user,
-            function,
-            input: input.into(),
-            headers: vec![],
-        })
+        .invoke(invoke_request(target, input)?)
         .await
         .map_err(|status| anyhow::anyhow!("invoke failed: {}", status.message()))?
         .into_inner();
@@ -90,4 +94,55 @@ pub async fn invoke(
     out.write_all(&result.output)?;
     out.flush()?;
     Ok(())
+}
+
+/// `fwasm invoke --async USER/NAME`: prints the call id alone, so scripts can capture it.
+pub async fn invoke_async(
+    addr: &str,
+    target: &str,
+    input: Vec<u8>,
+    out: &mut impl Write,
+) -> anyhow::Result<u64> {
+    let reply = connect(addr)
+        .await?
+        .invoke_async(invoke_request(target, input)?)
+        .await
+        .map_err(|status| anyhow::anyhow!("invoke failed: {}", status.message()))?
+        .into_inner();
+    writeln!(out, "{}", reply.call_id)?;
+    Ok(reply.call_id)
+}
+
+/// `fwasm status ID [--wait]`: prints `RUNNING`, `SUCCESS: <output>` or `FAILED: <reason>`
+/// (the lines of Faasm's status poll) and returns the status.
+pub async fn status(
+    addr: &str,
+    id: u64,
+    wait: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<CallStatus> {
+    let mut client = connect(addr).await?;
+    let record = if wait {
+        client
+            .wait_call(WaitCallRequest {
+                id,
+                ..WaitCallRequest::default()
+            })
+            .await
+    } else {
+        client.get_call(CallRef { id }).await
+    }
+    .map_err(|status| anyhow::anyhow!("status failed: {}", status.message()))?
+    .into_inner();
+    match record.status() {
+        CallStatus::Success => {
+            out.write_all(b"SUCCESS: ")?;
+            out.write_all(&record.output)?;
+            writeln!(out)?;
+        }
+        CallStatus::Failed => writeln!(out, "FAILED: {}", record.error)?,
+        _ => writeln!(out, "RUNNING")?,
+    }
+    out.flush()?;
+    Ok(record.status())
 }

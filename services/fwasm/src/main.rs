@@ -40,6 +40,21 @@ enum Command {
         /// Input read from a file.
         #[arg(long, conflicts_with = "input")]
         input_file: Option<PathBuf>,
+        /// Start the call in the background and print its id instead of its output.
+        #[arg(long = "async")]
+        run_async: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show how a call is doing: RUNNING, SUCCESS: <output> or FAILED: <reason>.
+    ///
+    /// Exits with status 1 when the call failed.
+    Status {
+        /// The call id `fwasm invoke --async` printed.
+        id: u64,
+        /// Wait until the call has ended.
+        #[arg(long)]
+        wait: bool,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -94,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
             target,
             input,
             input_file,
+            run_async,
             server,
         } => {
             let input = match (input, input_file) {
@@ -102,7 +118,24 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("cannot read {}", path.display()))?,
                 (None, None) => Vec::new(),
             };
-            fwasm::client::invoke(&server.addr, &target, input, &mut std::io::stdout()).await
+            let out = &mut std::io::stdout();
+            if run_async {
+                let id = fwasm::client::invoke_async(&server.addr, &target, input, out).await?;
+                eprintln!("Follow it: fwasm status {id} --wait");
+                return Ok(());
+            }
+            fwasm::client::invoke(&server.addr, &target, input, out).await
+        }
+        Command::Status { id, wait, server } => {
+            if wait {
+                eprintln!("Waiting for call {id} to end ...");
+            }
+            let status =
+                fwasm::client::status(&server.addr, id, wait, &mut std::io::stdout()).await?;
+            if status == fwasm_proto::pb::CallStatus::Failed {
+                std::process::exit(1);
+            }
+            Ok(())
         }
     }
 }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use bytes::Bytes;
 use fwasm_executor::{Executor, ExecutorConfig};
-use fwasm_gateway::{Gateway, GatewayConfig, GatewayListeners, LocalExecutor};
+use fwasm_gateway::{Gateway, GatewayConfig, GatewayListeners};
 use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
+use fwasm_proto::directory::{BackReference, LocalExecutor};
 use fwasm_scheduler::{ExecutorEndpoint, Scheduler, SchedulerConfig};
 use fwasm_state::StateConfig;
 
@@ -41,17 +42,27 @@ pub async fn start(config: UpConfig) -> anyhow::Result<Arc<Gateway>> {
             )
         })?,
     );
-    let executor: Arc<dyn ExecutorApi> = Arc::new(Executor::new(config.executor, state.clone()));
+    // The scheduler sends background calls to the executor, and the executor reports to the
+    // scheduler: the executor owns the scheduler, which reaches it back without owning it.
+    let back = Arc::new(BackReference::default());
     let local = ExecutorEndpoint {
-        id: "local".into(),
+        id: config.executor.id.clone(),
         addr: String::new(),
     };
     let scheduler: Arc<dyn SchedulerApi> = Arc::new(Scheduler::new(
         SchedulerConfig {
             executors: vec![local],
+            ..SchedulerConfig::default()
         },
         state.clone(),
+        back.clone(),
     ));
+    let executor: Arc<dyn ExecutorApi> = Arc::new(Executor::new(
+        config.executor,
+        state.clone(),
+        scheduler.clone(),
+    ));
+    back.set(&executor);
     let gateway = Arc::new(Gateway::new(
         config.gateway,
         scheduler,

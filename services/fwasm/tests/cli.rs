@@ -19,7 +19,7 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn every_command_has_help_naming_its_flags() {
     let top = help(&[]);
-    for command in ["up", "upload", "invoke"] {
+    for command in ["up", "upload", "invoke", "status"] {
         assert!(top.contains(command), "{top}");
     }
     let up = help(&["up"]);
@@ -32,7 +32,16 @@ fn every_command_has_help_naming_its_flags() {
         assert!(up.contains(flag), "{up}");
     }
     assert!(help(&["upload"]).contains("<TARGET> <FILE>"));
-    assert!(help(&["invoke"]).contains("--input"));
+    let invoke = help(&["invoke"]);
+    assert!(
+        invoke.contains("--input") && invoke.contains("--async"),
+        "{invoke}"
+    );
+    let status = help(&["status"]);
+    assert!(
+        status.contains("<ID>") && status.contains("--wait"),
+        "{status}"
+    );
 }
 
 fn free_port() -> u16 {
@@ -111,6 +120,31 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(output.stdout, b"Hello, you!");
+
+    // An async call prints its id alone; `status --wait` prints Faasm's SUCCESS line.
+    let addr = format!("127.0.0.1:{grpc}");
+    let output = Command::new(FWASM)
+        .args(["invoke", "demo/echo", "--async", "--input", "later"])
+        .args(["--addr", &addr])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let id = String::from_utf8(output.stdout).unwrap();
+    let id = id.trim_end();
+    assert!(id.parse::<u64>().is_ok(), "{id:?}");
+    let output = Command::new(FWASM)
+        .args(["status", id, "--wait", "--addr", &addr])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(output.stdout, b"SUCCESS: later\n");
+    let output = Command::new(FWASM)
+        .args(["status", "5", "--addr", &addr])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no call with id 5 is known"), "{stderr}");
 
     // A second instance on the same data directory is told why it cannot start.
     let second = Command::new(FWASM)

@@ -24,6 +24,11 @@ pub(crate) enum FaasmRequest {
         user: String,
         function: String,
         input: String,
+        /// Reply with the call id at once instead of waiting for the output.
+        is_async: bool,
+    },
+    Status {
+        id: u64,
     },
     Unsupported(&'static str),
     Invalid(String),
@@ -37,10 +42,11 @@ pub(crate) fn parse(body: &[u8]) -> FaasmRequest {
         Ok(message) => message,
         Err(e) => return FaasmRequest::Invalid(format!("Invalid JSON message: {e}")),
     };
-    if message.status || message.is_async {
-        return FaasmRequest::Unsupported(
-            "asynchronous calls and status polling are not available in this version",
-        );
+    if message.status {
+        if message.id == 0 {
+            return FaasmRequest::Invalid("Status request without a call id".into());
+        }
+        return FaasmRequest::Status { id: message.id };
     }
     if message.python {
         return FaasmRequest::Unsupported("Python functions are not supported");
@@ -58,6 +64,7 @@ pub(crate) fn parse(body: &[u8]) -> FaasmRequest {
         user: message.user,
         function: message.function,
         input: message.input_data,
+        is_async: message.is_async,
     }
 }
 
@@ -72,8 +79,27 @@ mod tests {
             FaasmRequest::Call {
                 user: "demo".into(),
                 function: "echo".into(),
-                input: "hi".into()
+                input: "hi".into(),
+                is_async: false,
             }
+        );
+    }
+
+    #[test]
+    fn async_calls_and_status_polls_are_recognised() {
+        let FaasmRequest::Call { is_async, .. } =
+            parse(br#"{"user": "u", "function": "f", "async": true}"#)
+        else {
+            panic!("not a call")
+        };
+        assert!(is_async);
+        assert_eq!(
+            parse(br#"{"status": true, "id": 1234}"#),
+            FaasmRequest::Status { id: 1234 }
+        );
+        assert_eq!(
+            parse(br#"{"status": true}"#),
+            FaasmRequest::Invalid("Status request without a call id".into())
         );
     }
 

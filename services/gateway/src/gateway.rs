@@ -3,14 +3,18 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use std::time::Duration;
+
 use fwasm_proto::api::{SchedulerApi, StateApi};
+use fwasm_proto::directory::ExecutorDirectory;
+use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallResult, FunctionRef, Header, PlaceRequest, PutFunctionRequest, UploadReply,
+    Call, CallRecord, CallRef, CallResult, FunctionRef, Header, PlaceRequest, PutFunctionRequest,
+    SubmitRequest, UploadReply, WaitCallRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 
 use crate::GatewayConfig;
-use crate::directory::ExecutorDirectory;
 
 pub struct Gateway {
     config: GatewayConfig,
@@ -108,6 +112,71 @@ impl Gateway {
     /// FAILED; `Err` means it could not run.
     #[tracing::instrument(name = "gateway.invoke", skip_all, fields(user = %inv.user, function = %inv.function))]
     pub async fn invoke(&self, inv: Invocation) -> Result<CallResult, ApiError> {
+        self.check(&inv)?;
+        let placement = self
+            .scheduler
+            .place(PlaceRequest {
+                user: inv.user.clone(),
+                function: inv.function.clone(),
+                ..PlaceRequest::default()
+            })
+            .await?;
+        let call = Call {
+            id: placement.call_id,
+            module_hash: placement.module_hash.clone(),
+            ..inv.into_call()
+        };
+        let summary = Call {
+            input: Bytes::new(),
+            ..call.clone()
+        };
+        let executor = self.executors.executor(&placement);
+        let result = match executor {
+            Ok(executor) => executor.execute(call).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = &result {
+            // The executor reports calls it ran; this one it never ran.
+            let _ = self.scheduler.call_finished(not_run(&summary, err)).await;
+        }
+        result
+    }
+
+    /// Starts a call in the background and returns its id once the scheduler has recorded it.
+    #[tracing::instrument(name = "gateway.invoke_async", skip_all, fields(user = %inv.user, function = %inv.function))]
+    pub async fn invoke_async(&self, inv: Invocation) -> Result<u64, ApiError> {
+        self.check(&inv)?;
+        let placement = self
+            .scheduler
+            .submit(SubmitRequest {
+                call: Some(inv.into_call()),
+                busy_executor_id: String::new(),
+            })
+            .await?;
+        Ok(placement.call_id)
+    }
+
+    pub async fn get_call(&self, id: u64) -> Result<CallRecord, ApiError> {
+        self.scheduler.get_call(CallRef { id }).await
+    }
+
+    /// The call's record once it has ended, or after `timeout` (if given) as it is then.
+    pub async fn wait_call(
+        &self,
+        id: u64,
+        timeout: Option<Duration>,
+    ) -> Result<CallRecord, ApiError> {
+        let timeout_ms = timeout.map_or(0, |t| (t.as_millis() as u64).max(1));
+        self.scheduler
+            .wait_call(WaitCallRequest {
+                id,
+                timeout_ms,
+                ..WaitCallRequest::default()
+            })
+            .await
+    }
+
+    fn check(&self, inv: &Invocation) -> Result<(), ApiError> {
         names::check_function_ref(&inv.user, &inv.function)?;
         if inv.input.len() > self.config.max_input_bytes {
             return Err(too_large(
@@ -116,27 +185,22 @@ impl Gateway {
                 self.config.max_input_bytes,
             ));
         }
-        let placement = self
-            .scheduler
-            .place(PlaceRequest {
-                user: inv.user.clone(),
-                function: inv.function.clone(),
-            })
-            .await?;
-        let executor = self.executors.executor(&placement)?;
-        executor
-            .execute(Call {
-                id: placement.call_id,
-                user: inv.user,
-                function: inv.function,
-                method: inv.method,
-                path: inv.path,
-                query: inv.query,
-                headers: inv.headers,
-                input: inv.input,
-                module_hash: placement.module_hash,
-            })
-            .await
+        Ok(())
+    }
+}
+
+impl Invocation {
+    fn into_call(self) -> Call {
+        Call {
+            user: self.user,
+            function: self.function,
+            method: self.method,
+            path: self.path,
+            query: self.query,
+            headers: self.headers,
+            input: self.input,
+            ..Call::default()
+        }
     }
 }
 

@@ -32,12 +32,15 @@ pub(crate) async fn serve(
         .await
 }
 
-/// Port 8080: `POST /f/<user>/<function>[/...]` (sync), `POST /` (Faasm JSON), `GET /ping`.
+/// Port 8080: `POST /f/<user>/<function>[/...]` (sync), `POST /fa/<user>/<function>[/...]`
+/// (async: replies with the call id), `POST /` (Faasm JSON), `GET /ping`.
 pub(crate) fn invoke_router(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.config().max_input_bytes;
     Router::new()
         .route("/f/{user}/{function}", post(invoke_sync))
         .route("/f/{user}/{function}/{*rest}", post(invoke_sync))
+        .route("/fa/{user}/{function}", post(invoke_async))
+        .route("/fa/{user}/{function}/{*rest}", post(invoke_async))
         .route("/", post(invoke_json))
         .route("/ping", get(ping))
         .fallback(no_such_endpoint)
@@ -106,19 +109,17 @@ fn body_or_error(
     })
 }
 
-async fn invoke_sync(
-    State(gateway): State<Arc<Gateway>>,
-    Path(params): Path<HashMap<String, String>>,
+/// The invocation an HTTP request to `/f/...` or `/fa/...` makes.
+fn http_invocation(
+    gateway: &Gateway,
+    params: HashMap<String, String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let input = match body_or_error(body, "input", gateway.config().max_input_bytes) {
-        Ok(input) => input,
-        Err(err) => return error_response(err),
-    };
-    let invocation = Invocation {
+) -> Result<Invocation, ApiError> {
+    let input = body_or_error(body, "input", gateway.config().max_input_bytes)?;
+    Ok(Invocation {
         user: params.get("user").cloned().unwrap_or_default(),
         function: params.get("function").cloned().unwrap_or_default(),
         method: method.to_string(),
@@ -132,11 +133,53 @@ async fn invoke_sync(
             })
             .collect(),
         input,
+    })
+}
+
+async fn invoke_sync(
+    State(gateway): State<Arc<Gateway>>,
+    Path(params): Path<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = match http_invocation(&gateway, params, method, uri, headers, body) {
+        Ok(invocation) => gateway.invoke(invocation).await,
+        Err(err) => Err(err),
     };
-    match gateway.invoke(invocation).await {
+    match result {
         Ok(result) => call_response(result),
         Err(err) => error_response(err),
     }
+}
+
+/// Faasm's `/fa/...`: the reply is the call id in decimal and nothing else.
+async fn invoke_async(
+    State(gateway): State<Arc<Gateway>>,
+    Path(params): Path<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let id = match http_invocation(&gateway, params, method, uri, headers, body) {
+        Ok(invocation) => gateway.invoke_async(invocation).await,
+        Err(err) => Err(err),
+    };
+    match id {
+        Ok(id) => call_id_response(id),
+        Err(err) => error_response(err),
+    }
+}
+
+fn call_id_response(id: u64) -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; charset=utf-8")],
+        id.to_string(),
+    )
+        .into_response()
 }
 
 /// A finished call as the function shaped it: its status, headers and output bytes. A failed
@@ -178,12 +221,14 @@ async fn invoke_json(
         Ok(body) => body,
         Err(err) => return error_response(err),
     };
-    let (user, function, input) = match faasm_json::parse(&body) {
+    let (user, function, input, is_async) = match faasm_json::parse(&body) {
         FaasmRequest::Call {
             user,
             function,
             input,
-        } => (user, function, input),
+            is_async,
+        } => (user, function, input, is_async),
+        FaasmRequest::Status { id } => return status_response(&gateway, id).await,
         FaasmRequest::Invalid(message) => return text(StatusCode::BAD_REQUEST, message),
         FaasmRequest::Unsupported(message) => return text(StatusCode::NOT_IMPLEMENTED, message),
     };
@@ -195,6 +240,12 @@ async fn invoke_json(
         input: Bytes::from(input),
         ..Invocation::default()
     };
+    if is_async {
+        return match gateway.invoke_async(invocation).await {
+            Ok(id) => call_id_response(id),
+            Err(err) => error_response(err),
+        };
+    }
     match gateway.invoke(invocation).await {
         Ok(result) if result.status() == CallStatus::Success => {
             let mut output = result.output.to_vec();
@@ -204,6 +255,34 @@ async fn invoke_json(
         Ok(result) => text(StatusCode::INTERNAL_SERVER_ERROR, result.error),
         Err(err) => error_response(err),
     }
+}
+
+/// Faasm's status poll: `RUNNING`, `SUCCESS: <output>` or `FAILED: <reason>`, exactly.
+async fn status_response(gateway: &Gateway, id: u64) -> Response {
+    let record = match gateway.get_call(id).await {
+        Ok(record) => record,
+        // Scripts poll until SUCCESS or FAILED: an id that will never finish must end the loop.
+        Err(err) if err.code == ErrorCode::NotFound => {
+            return faasm_status(StatusCode::NOT_FOUND, format!("FAILED: {}", err.message));
+        }
+        Err(err) => return error_response(err),
+    };
+    let line = match record.status() {
+        CallStatus::Success => {
+            let mut line = b"SUCCESS: ".to_vec();
+            line.extend_from_slice(&record.output);
+            line
+        }
+        CallStatus::Failed => format!("FAILED: {}", record.error).into_bytes(),
+        _ => b"RUNNING".to_vec(),
+    };
+    faasm_status(StatusCode::OK, line)
+}
+
+fn faasm_status(status: StatusCode, line: impl Into<axum::body::Body>) -> Response {
+    let mut response = Response::new(line.into());
+    *response.status_mut() = status;
+    response
 }
 
 async fn upload(

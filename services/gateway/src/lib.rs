@@ -4,7 +4,6 @@
 //! A call costs one placement request to the scheduler and then goes straight to the chosen
 //! executor; in `fwasm up` both are in-process function calls.
 
-mod directory;
 mod faasm_json;
 mod gateway;
 mod http;
@@ -16,7 +15,6 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use directory::{ExecutorDirectory, LocalExecutor, RemoteExecutors};
 pub use gateway::{Gateway, Invocation};
 
 /// Request size limits.
@@ -89,7 +87,7 @@ pub async fn run(
         config,
         connect_scheduler(scheduler_addr)?,
         connect_state(state_addr)?,
-        Arc::new(RemoteExecutors::default()),
+        Arc::new(fwasm_proto::directory::RemoteExecutors::default()),
     );
     serve(listeners, Arc::new(gateway), shutdown).await?;
     Ok(())

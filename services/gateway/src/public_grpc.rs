@@ -4,7 +4,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use fwasm_proto::pb::functions_server::{Functions, FunctionsServer};
-use fwasm_proto::pb::{CallResult, InvokeRequest, UploadReply, UploadRequest};
+use std::time::Duration;
+
+use fwasm_proto::pb::{
+    CallRecord, CallRef, CallResult, InvokeAsyncReply, InvokeRequest, UploadReply, UploadRequest,
+    WaitCallRequest,
+};
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
@@ -28,17 +33,44 @@ impl Functions for PublicApi {
         &self,
         request: Request<InvokeRequest>,
     ) -> Result<Response<CallResult>, Status> {
-        let req = request.into_inner();
-        let invocation = Invocation {
-            path: format!("/f/{}/{}", req.user, req.function),
-            user: req.user,
-            function: req.function,
-            method: "POST".into(),
-            headers: req.headers,
-            input: req.input,
-            ..Invocation::default()
-        };
+        let invocation = invocation(request.into_inner());
         Ok(Response::new(self.0.invoke(invocation).await?))
+    }
+
+    async fn invoke_async(
+        &self,
+        request: Request<InvokeRequest>,
+    ) -> Result<Response<InvokeAsyncReply>, Status> {
+        let invocation = invocation(request.into_inner());
+        let call_id = self.0.invoke_async(invocation).await?;
+        Ok(Response::new(InvokeAsyncReply { call_id }))
+    }
+
+    async fn get_call(&self, request: Request<CallRef>) -> Result<Response<CallRecord>, Status> {
+        Ok(Response::new(
+            self.0.get_call(request.into_inner().id).await?,
+        ))
+    }
+
+    async fn wait_call(
+        &self,
+        request: Request<WaitCallRequest>,
+    ) -> Result<Response<CallRecord>, Status> {
+        let req = request.into_inner();
+        let timeout = (req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms));
+        Ok(Response::new(self.0.wait_call(req.id, timeout).await?))
+    }
+}
+
+fn invocation(req: InvokeRequest) -> Invocation {
+    Invocation {
+        path: format!("/f/{}/{}", req.user, req.function),
+        user: req.user,
+        function: req.function,
+        method: "POST".into(),
+        headers: req.headers,
+        input: req.input,
+        ..Invocation::default()
     }
 }
 

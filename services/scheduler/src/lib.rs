@@ -3,8 +3,14 @@
 //! It resolves `user/function` to the module hash to run (cached; uploads notify it), prefers
 //! an executor that already ran that module (warm affinity), and otherwise spreads calls round
 //! robin. It hands back a placement; the call's data then goes straight to that executor, so
-//! the scheduler is one small request on the call path, not a relay for its bytes.
+//! the scheduler is one small request on the call path, not a relay for its bytes. Calls run in
+//! the background (async invocations, chained calls that their executor has no room for) are
+//! the exception: it sends those to an executor itself.
+//!
+//! It also keeps the call table: every call's status, outcome, timings and parent, which
+//! status polls and `await` read.
 
+mod calls;
 mod scheduler;
 
 use std::future::Future;
@@ -12,12 +18,15 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+pub use calls::Retention;
 pub use scheduler::{ExecutorEndpoint, Scheduler};
 
 #[derive(Debug, Clone, Default)]
 pub struct SchedulerConfig {
     /// The executors calls may be placed on.
     pub executors: Vec<ExecutorEndpoint>,
+    /// How long finished calls stay in the call table.
+    pub retention: Retention,
 }
 
 /// Serves the scheduler over gRPC on `listener`, resolving functions through the state service
@@ -29,8 +38,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let state = fwasm_proto::grpc::connect_state(state_addr)?;
+    let directory = Arc::new(fwasm_proto::directory::RemoteExecutors::default());
     let scheduler: Arc<dyn fwasm_proto::api::SchedulerApi> =
-        Arc::new(Scheduler::new(config, state));
+        Arc::new(Scheduler::new(config, state, directory));
     let routes = fwasm_proto::grpc::Routes::default()
         .add_service(fwasm_proto::grpc::SchedulerServer(scheduler).into_service());
     fwasm_proto::grpc::serve(listener, routes, shutdown).await?;

@@ -1,15 +1,22 @@
-//! Placement of calls on executors.
+//! Placement of calls on executors, and the call table.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use fwasm_proto::api::{SchedulerApi, StateApi};
-use fwasm_proto::pb::{FunctionInfo, FunctionRef, PlaceRequest, Placement};
+use fwasm_proto::directory::ExecutorDirectory;
+use fwasm_proto::outcome::not_run;
+use fwasm_proto::pb::{
+    Call, CallRecord, CallRef, CallResult, CallStatus, FunctionInfo, FunctionRef, PlaceRequest,
+    Placement, SubmitRequest, WaitCallRequest,
+};
 use fwasm_proto::{ApiError, names};
 
 use crate::SchedulerConfig;
+use crate::calls::{CallTable, Retention, unix_micros};
 
 /// An executor calls can be placed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +28,7 @@ pub struct ExecutorEndpoint {
 
 pub struct Scheduler {
     state: Arc<dyn StateApi>,
+    directory: Arc<dyn ExecutorDirectory>,
     executors: Vec<ExecutorEndpoint>,
     /// `user/function` -> module hash.
     functions: RwLock<HashMap<String, String>>,
@@ -28,17 +36,28 @@ pub struct Scheduler {
     warm: RwLock<HashMap<String, usize>>,
     next_executor: AtomicUsize,
     next_call_id: AtomicU64,
+    calls: Arc<CallTable>,
+    retention: Retention,
 }
 
 impl Scheduler {
-    pub fn new(config: SchedulerConfig, state: Arc<dyn StateApi>) -> Self {
+    /// A scheduler that resolves functions through `state` and reaches executors through
+    /// `directory` (for the calls it runs in the background).
+    pub fn new(
+        config: SchedulerConfig,
+        state: Arc<dyn StateApi>,
+        directory: Arc<dyn ExecutorDirectory>,
+    ) -> Self {
         Self {
             state,
+            directory,
             executors: config.executors,
             functions: RwLock::default(),
             warm: RwLock::default(),
             next_executor: AtomicUsize::new(0),
-            next_call_id: AtomicU64::new(1),
+            next_call_id: AtomicU64::new(first_call_id()),
+            calls: Arc::new(CallTable::new(config.retention.clone())),
+            retention: config.retention,
         }
     }
 
@@ -58,20 +77,79 @@ impl Scheduler {
         Ok(info.module_hash)
     }
 
-    /// The executor that last ran this module, else the next one in turn.
-    fn choose_executor(&self, module_hash: &str) -> Result<usize, ApiError> {
+    /// The executor that last ran this module, else the next one in turn; never `busy` when
+    /// there is another.
+    fn choose_executor(&self, module_hash: &str, busy: &str) -> Result<usize, ApiError> {
         if self.executors.is_empty() {
             return Err(ApiError::unavailable(
                 "no executors are available to run calls",
             ));
         }
-        if let Some(&index) = read(&self.warm).get(module_hash) {
+        let usable = |index: usize| self.executors.len() == 1 || self.executors[index].id != busy;
+        if let Some(&index) = read(&self.warm).get(module_hash)
+            && usable(index)
+        {
             return Ok(index);
         }
-        let index = self.next_executor.fetch_add(1, Ordering::Relaxed) % self.executors.len();
+        let mut index = self.next_executor.fetch_add(1, Ordering::Relaxed) % self.executors.len();
+        if !usable(index) {
+            index = (index + 1) % self.executors.len();
+        }
         write(&self.warm).insert(module_hash.to_string(), index);
         Ok(index)
     }
+
+    /// Gives a call its id and executor and records it.
+    async fn place_call(
+        &self,
+        call: &Call,
+        on_executor: &str,
+        busy: &str,
+        status: CallStatus,
+    ) -> Result<Placement, ApiError> {
+        names::check_function_ref(&call.user, &call.function)?;
+        let module_hash = self.module_hash(&call.user, &call.function).await?;
+        let executor = if on_executor.is_empty() {
+            self.executors[self.choose_executor(&module_hash, busy)?].clone()
+        } else {
+            // The executor asking runs the call itself; it needs no address.
+            ExecutorEndpoint {
+                id: on_executor.to_string(),
+                addr: String::new(),
+            }
+        };
+        let placement = Placement {
+            call_id: self.next_call_id.fetch_add(1, Ordering::Relaxed),
+            executor_id: executor.id,
+            executor_addr: executor.addr,
+            module_hash,
+        };
+        self.calls.insert(CallRecord {
+            id: placement.call_id,
+            user: call.user.clone(),
+            function: call.function.clone(),
+            status: status as i32,
+            parent_id: call.parent_id,
+            executor_id: placement.executor_id.clone(),
+            submitted_unix_micros: unix_micros(),
+            ..CallRecord::default()
+        });
+        Ok(placement)
+    }
+
+    fn unknown_call(&self, id: u64) -> ApiError {
+        ApiError::not_found(format!(
+            "no call with id {id} is known (finished calls are kept for {:?})",
+            self.retention.max_age
+        ))
+    }
+}
+
+/// Call ids grow from the start time in milliseconds times 1024, so they stay unique across
+/// restarts (unless more than a million calls a second were placed before one) and below
+/// 2^53, where JSON clients still read them exactly.
+fn first_call_id() -> u64 {
+    (unix_micros() / 1000) << 10
 }
 
 /// Lock helpers: the maps hold plain values, so a panicked holder cannot leave them torn.
@@ -88,20 +166,66 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 impl SchedulerApi for Scheduler {
     #[tracing::instrument(name = "scheduler.place", skip_all, fields(user = %req.user, function = %req.function))]
     async fn place(&self, req: PlaceRequest) -> Result<Placement, ApiError> {
-        names::check_function_ref(&req.user, &req.function)?;
-        let module_hash = self.module_hash(&req.user, &req.function).await?;
-        let executor = &self.executors[self.choose_executor(&module_hash)?];
-        Ok(Placement {
-            call_id: self.next_call_id.fetch_add(1, Ordering::Relaxed),
-            executor_id: executor.id.clone(),
-            executor_addr: executor.addr.clone(),
-            module_hash,
-        })
+        let call = Call {
+            user: req.user,
+            function: req.function,
+            parent_id: req.parent_id,
+            depth: req.depth,
+            ..Call::default()
+        };
+        self.place_call(&call, &req.executor_id, "", CallStatus::Running)
+            .await
+    }
+
+    #[tracing::instrument(name = "scheduler.submit", skip_all)]
+    async fn submit(&self, req: SubmitRequest) -> Result<Placement, ApiError> {
+        let mut call = req
+            .call
+            .ok_or_else(|| ApiError::invalid_argument("submit names no call"))?;
+        let placement = self
+            .place_call(&call, "", &req.busy_executor_id, CallStatus::Queued)
+            .await?;
+        call.id = placement.call_id;
+        call.module_hash = placement.module_hash.clone();
+        let executor = self.directory.executor(&placement);
+        let calls = self.calls.clone();
+        let reply = placement.clone();
+        tokio::spawn(async move {
+            calls.set_running(call.id, &placement.executor_id);
+            let result = match executor {
+                Ok(executor) => executor.execute(call.clone()).await,
+                Err(err) => Err(err),
+            };
+            // The executor reports calls it ran; a call it never ran is reported here.
+            let result = result.unwrap_or_else(|err| not_run(&call, &err));
+            calls.finish(&result);
+        });
+        Ok(reply)
     }
 
     async fn function_updated(&self, info: FunctionInfo) -> Result<(), ApiError> {
         write(&self.functions).insert(format!("{}/{}", info.user, info.function), info.module_hash);
         Ok(())
+    }
+
+    async fn call_finished(&self, result: CallResult) -> Result<(), ApiError> {
+        self.calls.finish(&result);
+        Ok(())
+    }
+
+    async fn get_call(&self, req: CallRef) -> Result<CallRecord, ApiError> {
+        self.calls
+            .get(req.id)
+            .ok_or_else(|| self.unknown_call(req.id))
+    }
+
+    async fn wait_call(&self, req: WaitCallRequest) -> Result<CallRecord, ApiError> {
+        let timeout = (req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms));
+        let user = (!req.user.is_empty()).then_some(req.user.as_str());
+        self.calls
+            .wait(req.id, user, timeout)
+            .await
+            .ok_or_else(|| self.unknown_call(req.id))
     }
 }
 
@@ -146,16 +270,19 @@ mod tests {
                 addr: format!("127.0.0.1:{}", 9000 + i),
             })
             .collect();
-        (
-            Scheduler::new(SchedulerConfig { executors }, state.clone()),
-            state,
-        )
+        let config = SchedulerConfig {
+            executors,
+            ..SchedulerConfig::default()
+        };
+        let directory = Arc::new(fwasm_proto::directory::RemoteExecutors::default());
+        (Scheduler::new(config, state.clone(), directory), state)
     }
 
     fn place(f: &str) -> PlaceRequest {
         PlaceRequest {
             user: "u".into(),
             function: f.into(),
+            ..PlaceRequest::default()
         }
     }
 
@@ -197,6 +324,86 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(s.place(place("f")).await.unwrap().executor_id, first);
         }
+    }
+
+    #[tokio::test]
+    async fn placed_calls_are_recorded_with_their_parent_until_they_finish() {
+        let (s, _) = scheduler(2);
+        let mut req = place("f");
+        req.parent_id = 42;
+        req.executor_id = "e1".into();
+        let placed = s.place(req).await.unwrap();
+        assert_eq!(
+            placed.executor_id, "e1",
+            "placed where the chaining executor asked"
+        );
+        let record = s.get_call(CallRef { id: placed.call_id }).await.unwrap();
+        assert_eq!(
+            (record.status(), record.parent_id, record.user.as_str()),
+            (CallStatus::Running, 42, "u")
+        );
+        s.call_finished(CallResult {
+            id: placed.call_id,
+            status: CallStatus::Success as i32,
+            ..CallResult::default()
+        })
+        .await
+        .unwrap();
+        let wait = WaitCallRequest {
+            id: placed.call_id,
+            ..WaitCallRequest::default()
+        };
+        assert_eq!(
+            s.wait_call(wait).await.unwrap().status(),
+            CallStatus::Success
+        );
+        let missing = s.get_call(CallRef { id: 1 }).await.unwrap_err();
+        assert_eq!(missing.code, ErrorCode::NotFound);
+        assert!(missing.message.starts_with("no call with id 1 is known"));
+    }
+
+    #[tokio::test]
+    async fn call_ids_are_unique_across_restarts() {
+        let (first, _) = scheduler(1);
+        let last = first.place(place("f")).await.unwrap().call_id;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let (second, _) = scheduler(1);
+        assert!(second.place(place("f")).await.unwrap().call_id > last);
+        assert!(last < 1 << 53, "ids stay exact in JSON numbers");
+    }
+
+    #[tokio::test]
+    async fn a_busy_executor_is_avoided_when_there_is_another() {
+        let (s, _) = scheduler(2);
+        let warm = s.place(place("f")).await.unwrap().executor_id;
+        let submit = SubmitRequest {
+            call: Some(Call {
+                user: "u".into(),
+                function: "f".into(),
+                ..Call::default()
+            }),
+            busy_executor_id: warm.clone(),
+        };
+        let placed = s.submit(submit).await.unwrap();
+        assert_ne!(placed.executor_id, warm);
+        // The executor address is not reachable: the call ends FAILED as not run.
+        let record = s
+            .wait_call(WaitCallRequest {
+                id: placed.call_id,
+                timeout_ms: 10_000,
+                ..WaitCallRequest::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (record.status(), record.failure()),
+            (CallStatus::Failed, fwasm_proto::pb::FailureKind::NotRun)
+        );
+        assert!(
+            record.error.starts_with("u/f could not run: "),
+            "{}",
+            record.error
+        );
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
 //! Behaviours the integration tests need, chosen by the name the module is uploaded under, so
 //! one build serves them all.
+mod chaining;
+
 use fwasm_sdk::{Request, Response};
 
 #[fwasm_sdk::handler]
@@ -11,6 +13,17 @@ fn handle(req: Request) -> Response {
         "hog" => hog(),
         "big" => big(&req),
         "upper" => Response::ok(req.body().to_ascii_uppercase()),
+        "reverse" => Response::ok(req.body().iter().rev().copied().collect::<Vec<u8>>()),
+        "slow" => slow(&req),
+        "pair" => chaining::pair(&req),
+        "fanout" => chaining::fanout(&req),
+        "fanmid" => chaining::fanmid(&req),
+        "leaf" => chaining::leaf(&req),
+        "recurse" => chaining::recurse(&req),
+        "await_panic" => chaining::await_panic(),
+        "fanlimit" => chaining::fanlimit(&req),
+        "chain_other" => chaining::chain_other(&req),
+        "child_id" => chaining::child_id(&req),
         other => Response::new(404, format!("testkit has no behaviour named {other}")),
     }
 }
@@ -54,4 +67,32 @@ fn hog() -> Response {
 fn big(req: &Request) -> Response {
     let n: usize = String::from_utf8_lossy(req.body()).trim().parse().unwrap_or(0);
     Response::ok(vec![b'x'; n])
+}
+
+/// `n` million iterations of arithmetic (n from the body, 1000 when empty), then "done".
+fn slow(req: &Request) -> Response {
+    let millions = match numbers(req) {
+        Ok(n) if n.is_empty() => 1000,
+        Ok(n) if n.len() == 1 => n[0],
+        _ => return Response::new(400, "slow takes one number: millions of iterations"),
+    };
+    let Some(iterations) = millions.checked_mul(1_000_000) else {
+        return Response::new(400, "slow: too many iterations");
+    };
+    let mut acc: u64 = 0;
+    for i in 0..iterations {
+        // black_box on every step: the optimizer can neither fold the loop nor drop it.
+        acc = std::hint::black_box(acc.wrapping_mul(31).wrapping_add(i));
+    }
+    std::hint::black_box(acc);
+    Response::ok("done")
+}
+
+/// The body as whitespace-separated decimal numbers.
+fn numbers(req: &Request) -> Result<Vec<u64>, Response> {
+    String::from_utf8_lossy(req.body())
+        .split_whitespace()
+        .map(|n| n.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|err| Response::new(400, format!("expected decimal numbers: {err}")))
 }

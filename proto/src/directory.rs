@@ -1,12 +1,12 @@
 //! Finding the executor a placement names.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use fwasm_proto::ApiError;
-use fwasm_proto::api::ExecutorApi;
-use fwasm_proto::grpc::{channel, executor_client};
-use fwasm_proto::pb::Placement;
+use crate::ApiError;
+use crate::api::ExecutorApi;
+use crate::grpc::{channel, executor_client};
+use crate::pb::Placement;
 
 pub trait ExecutorDirectory: Send + Sync + 'static {
     fn executor(&self, placement: &Placement) -> Result<Arc<dyn ExecutorApi>, ApiError>;
@@ -18,6 +18,27 @@ pub struct LocalExecutor(pub Arc<dyn ExecutorApi>);
 impl ExecutorDirectory for LocalExecutor {
     fn executor(&self, _placement: &Placement) -> Result<Arc<dyn ExecutorApi>, ApiError> {
         Ok(self.0.clone())
+    }
+}
+
+/// The executor in this process as the scheduler reaches it: set after both exist, and held
+/// weakly, because the executor owns the scheduler it reports to.
+#[derive(Default)]
+pub struct BackReference(OnceLock<Weak<dyn ExecutorApi>>);
+
+impl BackReference {
+    /// Sets the executor; later calls are ignored.
+    pub fn set(&self, executor: &Arc<dyn ExecutorApi>) {
+        let _ = self.0.set(Arc::downgrade(executor));
+    }
+}
+
+impl ExecutorDirectory for BackReference {
+    fn executor(&self, _placement: &Placement) -> Result<Arc<dyn ExecutorApi>, ApiError> {
+        self.0
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| ApiError::unavailable("the executor is not running"))
     }
 }
 

@@ -1,0 +1,275 @@
+//! Chaining imports: `chain`, `await` and `call_output`.
+//!
+//! `chain` and `await` need the scheduler, which is async and may be remote, so they park the
+//! call instead of blocking a worker: the import leaves a [`HostOp`] in the call's host state
+//! and returns the [`Suspend`] host error; the worker hands the op to the async runtime; when
+//! the op completes, [`complete`] turns its result into the import's return value and the call
+//! resumes on whichever worker is free.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fwasm_abi::{HostStatus, IMPORT_AWAIT, IMPORT_CALL_OUTPUT, IMPORT_CHAIN, IMPORT_MODULE};
+use wasmi::{Caller, Linker, Val};
+
+use crate::host::{HostState, copy_out, guest_slice};
+use crate::limits::Limits;
+
+/// The chaining side of one call's host state.
+pub(crate) struct Chaining {
+    pub(crate) user: String,
+    pub(crate) function: String,
+    pub(crate) depth: u32,
+    max_depth: u32,
+    max_chained: u32,
+    max_input_bytes: usize,
+    chained: u32,
+    /// The op an import just parked the call for.
+    pub(crate) pending: Option<HostOp>,
+    /// Calls this call awaited to their end.
+    awaited: HashMap<u64, Ended>,
+}
+
+impl Chaining {
+    pub(crate) fn new(call: &fwasm_proto::pb::Call, limits: &Limits) -> Self {
+        Self {
+            user: call.user.clone(),
+            function: call.function.clone(),
+            depth: call.depth,
+            max_depth: limits.max_chain_depth,
+            max_chained: limits.max_chained_calls,
+            max_input_bytes: limits.max_chain_input_bytes,
+            chained: 0,
+            pending: None,
+            awaited: HashMap::new(),
+        }
+    }
+}
+
+/// Work a parked call waits for.
+#[derive(Debug)]
+pub(crate) enum HostOp {
+    Chain {
+        function: String,
+        input: Bytes,
+    },
+    /// `timeout`: `None` = as long as the caller may run; zero = just look.
+    Await {
+        id: u64,
+        timeout: Option<Duration>,
+    },
+}
+
+/// How a call ended, as its awaiting caller sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct Ended {
+    /// 0 = success, > 0 = failed with this return code.
+    pub(crate) code: i32,
+    /// The output, or the failure reason.
+    pub(crate) bytes: Bytes,
+}
+
+/// Why the host refused an op: a status for the guest and a message for `last_error`.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) status: HostStatus,
+    pub(crate) message: String,
+}
+
+impl Refusal {
+    pub(crate) fn new(status: HostStatus, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a [`HostOp`] came back with.
+#[derive(Debug)]
+pub(crate) enum OpResult {
+    Chained(Result<u64, Refusal>),
+    Awaited {
+        id: u64,
+        ended: Result<Ended, Refusal>,
+    },
+}
+
+/// The host error an import returns to park its call. Never reaches a user.
+#[derive(Debug)]
+pub(crate) struct Suspend;
+
+impl fmt::Display for Suspend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("call parked until a host operation completes")
+    }
+}
+
+impl wasmi::errors::HostError for Suspend {}
+
+/// Applies an op's result to the call's host state and returns the parked import's result.
+pub(crate) fn complete(host: &mut HostState, result: OpResult) -> Val {
+    match result {
+        OpResult::Chained(Ok(id)) => Val::I64(id as i64),
+        OpResult::Chained(Err(refusal)) => {
+            // A call that never started does not count against the fan-out limit.
+            host.chaining.chained -= 1;
+            Val::I64(host.refuse(refusal.status, refusal.message).into())
+        }
+        OpResult::Awaited {
+            id,
+            ended: Ok(ended),
+        } => {
+            let code = ended.code;
+            host.chaining.awaited.insert(id, ended);
+            Val::I32(code)
+        }
+        OpResult::Awaited { ended: Err(r), .. } => Val::I32(host.refuse(r.status, r.message)),
+    }
+}
+
+fn park(caller: &mut Caller<'_, HostState>, op: HostOp) -> wasmi::Error {
+    caller.data_mut().chaining.pending = Some(op);
+    wasmi::Error::host(Suspend)
+}
+
+/// The chain request a guest made, or why it is refused.
+fn chain_op(
+    caller: &Caller<'_, HostState>,
+    name: (i32, i32),
+    input: (i32, i32),
+) -> Result<HostOp, Refusal> {
+    let host = caller.data();
+    let chaining = &host.chaining;
+    let memory = host
+        .memory
+        .ok_or_else(|| Refusal::new(HostStatus::Unavailable, "chain called before start-up"))?;
+    let data = memory.data(caller);
+    let out_of_bounds = |what: &str| {
+        Refusal::new(
+            HostStatus::OutOfBounds,
+            format!("chain: the {what} lies outside the guest's memory"),
+        )
+    };
+    let name = guest_slice(data, name.0, name.1).map_err(|_| out_of_bounds("function name"))?;
+    let name = std::str::from_utf8(name)
+        .map_err(|_| Refusal::new(HostStatus::InvalidUtf8, "chain: the name is not UTF-8"))?;
+    fwasm_proto::names::check_name("function", name).map_err(|e| {
+        let hint = if name.contains('/') {
+            " (chaining reaches only the caller's own functions: pass the name without a user)"
+        } else {
+            ""
+        };
+        Refusal::new(
+            HostStatus::InvalidArgument,
+            format!("chain refused: {}{hint}", e.message),
+        )
+    })?;
+    let caller_name = format!("{}/{}", chaining.user, chaining.function);
+    if chaining.depth >= chaining.max_depth {
+        return Err(Refusal::new(
+            HostStatus::LimitExceeded,
+            format!(
+                "chain refused: {caller_name} is at the call depth limit of {}",
+                chaining.max_depth
+            ),
+        ));
+    }
+    if chaining.chained >= chaining.max_chained {
+        return Err(Refusal::new(
+            HostStatus::LimitExceeded,
+            format!(
+                "chain refused: {caller_name} already chained its limit of {} calls",
+                chaining.max_chained
+            ),
+        ));
+    }
+    let input = guest_slice(data, input.0, input.1).map_err(|_| out_of_bounds("input"))?;
+    if input.len() > chaining.max_input_bytes {
+        return Err(Refusal::new(
+            HostStatus::LimitExceeded,
+            format!(
+                "chain refused: an input of {} bytes is over the limit of {} bytes",
+                input.len(),
+                chaining.max_input_bytes
+            ),
+        ));
+    }
+    Ok(HostOp::Chain {
+        function: name.to_string(),
+        input: Bytes::copy_from_slice(input),
+    })
+}
+
+pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
+    linker
+        .func_wrap(
+            IMPORT_MODULE,
+            IMPORT_CHAIN,
+            |mut caller: Caller<'_, HostState>,
+             name_ptr: i32,
+             name_len: i32,
+             input_ptr: i32,
+             input_len: i32|
+             -> Result<i64, wasmi::Error> {
+                match chain_op(&caller, (name_ptr, name_len), (input_ptr, input_len)) {
+                    Ok(op) => {
+                        caller.data_mut().chaining.chained += 1;
+                        Err(park(&mut caller, op))
+                    }
+                    Err(r) => Ok(caller.data_mut().refuse(r.status, r.message).into()),
+                }
+            },
+        )
+        .expect("chain is defined once");
+    linker
+        .func_wrap(
+            IMPORT_MODULE,
+            IMPORT_AWAIT,
+            |mut caller: Caller<'_, HostState>,
+             id: i64,
+             timeout_ms: i32|
+             -> Result<i32, wasmi::Error> {
+                if id <= 0 {
+                    let message = format!("await: {id} is not a call id");
+                    return Ok(caller.data_mut().refuse(HostStatus::NotFound, message));
+                }
+                let id = id as u64;
+                if let Some(ended) = caller.data().chaining.awaited.get(&id) {
+                    return Ok(ended.code);
+                }
+                let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+                Err(park(&mut caller, HostOp::Await { id, timeout }))
+            },
+        )
+        .expect("await is defined once");
+    linker
+        .func_wrap(
+            IMPORT_MODULE,
+            IMPORT_CALL_OUTPUT,
+            |mut caller: Caller<'_, HostState>, id: i64, ptr: i32, len: i32| -> i64 {
+                let ended = caller.data().chaining.awaited.get(&(id as u64)).cloned();
+                let Some(ended) = ended else {
+                    let message =
+                        format!("call_output: this call has not awaited call {id} to its end");
+                    return caller
+                        .data_mut()
+                        .refuse(HostStatus::NotFound, message)
+                        .into();
+                };
+                match copy_out(&mut caller, &ended.bytes, ptr, len) {
+                    Ok(total) => total as i64,
+                    Err(status) => caller
+                        .data_mut()
+                        .refuse(
+                            status,
+                            "call_output: the buffer lies outside the guest's memory",
+                        )
+                        .into(),
+                }
+            },
+        )
+        .expect("call_output is defined once");
+}

@@ -1,0 +1,264 @@
+//! Chaining in the executor: calls parked in `await` hold no worker thread, results and
+//! failures reach the awaiting caller, and every refusal explains itself through `last_error`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use fwasm_executor::{ExecutorConfig, Limits};
+use fwasm_proto::api::{ExecutorApi, SchedulerApi};
+use fwasm_proto::pb::{Call, CallResult, CallStatus, FailureKind, PlaceRequest};
+
+use support::*;
+
+/// A guest whose `fwasm_handle` runs `body` and then returns "hi". `$arg` holds the last 8
+/// bytes of the request (an i64 input), `$fail_last` fails the call with `last_error`'s
+/// message and `$fail_output` with a call's output.
+fn chaining_guest(body: &str) -> String {
+    format!(
+        r#"(module
+            (import "fwasm_v1" "fail" (func $fail (param i32 i32) (result i32)))
+            (import "fwasm_v1" "last_error" (func $last_error (param i32 i32) (result i32)))
+            (import "fwasm_v1" "chain" (func $chain (param i32 i32 i32 i32) (result i64)))
+            (import "fwasm_v1" "await" (func $await (param i64 i32) (result i32)))
+            (import "fwasm_v1" "call_output" (func $call_output (param i64 i32 i32) (result i64)))
+            (memory (export "memory") 1)
+            (data (i32.const 100) "\01\c8\00\00\00\00\00\02\00\00\00hi")
+            (data (i32.const 300) "child")
+            (data (i32.const 320) "trapper")
+            (data (i32.const 340) "other/child")
+            (func (export "fwasm_abi_v1"))
+            (func (export "fwasm_alloc") (param i32) (result i32) i32.const 1024)
+            (func $fail_last (local $n i32)
+                (local.set $n (call $last_error (i32.const 8192) (i32.const 4096)))
+                (drop (call $fail (i32.const 8192) (local.get $n)))
+                unreachable)
+            (func $fail_output (param $id i64) (local $n i32)
+                (local.set $n (i32.wrap_i64
+                    (call $call_output (local.get $id) (i32.const 8192) (i32.const 4096))))
+                (drop (call $fail (i32.const 8192) (local.get $n)))
+                unreachable)
+            (func (export "fwasm_handle") (param $p i32) (param $n i32) (result i64)
+                (local $id i64) (local $arg i64) (local $input i32)
+                (local.set $input (i32.sub (i32.add (local.get $p) (local.get $n)) (i32.const 8)))
+                (local.set $arg (i64.load (local.get $input)))
+                {body}
+                {RETURN_HI}))"#
+    )
+}
+
+/// Chains `child` with this call's 8-byte input and awaits it.
+const CHAIN_CHILD_AND_AWAIT: &str = r#"
+    (local.set $id (call $chain (i32.const 300) (i32.const 5) (local.get $input) (i32.const 8)))
+    (if (i64.le_s (local.get $id) (i64.const 0)) (then (call $fail_last)))
+    (if (call $await (local.get $id) (i32.const -1)) (then (call $fail_last)))"#;
+
+/// Awaits the call whose id is this call's input, for `timeout_ms`.
+fn await_input(timeout_ms: i32) -> String {
+    format!("(if (call $await (local.get $arg) (i32.const {timeout_ms})) (then (call $fail_last)))")
+}
+
+/// A call nobody runs, which the test ends by reporting its outcome: a gate callers await.
+async fn gate(h: &Harness, user: &str) -> u64 {
+    h.add_function("gate", &guest(RETURN_HI, ""));
+    h.scheduler
+        .place(PlaceRequest {
+            user: user.into(),
+            function: "gate".into(),
+            ..PlaceRequest::default()
+        })
+        .await
+        .unwrap()
+        .call_id
+}
+
+async fn open_gate(h: &Harness, id: u64) {
+    h.scheduler
+        .call_finished(CallResult {
+            id,
+            status: CallStatus::Success as i32,
+            ..CallResult::default()
+        })
+        .await
+        .unwrap();
+}
+
+/// Runs `u/<function>` as a call from outside, with an 8-byte input.
+async fn call(h: &Harness, function: &str, hash: &str, arg: u64) -> CallResult {
+    let placed = h
+        .scheduler
+        .place(PlaceRequest {
+            user: "u".into(),
+            function: function.into(),
+            ..PlaceRequest::default()
+        })
+        .await
+        .unwrap();
+    h.executor
+        .execute(Call {
+            id: placed.call_id,
+            user: "u".into(),
+            function: function.into(),
+            module_hash: hash.into(),
+            input: arg.to_le_bytes().to_vec().into(),
+            ..Call::default()
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_calls_wait_at_once_on_two_workers_and_all_complete() {
+    let h = std::sync::Arc::new(Harness::with_config(ExecutorConfig {
+        limits: Limits {
+            timeout: Duration::from_secs(120),
+            ..Limits::default()
+        },
+        workers: 2,
+        // Room for every parent and child here; the next test covers a full executor.
+        max_concurrent_calls: 2048,
+        ..ExecutorConfig::default()
+    }));
+    let parent = h.add_function("parent", &chaining_guest(CHAIN_CHILD_AND_AWAIT));
+    h.add_function("child", &chaining_guest(&await_input(-1)));
+    let gate = gate(&h, "u").await;
+
+    // 1,000 parents each chain a child that waits on the gate: 2,000 parked calls.
+    let calls: Vec<_> = (0..1000)
+        .map(|_| {
+            let (h, parent) = (h.clone(), parent.clone());
+            tokio::spawn(async move { call(&h, "parent", &parent, gate).await })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while h.executor.parked_calls() < 2000 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 2000 calls parked",
+            h.executor.parked_calls()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Two workers, 2,000 waiting calls, and a new call still runs at once.
+    assert_hi(&h.run(&guest(RETURN_HI, "")).await);
+
+    open_gate(&h, gate).await;
+    for call in calls {
+        assert_hi(&call.await.unwrap());
+    }
+    assert_eq!(h.executor.parked_calls(), 0);
+    assert_eq!(h.executor.live_calls(), 0, "every admission was released");
+}
+
+#[tokio::test]
+async fn a_full_executor_sends_chained_calls_through_the_scheduler_without_deadlock() {
+    let h = Harness::with_config(ExecutorConfig {
+        workers: 1,
+        max_concurrent_calls: 1,
+        ..ExecutorConfig::default()
+    });
+    let parent = h.add_function("parent", &chaining_guest(CHAIN_CHILD_AND_AWAIT));
+    h.add_function("child", &guest(RETURN_HI, ""));
+    // The parent fills the executor: its child goes through the scheduler, which has only
+    // this executor, and is admitted there because chained calls are never refused for room.
+    assert_hi(&call(&h, "parent", &parent, 0).await);
+    assert_eq!(h.executor.live_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_awaited_child_that_traps_gives_its_caller_the_code_and_reason() {
+    let h = Harness::new(Limits::default());
+    h.add_function("trapper", &guest("unreachable", ""));
+    // Code 1 (a trap): fail with the child's reason, read through call_output.
+    let parent = h.add_function(
+        "parent",
+        &chaining_guest(
+            r#"(local.set $id (call $chain (i32.const 320) (i32.const 7) (i32.const 0) (i32.const 0)))
+               (if (i32.eq (call $await (local.get $id) (i32.const -1)) (i32.const 1))
+                   (then (call $fail_output (local.get $id))))"#,
+        ),
+    );
+    let result = call(&h, "parent", &parent, 0).await;
+    assert_failed(
+        &result,
+        FailureKind::Trap,
+        "u/parent failed: u/trapper trapped",
+    );
+}
+
+#[tokio::test]
+async fn chaining_another_users_function_is_refused_with_a_reason() {
+    let h = Harness::new(Limits::default());
+    let parent = h.add_function(
+        "parent",
+        &chaining_guest(
+            r#"(local.set $id (call $chain (i32.const 340) (i32.const 11) (i32.const 0) (i32.const 0)))
+               (if (i64.eq (local.get $id) (i64.const -3)) (then (call $fail_last)))"#,
+        ),
+    );
+    let result = call(&h, "parent", &parent, 0).await;
+    assert_failed(
+        &result,
+        FailureKind::Trap,
+        "chaining reaches only the caller's own functions",
+    );
+}
+
+#[tokio::test]
+async fn chaining_a_missing_function_is_refused_as_not_found() {
+    let h = Harness::new(Limits::default());
+    let parent = h.add_function(
+        "parent",
+        &chaining_guest(
+            r#"(local.set $id (call $chain (i32.const 300) (i32.const 5) (i32.const 0) (i32.const 0)))
+               (if (i64.eq (local.get $id) (i64.const -4)) (then (call $fail_last)))"#,
+        ),
+    );
+    let result = call(&h, "parent", &parent, 0).await;
+    assert_failed(&result, FailureKind::Trap, "chain: ");
+    assert!(result.error.contains("u/child"), "{}", result.error);
+}
+
+#[tokio::test]
+async fn an_await_with_a_timeout_returns_timeout_while_the_call_runs() {
+    let h = Harness::new(Limits::default());
+    let gate = gate(&h, "u").await;
+    let waiter = h.add_function("waiter", &chaining_guest(&await_input(50)));
+    let result = call(&h, "waiter", &waiter, gate).await;
+    assert_failed(
+        &result,
+        FailureKind::Trap,
+        &format!("await: call {gate} is still running after 50ms"),
+    );
+}
+
+#[tokio::test]
+async fn a_caller_awaiting_past_its_own_time_limit_times_out() {
+    let h = Harness::new(Limits {
+        timeout: Duration::from_millis(200),
+        ..Limits::default()
+    });
+    let gate = gate(&h, "u").await;
+    let waiter = h.add_function("waiter", &chaining_guest(&await_input(-1)));
+    let started = Instant::now();
+    let result = call(&h, "waiter", &waiter, gate).await;
+    assert_failed(
+        &result,
+        FailureKind::Timeout,
+        "u/waiter timed out after 200ms",
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn another_users_call_cannot_be_awaited() {
+    let h = Harness::new(Limits::default());
+    let theirs = gate(&h, "v").await;
+    let waiter = h.add_function("waiter", &chaining_guest(&await_input(-1)));
+    let result = call(&h, "waiter", &waiter, theirs).await;
+    assert_failed(
+        &result,
+        FailureKind::Trap,
+        &format!("await: no call with id {theirs} is known"),
+    );
+}

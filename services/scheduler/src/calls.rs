@@ -1,0 +1,309 @@
+//! The call table: every call's status and, once it ends, its outcome, kept for a retention
+//! time within a memory budget. Waiters are woken when the call they wait for ends.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fwasm_proto::pb::{CallRecord, CallResult, CallStatus, FailureKind};
+use tokio::sync::oneshot;
+
+/// How long and how much of finished calls the table keeps. Unfinished calls are always kept:
+/// someone may be waiting for them.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// Finished calls older than this are forgotten.
+    pub max_age: Duration,
+    /// At most this many finished calls are kept; the oldest go first.
+    pub max_calls: usize,
+    /// At most this many bytes of finished calls' outputs and errors are kept.
+    pub max_output_bytes: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::from_secs(3600),
+            max_calls: 100_000,
+            max_output_bytes: 256 << 20,
+        }
+    }
+}
+
+pub(crate) struct CallTable {
+    retention: Retention,
+    inner: Mutex<Calls>,
+}
+
+#[derive(Default)]
+struct Calls {
+    by_id: HashMap<u64, Entry>,
+    /// Finished calls in the order they finished, for eviction.
+    finished: VecDeque<(u64, Instant)>,
+    output_bytes: usize,
+}
+
+struct Entry {
+    record: CallRecord,
+    waiters: Vec<oneshot::Sender<CallRecord>>,
+}
+
+impl CallTable {
+    pub(crate) fn new(retention: Retention) -> Self {
+        Self {
+            retention,
+            inner: Mutex::default(),
+        }
+    }
+
+    fn calls(&self) -> std::sync::MutexGuard<'_, Calls> {
+        // Critical sections only move plain values; a panicked holder leaves nothing torn.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a new call (queued or running).
+    pub(crate) fn insert(&self, record: CallRecord) {
+        let entry = Entry {
+            record,
+            waiters: Vec::new(),
+        };
+        self.calls().by_id.insert(entry.record.id, entry);
+    }
+
+    /// Marks a queued call as running on `executor_id`.
+    pub(crate) fn set_running(&self, id: u64, executor_id: &str) {
+        if let Some(entry) = self.calls().by_id.get_mut(&id)
+            && entry.record.status() == CallStatus::Queued
+        {
+            entry.record.set_status(CallStatus::Running);
+            entry.record.executor_id = executor_id.to_string();
+        }
+    }
+
+    /// Records how a call ended and wakes its waiters. The first report wins: returns false if
+    /// the call had already ended or is unknown.
+    pub(crate) fn finish(&self, result: &CallResult) -> bool {
+        let mut calls = self.calls();
+        let Some(entry) = calls.by_id.get_mut(&result.id) else {
+            return false;
+        };
+        if is_finished(&entry.record) {
+            return false;
+        }
+        let record = &mut entry.record;
+        let succeeded = result.status() == CallStatus::Success;
+        record.set_status(if succeeded {
+            CallStatus::Success
+        } else {
+            CallStatus::Failed
+        });
+        record.return_code = if succeeded {
+            0
+        } else {
+            (result.failure().max(FailureKind::Trap)) as i32
+        };
+        record.http_status = result.http_status;
+        record.output = result.output.clone();
+        record.failure = result.failure;
+        record.error = result.error.clone();
+        record.exec_micros = result.exec_micros;
+        record.cold_start = result.cold_start;
+        record.finished_unix_micros = unix_micros();
+        let size = record.output.len() + record.error.len();
+        for waiter in entry.waiters.drain(..) {
+            let _ = waiter.send(entry.record.clone());
+        }
+        calls.output_bytes += size;
+        calls.finished.push_back((result.id, Instant::now()));
+        self.evict(&mut calls);
+        true
+    }
+
+    pub(crate) fn get(&self, id: u64) -> Option<CallRecord> {
+        let mut calls = self.calls();
+        self.evict(&mut calls);
+        calls.by_id.get(&id).map(|entry| entry.record.clone())
+    }
+
+    /// The record once the call has ended, or as it is after `timeout`; `None` if unknown
+    /// (or, when `user` is given, not that user's).
+    pub(crate) async fn wait(
+        &self,
+        id: u64,
+        user: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Option<CallRecord> {
+        let ended = {
+            let mut calls = self.calls();
+            self.evict(&mut calls);
+            let entry = calls
+                .by_id
+                .get_mut(&id)
+                .filter(|e| user.is_none_or(|user| e.record.user == user))?;
+            if is_finished(&entry.record) {
+                return Some(entry.record.clone());
+            }
+            let (tx, rx) = oneshot::channel();
+            entry.waiters.retain(|w| !w.is_closed());
+            entry.waiters.push(tx);
+            rx
+        };
+        let ended = match timeout {
+            Some(timeout) => tokio::time::timeout(timeout, ended).await.ok(),
+            None => Some(ended.await),
+        };
+        match ended {
+            Some(Ok(record)) => Some(record),
+            // Timed out, or the table dropped the waiter: report the call as it is now.
+            _ => self.get(id),
+        }
+    }
+
+    /// Forgets finished calls past their age, count or byte budget, oldest first.
+    fn evict(&self, calls: &mut Calls) {
+        let now = Instant::now();
+        while let Some(&(id, finished_at)) = calls.finished.front() {
+            let over = now.duration_since(finished_at) > self.retention.max_age
+                || calls.finished.len() > self.retention.max_calls
+                || calls.output_bytes > self.retention.max_output_bytes;
+            if !over {
+                break;
+            }
+            calls.finished.pop_front();
+            if let Some(entry) = calls.by_id.remove(&id) {
+                calls.output_bytes -= entry.record.output.len() + entry.record.error.len();
+            }
+        }
+    }
+}
+
+fn is_finished(record: &CallRecord) -> bool {
+    matches!(record.status(), CallStatus::Success | CallStatus::Failed)
+}
+
+pub(crate) fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn running(id: u64) -> CallRecord {
+        CallRecord {
+            id,
+            status: CallStatus::Running as i32,
+            ..CallRecord::default()
+        }
+    }
+
+    fn success(id: u64, output: &'static [u8]) -> CallResult {
+        CallResult {
+            id,
+            status: CallStatus::Success as i32,
+            http_status: 200,
+            output: Bytes::from_static(output),
+            ..CallResult::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_waiter_is_woken_with_the_outcome_and_the_first_report_wins() {
+        let table = std::sync::Arc::new(CallTable::new(Retention::default()));
+        table.insert(running(1));
+        let waiter = tokio::spawn({
+            let table = table.clone();
+            async move { table.wait(1, None, None).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(table.finish(&success(1, b"out")));
+        let failed = CallResult {
+            id: 1,
+            status: CallStatus::Failed as i32,
+            failure: FailureKind::Trap as i32,
+            ..CallResult::default()
+        };
+        assert!(!table.finish(&failed), "a second report is ignored");
+        let record = waiter.await.unwrap().unwrap();
+        assert_eq!(
+            (record.status(), record.output.as_ref(), record.return_code),
+            (CallStatus::Success, &b"out"[..], 0)
+        );
+        assert!(record.finished_unix_micros > 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_has_its_failure_kind_as_return_code() {
+        let table = CallTable::new(Retention::default());
+        table.insert(running(1));
+        table.finish(&CallResult {
+            id: 1,
+            status: CallStatus::Failed as i32,
+            failure: FailureKind::CpuLimit as i32,
+            error: "too much".into(),
+            ..CallResult::default()
+        });
+        let record = table.get(1).unwrap();
+        assert_eq!(
+            (record.status(), record.return_code, record.error.as_str()),
+            (CallStatus::Failed, 2, "too much")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wait_with_a_timeout_returns_the_running_record() {
+        let table = CallTable::new(Retention::default());
+        table.insert(running(7));
+        let record = table
+            .wait(7, None, Some(Duration::from_millis(10)))
+            .await
+            .unwrap();
+        assert_eq!(record.status(), CallStatus::Running);
+        assert!(table.wait(8, None, None).await.is_none(), "unknown call");
+        assert!(
+            table.wait(7, Some("someone"), None).await.is_none(),
+            "another user's call"
+        );
+    }
+
+    #[test]
+    fn finished_calls_are_evicted_oldest_first_by_count_bytes_and_age() {
+        let table = CallTable::new(Retention {
+            max_age: Duration::from_secs(3600),
+            max_calls: 2,
+            max_output_bytes: 10,
+        });
+        for id in 1..=4 {
+            table.insert(running(id));
+        }
+        table.insert(running(5));
+        table.finish(&success(1, b"a"));
+        table.finish(&success(2, b"b"));
+        table.finish(&success(3, b"c"));
+        assert!(table.get(1).is_none(), "over the count");
+        assert!(table.get(2).is_some() && table.get(3).is_some());
+        table.finish(&success(4, b"0123456789"));
+        assert!(
+            table.get(2).is_none() && table.get(3).is_none(),
+            "over the bytes"
+        );
+        assert!(table.get(4).is_some());
+        assert_eq!(
+            table.get(5).unwrap().status(),
+            CallStatus::Running,
+            "running calls are never evicted"
+        );
+
+        let table = CallTable::new(Retention {
+            max_age: Duration::ZERO,
+            ..Retention::default()
+        });
+        table.insert(running(1));
+        table.finish(&success(1, b"a"));
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(table.get(1).is_none(), "past its age");
+    }
+}
