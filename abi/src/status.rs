@@ -43,6 +43,21 @@ impl HostStatus {
     pub fn code(self) -> i32 {
         self as i32
     }
+
+    /// What the status means, for messages.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Ok => "no error",
+            Self::OutOfBounds => "a pointer and length fell outside guest memory",
+            Self::InvalidUtf8 => "text passed to the host is not valid UTF-8",
+            Self::InvalidArgument => "an argument is malformed or out of range",
+            Self::NotFound => "not found",
+            Self::LimitExceeded => "a size, count or depth limit was hit",
+            Self::PermissionDenied => "permission denied",
+            Self::Timeout => "the deadline passed before the operation completed",
+            Self::Unavailable => "a service the operation needs could not be reached",
+        }
+    }
 }
 
 #[cfg(test)]

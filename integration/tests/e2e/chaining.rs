@@ -20,6 +20,7 @@ const CHAINING: &[&str] = &[
     "fanlimit",
     "chain_other",
     "child_id",
+    "nest",
 ];
 
 #[tokio::test]
@@ -29,6 +30,19 @@ async fn a_function_chains_two_others_and_joins_their_outputs() {
         assert_eq!(
             p.call("t/pair", "ab").await,
             (200, "AB12ba".to_string()),
+            "{mode}"
+        );
+        p.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_chain_of_ten_calls_each_awaiting_the_next() {
+    for (mode, p) in each_platform().await {
+        p.upload_testkit("t", CHAINING).await;
+        assert_eq!(
+            p.call("t/nest", "10").await,
+            (200, "10".to_string()),
             "{mode}"
         );
         p.stop().await;

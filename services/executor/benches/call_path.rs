@@ -1,5 +1,6 @@
 //! The executor's per-call path: admission, cached module, fresh instance, request hand-over,
-//! `handle`, response read, and the hop to and from a wasm worker thread.
+//! `handle`, response read, and the hop to and from a wasm worker thread; and a chain of ten
+//! calls, each chaining the next and awaiting it (park, place, run, report, wake, resume).
 //!
 //! cargo bench -p fwasm-executor --bench call_path
 
@@ -10,7 +11,7 @@ use fwasm_executor::{Executor, ExecutorConfig};
 use fwasm_proto::api::{ExecutorApi, StateApi};
 use fwasm_proto::directory::BackReference;
 use fwasm_proto::pb::{Call, CallStatus, PutFunctionRequest};
-use fwasm_scheduler::{Scheduler, SchedulerConfig};
+use fwasm_scheduler::{ExecutorEndpoint, Scheduler, SchedulerConfig};
 
 const ECHO: &[u8] = include_bytes!("../../fwasm/demo/echo.wasm");
 
@@ -34,11 +35,17 @@ fn call_path(c: &mut Criterion) {
         .module_hash;
     let _entered = runtime.enter();
     let scheduler = Arc::new(Scheduler::new(
-        SchedulerConfig::default(),
+        SchedulerConfig {
+            executors: vec![ExecutorEndpoint {
+                id: "local".into(),
+                addr: String::new(),
+            }],
+            ..SchedulerConfig::default()
+        },
         state.clone(),
         Arc::new(BackReference::default()),
     ));
-    let executor = Executor::new(ExecutorConfig::default(), state, scheduler);
+    let executor = Executor::new(ExecutorConfig::default(), state.clone(), scheduler);
 
     let mut group = c.benchmark_group("executor/echo");
     for size in [16usize, 64 << 10] {
@@ -64,7 +71,51 @@ fn call_path(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    let nest = wat::parse_str(NEST).unwrap();
+    let module_hash = runtime
+        .block_on(state.put_function(PutFunctionRequest {
+            user: "bench".into(),
+            function: "nest".into(),
+            wasm: nest.into(),
+        }))
+        .unwrap()
+        .module_hash;
+    let chain = Call {
+        id: 1,
+        user: "bench".into(),
+        function: "nest".into(),
+        input: 10u64.to_le_bytes().to_vec().into(),
+        module_hash,
+        ..Call::default()
+    };
+    let result = runtime.block_on(executor.execute(chain.clone())).unwrap();
+    assert_eq!(result.status(), CallStatus::Success, "{result:?}");
+    c.bench_function("executor/chain/10", |b| {
+        b.to_async(&runtime)
+            .iter(|| executor.execute(chain.clone()))
+    });
 }
+
+/// Input: a depth as 8 little-endian bytes. Above 1, chains itself with depth - 1 and awaits it.
+const NEST: &str = r#"(module
+    (import "fwasm_v1" "chain" (func $chain (param i32 i32 i32 i32) (result i64)))
+    (import "fwasm_v1" "await" (func $await (param i64 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 100) "\01\c8\00\00\00\00\00\02\00\00\00hi")
+    (data (i32.const 300) "nest")
+    (func (export "fwasm_abi_v1"))
+    (func (export "fwasm_alloc") (param i32) (result i32) i32.const 1024)
+    (func (export "fwasm_handle") (param $p i32) (param $n i32) (result i64)
+        (local $depth i64) (local $id i64)
+        (local.set $depth
+            (i64.load (i32.sub (i32.add (local.get $p) (local.get $n)) (i32.const 8))))
+        (if (i64.gt_u (local.get $depth) (i64.const 1)) (then
+            (i64.store (i32.const 400) (i64.sub (local.get $depth) (i64.const 1)))
+            (local.set $id (call $chain (i32.const 300) (i32.const 4) (i32.const 400) (i32.const 8)))
+            (if (i64.le_s (local.get $id) (i64.const 0)) (then unreachable))
+            (if (call $await (local.get $id) (i32.const -1)) (then unreachable))))
+        i64.const 429496729613))"#;
 
 criterion_group!(benches, call_path);
 criterion_main!(benches);

@@ -87,8 +87,14 @@ fn guest_message(caller: &Caller<'_, HostState>, ptr: i32, len: i32) -> Result<S
     Ok(text[..cut].to_string())
 }
 
-fn status(result: Result<(), HostStatus>) -> i32 {
-    result.err().unwrap_or(HostStatus::Ok).code()
+/// The status an import returns; a failure also leaves its explanation for `last_error`.
+fn answer(caller: &mut Caller<'_, HostState>, import: &str, result: Result<(), HostStatus>) -> i32 {
+    match result {
+        Ok(()) => HostStatus::Ok.code(),
+        Err(status) => caller
+            .data_mut()
+            .refuse(status, format!("{import}: {}", status.description())),
+    }
 }
 
 /// A linker with every ABI v1 import defined. Built once per engine and shared by all calls.
@@ -98,8 +104,10 @@ pub(crate) fn linker(engine: &Engine) -> Linker<HostState> {
         .func_wrap(
             IMPORT_MODULE,
             IMPORT_LOG,
-            |caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
-                status(guest_message(&caller, ptr, len).and_then(|message| log(level, &message)))
+            |mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
+                let result =
+                    guest_message(&caller, ptr, len).and_then(|message| log(level, &message));
+                answer(&mut caller, IMPORT_LOG, result)
             },
         )
         .expect("log is defined once");
@@ -108,9 +116,10 @@ pub(crate) fn linker(engine: &Engine) -> Linker<HostState> {
             IMPORT_MODULE,
             IMPORT_FAIL,
             |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| {
-                status(guest_message(&caller, ptr, len).map(|reason| {
+                let result = guest_message(&caller, ptr, len).map(|reason| {
                     caller.data_mut().failure_reason = Some(reason);
-                }))
+                });
+                answer(&mut caller, IMPORT_FAIL, result)
             },
         )
         .expect("fail is defined once");

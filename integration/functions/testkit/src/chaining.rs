@@ -60,6 +60,27 @@ pub fn recurse(req: &Request) -> Response {
     respond(await_call(child))
 }
 
+/// n: a chain of n calls, each calling the next and awaiting it; the last answers 1 and each
+/// adds 1, so the output is n.
+pub fn nest(req: &Request) -> Response {
+    let n = match numbers(req).as_deref() {
+        Ok(&[n]) if n >= 1 => n,
+        _ => return Response::new(400, "nest takes a number of at least 1"),
+    };
+    if n == 1 {
+        return Response::ok("1");
+    }
+    let run = || -> Result<Vec<u8>, String> {
+        let child = chain("nest", (n - 1).to_string().as_bytes()).map_err(|e| e.to_string())?;
+        let out = await_call(child).map_err(|e| e.to_string())?;
+        let depth: u64 = String::from_utf8_lossy(&out)
+            .parse()
+            .map_err(|_| format!("nest {} returned {out:?}", n - 1))?;
+        Ok((depth + 1).to_string().into_bytes())
+    };
+    respond(run())
+}
+
 /// Awaits a child that panics and reports its failure code and reason.
 pub fn await_panic() -> Response {
     let child = match chain("panic", b"child") {

@@ -24,6 +24,7 @@ fn handle(req: Request) -> Response {
         "fanlimit" => chaining::fanlimit(&req),
         "chain_other" => chaining::chain_other(&req),
         "child_id" => chaining::child_id(&req),
+        "nest" => chaining::nest(&req),
         other => Response::new(404, format!("testkit has no behaviour named {other}")),
     }
 }

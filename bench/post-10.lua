@@ -1,0 +1,3 @@
+-- wrk script: POST "10" (e.g. to testkit nest: a chain of ten calls).
+wrk.method = "POST"
+wrk.body = "10"
