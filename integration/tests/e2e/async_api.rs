@@ -25,7 +25,7 @@ async fn an_async_http_call_is_running_then_succeeds() {
 #[tokio::test]
 async fn faasm_json_async_calls_and_status_polls() {
     for (mode, p) in each_platform().await {
-        p.upload_testkit("t", &["upper", "panic", "spin"]).await;
+        p.upload_testkit("t", &["upper", "panic", "spin", "slow"]).await;
         let submit = |function: &str, input: &str| {
             format!(
                 r#"{{"user": "t", "function": "{function}", "input_data": "{input}", "async": true}}"#
@@ -35,6 +35,11 @@ async fn faasm_json_async_calls_and_status_polls() {
         assert_eq!(status, 200, "{mode}: {body}");
         let id: u64 = body.parse().expect("the reply is the call id alone");
         assert_eq!(p.status_when_done(id).await, "SUCCESS: ABC", "{mode}");
+
+        let (_, body) = p.post_message(submit("slow", SLOW)).await;
+        let id: u64 = body.parse().unwrap();
+        assert_eq!(p.status(id).await, (200, "RUNNING".to_string()), "{mode}");
+        assert_eq!(p.status_when_done(id).await, "SUCCESS: done", "{mode}");
 
         let (_, body) = p.post_message(submit("panic", "async")).await;
         let line = p.status_when_done(body.parse().unwrap()).await;

@@ -187,6 +187,30 @@ async fn an_awaited_child_that_traps_gives_its_caller_the_code_and_reason() {
 }
 
 #[tokio::test]
+async fn an_awaited_child_stopped_by_a_limit_gives_its_caller_that_code() {
+    let h = Harness::new(Limits {
+        max_fuel: 50_000_000,
+        ..Limits::default()
+    });
+    // `trapper` is named so in the guest's data; here it loops until the CPU budget ends.
+    h.add_function("trapper", &guest("(loop (br 0)) unreachable", ""));
+    let parent = h.add_function(
+        "parent",
+        &chaining_guest(
+            r#"(local.set $id (call $chain (i32.const 320) (i32.const 7) (i32.const 0) (i32.const 0)))
+               (if (i32.eq (call $await (local.get $id) (i32.const -1)) (i32.const 2))
+                   (then (call $fail_output (local.get $id))))"#,
+        ),
+    );
+    let result = call(&h, "parent", &parent, 0).await;
+    assert_failed(
+        &result,
+        FailureKind::Trap,
+        "u/parent failed: u/trapper used up its CPU budget of 50000000 fuel",
+    );
+}
+
+#[tokio::test]
 async fn chaining_another_users_function_is_refused_with_a_reason() {
     let h = Harness::new(Limits::default());
     let parent = h.add_function(
