@@ -2,6 +2,7 @@
 //! InvokeAsync / GetCall / WaitCall. The id comes back at once, the call is RUNNING while it
 //! runs, then SUCCESS or FAILED with Faasm's exact reply lines.
 
+use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{CallRef, CallStatus, FailureKind, InvokeRequest, WaitCallRequest};
 use tonic::Code;
 
@@ -25,7 +26,8 @@ async fn an_async_http_call_is_running_then_succeeds() {
 #[tokio::test]
 async fn faasm_json_async_calls_and_status_polls() {
     for (mode, p) in each_platform().await {
-        p.upload_testkit("t", &["upper", "panic", "spin", "slow"]).await;
+        p.upload_testkit("t", &["upper", "panic", "spin", "slow"])
+            .await;
         let submit = |function: &str, input: &str| {
             format!(
                 r#"{{"user": "t", "function": "{function}", "input_data": "{input}", "async": true}}"#
@@ -102,6 +104,17 @@ async fn unknown_calls_and_functions_get_clear_answers() {
     }
 }
 
+async fn wait(
+    client: &mut FunctionsClient<tonic::transport::Channel>,
+    id: u64,
+) -> fwasm_proto::pb::CallRecord {
+    let wait = WaitCallRequest {
+        id,
+        ..WaitCallRequest::default()
+    };
+    client.wait_call(wait).await.unwrap().into_inner()
+}
+
 #[tokio::test]
 async fn grpc_invoke_async_get_call_and_wait_call() {
     for (mode, p) in each_platform().await {
@@ -121,14 +134,7 @@ async fn grpc_invoke_async_get_call_and_wait_call() {
             .call_id;
         let running = client.get_call(CallRef { id }).await.unwrap().into_inner();
         assert_eq!(running.status(), CallStatus::Running, "{mode}");
-        let done = client
-            .wait_call(WaitCallRequest {
-                id,
-                ..WaitCallRequest::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let done = wait(&mut client, id).await;
         assert_eq!(
             (done.status(), &done.output[..], done.return_code),
             (CallStatus::Success, &b"done"[..], 0),
@@ -144,14 +150,7 @@ async fn grpc_invoke_async_get_call_and_wait_call() {
             .unwrap()
             .into_inner()
             .call_id;
-        let failed = client
-            .wait_call(WaitCallRequest {
-                id,
-                ..WaitCallRequest::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let failed = wait(&mut client, id).await;
         assert_eq!(
             (failed.status(), failed.failure(), failed.return_code),
             (CallStatus::Failed, FailureKind::MemoryLimit, 4),

@@ -23,61 +23,43 @@ const CHAINING: &[&str] = &[
     "nest",
 ];
 
-#[tokio::test]
-async fn a_function_chains_two_others_and_joins_their_outputs() {
+/// Calls `t/<function>` with `input` on both platforms and expects 200 with `expected`.
+async fn expect_output(function: &str, input: &str, expected: &str) {
     for (mode, p) in each_platform().await {
         p.upload_testkit("t", CHAINING).await;
-        assert_eq!(
-            p.call("t/pair", "ab").await,
-            (200, "AB12ba".to_string()),
-            "{mode}"
-        );
+        let reply = p.call(&format!("t/{function}"), input.to_string()).await;
+        assert_eq!(reply, (200, expected.to_string()), "{mode}");
         p.stop().await;
     }
+}
+
+#[tokio::test]
+async fn a_function_chains_two_others_and_joins_their_outputs() {
+    expect_output("pair", "ab", "AB12ba").await;
 }
 
 #[tokio::test]
 async fn a_chain_of_ten_calls_each_awaiting_the_next() {
-    for (mode, p) in each_platform().await {
-        p.upload_testkit("t", CHAINING).await;
-        assert_eq!(
-            p.call("t/nest", "10").await,
-            (200, "10".to_string()),
-            "{mode}"
-        );
-        p.stop().await;
-    }
+    expect_output("nest", "10", "10").await;
 }
 
 #[tokio::test]
 async fn a_fan_out_of_100_children_each_chaining_10_grandchildren_adds_up() {
-    for (mode, p) in each_platform().await {
-        p.upload_testkit("t", CHAINING).await;
-        // The sum of k² for k = 1..=1000, each k squared by its own grandchild call.
-        assert_eq!(
-            p.call("t/fanout", "100 10").await,
-            (200, "333833500".to_string()),
-            "{mode}"
-        );
-        p.stop().await;
-    }
+    // The sum of k² for k = 1..=1000, each k squared by its own grandchild call.
+    expect_output("fanout", "100 10", "333833500").await;
 }
 
 #[tokio::test]
 async fn a_self_chaining_function_is_stopped_by_the_depth_limit() {
-    for (mode, p) in each_platform().await {
-        p.upload_testkit("t", CHAINING).await;
-        assert_eq!(
-            p.call("t/recurse", "").await,
-            (
-                200,
-                "stopped at depth 32: chain refused: t/recurse is at the call depth limit of 32"
-                    .to_string()
-            ),
-            "{mode}"
-        );
-        p.stop().await;
-    }
+    let expected = "stopped at depth 32: chain refused: t/recurse is at the call depth limit of 32";
+    expect_output("recurse", "", expected).await;
+}
+
+#[tokio::test]
+async fn the_fan_out_limit_stops_a_call_chaining_too_many() {
+    let expected =
+        "chained 1000 then: chain refused: t/fanlimit already chained its limit of 1000 calls";
+    expect_output("fanlimit", "1001", expected).await;
 }
 
 #[tokio::test]
@@ -89,23 +71,6 @@ async fn a_parent_awaiting_a_trapping_child_gets_its_failure() {
         assert!(
             body.starts_with("code=1 reason=t/panic failed: ") && body.contains("boom: child"),
             "{mode}: {body}"
-        );
-        p.stop().await;
-    }
-}
-
-#[tokio::test]
-async fn the_fan_out_limit_stops_a_call_chaining_too_many() {
-    for (mode, p) in each_platform().await {
-        p.upload_testkit("t", CHAINING).await;
-        assert_eq!(
-            p.call("t/fanlimit", "1001").await,
-            (
-                200,
-                "chained 1000 then: chain refused: t/fanlimit already chained its limit of 1000 calls"
-                    .to_string()
-            ),
-            "{mode}"
         );
         p.stop().await;
     }

@@ -34,7 +34,8 @@ pub(crate) struct CallTask {
 struct Running {
     store: Store<HostState>,
     memory: Memory,
-    paused: Paused,
+    /// Taken while the call runs or its host call completes; always set between slices.
+    paused: Option<Paused>,
     fuel_left: u64,
     started: Instant,
 }
@@ -141,29 +142,16 @@ impl CallTask {
 
     /// Hands a parked call the result of its op, so the next slice resumes it.
     pub(crate) fn complete_op(&mut self, result: OpResult) {
-        let Some(running) = self.running.take() else {
+        let Some(running) = self.running.as_mut() else {
             return;
         };
-        let Running {
-            mut store,
-            memory,
-            paused,
-            fuel_left,
-            started,
-        } = *running;
-        let paused = match paused {
-            Paused::InHostCall(trap) => {
-                Paused::HostCallDone(trap, complete(store.data_mut(), result))
-            }
+        running.paused = match running.paused.take() {
+            Some(Paused::InHostCall(trap)) => Some(Paused::HostCallDone(
+                trap,
+                complete(running.store.data_mut(), result),
+            )),
             other => other,
         };
-        self.running = Some(Box::new(Running {
-            store,
-            memory,
-            paused,
-            fuel_left,
-            started,
-        }));
     }
 
     fn name(&self) -> String {
@@ -197,9 +185,9 @@ impl CallTask {
         } = *running;
         let give = self.give_fuel(&mut store, fuel_left);
         let result = match paused {
-            Paused::OutOfFuel(paused) => paused.resume(&mut store),
-            Paused::HostCallDone(paused, value) => paused.resume(&mut store, &[value]),
-            Paused::InHostCall(_) => {
+            Some(Paused::OutOfFuel(paused)) => paused.resume(&mut store),
+            Some(Paused::HostCallDone(paused, value)) => paused.resume(&mut store, &[value]),
+            Some(Paused::InHostCall(_)) | None => {
                 let failure = Failure::new(
                     FailureKind::Trap,
                     format!("{} was resumed before its host call completed", self.name()),
@@ -317,7 +305,7 @@ impl CallTask {
                     return Step::Paused(Box::new(Running {
                         store,
                         memory,
-                        paused: Paused::OutOfFuel(paused),
+                        paused: Some(Paused::OutOfFuel(paused)),
                         fuel_left,
                         started,
                     }));
@@ -338,7 +326,7 @@ impl CallTask {
                     Box::new(Running {
                         store,
                         memory,
-                        paused: Paused::InHostCall(trap),
+                        paused: Some(Paused::InHostCall(trap)),
                         fuel_left,
                         started,
                     }),

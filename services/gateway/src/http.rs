@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
@@ -109,46 +109,49 @@ fn body_or_error(
     })
 }
 
-/// The invocation an HTTP request to `/f/...` or `/fa/...` makes.
-fn http_invocation(
-    gateway: &Gateway,
-    params: HashMap<String, String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Invocation, ApiError> {
-    let input = body_or_error(body, "input", gateway.config().max_input_bytes)?;
-    Ok(Invocation {
-        user: params.get("user").cloned().unwrap_or_default(),
-        function: params.get("function").cloned().unwrap_or_default(),
-        method: method.to_string(),
-        path: uri.path().to_string(),
-        query: uri.query().unwrap_or_default().to_string(),
-        headers: headers
-            .iter()
-            .map(|(name, value)| Header {
-                name: name.to_string(),
-                value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            })
-            .collect(),
-        input,
-    })
+/// The invocation an HTTP request to `/f/...` or `/fa/...` makes. A bad body (one over the
+/// limit) is answered in our words, as every other error is.
+struct HttpInvocation(Invocation);
+
+impl FromRequest<Arc<Gateway>> for HttpInvocation {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, gateway: &Arc<Gateway>) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(&mut parts, gateway)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let (method, uri, headers) = (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        );
+        let body = Bytes::from_request(Request::from_parts(parts, body), gateway).await;
+        let input = body_or_error(body, "input", gateway.config().max_input_bytes)
+            .map_err(error_response)?;
+        Ok(Self(Invocation {
+            user: params.get("user").cloned().unwrap_or_default(),
+            function: params.get("function").cloned().unwrap_or_default(),
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            query: uri.query().unwrap_or_default().to_string(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| Header {
+                    name: name.to_string(),
+                    value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                })
+                .collect(),
+            input,
+        }))
+    }
 }
 
 async fn invoke_sync(
     State(gateway): State<Arc<Gateway>>,
-    Path(params): Path<HashMap<String, String>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    HttpInvocation(invocation): HttpInvocation,
 ) -> Response {
-    let result = match http_invocation(&gateway, params, method, uri, headers, body) {
-        Ok(invocation) => gateway.invoke(invocation).await,
-        Err(err) => Err(err),
-    };
-    match result {
+    match gateway.invoke(invocation).await {
         Ok(result) => call_response(result),
         Err(err) => error_response(err),
     }
@@ -157,17 +160,9 @@ async fn invoke_sync(
 /// Faasm's `/fa/...`: the reply is the call id in decimal and nothing else.
 async fn invoke_async(
     State(gateway): State<Arc<Gateway>>,
-    Path(params): Path<HashMap<String, String>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    HttpInvocation(invocation): HttpInvocation,
 ) -> Response {
-    let id = match http_invocation(&gateway, params, method, uri, headers, body) {
-        Ok(invocation) => gateway.invoke_async(invocation).await,
-        Err(err) => Err(err),
-    };
-    match id {
+    match gateway.invoke_async(invocation).await {
         Ok(id) => call_id_response(id),
         Err(err) => error_response(err),
     }
