@@ -33,6 +33,53 @@ pub const IMPORT_CALL_OUTPUT: &str = "call_output";
 /// status an import returned to this call: copies up to `buf_len` bytes, returns the full length.
 pub const IMPORT_LAST_ERROR: &str = "last_error";
 
+// State (addition to v1). Every key is a (key_ptr, key_len) pair of UTF-8 text, scoped to the
+// calling function's user. Values live in the executor's local copy until pushed.
+
+/// `state_get(key_ptr, key_len, buf_ptr, buf_len) -> i64`: copies up to `buf_len` bytes of the
+/// value (pulled first if this executor has no copy) and returns its full size.
+pub const IMPORT_STATE_GET: &str = "state_get";
+/// `state_get_offset(key_ptr, key_len, offset: i64, buf_ptr, buf_len) -> i64`: copies the
+/// `buf_len` bytes at `offset`; returns `buf_len`.
+pub const IMPORT_STATE_GET_OFFSET: &str = "state_get_offset";
+/// `state_size(key_ptr, key_len) -> i64`: the value's size (0 for a missing key).
+pub const IMPORT_STATE_SIZE: &str = "state_size";
+/// `state_set(key_ptr, key_len, val_ptr, val_len) -> i32`: replaces the local copy.
+pub const IMPORT_STATE_SET: &str = "state_set";
+/// `state_set_offset(key_ptr, key_len, offset: i64, val_ptr, val_len) -> i32`: writes into the
+/// local copy at `offset`, growing it with zeros if needed.
+pub const IMPORT_STATE_SET_OFFSET: &str = "state_set_offset";
+/// `state_append(key_ptr, key_len, val_ptr, val_len) -> i32`: adds an element to the key's
+/// global append-only list.
+pub const IMPORT_STATE_APPEND: &str = "state_append";
+/// `state_read_appended(key_ptr, key_len, buf_ptr, buf_len) -> i64`: the list's elements, each
+/// as a u32 little-endian length and its bytes; copies up to `buf_len`, returns the full length.
+pub const IMPORT_STATE_READ_APPENDED: &str = "state_read_appended";
+/// `state_clear_appended(key_ptr, key_len) -> i32`.
+pub const IMPORT_STATE_CLEAR_APPENDED: &str = "state_clear_appended";
+/// `state_push(key_ptr, key_len) -> i32`: makes the local copy the global value.
+pub const IMPORT_STATE_PUSH: &str = "state_push";
+/// `state_pull(key_ptr, key_len) -> i32`: replaces the local copy with the global value.
+pub const IMPORT_STATE_PULL: &str = "state_pull";
+/// `state_delete(key_ptr, key_len) -> i32`: removes the key locally and globally.
+pub const IMPORT_STATE_DELETE: &str = "state_delete";
+/// `state_lock(key_ptr, key_len, mode: i32) -> i32`: waits for a lock (see [`lock_mode`]).
+pub const IMPORT_STATE_LOCK: &str = "state_lock";
+/// `state_unlock(key_ptr, key_len, mode: i32) -> i32`.
+pub const IMPORT_STATE_UNLOCK: &str = "state_unlock";
+
+/// Lock modes of `state_lock` and `state_unlock`.
+pub mod lock_mode {
+    /// Shared lock on this executor's copy.
+    pub const LOCAL_READ: i32 = 1;
+    /// Exclusive lock on this executor's copy.
+    pub const LOCAL_WRITE: i32 = 2;
+    /// Shared lock held in the state service, across executors.
+    pub const GLOBAL_READ: i32 = 3;
+    /// Exclusive lock held in the state service, across executors.
+    pub const GLOBAL_WRITE: i32 = 4;
+}
+
 /// Log levels accepted by `log`.
 pub mod log_level {
     pub const ERROR: i32 = 1;

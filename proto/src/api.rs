@@ -5,17 +5,29 @@ use async_trait::async_trait;
 
 use crate::ApiError;
 use crate::pb::{
-    Call, CallRecord, CallRef, CallResult, FunctionCode, FunctionInfo, FunctionRef, ModuleRef,
-    PlaceRequest, Placement, PutFunctionRequest, SubmitRequest, WaitCallRequest,
+    AppendedState, Call, CallRecord, CallRef, CallResult, FunctionCode, FunctionInfo, FunctionRef,
+    LockReply, LockRequest, ModuleRef, PlaceRequest, Placement, PutFunctionRequest,
+    SetStateRequest, StateKey, StateValue, SubmitRequest, UnlockRequest, WaitCallRequest,
 };
 
-/// The global store: function binaries now, the global state tier later.
+/// The global store: function binaries and the global state tier.
 #[async_trait]
 pub trait StateApi: Send + Sync + 'static {
     async fn put_function(&self, req: PutFunctionRequest) -> Result<FunctionInfo, ApiError>;
     async fn get_function_info(&self, req: FunctionRef) -> Result<FunctionInfo, ApiError>;
     async fn get_function(&self, req: FunctionRef) -> Result<FunctionCode, ApiError>;
     async fn get_module(&self, req: ModuleRef) -> Result<FunctionCode, ApiError>;
+
+    async fn get_state(&self, req: StateKey) -> Result<StateValue, ApiError>;
+    async fn set_state(&self, req: SetStateRequest) -> Result<(), ApiError>;
+    async fn state_size(&self, req: StateKey) -> Result<u64, ApiError>;
+    async fn delete_state(&self, req: StateKey) -> Result<(), ApiError>;
+    async fn append_state(&self, req: SetStateRequest) -> Result<(), ApiError>;
+    async fn read_appended(&self, req: StateKey) -> Result<AppendedState, ApiError>;
+    async fn clear_appended(&self, req: StateKey) -> Result<(), ApiError>;
+    /// Whether the lock was granted within the request's wait.
+    async fn lock_state(&self, req: LockRequest) -> Result<LockReply, ApiError>;
+    async fn unlock_state(&self, req: UnlockRequest) -> Result<(), ApiError>;
 }
 
 /// Placement of calls on executors, and the table of calls and their outcomes.

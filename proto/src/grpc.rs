@@ -115,6 +115,60 @@ impl pb::state_server::State for StateServer {
     ) -> Result<Response<pb::FunctionCode>, Status> {
         serve_with!(self.0, get_module, r)
     }
+    async fn get_state(
+        &self,
+        r: Request<pb::StateKey>,
+    ) -> Result<Response<pb::StateValue>, Status> {
+        serve_with!(self.0, get_state, r)
+    }
+    async fn set_state(
+        &self,
+        r: Request<pb::SetStateRequest>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, set_state, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
+    async fn state_size(
+        &self,
+        r: Request<pb::StateKey>,
+    ) -> Result<Response<pb::StateSizeReply>, Status> {
+        serve_with!(self.0, state_size, r).map(|r| r.map(|size| pb::StateSizeReply { size }))
+    }
+    async fn delete_state(
+        &self,
+        r: Request<pb::StateKey>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, delete_state, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
+    async fn append_state(
+        &self,
+        r: Request<pb::SetStateRequest>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, append_state, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
+    async fn read_appended(
+        &self,
+        r: Request<pb::StateKey>,
+    ) -> Result<Response<pb::AppendedState>, Status> {
+        serve_with!(self.0, read_appended, r)
+    }
+    async fn clear_appended(
+        &self,
+        r: Request<pb::StateKey>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, clear_appended, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
+    async fn lock_state(
+        &self,
+        r: Request<pb::LockRequest>,
+    ) -> Result<Response<pb::LockReply>, Status> {
+        serve_with!(self.0, lock_state, r)
+    }
+    async fn unlock_state(
+        &self,
+        r: Request<pb::UnlockRequest>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, unlock_state, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
 }
 
 #[async_trait]
@@ -133,6 +187,33 @@ impl StateApi for StateClient<Channel> {
     }
     async fn get_module(&self, req: pb::ModuleRef) -> Result<pb::FunctionCode, ApiError> {
         call_with!(StateClient, self, get_module, req)
+    }
+    async fn get_state(&self, req: pb::StateKey) -> Result<pb::StateValue, ApiError> {
+        call_with!(StateClient, self, get_state, req)
+    }
+    async fn set_state(&self, req: pb::SetStateRequest) -> Result<(), ApiError> {
+        call_with!(StateClient, self, set_state, req).map(|_| ())
+    }
+    async fn state_size(&self, req: pb::StateKey) -> Result<u64, ApiError> {
+        call_with!(StateClient, self, state_size, req).map(|r| r.size)
+    }
+    async fn delete_state(&self, req: pb::StateKey) -> Result<(), ApiError> {
+        call_with!(StateClient, self, delete_state, req).map(|_| ())
+    }
+    async fn append_state(&self, req: pb::SetStateRequest) -> Result<(), ApiError> {
+        call_with!(StateClient, self, append_state, req).map(|_| ())
+    }
+    async fn read_appended(&self, req: pb::StateKey) -> Result<pb::AppendedState, ApiError> {
+        call_with!(StateClient, self, read_appended, req)
+    }
+    async fn clear_appended(&self, req: pb::StateKey) -> Result<(), ApiError> {
+        call_with!(StateClient, self, clear_appended, req).map(|_| ())
+    }
+    async fn lock_state(&self, req: pb::LockRequest) -> Result<pb::LockReply, ApiError> {
+        call_with!(StateClient, self, lock_state, req)
+    }
+    async fn unlock_state(&self, req: pb::UnlockRequest) -> Result<(), ApiError> {
+        call_with!(StateClient, self, unlock_state, req).map(|_| ())
     }
 }
 

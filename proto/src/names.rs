@@ -25,6 +25,28 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Longest state key, in bytes.
+pub const MAX_STATE_KEY_LEN: usize = 256;
+
+/// State keys are text: 1 to 256 bytes of UTF-8 without control characters.
+pub fn check_state_key(key: &str) -> Result<(), ApiError> {
+    let problem = if key.is_empty() {
+        Some("is empty".to_string())
+    } else if key.len() > MAX_STATE_KEY_LEN {
+        Some(format!("is longer than {MAX_STATE_KEY_LEN} bytes"))
+    } else {
+        key.chars()
+            .find(|c| c.is_control())
+            .map(|c| format!("contains the control character {c:?}"))
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(ApiError::invalid_argument(format!(
+            "invalid state key {key:?}: {problem}"
+        ))),
+    }
+}
+
 /// Checks both names of a user's function.
 pub fn check_function_ref(user: &str, function: &str) -> Result<(), ApiError> {
     check_name("user", user)?;
@@ -61,5 +83,25 @@ mod tests {
             assert!(err.message.contains(why), "{name}: {}", err.message);
         }
         assert!(check_name("user", &"a".repeat(MAX_NAME_LEN + 1)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod state_key_tests {
+    use super::*;
+
+    #[test]
+    fn state_keys_are_text_of_bounded_length() {
+        assert!(check_state_key("counter").is_ok());
+        assert!(check_state_key("a/b:c d-é").is_ok());
+        assert!(check_state_key(&"k".repeat(256)).is_ok());
+        for bad in ["", "tab\there", &"k".repeat(257)] {
+            let err = check_state_key(bad).unwrap_err();
+            assert!(
+                err.message.starts_with("invalid state key"),
+                "{}",
+                err.message
+            );
+        }
     }
 }

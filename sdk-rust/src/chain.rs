@@ -54,7 +54,7 @@ mod tests {
     fn needs_the_host() -> Error {
         Error::Host {
             status: HostStatus::Unavailable,
-            message: "chaining needs the fwasm host".into(),
+            message: "this needs the fwasm host".into(),
         }
     }
 

@@ -116,11 +116,11 @@ mod tests {
 
     #[test]
     fn a_status_the_sdk_does_not_know_is_still_an_error() {
-        // Off wasm `last_error` explains that chaining needs the host.
+        // Off wasm `last_error` explains that the import needs the host.
         let Error::Host { status, message } = Error::from_status(-99) else {
             panic!("expected a host error");
         };
         assert_eq!(status, HostStatus::Unavailable);
-        assert_eq!(message, "chaining needs the fwasm host");
+        assert_eq!(message, "this needs the fwasm host");
     }
 }

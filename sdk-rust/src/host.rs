@@ -1,6 +1,8 @@
 //! The raw `fwasm_v1` imports. Off wasm (unit tests of guest code on the build machine) they
-//! fall back to stderr, and chaining reports that it needs the host, so guest crates can be
-//! tested natively.
+//! fall back to stderr, and chaining and state report that they need the host, so guest crates
+//! can be tested natively.
+
+pub(crate) mod state;
 
 #[cfg(target_arch = "wasm32")]
 mod imports {
@@ -19,12 +21,60 @@ mod imports {
         pub fn await_call(call_id: i64, timeout_ms: i32) -> i32;
         pub fn call_output(call_id: i64, buf_ptr: *mut u8, buf_len: usize) -> i64;
         pub fn last_error(buf_ptr: *mut u8, buf_len: usize) -> i32;
+
+        // State. Keys are (ptr, len) text; offsets are i64 as the ABI passes them.
+        pub fn state_get(
+            key_ptr: *const u8,
+            key_len: usize,
+            buf_ptr: *mut u8,
+            buf_len: usize,
+        ) -> i64;
+        pub fn state_get_offset(
+            key_ptr: *const u8,
+            key_len: usize,
+            offset: i64,
+            buf_ptr: *mut u8,
+            buf_len: usize,
+        ) -> i64;
+        pub fn state_size(key_ptr: *const u8, key_len: usize) -> i64;
+        pub fn state_set(
+            key_ptr: *const u8,
+            key_len: usize,
+            val_ptr: *const u8,
+            val_len: usize,
+        ) -> i32;
+        pub fn state_set_offset(
+            key_ptr: *const u8,
+            key_len: usize,
+            offset: i64,
+            val_ptr: *const u8,
+            val_len: usize,
+        ) -> i32;
+        pub fn state_append(
+            key_ptr: *const u8,
+            key_len: usize,
+            val_ptr: *const u8,
+            val_len: usize,
+        ) -> i32;
+        pub fn state_read_appended(
+            key_ptr: *const u8,
+            key_len: usize,
+            buf_ptr: *mut u8,
+            buf_len: usize,
+        ) -> i64;
+        pub fn state_clear_appended(key_ptr: *const u8, key_len: usize) -> i32;
+        pub fn state_push(key_ptr: *const u8, key_len: usize) -> i32;
+        pub fn state_pull(key_ptr: *const u8, key_len: usize) -> i32;
+        pub fn state_delete(key_ptr: *const u8, key_len: usize) -> i32;
+        pub fn state_lock(key_ptr: *const u8, key_len: usize, mode: i32) -> i32;
+        pub fn state_unlock(key_ptr: *const u8, key_len: usize, mode: i32) -> i32;
     }
 }
 
-/// What `last_error` explains off wasm: chaining is the only thing that fails there.
+/// What `last_error` explains off wasm: only chaining and state fail there, both for want of
+/// the host.
 #[cfg(not(target_arch = "wasm32"))]
-const NATIVE_ERROR: &str = "chaining needs the fwasm host";
+const NATIVE_ERROR: &str = "this needs the fwasm host";
 
 pub(crate) fn log(level: i32, message: &str) {
     #[cfg(target_arch = "wasm32")]

@@ -35,6 +35,26 @@
 //!     }
 //! }
 //! ```
+//!
+//! Functions of one user share [`state`]: byte values by key. Each executor works on a local
+//! copy that `push` publishes and `pull` refreshes; a global lock keeps the read-modify-write
+//! below whole across executors.
+//!
+//! ```no_run
+//! use fwasm_sdk::{Error, state};
+//!
+//! /// Adds one to the user's "hits" counter, a decimal number, and returns the new count.
+//! fn hit() -> Result<u64, Error> {
+//!     let _lock = state::lock_global_write("hits")?; // released when dropped
+//!     state::pull("hits")?;
+//!     let hits: u64 = String::from_utf8_lossy(&state::get("hits")?)
+//!         .parse()
+//!         .unwrap_or(0);
+//!     state::set("hits", (hits + 1).to_string().as_bytes())?;
+//!     state::push("hits")?;
+//!     Ok(hits + 1)
+//! }
+//! ```
 
 mod buffer;
 mod call_id;
@@ -45,6 +65,7 @@ mod host;
 pub mod log;
 mod request;
 mod response;
+pub mod state;
 
 pub use call_id::CallId;
 pub use chain::{await_call, await_call_timeout, chain};

@@ -77,3 +77,32 @@ async fn fwasm_invoke_async_then_status() {
     let line = String::from_utf8(out).unwrap();
     assert!(line.starts_with("FAILED: erin/panic failed: "), "{line}");
 }
+
+#[tokio::test]
+async fn fwasm_state_set_then_get() {
+    let p = up().await;
+    fwasm::client::state_set(&p.grpc, "erin/config/mode", b"fast".to_vec())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    fwasm::client::state_get(&p.grpc, "erin/config/mode", &mut out)
+        .await
+        .unwrap();
+    assert_eq!(out, b"fast");
+    assert_eq!(p.get_state("erin/config/mode").await, (200, "fast".into()));
+
+    let err = fwasm::client::state_get(&p.grpc, "erin/missing", &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "erin has no state value \"missing\"; set one with `fwasm state set erin/missing VALUE`"
+    );
+    let err = fwasm::client::state_get(&p.grpc, "nokey", &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "expected USER/KEY (for example demo/counter), got \"nokey\""
+    );
+}

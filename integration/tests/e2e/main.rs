@@ -7,4 +7,5 @@ mod cli_client;
 mod http_api;
 mod public_grpc;
 mod restart;
+mod state;
 mod support;

@@ -108,3 +108,34 @@ async fn grpc_errors_carry_codes_and_reasons() {
         p.stop().await;
     }
 }
+
+#[tokio::test]
+async fn state_over_grpc() {
+    use fwasm_proto::pb::{SetStateRequest, StateKey};
+    for (mode, p) in each_platform().await {
+        let mut client = p.grpc_client().await;
+        let key = |key: &str| StateKey {
+            user: "bob".into(),
+            key: key.into(),
+        };
+        let missing = client.get_state(key("k")).await.unwrap().into_inner();
+        assert!(!missing.exists && missing.value.is_empty(), "{mode}");
+        client
+            .set_state(SetStateRequest {
+                user: "bob".into(),
+                key: "k".into(),
+                value: "v".into(),
+            })
+            .await
+            .unwrap();
+        let value = client.get_state(key("k")).await.unwrap().into_inner();
+        assert_eq!(
+            (value.exists, &value.value[..]),
+            (true, &b"v"[..]),
+            "{mode}"
+        );
+        let err = client.get_state(key("")).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{mode}");
+        p.stop().await;
+    }
+}

@@ -9,6 +9,7 @@ use fwasm::up::UpConfig;
 use fwasm_executor::{ExecutorConfig, Limits};
 use fwasm_gateway::{GatewayConfig, GatewayListeners};
 use fwasm_proto::pb::functions_client::FunctionsClient;
+use redis_harness::RedisServer;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -59,6 +60,7 @@ pub struct Platform {
     stop: Vec<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
     _data: Option<tempfile::TempDir>,
+    _redis: Option<RedisServer>,
 }
 
 impl Platform {
@@ -167,6 +169,33 @@ impl Platform {
         }
     }
 
+    /// Runs the testkit `state` script behaviour as `user`: its reply body.
+    pub async fn script(&self, user: &str, script: &str) -> String {
+        let (status, body) = self
+            .call(&format!("{user}/state"), script.to_string())
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// `PUT /s/<user>/<key>` on the upload port.
+    pub async fn put_state(&self, user_key: &str, value: &str) -> (u16, String) {
+        let response = self
+            .http
+            .put(format!("{}/s/{user_key}", self.upload))
+            .body(value.to_string())
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// `GET /s/<user>/<key>` on the upload port.
+    pub async fn get_state(&self, user_key: &str) -> (u16, String) {
+        let (status, body) = self.get(format!("{}/s/{user_key}", self.upload)).await;
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
     /// `GET url`: status and body.
     pub async fn get(&self, url: String) -> (u16, bytes::Bytes) {
         let response = self.http.get(url).send().await.unwrap();
@@ -236,6 +265,7 @@ fn platform(
         stop,
         tasks,
         _data: data,
+        _redis: None,
     }
 }
 
@@ -247,12 +277,51 @@ pub async fn up() -> Platform {
     platform
 }
 
+/// `fwasm up` in this process with its state in a Redis server of its own.
+pub async fn up_redis() -> Platform {
+    let data = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start();
+    let mut platform = up_on(data.path(), Some(redis.url()), stateful_config()).await;
+    platform._data = Some(data);
+    platform._redis = Some(redis);
+    platform
+}
+
+/// `fwasm up` on each state backend, for tests that must hold on both.
+pub async fn each_backend() -> Vec<(&'static str, Platform)> {
+    let data = tempfile::tempdir().unwrap();
+    let mut embedded = up_on(data.path(), None, stateful_config()).await;
+    embedded._data = Some(data);
+    vec![("embedded", embedded), ("redis", up_redis().await)]
+}
+
+/// Time enough for many calls queueing for one global lock.
+pub fn stateful_config() -> ExecutorConfig {
+    ExecutorConfig {
+        limits: Limits {
+            timeout: Duration::from_secs(60),
+            ..test_limits()
+        },
+        ..test_executor_config()
+    }
+}
+
 /// `fwasm up` in this process on `data_dir`.
 pub async fn up_at(data_dir: &Path) -> Platform {
+    up_on(data_dir, None, test_executor_config()).await
+}
+
+/// `fwasm up` on `data_dir` with its state in Redis at `redis_url`.
+pub async fn up_redis_at(data_dir: &Path, redis_url: String) -> Platform {
+    up_on(data_dir, Some(redis_url), stateful_config()).await
+}
+
+async fn up_on(data_dir: &Path, redis_url: Option<String>, executor: ExecutorConfig) -> Platform {
     let (listeners, addrs) = gateway_listeners().await;
     let config = UpConfig {
         data_dir: data_dir.to_path_buf(),
-        executor: test_executor_config(),
+        state_backend: redis_url,
+        executor,
         gateway: test_gateway_config(),
     };
     let gateway = fwasm::up::start(config).await.expect("fwasm up starts");
@@ -282,6 +351,29 @@ pub fn test_executor_config() -> ExecutorConfig {
 
 /// The mesh with `executors` executors (ids e1, e2, ...), each configured as `config`.
 pub async fn mesh_with(executors: usize, config: ExecutorConfig) -> Platform {
+    mesh_on(executors, config, None).await
+}
+
+/// A two-tier mesh on each state backend.
+pub async fn mesh_on_both_backends(executors: usize) -> Vec<(&'static str, Platform)> {
+    vec![
+        (
+            "embedded",
+            mesh_on(executors, stateful_config(), None).await,
+        ),
+        ("redis", mesh_redis(executors).await),
+    ]
+}
+
+/// The mesh with its state in a Redis server of its own.
+pub async fn mesh_redis(executors: usize) -> Platform {
+    let redis = RedisServer::start();
+    let mut platform = mesh_on(executors, stateful_config(), Some(redis.url())).await;
+    platform._redis = Some(redis);
+    platform
+}
+
+async fn mesh_on(executors: usize, config: ExecutorConfig, redis_url: Option<String>) -> Platform {
     let data = tempfile::tempdir().unwrap();
     let (state_listener, state_addr) = listener().await;
     let (scheduler_listener, scheduler_addr) = listener().await;
@@ -296,6 +388,8 @@ pub async fn mesh_with(executors: usize, config: ExecutorConfig) -> Platform {
     let (stop, stopped) = stop_signal();
     let state_config = fwasm_state::StateConfig {
         data_dir: data.path().to_path_buf(),
+        redis_url,
+        ..fwasm_state::StateConfig::default()
     };
     spawn(
         tokio::spawn(async move {

@@ -18,13 +18,11 @@ const ECHO: &[u8] = include_bytes!("../../fwasm/demo/echo.wasm");
 fn call_path(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let state: Arc<dyn StateApi> = Arc::new(
-        fwasm_state::StateConfig {
-            data_dir: data.path().into(),
-        }
-        .open()
-        .unwrap(),
-    );
+    let config = fwasm_state::StateConfig {
+        data_dir: data.path().into(),
+        ..fwasm_state::StateConfig::default()
+    };
+    let state: Arc<dyn StateApi> = Arc::new(runtime.block_on(config.open()).unwrap());
     let module_hash = runtime
         .block_on(state.put_function(PutFunctionRequest {
             user: "bench".into(),

@@ -14,9 +14,18 @@ use wasmi::{
     TypedResumableCallOutOfFuel, Val,
 };
 
-use crate::chaining::{Chaining, HostOp, OpResult, Suspend, complete};
+use crate::chaining::Chaining;
 use crate::host::{HostState, guest_slice};
 use crate::limits::Limits;
+use crate::local_state::LocalState;
+use crate::park::{HostOp, OpResult, Suspend, complete};
+use crate::state::CallState;
+
+/// How a call ended, and the global state locks it still held (which the executor releases).
+pub(crate) struct Finished {
+    pub(crate) result: CallResult,
+    pub(crate) global_locks: Vec<String>,
+}
 
 /// A call waiting for (more) worker time.
 pub(crate) struct CallTask {
@@ -25,9 +34,12 @@ pub(crate) struct CallTask {
     linker: Arc<Linker<HostState>>,
     limits: Arc<Limits>,
     cold_start: bool,
+    local_state: Arc<LocalState>,
     span: tracing::Span,
-    reply: oneshot::Sender<CallResult>,
+    reply: oneshot::Sender<Finished>,
     running: Option<Box<Running>>,
+    /// Global locks still held when the call ended.
+    global_locks: Vec<String>,
 }
 
 /// A call suspended between fuel slices or parked in a host call.
@@ -86,7 +98,8 @@ impl CallTask {
         linker: Arc<Linker<HostState>>,
         limits: Arc<Limits>,
         cold_start: bool,
-        reply: oneshot::Sender<CallResult>,
+        local_state: Arc<LocalState>,
+        reply: oneshot::Sender<Finished>,
     ) -> Self {
         let span = tracing::Span::current();
         Self {
@@ -95,9 +108,11 @@ impl CallTask {
             linker,
             limits,
             cold_start,
+            local_state,
             span,
             reply,
             running: None,
+            global_locks: Vec::new(),
         }
     }
 
@@ -148,7 +163,7 @@ impl CallTask {
         running.paused = match running.paused.take() {
             Some(Paused::InHostCall(trap)) => Some(Paused::HostCallDone(
                 trap,
-                complete(running.store.data_mut(), result),
+                complete(&mut running.store, running.memory, result),
             )),
             other => other,
         };
@@ -163,7 +178,8 @@ impl CallTask {
         match self.prepare() {
             Ok((mut store, memory, handle, ptr, len)) => {
                 let mut fuel_left = store.get_fuel().unwrap_or(0);
-                let give = self.give_fuel(&mut store, fuel_left);
+                let give = self.give_fuel(&mut store, fuel_left, 0);
+                store.data_mut().can_park = true;
                 let result = handle.call_resumable(&mut store, (ptr, len));
                 fuel_left -= give - store.get_fuel().unwrap_or(0);
                 self.after_slice(result, store, memory, fuel_left, started)
@@ -174,6 +190,7 @@ impl CallTask {
 
     fn resume(&mut self, running: Box<Running>) -> Step {
         if running.started.elapsed() >= self.limits.timeout {
+            self.global_locks = running.store.data().state.global_locks();
             return Step::Done(Err(self.timed_out()), running.started);
         }
         let Running {
@@ -183,7 +200,11 @@ impl CallTask {
             fuel_left,
             started,
         } = *running;
-        let give = self.give_fuel(&mut store, fuel_left);
+        let required = match &paused {
+            Some(Paused::OutOfFuel(paused)) => paused.required_fuel(),
+            _ => 0,
+        };
+        let give = self.give_fuel(&mut store, fuel_left, required);
         let result = match paused {
             Some(Paused::OutOfFuel(paused)) => paused.resume(&mut store),
             Some(Paused::HostCallDone(paused, value)) => paused.resume(&mut store, &[value]),
@@ -199,9 +220,10 @@ impl CallTask {
         self.after_slice(result, store, memory, fuel_left, started)
     }
 
-    /// Sets the store's fuel to the next slice and returns how much that is.
-    fn give_fuel(&self, store: &mut Store<HostState>, fuel_left: u64) -> u64 {
-        let give = self.limits.fuel_slice.min(fuel_left);
+    /// Sets the store's fuel to the next slice (at least what the paused instruction needs)
+    /// and returns how much that is.
+    fn give_fuel(&self, store: &mut Store<HostState>, fuel_left: u64, required: u64) -> u64 {
+        let give = self.limits.fuel_slice.max(required).min(fuel_left);
         store
             .set_fuel(give)
             .expect("fuel metering is enabled on every fwasm engine");
@@ -223,7 +245,9 @@ impl CallTask {
         Failure,
     > {
         let chaining = Chaining::new(&self.call, &self.limits);
-        let mut store = Store::new(self.module.engine(), HostState::new(&self.limits, chaining));
+        let state = CallState::new(&self.call.user, self.local_state.clone(), &self.limits);
+        let host = HostState::new(&self.limits, chaining, state);
+        let mut store = Store::new(self.module.engine(), host);
         store.limiter(|host| &mut host.limiter);
         // Start functions and the allocator are not preempted: they draw on the whole budget.
         store
@@ -287,7 +311,7 @@ impl CallTask {
     }
 
     fn after_slice(
-        &self,
+        &mut self,
         result: Result<TypedResumableCall<i64>, wasmi::Error>,
         store: Store<HostState>,
         memory: Memory,
@@ -297,7 +321,8 @@ impl CallTask {
         let outcome = match result {
             Ok(TypedResumableCall::Finished(packed)) => self.read_response(&store, memory, packed),
             Ok(TypedResumableCall::OutOfFuel(paused)) => {
-                if fuel_left == 0 {
+                // wasmi takes no fuel from an instruction that needs more than is left.
+                if fuel_left == 0 || paused.required_fuel() > fuel_left {
                     Err(self.out_of_fuel())
                 } else if started.elapsed() >= self.limits.timeout {
                     Err(self.timed_out())
@@ -315,7 +340,7 @@ impl CallTask {
                 if trap.host_error().downcast_ref::<Suspend>().is_some() =>
             {
                 let mut store = store;
-                let Some(op) = store.data_mut().chaining.pending.take() else {
+                let Some(op) = store.data_mut().pending.take() else {
                     let failure = Failure::new(
                         FailureKind::Trap,
                         format!("{} parked without a host operation", self.name()),
@@ -343,6 +368,7 @@ impl CallTask {
             )),
             Err(e) => Err(self.trap_failure(&store, e)),
         };
+        self.global_locks = store.data().state.global_locks();
         Step::Done(outcome, started)
     }
 
@@ -455,11 +481,14 @@ impl CallTask {
             }
         };
         // The caller may have gone away; then nobody needs the result.
-        let _ = self.reply.send(CallResult {
-            id: self.call.id,
-            exec_micros,
-            cold_start: self.cold_start,
-            ..result
+        let _ = self.reply.send(Finished {
+            result: CallResult {
+                id: self.call.id,
+                exec_micros,
+                cold_start: self.cold_start,
+                ..result
+            },
+            global_locks: self.global_locks,
         });
     }
 }

@@ -1,13 +1,9 @@
 //! Chaining imports: `chain`, `await` and `call_output`.
 //!
 //! `chain` and `await` need the scheduler, which is async and may be remote, so they park the
-//! call instead of blocking a worker: the import leaves a [`HostOp`] in the call's host state
-//! and returns the [`Suspend`] host error; the worker hands the op to the async runtime; when
-//! the op completes, [`complete`] turns its result into the import's return value and the call
-//! resumes on whichever worker is free.
+//! call (see [`crate::park`]) instead of blocking a worker.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,6 +12,7 @@ use wasmi::{Caller, Linker, Val};
 
 use crate::host::{HostState, copy_out, guest_slice};
 use crate::limits::Limits;
+use crate::park::{HostOp, Refusal, park};
 
 /// The chaining side of one call's host state.
 pub(crate) struct Chaining {
@@ -26,8 +23,6 @@ pub(crate) struct Chaining {
     max_chained: u32,
     max_input_bytes: usize,
     chained: u32,
-    /// The op an import just parked the call for.
-    pub(crate) pending: Option<HostOp>,
     /// Calls this call awaited to their end.
     awaited: HashMap<u64, Ended>,
 }
@@ -42,24 +37,9 @@ impl Chaining {
             max_chained: limits.max_chained_calls,
             max_input_bytes: limits.max_chain_input_bytes,
             chained: 0,
-            pending: None,
             awaited: HashMap::new(),
         }
     }
-}
-
-/// Work a parked call waits for.
-#[derive(Debug)]
-pub(crate) enum HostOp {
-    Chain {
-        function: String,
-        input: Bytes,
-    },
-    /// `timeout`: `None` = as long as the caller may run; zero = just look.
-    Await {
-        id: u64,
-        timeout: Option<Duration>,
-    },
 }
 
 /// How a call ended, as its awaiting caller sees it.
@@ -71,68 +51,28 @@ pub(crate) struct Ended {
     pub(crate) bytes: Bytes,
 }
 
-/// Why the host refused an op: a status for the guest and a message for `last_error`.
-#[derive(Debug)]
-pub(crate) struct Refusal {
-    pub(crate) status: HostStatus,
-    pub(crate) message: String,
-}
-
-impl Refusal {
-    pub(crate) fn new(status: HostStatus, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-/// What a [`HostOp`] came back with.
-#[derive(Debug)]
-pub(crate) enum OpResult {
-    Chained(Result<u64, Refusal>),
-    Awaited {
-        id: u64,
-        ended: Result<Ended, Refusal>,
-    },
-}
-
-/// The host error an import returns to park its call. Never reaches a user.
-#[derive(Debug)]
-pub(crate) struct Suspend;
-
-impl fmt::Display for Suspend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("call parked until a host operation completes")
-    }
-}
-
-impl wasmi::errors::HostError for Suspend {}
-
-/// Applies an op's result to the call's host state and returns the parked import's result.
-pub(crate) fn complete(host: &mut HostState, result: OpResult) -> Val {
-    match result {
-        OpResult::Chained(Ok(id)) => Val::I64(id as i64),
-        OpResult::Chained(Err(refusal)) => {
+/// `chain`'s return value once the scheduler has answered.
+pub(crate) fn chained(host: &mut HostState, chained: Result<u64, Refusal>) -> Val {
+    match chained {
+        Ok(id) => Val::I64(id as i64),
+        Err(refusal) => {
             // A call that never started does not count against the fan-out limit.
             host.chaining.chained -= 1;
             Val::I64(host.refuse(refusal.status, refusal.message).into())
         }
-        OpResult::Awaited {
-            id,
-            ended: Ok(ended),
-        } => {
+    }
+}
+
+/// `await`'s return value once the call ended (or the wait was refused).
+pub(crate) fn awaited(host: &mut HostState, id: u64, ended: Result<Ended, Refusal>) -> Val {
+    match ended {
+        Ok(ended) => {
             let code = ended.code;
             host.chaining.awaited.insert(id, ended);
             Val::I32(code)
         }
-        OpResult::Awaited { ended: Err(r), .. } => Val::I32(host.refuse(r.status, r.message)),
+        Err(r) => Val::I32(host.refuse(r.status, r.message)),
     }
-}
-
-fn park(caller: &mut Caller<'_, HostState>, op: HostOp) -> wasmi::Error {
-    caller.data_mut().chaining.pending = Some(op);
-    wasmi::Error::host(Suspend)
 }
 
 /// The chain request a guest made, or why it is refused.
@@ -214,13 +154,21 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
              input_ptr: i32,
              input_len: i32|
              -> Result<i64, wasmi::Error> {
-                match chain_op(&caller, (name_ptr, name_len), (input_ptr, input_len)) {
-                    Ok(op) => {
-                        caller.data_mut().chaining.chained += 1;
-                        Err(park(&mut caller, op))
-                    }
-                    Err(r) => Ok(caller.data_mut().refuse(r.status, r.message).into()),
-                }
+                let refused = match chain_op(&caller, (name_ptr, name_len), (input_ptr, input_len))
+                {
+                    Ok(op) => match park(&mut caller, op) {
+                        Ok(suspend) => {
+                            caller.data_mut().chaining.chained += 1;
+                            return Err(suspend);
+                        }
+                        Err(refusal) => refusal,
+                    },
+                    Err(refusal) => refusal,
+                };
+                Ok(caller
+                    .data_mut()
+                    .refuse(refused.status, refused.message)
+                    .into())
             },
         )
         .expect("chain is defined once");
@@ -241,7 +189,10 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
                     return Ok(ended.code);
                 }
                 let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-                Err(park(&mut caller, HostOp::Await { id, timeout }))
+                match park(&mut caller, HostOp::Await { id, timeout }) {
+                    Ok(suspend) => Err(suspend),
+                    Err(r) => Ok(caller.data_mut().refuse(r.status, r.message)),
+                }
             },
         )
         .expect("await is defined once");

@@ -2,9 +2,10 @@
 //! calls to the worker pool, reporting outcomes to the scheduler, and the chaining ops of
 //! parked calls.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use crossbeam_channel::Sender;
@@ -12,7 +13,8 @@ use fwasm_abi::HostStatus;
 use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallRef, CallResult, CallStatus, ModuleRef, PlaceRequest, SubmitRequest, WaitCallRequest,
+    Call, CallRef, CallResult, CallStatus, LockMode, LockRequest, ModuleRef, PlaceRequest,
+    SetStateRequest, StateKey, SubmitRequest, UnlockRequest, WaitCallRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode};
 use tokio::sync::oneshot;
@@ -22,10 +24,13 @@ use wasmi::{Engine, Linker, Module};
 use crate::ExecutorConfig;
 use crate::cache::ModuleCache;
 use crate::call::CallTask;
-use crate::chaining::{Ended, HostOp, OpResult, Refusal};
+use crate::chaining::Ended;
 use crate::host::{self, HostState};
 use crate::limits::Limits;
+use crate::local_state::LocalState;
+use crate::park::{HostOp, OpResult, Refusal};
 use crate::pool::WorkerPool;
+use crate::state::{LocalGuard, StateOp, StateOutcome};
 use crate::validate::check_abi;
 
 pub struct Executor {
@@ -42,8 +47,10 @@ struct Inner {
     state: Arc<dyn StateApi>,
     scheduler: Arc<dyn SchedulerApi>,
     admission: Admission,
-    /// Calls parked in a host call right now (awaiting, chaining).
+    /// Calls parked in a host call right now (awaiting, chaining, state).
     parked: AtomicUsize,
+    /// The local tier of state, shared by the calls on this executor.
+    local_state: Arc<LocalState>,
     /// Where parked calls' host ops run.
     runtime: tokio::runtime::Handle,
 }
@@ -53,7 +60,14 @@ struct Parent {
     id: u64,
     user: String,
     depth: u32,
-    time_left: Duration,
+    /// When the caller's own time limit runs out.
+    deadline: Instant,
+}
+
+impl Parent {
+    fn time_left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
 }
 
 impl Executor {
@@ -91,6 +105,7 @@ impl Executor {
                     max: config.max_concurrent_calls,
                 },
                 parked: AtomicUsize::new(0),
+                local_state: Arc::default(),
                 runtime,
             }
         });
@@ -112,36 +127,76 @@ impl Executor {
 impl ExecutorApi for Executor {
     #[tracing::instrument(name = "executor.execute", skip_all, fields(call_id = call.id, user = %call.user, function = %call.function))]
     async fn execute(&self, call: Call) -> Result<CallResult, ApiError> {
-        self.inner.execute(call).await
+        self.inner.clone().execute(call).await
     }
 }
 
 impl Inner {
-    /// Runs an admitted call and reports its outcome. `Err` means it never ran; reporting that
-    /// is left to whoever sent the call.
-    async fn execute(&self, call: Call) -> Result<CallResult, ApiError> {
-        let _admitted = self.admission.admit(call.parent_id != 0)?;
-        let result = self.run(call).await?;
-        self.report(result.clone()).await;
-        Ok(result)
+    /// Admits a call, runs it and reports its outcome, whatever it is. `Err` from admission
+    /// means it never started; reporting that is left to whoever sent the call.
+    async fn execute(self: Arc<Self>, call: Call) -> Result<CallResult, ApiError> {
+        let admitted = self.admission.admit(call.parent_id != 0)?;
+        // In a task of its own, so the call runs to its end and is reported even if whoever
+        // asked stops waiting (a client that hangs up).
+        tokio::spawn(self.run_and_report(call, admitted).in_current_span())
+            .await
+            .map_err(|e| ApiError::internal(format!("the call's task failed: {e}")))?
+    }
+
+    async fn run_and_report(
+        self: Arc<Self>,
+        call: Call,
+        _admitted: Admitted,
+    ) -> Result<CallResult, ApiError> {
+        let summary = Call {
+            input: bytes::Bytes::new(),
+            headers: Vec::new(),
+            ..call.clone()
+        };
+        let result = self.run(call).await;
+        let outcome = match &result {
+            Ok(result) => result.clone(),
+            Err(err) => not_run(&summary, err),
+        };
+        self.report(outcome).await;
+        result
     }
 
     async fn run(&self, call: Call) -> Result<CallResult, ApiError> {
         let (module, cold_start) = self.module(&call.module_hash).await?;
-        let (reply, result) = oneshot::channel();
+        let (id, user) = (call.id, call.user.clone());
+        let (reply, finished) = oneshot::channel();
         self.pool.submit(CallTask::new(
             call,
             module,
             self.linker.clone(),
             self.limits.clone(),
             cold_start,
+            self.local_state.clone(),
             reply,
         ));
-        result.await.map_err(|_| {
+        let finished = finished.await.map_err(|_| {
             ApiError::internal(
                 "the executor lost the call before it finished (worker failure or shutdown)",
             )
-        })
+        })?;
+        // Released before the outcome is known, so the next holder never waits on a lease.
+        for key in finished.global_locks {
+            let unlock = UnlockRequest {
+                user: user.clone(),
+                key,
+                holder: self.lock_holder(id),
+            };
+            if let Err(err) = self.state.unlock_state(unlock).await {
+                tracing::warn!(error = %err, "could not release a global state lock");
+            }
+        }
+        Ok(finished.result)
+    }
+
+    /// Who holds a call's global locks in the state service.
+    fn lock_holder(&self, call_id: u64) -> String {
+        format!("{}/{call_id}", self.id)
     }
 
     async fn report(&self, result: CallResult) {
@@ -186,7 +241,7 @@ impl Inner {
             id: call.id,
             user: call.user.clone(),
             depth: call.depth,
-            time_left: task.time_left(),
+            deadline: Instant::now() + task.time_left(),
         };
         let span = task.span().clone();
         let runtime = self.runtime.clone();
@@ -205,13 +260,99 @@ impl Inner {
     async fn perform(self: &Arc<Self>, parent: &Parent, op: HostOp) -> OpResult {
         match op {
             HostOp::Chain { function, input } => {
-                OpResult::Chained(self.chain(parent, function, input).await)
+                OpResult::Chained(within(parent, self.chain(parent, function, input)).await)
             }
             HostOp::Await { id, timeout } => OpResult::Awaited {
                 id,
-                ended: self.await_call(parent, id, timeout).await,
+                ended: within(parent, self.await_call(parent, id, timeout)).await,
             },
+            HostOp::State(op) => {
+                let outcome = within(parent, self.state_op(parent, &op)).await;
+                OpResult::State(op, outcome)
+            }
         }
+    }
+
+    /// Does the state service's part of a state import.
+    async fn state_op(&self, parent: &Parent, op: &StateOp) -> Result<StateOutcome, Refusal> {
+        let at = |key: &str| StateKey {
+            user: parent.user.clone(),
+            key: key.to_string(),
+        };
+        let set = |key: &str, value: &bytes::Bytes| SetStateRequest {
+            user: parent.user.clone(),
+            key: key.to_string(),
+            value: value.clone(),
+        };
+        let state = &self.state;
+        let outcome = match op {
+            StateOp::Get { key, .. }
+            | StateOp::GetOffset { key, .. }
+            | StateOp::SetOffset { key, .. }
+            | StateOp::Pull { key } => state
+                .get_state(at(key))
+                .await
+                .map(|v| StateOutcome::Value(v.value)),
+            StateOp::Size { key } => state.state_size(at(key)).await.map(StateOutcome::Size),
+            StateOp::Push { key, value } => state.set_state(set(key, value)).await.map(done),
+            StateOp::Delete { key } => state.delete_state(at(key)).await.map(done),
+            StateOp::Append { key, element } => {
+                state.append_state(set(key, element)).await.map(done)
+            }
+            StateOp::ReadAppended { key, .. } => state
+                .read_appended(at(key))
+                .await
+                .map(|list| StateOutcome::Elements(list.elements)),
+            StateOp::ClearAppended { key } => state.clear_appended(at(key)).await.map(done),
+            StateOp::LocalLock { mode, lock, .. } => {
+                let guard = if *mode == fwasm_abi::lock_mode::LOCAL_READ {
+                    LocalGuard::Read(lock.clone().read_owned().await)
+                } else {
+                    LocalGuard::Write(lock.clone().write_owned().await)
+                };
+                return Ok(StateOutcome::Locked(Some(guard)));
+            }
+            StateOp::GlobalLock { key, mode } => {
+                let mode = if *mode == fwasm_abi::lock_mode::GLOBAL_READ {
+                    LockMode::Read
+                } else {
+                    LockMode::Write
+                };
+                let wait = parent.time_left();
+                let request = LockRequest {
+                    user: parent.user.clone(),
+                    key: key.clone(),
+                    mode: mode as i32,
+                    holder: self.lock_holder(parent.id),
+                    // Outlives the call by a margin; the call releases it when it ends.
+                    lease_ms: (wait + Duration::from_secs(5)).as_millis() as u64,
+                    wait_ms: wait.as_millis() as u64,
+                };
+                match state.lock_state(request).await {
+                    Ok(reply) if reply.granted => Ok(StateOutcome::Locked(None)),
+                    Ok(_) => {
+                        // The caller's time is up: it fails with its timeout when it resumes.
+                        tokio::time::sleep_until(parent.deadline.into()).await;
+                        return Err(Refusal::new(
+                            HostStatus::Timeout,
+                            format!(
+                                "state_lock: {key:?} stayed locked for the rest of the call's time ({wait:?})"
+                            ),
+                        ));
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            StateOp::GlobalUnlock { key } => {
+                let request = UnlockRequest {
+                    user: parent.user.clone(),
+                    key: key.clone(),
+                    holder: self.lock_holder(parent.id),
+                };
+                state.unlock_state(request).await.map(done)
+            }
+        };
+        outcome.map_err(|e| refusal(op.import(), e))
     }
 
     /// Starts a chained call: here while this executor has room, else wherever the scheduler
@@ -256,21 +397,16 @@ impl Inner {
             .map_err(|e| refusal("chain", e))?;
         child.id = placement.call_id;
         child.module_hash = placement.module_hash;
-        let inner = self.clone();
+        // Chained calls are never refused for room, so this admission cannot fail.
+        let admitted = self
+            .admission
+            .admit(true)
+            .map_err(|e| refusal("chain", e))?;
+        let span = tracing::info_span!("executor.chained", call_id = placement.call_id);
         tokio::spawn(
-            async move {
-                let summary = Call {
-                    input: bytes::Bytes::new(),
-                    ..child.clone()
-                };
-                if let Err(err) = inner.execute(child).await {
-                    inner.report(not_run(&summary, &err)).await;
-                }
-            }
-            .instrument(tracing::info_span!(
-                "executor.chained",
-                call_id = placement.call_id
-            )),
+            self.clone()
+                .run_and_report(child, admitted)
+                .instrument(span),
         );
         Ok(placement.call_id)
     }
@@ -283,7 +419,8 @@ impl Inner {
         id: u64,
         timeout: Option<Duration>,
     ) -> Result<Ended, Refusal> {
-        let limit = timeout.map_or(parent.time_left, |t| t.min(parent.time_left));
+        let callers_limit = parent.time_left();
+        let limit = timeout.map_or(callers_limit, |t| t.min(callers_limit));
         let record = if timeout == Some(Duration::ZERO) {
             self.scheduler.get_call(CallRef { id }).await
         } else {
@@ -313,12 +450,40 @@ impl Inner {
                 code: record.return_code.max(1),
                 bytes: record.error.into(),
             }),
+            _ if limit >= callers_limit => {
+                // The caller's own time is up: it fails with its timeout when it resumes and
+                // never sees this status. Timers may fire a little early; wait out the rest.
+                tokio::time::sleep_until(parent.deadline.into()).await;
+                Err(Refusal::new(
+                    HostStatus::Timeout,
+                    "await: the caller's time ran out",
+                ))
+            }
             _ => Err(Refusal::new(
                 HostStatus::Timeout,
                 format!("await: call {id} is still running after {limit:?}"),
             )),
         }
     }
+}
+
+fn done(_: ()) -> StateOutcome {
+    StateOutcome::Done
+}
+
+/// Bounds a parked call's op by the call's remaining time.
+async fn within<T>(
+    parent: &Parent,
+    op: impl Future<Output = Result<T, Refusal>>,
+) -> Result<T, Refusal> {
+    tokio::time::timeout_at(parent.deadline.into(), op)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Refusal::new(
+                HostStatus::Timeout,
+                "the call's time ran out while it waited for the host",
+            ))
+        })
 }
 
 fn refusal(op: &str, err: ApiError) -> Refusal {

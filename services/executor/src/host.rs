@@ -8,6 +8,8 @@ use wasmi::{Caller, Engine, Linker, Memory};
 
 use crate::chaining::Chaining;
 use crate::limits::{Limits, MemoryLimiter};
+use crate::park::HostOp;
+use crate::state::CallState;
 
 /// Longest log line or failure reason kept; longer ones are cut.
 const MAX_MESSAGE_BYTES: usize = 16 << 10;
@@ -21,17 +23,25 @@ pub(crate) struct HostState {
     pub(crate) failure_reason: Option<String>,
     /// The message for the last negative status an import returned (read by `last_error`).
     pub(crate) last_error: Option<String>,
+    /// Set while `fwasm_handle` runs: the only time imports may park the call.
+    pub(crate) can_park: bool,
+    /// The op an import just parked the call for.
+    pub(crate) pending: Option<HostOp>,
     pub(crate) chaining: Chaining,
+    pub(crate) state: CallState,
 }
 
 impl HostState {
-    pub(crate) fn new(limits: &Limits, chaining: Chaining) -> Self {
+    pub(crate) fn new(limits: &Limits, chaining: Chaining, state: CallState) -> Self {
         Self {
             limiter: MemoryLimiter::new(limits.max_memory_bytes),
             memory: None,
             failure_reason: None,
             last_error: None,
+            can_park: false,
+            pending: None,
             chaining,
+            state,
         }
     }
 
@@ -137,6 +147,7 @@ pub(crate) fn linker(engine: &Engine) -> Linker<HostState> {
         )
         .expect("last_error is defined once");
     crate::chaining::define_imports(&mut linker);
+    crate::state::define_imports(&mut linker);
     linker
 }
 

@@ -10,7 +10,10 @@ mod chaining;
 mod executor;
 mod host;
 mod limits;
+mod local_state;
+mod park;
 mod pool;
+mod state;
 mod validate;
 
 use std::future::Future;

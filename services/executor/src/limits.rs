@@ -21,6 +21,8 @@ pub struct Limits {
     pub max_chained_calls: u32,
     /// Largest input of a chained call.
     pub max_chain_input_bytes: usize,
+    /// Largest state value a call may write.
+    pub max_state_value_bytes: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +36,7 @@ impl Default for Limits {
             max_chain_depth: 32,
             max_chained_calls: 1000,
             max_chain_input_bytes: 16 << 20,
+            max_state_value_bytes: 16 << 20,
         }
     }
 }

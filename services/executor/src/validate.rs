@@ -97,6 +97,96 @@ pub(crate) const V1_IMPORTS: &[ImportSignature] = &[
         &[ValType::I64, ValType::I32, ValType::I32],
         &[ValType::I64],
     ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STATE_GET,
+        &[ValType::I32, ValType::I32, ValType::I32, ValType::I32],
+        &[ValType::I64],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STATE_GET_OFFSET,
+        &[
+            ValType::I32,
+            ValType::I32,
+            ValType::I64,
+            ValType::I32,
+            ValType::I32,
+        ],
+        &[ValType::I64],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STATE_SIZE,
+        &[ValType::I32, ValType::I32],
+        &[ValType::I64],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STATE_SET,
+        &[ValType::I32, ValType::I32, ValType::I32, ValType::I32],
+        &[ValType::I32],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STATE_SET_OFFSET,
+        &[
+            ValType::I32,
+            ValType::I32,
+            ValType::I64,
+            ValType::I32,
+            ValType::I32,
+        ],
+        &[ValType::I32],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STATE_APPEND,
+        &[ValType::I32, ValType::I32, ValType::I32, ValType::I32],
+        &[ValType::I32],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STATE_READ_APPENDED,
+        &[ValType::I32, ValType::I32, ValType::I32, ValType::I32],
+        &[ValType::I64],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STATE_CLEAR_APPENDED,
+        &[ValType::I32, ValType::I32],
+        &[ValType::I32],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STATE_PUSH,
+        &[ValType::I32, ValType::I32],
+        &[ValType::I32],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STATE_PULL,
+        &[ValType::I32, ValType::I32],
+        &[ValType::I32],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STATE_DELETE,
+        &[ValType::I32, ValType::I32],
+        &[ValType::I32],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STATE_LOCK,
+        &[ValType::I32, ValType::I32, ValType::I32],
+        &[ValType::I32],
+    ),
+    (
+        abi::IMPORT_MODULE,
+        abi::IMPORT_STATE_UNLOCK,
+        &[ValType::I32, ValType::I32, ValType::I32],
+        &[ValType::I32],
+    ),
 ];
 
 const WASM_MAGIC: &[u8] = b"\0asm";

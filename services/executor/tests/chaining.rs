@@ -60,7 +60,7 @@ fn await_input(timeout_ms: i32) -> String {
 
 /// A call nobody runs, which the test ends by reporting its outcome: a gate callers await.
 async fn gate(h: &Harness, user: &str) -> u64 {
-    h.add_function("gate", &guest(RETURN_HI, ""));
+    h.add_function_of(user, "gate", &guest(RETURN_HI, "")).await;
     h.scheduler
         .place(PlaceRequest {
             user: user.into(),
@@ -109,18 +109,24 @@ async fn call(h: &Harness, function: &str, hash: &str, arg: u64) -> CallResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_calls_wait_at_once_on_two_workers_and_all_complete() {
-    let h = std::sync::Arc::new(Harness::with_config(ExecutorConfig {
-        limits: Limits {
-            timeout: Duration::from_secs(120),
-            ..Limits::default()
-        },
-        workers: 2,
-        // Room for every parent and child here; the next test covers a full executor.
-        max_concurrent_calls: 2048,
-        ..ExecutorConfig::default()
-    }));
-    let parent = h.add_function("parent", &chaining_guest(CHAIN_CHILD_AND_AWAIT));
-    h.add_function("child", &chaining_guest(&await_input(-1)));
+    let h = std::sync::Arc::new(
+        Harness::with_config(ExecutorConfig {
+            limits: Limits {
+                timeout: Duration::from_secs(120),
+                ..Limits::default()
+            },
+            workers: 2,
+            // Room for every parent and child here; the next test covers a full executor.
+            max_concurrent_calls: 2048,
+            ..ExecutorConfig::default()
+        })
+        .await,
+    );
+    let parent = h
+        .add_function("parent", &chaining_guest(CHAIN_CHILD_AND_AWAIT))
+        .await;
+    h.add_function("child", &chaining_guest(&await_input(-1)))
+        .await;
     let gate = gate(&h, "u").await;
 
     // 1,000 parents each chain a child that waits on the gate: 2,000 parked calls.
@@ -156,9 +162,12 @@ async fn a_full_executor_sends_chained_calls_through_the_scheduler_without_deadl
         workers: 1,
         max_concurrent_calls: 1,
         ..ExecutorConfig::default()
-    });
-    let parent = h.add_function("parent", &chaining_guest(CHAIN_CHILD_AND_AWAIT));
-    h.add_function("child", &guest(RETURN_HI, ""));
+    })
+    .await;
+    let parent = h
+        .add_function("parent", &chaining_guest(CHAIN_CHILD_AND_AWAIT))
+        .await;
+    h.add_function("child", &guest(RETURN_HI, "")).await;
     // The parent fills the executor: its child goes through the scheduler, which has only
     // this executor, and is admitted there because chained calls are never refused for room.
     assert_hi(&call(&h, "parent", &parent, 0).await);
@@ -167,8 +176,8 @@ async fn a_full_executor_sends_chained_calls_through_the_scheduler_without_deadl
 
 #[tokio::test]
 async fn an_awaited_child_that_traps_gives_its_caller_the_code_and_reason() {
-    let h = Harness::new(Limits::default());
-    h.add_function("trapper", &guest("unreachable", ""));
+    let h = Harness::new(Limits::default()).await;
+    h.add_function("trapper", &guest("unreachable", "")).await;
     // Code 1 (a trap): fail with the child's reason, read through call_output.
     let parent = h.add_function(
         "parent",
@@ -177,7 +186,8 @@ async fn an_awaited_child_that_traps_gives_its_caller_the_code_and_reason() {
                (if (i32.eq (call $await (local.get $id) (i32.const -1)) (i32.const 1))
                    (then (call $fail_output (local.get $id))))"#,
         ),
-    );
+    )
+    .await;
     let result = call(&h, "parent", &parent, 0).await;
     assert_failed(
         &result,
@@ -191,9 +201,11 @@ async fn an_awaited_child_stopped_by_a_limit_gives_its_caller_that_code() {
     let h = Harness::new(Limits {
         max_fuel: 50_000_000,
         ..Limits::default()
-    });
+    })
+    .await;
     // `trapper` is named so in the guest's data; here it loops until the CPU budget ends.
-    h.add_function("trapper", &guest("(loop (br 0)) unreachable", ""));
+    h.add_function("trapper", &guest("(loop (br 0)) unreachable", ""))
+        .await;
     let parent = h.add_function(
         "parent",
         &chaining_guest(
@@ -201,7 +213,8 @@ async fn an_awaited_child_stopped_by_a_limit_gives_its_caller_that_code() {
                (if (i32.eq (call $await (local.get $id) (i32.const -1)) (i32.const 2))
                    (then (call $fail_output (local.get $id))))"#,
         ),
-    );
+    )
+    .await;
     let result = call(&h, "parent", &parent, 0).await;
     assert_failed(
         &result,
@@ -212,14 +225,15 @@ async fn an_awaited_child_stopped_by_a_limit_gives_its_caller_that_code() {
 
 #[tokio::test]
 async fn chaining_another_users_function_is_refused_with_a_reason() {
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     let parent = h.add_function(
         "parent",
         &chaining_guest(
             r#"(local.set $id (call $chain (i32.const 340) (i32.const 11) (i32.const 0) (i32.const 0)))
                (if (i64.eq (local.get $id) (i64.const -3)) (then (call $fail_last)))"#,
         ),
-    );
+    )
+    .await;
     let result = call(&h, "parent", &parent, 0).await;
     assert_failed(
         &result,
@@ -230,14 +244,15 @@ async fn chaining_another_users_function_is_refused_with_a_reason() {
 
 #[tokio::test]
 async fn chaining_a_missing_function_is_refused_as_not_found() {
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     let parent = h.add_function(
         "parent",
         &chaining_guest(
             r#"(local.set $id (call $chain (i32.const 300) (i32.const 5) (i32.const 0) (i32.const 0)))
                (if (i64.eq (local.get $id) (i64.const -4)) (then (call $fail_last)))"#,
         ),
-    );
+    )
+    .await;
     let result = call(&h, "parent", &parent, 0).await;
     assert_failed(&result, FailureKind::Trap, "chain: ");
     assert!(result.error.contains("u/child"), "{}", result.error);
@@ -245,9 +260,11 @@ async fn chaining_a_missing_function_is_refused_as_not_found() {
 
 #[tokio::test]
 async fn an_await_with_a_timeout_returns_timeout_while_the_call_runs() {
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     let gate = gate(&h, "u").await;
-    let waiter = h.add_function("waiter", &chaining_guest(&await_input(50)));
+    let waiter = h
+        .add_function("waiter", &chaining_guest(&await_input(50)))
+        .await;
     let result = call(&h, "waiter", &waiter, gate).await;
     assert_failed(
         &result,
@@ -261,9 +278,12 @@ async fn a_caller_awaiting_past_its_own_time_limit_times_out() {
     let h = Harness::new(Limits {
         timeout: Duration::from_millis(200),
         ..Limits::default()
-    });
+    })
+    .await;
     let gate = gate(&h, "u").await;
-    let waiter = h.add_function("waiter", &chaining_guest(&await_input(-1)));
+    let waiter = h
+        .add_function("waiter", &chaining_guest(&await_input(-1)))
+        .await;
     let started = Instant::now();
     let result = call(&h, "waiter", &waiter, gate).await;
     assert_failed(
@@ -276,9 +296,11 @@ async fn a_caller_awaiting_past_its_own_time_limit_times_out() {
 
 #[tokio::test]
 async fn another_users_call_cannot_be_awaited() {
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     let theirs = gate(&h, "v").await;
-    let waiter = h.add_function("waiter", &chaining_guest(&await_input(-1)));
+    let waiter = h
+        .add_function("waiter", &chaining_guest(&await_input(-1)))
+        .await;
     let result = call(&h, "waiter", &waiter, theirs).await;
     assert_failed(
         &result,

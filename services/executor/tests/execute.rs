@@ -15,7 +15,7 @@ use support::*;
 
 #[tokio::test]
 async fn a_well_behaved_guest_returns_its_response() {
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     let result = h.run(&guest(RETURN_HI, "")).await;
     assert_hi(&result);
     assert_eq!(result.id, 7);
@@ -33,7 +33,7 @@ async fn each_call_gets_a_fresh_instance() {
         (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
         (i32.store8 (i32.const 112) (i32.add (global.get $calls) (i32.const 48)))
         i64.const 429496729613"#;
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     for _ in 0..3 {
         let result = h.run(&guest(handle, "")).await;
         assert_eq!(&result.output[..], b"h1");
@@ -42,7 +42,7 @@ async fn each_call_gets_a_fresh_instance() {
 
 #[tokio::test]
 async fn a_trap_fails_the_call_and_the_executor_keeps_serving() {
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     let result = h.run(&guest("unreachable", "")).await;
     assert_failed(&result, FailureKind::Trap, "u/f trapped:");
     assert_hi(&h.run(&guest(RETURN_HI, "")).await);
@@ -50,7 +50,7 @@ async fn a_trap_fails_the_call_and_the_executor_keeps_serving() {
 
 #[tokio::test]
 async fn the_reason_a_guest_gives_before_trapping_is_reported() {
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     let handle = "(drop (call $fail (i32.const 200) (i32.const 13))) unreachable";
     let result = h.run(&guest(handle, "")).await;
     assert_failed(&result, FailureKind::Trap, "u/f failed: guest gave up");
@@ -58,7 +58,7 @@ async fn the_reason_a_guest_gives_before_trapping_is_reported() {
 
 #[tokio::test]
 async fn an_out_of_bounds_response_pointer_fails_the_call() {
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     // (0xFFFF0000 << 32) | 10
     let result = h.run(&guest("i64.const -281474976710646", "")).await;
     assert_failed(
@@ -71,7 +71,7 @@ async fn an_out_of_bounds_response_pointer_fails_the_call() {
 
 #[tokio::test]
 async fn a_malformed_response_envelope_fails_the_call() {
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     // Points at "guest gave up", which is not an envelope.
     let result = h.run(&guest("i64.const 858993459213", "")).await;
     assert_failed(
@@ -83,7 +83,7 @@ async fn a_malformed_response_envelope_fails_the_call() {
 
 #[tokio::test]
 async fn an_allocator_returning_a_bad_pointer_fails_the_call() {
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     let wat = guest(RETURN_HI, "").replace("i32.const 1024)\n", "i32.const 65530)\n");
     let result = h.run(&wat).await;
     assert_failed(
@@ -95,7 +95,7 @@ async fn an_allocator_returning_a_bad_pointer_fails_the_call() {
 
 #[tokio::test]
 async fn out_of_bounds_pointers_to_imports_return_a_status_not_a_panic() {
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     // log(-1 = out of bounds) must return -1; anything else traps.
     let handle = r#"
         (if (i32.ne (call $log (i32.const 3) (i32.const 65000) (i32.const 1000)) (i32.const -1))
@@ -116,7 +116,8 @@ async fn a_loop_is_stopped_by_the_cpu_limit() {
     let h = Harness::new(Limits {
         max_fuel: 50_000_000,
         ..Limits::default()
-    });
+    })
+    .await;
     let result = h.run(&guest("(loop $l (br $l)) unreachable", "")).await;
     assert_failed(
         &result,
@@ -132,7 +133,8 @@ async fn a_loop_is_stopped_by_the_wall_clock_limit() {
     let h = Harness::new(Limits {
         timeout: limit,
         ..Limits::default()
-    });
+    })
+    .await;
     let started = Instant::now();
     let result = h.run(&guest("(loop $l (br $l)) unreachable", "")).await;
     assert_failed(&result, FailureKind::Timeout, "u/f timed out after 300ms");
@@ -148,10 +150,13 @@ async fn a_loop_is_stopped_by_the_wall_clock_limit() {
 async fn wasm_never_runs_on_the_async_runtime_thread() {
     // One runtime thread: if the loop ran on it, the timer below could not fire until the
     // call ended a second later.
-    let h = Arc::new(Harness::new(Limits {
-        timeout: Duration::from_secs(1),
-        ..Limits::default()
-    }));
+    let h = Arc::new(
+        Harness::new(Limits {
+            timeout: Duration::from_secs(1),
+            ..Limits::default()
+        })
+        .await,
+    );
     let started = Instant::now();
     let looping = {
         let h = h.clone();
@@ -169,10 +174,13 @@ async fn wasm_never_runs_on_the_async_runtime_thread() {
 #[tokio::test]
 async fn looping_calls_do_not_starve_short_ones() {
     // Two workers, four loops: short calls still get worker time between slices.
-    let h = Arc::new(Harness::new(Limits {
-        timeout: Duration::from_secs(3),
-        ..Limits::default()
-    }));
+    let h = Arc::new(
+        Harness::new(Limits {
+            timeout: Duration::from_secs(3),
+            ..Limits::default()
+        })
+        .await,
+    );
     let loops: Vec<_> = (0..4)
         .map(|_| {
             let h = h.clone();
@@ -195,7 +203,8 @@ async fn growing_memory_past_the_limit_fails_with_the_memory_limit() {
     let h = Harness::new(Limits {
         max_memory_bytes: 4 << 20,
         ..Limits::default()
-    });
+    })
+    .await;
     // Ask for 100 more pages (6.4 MiB); trap when refused, as an allocator would.
     let handle = "(if (i32.eq (memory.grow (i32.const 100)) (i32.const -1)) (then unreachable)) i64.const 429496729613";
     let result = h.run(&guest(handle, "")).await;
@@ -205,7 +214,7 @@ async fn growing_memory_past_the_limit_fails_with_the_memory_limit() {
         "u/f ran out of memory: its limit is 4 MiB",
     );
     // Within the limit the same growth succeeds.
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     assert_hi(&h.run(&guest(handle, "")).await);
 }
 
@@ -214,7 +223,8 @@ async fn output_over_the_limit_fails_the_call() {
     let h = Harness::new(Limits {
         max_output_bytes: 1,
         ..Limits::default()
-    });
+    })
+    .await;
     let result = h.run(&guest(RETURN_HI, "")).await;
     assert_failed(
         &result,
@@ -225,7 +235,7 @@ async fn output_over_the_limit_fails_the_call() {
 
 #[tokio::test]
 async fn an_unknown_module_hash_is_not_found() {
-    let h = Harness::new(Limits::default());
+    let h = Harness::new(Limits::default()).await;
     let err = h
         .executor
         .execute(Call {

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use fwasm_proto::pb::functions_client::FunctionsClient;
-use fwasm_proto::pb::{CallRef, CallStatus, InvokeRequest, UploadRequest, WaitCallRequest};
+use fwasm_proto::pb::{
+    CallRef, CallStatus, InvokeRequest, SetStateRequest, StateKey, UploadRequest, WaitCallRequest,
+};
 use tonic::transport::Channel;
 
 /// Splits `USER/NAME`.
@@ -16,6 +18,51 @@ pub fn parse_target(target: &str) -> anyhow::Result<(String, String)> {
         }
         _ => bail!("expected USER/NAME (for example demo/echo), got {target:?}"),
     }
+}
+
+/// Splits `USER/KEY` (a key may itself contain '/').
+fn parse_state_target(target: &str) -> anyhow::Result<(String, String)> {
+    match target.split_once('/') {
+        Some((user, key)) if !user.is_empty() && !key.is_empty() => {
+            Ok((user.to_string(), key.to_string()))
+        }
+        _ => bail!("expected USER/KEY (for example demo/counter), got {target:?}"),
+    }
+}
+
+/// `fwasm state get USER/KEY`: the value's bytes go to `out` as they are.
+pub async fn state_get(addr: &str, target: &str, out: &mut impl Write) -> anyhow::Result<()> {
+    let (user, key) = parse_state_target(target)?;
+    let value = connect(addr)
+        .await?
+        .get_state(StateKey {
+            user: user.clone(),
+            key: key.clone(),
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("state get failed: {}", status.message()))?
+        .into_inner();
+    if !value.exists {
+        bail!("{user} has no state value {key:?}; set one with `fwasm state set {target} VALUE`");
+    }
+    out.write_all(&value.value)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `fwasm state set USER/KEY VALUE`.
+pub async fn state_set(addr: &str, target: &str, value: Vec<u8>) -> anyhow::Result<()> {
+    let (user, key) = parse_state_target(target)?;
+    connect(addr)
+        .await?
+        .set_state(SetStateRequest {
+            user,
+            key,
+            value: value.into(),
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("state set failed: {}", status.message()))?;
+    Ok(())
 }
 
 async fn connect(addr: &str) -> anyhow::Result<FunctionsClient<Channel>> {

@@ -46,6 +46,9 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Read or write a user's state (the global tier functions pull from and push to).
+    #[command(subcommand)]
+    State(StateCommand),
     /// Show how a call is doing: RUNNING, SUCCESS: <output> or FAILED: <reason>.
     ///
     /// Exits with status 1 when the call failed.
@@ -55,6 +58,29 @@ enum Command {
         /// Wait until the call has ended.
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateCommand {
+    /// Print a value (its bytes as they are).
+    Get {
+        /// The user and key, e.g. demo/counter.
+        target: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Set a value.
+    Set {
+        /// The user and key, e.g. demo/counter.
+        target: String,
+        /// The value as text.
+        value: Option<String>,
+        /// The value read from a file.
+        #[arg(long, conflicts_with = "value")]
+        file: Option<PathBuf>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -93,6 +119,9 @@ struct UpArgs {
     /// Threads that run wasm (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Keep state and functions in Redis (redis://HOST:PORT) instead of under --data-dir.
+    #[arg(long, value_name = "redis://HOST:PORT")]
+    state_backend: Option<String>,
 }
 
 #[tokio::main]
@@ -125,6 +154,23 @@ async fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             fwasm::client::invoke(&server.addr, &target, input, out).await
+        }
+        Command::State(StateCommand::Get { target, server }) => {
+            fwasm::client::state_get(&server.addr, &target, &mut std::io::stdout()).await
+        }
+        Command::State(StateCommand::Set {
+            target,
+            value,
+            file,
+            server,
+        }) => {
+            let value = match (value, file) {
+                (Some(text), _) => text.into_bytes(),
+                (None, Some(path)) => std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+                (None, None) => anyhow::bail!("give the value, or --file FILE"),
+            };
+            fwasm::client::state_set(&server.addr, &target, value).await
         }
         Command::Status { id, wait, server } => {
             if wait {
@@ -160,6 +206,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let defaults = ExecutorConfig::default();
     let config = UpConfig {
         data_dir: args.data_dir.clone(),
+        state_backend: args.state_backend.clone(),
         executor: ExecutorConfig {
             limits: Limits {
                 timeout: Duration::from_secs(args.timeout),

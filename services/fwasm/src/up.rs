@@ -24,24 +24,32 @@ pub const DEMOS: &[(&str, &str, &[u8])] = &[
 #[derive(Debug, Clone)]
 pub struct UpConfig {
     pub data_dir: PathBuf,
+    /// `redis://HOST:PORT` to keep state (and functions) in Redis instead of under `data_dir`.
+    pub state_backend: Option<String>,
     pub executor: ExecutorConfig,
     pub gateway: GatewayConfig,
 }
 
 /// Wires the services together and uploads the demos; returns the gateway to serve.
 pub async fn start(config: UpConfig) -> anyhow::Result<Arc<Gateway>> {
-    let state: Arc<dyn StateApi> = Arc::new(
-        StateConfig {
-            data_dir: config.data_dir.clone(),
-        }
-        .open()
-        .with_context(|| {
-            format!(
-                "is another `fwasm up` using {}? Stop it or pass a different --data-dir",
-                config.data_dir.display()
-            )
-        })?,
-    );
+    let state_config = StateConfig {
+        data_dir: config.data_dir.clone(),
+        redis_url: config.state_backend.clone(),
+        ..StateConfig::default()
+    };
+    let state: Arc<dyn StateApi> =
+        Arc::new(
+            state_config
+                .open()
+                .await
+                .with_context(|| match &config.state_backend {
+                    Some(url) => format!("cannot use the Redis state backend at {url}"),
+                    None => format!(
+                        "is another `fwasm up` using {}? Stop it or pass a different --data-dir",
+                        config.data_dir.display()
+                    ),
+                })?,
+        );
     // The scheduler sends background calls to the executor, and the executor reports to the
     // scheduler: the executor owns the scheduler, which reaches it back without owning it.
     let back = Arc::new(BackReference::default());

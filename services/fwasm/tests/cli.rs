@@ -19,7 +19,7 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn every_command_has_help_naming_its_flags() {
     let top = help(&[]);
-    for command in ["up", "upload", "invoke", "status"] {
+    for command in ["up", "upload", "invoke", "status", "state"] {
         assert!(top.contains(command), "{top}");
     }
     let up = help(&["up"]);
@@ -28,6 +28,7 @@ fn every_command_has_help_naming_its_flags() {
         "--upload-port",
         "--grpc-port",
         "--data-dir",
+        "--state-backend",
     ] {
         assert!(up.contains(flag), "{up}");
     }
@@ -37,6 +38,8 @@ fn every_command_has_help_naming_its_flags() {
         invoke.contains("--input") && invoke.contains("--async"),
         "{invoke}"
     );
+    assert!(help(&["state", "get"]).contains("<TARGET>"));
+    assert!(help(&["state", "set"]).contains("--file"));
     let status = help(&["status"]);
     assert!(
         status.contains("<ID>") && status.contains("--wait"),

@@ -10,7 +10,7 @@ use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
     Call, CallRecord, CallRef, CallResult, FunctionRef, Header, PlaceRequest, PutFunctionRequest,
-    SubmitRequest, UploadReply, WaitCallRequest,
+    SetStateRequest, StateKey, SubmitRequest, UploadReply, WaitCallRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 
@@ -174,6 +174,30 @@ impl Gateway {
                 ..WaitCallRequest::default()
             })
             .await
+    }
+
+    /// Sets a value in the global tier of `user`'s state.
+    #[tracing::instrument(name = "gateway.set_state", skip_all, fields(%user, %key, size = value.len()))]
+    pub async fn set_state(&self, user: &str, key: &str, value: Bytes) -> Result<(), ApiError> {
+        self.state
+            .set_state(SetStateRequest {
+                user: user.into(),
+                key: key.into(),
+                value,
+            })
+            .await
+    }
+
+    /// A value of the global tier of `user`'s state; `None` if the key has none.
+    pub async fn get_state(&self, user: &str, key: &str) -> Result<Option<Bytes>, ApiError> {
+        let value = self
+            .state
+            .get_state(StateKey {
+                user: user.into(),
+                key: key.into(),
+            })
+            .await?;
+        Ok(value.exists.then_some(value.value))
     }
 
     fn check(&self, inv: &Invocation) -> Result<(), ApiError> {

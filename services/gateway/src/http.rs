@@ -48,11 +48,12 @@ pub(crate) fn invoke_router(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
-/// Port 8002: `PUT/GET /f/<user>/<function>`, `GET /ping`.
+/// Port 8002: `PUT/GET /f/<user>/<function>`, `PUT/GET /s/<user>/<key>`, `GET /ping`.
 pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.config().max_module_bytes;
     Router::new()
         .route("/f/{user}/{function}", get(download).put(upload))
+        .route("/s/{user}/{*key}", get(get_state).put(set_state))
         .route("/ping", get(ping))
         .fallback(no_such_endpoint)
         .layer(DefaultBodyLimit::max(limit))
@@ -291,6 +292,35 @@ async fn upload(
     };
     match gateway.upload(&user, &function, wasm).await {
         Ok(_) => (StatusCode::OK, "Function upload complete\n").into_response(),
+        Err(err) => error_response(err),
+    }
+}
+
+async fn set_state(
+    State(gateway): State<Arc<Gateway>>,
+    Path((user, key)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let value = match body_or_error(body, "state value", gateway.config().max_module_bytes) {
+        Ok(value) => value,
+        Err(err) => return error_response(err),
+    };
+    match gateway.set_state(&user, &key, value).await {
+        Ok(()) => (StatusCode::OK, "State upload complete\n").into_response(),
+        Err(err) => error_response(err),
+    }
+}
+
+async fn get_state(
+    State(gateway): State<Arc<Gateway>>,
+    Path((user, key)): Path<(String, String)>,
+) -> Response {
+    match gateway.get_state(&user, &key).await {
+        Ok(Some(value)) => (StatusCode::OK, value).into_response(),
+        Ok(None) => text(
+            StatusCode::NOT_FOUND,
+            format!("{user} has no state value {key:?}"),
+        ),
         Err(err) => error_response(err),
     }
 }

@@ -7,8 +7,8 @@ use fwasm_proto::pb::functions_server::{Functions, FunctionsServer};
 use std::time::Duration;
 
 use fwasm_proto::pb::{
-    CallRecord, CallRef, CallResult, InvokeAsyncReply, InvokeRequest, UploadReply, UploadRequest,
-    WaitCallRequest,
+    CallRecord, CallRef, CallResult, InvokeAsyncReply, InvokeRequest, SetStateRequest, StateKey,
+    StateReply, StateValue, UploadReply, UploadRequest, WaitCallRequest,
 };
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -59,6 +59,24 @@ impl Functions for PublicApi {
         let req = request.into_inner();
         let timeout = (req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms));
         Ok(Response::new(self.0.wait_call(req.id, timeout).await?))
+    }
+
+    async fn set_state(
+        &self,
+        request: Request<SetStateRequest>,
+    ) -> Result<Response<StateReply>, Status> {
+        let req = request.into_inner();
+        self.0.set_state(&req.user, &req.key, req.value).await?;
+        Ok(Response::new(StateReply {}))
+    }
+
+    async fn get_state(&self, request: Request<StateKey>) -> Result<Response<StateValue>, Status> {
+        let req = request.into_inner();
+        let value = self.0.get_state(&req.user, &req.key).await?;
+        Ok(Response::new(StateValue {
+            exists: value.is_some(),
+            value: value.unwrap_or_default(),
+        }))
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use fwasm_proto::ApiError;
 use fwasm_proto::pb::{CallRecord, CallResult, CallStatus, FailureKind};
 use tokio::sync::oneshot;
 
@@ -46,6 +47,10 @@ struct Calls {
 struct Entry {
     record: CallRecord,
     waiters: Vec<oneshot::Sender<CallRecord>>,
+    /// The call from outside this call descends from (itself for such a call).
+    root: u64,
+    /// For a root: how many calls its tree has had, itself included.
+    tree_calls: u64,
 }
 
 impl CallTable {
@@ -61,13 +66,30 @@ impl CallTable {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a new call (queued or running).
-    pub(crate) fn insert(&self, record: CallRecord) {
+    /// Records a new call (queued or running). A chained call counts against its tree's
+    /// `max_tree_calls`, so no call tree can grow without bound.
+    pub(crate) fn insert(&self, record: CallRecord, max_tree_calls: u64) -> Result<(), ApiError> {
+        let mut calls = self.calls();
+        let root = match calls.by_id.get(&record.parent_id) {
+            Some(parent) if record.parent_id != 0 => parent.root,
+            _ => record.id,
+        };
+        if let Some(tree) = calls.by_id.get_mut(&root).filter(|_| root != record.id) {
+            if tree.tree_calls >= max_tree_calls {
+                return Err(ApiError::resource_exhausted(format!(
+                    "the calls started by call {root} have reached their limit of {max_tree_calls}"
+                )));
+            }
+            tree.tree_calls += 1;
+        }
         let entry = Entry {
+            root,
+            tree_calls: 1,
             record,
             waiters: Vec::new(),
         };
-        self.calls().by_id.insert(entry.record.id, entry);
+        calls.by_id.insert(entry.record.id, entry);
+        Ok(())
     }
 
     /// Marks a queued call as running on `executor_id`.
@@ -159,10 +181,14 @@ impl CallTable {
         }
     }
 
-    /// Forgets finished calls past their age, count or byte budget, oldest first.
+    /// Forgets finished calls past their age, count or byte budget, oldest first; the newest
+    /// finished call always stays, so whoever waits for it can read it.
     fn evict(&self, calls: &mut Calls) {
         let now = Instant::now();
-        while let Some(&(id, finished_at)) = calls.finished.front() {
+        while calls.finished.len() > 1 {
+            let Some(&(id, finished_at)) = calls.finished.front() else {
+                break;
+            };
             let over = now.duration_since(finished_at) > self.retention.max_age
                 || calls.finished.len() > self.retention.max_calls
                 || calls.output_bytes > self.retention.max_output_bytes;
@@ -213,7 +239,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiter_is_woken_with_the_outcome_and_the_first_report_wins() {
         let table = std::sync::Arc::new(CallTable::new(Retention::default()));
-        table.insert(running(1));
+        table.insert(running(1), 100).unwrap();
         let waiter = tokio::spawn({
             let table = table.clone();
             async move { table.wait(1, None, None).await }
@@ -238,7 +264,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_call_has_its_failure_kind_as_return_code() {
         let table = CallTable::new(Retention::default());
-        table.insert(running(1));
+        table.insert(running(1), 100).unwrap();
         table.finish(&CallResult {
             id: 1,
             status: CallStatus::Failed as i32,
@@ -256,7 +282,7 @@ mod tests {
     #[tokio::test]
     async fn a_wait_with_a_timeout_returns_the_running_record() {
         let table = CallTable::new(Retention::default());
-        table.insert(running(7));
+        table.insert(running(7), 100).unwrap();
         let record = table
             .wait(7, None, Some(Duration::from_millis(10)))
             .await
@@ -270,16 +296,34 @@ mod tests {
     }
 
     #[test]
+    fn a_call_tree_is_limited_in_size() {
+        let table = CallTable::new(Retention::default());
+        table.insert(running(1), 3).unwrap();
+        let child = |id, parent| CallRecord {
+            parent_id: parent,
+            ..running(id)
+        };
+        table.insert(child(2, 1), 3).unwrap();
+        table.insert(child(3, 2), 3).unwrap();
+        let err = table.insert(child(4, 3), 3).unwrap_err();
+        assert_eq!(
+            err.message,
+            "the calls started by call 1 have reached their limit of 3"
+        );
+        table.insert(running(5), 3).unwrap();
+        table.insert(child(6, 5), 3).unwrap();
+    }
+
+    #[test]
     fn finished_calls_are_evicted_oldest_first_by_count_bytes_and_age() {
         let table = CallTable::new(Retention {
             max_age: Duration::from_secs(3600),
             max_calls: 2,
             max_output_bytes: 10,
         });
-        for id in 1..=4 {
-            table.insert(running(id));
+        for id in 1..=5 {
+            table.insert(running(id), 100).unwrap();
         }
-        table.insert(running(5));
         table.finish(&success(1, b"a"));
         table.finish(&success(2, b"b"));
         table.finish(&success(3, b"c"));
@@ -301,9 +345,12 @@ mod tests {
             max_age: Duration::ZERO,
             ..Retention::default()
         });
-        table.insert(running(1));
+        table.insert(running(1), 100).unwrap();
+        table.insert(running(2), 100).unwrap();
         table.finish(&success(1, b"a"));
+        table.finish(&success(2, b"b"));
         std::thread::sleep(Duration::from_millis(2));
         assert!(table.get(1).is_none(), "past its age");
+        assert!(table.get(2).is_some(), "the newest finished call stays");
     }
 }

@@ -21,12 +21,24 @@ use tokio::net::TcpListener;
 pub use calls::Retention;
 pub use scheduler::{ExecutorEndpoint, Scheduler};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SchedulerConfig {
     /// The executors calls may be placed on.
     pub executors: Vec<ExecutorEndpoint>,
     /// How long finished calls stay in the call table.
     pub retention: Retention,
+    /// Most calls one call from outside may lead to, through chains of any depth and width.
+    pub max_tree_calls: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            executors: Vec::new(),
+            retention: Retention::default(),
+            max_tree_calls: 100_000,
+        }
+    }
 }
 
 /// Serves the scheduler over gRPC on `listener`, resolving functions through the state service

@@ -38,6 +38,7 @@ pub struct Scheduler {
     next_call_id: AtomicU64,
     calls: Arc<CallTable>,
     retention: Retention,
+    max_tree_calls: u64,
 }
 
 impl Scheduler {
@@ -58,6 +59,7 @@ impl Scheduler {
             next_call_id: AtomicU64::new(first_call_id()),
             calls: Arc::new(CallTable::new(config.retention.clone())),
             retention: config.retention,
+            max_tree_calls: config.max_tree_calls,
         }
     }
 
@@ -124,7 +126,7 @@ impl Scheduler {
             executor_addr: executor.addr,
             module_hash,
         };
-        self.calls.insert(CallRecord {
+        let record = CallRecord {
             id: placement.call_id,
             user: call.user.clone(),
             function: call.function.clone(),
@@ -133,7 +135,8 @@ impl Scheduler {
             executor_id: placement.executor_id.clone(),
             submitted_unix_micros: unix_micros(),
             ..CallRecord::default()
-        });
+        };
+        self.calls.insert(record, self.max_tree_calls)?;
         Ok(placement)
     }
 
@@ -233,7 +236,10 @@ impl SchedulerApi for Scheduler {
 mod tests {
     use super::*;
     use fwasm_proto::ErrorCode;
-    use fwasm_proto::pb::{FunctionCode, ModuleRef, PutFunctionRequest};
+    use fwasm_proto::pb::{
+        AppendedState, FunctionCode, LockReply, LockRequest, ModuleRef, PutFunctionRequest,
+        SetStateRequest, StateKey, StateValue, UnlockRequest,
+    };
     use std::sync::Mutex;
 
     /// Knows one function, `u/f`, and counts lookups.
@@ -259,6 +265,33 @@ mod tests {
         }
         async fn get_module(&self, _: ModuleRef) -> Result<FunctionCode, ApiError> {
             unreachable!()
+        }
+        async fn get_state(&self, _: StateKey) -> Result<StateValue, ApiError> {
+            unreachable!("the scheduler never touches state")
+        }
+        async fn set_state(&self, _: SetStateRequest) -> Result<(), ApiError> {
+            unreachable!("the scheduler never touches state")
+        }
+        async fn state_size(&self, _: StateKey) -> Result<u64, ApiError> {
+            unreachable!("the scheduler never touches state")
+        }
+        async fn delete_state(&self, _: StateKey) -> Result<(), ApiError> {
+            unreachable!("the scheduler never touches state")
+        }
+        async fn append_state(&self, _: SetStateRequest) -> Result<(), ApiError> {
+            unreachable!("the scheduler never touches state")
+        }
+        async fn read_appended(&self, _: StateKey) -> Result<AppendedState, ApiError> {
+            unreachable!("the scheduler never touches state")
+        }
+        async fn clear_appended(&self, _: StateKey) -> Result<(), ApiError> {
+            unreachable!("the scheduler never touches state")
+        }
+        async fn lock_state(&self, _: LockRequest) -> Result<LockReply, ApiError> {
+            unreachable!("the scheduler never touches state")
+        }
+        async fn unlock_state(&self, _: UnlockRequest) -> Result<(), ApiError> {
+            unreachable!("the scheduler never touches state")
         }
     }
 

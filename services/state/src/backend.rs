@@ -16,6 +16,9 @@ pub enum BackendError {
     Open { path: String, reason: String },
     #[error("storage failure: {0}")]
     Storage(String),
+    /// A write would give the user a key beyond its limit.
+    #[error("the user already has its limit of {max} state keys; delete some first")]
+    TooManyKeys { max: u64 },
 }
 
 /// Durable storage. An acknowledged write survives a restart.
@@ -37,4 +40,43 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Option<FunctionRecord>, BackendError>;
 
     async fn module(&self, module_hash: &str) -> Result<Option<Bytes>, BackendError>;
+
+    // The global state tier. A user's keys are its own: every method takes the user. A key
+    // "exists" while it has a value or a non-empty append list; the user's count of existing
+    // keys is what `max_keys` limits.
+
+    /// The value of `key`, `None` if it has none.
+    async fn get_state(&self, user: &str, key: &str) -> Result<Option<Bytes>, BackendError>;
+
+    /// The size of the value of `key`, 0 if it has none.
+    async fn state_size(&self, user: &str, key: &str) -> Result<u64, BackendError>;
+
+    /// Sets the value of `key`. Refused with [`BackendError::TooManyKeys`] if `key` does not
+    /// exist yet and the user already has `max_keys` keys.
+    async fn set_state(
+        &self,
+        user: &str,
+        key: &str,
+        value: Bytes,
+        max_keys: u64,
+    ) -> Result<(), BackendError>;
+
+    /// Removes the value and the append list of `key`. Removing a missing key is not an error.
+    async fn delete_state(&self, user: &str, key: &str) -> Result<(), BackendError>;
+
+    /// Adds `element` at the end of the append list of `key`, with the same key limit as
+    /// [`Backend::set_state`].
+    async fn append_state(
+        &self,
+        user: &str,
+        key: &str,
+        element: Bytes,
+        max_keys: u64,
+    ) -> Result<(), BackendError>;
+
+    /// The append list of `key` in the order its elements were added; empty if it has none.
+    async fn read_appended(&self, user: &str, key: &str) -> Result<Vec<Bytes>, BackendError>;
+
+    /// Empties the append list of `key` (its value stays).
+    async fn clear_appended(&self, user: &str, key: &str) -> Result<(), BackendError>;
 }

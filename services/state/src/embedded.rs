@@ -1,12 +1,15 @@
 //! The embedded backend: a redb file under the data directory. redb commits are durable
 //! (fsync'd) before they return; its blocking I/O runs on tokio's blocking pool.
+//!
+//! State lives in four tables: values by (user, key), append lists by (user, key, sequence),
+//! the keys each user has, and each user's key count (for the key limit).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use crate::backend::{Backend, BackendError, FunctionRecord};
 
@@ -14,6 +17,14 @@ use crate::backend::{Backend, BackendError, FunctionRecord};
 const FUNCTIONS: TableDefinition<&str, (&str, u64)> = TableDefinition::new("functions");
 /// module hash -> module bytes.
 const MODULES: TableDefinition<&str, &[u8]> = TableDefinition::new("modules");
+/// (user, key) -> value.
+const VALUES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("state_values");
+/// (user, key, sequence) -> element of the key's append list.
+const APPENDED: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("state_appended");
+/// (user, key) for every key that has a value or an append list.
+const KEYS: TableDefinition<(&str, &str), ()> = TableDefinition::new("state_keys");
+/// user -> how many keys it has.
+const KEY_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("state_key_counts");
 
 pub const FILE_NAME: &str = "fwasm.redb";
 
@@ -35,6 +46,10 @@ impl EmbeddedBackend {
         let txn = db.begin_write().map_err(storage)?;
         txn.open_table(FUNCTIONS).map_err(storage)?;
         txn.open_table(MODULES).map_err(storage)?;
+        txn.open_table(VALUES).map_err(storage)?;
+        txn.open_table(APPENDED).map_err(storage)?;
+        txn.open_table(KEYS).map_err(storage)?;
+        txn.open_table(KEY_COUNTS).map_err(storage)?;
         txn.commit().map_err(storage)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -56,6 +71,60 @@ fn storage(err: impl std::fmt::Display) -> BackendError {
 
 fn function_key(user: &str, function: &str) -> String {
     format!("{user}/{function}")
+}
+
+/// Records that `user` has `key`, refusing a new key beyond `max_keys`.
+fn admit_key(
+    txn: &WriteTransaction,
+    user: &str,
+    key: &str,
+    max_keys: u64,
+) -> Result<(), BackendError> {
+    let mut keys = txn.open_table(KEYS).map_err(storage)?;
+    if keys.get((user, key)).map_err(storage)?.is_some() {
+        return Ok(());
+    }
+    let mut counts = txn.open_table(KEY_COUNTS).map_err(storage)?;
+    let count = counts
+        .get(user)
+        .map_err(storage)?
+        .map_or(0, |count| count.value());
+    if count >= max_keys {
+        return Err(BackendError::TooManyKeys { max: max_keys });
+    }
+    keys.insert((user, key), ()).map_err(storage)?;
+    counts.insert(user, count + 1).map_err(storage)?;
+    Ok(())
+}
+
+/// Records that `user` no longer has `key`.
+fn forget_key(txn: &WriteTransaction, user: &str, key: &str) -> Result<(), BackendError> {
+    let mut keys = txn.open_table(KEYS).map_err(storage)?;
+    if keys.remove((user, key)).map_err(storage)?.is_none() {
+        return Ok(());
+    }
+    let mut counts = txn.open_table(KEY_COUNTS).map_err(storage)?;
+    let count = counts
+        .get(user)
+        .map_err(storage)?
+        .map_or(0, |count| count.value());
+    if count <= 1 {
+        counts.remove(user).map_err(storage)?;
+    } else {
+        counts.insert(user, count - 1).map_err(storage)?;
+    }
+    Ok(())
+}
+
+fn clear_list(txn: &WriteTransaction, user: &str, key: &str) -> Result<(), BackendError> {
+    let mut list = txn.open_table(APPENDED).map_err(storage)?;
+    list.retain_in((user, key, 0)..=(user, key, u64::MAX), |_, _| false)
+        .map_err(storage)
+}
+
+fn has_value(txn: &WriteTransaction, user: &str, key: &str) -> Result<bool, BackendError> {
+    let values = txn.open_table(VALUES).map_err(storage)?;
+    Ok(values.get((user, key)).map_err(storage)?.is_some())
 }
 
 #[async_trait]
@@ -115,6 +184,132 @@ impl Backend for EmbeddedBackend {
                 .get(key.as_str())
                 .map_err(storage)?
                 .map(|entry| Bytes::copy_from_slice(entry.value())))
+        })
+        .await
+    }
+
+    async fn get_state(&self, user: &str, key: &str) -> Result<Option<Bytes>, BackendError> {
+        let (user, key) = (user.to_string(), key.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let values = txn.open_table(VALUES).map_err(storage)?;
+            Ok(values
+                .get((user.as_str(), key.as_str()))
+                .map_err(storage)?
+                .map(|value| Bytes::copy_from_slice(value.value())))
+        })
+        .await
+    }
+
+    async fn state_size(&self, user: &str, key: &str) -> Result<u64, BackendError> {
+        let (user, key) = (user.to_string(), key.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let values = txn.open_table(VALUES).map_err(storage)?;
+            Ok(values
+                .get((user.as_str(), key.as_str()))
+                .map_err(storage)?
+                .map_or(0, |value| value.value().len() as u64))
+        })
+        .await
+    }
+
+    async fn set_state(
+        &self,
+        user: &str,
+        key: &str,
+        value: Bytes,
+        max_keys: u64,
+    ) -> Result<(), BackendError> {
+        let (user, key) = (user.to_string(), key.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            admit_key(&txn, &user, &key, max_keys)?;
+            {
+                let mut values = txn.open_table(VALUES).map_err(storage)?;
+                values
+                    .insert((user.as_str(), key.as_str()), value.as_ref())
+                    .map_err(storage)?;
+            }
+            txn.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn delete_state(&self, user: &str, key: &str) -> Result<(), BackendError> {
+        let (user, key) = (user.to_string(), key.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            {
+                let mut values = txn.open_table(VALUES).map_err(storage)?;
+                values
+                    .remove((user.as_str(), key.as_str()))
+                    .map_err(storage)?;
+            }
+            clear_list(&txn, &user, &key)?;
+            forget_key(&txn, &user, &key)?;
+            txn.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn append_state(
+        &self,
+        user: &str,
+        key: &str,
+        element: Bytes,
+        max_keys: u64,
+    ) -> Result<(), BackendError> {
+        let (user, key) = (user.to_string(), key.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            admit_key(&txn, &user, &key, max_keys)?;
+            {
+                let (user, key) = (user.as_str(), key.as_str());
+                let mut list = txn.open_table(APPENDED).map_err(storage)?;
+                let last = list
+                    .range((user, key, 0)..=(user, key, u64::MAX))
+                    .map_err(storage)?
+                    .next_back()
+                    .transpose()
+                    .map_err(storage)?
+                    .map(|(entry, _)| entry.value().2);
+                let next = last.map_or(0, |last| last + 1);
+                list.insert((user, key, next), element.as_ref())
+                    .map_err(storage)?;
+            }
+            txn.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn read_appended(&self, user: &str, key: &str) -> Result<Vec<Bytes>, BackendError> {
+        let (user, key) = (user.to_string(), key.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let list = txn.open_table(APPENDED).map_err(storage)?;
+            let (user, key) = (user.as_str(), key.as_str());
+            list.range((user, key, 0)..=(user, key, u64::MAX))
+                .map_err(storage)?
+                .map(|entry| {
+                    entry
+                        .map(|(_, element)| Bytes::copy_from_slice(element.value()))
+                        .map_err(storage)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn clear_appended(&self, user: &str, key: &str) -> Result<(), BackendError> {
+        let (user, key) = (user.to_string(), key.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            clear_list(&txn, &user, &key)?;
+            if !has_value(&txn, &user, &key)? {
+                forget_key(&txn, &user, &key)?;
+            }
+            txn.commit().map_err(storage)
         })
         .await
     }

@@ -1,35 +1,67 @@
-//! fwasm's state service: the global store for uploaded function binaries (and, later, the
-//! global state tier), behind one [`Backend`] trait.
+//! fwasm's state service: the global store for uploaded function binaries and the global tier
+//! of functions' state, behind one [`Backend`] trait with two implementations: the embedded
+//! durable store (redb) and Redis. Global state locks live in the service itself, with leases.
 //!
 //! Modules are content-addressed: `user/function` points at a SHA-256 hash, and executors fetch
 //! and cache modules by hash, so a re-upload can never be served from a stale cache.
 
 mod backend;
 mod embedded;
+mod locks;
+mod redis;
 mod service;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 pub use backend::{Backend, BackendError, FunctionRecord};
 pub use embedded::EmbeddedBackend;
+pub use redis::RedisBackend;
 pub use service::StateService;
 
-/// Where the state service keeps its data.
-#[derive(Debug, Clone)]
+/// Where the state service keeps its data, and its limits.
+#[derive(Debug, Clone, Default)]
 pub struct StateConfig {
-    /// Directory of the embedded store (created if missing).
+    /// Directory of the embedded store (created if missing), used unless `redis_url` is set.
     pub data_dir: PathBuf,
+    /// `redis://HOST:PORT`: keep everything in Redis instead of the embedded store.
+    pub redis_url: Option<String>,
+    pub limits: StateLimits,
+}
+
+/// Limits on state, answered with clear errors.
+#[derive(Debug, Clone)]
+pub struct StateLimits {
+    /// Largest value (and largest append list element).
+    pub max_value_bytes: usize,
+    /// Most keys one user may have.
+    pub max_keys_per_user: u64,
+    /// Longest lease (and longest wait) of a global lock.
+    pub max_lock_lease: Duration,
+}
+
+impl Default for StateLimits {
+    fn default() -> Self {
+        Self {
+            max_value_bytes: 16 << 20,
+            max_keys_per_user: 10_000,
+            max_lock_lease: Duration::from_secs(600),
+        }
+    }
 }
 
 impl StateConfig {
     /// Opens the configured backend and wraps it in the service.
-    pub fn open(&self) -> Result<StateService, BackendError> {
-        let backend = EmbeddedBackend::open(&self.data_dir)?;
-        Ok(StateService::new(Arc::new(backend)))
+    pub async fn open(&self) -> Result<StateService, BackendError> {
+        let backend: Arc<dyn Backend> = match &self.redis_url {
+            Some(url) => Arc::new(RedisBackend::connect(url).await?),
+            None => Arc::new(EmbeddedBackend::open(&self.data_dir)?),
+        };
+        Ok(StateService::new(backend, self.limits.clone()))
     }
 }
 
@@ -39,7 +71,7 @@ pub async fn run(
     config: StateConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let service: Arc<dyn fwasm_proto::api::StateApi> = Arc::new(config.open()?);
+    let service: Arc<dyn fwasm_proto::api::StateApi> = Arc::new(config.open().await?);
     let routes = fwasm_proto::grpc::Routes::default()
         .add_service(fwasm_proto::grpc::StateServer(service).into_service());
     fwasm_proto::grpc::serve(listener, routes, shutdown).await?;

@@ -1,29 +1,62 @@
 //! The state service's API implementation over any [`Backend`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use fwasm_proto::api::StateApi;
-use fwasm_proto::pb::{FunctionCode, FunctionInfo, FunctionRef, ModuleRef, PutFunctionRequest};
-use fwasm_proto::{ApiError, names};
+use fwasm_proto::pb::{
+    AppendedState, FunctionCode, FunctionInfo, FunctionRef, LockMode, LockReply, LockRequest,
+    ModuleRef, PutFunctionRequest, SetStateRequest, StateKey, StateValue, UnlockRequest,
+};
+use fwasm_proto::{ApiError, ErrorCode, names};
 use sha2::{Digest, Sha256};
 
+use crate::StateLimits;
 use crate::backend::{Backend, BackendError, FunctionRecord};
+use crate::locks::{GlobalLocks, Mode};
 
 pub struct StateService {
     backend: Arc<dyn Backend>,
+    limits: StateLimits,
+    locks: GlobalLocks,
 }
 
 impl StateService {
-    pub fn new(backend: Arc<dyn Backend>) -> Self {
-        Self { backend }
+    pub fn new(backend: Arc<dyn Backend>, limits: StateLimits) -> Self {
+        Self {
+            backend,
+            limits,
+            locks: GlobalLocks::default(),
+        }
+    }
+
+    fn check_value(&self, what: &str, len: usize) -> Result<(), ApiError> {
+        if len > self.limits.max_value_bytes {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "a state {what} of {len} bytes is over the limit of {} bytes",
+                    self.limits.max_value_bytes
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
 impl From<BackendError> for ApiError {
     fn from(err: BackendError) -> Self {
-        ApiError::unavailable(err.to_string())
+        match err {
+            BackendError::TooManyKeys { .. } => ApiError::resource_exhausted(err.to_string()),
+            _ => ApiError::unavailable(err.to_string()),
+        }
     }
+}
+
+fn check_key(user: &str, key: &str) -> Result<(), ApiError> {
+    names::check_name("user", user)?;
+    names::check_state_key(key)
 }
 
 fn info(user: String, function: String, record: FunctionRecord) -> FunctionInfo {
@@ -85,5 +118,191 @@ impl StateApi for StateService {
                 req.module_hash
             ))),
         }
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %req.user, key = %req.key))]
+    async fn get_state(&self, req: StateKey) -> Result<StateValue, ApiError> {
+        check_key(&req.user, &req.key)?;
+        let value = self.backend.get_state(&req.user, &req.key).await?;
+        Ok(StateValue {
+            exists: value.is_some(),
+            value: value.unwrap_or_default(),
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %req.user, key = %req.key, size = req.value.len()))]
+    async fn set_state(&self, req: SetStateRequest) -> Result<(), ApiError> {
+        check_key(&req.user, &req.key)?;
+        self.check_value("value", req.value.len())?;
+        let max_keys = self.limits.max_keys_per_user;
+        Ok(self
+            .backend
+            .set_state(&req.user, &req.key, req.value, max_keys)
+            .await?)
+    }
+
+    async fn state_size(&self, req: StateKey) -> Result<u64, ApiError> {
+        check_key(&req.user, &req.key)?;
+        Ok(self.backend.state_size(&req.user, &req.key).await?)
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %req.user, key = %req.key))]
+    async fn delete_state(&self, req: StateKey) -> Result<(), ApiError> {
+        check_key(&req.user, &req.key)?;
+        Ok(self.backend.delete_state(&req.user, &req.key).await?)
+    }
+
+    async fn append_state(&self, req: SetStateRequest) -> Result<(), ApiError> {
+        check_key(&req.user, &req.key)?;
+        self.check_value("list element", req.value.len())?;
+        let max_keys = self.limits.max_keys_per_user;
+        Ok(self
+            .backend
+            .append_state(&req.user, &req.key, req.value, max_keys)
+            .await?)
+    }
+
+    async fn read_appended(&self, req: StateKey) -> Result<AppendedState, ApiError> {
+        check_key(&req.user, &req.key)?;
+        let elements = self.backend.read_appended(&req.user, &req.key).await?;
+        Ok(AppendedState { elements })
+    }
+
+    async fn clear_appended(&self, req: StateKey) -> Result<(), ApiError> {
+        check_key(&req.user, &req.key)?;
+        Ok(self.backend.clear_appended(&req.user, &req.key).await?)
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %req.user, key = %req.key, holder = %req.holder))]
+    async fn lock_state(&self, req: LockRequest) -> Result<LockReply, ApiError> {
+        check_key(&req.user, &req.key)?;
+        let mode = match req.mode() {
+            LockMode::Read => Mode::Read,
+            LockMode::Write => Mode::Write,
+            LockMode::Unspecified => {
+                return Err(ApiError::invalid_argument("a lock request names no mode"));
+            }
+        };
+        if req.holder.is_empty() || req.lease_ms == 0 {
+            return Err(ApiError::invalid_argument(
+                "a lock request needs a holder and a lease",
+            ));
+        }
+        let lease = Duration::from_millis(req.lease_ms).min(self.limits.max_lock_lease);
+        let wait = Duration::from_millis(req.wait_ms).min(self.limits.max_lock_lease);
+        let granted = self
+            .locks
+            .lock(&req.user, &req.key, mode, &req.holder, lease, wait)
+            .await;
+        Ok(LockReply { granted })
+    }
+
+    async fn unlock_state(&self, req: UnlockRequest) -> Result<(), ApiError> {
+        check_key(&req.user, &req.key)?;
+        if self.locks.unlock(&req.user, &req.key, &req.holder) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!(
+                "{} holds no lock on the state key {:?}",
+                req.holder, req.key
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EmbeddedBackend;
+
+    fn service(dir: &std::path::Path) -> StateService {
+        let limits = StateLimits {
+            max_value_bytes: 4,
+            max_keys_per_user: 2,
+            ..StateLimits::default()
+        };
+        StateService::new(Arc::new(EmbeddedBackend::open(dir).unwrap()), limits)
+    }
+
+    fn set(user: &str, key: &str, value: &'static str) -> SetStateRequest {
+        SetStateRequest {
+            user: user.into(),
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn values_keys_and_key_counts_are_limited_with_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = service(dir.path());
+        let err = state.set_state(set("u", "k", "12345")).await.unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                ErrorCode::PayloadTooLarge,
+                "a state value of 5 bytes is over the limit of 4 bytes"
+            )
+        );
+        let err = state
+            .append_state(set("u", "k", "12345"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+
+        state.set_state(set("u", "a", "1")).await.unwrap();
+        state.append_state(set("u", "b", "1")).await.unwrap();
+        let err = state.set_state(set("u", "c", "1")).await.unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                ErrorCode::ResourceExhausted,
+                "the user already has its limit of 2 state keys; delete some first"
+            )
+        );
+        state.set_state(set("other", "c", "1")).await.unwrap();
+
+        let err = state.set_state(set("u", "", "1")).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
+        let err = state.set_state(set("no/user", "k", "1")).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
+    }
+
+    #[tokio::test]
+    async fn unlocking_a_lock_not_held_is_not_found_and_lock_requests_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = service(dir.path());
+        let unlock = UnlockRequest {
+            user: "u".into(),
+            key: "k".into(),
+            holder: "h".into(),
+        };
+        let err = state.unlock_state(unlock).await.unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                ErrorCode::NotFound,
+                "h holds no lock on the state key \"k\""
+            )
+        );
+        let request = LockRequest {
+            user: "u".into(),
+            key: "k".into(),
+            mode: LockMode::Write as i32,
+            holder: String::new(),
+            lease_ms: 1000,
+            wait_ms: 0,
+        };
+        let err = state.lock_state(request.clone()).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
+        let err = state
+            .lock_state(LockRequest {
+                mode: LockMode::Unspecified as i32,
+                holder: "h".into(),
+                ..request
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.message, "a lock request names no mode");
     }
 }

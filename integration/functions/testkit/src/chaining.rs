@@ -2,7 +2,7 @@
 
 use fwasm_sdk::{CallId, Error, Request, Response, await_call, chain};
 
-use crate::numbers;
+use crate::{numbers, respond};
 
 /// `upper(B + "1")` and `reverse(B + "2")` at once, outputs joined: "ab" gives "AB12ba".
 pub fn pair(req: &Request) -> Response {
@@ -144,12 +144,4 @@ fn sum_of_calls(function: &str, inputs: impl Iterator<Item = String>) -> Result<
         sum = sum.wrapping_add(value);
     }
     Ok(sum.to_string().into_bytes())
-}
-
-/// 200 with the output, or 500 with the error text.
-fn respond(result: Result<Vec<u8>, impl ToString>) -> Response {
-    match result {
-        Ok(out) => Response::ok(out),
-        Err(err) => Response::new(500, err.to_string()),
-    }
 }

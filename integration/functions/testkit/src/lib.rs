@@ -1,12 +1,14 @@
 //! Behaviours the integration tests need, chosen by the name the module is uploaded under, so
 //! one build serves them all.
 mod chaining;
+mod state;
 
 use fwasm_sdk::{Request, Response};
 
 #[fwasm_sdk::handler]
 fn handle(req: Request) -> Response {
-    match req.function() {
+    // "name.anything" behaves as "name": several copies of one behaviour under one user.
+    match req.function().split('.').next().unwrap_or_default() {
         "inspect" => inspect(&req),
         "panic" => panic!("boom: {}", String::from_utf8_lossy(req.body())),
         "spin" => spin(),
@@ -25,6 +27,10 @@ fn handle(req: Request) -> Response {
         "chain_other" => chaining::chain_other(&req),
         "child_id" => chaining::child_id(&req),
         "nest" => chaining::nest(&req),
+        "counter" => state::counter(),
+        "state_offset" => state::state_offset(),
+        "appender" => state::appender(&req),
+        "state" => state::script(&req),
         other => Response::new(404, format!("testkit has no behaviour named {other}")),
     }
 }
@@ -43,8 +49,13 @@ fn inspect(req: &Request) -> Response {
         req.header("X-Test").unwrap_or("-"),
         String::from_utf8_lossy(req.body()),
     );
-    let status = req.header("x-status").and_then(|s| s.parse().ok()).unwrap_or(200);
-    Response::ok(text).with_status(status).with_header("x-from-guest", "yes")
+    let status = req
+        .header("x-status")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    Response::ok(text)
+        .with_status(status)
+        .with_header("x-from-guest", "yes")
 }
 
 /// Never returns: the CPU and time limits must stop it.
@@ -66,7 +77,10 @@ fn hog() -> Response {
 
 /// An output of as many bytes as the input asks for.
 fn big(req: &Request) -> Response {
-    let n: usize = String::from_utf8_lossy(req.body()).trim().parse().unwrap_or(0);
+    let n: usize = String::from_utf8_lossy(req.body())
+        .trim()
+        .parse()
+        .unwrap_or(0);
     Response::ok(vec![b'x'; n])
 }
 
@@ -96,4 +110,12 @@ fn numbers(req: &Request) -> Result<Vec<u64>, Response> {
         .map(|n| n.parse())
         .collect::<Result<_, _>>()
         .map_err(|err| Response::new(400, format!("expected decimal numbers: {err}")))
+}
+
+/// 200 with the output, or 500 with the error text.
+fn respond(result: Result<Vec<u8>, impl ToString>) -> Response {
+    match result {
+        Ok(out) => Response::ok(out),
+        Err(err) => Response::new(500, err.to_string()),
+    }
 }

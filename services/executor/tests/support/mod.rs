@@ -1,54 +1,18 @@
 #![allow(dead_code)] // Each test binary uses a different part.
 //! A real executor with a real scheduler beside it, and hand-written WAT guests.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use fwasm_executor::{Executor, ExecutorConfig, Limits};
 use fwasm_proto::ApiError;
+use fwasm_proto::api::SchedulerApi;
 use fwasm_proto::api::{ExecutorApi, StateApi};
 use fwasm_proto::directory::BackReference;
 use fwasm_proto::pb::{
-    Call, CallResult, CallStatus, FailureKind, FunctionCode, FunctionInfo, FunctionRef, ModuleRef,
-    PutFunctionRequest,
+    Call, CallResult, CallStatus, FailureKind, PlaceRequest, PutFunctionRequest,
 };
 use fwasm_scheduler::{ExecutorEndpoint, Scheduler, SchedulerConfig};
-
-/// Modules by hash, and which module each function of user `u` runs: all the executor and
-/// scheduler need from the state service.
-#[derive(Default)]
-pub struct Modules(Mutex<HashMap<String, bytes::Bytes>>);
-
-#[async_trait]
-impl StateApi for Modules {
-    async fn put_function(&self, _: PutFunctionRequest) -> Result<FunctionInfo, ApiError> {
-        unreachable!("the executor never uploads")
-    }
-    async fn get_function_info(&self, req: FunctionRef) -> Result<FunctionInfo, ApiError> {
-        // Tests store functions under the key "fn:<name>", holding the module hash.
-        let key = format!("fn:{}", req.function);
-        let hash = self.0.lock().unwrap().get(&key).cloned();
-        hash.map(|hash| FunctionInfo {
-            module_hash: String::from_utf8(hash.to_vec()).unwrap(),
-            user: req.user.clone(),
-            function: req.function.clone(),
-            size: 0,
-        })
-        .ok_or_else(|| ApiError::not_found(format!("no function {}/{}", req.user, req.function)))
-    }
-    async fn get_function(&self, _: FunctionRef) -> Result<FunctionCode, ApiError> {
-        unreachable!("the executor looks modules up by hash")
-    }
-    async fn get_module(&self, req: ModuleRef) -> Result<FunctionCode, ApiError> {
-        let wasm = self.0.lock().unwrap().get(&req.module_hash).cloned();
-        wasm.map(|wasm| FunctionCode {
-            module_hash: req.module_hash.clone(),
-            wasm,
-        })
-        .ok_or_else(|| ApiError::not_found(format!("no module with hash {}", req.module_hash)))
-    }
-}
+use fwasm_state::{StateConfig, StateService};
 
 /// A v1 guest whose `fwasm_handle` body is `handle` and whose memory holds, at 100, the
 /// response envelope for body "hi".
@@ -74,21 +38,29 @@ pub const RETURN_HI: &str = "i64.const 429496729613";
 pub struct Harness {
     pub executor: Arc<Executor>,
     pub scheduler: Arc<Scheduler>,
-    pub modules: Arc<Modules>,
+    pub state: Arc<StateService>,
+    _data: tempfile::TempDir,
 }
 
 impl Harness {
-    pub fn new(limits: Limits) -> Self {
+    pub async fn new(limits: Limits) -> Self {
         Self::with_config(ExecutorConfig {
             limits,
             workers: 2,
             ..ExecutorConfig::default()
         })
+        .await
     }
 
-    /// An executor with a real scheduler (and call table) beside it, as in `fwasm up`.
-    pub fn with_config(config: ExecutorConfig) -> Self {
-        let modules = Arc::new(Modules::default());
+    /// An executor with a real scheduler (and call table) and state service beside it, as in
+    /// `fwasm up`.
+    pub async fn with_config(config: ExecutorConfig) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let state = StateConfig {
+            data_dir: data.path().to_path_buf(),
+            ..StateConfig::default()
+        };
+        let state = Arc::new(state.open().await.unwrap());
         let back = Arc::new(BackReference::default());
         let scheduler = Arc::new(Scheduler::new(
             SchedulerConfig {
@@ -98,39 +70,70 @@ impl Harness {
                 }],
                 ..SchedulerConfig::default()
             },
-            modules.clone(),
+            state.clone(),
             back.clone(),
         ));
-        let executor = Arc::new(Executor::new(config, modules.clone(), scheduler.clone()));
+        let executor = Arc::new(Executor::new(config, state.clone(), scheduler.clone()));
         back.set(&(executor.clone() as Arc<dyn ExecutorApi>));
         Self {
             executor,
             scheduler,
-            modules,
+            state,
+            _data: data,
         }
     }
 
-    /// Stores a module and returns its hash.
-    pub fn add_module(&self, wat: &str) -> String {
+    /// Stores a module (as a function named after its content) and returns its hash.
+    pub async fn add_module(&self, wat: &str) -> String {
         let wasm = wat::parse_str(wat).expect("test guest is valid WAT");
-        let hash = format!("{:x}", md5ish(&wasm));
-        self.modules
-            .0
-            .lock()
-            .unwrap()
-            .insert(hash.clone(), wasm.into());
-        hash
+        let name = format!("m{:x}", md5ish(&wasm));
+        self.put("u", &name, wasm).await
     }
 
-    /// Makes `u/<name>` run the module `wat`.
-    pub fn add_function(&self, name: &str, wat: &str) -> String {
-        let hash = self.add_module(wat);
-        self.modules
-            .0
-            .lock()
-            .unwrap()
-            .insert(format!("fn:{name}"), hash.clone().into_bytes().into());
-        hash
+    /// Makes `u/<name>` run the module `wat`; returns its hash.
+    pub async fn add_function(&self, name: &str, wat: &str) -> String {
+        self.add_function_of("u", name, wat).await
+    }
+
+    /// Makes `<user>/<name>` run the module `wat`; returns its hash.
+    pub async fn add_function_of(&self, user: &str, name: &str, wat: &str) -> String {
+        let wasm = wat::parse_str(wat).expect("test guest is valid WAT");
+        self.put(user, name, wasm).await
+    }
+
+    async fn put(&self, user: &str, name: &str, wasm: Vec<u8>) -> String {
+        let request = PutFunctionRequest {
+            user: user.into(),
+            function: name.into(),
+            wasm: wasm.into(),
+        };
+        self.state.put_function(request).await.unwrap().module_hash
+    }
+
+    /// Runs `wat` as a call from outside of a function of `user`, with a fresh call id.
+    pub async fn run_as(&self, user: &str, wat: &str) -> CallResult {
+        let wasm = wat::parse_str(wat).expect("test guest is valid WAT");
+        let function = format!("m{:x}", md5ish(&wasm));
+        let module_hash = self.put(user, &function, wasm).await;
+        let placement = self
+            .scheduler
+            .place(PlaceRequest {
+                user: user.into(),
+                function: function.clone(),
+                ..PlaceRequest::default()
+            })
+            .await
+            .unwrap();
+        self.executor
+            .execute(Call {
+                id: placement.call_id,
+                user: user.into(),
+                function,
+                module_hash,
+                ..Call::default()
+            })
+            .await
+            .expect("the call reaches the guest")
     }
 
     pub async fn run(&self, wat: &str) -> CallResult {
@@ -138,7 +141,7 @@ impl Harness {
     }
 
     pub async fn try_run(&self, wat: &str) -> Result<CallResult, ApiError> {
-        let hash = self.add_module(wat);
+        let hash = self.add_module(wat).await;
         self.executor
             .execute(Call {
                 id: 7,

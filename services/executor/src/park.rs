@@ -1,0 +1,99 @@
+//! Parking: how an import that needs async work (the scheduler, the state service) suspends
+//! its call instead of blocking a worker thread.
+//!
+//! The import leaves a [`HostOp`] in the call's host state and returns the [`Suspend`] host
+//! error, which ends the slice with a resumable host trap. The worker hands the op to the
+//! async runtime; when it completes, [`complete`] applies the [`OpResult`] to the call (its host
+//! state and, for reads, its memory) and yields the import's return value, and the call
+//! resumes on whichever worker is free.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fwasm_abi::HostStatus;
+use wasmi::{Caller, Memory, Store, Val};
+
+use crate::chaining::{self, Ended};
+use crate::host::HostState;
+use crate::state::{self, StateOp, StateOutcome};
+
+/// Work a parked call waits for.
+#[derive(Debug)]
+pub(crate) enum HostOp {
+    Chain {
+        function: String,
+        input: Bytes,
+    },
+    /// `timeout`: `None` = as long as the caller may run; zero = just look.
+    Await {
+        id: u64,
+        timeout: Option<Duration>,
+    },
+    State(StateOp),
+}
+
+/// What a [`HostOp`] came back with.
+#[derive(Debug)]
+pub(crate) enum OpResult {
+    Chained(Result<u64, Refusal>),
+    Awaited {
+        id: u64,
+        ended: Result<Ended, Refusal>,
+    },
+    State(StateOp, Result<StateOutcome, Refusal>),
+}
+
+/// Why the host refused an op: a status for the guest and a message for `last_error`.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) status: HostStatus,
+    pub(crate) message: String,
+}
+
+impl Refusal {
+    pub(crate) fn new(status: HostStatus, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// The host error an import returns to park its call. Never reaches a user.
+#[derive(Debug)]
+pub(crate) struct Suspend;
+
+impl fmt::Display for Suspend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("call parked until a host operation completes")
+    }
+}
+
+impl wasmi::errors::HostError for Suspend {}
+
+/// Parks the calling import's call until `op` completes: returns the error the import must
+/// return. Only `fwasm_handle` runs as a resumable call, so elsewhere (the start function,
+/// `fwasm_alloc`) the op is refused instead.
+pub(crate) fn park(
+    caller: &mut Caller<'_, HostState>,
+    op: HostOp,
+) -> Result<wasmi::Error, Refusal> {
+    if !caller.data().can_park {
+        return Err(Refusal::new(
+            HostStatus::Unavailable,
+            "this import can only be used while fwasm_handle runs",
+        ));
+    }
+    caller.data_mut().pending = Some(op);
+    Ok(wasmi::Error::host(Suspend))
+}
+
+/// Applies an op's result to the parked call and returns the import's return value.
+pub(crate) fn complete(store: &mut Store<HostState>, memory: Memory, result: OpResult) -> Val {
+    match result {
+        OpResult::Chained(chained) => chaining::chained(store.data_mut(), chained),
+        OpResult::Awaited { id, ended } => chaining::awaited(store.data_mut(), id, ended),
+        OpResult::State(op, outcome) => state::complete(store, memory, op, outcome),
+    }
+}

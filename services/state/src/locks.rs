@@ -1,0 +1,210 @@
+//! Global reader/writer locks on state keys, held here in the state service for executors
+//! anywhere. Every lock has a lease: a holder that vanishes (a crashed executor) cannot block
+//! a key for longer than its lease. Waiters are woken when a lock is released.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Read,
+    Write,
+}
+
+#[derive(Default)]
+pub(crate) struct GlobalLocks {
+    keys: Mutex<HashMap<(String, String), KeyLock>>,
+}
+
+#[derive(Default)]
+struct KeyLock {
+    writer: Option<(String, Instant)>,
+    readers: HashMap<String, Instant>,
+    /// Woken whenever a holder lets go.
+    released: Arc<Notify>,
+    waiting: usize,
+}
+
+impl KeyLock {
+    fn drop_expired(&mut self, now: Instant) {
+        if self.writer.as_ref().is_some_and(|(_, until)| *until <= now) {
+            self.writer = None;
+        }
+        self.readers.retain(|_, until| *until > now);
+    }
+
+    /// Grants the lock if it is free for `holder` (a holder asking again keeps what it has).
+    fn try_grant(&mut self, mode: Mode, holder: &str, until: Instant) -> bool {
+        let writer = self.writer.as_ref().map(|(h, _)| h.as_str());
+        let granted = match mode {
+            Mode::Write => {
+                writer.is_none_or(|w| w == holder)
+                    && self.readers.keys().all(|reader| reader == holder)
+            }
+            Mode::Read => writer.is_none_or(|w| w == holder),
+        };
+        if granted {
+            match mode {
+                Mode::Write => self.writer = Some((holder.to_string(), until)),
+                Mode::Read => {
+                    self.readers.insert(holder.to_string(), until);
+                }
+            }
+        }
+        granted
+    }
+
+    /// When the earliest lease ends, if anyone holds the lock.
+    fn next_expiry(&self) -> Option<Instant> {
+        let writer = self.writer.as_ref().map(|(_, until)| *until);
+        writer
+            .into_iter()
+            .chain(self.readers.values().copied())
+            .min()
+    }
+
+    fn is_idle(&self) -> bool {
+        self.writer.is_none() && self.readers.is_empty() && self.waiting == 0
+    }
+}
+
+impl GlobalLocks {
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), KeyLock>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the lock for `holder` for `lease`, waiting up to `wait`. False if not granted.
+    pub(crate) async fn lock(
+        &self,
+        user: &str,
+        key: &str,
+        mode: Mode,
+        holder: &str,
+        lease: Duration,
+        wait: Duration,
+    ) -> bool {
+        let id = (user.to_string(), key.to_string());
+        let deadline = Instant::now() + wait;
+        let mut registered = false;
+        loop {
+            let (released, wake_at) = {
+                let mut keys = self.keys();
+                let lock = keys.entry(id.clone()).or_default();
+                let now = Instant::now();
+                lock.drop_expired(now);
+                if lock.try_grant(mode, holder, now + lease) {
+                    if registered {
+                        lock.waiting -= 1;
+                    }
+                    return true;
+                }
+                if now >= deadline {
+                    if registered {
+                        lock.waiting -= 1;
+                        if lock.is_idle() {
+                            keys.remove(&id);
+                        }
+                    }
+                    return false;
+                }
+                if !registered {
+                    lock.waiting += 1;
+                    registered = true;
+                }
+                let wake_at = lock.next_expiry().map_or(deadline, |e| e.min(deadline));
+                // Registered while the table is locked, so no release can slip in unseen.
+                let mut released = Box::pin(lock.released.clone().notified_owned());
+                released.as_mut().enable();
+                (released, wake_at)
+            };
+            let _ = tokio::time::timeout_at(wake_at.into(), released).await;
+        }
+    }
+
+    /// Releases what `holder` holds on the key. False if it held nothing.
+    pub(crate) fn unlock(&self, user: &str, key: &str, holder: &str) -> bool {
+        let id = (user.to_string(), key.to_string());
+        let mut keys = self.keys();
+        let Some(lock) = keys.get_mut(&id) else {
+            return false;
+        };
+        let mut held = lock.readers.remove(holder).is_some();
+        if lock.writer.as_ref().is_some_and(|(h, _)| h == holder) {
+            lock.writer = None;
+            held = true;
+        }
+        lock.released.notify_waiters();
+        if lock.is_idle() {
+            keys.remove(&id);
+        }
+        held
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEASE: Duration = Duration::from_secs(10);
+    const NOW: Duration = Duration::ZERO;
+
+    #[tokio::test]
+    async fn readers_share_and_a_writer_excludes() {
+        let locks = GlobalLocks::default();
+        assert!(locks.lock("u", "k", Mode::Read, "a", LEASE, NOW).await);
+        assert!(locks.lock("u", "k", Mode::Read, "b", LEASE, NOW).await);
+        assert!(!locks.lock("u", "k", Mode::Write, "c", LEASE, NOW).await);
+        assert!(locks.unlock("u", "k", "a") && locks.unlock("u", "k", "b"));
+        assert!(locks.lock("u", "k", Mode::Write, "c", LEASE, NOW).await);
+        assert!(!locks.lock("u", "k", Mode::Read, "a", LEASE, NOW).await);
+        assert!(
+            locks.lock("v", "k", Mode::Write, "a", LEASE, NOW).await,
+            "another user's key is another lock"
+        );
+        assert!(!locks.unlock("u", "k", "nobody"));
+    }
+
+    #[tokio::test]
+    async fn a_waiter_gets_the_lock_when_it_is_released() {
+        let locks = Arc::new(GlobalLocks::default());
+        assert!(locks.lock("u", "k", Mode::Write, "a", LEASE, NOW).await);
+        let waiter = tokio::spawn({
+            let locks = locks.clone();
+            async move {
+                let started = Instant::now();
+                let granted = locks
+                    .lock("u", "k", Mode::Write, "b", LEASE, Duration::from_secs(5))
+                    .await;
+                (granted, started.elapsed())
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        locks.unlock("u", "k", "a");
+        let (granted, waited) = waiter.await.unwrap();
+        assert!(granted);
+        assert!(
+            waited < Duration::from_secs(1),
+            "woken, not timed out: {waited:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lease_ends_a_vanished_holders_lock() {
+        let locks = GlobalLocks::default();
+        let short = Duration::from_millis(30);
+        assert!(
+            locks
+                .lock("u", "k", Mode::Write, "crashed", short, NOW)
+                .await
+        );
+        assert!(!locks.lock("u", "k", Mode::Write, "b", LEASE, NOW).await);
+        assert!(
+            locks
+                .lock("u", "k", Mode::Write, "b", LEASE, Duration::from_secs(5))
+                .await
+        );
+    }
+}

@@ -1,0 +1,424 @@
+//! The Redis backend: functions, modules and the global state tier on a Redis server, through
+//! one multiplexed connection that reconnects by itself (`redis::aio::ConnectionManager`).
+//!
+//! # Key layout
+//!
+//! Everything lives under the `fwasm:` prefix, so the database can be shared with other data:
+//!
+//! | key                          | type   | holds                                           |
+//! |------------------------------|--------|-------------------------------------------------|
+//! | `fwasm:fn:{user}/{function}` | hash   | `module_hash` and `size` of the function        |
+//! | `fwasm:mod:{hash}`           | string | the module's bytes                              |
+//! | `fwasm:v:{user}:{key}`       | string | the value of a state key                        |
+//! | `fwasm:a:{user}:{key}`       | list   | the append list of a state key (RPUSH / LRANGE) |
+//! | `fwasm:k:{user}`             | set    | the user's existing state keys (for `max_keys`) |
+//!
+//! User names never contain `:` or `/` (they are `[A-Za-z0-9_.-]`; this backend refuses one
+//! that does), while state keys may contain anything. The user therefore always comes first and
+//! ends at the first `:` (or `/`) after the tag, so two different `(user, key)` pairs can never
+//! name the same Redis key, whatever the key holds.
+//!
+//! # Atomicity
+//!
+//! `put_function` and `delete_state` are MULTI/EXEC transactions. `set_state`, `append_state`
+//! and `clear_appended` are small Lua scripts, so checking the key limit (SISMEMBER / SCARD),
+//! recording the key (SADD / SREM) and writing happen in one step even with concurrent writers.
+//! The set `fwasm:k:{user}` holds exactly the keys that have a value or a non-empty list.
+//!
+//! # Durability
+//!
+//! A write is acknowledged once Redis has applied it; whether it survives a restart of Redis is
+//! up to the server's persistence settings. For the [`Backend`] contract ("an acknowledged
+//! write survives a restart") run Redis with `appendonly yes` and `appendfsync always`;
+//! [`RedisBackend::connect`] logs a warning when the server says it does not persist that way.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use ::redis::{AsyncConnectionConfig, Client, RedisError, Script};
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::backend::{Backend, BackendError, FunctionRecord};
+
+/// How long connecting (and the first PING) may take before `connect` gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one command may wait for its reply. Generous: a module upload can be megabytes.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sets a value: admits the key under the limit, records it and writes, in one step.
+/// KEYS: key set, value. ARGV: state key, max keys, value. Returns 0 if refused by the limit.
+const SET_SCRIPT: &str = r"
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
+  if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+    return 0
+  end
+  redis.call('SADD', KEYS[1], ARGV[1])
+end
+redis.call('SET', KEYS[2], ARGV[3])
+return 1
+";
+
+/// Appends an element: as [`SET_SCRIPT`], with RPUSH on the list.
+/// KEYS: key set, list. ARGV: state key, max keys, element. Returns 0 if refused by the limit.
+const APPEND_SCRIPT: &str = r"
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
+  if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+    return 0
+  end
+  redis.call('SADD', KEYS[1], ARGV[1])
+end
+redis.call('RPUSH', KEYS[2], ARGV[3])
+return 1
+";
+
+/// Empties a list, and forgets the key unless it still has a value.
+/// KEYS: key set, value, list. ARGV: state key.
+const CLEAR_APPENDED_SCRIPT: &str = r"
+redis.call('DEL', KEYS[3])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SREM', KEYS[1], ARGV[1])
+end
+return 1
+";
+
+/// The Redis backend. Cheap to share: commands from concurrent callers are multiplexed on one
+/// connection.
+pub struct RedisBackend {
+    connection: ConnectionManager,
+    set_script: Script,
+    append_script: Script,
+    clear_appended_script: Script,
+}
+
+impl RedisBackend {
+    /// Connects to the Redis server at `url` (e.g. `redis://127.0.0.1:6379`) and checks that it
+    /// answers PING, so a wrong address is reported now rather than at the first request.
+    pub async fn connect(url: &str) -> Result<RedisBackend, BackendError> {
+        let open_error = |reason: String| BackendError::Open {
+            path: url.to_string(),
+            reason,
+        };
+        let client = Client::open(url).map_err(|e| {
+            open_error(format!(
+                "not a valid Redis URL ({e}); expected e.g. redis://127.0.0.1:6379"
+            ))
+        })?;
+
+        // One plain connection with short timeouts first: the connection manager would retry
+        // a refused connection for seconds before giving up.
+        let probe_config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(CONNECT_TIMEOUT));
+        let mut probe = client
+            .get_multiplexed_async_connection_with_config(&probe_config)
+            .await
+            .map_err(|e| {
+                open_error(format!(
+                    "cannot connect to Redis ({e}); is redis-server running at {url}?"
+                ))
+            })?;
+        ::redis::cmd("PING")
+            .query_async::<String>(&mut probe)
+            .await
+            .map_err(|e| open_error(format!("the server does not answer PING: {e}")))?;
+        warn_unless_durable(&mut probe, url).await;
+        drop(probe);
+
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| open_error(format!("cannot connect to Redis: {e}")))?;
+        Ok(RedisBackend {
+            connection,
+            set_script: Script::new(SET_SCRIPT),
+            append_script: Script::new(APPEND_SCRIPT),
+            clear_appended_script: Script::new(CLEAR_APPENDED_SCRIPT),
+        })
+    }
+
+    /// A handle for one request (clones share the connection).
+    fn conn(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
+    /// Sets or appends through `script`, mapping a refusal to [`BackendError::TooManyKeys`].
+    async fn admit_and_write(
+        &self,
+        script: &Script,
+        user: &str,
+        key: &str,
+        target: String,
+        data: Bytes,
+        max_keys: u64,
+    ) -> Result<(), BackendError> {
+        let admitted: i64 = script
+            .key(keys_key(user)?)
+            .key(target)
+            .arg(key)
+            .arg(max_keys)
+            .arg(data.as_ref())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(storage)?;
+        if admitted == 1 {
+            Ok(())
+        } else {
+            Err(BackendError::TooManyKeys { max: max_keys })
+        }
+    }
+}
+
+/// Warns when the server would lose acknowledged writes on a restart. Best effort: a server
+/// that refuses CONFIG (some managed ones do) is taken on trust.
+async fn warn_unless_durable(connection: &mut MultiplexedConnection, url: &str) {
+    let Some((appendonly, appendfsync)) = persistence(connection).await else {
+        return;
+    };
+    if appendonly != "yes" || appendfsync != "always" {
+        tracing::warn!(
+            appendonly,
+            appendfsync,
+            "the Redis server at {url} may lose acknowledged writes if it restarts; \
+             run it with appendonly yes and appendfsync always"
+        );
+    }
+}
+
+/// The server's `appendonly` and `appendfsync` settings, if it tells them.
+async fn persistence(connection: &mut MultiplexedConnection) -> Option<(String, String)> {
+    let mut config: HashMap<String, String> = ::redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("append*")
+        .query_async(connection)
+        .await
+        .ok()?;
+    Some((config.remove("appendonly")?, config.remove("appendfsync")?))
+}
+
+fn storage(err: RedisError) -> BackendError {
+    BackendError::Storage(format!("redis: {err}"))
+}
+
+/// `user`, checked to contain none of the separators the layout relies on.
+fn checked_user(user: &str) -> Result<&str, BackendError> {
+    if user.is_empty() || user.contains([':', '/']) {
+        return Err(BackendError::Storage(format!(
+            "invalid user name {user:?} for the Redis key layout"
+        )));
+    }
+    Ok(user)
+}
+
+fn function_key(user: &str, function: &str) -> Result<String, BackendError> {
+    Ok(format!("fwasm:fn:{}/{function}", checked_user(user)?))
+}
+
+fn module_key(module_hash: &str) -> String {
+    format!("fwasm:mod:{module_hash}")
+}
+
+fn value_key(user: &str, key: &str) -> Result<String, BackendError> {
+    Ok(format!("fwasm:v:{}:{key}", checked_user(user)?))
+}
+
+fn list_key(user: &str, key: &str) -> Result<String, BackendError> {
+    Ok(format!("fwasm:a:{}:{key}", checked_user(user)?))
+}
+
+fn keys_key(user: &str) -> Result<String, BackendError> {
+    Ok(format!("fwasm:k:{}", checked_user(user)?))
+}
+
+#[async_trait]
+impl Backend for RedisBackend {
+    async fn put_function(
+        &self,
+        user: &str,
+        function: &str,
+        record: &FunctionRecord,
+        wasm: Bytes,
+    ) -> Result<(), BackendError> {
+        ::redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(module_key(&record.module_hash))
+            .arg(wasm.as_ref())
+            .ignore()
+            .cmd("HSET")
+            .arg(function_key(user, function)?)
+            .arg("module_hash")
+            .arg(&record.module_hash)
+            .arg("size")
+            .arg(record.size)
+            .ignore()
+            .exec_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn function(
+        &self,
+        user: &str,
+        function: &str,
+    ) -> Result<Option<FunctionRecord>, BackendError> {
+        let (module_hash, size): (Option<String>, Option<u64>) = ::redis::cmd("HMGET")
+            .arg(function_key(user, function)?)
+            .arg("module_hash")
+            .arg("size")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)?;
+        match (module_hash, size) {
+            (Some(module_hash), Some(size)) => Ok(Some(FunctionRecord { module_hash, size })),
+            (None, None) => Ok(None),
+            _ => Err(BackendError::Storage(format!(
+                "redis: the record of {user}/{function} is incomplete"
+            ))),
+        }
+    }
+
+    async fn module(&self, module_hash: &str) -> Result<Option<Bytes>, BackendError> {
+        ::redis::cmd("GET")
+            .arg(module_key(module_hash))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn get_state(&self, user: &str, key: &str) -> Result<Option<Bytes>, BackendError> {
+        ::redis::cmd("GET")
+            .arg(value_key(user, key)?)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn state_size(&self, user: &str, key: &str) -> Result<u64, BackendError> {
+        ::redis::cmd("STRLEN")
+            .arg(value_key(user, key)?)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn set_state(
+        &self,
+        user: &str,
+        key: &str,
+        value: Bytes,
+        max_keys: u64,
+    ) -> Result<(), BackendError> {
+        let target = value_key(user, key)?;
+        self.admit_and_write(&self.set_script, user, key, target, value, max_keys)
+            .await
+    }
+
+    async fn delete_state(&self, user: &str, key: &str) -> Result<(), BackendError> {
+        ::redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(value_key(user, key)?)
+            .arg(list_key(user, key)?)
+            .ignore()
+            .cmd("SREM")
+            .arg(keys_key(user)?)
+            .arg(key)
+            .ignore()
+            .exec_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn append_state(
+        &self,
+        user: &str,
+        key: &str,
+        element: Bytes,
+        max_keys: u64,
+    ) -> Result<(), BackendError> {
+        let target = list_key(user, key)?;
+        self.admit_and_write(&self.append_script, user, key, target, element, max_keys)
+            .await
+    }
+
+    async fn read_appended(&self, user: &str, key: &str) -> Result<Vec<Bytes>, BackendError> {
+        ::redis::cmd("LRANGE")
+            .arg(list_key(user, key)?)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn clear_appended(&self, user: &str, key: &str) -> Result<(), BackendError> {
+        self.clear_appended_script
+            .key(keys_key(user)?)
+            .key(value_key(user, key)?)
+            .key(list_key(user, key)?)
+            .arg(key)
+            .invoke_async::<i64>(&mut self.conn())
+            .await
+            .map(drop)
+            .map_err(storage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn different_user_key_pairs_never_share_a_redis_key() {
+        let pairs = [
+            ("a", "b:c"),
+            ("a:b", "c"),
+            ("a", "b"),
+            ("ab", ""),
+            ("a", ":b"),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for (user, key) in pairs {
+            match value_key(user, key) {
+                Ok(redis_key) => assert!(seen.insert(redis_key), "{user:?} {key:?}"),
+                Err(_) => assert!(user.contains(':'), "{user:?} refused"),
+            }
+        }
+        assert!(checked_user("a:b").is_err());
+        assert!(checked_user("a/b").is_err());
+        assert!(checked_user("user_1.x-y").is_ok());
+    }
+
+    #[tokio::test]
+    async fn reads_the_persistence_settings() {
+        let server = redis_harness::RedisServer::start();
+        let client = Client::open(server.url()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        // The harness runs without persistence: exactly what `connect` warns about.
+        assert_eq!(
+            persistence(&mut connection).await,
+            Some(("no".to_string(), "everysec".to_string()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_address_is_reported_at_connect() {
+        // Port 1 on loopback: nothing listens there.
+        let err = RedisBackend::connect("redis://127.0.0.1:1")
+            .await
+            .err()
+            .expect("connect fails");
+        let message = err.to_string();
+        assert!(
+            message.starts_with("cannot open the store at redis://127.0.0.1:1")
+                && message.contains("is redis-server running at redis://127.0.0.1:1?"),
+            "{message}"
+        );
+        let err = RedisBackend::connect("http://nope").await.err().unwrap();
+        assert!(err.to_string().contains("not a valid Redis URL"), "{err}");
+    }
+}
