@@ -1,8 +1,9 @@
 //! Global reader/writer locks on state keys, held here in the state service for executors
 //! anywhere. Every lock has a lease: a holder that vanishes (a crashed executor) cannot block
-//! a key for longer than its lease. Waiters are woken when a lock is released.
+//! a key for longer than its lease. Waiters are woken when a lock is released, and are granted
+//! the lock in the order they started waiting, so none waits for ever behind newcomers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,9 +24,11 @@ pub(crate) struct GlobalLocks {
 struct KeyLock {
     writer: Option<(String, Instant)>,
     readers: HashMap<String, Instant>,
-    /// Woken whenever a holder lets go.
+    /// Woken whenever a holder lets go or the queue moves.
     released: Arc<Notify>,
-    waiting: usize,
+    /// Tickets of the waiting requests, oldest first; only the oldest may be granted.
+    queue: VecDeque<u64>,
+    next_ticket: u64,
 }
 
 impl KeyLock {
@@ -67,7 +70,7 @@ impl KeyLock {
     }
 
     fn is_idle(&self) -> bool {
-        self.writer.is_none() && self.readers.is_empty() && self.waiting == 0
+        self.writer.is_none() && self.readers.is_empty() && self.queue.is_empty()
     }
 }
 
@@ -88,31 +91,47 @@ impl GlobalLocks {
     ) -> bool {
         let id = (user.to_string(), key.to_string());
         let deadline = Instant::now() + wait;
-        let mut registered = false;
+        let mut ticket = None;
+        // Leaves the queue however this ends, a caller that stops waiting included.
+        let mut _queued = None;
         loop {
             let (released, wake_at) = {
                 let mut keys = self.keys();
                 let lock = keys.entry(id.clone()).or_default();
                 let now = Instant::now();
                 lock.drop_expired(now);
-                if lock.try_grant(mode, holder, now + lease) {
-                    if registered {
-                        lock.waiting -= 1;
+                // Newcomers queue behind waiters instead of overtaking them.
+                let turn = match ticket {
+                    Some(ticket) => lock.queue.front() == Some(&ticket),
+                    None => lock.queue.is_empty(),
+                };
+                if turn && lock.try_grant(mode, holder, now + lease) {
+                    if ticket.is_some() {
+                        lock.queue.pop_front();
+                        // The next in line may be a reader that can share.
+                        lock.released.notify_waiters();
                     }
                     return true;
                 }
                 if now >= deadline {
-                    if registered {
-                        lock.waiting -= 1;
+                    if let Some(ticket) = ticket {
+                        lock.queue.retain(|waiting| *waiting != ticket);
+                        lock.released.notify_waiters();
                         if lock.is_idle() {
                             keys.remove(&id);
                         }
                     }
                     return false;
                 }
-                if !registered {
-                    lock.waiting += 1;
-                    registered = true;
+                if ticket.is_none() {
+                    ticket = Some(lock.next_ticket);
+                    lock.queue.push_back(lock.next_ticket);
+                    _queued = Some(Queued {
+                        locks: self,
+                        id: id.clone(),
+                        ticket: lock.next_ticket,
+                    });
+                    lock.next_ticket += 1;
                 }
                 let wake_at = lock.next_expiry().map_or(deadline, |e| e.min(deadline));
                 // Registered while the table is locked, so no release can slip in unseen.
@@ -141,6 +160,29 @@ impl GlobalLocks {
             keys.remove(&id);
         }
         held
+    }
+}
+
+/// A place in a key's queue, given up when dropped.
+struct Queued<'a> {
+    locks: &'a GlobalLocks,
+    id: (String, String),
+    ticket: u64,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        let mut keys = self.locks.keys();
+        if let Some(lock) = keys.get_mut(&self.id) {
+            let before = lock.queue.len();
+            lock.queue.retain(|waiting| *waiting != self.ticket);
+            if lock.queue.len() != before {
+                lock.released.notify_waiters();
+            }
+            if lock.is_idle() {
+                keys.remove(&self.id);
+            }
+        }
     }
 }
 
@@ -188,6 +230,73 @@ mod tests {
         assert!(
             waited < Duration::from_secs(1),
             "woken, not timed out: {waited:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn waiters_are_granted_in_the_order_they_came() {
+        let locks = Arc::new(GlobalLocks::default());
+        assert!(
+            locks
+                .lock("u", "k", Mode::Write, "holder", LEASE, NOW)
+                .await
+        );
+        let (order, received) = tokio::sync::mpsc::unbounded_channel();
+        let mut waiters = Vec::new();
+        for name in ["first", "second", "third"] {
+            let (locks, order) = (locks.clone(), order.clone());
+            waiters.push(tokio::spawn(async move {
+                let wait = Duration::from_secs(5);
+                assert!(locks.lock("u", "k", Mode::Write, name, LEASE, wait).await);
+                order.send(name).unwrap();
+                locks.unlock("u", "k", name);
+            }));
+            // Each starts waiting before the next arrives.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            !locks
+                .lock("u", "k", Mode::Write, "newcomer", LEASE, NOW)
+                .await,
+            "a newcomer does not overtake the queue"
+        );
+        locks.unlock("u", "k", "holder");
+        for waiter in waiters {
+            waiter.await.unwrap();
+        }
+        drop(order);
+        let mut received = received;
+        let mut got = Vec::new();
+        while let Some(name) = received.recv().await {
+            got.push(name);
+        }
+        assert_eq!(got, ["first", "second", "third"]);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_gives_up_leaves_the_queue() {
+        let locks = Arc::new(GlobalLocks::default());
+        assert!(
+            locks
+                .lock("u", "k", Mode::Write, "holder", LEASE, NOW)
+                .await
+        );
+        let quitter = tokio::spawn({
+            let locks = locks.clone();
+            async move {
+                let wait = Duration::from_secs(60);
+                locks
+                    .lock("u", "k", Mode::Write, "quitter", LEASE, wait)
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        quitter.abort();
+        let _ = quitter.await;
+        locks.unlock("u", "k", "holder");
+        assert!(
+            locks.lock("u", "k", Mode::Write, "next", LEASE, NOW).await,
+            "nobody is left queued ahead"
         );
     }
 
