@@ -5,9 +5,10 @@ use async_trait::async_trait;
 
 use crate::ApiError;
 use crate::pb::{
-    AppendedState, Call, CallRecord, CallRef, CallResult, FunctionCode, FunctionInfo, FunctionRef,
-    LockReply, LockRequest, ModuleRef, PlaceRequest, Placement, PutFunctionRequest,
-    SetStateRequest, StateKey, StateValue, SubmitRequest, UnlockRequest, WaitCallRequest,
+    AppendedState, Call, CallRecord, CallRef, CallResult, FileData, FileRef, FunctionCode,
+    FunctionInfo, FunctionRef, LockReply, LockRequest, ModuleRef, PlaceRequest, Placement,
+    PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey, StateValue, SubmitRequest,
+    UnlockRequest, WaitCallRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -28,6 +29,9 @@ pub trait StateApi: Send + Sync + 'static {
     /// Whether the lock was granted within the request's wait.
     async fn lock_state(&self, req: LockRequest) -> Result<LockReply, ApiError>;
     async fn unlock_state(&self, req: UnlockRequest) -> Result<(), ApiError>;
+
+    async fn put_file(&self, req: PutFileRequest) -> Result<(), ApiError>;
+    async fn get_file(&self, req: FileRef) -> Result<FileData, ApiError>;
 }
 
 /// Placement of calls on executors, and the table of calls and their outcomes.

@@ -169,6 +169,15 @@ impl pb::state_server::State for StateServer {
     ) -> Result<Response<pb::StateReply>, Status> {
         serve_with!(self.0, unlock_state, r).map(|r| r.map(|()| pb::StateReply {}))
     }
+    async fn put_file(
+        &self,
+        r: Request<pb::PutFileRequest>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, put_file, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
+    async fn get_file(&self, r: Request<pb::FileRef>) -> Result<Response<pb::FileData>, Status> {
+        serve_with!(self.0, get_file, r)
+    }
 }
 
 #[async_trait]
@@ -214,6 +223,12 @@ impl StateApi for StateClient<Channel> {
     }
     async fn unlock_state(&self, req: pb::UnlockRequest) -> Result<(), ApiError> {
         call_with!(StateClient, self, unlock_state, req).map(|_| ())
+    }
+    async fn put_file(&self, req: pb::PutFileRequest) -> Result<(), ApiError> {
+        call_with!(StateClient, self, put_file, req).map(|_| ())
+    }
+    async fn get_file(&self, req: pb::FileRef) -> Result<pb::FileData, ApiError> {
+        call_with!(StateClient, self, get_file, req)
     }
 }
 

@@ -47,6 +47,42 @@ pub fn check_state_key(key: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Longest shared file path, in bytes.
+pub const MAX_FILE_PATH_LEN: usize = 1024;
+
+/// A shared file's path in canonical form: relative to the functions' filesystem root, with
+/// no empty, "." or ".." segments (a path cannot leave the root). "/data/./a.txt" and
+/// "data/a.txt" are both "data/a.txt".
+pub fn normalize_file_path(path: &str) -> Result<String, ApiError> {
+    let problem = |problem: &str| {
+        ApiError::invalid_argument(format!("invalid file path {path:?}: {problem}"))
+    };
+    if path.len() > MAX_FILE_PATH_LEN {
+        return Err(problem(&format!(
+            "is longer than {MAX_FILE_PATH_LEN} bytes"
+        )));
+    }
+    if path.chars().any(char::is_control) {
+        return Err(problem("contains a control character"));
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                if segments.pop().is_none() {
+                    return Err(problem("leaves the filesystem root"));
+                }
+            }
+            segment => segments.push(segment),
+        }
+    }
+    if segments.is_empty() {
+        return Err(problem("names no file"));
+    }
+    Ok(segments.join("/"))
+}
+
 /// Checks both names of a user's function.
 pub fn check_function_ref(user: &str, function: &str) -> Result<(), ApiError> {
     check_name("user", user)?;
@@ -102,6 +138,23 @@ mod state_key_tests {
                 "{}",
                 err.message
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod file_path_tests {
+    use super::*;
+
+    #[test]
+    fn file_paths_are_normalized_and_cannot_leave_the_root() {
+        assert_eq!(normalize_file_path("/data/./a.txt").unwrap(), "data/a.txt");
+        assert_eq!(
+            normalize_file_path("data//b/../a.txt").unwrap(),
+            "data/a.txt"
+        );
+        for bad in ["", "/", "..", "/../etc/passwd", "a/../../b", "a\nb"] {
+            assert!(normalize_file_path(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -4,6 +4,7 @@ mod async_api;
 mod bad_input;
 mod chaining;
 mod cli_client;
+mod files;
 mod http_api;
 mod public_grpc;
 mod restart;

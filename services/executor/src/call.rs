@@ -20,6 +20,7 @@ use crate::limits::Limits;
 use crate::local_state::LocalState;
 use crate::park::{HostOp, OpResult, Suspend, complete};
 use crate::state::CallState;
+use crate::wasi::{ProcExit, WasiState};
 
 /// How a call ended, and the global state locks it still held (which the executor releases).
 pub(crate) struct Finished {
@@ -40,6 +41,8 @@ pub(crate) struct CallTask {
     running: Option<Box<Running>>,
     /// Global locks still held when the call ended.
     global_locks: Vec<String>,
+    /// What the call wrote to stdout and stderr.
+    stdout: Bytes,
 }
 
 /// A call suspended between fuel slices or parked in a host call.
@@ -73,6 +76,8 @@ pub(crate) enum Slice {
 struct Failure {
     kind: FailureKind,
     message: String,
+    /// The code of a call that exited with one.
+    return_code: i32,
 }
 
 impl Failure {
@@ -80,6 +85,7 @@ impl Failure {
         Self {
             kind,
             message: message.into(),
+            return_code: 0,
         }
     }
 }
@@ -113,6 +119,7 @@ impl CallTask {
             reply,
             running: None,
             global_locks: Vec::new(),
+            stdout: Bytes::new(),
         }
     }
 
@@ -190,7 +197,8 @@ impl CallTask {
 
     fn resume(&mut self, running: Box<Running>) -> Step {
         if running.started.elapsed() >= self.limits.timeout {
-            self.global_locks = running.store.data().state.global_locks();
+            let mut running = running;
+            self.keep_leftovers(&mut running.store);
             return Step::Done(Err(self.timed_out()), running.started);
         }
         let Running {
@@ -246,7 +254,8 @@ impl CallTask {
     > {
         let chaining = Chaining::new(&self.call, &self.limits);
         let state = CallState::new(&self.call.user, self.local_state.clone(), &self.limits);
-        let host = HostState::new(&self.limits, chaining, state);
+        let wasi = WasiState::new(&self.call.function, &self.limits);
+        let host = HostState::new(&self.limits, chaining, state, wasi);
         let mut store = Store::new(self.module.engine(), host);
         store.limiter(|host| &mut host.limiter);
         // Start functions and the allocator are not preempted: they draw on the whole budget.
@@ -261,6 +270,12 @@ impl CallTask {
             .get_memory(&store, abi::EXPORT_MEMORY)
             .ok_or_else(|| Failure::new(FailureKind::AbiViolation, "module exports no memory"))?;
         store.data_mut().memory = Some(memory);
+        // A WASI reactor (C, C++) initialises its runtime here, once per instance.
+        if let Ok(initialize) = instance.get_typed_func::<(), ()>(&store, "_initialize") {
+            initialize
+                .call(&mut store, ())
+                .map_err(|e| self.trap_failure(&store, e))?;
+        }
         let export_error = |e: wasmi::Error| Failure::new(FailureKind::AbiViolation, e.to_string());
         let alloc = instance
             .get_typed_func::<i32, i32>(&store, abi::EXPORT_ALLOC)
@@ -358,6 +373,15 @@ impl CallTask {
                     op,
                 );
             }
+            Ok(TypedResumableCall::HostTrap(trap))
+                if trap.host_error().downcast_ref::<ProcExit>().is_some() =>
+            {
+                let code = trap
+                    .host_error()
+                    .downcast_ref::<ProcExit>()
+                    .map_or(1, |e| e.0);
+                self.exited(&store, code)
+            }
             Ok(TypedResumableCall::HostTrap(trap)) => Err(Failure::new(
                 FailureKind::Trap,
                 format!(
@@ -368,8 +392,35 @@ impl CallTask {
             )),
             Err(e) => Err(self.trap_failure(&store, e)),
         };
-        self.global_locks = store.data().state.global_locks();
+        let mut store = store;
+        self.keep_leftovers(&mut store);
         Step::Done(outcome, started)
+    }
+
+    /// What outlives the instance: the global locks to release and the captured output.
+    fn keep_leftovers(&mut self, store: &mut Store<HostState>) {
+        self.global_locks = store.data().state.global_locks();
+        self.stdout = store.data_mut().wasi.take_output();
+    }
+
+    /// A call that ended with `proc_exit`: 0 is an empty success, anything else a failure
+    /// with that code (a Faasm `main`'s return value).
+    fn exited(&self, store: &Store<HostState>, code: i32) -> Result<CallResult, Failure> {
+        if code == 0 {
+            return Ok(CallResult {
+                http_status: 200,
+                ..CallResult::default()
+            });
+        }
+        let message = match &store.data().failure_reason {
+            Some(reason) => format!("{} failed with code {code}: {reason}", self.name()),
+            None => format!("{} exited with code {code}", self.name()),
+        };
+        Err(Failure {
+            kind: FailureKind::Exit,
+            message,
+            return_code: code,
+        })
     }
 
     fn read_response(
@@ -476,6 +527,7 @@ impl CallTask {
                     status: CallStatus::Failed as i32,
                     failure: failure.kind as i32,
                     error: failure.message,
+                    return_code: failure.return_code,
                     ..CallResult::default()
                 }
             }
@@ -486,6 +538,7 @@ impl CallTask {
                 id: self.call.id,
                 exec_micros,
                 cold_start: self.cold_start,
+                stdout: self.stdout,
                 ..result
             },
             global_locks: self.global_locks,

@@ -13,7 +13,7 @@ use fwasm_abi::HostStatus;
 use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallRef, CallResult, CallStatus, LockMode, LockRequest, ModuleRef, PlaceRequest,
+    Call, CallRef, CallResult, CallStatus, FileRef, LockMode, LockRequest, ModuleRef, PlaceRequest,
     SetStateRequest, StateKey, SubmitRequest, UnlockRequest, WaitCallRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode};
@@ -269,6 +269,20 @@ impl Inner {
             HostOp::State(op) => {
                 let outcome = within(parent, self.state_op(parent, &op)).await;
                 OpResult::State(op, outcome)
+            }
+            HostOp::File(op) => {
+                let fetch = self.state.get_file(FileRef {
+                    path: op.path.clone(),
+                });
+                let fetched = match tokio::time::timeout_at(parent.deadline.into(), fetch).await {
+                    Ok(Ok(file)) => Ok(file.exists.then_some(file.data)),
+                    Ok(Err(err)) => Err(format!(
+                        "reading shared file {:?}: {}",
+                        op.path, err.message
+                    )),
+                    Err(_) => Err("the call's time ran out while it waited for a file".into()),
+                };
+                OpResult::File(op, fetched)
             }
         }
     }

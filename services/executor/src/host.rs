@@ -10,6 +10,7 @@ use crate::chaining::Chaining;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::park::HostOp;
 use crate::state::CallState;
+use crate::wasi::WasiState;
 
 /// Longest log line or failure reason kept; longer ones are cut.
 const MAX_MESSAGE_BYTES: usize = 16 << 10;
@@ -29,10 +30,16 @@ pub(crate) struct HostState {
     pub(crate) pending: Option<HostOp>,
     pub(crate) chaining: Chaining,
     pub(crate) state: CallState,
+    pub(crate) wasi: WasiState,
 }
 
 impl HostState {
-    pub(crate) fn new(limits: &Limits, chaining: Chaining, state: CallState) -> Self {
+    pub(crate) fn new(
+        limits: &Limits,
+        chaining: Chaining,
+        state: CallState,
+        wasi: WasiState,
+    ) -> Self {
         Self {
             limiter: MemoryLimiter::new(limits.max_memory_bytes),
             memory: None,
@@ -42,6 +49,7 @@ impl HostState {
             pending: None,
             chaining,
             state,
+            wasi,
         }
     }
 
@@ -148,6 +156,7 @@ pub(crate) fn linker(engine: &Engine) -> Linker<HostState> {
         .expect("last_error is defined once");
     crate::chaining::define_imports(&mut linker);
     crate::state::define_imports(&mut linker);
+    crate::wasi::define_imports(&mut linker);
     linker
 }
 

@@ -15,6 +15,7 @@ mod park;
 mod pool;
 mod state;
 mod validate;
+mod wasi;
 
 use std::future::Future;
 use std::sync::Arc;

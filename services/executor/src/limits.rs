@@ -23,6 +23,8 @@ pub struct Limits {
     pub max_chain_input_bytes: usize,
     /// Largest state value a call may write.
     pub max_state_value_bytes: usize,
+    /// Most bytes of stdout and stderr kept per call; the rest is cut.
+    pub max_stdout_bytes: usize,
 }
 
 impl Default for Limits {
@@ -37,6 +39,7 @@ impl Default for Limits {
             max_chained_calls: 1000,
             max_chain_input_bytes: 16 << 20,
             max_state_value_bytes: 16 << 20,
+            max_stdout_bytes: 1 << 20,
         }
     }
 }

@@ -17,6 +17,7 @@ use wasmi::{Caller, Memory, Store, Val};
 use crate::chaining::{self, Ended};
 use crate::host::HostState;
 use crate::state::{self, StateOp, StateOutcome};
+use crate::wasi::{self, FileOp};
 
 /// Work a parked call waits for.
 #[derive(Debug)]
@@ -31,6 +32,8 @@ pub(crate) enum HostOp {
         timeout: Option<Duration>,
     },
     State(StateOp),
+    /// A shared file a WASI call needs.
+    File(FileOp),
 }
 
 /// What a [`HostOp`] came back with.
@@ -42,6 +45,7 @@ pub(crate) enum OpResult {
         ended: Result<Ended, Refusal>,
     },
     State(StateOp, Result<StateOutcome, Refusal>),
+    File(FileOp, Result<Option<Bytes>, String>),
 }
 
 /// Why the host refused an op: a status for the guest and a message for `last_error`.
@@ -95,5 +99,6 @@ pub(crate) fn complete(store: &mut Store<HostState>, memory: Memory, result: OpR
         OpResult::Chained(chained) => chaining::chained(store.data_mut(), chained),
         OpResult::Awaited { id, ended } => chaining::awaited(store.data_mut(), id, ended),
         OpResult::State(op, outcome) => state::complete(store, memory, op, outcome),
+        OpResult::File(op, fetched) => wasi::complete(store, memory, op, fetched),
     }
 }

@@ -5,16 +5,24 @@ use wasmi::{Engine, ExternType, FuncType, Module, ValType};
 
 use fwasm_abi as abi;
 
+use crate::wasi;
+
 /// The guest ABI a module speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Abi {
     FwasmV1,
+    /// Faasm's C API (`faasm/faasm.h`), as sdk-c implements it on fwasm v1.
+    FaasmC,
 }
+
+/// The marker export of a module built against sdk-c's Faasm headers.
+pub const EXPORT_FAASM_MARKER: &str = "fwasm_faasm_api";
 
 impl std::fmt::Display for Abi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Abi::FwasmV1 => f.write_str("fwasm v1"),
+            Abi::FaasmC => f.write_str("Faasm C API (on fwasm v1)"),
         }
     }
 }
@@ -40,7 +48,9 @@ pub enum ValidationError {
         expected: &'static str,
         found: String,
     },
-    #[error("module imports `{module}.{name}`, which fwasm does not provide")]
+    #[error(
+        "module imports `{module}.{name}`, which fwasm does not provide (it provides the `fwasm_v1` imports and WASI preview1, `wasi_snapshot_preview1`)"
+    )]
     UnknownImport { module: String, name: String },
     #[error("import `{module}.{name}` has the wrong type: expected {expected}, found {found}")]
     WrongImportType {
@@ -206,7 +216,13 @@ pub fn validate(wasm: &[u8]) -> Result<Abi, ValidationError> {
 
 /// Checks the exports and imports of a compiled module.
 pub(crate) fn check_abi(module: &Module) -> Result<Abi, ValidationError> {
-    let abi = Abi::FwasmV1;
+    let abi = match module.get_export(EXPORT_FAASM_MARKER) {
+        Some(_) => {
+            expect_func(module, EXPORT_FAASM_MARKER, &[], &[], "() -> ()")?;
+            Abi::FaasmC
+        }
+        None => Abi::FwasmV1,
+    };
     if module.get_export(abi::EXPORT_ABI_MARKER).is_none() {
         return Err(ValidationError::NoAbiMarker);
     }
@@ -243,8 +259,14 @@ pub(crate) fn check_abi(module: &Module) -> Result<Abi, ValidationError> {
         }
     }
     for import in module.imports() {
+        let wasi = wasi::SUPPORTED
+            .iter()
+            .chain(wasi::UNSUPPORTED)
+            .map(|(name, params, results)| (wasi::MODULE, *name, *params, *results));
         let known = V1_IMPORTS
             .iter()
+            .copied()
+            .chain(wasi)
             .find(|(m, n, ..)| *m == import.module() && *n == import.name());
         let Some((_, _, params, results)) = known else {
             return Err(ValidationError::UnknownImport {
@@ -252,7 +274,7 @@ pub(crate) fn check_abi(module: &Module) -> Result<Abi, ValidationError> {
                 name: import.name().into(),
             });
         };
-        let matches = matches!(import.ty(), ExternType::Func(ty) if ty.params() == *params && ty.results() == *results);
+        let matches = matches!(import.ty(), ExternType::Func(ty) if ty.params() == params && ty.results() == results);
         if !matches {
             return Err(ValidationError::WrongImportType {
                 module: import.module().into(),
@@ -402,8 +424,31 @@ mod tests {
         let err = check(&GOOD.replace("\"fwasm_v1\" \"log\"", "\"env\" \"mystery\"")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "module imports `env.mystery`, which fwasm does not provide"
+            "module imports `env.mystery`, which fwasm does not provide (it provides the `fwasm_v1` imports and WASI preview1, `wasi_snapshot_preview1`)"
         );
+    }
+
+    #[test]
+    fn recognises_the_faasm_api_and_accepts_wasi_imports() {
+        let faasm = GOOD.replace(
+            "(memory",
+            r#"(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+               (import "wasi_snapshot_preview1" "sock_accept" (func (param i32 i32 i32) (result i32)))
+               (func (export "fwasm_faasm_api"))
+               (memory"#,
+        );
+        let abi = check(&faasm).unwrap();
+        assert_eq!(
+            (abi, abi.to_string().as_str()),
+            (Abi::FaasmC, "Faasm C API (on fwasm v1)")
+        );
+        let wrong = GOOD.replace(
+            "(memory",
+            r#"(import "wasi_snapshot_preview1" "fd_write" (func (param i32) (result i32))) (memory"#,
+        );
+        assert!(check(&wrong).unwrap_err().to_string().starts_with(
+            "import `wasi_snapshot_preview1.fd_write` has the wrong type: expected (i32, i32, i32, i32) -> i32"
+        ));
     }
 
     #[test]

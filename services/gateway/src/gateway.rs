@@ -9,8 +9,9 @@ use fwasm_proto::api::{SchedulerApi, StateApi};
 use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallRecord, CallRef, CallResult, FunctionRef, Header, PlaceRequest, PutFunctionRequest,
-    SetStateRequest, StateKey, SubmitRequest, UploadReply, WaitCallRequest,
+    Call, CallRecord, CallRef, CallResult, FileRef, FunctionRef, Header, PlaceRequest,
+    PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey, SubmitRequest, UploadReply,
+    WaitCallRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 
@@ -198,6 +199,20 @@ impl Gateway {
             })
             .await?;
         Ok(value.exists.then_some(value.value))
+    }
+
+    /// Stores a shared file functions read at `path`.
+    #[tracing::instrument(name = "gateway.put_file", skip_all, fields(%path, size = data.len()))]
+    pub async fn put_file(&self, path: &str, data: Bytes) -> Result<(), ApiError> {
+        let path = path.to_string();
+        self.state.put_file(PutFileRequest { path, data }).await
+    }
+
+    /// The shared file at `path`; `None` if there is none.
+    pub async fn get_file(&self, path: &str) -> Result<Option<Bytes>, ApiError> {
+        let path = path.to_string();
+        let file = self.state.get_file(FileRef { path }).await?;
+        Ok(file.exists.then_some(file.data))
     }
 
     fn check(&self, inv: &Invocation) -> Result<(), ApiError> {

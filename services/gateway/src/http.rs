@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
@@ -54,6 +54,7 @@ pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/f/{user}/{function}", get(download).put(upload))
         .route("/s/{user}/{*key}", get(get_state).put(set_state))
+        .route("/file", get(get_file).put(put_file))
         .route("/ping", get(ping))
         .fallback(no_such_endpoint)
         .layer(DefaultBodyLimit::max(limit))
@@ -152,10 +153,31 @@ async fn invoke_sync(
     State(gateway): State<Arc<Gateway>>,
     HttpInvocation(invocation): HttpInvocation,
 ) -> Response {
+    // Faasm-style: what the function printed can follow its output.
+    let with_stdout = invocation.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("x-fwasm-stdout") && h.value.eq_ignore_ascii_case("include")
+    });
     match gateway.invoke(invocation).await {
+        Ok(result) if with_stdout => {
+            let stdout = result.stdout.clone();
+            append_body(call_response(result), stdout).await
+        }
         Ok(result) => call_response(result),
         Err(err) => error_response(err),
     }
+}
+
+/// The response with `extra` after its body.
+async fn append_body(response: Response, extra: Bytes) -> Response {
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut joined = body.to_vec();
+    joined.extend_from_slice(&extra);
+    let mut response = Response::from_parts(parts, axum::body::Body::from(joined));
+    response.headers_mut().remove("content-length");
+    response
 }
 
 /// Faasm's `/fa/...`: the reply is the call id in decimal and nothing else.
@@ -321,6 +343,46 @@ async fn get_state(
             StatusCode::NOT_FOUND,
             format!("{user} has no state value {key:?}"),
         ),
+        Err(err) => error_response(err),
+    }
+}
+
+/// Faasm's shared files: the path is in the `FilePath` header.
+fn file_path(headers: &HeaderMap) -> Result<String, ApiError> {
+    let path = headers
+        .get("FilePath")
+        .ok_or_else(|| ApiError::invalid_argument("name the file in a FilePath header"))?;
+    path.to_str()
+        .map(str::to_string)
+        .map_err(|_| ApiError::invalid_argument("the FilePath header is not text"))
+}
+
+async fn put_file(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = match (
+        file_path(&headers),
+        body_or_error(body, "file", gateway.config().max_module_bytes),
+    ) {
+        (Ok(path), Ok(data)) => gateway.put_file(&path, data).await,
+        (Err(err), _) | (_, Err(err)) => Err(err),
+    };
+    match result {
+        Ok(()) => (StatusCode::OK, "Shared file uploaded\n").into_response(),
+        Err(err) => error_response(err),
+    }
+}
+
+async fn get_file(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let path = match file_path(&headers) {
+        Ok(path) => path,
+        Err(err) => return error_response(err),
+    };
+    match gateway.get_file(&path).await {
+        Ok(Some(data)) => (StatusCode::OK, data).into_response(),
+        Ok(None) => text(StatusCode::NOT_FOUND, format!("no shared file {path:?}")),
         Err(err) => error_response(err),
     }
 }

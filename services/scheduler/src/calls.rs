@@ -121,9 +121,12 @@ impl CallTable {
         });
         record.return_code = if succeeded {
             0
+        } else if result.return_code != 0 {
+            result.return_code
         } else {
             (result.failure().max(FailureKind::Trap)) as i32
         };
+        record.stdout = result.stdout.clone();
         record.http_status = result.http_status;
         record.output = result.output.clone();
         record.failure = result.failure;
@@ -131,7 +134,7 @@ impl CallTable {
         record.exec_micros = result.exec_micros;
         record.cold_start = result.cold_start;
         record.finished_unix_micros = unix_micros();
-        let size = record.output.len() + record.error.len();
+        let size = retained_bytes(record);
         for waiter in entry.waiters.drain(..) {
             let _ = waiter.send(entry.record.clone());
         }
@@ -197,10 +200,15 @@ impl CallTable {
             }
             calls.finished.pop_front();
             if let Some(entry) = calls.by_id.remove(&id) {
-                calls.output_bytes -= entry.record.output.len() + entry.record.error.len();
+                calls.output_bytes -= retained_bytes(&entry.record);
             }
         }
     }
+}
+
+/// What a finished record holds beyond its fixed fields.
+fn retained_bytes(record: &CallRecord) -> usize {
+    record.output.len() + record.error.len() + record.stdout.len()
 }
 
 fn is_finished(record: &CallRecord) -> bool {

@@ -237,8 +237,8 @@ mod tests {
     use super::*;
     use fwasm_proto::ErrorCode;
     use fwasm_proto::pb::{
-        AppendedState, FunctionCode, LockReply, LockRequest, ModuleRef, PutFunctionRequest,
-        SetStateRequest, StateKey, StateValue, UnlockRequest,
+        AppendedState, FileData, FileRef, FunctionCode, LockReply, LockRequest, ModuleRef,
+        PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey, StateValue, UnlockRequest,
     };
     use std::sync::Mutex;
 
@@ -292,6 +292,12 @@ mod tests {
         }
         async fn unlock_state(&self, _: UnlockRequest) -> Result<(), ApiError> {
             unreachable!("the scheduler never touches state")
+        }
+        async fn put_file(&self, _: PutFileRequest) -> Result<(), ApiError> {
+            unreachable!("the scheduler never touches files")
+        }
+        async fn get_file(&self, _: FileRef) -> Result<FileData, ApiError> {
+            unreachable!("the scheduler never touches files")
         }
     }
 

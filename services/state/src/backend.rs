@@ -79,4 +79,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Empties the append list of `key` (its value stays).
     async fn clear_appended(&self, user: &str, key: &str) -> Result<(), BackendError>;
+
+    /// Stores a shared file at `path` (already in canonical form), replacing any there.
+    async fn put_file(&self, path: &str, data: Bytes) -> Result<(), BackendError>;
+
+    /// The shared file at `path`, `None` if there is none.
+    async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError>;
 }

@@ -23,6 +23,8 @@ const VALUES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("state
 const APPENDED: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("state_appended");
 /// (user, key) for every key that has a value or an append list.
 const KEYS: TableDefinition<(&str, &str), ()> = TableDefinition::new("state_keys");
+/// path -> shared file.
+const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 /// user -> how many keys it has.
 const KEY_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("state_key_counts");
 
@@ -50,6 +52,7 @@ impl EmbeddedBackend {
         txn.open_table(APPENDED).map_err(storage)?;
         txn.open_table(KEYS).map_err(storage)?;
         txn.open_table(KEY_COUNTS).map_err(storage)?;
+        txn.open_table(FILES).map_err(storage)?;
         txn.commit().map_err(storage)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -310,6 +313,34 @@ impl Backend for EmbeddedBackend {
                 forget_key(&txn, &user, &key)?;
             }
             txn.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn put_file(&self, path: &str, data: Bytes) -> Result<(), BackendError> {
+        let path = path.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            {
+                let mut files = txn.open_table(FILES).map_err(storage)?;
+                files
+                    .insert(path.as_str(), data.as_ref())
+                    .map_err(storage)?;
+            }
+            txn.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError> {
+        let path = path.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let files = txn.open_table(FILES).map_err(storage)?;
+            Ok(files
+                .get(path.as_str())
+                .map_err(storage)?
+                .map(|data| Bytes::copy_from_slice(data.value())))
         })
         .await
     }

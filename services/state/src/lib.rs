@@ -42,6 +42,8 @@ pub struct StateLimits {
     pub max_keys_per_user: u64,
     /// Longest lease (and longest wait) of a global lock.
     pub max_lock_lease: Duration,
+    /// Largest shared file.
+    pub max_file_bytes: usize,
 }
 
 impl Default for StateLimits {
@@ -50,6 +52,7 @@ impl Default for StateLimits {
             max_value_bytes: 16 << 20,
             max_keys_per_user: 10_000,
             max_lock_lease: Duration::from_secs(600),
+            max_file_bytes: 64 << 20,
         }
     }
 }

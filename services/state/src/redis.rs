@@ -217,6 +217,11 @@ fn function_key(user: &str, function: &str) -> Result<String, BackendError> {
     Ok(format!("fwasm:fn:{}/{function}", checked_user(user)?))
 }
 
+/// Shared files by path (paths are canonical, so one path has one key).
+fn file_key(path: &str) -> String {
+    format!("fwasm:file:{path}")
+}
+
 fn module_key(module_hash: &str) -> String {
     format!("fwasm:mod:{module_hash}")
 }
@@ -364,6 +369,23 @@ impl Backend for RedisBackend {
             .invoke_async::<i64>(&mut self.conn())
             .await
             .map(drop)
+            .map_err(storage)
+    }
+
+    async fn put_file(&self, path: &str, data: Bytes) -> Result<(), BackendError> {
+        ::redis::cmd("SET")
+            .arg(file_key(path))
+            .arg(data.as_ref())
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError> {
+        ::redis::cmd("GET")
+            .arg(file_key(path))
+            .query_async(&mut self.conn())
+            .await
             .map_err(storage)
     }
 }

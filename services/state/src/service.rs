@@ -6,8 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fwasm_proto::api::StateApi;
 use fwasm_proto::pb::{
-    AppendedState, FunctionCode, FunctionInfo, FunctionRef, LockMode, LockReply, LockRequest,
-    ModuleRef, PutFunctionRequest, SetStateRequest, StateKey, StateValue, UnlockRequest,
+    AppendedState, FileData, FileRef, FunctionCode, FunctionInfo, FunctionRef, LockMode, LockReply,
+    LockRequest, ModuleRef, PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey,
+    StateValue, UnlockRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use sha2::{Digest, Sha256};
@@ -207,6 +208,31 @@ impl StateApi for StateService {
                 req.holder, req.key
             )))
         }
+    }
+
+    #[tracing::instrument(skip_all, fields(path = %req.path, size = req.data.len()))]
+    async fn put_file(&self, req: PutFileRequest) -> Result<(), ApiError> {
+        let path = names::normalize_file_path(&req.path)?;
+        if req.data.len() > self.limits.max_file_bytes {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "a shared file of {} bytes is over the limit of {} bytes",
+                    req.data.len(),
+                    self.limits.max_file_bytes
+                ),
+            ));
+        }
+        Ok(self.backend.put_file(&path, req.data).await?)
+    }
+
+    async fn get_file(&self, req: FileRef) -> Result<FileData, ApiError> {
+        let path = names::normalize_file_path(&req.path)?;
+        let data = self.backend.file(&path).await?;
+        Ok(FileData {
+            exists: data.is_some(),
+            data: data.unwrap_or_default(),
+        })
     }
 }
 

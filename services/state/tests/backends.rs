@@ -73,7 +73,17 @@ conformance!(
     concurrent_appends_all_land,
     concurrent_new_keys_respect_the_limit,
     functions_and_modules_round_trip,
+    files_round_trip,
 );
+
+async fn files_round_trip(store: Arc<dyn Backend>) {
+    assert_eq!(store.file("data/a.txt").await.unwrap(), None);
+    store.put_file("data/a.txt", b("one")).await.unwrap();
+    store.put_file("data/a.txt", b("two")).await.unwrap();
+    store.put_file("data/b.txt", b("")).await.unwrap();
+    assert_eq!(store.file("data/a.txt").await.unwrap(), Some(b("two")));
+    assert_eq!(store.file("data/b.txt").await.unwrap(), Some(b("")));
+}
 
 const NO_LIMIT: u64 = u64::MAX;
 
