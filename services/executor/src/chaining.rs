@@ -23,8 +23,12 @@ pub(crate) struct Chaining {
     max_chained: u32,
     max_input_bytes: usize,
     chained: u32,
-    /// Calls this call awaited to their end.
+    /// Calls this call awaited to their end, with their outputs while they fit the budget.
     awaited: HashMap<u64, Ended>,
+    /// Bytes of outputs kept in `awaited`; at most the call's memory limit, since a guest could
+    /// otherwise make the host hold more than the guest itself may.
+    awaited_bytes: usize,
+    max_awaited_bytes: usize,
 }
 
 impl Chaining {
@@ -38,6 +42,8 @@ impl Chaining {
             max_input_bytes: limits.max_chain_input_bytes,
             chained: 0,
             awaited: HashMap::new(),
+            awaited_bytes: 0,
+            max_awaited_bytes: limits.max_memory_bytes,
         }
     }
 }
@@ -47,8 +53,8 @@ impl Chaining {
 pub(crate) struct Ended {
     /// 0 = success, > 0 = failed with this return code.
     pub(crate) code: i32,
-    /// The output, or the failure reason.
-    pub(crate) bytes: Bytes,
+    /// The output, or the failure reason; `None` once over the budget for kept outputs.
+    pub(crate) bytes: Option<Bytes>,
 }
 
 /// `chain`'s return value once the scheduler has answered.
@@ -68,7 +74,15 @@ pub(crate) fn awaited(host: &mut HostState, id: u64, ended: Result<Ended, Refusa
     match ended {
         Ok(ended) => {
             let code = ended.code;
-            host.chaining.awaited.insert(id, ended);
+            let chaining = &mut host.chaining;
+            let size = ended.bytes.as_ref().map_or(0, Bytes::len);
+            let kept = if chaining.awaited_bytes + size <= chaining.max_awaited_bytes {
+                chaining.awaited_bytes += size;
+                ended
+            } else {
+                Ended { code, bytes: None }
+            };
+            chaining.awaited.insert(id, kept);
             Val::I32(code)
         }
         Err(r) => Val::I32(host.refuse(r.status, r.message)),
@@ -210,7 +224,18 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
                         .refuse(HostStatus::NotFound, message)
                         .into();
                 };
-                match copy_out(&mut caller, &ended.bytes, ptr, len) {
+                let Some(bytes) = ended.bytes else {
+                    let message = format!(
+                        "call_output: the outputs this call awaited are over its limit of {} bytes; \
+                         the output of call {id} was not kept",
+                        caller.data().chaining.max_awaited_bytes
+                    );
+                    return caller
+                        .data_mut()
+                        .refuse(HostStatus::LimitExceeded, message)
+                        .into();
+                };
+                match copy_out(&mut caller, &bytes, ptr, len) {
                     Ok(total) => total as i64,
                     Err(status) => caller
                         .data_mut()

@@ -458,11 +458,11 @@ impl Inner {
         match record.status() {
             CallStatus::Success => Ok(Ended {
                 code: 0,
-                bytes: record.output,
+                bytes: Some(record.output),
             }),
             CallStatus::Failed => Ok(Ended {
                 code: record.return_code.max(1),
-                bytes: record.error.into(),
+                bytes: Some(record.error.into()),
             }),
             _ if limit >= callers_limit => {
                 // The caller's own time is up: it fails with its timeout when it resumes and

@@ -224,6 +224,45 @@ async fn an_awaited_child_stopped_by_a_limit_gives_its_caller_that_code() {
 }
 
 #[tokio::test]
+async fn outputs_kept_for_a_caller_are_bounded_by_its_memory_limit() {
+    let h = Harness::new(Limits {
+        max_memory_bytes: 128 << 10,
+        ..Limits::default()
+    })
+    .await;
+    // A child whose response body is 70,000 zero bytes.
+    let big = r#"(module
+        (memory (export "memory") 2)
+        (data (i32.const 100) "\01\c8\00\00\00\00\00\70\11\01\00")
+        (func (export "fwasm_abi_v1"))
+        (func (export "fwasm_alloc") (param i32) (result i32) i32.const 1024)
+        (func (export "fwasm_handle") (param i32 i32) (result i64)
+            i64.const 429496799611))"#;
+    h.add_function("child", big).await;
+    let parent = h
+        .add_function(
+            "parent",
+            &chaining_guest(
+                r#"(local.set $id (call $chain (i32.const 300) (i32.const 5) (i32.const 0) (i32.const 0)))
+                   (if (call $await (local.get $id) (i32.const -1)) (then (call $fail_last)))
+                   (if (i64.ne (call $call_output (local.get $id) (i32.const 0) (i32.const 0)) (i64.const 70000))
+                       (then unreachable))
+                   (local.set $id (call $chain (i32.const 300) (i32.const 5) (i32.const 0) (i32.const 0)))
+                   (if (call $await (local.get $id) (i32.const -1)) (then (call $fail_last)))
+                   (if (i64.eq (call $call_output (local.get $id) (i32.const 0) (i32.const 0)) (i64.const -5))
+                       (then (call $fail_last)))"#,
+            ),
+        )
+        .await;
+    let result = call(&h, "parent", &parent, 0).await;
+    assert_failed(
+        &result,
+        FailureKind::Trap,
+        "the outputs this call awaited are over its limit of 131072 bytes",
+    );
+}
+
+#[tokio::test]
 async fn chaining_another_users_function_is_refused_with_a_reason() {
     let h = Harness::new(Limits::default()).await;
     let parent = h.add_function(
