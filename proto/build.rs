@@ -8,6 +8,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     // protox compiles in pure Rust, so nobody needs protoc installed.
     let descriptors = protox::compile(protos, ["proto"])?;
+    // Kept for gRPC reflection, so grpcurl and friends can discover every service.
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("fwasm_descriptor.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
     tonic_prost_build::configure()
         .bytes(".")
         .compile_fds(descriptors)?;

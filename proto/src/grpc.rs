@@ -19,15 +19,30 @@ use crate::pb::{
 
 pub use tonic::service::Routes;
 
-/// Serves `routes` on `listener` until `shutdown` resolves.
+/// The encoded descriptors of every fwasm proto, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/fwasm_descriptor.bin"));
+
+/// Serves `routes` on `listener` until `shutdown` resolves, with the standard gRPC health
+/// service (`grpc.health.v1`, serving while the server runs) and server reflection beside them.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the descriptor set compiled into fwasm is valid");
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .add_routes(routes)
+        .add_service(health_service)
+        .add_service(reflection)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

@@ -139,3 +139,51 @@ async fn state_over_grpc() {
         p.stop().await;
     }
 }
+
+#[tokio::test]
+async fn grpc_servers_answer_health_checks_and_reflection() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let p = crate::support::up().await;
+    let channel = tonic::transport::Endpoint::from_shared(p.grpc.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    let reply = health
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.status(), ServingStatus::Serving);
+
+    let mut reflection = ServerReflectionClient::new(channel);
+    let list = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = reflection
+        .server_reflection_info(tokio_stream::iter([list]))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = replies.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(services)) = reply.message_response else {
+        panic!("not a service list: {reply:?}");
+    };
+    let names: Vec<String> = services.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"fwasm.v1.Functions".to_string()),
+        "{names:?}"
+    );
+    p.stop().await;
+}
