@@ -104,3 +104,26 @@ async fn a_re_upload_replaces_the_function_at_once() {
     p.upload("alice/f", guest("hello")).await;
     assert_eq!(p.call("alice/f", "abc").await, (200, "Hello, abc!".into()));
 }
+
+#[tokio::test]
+async fn the_invoke_port_serves_prometheus_metrics() {
+    let p = crate::support::up().await;
+    p.upload("meg/upper", crate::support::guest("testkit"))
+        .await;
+    assert_eq!(p.call("meg/upper", "x").await.0, 200);
+    let (status, body) = p.get(format!("{}/metrics", p.invoke)).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    for metric in [
+        "fwasm_invocations_total{mode=\"sync\",outcome=\"success\"}",
+        "fwasm_invocation_seconds_bucket",
+        "fwasm_calls_total{outcome=\"success\"}",
+        "fwasm_cold_starts_total",
+        "fwasm_executor_live_calls",
+        "fwasm_executor_queue_depth",
+        "fwasm_scheduler_executors",
+    ] {
+        assert!(text.contains(metric), "{metric} missing from:\n{text}");
+    }
+    p.stop().await;
+}

@@ -43,6 +43,7 @@ impl Gateway {
         state: Arc<dyn StateApi>,
         executors: Arc<dyn ExecutorDirectory>,
     ) -> Self {
+        fwasm_proto::metrics::handle();
         Self {
             config,
             scheduler,
@@ -113,6 +114,20 @@ impl Gateway {
     /// FAILED; `Err` means it could not run.
     #[tracing::instrument(name = "gateway.invoke", skip_all, fields(user = %inv.user, function = %inv.function))]
     pub async fn invoke(&self, inv: Invocation) -> Result<CallResult, ApiError> {
+        let started = std::time::Instant::now();
+        let result = self.invoke_now(inv).await;
+        let outcome = match &result {
+            Ok(result) if result.status() == fwasm_proto::pb::CallStatus::Success => "success",
+            Ok(_) => "failed",
+            Err(_) => "refused",
+        };
+        use fwasm_proto::metrics::{INVOCATION_SECONDS, INVOCATIONS};
+        metrics::counter!(INVOCATIONS, "mode" => "sync", "outcome" => outcome).increment(1);
+        metrics::histogram!(INVOCATION_SECONDS).record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn invoke_now(&self, inv: Invocation) -> Result<CallResult, ApiError> {
         self.check(&inv)?;
         let placement = self
             .scheduler
@@ -153,8 +168,15 @@ impl Gateway {
                 call: Some(inv.into_call()),
                 busy_executor_id: String::new(),
             })
-            .await?;
-        Ok(placement.call_id)
+            .await;
+        let outcome = if placement.is_ok() {
+            "accepted"
+        } else {
+            "refused"
+        };
+        let invocations = fwasm_proto::metrics::INVOCATIONS;
+        metrics::counter!(invocations, "mode" => "async", "outcome" => outcome).increment(1);
+        Ok(placement?.call_id)
     }
 
     pub async fn get_call(&self, id: u64) -> Result<CallRecord, ApiError> {

@@ -43,9 +43,21 @@ pub(crate) fn invoke_router(gateway: Arc<Gateway>) -> Router {
         .route("/fa/{user}/{function}/{*rest}", post(invoke_async))
         .route("/", post(invoke_json))
         .route("/ping", get(ping))
+        .route("/metrics", get(metrics))
         .fallback(no_such_endpoint)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
+}
+
+/// Prometheus' scrape of this process.
+async fn metrics() -> Response {
+    let text = fwasm_proto::metrics::handle().render();
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; version=0.0.4")],
+        text,
+    )
+        .into_response()
 }
 
 /// Port 8002: `PUT/GET /f/<user>/<function>`, `PUT/GET /s/<user>/<key>`, `GET /ping`.

@@ -49,6 +49,8 @@ impl Scheduler {
         state: Arc<dyn StateApi>,
         directory: Arc<dyn ExecutorDirectory>,
     ) -> Self {
+        fwasm_proto::metrics::handle();
+        metrics::gauge!(fwasm_proto::metrics::EXECUTORS).set(config.executors.len() as f64);
         Self {
             state,
             directory,

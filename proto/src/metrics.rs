@@ -1,0 +1,47 @@
+//! Prometheus metrics: every service records through the `metrics` facade, and one recorder
+//! per process renders them for a scrape (`/metrics`).
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Calls from outside, by `mode` (sync, async) and `outcome` (success, failed, refused).
+pub const INVOCATIONS: &str = "fwasm_invocations_total";
+/// Seconds from a sync invocation's arrival at the gateway to its result.
+pub const INVOCATION_SECONDS: &str = "fwasm_invocation_seconds";
+/// Calls an executor ran, by `outcome` (success, failed).
+pub const CALLS: &str = "fwasm_calls_total";
+/// Seconds a call ran on its executor.
+pub const CALL_SECONDS: &str = "fwasm_call_seconds";
+/// Calls whose module had to be fetched and compiled first.
+pub const COLD_STARTS: &str = "fwasm_cold_starts_total";
+/// Calls an executor holds right now: running, queued for a worker, or parked.
+pub const LIVE_CALLS: &str = "fwasm_executor_live_calls";
+/// Calls waiting for a worker thread.
+pub const QUEUE_DEPTH: &str = "fwasm_executor_queue_depth";
+/// Calls parked in a host call (awaiting, state, files).
+pub const PARKED_CALLS: &str = "fwasm_executor_parked_calls";
+/// Executors the scheduler can place calls on.
+pub const EXECUTORS: &str = "fwasm_scheduler_executors";
+
+/// Latency buckets, in seconds: 50 µs to 30 s.
+const BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0,
+];
+
+/// The process's recorder, installed on first use; render it for a scrape.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(BUCKETS)
+            .expect("the bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may be installed already (a test harness, say): then that one
+        // records, and this handle renders nothing.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
