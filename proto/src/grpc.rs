@@ -73,22 +73,22 @@ pub fn connect_scheduler(addr: &str) -> Result<Arc<dyn SchedulerApi>, ApiError> 
     Ok(Arc::new(scheduler_client(channel(addr)?)))
 }
 
-/// Runs a trait method for a tonic handler.
+/// Runs a trait method for a tonic handler, in a span continuing the caller's trace.
 macro_rules! serve_with {
-    ($inner:expr, $method:ident, $request:expr) => {
-        $inner
-            .$method($request.into_inner())
+    ($inner:expr, $method:ident, $request:expr) => {{
+        let span = crate::trace::incoming_span($request.metadata(), stringify!($method));
+        tracing::Instrument::instrument($inner.$method($request.into_inner()), span)
             .await
             .map(Response::new)
             .map_err(Status::from)
-    };
+    }};
 }
 
-/// Runs a tonic client method for a trait method.
+/// Runs a tonic client method for a trait method, carrying the current trace context.
 macro_rules! call_with {
     ($client_type:ident, $client:expr, $method:ident, $request:expr) => {
         // By path: `client.method()` would resolve to this trait's `&self` method instead.
-        $client_type::<Channel>::$method(&mut $client.clone(), $request)
+        $client_type::<Channel>::$method(&mut $client.clone(), crate::trace::outgoing($request))
             .await
             .map(Response::into_inner)
             .map_err(ApiError::from)

@@ -10,3 +10,4 @@ mod public_grpc;
 mod restart;
 mod state;
 mod support;
+mod traces;

@@ -1,0 +1,65 @@
+//! One invocation is one trace: in the mesh, the gateway's, scheduler's and executor's spans
+//! share a trace id, because each gRPC hop carries W3C trace context.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use tracing_subscriber::layer::SubscriberExt;
+
+use crate::support::{guest, mesh};
+
+// One thread, so the subscriber set for this test sees every server task of the mesh.
+#[tokio::test(flavor = "current_thread")]
+async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    fwasm_proto::trace::use_w3c_propagation();
+    let only_fwasm =
+        tracing_subscriber::filter::Targets::new().with_target("fwasm", tracing::Level::TRACE);
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+        .with(only_fwasm);
+    let _subscriber = tracing::subscriber::set_default(subscriber);
+
+    let p = mesh().await;
+    p.upload("tom/upper", guest("testkit")).await;
+    exporter.reset();
+    assert_eq!(p.call("tom/upper", "traced").await, (200, "TRACED".into()));
+    // A span ends when its last holder lets go: the executor's worker may still hold the
+    // call's span for a moment after the reply is out.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let spans = loop {
+        provider.force_flush().unwrap();
+        let spans = exporter.get_finished_spans().unwrap();
+        if spans.iter().any(|s| s.name == "executor.execute")
+            || std::time::Instant::now() > deadline
+        {
+            break spans;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let trace_of = |name: &str| {
+        spans
+            .iter()
+            .find(|span| span.name == name)
+            .unwrap_or_else(|| {
+                let names: Vec<_> = spans.iter().map(|s| s.name.to_string()).collect();
+                panic!("no {name} span among {names:?}")
+            })
+            .span_context
+            .trace_id()
+    };
+    let trace = trace_of("gateway.invoke");
+    assert_eq!(trace_of("scheduler.place"), trace);
+    assert_eq!(trace_of("executor.execute"), trace);
+    let hops = spans
+        .iter()
+        .filter(|span| span.name == "grpc.serve" && span.span_context.trace_id() == trace)
+        .count();
+    assert!(
+        hops >= 2,
+        "the placement and the call each crossed a gRPC hop"
+    );
+    p.stop().await;
+}

@@ -1,0 +1,120 @@
+//! One trace per invocation across every service: spans are OpenTelemetry spans (through
+//! `tracing-opentelemetry`), their context crosses each gRPC hop as W3C trace context in the
+//! request metadata (`traceparent`), and a process exports its spans over OTLP when told where.
+
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tonic::metadata::{KeyRef, MetadataKey, MetadataMap, MetadataValue};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+struct MetadataInjector<'a>(&'a mut MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            MetadataKey::from_bytes(key.as_bytes()),
+            MetadataValue::try_from(value),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+struct MetadataExtractor<'a>(&'a MetadataMap);
+
+impl Extractor for MetadataExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0
+            .keys()
+            .filter_map(|key| match key {
+                KeyRef::Ascii(key) => Some(key.as_str()),
+                KeyRef::Binary(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// A request that carries the current span's trace context to the service it goes to.
+pub fn outgoing<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut MetadataInjector(request.metadata_mut()))
+    });
+    request
+}
+
+/// The span a served request runs in: a child of the caller's span when it sent its context.
+pub fn incoming_span(metadata: &MetadataMap, rpc: &'static str) -> tracing::Span {
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&MetadataExtractor(metadata))
+    });
+    let span = tracing::info_span!("grpc.serve", rpc);
+    // Fails only when no OpenTelemetry layer is installed; the span then stands alone.
+    let _ = span.set_parent(parent);
+    span
+}
+
+/// Makes this process read and write W3C trace context. Idempotent.
+pub fn use_w3c_propagation() {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+}
+
+/// The process's tracing, kept alive until it ends; dropping it flushes exported spans.
+pub struct Tracing {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for Tracing {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up trace export to {endpoint}: {reason}")]
+pub struct TraceError {
+    endpoint: String,
+    reason: String,
+}
+
+/// Installs this process's tracing: log lines on stderr (filtered by `RUST_LOG`, `info` by
+/// default), W3C propagation, and, when `otlp_endpoint` is set (e.g. `http://collector:4317`),
+/// span export over OTLP/gRPC with `service` as the service name. Call once, inside a tokio
+/// runtime.
+pub fn init(service: &str, otlp_endpoint: Option<&str>) -> Result<Tracing, TraceError> {
+    use_w3c_propagation();
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service.to_string())
+        .build();
+    let mut provider = SdkTracerProvider::builder().with_resource(resource);
+    if let Some(endpoint) = otlp_endpoint {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|e| TraceError {
+                endpoint: endpoint.to_string(),
+                reason: e.to_string(),
+            })?;
+        provider = provider.with_batch_exporter(exporter);
+    }
+    let provider = provider.build();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("fwasm")))
+        .init();
+    Ok(Tracing { provider })
+}
