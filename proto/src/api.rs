@@ -5,10 +5,10 @@ use async_trait::async_trait;
 
 use crate::ApiError;
 use crate::pb::{
-    AppendedState, Call, CallRecord, CallRef, CallResult, FileData, FileRef, FunctionCode,
-    FunctionInfo, FunctionRef, LockReply, LockRequest, ModuleRef, PlaceRequest, Placement,
-    PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey, StateValue, SubmitRequest,
-    UnlockRequest, WaitCallRequest,
+    AppendedState, Call, CallRecord, CallRef, CallResult, ExecutorHeartbeat, FileData, FileRef,
+    FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply, LockReply, LockRequest, ModuleRef,
+    PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey,
+    StateValue, SubmitRequest, UnlockRequest, WaitCallRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -47,6 +47,8 @@ pub trait SchedulerApi: Send + Sync + 'static {
     async fn get_call(&self, req: CallRef) -> Result<CallRecord, ApiError>;
     /// The record once the call has ended, or as it is when the timeout passes.
     async fn wait_call(&self, req: WaitCallRequest) -> Result<CallRecord, ApiError>;
+    /// An executor's heartbeat: it joins, or stays, a member.
+    async fn heartbeat(&self, beat: ExecutorHeartbeat) -> Result<HeartbeatReply, ApiError>;
 }
 
 /// Running calls.

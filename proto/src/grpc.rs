@@ -290,6 +290,12 @@ impl pb::scheduler_server::Scheduler for SchedulerServer {
     ) -> Result<Response<pb::CallRecord>, Status> {
         serve_with!(self.0, wait_call, r)
     }
+    async fn heartbeat(
+        &self,
+        r: Request<pb::ExecutorHeartbeat>,
+    ) -> Result<Response<pb::HeartbeatReply>, Status> {
+        serve_with!(self.0, heartbeat, r)
+    }
 }
 
 #[async_trait]
@@ -311,6 +317,9 @@ impl SchedulerApi for SchedulerClient<Channel> {
     }
     async fn wait_call(&self, req: pb::WaitCallRequest) -> Result<pb::CallRecord, ApiError> {
         call_with!(SchedulerClient, self, wait_call, req)
+    }
+    async fn heartbeat(&self, beat: pb::ExecutorHeartbeat) -> Result<pb::HeartbeatReply, ApiError> {
+        call_with!(SchedulerClient, self, heartbeat, beat)
     }
 }
 

@@ -29,6 +29,11 @@ impl ModuleCache {
         self.lock().put(module_hash, module);
     }
 
+    /// The hashes of the cached modules, for the scheduler's warm placement.
+    pub(crate) fn hashes(&self) -> Vec<String> {
+        self.lock().iter().map(|(hash, _)| hash.clone()).collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, Module>> {
         // The map stays consistent even if a holder panicked: every operation is one call.
         self.modules

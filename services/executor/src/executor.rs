@@ -13,8 +13,9 @@ use fwasm_abi::HostStatus;
 use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallRef, CallResult, CallStatus, FileRef, LockMode, LockRequest, ModuleRef, PlaceRequest,
-    SetStateRequest, StateKey, SubmitRequest, UnlockRequest, WaitCallRequest,
+    Call, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FileRef, LockMode, LockRequest,
+    ModuleRef, PlaceRequest, SetStateRequest, StateKey, SubmitRequest, UnlockRequest,
+    WaitCallRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode};
 use tokio::sync::oneshot;
@@ -121,6 +122,17 @@ impl Executor {
     /// Calls parked in a host call (awaiting another call, or chaining): they hold no thread.
     pub fn parked_calls(&self) -> usize {
         self.inner.parked.load(Ordering::Acquire)
+    }
+
+    /// This executor as its heartbeat describes it to the scheduler.
+    pub fn heartbeat(&self, addr: &str) -> ExecutorHeartbeat {
+        ExecutorHeartbeat {
+            executor_id: self.inner.id.clone(),
+            addr: addr.to_string(),
+            capacity: self.inner.admission.max.min(u32::MAX as usize) as u32,
+            live_calls: self.live_calls().min(u32::MAX as usize) as u32,
+            warm_modules: self.inner.cache.hashes(),
+        }
     }
 }
 

@@ -30,6 +30,9 @@ pub use validate::{Abi, ValidationError, validate};
 pub struct ExecutorConfig {
     /// How the scheduler knows this executor.
     pub id: String,
+    /// The address the scheduler and gateways reach it at (host:port), sent in heartbeats;
+    /// the listening address when not set.
+    pub advertise_addr: Option<String>,
     pub limits: Limits,
     /// OS threads that run wasm; one per core by default.
     pub workers: usize,
@@ -46,6 +49,7 @@ impl Default for ExecutorConfig {
     fn default() -> Self {
         Self {
             id: "local".into(),
+            advertise_addr: None,
             limits: Limits::default(),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             module_cache_capacity: 256,
@@ -65,10 +69,37 @@ pub async fn run(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let state = fwasm_proto::grpc::connect_state(state_addr)?;
     let scheduler = fwasm_proto::grpc::connect_scheduler(scheduler_addr)?;
-    let executor: Arc<dyn fwasm_proto::api::ExecutorApi> =
-        Arc::new(Executor::new(config, state, scheduler));
+    let addr = match &config.advertise_addr {
+        Some(addr) => addr.clone(),
+        None => listener.local_addr()?.to_string(),
+    };
+    let executor = Arc::new(Executor::new(config, state, scheduler.clone()));
+    let beating = tokio::spawn(heartbeats(executor.clone(), scheduler, addr));
+    let served: Arc<dyn fwasm_proto::api::ExecutorApi> = executor;
     let routes = fwasm_proto::grpc::Routes::default()
-        .add_service(fwasm_proto::grpc::ExecutorServer(executor).into_service());
-    fwasm_proto::grpc::serve(listener, routes, shutdown).await?;
+        .add_service(fwasm_proto::grpc::ExecutorServer(served).into_service());
+    let result = fwasm_proto::grpc::serve(listener, routes, shutdown).await;
+    beating.abort();
+    result?;
     Ok(())
+}
+
+/// Beats for as long as the executor serves: joining the scheduler, then telling it the load
+/// and warm modules. A scheduler that is down is retried at the same pace.
+async fn heartbeats(
+    executor: Arc<Executor>,
+    scheduler: Arc<dyn fwasm_proto::api::SchedulerApi>,
+    addr: String,
+) {
+    let mut interval = std::time::Duration::from_millis(500);
+    loop {
+        match scheduler.heartbeat(executor.heartbeat(&addr)).await {
+            Ok(reply) if reply.interval_ms > 0 => {
+                interval = std::time::Duration::from_millis(reply.interval_ms);
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "heartbeat to the scheduler failed"),
+        }
+        tokio::time::sleep(interval).await;
+    }
 }

@@ -51,6 +51,8 @@ struct Entry {
     root: u64,
     /// For a root: how many calls its tree has had, itself included.
     tree_calls: u64,
+    /// Run by the scheduler's own dispatcher, which reports how it ends whatever happens.
+    dispatched: bool,
 }
 
 impl CallTable {
@@ -68,7 +70,12 @@ impl CallTable {
 
     /// Records a new call (queued or running). A chained call counts against its tree's
     /// `max_tree_calls`, so no call tree can grow without bound.
-    pub(crate) fn insert(&self, record: CallRecord, max_tree_calls: u64) -> Result<(), ApiError> {
+    pub(crate) fn insert(
+        &self,
+        record: CallRecord,
+        max_tree_calls: u64,
+        dispatched: bool,
+    ) -> Result<(), ApiError> {
         let mut calls = self.calls();
         let root = match calls.by_id.get(&record.parent_id) {
             Some(parent) if record.parent_id != 0 => parent.root,
@@ -85,6 +92,7 @@ impl CallTable {
         let entry = Entry {
             root,
             tree_calls: 1,
+            dispatched,
             record,
             waiters: Vec::new(),
         };
@@ -99,6 +107,43 @@ impl CallTable {
         {
             entry.record.set_status(CallStatus::Running);
             entry.record.executor_id = executor_id.to_string();
+        }
+    }
+
+    /// Puts a call back in the queue (its executor vanished or was full).
+    pub(crate) fn set_queued(&self, id: u64) {
+        if let Some(entry) = self.calls().by_id.get_mut(&id)
+            && entry.record.status() == CallStatus::Running
+        {
+            entry.record.set_status(CallStatus::Queued);
+        }
+    }
+
+    /// Fails the unfinished calls placed on an executor that is gone, except those the
+    /// scheduler dispatched itself (their dispatcher tries again or reports).
+    pub(crate) fn fail_lost(&self, executor_id: &str) {
+        let lost: Vec<CallResult> = self
+            .calls()
+            .by_id
+            .values()
+            .filter(|entry| {
+                !entry.dispatched
+                    && entry.record.executor_id == executor_id
+                    && !is_finished(&entry.record)
+            })
+            .map(|entry| CallResult {
+                id: entry.record.id,
+                status: CallStatus::Failed as i32,
+                failure: FailureKind::Lost as i32,
+                error: format!(
+                    "{}/{} was lost: executor {executor_id} stopped responding while running it",
+                    entry.record.user, entry.record.function
+                ),
+                ..CallResult::default()
+            })
+            .collect();
+        for result in lost {
+            self.finish(&result);
         }
     }
 
@@ -247,7 +292,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiter_is_woken_with_the_outcome_and_the_first_report_wins() {
         let table = std::sync::Arc::new(CallTable::new(Retention::default()));
-        table.insert(running(1), 100).unwrap();
+        table.insert(running(1), 100, false).unwrap();
         let waiter = tokio::spawn({
             let table = table.clone();
             async move { table.wait(1, None, None).await }
@@ -272,7 +317,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_call_has_its_failure_kind_as_return_code() {
         let table = CallTable::new(Retention::default());
-        table.insert(running(1), 100).unwrap();
+        table.insert(running(1), 100, false).unwrap();
         table.finish(&CallResult {
             id: 1,
             status: CallStatus::Failed as i32,
@@ -290,7 +335,7 @@ mod tests {
     #[tokio::test]
     async fn a_wait_with_a_timeout_returns_the_running_record() {
         let table = CallTable::new(Retention::default());
-        table.insert(running(7), 100).unwrap();
+        table.insert(running(7), 100, false).unwrap();
         let record = table
             .wait(7, None, Some(Duration::from_millis(10)))
             .await
@@ -306,20 +351,20 @@ mod tests {
     #[test]
     fn a_call_tree_is_limited_in_size() {
         let table = CallTable::new(Retention::default());
-        table.insert(running(1), 3).unwrap();
+        table.insert(running(1), 3, false).unwrap();
         let child = |id, parent| CallRecord {
             parent_id: parent,
             ..running(id)
         };
-        table.insert(child(2, 1), 3).unwrap();
-        table.insert(child(3, 2), 3).unwrap();
-        let err = table.insert(child(4, 3), 3).unwrap_err();
+        table.insert(child(2, 1), 3, false).unwrap();
+        table.insert(child(3, 2), 3, false).unwrap();
+        let err = table.insert(child(4, 3), 3, false).unwrap_err();
         assert_eq!(
             err.message,
             "the calls started by call 1 have reached their limit of 3"
         );
-        table.insert(running(5), 3).unwrap();
-        table.insert(child(6, 5), 3).unwrap();
+        table.insert(running(5), 3, false).unwrap();
+        table.insert(child(6, 5), 3, false).unwrap();
     }
 
     #[test]
@@ -330,7 +375,7 @@ mod tests {
             max_output_bytes: 10,
         });
         for id in 1..=5 {
-            table.insert(running(id), 100).unwrap();
+            table.insert(running(id), 100, false).unwrap();
         }
         table.finish(&success(1, b"a"));
         table.finish(&success(2, b"b"));
@@ -353,8 +398,8 @@ mod tests {
             max_age: Duration::ZERO,
             ..Retention::default()
         });
-        table.insert(running(1), 100).unwrap();
-        table.insert(running(2), 100).unwrap();
+        table.insert(running(1), 100, false).unwrap();
+        table.insert(running(2), 100, false).unwrap();
         table.finish(&success(1, b"a"));
         table.finish(&success(2, b"b"));
         std::thread::sleep(Duration::from_millis(2));

@@ -11,10 +11,12 @@
 //! status polls and `await` read.
 
 mod calls;
+mod members;
 mod scheduler;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -29,6 +31,12 @@ pub struct SchedulerConfig {
     pub retention: Retention,
     /// Most calls one call from outside may lead to, through chains of any depth and width.
     pub max_tree_calls: u64,
+    /// How often executors beat; one silent for three intervals is removed.
+    pub heartbeat_interval: Duration,
+    /// Background calls that may wait for an executor with room; more are refused.
+    pub max_queued_calls: usize,
+    /// How long a background call may wait for an executor with room before it fails.
+    pub max_queue_wait: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -37,6 +45,9 @@ impl Default for SchedulerConfig {
             executors: Vec::new(),
             retention: Retention::default(),
             max_tree_calls: 100_000,
+            heartbeat_interval: Duration::from_millis(500),
+            max_queued_calls: 10_000,
+            max_queue_wait: Duration::from_secs(30),
         }
     }
 }

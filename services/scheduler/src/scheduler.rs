@@ -3,20 +3,22 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use fwasm_proto::api::{SchedulerApi, StateApi};
 use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallRecord, CallRef, CallResult, CallStatus, FunctionInfo, FunctionRef, PlaceRequest,
-    Placement, SubmitRequest, WaitCallRequest,
+    Call, CallRecord, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FunctionInfo,
+    FunctionRef, HeartbeatReply, PlaceRequest, Placement, SubmitRequest, WaitCallRequest,
 };
-use fwasm_proto::{ApiError, names};
+use fwasm_proto::{ApiError, ErrorCode, names};
+use tracing::Instrument;
 
 use crate::SchedulerConfig;
 use crate::calls::{CallTable, Retention, unix_micros};
+use crate::members::Members;
 
 /// An executor calls can be placed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,17 +31,22 @@ pub struct ExecutorEndpoint {
 pub struct Scheduler {
     state: Arc<dyn StateApi>,
     directory: Arc<dyn ExecutorDirectory>,
-    executors: Vec<ExecutorEndpoint>,
+    members: Arc<Members>,
     /// `user/function` -> module hash.
     functions: RwLock<HashMap<String, String>>,
-    /// module hash -> index of the executor that last ran it.
-    warm: RwLock<HashMap<String, usize>>,
-    next_executor: AtomicUsize,
     next_call_id: AtomicU64,
     calls: Arc<CallTable>,
     retention: Retention,
     max_tree_calls: u64,
+    heartbeat_interval: Duration,
+    /// Background calls waiting for an executor with room, and how many may.
+    queued: Arc<AtomicUsize>,
+    max_queued: usize,
+    queue_wait: Duration,
 }
+
+/// Attempts a background call gets on executors that vanish under it.
+const MAX_DISPATCH_ATTEMPTS: u32 = 3;
 
 impl Scheduler {
     /// A scheduler that resolves functions through `state` and reaches executors through
@@ -54,14 +61,19 @@ impl Scheduler {
         Self {
             state,
             directory,
-            executors: config.executors,
+            members: Arc::new(Members::new(
+                config.executors,
+                config.heartbeat_interval * 3,
+            )),
             functions: RwLock::default(),
-            warm: RwLock::default(),
-            next_executor: AtomicUsize::new(0),
             next_call_id: AtomicU64::new(first_call_id()),
             calls: Arc::new(CallTable::new(config.retention.clone())),
             retention: config.retention,
             max_tree_calls: config.max_tree_calls,
+            heartbeat_interval: config.heartbeat_interval,
+            queued: Arc::default(),
+            max_queued: config.max_queued_calls,
+            queue_wait: config.max_queue_wait,
         }
     }
 
@@ -81,26 +93,10 @@ impl Scheduler {
         Ok(info.module_hash)
     }
 
-    /// The executor that last ran this module, else the next one in turn; never `busy` when
-    /// there is another.
-    fn choose_executor(&self, module_hash: &str, busy: &str) -> Result<usize, ApiError> {
-        if self.executors.is_empty() {
-            return Err(ApiError::unavailable(
-                "no executors are available to run calls",
-            ));
-        }
-        let usable = |index: usize| self.executors.len() == 1 || self.executors[index].id != busy;
-        if let Some(&index) = read(&self.warm).get(module_hash)
-            && usable(index)
-        {
-            return Ok(index);
-        }
-        let mut index = self.next_executor.fetch_add(1, Ordering::Relaxed) % self.executors.len();
-        if !usable(index) {
-            index = (index + 1) % self.executors.len();
-        }
-        write(&self.warm).insert(module_hash.to_string(), index);
-        Ok(index)
+    /// Removes executors that stopped beating, and fails the calls they were running that
+    /// nobody else will report (a background call's dispatcher retries its own).
+    fn sweep(&self) {
+        sweep(&self.members, &self.calls);
     }
 
     /// Gives a call its id and executor and records it.
@@ -113,8 +109,15 @@ impl Scheduler {
     ) -> Result<Placement, ApiError> {
         names::check_function_ref(&call.user, &call.function)?;
         let module_hash = self.module_hash(&call.user, &call.function).await?;
-        let executor = if on_executor.is_empty() {
-            self.executors[self.choose_executor(&module_hash, busy)?].clone()
+        self.sweep();
+        let executor = if status == CallStatus::Queued {
+            // A background call: its dispatcher finds it an executor.
+            ExecutorEndpoint {
+                id: String::new(),
+                addr: String::new(),
+            }
+        } else if on_executor.is_empty() {
+            self.members.choose(&module_hash, busy)?
         } else {
             // The executor asking runs the call itself; it needs no address.
             ExecutorEndpoint {
@@ -138,7 +141,8 @@ impl Scheduler {
             submitted_unix_micros: unix_micros(),
             ..CallRecord::default()
         };
-        self.calls.insert(record, self.max_tree_calls)?;
+        let dispatched = status == CallStatus::Queued;
+        self.calls.insert(record, self.max_tree_calls, dispatched)?;
         Ok(placement)
     }
 
@@ -167,6 +171,75 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+fn sweep(members: &Members, calls: &CallTable) {
+    for executor in members.expire() {
+        calls.fail_lost(&executor);
+    }
+    metrics::gauge!(fwasm_proto::metrics::EXECUTORS).set(members.count() as f64);
+}
+
+/// Runs one background call: waits (boundedly) for an executor with room, and tries another
+/// executor when the one it is on vanishes, a bounded number of times.
+struct Dispatch {
+    members: Arc<Members>,
+    directory: Arc<dyn ExecutorDirectory>,
+    calls: Arc<CallTable>,
+    queued: Arc<AtomicUsize>,
+    deadline: Instant,
+}
+
+impl Dispatch {
+    async fn run(self, call: Call, busy: String) {
+        let result = self.dispatch(&call, busy).await;
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        // The executor reports the calls it ran; this covers every other ending.
+        self.calls
+            .finish(&result.unwrap_or_else(|err| not_run(&call, &err)));
+    }
+
+    async fn dispatch(&self, call: &Call, mut busy: String) -> Result<CallResult, ApiError> {
+        let mut attempts = 0;
+        loop {
+            sweep(&self.members, &self.calls);
+            let outcome = match self.members.choose(&call.module_hash, &busy) {
+                Ok(executor) => {
+                    self.calls.set_running(call.id, &executor.id);
+                    let placement = Placement {
+                        call_id: call.id,
+                        executor_id: executor.id.clone(),
+                        executor_addr: executor.addr,
+                        module_hash: call.module_hash.clone(),
+                    };
+                    match self.directory.executor(&placement) {
+                        Ok(target) => target.execute(call.clone()).await,
+                        Err(err) => Err(err),
+                    }
+                    .map_err(|err| (err, executor.id))
+                }
+                Err(err) => Err((err, String::new())),
+            };
+            let (err, executor) = match outcome {
+                Ok(result) => return Ok(result),
+                Err(failed) => failed,
+            };
+            let vanished = matches!(err.code, ErrorCode::Unavailable | ErrorCode::Internal);
+            if !executor.is_empty() && vanished && attempts + 1 < MAX_DISPATCH_ATTEMPTS {
+                tracing::warn!(call_id = call.id, %executor, error = %err, "executor lost the call; trying another");
+                attempts += 1;
+                self.calls.set_queued(call.id);
+                busy = executor;
+                continue;
+            }
+            if err.code == ErrorCode::ResourceExhausted && Instant::now() < self.deadline {
+                self.calls.set_queued(call.id);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            return Err(err);
+        }
+    }
+}
+
 #[async_trait]
 impl SchedulerApi for Scheduler {
     #[tracing::instrument(name = "scheduler.place", skip_all, fields(user = %req.user, function = %req.function))]
@@ -187,30 +260,41 @@ impl SchedulerApi for Scheduler {
         let mut call = req
             .call
             .ok_or_else(|| ApiError::invalid_argument("submit names no call"))?;
+        if self.queued.load(Ordering::Acquire) >= self.max_queued {
+            return Err(ApiError::resource_exhausted(format!(
+                "{} calls are already waiting for an executor; retry shortly",
+                self.max_queued
+            )));
+        }
         let placement = self
             .place_call(&call, "", &req.busy_executor_id, CallStatus::Queued)
             .await?;
         call.id = placement.call_id;
         call.module_hash = placement.module_hash.clone();
-        let executor = self.directory.executor(&placement);
-        let calls = self.calls.clone();
-        let reply = placement.clone();
-        tokio::spawn(async move {
-            calls.set_running(call.id, &placement.executor_id);
-            let result = match executor {
-                Ok(executor) => executor.execute(call.clone()).await,
-                Err(err) => Err(err),
-            };
-            // The executor reports calls it ran; a call it never ran is reported here.
-            let result = result.unwrap_or_else(|err| not_run(&call, &err));
-            calls.finish(&result);
-        });
-        Ok(reply)
+        let dispatch = Dispatch {
+            members: self.members.clone(),
+            directory: self.directory.clone(),
+            calls: self.calls.clone(),
+            queued: self.queued.clone(),
+            deadline: Instant::now() + self.queue_wait,
+        };
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(dispatch.run(call, req.busy_executor_id).in_current_span());
+        Ok(placement)
     }
 
     async fn function_updated(&self, info: FunctionInfo) -> Result<(), ApiError> {
         write(&self.functions).insert(format!("{}/{}", info.user, info.function), info.module_hash);
         Ok(())
+    }
+
+    async fn heartbeat(&self, beat: ExecutorHeartbeat) -> Result<HeartbeatReply, ApiError> {
+        names::check_name("executor", &beat.executor_id)?;
+        self.members.beat(beat);
+        self.sweep();
+        Ok(HeartbeatReply {
+            interval_ms: self.heartbeat_interval.as_millis() as u64,
+        })
     }
 
     async fn call_finished(&self, result: CallResult) -> Result<(), ApiError> {
@@ -219,12 +303,14 @@ impl SchedulerApi for Scheduler {
     }
 
     async fn get_call(&self, req: CallRef) -> Result<CallRecord, ApiError> {
+        self.sweep();
         self.calls
             .get(req.id)
             .ok_or_else(|| self.unknown_call(req.id))
     }
 
     async fn wait_call(&self, req: WaitCallRequest) -> Result<CallRecord, ApiError> {
+        self.sweep();
         let timeout = (req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms));
         let user = (!req.user.is_empty()).then_some(req.user.as_str());
         self.calls
