@@ -1,5 +1,8 @@
-//! The `fwasm` command's library half: `fwasm up` wiring and the CLI's client commands, kept
-//! here so tests can drive them exactly as the binary does.
+//! The `fwasm` command's library half: `fwasm up` wiring, the CLI's client commands and
+//! `fwasm build`, kept here so tests can drive them exactly as the binary does.
 
+pub mod build;
 pub mod client;
+pub mod config;
+pub mod serve;
 pub mod up;

@@ -1,5 +1,5 @@
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Run the whole platform in one process, with demo functions ready to call.
     Up(UpArgs),
+    /// Compile C/C++ sources into a function (.wasm) with clang and the built-in C SDK.
+    #[command(long_about = BUILD_ABOUT)]
+    Build(BuildArgs),
     /// Upload a compiled function (a .wasm file) as USER/NAME.
     Upload {
         /// Who the function belongs to and its name, e.g. demo/echo.
@@ -86,6 +89,68 @@ enum StateCommand {
     },
 }
 
+const BUILD_ABOUT: &str = "\
+Compile C/C++ sources into a function (.wasm) with clang and the built-in C SDK.
+
+A function is written against one of two C APIs:
+  fwasm  #include <fwasm.h> and define
+           void fwasm_handle_request(const fwasm_request *req, fwasm_response *res)
+         (or FWASM_HANDLER(req, res) { ... }): read the request, fill in the response.
+  faasm  #include <faasm/faasm.h> and define int main(): Faasm's C API (faasmGetInput,
+         faasmSetOutput, faasmChain, faasmReadState, ...), so a Faasm function's source builds
+         unchanged. Input is the request body, output the response body; a non-zero return
+         value fails the call with that return code.
+The API is detected from the sources: one that includes a faasm/ header makes a Faasm-API
+function. --api overrides the detection.
+
+The SDK's headers and sources are built into this binary and written to a temporary directory
+for each build, so no checkout of fwasm is needed. Every source is compiled with
+`clang --target=wasm32-wasi -O2` (C++, by its extension .cc/.cpp/.cxx/.c++/.C, with
+-fno-exceptions -std=c++17), the macro __fwasm__ defined, then linked with the SDK into a WASI
+reactor (-mexec-model=reactor) with a 64 KiB stack. printf, fopen of shared files under /,
+time() and the like work through WASI's libc.
+
+Needs clang with the wasm32-wasi target, lld and WASI's libc. On Debian or Ubuntu:
+  sudo apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32 \\
+      libc++-14-dev-wasm32 libc++abi-14-dev-wasm32
+clang is $FWASM_CLANG, --clang, or clang (clang-NN) on PATH; Debian's finds the WASI sysroot
+by itself, another clang (wasi-sdk's, say) may need --sysroot.
+
+Example:
+  fwasm build hello.c -o hello.wasm && fwasm upload demo/hello hello.wasm";
+
+#[derive(Args)]
+struct BuildArgs {
+    /// The function's C (.c) and C++ (.cc, .cpp, .cxx) sources.
+    #[arg(required = true, value_name = "SRC")]
+    sources: Vec<PathBuf>,
+    /// The module to write [default: the first source's name with .wasm].
+    #[arg(short, long, value_name = "OUT.wasm")]
+    output: Option<PathBuf>,
+    /// The C API the sources use [default: faasm if a source includes a faasm/ header, else
+    /// fwasm].
+    #[arg(long, value_enum)]
+    api: Option<fwasm::build::Api>,
+    /// The WASI sysroot (include/ and lib/ of wasi-libc), if clang does not find it itself.
+    #[arg(long, env = "FWASM_SYSROOT", value_name = "DIR")]
+    sysroot: Option<PathBuf>,
+    /// The clang to run [default: $FWASM_CLANG, else clang or clang-NN on PATH].
+    #[arg(long, value_name = "PATH")]
+    clang: Option<PathBuf>,
+    /// Another directory to search for headers.
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
+    include_dirs: Vec<PathBuf>,
+    /// An extra argument for clang when compiling the sources, e.g. --cflag=-DDEBUG.
+    #[arg(long = "cflag", value_name = "ARG", allow_hyphen_values = true)]
+    cflags: Vec<String>,
+    /// An extra argument for clang when linking, e.g. --ldflag=-lm.
+    #[arg(long = "ldflag", value_name = "ARG", allow_hyphen_values = true)]
+    ldflags: Vec<String>,
+    /// Print the clang commands.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
 #[derive(Args)]
 struct ServerArgs {
     /// Address of fwasm's public gRPC API.
@@ -129,6 +194,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Up(args) => up(args).await,
+        Command::Build(args) => build(args),
         Command::Upload {
             target,
             file,
@@ -184,6 +250,25 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<()> {
+    let output = args.output.unwrap_or_else(|| {
+        Path::new(args.sources[0].file_stem().unwrap_or_default()).with_extension("wasm")
+    });
+    fwasm::build::build(&fwasm::build::BuildOptions {
+        sources: args.sources,
+        output,
+        api: args.api,
+        sysroot: args.sysroot,
+        clang: args.clang,
+        include_dirs: args.include_dirs,
+        cflags: args.cflags,
+        ldflags: args.ldflags,
+        verbose: args.verbose,
+        quiet: false,
+    })?;
+    Ok(())
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {

@@ -1,0 +1,720 @@
+//! `fwasm build`: compiles C and C++ functions into fwasm modules with clang.
+//!
+//! The C SDK (`sdk-c/`: `fwasm.h`, Faasm's `faasm/*.h` and their implementation) is embedded
+//! in this binary and written to a temporary directory for each build, so `fwasm build` works
+//! anywhere clang for `wasm32-wasi` is installed. Every source is compiled with `-O2`, C++
+//! with `-fno-exceptions -std=c++17`, and linked together with the SDK into a WASI reactor
+//! (`-mexec-model=reactor`) with a 64 KiB stack placed first in memory.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// The C API a function is written against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Api {
+    /// fwasm's own API (`fwasm.h`): the function defines `fwasm_handle_request`.
+    Fwasm,
+    /// Faasm's API (`faasm/faasm.h`): the function defines `main`.
+    Faasm,
+}
+
+impl Api {
+    fn describe(self) -> &'static str {
+        match self {
+            Api::Fwasm => "the fwasm C API",
+            Api::Faasm => "the Faasm C API",
+        }
+    }
+}
+
+/// What to build, as `fwasm build` takes it.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// C (`.c`) and C++ (`.cc`, `.cpp`, `.cxx`, `.c++`, `.C`) sources.
+    pub sources: Vec<PathBuf>,
+    /// The module to write.
+    pub output: PathBuf,
+    /// The API to build for; `None` detects it from the sources' `#include`s.
+    pub api: Option<Api>,
+    /// The WASI sysroot, if clang does not find it by itself (Debian's clang does).
+    pub sysroot: Option<PathBuf>,
+    /// The clang to run; `None` means `$FWASM_CLANG`, else `clang` or `clang-NN` on `PATH`.
+    pub clang: Option<PathBuf>,
+    /// Extra include directories for the user's sources.
+    pub include_dirs: Vec<PathBuf>,
+    /// Extra clang arguments for compiling the user's sources (after fwasm's own).
+    pub cflags: Vec<String>,
+    /// Extra clang arguments for linking.
+    pub ldflags: Vec<String>,
+    /// Print every clang command.
+    pub verbose: bool,
+    /// Print nothing but clang's diagnostics (which also go into the error).
+    pub quiet: bool,
+}
+
+/// What a successful build produced.
+#[derive(Clone, Debug)]
+pub struct BuildReport {
+    pub output: PathBuf,
+    pub api: Api,
+    /// Size of the module in bytes.
+    pub size: u64,
+    /// Initial linear memory, in 64 KiB pages.
+    pub initial_memory_pages: u32,
+    /// The module's imports as `module.name`.
+    pub imports: Vec<String>,
+    /// The module's export names.
+    pub exports: Vec<String>,
+    /// clang's warnings, if any (also printed unless `quiet`).
+    pub warnings: String,
+}
+
+/// The SDK files, as they are laid out in the temporary directory.
+const SDK_FILES: &[(&str, &str)] = &[
+    (
+        "include/fwasm.h",
+        include_str!("../../../sdk-c/include/fwasm.h"),
+    ),
+    (
+        "include/faasm/faasm.h",
+        include_str!("../../../sdk-c/include/faasm/faasm.h"),
+    ),
+    (
+        "include/faasm/core.h",
+        include_str!("../../../sdk-c/include/faasm/core.h"),
+    ),
+    (
+        "include/faasm/input.h",
+        include_str!("../../../sdk-c/include/faasm/input.h"),
+    ),
+    (
+        "include/faasm/compare.h",
+        include_str!("../../../sdk-c/include/faasm/compare.h"),
+    ),
+    (
+        "src/internal.h",
+        include_str!("../../../sdk-c/src/internal.h"),
+    ),
+    ("src/fwasm.c", include_str!("../../../sdk-c/src/fwasm.c")),
+    ("src/faasm.c", include_str!("../../../sdk-c/src/faasm.c")),
+];
+
+const TARGET: &str = "--target=wasm32-wasi";
+const STACK_SIZE: u32 = 65536;
+const CLANG_NAMES: &[&str] = &[
+    "clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14",
+];
+const APT_INSTALL: &str = "sudo apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32 \
+                           libc++-14-dev-wasm32 libc++abi-14-dev-wasm32";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    C,
+    Cxx,
+}
+
+fn language(source: &Path) -> anyhow::Result<Lang> {
+    match source.extension().and_then(|e| e.to_str()) {
+        Some("c") => Ok(Lang::C),
+        Some("cc" | "cpp" | "cxx" | "c++" | "C") => Ok(Lang::Cxx),
+        _ => bail!(
+            "{}: not a C or C++ source (fwasm build takes .c, .cc, .cpp, .cxx and .c++ files)",
+            source.display()
+        ),
+    }
+}
+
+/// The first source that includes a `faasm/` header, if any.
+pub fn detect_faasm(sources: &[PathBuf]) -> anyhow::Result<Option<PathBuf>> {
+    for source in sources {
+        let text =
+            std::fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
+        if String::from_utf8_lossy(&text).lines().any(includes_faasm) {
+            return Ok(Some(source.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// `#include <faasm/...>` or `#include "faasm/..."`, spaces allowed as the preprocessor does.
+fn includes_faasm(line: &str) -> bool {
+    let Some(rest) = line.trim_start().strip_prefix('#') else {
+        return false;
+    };
+    let Some(rest) = rest.trim_start().strip_prefix("include") else {
+        return false;
+    };
+    let rest = rest.trim_start();
+    rest.starts_with("<faasm/") || rest.starts_with("\"faasm/")
+}
+
+/// The clang to run: the option, `$FWASM_CLANG`, or the first of `clang`, `clang-NN` on PATH.
+pub fn find_clang(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    if let Some(path) = std::env::var_os("FWASM_CLANG").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in CLANG_NAMES {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    bail!(
+        "clang was not found on PATH. fwasm build needs clang with the wasm32-wasi target and \
+         WASI's libc; on Debian or Ubuntu:\n    {APT_INSTALL}\nor set FWASM_CLANG to a clang \
+         that has them (e.g. wasi-sdk's, whose sysroot you then pass with --sysroot)"
+    )
+}
+
+/// Builds the function; see the module documentation.
+pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
+    if opts.sources.is_empty() {
+        bail!("give at least one C or C++ source");
+    }
+    let langs = opts
+        .sources
+        .iter()
+        .map(|s| language(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for source in &opts.sources {
+        if !source.is_file() {
+            bail!("{}: no such file", source.display());
+        }
+    }
+    let clang = find_clang(opts.clang.as_deref())?;
+    let say = |line: String| {
+        if !opts.quiet {
+            eprintln!("{line}");
+        }
+    };
+
+    let detected = detect_faasm(&opts.sources)?;
+    let api = match (opts.api, &detected) {
+        (Some(api), _) => api,
+        (None, Some(_)) => Api::Faasm,
+        (None, None) => Api::Fwasm,
+    };
+    let out_name = opts.output.display();
+    match (opts.api, &detected) {
+        (None, Some(source)) => say(format!(
+            "{} includes faasm/ headers: building as a Faasm-API function",
+            source.display()
+        )),
+        (Some(_), _) => say(format!(
+            "building {out_name} against {} (--api)",
+            api.describe()
+        )),
+        (None, None) => say(format!("building {out_name} against {}", api.describe())),
+    }
+
+    let temp = tempfile::Builder::new()
+        .prefix("fwasm-build-")
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    let sdk = temp.path().join("sdk");
+    for (path, text) in SDK_FILES {
+        let file = sdk.join(path);
+        std::fs::create_dir_all(file.parent().expect("SDK files are in directories"))?;
+        std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    let include = sdk.join("include");
+
+    let mut run = Runner {
+        clang: &clang,
+        opts,
+        warnings: String::new(),
+        color: std::io::stderr().is_terminal(),
+    };
+    let mut objects = Vec::new();
+    for (i, (source, lang)) in opts.sources.iter().zip(&langs).enumerate() {
+        say(format!("  compiling {}", source.display()));
+        let object = temp.path().join(format!("{i}-{}.o", stem(source)));
+        let mut args = compile_args(*lang, source, &object, &include, opts);
+        for dir in &opts.include_dirs {
+            let mut inc = OsString::from("-I");
+            inc.push(dir);
+            args.push(inc);
+        }
+        args.extend(opts.cflags.iter().map(OsString::from));
+        run.clang(&args, &format!("compile {}", source.display()))?;
+        objects.push(object);
+    }
+    let mut sdk_sources = vec!["fwasm.c"];
+    if api == Api::Faasm {
+        sdk_sources.push("faasm.c");
+    }
+    say(format!(
+        "  compiling the C SDK ({})",
+        sdk_sources.join(", ")
+    ));
+    for name in sdk_sources {
+        let source = sdk.join("src").join(name);
+        let object = temp.path().join(format!("sdk-{}.o", stem(&source)));
+        let mut args = compile_args(Lang::C, &source, &object, &include, opts);
+        args.push("-Wall".into());
+        run.clang(&args, &format!("compile the C SDK's {name}"))?;
+        objects.push(object);
+    }
+
+    say(format!("  linking {out_name}"));
+    let linked = temp.path().join("out.wasm");
+    let mut args: Vec<OsString> = vec![TARGET.into()];
+    if langs.contains(&Lang::Cxx) {
+        args.push("--driver-mode=g++".into()); // links libc++ and libc++abi
+    }
+    args.extend(sysroot_arg(opts));
+    for arg in [
+        "-mexec-model=reactor",
+        "-O2",
+        &format!("-Wl,-z,stack-size={STACK_SIZE}"),
+        "-Wl,--stack-first",
+        "-Wl,--strip-debug",
+    ] {
+        args.push(arg.into());
+    }
+    args.extend(objects.iter().map(|o| o.as_os_str().to_owned()));
+    args.push("-o".into());
+    args.push(linked.as_os_str().to_owned());
+    args.extend(opts.ldflags.iter().map(OsString::from));
+    run.clang(&args, &format!("link {out_name}"))?;
+
+    let module = std::fs::read(&linked).context("cannot read the linked module")?;
+    let info = inspect(&module).context("clang produced a module fwasm cannot read")?;
+    let mut required = vec!["memory", "fwasm_abi_v1", "fwasm_alloc", "fwasm_handle"];
+    if api == Api::Faasm {
+        required.push("fwasm_faasm_api");
+    }
+    for export in required {
+        if !info.exports.iter().any(|e| e == export) {
+            bail!("the linked module lacks the export `{export}`; is the SDK complete?");
+        }
+    }
+    if let Some(dir) = opts.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&opts.output, &module)
+        .with_context(|| format!("cannot write {}", opts.output.display()))?;
+    let size = module.len() as u64;
+    say(format!(
+        "built {out_name}: {} ({size} bytes), {} of initial memory, {}",
+        human_size(size),
+        human_size(u64::from(info.initial_pages) * 65536),
+        api.describe()
+    ));
+    Ok(BuildReport {
+        output: opts.output.clone(),
+        api,
+        size,
+        initial_memory_pages: info.initial_pages,
+        imports: info.imports,
+        exports: info.exports,
+        warnings: run.warnings,
+    })
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "source".into())
+}
+
+fn sysroot_arg(opts: &BuildOptions) -> Option<OsString> {
+    opts.sysroot.as_ref().map(|dir| {
+        let mut arg = OsString::from("--sysroot=");
+        arg.push(dir);
+        arg
+    })
+}
+
+fn compile_args(
+    lang: Lang,
+    source: &Path,
+    object: &Path,
+    include: &Path,
+    opts: &BuildOptions,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![TARGET.into()];
+    if lang == Lang::Cxx {
+        args.extend(["--driver-mode=g++", "-fno-exceptions", "-std=c++17"].map(OsString::from));
+    }
+    args.extend(sysroot_arg(opts));
+    args.extend(["-O2", "-D__fwasm__=1"].map(OsString::from));
+    let mut inc = OsString::from("-I");
+    inc.push(include);
+    args.push(inc);
+    args.extend(["-c".into(), source.as_os_str().to_owned(), "-o".into()]);
+    args.push(object.as_os_str().to_owned());
+    args
+}
+
+struct Runner<'a> {
+    clang: &'a Path,
+    opts: &'a BuildOptions,
+    warnings: String,
+    color: bool,
+}
+
+impl Runner<'_> {
+    /// Runs clang; its diagnostics are printed (unless quiet) and, on failure, make the error.
+    fn clang(&mut self, args: &[OsString], what: &str) -> anyhow::Result<()> {
+        let mut command = Command::new(self.clang);
+        command.args(args);
+        if self.color && !self.opts.quiet {
+            command.arg("-fcolor-diagnostics");
+        }
+        if self.opts.verbose && !self.opts.quiet {
+            let line: Vec<String> = std::iter::once(self.clang.as_os_str())
+                .chain(command.get_args())
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            eprintln!("    {}", line.join(" "));
+        }
+        let output = command.output().map_err(|err| {
+            if err.kind() == std::io::ErrorKind::NotFound {
+                anyhow::anyhow!(
+                    "cannot run {}: no such program. fwasm build needs clang for wasm32-wasi; \
+                     on Debian or Ubuntu:\n    {APT_INSTALL}\n(--clang or FWASM_CLANG choose \
+                     another clang)",
+                    self.clang.display()
+                )
+            } else {
+                anyhow::anyhow!("cannot run {}: {err}", self.clang.display())
+            }
+        })?;
+        let diagnostics = String::from_utf8_lossy(&output.stderr).into_owned();
+        if !self.opts.quiet {
+            eprint!("{diagnostics}");
+        }
+        if output.status.success() {
+            self.warnings.push_str(&diagnostics);
+            return Ok(());
+        }
+        let mut message = format!("clang could not {what}");
+        if self.opts.quiet {
+            let _ = write!(message, ":\n{}", diagnostics.trim_end());
+        } else {
+            message.push_str(" (its messages are above)");
+        }
+        if let Some(hint) = hint(&diagnostics) {
+            let _ = write!(message, "\nhint: {hint}");
+        }
+        bail!(message)
+    }
+}
+
+/// Advice for the errors a missing package or a missing entry point causes.
+fn hint(diagnostics: &str) -> Option<String> {
+    let has = |needle: &str| diagnostics.contains(needle);
+    let install = |what: &str, package: &str| {
+        format!("{what} is missing; on Debian or Ubuntu: sudo apt-get install {package}")
+    };
+    if has("undefined symbol: fwasm_handle_request") {
+        return Some(
+            "a function using fwasm.h defines `void fwasm_handle_request(const fwasm_request \
+             *req, fwasm_response *res)` (or `FWASM_HANDLER(req, res) { ... }`); a Faasm \
+             function includes <faasm/faasm.h> and defines main (or build with --api faasm)"
+                .into(),
+        );
+    }
+    if has("undefined symbol: faasm") || has("undefined symbol: getConfFlag") {
+        return Some(
+            "Faasm's API is linked in for --api faasm, or when a source includes a faasm/ \
+             header"
+                .into(),
+        );
+    }
+    if has("undefined symbol: main")
+        || has("undefined symbol: __main_argc_argv")
+        || has("undefined symbol: __main_void")
+    {
+        return Some("a Faasm-API function defines `int main(...)`, its entry point".into());
+    }
+    if has("No available targets") || has("unknown target triple") {
+        return Some(format!(
+            "this clang cannot target WebAssembly; install Debian's clang ({APT_INSTALL}) or \
+             set FWASM_CLANG to one that can"
+        ));
+    }
+    if has("\"wasm-ld\"") || has("wasm-ld: not found") || has("'wasm-ld'") {
+        return Some(install("the WebAssembly linker wasm-ld", "lld"));
+    }
+    if has("libclang_rt.builtins-wasm32") {
+        return Some(install(
+            "clang's runtime for wasm32",
+            "libclang-rt-14-dev-wasm32",
+        ));
+    }
+    if has("-lc++")
+        || has("c++abi")
+        || has("'string' file not found")
+        || has("'vector' file not found")
+        || has("'iostream' file not found")
+        || has("'cstdint' file not found")
+    {
+        return Some(
+            install(
+                "the C++ library for wasm32-wasi",
+                "libc++-14-dev-wasm32 libc++abi-14-dev-wasm32",
+            ) + " (or pass --sysroot)",
+        );
+    }
+    if has("'stdio.h' file not found")
+        || has("'stdlib.h' file not found")
+        || has("'string.h' file not found")
+        || has("unable to find library -lc")
+        || has("crt1-reactor.o")
+    {
+        return Some(install("WASI's libc", "wasi-libc") + " (or pass --sysroot DIR)");
+    }
+    None
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if bytes < 1024 * 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    }
+}
+
+/// What `build` reads back from the module it linked.
+struct ModuleInfo {
+    initial_pages: u32,
+    imports: Vec<String>,
+    exports: Vec<String>,
+}
+
+/// Reads the import, memory and export sections of a wasm module: just enough to report on
+/// (and sanity-check) what clang produced.
+fn inspect(module: &[u8]) -> anyhow::Result<ModuleInfo> {
+    let mut r = Reader {
+        bytes: module,
+        pos: 0,
+    };
+    if r.take(8)? != b"\0asm\x01\0\0\0" {
+        bail!("not a WebAssembly module");
+    }
+    let mut info = ModuleInfo {
+        initial_pages: 0,
+        imports: Vec::new(),
+        exports: Vec::new(),
+    };
+    while r.pos < module.len() {
+        let id = r.byte()?;
+        let size = r.leb()? as usize;
+        let mut s = Reader {
+            bytes: r.take(size)?,
+            pos: 0,
+        };
+        match id {
+            2 => {
+                for _ in 0..s.leb()? {
+                    let module = s.name()?;
+                    let name = s.name()?;
+                    match s.byte()? {
+                        0 => {
+                            s.leb()?;
+                        }
+                        1 => {
+                            s.byte()?;
+                            s.limits()?;
+                        }
+                        2 => {
+                            s.limits()?;
+                        }
+                        3 => {
+                            s.take(2)?;
+                        }
+                        kind => bail!("unknown import kind {kind}"),
+                    }
+                    info.imports.push(format!("{module}.{name}"));
+                }
+            }
+            5 => {
+                let memories = s.leb()?;
+                if memories > 0 {
+                    info.initial_pages = s.limits()?;
+                }
+            }
+            7 => {
+                for _ in 0..s.leb()? {
+                    info.exports.push(s.name()?);
+                    s.byte()?;
+                    s.leb()?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(info)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .context("truncated module")?;
+        let bytes = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    fn byte(&mut self) -> anyhow::Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn leb(&mut self) -> anyhow::Result<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            value |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(value);
+            }
+        }
+        bail!("bad LEB128 number")
+    }
+
+    fn name(&mut self) -> anyhow::Result<String> {
+        let len = self.leb()? as usize;
+        Ok(String::from_utf8_lossy(self.take(len)?).into_owned())
+    }
+
+    /// Memory or table limits; returns the minimum.
+    fn limits(&mut self) -> anyhow::Result<u32> {
+        let flags = self.byte()?;
+        let min = self.leb()?;
+        if flags & 1 != 0 {
+            self.leb()?;
+        }
+        Ok(u32::try_from(min).unwrap_or(u32::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faasm_includes_are_detected_as_the_preprocessor_sees_them() {
+        assert!(includes_faasm("#include <faasm/faasm.h>"));
+        assert!(includes_faasm("  #  include \"faasm/core.h\""));
+        assert!(includes_faasm("#include\t<faasm/input.h>"));
+        assert!(!includes_faasm("// #include <faasm/faasm.h> is not needed"));
+        assert!(!includes_faasm("#include <fwasm.h>"));
+        assert!(!includes_faasm("#include <faasmish.h>"));
+    }
+
+    #[test]
+    fn sources_are_c_or_cxx_by_extension() {
+        assert!(language(Path::new("a.c")).ok() == Some(Lang::C));
+        for cxx in ["a.cc", "a.cpp", "a.cxx", "a.c++", "a.C"] {
+            assert!(language(Path::new(cxx)).ok() == Some(Lang::Cxx), "{cxx}");
+        }
+        assert!(language(Path::new("a.rs")).is_err());
+        assert!(language(Path::new("Makefile")).is_err());
+    }
+
+    #[test]
+    fn missing_entry_points_and_packages_get_hints() {
+        let hint = |d: &str| hint(d).unwrap_or_default();
+        assert!(
+            hint("wasm-ld: error: x.o: undefined symbol: fwasm_handle_request")
+                .contains("FWASM_HANDLER")
+        );
+        assert!(hint("wasm-ld: error: undefined symbol: main").contains("int main"));
+        assert!(hint("fatal error: 'stdio.h' file not found").contains("wasi-libc"));
+        assert!(hint("fatal error: 'string' file not found").contains("libc++-14-dev-wasm32"));
+        assert!(hint("x.c:1:1: error: expected identifier").is_empty());
+    }
+
+    /// Builds two of the examples in integration/functions-c, one per API, with the clang
+    /// scripts/test installs.
+    #[test]
+    fn examples_build_into_modules_with_the_abi_exports() {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../integration/functions-c");
+        let out = tempfile::tempdir().unwrap();
+        for (source, api) in [("echo.c", Api::Fwasm), ("state_offset.cpp", Api::Faasm)] {
+            let report = build(&BuildOptions {
+                sources: vec![examples.join(source)],
+                output: out.path().join(source).with_extension("wasm"),
+                quiet: true,
+                ..BuildOptions::default()
+            })
+            .unwrap_or_else(|err| panic!("building {source} (is clang installed?): {err:#}"));
+            assert_eq!(report.api, api, "{source}");
+            assert!(
+                report.size > 0 && report.size == std::fs::metadata(&report.output).unwrap().len()
+            );
+            assert!(
+                report.initial_memory_pages <= 4,
+                "{source}: {} pages",
+                report.initial_memory_pages
+            );
+            for export in [
+                "memory",
+                "_initialize",
+                "fwasm_abi_v1",
+                "fwasm_alloc",
+                "fwasm_handle",
+            ] {
+                assert!(
+                    report.exports.iter().any(|e| e == export),
+                    "{source} lacks {export}"
+                );
+            }
+            assert_eq!(
+                report.exports.iter().any(|e| e == "fwasm_faasm_api"),
+                api == Api::Faasm
+            );
+            for import in &report.imports {
+                assert!(
+                    import.starts_with("fwasm_v1.")
+                        || import.starts_with("wasi_snapshot_preview1."),
+                    "{source} imports {import}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn inspect_reads_memory_imports_and_exports() {
+        // (module (import "fwasm_v1" "log" (func (param i32 i32 i32) (result i32)))
+        //   (memory (export "memory") 2) (func (export "f")))
+        let module: &[u8] = &[
+            0, 97, 115, 109, 1, 0, 0, 0, // header
+            1, 11, 2, 96, 3, 127, 127, 127, 1, 127, 96, 0, 0, // types
+            2, 16, 1, 8, b'f', b'w', b'a', b's', b'm', b'_', b'v', b'1', 3, b'l', b'o', b'g', 0,
+            0, // import
+            3, 2, 1, 1, // functions
+            5, 3, 1, 0, 2, // memory
+            7, 14, 2, 6, b'm', b'e', b'm', b'o', b'r', b'y', 2, 0, 1, b'f', 0, 1, // exports
+            10, 4, 1, 2, 0, 11, // code
+        ];
+        let info = inspect(module).expect("a valid module");
+        assert_eq!(info.initial_pages, 2);
+        assert_eq!(info.imports, ["fwasm_v1.log"]);
+        assert_eq!(info.exports, ["memory", "f"]);
+        assert!(inspect(&module[..20]).is_err());
+    }
+}
