@@ -1,0 +1,78 @@
+//! `--config FILE`: a TOML file of flag values (`state = "host:7000"`, `metrics = "..."`), so
+//! one file can configure every service of a deployment. A value given on the command line or
+//! in its `FWASM_*` environment variable wins over the file; keys a command has no flag for
+//! are ignored, so services can share a file.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use anyhow::Context;
+
+/// `args` with the values from the `--config` file (if any) added for the command's flags
+/// that are given neither on the command line nor in the environment.
+pub fn with_config_file(
+    args: Vec<OsString>,
+    command: &clap::Command,
+) -> anyhow::Result<Vec<OsString>> {
+    let Some(path) = config_path(&args) else {
+        return Ok(args);
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let Some(subcommand) = args
+        .get(1)
+        .and_then(|name| name.to_str())
+        .and_then(|name| command.find_subcommand(name))
+    else {
+        return Ok(args);
+    };
+    let mut args = args;
+    for arg in subcommand.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        let key = long.replace('-', "_");
+        let Some(value) = table.get(&key).or_else(|| table.get(long)) else {
+            continue;
+        };
+        let flag = format!("--{long}");
+        let given = args.iter().any(|a| {
+            a.to_str()
+                .is_some_and(|a| a == flag || a.starts_with(&format!("{flag}=")))
+        });
+        let in_env = arg
+            .get_env()
+            .is_some_and(|name| std::env::var_os(name).is_some());
+        if given || in_env {
+            continue;
+        }
+        let value = match value {
+            toml::Value::String(text) => text.clone(),
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => anyhow::bail!(
+                "{}: `{key}` must be a string, number or boolean, not {}",
+                path.display(),
+                other.type_str()
+            ),
+        };
+        args.push(flag.into());
+        args.push(value.into());
+    }
+    Ok(args)
+}
+
+/// The value of `--config FILE` (or `--config=FILE`), or of `FWASM_CONFIG`.
+fn config_path(args: &[OsString]) -> Option<std::path::PathBuf> {
+    let mut args = args.iter().filter_map(|a| a.to_str());
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            return args.next().map(Into::into);
+        }
+        if let Some(path) = arg.strip_prefix("--config=") {
+            return Some(path.into());
+        }
+    }
+    std::env::var_os("FWASM_CONFIG").map(|p| Path::new(&p).to_path_buf())
+}
