@@ -2,6 +2,7 @@
 
 mod async_api;
 mod bad_input;
+mod c_guests;
 mod chaining;
 mod cli_client;
 mod files;
