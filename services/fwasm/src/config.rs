@@ -76,3 +76,74 @@ fn config_path(args: &[OsString]) -> Option<std::path::PathBuf> {
     }
     std::env::var_os("FWASM_CONFIG").map(|p| Path::new(&p).to_path_buf())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{Arg, Command};
+
+    fn command() -> Command {
+        Command::new("fwasm").subcommand(
+            Command::new("executor")
+                .arg(Arg::new("state").long("state"))
+                .arg(Arg::new("scheduler").long("scheduler"))
+                .arg(
+                    Arg::new("max-calls")
+                        .long("max-calls")
+                        .env("FWASM_TEST_MAX_CALLS"),
+                ),
+        )
+    }
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn a_config_file_fills_in_flags_not_given_and_ignores_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fwasm.toml");
+        std::fs::write(
+            &file,
+            "state = \"s:7000\"\nscheduler = \"c:7001\"\nmax_calls = 8\nbackend = \"redis://r\"\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let given = args(&[
+            "fwasm",
+            "executor",
+            "--config",
+            path,
+            "--scheduler",
+            "mine:1",
+        ]);
+        let merged = with_config_file(given, &command()).unwrap();
+        let merged: Vec<&str> = merged.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            merged,
+            [
+                "fwasm",
+                "executor",
+                "--config",
+                path,
+                "--scheduler",
+                "mine:1",
+                "--state",
+                "s:7000",
+                "--max-calls",
+                "8"
+            ]
+        );
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "state = [1]").unwrap();
+        let err = with_config_file(
+            args(&["fwasm", "executor", "--config", bad.to_str().unwrap()]),
+            &command(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("must be a string, number or boolean, not array")
+        );
+    }
+}

@@ -9,6 +9,8 @@ use fwasm_executor::{ExecutorConfig, Limits};
 use fwasm_gateway::{GatewayConfig, GatewayListeners};
 use tokio::net::TcpListener;
 
+mod service_commands;
+
 /// fwasm: serverless WebAssembly functions.
 #[derive(Parser)]
 #[command(name = "fwasm", version, about)]
@@ -49,9 +51,15 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// Read or write a user's state (the global tier functions pull from and push to).
-    #[command(subcommand)]
-    State(StateCommand),
+    /// Run the state service, or read or write a user's state with `get` and `set`.
+    #[command(args_conflicts_with_subcommands = true)]
+    State(StateArgs),
+    /// Run the scheduler service (distributed mode).
+    Scheduler(service_commands::SchedulerService),
+    /// Run an executor, which joins the scheduler (distributed mode).
+    Executor(service_commands::ExecutorService),
+    /// Run a gateway, the public HTTP and gRPC APIs (distributed mode).
+    Gateway(service_commands::GatewayService),
     /// Show how a call is doing: RUNNING, SUCCESS: <output> or FAILED: <reason>.
     ///
     /// Exits with status 1 when the call failed.
@@ -64,6 +72,14 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+}
+
+#[derive(Args)]
+struct StateArgs {
+    #[command(subcommand)]
+    command: Option<StateCommand>,
+    #[command(flatten)]
+    service: service_commands::StateService,
 }
 
 #[derive(Subcommand)]
@@ -191,7 +207,9 @@ struct UpArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let args = std::env::args_os().collect();
+    let args = fwasm::config::with_config_file(args, &<Cli as clap::CommandFactory>::command())?;
+    let cli = Cli::parse_from(args);
     match cli.command {
         Command::Up(args) => up(args).await,
         Command::Build(args) => build(args),
@@ -221,14 +239,26 @@ async fn main() -> anyhow::Result<()> {
             }
             fwasm::client::invoke(&server.addr, &target, input, out).await
         }
-        Command::State(StateCommand::Get { target, server }) => {
-            fwasm::client::state_get(&server.addr, &target, &mut std::io::stdout()).await
-        }
-        Command::State(StateCommand::Set {
-            target,
-            value,
-            file,
-            server,
+        Command::State(StateArgs {
+            command: None,
+            service,
+        }) => service_commands::state(service).await,
+        Command::Scheduler(args) => service_commands::scheduler(args).await,
+        Command::Executor(args) => service_commands::executor(args).await,
+        Command::Gateway(args) => service_commands::gateway(args).await,
+        Command::State(StateArgs {
+            command: Some(StateCommand::Get { target, server }),
+            ..
+        }) => fwasm::client::state_get(&server.addr, &target, &mut std::io::stdout()).await,
+        Command::State(StateArgs {
+            command:
+                Some(StateCommand::Set {
+                    target,
+                    value,
+                    file,
+                    server,
+                }),
+            ..
         }) => {
             let value = match (value, file) {
                 (Some(text), _) => text.into_bytes(),
@@ -272,11 +302,8 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let otlp = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok();
+    let _tracing = fwasm_proto::trace::init("fwasm", otlp.as_deref())?;
     let listen = |port: u16, flag: &'static str| async move {
         let addr = SocketAddr::new(args.host, port);
         TcpListener::bind(addr)
@@ -326,7 +353,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C, or SIGTERM as sent by container runtimes.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

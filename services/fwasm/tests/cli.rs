@@ -19,7 +19,17 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn every_command_has_help_naming_its_flags() {
     let top = help(&[]);
-    for command in ["up", "upload", "invoke", "status", "state"] {
+    for command in [
+        "up",
+        "upload",
+        "invoke",
+        "status",
+        "state",
+        "build",
+        "scheduler",
+        "executor",
+        "gateway",
+    ] {
         assert!(top.contains(command), "{top}");
     }
     let up = help(&["up"]);
@@ -39,6 +49,44 @@ fn every_command_has_help_naming_its_flags() {
         "{invoke}"
     );
     assert!(help(&["state", "get"]).contains("<TARGET>"));
+    for (command, flags) in [
+        (
+            "state",
+            &[
+                "--listen",
+                "--backend",
+                "--data-dir",
+                "--metrics",
+                "--config",
+            ][..],
+        ),
+        (
+            "scheduler",
+            &["--listen", "--state", "--metrics", "--otlp-endpoint"],
+        ),
+        (
+            "executor",
+            &["--listen", "--state", "--scheduler", "--id", "--advertise"],
+        ),
+        (
+            "gateway",
+            &[
+                "--state",
+                "--scheduler",
+                "--invoke-port",
+                "--upload-port",
+                "--grpc-port",
+            ],
+        ),
+    ] {
+        let text = help(&[command]);
+        for flag in flags {
+            assert!(
+                text.contains(flag),
+                "{command} --help lacks {flag}:\n{text}"
+            );
+        }
+    }
     assert!(help(&["state", "set"]).contains("--file"));
     let status = help(&["status"]);
     assert!(

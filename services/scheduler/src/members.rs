@@ -13,6 +13,9 @@ use fwasm_proto::pb::ExecutorHeartbeat;
 
 use crate::scheduler::ExecutorEndpoint;
 
+/// How many more calls than the least loaded executor a warm one may hold and still be chosen.
+const WARM_SLACK: u32 = 4;
+
 pub(crate) struct Members {
     members: RwLock<Vec<Member>>,
     /// A joined member silent this long is removed.
@@ -147,10 +150,16 @@ impl Members {
                 .filter(|&i| !warm_only || members[i].warm.contains(module_hash))
                 .min_by(|&a, &b| members[a].load().total_cmp(&members[b].load()))
         };
-        let Some(index) = best(true).or_else(|| best(false)) else {
+        let Some(least) = best(false) else {
             return Err(ApiError::resource_exhausted(format!(
                 "all {total} executors are running as many calls as they admit; retry shortly"
             )));
+        };
+        // A warm executor saves a cold start, but not at any price: once it holds a few more
+        // calls than the least loaded one, a busy function spreads out.
+        let index = match best(true) {
+            Some(warm) if members[warm].live <= members[least].live + WARM_SLACK => warm,
+            _ => least,
         };
         let member = &mut members[index];
         // Counted now, so placements between heartbeats spread too.
@@ -186,6 +195,19 @@ mod tests {
         members.beat(beat("b", 4, 4, &[]));
         let err = members.choose("m", "").unwrap_err();
         assert_eq!(err.code, fwasm_proto::ErrorCode::ResourceExhausted);
+    }
+
+    #[test]
+    fn a_busy_function_spreads_beyond_its_warm_executor() {
+        let members = Members::new(Vec::new(), Duration::from_secs(3));
+        members.beat(beat("a", 0, 0, &["m"]));
+        members.beat(beat("b", 0, 0, &[]));
+        let placed: Vec<String> = (0..12)
+            .map(|_| members.choose("m", "").unwrap().id)
+            .collect();
+        let on_a = placed.iter().filter(|id| *id == "a").count();
+        assert_eq!(&placed[..5], ["a"; 5], "warm first");
+        assert!(on_a < 12, "then spread: {placed:?}");
     }
 
     #[test]

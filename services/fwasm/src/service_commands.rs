@@ -1,0 +1,217 @@
+//! `fwasm state|scheduler|executor|gateway`: each service in a process of its own, for
+//! distributed mode. Every flag can also come from its `FWASM_*` environment variable or a
+//! `--config` file (see `fwasm::config`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use fwasm::serve::{listen, run_service, serve_metrics};
+use fwasm_executor::{ExecutorConfig, Limits};
+use fwasm_gateway::{GatewayConfig, GatewayListeners};
+use fwasm_scheduler::{ExecutorEndpoint, SchedulerConfig};
+use fwasm_state::StateConfig;
+
+/// Flags every service takes.
+#[derive(Args)]
+pub struct Common {
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, env = "FWASM_METRICS", value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Export spans over OTLP/gRPC to this collector, e.g. http://otel-collector:4317.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
+    /// A TOML file of flag values (e.g. `state = "host:7000"`); flags and FWASM_* variables win.
+    #[arg(long, env = "FWASM_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl Common {
+    /// Tracing and metrics for a service called `name`; keep the result until it stops.
+    async fn start(&self, name: &str) -> anyhow::Result<fwasm_proto::trace::Tracing> {
+        let tracing = fwasm_proto::trace::init(name, self.otlp_endpoint.as_deref())?;
+        if let Some(addr) = self.metrics {
+            serve_metrics(addr).await?;
+        }
+        Ok(tracing)
+    }
+}
+
+#[derive(Args)]
+pub struct StateService {
+    /// Address to serve the state service's gRPC on.
+    #[arg(long, env = "FWASM_LISTEN", default_value = "127.0.0.1:7000")]
+    listen: SocketAddr,
+    /// Directory of the embedded store (created if missing), unless --backend is set.
+    #[arg(long, env = "FWASM_DATA_DIR", default_value = ".fwasm")]
+    data_dir: PathBuf,
+    /// Keep state, functions and shared files in Redis instead (redis://HOST:PORT).
+    #[arg(long, env = "FWASM_BACKEND", value_name = "redis://HOST:PORT")]
+    backend: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub async fn state(args: StateService) -> anyhow::Result<()> {
+    let _tracing = args.common.start("fwasm-state").await?;
+    let listener = listen(args.listen, "--listen").await?;
+    let config = StateConfig {
+        data_dir: args.data_dir,
+        redis_url: args.backend,
+        ..StateConfig::default()
+    };
+    tracing::info!(listen = %args.listen, "state service serving");
+    run_service(fwasm_state::run(listener, config, crate::shutdown_signal())).await
+}
+
+#[derive(Args)]
+pub struct SchedulerService {
+    /// Address to serve the scheduler's gRPC on.
+    #[arg(long, env = "FWASM_LISTEN", default_value = "127.0.0.1:7001")]
+    listen: SocketAddr,
+    /// The state service (host:port).
+    #[arg(long, env = "FWASM_STATE", default_value = "127.0.0.1:7000")]
+    state: String,
+    /// An executor to use without waiting for its heartbeat, as ID=HOST:PORT (repeatable).
+    /// Executors also join by themselves.
+    #[arg(long = "executor", value_name = "ID=HOST:PORT")]
+    executors: Vec<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub async fn scheduler(args: SchedulerService) -> anyhow::Result<()> {
+    let _tracing = args.common.start("fwasm-scheduler").await?;
+    let executors = args
+        .executors
+        .iter()
+        .map(|spec| match spec.split_once('=') {
+            Some((id, addr)) if !id.is_empty() && !addr.is_empty() => Ok(ExecutorEndpoint {
+                id: id.into(),
+                addr: addr.into(),
+            }),
+            _ => anyhow::bail!("--executor takes ID=HOST:PORT, got {spec:?}"),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let listener = listen(args.listen, "--listen").await?;
+    let config = SchedulerConfig {
+        executors,
+        ..SchedulerConfig::default()
+    };
+    tracing::info!(listen = %args.listen, state = %args.state, "scheduler serving");
+    run_service(fwasm_scheduler::run(
+        listener,
+        config,
+        &args.state,
+        crate::shutdown_signal(),
+    ))
+    .await
+}
+
+#[derive(Args)]
+pub struct ExecutorService {
+    /// Address to serve the executor's gRPC on.
+    #[arg(long, env = "FWASM_LISTEN", default_value = "127.0.0.1:7002")]
+    listen: SocketAddr,
+    /// The state service (host:port).
+    #[arg(long, env = "FWASM_STATE", default_value = "127.0.0.1:7000")]
+    state: String,
+    /// The scheduler (host:port), which this executor joins by heartbeat.
+    #[arg(long, env = "FWASM_SCHEDULER", default_value = "127.0.0.1:7001")]
+    scheduler: String,
+    /// This executor's name among the scheduler's executors [default: the --advertise or
+    /// --listen address].
+    #[arg(long, env = "FWASM_ID")]
+    id: Option<String>,
+    /// The address others reach this executor at (host:port) [default: --listen].
+    #[arg(long, env = "FWASM_ADVERTISE")]
+    advertise: Option<String>,
+    /// Threads that run wasm [default: one per core].
+    #[arg(long, env = "FWASM_WORKERS")]
+    workers: Option<usize>,
+    /// Calls from outside admitted at once; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "FWASM_MAX_CALLS", default_value_t = 1024)]
+    max_calls: usize,
+    /// Wall-clock limit of one call, in seconds.
+    #[arg(long, env = "FWASM_TIMEOUT", default_value_t = 30)]
+    timeout: u64,
+    /// Memory limit of one call, in MiB.
+    #[arg(long, env = "FWASM_MAX_MEMORY_MIB", default_value_t = 64)]
+    max_memory_mib: usize,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub async fn executor(args: ExecutorService) -> anyhow::Result<()> {
+    let _tracing = args.common.start("fwasm-executor").await?;
+    let listener = listen(args.listen, "--listen").await?;
+    let advertise = args.advertise.unwrap_or_else(|| args.listen.to_string());
+    // Names are [A-Za-z0-9_.-]: an address makes one with ':' replaced.
+    let id = args.id.unwrap_or_else(|| advertise.replace(':', "-"));
+    let defaults = ExecutorConfig::default();
+    let config = ExecutorConfig {
+        id: id.clone(),
+        advertise_addr: Some(advertise.clone()),
+        limits: Limits {
+            timeout: Duration::from_secs(args.timeout),
+            max_memory_bytes: args.max_memory_mib << 20,
+            ..Limits::default()
+        },
+        workers: args.workers.unwrap_or(defaults.workers),
+        max_concurrent_calls: args.max_calls,
+        ..defaults
+    };
+    tracing::info!(%id, listen = %args.listen, %advertise, scheduler = %args.scheduler, "executor serving");
+    run_service(fwasm_executor::run(
+        listener,
+        config,
+        &args.state,
+        &args.scheduler,
+        crate::shutdown_signal(),
+    ))
+    .await
+}
+
+#[derive(Args)]
+pub struct GatewayService {
+    /// The state service (host:port).
+    #[arg(long, env = "FWASM_STATE", default_value = "127.0.0.1:7000")]
+    state: String,
+    /// The scheduler (host:port).
+    #[arg(long, env = "FWASM_SCHEDULER", default_value = "127.0.0.1:7001")]
+    scheduler: String,
+    /// Address to listen on; 0.0.0.0 to accept connections from other machines.
+    #[arg(long, env = "FWASM_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port of the invoke API (Faasm's 8080); also serves /metrics.
+    #[arg(long, env = "FWASM_INVOKE_PORT", default_value_t = 8080)]
+    invoke_port: u16,
+    /// Port of the upload API (Faasm's 8002).
+    #[arg(long, env = "FWASM_UPLOAD_PORT", default_value_t = 8002)]
+    upload_port: u16,
+    /// Port of the public gRPC API.
+    #[arg(long, env = "FWASM_GRPC_PORT", default_value_t = 8081)]
+    grpc_port: u16,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub async fn gateway(args: GatewayService) -> anyhow::Result<()> {
+    let _tracing = args.common.start("fwasm-gateway").await?;
+    let at = |port| SocketAddr::new(args.host, port);
+    let listeners = GatewayListeners {
+        invoke: listen(at(args.invoke_port), "--invoke-port").await?,
+        upload: listen(at(args.upload_port), "--upload-port").await?,
+        grpc: listen(at(args.grpc_port), "--grpc-port").await?,
+    };
+    tracing::info!(invoke = %at(args.invoke_port), scheduler = %args.scheduler, "gateway serving");
+    run_service(fwasm_gateway::run(
+        listeners,
+        GatewayConfig::default(),
+        &args.scheduler,
+        &args.state,
+        crate::shutdown_signal(),
+    ))
+    .await
+}
