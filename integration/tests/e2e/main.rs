@@ -11,4 +11,3 @@ mod public_grpc;
 mod restart;
 mod state;
 mod support;
-mod traces;

@@ -1,11 +1,18 @@
 //! One invocation is one trace: in the mesh, the gateway's, scheduler's and executor's spans
 //! share a trace id, because each gRPC hop carries W3C trace context.
+//!
+//! A test binary of its own: `tracing` caches per call site whether anyone listens, so spans
+//! recorded by a subscriber scoped to one test are unreliable beside other tests' threads.
+
+#[allow(dead_code)]
+#[path = "../e2e/support.rs"]
+mod support;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::support::{guest, mesh};
+use support::{guest, mesh};
 
 // One thread, so the subscriber set for this test sees every server task of the mesh.
 #[tokio::test(flavor = "current_thread")]
