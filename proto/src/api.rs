@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use crate::ApiError;
 use crate::pb::{
     AppendedState, Call, CallRecord, CallRef, CallResult, ExecutorHeartbeat, FileData, FileRef,
-    FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply, LockReply, LockRequest, ModuleRef,
-    PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey,
-    StateValue, SubmitRequest, UnlockRequest, WaitCallRequest,
+    FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply, LoadedCall, LockReply, LockRequest,
+    ModuleRef, PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, SaveCallRequest,
+    SetStateRequest, StateKey, StateValue, SubmitRequest, UnlockRequest, WaitCallRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -32,6 +32,9 @@ pub trait StateApi: Send + Sync + 'static {
 
     async fn put_file(&self, req: PutFileRequest) -> Result<(), ApiError>;
     async fn get_file(&self, req: FileRef) -> Result<FileData, ApiError>;
+
+    async fn save_call(&self, req: SaveCallRequest) -> Result<(), ApiError>;
+    async fn load_call(&self, req: CallRef) -> Result<LoadedCall, ApiError>;
 }
 
 /// Placement of calls on executors, and the table of calls and their outcomes.

@@ -193,6 +193,15 @@ impl pb::state_server::State for StateServer {
     async fn get_file(&self, r: Request<pb::FileRef>) -> Result<Response<pb::FileData>, Status> {
         serve_with!(self.0, get_file, r)
     }
+    async fn save_call(
+        &self,
+        r: Request<pb::SaveCallRequest>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, save_call, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
+    async fn load_call(&self, r: Request<pb::CallRef>) -> Result<Response<pb::LoadedCall>, Status> {
+        serve_with!(self.0, load_call, r)
+    }
 }
 
 #[async_trait]
@@ -244,6 +253,12 @@ impl StateApi for StateClient<Channel> {
     }
     async fn get_file(&self, req: pb::FileRef) -> Result<pb::FileData, ApiError> {
         call_with!(StateClient, self, get_file, req)
+    }
+    async fn save_call(&self, req: pb::SaveCallRequest) -> Result<(), ApiError> {
+        call_with!(StateClient, self, save_call, req).map(|_| ())
+    }
+    async fn load_call(&self, req: pb::CallRef) -> Result<pb::LoadedCall, ApiError> {
+        call_with!(StateClient, self, load_call, req)
     }
 }
 

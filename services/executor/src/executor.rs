@@ -34,6 +34,9 @@ use crate::pool::WorkerPool;
 use crate::state::{LocalGuard, StateOp, StateOutcome};
 use crate::validate::check_abi;
 
+/// Retries of a report the scheduler did not take (about a minute and a half in all).
+const REPORT_RETRIES: u32 = 20;
+
 pub struct Executor {
     inner: Arc<Inner>,
 }
@@ -213,11 +216,26 @@ impl Inner {
         format!("{}/{call_id}", self.id)
     }
 
+    /// Tells the scheduler how a call ended. If it cannot be reached (restarting, say), the
+    /// report is retried in the background for a while, so the outcome is not lost and the
+    /// caller does not wait for it.
     async fn report(&self, result: CallResult) {
-        let id = result.id;
-        if let Err(err) = self.scheduler.call_finished(result).await {
-            tracing::warn!(call_id = id, error = %err, "could not report a call's outcome");
-        }
+        let Err(err) = self.scheduler.call_finished(result.clone()).await else {
+            return;
+        };
+        tracing::warn!(call_id = result.id, error = %err, "could not report a call's outcome; retrying");
+        let scheduler = self.scheduler.clone();
+        self.runtime.spawn(async move {
+            let mut pause = Duration::from_millis(100);
+            for _ in 0..REPORT_RETRIES {
+                tokio::time::sleep(pause).await;
+                if scheduler.call_finished(result.clone()).await.is_ok() {
+                    return;
+                }
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            tracing::error!(call_id = result.id, "gave up reporting a call's outcome");
+        });
     }
 
     /// The compiled module and whether it had to be loaded now (a cold start).

@@ -47,6 +47,13 @@ pub fn with_config_file(
         if given || in_env {
             continue;
         }
+        // A switch (a flag without a value) is given by `true`.
+        if !arg.get_action().takes_values() {
+            if value.as_bool() == Some(true) {
+                args.push(flag.into());
+            }
+            continue;
+        }
         let value = match value {
             toml::Value::String(text) => text.clone(),
             toml::Value::Integer(n) => n.to_string(),
@@ -105,7 +112,7 @@ mod tests {
         let file = dir.path().join("fwasm.toml");
         std::fs::write(
             &file,
-            "state = \"s:7000\"\nscheduler = \"c:7001\"\nmax_calls = 8\nbackend = \"redis://r\"\n",
+            "state = \"s:7000\"\nscheduler = \"c:7001\"\nmax_calls = 8\nbackend = \"redis://r\"\ndurable = true\n",
         )
         .unwrap();
         let path = file.to_str().unwrap();

@@ -77,6 +77,10 @@ pub struct SchedulerService {
     /// Executors also join by themselves.
     #[arg(long = "executor", value_name = "ID=HOST:PORT")]
     executors: Vec<String>,
+    /// Save the call table in the state service, so calls and their results survive a
+    /// restart of the scheduler (with the Redis backend, a move to another machine too).
+    #[arg(long, env = "FWASM_DURABLE_CALLS")]
+    durable_calls: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -97,6 +101,7 @@ pub async fn scheduler(args: SchedulerService) -> anyhow::Result<()> {
     let listener = listen(args.listen, "--listen").await?;
     let config = SchedulerConfig {
         executors,
+        durable_calls: args.durable_calls,
         ..SchedulerConfig::default()
     };
     tracing::info!(listen = %args.listen, state = %args.state, "scheduler serving");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fwasm_proto::ApiError;
 use fwasm_proto::pb::{CallRecord, CallResult, CallStatus, FailureKind};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// How long and how much of finished calls the table keeps. Unfinished calls are always kept:
 /// someone may be waiting for them.
@@ -34,6 +34,8 @@ impl Default for Retention {
 pub(crate) struct CallTable {
     retention: Retention,
     inner: Mutex<Calls>,
+    /// Where every change goes when the table must outlive the scheduler.
+    changes: Option<mpsc::UnboundedSender<CallRecord>>,
 }
 
 #[derive(Default)]
@@ -60,6 +62,50 @@ impl CallTable {
         Self {
             retention,
             inner: Mutex::default(),
+            changes: None,
+        }
+    }
+
+    /// A table that sends each changed record to `changes` (to be saved elsewhere).
+    pub(crate) fn durable(
+        retention: Retention,
+        changes: mpsc::UnboundedSender<CallRecord>,
+    ) -> Self {
+        Self {
+            changes: Some(changes),
+            ..Self::new(retention)
+        }
+    }
+
+    fn publish(&self, record: &CallRecord) {
+        if let Some(changes) = &self.changes {
+            let _ = changes.send(record.clone());
+        }
+    }
+
+    /// Takes back a record saved by an earlier scheduler, unless the table has it already.
+    pub(crate) fn restore(&self, record: CallRecord) {
+        let mut calls = self.calls();
+        let id = record.id;
+        if calls.by_id.contains_key(&id) {
+            return;
+        }
+        let finished = is_finished(&record);
+        let size = retained_bytes(&record);
+        calls.by_id.insert(
+            id,
+            Entry {
+                record,
+                waiters: Vec::new(),
+                root: id,
+                tree_calls: 1,
+                dispatched: false,
+            },
+        );
+        if finished {
+            calls.output_bytes += size;
+            calls.finished.push_back((id, Instant::now()));
+            self.evict(&mut calls);
         }
     }
 
@@ -96,6 +142,7 @@ impl CallTable {
             record,
             waiters: Vec::new(),
         };
+        self.publish(&entry.record);
         calls.by_id.insert(entry.record.id, entry);
         Ok(())
     }
@@ -107,6 +154,7 @@ impl CallTable {
         {
             entry.record.set_status(CallStatus::Running);
             entry.record.executor_id = executor_id.to_string();
+            self.publish(&entry.record);
         }
     }
 
@@ -116,6 +164,7 @@ impl CallTable {
             && entry.record.status() == CallStatus::Running
         {
             entry.record.set_status(CallStatus::Queued);
+            self.publish(&entry.record);
         }
     }
 
@@ -180,6 +229,7 @@ impl CallTable {
         record.cold_start = result.cold_start;
         record.finished_unix_micros = unix_micros();
         let size = retained_bytes(record);
+        self.publish(&entry.record);
         for waiter in entry.waiters.drain(..) {
             let _ = waiter.send(entry.record.clone());
         }

@@ -37,6 +37,9 @@ pub struct SchedulerConfig {
     pub max_queued_calls: usize,
     /// How long a background call may wait for an executor with room before it fails.
     pub max_queue_wait: Duration,
+    /// Save the call table through the state service, so a restarted scheduler still knows
+    /// every call (with the Redis backend, across machines too).
+    pub durable_calls: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -48,6 +51,7 @@ impl Default for SchedulerConfig {
             heartbeat_interval: Duration::from_millis(500),
             max_queued_calls: 10_000,
             max_queue_wait: Duration::from_secs(30),
+            durable_calls: false,
         }
     }
 }

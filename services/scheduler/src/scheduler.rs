@@ -11,7 +11,8 @@ use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
     Call, CallRecord, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FunctionInfo,
-    FunctionRef, HeartbeatReply, PlaceRequest, Placement, SubmitRequest, WaitCallRequest,
+    FunctionRef, HeartbeatReply, PlaceRequest, Placement, SaveCallRequest, SubmitRequest,
+    WaitCallRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use tracing::Instrument;
@@ -36,6 +37,8 @@ pub struct Scheduler {
     functions: RwLock<HashMap<String, String>>,
     next_call_id: AtomicU64,
     calls: Arc<CallTable>,
+    /// The call table is saved in the state service and read back after a restart.
+    durable: bool,
     retention: Retention,
     max_tree_calls: u64,
     heartbeat_interval: Duration,
@@ -58,6 +61,7 @@ impl Scheduler {
     ) -> Self {
         fwasm_proto::metrics::handle();
         metrics::gauge!(fwasm_proto::metrics::EXECUTORS).set(config.executors.len() as f64);
+        let calls = Arc::new(call_table(&config, &state));
         Self {
             state,
             directory,
@@ -67,7 +71,8 @@ impl Scheduler {
             )),
             functions: RwLock::default(),
             next_call_id: AtomicU64::new(first_call_id()),
-            calls: Arc::new(CallTable::new(config.retention.clone())),
+            calls,
+            durable: config.durable_calls,
             retention: config.retention,
             max_tree_calls: config.max_tree_calls,
             heartbeat_interval: config.heartbeat_interval,
@@ -146,6 +151,21 @@ impl Scheduler {
         Ok(placement)
     }
 
+    /// Makes sure the table has call `id` if an earlier scheduler saved it.
+    async fn recall(&self, id: u64) {
+        if !self.durable || self.calls.get(id).is_some() {
+            return;
+        }
+        match self.state.load_call(CallRef { id }).await {
+            Ok(loaded) => {
+                if let Some(record) = loaded.record.filter(|_| loaded.exists) {
+                    self.calls.restore(record);
+                }
+            }
+            Err(err) => tracing::warn!(call_id = id, error = %err, "could not load a saved call"),
+        }
+    }
+
     fn unknown_call(&self, id: u64) -> ApiError {
         ApiError::not_found(format!(
             "no call with id {id} is known (finished calls are kept for {:?})",
@@ -169,6 +189,31 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The call table, saving every change through the state service when it must be durable.
+fn call_table(config: &SchedulerConfig, state: &Arc<dyn StateApi>) -> CallTable {
+    let runtime = tokio::runtime::Handle::try_current();
+    let (true, Ok(runtime)) = (config.durable_calls, runtime) else {
+        return CallTable::new(config.retention.clone());
+    };
+    let (changes, mut saved) = tokio::sync::mpsc::unbounded_channel::<CallRecord>();
+    let state = state.clone();
+    let ttl_seconds = config.retention.max_age.as_secs();
+    // One writer, so a call's changes are saved in the order they happened.
+    runtime.spawn(async move {
+        while let Some(record) = saved.recv().await {
+            let id = record.id;
+            let save = SaveCallRequest {
+                record: Some(record),
+                ttl_seconds,
+            };
+            if let Err(err) = state.save_call(save).await {
+                tracing::warn!(call_id = id, error = %err, "could not save a call record");
+            }
+        }
+    });
+    CallTable::durable(config.retention.clone(), changes)
 }
 
 fn sweep(members: &Members, calls: &CallTable) {
@@ -298,12 +343,14 @@ impl SchedulerApi for Scheduler {
     }
 
     async fn call_finished(&self, result: CallResult) -> Result<(), ApiError> {
+        self.recall(result.id).await;
         self.calls.finish(&result);
         Ok(())
     }
 
     async fn get_call(&self, req: CallRef) -> Result<CallRecord, ApiError> {
         self.sweep();
+        self.recall(req.id).await;
         self.calls
             .get(req.id)
             .ok_or_else(|| self.unknown_call(req.id))
@@ -311,6 +358,7 @@ impl SchedulerApi for Scheduler {
 
     async fn wait_call(&self, req: WaitCallRequest) -> Result<CallRecord, ApiError> {
         self.sweep();
+        self.recall(req.id).await;
         let timeout = (req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms));
         let user = (!req.user.is_empty()).then_some(req.user.as_str());
         self.calls
@@ -325,8 +373,9 @@ mod tests {
     use super::*;
     use fwasm_proto::ErrorCode;
     use fwasm_proto::pb::{
-        AppendedState, FileData, FileRef, FunctionCode, LockReply, LockRequest, ModuleRef,
-        PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey, StateValue, UnlockRequest,
+        AppendedState, FileData, FileRef, FunctionCode, LoadedCall, LockReply, LockRequest,
+        ModuleRef, PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey, StateValue,
+        UnlockRequest,
     };
     use std::sync::Mutex;
 
@@ -386,6 +435,12 @@ mod tests {
         }
         async fn get_file(&self, _: FileRef) -> Result<FileData, ApiError> {
             unreachable!("the scheduler never touches files")
+        }
+        async fn save_call(&self, _: SaveCallRequest) -> Result<(), ApiError> {
+            unreachable!("these tests keep calls in memory")
+        }
+        async fn load_call(&self, _: CallRef) -> Result<LoadedCall, ApiError> {
+            unreachable!("these tests keep calls in memory")
         }
     }
 

@@ -1,5 +1,7 @@
 //! The storage trait every state backend implements.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 
@@ -85,4 +87,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The shared file at `path`, `None` if there is none.
     async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError>;
+
+    /// Keeps an encoded call record under its id, replacing any there, for about `ttl`.
+    async fn save_call(&self, id: u64, record: Bytes, ttl: Duration) -> Result<(), BackendError>;
+
+    /// The encoded call record saved under `id`, `None` if there is none (or it expired).
+    async fn call(&self, id: u64) -> Result<Option<Bytes>, BackendError>;
 }

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -23,6 +24,8 @@ const VALUES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("state
 const APPENDED: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("state_appended");
 /// (user, key) for every key that has a value or an append list.
 const KEYS: TableDefinition<(&str, &str), ()> = TableDefinition::new("state_keys");
+/// call id -> (expiry in Unix seconds, encoded call record).
+const CALLS: TableDefinition<u64, (u64, &[u8])> = TableDefinition::new("calls");
 /// path -> shared file.
 const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 /// user -> how many keys it has.
@@ -53,6 +56,7 @@ impl EmbeddedBackend {
         txn.open_table(KEYS).map_err(storage)?;
         txn.open_table(KEY_COUNTS).map_err(storage)?;
         txn.open_table(FILES).map_err(storage)?;
+        txn.open_table(CALLS).map_err(storage)?;
         txn.commit().map_err(storage)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -70,6 +74,12 @@ impl EmbeddedBackend {
 
 fn storage(err: impl std::fmt::Display) -> BackendError {
     BackendError::Storage(err.to_string())
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn function_key(user: &str, function: &str) -> String {
@@ -341,6 +351,46 @@ impl Backend for EmbeddedBackend {
                 .get(path.as_str())
                 .map_err(storage)?
                 .map(|data| Bytes::copy_from_slice(data.value())))
+        })
+        .await
+    }
+
+    async fn save_call(&self, id: u64, record: Bytes, ttl: Duration) -> Result<(), BackendError> {
+        let expires = unix_seconds() + ttl.as_secs();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            {
+                let mut calls = txn.open_table(CALLS).map_err(storage)?;
+                calls
+                    .insert(id, (expires, record.as_ref()))
+                    .map_err(storage)?;
+                // Expired records go as new ones come, a few at a time.
+                let now = unix_seconds();
+                let expired: Vec<u64> = calls
+                    .iter()
+                    .map_err(storage)?
+                    .filter_map(Result::ok)
+                    .filter(|(_, value)| value.value().0 < now)
+                    .map(|(key, _)| key.value())
+                    .take(16)
+                    .collect();
+                for id in expired {
+                    calls.remove(id).map_err(storage)?;
+                }
+            }
+            txn.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn call(&self, id: u64) -> Result<Option<Bytes>, BackendError> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let calls = txn.open_table(CALLS).map_err(storage)?;
+            Ok(calls.get(id).map_err(storage)?.and_then(|value| {
+                let (expires, record) = value.value();
+                (expires >= unix_seconds()).then(|| Bytes::copy_from_slice(record))
+            }))
         })
         .await
     }

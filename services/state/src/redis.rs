@@ -217,6 +217,11 @@ fn function_key(user: &str, function: &str) -> Result<String, BackendError> {
     Ok(format!("fwasm:fn:{}/{function}", checked_user(user)?))
 }
 
+/// The scheduler's call records by id, each with its own expiry.
+fn call_key(id: u64) -> String {
+    format!("fwasm:call:{id}")
+}
+
 /// Shared files by path (paths are canonical, so one path has one key).
 fn file_key(path: &str) -> String {
     format!("fwasm:file:{path}")
@@ -384,6 +389,25 @@ impl Backend for RedisBackend {
     async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError> {
         ::redis::cmd("GET")
             .arg(file_key(path))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn save_call(&self, id: u64, record: Bytes, ttl: Duration) -> Result<(), BackendError> {
+        ::redis::cmd("SET")
+            .arg(call_key(id))
+            .arg(record.as_ref())
+            .arg("EX")
+            .arg(ttl.as_secs().max(1))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn call(&self, id: u64) -> Result<Option<Bytes>, BackendError> {
+        ::redis::cmd("GET")
+            .arg(call_key(id))
             .query_async(&mut self.conn())
             .await
             .map_err(storage)

@@ -6,9 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fwasm_proto::api::StateApi;
 use fwasm_proto::pb::{
-    AppendedState, FileData, FileRef, FunctionCode, FunctionInfo, FunctionRef, LockMode, LockReply,
-    LockRequest, ModuleRef, PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey,
-    StateValue, UnlockRequest,
+    AppendedState, CallRecord, CallRef, FileData, FileRef, FunctionCode, FunctionInfo, FunctionRef,
+    LoadedCall, LockMode, LockReply, LockRequest, ModuleRef, PutFileRequest, PutFunctionRequest,
+    SaveCallRequest, SetStateRequest, StateKey, StateValue, UnlockRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use sha2::{Digest, Sha256};
@@ -232,6 +232,30 @@ impl StateApi for StateService {
         Ok(FileData {
             exists: data.is_some(),
             data: data.unwrap_or_default(),
+        })
+    }
+
+    async fn save_call(&self, req: SaveCallRequest) -> Result<(), ApiError> {
+        let record = req
+            .record
+            .ok_or_else(|| ApiError::invalid_argument("save_call names no record"))?;
+        let encoded = prost::Message::encode_to_vec(&record);
+        let ttl = Duration::from_secs(req.ttl_seconds);
+        Ok(self
+            .backend
+            .save_call(record.id, encoded.into(), ttl)
+            .await?)
+    }
+
+    async fn load_call(&self, req: CallRef) -> Result<LoadedCall, ApiError> {
+        let Some(encoded) = self.backend.call(req.id).await? else {
+            return Ok(LoadedCall::default());
+        };
+        let record = <CallRecord as prost::Message>::decode(encoded)
+            .map_err(|e| ApiError::internal(format!("call {} is stored garbled: {e}", req.id)))?;
+        Ok(LoadedCall {
+            record: Some(record),
+            exists: true,
         })
     }
 }

@@ -74,7 +74,22 @@ conformance!(
     concurrent_new_keys_respect_the_limit,
     functions_and_modules_round_trip,
     files_round_trip,
+    call_records_round_trip_and_expire,
 );
+
+async fn call_records_round_trip_and_expire(store: Arc<dyn Backend>) {
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(store.call(7).await.unwrap(), None);
+    store.save_call(7, b("running"), hour).await.unwrap();
+    store.save_call(7, b("done"), hour).await.unwrap();
+    assert_eq!(store.call(7).await.unwrap(), Some(b("done")));
+    store
+        .save_call(8, b("short"), std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(store.call(8).await.unwrap(), None, "expired");
+}
 
 async fn files_round_trip(store: Arc<dyn Backend>) {
     assert_eq!(store.file("data/a.txt").await.unwrap(), None);
