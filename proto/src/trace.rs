@@ -111,10 +111,14 @@ pub fn init(service: &str, otlp_endpoint: Option<&str>) -> Result<Tracing, Trace
     let provider = provider.build();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // OpenTelemetry spans cost a few microseconds each; without an exporter nobody sees them.
+    let spans = otlp_endpoint
+        .is_some()
+        .then(|| tracing_opentelemetry::layer().with_tracer(provider.tracer("fwasm")));
     tracing_subscriber::registry()
         .with(filter)
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("fwasm")))
+        .with(spans)
         .init();
     Ok(Tracing { provider })
 }

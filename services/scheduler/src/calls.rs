@@ -239,6 +239,13 @@ impl CallTable {
         true
     }
 
+    /// The executor an unfinished call was placed on.
+    pub(crate) fn running_on(&self, id: u64) -> Option<String> {
+        let calls = self.calls();
+        let entry = calls.by_id.get(&id)?;
+        (!is_finished(&entry.record)).then(|| entry.record.executor_id.clone())
+    }
+
     pub(crate) fn get(&self, id: u64) -> Option<CallRecord> {
         let mut calls = self.calls();
         self.evict(&mut calls);

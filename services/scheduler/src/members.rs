@@ -109,6 +109,14 @@ impl Members {
         }
     }
 
+    /// A call placed on `executor_id` ended: it holds one call fewer (until its next beat says).
+    pub(crate) fn call_ended(&self, executor_id: &str) {
+        let mut members = self.write();
+        if let Some(member) = members.iter_mut().find(|m| m.endpoint.id == executor_id) {
+            member.live = member.live.saturating_sub(1);
+        }
+    }
+
     /// Removes joined members that stopped beating; returns their ids.
     pub(crate) fn expire(&self) -> Vec<String> {
         let now = Instant::now();

@@ -344,7 +344,12 @@ impl SchedulerApi for Scheduler {
 
     async fn call_finished(&self, result: CallResult) -> Result<(), ApiError> {
         self.recall(result.id).await;
-        self.calls.finish(&result);
+        let executor = self.calls.running_on(result.id);
+        if self.calls.finish(&result)
+            && let Some(executor) = executor
+        {
+            self.members.call_ended(&executor);
+        }
         Ok(())
     }
 
