@@ -214,3 +214,39 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("is another `fwasm up` using"), "{stderr}");
 }
+
+/// The Kubernetes manifests start each service with flags the binary accepts.
+#[test]
+fn the_kubernetes_manifests_use_real_flags() {
+    let manifest = include_str!("../../../deploy/k8s/fwasm.yaml");
+    let mut checked = 0;
+    // Container args are one flow list per container: `args: ["cmd", "--flag", ...]`,
+    // possibly continued on the next line.
+    let mut lines = manifest.lines();
+    while let Some(line) = lines.next() {
+        let Some(start) = line.find("args: [") else {
+            continue;
+        };
+        let mut list = line[start + 7..].to_string();
+        while !list.contains(']') {
+            list.push_str(lines.next().expect("the list ends"));
+        }
+        let words: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
+        let command = words[0];
+        if command.starts_with('-') {
+            continue; // Redis's own arguments.
+        }
+        let usage = help(&[command]);
+        for flag in words.iter().filter(|w| w.starts_with("--")) {
+            assert!(usage.contains(flag), "fwasm {command} has no {flag}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "state, scheduler, executor and gateway");
+    // The config map's keys name flags too.
+    for key in ["state", "scheduler", "backend", "metrics", "durable_calls"] {
+        assert!(manifest.contains(&format!("{key} = ")), "{key}");
+    }
+    assert!(help(&["scheduler"]).contains("--durable-calls"));
+    assert!(help(&["state"]).contains("--backend"));
+}

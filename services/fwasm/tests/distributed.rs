@@ -337,6 +337,25 @@ async fn a_restarted_scheduler_still_knows_every_call() {
     })
     .await;
     let restored = restored.unwrap();
+    // Every gRPC server answers health checks (what the Kubernetes probes ask).
+    for addr in [&state_addr, &scheduler_addr, &executor] {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+        let reply = health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            reply.status(),
+            tonic_health::pb::health_check_response::ServingStatus::Serving,
+            "{addr}"
+        );
+    }
     assert_eq!(
         (restored.status(), &restored.output[..]),
         (CallStatus::Success, &b"ok"[..])
