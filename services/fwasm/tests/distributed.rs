@@ -38,6 +38,40 @@ fn spawn(args: &[&str]) -> Process {
     Process(child)
 }
 
+/// An executor with one worker thread, joining the scheduler as `id`.
+fn executor_process(listen: &str, state: &str, scheduler: &str, id: &str) -> Process {
+    spawn(&[
+        "executor",
+        "--listen",
+        listen,
+        "--state",
+        state,
+        "--scheduler",
+        scheduler,
+        "--id",
+        id,
+        "--workers",
+        "1",
+    ])
+}
+
+/// A gateway on the invoke, upload and gRPC ports given.
+fn gateway(state: &str, scheduler: &str, [invoke, upload, grpc]: [u16; 3]) -> Process {
+    spawn(&[
+        "gateway",
+        "--state",
+        state,
+        "--scheduler",
+        scheduler,
+        "--invoke-port",
+        &invoke.to_string(),
+        "--upload-port",
+        &upload.to_string(),
+        "--grpc-port",
+        &grpc.to_string(),
+    ])
+}
+
 /// Waits until `check` passes, for at most 20 s.
 async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -90,34 +124,10 @@ async fn killing_an_executor_mid_load_loses_no_call() {
     let mut executors: Vec<Process> = (1..=3)
         .map(|i| {
             let listen = format!("127.0.0.1:{}", free_port());
-            spawn(&[
-                "executor",
-                "--listen",
-                &listen,
-                "--state",
-                &state_addr,
-                "--scheduler",
-                &scheduler_addr,
-                "--id",
-                &format!("e{i}"),
-                "--workers",
-                "1",
-            ])
+            executor_process(&listen, &state_addr, &scheduler_addr, &format!("e{i}"))
         })
         .collect();
-    let _gateway = spawn(&[
-        "gateway",
-        "--state",
-        &state_addr,
-        "--scheduler",
-        &scheduler_addr,
-        "--invoke-port",
-        &invoke.to_string(),
-        "--upload-port",
-        &upload.to_string(),
-        "--grpc-port",
-        &grpc.to_string(),
-    ]);
+    let _gateway = gateway(&state_addr, &scheduler_addr, [invoke, upload, grpc]);
     let http = reqwest::Client::new();
     eventually("all three executors joining", async || {
         let url = format!("http://127.0.0.1:{metrics}/metrics");
@@ -254,30 +264,8 @@ async fn a_restarted_scheduler_still_knows_every_call() {
     let _state = spawn(&["state", "--listen", &state_addr, "--backend", &redis.url()]);
     let first_scheduler = spawn(&scheduler_args);
     let executor = format!("127.0.0.1:{}", free_port());
-    let _executor = spawn(&[
-        "executor",
-        "--listen",
-        &executor,
-        "--state",
-        &state_addr,
-        "--scheduler",
-        &scheduler_addr,
-        "--id",
-        "e1",
-    ]);
-    let _gateway = spawn(&[
-        "gateway",
-        "--state",
-        &state_addr,
-        "--scheduler",
-        &scheduler_addr,
-        "--invoke-port",
-        &invoke.to_string(),
-        "--upload-port",
-        &upload.to_string(),
-        "--grpc-port",
-        &grpc.to_string(),
-    ]);
+    let _executor = executor_process(&executor, &state_addr, &scheduler_addr, "e1");
+    let _gateway = gateway(&state_addr, &scheduler_addr, [invoke, upload, grpc]);
     let http = reqwest::Client::new();
     eventually("the gateway answering", async || {
         let url = format!("http://127.0.0.1:{upload}/f/load/slow");

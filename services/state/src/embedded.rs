@@ -72,6 +72,25 @@ impl EmbeddedBackend {
     }
 }
 
+impl EmbeddedBackend {
+    /// The bytes stored under `key` in a table of byte values, `None` if there are none.
+    async fn read_bytes(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        key: String,
+    ) -> Result<Option<Bytes>, BackendError> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(table).map_err(storage)?;
+            Ok(table
+                .get(key.as_str())
+                .map_err(storage)?
+                .map(|value| Bytes::copy_from_slice(value.value())))
+        })
+        .await
+    }
+}
+
 fn storage(err: impl std::fmt::Display) -> BackendError {
     BackendError::Storage(err.to_string())
 }
@@ -189,16 +208,7 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn module(&self, module_hash: &str) -> Result<Option<Bytes>, BackendError> {
-        let key = module_hash.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(storage)?;
-            let table = txn.open_table(MODULES).map_err(storage)?;
-            Ok(table
-                .get(key.as_str())
-                .map_err(storage)?
-                .map(|entry| Bytes::copy_from_slice(entry.value())))
-        })
-        .await
+        self.read_bytes(MODULES, module_hash.to_string()).await
     }
 
     async fn get_state(&self, user: &str, key: &str) -> Result<Option<Bytes>, BackendError> {
@@ -343,16 +353,7 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError> {
-        let path = path.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(storage)?;
-            let files = txn.open_table(FILES).map_err(storage)?;
-            Ok(files
-                .get(path.as_str())
-                .map_err(storage)?
-                .map(|data| Bytes::copy_from_slice(data.value())))
-        })
-        .await
+        self.read_bytes(FILES, path.to_string()).await
     }
 
     async fn save_call(&self, id: u64, record: Bytes, ttl: Duration) -> Result<(), BackendError> {

@@ -145,6 +145,15 @@ impl RedisBackend {
         self.connection.clone()
     }
 
+    /// The bytes at a Redis key, `None` if it has none.
+    async fn get_bytes(&self, key: String) -> Result<Option<Bytes>, BackendError> {
+        ::redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
     /// Sets or appends through `script`, mapping a refusal to [`BackendError::TooManyKeys`].
     async fn admit_and_write(
         &self,
@@ -292,19 +301,11 @@ impl Backend for RedisBackend {
     }
 
     async fn module(&self, module_hash: &str) -> Result<Option<Bytes>, BackendError> {
-        ::redis::cmd("GET")
-            .arg(module_key(module_hash))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(storage)
+        self.get_bytes(module_key(module_hash)).await
     }
 
     async fn get_state(&self, user: &str, key: &str) -> Result<Option<Bytes>, BackendError> {
-        ::redis::cmd("GET")
-            .arg(value_key(user, key)?)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(storage)
+        self.get_bytes(value_key(user, key)?).await
     }
 
     async fn state_size(&self, user: &str, key: &str) -> Result<u64, BackendError> {
@@ -387,11 +388,7 @@ impl Backend for RedisBackend {
     }
 
     async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError> {
-        ::redis::cmd("GET")
-            .arg(file_key(path))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(storage)
+        self.get_bytes(file_key(path)).await
     }
 
     async fn save_call(&self, id: u64, record: Bytes, ttl: Duration) -> Result<(), BackendError> {
@@ -406,11 +403,7 @@ impl Backend for RedisBackend {
     }
 
     async fn call(&self, id: u64) -> Result<Option<Bytes>, BackendError> {
-        ::redis::cmd("GET")
-            .arg(call_key(id))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(storage)
+        self.get_bytes(call_key(id)).await
     }
 }
 
