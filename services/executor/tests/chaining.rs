@@ -58,6 +58,12 @@ fn await_input(timeout_ms: i32) -> String {
     format!("(if (call $await (local.get $arg) (i32.const {timeout_ms})) (then (call $fail_last)))")
 }
 
+/// Runs `u/parent` with `body` in a chaining guest, as a call from outside.
+async fn run_parent(h: &Harness, body: &str) -> CallResult {
+    let parent = h.add_function("parent", &chaining_guest(body)).await;
+    call(h, "parent", &parent, 0).await
+}
+
 /// A call nobody runs, which the test ends by reporting its outcome: a gate callers await.
 async fn gate(h: &Harness, user: &str) -> u64 {
     h.add_function_of(user, "gate", &guest(RETURN_HI, "")).await;
@@ -179,16 +185,13 @@ async fn an_awaited_child_that_traps_gives_its_caller_the_code_and_reason() {
     let h = Harness::new(Limits::default()).await;
     h.add_function("trapper", &guest("unreachable", "")).await;
     // Code 1 (a trap): fail with the child's reason, read through call_output.
-    let parent = h.add_function(
-        "parent",
-        &chaining_guest(
-            r#"(local.set $id (call $chain (i32.const 320) (i32.const 7) (i32.const 0) (i32.const 0)))
+    let result = run_parent(
+        &h,
+        r#"(local.set $id (call $chain (i32.const 320) (i32.const 7) (i32.const 0) (i32.const 0)))
                (if (i32.eq (call $await (local.get $id) (i32.const -1)) (i32.const 1))
                    (then (call $fail_output (local.get $id))))"#,
-        ),
     )
     .await;
-    let result = call(&h, "parent", &parent, 0).await;
     assert_failed(
         &result,
         FailureKind::Trap,
@@ -206,16 +209,13 @@ async fn an_awaited_child_stopped_by_a_limit_gives_its_caller_that_code() {
     // `trapper` is named so in the guest's data; here it loops until the CPU budget ends.
     h.add_function("trapper", &guest("(loop (br 0)) unreachable", ""))
         .await;
-    let parent = h.add_function(
-        "parent",
-        &chaining_guest(
-            r#"(local.set $id (call $chain (i32.const 320) (i32.const 7) (i32.const 0) (i32.const 0)))
+    let result = run_parent(
+        &h,
+        r#"(local.set $id (call $chain (i32.const 320) (i32.const 7) (i32.const 0) (i32.const 0)))
                (if (i32.eq (call $await (local.get $id) (i32.const -1)) (i32.const 2))
                    (then (call $fail_output (local.get $id))))"#,
-        ),
     )
     .await;
-    let result = call(&h, "parent", &parent, 0).await;
     assert_failed(
         &result,
         FailureKind::Trap,
@@ -239,22 +239,14 @@ async fn outputs_kept_for_a_caller_are_bounded_by_its_memory_limit() {
         (func (export "fwasm_handle") (param i32 i32) (result i64)
             i64.const 429496799611))"#;
     h.add_function("child", big).await;
-    let parent = h
-        .add_function(
-            "parent",
-            &chaining_guest(
-                r#"(local.set $id (call $chain (i32.const 300) (i32.const 5) (i32.const 0) (i32.const 0)))
+    let result = run_parent(&h, r#"(local.set $id (call $chain (i32.const 300) (i32.const 5) (i32.const 0) (i32.const 0)))
                    (if (call $await (local.get $id) (i32.const -1)) (then (call $fail_last)))
                    (if (i64.ne (call $call_output (local.get $id) (i32.const 0) (i32.const 0)) (i64.const 70000))
                        (then unreachable))
                    (local.set $id (call $chain (i32.const 300) (i32.const 5) (i32.const 0) (i32.const 0)))
                    (if (call $await (local.get $id) (i32.const -1)) (then (call $fail_last)))
                    (if (i64.eq (call $call_output (local.get $id) (i32.const 0) (i32.const 0)) (i64.const -5))
-                       (then (call $fail_last)))"#,
-            ),
-        )
-        .await;
-    let result = call(&h, "parent", &parent, 0).await;
+                       (then (call $fail_last)))"#).await;
     assert_failed(
         &result,
         FailureKind::Trap,
@@ -265,15 +257,12 @@ async fn outputs_kept_for_a_caller_are_bounded_by_its_memory_limit() {
 #[tokio::test]
 async fn chaining_another_users_function_is_refused_with_a_reason() {
     let h = Harness::new(Limits::default()).await;
-    let parent = h.add_function(
-        "parent",
-        &chaining_guest(
-            r#"(local.set $id (call $chain (i32.const 340) (i32.const 11) (i32.const 0) (i32.const 0)))
+    let result = run_parent(
+        &h,
+        r#"(local.set $id (call $chain (i32.const 340) (i32.const 11) (i32.const 0) (i32.const 0)))
                (if (i64.eq (local.get $id) (i64.const -3)) (then (call $fail_last)))"#,
-        ),
     )
     .await;
-    let result = call(&h, "parent", &parent, 0).await;
     assert_failed(
         &result,
         FailureKind::Trap,
@@ -284,15 +273,12 @@ async fn chaining_another_users_function_is_refused_with_a_reason() {
 #[tokio::test]
 async fn chaining_a_missing_function_is_refused_as_not_found() {
     let h = Harness::new(Limits::default()).await;
-    let parent = h.add_function(
-        "parent",
-        &chaining_guest(
-            r#"(local.set $id (call $chain (i32.const 300) (i32.const 5) (i32.const 0) (i32.const 0)))
+    let result = run_parent(
+        &h,
+        r#"(local.set $id (call $chain (i32.const 300) (i32.const 5) (i32.const 0) (i32.const 0)))
                (if (i64.eq (local.get $id) (i64.const -4)) (then (call $fail_last)))"#,
-        ),
     )
     .await;
-    let result = call(&h, "parent", &parent, 0).await;
     assert_failed(&result, FailureKind::Trap, "chain: ");
     assert!(result.error.contains("u/child"), "{}", result.error);
 }
