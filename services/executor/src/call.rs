@@ -217,6 +217,7 @@ impl CallTask {
             Some(Paused::OutOfFuel(paused)) => paused.resume(&mut store),
             Some(Paused::HostCallDone(paused, value)) => paused.resume(&mut store, &[value]),
             Some(Paused::InHostCall(_)) | None => {
+                self.keep_leftovers(&mut store);
                 let failure = Failure::new(
                     FailureKind::Trap,
                     format!("{} was resumed before its host call completed", self.name()),
@@ -356,6 +357,7 @@ impl CallTask {
             {
                 let mut store = store;
                 let Some(op) = store.data_mut().pending.take() else {
+                    self.keep_leftovers(&mut store);
                     let failure = Failure::new(
                         FailureKind::Trap,
                         format!("{} parked without a host operation", self.name()),

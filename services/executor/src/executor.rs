@@ -110,7 +110,7 @@ impl Executor {
                     max: config.max_concurrent_calls,
                 },
                 parked: AtomicUsize::new(0),
-                local_state: Arc::default(),
+                local_state: Arc::new(LocalState::new(config.max_local_state_bytes)),
                 runtime,
             }
         });

@@ -43,6 +43,9 @@ pub struct ExecutorConfig {
     /// Chained calls are never refused for room (refusing them could leave their callers
     /// waiting forever): they run here while there is room, else wherever the scheduler finds it.
     pub max_concurrent_calls: usize,
+    /// Bytes all local copies of state on this executor may hold together; writes past it
+    /// are refused with LimitExceeded.
+    pub max_local_state_bytes: usize,
 }
 
 impl Default for ExecutorConfig {
@@ -54,6 +57,7 @@ impl Default for ExecutorConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             module_cache_capacity: 256,
             max_concurrent_calls: 1024,
+            max_local_state_bytes: 512 << 20,
         }
     }
 }

@@ -1,14 +1,18 @@
 //! The local tier of state: one copy of each value per executor, shared by the calls running
-//! on it, plus the reader/writer locks those calls take on it ("local" locks).
+//! on it, plus the reader/writer locks those calls take on it ("local" locks). The copies are
+//! host memory no call's limit counts, so the executor bounds their total.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::RwLock;
 
-#[derive(Default)]
 pub(crate) struct LocalState {
     keys: Mutex<HashMap<(String, String), Arc<LocalKey>>>,
+    /// Bytes in all copies, at most `max_bytes`.
+    bytes: AtomicUsize,
+    max_bytes: usize,
 }
 
 /// One key on this executor: its copy, if it has one, and its local lock.
@@ -19,6 +23,12 @@ pub(crate) struct LocalKey {
     pub(crate) lock: Arc<RwLock<()>>,
 }
 
+/// The executor's copies already hold as many bytes as it allows.
+#[derive(Debug)]
+pub(crate) struct Full {
+    pub(crate) max_bytes: usize,
+}
+
 impl LocalKey {
     pub(crate) fn copy(&self) -> MutexGuard<'_, Option<Vec<u8>>> {
         // Critical sections copy bytes in or out; a panicked holder leaves whole bytes.
@@ -27,6 +37,14 @@ impl LocalKey {
 }
 
 impl LocalState {
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        Self {
+            keys: Mutex::default(),
+            bytes: AtomicUsize::new(0),
+            max_bytes,
+        }
+    }
+
     /// The key's entry, created (without a copy) if this executor has not seen it.
     pub(crate) fn key(&self, user: &str, key: &str) -> Arc<LocalKey> {
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
@@ -35,8 +53,54 @@ impl LocalState {
             .clone()
     }
 
+    /// Accounts for a copy changing from `old` to `new` bytes, refusing growth past the limit.
+    pub(crate) fn resize(&self, old: usize, new: usize) -> Result<(), Full> {
+        if new <= old {
+            self.bytes.fetch_sub(old - new, Ordering::AcqRel);
+            return Ok(());
+        }
+        let growth = new - old;
+        let before = self.bytes.fetch_add(growth, Ordering::AcqRel);
+        if before + growth > self.max_bytes {
+            self.bytes.fetch_sub(growth, Ordering::AcqRel);
+            return Err(Full {
+                max_bytes: self.max_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Replaces the copy behind `slot` (a key's locked copy) with `value`.
+    pub(crate) fn replace(&self, slot: &mut Option<Vec<u8>>, value: Vec<u8>) -> Result<(), Full> {
+        self.resize(slot.as_ref().map_or(0, Vec::len), value.len())?;
+        *slot = Some(value);
+        Ok(())
+    }
+
     /// Forgets the key's copy (its lock stays, so holders keep excluding each other).
     pub(crate) fn drop_copy(&self, user: &str, key: &str) {
-        *self.key(user, key).copy() = None;
+        let entry = self.key(user, key);
+        let mut copy = entry.copy();
+        if let Some(old) = copy.take() {
+            let _ = self.resize(old.len(), 0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_are_bounded_in_total_and_freed_when_dropped() {
+        let local = LocalState::new(10);
+        let a = local.key("u", "a");
+        local.replace(&mut a.copy(), vec![0; 6]).unwrap();
+        let b = local.key("u", "b");
+        let full = local.replace(&mut b.copy(), vec![0; 5]).unwrap_err();
+        assert_eq!(full.max_bytes, 10);
+        assert!(b.copy().is_none(), "a refused copy is not kept");
+        local.drop_copy("u", "a");
+        local.replace(&mut b.copy(), vec![0; 5]).unwrap();
     }
 }

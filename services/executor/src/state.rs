@@ -13,7 +13,7 @@ use wasmi::{Caller, Linker, Memory, Store, Val};
 
 use crate::host::{HostState, guest_slice, guest_slice_mut};
 use crate::limits::Limits;
-use crate::local_state::LocalState;
+use crate::local_state::{Full, LocalState};
 use crate::park::{HostOp, Refusal, park};
 
 /// The state side of one call's host state.
@@ -215,21 +215,25 @@ fn finish(
     let state = &mut store.data_mut().state;
     match (op, outcome) {
         (StateOp::Get { key, buf }, StateOutcome::Value(value)) => {
-            let copy = adopt(state, &key, value);
+            let copy = adopt(state, &key, value)?;
             copy_out(store, memory, &copy, buf)
         }
         (StateOp::GetOffset { key, offset, buf }, StateOutcome::Value(value)) => {
-            let copy = adopt(state, &key, value);
+            let copy = adopt(state, &key, value)?;
             let range = read_range(&key, copy.len(), offset, buf.len)?;
             copy_out(store, memory, &copy[range], buf)
         }
         (StateOp::SetOffset { key, offset, bytes }, StateOutcome::Value(value)) => {
-            adopt(state, &key, value);
+            adopt(state, &key, value)?;
             write_at(state, &key, offset, &bytes)?;
             Ok(0)
         }
         (StateOp::Pull { key }, StateOutcome::Value(value)) => {
-            *state.local.key(&state.user, &key).copy() = Some(value.to_vec());
+            let entry = state.local.key(&state.user, &key);
+            state
+                .local
+                .replace(&mut entry.copy(), value.to_vec())
+                .map_err(full)?;
             Ok(0)
         }
         (StateOp::Size { .. }, StateOutcome::Size(size)) => Ok(size as i64),
@@ -268,10 +272,28 @@ fn finish(
 
 /// The local copy after a pull: the pulled value, unless another call made a copy here while
 /// this one waited (that copy is newer).
-fn adopt(state: &CallState, key: &str, pulled: Bytes) -> Vec<u8> {
+fn adopt(state: &CallState, key: &str, pulled: Bytes) -> Result<Vec<u8>, Refusal> {
     let entry = state.local.key(&state.user, key);
     let mut copy = entry.copy();
-    copy.get_or_insert_with(|| pulled.to_vec()).clone()
+    if copy.is_none() {
+        state
+            .local
+            .replace(&mut copy, pulled.to_vec())
+            .map_err(full)?;
+    }
+    Ok(copy.clone().unwrap_or_default())
+}
+
+/// The refusal for a write the executor's budget for local copies cannot take.
+fn full(full: Full) -> Refusal {
+    Refusal::new(
+        HostStatus::LimitExceeded,
+        format!(
+            "this executor's local copies of state are at their limit of {} bytes; \
+             delete keys no longer needed",
+            full.max_bytes
+        ),
+    )
 }
 
 fn copy_out(
@@ -320,6 +342,8 @@ fn write_at(state: &CallState, key: &str, offset: u64, bytes: &[u8]) -> Result<(
         .ok_or_else(|| too_big(state, offset.saturating_add(bytes.len() as u64)))?;
     let entry = state.local.key(&state.user, key);
     let mut copy = entry.copy();
+    let old = copy.as_ref().map_or(0, Vec::len);
+    state.local.resize(old, old.max(end)).map_err(full)?;
     let copy = copy.get_or_insert_with(Vec::new);
     if copy.len() < end {
         copy.resize(end, 0);
@@ -607,7 +631,11 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
         let key = key_arg(caller, IMPORT_STATE_SET, k, kl)?;
         let value = bytes_arg(caller, IMPORT_STATE_SET, v, vl)?;
         let state = &caller.data().state;
-        *state.local.key(&state.user, &key).copy() = Some(value);
+        let entry = state.local.key(&state.user, &key);
+        state
+            .local
+            .replace(&mut entry.copy(), value)
+            .map_err(full)?;
         Ok(Answer::Now(0))
     });
     import!(linker, IMPORT_STATE_SET_OFFSET, |caller,

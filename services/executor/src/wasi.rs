@@ -23,10 +23,12 @@ mod errno {
     pub const BADF: i32 = 8;
     pub const EXIST: i32 = 20;
     pub const FAULT: i32 = 21;
+    pub const FBIG: i32 = 22;
     pub const INVAL: i32 = 28;
     pub const IO: i32 = 29;
     pub const ISDIR: i32 = 31;
     pub const NOENT: i32 = 44;
+    pub const NOMEM: i32 = 48;
     pub const NOSYS: i32 = 52;
     pub const SPIPE: i32 = 70;
     pub const NOTCAPABLE: i32 = 76;
@@ -52,6 +54,9 @@ pub(crate) struct WasiState {
     max_output: usize,
     /// File contents this call has seen or written, by canonical path.
     files: HashMap<String, Vec<u8>>,
+    /// Bytes in `files`, bounded like the call's memory: they are the call's, held by the host.
+    files_bytes: usize,
+    max_files_bytes: usize,
     /// Open files; fds 0 to 3 are stdin, stdout, stderr and the root.
     open: HashMap<usize, OpenFile>,
     next_fd: usize,
@@ -72,6 +77,8 @@ impl WasiState {
             output: Vec::new(),
             max_output: limits.max_stdout_bytes,
             files: HashMap::new(),
+            files_bytes: 0,
+            max_files_bytes: limits.max_memory_bytes,
             open: HashMap::new(),
             next_fd: ROOT_FD + 1,
         }
@@ -80,6 +87,23 @@ impl WasiState {
     /// What the call wrote to stdout and stderr.
     pub(crate) fn take_output(&mut self) -> Bytes {
         std::mem::take(&mut self.output).into()
+    }
+
+    /// Keeps `contents` as the file at `path`, if the call's file budget allows.
+    fn keep_file(&mut self, path: String, contents: Vec<u8>) -> Result<(), i32> {
+        let old = self.files.get(&path).map_or(0, Vec::len);
+        let total = self.files_bytes - old + contents.len();
+        if total > self.max_files_bytes {
+            return Err(errno::NOMEM);
+        }
+        self.files_bytes = total;
+        self.files.insert(path, contents);
+        Ok(())
+    }
+
+    /// Bytes stdout and stderr can still take.
+    fn output_room(&self) -> usize {
+        self.max_output.saturating_sub(self.output.len())
     }
 
     fn capture(&mut self, bytes: &[u8]) {
@@ -139,6 +163,8 @@ enum AfterFetch {
         write: bool,
         append: bool,
         truncate: bool,
+        /// O_CREAT: a file that does not exist is created empty.
+        create: bool,
     },
     Stat {
         buf: u32,
@@ -152,8 +178,10 @@ pub(crate) fn complete(
     op: FileOp,
     fetched: Result<Option<Bytes>, String>,
 ) -> Val {
+    let creates = matches!(op.then, AfterFetch::Open { create: true, .. });
     let data = match fetched {
         Ok(Some(data)) => data.to_vec(),
+        Ok(None) if creates => Vec::new(),
         Ok(None) => return Val::I32(errno::NOENT),
         Err(message) => {
             store.data_mut().last_error = Some(message);
@@ -168,11 +196,14 @@ pub(crate) fn complete(
             write,
             append,
             truncate,
+            ..
         } => {
             if truncate && write {
                 contents.clear();
             }
-            wasi.files.insert(op.path.clone(), contents);
+            if let Err(errno) = wasi.keep_file(op.path.clone(), contents) {
+                return Val::I32(errno);
+            }
             let fd = wasi.open_file(op.path, write, append);
             Val::I32(errno_of(write_u32(
                 memory.data_mut(store),
@@ -182,7 +213,9 @@ pub(crate) fn complete(
         }
         AfterFetch::Stat { buf } => {
             let size = contents.len() as u64;
-            wasi.files.insert(op.path, contents);
+            if let Err(errno) = wasi.keep_file(op.path, contents) {
+                return Val::I32(errno);
+            }
             Val::I32(errno_of(write_filestat(
                 memory.data_mut(store),
                 buf,
@@ -271,17 +304,28 @@ fn fd_write(caller: &mut Caller<'_, HostState>, fd: i32, iovs: i32, count: i32, 
         Ok(vecs) => vecs,
         Err(errno) => return errno,
     };
-    let mut bytes = Vec::new();
-    for (ptr, len) in vecs {
-        let start = ptr as usize;
-        match data.get(start..start.saturating_add(len as usize)) {
-            Some(chunk) => bytes.extend_from_slice(chunk),
-            None => return errno::FAULT,
+    // Checked first, and never gathered into one buffer: iovecs may repeat the same memory.
+    let mut total = 0usize;
+    for &(ptr, len) in &vecs {
+        if slot(data, ptr, len as usize).is_err() {
+            return errno::FAULT;
         }
+        total = total.saturating_add(len as usize);
     }
     let wasi = &mut host.wasi;
+    let chunks = vecs
+        .iter()
+        .map(|&(ptr, len)| &data[ptr as usize..ptr as usize + len as usize]);
     match fd {
-        1 | 2 => wasi.capture(&bytes),
+        1 | 2 => {
+            // Output past the limit is cut, but reported as written: the guest moves on.
+            for chunk in chunks {
+                if wasi.output_room() == 0 {
+                    break;
+                }
+                wasi.capture(chunk);
+            }
+        }
         0 => return errno::BADF,
         fd => {
             let Some(file) = wasi.open.get_mut(&(fd as usize)) else {
@@ -294,15 +338,26 @@ fn fd_write(caller: &mut Caller<'_, HostState>, fd: i32, iovs: i32, count: i32, 
             if file.append {
                 file.pos = contents.len();
             }
-            let end = file.pos + bytes.len();
-            if contents.len() < end {
-                contents.resize(end, 0);
+            let end = file.pos.saturating_add(total);
+            let growth = end.saturating_sub(contents.len());
+            if wasi.files_bytes.saturating_add(growth) > wasi.max_files_bytes {
+                return errno::FBIG;
             }
-            contents[file.pos..end].copy_from_slice(&bytes);
-            file.pos = end;
+            if growth > 0 {
+                contents.resize(end, 0);
+                wasi.files_bytes += growth;
+            }
+            for chunk in chunks {
+                contents[file.pos..file.pos + chunk.len()].copy_from_slice(chunk);
+                file.pos += chunk.len();
+            }
         }
     }
-    errno_of(write_u32(data, out as u32, bytes.len() as u32))
+    errno_of(write_u32(
+        data,
+        out as u32,
+        total.min(u32::MAX as usize) as u32,
+    ))
 }
 
 fn fd_read(caller: &mut Caller<'_, HostState>, fd: i32, iovs: i32, count: i32, out: i32) -> i32 {
@@ -327,6 +382,9 @@ fn fd_read(caller: &mut Caller<'_, HostState>, fd: i32, iovs: i32, count: i32, o
             let mut read = 0;
             for (ptr, len) in vecs {
                 let available = contents.len().saturating_sub(file.pos);
+                if available == 0 {
+                    break;
+                }
                 let n = available.min(len as usize);
                 let Ok(target) = slot(data, ptr, n) else {
                     return errno::FAULT;
@@ -438,8 +496,10 @@ fn path_open(
             return Ok(errno::EXIST);
         }
         // A new file of this call's own: nothing to fetch.
-        if oflags & OFLAG_EXCL != 0 || truncate {
-            wasi.files.insert(path.clone(), Vec::new());
+        if (oflags & OFLAG_EXCL != 0 || truncate)
+            && let Err(errno) = wasi.keep_file(path.clone(), Vec::new())
+        {
+            return Ok(errno);
         }
     }
     let then = AfterFetch::Open {
@@ -447,6 +507,7 @@ fn path_open(
         write,
         append,
         truncate,
+        create: oflags & OFLAG_CREAT != 0,
     };
     fetch_or(caller, FileOp { path, then }, |caller, op| {
         let Ok(memory) = memory_of(caller) else {
@@ -457,13 +518,17 @@ fn path_open(
             write,
             append,
             truncate,
+            ..
         } = op.then
         else {
             return errno::INVAL;
         };
         let (data, host) = memory.data_and_store_mut(&mut *caller);
-        if truncate && write {
-            host.wasi.files.insert(op.path.clone(), Vec::new());
+        if truncate
+            && write
+            && let Err(errno) = host.wasi.keep_file(op.path.clone(), Vec::new())
+        {
+            return errno;
         }
         let fd = host.wasi.open_file(op.path, write, append);
         errno_of(write_u32(data, fd_out, fd as u32))

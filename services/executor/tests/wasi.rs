@@ -20,6 +20,7 @@ fn wasi_guest(data: &str, body: &str) -> String {
             (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
             (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
             (import "wasi_snapshot_preview1" "path_link" (func $path_link (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+            (import "wasi_snapshot_preview1" "fd_seek" (func $fd_seek (param i32 i64 i32 i32) (result i32)))
             (import "fwasm_v1" "fail" (func $fail (param i32 i32) (result i32)))
             (memory (export "memory") 1)
             (data (i32.const 100) "\01\c8\00\00\00\00\00\02\00\00\00hi")
@@ -122,4 +123,78 @@ async fn unsupported_wasi_functions_return_enosys() {
     let result = h.run_as("u", &guest).await;
     assert_hi(&result);
     assert_eq!(&result.stdout[..], &[52]);
+}
+
+#[tokio::test]
+async fn a_calls_own_files_are_created_bounded_and_kept_to_itself() {
+    let h = Harness::new(Limits {
+        max_memory_bytes: 1 << 20,
+        ..Limits::default()
+    })
+    .await;
+    // Each step's errno (or byte count) goes out as one byte.
+    let steps = r#"
+        ;; create "new.txt" (O_CREAT, write rights), write "hello"
+        (i32.store8 (i32.const 5000)
+            (call $path_open (i32.const 3) (i32.const 0) (i32.const 200) (i32.const 7)
+                (i32.const 1) (i64.const 66) (i64.const 0) (i32.const 0) (i32.const 2048)))
+        (i32.store (i32.const 3100) (i32.const 300))
+        (i32.store (i32.const 3104) (i32.const 5))
+        (i32.store8 (i32.const 5001)
+            (call $fd_write (i32.load (i32.const 2048)) (i32.const 3100) (i32.const 1) (i32.const 3108)))
+        ;; seek past the end and read: nothing, no error
+        (drop (call $fd_seek (i32.load (i32.const 2048)) (i64.const 100) (i32.const 0) (i32.const 3200)))
+        (i32.store (i32.const 3100) (i32.const 4096))
+        (i32.store (i32.const 3104) (i32.const 10))
+        (i32.store8 (i32.const 5002)
+            (call $fd_read (i32.load (i32.const 2048)) (i32.const 3100) (i32.const 1) (i32.const 3108)))
+        (i32.store8 (i32.const 5003) (i32.load (i32.const 3108)))
+        ;; a terabyte out, then one byte: over the call's budget
+        (drop (call $fd_seek (i32.load (i32.const 2048)) (i64.const 1099511627776) (i32.const 0) (i32.const 3200)))
+        (i32.store (i32.const 3100) (i32.const 300))
+        (i32.store (i32.const 3104) (i32.const 1))
+        (i32.store8 (i32.const 5004)
+            (call $fd_write (i32.load (i32.const 2048)) (i32.const 3100) (i32.const 1) (i32.const 3108)))
+        (call $print (i32.const 5000) (i32.const 5))"#;
+    let guest = wasi_guest(
+        r#"(data (i32.const 200) "new.txt") (data (i32.const 300) "hello")"#,
+        steps,
+    );
+    let result = h.run_as("u", &guest).await;
+    assert_hi(&result);
+    // created, written, read 0 bytes past the end, EFBIG
+    assert_eq!(&result.stdout[..], &[0, 0, 0, 0, 22]);
+
+    // Another call does not see the file: writes stay in the call that made them.
+    let open = wasi_guest(
+        r#"(data (i32.const 200) "new.txt")"#,
+        "(i32.store8 (i32.const 4096) (call $open (i32.const 200) (i32.const 7)))
+         (call $print (i32.const 4096) (i32.const 1))",
+    );
+    assert_eq!(&h.run_as("u", &open).await.stdout[..], &[44]);
+}
+
+#[tokio::test]
+async fn output_written_many_times_from_the_same_memory_is_cut_at_the_limit() {
+    let h = Harness::new(Limits {
+        max_stdout_bytes: 1000,
+        ..Limits::default()
+    })
+    .await;
+    // 4,000 iovecs all pointing at the same 60 KiB: 240 MB asked for, 1,000 bytes kept.
+    let guest = wasi_guest(
+        "",
+        r#"(local.set $n (i32.const 0))
+           (block $done (loop $fill
+               (br_if $done (i32.ge_u (local.get $n) (i32.const 4000)))
+               (i32.store (i32.add (i32.const 8192) (i32.mul (local.get $n) (i32.const 8))) (i32.const 0))
+               (i32.store (i32.add (i32.const 8196) (i32.mul (local.get $n) (i32.const 8))) (i32.const 60000))
+               (local.set $n (i32.add (local.get $n) (i32.const 1)))
+               (br $fill)))
+           (drop (call $fd_write (i32.const 1) (i32.const 8192) (i32.const 4000) (i32.const 3008)))"#,
+    );
+    let result = h.run_as("u", &guest).await;
+    assert_hi(&result);
+    assert!(result.stdout.len() < 1100, "{}", result.stdout.len());
+    assert!(result.stdout.ends_with(b"[output cut: over the limit]\n"));
 }
