@@ -366,7 +366,11 @@ impl Inner {
                 } else {
                     LockMode::Write
                 };
-                let wait = parent.time_left();
+                // The service gives up a moment before the caller does, so no grant is left on
+                // the wire when the caller stops listening.
+                let wait = parent
+                    .time_left()
+                    .saturating_sub(Duration::from_millis(200));
                 let request = LockRequest {
                     user: parent.user.clone(),
                     key: key.clone(),

@@ -29,6 +29,14 @@ pub fn with_config_file(
     else {
         return Ok(args);
     };
+    // `fwasm state get ...` is a client command, not the service: the file is not for it.
+    let nested = args
+        .get(2)
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| subcommand.find_subcommand(name).is_some());
+    if nested {
+        return Ok(args);
+    }
     let mut args = args;
     for arg in subcommand.get_arguments() {
         let Some(long) = arg.get_long() else { continue };
@@ -54,18 +62,25 @@ pub fn with_config_file(
             }
             continue;
         }
-        let value = match value {
-            toml::Value::String(text) => text.clone(),
-            toml::Value::Integer(n) => n.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            other => anyhow::bail!(
-                "{}: `{key}` must be a string, number or boolean, not {}",
-                path.display(),
-                other.type_str()
-            ),
+        // A repeatable flag takes a list.
+        let values = match value {
+            toml::Value::Array(items) => items.iter().collect(),
+            value => vec![value],
         };
-        args.push(flag.into());
-        args.push(value.into());
+        for value in values {
+            let value = match value {
+                toml::Value::String(text) => text.clone(),
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => anyhow::bail!(
+                    "{}: `{key}` must be a string, number or boolean (or a list of them), not {}",
+                    path.display(),
+                    other.type_str()
+                ),
+            };
+            args.push(flag.clone().into());
+            args.push(value.into());
+        }
     }
     Ok(args)
 }
@@ -142,7 +157,7 @@ mod tests {
             ]
         );
         let bad = dir.path().join("bad.toml");
-        std::fs::write(&bad, "state = [1]").unwrap();
+        std::fs::write(&bad, "state = [[1]]").unwrap();
         let err = with_config_file(
             args(&["fwasm", "executor", "--config", bad.to_str().unwrap()]),
             &command(),
@@ -150,7 +165,7 @@ mod tests {
         .unwrap_err();
         assert!(
             err.to_string()
-                .contains("must be a string, number or boolean, not array")
+                .contains("must be a string, number or boolean (or a list of them), not array")
         );
     }
 }

@@ -79,7 +79,7 @@ pub struct SchedulerService {
     executors: Vec<String>,
     /// Save the call table in the state service, so calls and their results survive a
     /// restart of the scheduler (with the Redis backend, a move to another machine too).
-    #[arg(long, env = "FWASM_DURABLE_CALLS")]
+    #[arg(long, env = "FWASM_DURABLE_CALLS", value_parser = clap::builder::BoolishValueParser::new())]
     durable_calls: bool,
     #[command(flatten)]
     common: Common,

@@ -204,6 +204,9 @@ async fn killing_an_executor_mid_load_loses_no_call() {
                 status >= 500 && body.trim().len() > 10,
                 "call {i}: {status} {body:?} is not a failure with a reason"
             );
+            if failed == 0 {
+                eprintln!("first failure: {status} {body}");
+            }
             failed += 1;
         }
     }

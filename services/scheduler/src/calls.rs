@@ -35,7 +35,15 @@ pub(crate) struct CallTable {
     retention: Retention,
     inner: Mutex<Calls>,
     /// Where every change goes when the table must outlive the scheduler.
-    changes: Option<mpsc::UnboundedSender<CallRecord>>,
+    changes: Option<mpsc::UnboundedSender<Change>>,
+}
+
+/// What the writer of a durable table receives, in order.
+pub(crate) enum Change {
+    /// Boxed: records are large, and most changes in the queue are saves anyway.
+    Save(Box<CallRecord>),
+    /// Answered once every change sent before it is saved.
+    Flush(oneshot::Sender<()>),
 }
 
 #[derive(Default)]
@@ -67,10 +75,7 @@ impl CallTable {
     }
 
     /// A table that sends each changed record to `changes` (to be saved elsewhere).
-    pub(crate) fn durable(
-        retention: Retention,
-        changes: mpsc::UnboundedSender<CallRecord>,
-    ) -> Self {
+    pub(crate) fn durable(retention: Retention, changes: mpsc::UnboundedSender<Change>) -> Self {
         Self {
             changes: Some(changes),
             ..Self::new(retention)
@@ -79,16 +84,40 @@ impl CallTable {
 
     fn publish(&self, record: &CallRecord) {
         if let Some(changes) = &self.changes {
-            let _ = changes.send(record.clone());
+            let _ = changes.send(Change::Save(Box::new(record.clone())));
         }
     }
 
-    /// Takes back a record saved by an earlier scheduler, unless the table has it already.
-    pub(crate) fn restore(&self, record: CallRecord) {
+    /// Waits until every change so far is saved (at once for a table kept only in memory).
+    pub(crate) async fn flushed(&self) {
+        let Some(changes) = &self.changes else {
+            return;
+        };
+        let (done, saved) = oneshot::channel();
+        if changes.send(Change::Flush(done)).is_ok() {
+            let _ = saved.await;
+        }
+    }
+
+    /// Takes back a record saved by an earlier scheduler, unless the table has it already. A
+    /// background call that was still waiting for an executor cannot be sent anymore (its input
+    /// died with that scheduler): it ends failed.
+    pub(crate) fn restore(&self, mut record: CallRecord) {
         let mut calls = self.calls();
         let id = record.id;
         if calls.by_id.contains_key(&id) {
             return;
+        }
+        if record.status() == CallStatus::Queued {
+            record.set_status(CallStatus::Failed);
+            record.failure = FailureKind::Lost as i32;
+            record.return_code = FailureKind::Lost as i32;
+            record.error = format!(
+                "{}/{} was lost: the scheduler restarted before the call reached an executor",
+                record.user, record.function
+            );
+            record.finished_unix_micros = unix_micros();
+            self.publish(&record);
         }
         let finished = is_finished(&record);
         let size = retained_bytes(&record);

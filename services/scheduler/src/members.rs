@@ -33,6 +33,9 @@ struct Member {
     warm: HashSet<String>,
     /// `None` for a configured member, which never expires.
     last_seen: Option<Instant>,
+    /// A call placed on it could not reach it: no more placements until it beats again, so
+    /// a dead executor (looking empty) does not draw every call until it is swept.
+    suspect: bool,
 }
 
 impl Member {
@@ -59,6 +62,7 @@ impl Members {
                 live: 0,
                 warm: HashSet::new(),
                 last_seen: None,
+                suspect: false,
             })
             .collect();
         Self {
@@ -70,6 +74,11 @@ impl Members {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Member>> {
         self.members.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long a joined member may stay silent.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub(crate) fn count(&self) -> usize {
@@ -86,6 +95,7 @@ impl Members {
         {
             Some(member) => {
                 member.capacity = beat.capacity;
+                member.suspect = false;
                 member.live = beat.live_calls;
                 member.warm = beat.warm_modules.into_iter().collect();
                 if member.last_seen.is_some() {
@@ -104,6 +114,7 @@ impl Members {
                     live: beat.live_calls,
                     warm: beat.warm_modules.into_iter().collect(),
                     last_seen: seen,
+                    suspect: false,
                 });
             }
         }
@@ -114,6 +125,37 @@ impl Members {
         let mut members = self.write();
         if let Some(member) = members.iter_mut().find(|m| m.endpoint.id == executor_id) {
             member.live = member.live.saturating_sub(1);
+        }
+    }
+
+    /// A call could not reach `executor_id`: place nothing more there until it beats again.
+    /// Configured members (which never beat) are left alone.
+    pub(crate) fn suspect(&self, executor_id: &str) {
+        let mut members = self.write();
+        if let Some(member) = members
+            .iter_mut()
+            .find(|m| m.endpoint.id == executor_id && m.last_seen.is_some())
+        {
+            member.suspect = true;
+        }
+    }
+
+    /// Returns once `executor_id` is no longer a member (it stopped beating and was swept),
+    /// as the error a call on it ends with.
+    pub(crate) async fn gone(&self, executor_id: &str) -> ApiError {
+        loop {
+            tokio::time::sleep(self.timeout / 3).await;
+            let present = self
+                .members
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|m| m.endpoint.id == executor_id);
+            if !present {
+                return ApiError::unavailable(format!(
+                    "executor {executor_id} stopped beating while it ran the call"
+                ));
+            }
         }
     }
 
@@ -150,7 +192,8 @@ impl Members {
         }
         let total = members.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let usable = |m: &Member| (total == 1 || m.endpoint.id != busy) && m.has_room();
+        let usable =
+            |m: &Member| (total == 1 || m.endpoint.id != busy) && m.has_room() && !m.suspect;
         let best = |warm_only: bool| {
             (0..total)
                 .map(|i| (start + i) % total)
@@ -216,6 +259,17 @@ mod tests {
         let on_a = placed.iter().filter(|id| *id == "a").count();
         assert_eq!(&placed[..5], ["a"; 5], "warm first");
         assert!(on_a < 12, "then spread: {placed:?}");
+    }
+
+    #[test]
+    fn a_suspect_member_gets_nothing_until_it_beats_again() {
+        let members = Members::new(Vec::new(), Duration::from_secs(3));
+        members.beat(beat("a", 0, 0, &[]));
+        members.beat(beat("b", 0, 5, &[]));
+        members.suspect("a");
+        assert_eq!(members.choose("m", "").unwrap().id, "b");
+        members.beat(beat("a", 0, 0, &[]));
+        assert_eq!(members.choose("m", "").unwrap().id, "a");
     }
 
     #[test]

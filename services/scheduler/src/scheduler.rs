@@ -10,15 +10,15 @@ use fwasm_proto::api::{SchedulerApi, StateApi};
 use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallRecord, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FunctionInfo,
-    FunctionRef, HeartbeatReply, PlaceRequest, Placement, SaveCallRequest, SubmitRequest,
-    WaitCallRequest,
+    Call, CallRecord, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FailureKind,
+    FunctionInfo, FunctionRef, HeartbeatReply, PlaceRequest, Placement, SaveCallRequest,
+    SubmitRequest, WaitCallRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use tracing::Instrument;
 
 use crate::SchedulerConfig;
-use crate::calls::{CallTable, Retention, unix_micros};
+use crate::calls::{CallTable, Change, Retention, unix_micros};
 use crate::members::Members;
 
 /// An executor calls can be placed on.
@@ -48,6 +48,9 @@ pub struct Scheduler {
     queue_wait: Duration,
 }
 
+/// Tries to save a changed call record before giving up on it.
+const SAVE_ATTEMPTS: u32 = 5;
+
 /// Attempts a background call gets on executors that vanish under it.
 const MAX_DISPATCH_ATTEMPTS: u32 = 3;
 
@@ -62,13 +65,15 @@ impl Scheduler {
         fwasm_proto::metrics::handle();
         metrics::gauge!(fwasm_proto::metrics::EXECUTORS).set(config.executors.len() as f64);
         let calls = Arc::new(call_table(&config, &state));
+        let members = Arc::new(Members::new(
+            config.executors,
+            config.heartbeat_interval * 3,
+        ));
+        sweep_in_background(&members, &calls, config.heartbeat_interval);
         Self {
             state,
             directory,
-            members: Arc::new(Members::new(
-                config.executors,
-                config.heartbeat_interval * 3,
-            )),
+            members,
             functions: RwLock::default(),
             next_call_id: AtomicU64::new(first_call_id()),
             calls,
@@ -197,23 +202,56 @@ fn call_table(config: &SchedulerConfig, state: &Arc<dyn StateApi>) -> CallTable 
     let (true, Ok(runtime)) = (config.durable_calls, runtime) else {
         return CallTable::new(config.retention.clone());
     };
-    let (changes, mut saved) = tokio::sync::mpsc::unbounded_channel::<CallRecord>();
+    let (changes, mut saved) = tokio::sync::mpsc::unbounded_channel::<Change>();
     let state = state.clone();
     let ttl_seconds = config.retention.max_age.as_secs();
     // One writer, so a call's changes are saved in the order they happened.
     runtime.spawn(async move {
-        while let Some(record) = saved.recv().await {
+        while let Some(change) = saved.recv().await {
+            let record = match change {
+                Change::Save(record) => record,
+                Change::Flush(done) => {
+                    let _ = done.send(());
+                    continue;
+                }
+            };
             let id = record.id;
             let save = SaveCallRequest {
-                record: Some(record),
+                record: Some(*record),
                 ttl_seconds,
             };
-            if let Err(err) = state.save_call(save).await {
-                tracing::warn!(call_id = id, error = %err, "could not save a call record");
+            // Saved before the writer moves on: a state service that is restarting gets a
+            // few tries.
+            for attempt in 0..SAVE_ATTEMPTS {
+                match state.save_call(save.clone()).await {
+                    Ok(()) => break,
+                    Err(err) if attempt + 1 == SAVE_ATTEMPTS => {
+                        tracing::error!(call_id = id, error = %err, "could not save a call record");
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
+                }
             }
         }
     });
     CallTable::durable(config.retention.clone(), changes)
+}
+
+/// Sweeps every heartbeat interval, so lost calls end even when no request comes.
+fn sweep_in_background(members: &Arc<Members>, calls: &Arc<CallTable>, every: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let (members, calls) = (Arc::downgrade(members), Arc::downgrade(calls));
+    runtime.spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            // Ends with the scheduler.
+            let (Some(members), Some(calls)) = (members.upgrade(), calls.upgrade()) else {
+                return;
+            };
+            sweep(&members, &calls);
+        }
+    });
 }
 
 fn sweep(members: &Members, calls: &CallTable) {
@@ -255,11 +293,22 @@ impl Dispatch {
                         executor_addr: executor.addr,
                         module_hash: call.module_hash.clone(),
                     };
-                    match self.directory.executor(&placement) {
-                        Ok(target) => target.execute(call.clone()).await,
+                    let outcome = match self.directory.executor(&placement) {
+                        Ok(target) => {
+                            tokio::select! {
+                                result = target.execute(call.clone()) => result,
+                                gone = self.members.gone(&executor.id) => Err(gone),
+                            }
+                        }
                         Err(err) => Err(err),
+                    };
+                    if let Err(err) = &outcome {
+                        self.members.call_ended(&executor.id);
+                        if err.code == ErrorCode::Unavailable {
+                            self.members.suspect(&executor.id);
+                        }
                     }
-                    .map_err(|err| (err, executor.id))
+                    outcome.map_err(|err| (err, executor.id))
                 }
                 Err(err) => Err((err, String::new())),
             };
@@ -267,7 +316,19 @@ impl Dispatch {
                 Ok(result) => return Ok(result),
                 Err(failed) => failed,
             };
-            let vanished = matches!(err.code, ErrorCode::Unavailable | ErrorCode::Internal);
+            // Unreachable: it never took the call. A broken connection (Internal) may be the
+            // executor dying mid-call or a fault of its own: it counts as vanished only if the
+            // executor then stops beating, and the call runs again elsewhere (at least once).
+            let vanished = match err.code {
+                ErrorCode::Unavailable => true,
+                ErrorCode::Internal if !executor.is_empty() => {
+                    tokio::select! {
+                        _ = self.members.gone(&executor) => true,
+                        _ = tokio::time::sleep(self.members.timeout() * 2) => false,
+                    }
+                }
+                _ => false,
+            };
             if !executor.is_empty() && vanished && attempts + 1 < MAX_DISPATCH_ATTEMPTS {
                 tracing::warn!(call_id = call.id, %executor, error = %err, "executor lost the call; trying another");
                 attempts += 1;
@@ -325,6 +386,8 @@ impl SchedulerApi for Scheduler {
         };
         self.queued.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(dispatch.run(call, req.busy_executor_id).in_current_span());
+        // Accepted means recorded: a durable table has saved the call before it is answered.
+        self.calls.flushed().await;
         Ok(placement)
     }
 
@@ -349,7 +412,12 @@ impl SchedulerApi for Scheduler {
             && let Some(executor) = executor
         {
             self.members.call_ended(&executor);
+            if result.failure() == FailureKind::NotRun {
+                self.members.suspect(&executor);
+            }
         }
+        // The executor stops retrying once this is answered: the outcome must be saved first.
+        self.calls.flushed().await;
         Ok(())
     }
 

@@ -26,6 +26,8 @@ const APPENDED: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new
 const KEYS: TableDefinition<(&str, &str), ()> = TableDefinition::new("state_keys");
 /// call id -> (expiry in Unix seconds, encoded call record).
 const CALLS: TableDefinition<u64, (u64, &[u8])> = TableDefinition::new("calls");
+/// One save in this many (by call id) also removes expired call records.
+const EXPIRY_SCAN_EVERY: u64 = 256;
 /// path -> shared file.
 const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 /// user -> how many keys it has.
@@ -365,7 +367,12 @@ impl Backend for EmbeddedBackend {
                 calls
                     .insert(id, (expires, record.as_ref()))
                     .map_err(storage)?;
-                // Expired records go as new ones come, a few at a time.
+                // Expired records go as new ones come: a scan every so many saves, so a save
+                // does not read the whole table.
+                if !id.is_multiple_of(EXPIRY_SCAN_EVERY) {
+                    drop(calls);
+                    return txn.commit().map_err(storage);
+                }
                 let now = unix_seconds();
                 let expired: Vec<u64> = calls
                     .iter()
