@@ -94,6 +94,47 @@ async fn global_locks_are_released_when_the_call_that_took_them_ends() {
 }
 
 #[tokio::test]
+async fn global_locks_are_released_when_the_call_holding_them_traps_or_times_out() {
+    let h = Harness::new(Limits {
+        timeout: Duration::from_millis(200),
+        ..Limits::default()
+    })
+    .await;
+    let trapped = h
+        .run_as("alice", &state_guest(&format!("{} unreachable", lock(4))))
+        .await;
+    assert_failed(&trapped, FailureKind::Trap, "trapped");
+    assert!(
+        h.state
+            .lock_state(outsiders_lock("alice"))
+            .await
+            .unwrap()
+            .granted
+    );
+    h.state
+        .unlock_state(fwasm_proto::pb::UnlockRequest {
+            user: "alice".into(),
+            key: "shared".into(),
+            holder: "outsider".into(),
+        })
+        .await
+        .unwrap();
+
+    let looping = h
+        .run_as("alice", &state_guest(&format!("{} (loop (br 0))", lock(4))))
+        .await;
+    assert_failed(&looping, FailureKind::Timeout, "timed out");
+    assert!(
+        h.state
+            .lock_state(outsiders_lock("alice"))
+            .await
+            .unwrap()
+            .granted,
+        "free at once, not after the lease"
+    );
+}
+
+#[tokio::test]
 async fn a_call_cannot_take_a_second_lock_of_the_same_scope_on_a_key() {
     let h = Harness::new(Limits::default()).await;
     let result = h

@@ -33,7 +33,8 @@ pub struct SchedulerConfig {
     pub max_tree_calls: u64,
     /// How often executors beat; one silent for three intervals is removed.
     pub heartbeat_interval: Duration,
-    /// Background calls that may wait for an executor with room; more are refused.
+    /// Background calls accepted and not yet ended (waiting for an executor or running);
+    /// more are refused with RESOURCE_EXHAUSTED.
     pub max_queued_calls: usize,
     /// How long a background call may wait for an executor with room before it fails.
     pub max_queue_wait: Duration,

@@ -1,5 +1,6 @@
 //! Global reader/writer locks on state keys, held here in the state service for executors
-//! anywhere. Every lock has a lease: a holder that vanishes (a crashed executor) cannot block
+//! anywhere. They live in this process's memory: a restart of the state service frees every
+//! lock (holders learn of it when their unlock is refused). Every lock has a lease: a holder that vanishes (a crashed executor) cannot block
 //! a key for longer than its lease. Waiters are woken when a lock is released, and are granted
 //! the lock in the order they started waiting, so none waits for ever behind newcomers.
 
