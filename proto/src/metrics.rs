@@ -45,3 +45,46 @@ pub fn handle() -> &'static PrometheusHandle {
         handle
     })
 }
+
+/// Every metric's handle, made once: recording through a handle skips the registry lookup
+/// the `metrics` macros do on each use.
+pub struct Meters {
+    pub sync_succeeded: metrics::Counter,
+    pub sync_failed: metrics::Counter,
+    pub sync_refused: metrics::Counter,
+    pub async_accepted: metrics::Counter,
+    pub async_refused: metrics::Counter,
+    pub invocation_seconds: metrics::Histogram,
+    pub calls_succeeded: metrics::Counter,
+    pub calls_failed: metrics::Counter,
+    pub call_seconds: metrics::Histogram,
+    pub cold_starts: metrics::Counter,
+    pub live_calls: metrics::Gauge,
+    pub queue_depth: metrics::Gauge,
+    pub parked_calls: metrics::Gauge,
+    pub executors: metrics::Gauge,
+}
+
+/// The process's metric handles (installing the recorder first).
+pub fn meters() -> &'static Meters {
+    static METERS: OnceLock<Meters> = OnceLock::new();
+    METERS.get_or_init(|| {
+        handle();
+        Meters {
+            sync_succeeded: metrics::counter!(INVOCATIONS, "mode" => "sync", "outcome" => "success"),
+            sync_failed: metrics::counter!(INVOCATIONS, "mode" => "sync", "outcome" => "failed"),
+            sync_refused: metrics::counter!(INVOCATIONS, "mode" => "sync", "outcome" => "refused"),
+            async_accepted: metrics::counter!(INVOCATIONS, "mode" => "async", "outcome" => "accepted"),
+            async_refused: metrics::counter!(INVOCATIONS, "mode" => "async", "outcome" => "refused"),
+            invocation_seconds: metrics::histogram!(INVOCATION_SECONDS),
+            calls_succeeded: metrics::counter!(CALLS, "outcome" => "success"),
+            calls_failed: metrics::counter!(CALLS, "outcome" => "failed"),
+            call_seconds: metrics::histogram!(CALL_SECONDS),
+            cold_starts: metrics::counter!(COLD_STARTS),
+            live_calls: metrics::gauge!(LIVE_CALLS),
+            queue_depth: metrics::gauge!(QUEUE_DEPTH),
+            parked_calls: metrics::gauge!(PARKED_CALLS),
+            executors: metrics::gauge!(EXECUTORS),
+        }
+    })
+}

@@ -85,7 +85,7 @@ impl Executor {
         let mut wasmi_config = wasmi::Config::default();
         wasmi_config.consume_fuel(true);
         let engine = Engine::new(&wasmi_config);
-        fwasm_proto::metrics::handle();
+        fwasm_proto::metrics::meters();
         let runtime = tokio::runtime::Handle::try_current()
             .expect("fwasm_executor::Executor::new must be called within a tokio runtime");
         let inner = Arc::new_cyclic(|inner: &Weak<Inner>| {
@@ -278,13 +278,17 @@ impl Inner {
         let span = task.span().clone();
         let runtime = self.runtime.clone();
         let parked = self.parked.fetch_add(1, Ordering::AcqRel) + 1;
-        metrics::gauge!(fwasm_proto::metrics::PARKED_CALLS).set(parked as f64);
+        fwasm_proto::metrics::meters()
+            .parked_calls
+            .set(parked as f64);
         runtime.spawn(
             async move {
                 let result = self.perform(&parent, op).await;
                 task.complete_op(result);
                 let parked = self.parked.fetch_sub(1, Ordering::AcqRel) - 1;
-                metrics::gauge!(fwasm_proto::metrics::PARKED_CALLS).set(parked as f64);
+                fwasm_proto::metrics::meters()
+                    .parked_calls
+                    .set(parked as f64);
                 let _ = requeue.send(task);
             }
             .instrument(span),
@@ -561,21 +565,22 @@ struct Admitted(Arc<AtomicUsize>);
 impl Drop for Admitted {
     fn drop(&mut self) {
         let before = self.0.fetch_sub(1, Ordering::AcqRel);
-        metrics::gauge!(fwasm_proto::metrics::LIVE_CALLS).set((before - 1) as f64);
+        fwasm_proto::metrics::meters()
+            .live_calls
+            .set((before - 1) as f64);
     }
 }
 
 /// The call's outcome, time and cold start, for a scrape.
 fn record_call(outcome: &CallResult) {
-    use fwasm_proto::metrics::{CALL_SECONDS, CALLS, COLD_STARTS};
-    let label = match outcome.status() {
-        CallStatus::Success => "success",
-        _ => "failed",
-    };
-    metrics::counter!(CALLS, "outcome" => label).increment(1);
-    metrics::histogram!(CALL_SECONDS).record(outcome.exec_micros as f64 / 1e6);
+    let meters = fwasm_proto::metrics::meters();
+    match outcome.status() {
+        CallStatus::Success => meters.calls_succeeded.increment(1),
+        _ => meters.calls_failed.increment(1),
+    }
+    meters.call_seconds.record(outcome.exec_micros as f64 / 1e6);
     if outcome.cold_start {
-        metrics::counter!(COLD_STARTS).increment(1);
+        meters.cold_starts.increment(1);
     }
 }
 
@@ -584,7 +589,9 @@ impl Admission {
     /// their callers are already here, and refusing them could leave every caller waiting.
     fn admit(&self, chained: bool) -> Result<Admitted, ApiError> {
         let before = self.live.fetch_add(1, Ordering::AcqRel);
-        metrics::gauge!(fwasm_proto::metrics::LIVE_CALLS).set((before + 1) as f64);
+        fwasm_proto::metrics::meters()
+            .live_calls
+            .set((before + 1) as f64);
         let admitted = Admitted(self.live.clone());
         if !chained && before >= self.max {
             return Err(ApiError::resource_exhausted(format!(

@@ -42,7 +42,8 @@ impl WorkerPool {
     pub(crate) fn submit(&self, task: CallTask) {
         // Workers hold a sender too, so the queue is open for as long as the pool exists.
         let _ = self.queue.send(task);
-        metrics::gauge!(fwasm_proto::metrics::QUEUE_DEPTH).set(self.queue.len() as f64);
+        let depth = self.queue.len() as f64;
+        fwasm_proto::metrics::meters().queue_depth.set(depth);
     }
 }
 
@@ -56,7 +57,7 @@ fn work(
         select! {
             recv(tasks) -> task => {
                 let Ok(task) = task else { return };
-                metrics::gauge!(fwasm_proto::metrics::QUEUE_DEPTH).set(tasks.len() as f64);
+                fwasm_proto::metrics::meters().queue_depth.set(tasks.len() as f64);
                 // A panic here would be a bug in fwasm or wasmi; it must cost one call, not the
                 // worker. The task's reply channel drops with it and its caller is told.
                 match catch_unwind(AssertUnwindSafe(|| task.run_slice())) {

@@ -43,7 +43,7 @@ impl Gateway {
         state: Arc<dyn StateApi>,
         executors: Arc<dyn ExecutorDirectory>,
     ) -> Self {
-        fwasm_proto::metrics::handle();
+        fwasm_proto::metrics::meters();
         Self {
             config,
             scheduler,
@@ -116,14 +116,17 @@ impl Gateway {
     pub async fn invoke(&self, inv: Invocation) -> Result<CallResult, ApiError> {
         let started = std::time::Instant::now();
         let result = self.invoke_now(inv).await;
-        let outcome = match &result {
-            Ok(result) if result.status() == fwasm_proto::pb::CallStatus::Success => "success",
-            Ok(_) => "failed",
-            Err(_) => "refused",
-        };
-        use fwasm_proto::metrics::{INVOCATION_SECONDS, INVOCATIONS};
-        metrics::counter!(INVOCATIONS, "mode" => "sync", "outcome" => outcome).increment(1);
-        metrics::histogram!(INVOCATION_SECONDS).record(started.elapsed().as_secs_f64());
+        let meters = fwasm_proto::metrics::meters();
+        match &result {
+            Ok(result) if result.status() == fwasm_proto::pb::CallStatus::Success => {
+                meters.sync_succeeded.increment(1)
+            }
+            Ok(_) => meters.sync_failed.increment(1),
+            Err(_) => meters.sync_refused.increment(1),
+        }
+        meters
+            .invocation_seconds
+            .record(started.elapsed().as_secs_f64());
         result
     }
 
@@ -169,13 +172,11 @@ impl Gateway {
                 busy_executor_id: String::new(),
             })
             .await;
-        let outcome = if placement.is_ok() {
-            "accepted"
-        } else {
-            "refused"
-        };
-        let invocations = fwasm_proto::metrics::INVOCATIONS;
-        metrics::counter!(invocations, "mode" => "async", "outcome" => outcome).increment(1);
+        let meters = fwasm_proto::metrics::meters();
+        match &placement {
+            Ok(_) => meters.async_accepted.increment(1),
+            Err(_) => meters.async_refused.increment(1),
+        }
         Ok(placement?.call_id)
     }
 

@@ -62,8 +62,8 @@ impl Scheduler {
         state: Arc<dyn StateApi>,
         directory: Arc<dyn ExecutorDirectory>,
     ) -> Self {
-        fwasm_proto::metrics::handle();
-        metrics::gauge!(fwasm_proto::metrics::EXECUTORS).set(config.executors.len() as f64);
+        let meters = fwasm_proto::metrics::meters();
+        meters.executors.set(config.executors.len() as f64);
         let calls = Arc::new(call_table(&config, &state));
         let members = Arc::new(Members::new(
             config.executors,
@@ -258,7 +258,9 @@ fn sweep(members: &Members, calls: &CallTable) {
     for executor in members.expire() {
         calls.fail_lost(&executor);
     }
-    metrics::gauge!(fwasm_proto::metrics::EXECUTORS).set(members.count() as f64);
+    fwasm_proto::metrics::meters()
+        .executors
+        .set(members.count() as f64);
 }
 
 /// Runs one background call: waits (boundedly) for an executor with room, and tries another
