@@ -21,6 +21,9 @@ pub enum BackendError {
     /// A write would give the user a key beyond its limit.
     #[error("the user already has its limit of {max} state keys; delete some first")]
     TooManyKeys { max: u64 },
+    /// An append would take a list past its limit in bytes.
+    #[error("the append list would grow past its limit of {max} bytes; read it and clear it first")]
+    ListFull { max: u64 },
 }
 
 /// Durable storage. An acknowledged write survives a restart.
@@ -67,13 +70,15 @@ pub trait Backend: Send + Sync + 'static {
     async fn delete_state(&self, user: &str, key: &str) -> Result<(), BackendError>;
 
     /// Adds `element` at the end of the append list of `key`, with the same key limit as
-    /// [`Backend::set_state`].
+    /// [`Backend::set_state`]. Refused with [`BackendError::ListFull`] if the list's elements
+    /// would then add up to more than `max_list_bytes` (a reader gets the whole list at once).
     async fn append_state(
         &self,
         user: &str,
         key: &str,
         element: Bytes,
         max_keys: u64,
+        max_list_bytes: u64,
     ) -> Result<(), BackendError>;
 
     /// The append list of `key` in the order its elements were added; empty if it has none.

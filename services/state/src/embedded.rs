@@ -1,8 +1,9 @@
 //! The embedded backend: a redb file under the data directory. redb commits are durable
 //! (fsync'd) before they return; its blocking I/O runs on tokio's blocking pool.
 //!
-//! State lives in four tables: values by (user, key), append lists by (user, key, sequence),
-//! the keys each user has, and each user's key count (for the key limit).
+//! State lives in five tables: values by (user, key), append lists by (user, key, sequence),
+//! each append list's size in bytes (for its limit), the keys each user has, and each user's
+//! key count (for the key limit).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +23,9 @@ const MODULES: TableDefinition<&str, &[u8]> = TableDefinition::new("modules");
 const VALUES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("state_values");
 /// (user, key, sequence) -> element of the key's append list.
 const APPENDED: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("state_appended");
+/// (user, key) -> total bytes of the key's append list, while it has one.
+const APPENDED_BYTES: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("state_appended_bytes");
 /// (user, key) for every key that has a value or an append list.
 const KEYS: TableDefinition<(&str, &str), ()> = TableDefinition::new("state_keys");
 /// call id -> (expiry in Unix seconds, encoded call record).
@@ -55,6 +59,7 @@ impl EmbeddedBackend {
         txn.open_table(MODULES).map_err(storage)?;
         txn.open_table(VALUES).map_err(storage)?;
         txn.open_table(APPENDED).map_err(storage)?;
+        txn.open_table(APPENDED_BYTES).map_err(storage)?;
         txn.open_table(KEYS).map_err(storage)?;
         txn.open_table(KEY_COUNTS).map_err(storage)?;
         txn.open_table(FILES).map_err(storage)?;
@@ -153,7 +158,42 @@ fn forget_key(txn: &WriteTransaction, user: &str, key: &str) -> Result<(), Backe
 fn clear_list(txn: &WriteTransaction, user: &str, key: &str) -> Result<(), BackendError> {
     let mut list = txn.open_table(APPENDED).map_err(storage)?;
     list.retain_in((user, key, 0)..=(user, key, u64::MAX), |_, _| false)
-        .map_err(storage)
+        .map_err(storage)?;
+    let mut sizes = txn.open_table(APPENDED_BYTES).map_err(storage)?;
+    sizes.remove((user, key)).map_err(storage)?;
+    Ok(())
+}
+
+/// Adds `element` to the list's byte count, refusing it past `max`. A list from a store made
+/// before the count existed is measured once.
+fn grow_list(
+    txn: &WriteTransaction,
+    user: &str,
+    key: &str,
+    element: u64,
+    max: u64,
+) -> Result<(), BackendError> {
+    let mut sizes = txn.open_table(APPENDED_BYTES).map_err(storage)?;
+    let current = match sizes.get((user, key)).map_err(storage)? {
+        Some(size) => size.value(),
+        None => {
+            let list = txn.open_table(APPENDED).map_err(storage)?;
+            let mut total = 0;
+            for entry in list
+                .range((user, key, 0)..=(user, key, u64::MAX))
+                .map_err(storage)?
+            {
+                total += entry.map_err(storage)?.1.value().len() as u64;
+            }
+            total
+        }
+    };
+    let grown = current + element;
+    if grown > max {
+        return Err(BackendError::ListFull { max });
+    }
+    sizes.insert((user, key), grown).map_err(storage)?;
+    Ok(())
 }
 
 fn has_value(txn: &WriteTransaction, user: &str, key: &str) -> Result<bool, BackendError> {
@@ -284,11 +324,13 @@ impl Backend for EmbeddedBackend {
         key: &str,
         element: Bytes,
         max_keys: u64,
+        max_list_bytes: u64,
     ) -> Result<(), BackendError> {
         let (user, key) = (user.to_string(), key.to_string());
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(storage)?;
             admit_key(&txn, &user, &key, max_keys)?;
+            grow_list(&txn, &user, &key, element.len() as u64, max_list_bytes)?;
             {
                 let (user, key) = (user.as_str(), key.as_str());
                 let mut list = txn.open_table(APPENDED).map_err(storage)?;

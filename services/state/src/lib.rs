@@ -38,6 +38,8 @@ pub struct StateConfig {
 pub struct StateLimits {
     /// Largest value (and largest append list element).
     pub max_value_bytes: usize,
+    /// Largest append list, all its elements together: a reader gets the whole list at once.
+    pub max_list_bytes: u64,
     /// Most keys one user may have.
     pub max_keys_per_user: u64,
     /// Longest lease (and longest wait) of a global lock.
@@ -50,6 +52,7 @@ impl Default for StateLimits {
     fn default() -> Self {
         Self {
             max_value_bytes: 16 << 20,
+            max_list_bytes: 16 << 20,
             max_keys_per_user: 10_000,
             max_lock_lease: Duration::from_secs(600),
             max_file_bytes: 64 << 20,

@@ -11,6 +11,7 @@
 //! | `fwasm:mod:{hash}`           | string | the module's bytes                              |
 //! | `fwasm:v:{user}:{key}`       | string | the value of a state key                        |
 //! | `fwasm:a:{user}:{key}`       | list   | the append list of a state key (RPUSH / LRANGE) |
+//! | `fwasm:ab:{user}:{key}`      | string | the append list's total size in bytes           |
 //! | `fwasm:k:{user}`             | set    | the user's existing state keys (for `max_keys`) |
 //!
 //! User names never contain `:` or `/` (they are `[A-Za-z0-9_.-]`; this backend refuses one
@@ -60,9 +61,22 @@ redis.call('SET', KEYS[2], ARGV[3])
 return 1
 ";
 
-/// Appends an element: as [`SET_SCRIPT`], with RPUSH on the list.
-/// KEYS: key set, list. ARGV: state key, max keys, element. Returns 0 if refused by the limit.
+/// Appends an element: as [`SET_SCRIPT`], with RPUSH on the list, and keeps the list's size
+/// (measured once if a list predates its size key).
+/// KEYS: key set, list, list size. ARGV: state key, max keys, element, max list bytes.
+/// Returns 0 if refused by the key limit, -1 if by the list's size limit.
 const APPEND_SCRIPT: &str = r"
+local size = tonumber(redis.call('GET', KEYS[3]))
+if not size then
+  size = 0
+  for _, element in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    size = size + #element
+  end
+end
+size = size + #ARGV[3]
+if size > tonumber(ARGV[4]) then
+  return -1
+end
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
   if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
     return 0
@@ -70,13 +84,14 @@ if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
   redis.call('SADD', KEYS[1], ARGV[1])
 end
 redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[3], size)
 return 1
 ";
 
 /// Empties a list, and forgets the key unless it still has a value.
-/// KEYS: key set, value, list. ARGV: state key.
+/// KEYS: key set, value, list, list size. ARGV: state key.
 const CLEAR_APPENDED_SCRIPT: &str = r"
-redis.call('DEL', KEYS[3])
+redis.call('DEL', KEYS[3], KEYS[4])
 if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('SREM', KEYS[1], ARGV[1])
 end
@@ -153,32 +168,6 @@ impl RedisBackend {
             .await
             .map_err(storage)
     }
-
-    /// Sets or appends through `script`, mapping a refusal to [`BackendError::TooManyKeys`].
-    async fn admit_and_write(
-        &self,
-        script: &Script,
-        user: &str,
-        key: &str,
-        target: String,
-        data: Bytes,
-        max_keys: u64,
-    ) -> Result<(), BackendError> {
-        let admitted: i64 = script
-            .key(keys_key(user)?)
-            .key(target)
-            .arg(key)
-            .arg(max_keys)
-            .arg(data.as_ref())
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(storage)?;
-        if admitted == 1 {
-            Ok(())
-        } else {
-            Err(BackendError::TooManyKeys { max: max_keys })
-        }
-    }
 }
 
 /// Warns when the server would lose acknowledged writes on a restart. Best effort: a server
@@ -246,6 +235,10 @@ fn value_key(user: &str, key: &str) -> Result<String, BackendError> {
 
 fn list_key(user: &str, key: &str) -> Result<String, BackendError> {
     Ok(format!("fwasm:a:{}:{key}", checked_user(user)?))
+}
+
+fn list_size_key(user: &str, key: &str) -> Result<String, BackendError> {
+    Ok(format!("fwasm:ab:{}:{key}", checked_user(user)?))
 }
 
 fn keys_key(user: &str) -> Result<String, BackendError> {
@@ -323,9 +316,20 @@ impl Backend for RedisBackend {
         value: Bytes,
         max_keys: u64,
     ) -> Result<(), BackendError> {
-        let target = value_key(user, key)?;
-        self.admit_and_write(&self.set_script, user, key, target, value, max_keys)
+        let admitted: i64 = self
+            .set_script
+            .key(keys_key(user)?)
+            .key(value_key(user, key)?)
+            .arg(key)
+            .arg(max_keys)
+            .arg(value.as_ref())
+            .invoke_async(&mut self.conn())
             .await
+            .map_err(storage)?;
+        match admitted {
+            1 => Ok(()),
+            _ => Err(BackendError::TooManyKeys { max: max_keys }),
+        }
     }
 
     async fn delete_state(&self, user: &str, key: &str) -> Result<(), BackendError> {
@@ -334,6 +338,7 @@ impl Backend for RedisBackend {
             .cmd("DEL")
             .arg(value_key(user, key)?)
             .arg(list_key(user, key)?)
+            .arg(list_size_key(user, key)?)
             .ignore()
             .cmd("SREM")
             .arg(keys_key(user)?)
@@ -350,10 +355,27 @@ impl Backend for RedisBackend {
         key: &str,
         element: Bytes,
         max_keys: u64,
+        max_list_bytes: u64,
     ) -> Result<(), BackendError> {
-        let target = list_key(user, key)?;
-        self.admit_and_write(&self.append_script, user, key, target, element, max_keys)
+        let admitted: i64 = self
+            .append_script
+            .key(keys_key(user)?)
+            .key(list_key(user, key)?)
+            .key(list_size_key(user, key)?)
+            .arg(key)
+            .arg(max_keys)
+            .arg(element.as_ref())
+            .arg(max_list_bytes)
+            .invoke_async(&mut self.conn())
             .await
+            .map_err(storage)?;
+        match admitted {
+            1 => Ok(()),
+            0 => Err(BackendError::TooManyKeys { max: max_keys }),
+            _ => Err(BackendError::ListFull {
+                max: max_list_bytes,
+            }),
+        }
     }
 
     async fn read_appended(&self, user: &str, key: &str) -> Result<Vec<Bytes>, BackendError> {
@@ -371,6 +393,7 @@ impl Backend for RedisBackend {
             .key(keys_key(user)?)
             .key(value_key(user, key)?)
             .key(list_key(user, key)?)
+            .key(list_size_key(user, key)?)
             .arg(key)
             .invoke_async::<i64>(&mut self.conn())
             .await

@@ -49,7 +49,9 @@ impl StateService {
 impl From<BackendError> for ApiError {
     fn from(err: BackendError) -> Self {
         match err {
-            BackendError::TooManyKeys { .. } => ApiError::resource_exhausted(err.to_string()),
+            BackendError::TooManyKeys { .. } | BackendError::ListFull { .. } => {
+                ApiError::resource_exhausted(err.to_string())
+            }
             _ => ApiError::unavailable(err.to_string()),
         }
     }
@@ -157,9 +159,10 @@ impl StateApi for StateService {
         check_key(&req.user, &req.key)?;
         self.check_value("list element", req.value.len())?;
         let max_keys = self.limits.max_keys_per_user;
+        let max_list_bytes = self.limits.max_list_bytes;
         Ok(self
             .backend
-            .append_state(&req.user, &req.key, req.value, max_keys)
+            .append_state(&req.user, &req.key, req.value, max_keys, max_list_bytes)
             .await?)
     }
 

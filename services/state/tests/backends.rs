@@ -64,6 +64,7 @@ macro_rules! conformance {
 
 conformance!(
     a_missing_key_is_empty,
+    an_append_list_is_capped_in_bytes,
     set_get_overwrite_and_size,
     delete_removes_value_and_list,
     appends_keep_their_order,
@@ -177,7 +178,7 @@ async fn set_get_overwrite_and_size(store: Arc<dyn Backend>) {
 async fn delete_removes_value_and_list(store: Arc<dyn Backend>) {
     store.set_state("u", "k", b("v"), NO_LIMIT).await.unwrap();
     store
-        .append_state("u", "k", b("e1"), NO_LIMIT)
+        .append_state("u", "k", b("e1"), NO_LIMIT, NO_LIMIT)
         .await
         .unwrap();
     store
@@ -198,7 +199,7 @@ async fn delete_removes_value_and_list(store: Arc<dyn Backend>) {
 
     // A key with only a list goes entirely too.
     store
-        .append_state("u", "list", b("e"), NO_LIMIT)
+        .append_state("u", "list", b("e"), NO_LIMIT, NO_LIMIT)
         .await
         .unwrap();
     store.delete_state("u", "list").await.unwrap();
@@ -209,7 +210,7 @@ async fn appends_keep_their_order(store: Arc<dyn Backend>) {
     let elements = ["first", "second", "", "fourth", "first"];
     for element in elements {
         store
-            .append_state("u", "log", b(element), NO_LIMIT)
+            .append_state("u", "log", b(element), NO_LIMIT, NO_LIMIT)
             .await
             .unwrap();
     }
@@ -222,7 +223,7 @@ async fn appends_keep_their_order(store: Arc<dyn Backend>) {
     // After clearing, a list starts afresh.
     store.clear_appended("u", "log").await.unwrap();
     store
-        .append_state("u", "log", b("again"), NO_LIMIT)
+        .append_state("u", "log", b("again"), NO_LIMIT, NO_LIMIT)
         .await
         .unwrap();
     assert_eq!(
@@ -231,17 +232,60 @@ async fn appends_keep_their_order(store: Arc<dyn Backend>) {
     );
 }
 
+async fn an_append_list_is_capped_in_bytes(store: Arc<dyn Backend>) {
+    const MAX: u64 = 10;
+    let append = |key: &'static str, element: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .append_state("u", key, b(element), NO_LIMIT, MAX)
+                .await
+        }
+    };
+    append("log", "1234").await.unwrap();
+    append("log", "56789").await.unwrap();
+    // 4 + 5 + 2 bytes is one too many: refused, and nothing of it is kept.
+    let refused = append("log", "ab").await.unwrap_err();
+    assert!(
+        matches!(refused, BackendError::ListFull { max: MAX }),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.to_string(),
+        "the append list would grow past its limit of 10 bytes; read it and clear it first"
+    );
+    append("log", "0").await.unwrap();
+    assert_eq!(
+        store.read_appended("u", "log").await.unwrap(),
+        vec![b("1234"), b("56789"), b("0")]
+    );
+    append("log", "x").await.unwrap_err();
+    // Other lists have their own budget; clearing or deleting a list gives its budget back.
+    append("other", "0123456789").await.unwrap();
+    store.clear_appended("u", "log").await.unwrap();
+    append("log", "0123456789").await.unwrap();
+    store.delete_state("u", "log").await.unwrap();
+    append("log", "0123456789").await.unwrap();
+    // A value does not count against the list.
+    store
+        .set_state("u", "log", b("a long value"), NO_LIMIT)
+        .await
+        .unwrap();
+    store.clear_appended("u", "log").await.unwrap();
+    append("log", "0123456789").await.unwrap();
+}
+
 async fn clear_appended_keeps_the_value(store: Arc<dyn Backend>) {
     store
         .set_state("u", "k", b("value"), NO_LIMIT)
         .await
         .unwrap();
     store
-        .append_state("u", "k", b("e1"), NO_LIMIT)
+        .append_state("u", "k", b("e1"), NO_LIMIT, NO_LIMIT)
         .await
         .unwrap();
     store
-        .append_state("u", "k", b("e2"), NO_LIMIT)
+        .append_state("u", "k", b("e2"), NO_LIMIT, NO_LIMIT)
         .await
         .unwrap();
     assert_eq!(
@@ -262,7 +306,7 @@ async fn keys_are_per_user_and_never_collide(store: Arc<dyn Backend>) {
     store.set_state("a", "k", b("a's"), NO_LIMIT).await.unwrap();
     store.set_state("b", "k", b("b's"), NO_LIMIT).await.unwrap();
     store
-        .append_state("a", "k", b("a1"), NO_LIMIT)
+        .append_state("a", "k", b("a1"), NO_LIMIT, NO_LIMIT)
         .await
         .unwrap();
     assert_eq!(store.get_state("a", "k").await.unwrap(), Some(b("a's")));
@@ -293,7 +337,7 @@ async fn keys_are_per_user_and_never_collide(store: Arc<dyn Backend>) {
             .await
             .unwrap();
         store
-            .append_state(user, key, b(&format!("element {i}")), NO_LIMIT)
+            .append_state(user, key, b(&format!("element {i}")), NO_LIMIT, NO_LIMIT)
             .await
             .unwrap();
     }
@@ -314,18 +358,30 @@ async fn keys_are_per_user_and_never_collide(store: Arc<dyn Backend>) {
 async fn the_key_limit_counts_existing_keys(store: Arc<dyn Backend>) {
     const MAX: u64 = 2;
     store.set_state("u", "k1", b("v"), MAX).await.unwrap();
-    store.append_state("u", "k2", b("e"), MAX).await.unwrap();
+    store
+        .append_state("u", "k2", b("e"), MAX, NO_LIMIT)
+        .await
+        .unwrap();
 
     // A third new key is refused, by a set as by an append, and nothing is written.
     assert_too_many_keys(store.set_state("u", "k3", b("v"), MAX).await, MAX);
-    assert_too_many_keys(store.append_state("u", "k3", b("e"), MAX).await, MAX);
+    assert_too_many_keys(
+        store.append_state("u", "k3", b("e"), MAX, NO_LIMIT).await,
+        MAX,
+    );
     assert_eq!(store.get_state("u", "k3").await.unwrap(), None);
     assert!(store.read_appended("u", "k3").await.unwrap().is_empty());
 
     // Existing keys take writes of either kind.
     store.set_state("u", "k1", b("v2"), MAX).await.unwrap();
-    store.append_state("u", "k2", b("e2"), MAX).await.unwrap();
-    store.append_state("u", "k1", b("e"), MAX).await.unwrap();
+    store
+        .append_state("u", "k2", b("e2"), MAX, NO_LIMIT)
+        .await
+        .unwrap();
+    store
+        .append_state("u", "k1", b("e"), MAX, NO_LIMIT)
+        .await
+        .unwrap();
     store.set_state("u", "k2", b("v"), MAX).await.unwrap();
 
     // Each user has its own count.
@@ -339,16 +395,25 @@ async fn the_key_limit_counts_existing_keys(store: Arc<dyn Backend>) {
 
     // Clearing the list of a key that also has a value keeps the key...
     store.clear_appended("u", "k2").await.unwrap();
-    assert_too_many_keys(store.append_state("u", "k4", b("e"), MAX).await, MAX);
+    assert_too_many_keys(
+        store.append_state("u", "k4", b("e"), MAX, NO_LIMIT).await,
+        MAX,
+    );
     // ...but a key whose only content was its list is gone once the list is cleared.
     store.delete_state("u", "k2").await.unwrap();
-    store.append_state("u", "k4", b("e"), MAX).await.unwrap();
+    store
+        .append_state("u", "k4", b("e"), MAX, NO_LIMIT)
+        .await
+        .unwrap();
     store.clear_appended("u", "k4").await.unwrap();
     store.set_state("u", "k5", b("v"), MAX).await.unwrap();
 
     // A limit of 0 admits no key at all.
     assert_too_many_keys(store.set_state("empty", "k", b("v"), 0).await, 0);
-    assert_too_many_keys(store.append_state("empty", "k", b("e"), 0).await, 0);
+    assert_too_many_keys(
+        store.append_state("empty", "k", b("e"), 0, NO_LIMIT).await,
+        0,
+    );
 }
 
 async fn concurrent_appends_all_land(store: Arc<dyn Backend>) {
@@ -360,7 +425,7 @@ async fn concurrent_appends_all_land(store: Arc<dyn Backend>) {
             tokio::spawn(async move {
                 for i in 0..PER_TASK {
                     store
-                        .append_state("u", "log", b(&format!("{task}:{i}")), 10)
+                        .append_state("u", "log", b(&format!("{task}:{i}")), 10, NO_LIMIT)
                         .await
                         .unwrap();
                 }
@@ -398,7 +463,7 @@ async fn concurrent_new_keys_respect_the_limit(store: Arc<dyn Backend>) {
                 if i % 2 == 0 {
                     store.set_state("u", &key, b("v"), MAX).await
                 } else {
-                    store.append_state("u", &key, b("e"), MAX).await
+                    store.append_state("u", &key, b("e"), MAX, NO_LIMIT).await
                 }
             })
         })
@@ -474,8 +539,14 @@ async fn embedded_state_survives_reopening() {
     {
         let store = EmbeddedBackend::open(dir.path()).unwrap();
         store.set_state("u", "k", b("kept"), 2).await.unwrap();
-        store.append_state("u", "log", b("e1"), 2).await.unwrap();
-        store.append_state("u", "log", b("e2"), 2).await.unwrap();
+        store
+            .append_state("u", "log", b("e1"), 2, NO_LIMIT)
+            .await
+            .unwrap();
+        store
+            .append_state("u", "log", b("e2"), 2, NO_LIMIT)
+            .await
+            .unwrap();
         store.set_state("u", "gone", b("x"), 3).await.unwrap();
         store.delete_state("u", "gone").await.unwrap();
     }
@@ -490,7 +561,10 @@ async fn embedded_state_survives_reopening() {
     // The key count survives too: two keys exist, so a third is refused and appends continue
     // in order.
     assert_too_many_keys(store.set_state("u", "new", b("v"), 2).await, 2);
-    store.append_state("u", "log", b("e3"), 2).await.unwrap();
+    store
+        .append_state("u", "log", b("e3"), 2, NO_LIMIT)
+        .await
+        .unwrap();
     assert_eq!(
         store.read_appended("u", "log").await.unwrap(),
         vec![b("e1"), b("e2"), b("e3")]
