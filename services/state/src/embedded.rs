@@ -1,5 +1,6 @@
-//! The embedded backend: a redb file under the data directory. redb commits are durable
-//! (fsync'd) before they return; its blocking I/O runs on tokio's blocking pool.
+//! The embedded backend: a redb file under the data directory. Writes go through
+//! [`GroupCommit`], so concurrent writes share a transaction and its fsync, and each is
+//! acknowledged once durable; reads run on tokio's blocking pool.
 //!
 //! State lives in five tables: values by (user, key), append lists by (user, key, sequence),
 //! each append list's size in bytes (for its limit), the keys each user has, and each user's
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use crate::backend::{Backend, BackendError, FunctionRecord};
+use crate::group_commit::GroupCommit;
 
 /// `user/function` -> (module hash, module size).
 const FUNCTIONS: TableDefinition<&str, (&str, u64)> = TableDefinition::new("functions");
@@ -41,6 +43,7 @@ pub const FILE_NAME: &str = "fwasm.redb";
 
 pub struct EmbeddedBackend {
     db: Arc<Database>,
+    writes: GroupCommit,
 }
 
 impl EmbeddedBackend {
@@ -65,7 +68,9 @@ impl EmbeddedBackend {
         txn.open_table(FILES).map_err(storage)?;
         txn.open_table(CALLS).map_err(storage)?;
         txn.commit().map_err(storage)?;
-        Ok(Self { db: Arc::new(db) })
+        let db = Arc::new(db);
+        let writes = GroupCommit::start(db.clone()).map_err(|e| open_error(e.to_string()))?;
+        Ok(Self { db, writes })
     }
 
     async fn blocking<T: Send + 'static>(
@@ -112,7 +117,7 @@ fn function_key(user: &str, function: &str) -> String {
     format!("{user}/{function}")
 }
 
-/// Records that `user` has `key`, refusing a new key beyond `max_keys`.
+/// Records that `user` has `key`, refusing a new key beyond `max_keys` before writing.
 fn admit_key(
     txn: &WriteTransaction,
     user: &str,
@@ -164,16 +169,16 @@ fn clear_list(txn: &WriteTransaction, user: &str, key: &str) -> Result<(), Backe
     Ok(())
 }
 
-/// Adds `element` to the list's byte count, refusing it past `max`. A list from a store made
-/// before the count existed is measured once.
-fn grow_list(
+/// The list's size in bytes with `element` more, refused past `max`. Writes nothing. A list
+/// from a store made before sizes were kept is measured.
+fn grown_list_size(
     txn: &WriteTransaction,
     user: &str,
     key: &str,
-    element: u64,
+    element: usize,
     max: u64,
-) -> Result<(), BackendError> {
-    let mut sizes = txn.open_table(APPENDED_BYTES).map_err(storage)?;
+) -> Result<u64, BackendError> {
+    let sizes = txn.open_table(APPENDED_BYTES).map_err(storage)?;
     let current = match sizes.get((user, key)).map_err(storage)? {
         Some(size) => size.value(),
         None => {
@@ -188,12 +193,11 @@ fn grow_list(
             total
         }
     };
-    let grown = current + element;
+    let grown = current + element as u64;
     if grown > max {
         return Err(BackendError::ListFull { max });
     }
-    sizes.insert((user, key), grown).map_err(storage)?;
-    Ok(())
+    Ok(grown)
 }
 
 fn has_value(txn: &WriteTransaction, user: &str, key: &str) -> Result<bool, BackendError> {
@@ -212,9 +216,8 @@ impl Backend for EmbeddedBackend {
     ) -> Result<(), BackendError> {
         let key = function_key(user, function);
         let record = record.clone();
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(storage)?;
-            {
+        self.writes
+            .write(move |txn| {
                 let mut modules = txn.open_table(MODULES).map_err(storage)?;
                 modules
                     .insert(record.module_hash.as_str(), wasm.as_ref())
@@ -223,10 +226,9 @@ impl Backend for EmbeddedBackend {
                 functions
                     .insert(key.as_str(), (record.module_hash.as_str(), record.size))
                     .map_err(storage)?;
-            }
-            txn.commit().map_err(storage)
-        })
-        .await
+                Ok(())
+            })
+            .await
     }
 
     async fn function(
@@ -287,35 +289,33 @@ impl Backend for EmbeddedBackend {
         max_keys: u64,
     ) -> Result<(), BackendError> {
         let (user, key) = (user.to_string(), key.to_string());
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(storage)?;
-            admit_key(&txn, &user, &key, max_keys)?;
-            {
+        self.writes
+            .write(move |txn| {
+                admit_key(txn, &user, &key, max_keys)?;
                 let mut values = txn.open_table(VALUES).map_err(storage)?;
                 values
                     .insert((user.as_str(), key.as_str()), value.as_ref())
                     .map_err(storage)?;
-            }
-            txn.commit().map_err(storage)
-        })
-        .await
+                Ok(())
+            })
+            .await
     }
 
     async fn delete_state(&self, user: &str, key: &str) -> Result<(), BackendError> {
         let (user, key) = (user.to_string(), key.to_string());
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(storage)?;
-            {
-                let mut values = txn.open_table(VALUES).map_err(storage)?;
-                values
-                    .remove((user.as_str(), key.as_str()))
-                    .map_err(storage)?;
-            }
-            clear_list(&txn, &user, &key)?;
-            forget_key(&txn, &user, &key)?;
-            txn.commit().map_err(storage)
-        })
-        .await
+        self.writes
+            .write(move |txn| {
+                {
+                    let mut values = txn.open_table(VALUES).map_err(storage)?;
+                    values
+                        .remove((user.as_str(), key.as_str()))
+                        .map_err(storage)?;
+                }
+                clear_list(txn, &user, &key)?;
+                forget_key(txn, &user, &key)?;
+                Ok(())
+            })
+            .await
     }
 
     async fn append_state(
@@ -327,11 +327,10 @@ impl Backend for EmbeddedBackend {
         max_list_bytes: u64,
     ) -> Result<(), BackendError> {
         let (user, key) = (user.to_string(), key.to_string());
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(storage)?;
-            admit_key(&txn, &user, &key, max_keys)?;
-            grow_list(&txn, &user, &key, element.len() as u64, max_list_bytes)?;
-            {
+        self.writes
+            .write(move |txn| {
+                let list_size = grown_list_size(txn, &user, &key, element.len(), max_list_bytes)?;
+                admit_key(txn, &user, &key, max_keys)?;
                 let (user, key) = (user.as_str(), key.as_str());
                 let mut list = txn.open_table(APPENDED).map_err(storage)?;
                 let last = list
@@ -344,10 +343,11 @@ impl Backend for EmbeddedBackend {
                 let next = last.map_or(0, |last| last + 1);
                 list.insert((user, key, next), element.as_ref())
                     .map_err(storage)?;
-            }
-            txn.commit().map_err(storage)
-        })
-        .await
+                let mut sizes = txn.open_table(APPENDED_BYTES).map_err(storage)?;
+                sizes.insert((user, key), list_size).map_err(storage)?;
+                Ok(())
+            })
+            .await
     }
 
     async fn read_appended(&self, user: &str, key: &str) -> Result<Vec<Bytes>, BackendError> {
@@ -370,30 +370,28 @@ impl Backend for EmbeddedBackend {
 
     async fn clear_appended(&self, user: &str, key: &str) -> Result<(), BackendError> {
         let (user, key) = (user.to_string(), key.to_string());
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(storage)?;
-            clear_list(&txn, &user, &key)?;
-            if !has_value(&txn, &user, &key)? {
-                forget_key(&txn, &user, &key)?;
-            }
-            txn.commit().map_err(storage)
-        })
-        .await
+        self.writes
+            .write(move |txn| {
+                clear_list(txn, &user, &key)?;
+                if !has_value(txn, &user, &key)? {
+                    forget_key(txn, &user, &key)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn put_file(&self, path: &str, data: Bytes) -> Result<(), BackendError> {
         let path = path.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(storage)?;
-            {
+        self.writes
+            .write(move |txn| {
                 let mut files = txn.open_table(FILES).map_err(storage)?;
                 files
                     .insert(path.as_str(), data.as_ref())
                     .map_err(storage)?;
-            }
-            txn.commit().map_err(storage)
-        })
-        .await
+                Ok(())
+            })
+            .await
     }
 
     async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError> {
@@ -402,9 +400,8 @@ impl Backend for EmbeddedBackend {
 
     async fn save_call(&self, id: u64, record: Bytes, ttl: Duration) -> Result<(), BackendError> {
         let expires = unix_seconds() + ttl.as_secs();
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(storage)?;
-            {
+        self.writes
+            .write(move |txn| {
                 let mut calls = txn.open_table(CALLS).map_err(storage)?;
                 calls
                     .insert(id, (expires, record.as_ref()))
@@ -412,8 +409,7 @@ impl Backend for EmbeddedBackend {
                 // Expired records go as new ones come: a scan every so many saves, so a save
                 // does not read the whole table.
                 if !id.is_multiple_of(EXPIRY_SCAN_EVERY) {
-                    drop(calls);
-                    return txn.commit().map_err(storage);
+                    return Ok(());
                 }
                 let now = unix_seconds();
                 let expired: Vec<u64> = calls
@@ -427,10 +423,9 @@ impl Backend for EmbeddedBackend {
                 for id in expired {
                     calls.remove(id).map_err(storage)?;
                 }
-            }
-            txn.commit().map_err(storage)
-        })
-        .await
+                Ok(())
+            })
+            .await
     }
 
     async fn call(&self, id: u64) -> Result<Option<Bytes>, BackendError> {

@@ -7,6 +7,7 @@
 
 mod backend;
 mod embedded;
+mod group_commit;
 mod locks;
 mod redis;
 mod service;
