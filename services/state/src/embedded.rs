@@ -6,13 +6,17 @@
 //! each append list's size in bytes (for its limit), the keys each user has, and each user's
 //! key count (for the key limit).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
 
 use crate::backend::{Backend, BackendError, FunctionRecord};
 use crate::group_commit::GroupCommit;
@@ -67,6 +71,7 @@ impl EmbeddedBackend {
         txn.open_table(KEY_COUNTS).map_err(storage)?;
         txn.open_table(FILES).map_err(storage)?;
         txn.open_table(CALLS).map_err(storage)?;
+        measure_lists(&txn)?;
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
         let writes = GroupCommit::start(db.clone()).map_err(|e| open_error(e.to_string()))?;
@@ -169,8 +174,7 @@ fn clear_list(txn: &WriteTransaction, user: &str, key: &str) -> Result<(), Backe
     Ok(())
 }
 
-/// The list's size in bytes with `element` more, refused past `max`. Writes nothing. A list
-/// from a store made before sizes were kept is measured.
+/// The list's size in bytes with `element` more, refused past `max`. Writes nothing.
 fn grown_list_size(
     txn: &WriteTransaction,
     user: &str,
@@ -179,25 +183,36 @@ fn grown_list_size(
     max: u64,
 ) -> Result<u64, BackendError> {
     let sizes = txn.open_table(APPENDED_BYTES).map_err(storage)?;
-    let current = match sizes.get((user, key)).map_err(storage)? {
-        Some(size) => size.value(),
-        None => {
-            let list = txn.open_table(APPENDED).map_err(storage)?;
-            let mut total = 0;
-            for entry in list
-                .range((user, key, 0)..=(user, key, u64::MAX))
-                .map_err(storage)?
-            {
-                total += entry.map_err(storage)?.1.value().len() as u64;
-            }
-            total
-        }
-    };
+    let current = sizes
+        .get((user, key))
+        .map_err(storage)?
+        .map_or(0, |size| size.value());
     let grown = current + element as u64;
     if grown > max {
         return Err(BackendError::ListFull { max });
     }
     Ok(grown)
+}
+
+/// Records the size of every append list, once, in a store made before sizes were kept.
+fn measure_lists(txn: &WriteTransaction) -> Result<(), BackendError> {
+    let mut sizes = txn.open_table(APPENDED_BYTES).map_err(storage)?;
+    if !sizes.is_empty().map_err(storage)? {
+        return Ok(());
+    }
+    let lists = txn.open_table(APPENDED).map_err(storage)?;
+    let mut measured: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for entry in lists.iter().map_err(storage)? {
+        let (position, element) = entry.map_err(storage)?;
+        let (user, key, _) = position.value();
+        *measured.entry((user.into(), key.into())).or_default() += element.value().len() as u64;
+    }
+    for ((user, key), size) in measured {
+        sizes
+            .insert((user.as_str(), key.as_str()), size)
+            .map_err(storage)?;
+    }
+    Ok(())
 }
 
 fn has_value(txn: &WriteTransaction, user: &str, key: &str) -> Result<bool, BackendError> {
@@ -217,7 +232,7 @@ impl Backend for EmbeddedBackend {
         let key = function_key(user, function);
         let record = record.clone();
         self.writes
-            .write(move |txn| {
+            .write(wasm.len(), move |txn| {
                 let mut modules = txn.open_table(MODULES).map_err(storage)?;
                 modules
                     .insert(record.module_hash.as_str(), wasm.as_ref())
@@ -290,7 +305,7 @@ impl Backend for EmbeddedBackend {
     ) -> Result<(), BackendError> {
         let (user, key) = (user.to_string(), key.to_string());
         self.writes
-            .write(move |txn| {
+            .write(value.len(), move |txn| {
                 admit_key(txn, &user, &key, max_keys)?;
                 let mut values = txn.open_table(VALUES).map_err(storage)?;
                 values
@@ -304,7 +319,7 @@ impl Backend for EmbeddedBackend {
     async fn delete_state(&self, user: &str, key: &str) -> Result<(), BackendError> {
         let (user, key) = (user.to_string(), key.to_string());
         self.writes
-            .write(move |txn| {
+            .write(0, move |txn| {
                 {
                     let mut values = txn.open_table(VALUES).map_err(storage)?;
                     values
@@ -328,7 +343,7 @@ impl Backend for EmbeddedBackend {
     ) -> Result<(), BackendError> {
         let (user, key) = (user.to_string(), key.to_string());
         self.writes
-            .write(move |txn| {
+            .write(element.len(), move |txn| {
                 let list_size = grown_list_size(txn, &user, &key, element.len(), max_list_bytes)?;
                 admit_key(txn, &user, &key, max_keys)?;
                 let (user, key) = (user.as_str(), key.as_str());
@@ -371,7 +386,7 @@ impl Backend for EmbeddedBackend {
     async fn clear_appended(&self, user: &str, key: &str) -> Result<(), BackendError> {
         let (user, key) = (user.to_string(), key.to_string());
         self.writes
-            .write(move |txn| {
+            .write(0, move |txn| {
                 clear_list(txn, &user, &key)?;
                 if !has_value(txn, &user, &key)? {
                     forget_key(txn, &user, &key)?;
@@ -384,7 +399,7 @@ impl Backend for EmbeddedBackend {
     async fn put_file(&self, path: &str, data: Bytes) -> Result<(), BackendError> {
         let path = path.to_string();
         self.writes
-            .write(move |txn| {
+            .write(data.len(), move |txn| {
                 let mut files = txn.open_table(FILES).map_err(storage)?;
                 files
                     .insert(path.as_str(), data.as_ref())
@@ -399,9 +414,9 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn save_call(&self, id: u64, record: Bytes, ttl: Duration) -> Result<(), BackendError> {
-        let expires = unix_seconds() + ttl.as_secs();
+        let expires = unix_seconds().saturating_add(ttl.as_secs());
         self.writes
-            .write(move |txn| {
+            .write(record.len(), move |txn| {
                 let mut calls = txn.open_table(CALLS).map_err(storage)?;
                 calls
                     .insert(id, (expires, record.as_ref()))
@@ -495,6 +510,39 @@ mod tests {
         assert_eq!(
             store.module("h1").await.unwrap().as_deref(),
             Some(&b"v1"[..])
+        );
+    }
+
+    #[tokio::test]
+    async fn lists_from_before_sizes_were_kept_are_measured_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = EmbeddedBackend::open(dir.path()).unwrap();
+            for element in ["12345", "678"] {
+                let element = Bytes::from_static(element.as_bytes());
+                store
+                    .append_state("u", "log", element, 10, u64::MAX)
+                    .await
+                    .unwrap();
+            }
+        }
+        // Forget the sizes, as in a store from before they were kept.
+        {
+            let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(APPENDED_BYTES).unwrap();
+            txn.commit().unwrap();
+        }
+        let store = EmbeddedBackend::open(dir.path()).unwrap();
+        let append = |element: &'static str| {
+            store.append_state("u", "log", Bytes::from_static(element.as_bytes()), 10, 10)
+        };
+        // 8 bytes are there: 2 more fit, a third does not.
+        append("ab").await.unwrap();
+        let refused = append("c").await.unwrap_err();
+        assert!(
+            matches!(refused, BackendError::ListFull { max: 10 }),
+            "{refused}"
         );
     }
 

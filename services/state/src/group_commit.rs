@@ -18,16 +18,19 @@ use crate::backend::BackendError;
 /// batched with it still commit. A storage error aborts the whole batch.
 pub type Write = Box<dyn FnOnce(&WriteTransaction) -> Result<(), BackendError> + Send>;
 
-/// Most writes one transaction takes, so one commit never holds back the queue for long.
+/// Most writes, and most bytes written, one transaction takes (a batch always takes its first
+/// write), so one commit never holds back the queue for long or builds a huge transaction.
 const MAX_BATCH: usize = 1024;
+const MAX_BATCH_BYTES: usize = 64 << 20;
 
 struct Queued {
     write: Write,
+    bytes: usize,
     done: oneshot::Sender<Result<(), BackendError>>,
 }
 
 /// The queue in front of the writer thread. Dropping it lets the thread finish what is queued
-/// and waits for it, so the database file is closed when this is gone.
+/// and waits for it, so no write is under way once this is gone.
 pub struct GroupCommit {
     queue: Option<mpsc::Sender<Queued>>,
     writer: Option<JoinHandle<()>>,
@@ -58,15 +61,17 @@ impl GroupCommit {
         })
     }
 
-    /// Queues `write` for the next transaction at once; the future answers once that
-    /// transaction is durable.
+    /// Queues `write`, which writes about `bytes` bytes, for the next transaction at once; the
+    /// future answers once that transaction is durable.
     pub fn write(
         &self,
+        bytes: usize,
         write: impl FnOnce(&WriteTransaction) -> Result<(), BackendError> + Send + 'static,
     ) -> impl Future<Output = Result<(), BackendError>> + Send + 'static {
         let (done, outcome) = oneshot::channel();
         let queued = Queued {
             write: Box::new(write),
+            bytes,
             done,
         };
         let sent = self.queue.as_ref().map(|queue| queue.send(queued));
@@ -94,13 +99,18 @@ fn stopped() -> BackendError {
 
 /// Commits batches until the queue closes; `on_batch` runs before each one (tests count them).
 fn run(db: &Database, queued: &mpsc::Receiver<Queued>, on_batch: impl Fn()) {
-    while let Ok(first) = queued.recv() {
+    let mut next = None;
+    while let Some(first) = next.take().or_else(|| queued.recv().ok()) {
+        let mut bytes = first.bytes;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
-            match queued.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+            let Ok(write) = queued.try_recv() else { break };
+            if bytes + write.bytes > MAX_BATCH_BYTES {
+                next = Some(write);
+                break;
             }
+            bytes += write.bytes;
+            batch.push(write);
         }
         on_batch();
         // A panic would be a bug in a write or in redb: its batch is answered as failed (the
@@ -119,7 +129,7 @@ fn commit(db: &Database, batch: Vec<Queued>) {
     };
     let mut applied = Vec::with_capacity(batch.len());
     let mut broken = None;
-    for Queued { write, done } in batch {
+    for Queued { write, done, .. } in batch {
         let outcome = match broken {
             // Not applied: the batch is aborted and this write is answered with its failure.
             Some(_) => Ok(()),
@@ -138,11 +148,11 @@ fn commit(db: &Database, batch: Vec<Queued>) {
         None => txn.commit().err().map(|err| err.to_string()),
     };
     for (done, outcome) in applied {
-        let outcome = match (&failure, outcome) {
-            (Some(reason), Ok(()) | Err(BackendError::Storage(_))) => {
-                Err(BackendError::Storage(reason.clone()))
-            }
-            (_, outcome) => outcome,
+        // Once the batch failed, even a refusal is answered with the failure: it may have been
+        // decided by a write that is now undone.
+        let outcome = match &failure {
+            Some(reason) => Err(BackendError::Storage(reason.clone())),
+            None => outcome,
         };
         let _ = done.send(outcome);
     }
@@ -181,9 +191,10 @@ mod tests {
     /// A writer whose first transaction (writing 0) holds until `go`, so that every write
     /// queued meanwhile lands in the second transaction.
     struct Held {
-        db: Arc<Database>,
-        writes: GroupCommit,
+        // Dropped first, so a failing test lets the held transaction go instead of hanging.
         go: mpsc::Sender<()>,
+        writes: GroupCommit,
+        db: Arc<Database>,
         _dir: tempfile::TempDir,
     }
 
@@ -193,7 +204,7 @@ mod tests {
         let writes = GroupCommit::start(db.clone()).unwrap();
         let (go, hold) = mpsc::channel::<()>();
         let (entered, inside) = oneshot::channel();
-        let first = writes.write(move |txn| {
+        let first = writes.write(8, move |txn| {
             entered.send(()).unwrap();
             hold.recv().unwrap();
             put(0)(txn)
@@ -201,9 +212,9 @@ mod tests {
         tokio::spawn(async move { first.await.unwrap() });
         inside.await.unwrap();
         Held {
-            db,
-            writes,
             go,
+            writes,
+            db,
             _dir: dir,
         }
     }
@@ -224,7 +235,7 @@ mod tests {
     #[tokio::test]
     async fn writes_queued_together_share_one_transaction() {
         let held = held_writer().await;
-        let pending: Vec<_> = (1..=50).map(|n| held.writes.write(put(n))).collect();
+        let pending: Vec<_> = (1..=50).map(|n| held.writes.write(8, put(n))).collect();
         held.go.send(()).unwrap();
         for write in pending {
             write.await.unwrap();
@@ -234,13 +245,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_stops_at_its_byte_budget() {
+        let held = held_writer().await;
+        let half = MAX_BATCH_BYTES / 2;
+        let pending = [
+            held.writes.write(half, put(1)),
+            held.writes.write(half, put(2)),
+            held.writes.write(half, put(3)),
+        ];
+        held.go.send(()).unwrap();
+        for write in pending {
+            write.await.unwrap();
+        }
+        assert_eq!(held.stored(), vec![0, 1, 2, 3]);
+        // The held one, then 1 and 2 (exactly the budget), then 3.
+        assert_eq!(held.transactions(), 3);
+    }
+
+    #[tokio::test]
     async fn a_refused_write_leaves_the_rest_of_its_batch_alone() {
         let held = held_writer().await;
-        let kept = held.writes.write(put(1));
+        let kept = held.writes.write(8, put(1));
         let refused = held
             .writes
-            .write(|_| Err(BackendError::TooManyKeys { max: 1 }));
-        let also_kept = held.writes.write(put(2));
+            .write(0, |_| Err(BackendError::TooManyKeys { max: 1 }));
+        let also_kept = held.writes.write(8, put(2));
         held.go.send(()).unwrap();
         kept.await.unwrap();
         let refusal = refused.await;
@@ -256,12 +285,12 @@ mod tests {
     #[tokio::test]
     async fn a_storage_failure_aborts_its_batch_and_the_writer_goes_on() {
         let held = held_writer().await;
-        let lost = held.writes.write(put(1));
-        let failing = held.writes.write(|txn| {
+        let lost = held.writes.write(8, put(1));
+        let failing = held.writes.write(8, |txn| {
             put(2)(txn)?;
             Err(BackendError::Storage("disk on fire".into()))
         });
-        let skipped = held.writes.write(put(3));
+        let skipped = held.writes.write(8, put(3));
         held.go.send(()).unwrap();
         for outcome in [lost.await, failing.await, skipped.await] {
             assert!(
@@ -269,7 +298,7 @@ mod tests {
                 "{outcome:?}"
             );
         }
-        held.writes.write(put(4)).await.unwrap();
+        held.writes.write(8, put(4)).await.unwrap();
         assert_eq!(held.stored(), vec![0, 4]);
     }
 }

@@ -62,7 +62,7 @@ return 1
 ";
 
 /// Appends an element: as [`SET_SCRIPT`], with RPUSH on the list, and keeps the list's size
-/// (measured once if a list predates its size key).
+/// (measured once, and kept even when refusing, if a list predates its size key).
 /// KEYS: key set, list, list size. ARGV: state key, max keys, element, max list bytes.
 /// Returns 0 if refused by the key limit, -1 if by the list's size limit.
 const APPEND_SCRIPT: &str = r"
@@ -73,10 +73,13 @@ if not size then
     size = size + #element
   end
 end
-size = size + #ARGV[3]
-if size > tonumber(ARGV[4]) then
+if size + #ARGV[3] > tonumber(ARGV[4]) then
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    redis.call('SET', KEYS[3], size)
+  end
   return -1
 end
+size = size + #ARGV[3]
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
   if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
     return 0

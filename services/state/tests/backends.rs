@@ -78,6 +78,48 @@ conformance!(
     call_records_round_trip_and_expire,
 );
 
+/// A Redis list from before list sizes were kept (no size key) is measured at its next append,
+/// and the size is kept even when that append is refused.
+#[tokio::test]
+async fn redis_lists_without_a_size_are_measured() {
+    let server = RedisServer::start();
+    let store = RedisBackend::connect(&server.url()).await.unwrap();
+    let mut raw = ::redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = ::redis::cmd("RPUSH")
+        .arg("fwasm:a:u:log")
+        .arg("12345")
+        .arg("678")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let refused = store
+        .append_state("u", "log", b("abc"), NO_LIMIT, 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, BackendError::ListFull { max: 10 }),
+        "{refused}"
+    );
+    let size: u64 = ::redis::cmd("GET")
+        .arg("fwasm:ab:u:log")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(size, 8);
+    store
+        .append_state("u", "log", b("ab"), NO_LIMIT, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.read_appended("u", "log").await.unwrap(),
+        vec![b("12345"), b("678"), b("ab")]
+    );
+}
+
 async fn call_records_round_trip_and_expire(store: Arc<dyn Backend>) {
     let hour = std::time::Duration::from_secs(3600);
     assert_eq!(store.call(7).await.unwrap(), None);
