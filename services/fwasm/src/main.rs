@@ -341,8 +341,13 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         "  upload  http://{}:{}   curl -X PUT localhost:{}/f/USER/NAME -T function.wasm",
         args.host, args.upload_port, args.upload_port
     );
+    // The CLI's default address is port 8081; on another port it needs --addr.
+    let addr = match args.grpc_port {
+        8081 => String::new(),
+        port => format!(" --addr http://127.0.0.1:{port}"),
+    };
     println!(
-        "  gRPC    {}:{}          fwasm invoke demo/hello --input you",
+        "  gRPC    {}:{}          fwasm invoke demo/hello --input you{addr}",
         args.host, args.grpc_port
     );
     println!("  demo functions: {}", demos.join(", "));
