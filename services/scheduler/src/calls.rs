@@ -15,11 +15,15 @@ use tokio::sync::{mpsc, oneshot};
 pub struct Retention {
     /// Finished calls older than this are forgotten.
     pub max_age: Duration,
-    /// At most this many finished calls are kept; the oldest go first.
+    /// At most this many finished calls are kept.
     pub max_calls: usize,
     /// At most this many bytes of finished calls' outputs and errors are kept.
     pub max_output_bytes: usize,
 }
+// Over the count or bytes, the oldest synchronous call from outside goes first: its caller has
+// its answer already. Background and chained calls, whose results someone will come for, go
+// only when no such call is left; so a flood of synchronous calls cannot push a background
+// call's result out before it is read.
 
 impl Default for Retention {
     fn default() -> Self {
@@ -49,9 +53,27 @@ pub(crate) enum Change {
 #[derive(Default)]
 struct Calls {
     by_id: HashMap<u64, Entry>,
-    /// Finished calls in the order they finished, for eviction.
-    finished: VecDeque<(u64, Instant)>,
+    /// Finished synchronous calls from outside, in the order they finished, for eviction.
+    answered: VecDeque<(u64, Instant)>,
+    /// Finished background and chained calls, in the order they finished.
+    awaited: VecDeque<(u64, Instant)>,
+    /// The call that finished last: never evicted, so whoever asks next can read it.
+    newest: u64,
     output_bytes: usize,
+}
+
+impl Calls {
+    /// Records that call `id` has just finished, with `size` bytes of outcome.
+    fn finished(&mut self, id: u64, size: usize, awaited: bool) {
+        let queue = if awaited {
+            &mut self.awaited
+        } else {
+            &mut self.answered
+        };
+        queue.push_back((id, Instant::now()));
+        self.output_bytes += size;
+        self.newest = id;
+    }
 }
 
 struct Entry {
@@ -132,8 +154,8 @@ impl CallTable {
             },
         );
         if finished {
-            calls.output_bytes += size;
-            calls.finished.push_back((id, Instant::now()));
+            // Someone may poll for it after the restart.
+            calls.finished(id, size, true);
             self.evict(&mut calls);
         }
     }
@@ -258,12 +280,12 @@ impl CallTable {
         record.cold_start = result.cold_start;
         record.finished_unix_micros = unix_micros();
         let size = retained_bytes(record);
+        let awaited = entry.dispatched || record.parent_id != 0;
         self.publish(&entry.record);
         for waiter in entry.waiters.drain(..) {
             let _ = waiter.send(entry.record.clone());
         }
-        calls.output_bytes += size;
-        calls.finished.push_back((result.id, Instant::now()));
+        calls.finished(result.id, size, awaited);
         self.evict(&mut calls);
         true
     }
@@ -315,21 +337,33 @@ impl CallTable {
         }
     }
 
-    /// Forgets finished calls past their age, count or byte budget, oldest first; the newest
-    /// finished call always stays, so whoever waits for it can read it.
+    /// Forgets finished calls past their age, then, while over the count or byte budget,
+    /// synchronous calls from outside before the others (see [`Retention`]), oldest first. The
+    /// newest finished call always stays.
     fn evict(&self, calls: &mut Calls) {
         let now = Instant::now();
-        while calls.finished.len() > 1 {
-            let Some(&(id, finished_at)) = calls.finished.front() else {
+        let retention = &self.retention;
+        loop {
+            let newest = calls.newest;
+            let oldest = |queue: &VecDeque<(u64, Instant)>| {
+                queue.front().copied().filter(|&(id, _)| id != newest)
+            };
+            let expired = |oldest: Option<(u64, Instant)>| {
+                oldest.is_some_and(|(_, at)| now.duration_since(at) > retention.max_age)
+            };
+            let (answered, awaited) = (oldest(&calls.answered), oldest(&calls.awaited));
+            let over = calls.answered.len() + calls.awaited.len() > retention.max_calls
+                || calls.output_bytes > retention.max_output_bytes;
+            let queue = if expired(answered) || (over && answered.is_some()) {
+                &mut calls.answered
+            } else if expired(awaited) || (over && awaited.is_some()) {
+                &mut calls.awaited
+            } else {
                 break;
             };
-            let over = now.duration_since(finished_at) > self.retention.max_age
-                || calls.finished.len() > self.retention.max_calls
-                || calls.output_bytes > self.retention.max_output_bytes;
-            if !over {
+            let Some((id, _)) = queue.pop_front() else {
                 break;
-            }
-            calls.finished.pop_front();
+            };
             if let Some(entry) = calls.by_id.remove(&id) {
                 calls.output_bytes -= retained_bytes(&entry.record);
             }
@@ -451,6 +485,43 @@ mod tests {
         );
         table.insert(running(5), 3, false).unwrap();
         table.insert(child(6, 5), 3, false).unwrap();
+    }
+
+    #[test]
+    fn answered_sync_calls_are_evicted_before_background_and_chained_ones() {
+        let table = CallTable::new(Retention {
+            max_age: Duration::from_secs(3600),
+            max_calls: 3,
+            max_output_bytes: usize::MAX,
+        });
+        let chained = |id| CallRecord {
+            parent_id: 1,
+            ..running(id)
+        };
+        table.insert(running(1), 100, true).unwrap(); // background
+        table.insert(chained(2), 100, false).unwrap();
+        table.finish(&success(1, b"async"));
+        table.finish(&success(2, b"child"));
+        // A flood of synchronous calls: each pushes out the oldest synchronous one only.
+        for id in 10..20 {
+            table.insert(running(id), 100, false).unwrap();
+            table.finish(&success(id, b"sync"));
+            assert!(
+                table.get(1).is_some() && table.get(2).is_some(),
+                "call {id}"
+            );
+        }
+        assert!(table.get(18).is_none());
+        assert!(table.get(19).is_some(), "the newest stays");
+        // With no synchronous call left to go, the oldest awaited one goes.
+        table.insert(running(20), 100, true).unwrap();
+        table.finish(&success(20, b"async"));
+        assert!(table.get(19).is_none());
+        assert!(table.get(1).is_some());
+        table.insert(running(21), 100, true).unwrap();
+        table.finish(&success(21, b"async"));
+        assert!(table.get(1).is_none(), "the oldest awaited call goes last");
+        assert!(table.get(2).is_some() && table.get(20).is_some() && table.get(21).is_some());
     }
 
     #[test]
