@@ -421,8 +421,9 @@ impl Backend for EmbeddedBackend {
                 calls
                     .insert(id, (expires, record.as_ref()))
                     .map_err(storage)?;
-                // Expired records go as new ones come: a scan every so many saves, so a save
-                // does not read the whole table.
+                // Expired records go as new ones come: every so many ids, a look at the oldest
+                // ones (ids grow with time and all records live as long), twice as many as
+                // have come since, so removal keeps ahead and a save never reads the table.
                 if !id.is_multiple_of(EXPIRY_SCAN_EVERY) {
                     return Ok(());
                 }
@@ -430,10 +431,10 @@ impl Backend for EmbeddedBackend {
                 let expired: Vec<u64> = calls
                     .iter()
                     .map_err(storage)?
+                    .take(2 * EXPIRY_SCAN_EVERY as usize)
                     .filter_map(Result::ok)
                     .filter(|(_, value)| value.value().0 < now)
                     .map(|(key, _)| key.value())
-                    .take(16)
                     .collect();
                 for id in expired {
                     calls.remove(id).map_err(storage)?;
@@ -544,6 +545,39 @@ mod tests {
             matches!(refused, BackendError::ListFull { max: 10 }),
             "{refused}"
         );
+    }
+
+    #[tokio::test]
+    async fn expired_call_records_are_removed_faster_than_calls_come() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedBackend::open(dir.path()).unwrap();
+        // 600 records that expired long ago.
+        {
+            let txn = store.db.begin_write().unwrap();
+            let mut calls = txn.open_table(CALLS).unwrap();
+            for id in 1..=600u64 {
+                calls.insert(id, (0, &b"old"[..])).unwrap();
+            }
+            drop(calls);
+            txn.commit().unwrap();
+        }
+        let count = |store: &EmbeddedBackend| {
+            let txn = store.db.begin_read().unwrap();
+            txn.open_table(CALLS).unwrap().len().unwrap()
+        };
+        let hour = Duration::from_secs(3600);
+        let record = Bytes::from_static(b"new");
+        // Two expiry scans (ids that are multiples of EXPIRY_SCAN_EVERY) take them all.
+        store
+            .save_call(4 * EXPIRY_SCAN_EVERY, record.clone(), hour)
+            .await
+            .unwrap();
+        assert_eq!(count(&store), 600 - 2 * EXPIRY_SCAN_EVERY + 1);
+        store
+            .save_call(5 * EXPIRY_SCAN_EVERY, record, hour)
+            .await
+            .unwrap();
+        assert_eq!(count(&store), 2);
     }
 
     #[test]
