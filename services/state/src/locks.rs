@@ -92,9 +92,9 @@ impl GlobalLocks {
     ) -> bool {
         let id = (user.to_string(), key.to_string());
         let deadline = Instant::now() + wait;
-        let mut ticket = None;
-        // Leaves the queue however this ends, a caller that stops waiting included.
-        let mut _queued = None;
+        // Our place in the key's queue once we wait; it is given up however this ends (when
+        // dropped, after the table's guard), a caller that stops waiting included.
+        let mut queued: Option<Queued> = None;
         loop {
             let (released, wake_at) = {
                 let mut keys = self.keys();
@@ -102,12 +102,12 @@ impl GlobalLocks {
                 let now = Instant::now();
                 lock.drop_expired(now);
                 // Newcomers queue behind waiters instead of overtaking them.
-                let turn = match ticket {
-                    Some(ticket) => lock.queue.front() == Some(&ticket),
+                let turn = match &queued {
+                    Some(queued) => lock.queue.front() == Some(&queued.ticket),
                     None => lock.queue.is_empty(),
                 };
                 if turn && lock.try_grant(mode, holder, now + lease) {
-                    if ticket.is_some() {
+                    if queued.is_some() {
                         lock.queue.pop_front();
                         // The next in line may be a reader that can share.
                         lock.released.notify_waiters();
@@ -115,19 +115,11 @@ impl GlobalLocks {
                     return true;
                 }
                 if now >= deadline {
-                    if let Some(ticket) = ticket {
-                        lock.queue.retain(|waiting| *waiting != ticket);
-                        lock.released.notify_waiters();
-                        if lock.is_idle() {
-                            keys.remove(&id);
-                        }
-                    }
                     return false;
                 }
-                if ticket.is_none() {
-                    ticket = Some(lock.next_ticket);
+                if queued.is_none() {
                     lock.queue.push_back(lock.next_ticket);
-                    _queued = Some(Queued {
+                    queued = Some(Queued {
                         locks: self,
                         id: id.clone(),
                         ticket: lock.next_ticket,

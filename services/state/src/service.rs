@@ -33,17 +33,19 @@ impl StateService {
     }
 
     fn check_value(&self, what: &str, len: usize) -> Result<(), ApiError> {
-        if len > self.limits.max_value_bytes {
-            return Err(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!(
-                    "a state {what} of {len} bytes is over the limit of {} bytes",
-                    self.limits.max_value_bytes
-                ),
-            ));
-        }
-        Ok(())
+        check_size(&format!("a state {what}"), len, self.limits.max_value_bytes)
     }
+}
+
+/// Refuses `len` bytes of `what` over `max`.
+fn check_size(what: &str, len: usize, max: usize) -> Result<(), ApiError> {
+    if len > max {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("{what} of {len} bytes is over the limit of {max} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 impl From<BackendError> for ApiError {
@@ -216,16 +218,7 @@ impl StateApi for StateService {
     #[tracing::instrument(skip_all, fields(path = %req.path, size = req.data.len()))]
     async fn put_file(&self, req: PutFileRequest) -> Result<(), ApiError> {
         let path = names::normalize_file_path(&req.path)?;
-        if req.data.len() > self.limits.max_file_bytes {
-            return Err(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!(
-                    "a shared file of {} bytes is over the limit of {} bytes",
-                    req.data.len(),
-                    self.limits.max_file_bytes
-                ),
-            ));
-        }
+        check_size("a shared file", req.data.len(), self.limits.max_file_bytes)?;
         Ok(self.backend.put_file(&path, req.data).await?)
     }
 
