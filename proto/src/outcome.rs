@@ -1,19 +1,16 @@
 //! Outcomes every service builds the same way.
 
 use crate::ApiError;
-use crate::pb::{Call, CallResult, CallStatus, FailureKind};
+use crate::pb::{CallResult, CallStatus, FailureKind};
 
 /// The outcome of a call that never reached a worker: the function is missing, its executor
 /// could not be reached or refused it.
-pub fn not_run(call: &Call, err: &ApiError) -> CallResult {
+pub fn not_run(id: u64, user: &str, function: &str, err: &ApiError) -> CallResult {
     CallResult {
-        id: call.id,
+        id,
         status: CallStatus::Failed as i32,
         failure: FailureKind::NotRun as i32,
-        error: format!(
-            "{}/{} could not run: {}",
-            call.user, call.function, err.message
-        ),
+        error: format!("{user}/{function} could not run: {}", err.message),
         ..CallResult::default()
     }
 }

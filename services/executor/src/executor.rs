@@ -164,15 +164,11 @@ impl Inner {
         call: Call,
         _admitted: Admitted,
     ) -> Result<CallResult, ApiError> {
-        let summary = Call {
-            input: bytes::Bytes::new(),
-            headers: Vec::new(),
-            ..call.clone()
-        };
+        let (id, user, function) = (call.id, call.user.clone(), call.function.clone());
         let result = self.run(call).await;
         let outcome = match &result {
             Ok(result) => result.clone(),
-            Err(err) => not_run(&summary, err),
+            Err(err) => not_run(id, &user, &function, err),
         };
         record_call(&outcome);
         self.report(outcome).await;

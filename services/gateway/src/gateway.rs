@@ -140,14 +140,11 @@ impl Gateway {
                 ..PlaceRequest::default()
             })
             .await?;
+        let (user, function) = (inv.user.clone(), inv.function.clone());
         let call = Call {
             id: placement.call_id,
             module_hash: placement.module_hash.clone(),
             ..inv.into_call()
-        };
-        let summary = Call {
-            input: Bytes::new(),
-            ..call.clone()
         };
         let executor = self.executors.executor(&placement);
         let result = match executor {
@@ -156,7 +153,8 @@ impl Gateway {
         };
         if let Err(err) = &result {
             // The executor reports calls it ran; this one it never ran.
-            let _ = self.scheduler.call_finished(not_run(&summary, err)).await;
+            let outcome = not_run(placement.call_id, &user, &function, err);
+            let _ = self.scheduler.call_finished(outcome).await;
         }
         result
     }

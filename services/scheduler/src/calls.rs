@@ -247,15 +247,14 @@ impl CallTable {
         }
     }
 
-    /// Records how a call ended and wakes its waiters. The first report wins: returns false if
-    /// the call had already ended or is unknown.
-    pub(crate) fn finish(&self, result: &CallResult) -> bool {
+    /// Records how a call ended and wakes its waiters. The first report wins: returns the
+    /// executor the call was placed on ("" if none), or `None` if the call had already ended or
+    /// is unknown.
+    pub(crate) fn finish(&self, result: &CallResult) -> Option<String> {
         let mut calls = self.calls();
-        let Some(entry) = calls.by_id.get_mut(&result.id) else {
-            return false;
-        };
+        let entry = calls.by_id.get_mut(&result.id)?;
         if is_finished(&entry.record) {
-            return false;
+            return None;
         }
         let record = &mut entry.record;
         let succeeded = result.status() == CallStatus::Success;
@@ -281,20 +280,27 @@ impl CallTable {
         record.finished_unix_micros = unix_micros();
         let size = retained_bytes(record);
         let awaited = entry.dispatched || record.parent_id != 0;
+        let executor = record.executor_id.clone();
         self.publish(&entry.record);
         for waiter in entry.waiters.drain(..) {
             let _ = waiter.send(entry.record.clone());
         }
         calls.finished(result.id, size, awaited);
         self.evict(&mut calls);
-        true
+        Some(executor)
     }
 
-    /// The executor an unfinished call was placed on.
-    pub(crate) fn running_on(&self, id: u64) -> Option<String> {
-        let calls = self.calls();
-        let entry = calls.by_id.get(&id)?;
-        (!is_finished(&entry.record)).then(|| entry.record.executor_id.clone())
+    /// Whether every change is saved, so the table outlives the scheduler.
+    pub(crate) fn is_durable(&self) -> bool {
+        self.changes.is_some()
+    }
+
+    pub(crate) fn retention(&self) -> &Retention {
+        &self.retention
+    }
+
+    pub(crate) fn contains(&self, id: u64) -> bool {
+        self.calls().by_id.contains_key(&id)
     }
 
     pub(crate) fn get(&self, id: u64) -> Option<CallRecord> {
@@ -418,14 +424,17 @@ mod tests {
             async move { table.wait(1, None, None).await }
         });
         tokio::task::yield_now().await;
-        assert!(table.finish(&success(1, b"out")));
+        assert!(table.finish(&success(1, b"out")).is_some());
         let failed = CallResult {
             id: 1,
             status: CallStatus::Failed as i32,
             failure: FailureKind::Trap as i32,
             ..CallResult::default()
         };
-        assert!(!table.finish(&failed), "a second report is ignored");
+        assert!(
+            table.finish(&failed).is_none(),
+            "a second report is ignored"
+        );
         let record = waiter.await.unwrap().unwrap();
         assert_eq!(
             (record.status(), record.output.as_ref(), record.return_code),

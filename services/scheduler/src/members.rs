@@ -39,6 +39,12 @@ struct Member {
 }
 
 impl Member {
+    /// Beat within `timeout` (a configured member always is).
+    fn alive(&self, now: Instant, timeout: Duration) -> bool {
+        self.last_seen
+            .is_none_or(|seen| now.duration_since(seen) < timeout)
+    }
+
     fn has_room(&self) -> bool {
         self.capacity == 0 || self.live < self.capacity
     }
@@ -165,9 +171,7 @@ impl Members {
         let mut members = self.write();
         let mut gone = Vec::new();
         members.retain(|m| {
-            let alive = m
-                .last_seen
-                .is_none_or(|seen| now.duration_since(seen) < self.timeout);
+            let alive = m.alive(now, self.timeout);
             if !alive {
                 tracing::warn!(executor = %m.endpoint.id, "executor stopped beating; removed");
                 gone.push(m.endpoint.id.clone());
@@ -185,15 +189,21 @@ impl Members {
         busy: &str,
     ) -> Result<ExecutorEndpoint, ApiError> {
         let mut members = self.write();
-        if members.is_empty() {
+        // A silent member counts as gone already; the next sweep removes it and fails its calls.
+        let now = Instant::now();
+        let total = members.len();
+        if !members.iter().any(|m| m.alive(now, self.timeout)) {
             return Err(ApiError::unavailable(
                 "no executors are available to run calls",
             ));
         }
-        let total = members.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let usable =
-            |m: &Member| (total == 1 || m.endpoint.id != busy) && m.has_room() && !m.suspect;
+        let usable = |m: &Member| {
+            (total == 1 || m.endpoint.id != busy)
+                && m.alive(now, self.timeout)
+                && m.has_room()
+                && !m.suspect
+        };
         let best = |warm_only: bool| {
             (0..total)
                 .map(|i| (start + i) % total)

@@ -18,7 +18,7 @@ use fwasm_proto::{ApiError, ErrorCode, names};
 use tracing::Instrument;
 
 use crate::SchedulerConfig;
-use crate::calls::{CallTable, Change, Retention, unix_micros};
+use crate::calls::{CallTable, Change, unix_micros};
 use crate::members::Members;
 
 /// An executor calls can be placed on.
@@ -37,9 +37,6 @@ pub struct Scheduler {
     functions: RwLock<HashMap<String, String>>,
     next_call_id: AtomicU64,
     calls: Arc<CallTable>,
-    /// The call table is saved in the state service and read back after a restart.
-    durable: bool,
-    retention: Retention,
     max_tree_calls: u64,
     heartbeat_interval: Duration,
     /// Background calls waiting for an executor with room, and how many may.
@@ -77,8 +74,6 @@ impl Scheduler {
             functions: RwLock::default(),
             next_call_id: AtomicU64::new(first_call_id()),
             calls,
-            durable: config.durable_calls,
-            retention: config.retention,
             max_tree_calls: config.max_tree_calls,
             heartbeat_interval: config.heartbeat_interval,
             queued: Arc::default(),
@@ -114,12 +109,10 @@ impl Scheduler {
         &self,
         call: &Call,
         on_executor: &str,
-        busy: &str,
         status: CallStatus,
     ) -> Result<Placement, ApiError> {
         names::check_function_ref(&call.user, &call.function)?;
         let module_hash = self.module_hash(&call.user, &call.function).await?;
-        self.sweep();
         let executor = if status == CallStatus::Queued {
             // A background call: its dispatcher finds it an executor.
             ExecutorEndpoint {
@@ -127,7 +120,7 @@ impl Scheduler {
                 addr: String::new(),
             }
         } else if on_executor.is_empty() {
-            self.members.choose(&module_hash, busy)?
+            self.members.choose(&module_hash, "")?
         } else {
             // The executor asking runs the call itself; it needs no address.
             ExecutorEndpoint {
@@ -158,7 +151,7 @@ impl Scheduler {
 
     /// Makes sure the table has call `id` if an earlier scheduler saved it.
     async fn recall(&self, id: u64) {
-        if !self.durable || self.calls.get(id).is_some() {
+        if !self.calls.is_durable() || self.calls.contains(id) {
             return;
         }
         match self.state.load_call(CallRef { id }).await {
@@ -174,7 +167,7 @@ impl Scheduler {
     fn unknown_call(&self, id: u64) -> ApiError {
         ApiError::not_found(format!(
             "no call with id {id} is known (finished calls are kept for {:?})",
-            self.retention.max_age
+            self.calls.retention().max_age
         ))
     }
 }
@@ -278,14 +271,14 @@ impl Dispatch {
         let result = self.dispatch(&call, busy).await;
         self.queued.fetch_sub(1, Ordering::AcqRel);
         // The executor reports the calls it ran; this covers every other ending.
-        self.calls
-            .finish(&result.unwrap_or_else(|err| not_run(&call, &err)));
+        self.calls.finish(
+            &result.unwrap_or_else(|err| not_run(call.id, &call.user, &call.function, &err)),
+        );
     }
 
     async fn dispatch(&self, call: &Call, mut busy: String) -> Result<CallResult, ApiError> {
         let mut attempts = 0;
         loop {
-            sweep(&self.members, &self.calls);
             let outcome = match self.members.choose(&call.module_hash, &busy) {
                 Ok(executor) => {
                     self.calls.set_running(call.id, &executor.id);
@@ -359,7 +352,7 @@ impl SchedulerApi for Scheduler {
             depth: req.depth,
             ..Call::default()
         };
-        self.place_call(&call, &req.executor_id, "", CallStatus::Running)
+        self.place_call(&call, &req.executor_id, CallStatus::Running)
             .await
     }
 
@@ -374,9 +367,7 @@ impl SchedulerApi for Scheduler {
                 self.max_queued
             )));
         }
-        let placement = self
-            .place_call(&call, "", &req.busy_executor_id, CallStatus::Queued)
-            .await?;
+        let placement = self.place_call(&call, "", CallStatus::Queued).await?;
         call.id = placement.call_id;
         call.module_hash = placement.module_hash.clone();
         let dispatch = Dispatch {
@@ -409,10 +400,7 @@ impl SchedulerApi for Scheduler {
 
     async fn call_finished(&self, result: CallResult) -> Result<(), ApiError> {
         self.recall(result.id).await;
-        let executor = self.calls.running_on(result.id);
-        if self.calls.finish(&result)
-            && let Some(executor) = executor
-        {
+        if let Some(executor) = self.calls.finish(&result).filter(|e| !e.is_empty()) {
             self.members.call_ended(&executor);
             if result.failure() == FailureKind::NotRun {
                 self.members.suspect(&executor);
