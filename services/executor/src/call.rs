@@ -375,23 +375,19 @@ impl CallTask {
                     op,
                 );
             }
-            Ok(TypedResumableCall::HostTrap(trap))
-                if trap.host_error().downcast_ref::<ProcExit>().is_some() =>
-            {
-                let code = trap
-                    .host_error()
-                    .downcast_ref::<ProcExit>()
-                    .map_or(1, |e| e.0);
-                self.exited(&store, code)
+            Ok(TypedResumableCall::HostTrap(trap)) => {
+                match trap.host_error().downcast_ref::<ProcExit>() {
+                    Some(exit) => self.exited(&store, exit.0),
+                    None => Err(Failure::new(
+                        FailureKind::Trap,
+                        format!(
+                            "{} failed in a host call: {}",
+                            self.name(),
+                            trap.host_error()
+                        ),
+                    )),
+                }
             }
-            Ok(TypedResumableCall::HostTrap(trap)) => Err(Failure::new(
-                FailureKind::Trap,
-                format!(
-                    "{} failed in a host call: {}",
-                    self.name(),
-                    trap.host_error()
-                ),
-            )),
             Err(e) => Err(self.trap_failure(&store, e)),
         };
         let mut store = store;

@@ -12,7 +12,7 @@ use wasmi::{Caller, Linker, Val};
 
 use crate::host::{HostState, copy_out, guest_slice};
 use crate::limits::Limits;
-use crate::park::{HostOp, Refusal, park};
+use crate::park::{HostOp, Refusal, park_or_refuse};
 
 /// The chaining side of one call's host state.
 pub(crate) struct Chaining {
@@ -60,12 +60,12 @@ pub(crate) struct Ended {
 /// `chain`'s return value once the scheduler has answered.
 pub(crate) fn chained(host: &mut HostState, chained: Result<u64, Refusal>) -> Val {
     match chained {
-        Ok(id) => Val::I64(id as i64),
-        Err(refusal) => {
-            // A call that never started does not count against the fan-out limit.
-            host.chaining.chained -= 1;
-            Val::I64(host.refuse(refusal.status, refusal.message).into())
+        Ok(id) => {
+            // Counted once started: a refused chain does not count against the fan-out limit.
+            host.chaining.chained += 1;
+            Val::I64(id as i64)
         }
+        Err(refusal) => Val::I64(host.refuse(refusal.status, refusal.message).into()),
     }
 }
 
@@ -121,12 +121,12 @@ fn chain_op(
             format!("chain refused: {}{hint}", e.message),
         )
     })?;
-    let caller_name = format!("{}/{}", chaining.user, chaining.function);
+    let (user, function) = (&chaining.user, &chaining.function);
     if chaining.depth >= chaining.max_depth {
         return Err(Refusal::new(
             HostStatus::LimitExceeded,
             format!(
-                "chain refused: {caller_name} is at the call depth limit of {}",
+                "chain refused: {user}/{function} is at the call depth limit of {}",
                 chaining.max_depth
             ),
         ));
@@ -135,7 +135,7 @@ fn chain_op(
         return Err(Refusal::new(
             HostStatus::LimitExceeded,
             format!(
-                "chain refused: {caller_name} already chained its limit of {} calls",
+                "chain refused: {user}/{function} already chained its limit of {} calls",
                 chaining.max_chained
             ),
         ));
@@ -168,21 +168,8 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
              input_ptr: i32,
              input_len: i32|
              -> Result<i64, wasmi::Error> {
-                let refused = match chain_op(&caller, (name_ptr, name_len), (input_ptr, input_len))
-                {
-                    Ok(op) => match park(&mut caller, op) {
-                        Ok(suspend) => {
-                            caller.data_mut().chaining.chained += 1;
-                            return Err(suspend);
-                        }
-                        Err(refusal) => refusal,
-                    },
-                    Err(refusal) => refusal,
-                };
-                Ok(caller
-                    .data_mut()
-                    .refuse(refused.status, refused.message)
-                    .into())
+                let op = chain_op(&caller, (name_ptr, name_len), (input_ptr, input_len));
+                park_or_refuse(&mut caller, op).map(i64::from)
             },
         )
         .expect("chain is defined once");
@@ -203,10 +190,7 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
                     return Ok(ended.code);
                 }
                 let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-                match park(&mut caller, HostOp::Await { id, timeout }) {
-                    Ok(suspend) => Err(suspend),
-                    Err(r) => Ok(caller.data_mut().refuse(r.status, r.message)),
-                }
+                park_or_refuse(&mut caller, Ok(HostOp::Await { id, timeout }))
             },
         )
         .expect("await is defined once");

@@ -87,7 +87,17 @@ pub(crate) fn copy_out(
     len: i32,
 ) -> Result<usize, HostStatus> {
     let memory = caller.data().memory.ok_or(HostStatus::Unavailable)?;
-    let buffer = guest_slice_mut(memory.data_mut(caller), ptr, len)?;
+    copy_into(memory.data_mut(caller), bytes, ptr, len)
+}
+
+/// [`copy_out`] into `memory`.
+pub(crate) fn copy_into(
+    memory: &mut [u8],
+    bytes: &[u8],
+    ptr: i32,
+    len: i32,
+) -> Result<usize, HostStatus> {
+    let buffer = guest_slice_mut(memory, ptr, len)?;
     let n = buffer.len().min(bytes.len());
     buffer[..n].copy_from_slice(&bytes[..n]);
     Ok(bytes.len())

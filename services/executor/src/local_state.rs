@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::RwLock;
 
 pub(crate) struct LocalState {
-    keys: Mutex<HashMap<(String, String), Arc<LocalKey>>>,
+    /// user -> key -> entry (nested, so a lookup of a known key allocates nothing).
+    keys: Mutex<HashMap<String, HashMap<String, Arc<LocalKey>>>>,
     /// Bytes in all copies, at most `max_bytes`.
     bytes: AtomicUsize,
     max_bytes: usize,
@@ -47,8 +48,14 @@ impl LocalState {
 
     /// The key's entry, created (without a copy) if this executor has not seen it.
     pub(crate) fn key(&self, user: &str, key: &str) -> Arc<LocalKey> {
-        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        keys.entry((user.to_string(), key.to_string()))
+        let mut users = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = users.get(user).and_then(|keys| keys.get(key)) {
+            return entry.clone();
+        }
+        users
+            .entry(user.to_string())
+            .or_default()
+            .entry(key.to_string())
             .or_default()
             .clone()
     }

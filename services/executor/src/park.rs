@@ -93,6 +93,17 @@ pub(crate) fn park(
     Ok(wasmi::Error::host(Suspend))
 }
 
+/// Parks the call for `op`, or answers the import with the refusal (as its status).
+pub(crate) fn park_or_refuse(
+    caller: &mut Caller<'_, HostState>,
+    op: Result<HostOp, Refusal>,
+) -> Result<i32, wasmi::Error> {
+    match op.and_then(|op| park(caller, op)) {
+        Ok(suspend) => Err(suspend),
+        Err(refusal) => Ok(caller.data_mut().refuse(refusal.status, refusal.message)),
+    }
+}
+
 /// Applies an op's result to the parked call and returns the import's return value.
 pub(crate) fn complete(store: &mut Store<HostState>, memory: Memory, result: OpResult) -> Val {
     match result {

@@ -11,10 +11,10 @@ use fwasm_abi::{self as abi, HostStatus, lock_mode};
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 use wasmi::{Caller, Linker, Memory, Store, Val};
 
-use crate::host::{HostState, guest_slice, guest_slice_mut};
+use crate::host::{HostState, copy_into, guest_slice};
 use crate::limits::Limits;
 use crate::local_state::{Full, LocalState};
-use crate::park::{HostOp, Refusal, park};
+use crate::park::{HostOp, Refusal, park_or_refuse};
 
 /// The state side of one call's host state.
 pub(crate) struct CallState {
@@ -307,11 +307,9 @@ fn copy_out(
 
 /// Copies as much of `bytes` as fits into the guest buffer; returns the full length.
 fn write_guest(memory: &mut [u8], bytes: &[u8], buf: GuestBuf) -> Result<i64, Refusal> {
-    let target = guest_slice_mut(memory, buf.ptr, buf.len)
-        .map_err(|status| Refusal::new(status, "the buffer lies outside the guest's memory"))?;
-    let n = target.len().min(bytes.len());
-    target[..n].copy_from_slice(&bytes[..n]);
-    Ok(bytes.len() as i64)
+    copy_into(memory, bytes, buf.ptr, buf.len)
+        .map(|total| total as i64)
+        .map_err(|status| Refusal::new(status, "the buffer lies outside the guest's memory"))
 }
 
 fn read_range(
@@ -455,18 +453,11 @@ fn answer(
     caller: &mut Caller<'_, HostState>,
     answer: Result<Answer, Refusal>,
 ) -> Result<i64, wasmi::Error> {
-    let refused = match answer {
-        Ok(Answer::Now(value)) => return Ok(value),
-        Ok(Answer::Park(op)) => match park(caller, HostOp::State(op)) {
-            Ok(suspend) => return Err(suspend),
-            Err(refusal) => refusal,
-        },
-        Err(refusal) => refusal,
-    };
-    Ok(caller
-        .data_mut()
-        .refuse(refused.status, refused.message)
-        .into())
+    match answer {
+        Ok(Answer::Now(value)) => Ok(value),
+        Ok(Answer::Park(op)) => park_or_refuse(caller, Ok(HostOp::State(op))).map(i64::from),
+        Err(refusal) => park_or_refuse(caller, Err(refusal)).map(i64::from),
+    }
 }
 
 /// `state_get` and `state_get_offset`: from the local copy, or parked for a pull.

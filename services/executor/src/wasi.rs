@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use wasmi::{Caller, FuncType, Linker, Memory, Store, Val, ValType};
 
-use crate::host::HostState;
+use crate::host::{HostState, guest_slice};
 use crate::limits::Limits;
 use crate::park::{HostOp, park};
 
@@ -99,11 +99,6 @@ impl WasiState {
         self.files_bytes = total;
         self.files.insert(path, contents);
         Ok(())
-    }
-
-    /// Bytes stdout and stderr can still take.
-    fn output_room(&self) -> usize {
-        self.max_output.saturating_sub(self.output.len())
     }
 
     fn capture(&mut self, bytes: &[u8]) {
@@ -320,9 +315,6 @@ fn fd_write(caller: &mut Caller<'_, HostState>, fd: i32, iovs: i32, count: i32, 
         1 | 2 => {
             // Output past the limit is cut, but reported as written: the guest moves on.
             for chunk in chunks {
-                if wasi.output_room() == 0 {
-                    break;
-                }
                 wasi.capture(chunk);
             }
         }
@@ -434,11 +426,7 @@ fn path_arg(caller: &Caller<'_, HostState>, dirfd: i32, ptr: i32, len: i32) -> R
         return Err(errno::BADF);
     }
     let memory = memory_of(caller)?;
-    let start = ptr as u32 as usize;
-    let bytes = memory
-        .data(caller)
-        .get(start..start.saturating_add(len as u32 as usize))
-        .ok_or(errno::FAULT)?;
+    let bytes = guest_slice(memory.data(caller), ptr, len).map_err(|_| errno::FAULT)?;
     let path = std::str::from_utf8(bytes).map_err(|_| errno::INVAL)?;
     fwasm_proto::names::normalize_file_path(path).map_err(|e| {
         if e.message.contains("leaves the filesystem root") {
