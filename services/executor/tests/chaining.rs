@@ -223,6 +223,78 @@ async fn an_awaited_child_stopped_by_a_limit_gives_its_caller_that_code() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_awaited_call_that_times_out_gives_its_caller_that_code_and_reason() {
+    // Every call on an executor has the same wall-clock limit, and a chained child starts
+    // after its parent, so a parent awaiting a chained looping child always times out first.
+    // The child here is instead a call started (from outside) before its awaiting parent: it
+    // reaches its limit first, and `await` takes any call of the same user, chained or not.
+    let h = std::sync::Arc::new(
+        Harness::new(Limits {
+            timeout: Duration::from_secs(2),
+            fuel_slice: 100_000,
+            ..Limits::default()
+        })
+        .await,
+    );
+    let looper = h
+        .add_function("looper", &guest("(loop (br 0)) unreachable", ""))
+        .await;
+    let placed = h
+        .scheduler
+        .place(PlaceRequest {
+            user: "u".into(),
+            function: "looper".into(),
+            ..PlaceRequest::default()
+        })
+        .await
+        .unwrap();
+    let running = {
+        let (h, id) = (h.clone(), placed.call_id);
+        tokio::spawn(async move {
+            h.executor
+                .execute(Call {
+                    id,
+                    user: "u".into(),
+                    function: "looper".into(),
+                    module_hash: looper,
+                    ..Call::default()
+                })
+                .await
+                .unwrap()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.executor.live_calls() < 1 {
+        assert!(Instant::now() < deadline, "the looping call never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Half a second's head start: the looper's limit passes well before its waiter's.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Code 3 (a timeout): fail with the awaited call's reason, read through call_output.
+    let waiter = h
+        .add_function(
+            "waiter",
+            &chaining_guest(
+                r#"(if (i32.eq (call $await (local.get $arg) (i32.const -1)) (i32.const 3))
+                       (then (call $fail_output (local.get $arg))))"#,
+            ),
+        )
+        .await;
+    let result = call(&h, "waiter", &waiter, placed.call_id).await;
+    assert_failed(
+        &result,
+        FailureKind::Trap,
+        "u/waiter failed: u/looper timed out after 2s",
+    );
+    assert_failed(
+        &running.await.unwrap(),
+        FailureKind::Timeout,
+        "u/looper timed out after 2s",
+    );
+}
+
 #[tokio::test]
 async fn outputs_kept_for_a_caller_are_bounded_by_its_memory_limit() {
     let h = Harness::new(Limits {

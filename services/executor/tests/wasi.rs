@@ -3,9 +3,11 @@
 
 mod support;
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use fwasm_executor::Limits;
-use fwasm_proto::api::StateApi;
-use fwasm_proto::pb::{CallStatus, FailureKind, PutFileRequest};
+use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
+use fwasm_proto::pb::{Call, CallResult, CallStatus, FailureKind, PlaceRequest, PutFileRequest};
 
 use support::*;
 
@@ -197,4 +199,181 @@ async fn output_written_many_times_from_the_same_memory_is_cut_at_the_limit() {
     assert_hi(&result);
     assert!(result.stdout.len() < 1100, "{}", result.stdout.len());
     assert!(result.stdout.ends_with(b"[output cut: over the limit]\n"));
+}
+
+/// A guest with WASI's clock, random, args and environ imports whose `fwasm_handle` runs
+/// `body` and answers with the 128 bytes at 4096 as its body (the envelope's head sits just
+/// before them, at 4085).
+fn wasi_out_guest(body: &str) -> String {
+    format!(
+        r#"(module
+            (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
+            (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+            (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+            (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+            (import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
+            (import "wasi_snapshot_preview1" "environ_get" (func $environ_get (param i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 4085) "\01\c8\00\00\00\00\00\80\00\00\00")
+            (func (export "fwasm_abi_v1"))
+            (func (export "fwasm_alloc") (param i32) (result i32) i32.const 8192)
+            (func (export "fwasm_handle") (param $p i32) (param $n i32) (result i64)
+                (local $i i32)
+                {body}
+                ;; (4085 << 32) | (11 + 128)
+                i64.const {packed}))"#,
+        packed = (4085u64 << 32) | 139
+    )
+}
+
+/// Runs `wat` as `u/<name>`, a call from outside, and returns its 128-byte body.
+async fn body_of(h: &Harness, name: &str, wat: &str) -> Vec<u8> {
+    let result = run_named(h, name, wat).await;
+    assert_eq!(result.status(), CallStatus::Success, "{result:?}");
+    assert_eq!(result.output.len(), 128, "{result:?}");
+    result.output.to_vec()
+}
+
+async fn run_named(h: &Harness, name: &str, wat: &str) -> CallResult {
+    let module_hash = h.add_function(name, wat).await;
+    let placed = h
+        .scheduler
+        .place(PlaceRequest {
+            user: "u".into(),
+            function: name.into(),
+            ..PlaceRequest::default()
+        })
+        .await
+        .unwrap();
+    h.executor
+        .execute(Call {
+            id: placed.call_id,
+            user: "u".into(),
+            function: name.into(),
+            module_hash,
+            ..Call::default()
+        })
+        .await
+        .unwrap()
+}
+
+fn u32_at(body: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(body[at..at + 4].try_into().unwrap())
+}
+
+fn u64_at(body: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(body[at..at + 8].try_into().unwrap())
+}
+
+#[tokio::test]
+async fn realtime_is_unix_time_and_the_monotonic_clock_counts_up_from_the_calls_start() {
+    let h = Harness::new(Limits::default()).await;
+    // Body: realtime at 0, monotonic at 8, monotonic again after some work at 16, the
+    // process CPU clock at 24, then the errno of each read (4 bytes from 32) and of an
+    // unknown clock (at 36), whose output slot (40) must stay untouched.
+    let guest = wasi_out_guest(
+        r#"(i32.store8 (i32.const 4128) (call $clock_time_get (i32.const 0) (i64.const 1) (i32.const 4096)))
+           (i32.store8 (i32.const 4129) (call $clock_time_get (i32.const 1) (i64.const 1) (i32.const 4104)))
+           (block $done (loop $work
+               (br_if $done (i32.ge_u (local.get $i) (i32.const 1000000)))
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br $work)))
+           (i32.store8 (i32.const 4130) (call $clock_time_get (i32.const 1) (i64.const 1) (i32.const 4112)))
+           (i32.store8 (i32.const 4131) (call $clock_time_get (i32.const 2) (i64.const 1) (i32.const 4120)))
+           (i64.store (i32.const 4136) (i64.const -1))
+           (i32.store8 (i32.const 4132) (call $clock_time_get (i32.const 9) (i64.const 1) (i32.const 4136)))"#,
+    );
+    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let body = body_of(&h, "clocks", &guest).await;
+    let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    assert_eq!(
+        &body[32..37],
+        &[0, 0, 0, 0, 28],
+        "errnos; EINVAL for clock 9"
+    );
+    assert_eq!(u64_at(&body, 40), u64::MAX, "nothing written for clock 9");
+
+    let realtime = Duration::from_nanos(u64_at(&body, 0));
+    assert!(
+        before <= realtime && realtime <= after,
+        "realtime {realtime:?} is not between {before:?} and {after:?}"
+    );
+    let (first, second) = (u64_at(&body, 8), u64_at(&body, 16));
+    assert!(
+        first < second,
+        "the monotonic clock went from {first} to {second} across a million iterations"
+    );
+    // It counts from the call's start, not from some far epoch.
+    assert!(Duration::from_nanos(second) < after - before, "{second}ns");
+    let cpu = u64_at(&body, 24);
+    assert!(
+        second <= cpu && Duration::from_nanos(cpu) < after - before,
+        "{cpu}ns"
+    );
+}
+
+#[tokio::test]
+async fn random_get_fills_the_buffer_with_fresh_bytes_each_time() {
+    let h = Harness::new(Limits::default()).await;
+    // Two fills, 32 bytes at 4096 and 31 at 4128 (so 4159 keeps its 0xff), and their errnos
+    // at 4160 and 4161.
+    let guest = wasi_out_guest(
+        r#"(memory.fill (i32.const 4096) (i32.const 0xff) (i32.const 64))
+           (i32.store8 (i32.const 4160) (call $random_get (i32.const 4096) (i32.const 32)))
+           (i32.store8 (i32.const 4161) (call $random_get (i32.const 4128) (i32.const 31)))"#,
+    );
+    let body = body_of(&h, "random", &guest).await;
+    let other = body_of(&h, "random", &guest).await;
+    assert_eq!(&body[64..66], &[0, 0], "errnos");
+    assert_eq!(
+        body[63], 0xff,
+        "random_get wrote past the 31 bytes asked for"
+    );
+    let (first, second) = (&body[..32], &body[32..63]);
+    for fill in [first, second, &other[..32]] {
+        // From the OS generator, 8 zeros (or 8 untouched 0xff bytes) among 32 is about a
+        // one-in-10^12 chance.
+        let zeros = fill.iter().filter(|&&x| x == 0).count();
+        let untouched = fill.iter().filter(|&&x| x == 0xff).count();
+        assert!(zeros < 8 && untouched < 8, "{fill:?} does not look random");
+    }
+    assert_ne!(&first[..31], second, "two fills in one call are the same");
+    assert_ne!(first, &other[..32], "two calls got the same bytes");
+}
+
+#[tokio::test]
+async fn the_only_argument_is_the_function_name_and_the_environment_is_empty() {
+    let h = Harness::new(Limits::default()).await;
+    // Every out-slot starts as 0xff, so untouched bytes show. Body: argc at 0, argv buffer
+    // size at 4, argv[0] at 8 (argv[1] at 12 must stay untouched), the argv strings from 16;
+    // environ count at 64, size at 68, environ[0] at 72 (untouched), its buffer from 76;
+    // the errnos of the four calls at 120..124.
+    let guest = wasi_out_guest(
+        r#"(memory.fill (i32.const 4096) (i32.const 0xff) (i32.const 128))
+           (i32.store8 (i32.const 4216) (call $args_sizes_get (i32.const 4096) (i32.const 4100)))
+           (i32.store8 (i32.const 4217) (call $args_get (i32.const 4104) (i32.const 4112)))
+           (i32.store8 (i32.const 4218) (call $environ_sizes_get (i32.const 4160) (i32.const 4164)))
+           (i32.store8 (i32.const 4219) (call $environ_get (i32.const 4168) (i32.const 4172)))"#,
+    );
+    let body = body_of(&h, "argv-reader", &guest).await;
+    assert_eq!(&body[120..124], &[0, 0, 0, 0], "errnos");
+
+    let argv0 = b"argv-reader\0";
+    assert_eq!(u32_at(&body, 0), 1, "argc");
+    assert_eq!(u32_at(&body, 4) as usize, argv0.len(), "argv buffer size");
+    assert_eq!(u32_at(&body, 8), 4112, "argv[0] points into the buffer");
+    assert_eq!(u32_at(&body, 12), u32::MAX, "argv has one entry");
+    assert_eq!(&body[16..16 + argv0.len()], argv0);
+    assert_eq!(body[16 + argv0.len()], 0xff, "nothing written past argv[0]");
+
+    assert_eq!(
+        (u32_at(&body, 64), u32_at(&body, 68)),
+        (0, 0),
+        "environ sizes"
+    );
+    assert!(
+        body[72..120].iter().all(|&x| x == 0xff),
+        "environ_get wrote into an empty environment's buffers: {:?}",
+        &body[72..120]
+    );
 }
