@@ -291,14 +291,15 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
 
     let module = std::fs::read(&linked).context("cannot read the linked module")?;
     let info = inspect(&module).context("clang produced a module fwasm cannot read")?;
-    let mut required = vec!["memory", "fwasm_abi_v1", "fwasm_alloc", "fwasm_handle"];
-    if api == Api::Faasm {
-        required.push("fwasm_faasm_api");
-    }
-    for export in required {
-        if !info.exports.iter().any(|e| e == export) {
-            bail!("the linked module lacks the export `{export}`; is the SDK complete?");
-        }
+    // The same check an upload makes, so a module that builds also uploads.
+    let abi = fwasm_executor::validate(&module)
+        .with_context(|| "the linked module is not a valid fwasm function; is the SDK complete?")?;
+    let expected = match api {
+        Api::Fwasm => fwasm_executor::Abi::FwasmV1,
+        Api::Faasm => fwasm_executor::Abi::FaasmC,
+    };
+    if abi != expected {
+        bail!("the linked module speaks {abi}, not {expected}; is the SDK complete?");
     }
     if let Some(dir) = opts.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

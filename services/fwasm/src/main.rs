@@ -1,13 +1,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use fwasm::serve::{call_limits, listen};
 use fwasm::up::{DEMOS, UpConfig};
-use fwasm_executor::{ExecutorConfig, Limits};
+use fwasm_executor::ExecutorConfig;
 use fwasm_gateway::{GatewayConfig, GatewayListeners};
-use tokio::net::TcpListener;
 
 mod service_commands;
 
@@ -304,27 +303,18 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let otlp = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok();
     let _tracing = fwasm_proto::trace::init("fwasm", otlp.as_deref())?;
-    let listen = |port: u16, flag: &'static str| async move {
-        let addr = SocketAddr::new(args.host, port);
-        TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}; choose another port with {flag}"))
-    };
+    let at = |port| SocketAddr::new(args.host, port);
     let listeners = GatewayListeners {
-        invoke: listen(args.invoke_port, "--invoke-port").await?,
-        upload: listen(args.upload_port, "--upload-port").await?,
-        grpc: listen(args.grpc_port, "--grpc-port").await?,
+        invoke: listen(at(args.invoke_port), "--invoke-port").await?,
+        upload: listen(at(args.upload_port), "--upload-port").await?,
+        grpc: listen(at(args.grpc_port), "--grpc-port").await?,
     };
     let defaults = ExecutorConfig::default();
     let config = UpConfig {
         data_dir: args.data_dir.clone(),
         state_backend: args.state_backend.clone(),
         executor: ExecutorConfig {
-            limits: Limits {
-                timeout: Duration::from_secs(args.timeout),
-                max_memory_bytes: args.max_memory_mib << 20,
-                ..Limits::default()
-            },
+            limits: call_limits(args.timeout, args.max_memory_mib),
             workers: args.workers.unwrap_or(defaults.workers),
             ..defaults
         },

@@ -15,6 +15,15 @@ pub async fn listen(addr: SocketAddr, flag: &str) -> anyhow::Result<TcpListener>
         .with_context(|| format!("cannot listen on {addr}; choose another address with {flag}"))
 }
 
+/// The per-call limits the `--timeout` (seconds) and `--max-memory-mib` flags set.
+pub fn call_limits(timeout_secs: u64, max_memory_mib: usize) -> fwasm_executor::Limits {
+    fwasm_executor::Limits {
+        timeout: std::time::Duration::from_secs(timeout_secs),
+        max_memory_bytes: max_memory_mib << 20,
+        ..fwasm_executor::Limits::default()
+    }
+}
+
 /// Serves `/metrics` for Prometheus on `addr` until the process ends.
 pub async fn serve_metrics(addr: SocketAddr) -> anyhow::Result<()> {
     let listener = listen(addr, "--metrics").await?;

@@ -4,11 +4,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
-use fwasm::serve::{listen, run_service, serve_metrics};
-use fwasm_executor::{ExecutorConfig, Limits};
+use fwasm::serve::{call_limits, listen, run_service, serve_metrics};
+use fwasm_executor::ExecutorConfig;
 use fwasm_gateway::{GatewayConfig, GatewayListeners};
 use fwasm_scheduler::{ExecutorEndpoint, SchedulerConfig};
 use fwasm_state::StateConfig;
@@ -158,11 +157,7 @@ pub async fn executor(args: ExecutorService) -> anyhow::Result<()> {
     let config = ExecutorConfig {
         id: id.clone(),
         advertise_addr: Some(advertise.clone()),
-        limits: Limits {
-            timeout: Duration::from_secs(args.timeout),
-            max_memory_bytes: args.max_memory_mib << 20,
-            ..Limits::default()
-        },
+        limits: call_limits(args.timeout, args.max_memory_mib),
         workers: args.workers.unwrap_or(defaults.workers),
         max_concurrent_calls: args.max_calls,
         ..defaults
