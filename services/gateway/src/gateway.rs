@@ -250,6 +250,18 @@ impl Gateway {
 }
 
 impl Invocation {
+    /// A `POST /f/<user>/<function>` with `input`, as Faasm's JSON API and gRPC invoke.
+    pub fn post(user: String, function: String, input: Bytes) -> Self {
+        Self {
+            path: format!("/f/{user}/{function}"),
+            user,
+            function,
+            method: "POST".into(),
+            input,
+            ..Self::default()
+        }
+    }
+
     fn into_call(self) -> Call {
         Call {
             user: self.user,

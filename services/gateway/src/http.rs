@@ -132,32 +132,30 @@ impl FromRequest<Arc<Gateway>> for HttpInvocation {
 
     async fn from_request(req: Request, gateway: &Arc<Gateway>) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(&mut parts, gateway)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let (method, uri, headers) = (
-            parts.method.clone(),
-            parts.uri.clone(),
-            parts.headers.clone(),
-        );
-        let body = Bytes::from_request(Request::from_parts(parts, body), gateway).await;
-        let input = body_or_error(body, "input", gateway.config().max_input_bytes)
-            .map_err(error_response)?;
-        Ok(Self(Invocation {
-            user: params.get("user").cloned().unwrap_or_default(),
-            function: params.get("function").cloned().unwrap_or_default(),
-            method: method.to_string(),
-            path: uri.path().to_string(),
-            query: uri.query().unwrap_or_default().to_string(),
-            headers: headers
+        let Path(mut params) =
+            Path::<HashMap<String, String>>::from_request_parts(&mut parts, gateway)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let mut invocation = Invocation {
+            user: params.remove("user").unwrap_or_default(),
+            function: params.remove("function").unwrap_or_default(),
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or_default().to_string(),
+            headers: parts
+                .headers
                 .iter()
                 .map(|(name, value)| Header {
                     name: name.to_string(),
                     value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
                 })
                 .collect(),
-            input,
-        }))
+            input: Bytes::new(),
+        };
+        let body = Bytes::from_request(Request::from_parts(parts, body), gateway).await;
+        invocation.input = body_or_error(body, "input", gateway.config().max_input_bytes)
+            .map_err(error_response)?;
+        Ok(Self(invocation))
     }
 }
 
@@ -170,26 +168,14 @@ async fn invoke_sync(
         h.name.eq_ignore_ascii_case("x-fwasm-stdout") && h.value.eq_ignore_ascii_case("include")
     });
     match gateway.invoke(invocation).await {
-        Ok(result) if with_stdout => {
-            let stdout = result.stdout.clone();
-            append_body(call_response(result), stdout).await
+        Ok(mut result) => {
+            if with_stdout {
+                result.output = [&result.output[..], &result.stdout[..]].concat().into();
+            }
+            call_response(result)
         }
-        Ok(result) => call_response(result),
         Err(err) => error_response(err),
     }
-}
-
-/// The response with `extra` after its body.
-async fn append_body(response: Response, extra: Bytes) -> Response {
-    let (parts, body) = response.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
-    let mut joined = body.to_vec();
-    joined.extend_from_slice(&extra);
-    let mut response = Response::from_parts(parts, axum::body::Body::from(joined));
-    response.headers_mut().remove("content-length");
-    response
 }
 
 /// Faasm's `/fa/...`: the reply is the call id in decimal and nothing else.
@@ -262,14 +248,7 @@ async fn invoke_json(
         FaasmRequest::Invalid(message) => return text(StatusCode::BAD_REQUEST, message),
         FaasmRequest::Unsupported(message) => return text(StatusCode::NOT_IMPLEMENTED, message),
     };
-    let invocation = Invocation {
-        path: format!("/f/{user}/{function}"),
-        user,
-        function,
-        method: "POST".into(),
-        input: Bytes::from(input),
-        ..Invocation::default()
-    };
+    let invocation = Invocation::post(user, function, Bytes::from(input));
     if is_async {
         return match gateway.invoke_async(invocation).await {
             Ok(id) => call_id_response(id),

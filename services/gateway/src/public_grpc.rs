@@ -82,13 +82,8 @@ impl Functions for PublicApi {
 
 fn invocation(req: InvokeRequest) -> Invocation {
     Invocation {
-        path: format!("/f/{}/{}", req.user, req.function),
-        user: req.user,
-        function: req.function,
-        method: "POST".into(),
         headers: req.headers,
-        input: req.input,
-        ..Invocation::default()
+        ..Invocation::post(req.user, req.function, req.input)
     }
 }
 
