@@ -184,3 +184,128 @@ async fn a_faasm_main_returning_non_zero_fails_with_that_code() {
     );
     p.stop().await;
 }
+
+/// Uploads faasm_api.cpp under each role's name (see the source).
+async fn with_faasm_api(p: &Platform, roles: &[&str]) {
+    for role in roles {
+        with(p, &format!("c/{role}"), "faasm_api.cpp").await;
+    }
+}
+
+#[tokio::test]
+async fn faasm_cpp_input_helpers_and_conf_flags() {
+    let p = up().await;
+    with_faasm_api(&p, &["faasm_api"]).await;
+    // getConfFlag: 0 for an unset variable (the environment is empty on fwasm), 1 only for
+    // exactly "on", "1" or "true".
+    let flags = "env_empty=1 unset=0\nflags=11100000\n";
+    assert_eq!(
+        p.call("c/faasm_api", "7").await,
+        (200, format!("string=7 int=7\n{flags}"))
+    );
+    assert_eq!(
+        p.call("c/faasm_api", "-12 apples").await,
+        (200, format!("string=-12 apples int=-12\n{flags}"))
+    );
+    // Empty input: both helpers give their defaults; not a number: getIntInput's default.
+    assert_eq!(
+        p.call("c/faasm_api", "").await,
+        (200, format!("string=(none) int=-1\n{flags}"))
+    );
+    assert_eq!(
+        p.call("c/faasm_api", "seven").await,
+        (200, format!("string=seven int=-1\n{flags}"))
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn faasm_await_call_gives_the_chained_calls_return_code() {
+    let p = up().await;
+    with_faasm_api(&p, &["faasm_api_await", "faasm_api_rc"]).await;
+    // faasmAwaitCallOutput gives a failed callee's failure message, which carries its output.
+    let expect = |input: &str, named: u32, named_output: &str| {
+        let ptr_output = format!("c/faasm_api_await failed with code 42: fails saw {input}");
+        format!(
+            "ptr=42 ptr_output={ptr_output} named={named} named_output={named_output} unknown=7"
+        )
+    };
+    assert_eq!(
+        p.call("c/faasm_api_await", "7").await,
+        (
+            200,
+            expect("7", 7, "c/faasm_api_rc failed with code 7: returning 7")
+        )
+    );
+    // A callee that succeeds gives 0 (and its output); one whose main returns -1, 255.
+    assert_eq!(
+        p.call("c/faasm_api_await", "0").await,
+        (200, expect("0", 0, "returning 0"))
+    );
+    assert_eq!(
+        p.call("c/faasm_api_await", "-1").await,
+        (
+            200,
+            expect(
+                "-1",
+                255,
+                "c/faasm_api_rc failed with code 255: returning -1"
+            )
+        )
+    );
+    // The callee on its own fails with its code too.
+    assert_eq!(
+        p.call("c/faasm_api_rc", "9").await,
+        (
+            500,
+            "c/faasm_api_rc failed with code 9: returning 9\n".into()
+        )
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn faasm_state_locks_are_taken_released_and_shared_by_readers() {
+    let p = up().await;
+    with_faasm_api(&p, &["faasm_api_locks", "faasm_api_count"]).await;
+    assert_eq!(
+        p.call("c/faasm_api_locks", "x").await,
+        (
+            200,
+            "local=local:x shared_local=local:x global=global:x shared_global=global:x \
+             both=global:x"
+                .into()
+        )
+    );
+    assert_eq!(
+        p.get_state("c/faasm_api_locks").await,
+        (200, "global:x".into())
+    );
+    // Again: every lock the first call took was released when it returned.
+    assert_eq!(
+        p.call("c/faasm_api_locks", "y").await,
+        (
+            200,
+            "local=local:y shared_local=local:y global=global:y shared_global=global:y \
+             both=global:y"
+                .into()
+        )
+    );
+    // The local write lock keeps concurrent read-modify-writes from losing increments.
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let (http, url) = (p.http.clone(), format!("{}/f/c/faasm_api_count", p.invoke));
+            tokio::spawn(async move {
+                let reply = http.post(url).send().await.unwrap();
+                reply.text().await.unwrap()
+            })
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    for call in calls {
+        let body = call.await.unwrap();
+        seen.insert(body.parse::<u64>().unwrap_or_else(|_| panic!("{body}")));
+    }
+    assert_eq!(seen, (1..=20).collect());
+    p.stop().await;
+}

@@ -250,3 +250,114 @@ fn the_kubernetes_manifests_use_real_flags() {
     assert!(help(&["scheduler"]).contains("--durable-calls"));
     assert!(help(&["state"]).contains("--backend"));
 }
+
+/// Runs `fwasm build ARGS` in `dir`: exit status success, stderr.
+fn fwasm_build(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new(FWASM)
+        .arg("build")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.success(), stderr)
+}
+
+/// The file is a wasm module: the magic `\0asm` and version 1.
+fn assert_wasm(path: &std::path::Path) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        bytes.starts_with(b"\0asm\x01\0\0\0"),
+        "{} starts with {:?}",
+        path.display(),
+        &bytes[..bytes.len().min(8)]
+    );
+}
+
+#[test]
+fn fwasm_build_compiles_c_and_cpp_sources_into_wasm_modules() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write(
+        "hello.c",
+        "#include <fwasm.h>\n\
+         FWASM_HANDLER(req, res) {\n\
+             fwasm_response_append_str(res, \"Hello, \");\n\
+             fwasm_response_append(res, req->body, req->body_len);\n\
+         }\n",
+    );
+    write(
+        "hello.cpp",
+        "#include <fwasm.h>\n\
+         #include <string>\n\
+         void fwasm_handle_request(const fwasm_request *req, fwasm_response *res) {\n\
+             std::string s(reinterpret_cast<const char *>(req->body), req->body_len);\n\
+             s = \"Hello, \" + s;\n\
+             fwasm_response_set_body(res, s.data(), s.size());\n\
+         }\n",
+    );
+    write(
+        "faasm.cpp",
+        "#include <faasm/faasm.h>\n\
+         #include <faasm/input.h>\n\
+         int main() {\n\
+             faasm::setStringOutput(faasm::getStringInput(\"none\"));\n\
+             return getConfFlag(\"X\") ? 1 : 0;\n\
+         }\n",
+    );
+
+    for (source, output) in [
+        ("hello.c", "c.wasm"),
+        ("hello.cpp", "out/cpp.wasm"),
+        ("faasm.cpp", "faasm.wasm"),
+    ] {
+        let (ok, stderr) = fwasm_build(dir.path(), &[source, "-o", output]);
+        assert!(ok, "fwasm build {source} failed:\n{stderr}");
+        assert!(stderr.contains(&format!("built {output}")), "{stderr}");
+        assert_wasm(&dir.path().join(output));
+    }
+    // The API is detected from the includes.
+    let (_, stderr) = fwasm_build(dir.path(), &["faasm.cpp", "-o", "faasm.wasm"]);
+    assert!(
+        stderr.contains("faasm.cpp includes faasm/ headers: building as a Faasm-API function"),
+        "{stderr}"
+    );
+    let (_, stderr) = fwasm_build(dir.path(), &["hello.c", "-o", "c.wasm"]);
+    assert!(stderr.contains("against the fwasm C API"), "{stderr}");
+    // Without -o, the module is the first source's name with .wasm, in the current directory.
+    let (ok, stderr) = fwasm_build(dir.path(), &["hello.c"]);
+    assert!(ok, "{stderr}");
+    assert_wasm(&dir.path().join("hello.wasm"));
+}
+
+#[test]
+fn fwasm_build_fails_with_clangs_errors_on_a_broken_source() {
+    let dir = tempfile::tempdir().unwrap();
+    for (source, text) in [
+        (
+            "broken.c",
+            "#include <fwasm.h>\n\
+             FWASM_HANDLER(req, res) { fwasm_response_set_status(res, not_declared); }\n",
+        ),
+        (
+            "broken.cpp",
+            "#include <faasm/faasm.h>\n\
+             int main() { return not_declared; }\n",
+        ),
+    ] {
+        std::fs::write(dir.path().join(source), text).unwrap();
+        let (ok, stderr) = fwasm_build(dir.path(), &[source, "-o", "broken.wasm"]);
+        assert!(!ok, "fwasm build {source} succeeded:\n{stderr}");
+        // clang's own diagnostic, pointing at the source line, then fwasm's summary.
+        assert!(
+            stderr.contains(&format!("{source}:2:"))
+                && stderr.contains("error: use of undeclared identifier 'not_declared'"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("clang could not compile {source}")),
+            "{stderr}"
+        );
+        assert!(!dir.path().join("broken.wasm").exists());
+    }
+}
