@@ -328,10 +328,12 @@ static void sync_key(const char *op, const char *key) {
 }
 
 /* Fills `len` bytes at `data` from the value: as much as it has, then zeros. */
-static void read_into(const char *op, const char *key, size_t klen, uint8_t *data, size_t len) {
+/* Reads the key into `data` (zero-filling past the value) and returns the value's size. */
+static int64_t read_into(const char *op, const char *key, size_t klen, uint8_t *data, size_t len) {
     int64_t size = fwasm_v1_state_get(key, klen, data, len);
     check(size, op, key);
     if ((uint64_t)size < len) memset(data + size, 0, len - (size_t)size);
+    return size;
 }
 
 /* Rereads the key's buffer (both copies) from the local copy. */
@@ -373,10 +375,7 @@ long faasmReadState(const char *key, unsigned char *buffer, long bufferLen) {
     size_t klen = key_len(op, key);
     size_t len = length(op, key, buffer, bufferLen);
     sync_key(op, key);
-    int64_t size = fwasm_v1_state_get(key, klen, buffer, len);
-    check(size, op, key);
-    if ((uint64_t)size < len) memset(buffer + size, 0, len - (size_t)size);
-    return (long)size;
+    return (long)read_into(op, key, klen, buffer, len);
 }
 
 uint8_t *faasmReadStatePtr(const char *key, long totalLen) {
@@ -527,8 +526,7 @@ void faasmReadAppendedState(const char *key, uint8_t *buffer, long bufferLen, lo
     /* The elements, each a u32 length and its bytes, concatenated into the buffer. */
     size_t pos = 0, out = 0, size = (size_t)total;
     for (long i = 0; i < nElems && size - pos >= 4; i++) {
-        size_t elem = (size_t)all[pos] | (size_t)all[pos + 1] << 8 | (size_t)all[pos + 2] << 16 |
-                      (size_t)all[pos + 3] << 24;
+        size_t elem = fwasm__le32(all + pos);
         pos += 4;
         if (elem > size - pos) break;
         size_t n = elem < len - out ? elem : len - out;
@@ -554,19 +552,20 @@ void faasmFlagStateOffsetDirty(const char *key, long totalLen, long offset, long
     (void)key, (void)totalLen, (void)offset, (void)len;
 }
 
-void faasmPushState(const char *key) {
-    static const char op[] = "faasmPushState";
+static void push(const char *op, const char *key) {
     size_t klen = key_len(op, key);
     sync_key(op, key);
     check(fwasm_v1_state_push(key, klen), op, key);
 }
 
+void faasmPushState(const char *key) {
+    push("faasmPushState", key);
+}
+
 /* fwasm pushes whole values, so a partial push is a push. */
+/* fwasm pushes the whole local copy either way. */
 void faasmPushStatePartial(const char *key) {
-    static const char op[] = "faasmPushStatePartial";
-    size_t klen = key_len(op, key);
-    sync_key(op, key);
-    check(fwasm_v1_state_push(key, klen), op, key);
+    push("faasmPushStatePartial", key);
 }
 
 void faasmPullState(const char *key, long stateLen) {
@@ -623,10 +622,6 @@ void faasmUnlockStateGlobalWrite(const char *key) {
 
 /* ---- The entry point ---------------------------------------------------------------------- */
 
-static uint32_t le32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* A non-zero result fails the call with that return code: the reason is the output if the
  * function set one (as Faasm reports it), else "main returned N". */
 __attribute__((noreturn)) static void exit_with(int result, uint32_t index) {
@@ -656,7 +651,7 @@ void fwasm_handle_request(const fwasm_request *req, fwasm_response *res) {
     uint32_t index = 0;
     int result;
     if (input_len >= FNPTR_HEADER_LEN && memcmp(input, FNPTR_MAGIC, sizeof FNPTR_MAGIC) == 0) {
-        index = le32(input + sizeof FNPTR_MAGIC);
+        index = fwasm__le32(input + sizeof FNPTR_MAGIC);
         input += FNPTR_HEADER_LEN;
         input_len -= FNPTR_HEADER_LEN;
         if (!index) fwasm_fail("faasmChain input names the NULL function pointer");

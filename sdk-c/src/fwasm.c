@@ -276,10 +276,6 @@ typedef struct reader {
     fwasm__msg *err;
 } reader;
 
-static uint32_t le32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static int take(reader *r, const char *field, uint64_t needed) {
     if (needed <= r->len - r->pos) return 0;
     fwasm__msg_str(r->err, "envelope truncated while reading ");
@@ -294,7 +290,7 @@ static int take(reader *r, const char *field, uint64_t needed) {
 
 static int read_u32(reader *r, const char *field, uint32_t *out) {
     if (take(r, field, 4)) return -1;
-    *out = le32(r->buf + r->pos);
+    *out = fwasm__le32(r->buf + r->pos);
     r->pos += 4;
     return 0;
 }
@@ -336,7 +332,7 @@ static int decode_request(uint8_t *buf, size_t len, int spare, fwasm_request *re
     }
     r.pos = 1;
     if (take(&r, "call_id", 8)) return -1;
-    req->call_id = (uint64_t)le32(buf + 1) | (uint64_t)le32(buf + 5) << 32;
+    req->call_id = (uint64_t)fwasm__le32(buf + 1) | (uint64_t)fwasm__le32(buf + 5) << 32;
     r.pos = 9;
     if (read_str(&r, "user", &req->user) || read_str(&r, "function", &req->function) ||
         read_str(&r, "method", &req->method) || read_str(&r, "path", &req->path) ||

@@ -8,6 +8,11 @@
 /* Writes out whatever stdio still buffers (printf output), so the host captures it. */
 void fwasm__flush_stdio(void);
 
+/* The little-endian u32 at `p`. */
+static inline uint32_t fwasm__le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 /* 1 if the `len` bytes at `p` are valid UTF-8. */
 int fwasm__utf8_valid(const uint8_t *p, size_t len);
 
