@@ -523,6 +523,66 @@ mod tests {
         (Scheduler::new(config, state.clone(), directory), state)
     }
 
+    #[tokio::test]
+    async fn background_calls_queue_boundedly_then_are_refused_and_none_waits_forever() {
+        let state = Arc::new(OneFunction(Mutex::new(0)));
+        let config = SchedulerConfig {
+            max_queued_calls: 2,
+            max_queue_wait: Duration::from_millis(200),
+            ..SchedulerConfig::default()
+        };
+        let directory = Arc::new(fwasm_proto::directory::RemoteExecutors::default());
+        let scheduler = Scheduler::new(config, state, directory);
+        // The one executor is full.
+        scheduler
+            .heartbeat(ExecutorHeartbeat {
+                executor_id: "e0".into(),
+                addr: "127.0.0.1:9".into(),
+                capacity: 1,
+                live_calls: 1,
+                ..ExecutorHeartbeat::default()
+            })
+            .await
+            .unwrap();
+        let submit = || SubmitRequest {
+            call: Some(Call {
+                user: "u".into(),
+                function: "f".into(),
+                ..Call::default()
+            }),
+            ..SubmitRequest::default()
+        };
+        let first = scheduler.submit(submit()).await.unwrap();
+        let second = scheduler.submit(submit()).await.unwrap();
+        let refused = scheduler.submit(submit()).await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::ResourceExhausted);
+        assert_eq!(
+            refused.message,
+            "2 calls are already waiting for an executor; retry shortly"
+        );
+        // The queued ones wait their time, then end failed with the reason.
+        for placement in [first, second] {
+            let record = scheduler
+                .wait_call(WaitCallRequest {
+                    id: placement.call_id,
+                    timeout_ms: 5_000,
+                    ..WaitCallRequest::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(record.status(), CallStatus::Failed);
+            assert!(
+                record.error.ends_with(
+                    "all 1 executors are running as many calls as they admit; retry shortly"
+                ),
+                "{}",
+                record.error
+            );
+        }
+        // The queue has room again.
+        scheduler.submit(submit()).await.unwrap();
+    }
+
     fn place(f: &str) -> PlaceRequest {
         PlaceRequest {
             user: "u".into(),
