@@ -252,3 +252,23 @@ async fn unknown_endpoints_say_so() {
         (404, &b"no such endpoint: GET /nowhere\n"[..])
     );
 }
+
+#[tokio::test]
+async fn a_full_platform_answers_429_and_serves_again_once_there_is_room() {
+    use crate::support::{mesh_with, test_executor_config};
+    let full = fwasm_executor::ExecutorConfig {
+        max_concurrent_calls: 1,
+        ..test_executor_config()
+    };
+    let p = mesh_with(1, full).await;
+    p.upload_testkit("t", &["slow", "upper"]).await;
+    // A background call takes the only place.
+    let id = p.call_async("t/slow", "10").await;
+    assert_eq!(p.status(id).await, (200, "RUNNING".to_string()));
+    let (status, body) = p.call("t/upper", "x").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("retry shortly"), "{body}");
+    assert_eq!(p.status_when_done(id).await, "SUCCESS: done");
+    assert_eq!(p.call("t/upper", "x").await, (200, "X".into()));
+    p.stop().await;
+}
