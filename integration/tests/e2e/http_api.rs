@@ -108,12 +108,32 @@ async fn a_re_upload_replaces_the_function_at_once() {
 #[tokio::test]
 async fn the_invoke_port_serves_prometheus_metrics() {
     let p = crate::support::up().await;
+    let scrape = || async {
+        let (status, body) = p.get(format!("{}/metrics", p.invoke)).await;
+        assert_eq!(status, 200);
+        String::from_utf8(body.to_vec()).unwrap()
+    };
+    // The recorder is shared by every test in this process: counts only grow, so a check is
+    // that ours were added.
+    let value = |text: &str, metric: &str| -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(metric)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    const SYNC_OK: &str = "fwasm_invocations_total{mode=\"sync\",outcome=\"success\"}";
+    const COLD: &str = "fwasm_cold_starts_total";
+    let before = scrape().await;
     p.upload("meg/upper", crate::support::guest("testkit"))
         .await;
-    assert_eq!(p.call("meg/upper", "x").await.0, 200);
-    let (status, body) = p.get(format!("{}/metrics", p.invoke)).await;
-    assert_eq!(status, 200);
-    let text = String::from_utf8(body.to_vec()).unwrap();
+    for _ in 0..3 {
+        assert_eq!(p.call("meg/upper", "x").await.0, 200);
+    }
+    let text = scrape().await;
+    assert!(
+        value(&text, SYNC_OK) >= value(&before, SYNC_OK) + 3.0,
+        "{text}"
+    );
+    assert!(value(&text, COLD) >= value(&before, COLD) + 1.0, "{text}");
     for metric in [
         "fwasm_invocations_total{mode=\"sync\",outcome=\"success\"}",
         "fwasm_invocation_seconds_bucket",
