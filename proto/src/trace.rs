@@ -9,6 +9,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tonic::metadata::{KeyRef, MetadataKey, MetadataMap, MetadataValue};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -109,16 +110,19 @@ pub fn init(service: &str, otlp_endpoint: Option<&str>) -> Result<Tracing, Trace
         provider = provider.with_batch_exporter(exporter);
     }
     let provider = provider.build();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    // `RUST_LOG` picks the log lines only: exported spans keep their own level, so a quiet
+    // log (`warn`) still exports every call's trace.
+    let log_filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let log = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(log_filter);
     // OpenTelemetry spans cost a few microseconds each; without an exporter nobody sees them.
-    let spans = otlp_endpoint
-        .is_some()
-        .then(|| tracing_opentelemetry::layer().with_tracer(provider.tracer("fwasm")));
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(spans)
-        .init();
+    let spans = otlp_endpoint.is_some().then(|| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("fwasm"))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+    });
+    tracing_subscriber::registry().with(log).with(spans).init();
     Ok(Tracing { provider })
 }
