@@ -6,9 +6,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::net::TcpListener;
+use tonic::codegen::{Service, http};
+use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::HealthService;
 
 use crate::ApiError;
 use crate::api::{ExecutorApi, SchedulerApi, StateApi};
@@ -17,30 +21,44 @@ use crate::pb::{
     state_client::StateClient,
 };
 
-pub use tonic::service::Routes;
-
 /// The encoded descriptors of every fwasm proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/fwasm_descriptor.bin"));
 
-/// Serves `routes` on `listener` until `shutdown` resolves, with the standard gRPC health
-/// service (`grpc.health.v1`, serving while the server runs) and server reflection beside them.
-pub async fn serve(
+/// Serves `service` on `listener` until `shutdown` resolves, with the standard gRPC health
+/// service (`grpc.health.v1`, serving while the server runs) and server reflection beside it,
+/// which lists exactly the services this server answers.
+pub async fn serve<S>(
     listener: TcpListener,
-    routes: Routes,
+    service: S,
     shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), tonic::transport::Error>
+where
+    S: Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(S::NAME)
+        .with_service_name(<HealthServer<HealthService> as NamedService>::NAME)
         .build_v1()
-        .expect("the descriptor set compiled into fwasm is valid");
+        .expect("the descriptor sets compiled into fwasm are valid");
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
-        .add_routes(routes)
+        .add_service(service)
         .add_service(health_service)
         .add_service(reflection)
         .serve_with_incoming_shutdown(incoming, shutdown)
@@ -73,14 +91,17 @@ pub fn connect_scheduler(addr: &str) -> Result<Arc<dyn SchedulerApi>, ApiError> 
     Ok(Arc::new(scheduler_client(channel(addr)?)))
 }
 
-/// Runs a trait method for a tonic handler, in a span continuing the caller's trace.
+/// Runs a trait method for a tonic handler, in a span continuing the caller's trace, and
+/// counts it in the gRPC metrics.
 macro_rules! serve_with {
     ($inner:expr, $method:ident, $request:expr) => {{
-        let span = crate::trace::incoming_span($request.metadata(), stringify!($method));
-        tracing::Instrument::instrument($inner.$method($request.into_inner()), span)
-            .await
-            .map(Response::new)
-            .map_err(Status::from)
+        let rpc = stringify!($method);
+        let span = crate::trace::incoming_span($request.metadata(), rpc);
+        let started = std::time::Instant::now();
+        let result =
+            tracing::Instrument::instrument($inner.$method($request.into_inner()), span).await;
+        crate::metrics::served(rpc, started, result.as_ref().err());
+        result.map(Response::new).map_err(Status::from)
     }};
 }
 

@@ -2,8 +2,11 @@
 //! per process renders them for a scrape (`/metrics`).
 
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::ApiError;
 
 /// Calls from outside, by `mode` (sync, async) and `outcome` (success, failed, refused).
 pub const INVOCATIONS: &str = "fwasm_invocations_total";
@@ -23,6 +26,12 @@ pub const QUEUE_DEPTH: &str = "fwasm_executor_queue_depth";
 pub const PARKED_CALLS: &str = "fwasm_executor_parked_calls";
 /// Executors the scheduler can place calls on.
 pub const EXECUTORS: &str = "fwasm_scheduler_executors";
+
+/// gRPC requests a service answered, by `rpc` (the method) and `code` (OK or the gRPC
+/// status code's name).
+pub const GRPC_REQUESTS: &str = "fwasm_grpc_requests_total";
+/// Seconds a service took to answer a gRPC request, by `rpc`.
+pub const GRPC_SECONDS: &str = "fwasm_grpc_request_seconds";
 
 /// Latency buckets, in seconds: 50 µs to 30 s.
 const BUCKETS: &[f64] = &[
@@ -44,6 +53,14 @@ pub fn handle() -> &'static PrometheusHandle {
         let _ = metrics::set_global_recorder(recorder);
         handle
     })
+}
+
+/// Records one answered gRPC request of method `rpc`, started at `started`.
+pub fn served(rpc: &'static str, started: Instant, error: Option<&ApiError>) {
+    handle();
+    let code = error.map_or("OK", |err| err.code.grpc_name());
+    metrics::counter!(GRPC_REQUESTS, "rpc" => rpc, "code" => code).increment(1);
+    metrics::histogram!(GRPC_SECONDS, "rpc" => rpc).record(started.elapsed().as_secs_f64());
 }
 
 /// Every metric's handle, made once: recording through a handle skips the registry lookup

@@ -80,9 +80,12 @@ pub async fn run(
     let executor = Arc::new(Executor::new(config, state, scheduler.clone()));
     let beating = tokio::spawn(heartbeats(executor.clone(), scheduler, addr));
     let served: Arc<dyn fwasm_proto::api::ExecutorApi> = executor;
-    let routes = fwasm_proto::grpc::Routes::default()
-        .add_service(fwasm_proto::grpc::ExecutorServer(served).into_service());
-    let result = fwasm_proto::grpc::serve(listener, routes, shutdown).await;
+    let result = fwasm_proto::grpc::serve(
+        listener,
+        fwasm_proto::grpc::ExecutorServer(served).into_service(),
+        shutdown,
+    )
+    .await;
     beating.abort();
     result?;
     Ok(())

@@ -102,8 +102,7 @@ pub(crate) async fn serve(
     let service = FunctionsServer::new(PublicApi(gateway))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(usize::MAX);
-    let routes = fwasm_proto::grpc::Routes::default().add_service(service);
-    fwasm_proto::grpc::serve(listener, routes, shutdown)
+    fwasm_proto::grpc::serve(listener, service, shutdown)
         .await
         .map_err(std::io::Error::other)
 }

@@ -69,8 +69,11 @@ pub async fn run(
     let directory = Arc::new(fwasm_proto::directory::RemoteExecutors::default());
     let scheduler: Arc<dyn fwasm_proto::api::SchedulerApi> =
         Arc::new(Scheduler::new(config, state, directory));
-    let routes = fwasm_proto::grpc::Routes::default()
-        .add_service(fwasm_proto::grpc::SchedulerServer(scheduler).into_service());
-    fwasm_proto::grpc::serve(listener, routes, shutdown).await?;
+    fwasm_proto::grpc::serve(
+        listener,
+        fwasm_proto::grpc::SchedulerServer(scheduler).into_service(),
+        shutdown,
+    )
+    .await?;
     Ok(())
 }

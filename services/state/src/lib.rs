@@ -79,8 +79,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let service: Arc<dyn fwasm_proto::api::StateApi> = Arc::new(config.open().await?);
-    let routes = fwasm_proto::grpc::Routes::default()
-        .add_service(fwasm_proto::grpc::StateServer(service).into_service());
-    fwasm_proto::grpc::serve(listener, routes, shutdown).await?;
+    fwasm_proto::grpc::serve(
+        listener,
+        fwasm_proto::grpc::StateServer(service).into_service(),
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
