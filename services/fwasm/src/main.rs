@@ -202,6 +202,9 @@ struct UpArgs {
     /// Keep state and functions in Redis (redis://HOST:PORT) instead of under --data-dir.
     #[arg(long, value_name = "redis://HOST:PORT")]
     state_backend: Option<String>,
+    /// Export spans over OTLP/gRPC to this collector, e.g. http://localhost:4317.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
 }
 
 #[tokio::main]
@@ -301,8 +304,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let otlp = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok();
-    let _tracing = fwasm_proto::trace::init("fwasm", otlp.as_deref())?;
+    let _tracing = fwasm_proto::trace::init("fwasm", args.otlp_endpoint.as_deref())?;
     let at = |port| SocketAddr::new(args.host, port);
     let listeners = GatewayListeners {
         invoke: listen(at(args.invoke_port), "--invoke-port").await?,
