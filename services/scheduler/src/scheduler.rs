@@ -583,6 +583,113 @@ mod tests {
         scheduler.submit(submit()).await.unwrap();
     }
 
+    /// Executors that die under the first `drops` calls they are given (the connection
+    /// breaks: Unavailable) and run the rest; remembers which executor each attempt went to.
+    struct Dying {
+        drops: usize,
+        tried: Mutex<Vec<String>>,
+    }
+
+    struct Attempt(bool);
+
+    impl ExecutorDirectory for Dying {
+        fn executor(
+            &self,
+            placement: &Placement,
+        ) -> Result<Arc<dyn fwasm_proto::api::ExecutorApi>, ApiError> {
+            let mut tried = self.tried.lock().unwrap();
+            tried.push(placement.executor_id.clone());
+            Ok(Arc::new(Attempt(tried.len() > self.drops)))
+        }
+    }
+
+    #[async_trait]
+    impl fwasm_proto::api::ExecutorApi for Attempt {
+        async fn execute(&self, call: Call) -> Result<CallResult, ApiError> {
+            if !self.0 {
+                return Err(ApiError::unavailable("connection reset by peer"));
+            }
+            Ok(CallResult {
+                id: call.id,
+                status: CallStatus::Success.into(),
+                output: b"ran".to_vec().into(),
+                ..CallResult::default()
+            })
+        }
+    }
+
+    /// A scheduler with `n` idle executors joined by heartbeat, reaching them through `dying`.
+    async fn with_dying_executors(n: usize, dying: Arc<Dying>) -> Scheduler {
+        let state = Arc::new(OneFunction(Mutex::new(0)));
+        let scheduler = Scheduler::new(SchedulerConfig::default(), state, dying);
+        for i in 0..n {
+            let beat = ExecutorHeartbeat {
+                executor_id: format!("e{i}"),
+                addr: format!("127.0.0.1:{}", 9000 + i),
+                capacity: 4,
+                ..ExecutorHeartbeat::default()
+            };
+            scheduler.heartbeat(beat).await.unwrap();
+        }
+        scheduler
+    }
+
+    async fn submit_and_wait(scheduler: &Scheduler) -> CallRecord {
+        let submit = SubmitRequest {
+            call: Some(Call {
+                user: "u".into(),
+                function: "f".into(),
+                ..Call::default()
+            }),
+            ..SubmitRequest::default()
+        };
+        let id = scheduler.submit(submit).await.unwrap().call_id;
+        let wait = WaitCallRequest {
+            id,
+            timeout_ms: 5_000,
+            ..WaitCallRequest::default()
+        };
+        scheduler.wait_call(wait).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_background_call_whose_executor_dies_runs_again_on_another() {
+        let dying = Arc::new(Dying {
+            drops: 1,
+            tried: Mutex::default(),
+        });
+        let scheduler = with_dying_executors(3, dying.clone()).await;
+        let record = submit_and_wait(&scheduler).await;
+        let tried = dying.tried.lock().unwrap().clone();
+        assert_eq!(tried.len(), 2, "{tried:?}");
+        assert_ne!(tried[0], tried[1], "not the executor that died");
+        assert_eq!(
+            (record.status(), &record.output[..], &record.executor_id),
+            (CallStatus::Success, &b"ran"[..], &tried[1])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_background_call_is_tried_on_at_most_three_executors() {
+        let dying = Arc::new(Dying {
+            drops: usize::MAX,
+            tried: Mutex::default(),
+        });
+        let scheduler = with_dying_executors(5, dying.clone()).await;
+        let record = submit_and_wait(&scheduler).await;
+        let mut tried = dying.tried.lock().unwrap().clone();
+        assert_eq!(tried.len(), MAX_DISPATCH_ATTEMPTS as usize, "{tried:?}");
+        tried.sort();
+        tried.dedup();
+        assert_eq!(tried.len(), 3, "each attempt on another executor");
+        assert_eq!(record.status(), CallStatus::Failed);
+        assert!(
+            record.error.ends_with("connection reset by peer"),
+            "the reason: {}",
+            record.error
+        );
+    }
+
     fn place(f: &str) -> PlaceRequest {
         PlaceRequest {
             user: "u".into(),
