@@ -1,0 +1,9 @@
+//! Distributed mode for real: every service its own `fwasm` process on loopback, talking
+//! gRPC, with state on a real redis-server or the embedded store.
+
+mod config;
+mod load;
+mod observability;
+mod restart;
+mod retry;
+mod support;
