@@ -216,39 +216,160 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
 }
 
 /// The Kubernetes manifests start each service with flags the binary accepts.
+/// The documents of deploy/k8s/fwasm.yaml, by `kind/name`.
+fn manifests() -> std::collections::HashMap<String, serde_norway::Value> {
+    use serde::Deserialize;
+    let text = include_str!("../../../deploy/k8s/fwasm.yaml");
+    serde_norway::Deserializer::from_str(text)
+        .map(|document| {
+            let value = serde_norway::Value::deserialize(document).expect("valid YAML");
+            let id = format!(
+                "{}/{}",
+                value["kind"].as_str().unwrap(),
+                value["metadata"]["name"].as_str().unwrap()
+            );
+            (id, value)
+        })
+        .collect()
+}
+
+fn strings(value: &serde_norway::Value) -> Vec<&str> {
+    let list = value.as_sequence().map(Vec::as_slice).unwrap_or_default();
+    list.iter().map(|v| v.as_str().unwrap()).collect()
+}
+
 #[test]
-fn the_kubernetes_manifests_use_real_flags() {
-    let manifest = include_str!("../../../deploy/k8s/fwasm.yaml");
-    let mut checked = 0;
-    // Container args are one flow list per container: `args: ["cmd", "--flag", ...]`,
-    // possibly continued on the next line.
-    let mut lines = manifest.lines();
-    while let Some(line) = lines.next() {
-        let Some(start) = line.find("args: [") else {
+fn the_kubernetes_manifests_deploy_every_service_with_real_flags() {
+    let manifests = manifests();
+    let config = &manifests["ConfigMap/fwasm"]["data"]["fwasm.toml"];
+    let config: toml::Table = config.as_str().unwrap().parse().expect("valid TOML");
+    let mut config_keys_used = std::collections::HashSet::new();
+    for name in ["redis", "state", "scheduler", "executor", "gateway"] {
+        let deployment = &manifests[&format!("Deployment/fwasm-{name}")];
+        let service = &manifests[&format!("Service/fwasm-{name}")];
+        let pod = &deployment["spec"]["template"];
+        // The Service selects this Deployment's pods, which the Deployment selects too.
+        let labels = &pod["metadata"]["labels"];
+        assert_eq!(&service["spec"]["selector"], labels, "{name}");
+        assert_eq!(
+            &deployment["spec"]["selector"]["matchLabels"], labels,
+            "{name}"
+        );
+        let container = &pod["spec"]["containers"][0];
+        let container_ports: Vec<u64> = container["ports"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| p["containerPort"].as_u64().unwrap())
+            .collect();
+        for port in service["spec"]["ports"].as_sequence().unwrap() {
+            let port = port["port"].as_u64().unwrap();
+            assert!(
+                container_ports.contains(&port),
+                "{name}: port {port} is not served"
+            );
+        }
+        if name == "redis" {
             continue;
-        };
-        let mut list = line[start + 7..].to_string();
-        while !list.contains(']') {
-            list.push_str(lines.next().expect("the list ends"));
         }
-        let words: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
-        let command = words[0];
-        if command.starts_with('-') {
-            continue; // Redis's own arguments.
+        // Every flag is one `fwasm NAME` takes, and so is every config key it reads.
+        let args = strings(&container["args"]);
+        assert_eq!(args[0], name);
+        let usage = help(&[name]);
+        for flag in args.iter().filter(|a| a.starts_with("--")) {
+            assert!(
+                usage.contains(&format!("{flag} ")),
+                "fwasm {name} has no {flag}"
+            );
         }
-        let usage = help(&[command]);
-        for flag in words.iter().filter(|w| w.starts_with("--")) {
-            assert!(usage.contains(flag), "fwasm {command} has no {flag}");
+        for key in config.keys() {
+            if usage.contains(&format!("--{} ", key.replace('_', "-"))) {
+                config_keys_used.insert(key.clone());
+            }
         }
-        checked += 1;
+        // Probes ask the ports the container serves.
+        for probe in ["readinessProbe", "livenessProbe"] {
+            let probe = &container[probe];
+            let port = probe["grpc"]["port"]
+                .as_u64()
+                .or(probe["httpGet"]["port"].as_u64());
+            assert!(
+                container_ports.contains(&port.unwrap()),
+                "{name}: {probe:?}"
+            );
+        }
     }
-    assert_eq!(checked, 4, "state, scheduler, executor and gateway");
-    // The config map's keys name flags too.
-    for key in ["state", "scheduler", "backend", "metrics", "durable_calls"] {
-        assert!(manifest.contains(&format!("{key} = ")), "{key}");
+    let unused: Vec<_> = config
+        .keys()
+        .filter(|k| !config_keys_used.contains(*k))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "config keys no service reads: {unused:?}"
+    );
+    // The addresses in the config are the Services' names and ports.
+    for (key, service) in [
+        ("state", "fwasm-state:7000"),
+        ("scheduler", "fwasm-scheduler:7001"),
+        ("backend", "redis://fwasm-redis:6379"),
+    ] {
+        assert_eq!(config[key].as_str(), Some(service), "{key}");
     }
-    assert!(help(&["scheduler"]).contains("--durable-calls"));
-    assert!(help(&["state"]).contains("--backend"));
+    for (service, port) in [("state", 7000), ("scheduler", 7001), ("redis", 6379)] {
+        let ports = &manifests[&format!("Service/fwasm-{service}")]["spec"]["ports"];
+        assert_eq!(ports[0]["port"].as_u64(), Some(port), "{service}");
+    }
+}
+
+/// The image builds the `fwasm` package from the repository root, without sending build
+/// output as context, on a Rust new enough for the workspace.
+#[test]
+fn the_dockerfile_builds_the_fwasm_package_from_the_sources() {
+    let dockerfile = include_str!("../../../deploy/Dockerfile");
+    let ignore = include_str!("../../../.dockerignore");
+    let workspace: toml::Table = include_str!("../../../Cargo.toml").parse().unwrap();
+    let needed = workspace["workspace"]["package"]["rust-version"]
+        .as_str()
+        .unwrap();
+    let image = dockerfile
+        .lines()
+        .find_map(|line| line.strip_prefix("FROM rust:"))
+        .expect("a Rust build stage");
+    let version = image.split(['-', ' ']).next().unwrap();
+    let number = |v: &str| -> Vec<u32> { v.split('.').map(|n| n.parse().unwrap()).collect() };
+    assert!(
+        number(version) >= number(needed),
+        "rust:{version} is older than {needed}"
+    );
+    assert!(dockerfile.contains("cargo build --release -p fwasm"));
+    let package: toml::Table = include_str!("../Cargo.toml").parse().unwrap();
+    assert_eq!(package["package"]["name"].as_str(), Some("fwasm"));
+    assert!(dockerfile.contains("ENTRYPOINT [\"fwasm\"]"));
+    for excluded in ["target", ".git"] {
+        assert!(
+            ignore.lines().any(|l| l == excluded),
+            "{excluded} is sent as context"
+        );
+    }
+    // The default command is a real one.
+    let cmd = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("CMD "))
+        .unwrap();
+    let cmd: Vec<String> = exec_words(cmd);
+    let usage = help(&[&cmd[0]]);
+    for flag in cmd.iter().filter(|a| a.starts_with("--")) {
+        assert!(
+            usage.contains(flag.as_str()),
+            "fwasm {} has no {flag}",
+            cmd[0]
+        );
+    }
+}
+
+/// The words of a Dockerfile exec-form list such as `["up", "--host", "0.0.0.0"]`.
+fn exec_words(list: &str) -> Vec<String> {
+    serde_norway::from_str(list).expect("an exec-form list")
 }
 
 /// Runs `fwasm build ARGS` in `dir`: exit status success, stderr.
