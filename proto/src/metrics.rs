@@ -26,6 +26,8 @@ pub const QUEUE_DEPTH: &str = "fwasm_executor_queue_depth";
 pub const PARKED_CALLS: &str = "fwasm_executor_parked_calls";
 /// Executors the scheduler can place calls on.
 pub const EXECUTORS: &str = "fwasm_scheduler_executors";
+/// Background calls the scheduler holds until an executor has room.
+pub const SCHEDULER_QUEUED: &str = "fwasm_scheduler_queued_calls";
 
 /// gRPC requests a service answered, by `rpc` (the method) and `code` (OK or the gRPC
 /// status code's name).
@@ -80,6 +82,7 @@ pub struct Meters {
     pub queue_depth: metrics::Gauge,
     pub parked_calls: metrics::Gauge,
     pub executors: metrics::Gauge,
+    pub scheduler_queued: metrics::Gauge,
 }
 
 /// The process's metric handles (installing the recorder first).
@@ -102,6 +105,7 @@ pub fn meters() -> &'static Meters {
             queue_depth: metrics::gauge!(QUEUE_DEPTH),
             parked_calls: metrics::gauge!(PARKED_CALLS),
             executors: metrics::gauge!(EXECUTORS),
+            scheduler_queued: metrics::gauge!(SCHEDULER_QUEUED),
         }
     })
 }

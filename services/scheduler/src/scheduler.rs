@@ -277,11 +277,14 @@ impl Dispatch {
     }
 
     async fn dispatch(&self, call: &Call, mut busy: String) -> Result<CallResult, ApiError> {
+        // The queue-depth gauge counts this call while it is not on an executor.
+        let waiting = &fwasm_proto::metrics::meters().scheduler_queued;
         let mut attempts = 0;
         loop {
             let outcome = match self.members.choose(&call.module_hash, &busy) {
                 Ok(executor) => {
                     self.calls.set_running(call.id, &executor.id);
+                    waiting.decrement(1.0);
                     let placement = Placement {
                         call_id: call.id,
                         executor_id: executor.id.clone(),
@@ -328,13 +331,21 @@ impl Dispatch {
                 tracing::warn!(call_id = call.id, %executor, error = %err, "executor lost the call; trying another");
                 attempts += 1;
                 self.calls.set_queued(call.id);
+                waiting.increment(1.0);
                 busy = executor;
                 continue;
             }
+            let placed = !executor.is_empty();
             if err.code == ErrorCode::ResourceExhausted && Instant::now() < self.deadline {
+                if placed {
+                    waiting.increment(1.0);
+                }
                 self.calls.set_queued(call.id);
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
+            }
+            if !placed {
+                waiting.decrement(1.0);
             }
             return Err(err);
         }
@@ -363,7 +374,7 @@ impl SchedulerApi for Scheduler {
             .ok_or_else(|| ApiError::invalid_argument("submit names no call"))?;
         if self.queued.load(Ordering::Acquire) >= self.max_queued {
             return Err(ApiError::resource_exhausted(format!(
-                "{} calls are already waiting for an executor; retry shortly",
+                "{} background calls are already waiting or running; retry shortly",
                 self.max_queued
             )));
         }
@@ -378,6 +389,9 @@ impl SchedulerApi for Scheduler {
             deadline: Instant::now() + self.queue_wait,
         };
         self.queued.fetch_add(1, Ordering::AcqRel);
+        fwasm_proto::metrics::meters()
+            .scheduler_queued
+            .increment(1.0);
         tokio::spawn(dispatch.run(call, req.busy_executor_id).in_current_span());
         // Accepted means recorded: a durable table has saved the call before it is answered.
         self.calls.flushed().await;
@@ -558,7 +572,7 @@ mod tests {
         assert_eq!(refused.code, ErrorCode::ResourceExhausted);
         assert_eq!(
             refused.message,
-            "2 calls are already waiting for an executor; retry shortly"
+            "2 background calls are already waiting or running; retry shortly"
         );
         // The queued ones wait their time, then end failed with the reason.
         for placement in [first, second] {

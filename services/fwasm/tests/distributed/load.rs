@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{CallStatus, InvokeRequest, WaitCallRequest};
 
 use crate::support::*;
@@ -13,43 +12,18 @@ use crate::support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_an_executor_mid_load_loses_no_call() {
     let redis = redis_harness::RedisServer::start();
-    let data = tempfile::tempdir().unwrap();
-    let [state, scheduler, metrics] = [free_addr(), free_addr(), free_addr()];
-    let ports = GatewayPorts::free();
-    let _state = spawn(&[
-        "state",
-        "--listen",
-        &state,
-        "--backend",
-        &redis.url(),
-        "--data-dir",
-        data.path().to_str().unwrap(),
-    ]);
-    let _scheduler = spawn(&[
-        "scheduler",
-        "--listen",
-        &scheduler,
-        "--state",
-        &state,
-        "--metrics",
-        &metrics,
-    ]);
-    let mut executors: Vec<Process> = (1..=3)
-        .map(|i| executor_process(&free_addr(), &state, &scheduler, &format!("e{i}"), &[]))
-        .collect();
-    let _gateway = gateway(&state, &scheduler, ports);
-    let http = reqwest::Client::new();
-    executors_joined(&http, &metrics, 3).await;
-    upload(
-        &http,
-        ports,
-        "load/echo",
-        include_bytes!("../../demo/echo.wasm").to_vec(),
-    )
+    let mut mesh = Mesh::start(MeshOptions {
+        executors: 3,
+        redis: Some(&redis.url()),
+        ..MeshOptions::default()
+    })
     .await;
-    upload(&http, ports, "load/slow", wat::parse_str(SLOW).unwrap()).await;
-    let grpc_url = format!("http://127.0.0.1:{}", ports.grpc);
-    let client = FunctionsClient::connect(grpc_url).await.unwrap();
+    let echo = include_bytes!("../../demo/echo.wasm").to_vec();
+    mesh.upload("load/echo", echo).await;
+    mesh.upload("load/slow", wat::parse_str(SLOW).unwrap())
+        .await;
+    let client = mesh.client().await;
+    let echo_url = mesh.invoke_url("load/echo");
 
     // 1,500 async calls of `slow` and 1,500 sync calls of `echo`, 48 in flight at a time.
     let gate = Arc::new(tokio::sync::Semaphore::new(48));
@@ -69,10 +43,9 @@ async fn killing_an_executor_mid_load_loses_no_call() {
                 .await
                 .map(|r| r.into_inner().call_id)
         }));
-        let (permits, http) = (gate.clone(), http.clone());
+        let (permits, http, url) = (gate.clone(), mesh.http.clone(), echo_url.clone());
         sync_calls.push(tokio::spawn(async move {
             let _permit = permits.acquire_owned().await.unwrap();
-            let url = format!("http://127.0.0.1:{}/f/load/echo", ports.invoke);
             let reply = http
                 .post(url)
                 .body(format!("call {i}"))
@@ -85,11 +58,9 @@ async fn killing_an_executor_mid_load_loses_no_call() {
         if i == 300 {
             // Let the first calls get going first.
             tokio::time::sleep(Duration::from_millis(200)).await;
-            // SIGKILL: no goodbye, calls in flight on it are cut off.
-            executors.remove(1).kill();
+            mesh.kill_executor("e2");
         }
     }
-
     let (mut ok, mut failed) = (0, 0);
     for call in sync_calls {
         let (i, status, body) = call.await.unwrap();

@@ -21,6 +21,8 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
+use fwasm_proto::pb::{CallStatus, InvokeRequest, WaitCallRequest};
+
 use crate::support::*;
 
 /// An OTLP/gRPC trace collector that keeps, per trace id, the services that sent spans.
@@ -98,14 +100,6 @@ async fn reflected_services(addr: &str) -> Vec<String> {
     services.service.into_iter().map(|s| s.name).collect()
 }
 
-/// The value of the sample `name_and_labels` in a scrape (0 when absent).
-fn sample(scrape: &str, name_and_labels: &str) -> f64 {
-    scrape
-        .lines()
-        .find_map(|line| line.strip_prefix(name_and_labels)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.parse().unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_process_exports_its_spans_of_one_trace_serves_metrics_health_and_reflection() {
     let collector = Collector::default();
@@ -119,73 +113,21 @@ async fn every_process_exports_its_spans_of_one_trace_serves_metrics_health_and_
         // Export every 100 ms rather than every 5 s.
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
     ];
-    let [state, scheduler, executor] = [free_addr(), free_addr(), free_addr()];
-    let [state_metrics, scheduler_metrics, executor_metrics] =
-        [free_addr(), free_addr(), free_addr()];
-    let ports = GatewayPorts::free();
-    let data = dir.path().join("data");
-    let _processes = [
-        spawn_with_env(
-            &[
-                "state",
-                "--listen",
-                &state,
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--metrics",
-                &state_metrics,
-            ],
-            &env,
-        ),
-        spawn_with_env(
-            &[
-                "scheduler",
-                "--listen",
-                &scheduler,
-                "--state",
-                &state,
-                "--metrics",
-                &scheduler_metrics,
-            ],
-            &env,
-        ),
-        spawn_with_env(
-            &[
-                "executor",
-                "--listen",
-                &executor,
-                "--state",
-                &state,
-                "--scheduler",
-                &scheduler,
-                "--metrics",
-                &executor_metrics,
-            ],
-            &env,
-        ),
-        spawn_with_env(
-            &[
-                "gateway",
-                "--state",
-                &state,
-                "--scheduler",
-                &scheduler,
-                "--invoke-port",
-                &ports.invoke.to_string(),
-                "--upload-port",
-                &ports.upload.to_string(),
-                "--grpc-port",
-                &ports.grpc.to_string(),
-            ],
-            &env,
-        ),
-    ];
-    let http = reqwest::Client::new();
-    executors_joined(&http, &scheduler_metrics, 1).await;
+    let mesh = Mesh::start(MeshOptions {
+        executors: 1,
+        env: &env,
+        ..MeshOptions::default()
+    })
+    .await;
+    let http = &mesh.http;
     let echo = include_bytes!("../../demo/echo.wasm").to_vec();
-    upload(&http, ports, "obs/echo", echo).await;
-    let url = format!("http://127.0.0.1:{}/f/obs/echo", ports.invoke);
-    let reply = http.post(&url).body("traced").send().await.unwrap();
+    mesh.upload("obs/echo", echo).await;
+    let reply = http
+        .post(mesh.invoke_url("obs/echo"))
+        .body("traced")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(reply.status().as_u16(), 200);
     assert_eq!(reply.text().await.unwrap(), "traced");
 
@@ -203,44 +145,46 @@ async fn every_process_exports_its_spans_of_one_trace_serves_metrics_health_and_
     .await;
 
     // Metrics from every process.
-    let gateway_metrics = format!("127.0.0.1:{}", ports.invoke);
+    let gateway_metrics = &format!("127.0.0.1:{}", mesh.ports.invoke);
+    let executor_metrics = &mesh.executors[0].metrics;
+    let (state_metrics, scheduler_metrics) = (&mesh.state_metrics, &mesh.scheduler_metrics);
     let scrapes = [
         (
-            &gateway_metrics,
+            gateway_metrics,
             r#"fwasm_invocations_total{mode="sync",outcome="success"}"#,
         ),
-        (&scheduler_metrics, "fwasm_scheduler_executors"),
-        (&executor_metrics, r#"fwasm_calls_total{outcome="success"}"#),
-        (&executor_metrics, "fwasm_cold_starts_total"),
+        (scheduler_metrics, "fwasm_scheduler_executors"),
+        (executor_metrics, r#"fwasm_calls_total{outcome="success"}"#),
+        (executor_metrics, "fwasm_cold_starts_total"),
         (
-            &state_metrics,
+            state_metrics,
             r#"fwasm_grpc_requests_total{rpc="get_module",code="OK"}"#,
         ),
         (
-            &state_metrics,
+            state_metrics,
             r#"fwasm_grpc_requests_total{rpc="put_function",code="OK"}"#,
         ),
         (
-            &scheduler_metrics,
+            scheduler_metrics,
             r#"fwasm_grpc_requests_total{rpc="heartbeat",code="OK"}"#,
         ),
         (
-            &executor_metrics,
+            executor_metrics,
             r#"fwasm_grpc_request_seconds_count{rpc="execute"}"#,
         ),
     ];
     for (addr, metric) in scrapes {
-        let text = scrape(&http, addr).await.unwrap();
+        let text = scrape(http, addr).await.unwrap();
         let value = sample(&text, metric);
         assert!(value >= 1.0, "{addr}: {metric} is {value} in\n{text}");
     }
 
     // Health and reflection on every gRPC server.
-    let grpc = format!("127.0.0.1:{}", ports.grpc);
+    let grpc = format!("127.0.0.1:{}", mesh.ports.grpc);
     for (addr, service) in [
-        (&state, "fwasm.v1.State"),
-        (&scheduler, "fwasm.v1.Scheduler"),
-        (&executor, "fwasm.v1.Executor"),
+        (&mesh.state, "fwasm.v1.State"),
+        (&mesh.scheduler, "fwasm.v1.Scheduler"),
+        (&mesh.executors[0].addr, "fwasm.v1.Executor"),
         (&grpc, "fwasm.v1.Functions"),
     ] {
         let mut health = HealthClient::new(channel(addr).await);
@@ -255,4 +199,50 @@ async fn every_process_exports_its_spans_of_one_trace_serves_metrics_health_and_
             assert!(listed.iter().any(|s| s == expected), "{addr}: {listed:?}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_calls_wait_in_the_scheduler_while_executors_are_full_and_the_queue_depth_says_so()
+ {
+    let mesh = Mesh::start(MeshOptions {
+        executors: 1,
+        executor_flags: &["--max-calls", "1"],
+        ..MeshOptions::default()
+    })
+    .await;
+    mesh.upload("queue/spin", wat::parse_str(SPIN).unwrap())
+        .await;
+    let mut client = mesh.client().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let invoke = InvokeRequest {
+            user: "queue".into(),
+            function: "spin".into(),
+            ..InvokeRequest::default()
+        };
+        ids.push(
+            client
+                .invoke_async(invoke)
+                .await
+                .unwrap()
+                .into_inner()
+                .call_id,
+        );
+    }
+    let depth = async || {
+        let text = scrape(&mesh.http, &mesh.scheduler_metrics).await.unwrap();
+        sample(&text, "fwasm_scheduler_queued_calls")
+    };
+    // One runs on the executor, which admits one call; two wait in the scheduler.
+    eventually("two calls queued", async || depth().await == 2.0).await;
+    for id in ids {
+        let wait = WaitCallRequest {
+            id,
+            timeout_ms: 30_000,
+            ..WaitCallRequest::default()
+        };
+        let record = client.wait_call(wait).await.unwrap().into_inner();
+        assert_eq!(record.status(), CallStatus::Success, "{record:?}");
+    }
+    assert_eq!(depth().await, 0.0);
 }

@@ -1,6 +1,5 @@
 //! The scheduler's call table survives a restart of the scheduler (Redis backend).
 
-use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{CallStatus, InvokeRequest, WaitCallRequest};
 
 use crate::support::*;
@@ -8,25 +7,16 @@ use crate::support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_scheduler_still_knows_every_call() {
     let redis = redis_harness::RedisServer::start();
-    let [state_addr, scheduler_addr] = [free_addr(), free_addr()];
-    let ports = GatewayPorts::free();
-    let scheduler_args = [
-        "scheduler",
-        "--listen",
-        &scheduler_addr,
-        "--state",
-        &state_addr,
-        "--durable-calls",
-    ];
-    let _state = spawn(&["state", "--listen", &state_addr, "--backend", &redis.url()]);
-    let first_scheduler = spawn(&scheduler_args);
-    let _executor = executor_process(&free_addr(), &state_addr, &scheduler_addr, "e1", &[]);
-    let _gateway = gateway(&state_addr, &scheduler_addr, ports);
-    let http = reqwest::Client::new();
-    upload(&http, ports, "load/slow", wat::parse_str(SLOW).unwrap()).await;
-    let mut client = FunctionsClient::connect(format!("http://127.0.0.1:{}", ports.grpc))
-        .await
-        .unwrap();
+    let mut mesh = Mesh::start(MeshOptions {
+        executors: 1,
+        redis: Some(&redis.url()),
+        scheduler_flags: &["--durable-calls"],
+        ..MeshOptions::default()
+    })
+    .await;
+    mesh.upload("load/slow", wat::parse_str(SLOW).unwrap())
+        .await;
+    let mut client = mesh.client().await;
     let request = || InvokeRequest {
         user: "load".into(),
         function: "slow".into(),
@@ -60,8 +50,7 @@ async fn a_restarted_scheduler_still_knows_every_call() {
         .into_inner()
         .call_id;
 
-    first_scheduler.kill();
-    let _second_scheduler = spawn(&scheduler_args);
+    mesh.restart_scheduler();
 
     let mut restored = None;
     eventually("the new scheduler answering", async || {
