@@ -498,118 +498,26 @@ struct ModuleInfo {
     exports: Vec<String>,
 }
 
-/// Reads the import, memory and export sections of a wasm module: just enough to report on
-/// (and sanity-check) what clang produced.
+/// Reads a module's imports, exports and initial memory with wasmi (which also checks it is
+/// valid): just enough to report on what clang produced.
 fn inspect(module: &[u8]) -> anyhow::Result<ModuleInfo> {
-    let mut r = Reader {
-        bytes: module,
-        pos: 0,
-    };
-    if r.take(8)? != b"\0asm\x01\0\0\0" {
-        bail!("not a WebAssembly module");
-    }
-    let mut info = ModuleInfo {
-        initial_pages: 0,
-        imports: Vec::new(),
-        exports: Vec::new(),
-    };
-    while r.pos < module.len() {
-        let id = r.byte()?;
-        let size = r.leb()? as usize;
-        let mut s = Reader {
-            bytes: r.take(size)?,
-            pos: 0,
-        };
-        match id {
-            2 => {
-                for _ in 0..s.leb()? {
-                    let module = s.name()?;
-                    let name = s.name()?;
-                    match s.byte()? {
-                        0 => {
-                            s.leb()?;
-                        }
-                        1 => {
-                            s.byte()?;
-                            s.limits()?;
-                        }
-                        2 => {
-                            s.limits()?;
-                        }
-                        3 => {
-                            s.take(2)?;
-                        }
-                        kind => bail!("unknown import kind {kind}"),
-                    }
-                    info.imports.push(format!("{module}.{name}"));
-                }
-            }
-            5 => {
-                let memories = s.leb()?;
-                if memories > 0 {
-                    info.initial_pages = s.limits()?;
-                }
-            }
-            7 => {
-                for _ in 0..s.leb()? {
-                    info.exports.push(s.name()?);
-                    s.byte()?;
-                    s.leb()?;
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(info)
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())
-            .context("truncated module")?;
-        let bytes = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(bytes)
-    }
-
-    fn byte(&mut self) -> anyhow::Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn leb(&mut self) -> anyhow::Result<u64> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            value |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(value);
-            }
-        }
-        bail!("bad LEB128 number")
-    }
-
-    fn name(&mut self) -> anyhow::Result<String> {
-        let len = self.leb()? as usize;
-        Ok(String::from_utf8_lossy(self.take(len)?).into_owned())
-    }
-
-    /// Memory or table limits; returns the minimum.
-    fn limits(&mut self) -> anyhow::Result<u32> {
-        let flags = self.byte()?;
-        let min = self.leb()?;
-        if flags & 1 != 0 {
-            self.leb()?;
-        }
-        Ok(u32::try_from(min).unwrap_or(u32::MAX))
-    }
+    let module = wasmi::Module::new(&wasmi::Engine::default(), module)?;
+    let imports: Vec<_> = module.imports().collect();
+    let exports: Vec<_> = module.exports().collect();
+    let types = imports.iter().map(|i| i.ty()).chain(exports.iter().map(|e| e.ty()));
+    let initial_pages = types
+        .filter_map(|ty| ty.memory())
+        .map(|memory| u32::try_from(memory.minimum()).unwrap_or(u32::MAX))
+        .next()
+        .unwrap_or(0);
+    Ok(ModuleInfo {
+        initial_pages,
+        imports: imports
+            .iter()
+            .map(|i| format!("{}.{}", i.module(), i.name()))
+            .collect(),
+        exports: exports.iter().map(|e| e.name().to_string()).collect(),
+    })
 }
 
 #[cfg(test)]
@@ -700,22 +608,17 @@ mod tests {
 
     #[test]
     fn inspect_reads_memory_imports_and_exports() {
-        // (module (import "fwasm_v1" "log" (func (param i32 i32 i32) (result i32)))
-        //   (memory (export "memory") 2) (func (export "f")))
-        let module: &[u8] = &[
-            0, 97, 115, 109, 1, 0, 0, 0, // header
-            1, 11, 2, 96, 3, 127, 127, 127, 1, 127, 96, 0, 0, // types
-            2, 16, 1, 8, b'f', b'w', b'a', b's', b'm', b'_', b'v', b'1', 3, b'l', b'o', b'g', 0,
-            0, // import
-            3, 2, 1, 1, // functions
-            5, 3, 1, 0, 2, // memory
-            7, 14, 2, 6, b'm', b'e', b'm', b'o', b'r', b'y', 2, 0, 1, b'f', 0, 1, // exports
-            10, 4, 1, 2, 0, 11, // code
-        ];
-        let info = inspect(module).expect("a valid module");
+        let module = wat::parse_str(
+            r#"(module (import "fwasm_v1" "log" (func (param i32 i32 i32) (result i32)))
+                 (memory (export "memory") 2) (func (export "f")))"#,
+        )
+        .unwrap();
+        let info = inspect(&module).expect("a valid module");
         assert_eq!(info.initial_pages, 2);
         assert_eq!(info.imports, ["fwasm_v1.log"]);
-        assert_eq!(info.exports, ["memory", "f"]);
+        let mut exports = info.exports;
+        exports.sort();
+        assert_eq!(exports, ["f", "memory"]);
         assert!(inspect(&module[..20]).is_err());
     }
 }
