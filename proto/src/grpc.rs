@@ -95,12 +95,12 @@ pub fn connect_scheduler(addr: &str) -> Result<Arc<dyn SchedulerApi>, ApiError> 
 /// counts it in the gRPC metrics.
 macro_rules! serve_with {
     ($inner:expr, $method:ident, $request:expr) => {{
-        let rpc = stringify!($method);
-        let span = crate::trace::incoming_span($request.metadata(), rpc);
+        static METER: crate::metrics::RpcMeter = crate::metrics::RpcMeter::new(stringify!($method));
+        let span = crate::trace::incoming_span($request.metadata(), METER.rpc);
         let started = std::time::Instant::now();
         let result =
             tracing::Instrument::instrument($inner.$method($request.into_inner()), span).await;
-        crate::metrics::served(rpc, started, result.as_ref().err());
+        METER.record(started, result.as_ref().err());
         result.map(Response::new).map_err(Status::from)
     }};
 }

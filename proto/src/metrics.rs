@@ -57,12 +57,39 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Records one answered gRPC request of method `rpc`, started at `started`.
-pub fn served(rpc: &'static str, started: Instant, error: Option<&ApiError>) {
-    handle();
-    let code = error.map_or("OK", |err| err.code.grpc_name());
-    metrics::counter!(GRPC_REQUESTS, "rpc" => rpc, "code" => code).increment(1);
-    metrics::histogram!(GRPC_SECONDS, "rpc" => rpc).record(started.elapsed().as_secs_f64());
+/// The metrics of one gRPC method, with the handles of its common case (answered OK) made on
+/// first use, so recording skips the registry lookup.
+pub struct RpcMeter {
+    pub rpc: &'static str,
+    handles: OnceLock<(metrics::Counter, metrics::Histogram)>,
+}
+
+impl RpcMeter {
+    pub const fn new(rpc: &'static str) -> Self {
+        RpcMeter {
+            rpc,
+            handles: OnceLock::new(),
+        }
+    }
+
+    /// Records one answered request, started at `started`.
+    pub fn record(&self, started: Instant, error: Option<&ApiError>) {
+        let (ok, seconds) = self.handles.get_or_init(|| {
+            handle();
+            (
+                metrics::counter!(GRPC_REQUESTS, "rpc" => self.rpc, "code" => "OK"),
+                metrics::histogram!(GRPC_SECONDS, "rpc" => self.rpc),
+            )
+        });
+        seconds.record(started.elapsed().as_secs_f64());
+        match error {
+            None => ok.increment(1),
+            Some(err) => {
+                let code = err.code.grpc_name();
+                metrics::counter!(GRPC_REQUESTS, "rpc" => self.rpc, "code" => code).increment(1);
+            }
+        }
+    }
 }
 
 /// Every metric's handle, made once: recording through a handle skips the registry lookup

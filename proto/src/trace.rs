@@ -88,6 +88,14 @@ pub struct TraceError {
     reason: String,
 }
 
+/// Log lines on stderr.
+fn log_lines<S>() -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    tracing_subscriber::fmt::layer().with_writer(std::io::stderr)
+}
+
 /// Installs this process's tracing: log lines on stderr (filtered by `RUST_LOG`, `info` by
 /// default), W3C propagation, and, when `otlp_endpoint` is set (e.g. `http://collector:4317`),
 /// span export over OTLP/gRPC with `service` as the service name. Call once, inside a tokio
@@ -110,19 +118,26 @@ pub fn init(service: &str, otlp_endpoint: Option<&str>) -> Result<Tracing, Trace
         provider = provider.with_batch_exporter(exporter);
     }
     let provider = provider.build();
-    // `RUST_LOG` picks the log lines only: exported spans keep their own level, so a quiet
-    // log (`warn`) still exports every call's trace.
     let log_filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let log = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_filter(log_filter);
-    // OpenTelemetry spans cost a few microseconds each; without an exporter nobody sees them.
-    let spans = otlp_endpoint.is_some().then(|| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("fwasm"))
-            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
-    });
-    tracing_subscriber::registry().with(log).with(spans).init();
+    match otlp_endpoint {
+        // `RUST_LOG` picks the log lines only: exported spans keep their own level, so a
+        // quiet log (`warn`) still exports every call's trace.
+        Some(_) => {
+            let spans = tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("fwasm"))
+                .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+            tracing_subscriber::registry()
+                .with(log_lines().with_filter(log_filter))
+                .with(spans)
+                .init();
+        }
+        // No exporter, nobody sees OpenTelemetry spans (a few microseconds each): the log
+        // filter then applies to everything, and spans it rules out cost nothing.
+        None => tracing_subscriber::registry()
+            .with(log_filter)
+            .with(log_lines())
+            .init(),
+    }
     Ok(Tracing { provider })
 }

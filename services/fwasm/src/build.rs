@@ -504,7 +504,10 @@ fn inspect(module: &[u8]) -> anyhow::Result<ModuleInfo> {
     let module = wasmi::Module::new(&wasmi::Engine::default(), module)?;
     let imports: Vec<_> = module.imports().collect();
     let exports: Vec<_> = module.exports().collect();
-    let types = imports.iter().map(|i| i.ty()).chain(exports.iter().map(|e| e.ty()));
+    let types = imports
+        .iter()
+        .map(|i| i.ty())
+        .chain(exports.iter().map(|e| e.ty()));
     let initial_pages = types
         .filter_map(|ty| ty.memory())
         .map(|memory| u32::try_from(memory.minimum()).unwrap_or(u32::MAX))
