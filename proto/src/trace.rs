@@ -65,6 +65,51 @@ pub fn incoming_span(metadata: &MetadataMap, rpc: &'static str) -> tracing::Span
     span
 }
 
+/// A caller's W3C trace context, given as its two header values.
+struct CallerContext<'a> {
+    traceparent: &'a str,
+    tracestate: Option<&'a str>,
+}
+
+impl Extractor for CallerContext<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" => Some(self.traceparent),
+            "tracestate" => self.tracestate,
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent", "tracestate"]
+    }
+}
+
+/// The span a call from outside runs in when its caller sent W3C trace context (a
+/// `traceparent` header or gRPC metadata entry): a child of the caller's span, so fwasm's spans
+/// join the caller's trace. None when there is none, so other calls pay for no extra span.
+pub fn caller_span(traceparent: Option<&str>, tracestate: Option<&str>) -> Option<tracing::Span> {
+    let traceparent = traceparent?;
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&CallerContext {
+            traceparent,
+            tracestate,
+        })
+    });
+    let span = tracing::info_span!("caller");
+    // Fails only when no OpenTelemetry layer is installed; the span then stands alone.
+    let _ = span.set_parent(parent);
+    Some(span)
+}
+
+/// Runs `work` inside `span` when there is one.
+pub async fn within<F: std::future::Future>(span: Option<tracing::Span>, work: F) -> F::Output {
+    match span {
+        Some(span) => tracing::Instrument::instrument(work, span).await,
+        None => work.await,
+    }
+}
+
 /// Makes this process read and write W3C trace context. Idempotent.
 pub fn use_w3c_propagation() {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());

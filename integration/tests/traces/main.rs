@@ -1,5 +1,6 @@
 //! One invocation is one trace: in the mesh, the gateway's, scheduler's and executor's spans
-//! share a trace id, because each gRPC hop carries W3C trace context.
+//! share a trace id, because each gRPC hop carries W3C trace context; a caller that sends its
+//! own trace context gets them in its trace.
 //!
 //! A test binary of its own: `tracing` caches per call site whether anyone listens, so spans
 //! recorded by a subscriber scoped to one test are unreliable beside other tests' threads.
@@ -68,5 +69,53 @@ async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
         hops >= 2,
         "the placement and the call each crossed a gRPC hop"
     );
+
+    // A caller that sends its own trace context (W3C `traceparent`, over HTTP or as gRPC
+    // metadata) finds fwasm's spans in its trace.
+    let caller_span = "00f067aa0ba902b7";
+    let over_http = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let over_grpc = "0af7651916cd43dd8448eb211c80319c";
+    let reply = p
+        .http
+        .post(format!("{}/f/tom/upper", p.invoke))
+        .header("traceparent", format!("00-{over_http}-{caller_span}-01"))
+        .body("joined")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.text().await.unwrap(), "JOINED");
+    let mut request = tonic::Request::new(fwasm_proto::pb::InvokeRequest {
+        user: "tom".into(),
+        function: "upper".into(),
+        input: b"joined".to_vec().into(),
+        ..Default::default()
+    });
+    let traceparent = format!("00-{over_grpc}-{caller_span}-01");
+    request
+        .metadata_mut()
+        .insert("traceparent", traceparent.parse().unwrap());
+    let reply = p.grpc_client().await.invoke(request).await.unwrap();
+    assert_eq!(&reply.into_inner().output[..], b"JOINED");
+    for trace in [over_http, over_grpc] {
+        let trace = opentelemetry::trace::TraceId::from_hex(trace).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            provider.force_flush().unwrap();
+            let spans = exporter.get_finished_spans().unwrap();
+            let joined = |name: &str| {
+                spans
+                    .iter()
+                    .any(|s| s.name == name && s.span_context.trace_id() == trace)
+            };
+            if joined("gateway.invoke") && joined("executor.execute") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no gateway and executor spans in the caller's trace {trace}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
     p.stop().await;
 }

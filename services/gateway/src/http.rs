@@ -13,10 +13,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use fwasm_proto::pb::{CallResult, CallStatus, Header};
+use fwasm_proto::trace::within;
 use fwasm_proto::{ApiError, ErrorCode};
 use tokio::net::TcpListener;
 
 use crate::faasm_json::{self, FaasmRequest};
+
 use crate::gateway::{Gateway, Invocation};
 
 pub(crate) async fn serve(
@@ -167,7 +169,8 @@ async fn invoke_sync(
     let with_stdout = invocation.headers.iter().any(|h| {
         h.name.eq_ignore_ascii_case("x-fwasm-stdout") && h.value.eq_ignore_ascii_case("include")
     });
-    match gateway.invoke(invocation).await {
+    let caller = caller_span(&invocation);
+    match within(caller, gateway.invoke(invocation)).await {
         Ok(mut result) => {
             if with_stdout {
                 result.output = [&result.output[..], &result.stdout[..]].concat().into();
@@ -183,10 +186,23 @@ async fn invoke_async(
     State(gateway): State<Arc<Gateway>>,
     HttpInvocation(invocation): HttpInvocation,
 ) -> Response {
-    match gateway.invoke_async(invocation).await {
+    let caller = caller_span(&invocation);
+    match within(caller, gateway.invoke_async(invocation)).await {
         Ok(id) => call_id_response(id),
         Err(err) => error_response(err),
     }
+}
+
+/// The span continuing the trace the request's `traceparent` header names, if it has one.
+fn caller_span(invocation: &Invocation) -> Option<tracing::Span> {
+    let header = |name: &str| {
+        let found = invocation.headers.iter();
+        found
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+            .next()
+    };
+    fwasm_proto::trace::caller_span(header("traceparent"), header("tracestate"))
 }
 
 fn call_id_response(id: u64) -> Response {

@@ -10,6 +10,7 @@ use fwasm_proto::pb::{
     CallRecord, CallRef, CallResult, InvokeAsyncReply, InvokeRequest, SetStateRequest, StateKey,
     StateReply, StateValue, UploadReply, UploadRequest, WaitCallRequest,
 };
+use fwasm_proto::trace::within;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
@@ -33,16 +34,20 @@ impl Functions for PublicApi {
         &self,
         request: Request<InvokeRequest>,
     ) -> Result<Response<CallResult>, Status> {
+        let caller = caller_span(&request);
         let invocation = invocation(request.into_inner());
-        Ok(Response::new(self.0.invoke(invocation).await?))
+        Ok(Response::new(
+            within(caller, self.0.invoke(invocation)).await?,
+        ))
     }
 
     async fn invoke_async(
         &self,
         request: Request<InvokeRequest>,
     ) -> Result<Response<InvokeAsyncReply>, Status> {
+        let caller = caller_span(&request);
         let invocation = invocation(request.into_inner());
-        let call_id = self.0.invoke_async(invocation).await?;
+        let call_id = within(caller, self.0.invoke_async(invocation)).await?;
         Ok(Response::new(InvokeAsyncReply { call_id }))
     }
 
@@ -78,6 +83,12 @@ impl Functions for PublicApi {
             value: value.unwrap_or_default(),
         }))
     }
+}
+
+/// The span continuing the trace the request's `traceparent` metadata names, if it has one.
+fn caller_span<T>(request: &Request<T>) -> Option<tracing::Span> {
+    let entry = |name| request.metadata().get(name).and_then(|v| v.to_str().ok());
+    fwasm_proto::trace::caller_span(entry("traceparent"), entry("tracestate"))
 }
 
 fn invocation(req: InvokeRequest) -> Invocation {
