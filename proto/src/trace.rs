@@ -85,9 +85,9 @@ impl Extractor for CallerContext<'_> {
     }
 }
 
-/// The span a call from outside runs in when its caller sent W3C trace context (a
-/// `traceparent` header or gRPC metadata entry): a child of the caller's span, so fwasm's spans
-/// join the caller's trace. None when there is none, so other calls pay for no extra span.
+/// The span an HTTP call from outside runs in when its caller sent W3C trace context (a
+/// `traceparent` header): a child of the caller's span, so fwasm's spans join the caller's
+/// trace (gRPC callers get the same from [`incoming_span`]). None when there is none, so other calls pay for no extra span.
 pub fn caller_span(traceparent: Option<&str>, tracestate: Option<&str>) -> Option<tracing::Span> {
     let traceparent = traceparent?;
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {

@@ -229,7 +229,7 @@ fn finish(
             Ok(0)
         }
         (StateOp::Pull { key }, StateOutcome::Value(value)) => {
-            let entry = state.local.key(&state.user, &key);
+            let entry = state.local.key(&state.user, &key).map_err(full)?;
             state
                 .local
                 .replace(&mut entry.copy(), value.to_vec())
@@ -273,7 +273,7 @@ fn finish(
 /// The local copy after a pull: the pulled value, unless another call made a copy here while
 /// this one waited (that copy is newer).
 fn adopt(state: &CallState, key: &str, pulled: Bytes) -> Result<Vec<u8>, Refusal> {
-    let entry = state.local.key(&state.user, key);
+    let entry = state.local.key(&state.user, key).map_err(full)?;
     let mut copy = entry.copy();
     if copy.is_none() {
         state
@@ -338,7 +338,7 @@ fn write_at(state: &CallState, key: &str, offset: u64, bytes: &[u8]) -> Result<(
         .and_then(|start| start.checked_add(bytes.len()))
         .filter(|end| *end <= state.max_value_bytes)
         .ok_or_else(|| too_big(state, offset.saturating_add(bytes.len() as u64)))?;
-    let entry = state.local.key(&state.user, key);
+    let entry = state.local.key(&state.user, key).map_err(full)?;
     let mut copy = entry.copy();
     let old = copy.as_ref().map_or(0, Vec::len);
     state.local.resize(old, old.max(end)).map_err(full)?;
@@ -473,10 +473,10 @@ fn get(
     let offset = offset.map(|o| offset_arg(import, o)).transpose()?;
     let entry = {
         let state = &caller.data().state;
-        state.local.key(&state.user, &key)
+        state.local.find(&state.user, &key)
     };
-    let copy = entry.copy();
-    let Some(copy) = copy.as_ref() else {
+    let copy = entry.as_ref().map(|entry| entry.copy());
+    let Some(copy) = copy.as_ref().and_then(|copy| copy.as_ref()) else {
         return Ok(Answer::Park(match offset {
             None => StateOp::Get { key, buf },
             Some(offset) => StateOp::GetOffset { key, offset, buf },
@@ -517,7 +517,12 @@ fn lock(caller: &mut Caller<'_, HostState>, key: String, mode: i32) -> Result<An
     if is_global(mode) {
         return Ok(Answer::Park(StateOp::GlobalLock { key, mode }));
     }
-    let lock = state.local.key(&state.user, &key).lock.clone();
+    let lock = state
+        .local
+        .key(&state.user, &key)
+        .map_err(full)?
+        .lock
+        .clone();
     let guard = match mode {
         lock_mode::LOCAL_READ => lock.clone().try_read_owned().ok().map(LocalGuard::Read),
         _ => lock.clone().try_write_owned().ok().map(LocalGuard::Write),
@@ -602,12 +607,8 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
      -> i64 {
         let key = key_arg(caller, IMPORT_STATE_SIZE, k, kl)?;
         let state = &caller.data().state;
-        let size = state
-            .local
-            .key(&state.user, &key)
-            .copy()
-            .as_ref()
-            .map(Vec::len);
+        let entry = state.local.find(&state.user, &key);
+        let size = entry.and_then(|entry| entry.copy().as_ref().map(Vec::len));
         Ok(match size {
             Some(size) => Answer::Now(size as i64),
             None => Answer::Park(StateOp::Size { key }),
@@ -622,7 +623,7 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
         let key = key_arg(caller, IMPORT_STATE_SET, k, kl)?;
         let value = bytes_arg(caller, IMPORT_STATE_SET, v, vl)?;
         let state = &caller.data().state;
-        let entry = state.local.key(&state.user, &key);
+        let entry = state.local.key(&state.user, &key).map_err(full)?;
         state
             .local
             .replace(&mut entry.copy(), value)
@@ -640,7 +641,8 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
         let bytes = bytes_arg(caller, IMPORT_STATE_SET_OFFSET, v, vl)?;
         let offset = offset_arg(IMPORT_STATE_SET_OFFSET, o)?;
         let state = &caller.data().state;
-        let present = state.local.key(&state.user, &key).copy().is_some();
+        let entry = state.local.find(&state.user, &key);
+        let present = entry.is_some_and(|entry| entry.copy().is_some());
         if !present {
             return Ok(Answer::Park(StateOp::SetOffset { key, offset, bytes }));
         }
@@ -679,7 +681,8 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
      -> i32 {
         let key = key_arg(caller, IMPORT_STATE_PUSH, k, kl)?;
         let state = &caller.data().state;
-        let copy = state.local.key(&state.user, &key).copy().clone();
+        let entry = state.local.find(&state.user, &key);
+        let copy = entry.and_then(|entry| entry.copy().clone());
         Ok(match copy {
             Some(value) => Answer::Park(StateOp::Push {
                 key,

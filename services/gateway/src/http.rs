@@ -18,7 +18,6 @@ use fwasm_proto::{ApiError, ErrorCode};
 use tokio::net::TcpListener;
 
 use crate::faasm_json::{self, FaasmRequest};
-
 use crate::gateway::{Gateway, Invocation};
 
 pub(crate) async fn serve(
@@ -196,11 +195,9 @@ async fn invoke_async(
 /// The span continuing the trace the request's `traceparent` header names, if it has one.
 fn caller_span(invocation: &Invocation) -> Option<tracing::Span> {
     let header = |name: &str| {
-        let found = invocation.headers.iter();
-        found
-            .filter(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
-            .next()
+        let mut headers = invocation.headers.iter();
+        let found = headers.find(|h| h.name.eq_ignore_ascii_case(name));
+        found.map(|h| h.value.as_str())
     };
     fwasm_proto::trace::caller_span(header("traceparent"), header("tracestate"))
 }

@@ -34,7 +34,7 @@ impl Functions for PublicApi {
         &self,
         request: Request<InvokeRequest>,
     ) -> Result<Response<CallResult>, Status> {
-        let caller = caller_span(&request);
+        let caller = caller_span(&request, "invoke");
         let invocation = invocation(request.into_inner());
         Ok(Response::new(
             within(caller, self.0.invoke(invocation)).await?,
@@ -45,7 +45,7 @@ impl Functions for PublicApi {
         &self,
         request: Request<InvokeRequest>,
     ) -> Result<Response<InvokeAsyncReply>, Status> {
-        let caller = caller_span(&request);
+        let caller = caller_span(&request, "invoke_async");
         let invocation = invocation(request.into_inner());
         let call_id = within(caller, self.0.invoke_async(invocation)).await?;
         Ok(Response::new(InvokeAsyncReply { call_id }))
@@ -85,10 +85,12 @@ impl Functions for PublicApi {
     }
 }
 
-/// The span continuing the trace the request's `traceparent` metadata names, if it has one.
-fn caller_span<T>(request: &Request<T>) -> Option<tracing::Span> {
-    let entry = |name| request.metadata().get(name).and_then(|v| v.to_str().ok());
-    fwasm_proto::trace::caller_span(entry("traceparent"), entry("tracestate"))
+/// The span continuing the trace the request's `traceparent` metadata names, if it has one
+/// (none otherwise, so other calls pay for no extra span).
+fn caller_span<T>(request: &Request<T>, rpc: &'static str) -> Option<tracing::Span> {
+    let metadata = request.metadata();
+    let traced = metadata.contains_key("traceparent");
+    traced.then(|| fwasm_proto::trace::incoming_span(metadata, rpc))
 }
 
 fn invocation(req: InvokeRequest) -> Invocation {
