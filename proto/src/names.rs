@@ -50,37 +50,57 @@ pub fn check_state_key(key: &str) -> Result<(), ApiError> {
 /// Longest shared file path, in bytes.
 pub const MAX_FILE_PATH_LEN: usize = 1024;
 
+/// What is wrong with a shared file's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathProblem {
+    TooLong,
+    ControlCharacter,
+    LeavesRoot,
+    NamesNoFile,
+}
+
+impl std::fmt::Display for PathProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathProblem::TooLong => write!(f, "is longer than {MAX_FILE_PATH_LEN} bytes"),
+            PathProblem::ControlCharacter => f.write_str("contains a control character"),
+            PathProblem::LeavesRoot => f.write_str("leaves the filesystem root"),
+            PathProblem::NamesNoFile => f.write_str("names no file"),
+        }
+    }
+}
+
 /// A shared file's path in canonical form: relative to the functions' filesystem root, with
 /// no empty, "." or ".." segments (a path cannot leave the root). "/data/./a.txt" and
 /// "data/a.txt" are both "data/a.txt".
-pub fn normalize_file_path(path: &str) -> Result<String, ApiError> {
-    let problem = |problem: &str| {
-        ApiError::invalid_argument(format!("invalid file path {path:?}: {problem}"))
-    };
+pub fn file_path(path: &str) -> Result<String, PathProblem> {
     if path.len() > MAX_FILE_PATH_LEN {
-        return Err(problem(&format!(
-            "is longer than {MAX_FILE_PATH_LEN} bytes"
-        )));
+        return Err(PathProblem::TooLong);
     }
     if path.chars().any(char::is_control) {
-        return Err(problem("contains a control character"));
+        return Err(PathProblem::ControlCharacter);
     }
     let mut segments: Vec<&str> = Vec::new();
     for segment in path.split('/') {
         match segment {
             "" | "." => {}
             ".." => {
-                if segments.pop().is_none() {
-                    return Err(problem("leaves the filesystem root"));
-                }
+                segments.pop().ok_or(PathProblem::LeavesRoot)?;
             }
             segment => segments.push(segment),
         }
     }
     if segments.is_empty() {
-        return Err(problem("names no file"));
+        return Err(PathProblem::NamesNoFile);
     }
     Ok(segments.join("/"))
+}
+
+/// [`file_path`], with the problem as an error for whoever sent the path.
+pub fn normalize_file_path(path: &str) -> Result<String, ApiError> {
+    file_path(path).map_err(|problem| {
+        ApiError::invalid_argument(format!("invalid file path {path:?}: {problem}"))
+    })
 }
 
 /// Checks both names of a user's function.
@@ -155,6 +175,19 @@ mod file_path_tests {
         );
         for bad in ["", "/", "..", "/../etc/passwd", "a/../../b", "a\nb"] {
             assert!(normalize_file_path(bad).is_err(), "{bad:?}");
+        }
+        // The problem is told by kind, never by the text of the path.
+        let long = format!(
+            "leaves the filesystem root/{}",
+            "x".repeat(MAX_FILE_PATH_LEN)
+        );
+        for (bad, problem) in [
+            ("..", PathProblem::LeavesRoot),
+            ("/.", PathProblem::NamesNoFile),
+            ("names no file\t", PathProblem::ControlCharacter),
+            (long.as_str(), PathProblem::TooLong),
+        ] {
+            assert_eq!(file_path(bad), Err(problem), "{bad:?}");
         }
     }
 }

@@ -272,7 +272,11 @@ impl CallTask {
             .ok_or_else(|| Failure::new(FailureKind::AbiViolation, "module exports no memory"))?;
         store.data_mut().memory = Some(memory);
         // A WASI reactor (C, C++) initialises its runtime here, once per instance.
-        if let Ok(initialize) = instance.get_typed_func::<(), ()>(&store, "_initialize") {
+        // (Looked up as a plain export: a typed lookup's miss builds an error on every call.)
+        if let Some(initialize) = instance.get_func(&store, "_initialize") {
+            let initialize = initialize.typed::<(), ()>(&store).map_err(|e| {
+                Failure::new(FailureKind::AbiViolation, format!("_initialize: {e}"))
+            })?;
             initialize
                 .call(&mut store, ())
                 .map_err(|e| self.trap_failure(&store, e))?;

@@ -584,18 +584,22 @@ impl Admission {
     /// Calls from outside are refused when the executor is full. Chained calls never are:
     /// their callers are already here, and refusing them could leave every caller waiting.
     fn admit(&self, chained: bool) -> Result<Admitted, ApiError> {
-        let before = self.live.fetch_add(1, Ordering::AcqRel);
+        // Counted only when admitted, so a refusal never makes the executor look fuller.
+        let before = self
+            .live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| {
+                (chained || live < self.max).then_some(live + 1)
+            })
+            .map_err(|_| {
+                ApiError::resource_exhausted(format!(
+                    "executor is running its limit of {} calls; retry shortly",
+                    self.max
+                ))
+            })?;
         fwasm_proto::metrics::meters()
             .live_calls
             .set((before + 1) as f64);
-        let admitted = Admitted(self.live.clone());
-        if !chained && before >= self.max {
-            return Err(ApiError::resource_exhausted(format!(
-                "executor is running its limit of {} calls; retry shortly",
-                self.max
-            )));
-        }
-        Ok(admitted)
+        Ok(Admitted(self.live.clone()))
     }
 
     fn has_room(&self) -> bool {

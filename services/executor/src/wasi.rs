@@ -9,6 +9,7 @@ use std::fmt;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use fwasm_proto::names::PathProblem;
 use wasmi::{Caller, FuncType, Linker, Memory, Store, Val, ValType};
 
 use crate::host::{HostState, guest_slice};
@@ -428,14 +429,10 @@ fn path_arg(caller: &Caller<'_, HostState>, dirfd: i32, ptr: i32, len: i32) -> R
     let memory = memory_of(caller)?;
     let bytes = guest_slice(memory.data(caller), ptr, len).map_err(|_| errno::FAULT)?;
     let path = std::str::from_utf8(bytes).map_err(|_| errno::INVAL)?;
-    fwasm_proto::names::normalize_file_path(path).map_err(|e| {
-        if e.message.contains("leaves the filesystem root") {
-            errno::NOTCAPABLE
-        } else if e.message.contains("names no file") {
-            errno::ISDIR
-        } else {
-            errno::INVAL
-        }
+    fwasm_proto::names::file_path(path).map_err(|problem| match problem {
+        PathProblem::LeavesRoot => errno::NOTCAPABLE,
+        PathProblem::NamesNoFile => errno::ISDIR,
+        PathProblem::TooLong | PathProblem::ControlCharacter => errno::INVAL,
     })
 }
 
