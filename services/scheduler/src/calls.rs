@@ -209,13 +209,21 @@ impl CallTable {
         }
     }
 
-    /// Puts a call back in the queue (its executor vanished or was full).
-    pub(crate) fn set_queued(&self, id: u64) {
-        if let Some(entry) = self.calls().by_id.get_mut(&id)
-            && entry.record.status() == CallStatus::Running
-        {
-            entry.record.set_status(CallStatus::Queued);
-            self.publish(&entry.record);
+    /// Puts a call back in the queue (its executor vanished or was full). False when the
+    /// call has ended meanwhile (an executor reported it), so it must not run again.
+    pub(crate) fn set_queued(&self, id: u64) -> bool {
+        let mut calls = self.calls();
+        let Some(entry) = calls.by_id.get_mut(&id) else {
+            return false;
+        };
+        match entry.record.status() {
+            CallStatus::Queued => true,
+            CallStatus::Running => {
+                entry.record.set_status(CallStatus::Queued);
+                self.publish(&entry.record);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -475,6 +483,20 @@ mod tests {
             table.wait(7, Some("someone"), None).await.is_none(),
             "another user's call"
         );
+    }
+
+    #[test]
+    fn a_call_goes_back_to_the_queue_only_while_it_has_not_ended() {
+        let table = CallTable::new(Retention::default());
+        table.insert(running(1), 100, true).unwrap();
+        assert!(table.set_queued(1));
+        assert_eq!(table.get(1).unwrap().status(), CallStatus::Queued);
+        assert!(table.set_queued(1), "still waiting");
+        // Its executor reported it (as run, or as not run): a dispatcher must not run it again.
+        table.finish(&success(1, b"done"));
+        assert!(!table.set_queued(1));
+        assert_eq!(table.get(1).unwrap().status(), CallStatus::Success);
+        assert!(!table.set_queued(2), "unknown");
     }
 
     #[test]

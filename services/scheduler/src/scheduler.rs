@@ -94,8 +94,9 @@ impl Scheduler {
                 function: function.into(),
             })
             .await?;
-        write(&self.functions).insert(key, info.module_hash.clone());
-        Ok(info.module_hash)
+        // An upload's notice may have come in while this looked: that hash is newer.
+        let mut functions = write(&self.functions);
+        Ok(functions.entry(key).or_insert(info.module_hash).clone())
     }
 
     /// Removes executors that stopped beating, and fails the calls they were running that
@@ -327,20 +328,26 @@ impl Dispatch {
                 }
                 _ => false,
             };
-            if !executor.is_empty() && vanished && attempts + 1 < MAX_DISPATCH_ATTEMPTS {
+            // An executor that reported the call itself (say, as not run) ended it: no retry.
+            if !executor.is_empty()
+                && vanished
+                && attempts + 1 < MAX_DISPATCH_ATTEMPTS
+                && self.calls.set_queued(call.id)
+            {
                 tracing::warn!(call_id = call.id, %executor, error = %err, "executor lost the call; trying another");
                 attempts += 1;
-                self.calls.set_queued(call.id);
                 waiting.increment(1.0);
                 busy = executor;
                 continue;
             }
             let placed = !executor.is_empty();
-            if err.code == ErrorCode::ResourceExhausted && Instant::now() < self.deadline {
+            if err.code == ErrorCode::ResourceExhausted
+                && Instant::now() < self.deadline
+                && self.calls.set_queued(call.id)
+            {
                 if placed {
                     waiting.increment(1.0);
                 }
-                self.calls.set_queued(call.id);
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
@@ -372,13 +379,25 @@ impl SchedulerApi for Scheduler {
         let mut call = req
             .call
             .ok_or_else(|| ApiError::invalid_argument("submit names no call"))?;
-        if self.queued.load(Ordering::Acquire) >= self.max_queued {
+        // Counted before anything awaits, so concurrent submits cannot overshoot the bound.
+        let counted = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_queued).then_some(n + 1)
+            });
+        if counted.is_err() {
             return Err(ApiError::resource_exhausted(format!(
                 "{} background calls are already waiting or running; retry shortly",
                 self.max_queued
             )));
         }
-        let placement = self.place_call(&call, "", CallStatus::Queued).await?;
+        let placement = match self.place_call(&call, "", CallStatus::Queued).await {
+            Ok(placement) => placement,
+            Err(err) => {
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+                return Err(err);
+            }
+        };
         call.id = placement.call_id;
         call.module_hash = placement.module_hash.clone();
         let dispatch = Dispatch {
@@ -388,7 +407,6 @@ impl SchedulerApi for Scheduler {
             queued: self.queued.clone(),
             deadline: Instant::now() + self.queue_wait,
         };
-        self.queued.fetch_add(1, Ordering::AcqRel);
         fwasm_proto::metrics::meters()
             .scheduler_queued
             .increment(1.0);
