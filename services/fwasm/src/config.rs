@@ -78,8 +78,8 @@ pub fn with_config_file(
                     other.type_str()
                 ),
             };
-            args.push(flag.clone().into());
-            args.push(value.into());
+            // As one `--flag=value` word, so a value starting with '-' stays a value.
+            args.push(format!("{flag}={value}").into());
         }
     }
     Ok(args)
@@ -150,10 +150,8 @@ mod tests {
                 path,
                 "--scheduler",
                 "mine:1",
-                "--state",
-                "s:7000",
-                "--max-calls",
-                "8"
+                "--state=s:7000",
+                "--max-calls=8"
             ]
         );
         let bad = dir.path().join("bad.toml");

@@ -227,12 +227,7 @@ async fn main() -> anyhow::Result<()> {
             run_async,
             server,
         } => {
-            let input = match (input, input_file) {
-                (Some(text), _) => text.into_bytes(),
-                (None, Some(path)) => std::fs::read(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?,
-                (None, None) => Vec::new(),
-            };
+            let input = text_or_file(input, input_file)?.unwrap_or_default();
             let out = &mut std::io::stdout();
             if run_async {
                 let id = fwasm::client::invoke_async(&server.addr, &target, input, out).await?;
@@ -262,11 +257,8 @@ async fn main() -> anyhow::Result<()> {
                 }),
             ..
         }) => {
-            let value = match (value, file) {
-                (Some(text), _) => text.into_bytes(),
-                (None, Some(path)) => std::fs::read(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?,
-                (None, None) => anyhow::bail!("give the value, or --file FILE"),
+            let Some(value) = text_or_file(value, file)? else {
+                anyhow::bail!("give the value, or --file FILE");
             };
             fwasm::client::state_set(&server.addr, &target, value).await
         }
@@ -281,6 +273,17 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// The bytes given as text on the command line, or else read from a file.
+fn text_or_file(text: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Option<Vec<u8>>> {
+    match (text, file) {
+        (Some(text), _) => Ok(Some(text.into_bytes())),
+        (None, Some(path)) => std::fs::read(&path)
+            .map(Some)
+            .with_context(|| format!("cannot read {}", path.display())),
+        (None, None) => Ok(None),
     }
 }
 

@@ -147,12 +147,27 @@ pub struct ExecutorService {
     common: Common,
 }
 
+/// An executor name (letters, digits, `_`, `.`, `-`) made from its address: `[::1]:7002`
+/// gives `---1--7002`.
+fn id_from(addr: &str) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    addr.chars()
+        .map(|c| if allowed(c) { c } else { '-' })
+        .collect()
+}
+
 pub async fn executor(args: ExecutorService) -> anyhow::Result<()> {
     let _tracing = args.common.start("fwasm-executor").await?;
     let listener = listen(args.listen, "--listen").await?;
+    if args.advertise.is_none() && args.listen.ip().is_unspecified() {
+        anyhow::bail!(
+            "--listen {} is no address others can reach this executor at; give --advertise \
+             HOST:PORT too",
+            args.listen
+        );
+    }
     let advertise = args.advertise.unwrap_or_else(|| args.listen.to_string());
-    // Names are [A-Za-z0-9_.-]: an address makes one with ':' replaced.
-    let id = args.id.unwrap_or_else(|| advertise.replace(':', "-"));
+    let id = args.id.unwrap_or_else(|| id_from(&advertise));
     let defaults = ExecutorConfig::default();
     let config = ExecutorConfig {
         id: id.clone(),
@@ -214,4 +229,20 @@ pub async fn gateway(args: GatewayService) -> anyhow::Result<()> {
         crate::shutdown_signal(),
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_executor_named_by_its_address_gets_a_valid_name() {
+        for addr in ["10.0.0.5:7002", "[::1]:7002", "exec-1.local:7002"] {
+            let id = super::id_from(addr);
+            assert_eq!(
+                fwasm_proto::names::check_name("executor", &id),
+                Ok(()),
+                "{addr}"
+            );
+        }
+        assert_eq!(super::id_from("[::1]:7002"), "---1--7002");
+    }
 }

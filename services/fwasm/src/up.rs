@@ -1,14 +1,13 @@
 //! `fwasm up`: all four services in one process, handed to each other directly (no sockets
 //! between them), on the embedded durable store, with the demo functions uploaded.
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use bytes::Bytes;
 use fwasm_executor::{Executor, ExecutorConfig};
-use fwasm_gateway::{Gateway, GatewayConfig, GatewayListeners};
+use fwasm_gateway::{Gateway, GatewayConfig};
 use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
 use fwasm_proto::directory::{BackReference, LocalExecutor};
 use fwasm_scheduler::{ExecutorEndpoint, Scheduler, SchedulerConfig};
@@ -84,15 +83,4 @@ pub async fn start(config: UpConfig) -> anyhow::Result<Arc<Gateway>> {
             .with_context(|| format!("uploading the demo function {user}/{function}"))?;
     }
     Ok(gateway)
-}
-
-/// Runs `fwasm up` on the given listeners until `shutdown` resolves.
-pub async fn run(
-    listeners: GatewayListeners,
-    config: UpConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let gateway = start(config).await?;
-    fwasm_gateway::serve(listeners, gateway, shutdown).await?;
-    Ok(())
 }

@@ -3,7 +3,6 @@
 //! call still ends SUCCESS or FAILED with a reason, and every asynchronous result can be read.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use fwasm_proto::pb::{CallStatus, InvokeRequest, WaitCallRequest};
 
@@ -56,11 +55,18 @@ async fn killing_an_executor_mid_load_loses_no_call() {
             (i, status, reply.text().await.unwrap())
         }));
         if i == 300 {
-            // Let the first calls get going first.
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // Kill e2 while it holds calls, so some are surely cut off.
+            let e2 = mesh.executors[1].metrics.clone();
+            eventually("e2 holding calls", async || {
+                let text = scrape(&mesh.http, &e2).await.unwrap_or_default();
+                sample(&text, "fwasm_executor_live_calls") >= 1.0
+            })
+            .await;
             mesh.kill_executor("e2");
         }
     }
+    // The silent executor is dropped from placement.
+    executors_joined(&mesh.http, &mesh.scheduler_metrics, 2).await;
     let (mut ok, mut failed) = (0, 0);
     for call in sync_calls {
         let (i, status, body) = call.await.unwrap();
