@@ -1,12 +1,12 @@
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use fwasm::serve::{call_limits, listen};
+use fwasm::serve::{call_limits, gateway_addrs, gateway_listeners, write_ready_file};
 use fwasm::up::{DEMOS, UpConfig};
 use fwasm_executor::ExecutorConfig;
-use fwasm_gateway::{GatewayConfig, GatewayListeners};
+use fwasm_gateway::GatewayConfig;
 
 mod service_commands;
 
@@ -175,7 +175,7 @@ struct ServerArgs {
 
 #[derive(Args)]
 struct UpArgs {
-    /// Port of the invoke API (Faasm's 8080).
+    /// Port of the invoke API (Faasm's 8080); 0 for any free port (the banner says which).
     #[arg(long, default_value_t = 8080)]
     invoke_port: u16,
     /// Port of the upload API (Faasm's 8002).
@@ -205,6 +205,9 @@ struct UpArgs {
     /// Export spans over OTLP/gRPC to this collector, e.g. http://localhost:4317.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
     otlp_endpoint: Option<String>,
+    /// Once serving, write the addresses bound (JSON: invoke, upload, grpc) to FILE.
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -308,12 +311,9 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let _tracing = fwasm_proto::trace::init("fwasm", args.otlp_endpoint.as_deref())?;
-    let at = |port| SocketAddr::new(args.host, port);
-    let listeners = GatewayListeners {
-        invoke: listen(at(args.invoke_port), "--invoke-port").await?,
-        upload: listen(at(args.upload_port), "--upload-port").await?,
-        grpc: listen(at(args.grpc_port), "--grpc-port").await?,
-    };
+    let ports = [args.invoke_port, args.upload_port, args.grpc_port];
+    let listeners = gateway_listeners(args.host, ports).await?;
+    let addrs = gateway_addrs(&listeners)?;
     let defaults = ExecutorConfig::default();
     let config = UpConfig {
         data_dir: args.data_dir.clone(),
@@ -327,26 +327,32 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     };
     let gateway = fwasm::up::start(config).await?;
     let demos: Vec<String> = DEMOS.iter().map(|(u, f, _)| format!("{u}/{f}")).collect();
+    // The ports bound, which differ from the flags' when those say 0.
+    let [(_, invoke), (_, upload), (_, grpc)] = addrs;
+    let (invoke, upload, grpc) = (invoke.port(), upload.port(), grpc.port());
     println!("fwasm is up (data in {})", args.data_dir.display());
     println!(
-        "  invoke  http://{}:{}   try: curl -X POST localhost:{}/f/demo/echo -d hi",
-        args.host, args.invoke_port, args.invoke_port
+        "  invoke  http://{}:{invoke}   try: curl -X POST localhost:{invoke}/f/demo/echo -d hi",
+        args.host
     );
     println!(
-        "  upload  http://{}:{}   curl -X PUT localhost:{}/f/USER/NAME -T function.wasm",
-        args.host, args.upload_port, args.upload_port
+        "  upload  http://{}:{upload}   curl -X PUT localhost:{upload}/f/USER/NAME -T function.wasm",
+        args.host
     );
     // The CLI's default address is port 8081; on another port it needs --addr.
-    let addr = match args.grpc_port {
+    let addr = match grpc {
         8081 => String::new(),
         port => format!(" --addr http://127.0.0.1:{port}"),
     };
     println!(
-        "  gRPC    {}:{}          fwasm invoke demo/hello --input you{addr}",
-        args.host, args.grpc_port
+        "  gRPC    {}:{grpc}          fwasm invoke demo/hello --input you{addr}",
+        args.host
     );
     println!("  demo functions: {}", demos.join(", "));
     println!("Press Ctrl-C to stop.");
+    if let Some(path) = &args.ready_file {
+        write_ready_file(path, &addrs)?;
+    }
     fwasm_gateway::serve(listeners, gateway, shutdown_signal()).await?;
     println!("fwasm stopped");
     Ok(())

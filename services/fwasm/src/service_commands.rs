@@ -6,9 +6,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::Args;
-use fwasm::serve::{call_limits, listen, run_service, serve_metrics};
+use fwasm::serve::{
+    call_limits, gateway_addrs, gateway_listeners, listen_or_inherit, run_service, serve_metrics,
+    write_ready_file,
+};
 use fwasm_executor::ExecutorConfig;
-use fwasm_gateway::{GatewayConfig, GatewayListeners};
+use fwasm_gateway::GatewayConfig;
 use fwasm_scheduler::{ExecutorEndpoint, SchedulerConfig};
 use fwasm_state::StateConfig;
 
@@ -24,22 +27,51 @@ pub struct Common {
     /// A TOML file of flag values (e.g. `state = "host:7000"`); flags and FWASM_* variables win.
     #[arg(long, env = "FWASM_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Once listening, write the addresses bound (JSON, e.g. {"listen": "127.0.0.1:7000"}) to
+    /// FILE: how a supervisor learns the ports when an address says port 0.
+    #[arg(long, env = "FWASM_READY_FILE", value_name = "FILE")]
+    ready_file: Option<PathBuf>,
 }
 
 impl Common {
     /// Tracing and metrics for a service called `name`; keep the result until it stops.
-    async fn start(&self, name: &str) -> anyhow::Result<fwasm_proto::trace::Tracing> {
+    async fn start(&self, name: &str) -> anyhow::Result<Started> {
         let tracing = fwasm_proto::trace::init(name, self.otlp_endpoint.as_deref())?;
-        if let Some(addr) = self.metrics {
-            serve_metrics(addr).await?;
+        let metrics = match self.metrics {
+            Some(addr) => Some(serve_metrics(addr).await?),
+            None => None,
+        };
+        Ok(Started {
+            _tracing: tracing,
+            metrics,
+            ready_file: self.ready_file.clone(),
+        })
+    }
+}
+
+/// A service process's tracing and metrics, running until it is dropped.
+struct Started {
+    _tracing: fwasm_proto::trace::Tracing,
+    metrics: Option<SocketAddr>,
+    ready_file: Option<PathBuf>,
+}
+
+impl Started {
+    /// Says where the service listens: in the log, and in the ready file if one is asked for.
+    fn ready(&self, mut addrs: Vec<(&str, SocketAddr)>) -> anyhow::Result<()> {
+        addrs.extend(self.metrics.map(|addr| ("metrics", addr)));
+        tracing::info!(?addrs, "listening");
+        match &self.ready_file {
+            Some(path) => write_ready_file(path, &addrs),
+            None => Ok(()),
         }
-        Ok(tracing)
     }
 }
 
 #[derive(Args)]
 pub struct StateService {
-    /// Address to serve the state service's gRPC on.
+    /// Address to serve the state service's gRPC on (port 0: any free port). A listening socket passed
+    /// by socket activation (systemd's LISTEN_FDS) takes its place.
     #[arg(long, env = "FWASM_LISTEN", default_value = "127.0.0.1:7000")]
     listen: SocketAddr,
     /// Directory of the embedded store (created if missing), unless --backend is set.
@@ -53,20 +85,21 @@ pub struct StateService {
 }
 
 pub async fn state(args: StateService) -> anyhow::Result<()> {
-    let _tracing = args.common.start("fwasm-state").await?;
-    let listener = listen(args.listen, "--listen").await?;
+    let started = args.common.start("fwasm-state").await?;
+    let listener = listen_or_inherit(args.listen, "--listen").await?;
     let config = StateConfig {
         data_dir: args.data_dir,
         redis_url: args.backend,
         ..StateConfig::default()
     };
-    tracing::info!(listen = %args.listen, "state service serving");
+    started.ready(vec![("listen", listener.local_addr()?)])?;
     run_service(fwasm_state::run(listener, config, crate::shutdown_signal())).await
 }
 
 #[derive(Args)]
 pub struct SchedulerService {
-    /// Address to serve the scheduler's gRPC on.
+    /// Address to serve the scheduler's gRPC on (port 0: any free port). A listening socket passed
+    /// by socket activation (systemd's LISTEN_FDS) takes its place.
     #[arg(long, env = "FWASM_LISTEN", default_value = "127.0.0.1:7001")]
     listen: SocketAddr,
     /// The state service (host:port).
@@ -85,7 +118,7 @@ pub struct SchedulerService {
 }
 
 pub async fn scheduler(args: SchedulerService) -> anyhow::Result<()> {
-    let _tracing = args.common.start("fwasm-scheduler").await?;
+    let started = args.common.start("fwasm-scheduler").await?;
     let executors = args
         .executors
         .iter()
@@ -97,13 +130,14 @@ pub async fn scheduler(args: SchedulerService) -> anyhow::Result<()> {
             _ => anyhow::bail!("--executor takes ID=HOST:PORT, got {spec:?}"),
         })
         .collect::<anyhow::Result<_>>()?;
-    let listener = listen(args.listen, "--listen").await?;
+    let listener = listen_or_inherit(args.listen, "--listen").await?;
     let config = SchedulerConfig {
         executors,
         durable_calls: args.durable_calls,
         ..SchedulerConfig::default()
     };
-    tracing::info!(listen = %args.listen, state = %args.state, "scheduler serving");
+    tracing::info!(state = %args.state, "scheduler starting");
+    started.ready(vec![("listen", listener.local_addr()?)])?;
     run_service(fwasm_scheduler::run(
         listener,
         config,
@@ -115,7 +149,8 @@ pub async fn scheduler(args: SchedulerService) -> anyhow::Result<()> {
 
 #[derive(Args)]
 pub struct ExecutorService {
-    /// Address to serve the executor's gRPC on.
+    /// Address to serve the executor's gRPC on (port 0: any free port). A listening socket passed
+    /// by socket activation (systemd's LISTEN_FDS) takes its place.
     #[arg(long, env = "FWASM_LISTEN", default_value = "127.0.0.1:7002")]
     listen: SocketAddr,
     /// The state service (host:port).
@@ -157,16 +192,17 @@ fn id_from(addr: &str) -> String {
 }
 
 pub async fn executor(args: ExecutorService) -> anyhow::Result<()> {
-    let _tracing = args.common.start("fwasm-executor").await?;
-    let listener = listen(args.listen, "--listen").await?;
-    if args.advertise.is_none() && args.listen.ip().is_unspecified() {
+    let started = args.common.start("fwasm-executor").await?;
+    let listener = listen_or_inherit(args.listen, "--listen").await?;
+    // The bound address, not --listen: with port 0 only the bound one says the port.
+    let bound = listener.local_addr()?;
+    if args.advertise.is_none() && bound.ip().is_unspecified() {
         anyhow::bail!(
-            "--listen {} is no address others can reach this executor at; give --advertise \
-             HOST:PORT too",
-            args.listen
+            "--listen {bound} is no address others can reach this executor at; give --advertise \
+             HOST:PORT too"
         );
     }
-    let advertise = args.advertise.unwrap_or_else(|| args.listen.to_string());
+    let advertise = args.advertise.unwrap_or_else(|| bound.to_string());
     let id = args.id.unwrap_or_else(|| id_from(&advertise));
     let defaults = ExecutorConfig::default();
     let config = ExecutorConfig {
@@ -177,7 +213,8 @@ pub async fn executor(args: ExecutorService) -> anyhow::Result<()> {
         max_concurrent_calls: args.max_calls,
         ..defaults
     };
-    tracing::info!(%id, listen = %args.listen, %advertise, scheduler = %args.scheduler, "executor serving");
+    tracing::info!(%id, %advertise, scheduler = %args.scheduler, "executor starting");
+    started.ready(vec![("listen", bound)])?;
     run_service(fwasm_executor::run(
         listener,
         config,
@@ -213,14 +250,11 @@ pub struct GatewayService {
 }
 
 pub async fn gateway(args: GatewayService) -> anyhow::Result<()> {
-    let _tracing = args.common.start("fwasm-gateway").await?;
-    let at = |port| SocketAddr::new(args.host, port);
-    let listeners = GatewayListeners {
-        invoke: listen(at(args.invoke_port), "--invoke-port").await?,
-        upload: listen(at(args.upload_port), "--upload-port").await?,
-        grpc: listen(at(args.grpc_port), "--grpc-port").await?,
-    };
-    tracing::info!(invoke = %at(args.invoke_port), scheduler = %args.scheduler, "gateway serving");
+    let started = args.common.start("fwasm-gateway").await?;
+    let ports = [args.invoke_port, args.upload_port, args.grpc_port];
+    let listeners = gateway_listeners(args.host, ports).await?;
+    tracing::info!(scheduler = %args.scheduler, state = %args.state, "gateway starting");
+    started.ready(gateway_addrs(&listeners)?.to_vec())?;
     run_service(fwasm_gateway::run(
         listeners,
         GatewayConfig::default(),

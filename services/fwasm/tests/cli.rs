@@ -1,7 +1,6 @@
 //! The `fwasm` binary itself: every command has --help, and `fwasm up` serves the demos at once.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 
 const FWASM: &str = env!("CARGO_BIN_EXE_fwasm");
@@ -95,42 +94,44 @@ fn every_command_has_help_naming_its_flags() {
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Running(Child);
+/// A child process, killed when dropped; its stderr goes to a file, shown if the test fails.
+struct Running(Child, std::path::PathBuf);
 
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
+            eprintln!("---- fwasm's stderr:\n{log}\n----");
+        }
     }
 }
 
 #[test]
 fn fwasm_up_serves_the_demo_functions_at_once() {
     let data = tempfile::tempdir().unwrap();
-    let [invoke, upload, grpc] = [free_port(), free_port(), free_port()];
+    // Port 0: fwasm binds free ports itself, and the banner says which.
+    let any_ports = [
+        "--invoke-port",
+        "0",
+        "--upload-port",
+        "0",
+        "--grpc-port",
+        "0",
+    ];
+    let log = data.path().join("stderr.log");
     let mut child = Running(
         Command::new(FWASM)
-            .args([
-                "up",
-                "--invoke-port",
-                &invoke.to_string(),
-                "--upload-port",
-                &upload.to_string(),
-            ])
-            .args(["--grpc-port", &grpc.to_string(), "--data-dir"])
+            .arg("up")
+            .args(any_ports)
+            .arg("--data-dir")
             .arg(data.path())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
+        log,
     );
     // The banner is printed once every port is listening and the demos are uploaded.
     let stdout = BufReader::new(child.0.stdout.take().unwrap());
@@ -145,6 +146,15 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
             .any(|l| l.contains("demo functions: demo/echo, demo/hello")),
         "{banner:?}"
     );
+    let port = |api: &str| -> u16 {
+        let prefix = format!("  {api} ");
+        let line = banner.iter().find(|l| l.starts_with(&prefix));
+        let addr = line.and_then(|l| l[prefix.len()..].split_whitespace().next());
+        let port = addr.and_then(|a| a.rsplit_once(':')?.1.parse().ok());
+        port.unwrap_or_else(|| panic!("no {api} port in the banner: {banner:?}"))
+    };
+    let [invoke, grpc] = [port("invoke"), port("gRPC")];
+    assert_ne!(invoke, 0, "the banner shows the bound port");
 
     let client = reqwest::blocking::Client::new();
     let reply = client
@@ -199,14 +209,9 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
 
     // A second instance on the same data directory is told why it cannot start.
     let second = Command::new(FWASM)
-        .args([
-            "up",
-            "--invoke-port",
-            &free_port().to_string(),
-            "--upload-port",
-            &free_port().to_string(),
-        ])
-        .args(["--grpc-port", &free_port().to_string(), "--data-dir"])
+        .arg("up")
+        .args(any_ports)
+        .arg("--data-dir")
         .arg(data.path())
         .output()
         .unwrap();

@@ -11,8 +11,10 @@ use crate::support::*;
 async fn flags_beat_environment_variables_which_beat_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let [file_listen, env_listen, flag_listen] = [free_addr(), free_addr(), free_addr()];
-    let [file_metrics, env_metrics] = [free_addr(), free_addr()];
+    // Each source names its own loopback address (any port), so the address bound says
+    // which source won.
+    let [flag_listen, env_listen, file_listen] = ["127.0.0.1:0", "127.0.0.2:0", "127.0.0.3:0"];
+    let [env_metrics, file_metrics] = ["127.0.0.4:0", "127.0.0.5:0"];
     let config = dir.path().join("fwasm.toml");
     std::fs::write(
         &config,
@@ -22,28 +24,28 @@ async fn flags_beat_environment_variables_which_beat_the_config_file() {
         ),
     )
     .unwrap();
-    let args = ["state", "--listen", &flag_listen];
+    let args = ["state", "--listen", flag_listen];
     let env = [
         ("FWASM_CONFIG", config.to_str().unwrap()),
-        ("FWASM_LISTEN", &env_listen),
-        ("FWASM_METRICS", &env_metrics),
+        ("FWASM_LISTEN", env_listen),
+        ("FWASM_METRICS", env_metrics),
     ];
-    let first = spawn_with_env(&args, &env);
+    let mut first = Process::spawn(dir.path(), "state", &args, &env);
+    let ready = first.ready().await;
 
     // gRPC where the flag says, metrics where the variable says, data where the file says.
-    let mut state = StateClient::new(channel(&flag_listen).await);
+    let (listen, metrics) = (ready.addr("listen"), ready.addr("metrics"));
+    assert!(listen.starts_with("127.0.0.1:"), "--listen lost: {listen}");
+    assert!(
+        metrics.starts_with("127.0.0.4:"),
+        "FWASM_METRICS lost: {metrics}"
+    );
     let http = reqwest::Client::new();
-    eventually("metrics served", async || {
-        scrape(&http, &env_metrics).await.is_some()
-    })
-    .await;
-    for (addr, overridden) in [
-        (&env_listen, "FWASM_LISTEN by --listen"),
-        (&file_listen, "the file's listen by --listen"),
-        (&file_metrics, "the file's metrics by FWASM_METRICS"),
-    ] {
-        assert!(!listening(addr), "{overridden}: {addr} should be unused");
-    }
+    assert!(
+        scrape(&http, &metrics).await.is_some(),
+        "no metrics at {metrics}"
+    );
+    let mut state = StateClient::new(channel(&listen).await);
     let set = SetStateRequest {
         user: "conf".into(),
         key: "k".into(),
@@ -58,8 +60,9 @@ async fn flags_beat_environment_variables_which_beat_the_config_file() {
 
     // SIGTERM, then the same settings again: the value was durable.
     first.terminate();
-    let _second = spawn_with_env(&args, &env);
-    let mut state = StateClient::new(channel(&flag_listen).await);
+    let mut second = Process::spawn(dir.path(), "state", &args, &env);
+    let listen = second.ready().await.addr("listen");
+    let mut state = StateClient::new(channel(&listen).await);
     let key = StateKey {
         user: "conf".into(),
         key: "k".into(),

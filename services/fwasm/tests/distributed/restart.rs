@@ -50,7 +50,7 @@ async fn a_restarted_scheduler_still_knows_every_call() {
         .into_inner()
         .call_id;
 
-    mesh.restart_scheduler();
+    mesh.restart_scheduler().await;
 
     let mut restored = None;
     eventually("the new scheduler answering", async || {

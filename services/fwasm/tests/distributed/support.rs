@@ -1,24 +1,147 @@
-//! Starting `fwasm` service processes on free loopback ports, and waiting for them.
+//! Starting `fwasm` service processes on loopback, and waiting for them.
+//!
+//! No port is picked by the harness and reused later: each process binds port 0 itself and
+//! reports what it got in its `--ready-file`, except the scheduler, whose listening socket the
+//! harness holds and passes down (socket activation), so a restarted scheduler has the same
+//! address. Each process's output goes to a log file; a failing test prints the tail of every
+//! log.
 
+use std::collections::HashMap;
+use std::fs::File;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use command_fds::{CommandFdExt, FdMapping};
 use fwasm_proto::pb::functions_client::FunctionsClient;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 pub const FWASM: &str = env!("CARGO_BIN_EXE_fwasm");
 
-/// A child process, killed when dropped.
-pub struct Process(pub Child);
+/// How long anything a test waits for may take: a process starting, executors joining, an
+/// upload accepted. Sized for a loaded 2-core machine; the wait ends as soon as it happens.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// How many lines of a process's log a failing test shows.
+const LOG_TAIL_LINES: usize = 40;
+
+/// An `fwasm` child process, killed when dropped. Its stdout and stderr go to `NAME.log` in
+/// the directory it was started in; if the test is failing when it is dropped, the log's
+/// tail is printed with the failure.
+pub struct Process {
+    child: Child,
+    name: String,
+    log: PathBuf,
+    ready_file: PathBuf,
 }
 
 impl Process {
+    /// Starts `fwasm ARGS` as `name`, with the environment variables given.
+    pub fn spawn(dir: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> Process {
+        Self::start(dir, name, args, env, None)
+    }
+
+    /// Like [`Process::spawn`], with `socket` passed as its listener (systemd's LISTEN_FDS).
+    /// The harness keeps its own copy, so the address outlives the process.
+    pub fn spawn_on(
+        dir: &Path,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        socket: &TcpListener,
+    ) -> Process {
+        let fd = OwnedFd::from(socket.try_clone().expect("copy the listening socket"));
+        Self::start(dir, name, args, env, Some(fd))
+    }
+
+    fn start(
+        dir: &Path,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        socket: Option<OwnedFd>,
+    ) -> Process {
+        let log = dir.join(format!("{name}.log"));
+        let ready_file = dir.join(format!("{name}.ready"));
+        // A restart appends to the log and must write a new ready file.
+        let _ = std::fs::remove_file(&ready_file);
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("create the process log");
+        let err = out.try_clone().expect("share the process log");
+        let mut command = Command::new(FWASM);
+        command
+            .args(args)
+            .arg("--ready-file")
+            .arg(&ready_file)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "info")
+            .stdout(out)
+            .stderr(err);
+        if let Some(fd) = socket {
+            command.env("LISTEN_FDS", "1");
+            command
+                .fd_mappings(vec![FdMapping {
+                    parent_fd: fd,
+                    child_fd: 3,
+                }])
+                .expect("one socket, on fd 3");
+        }
+        let child = command.spawn().expect("start fwasm");
+        Process {
+            child,
+            name: name.to_string(),
+            log,
+            ready_file,
+        }
+    }
+
+    /// Waits until the process has bound its listeners: the addresses it reports. Panics
+    /// with its log if it exits first or takes longer than [`PATIENCE`].
+    pub async fn ready(&mut self) -> Ready {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Ok(text) = std::fs::read(&self.ready_file) {
+                let addrs = serde_json::from_slice(&text).expect("a ready file is JSON");
+                return Ready {
+                    name: self.name.clone(),
+                    addrs,
+                };
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("{}", self.exited_early(status));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} was not listening after {PATIENCE:?}; its log ends:\n{}",
+                self.name,
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn exited_early(&self, status: ExitStatus) -> String {
+        format!(
+            "{} exited ({status}) before it was listening; its log ends:\n{}",
+            self.name,
+            self.log_tail()
+        )
+    }
+
+    /// The last lines of its output.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+    }
+
     /// Kills it with SIGKILL: no goodbye, its calls in flight are cut off.
     pub fn kill(self) {
         drop(self);
@@ -26,35 +149,69 @@ impl Process {
 
     /// Sends SIGTERM (what Kubernetes sends) and waits for it to exit.
     pub fn terminate(mut self) {
-        let pid = self.0.id().to_string();
+        let pid = self.child.id().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success());
-        let exit = self.0.wait().unwrap();
-        assert!(exit.success(), "fwasm exited with {exit} after SIGTERM");
+        let exit = self.child.wait().unwrap();
+        assert!(
+            exit.success(),
+            "{} exited with {exit} after SIGTERM; its log ends:\n{}",
+            self.name,
+            self.log_tail()
+        );
     }
 }
 
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- {} ({}), last {LOG_TAIL_LINES} lines:\n{}\n----",
+                self.name,
+                self.log.display(),
+                self.log_tail()
+            );
+        }
+    }
 }
 
-/// A free loopback address, as `host:port`.
-pub fn free_addr() -> String {
-    format!("127.0.0.1:{}", free_port())
+/// The addresses a process reported it listens on, by name (`listen`, `metrics`, `invoke`,
+/// `upload`, `grpc`).
+pub struct Ready {
+    name: String,
+    addrs: HashMap<String, String>,
 }
 
-/// `fwasm ARGS` with the environment variables given.
-pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Process {
-    let child = Command::new(FWASM)
-        .args(args)
-        .envs(env.iter().copied())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start fwasm");
-    Process(child)
+impl Ready {
+    /// The address called `what`, as `host:port`.
+    pub fn addr(&self, what: &str) -> String {
+        match self.addrs.get(what) {
+            Some(addr) => addr.clone(),
+            None => panic!("{} reported no {what} address: {:?}", self.name, self.addrs),
+        }
+    }
+
+    /// The port of the address called `what`.
+    pub fn port(&self, what: &str) -> u16 {
+        let addr = self.addr(what);
+        let port = addr.rsplit_once(':').map(|(_, port)| port.parse());
+        match port {
+            Some(Ok(port)) => port,
+            _ => panic!("{}: {what} = {addr:?} has no port", self.name),
+        }
+    }
+}
+
+/// Waits until the gRPC server at `addr` says it is SERVING.
+pub async fn serving(addr: &str) {
+    let mut health = HealthClient::new(channel(addr).await);
+    eventually(&format!("{addr} answering health checks"), async || {
+        let reply = health.check(HealthCheckRequest::default()).await;
+        reply.is_ok_and(|r| r.into_inner().status() == ServingStatus::Serving)
+    })
+    .await;
 }
 
 /// The gateway's ports.
@@ -65,21 +222,14 @@ pub struct GatewayPorts {
     pub grpc: u16,
 }
 
-impl GatewayPorts {
-    pub fn free() -> Self {
-        GatewayPorts {
-            invoke: free_port(),
-            upload: free_port(),
-            grpc: free_port(),
-        }
-    }
-}
-
-/// Waits until `check` passes, for at most 20 s.
+/// Waits until `check` passes, for at most [`PATIENCE`].
 pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + PATIENCE;
     while !check().await {
-        assert!(Instant::now() < deadline, "{what} did not happen in time");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {PATIENCE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -121,11 +271,6 @@ pub async fn channel(addr: &str) -> tonic::transport::Channel {
     })
     .await;
     channel.unwrap()
-}
-
-/// Whether anything accepts connections at `addr`.
-pub fn listening(addr: &str) -> bool {
-    std::net::TcpStream::connect(addr).is_ok()
 }
 
 /// A function that counts to a few million before answering "ok": long enough to be in
@@ -173,94 +318,112 @@ pub struct Mesh {
     pub ports: GatewayPorts,
     pub http: reqwest::Client,
     scheduler_args: Vec<String>,
+    scheduler_socket: TcpListener,
     env: Vec<(String, String)>,
-    _processes: Vec<Process>,
+    // Dropped before `dir`, so a failing test can still print their logs.
+    _state_process: Process,
     scheduler_process: Option<Process>,
-    _data: tempfile::TempDir,
+    _gateway_process: Process,
+    dir: tempfile::TempDir,
 }
 
-fn spawn_owned(args: &[String], env: &[(String, String)]) -> Process {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    spawn_with_env(&args, &env)
+/// Any free port on loopback, bound by the process itself.
+const ANY_PORT: &str = "127.0.0.1:0";
+
+fn strs(list: &[String]) -> Vec<&str> {
+    list.iter().map(String::as_str).collect()
 }
 
-fn owned(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
+fn env_strs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 impl Mesh {
-    /// Starts every process and waits for the executors to join the scheduler.
+    /// Starts every process and waits until each serves and the executors have joined the
+    /// scheduler.
     pub async fn start(options: MeshOptions<'_>) -> Mesh {
-        let data = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path();
         let env: Vec<(String, String)> = options
             .env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let [state, state_metrics] = [free_addr(), free_addr()];
-        let [scheduler, scheduler_metrics] = [free_addr(), free_addr()];
-        let ports = GatewayPorts::free();
-        let store = data.path().to_str().unwrap();
-        let mut state_args = owned(&["state", "--listen", &state, "--metrics", &state_metrics]);
+        let store = logs.join("store");
+        let mut state_args = vec!["state", "--listen", ANY_PORT, "--metrics", ANY_PORT];
         match options.redis {
-            Some(url) => state_args.extend(owned(&["--backend", url])),
-            None => state_args.extend(owned(&["--data-dir", store])),
+            Some(url) => state_args.extend(["--backend", url]),
+            None => state_args.extend(["--data-dir", store.to_str().unwrap()]),
         }
-        let mut processes = vec![spawn_owned(&state_args, &env)];
-        let mut scheduler_args = owned(&[
+        let mut state_process = Process::spawn(logs, "state", &state_args, options.env);
+        let ready = state_process.ready().await;
+        let (state, state_metrics) = (ready.addr("listen"), ready.addr("metrics"));
+
+        let scheduler_socket = TcpListener::bind(ANY_PORT).unwrap();
+        let scheduler = scheduler_socket.local_addr().unwrap().to_string();
+        let mut scheduler_args: Vec<String> = ["scheduler", "--state", &state]
+            .iter()
+            .chain(&["--metrics", ANY_PORT])
+            .chain(options.scheduler_flags)
+            .map(|s| s.to_string())
+            .collect();
+        // Says where, though the passed socket takes its place.
+        scheduler_args.extend(["--listen".to_string(), scheduler.clone()]);
+        let mut scheduler_process = Process::spawn_on(
+            logs,
             "scheduler",
-            "--listen",
-            &scheduler,
-            "--state",
-            &state,
-            "--metrics",
-            &scheduler_metrics,
-        ]);
-        scheduler_args.extend(owned(options.scheduler_flags));
-        let scheduler_process = Some(spawn_owned(&scheduler_args, &env));
-        let executors = (1..=options.executors)
+            &strs(&scheduler_args),
+            options.env,
+            &scheduler_socket,
+        );
+        let scheduler_metrics = scheduler_process.ready().await.addr("metrics");
+
+        let mut started: Vec<(String, Process)> = (1..=options.executors)
             .map(|i| {
-                let (id, addr, metrics) = (format!("e{i}"), free_addr(), free_addr());
-                let mut args = owned(&[
-                    "executor",
-                    "--listen",
-                    &addr,
-                    "--state",
-                    &state,
-                    "--scheduler",
-                    &scheduler,
-                    "--id",
-                    &id,
-                    "--workers",
-                    "1",
-                    "--metrics",
-                    &metrics,
-                ]);
-                args.extend(owned(options.executor_flags));
-                let process = spawn_owned(&args, &env);
-                Member {
-                    id,
-                    addr,
-                    metrics,
-                    process,
-                }
+                let id = format!("e{i}");
+                let mut args = vec!["executor", "--listen", ANY_PORT, "--metrics", ANY_PORT];
+                args.extend(["--state", &state, "--scheduler", &scheduler]);
+                args.extend(["--id", &id, "--workers", "1"]);
+                args.extend(options.executor_flags);
+                let process = Process::spawn(logs, &id, &args, options.env);
+                (id, process)
             })
             .collect();
-        let gateway_args = owned(&[
-            "gateway",
-            "--state",
-            &state,
-            "--scheduler",
-            &scheduler,
+        let mut executors = Vec::new();
+        for (id, mut process) in started.drain(..) {
+            let ready = process.ready().await;
+            executors.push(Member {
+                id,
+                addr: ready.addr("listen"),
+                metrics: ready.addr("metrics"),
+                process,
+            });
+        }
+
+        let mut gateway_args = vec!["gateway", "--state", &state, "--scheduler", &scheduler];
+        gateway_args.extend([
             "--invoke-port",
-            &ports.invoke.to_string(),
+            "0",
             "--upload-port",
-            &ports.upload.to_string(),
+            "0",
             "--grpc-port",
-            &ports.grpc.to_string(),
+            "0",
         ]);
-        processes.push(spawn_owned(&gateway_args, &env));
+        let mut gateway_process = Process::spawn(logs, "gateway", &gateway_args, options.env);
+        let ready = gateway_process.ready().await;
+        let ports = GatewayPorts {
+            invoke: ready.port("invoke"),
+            upload: ready.port("upload"),
+            grpc: ready.port("grpc"),
+        };
+
+        let grpc = format!("127.0.0.1:{}", ports.grpc);
+        for addr in [&state, &scheduler, &grpc]
+            .into_iter()
+            .chain(executors.iter().map(|m| &m.addr))
+        {
+            serving(addr).await;
+        }
         let mesh = Mesh {
             state,
             state_metrics,
@@ -270,10 +433,12 @@ impl Mesh {
             ports,
             http: reqwest::Client::new(),
             scheduler_args,
+            scheduler_socket,
             env,
-            _processes: processes,
-            scheduler_process,
-            _data: data,
+            _state_process: state_process,
+            scheduler_process: Some(scheduler_process),
+            _gateway_process: gateway_process,
+            dir,
         };
         executors_joined(&mesh.http, &mesh.scheduler_metrics, options.executors).await;
         mesh
@@ -300,10 +465,20 @@ impl Mesh {
         self.executors.remove(at).process.kill();
     }
 
-    /// Kills the scheduler with SIGKILL and starts it again with the same flags.
-    pub fn restart_scheduler(&mut self) {
+    /// Kills the scheduler with SIGKILL and starts it again with the same flags on the same
+    /// socket; waits until it serves.
+    pub async fn restart_scheduler(&mut self) {
         self.scheduler_process.take().unwrap().kill();
-        self.scheduler_process = Some(spawn_owned(&self.scheduler_args, &self.env));
+        let mut process = Process::spawn_on(
+            self.dir.path(),
+            "scheduler",
+            &strs(&self.scheduler_args),
+            &env_strs(&self.env),
+            &self.scheduler_socket,
+        );
+        self.scheduler_metrics = process.ready().await.addr("metrics");
+        self.scheduler_process = Some(process);
+        serving(&self.scheduler).await;
     }
 }
 
