@@ -133,12 +133,15 @@ pub struct TraceError {
     reason: String,
 }
 
-/// Log lines on stderr.
+/// Log lines on stderr, coloured only for a terminal (a log file or collector gets plain text).
 fn log_lines<S>() -> impl tracing_subscriber::Layer<S>
 where
     S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
 {
-    tracing_subscriber::fmt::layer().with_writer(std::io::stderr)
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
 }
 
 /// Installs this process's tracing: log lines on stderr (filtered by `RUST_LOG`, `info` by

@@ -1,17 +1,20 @@
 //! A throwaway `redis-server` for tests: on a free port of 127.0.0.1, without persistence,
 //! killed (and waited for) when the [`RedisServer`] is dropped.
 //!
+//! The server's log goes to a file; if a test is failing when the server is dropped, the
+//! log's tail is printed with the failure.
+//!
 //! Tests never skip for want of Redis: if `redis-server` is missing, [`RedisServer::start`]
 //! panics and says how to install it (`scripts/test` does).
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long a freshly spawned server gets to answer PING.
-const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a freshly spawned server gets to answer PING (sized for a loaded machine).
+const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 /// How often a port is retried when another process takes it between probing and binding.
 const PORT_ATTEMPTS: usize = 5;
 
@@ -19,6 +22,7 @@ const PORT_ATTEMPTS: usize = 5;
 pub struct RedisServer {
     child: Child,
     port: u16,
+    log: tempfile::NamedTempFile,
 }
 
 impl RedisServer {
@@ -29,14 +33,10 @@ impl RedisServer {
         let mut last_failure = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            let mut child = spawn(port);
-            match wait_until_ready(&mut child, port) {
-                Ok(()) => {
-                    if let Some(mut log) = child.stdout.take() {
-                        thread::spawn(move || io::copy(&mut log, &mut io::sink()));
-                    }
-                    return RedisServer { child, port };
-                }
+            let log = tempfile::NamedTempFile::new().expect("a file for the redis-server log");
+            let mut child = spawn(port, &log);
+            match wait_until_ready(&mut child, port, &log) {
+                Ok(()) => return RedisServer { child, port, log },
                 Err(failure) => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -62,7 +62,18 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!(
+                "---- redis-server on port {}, its log:\n{}\n----",
+                self.port,
+                log_text(&self.log)
+            );
+        }
     }
+}
+
+fn log_text(log: &tempfile::NamedTempFile) -> String {
+    std::fs::read_to_string(log.path()).unwrap_or_default()
 }
 
 /// A port that was free a moment ago (the OS picks it; the listener is closed again).
@@ -73,7 +84,8 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("cannot find a free port on 127.0.0.1: {e}"))
 }
 
-fn spawn(port: u16) -> Child {
+fn spawn(port: u16, log: &tempfile::NamedTempFile) -> Child {
+    let log = log.reopen().expect("open the redis-server log");
     Command::new("redis-server")
         .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1"])
@@ -83,10 +95,10 @@ fn spawn(port: u16) -> Child {
         .args(["--logfile", ""])
         .args(["--daemonize", "no"])
         // With `--logfile ""` the log goes to stdout: kept so a server that exits at once can
-        // say why (e.g. the port was taken), then drained once it is up.
+        // say why (e.g. the port was taken).
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdout(log.try_clone().expect("share the redis-server log"))
+        .stderr(log)
         .spawn()
         .unwrap_or_else(|e| {
             if e.kind() == ErrorKind::NotFound {
@@ -99,44 +111,68 @@ fn spawn(port: u16) -> Child {
         })
 }
 
-/// Polls until the server answers PING, it exits, or the deadline passes.
-fn wait_until_ready(child: &mut Child, port: u16) -> Result<(), String> {
+/// Polls until this very server answers PING, it exits, or the deadline passes.
+fn wait_until_ready(
+    child: &mut Child,
+    port: u16,
+    log: &tempfile::NamedTempFile,
+) -> Result<(), String> {
     let deadline = Instant::now() + STARTUP_DEADLINE;
     loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            let mut log = String::new();
-            if let Some(mut pipe) = child.stdout.take() {
-                let _ = pipe.read_to_string(&mut log);
-            }
             return Err(format!(
                 "redis-server on port {port} exited with {status}: {}",
-                log.trim()
+                log_text(log).trim()
             ));
         }
-        if ping(port) {
+        // Another test's server may have won the port: only ours counts.
+        if ping(port) && server_pid(port) == Some(child.id()) {
             return Ok(());
         }
         if Instant::now() >= deadline {
             return Err(format!(
-                "redis-server on port {port} did not answer PING within {STARTUP_DEADLINE:?}"
+                "redis-server on port {port} did not answer PING within {STARTUP_DEADLINE:?}: {}",
+                log_text(log).trim()
             ));
         }
         thread::sleep(Duration::from_millis(20));
     }
 }
 
+fn connect(port: u16) -> Option<TcpStream> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    Some(stream)
+}
+
 /// Whether a Redis server on `port` answers `PING` with `+PONG`.
 fn ping(port: u16) -> bool {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+    let Some(mut stream) = connect(port) else {
         return false;
     };
-    let timeout = Some(Duration::from_millis(500));
-    if stream.set_read_timeout(timeout).is_err() || stream.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
     let mut reply = [0u8; 7];
-    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut reply).is_ok()
+        && &reply == b"+PONG\r\n"
+}
+
+/// The process id the server on `port` reports in `INFO server`.
+fn server_pid(port: u16) -> Option<u32> {
+    let mut stream = connect(port)?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    let mut reader = BufReader::new(stream);
+    // A bulk string: `$LEN\r\n`, then LEN bytes of `field:value\r\n` lines.
+    let mut header = String::new();
+    reader.read_line(&mut header).ok()?;
+    let len: usize = header.strip_prefix('$')?.trim().parse().ok()?;
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|line| line.strip_prefix("process_id:")?.trim().parse().ok())
 }
 
 #[cfg(test)]
@@ -149,6 +185,11 @@ mod tests {
         let port = server.port();
         assert_eq!(server.url(), format!("redis://127.0.0.1:{port}"));
         assert!(ping(port));
+        assert_eq!(
+            server_pid(port),
+            Some(server.child.id()),
+            "our own server answers"
+        );
         drop(server);
         assert!(!ping(port), "the server still answers after drop");
     }

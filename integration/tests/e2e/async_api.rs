@@ -6,11 +6,7 @@ use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{CallRef, CallStatus, FailureKind, InvokeRequest, WaitCallRequest};
 use tonic::Code;
 
-use crate::support::each_platform;
-
-/// Iterations (in millions) that keep `slow` busy for a good fraction of a second, well within
-/// the tests' one-second limit.
-const SLOW: &str = "10";
+use crate::support::{SLOW, each_platform, each_platform_with, short_time_limit};
 
 #[tokio::test]
 async fn an_async_http_call_is_running_then_succeeds() {
@@ -26,8 +22,7 @@ async fn an_async_http_call_is_running_then_succeeds() {
 #[tokio::test]
 async fn faasm_json_async_calls_and_status_polls() {
     for (mode, p) in each_platform().await {
-        p.upload_testkit("t", &["upper", "panic", "spin", "slow"])
-            .await;
+        p.upload_testkit("t", &["upper", "panic", "slow"]).await;
         let submit = |function: &str, input: &str| {
             format!(
                 r#"{{"user": "t", "function": "{function}", "input_data": "{input}", "async": true}}"#
@@ -50,7 +45,16 @@ async fn faasm_json_async_calls_and_status_polls() {
             "{mode}: {line}"
         );
 
-        let (_, body) = p.post_message(submit("spin", "")).await;
+        p.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_background_call_over_its_time_limit_fails_with_faasms_line() {
+    for (mode, p) in each_platform_with(short_time_limit()).await {
+        p.upload_testkit("t", &["spin"]).await;
+        let message = r#"{"user": "t", "function": "spin", "input_data": "", "async": true}"#;
+        let (_, body) = p.post_message(message).await;
         assert_eq!(
             p.status_when_done(body.parse().unwrap()).await,
             "FAILED: t/spin timed out after 1s",

@@ -1,6 +1,6 @@
 //! Each kind of bad input gets a precise error, and the next good call still succeeds.
 
-use crate::support::{Platform, guest, up};
+use crate::support::{Platform, SLOW, guest, up};
 
 /// The platform still serves good calls.
 async fn still_serving(p: &Platform) {
@@ -103,7 +103,7 @@ async fn a_panicking_guest_fails_with_its_panic_message() {
 
 #[tokio::test]
 async fn a_looping_guest_is_stopped_by_its_time_limit() {
-    let p = up().await;
+    let p = crate::support::up_with(crate::support::short_time_limit()).await;
     p.upload("carol/spin", guest("testkit")).await;
     let (status, body) = p.call("carol/spin", "").await;
     assert_eq!(
@@ -262,12 +262,22 @@ async fn a_full_platform_answers_429_and_serves_again_once_there_is_room() {
     };
     let p = mesh_with(1, full).await;
     p.upload_testkit("t", &["slow", "upper"]).await;
-    // A background call takes the only place.
-    let id = p.call_async("t/slow", "10").await;
-    assert_eq!(p.status(id).await, (200, "RUNNING".to_string()));
-    let (status, body) = p.call("t/upper", "x").await;
-    assert_eq!(status, 429, "{body}");
-    assert!(body.contains("retry shortly"), "{body}");
+    // A background call takes the only place: once the executor has admitted it (RUNNING is
+    // said already while it is on its way there), a call from outside is refused.
+    let id = p.call_async("t/slow", SLOW).await;
+    let mut refusal = None;
+    while refusal.is_none() {
+        let (status, body) = p.call("t/upper", "x").await;
+        match status {
+            429 => refusal = Some(body),
+            200 => assert_eq!(body, "X"),
+            _ => panic!("{status} {body}"),
+        }
+        let (_, line) = p.status(id).await;
+        assert_eq!(line, "RUNNING", "t/slow ended before any call was refused");
+    }
+    let refusal = refusal.unwrap();
+    assert!(refusal.contains("retry shortly"), "{refusal}");
     assert_eq!(p.status_when_done(id).await, "SUCCESS: done");
     assert_eq!(p.call("t/upper", "x").await, (200, "X".into()));
     p.stop().await;

@@ -14,13 +14,29 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// Limits small enough that limit tests finish quickly.
+/// Memory and output limits small enough that limit tests finish quickly; time enough for a
+/// call (with all its chained children and lock waits) on a loaded 2-core machine.
 pub fn test_limits() -> Limits {
     Limits {
-        timeout: Duration::from_secs(1),
+        timeout: Duration::from_secs(30),
         max_memory_bytes: 16 << 20,
         max_output_bytes: 1 << 20,
         ..Limits::default()
+    }
+}
+
+/// Millions of iterations that keep the testkit's `slow` busy for about a second (far less than
+/// [`test_limits`]' time limit): long enough to be seen RUNNING, however loaded the machine.
+pub const SLOW: &str = "100";
+
+/// A one-second time limit, for the tests of the time limit itself.
+pub fn short_time_limit() -> ExecutorConfig {
+    ExecutorConfig {
+        limits: Limits {
+            timeout: Duration::from_secs(1),
+            ..test_limits()
+        },
+        ..test_executor_config()
     }
 }
 
@@ -271,8 +287,13 @@ fn platform(
 
 /// `fwasm up` in this process on a fresh data directory.
 pub async fn up() -> Platform {
+    up_with(test_executor_config()).await
+}
+
+/// `fwasm up` with its executor configured as `config`.
+pub async fn up_with(config: ExecutorConfig) -> Platform {
     let data = tempfile::tempdir().unwrap();
-    let mut platform = up_at(data.path()).await;
+    let mut platform = up_on(data.path(), None, config).await;
     platform._data = Some(data);
     platform
 }
@@ -460,4 +481,12 @@ async fn mesh_on(executors: usize, config: ExecutorConfig, redis_url: Option<Str
 /// Both ways of running the platform, for tests that must hold in each.
 pub async fn each_platform() -> Vec<(&'static str, Platform)> {
     vec![("fwasm up", up().await), ("mesh", mesh().await)]
+}
+
+/// Both ways of running the platform, with the executor configured as `config`.
+pub async fn each_platform_with(config: ExecutorConfig) -> Vec<(&'static str, Platform)> {
+    vec![
+        ("fwasm up", up_with(config.clone()).await),
+        ("mesh", mesh_with(1, config).await),
+    ]
 }

@@ -35,14 +35,18 @@ async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
     exporter.reset();
     assert_eq!(p.call("tom/upper", "traced").await, (200, "TRACED".into()));
     // A span ends when its last holder lets go: the executor's worker may still hold the
-    // call's span for a moment after the reply is out.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    // call's span for a moment after the reply is out. Wait for every span checked below (the
+    // checks then say what is missing).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let spans = loop {
         provider.force_flush().unwrap();
         let spans = exporter.get_finished_spans().unwrap();
-        if spans.iter().any(|s| s.name == "executor.execute")
-            || std::time::Instant::now() > deadline
-        {
+        let count = |name: &str| spans.iter().filter(|s| s.name == name).count();
+        let all_there = ["gateway.invoke", "scheduler.place", "executor.execute"]
+            .iter()
+            .all(|name| count(name) > 0)
+            && count("grpc.serve") >= 2;
+        if all_there || std::time::Instant::now() > deadline {
             break spans;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -98,7 +102,7 @@ async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
     assert_eq!(&reply.into_inner().output[..], b"JOINED");
     for trace in [over_http, over_grpc] {
         let trace = opentelemetry::trace::TraceId::from_hex(trace).unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             provider.force_flush().unwrap();
             let spans = exporter.get_finished_spans().unwrap();

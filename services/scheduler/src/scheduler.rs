@@ -560,7 +560,10 @@ mod tests {
         let state = Arc::new(OneFunction(Mutex::new(0)));
         let config = SchedulerConfig {
             max_queued_calls: 2,
-            max_queue_wait: Duration::from_millis(200),
+            // Long enough that the third submit surely comes while two wait.
+            max_queue_wait: Duration::from_secs(1),
+            // The executor stays a member (it beats only once) for the whole test.
+            heartbeat_interval: Duration::from_secs(20),
             ..SchedulerConfig::default()
         };
         let directory = Arc::new(fwasm_proto::directory::RemoteExecutors::default());
@@ -597,7 +600,7 @@ mod tests {
             let record = scheduler
                 .wait_call(WaitCallRequest {
                     id: placement.call_id,
-                    timeout_ms: 5_000,
+                    timeout_ms: 30_000,
                     ..WaitCallRequest::default()
                 })
                 .await
@@ -653,7 +656,12 @@ mod tests {
     /// A scheduler with `n` idle executors joined by heartbeat, reaching them through `dying`.
     async fn with_dying_executors(n: usize, dying: Arc<Dying>) -> Scheduler {
         let state = Arc::new(OneFunction(Mutex::new(0)));
-        let scheduler = Scheduler::new(SchedulerConfig::default(), state, dying);
+        // The executors stay members (they beat only once) for the whole test.
+        let config = SchedulerConfig {
+            heartbeat_interval: Duration::from_secs(20),
+            ..SchedulerConfig::default()
+        };
+        let scheduler = Scheduler::new(config, state, dying);
         for i in 0..n {
             let beat = ExecutorHeartbeat {
                 executor_id: format!("e{i}"),
@@ -678,7 +686,7 @@ mod tests {
         let id = scheduler.submit(submit).await.unwrap().call_id;
         let wait = WaitCallRequest {
             id,
-            timeout_ms: 5_000,
+            timeout_ms: 30_000,
             ..WaitCallRequest::default()
         };
         scheduler.wait_call(wait).await.unwrap()

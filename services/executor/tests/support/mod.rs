@@ -142,6 +142,16 @@ impl Harness {
 
     pub async fn try_run(&self, wat: &str) -> Result<CallResult, ApiError> {
         let hash = self.add_module(wat).await;
+        self.try_run_stored(hash).await
+    }
+
+    /// Runs a module stored before with [`Harness::add_module`].
+    pub async fn run_stored(&self, hash: String) -> CallResult {
+        let result = self.try_run_stored(hash).await;
+        result.expect("the call reaches the guest")
+    }
+
+    async fn try_run_stored(&self, hash: String) -> Result<CallResult, ApiError> {
         self.executor
             .execute(Call {
                 id: 7,

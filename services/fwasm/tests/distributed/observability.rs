@@ -210,8 +210,8 @@ async fn background_calls_wait_in_the_scheduler_while_executors_are_full_and_the
         ..MeshOptions::default()
     })
     .await;
-    mesh.upload("queue/spin", wat::parse_str(SPIN).unwrap())
-        .await;
+    // Each call runs 3 s: two surely wait while the first runs, however slow the test.
+    mesh.upload("queue/spin", spin(3)).await;
     let mut client = mesh.client().await;
     let mut ids = Vec::new();
     for _ in 0..3 {

@@ -42,13 +42,19 @@ async fn a_restarted_scheduler_still_knows_every_call() {
     })
     .await;
     let finished = finished.unwrap();
-    // Started just before the scheduler dies, and reported to the next one.
+    // Running on the executor when the scheduler dies, and reported to the next one.
+    mesh.upload("load/spin", spin(2)).await;
+    let spin = InvokeRequest {
+        function: "spin".into(),
+        ..request()
+    };
     let in_flight = client
-        .invoke_async(request())
+        .invoke_async(spin)
         .await
         .unwrap()
         .into_inner()
         .call_id;
+    holding_a_call(&mesh.http, &mesh.executors[0].metrics).await;
 
     mesh.restart_scheduler().await;
 
@@ -74,8 +80,9 @@ async fn a_restarted_scheduler_still_knows_every_call() {
         ..WaitCallRequest::default()
     };
     let record = client.wait_call(wait).await.unwrap().into_inner();
-    assert!(
-        matches!(record.status(), CallStatus::Success | CallStatus::Failed),
-        "the call in flight ended: {record:?}"
+    assert_eq!(
+        (record.status(), &record.output[..]),
+        (CallStatus::Success, &b"ok"[..]),
+        "the call in flight: {record:?}"
     );
 }

@@ -1,8 +1,6 @@
 //! A background call cut off by an executor killed with SIGKILL runs again on another
 //! executor and ends SUCCESS there. State is the embedded store, run as its own process.
 
-use std::time::Duration;
-
 use fwasm_proto::pb::{CallRef, CallStatus, InvokeRequest, WaitCallRequest};
 
 use crate::support::*;
@@ -15,8 +13,8 @@ async fn a_call_cut_off_by_a_killed_executor_succeeds_on_another() {
         ..MeshOptions::default()
     })
     .await;
-    mesh.upload("retry/spin", wat::parse_str(SPIN).unwrap())
-        .await;
+    // Long enough that it is surely still running when its executor is killed.
+    mesh.upload("retry/spin", spin(5)).await;
     let mut client = mesh.client().await;
 
     let invoke = InvokeRequest {
@@ -37,8 +35,8 @@ async fn a_call_cut_off_by_a_killed_executor_succeeds_on_another() {
         record.status() == CallStatus::Running && !first.is_empty()
     })
     .await;
-    // Well inside its 1.5 s of running.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let holder = mesh.executors.iter().find(|m| m.id == first).unwrap();
+    holding_a_call(&mesh.http, &holder.metrics).await;
     mesh.kill_executor(&first);
 
     let wait = WaitCallRequest {

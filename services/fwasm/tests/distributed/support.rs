@@ -482,9 +482,12 @@ impl Mesh {
     }
 }
 
-/// Answers "ok" after 1.5 s of wall-clock time (read through WASI's monotonic clock), however
-/// fast the machine: a call surely in flight when its executor is killed.
-pub const SPIN: &str = r#"(module
+/// A function that answers "ok" after `seconds` of wall-clock time (read through WASI's
+/// monotonic clock), however fast the machine: a call surely in flight while a test acts.
+pub fn spin(seconds: u64) -> Vec<u8> {
+    let nanos = seconds * 1_000_000_000;
+    wat::parse_str(format!(
+        r#"(module
     (import "wasi_snapshot_preview1" "clock_time_get"
         (func $now (param i32 i64 i32) (result i32)))
     (memory (export "memory") 1)
@@ -495,10 +498,25 @@ pub const SPIN: &str = r#"(module
     (func (export "fwasm_abi_v1"))
     (func (export "fwasm_alloc") (param i32) (result i32) i32.const 1024)
     (func (export "fwasm_handle") (param i32 i32) (result i64) (local $end i64)
-        (local.set $end (i64.add (call $monotonic) (i64.const 1500000000)))
+        (local.set $end (i64.add (call $monotonic) (i64.const {nanos})))
         (loop $wait
             (br_if $wait (i64.lt_u (call $monotonic) (local.get $end))))
-        i64.const 429496729613))"#;
+        i64.const 429496729613))"#
+    ))
+    .unwrap()
+}
+
+/// Waits until the executor whose metrics are at `metrics` holds at least one call.
+pub async fn holding_a_call(http: &reqwest::Client, metrics: &str) {
+    eventually(
+        &format!("the executor at {metrics} holding a call"),
+        async || {
+            let text = scrape(http, metrics).await.unwrap_or_default();
+            sample(&text, "fwasm_executor_live_calls") >= 1.0
+        },
+    )
+    .await;
+}
 
 /// The value of the sample `name_and_labels` in a scrape (0 when absent).
 pub fn sample(scrape: &str, name_and_labels: &str) -> f64 {
