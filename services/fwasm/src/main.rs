@@ -210,8 +210,17 @@ struct UpArgs {
     ready_file: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before any other thread exists: taking the sockets clears LISTEN_FDS from the
+    // environment, which is only sound while no thread can be reading it.
+    fwasm::serve::claim_passed_sockets();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = std::env::args_os().collect();
     let args = fwasm::config::with_config_file(args, &<Cli as clap::CommandFactory>::command())?;
     let cli = Cli::parse_from(args);
@@ -330,6 +339,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     // The ports bound, which differ from the flags' when those say 0.
     let [(_, invoke), (_, upload), (_, grpc)] = addrs;
     let (invoke, upload, grpc) = (invoke.port(), upload.port(), grpc.port());
+    if let Some(path) = &args.ready_file {
+        write_ready_file(path, &addrs)?;
+    }
     println!("fwasm is up (data in {})", args.data_dir.display());
     println!(
         "  invoke  http://{}:{invoke}   try: curl -X POST localhost:{invoke}/f/demo/echo -d hi",
@@ -350,9 +362,6 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     );
     println!("  demo functions: {}", demos.join(", "));
     println!("Press Ctrl-C to stop.");
-    if let Some(path) = &args.ready_file {
-        write_ready_file(path, &addrs)?;
-    }
     fwasm_gateway::serve(listeners, gateway, shutdown_signal()).await?;
     println!("fwasm stopped");
     Ok(())

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::Context;
 use fwasm_gateway::GatewayListeners;
@@ -17,13 +18,32 @@ pub async fn listen(addr: SocketAddr, flag: &str) -> anyhow::Result<TcpListener>
         .with_context(|| format!("cannot listen on {addr}; choose another address with {flag}"))
 }
 
-/// The listening socket a supervisor passed by socket activation (systemd's `LISTEN_FDS`),
-/// else `addr` bound here. A passed socket outlives this process, so a restarted service
-/// keeps its address and connections made meanwhile wait in its backlog.
+/// The sockets a supervisor passed by socket activation (systemd's `LISTEN_FDS`).
+static PASSED_SOCKETS: Mutex<Option<listenfd::ListenFd>> = Mutex::new(None);
+
+/// Takes the sockets passed by socket activation, if any, for [`listen_or_inherit`]. Call it
+/// first thing in `main`, before any thread starts: it removes `LISTEN_FDS` and `LISTEN_PID`
+/// from the environment (so no child inherits them).
+pub fn claim_passed_sockets() {
+    *PASSED_SOCKETS.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some(listenfd::ListenFd::from_env());
+}
+
+/// The listening socket a supervisor passed by socket activation (see
+/// [`claim_passed_sockets`]), else `addr` bound here. A passed socket outlives this process,
+/// so a restarted service keeps its address and connections made meanwhile wait in its
+/// backlog.
 pub async fn listen_or_inherit(addr: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
-    let passed = listenfd::ListenFd::from_env()
-        .take_tcp_listener(0)
-        .context("the socket passed in LISTEN_FDS is not a listening TCP socket")?;
+    let passed = match PASSED_SOCKETS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_mut()
+    {
+        Some(sockets) => sockets
+            .take_tcp_listener(0)
+            .context("the socket passed in LISTEN_FDS is not a listening TCP socket")?,
+        None => None,
+    };
     let Some(listener) = passed else {
         return listen(addr, flag).await;
     };
@@ -66,7 +86,8 @@ pub fn write_ready_file(path: &Path, addrs: &[(&str, SocketAddr)]) -> anyhow::Re
         .iter()
         .map(|(name, addr)| (name.to_string(), addr.to_string().into()))
         .collect();
-    let partial = path.with_extension("partial");
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
     std::fs::write(&partial, serde_json::to_vec(&object)?)
         .and_then(|()| std::fs::rename(&partial, path))
         .with_context(|| format!("cannot write the ready file {}", path.display()))

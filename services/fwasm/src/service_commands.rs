@@ -27,8 +27,8 @@ pub struct Common {
     /// A TOML file of flag values (e.g. `state = "host:7000"`); flags and FWASM_* variables win.
     #[arg(long, env = "FWASM_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Once listening, write the addresses bound (JSON, e.g. {"listen": "127.0.0.1:7000"}) to
-    /// FILE: how a supervisor learns the ports when an address says port 0.
+    /// Once listening, write the addresses bound (JSON, e.g. {"listen": "127.0.0.1:7000"})
+    /// to FILE: how a supervisor learns the ports when an address says port 0.
     #[arg(long, env = "FWASM_READY_FILE", value_name = "FILE")]
     ready_file: Option<PathBuf>,
 }
@@ -159,11 +159,11 @@ pub struct ExecutorService {
     /// The scheduler (host:port), which this executor joins by heartbeat.
     #[arg(long, env = "FWASM_SCHEDULER", default_value = "127.0.0.1:7001")]
     scheduler: String,
-    /// This executor's name among the scheduler's executors [default: the --advertise or
-    /// --listen address].
+    /// This executor's name among the scheduler's executors [default: made from the
+    /// advertised address].
     #[arg(long, env = "FWASM_ID")]
     id: Option<String>,
-    /// The address others reach this executor at (host:port) [default: --listen].
+    /// The address others reach this executor at (host:port) [default: the address bound].
     #[arg(long, env = "FWASM_ADVERTISE")]
     advertise: Option<String>,
     /// Threads that run wasm [default: one per core].

@@ -38,6 +38,7 @@ fn every_command_has_help_naming_its_flags() {
         "--grpc-port",
         "--data-dir",
         "--state-backend",
+        "--ready-file",
     ] {
         assert!(up.contains(flag), "{up}");
     }
@@ -57,15 +58,29 @@ fn every_command_has_help_naming_its_flags() {
                 "--data-dir",
                 "--metrics",
                 "--config",
+                "--ready-file",
             ][..],
         ),
         (
             "scheduler",
-            &["--listen", "--state", "--metrics", "--otlp-endpoint"],
+            &[
+                "--listen",
+                "--state",
+                "--metrics",
+                "--otlp-endpoint",
+                "--ready-file",
+            ],
         ),
         (
             "executor",
-            &["--listen", "--state", "--scheduler", "--id", "--advertise"],
+            &[
+                "--listen",
+                "--state",
+                "--scheduler",
+                "--id",
+                "--advertise",
+                "--ready-file",
+            ],
         ),
         (
             "gateway",
@@ -75,6 +90,7 @@ fn every_command_has_help_naming_its_flags() {
                 "--invoke-port",
                 "--upload-port",
                 "--grpc-port",
+                "--ready-file",
             ],
         ),
     ] {
@@ -121,25 +137,42 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
         "0",
     ];
     let log = data.path().join("stderr.log");
+    let ready_file = data.path().join("up.ready");
     let mut child = Running(
         Command::new(FWASM)
             .arg("up")
             .args(any_ports)
             .arg("--data-dir")
             .arg(data.path())
+            .arg("--ready-file")
+            .arg(&ready_file)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
         log,
     );
-    // The banner is printed once every port is listening and the demos are uploaded.
+    // The banner is printed once every port is listening and the demos are uploaded. Read on
+    // a thread of its own, so a banner that never comes fails the test instead of hanging it.
     let stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let banner: Vec<String> = stdout
-        .lines()
-        .map(Result::unwrap)
-        .take_while(|l| !l.starts_with("Press Ctrl-C"))
-        .collect();
+    let (lines, banner_lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    loop {
+        let line = banner_lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("no whole banner from fwasm up ({e}): {banner:?}"));
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+        banner.push(line);
+    }
     assert!(
         banner
             .iter()
@@ -155,6 +188,16 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
     };
     let [invoke, grpc] = [port("invoke"), port("gRPC")];
     assert_ne!(invoke, 0, "the banner shows the bound port");
+    // The ready file, written before the banner, names the same ports.
+    let ready: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ready_file).unwrap()).unwrap();
+    for (api, port) in [
+        ("invoke", invoke),
+        ("upload", port("upload")),
+        ("grpc", grpc),
+    ] {
+        assert_eq!(ready[api], format!("127.0.0.1:{port}"), "{ready}");
+    }
 
     let client = reqwest::blocking::Client::new();
     let reply = client

@@ -42,7 +42,9 @@ async fn a_restarted_scheduler_still_knows_every_call() {
     })
     .await;
     let finished = finished.unwrap();
-    // Running on the executor when the scheduler dies, and reported to the next one.
+    // Running on the executor when the scheduler dies, and reported to the next one. (The
+    // executor first lets go of the calls above, so the call it holds is this one.)
+    idle(&mesh.http, &mesh.executors[0].metrics).await;
     mesh.upload("load/spin", spin(2)).await;
     let spin = InvokeRequest {
         function: "spin".into(),

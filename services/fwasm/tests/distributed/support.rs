@@ -11,7 +11,7 @@ use std::fs::File;
 use std::net::TcpListener;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use command_fds::{CommandFdExt, FdMapping};
@@ -102,37 +102,58 @@ impl Process {
         }
     }
 
-    /// Waits until the process has bound its listeners: the addresses it reports. Panics
-    /// with its log if it exits first or takes longer than [`PATIENCE`].
+    /// Waits until the process has bound its listeners and its gRPC server (if it has one)
+    /// answers health checks as SERVING: the addresses it reports. Panics with its log if it
+    /// exits first or takes longer than [`PATIENCE`].
     pub async fn ready(&mut self) -> Ready {
+        let file = self.ready_file.clone();
+        let addrs: HashMap<String, String> = self
+            .alive_until("listening", async || {
+                let text = std::fs::read(&file).ok()?;
+                Some(serde_json::from_slice(&text).expect("a ready file is JSON"))
+            })
+            .await;
+        let ready = Ready {
+            name: self.name.clone(),
+            addrs,
+        };
+        let grpc = ["listen", "grpc"].iter().find_map(|k| ready.addrs.get(*k));
+        if let Some(addr) = grpc {
+            let url = format!("http://{addr}");
+            self.alive_until("serving gRPC", async || {
+                let endpoint = tonic::transport::Endpoint::from_shared(url.clone()).ok()?;
+                let mut health = HealthClient::new(endpoint.connect().await.ok()?);
+                let reply = health.check(HealthCheckRequest::default()).await.ok()?;
+                (reply.into_inner().status() == ServingStatus::Serving).then_some(())
+            })
+            .await;
+        }
+        ready
+    }
+
+    /// Polls `check` until it gives a value, panicking with the log if the process exits
+    /// first or [`PATIENCE`] runs out.
+    async fn alive_until<T>(&mut self, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Ok(text) = std::fs::read(&self.ready_file) {
-                let addrs = serde_json::from_slice(&text).expect("a ready file is JSON");
-                return Ready {
-                    name: self.name.clone(),
-                    addrs,
-                };
+            if let Some(value) = check().await {
+                return value;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("{}", self.exited_early(status));
+                panic!(
+                    "{} exited ({status}) before it was {what}; its log ends:\n{}",
+                    self.name,
+                    self.log_tail()
+                );
             }
             assert!(
                 Instant::now() < deadline,
-                "{} was not listening after {PATIENCE:?}; its log ends:\n{}",
+                "{} was not {what} after {PATIENCE:?}; its log ends:\n{}",
                 self.name,
                 self.log_tail()
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-    }
-
-    fn exited_early(&self, status: ExitStatus) -> String {
-        format!(
-            "{} exited ({status}) before it was listening; its log ends:\n{}",
-            self.name,
-            self.log_tail()
-        )
     }
 
     /// The last lines of its output.
@@ -142,9 +163,11 @@ impl Process {
         lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
     }
 
-    /// Kills it with SIGKILL: no goodbye, its calls in flight are cut off.
-    pub fn kill(self) {
-        drop(self);
+    /// Kills it with SIGKILL: no goodbye, its calls in flight are cut off. Its log is still
+    /// printed should the test fail while it is kept.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM (what Kubernetes sends) and waits for it to exit.
@@ -164,8 +187,7 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         if std::thread::panicking() {
             eprintln!(
                 "---- {} ({}), last {LOG_TAIL_LINES} lines:\n{}\n----",
@@ -202,16 +224,6 @@ impl Ready {
             _ => panic!("{}: {what} = {addr:?} has no port", self.name),
         }
     }
-}
-
-/// Waits until the gRPC server at `addr` says it is SERVING.
-pub async fn serving(addr: &str) {
-    let mut health = HealthClient::new(channel(addr).await);
-    eventually(&format!("{addr} answering health checks"), async || {
-        let reply = health.check(HealthCheckRequest::default()).await;
-        reply.is_ok_and(|r| r.into_inner().status() == ServingStatus::Serving)
-    })
-    .await;
 }
 
 /// The gateway's ports.
@@ -320,7 +332,9 @@ pub struct Mesh {
     scheduler_args: Vec<String>,
     scheduler_socket: TcpListener,
     env: Vec<(String, String)>,
-    // Dropped before `dir`, so a failing test can still print their logs.
+    // Dropped before `dir`, so a failing test can still print their logs, the killed ones'
+    // too.
+    killed: Vec<Process>,
     _state_process: Process,
     scheduler_process: Option<Process>,
     _gateway_process: Process,
@@ -417,13 +431,6 @@ impl Mesh {
             grpc: ready.port("grpc"),
         };
 
-        let grpc = format!("127.0.0.1:{}", ports.grpc);
-        for addr in [&state, &scheduler, &grpc]
-            .into_iter()
-            .chain(executors.iter().map(|m| &m.addr))
-        {
-            serving(addr).await;
-        }
         let mesh = Mesh {
             state,
             state_metrics,
@@ -435,6 +442,7 @@ impl Mesh {
             scheduler_args,
             scheduler_socket,
             env,
+            killed: Vec::new(),
             _state_process: state_process,
             scheduler_process: Some(scheduler_process),
             _gateway_process: gateway_process,
@@ -462,13 +470,22 @@ impl Mesh {
     /// Kills executor `id` with SIGKILL.
     pub fn kill_executor(&mut self, id: &str) {
         let at = self.executors.iter().position(|m| m.id == id).unwrap();
-        self.executors.remove(at).process.kill();
+        let mut process = self.executors.remove(at).process;
+        process.kill();
+        self.killed.push(process);
+    }
+
+    /// Starts one more `fwasm` process in this mesh, logging beside the others.
+    pub fn spawn(&self, name: &str, args: &[&str]) -> Process {
+        Process::spawn(self.dir.path(), name, args, &env_strs(&self.env))
     }
 
     /// Kills the scheduler with SIGKILL and starts it again with the same flags on the same
     /// socket; waits until it serves.
     pub async fn restart_scheduler(&mut self) {
-        self.scheduler_process.take().unwrap().kill();
+        let mut old = self.scheduler_process.take().unwrap();
+        old.kill();
+        self.killed.push(old);
         let mut process = Process::spawn_on(
             self.dir.path(),
             "scheduler",
@@ -478,7 +495,16 @@ impl Mesh {
         );
         self.scheduler_metrics = process.ready().await.addr("metrics");
         self.scheduler_process = Some(process);
-        serving(&self.scheduler).await;
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        // The processes' log tails are printed as they drop; keep the whole logs too.
+        if std::thread::panicking() {
+            self.dir.disable_cleanup(true);
+            eprintln!("the mesh's logs are kept in {}", self.dir.path().display());
+        }
     }
 }
 
@@ -504,6 +530,19 @@ pub fn spin(seconds: u64) -> Vec<u8> {
         i64.const 429496729613))"#
     ))
     .unwrap()
+}
+
+/// Waits until the executor whose metrics are at `metrics` holds no call.
+pub async fn idle(http: &reqwest::Client, metrics: &str) {
+    eventually(
+        &format!("the executor at {metrics} holding no call"),
+        async || {
+            let text = scrape(http, metrics).await.unwrap_or_default();
+            text.contains("fwasm_executor_live_calls")
+                && sample(&text, "fwasm_executor_live_calls") == 0.0
+        },
+    )
+    .await;
 }
 
 /// Waits until the executor whose metrics are at `metrics` holds at least one call.
