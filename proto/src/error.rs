@@ -8,6 +8,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     ResourceExhausted,
     DeadlineExceeded,
+    /// A compare-and-set lost: the data changed since the caller read it.
+    Aborted,
     Unavailable,
     Internal,
 }
@@ -58,6 +60,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "OUT_OF_RANGE",
             ErrorCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
             ErrorCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            ErrorCode::Aborted => "ABORTED",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
@@ -73,6 +76,7 @@ impl From<ApiError> for tonic::Status {
             ErrorCode::PayloadTooLarge => tonic::Code::OutOfRange,
             ErrorCode::ResourceExhausted => tonic::Code::ResourceExhausted,
             ErrorCode::DeadlineExceeded => tonic::Code::DeadlineExceeded,
+            ErrorCode::Aborted => tonic::Code::Aborted,
             ErrorCode::Unavailable => tonic::Code::Unavailable,
             ErrorCode::Internal => tonic::Code::Internal,
         };
@@ -88,6 +92,7 @@ impl From<tonic::Status> for ApiError {
             tonic::Code::OutOfRange => ErrorCode::PayloadTooLarge,
             tonic::Code::ResourceExhausted => ErrorCode::ResourceExhausted,
             tonic::Code::DeadlineExceeded => ErrorCode::DeadlineExceeded,
+            tonic::Code::Aborted => ErrorCode::Aborted,
             tonic::Code::Unavailable => ErrorCode::Unavailable,
             _ => ErrorCode::Internal,
         };

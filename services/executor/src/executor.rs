@@ -544,7 +544,9 @@ fn refusal(op: &str, err: ApiError) -> Refusal {
         ErrorCode::InvalidArgument => HostStatus::InvalidArgument,
         ErrorCode::PayloadTooLarge | ErrorCode::ResourceExhausted => HostStatus::LimitExceeded,
         ErrorCode::DeadlineExceeded => HostStatus::Timeout,
-        ErrorCode::Unavailable | ErrorCode::Internal => HostStatus::Unavailable,
+        ErrorCode::Aborted | ErrorCode::Unavailable | ErrorCode::Internal => {
+            HostStatus::Unavailable
+        }
     };
     Refusal::new(status, format!("{op}: {}", err.message))
 }

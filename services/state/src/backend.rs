@@ -24,6 +24,56 @@ pub enum BackendError {
     /// An append would take a list past its limit in bytes.
     #[error("the append list would grow past its limit of {max} bytes; read it and clear it first")]
     ListFull { max: u64 },
+    /// A write expected a version the key does not have (it was written since, or has no
+    /// value): nothing was written.
+    #[error("state key {key:?} is not at the version the write expected; read it again and retry")]
+    VersionMismatch { key: String },
+}
+
+/// A state value and its version: a number that changes on every write of the key, by any
+/// path, and never comes back, not even after the key is deleted and written again (every
+/// write takes the next number of one counter per store). Values stored before versions were
+/// kept get theirs when the store is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    pub value: Bytes,
+    pub version: u64,
+}
+
+/// One write of a transaction ([`Backend::write_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateOp {
+    pub key: String,
+    /// The new value; `None` deletes the key (its value and its append list).
+    pub value: Option<Bytes>,
+    /// Write only if the key is at this version; `None` writes whatever it is at.
+    pub expected_version: Option<u64>,
+}
+
+impl StateOp {
+    pub fn set(key: impl Into<String>, value: Bytes) -> Self {
+        StateOp {
+            key: key.into(),
+            value: Some(value),
+            expected_version: None,
+        }
+    }
+
+    pub fn delete(key: impl Into<String>) -> Self {
+        StateOp {
+            key: key.into(),
+            value: None,
+            expected_version: None,
+        }
+    }
+
+    /// This write, only if the key is at `version`.
+    pub fn if_version(self, version: u64) -> Self {
+        StateOp {
+            expected_version: Some(version),
+            ..self
+        }
+    }
 }
 
 /// Durable storage. An acknowledged write survives a restart.
@@ -51,23 +101,58 @@ pub trait Backend: Send + Sync + 'static {
     // keys is what `max_keys` limits.
 
     /// The value of `key`, `None` if it has none.
-    async fn get_state(&self, user: &str, key: &str) -> Result<Option<Bytes>, BackendError>;
+    async fn get_state(&self, user: &str, key: &str) -> Result<Option<Bytes>, BackendError> {
+        Ok(self.get_versioned(user, key).await?.map(|v| v.value))
+    }
+
+    /// The value of `key` and its version, `None` if it has no value.
+    async fn get_versioned(&self, user: &str, key: &str)
+    -> Result<Option<Versioned>, BackendError>;
 
     /// The size of the value of `key`, 0 if it has none.
     async fn state_size(&self, user: &str, key: &str) -> Result<u64, BackendError>;
 
-    /// Sets the value of `key`. Refused with [`BackendError::TooManyKeys`] if `key` does not
-    /// exist yet and the user already has `max_keys` keys.
+    /// Applies `ops` in order, all or none: a transaction of the user's keys. Refused, with
+    /// nothing written, with [`BackendError::VersionMismatch`] if an op expects a version its
+    /// key is not at (after the ops before it), and with [`BackendError::TooManyKeys`] if the
+    /// user would end up with more keys than it has and more than `max_keys`. Returns the
+    /// version each op left its key at (0 for a delete).
+    async fn write_state(
+        &self,
+        user: &str,
+        ops: Vec<StateOp>,
+        max_keys: u64,
+    ) -> Result<Vec<u64>, BackendError>;
+
+    /// Sets the value of `key` whatever its version; returns the new version. Refused with
+    /// [`BackendError::TooManyKeys`] if `key` does not exist yet and the user already has
+    /// `max_keys` keys.
     async fn set_state(
         &self,
         user: &str,
         key: &str,
         value: Bytes,
         max_keys: u64,
-    ) -> Result<(), BackendError>;
+    ) -> Result<u64, BackendError> {
+        let versions = self
+            .write_state(user, vec![StateOp::set(key, value)], max_keys)
+            .await?;
+        versions
+            .first()
+            .copied()
+            .ok_or_else(|| BackendError::Storage("a write reported no version".into()))
+    }
 
     /// Removes the value and the append list of `key`. Removing a missing key is not an error.
-    async fn delete_state(&self, user: &str, key: &str) -> Result<(), BackendError>;
+    async fn delete_state(&self, user: &str, key: &str) -> Result<(), BackendError> {
+        self.write_state(user, vec![StateOp::delete(key)], u64::MAX)
+            .await?;
+        Ok(())
+    }
+
+    /// The next number of the sequence `key` of `user`: 1 first, then each one greater than
+    /// the last, never repeated (durable before it is returned).
+    async fn next_id(&self, user: &str, key: &str) -> Result<u64, BackendError>;
 
     /// Adds `element` at the end of the append list of `key`, with the same key limit as
     /// [`Backend::set_state`]. Refused with [`BackendError::ListFull`] if the list's elements
@@ -98,4 +183,57 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The encoded call record saved under `id`, `None` if there is none (or it expired).
     async fn call(&self, id: u64) -> Result<Option<Bytes>, BackendError>;
+}
+
+/// A key as a transaction finds it before its first op on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyBefore {
+    /// It has a value or an append list (it counts against the user's key limit).
+    pub exists: bool,
+    /// Its version, if it has a value.
+    pub version: Option<u64>,
+}
+
+/// Checks a transaction before anything is written: each op's expected version against the
+/// key as the ops before it leave it (a key set in this transaction is at a version no op
+/// can know yet), and the user's key count after all of them (`count` now) against
+/// `max_keys`, refusing only growth.
+pub(crate) fn check_transaction(
+    ops: &[StateOp],
+    mut before: impl FnMut(&str) -> Result<KeyBefore, BackendError>,
+    count: u64,
+    max_keys: u64,
+) -> Result<(), BackendError> {
+    use std::collections::HashMap;
+    // key -> (existed before, exists now, version now: None = no value, Some(None) = fresh)
+    let mut keys: HashMap<&str, (bool, bool, Option<Option<u64>>)> = HashMap::new();
+    for op in ops {
+        let key = op.key.as_str();
+        let entry = match keys.get_mut(key) {
+            Some(entry) => entry,
+            None => {
+                let found = before(key)?;
+                let version = found.version.map(Some);
+                keys.entry(key)
+                    .or_insert((found.exists, found.exists, version))
+            }
+        };
+        if let Some(expected) = op.expected_version
+            && entry.2 != Some(Some(expected))
+        {
+            return Err(BackendError::VersionMismatch {
+                key: op.key.clone(),
+            });
+        }
+        let set = op.value.is_some();
+        entry.1 = set;
+        entry.2 = set.then_some(None);
+    }
+    let gained = keys.values().filter(|(was, is, _)| !was && *is).count() as u64;
+    let lost = keys.values().filter(|(was, is, _)| *was && !is).count() as u64;
+    let after = (count + gained).saturating_sub(lost);
+    if after > count && after > max_keys {
+        return Err(BackendError::TooManyKeys { max: max_keys });
+    }
+    Ok(())
 }

@@ -2,9 +2,10 @@
 //! [`GroupCommit`], so concurrent writes share a transaction and its fsync, and each is
 //! acknowledged once durable; reads run on tokio's blocking pool.
 //!
-//! State lives in five tables: values by (user, key), append lists by (user, key, sequence),
-//! each append list's size in bytes (for its limit), the keys each user has, and each user's
-//! key count (for the key limit).
+//! State lives in seven tables: values by (user, key), their versions, append lists by
+//! (user, key, sequence), each append list's size in bytes (for its limit), the keys each user
+//! has, each user's key count (for the key limit), and the sequencer's last ids. One counter
+//! numbers every value write, so a version is never given twice.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,7 +19,9 @@ use redb::{
     WriteTransaction,
 };
 
-use crate::backend::{Backend, BackendError, FunctionRecord};
+use crate::backend::{
+    Backend, BackendError, FunctionRecord, KeyBefore, StateOp, Versioned, check_transaction,
+};
 use crate::group_commit::GroupCommit;
 
 /// `user/function` -> (module hash, module size).
@@ -42,6 +45,13 @@ const EXPIRY_SCAN_EVERY: u64 = 256;
 const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 /// user -> how many keys it has.
 const KEY_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("state_key_counts");
+/// (user, key) -> the version of the key's value, while it has one.
+const VERSIONS: TableDefinition<(&str, &str), u64> = TableDefinition::new("state_versions");
+/// name -> a counter: `state_version`, the last version given.
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+const VERSION_COUNTER: &str = "state_version";
+/// (user, sequence key) -> the last id the sequence gave.
+const SEQUENCES: TableDefinition<(&str, &str), u64> = TableDefinition::new("sequences");
 
 pub const FILE_NAME: &str = "fwasm.redb";
 
@@ -71,7 +81,11 @@ impl EmbeddedBackend {
         txn.open_table(KEY_COUNTS).map_err(storage)?;
         txn.open_table(FILES).map_err(storage)?;
         txn.open_table(CALLS).map_err(storage)?;
+        txn.open_table(VERSIONS).map_err(storage)?;
+        txn.open_table(COUNTERS).map_err(storage)?;
+        txn.open_table(SEQUENCES).map_err(storage)?;
         measure_lists(&txn)?;
+        version_unversioned_values(&txn)?;
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
         let writes = GroupCommit::start(db.clone()).map_err(|e| open_error(e.to_string()))?;
@@ -215,6 +229,97 @@ fn measure_lists(txn: &WriteTransaction) -> Result<(), BackendError> {
     Ok(())
 }
 
+/// The next version: one more than the last given.
+fn next_version(txn: &WriteTransaction) -> Result<u64, BackendError> {
+    let mut counters = txn.open_table(COUNTERS).map_err(storage)?;
+    let last = counters
+        .get(VERSION_COUNTER)
+        .map_err(storage)?
+        .map_or(0, |last| last.value());
+    counters
+        .insert(VERSION_COUNTER, last + 1)
+        .map_err(storage)?;
+    Ok(last + 1)
+}
+
+/// Gives a version to every value without one: values stored before versions were kept.
+fn version_unversioned_values(txn: &WriteTransaction) -> Result<(), BackendError> {
+    let mut unversioned = Vec::new();
+    {
+        let values = txn.open_table(VALUES).map_err(storage)?;
+        let versions = txn.open_table(VERSIONS).map_err(storage)?;
+        for entry in values.iter().map_err(storage)? {
+            let (at, _) = entry.map_err(storage)?;
+            let (user, key) = at.value();
+            if versions.get((user, key)).map_err(storage)?.is_none() {
+                unversioned.push((user.to_string(), key.to_string()));
+            }
+        }
+    }
+    for (user, key) in unversioned {
+        let version = next_version(txn)?;
+        let mut versions = txn.open_table(VERSIONS).map_err(storage)?;
+        versions
+            .insert((user.as_str(), key.as_str()), version)
+            .map_err(storage)?;
+    }
+    Ok(())
+}
+
+/// How a transaction finds `key` of `user` before touching it.
+fn key_before(txn: &WriteTransaction, user: &str, key: &str) -> Result<KeyBefore, BackendError> {
+    let keys = txn.open_table(KEYS).map_err(storage)?;
+    let exists = keys.get((user, key)).map_err(storage)?.is_some();
+    let version = if has_value(txn, user, key)? {
+        let versions = txn.open_table(VERSIONS).map_err(storage)?;
+        Some(
+            versions
+                .get((user, key))
+                .map_err(storage)?
+                .map_or(0, |v| v.value()),
+        )
+    } else {
+        None
+    };
+    Ok(KeyBefore { exists, version })
+}
+
+fn key_count(txn: &WriteTransaction, user: &str) -> Result<u64, BackendError> {
+    let counts = txn.open_table(KEY_COUNTS).map_err(storage)?;
+    Ok(counts
+        .get(user)
+        .map_err(storage)?
+        .map_or(0, |count| count.value()))
+}
+
+/// Writes one op of a checked transaction; returns the version it leaves the key at.
+fn apply(txn: &WriteTransaction, user: &str, op: &StateOp) -> Result<u64, BackendError> {
+    let key = op.key.as_str();
+    match &op.value {
+        Some(value) => {
+            // The transaction's key count was checked as a whole.
+            admit_key(txn, user, key, u64::MAX)?;
+            let mut values = txn.open_table(VALUES).map_err(storage)?;
+            values
+                .insert((user, key), value.as_ref())
+                .map_err(storage)?;
+            let version = next_version(txn)?;
+            let mut versions = txn.open_table(VERSIONS).map_err(storage)?;
+            versions.insert((user, key), version).map_err(storage)?;
+            Ok(version)
+        }
+        None => {
+            let mut values = txn.open_table(VALUES).map_err(storage)?;
+            values.remove((user, key)).map_err(storage)?;
+            let mut versions = txn.open_table(VERSIONS).map_err(storage)?;
+            versions.remove((user, key)).map_err(storage)?;
+            clear_list(txn, user, key)?;
+            forget_key(txn, user, key)?;
+            Ok(0)
+        }
+    }
+}
+
 fn has_value(txn: &WriteTransaction, user: &str, key: &str) -> Result<bool, BackendError> {
     let values = txn.open_table(VALUES).map_err(storage)?;
     Ok(values.get((user, key)).map_err(storage)?.is_some())
@@ -270,15 +375,25 @@ impl Backend for EmbeddedBackend {
         self.read_bytes(MODULES, module_hash.to_string()).await
     }
 
-    async fn get_state(&self, user: &str, key: &str) -> Result<Option<Bytes>, BackendError> {
+    async fn get_versioned(
+        &self,
+        user: &str,
+        key: &str,
+    ) -> Result<Option<Versioned>, BackendError> {
         let (user, key) = (user.to_string(), key.to_string());
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(storage)?;
             let values = txn.open_table(VALUES).map_err(storage)?;
-            Ok(values
-                .get((user.as_str(), key.as_str()))
-                .map_err(storage)?
-                .map(|value| Bytes::copy_from_slice(value.value())))
+            let at = (user.as_str(), key.as_str());
+            let Some(value) = values.get(at).map_err(storage)? else {
+                return Ok(None);
+            };
+            let versions = txn.open_table(VERSIONS).map_err(storage)?;
+            let version = versions.get(at).map_err(storage)?.map_or(0, |v| v.value());
+            Ok(Some(Versioned {
+                value: Bytes::copy_from_slice(value.value()),
+                version,
+            }))
         })
         .await
     }
@@ -296,39 +411,35 @@ impl Backend for EmbeddedBackend {
         .await
     }
 
-    async fn set_state(
+    async fn write_state(
         &self,
         user: &str,
-        key: &str,
-        value: Bytes,
+        ops: Vec<StateOp>,
         max_keys: u64,
-    ) -> Result<(), BackendError> {
-        let (user, key) = (user.to_string(), key.to_string());
+    ) -> Result<Vec<u64>, BackendError> {
+        let user = user.to_string();
+        let bytes = ops
+            .iter()
+            .map(|op| op.value.as_ref().map_or(0, Bytes::len))
+            .sum();
         self.writes
-            .write(value.len(), move |txn| {
-                admit_key(txn, &user, &key, max_keys)?;
-                let mut values = txn.open_table(VALUES).map_err(storage)?;
-                values
-                    .insert((user.as_str(), key.as_str()), value.as_ref())
-                    .map_err(storage)?;
-                Ok(())
+            .write(bytes, move |txn| {
+                let count = key_count(txn, &user)?;
+                check_transaction(&ops, |key| key_before(txn, &user, key), count, max_keys)?;
+                ops.iter().map(|op| apply(txn, &user, op)).collect()
             })
             .await
     }
 
-    async fn delete_state(&self, user: &str, key: &str) -> Result<(), BackendError> {
+    async fn next_id(&self, user: &str, key: &str) -> Result<u64, BackendError> {
         let (user, key) = (user.to_string(), key.to_string());
         self.writes
             .write(0, move |txn| {
-                {
-                    let mut values = txn.open_table(VALUES).map_err(storage)?;
-                    values
-                        .remove((user.as_str(), key.as_str()))
-                        .map_err(storage)?;
-                }
-                clear_list(txn, &user, &key)?;
-                forget_key(txn, &user, &key)?;
-                Ok(())
+                let mut sequences = txn.open_table(SEQUENCES).map_err(storage)?;
+                let at = (user.as_str(), key.as_str());
+                let last = sequences.get(at).map_err(storage)?.map_or(0, |v| v.value());
+                sequences.insert(at, last + 1).map_err(storage)?;
+                Ok(last + 1)
             })
             .await
     }

@@ -62,15 +62,22 @@ impl GroupCommit {
     }
 
     /// Queues `write`, which writes about `bytes` bytes, for the next transaction at once; the
-    /// future answers once that transaction is durable.
-    pub fn write(
+    /// future answers with what it returned once that transaction is durable.
+    pub fn write<T: Send + 'static>(
         &self,
         bytes: usize,
-        write: impl FnOnce(&WriteTransaction) -> Result<(), BackendError> + Send + 'static,
-    ) -> impl Future<Output = Result<(), BackendError>> + Send + 'static {
+        write: impl FnOnce(&WriteTransaction) -> Result<T, BackendError> + Send + 'static,
+    ) -> impl Future<Output = Result<T, BackendError>> + Send + 'static {
         let (done, outcome) = oneshot::channel();
+        // What the write returned, handed over once its transaction is durable.
+        let returned = Arc::new(std::sync::Mutex::new(None));
+        let slot = returned.clone();
         let queued = Queued {
-            write: Box::new(write),
+            write: Box::new(move |txn| {
+                let value = write(txn)?;
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+                Ok(())
+            }),
             bytes,
             done,
         };
@@ -79,7 +86,9 @@ impl GroupCommit {
             if !matches!(sent, Some(Ok(()))) {
                 return Err(stopped());
             }
-            outcome.await.map_err(|_| stopped())?
+            outcome.await.map_err(|_| stopped())??;
+            let value = returned.lock().unwrap_or_else(|e| e.into_inner()).take();
+            value.ok_or_else(stopped)
         }
     }
 }
@@ -268,7 +277,7 @@ mod tests {
         let kept = held.writes.write(8, put(1));
         let refused = held
             .writes
-            .write(0, |_| Err(BackendError::TooManyKeys { max: 1 }));
+            .write(0, |_| Err::<(), _>(BackendError::TooManyKeys { max: 1 }));
         let also_kept = held.writes.write(8, put(2));
         held.go.send(()).unwrap();
         kept.await.unwrap();

@@ -13,6 +13,9 @@
 //! | `fwasm:a:{user}:{key}`       | list   | the append list of a state key (RPUSH / LRANGE) |
 //! | `fwasm:ab:{user}:{key}`      | string | the append list's total size in bytes           |
 //! | `fwasm:k:{user}`             | set    | the user's existing state keys (for `max_keys`) |
+//! | `fwasm:ver:{user}:{key}`     | string | the version of a state key's value              |
+//! | `fwasm:state-version`        | string | the last version given (INCR)                   |
+//! | `fwasm:seq:{user}:{key}`     | string | the last id of a sequence (INCR)                |
 //!
 //! User names never contain `:` or `/` (they are `[A-Za-z0-9_.-]`; this backend refuses one
 //! that does), while state keys may contain anything. The user therefore always comes first and
@@ -21,9 +24,10 @@
 //!
 //! # Atomicity
 //!
-//! `put_function` and `delete_state` are MULTI/EXEC transactions. `set_state`, `append_state`
-//! and `clear_appended` are small Lua scripts, so checking the key limit (SISMEMBER / SCARD),
-//! recording the key (SADD / SREM) and writing happen in one step even with concurrent writers.
+//! `put_function` is a MULTI/EXEC transaction. `write_state` (sets and deletes, with versions
+//! checked), `append_state` and `clear_appended` are Lua scripts, so checking versions and the
+//! key limit (SISMEMBER / SCARD), recording the key (SADD / SREM) and writing happen in one
+//! step even with concurrent writers.
 //! The set `fwasm:k:{user}` holds exactly the keys that have a value or a non-empty list.
 //!
 //! # Durability
@@ -41,27 +45,83 @@ use ::redis::{AsyncConnectionConfig, Client, RedisError, Script};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::backend::{Backend, BackendError, FunctionRecord};
+use crate::backend::{Backend, BackendError, FunctionRecord, StateOp, Versioned};
 
 /// How long connecting (and the first PING) may take before `connect` gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one command may wait for its reply. Generous: a module upload can be megabytes.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Sets a value: admits the key under the limit, records it and writes, in one step.
-/// KEYS: key set, value. ARGV: state key, max keys, value. Returns 0 if refused by the limit.
-const SET_SCRIPT: &str = r"
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
-  if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-    return 0
+/// A transaction of sets and deletes (see `Backend::write_state`): checks every op's expected
+/// version and the key count first, then writes, each set taking the next version.
+/// KEYS: key set, version counter, then per op: value, version, list, list size.
+/// ARGV: max keys, then per op: state key, `set` or `del`, expected version or "", value.
+/// Returns {1, version per op}, {-1, index of the op whose version did not match} or {-2}
+/// when the key limit refuses.
+const WRITE_SCRIPT: &str = r"
+local ops = (#ARGV - 1) / 4
+local keys = {}
+for i = 0, ops - 1 do
+  local name = ARGV[2 + 4 * i]
+  local key = keys[name]
+  if not key then
+    local version = false
+    if redis.call('EXISTS', KEYS[3 + 4 * i]) == 1 then
+      version = redis.call('GET', KEYS[4 + 4 * i]) or '0'
+    end
+    local existed = redis.call('SISMEMBER', KEYS[1], name) == 1
+    key = {existed = existed, exists = existed, version = version}
+    keys[name] = key
   end
-  redis.call('SADD', KEYS[1], ARGV[1])
+  local expected = ARGV[4 + 4 * i]
+  if expected ~= '' and key.version ~= expected then
+    return {-1, i}
+  end
+  key.exists = ARGV[3 + 4 * i] == 'set'
+  key.version = key.exists and 'fresh'
 end
-redis.call('SET', KEYS[2], ARGV[3])
+local count = redis.call('SCARD', KEYS[1])
+local after = count
+for _, key in pairs(keys) do
+  if key.existed and not key.exists then after = after - 1 end
+  if key.exists and not key.existed then after = after + 1 end
+end
+if after > count and after > tonumber(ARGV[1]) then
+  return {-2}
+end
+local versions = {1}
+for i = 0, ops - 1 do
+  local name = ARGV[2 + 4 * i]
+  if ARGV[3 + 4 * i] == 'set' then
+    redis.call('SADD', KEYS[1], name)
+    redis.call('SET', KEYS[3 + 4 * i], ARGV[5 + 4 * i])
+    local version = redis.call('INCR', KEYS[2])
+    redis.call('SET', KEYS[4 + 4 * i], version)
+    versions[#versions + 1] = version
+  else
+    redis.call('DEL', KEYS[3 + 4 * i], KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i])
+    redis.call('SREM', KEYS[1], name)
+    versions[#versions + 1] = 0
+  end
+end
+return versions
+";
+
+/// Gives a value stored before versions were kept its version, once.
+/// KEYS: value, version, version counter.
+const VERSION_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SET', KEYS[2], redis.call('INCR', KEYS[3]))
+end
 return 1
 ";
 
-/// Appends an element: as [`SET_SCRIPT`], with RPUSH on the list, and keeps the list's size
+/// The counter every value write takes its version from.
+const VERSION_COUNTER: &str = "fwasm:state-version";
+/// Set once every value has a version (see [`VERSION_SCRIPT`]).
+const VERSIONED_MARK: &str = "fwasm:state-versioned";
+
+/// Appends an element: admits the key under the limit as [`WRITE_SCRIPT`] does, RPUSHes, and keeps the list's size
 /// (measured once, and kept even when refusing, if a list predates its size key).
 /// KEYS: key set, list, list size. ARGV: state key, max keys, element, max list bytes.
 /// Returns 0 if refused by the key limit, -1 if by the list's size limit.
@@ -105,7 +165,7 @@ return 1
 /// connection.
 pub struct RedisBackend {
     connection: ConnectionManager,
-    set_script: Script,
+    write_script: Script,
     append_script: Script,
     clear_appended_script: Script,
 }
@@ -150,12 +210,64 @@ impl RedisBackend {
         let connection = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|e| open_error(format!("cannot connect to Redis: {e}")))?;
-        Ok(RedisBackend {
+        let backend = RedisBackend {
             connection,
-            set_script: Script::new(SET_SCRIPT),
+            write_script: Script::new(WRITE_SCRIPT),
             append_script: Script::new(APPEND_SCRIPT),
             clear_appended_script: Script::new(CLEAR_APPENDED_SCRIPT),
-        })
+        };
+        backend
+            .version_unversioned_values()
+            .await
+            .map_err(|e| open_error(format!("cannot give old values their versions: {e}")))?;
+        Ok(backend)
+    }
+
+    /// Gives every value stored before versions were kept its version; done once per database.
+    async fn version_unversioned_values(&self) -> Result<(), BackendError> {
+        let mut conn = self.conn();
+        let done: bool = ::redis::cmd("EXISTS")
+            .arg(VERSIONED_MARK)
+            .query_async(&mut conn)
+            .await
+            .map_err(storage)?;
+        if done {
+            return Ok(());
+        }
+        let values: Vec<String> = {
+            let mut scan = ::redis::cmd("SCAN")
+                .cursor_arg(0)
+                .arg("MATCH")
+                .arg("fwasm:v:*")
+                .arg("COUNT")
+                .arg(1000)
+                .clone()
+                .iter_async::<String>(&mut conn)
+                .await
+                .map_err(storage)?;
+            let mut values = Vec::new();
+            while let Some(key) = scan.next_item().await {
+                values.push(key.map_err(storage)?);
+            }
+            values
+        };
+        let script = Script::new(VERSION_SCRIPT);
+        for value in values {
+            let version = format!("fwasm:ver:{}", &value["fwasm:v:".len()..]);
+            script
+                .key(&value)
+                .key(version)
+                .key(VERSION_COUNTER)
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map_err(storage)?;
+        }
+        ::redis::cmd("SET")
+            .arg(VERSIONED_MARK)
+            .arg(1)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(storage)
     }
 
     /// A handle for one request (clones share the connection).
@@ -236,6 +348,14 @@ fn value_key(user: &str, key: &str) -> Result<String, BackendError> {
     Ok(format!("fwasm:v:{}:{key}", checked_user(user)?))
 }
 
+fn version_key(user: &str, key: &str) -> Result<String, BackendError> {
+    Ok(format!("fwasm:ver:{}:{key}", checked_user(user)?))
+}
+
+fn sequence_key(user: &str, key: &str) -> Result<String, BackendError> {
+    Ok(format!("fwasm:seq:{}:{key}", checked_user(user)?))
+}
+
 fn list_key(user: &str, key: &str) -> Result<String, BackendError> {
     Ok(format!("fwasm:a:{}:{key}", checked_user(user)?))
 }
@@ -300,8 +420,21 @@ impl Backend for RedisBackend {
         self.get_bytes(module_key(module_hash)).await
     }
 
-    async fn get_state(&self, user: &str, key: &str) -> Result<Option<Bytes>, BackendError> {
-        self.get_bytes(value_key(user, key)?).await
+    async fn get_versioned(
+        &self,
+        user: &str,
+        key: &str,
+    ) -> Result<Option<Versioned>, BackendError> {
+        let (value, version): (Option<Bytes>, Option<u64>) = ::redis::cmd("MGET")
+            .arg(value_key(user, key)?)
+            .arg(version_key(user, key)?)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)?;
+        Ok(value.map(|value| Versioned {
+            value,
+            version: version.unwrap_or(0),
+        }))
     }
 
     async fn state_size(&self, user: &str, key: &str) -> Result<u64, BackendError> {
@@ -312,42 +445,51 @@ impl Backend for RedisBackend {
             .map_err(storage)
     }
 
-    async fn set_state(
+    async fn write_state(
         &self,
         user: &str,
-        key: &str,
-        value: Bytes,
+        ops: Vec<StateOp>,
         max_keys: u64,
-    ) -> Result<(), BackendError> {
-        let admitted: i64 = self
-            .set_script
-            .key(keys_key(user)?)
-            .key(value_key(user, key)?)
-            .arg(key)
-            .arg(max_keys)
-            .arg(value.as_ref())
+    ) -> Result<Vec<u64>, BackendError> {
+        let mut invocation = self.write_script.key(keys_key(user)?);
+        invocation.key(VERSION_COUNTER).arg(max_keys);
+        for op in &ops {
+            let key = op.key.as_str();
+            invocation
+                .key(value_key(user, key)?)
+                .key(version_key(user, key)?)
+                .key(list_key(user, key)?)
+                .key(list_size_key(user, key)?);
+            let expected = op
+                .expected_version
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let kind = if op.value.is_some() { "set" } else { "del" };
+            let value = op.value.as_deref().unwrap_or_default();
+            invocation.arg(key).arg(kind).arg(expected).arg(value);
+        }
+        let reply: Vec<i64> = invocation
             .invoke_async(&mut self.conn())
             .await
             .map_err(storage)?;
-        match admitted {
-            1 => Ok(()),
-            _ => Err(BackendError::TooManyKeys { max: max_keys }),
+        match reply.split_first() {
+            Some((1, versions)) => Ok(versions.iter().map(|&v| v as u64).collect()),
+            Some((-1, [index])) => {
+                let op = ops.get(*index as usize);
+                let key = op.map(|op| op.key.clone()).unwrap_or_default();
+                Err(BackendError::VersionMismatch { key })
+            }
+            Some((-2, [])) => Err(BackendError::TooManyKeys { max: max_keys }),
+            _ => Err(BackendError::Storage(format!(
+                "redis: unexpected reply {reply:?} to a state write"
+            ))),
         }
     }
 
-    async fn delete_state(&self, user: &str, key: &str) -> Result<(), BackendError> {
-        ::redis::pipe()
-            .atomic()
-            .cmd("DEL")
-            .arg(value_key(user, key)?)
-            .arg(list_key(user, key)?)
-            .arg(list_size_key(user, key)?)
-            .ignore()
-            .cmd("SREM")
-            .arg(keys_key(user)?)
-            .arg(key)
-            .ignore()
-            .exec_async(&mut self.conn())
+    async fn next_id(&self, user: &str, key: &str) -> Result<u64, BackendError> {
+        ::redis::cmd("INCR")
+            .arg(sequence_key(user, key)?)
+            .query_async(&mut self.conn())
             .await
             .map_err(storage)
     }

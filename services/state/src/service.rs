@@ -54,6 +54,9 @@ impl From<BackendError> for ApiError {
             BackendError::TooManyKeys { .. } | BackendError::ListFull { .. } => {
                 ApiError::resource_exhausted(err.to_string())
             }
+            BackendError::VersionMismatch { .. } => {
+                ApiError::new(ErrorCode::Aborted, err.to_string())
+            }
             _ => ApiError::unavailable(err.to_string()),
         }
     }
@@ -140,10 +143,10 @@ impl StateApi for StateService {
         check_key(&req.user, &req.key)?;
         self.check_value("value", req.value.len())?;
         let max_keys = self.limits.max_keys_per_user;
-        Ok(self
-            .backend
+        self.backend
             .set_state(&req.user, &req.key, req.value, max_keys)
-            .await?)
+            .await?;
+        Ok(())
     }
 
     async fn state_size(&self, req: StateKey) -> Result<u64, ApiError> {

@@ -9,7 +9,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fwasm_state::{Backend, BackendError, EmbeddedBackend, FunctionRecord, RedisBackend};
+use fwasm_state::{
+    Backend, BackendError, EmbeddedBackend, FunctionRecord, RedisBackend, StateOp, Versioned,
+};
 use redis_harness::RedisServer;
 
 /// A backend and whatever must outlive it (its directory or its server).
@@ -76,6 +78,12 @@ conformance!(
     functions_and_modules_round_trip,
     files_round_trip,
     call_records_round_trip_and_expire,
+    versions_change_on_every_write_and_never_come_back,
+    a_write_expecting_another_version_writes_nothing,
+    a_transaction_applies_whole_or_not_at_all,
+    a_transaction_is_held_to_the_key_limit_as_a_whole,
+    concurrent_transactions_are_never_seen_half_applied,
+    sequences_start_at_one_and_never_repeat,
 );
 
 /// A Redis list from before list sizes were kept (no size key) is measured at its next append,
@@ -156,7 +164,7 @@ fn record(hash: &str, size: u64) -> FunctionRecord {
     }
 }
 
-fn assert_too_many_keys(result: Result<(), BackendError>, max: u64) {
+fn assert_too_many_keys<T: std::fmt::Debug>(result: Result<T, BackendError>, max: u64) {
     match result {
         Err(BackendError::TooManyKeys { max: got }) => assert_eq!(got, max),
         other => panic!("expected TooManyKeys {{ max: {max} }}, got {other:?}"),
@@ -503,7 +511,7 @@ async fn concurrent_new_keys_respect_the_limit(store: Arc<dyn Backend>) {
             tokio::spawn(async move {
                 let key = format!("k{i}");
                 if i % 2 == 0 {
-                    store.set_state("u", &key, b("v"), MAX).await
+                    store.set_state("u", &key, b("v"), MAX).await.map(drop)
                 } else {
                     store.append_state("u", &key, b("e"), MAX, NO_LIMIT).await
                 }
@@ -611,4 +619,310 @@ async fn embedded_state_survives_reopening() {
         store.read_appended("u", "log").await.unwrap(),
         vec![b("e1"), b("e2"), b("e3")]
     );
+}
+
+async fn version(store: &Arc<dyn Backend>, user: &str, key: &str) -> u64 {
+    let found = store.get_versioned(user, key).await.unwrap();
+    found
+        .unwrap_or_else(|| panic!("{user}/{key} has no value"))
+        .version
+}
+
+fn assert_mismatch<T: std::fmt::Debug>(result: Result<T, BackendError>, key: &str) {
+    match result {
+        Err(BackendError::VersionMismatch { key: got }) => assert_eq!(got, key),
+        other => panic!("expected VersionMismatch for {key}, got {other:?}"),
+    }
+}
+
+async fn versions_change_on_every_write_and_never_come_back(store: Arc<dyn Backend>) {
+    let mut seen = HashSet::new();
+    for value in ["a", "b", "b"] {
+        let given = store.set_state("u", "k", b(value), NO_LIMIT).await.unwrap();
+        assert!(given > 0, "versions are never 0");
+        assert_eq!(
+            store.get_versioned("u", "k").await.unwrap(),
+            Some(Versioned {
+                value: b(value),
+                version: given
+            })
+        );
+        assert!(seen.insert(given), "version {given} given twice");
+    }
+    // Deleted and written again: still a version never seen, so an old one cannot match.
+    store.delete_state("u", "k").await.unwrap();
+    assert_eq!(store.get_versioned("u", "k").await.unwrap(), None);
+    assert!(seen.insert(store.set_state("u", "k", b("a"), NO_LIMIT).await.unwrap()));
+    // Other keys and users draw from the same numbers.
+    assert!(
+        seen.insert(
+            store
+                .set_state("u", "other", b("a"), NO_LIMIT)
+                .await
+                .unwrap()
+        )
+    );
+    assert!(seen.insert(store.set_state("v", "k", b("a"), NO_LIMIT).await.unwrap()));
+    // Appending changes the list, not the value or its version.
+    let before = version(&store, "u", "k").await;
+    store
+        .append_state("u", "k", b("e"), NO_LIMIT, NO_LIMIT)
+        .await
+        .unwrap();
+    assert_eq!(version(&store, "u", "k").await, before);
+}
+
+async fn a_write_expecting_another_version_writes_nothing(store: Arc<dyn Backend>) {
+    let first = store
+        .set_state("u", "k", b("first"), NO_LIMIT)
+        .await
+        .unwrap();
+    let set = |value: &str, expected: u64| vec![StateOp::set("k", b(value)).if_version(expected)];
+    let second = store
+        .write_state("u", set("second", first), NO_LIMIT)
+        .await
+        .unwrap()[0];
+    // Stale: `first` was overwritten.
+    assert_mismatch(
+        store.write_state("u", set("third", first), NO_LIMIT).await,
+        "k",
+    );
+    let delete = |expected: u64| vec![StateOp::delete("k").if_version(expected)];
+    assert_mismatch(store.write_state("u", delete(first), NO_LIMIT).await, "k");
+    assert_eq!(
+        store.get_versioned("u", "k").await.unwrap(),
+        Some(Versioned {
+            value: b("second"),
+            version: second
+        })
+    );
+    store
+        .write_state("u", delete(second), NO_LIMIT)
+        .await
+        .unwrap();
+    assert_eq!(store.get_state("u", "k").await.unwrap(), None);
+    // A key without a value is at no version at all.
+    assert_mismatch(
+        store.write_state("u", set("again", second), NO_LIMIT).await,
+        "k",
+    );
+    assert_mismatch(store.write_state("u", delete(second), NO_LIMIT).await, "k");
+    assert_eq!(store.get_state("u", "k").await.unwrap(), None);
+}
+
+async fn a_transaction_applies_whole_or_not_at_all(store: Arc<dyn Backend>) {
+    store
+        .set_state("u", "gone", b("x"), NO_LIMIT)
+        .await
+        .unwrap();
+    store
+        .append_state("u", "gone", b("e"), NO_LIMIT, NO_LIMIT)
+        .await
+        .unwrap();
+    let a = store.set_state("u", "a", b("a0"), NO_LIMIT).await.unwrap();
+    let ops = vec![
+        StateOp::set("a", b("a1")).if_version(a),
+        StateOp::set("b", b("b1")),
+        StateOp::delete("gone"),
+        // Ops apply in order: the last write of a key wins.
+        StateOp::set("c", b("c0")),
+        StateOp::delete("c"),
+        StateOp::set("c", b("c1")),
+    ];
+    let versions = store.write_state("u", ops, NO_LIMIT).await.unwrap();
+    assert_eq!(versions.len(), 6);
+    assert_eq!(versions[2], 0, "a delete leaves no version");
+    assert_eq!(version(&store, "u", "a").await, versions[0]);
+    assert_eq!(version(&store, "u", "c").await, versions[5]);
+    for (key, value) in [("a", "a1"), ("b", "b1"), ("c", "c1")] {
+        assert_eq!(store.get_state("u", key).await.unwrap(), Some(b(value)));
+    }
+    assert_eq!(store.get_state("u", "gone").await.unwrap(), None);
+    assert!(store.read_appended("u", "gone").await.unwrap().is_empty());
+
+    // One stale op (the last) refuses them all.
+    let ops = vec![
+        StateOp::set("a", b("a2")),
+        StateOp::delete("b"),
+        StateOp::set("new", b("n")),
+        StateOp::set("c", b("c2")).if_version(a),
+    ];
+    assert_mismatch(store.write_state("u", ops, NO_LIMIT).await, "c");
+    for (key, value) in [("a", "a1"), ("b", "b1"), ("c", "c1")] {
+        assert_eq!(store.get_state("u", key).await.unwrap(), Some(b(value)));
+    }
+    assert_eq!(store.get_state("u", "new").await.unwrap(), None);
+    // A version given inside the transaction is not known to it: it matches nothing.
+    let ops = vec![
+        StateOp::set("a", b("a3")),
+        StateOp::set("a", b("a4")).if_version(version(&store, "u", "a").await),
+    ];
+    assert_mismatch(store.write_state("u", ops, NO_LIMIT).await, "a");
+    assert_eq!(store.get_state("u", "a").await.unwrap(), Some(b("a1")));
+}
+
+async fn a_transaction_is_held_to_the_key_limit_as_a_whole(store: Arc<dyn Backend>) {
+    store.set_state("u", "k1", b("v"), 3).await.unwrap();
+    store.set_state("u", "k2", b("v"), 3).await.unwrap();
+    // Two new keys would make 4: refused whole, the first new key included.
+    let grow = vec![StateOp::set("k3", b("v")), StateOp::set("k4", b("v"))];
+    assert_too_many_keys(store.write_state("u", grow, 3).await, 3);
+    assert_eq!(store.get_state("u", "k3").await.unwrap(), None);
+    // Deleting one in the same transaction makes room for one.
+    let swap = vec![
+        StateOp::delete("k1"),
+        StateOp::set("k3", b("v")),
+        StateOp::set("k4", b("v")),
+    ];
+    store.write_state("u", swap, 3).await.unwrap();
+    assert_eq!(store.get_state("u", "k4").await.unwrap(), Some(b("v")));
+    // At the limit, rewriting existing keys is fine, and so is shrinking past a lowered one.
+    let rewrite = vec![StateOp::set("k2", b("w")), StateOp::delete("k3")];
+    store.write_state("u", rewrite, 1).await.unwrap();
+    assert_eq!(store.get_state("u", "k2").await.unwrap(), Some(b("w")));
+}
+
+/// Writers move units between two keys, each move a transaction that expects the versions it
+/// read: however the writers interleave, no unit is ever lost or made, which a transaction
+/// applied in part would do.
+async fn concurrent_transactions_are_never_seen_half_applied(store: Arc<dyn Backend>) {
+    const WRITERS: usize = 8;
+    const MOVES: usize = 15;
+    store.set_state("u", "x", b("100"), NO_LIMIT).await.unwrap();
+    store.set_state("u", "y", b("0"), NO_LIMIT).await.unwrap();
+    let read = |store: Arc<dyn Backend>, key: &'static str| async move {
+        let found = store.get_versioned("u", key).await.unwrap().unwrap();
+        let number: i64 = String::from_utf8(found.value.to_vec())
+            .unwrap()
+            .parse()
+            .unwrap();
+        (number, found.version)
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut refused = 0;
+                for _ in 0..MOVES {
+                    loop {
+                        let (x, x_version) = read(store.clone(), "x").await;
+                        let (y, y_version) = read(store.clone(), "y").await;
+                        let ops = vec![
+                            StateOp::set("x", b(&(x - 1).to_string())).if_version(x_version),
+                            StateOp::set("y", b(&(y + 1).to_string())).if_version(y_version),
+                        ];
+                        match store.write_state("u", ops, NO_LIMIT).await {
+                            Ok(_) => break,
+                            Err(BackendError::VersionMismatch { .. }) => refused += 1,
+                            Err(other) => panic!("{other}"),
+                        }
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let (x, _) = read(store.clone(), "x").await;
+    let (y, _) = read(store.clone(), "y").await;
+    let moves = (WRITERS * MOVES) as i64;
+    assert_eq!((x, y), (100 - moves, moves));
+}
+
+async fn sequences_start_at_one_and_never_repeat(store: Arc<dyn Backend>) {
+    assert_eq!(store.next_id("u", "orders").await.unwrap(), 1);
+    assert_eq!(store.next_id("u", "orders").await.unwrap(), 2);
+    // Per user and per key.
+    assert_eq!(store.next_id("u", "other").await.unwrap(), 1);
+    assert_eq!(store.next_id("v", "orders").await.unwrap(), 1);
+    // Many at once: each id once, together exactly the next ones.
+    let takers: Vec<_> = (0..40)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.next_id("u", "orders").await.unwrap() })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for taker in takers {
+        ids.push(taker.await.unwrap());
+    }
+    ids.sort();
+    assert_eq!(ids, (3..=42).collect::<Vec<u64>>());
+}
+
+/// Versions and sequences survive a restart: the embedded store reopened on its directory,
+/// and a new connection (a restarted state service) to the same Redis.
+#[tokio::test]
+async fn versions_and_sequences_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RedisServer::start();
+    for (name, reopen) in [("embedded", false), ("redis", true)] {
+        let open = async || -> Arc<dyn Backend> {
+            if reopen {
+                Arc::new(RedisBackend::connect(&server.url()).await.unwrap()) as Arc<dyn Backend>
+            } else {
+                Arc::new(EmbeddedBackend::open(dir.path()).unwrap())
+            }
+        };
+        let store = open().await;
+        let version = store.set_state("u", "k", b("v"), NO_LIMIT).await.unwrap();
+        assert_eq!(store.next_id("u", "ids").await.unwrap(), 1, "{name}");
+        drop(store);
+        let store = open().await;
+        assert_eq!(
+            store.get_versioned("u", "k").await.unwrap(),
+            Some(Versioned {
+                value: b("v"),
+                version
+            }),
+            "{name}"
+        );
+        assert_eq!(store.next_id("u", "ids").await.unwrap(), 2, "{name}");
+        let next = store
+            .set_state("u", "other", b("v"), NO_LIMIT)
+            .await
+            .unwrap();
+        assert!(
+            next > version,
+            "{name}: the counter goes on after a restart"
+        );
+    }
+}
+
+/// A Redis value from before versions were kept gets a version when a state service connects,
+/// which the next write changes.
+#[tokio::test]
+async fn redis_values_without_a_version_get_one() {
+    let server = RedisServer::start();
+    let mut raw = ::redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = ::redis::cmd("SET")
+        .arg("fwasm:v:u:old")
+        .arg("kept")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let _: () = ::redis::cmd("SADD")
+        .arg("fwasm:k:u")
+        .arg("old")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let store: Arc<dyn Backend> = Arc::new(RedisBackend::connect(&server.url()).await.unwrap());
+    let old = version(&store, "u", "old").await;
+    assert!(old > 0);
+    let written = store
+        .write_state(
+            "u",
+            vec![StateOp::set("old", b("new")).if_version(old)],
+            NO_LIMIT,
+        )
+        .await
+        .unwrap()[0];
+    assert_ne!(written, old);
 }
