@@ -5,6 +5,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/fwasm/v1/scheduler.proto",
         "proto/fwasm/v1/executor.proto",
         "proto/fwasm/v1/functions.proto",
+        // The sidecar runtime APIs fwasm answers: Layotto's and Dapr's.
+        "proto/spec/proto/runtime/v1/runtime.proto",
+        "proto/dapr/proto/common/v1/common.proto",
+        "proto/dapr/proto/runtime/v1/dapr.proto",
     ];
     // protox compiles in pure Rust, so nobody needs protoc installed.
     let descriptors = protox::compile(protos, ["proto"])?;

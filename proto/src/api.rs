@@ -9,6 +9,7 @@ use crate::pb::{
     FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply, LoadedCall, LockReply, LockRequest,
     ModuleRef, PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, SaveCallRequest,
     SetStateRequest, StateKey, StateValue, SubmitRequest, UnlockRequest, WaitCallRequest,
+    WriteStateReply, WriteStateRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -23,6 +24,8 @@ pub trait StateApi: Send + Sync + 'static {
     async fn set_state(&self, req: SetStateRequest) -> Result<(), ApiError>;
     async fn state_size(&self, req: StateKey) -> Result<u64, ApiError>;
     async fn delete_state(&self, req: StateKey) -> Result<(), ApiError>;
+    async fn write_state(&self, req: WriteStateRequest) -> Result<WriteStateReply, ApiError>;
+    async fn next_id(&self, req: StateKey) -> Result<u64, ApiError>;
     async fn append_state(&self, req: SetStateRequest) -> Result<(), ApiError>;
     async fn read_appended(&self, req: StateKey) -> Result<AppendedState, ApiError>;
     async fn clear_appended(&self, req: StateKey) -> Result<(), ApiError>;

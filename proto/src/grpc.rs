@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use tokio::net::TcpListener;
 use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
+use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
@@ -45,22 +46,34 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    serve_routes(listener, Routes::new(service), &[S::NAME], shutdown).await
+}
+
+/// Like [`serve`], for several services on one server: `names` are theirs, for reflection.
+pub async fn serve_routes(
+    listener: TcpListener,
+    routes: Routes,
+    names: &[&'static str],
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
+    let mut reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name(S::NAME)
-        .with_service_name(<HealthServer<HealthService> as NamedService>::NAME)
+        .with_service_name(<HealthServer<HealthService> as NamedService>::NAME);
+    for name in names {
+        reflection = reflection.with_service_name(*name);
+    }
+    let reflection = reflection
         .build_v1()
         .expect("the descriptor sets compiled into fwasm are valid");
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let routes = routes.add_service(health_service).add_service(reflection);
     tonic::transport::Server::builder()
-        .add_service(service)
-        .add_service(health_service)
-        .add_service(reflection)
+        .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }
@@ -163,6 +176,15 @@ impl pb::state_server::State for StateServer {
     ) -> Result<Response<pb::StateReply>, Status> {
         serve_with!(self.0, set_state, r).map(|r| r.map(|()| pb::StateReply {}))
     }
+    async fn write_state(
+        &self,
+        r: Request<pb::WriteStateRequest>,
+    ) -> Result<Response<pb::WriteStateReply>, Status> {
+        serve_with!(self.0, write_state, r)
+    }
+    async fn next_id(&self, r: Request<pb::StateKey>) -> Result<Response<pb::NextIdReply>, Status> {
+        serve_with!(self.0, next_id, r).map(|r| r.map(|id| pb::NextIdReply { id }))
+    }
     async fn state_size(
         &self,
         r: Request<pb::StateKey>,
@@ -253,6 +275,15 @@ impl StateApi for StateClient<Channel> {
     }
     async fn delete_state(&self, req: pb::StateKey) -> Result<(), ApiError> {
         call_with!(StateClient, self, delete_state, req).map(|_| ())
+    }
+    async fn write_state(
+        &self,
+        req: pb::WriteStateRequest,
+    ) -> Result<pb::WriteStateReply, ApiError> {
+        call_with!(StateClient, self, write_state, req)
+    }
+    async fn next_id(&self, req: pb::StateKey) -> Result<u64, ApiError> {
+        call_with!(StateClient, self, next_id, req).map(|r| r.id)
     }
     async fn append_state(&self, req: pb::SetStateRequest) -> Result<(), ApiError> {
         call_with!(StateClient, self, append_state, req).map(|_| ())

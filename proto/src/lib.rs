@@ -21,3 +21,25 @@ pub use error::{ApiError, ErrorCode};
 pub mod pb {
     tonic::include_proto!("fwasm.v1");
 }
+
+/// Layotto's runtime API (`spec.proto.runtime.v1.Runtime`), the part fwasm serves.
+pub mod layotto {
+    tonic::include_proto!("spec.proto.runtime.v1");
+}
+
+/// Dapr's runtime API (`dapr.proto.runtime.v1.Dapr`), the part fwasm serves. Nested as the
+/// packages are, so the generated code finds `dapr.proto.common.v1`.
+pub mod dapr {
+    pub mod proto {
+        pub mod common {
+            pub mod v1 {
+                tonic::include_proto!("dapr.proto.common.v1");
+            }
+        }
+        pub mod runtime {
+            pub mod v1 {
+                tonic::include_proto!("dapr.proto.runtime.v1");
+            }
+        }
+    }
+}

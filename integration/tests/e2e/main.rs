@@ -9,5 +9,6 @@ mod files;
 mod http_api;
 mod public_grpc;
 mod restart;
+mod sidecar;
 mod state;
 mod support;

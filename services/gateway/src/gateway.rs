@@ -10,8 +10,8 @@ use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
     Call, CallRecord, CallRef, CallResult, FileRef, FunctionRef, Header, PlaceRequest,
-    PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey, SubmitRequest, UploadReply,
-    WaitCallRequest,
+    PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey, StateValue, StateWrite,
+    SubmitRequest, UploadReply, WaitCallRequest, WriteStateRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 
@@ -220,6 +220,38 @@ impl Gateway {
             })
             .await?;
         Ok(value.exists.then_some(value.value))
+    }
+
+    /// A value of `user`'s state with its version (empty and 0 for a missing key).
+    pub async fn get_versioned(&self, user: &str, key: &str) -> Result<StateValue, ApiError> {
+        let key = StateKey {
+            user: user.into(),
+            key: key.into(),
+        };
+        self.state.get_state(key).await
+    }
+
+    /// Writes of `user`'s state, all or none; the version each left its key at.
+    #[tracing::instrument(name = "gateway.write_state", skip_all, fields(%user, ops = ops.len()))]
+    pub async fn write_state(
+        &self,
+        user: &str,
+        ops: Vec<StateWrite>,
+    ) -> Result<Vec<u64>, ApiError> {
+        let request = WriteStateRequest {
+            user: user.into(),
+            ops,
+        };
+        Ok(self.state.write_state(request).await?.versions)
+    }
+
+    /// The next id of `user`'s sequence `key`.
+    pub async fn next_id(&self, user: &str, key: &str) -> Result<u64, ApiError> {
+        let key = StateKey {
+            user: user.into(),
+            key: key.into(),
+        };
+        self.state.next_id(key).await
     }
 
     /// Stores a shared file functions read at `path`.

@@ -8,6 +8,8 @@ mod faasm_json;
 mod gateway;
 mod http;
 mod public_grpc;
+mod runtime_apis;
+mod sidecar;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -15,6 +15,11 @@ use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
 use crate::gateway::{Gateway, Invocation};
+use crate::sidecar::Sidecar;
+use fwasm_proto::dapr::proto::runtime::v1::dapr_server::DaprServer;
+use fwasm_proto::layotto::runtime_server::RuntimeServer;
+use tonic::server::NamedService;
+use tonic::service::Routes;
 
 struct PublicApi(Arc<Gateway>);
 
@@ -81,6 +86,7 @@ impl Functions for PublicApi {
         Ok(Response::new(StateValue {
             exists: value.is_some(),
             value: value.unwrap_or_default(),
+            version: 0,
         }))
     }
 }
@@ -112,10 +118,26 @@ pub(crate) async fn serve(
         .max_module_bytes
         .max(gateway.config().max_input_bytes)
         + (64 << 10);
-    let service = FunctionsServer::new(PublicApi(gateway))
+    let sidecar = Sidecar(gateway.clone());
+    let functions = FunctionsServer::new(PublicApi(gateway))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(usize::MAX);
-    fwasm_proto::grpc::serve(listener, service, shutdown)
+    // Layotto's and Dapr's runtime APIs beside fwasm's own: one implementation behind both.
+    let layotto = RuntimeServer::new(sidecar.clone())
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(usize::MAX);
+    let dapr = DaprServer::new(sidecar)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(usize::MAX);
+    let names = [
+        <FunctionsServer<PublicApi> as NamedService>::NAME,
+        <RuntimeServer<Sidecar> as NamedService>::NAME,
+        <DaprServer<Sidecar> as NamedService>::NAME,
+    ];
+    let routes = Routes::new(functions)
+        .add_service(layotto)
+        .add_service(dapr);
+    fwasm_proto::grpc::serve_routes(listener, routes, &names, shutdown)
         .await
         .map_err(std::io::Error::other)
 }

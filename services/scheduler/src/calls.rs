@@ -85,6 +85,9 @@ struct Entry {
     tree_calls: u64,
     /// Run by the scheduler's own dispatcher, which reports how it ends whatever happens.
     dispatched: bool,
+    /// Restored as lost, only presumed: its dispatch may have reached an executor before the
+    /// earlier scheduler saved that, so a report of how it ended still counts.
+    presumed_lost: bool,
 }
 
 impl CallTable {
@@ -122,15 +125,17 @@ impl CallTable {
     }
 
     /// Takes back a record saved by an earlier scheduler, unless the table has it already. A
-    /// background call that was still waiting for an executor cannot be sent anymore (its input
-    /// died with that scheduler): it ends failed.
+    /// background call saved as still waiting for an executor cannot be sent anymore (its input
+    /// died with that scheduler): it ends failed as lost, unless an executor it did reach
+    /// reports how it ended after all.
     pub(crate) fn restore(&self, mut record: CallRecord) {
         let mut calls = self.calls();
         let id = record.id;
         if calls.by_id.contains_key(&id) {
             return;
         }
-        if record.status() == CallStatus::Queued {
+        let presumed_lost = record.status() == CallStatus::Queued;
+        if presumed_lost {
             record.set_status(CallStatus::Failed);
             record.failure = FailureKind::Lost as i32;
             record.return_code = FailureKind::Lost as i32;
@@ -151,6 +156,7 @@ impl CallTable {
                 root: id,
                 tree_calls: 1,
                 dispatched: false,
+                presumed_lost,
             },
         );
         if finished {
@@ -190,6 +196,7 @@ impl CallTable {
             root,
             tree_calls: 1,
             dispatched,
+            presumed_lost: false,
             record,
             waiters: Vec::new(),
         };
@@ -255,15 +262,19 @@ impl CallTable {
         }
     }
 
-    /// Records how a call ended and wakes its waiters. The first report wins: returns the
-    /// executor the call was placed on ("" if none), or `None` if the call had already ended or
-    /// is unknown.
+    /// Records how a call ended and wakes its waiters. The first report wins (over a loss
+    /// only presumed, too): returns the executor the call was placed on ("" if none), or `None`
+    /// if the call had already ended or is unknown.
     pub(crate) fn finish(&self, result: &CallResult) -> Option<String> {
         let mut calls = self.calls();
         let entry = calls.by_id.get_mut(&result.id)?;
-        if is_finished(&entry.record) {
-            return None;
-        }
+        let counted = match is_finished(&entry.record) {
+            false => None,
+            // Already counted as finished, with its size, when it was restored.
+            true if entry.presumed_lost => Some(retained_bytes(&entry.record)),
+            true => return None,
+        };
+        entry.presumed_lost = false;
         let record = &mut entry.record;
         let succeeded = result.status() == CallStatus::Success;
         record.set_status(if succeeded {
@@ -293,7 +304,10 @@ impl CallTable {
         for waiter in entry.waiters.drain(..) {
             let _ = waiter.send(entry.record.clone());
         }
-        calls.finished(result.id, size, awaited);
+        match counted {
+            Some(before) => calls.output_bytes = calls.output_bytes - before + size,
+            None => calls.finished(result.id, size, awaited),
+        }
         self.evict(&mut calls);
         Some(executor)
     }
@@ -467,6 +481,36 @@ mod tests {
             (record.status(), record.return_code, record.error.as_str()),
             (CallStatus::Failed, 2, "too much")
         );
+    }
+
+    #[tokio::test]
+    async fn a_call_restored_as_lost_that_reports_after_all_has_its_real_outcome() {
+        let table = CallTable::new(Retention::default());
+        let queued = CallRecord {
+            status: CallStatus::Queued as i32,
+            ..running(3)
+        };
+        table.restore(queued);
+        assert_eq!(table.get(3).unwrap().failure(), FailureKind::Lost);
+        assert!(table.finish(&success(3, b"ran")).is_some());
+        let record = table.get(3).unwrap();
+        assert_eq!(
+            (record.status(), &record.output[..]),
+            (CallStatus::Success, &b"ran"[..])
+        );
+        // That was its one report: a second does not change it, nor a restored end.
+        assert!(table.finish(&success(3, b"again")).is_none());
+        table.restore(running(4));
+        table.finish(&success(4, b"done"));
+        assert_eq!(&table.get(4).unwrap().output[..], b"done");
+        let ended = CallRecord {
+            status: CallStatus::Success as i32,
+            output: b"first".to_vec().into(),
+            ..running(5)
+        };
+        table.restore(ended);
+        assert!(table.finish(&success(5, b"second")).is_none());
+        assert_eq!(&table.get(5).unwrap().output[..], b"first");
     }
 
     #[tokio::test]

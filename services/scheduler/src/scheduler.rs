@@ -510,6 +510,15 @@ mod tests {
         async fn delete_state(&self, _: StateKey) -> Result<(), ApiError> {
             unreachable!("the scheduler never touches state")
         }
+        async fn write_state(
+            &self,
+            _: fwasm_proto::pb::WriteStateRequest,
+        ) -> Result<fwasm_proto::pb::WriteStateReply, ApiError> {
+            unreachable!("the scheduler never touches state")
+        }
+        async fn next_id(&self, _: StateKey) -> Result<u64, ApiError> {
+            unreachable!("the scheduler never touches state")
+        }
         async fn append_state(&self, _: SetStateRequest) -> Result<(), ApiError> {
             unreachable!("the scheduler never touches state")
         }

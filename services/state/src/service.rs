@@ -8,13 +8,14 @@ use fwasm_proto::api::StateApi;
 use fwasm_proto::pb::{
     AppendedState, CallRecord, CallRef, FileData, FileRef, FunctionCode, FunctionInfo, FunctionRef,
     LoadedCall, LockMode, LockReply, LockRequest, ModuleRef, PutFileRequest, PutFunctionRequest,
-    SaveCallRequest, SetStateRequest, StateKey, StateValue, UnlockRequest,
+    SaveCallRequest, SetStateRequest, StateKey, StateValue, UnlockRequest, WriteStateReply,
+    WriteStateRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use sha2::{Digest, Sha256};
 
 use crate::StateLimits;
-use crate::backend::{Backend, BackendError, FunctionRecord};
+use crate::backend::{Backend, BackendError, FunctionRecord, StateOp};
 use crate::locks::{GlobalLocks, Mode};
 
 pub struct StateService {
@@ -36,6 +37,11 @@ impl StateService {
         check_size(&format!("a state {what}"), len, self.limits.max_value_bytes)
     }
 }
+
+/// The most ops one state transaction may have.
+const MAX_TRANSACTION_OPS: usize = 1000;
+/// The most bytes of values one state transaction may write.
+const MAX_TRANSACTION_BYTES: usize = 64 << 20;
 
 /// Refuses `len` bytes of `what` over `max`.
 fn check_size(what: &str, len: usize, max: usize) -> Result<(), ApiError> {
@@ -131,11 +137,45 @@ impl StateApi for StateService {
     #[tracing::instrument(skip_all, fields(user = %req.user, key = %req.key))]
     async fn get_state(&self, req: StateKey) -> Result<StateValue, ApiError> {
         check_key(&req.user, &req.key)?;
-        let value = self.backend.get_state(&req.user, &req.key).await?;
-        Ok(StateValue {
-            exists: value.is_some(),
-            value: value.unwrap_or_default(),
+        let found = self.backend.get_versioned(&req.user, &req.key).await?;
+        Ok(match found {
+            Some(found) => StateValue {
+                exists: true,
+                value: found.value,
+                version: found.version,
+            },
+            None => StateValue::default(),
         })
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %req.user, ops = req.ops.len()))]
+    async fn write_state(&self, req: WriteStateRequest) -> Result<WriteStateReply, ApiError> {
+        check_size(
+            "a state transaction's op count",
+            req.ops.len(),
+            MAX_TRANSACTION_OPS,
+        )?;
+        let mut total = 0;
+        let mut ops = Vec::with_capacity(req.ops.len());
+        for op in req.ops {
+            check_key(&req.user, &op.key)?;
+            self.check_value("value", op.value.len())?;
+            total += op.value.len();
+            ops.push(StateOp {
+                key: op.key,
+                value: (!op.delete).then_some(op.value),
+                expected_version: op.expected_version,
+            });
+        }
+        check_size("a state transaction", total, MAX_TRANSACTION_BYTES)?;
+        let max_keys = self.limits.max_keys_per_user;
+        let versions = self.backend.write_state(&req.user, ops, max_keys).await?;
+        Ok(WriteStateReply { versions })
+    }
+
+    async fn next_id(&self, req: StateKey) -> Result<u64, ApiError> {
+        check_key(&req.user, &req.key)?;
+        Ok(self.backend.next_id(&req.user, &req.key).await?)
     }
 
     #[tracing::instrument(skip_all, fields(user = %req.user, key = %req.key, size = req.value.len()))]

@@ -181,11 +181,16 @@ async fn every_process_exports_its_spans_of_one_trace_serves_metrics_health_and_
 
     // Health and reflection on every gRPC server.
     let grpc = format!("127.0.0.1:{}", mesh.ports.grpc);
-    for (addr, service) in [
-        (&mesh.state, "fwasm.v1.State"),
-        (&mesh.scheduler, "fwasm.v1.Scheduler"),
-        (&mesh.executors[0].addr, "fwasm.v1.Executor"),
-        (&grpc, "fwasm.v1.Functions"),
+    let public = [
+        "fwasm.v1.Functions",
+        "spec.proto.runtime.v1.Runtime",
+        "dapr.proto.runtime.v1.Dapr",
+    ];
+    for (addr, services) in [
+        (&mesh.state, &["fwasm.v1.State"][..]),
+        (&mesh.scheduler, &["fwasm.v1.Scheduler"]),
+        (&mesh.executors[0].addr, &["fwasm.v1.Executor"]),
+        (&grpc, &public),
     ] {
         let mut health = HealthClient::new(channel(addr).await);
         let reply = health.check(HealthCheckRequest::default()).await.unwrap();
@@ -195,9 +200,14 @@ async fn every_process_exports_its_spans_of_one_trace_serves_metrics_health_and_
             "{addr}"
         );
         let listed = reflected_services(addr).await;
-        for expected in [service, "grpc.health.v1.Health"] {
+        for expected in services.iter().chain(&["grpc.health.v1.Health"]) {
             assert!(listed.iter().any(|s| s == expected), "{addr}: {listed:?}");
         }
+        assert_eq!(
+            listed.len(),
+            services.len() + 1,
+            "{addr}: only its own: {listed:?}"
+        );
     }
 }
 

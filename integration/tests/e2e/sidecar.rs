@@ -1,0 +1,388 @@
+//! Layotto's and Dapr's runtime APIs on the public gRPC port, driven with clients generated
+//! from fwasm's copies of their protos, on the embedded store and on Redis: state with etags
+//! (the same state `/s/` and functions see), bulk reads, transactions, the sequencer, and
+//! invoking functions as app methods.
+
+use fwasm_proto::dapr::proto::common::v1 as dapr_common;
+use fwasm_proto::dapr::proto::runtime::v1 as dapr;
+use fwasm_proto::dapr::proto::runtime::v1::dapr_client::DaprClient;
+use fwasm_proto::layotto;
+use fwasm_proto::layotto::runtime_client::RuntimeClient;
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::support::{Platform, each_backend, each_platform};
+
+async fn clients(p: &Platform) -> (DaprClient<Channel>, RuntimeClient<Channel>) {
+    let channel = Channel::from_shared(p.grpc.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    (
+        DaprClient::new(channel.clone()),
+        RuntimeClient::new(channel),
+    )
+}
+
+fn dapr_item(key: &str, value: &str, etag: Option<&str>) -> dapr_common::StateItem {
+    dapr_common::StateItem {
+        key: key.into(),
+        value: value.to_string().into(),
+        etag: etag.map(|value| dapr_common::Etag {
+            value: value.into(),
+        }),
+        ..Default::default()
+    }
+}
+
+fn layotto_item(key: &str, value: &str, etag: &str) -> layotto::StateItem {
+    layotto::StateItem {
+        key: key.into(),
+        value: value.to_string().into(),
+        etag: Some(layotto::Etag { value: etag.into() }),
+        ..Default::default()
+    }
+}
+
+async fn dapr_get(client: &mut DaprClient<Channel>, store: &str, key: &str) -> (String, String) {
+    let request = dapr::GetStateRequest {
+        store_name: store.into(),
+        key: key.into(),
+        ..Default::default()
+    };
+    let reply = client.get_state(request).await.unwrap().into_inner();
+    (String::from_utf8(reply.data.to_vec()).unwrap(), reply.etag)
+}
+
+async fn dapr_save(
+    client: &mut DaprClient<Channel>,
+    store: &str,
+    items: Vec<dapr_common::StateItem>,
+) -> Result<(), tonic::Status> {
+    let request = dapr::SaveStateRequest {
+        store_name: store.into(),
+        states: items,
+    };
+    client.save_state(request).await.map(drop)
+}
+
+fn assert_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: Code, says: &str) {
+    let status = result.expect_err("the call should fail");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert!(status.message().contains(says), "{status:?} lacks {says:?}");
+}
+
+#[tokio::test]
+async fn state_with_etags_is_one_state_for_dapr_layotto_and_fwasm() {
+    for (backend, p) in each_backend().await {
+        let (mut dapr, mut layotto) = clients(&p).await;
+        dapr_save(&mut dapr, "alice", vec![dapr_item("k", "v1", None)])
+            .await
+            .unwrap();
+        let (value, first) = dapr_get(&mut dapr, "alice", "k").await;
+        assert_eq!(value, "v1", "{backend}");
+        assert!(!first.is_empty(), "{backend}: a value has an etag");
+
+        // A save with the current etag succeeds and changes it; the old one is stale.
+        let save = vec![dapr_item("k", "v2", Some(&first))];
+        dapr_save(&mut dapr, "alice", save).await.unwrap();
+        let (value, second) = dapr_get(&mut dapr, "alice", "k").await;
+        assert_eq!(value, "v2");
+        assert_ne!(second, first);
+        let stale = vec![dapr_item("k", "v3", Some(&first))];
+        assert_code(
+            dapr_save(&mut dapr, "alice", stale).await,
+            Code::Aborted,
+            "version",
+        );
+        let bad = vec![dapr_item("k", "v3", Some("not-an-etag"))];
+        assert_code(
+            dapr_save(&mut dapr, "alice", bad).await,
+            Code::InvalidArgument,
+            "etag",
+        );
+
+        // Layotto reads the same value and etag; its SDK's etag "0" means "none".
+        let request = layotto::GetStateRequest {
+            store_name: "alice".into(),
+            key: "k".into(),
+            ..Default::default()
+        };
+        let got = layotto.get_state(request).await.unwrap().into_inner();
+        assert_eq!(
+            (&got.data[..], got.etag.as_str()),
+            (&b"v2"[..], second.as_str())
+        );
+        let request = layotto::SaveStateRequest {
+            store_name: "alice".into(),
+            states: vec![layotto_item("k", "from layotto", "0")],
+        };
+        layotto.save_state(request).await.unwrap();
+
+        // fwasm's own door sees it, and its writes change the etag too.
+        assert_eq!(
+            p.get_state("alice/k").await,
+            (200, "from layotto".to_string())
+        );
+        let (_, third) = dapr_get(&mut dapr, "alice", "k").await;
+        p.put_state("alice/k", "from /s/").await;
+        let (value, fourth) = dapr_get(&mut dapr, "alice", "k").await;
+        assert_eq!(value, "from /s/");
+        assert_ne!(
+            fourth, third,
+            "{backend}: every path's write changes the etag"
+        );
+
+        // Deletes check etags the same way; a deleted key reads empty, with no etag.
+        let delete = |etag: &str| dapr::DeleteStateRequest {
+            store_name: "alice".into(),
+            key: "k".into(),
+            etag: Some(dapr_common::Etag { value: etag.into() }),
+            ..Default::default()
+        };
+        assert_code(
+            dapr.delete_state(delete(&third)).await,
+            Code::Aborted,
+            "version",
+        );
+        dapr.delete_state(delete(&fourth)).await.unwrap();
+        assert_eq!(
+            dapr_get(&mut dapr, "alice", "k").await,
+            (String::new(), String::new())
+        );
+
+        // Store names are fwasm users; keys are checked like fwasm's.
+        let request = dapr::GetStateRequest {
+            store_name: "no/such".into(),
+            key: "k".into(),
+            ..Default::default()
+        };
+        assert_code(
+            dapr.get_state(request).await,
+            Code::InvalidArgument,
+            "no/such",
+        );
+        let empty_key = vec![dapr_item("", "v", None)];
+        assert_code(
+            dapr_save(&mut dapr, "alice", empty_key).await,
+            Code::InvalidArgument,
+            "empty",
+        );
+        p.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn bulk_reads_and_transactions_apply_whole_or_not_at_all() {
+    for (backend, p) in each_backend().await {
+        let (mut dapr, mut layotto) = clients(&p).await;
+        let items = vec![dapr_item("a", "1", None), dapr_item("b", "2", None)];
+        dapr_save(&mut dapr, "bob", items).await.unwrap();
+        let request = dapr::GetBulkStateRequest {
+            store_name: "bob".into(),
+            keys: vec!["a".into(), "b".into(), "missing".into(), String::new()],
+            ..Default::default()
+        };
+        let items = dapr
+            .get_bulk_state(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .items;
+        let seen: Vec<_> = items
+            .iter()
+            .map(|i| {
+                (
+                    i.key.as_str(),
+                    &i.data[..],
+                    i.etag.is_empty(),
+                    i.error.is_empty(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a", &b"1"[..], false, true),
+                ("b", &b"2"[..], false, true),
+                ("missing", &b""[..], true, true),
+                ("", &b""[..], true, false),
+            ],
+            "{backend}"
+        );
+
+        // Layotto's transaction: upsert one, delete another, in one go.
+        let (_, a_etag) = dapr_get(&mut dapr, "bob", "a").await;
+        let op = |kind: &str, item: layotto::StateItem| layotto::TransactionalStateOperation {
+            operation_type: kind.into(),
+            request: Some(item),
+        };
+        let transaction = |operations| layotto::ExecuteStateTransactionRequest {
+            store_name: "bob".into(),
+            operations,
+            ..Default::default()
+        };
+        let ops = vec![
+            op("upsert", layotto_item("a", "10", &a_etag)),
+            op("delete", layotto_item("b", "", "0")),
+            op("upsert", layotto_item("c", "30", "0")),
+        ];
+        layotto
+            .execute_state_transaction(transaction(ops))
+            .await
+            .unwrap();
+        for (key, value) in [("a", "10"), ("b", ""), ("c", "30")] {
+            assert_eq!(dapr_get(&mut dapr, "bob", key).await.0, value, "{backend}");
+        }
+        // A stale etag in the last op: nothing of it is applied.
+        let ops = vec![
+            op("upsert", layotto_item("a", "11", "0")),
+            op("upsert", layotto_item("d", "40", "0")),
+            op("delete", layotto_item("c", "", &a_etag)),
+        ];
+        assert_code(
+            layotto.execute_state_transaction(transaction(ops)).await,
+            Code::Aborted,
+            "version",
+        );
+        for (key, value) in [("a", "10"), ("c", "30"), ("d", "")] {
+            assert_eq!(dapr_get(&mut dapr, "bob", key).await.0, value, "{backend}");
+        }
+        let ops = vec![op("merge", layotto_item("a", "1", "0"))];
+        assert_code(
+            layotto.execute_state_transaction(transaction(ops)).await,
+            Code::InvalidArgument,
+            "operationType",
+        );
+        p.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn sequences_count_from_one_per_user_and_key() {
+    for (backend, p) in each_backend().await {
+        let (_, mut layotto) = clients(&p).await;
+        let next = |store: &str, key: &str| layotto::GetNextIdRequest {
+            store_name: store.into(),
+            key: key.into(),
+            ..Default::default()
+        };
+        for expected in 1..=3 {
+            let id = layotto.get_next_id(next("carol", "orders")).await.unwrap();
+            assert_eq!(id.into_inner().next_id, expected, "{backend}");
+        }
+        let other = layotto
+            .get_next_id(next("carol", "invoices"))
+            .await
+            .unwrap();
+        assert_eq!(other.into_inner().next_id, 1);
+        let other = layotto.get_next_id(next("dave", "orders")).await.unwrap();
+        assert_eq!(other.into_inner().next_id, 1);
+        assert_code(
+            layotto.get_next_id(next("carol", "")).await,
+            Code::InvalidArgument,
+            "empty",
+        );
+        p.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn functions_are_invoked_as_app_methods_from_both_apis() {
+    for (mode, p) in each_platform().await {
+        p.upload_testkit("t", &["upper", "inspect", "panic"]).await;
+        let (mut dapr, mut layotto) = clients(&p).await;
+        let data = |text: &str| {
+            Some(prost_types::Any {
+                type_url: String::new(),
+                value: text.as_bytes().to_vec(),
+            })
+        };
+        let request = dapr::InvokeServiceRequest {
+            id: "t".into(),
+            message: Some(dapr_common::InvokeRequest {
+                method: "upper".into(),
+                data: data("shout"),
+                content_type: "text/plain".into(),
+                http_extension: None,
+            }),
+        };
+        let reply = dapr.invoke_service(request).await.unwrap().into_inner();
+        assert_eq!(reply.data.unwrap().value, b"SHOUT", "{mode}");
+        assert_eq!(reply.content_type, "text/plain");
+
+        // The verb, query and a path after the function reach it.
+        let request = layotto::InvokeServiceRequest {
+            id: "t".into(),
+            message: Some(layotto::CommonInvokeRequest {
+                method: "inspect/orders/7".into(),
+                data: data("body"),
+                content_type: "application/json".into(),
+                http_extension: Some(layotto::HttpExtension {
+                    verb: layotto::http_extension::Verb::Put as i32,
+                    querystring: "a=1".into(),
+                }),
+            }),
+        };
+        let reply = layotto.invoke_service(request).await.unwrap().into_inner();
+        let text = String::from_utf8(reply.data.unwrap().value).unwrap();
+        for line in [
+            "method=PUT",
+            "path=/f/t/inspect/orders/7",
+            "query=a=1",
+            "body=body",
+        ] {
+            assert!(text.contains(line), "{mode}: {line} not in {text}");
+        }
+
+        let call = |method: &str| dapr::InvokeServiceRequest {
+            id: "t".into(),
+            message: Some(dapr_common::InvokeRequest {
+                method: method.into(),
+                data: data("why"),
+                ..Default::default()
+            }),
+        };
+        assert_code(
+            dapr.invoke_service(call("nothing")).await,
+            Code::NotFound,
+            "nothing",
+        );
+        assert_code(
+            dapr.invoke_service(call("panic")).await,
+            Code::Internal,
+            "boom: why",
+        );
+        p.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn methods_fwasm_does_not_serve_yet_say_so_by_name() {
+    let p = crate::support::up().await;
+    let (mut dapr, mut layotto) = clients(&p).await;
+    let lock = layotto::TryLockRequest {
+        store_name: "u".into(),
+        resource_id: "r".into(),
+        lock_owner: "o".into(),
+        expire: 10,
+    };
+    assert_code(
+        layotto.try_lock(lock).await,
+        Code::Unimplemented,
+        "Runtime/TryLock",
+    );
+    let hello = layotto::SayHelloRequest {
+        name: "you".into(),
+        ..Default::default()
+    };
+    let reply = layotto.say_hello(hello).await.unwrap().into_inner();
+    assert!(reply.hello.contains("you"), "{}", reply.hello);
+    let metadata = dapr
+        .get_metadata(dapr::GetMetadataRequest {})
+        .await
+        .unwrap();
+    assert_eq!(metadata.into_inner().id, "fwasm");
+    p.stop().await;
+}

@@ -1,0 +1,208 @@
+//! What Layotto's and Dapr's runtime APIs mean on fwasm, once for both (the two gRPC services
+//! in `layotto.rs` and `dapr.rs` only translate their messages).
+//!
+//! The mapping: a caller from outside names the user it acts on, as `store_name` (state and
+//! the sequencer) or as the `id` of an invoked app; an invoked `method` is a function of that
+//! user, optionally followed by `/path`. Etags are the decimal versions of fwasm's state keys;
+//! an empty etag, or `"0"` (what the Layotto SDKs send when their caller gave none), means
+//! "write whatever the version".
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use fwasm_proto::pb::{CallStatus, Header, StateWrite};
+use fwasm_proto::{ApiError, names};
+
+use crate::gateway::{Gateway, Invocation};
+
+/// A state item as both APIs carry it.
+pub(crate) struct Item {
+    pub key: String,
+    pub value: Bytes,
+    pub etag: String,
+}
+
+/// One read of a bulk get: the value and its etag, or why it could not be read.
+pub(crate) struct BulkItem {
+    pub key: String,
+    pub data: Bytes,
+    pub etag: String,
+    pub error: String,
+}
+
+/// A call of a function as an invoked app method.
+pub(crate) struct MethodCall {
+    pub app: String,
+    pub method: String,
+    pub data: Bytes,
+    pub content_type: String,
+    /// The HTTP verb's name, `POST` when none is given.
+    pub verb: String,
+    pub querystring: String,
+}
+
+/// The runtime APIs' operations over one gateway.
+#[derive(Clone)]
+pub(crate) struct Sidecar(pub Arc<Gateway>);
+
+/// The user a `store_name` (or `pubsub_name`, or app id) names.
+pub(crate) fn user_of(store: &str) -> Result<&str, ApiError> {
+    names::check_name("store (fwasm user)", store)?;
+    Ok(store)
+}
+
+/// The version an etag asks a write to expect; `None` for none.
+pub(crate) fn expected_version(etag: &str) -> Result<Option<u64>, ApiError> {
+    match etag {
+        "" | "0" => Ok(None),
+        etag => etag.parse().map(Some).map_err(|_| {
+            ApiError::invalid_argument(format!(
+                "etag {etag:?} is not one fwasm gave: etags are the numbers state reads return"
+            ))
+        }),
+    }
+}
+
+fn etag_of(version: u64) -> String {
+    match version {
+        0 => String::new(),
+        version => version.to_string(),
+    }
+}
+
+fn checked_key(key: &str) -> Result<(), ApiError> {
+    names::check_state_key(key)
+}
+
+impl Sidecar {
+    /// A key's value and etag; a missing key is empty data and no etag.
+    pub async fn get(&self, store: &str, key: &str) -> Result<(Bytes, String), ApiError> {
+        let user = user_of(store)?;
+        checked_key(key)?;
+        let found = self.0.get_versioned(user, key).await?;
+        Ok((found.value, etag_of(found.version)))
+    }
+
+    /// Each key's value and etag; a key that cannot be read says why in its item.
+    pub async fn get_bulk(
+        &self,
+        store: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<BulkItem>, ApiError> {
+        user_of(store)?;
+        let mut items = Vec::with_capacity(keys.len());
+        for key in keys {
+            let item = match self.get(store, &key).await {
+                Ok((data, etag)) => BulkItem {
+                    key,
+                    data,
+                    etag,
+                    error: String::new(),
+                },
+                Err(err) => BulkItem {
+                    key,
+                    data: Bytes::new(),
+                    etag: String::new(),
+                    error: err.message,
+                },
+            };
+            items.push(item);
+        }
+        Ok(items)
+    }
+
+    /// Sets every item, each checked against its etag, all or none.
+    pub async fn save(&self, store: &str, items: Vec<Item>) -> Result<(), ApiError> {
+        let ops = items
+            .into_iter()
+            .map(|item| write(item, false))
+            .collect::<Result<_, _>>()?;
+        self.write(store, ops).await
+    }
+
+    /// Deletes every item's key, each checked against its etag, all or none.
+    pub async fn delete(&self, store: &str, items: Vec<Item>) -> Result<(), ApiError> {
+        let ops = items
+            .into_iter()
+            .map(|item| write(item, true))
+            .collect::<Result<_, _>>()?;
+        self.write(store, ops).await
+    }
+
+    /// A transaction of `upsert` and `delete` operations, all or none.
+    pub async fn transact(&self, store: &str, ops: Vec<(String, Item)>) -> Result<(), ApiError> {
+        let ops = ops
+            .into_iter()
+            .map(|(operation, item)| match operation.as_str() {
+                "upsert" => write(item, false),
+                "delete" => write(item, true),
+                other => Err(ApiError::invalid_argument(format!(
+                    "unknown operationType {other:?}: use \"upsert\" or \"delete\""
+                ))),
+            })
+            .collect::<Result<_, _>>()?;
+        self.write(store, ops).await
+    }
+
+    async fn write(&self, store: &str, ops: Vec<StateWrite>) -> Result<(), ApiError> {
+        let user = user_of(store)?;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.0.write_state(user, ops).await.map(drop)
+    }
+
+    /// The next id of the sequence `key` of the user `store` names.
+    pub async fn next_id(&self, store: &str, key: &str) -> Result<i64, ApiError> {
+        let user = user_of(store)?;
+        checked_key(key)?;
+        let id = self.0.next_id(user, key).await?;
+        i64::try_from(id).map_err(|_| ApiError::internal("the sequence ran past i64"))
+    }
+
+    /// Runs the function `method` (optionally `function/path`) of the user `app` and returns
+    /// its output and content type. A call that ran and failed is an error with its reason.
+    pub async fn invoke(&self, call: MethodCall) -> Result<(Bytes, String), ApiError> {
+        let user = user_of(&call.app)?.to_string();
+        let (function, path) = match call.method.split_once('/') {
+            Some((function, path)) => (function.to_string(), format!("/{path}")),
+            None => (call.method.clone(), String::new()),
+        };
+        names::check_name("function", &function)?;
+        let mut headers = Vec::new();
+        if !call.content_type.is_empty() {
+            headers.push(Header {
+                name: "content-type".into(),
+                value: call.content_type,
+            });
+        }
+        let invocation = Invocation {
+            path: format!("/f/{user}/{function}{path}"),
+            method: call.verb,
+            query: call.querystring,
+            headers,
+            ..Invocation::post(user, function, call.data)
+        };
+        let result = self.0.invoke(invocation).await?;
+        if result.status() != CallStatus::Success {
+            return Err(ApiError::internal(result.error));
+        }
+        let content_type = result
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+            .map_or_else(|| "text/plain".to_string(), |h| h.value.clone());
+        Ok((result.output, content_type))
+    }
+}
+
+/// An item as a write of fwasm's state.
+fn write(item: Item, delete: bool) -> Result<StateWrite, ApiError> {
+    checked_key(&item.key)?;
+    Ok(StateWrite {
+        expected_version: expected_version(&item.etag)?,
+        key: item.key,
+        value: if delete { Bytes::new() } else { item.value },
+        delete,
+    })
+}
