@@ -359,6 +359,97 @@ async fn functions_are_invoked_as_app_methods_from_both_apis() {
 }
 
 #[tokio::test]
+async fn bulk_deletes_and_daprs_transactions_apply_whole() {
+    let p = crate::support::up().await;
+    let (mut dapr, mut layotto) = clients(&p).await;
+    let items = vec![dapr_item("x", "1", None), dapr_item("y", "2", None)];
+    dapr_save(&mut dapr, "erin", items).await.unwrap();
+    let (_, x_etag) = dapr_get(&mut dapr, "erin", "x").await;
+
+    // Layotto reads in bulk, and deletes in bulk: a stale etag refuses the whole delete.
+    let delete = |items| layotto::DeleteBulkStateRequest {
+        store_name: "erin".into(),
+        states: items,
+    };
+    let stale = vec![layotto_item("x", "", "0"), layotto_item("y", "", &x_etag)];
+    assert_code(
+        layotto.delete_bulk_state(delete(stale)).await,
+        Code::Aborted,
+        "version",
+    );
+    let read = layotto::GetBulkStateRequest {
+        store_name: "erin".into(),
+        keys: vec!["x".into(), "y".into()],
+        ..Default::default()
+    };
+    let items = layotto
+        .get_bulk_state(read.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    let values: Vec<_> = items.iter().map(|i| &i.data[..]).collect();
+    assert_eq!(values, [&b"1"[..], &b"2"[..]]);
+    let both = vec![layotto_item("x", "", &x_etag), layotto_item("y", "", "")];
+    layotto.delete_bulk_state(delete(both)).await.unwrap();
+    let items = layotto
+        .get_bulk_state(read)
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert!(items.iter().all(|i| i.data.is_empty() && i.etag.is_empty()));
+
+    // Dapr's transaction, and Layotto's single delete.
+    let op = |kind: &str, key: &str, value: &str| dapr::TransactionalStateOperation {
+        operation_type: kind.into(),
+        request: Some(dapr_item(key, value, None)),
+    };
+    let transaction = dapr::ExecuteStateTransactionRequest {
+        store_name: "erin".into(),
+        operations: vec![op("upsert", "x", "10"), op("upsert", "z", "30")],
+        ..Default::default()
+    };
+    dapr.execute_state_transaction(transaction).await.unwrap();
+    assert_eq!(dapr_get(&mut dapr, "erin", "z").await.0, "30");
+    let delete_one = layotto::DeleteStateRequest {
+        store_name: "erin".into(),
+        key: "z".into(),
+        ..Default::default()
+    };
+    layotto.delete_state(delete_one).await.unwrap();
+    assert_eq!(dapr_get(&mut dapr, "erin", "z").await.0, "");
+    let bad_store = dapr::GetBulkStateRequest {
+        store_name: "no such".into(),
+        keys: vec!["x".into()],
+        ..Default::default()
+    };
+    assert_code(
+        dapr.get_bulk_state(bad_store).await,
+        Code::InvalidArgument,
+        "no such",
+    );
+    p.stop().await;
+}
+
+/// Calls a method by path with an empty message, as a client generated from the whole of a
+/// sidecar's proto would.
+async fn call_by_path(p: &Platform, path: &'static str) -> tonic::Status {
+    let channel = Channel::from_shared(p.grpc.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    grpc.unary(tonic::Request::new(()), path, codec)
+        .await
+        .expect_err("fwasm does not serve it")
+}
+
+#[tokio::test]
 async fn methods_fwasm_does_not_serve_yet_say_so_by_name() {
     let p = crate::support::up().await;
     let (mut dapr, mut layotto) = clients(&p).await;
@@ -373,6 +464,25 @@ async fn methods_fwasm_does_not_serve_yet_say_so_by_name() {
         Code::Unimplemented,
         "Runtime/TryLock",
     );
+    let lock = dapr::TryLockRequest {
+        store_name: "u".into(),
+        resource_id: "r".into(),
+        lock_owner: "o".into(),
+        expiry_in_seconds: 10,
+    };
+    assert_code(
+        dapr.try_lock_alpha1(lock).await,
+        Code::Unimplemented,
+        "Dapr/TryLockAlpha1",
+    );
+    for path in [
+        "/dapr.proto.runtime.v1.Dapr/GetSecret",
+        "/spec.proto.runtime.v1.Runtime/GetFile",
+    ] {
+        let status = call_by_path(&p, path).await;
+        assert_eq!(status.code(), Code::Unimplemented, "{path}");
+        assert!(status.message().contains(&path[1..]), "{path}: {status:?}");
+    }
     let hello = layotto::SayHelloRequest {
         name: "you".into(),
         ..Default::default()
@@ -383,6 +493,99 @@ async fn methods_fwasm_does_not_serve_yet_say_so_by_name() {
         .get_metadata(dapr::GetMetadataRequest {})
         .await
         .unwrap();
-    assert_eq!(metadata.into_inner().id, "fwasm");
+    let metadata = metadata.into_inner();
+    assert_eq!(metadata.id, "fwasm");
+    let capabilities = &metadata.registered_components[0].capabilities;
+    assert!(capabilities.iter().any(|c| c == "ETAG"), "{capabilities:?}");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn daprs_http_api_serves_health_invocation_and_state() {
+    let p = crate::support::up().await;
+    p.upload_testkit("t", &["inspect"]).await;
+    let url = |path: &str| format!("{}/v1.0/{path}", p.invoke);
+    for path in ["healthz", "healthz/outbound"] {
+        let reply = p.http.get(url(path)).send().await.unwrap();
+        assert_eq!(reply.status().as_u16(), 204, "{path}");
+    }
+
+    // Any verb; the function's own status, headers and body.
+    let reply = p
+        .http
+        .put(url("invoke/t/method/inspect/a/b?q=1"))
+        .header("x-test", "dapr")
+        .header("dapr-api-token", "ignored")
+        .body("in")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    assert_eq!(reply.headers()["x-from-guest"], "yes");
+    let text = reply.text().await.unwrap();
+    for line in [
+        "method=PUT",
+        "path=/f/t/inspect/a/b",
+        "query=q=1",
+        "x-test=dapr",
+        "body=in",
+    ] {
+        assert!(text.contains(line), "{line} not in {text}");
+    }
+    let reply = p
+        .http
+        .post(url("invoke/t/method/nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 404);
+
+    // State: a JSON list to save; reads give the value's JSON and its ETag.
+    let save = |body: &str| {
+        p.http
+            .post(url("state/frank"))
+            .body(body.to_string())
+            .send()
+    };
+    let reply = save(r#"[{"key": "k", "value": {"n": 1}}]"#).await.unwrap();
+    assert_eq!(reply.status().as_u16(), 204);
+    let reply = p.http.get(url("state/frank/k")).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    let etag = reply.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(reply.text().await.unwrap(), r#"{"n":1}"#);
+    let reply = save(&format!(
+        r#"[{{"key": "k", "value": "two", "etag": "{etag}"}}]"#
+    ))
+    .await
+    .unwrap();
+    assert_eq!(reply.status().as_u16(), 204);
+    let stale = save(&format!(
+        r#"[{{"key": "k", "value": 3, "etag": "{etag}"}}]"#
+    ))
+    .await
+    .unwrap();
+    assert_eq!(stale.status().as_u16(), 409);
+    let body: serde_json::Value = serde_json::from_str(&stale.text().await.unwrap()).unwrap();
+    assert_eq!(body["errorCode"], "ERR_STATE_SAVE");
+    assert_eq!(save("not json").await.unwrap().status().as_u16(), 400);
+    let reply = p
+        .http
+        .delete(url("state/frank/k"))
+        .header("if-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 409, "a stale If-Match");
+    let reply = p.http.delete(url("state/frank/k")).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 204);
+    let reply = p.http.get(url("state/frank/k")).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 204, "a missing key");
+    let reply = p
+        .http
+        .post(url("publish/frank/orders"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 501);
     p.stop().await;
 }

@@ -212,23 +212,13 @@ impl Gateway {
 
     /// A value of the global tier of `user`'s state; `None` if the key has none.
     pub async fn get_state(&self, user: &str, key: &str) -> Result<Option<Bytes>, ApiError> {
-        let value = self
-            .state
-            .get_state(StateKey {
-                user: user.into(),
-                key: key.into(),
-            })
-            .await?;
+        let value = self.get_versioned(user, key).await?;
         Ok(value.exists.then_some(value.value))
     }
 
     /// A value of `user`'s state with its version (empty and 0 for a missing key).
     pub async fn get_versioned(&self, user: &str, key: &str) -> Result<StateValue, ApiError> {
-        let key = StateKey {
-            user: user.into(),
-            key: key.into(),
-        };
-        self.state.get_state(key).await
+        self.state.get_state(state_key(user, key)).await
     }
 
     /// Writes of `user`'s state, all or none; the version each left its key at.
@@ -247,11 +237,7 @@ impl Gateway {
 
     /// The next id of `user`'s sequence `key`.
     pub async fn next_id(&self, user: &str, key: &str) -> Result<u64, ApiError> {
-        let key = StateKey {
-            user: user.into(),
-            key: key.into(),
-        };
-        self.state.next_id(key).await
+        self.state.next_id(state_key(user, key)).await
     }
 
     /// Stores a shared file functions read at `path`.
@@ -305,6 +291,13 @@ impl Invocation {
             input: self.input,
             ..Call::default()
         }
+    }
+}
+
+fn state_key(user: &str, key: &str) -> StateKey {
+    StateKey {
+        user: user.into(),
+        key: key.into(),
     }
 }
 

@@ -34,7 +34,8 @@ pub(crate) async fn serve(
 }
 
 /// Port 8080: `POST /f/<user>/<function>[/...]` (sync), `POST /fa/<user>/<function>[/...]`
-/// (async: replies with the call id), `POST /` (Faasm JSON), `GET /ping`.
+/// (async: replies with the call id), `POST /` (Faasm JSON), `GET /ping`, and Dapr's HTTP
+/// API under `/v1.0/`.
 pub(crate) fn invoke_router(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.config().max_input_bytes;
     Router::new()
@@ -45,6 +46,7 @@ pub(crate) fn invoke_router(gateway: Arc<Gateway>) -> Router {
         .route("/", post(invoke_json))
         .route("/ping", get(ping))
         .route("/metrics", get(metrics))
+        .merge(crate::dapr_http::router())
         .fallback(no_such_endpoint)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
@@ -127,7 +129,7 @@ fn body_or_error(
 
 /// The invocation an HTTP request to `/f/...` or `/fa/...` makes. A bad body (one over the
 /// limit) is answered in our words, as every other error is.
-struct HttpInvocation(Invocation);
+pub(crate) struct HttpInvocation(pub Invocation);
 
 impl FromRequest<Arc<Gateway>> for HttpInvocation {
     type Rejection = Response;
@@ -214,7 +216,7 @@ fn call_id_response(id: u64) -> Response {
 
 /// A finished call as the function shaped it: its status, headers and output bytes. A failed
 /// call is a 500 with the reason.
-fn call_response(result: CallResult) -> Response {
+pub(crate) fn call_response(result: CallResult) -> Response {
     let call_id = HeaderValue::from(result.id);
     if result.status() != CallStatus::Success {
         let mut response = text(StatusCode::INTERNAL_SERVER_ERROR, result.error);

@@ -4,6 +4,7 @@
 //! A call costs one placement request to the scheduler and then goes straight to the chosen
 //! executor; in `fwasm up` both are in-process function calls.
 
+mod dapr_http;
 mod faasm_json;
 mod gateway;
 mod http;

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
 use crate::gateway::{Gateway, Invocation};
+use crate::runtime_apis::NamingUnserved;
 use crate::sidecar::Sidecar;
 use fwasm_proto::dapr::proto::runtime::v1::dapr_server::DaprServer;
 use fwasm_proto::layotto::runtime_server::RuntimeServer;
@@ -82,12 +83,9 @@ impl Functions for PublicApi {
 
     async fn get_state(&self, request: Request<StateKey>) -> Result<Response<StateValue>, Status> {
         let req = request.into_inner();
-        let value = self.0.get_state(&req.user, &req.key).await?;
-        Ok(Response::new(StateValue {
-            exists: value.is_some(),
-            value: value.unwrap_or_default(),
-            version: 0,
-        }))
+        Ok(Response::new(
+            self.0.get_versioned(&req.user, &req.key).await?,
+        ))
     }
 }
 
@@ -135,8 +133,8 @@ pub(crate) async fn serve(
         <DaprServer<Sidecar> as NamedService>::NAME,
     ];
     let routes = Routes::new(functions)
-        .add_service(layotto)
-        .add_service(dapr);
+        .add_service(NamingUnserved(layotto))
+        .add_service(NamingUnserved(dapr));
     fwasm_proto::grpc::serve_routes(listener, routes, &names, shutdown)
         .await
         .map_err(std::io::Error::other)

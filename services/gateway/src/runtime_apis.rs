@@ -2,17 +2,36 @@
 //! runtime APIs on the public gRPC port. Their messages are alike field for field, so one
 //! macro writes both services over the [`Sidecar`]; each adds the methods only it has.
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 use fwasm_proto::dapr::proto::common::v1 as dapr_common;
 use fwasm_proto::dapr::proto::runtime::v1 as dapr;
 use fwasm_proto::layotto;
 use prost_types::Any;
+use tonic::body::Body;
+use tonic::codegen::{Service, http};
+use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
 use crate::sidecar::{Item, MethodCall, Sidecar};
 
 fn unimplemented(service: &str, method: &str) -> Status {
     Status::unimplemented(format!("{service}/{method} is not served by fwasm yet"))
+}
+
+/// A state item of either API, with its etag's text.
+macro_rules! item {
+    ($state:expr) => {{
+        let state = $state;
+        Item {
+            key: state.key,
+            value: state.value,
+            etag: state.etag.map(|etag| etag.value).unwrap_or_default(),
+        }
+    }};
 }
 
 /// `impl $service for Sidecar`: `$api` holds its requests, `$common` its state items, etags,
@@ -88,8 +107,8 @@ macro_rules! runtime_api {
                 request: Request<$api::SaveStateRequest>,
             ) -> Result<Response<()>, Status> {
                 let req = request.into_inner();
-                let items = req.states.into_iter().map(|s| item(s.key, s.value, s.etag.map(|e| e.value)));
-                self.save(&req.store_name, items.collect()).await?;
+                let items = req.states.into_iter().map(|s| item!(s));
+                self.write_items(&req.store_name, items.collect(), false).await?;
                 Ok(Response::new(()))
             }
 
@@ -98,8 +117,12 @@ macro_rules! runtime_api {
                 request: Request<$api::DeleteStateRequest>,
             ) -> Result<Response<()>, Status> {
                 let req = request.into_inner();
-                let item = item(req.key, Bytes::new(), req.etag.map(|e| e.value));
-                self.delete(&req.store_name, vec![item]).await?;
+                let item = Item {
+                    key: req.key,
+                    value: Bytes::new(),
+                    etag: req.etag.map(|e| e.value).unwrap_or_default(),
+                };
+                self.write_items(&req.store_name, vec![item], true).await?;
                 Ok(Response::new(()))
             }
 
@@ -108,8 +131,8 @@ macro_rules! runtime_api {
                 request: Request<$api::DeleteBulkStateRequest>,
             ) -> Result<Response<()>, Status> {
                 let req = request.into_inner();
-                let items = req.states.into_iter().map(|s| item(s.key, s.value, s.etag.map(|e| e.value)));
-                self.delete(&req.store_name, items.collect()).await?;
+                let items = req.states.into_iter().map(|s| item!(s));
+                self.write_items(&req.store_name, items.collect(), true).await?;
                 Ok(Response::new(()))
             }
 
@@ -120,7 +143,7 @@ macro_rules! runtime_api {
                 let req = request.into_inner();
                 let ops = req.operations.into_iter().map(|op| {
                     let s = op.request.unwrap_or_default();
-                    (op.operation_type, item(s.key, s.value, s.etag.map(|e| e.value)))
+                    (op.operation_type, item!(s))
                 });
                 self.transact(&req.store_name, ops.collect()).await?;
                 Ok(Response::new(()))
@@ -136,12 +159,6 @@ macro_rules! runtime_api {
             $($extra)*
         }
     };
-}
-
-/// A state item of either API, with its etag's text.
-fn item(key: String, value: Bytes, etag: Option<String>) -> Item {
-    let etag = etag.unwrap_or_default();
-    Item { key, value, etag }
 }
 
 mod layotto_api {
@@ -226,4 +243,44 @@ mod dapr_api {
             }))
         }
     });
+}
+
+/// A runtime API service whose methods fwasm does not serve (Dapr has some ninety) answer
+/// UNIMPLEMENTED naming the method: tonic's own answer names nothing.
+#[derive(Clone)]
+pub(crate) struct NamingUnserved<S>(pub S);
+
+impl<S> Service<http::Request<Body>> for NamingUnserved<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let method = request.uri().path().trim_start_matches('/').to_string();
+        let answer = self.0.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            let headers = response.headers();
+            let unserved = headers.get("grpc-status").is_some_and(|code| code == "12")
+                && !headers.contains_key("grpc-message");
+            Ok(match unserved {
+                true => {
+                    Status::unimplemented(format!("{method} is not served by fwasm")).into_http()
+                }
+                false => response,
+            })
+        })
+    }
+}
+
+impl<S: NamedService> NamedService for NamingUnserved<S> {
+    const NAME: &'static str = S::NAME;
 }

@@ -10,8 +10,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fwasm_proto::pb::{CallStatus, Header, StateWrite};
-use fwasm_proto::{ApiError, names};
+use fwasm_proto::pb::{CallResult, CallStatus, FailureKind, Header, StateWrite};
+use fwasm_proto::{ApiError, ErrorCode, names};
 
 use crate::gateway::{Gateway, Invocation};
 
@@ -40,6 +40,9 @@ pub(crate) struct MethodCall {
     pub verb: String,
     pub querystring: String,
 }
+
+/// The most keys one bulk read may name.
+const MAX_BULK_KEYS: usize = 1000;
 
 /// The runtime APIs' operations over one gateway.
 #[derive(Clone)]
@@ -90,6 +93,12 @@ impl Sidecar {
         keys: Vec<String>,
     ) -> Result<Vec<BulkItem>, ApiError> {
         user_of(store)?;
+        if keys.len() > MAX_BULK_KEYS {
+            return Err(ApiError::invalid_argument(format!(
+                "a bulk read of {} keys is over the limit of {MAX_BULK_KEYS}",
+                keys.len()
+            )));
+        }
         let mut items = Vec::with_capacity(keys.len());
         for key in keys {
             let item = match self.get(store, &key).await {
@@ -111,20 +120,17 @@ impl Sidecar {
         Ok(items)
     }
 
-    /// Sets every item, each checked against its etag, all or none.
-    pub async fn save(&self, store: &str, items: Vec<Item>) -> Result<(), ApiError> {
+    /// Sets every item (or with `delete`, deletes its key), each checked against its etag,
+    /// all or none.
+    pub async fn write_items(
+        &self,
+        store: &str,
+        items: Vec<Item>,
+        delete: bool,
+    ) -> Result<(), ApiError> {
         let ops = items
             .into_iter()
-            .map(|item| write(item, false))
-            .collect::<Result<_, _>>()?;
-        self.write(store, ops).await
-    }
-
-    /// Deletes every item's key, each checked against its etag, all or none.
-    pub async fn delete(&self, store: &str, items: Vec<Item>) -> Result<(), ApiError> {
-        let ops = items
-            .into_iter()
-            .map(|item| write(item, true))
+            .map(|item| write(item, delete))
             .collect::<Result<_, _>>()?;
         self.write(store, ops).await
     }
@@ -185,7 +191,7 @@ impl Sidecar {
         };
         let result = self.0.invoke(invocation).await?;
         if result.status() != CallStatus::Success {
-            return Err(ApiError::internal(result.error));
+            return Err(failure(&result));
         }
         let content_type = result
             .headers
@@ -194,6 +200,20 @@ impl Sidecar {
             .map_or_else(|| "text/plain".to_string(), |h| h.value.clone());
         Ok((result.output, content_type))
     }
+}
+
+/// A call that ran and failed, as the error of the method call: its reason, with the code
+/// that fits how it failed.
+fn failure(result: &CallResult) -> ApiError {
+    let code = match result.failure() {
+        FailureKind::Timeout => ErrorCode::DeadlineExceeded,
+        FailureKind::CpuLimit | FailureKind::MemoryLimit | FailureKind::OutputLimit => {
+            ErrorCode::ResourceExhausted
+        }
+        FailureKind::Lost | FailureKind::NotRun => ErrorCode::Unavailable,
+        _ => ErrorCode::Internal,
+    };
+    ApiError::new(code, result.error.clone())
 }
 
 /// An item as a write of fwasm's state.

@@ -275,6 +275,8 @@ impl CallTable {
             true => return None,
         };
         entry.presumed_lost = false;
+        // A call presumed lost is counted on no executor of this scheduler.
+        let placed_here = counted.is_none();
         let record = &mut entry.record;
         let succeeded = result.status() == CallStatus::Success;
         record.set_status(if succeeded {
@@ -299,13 +301,19 @@ impl CallTable {
         record.finished_unix_micros = unix_micros();
         let size = retained_bytes(record);
         let awaited = entry.dispatched || record.parent_id != 0;
-        let executor = record.executor_id.clone();
+        let executor = match placed_here {
+            true => record.executor_id.clone(),
+            false => String::new(),
+        };
         self.publish(&entry.record);
         for waiter in entry.waiters.drain(..) {
             let _ = waiter.send(entry.record.clone());
         }
         match counted {
-            Some(before) => calls.output_bytes = calls.output_bytes - before + size,
+            Some(before) => {
+                calls.output_bytes = calls.output_bytes - before + size;
+                calls.newest = result.id;
+            }
             None => calls.finished(result.id, size, awaited),
         }
         self.evict(&mut calls);
@@ -492,7 +500,8 @@ mod tests {
         };
         table.restore(queued);
         assert_eq!(table.get(3).unwrap().failure(), FailureKind::Lost);
-        assert!(table.finish(&success(3, b"ran")).is_some());
+        // Placed on no executor of this scheduler: none to count it off.
+        assert_eq!(table.finish(&success(3, b"ran")).as_deref(), Some(""));
         let record = table.get(3).unwrap();
         assert_eq!(
             (record.status(), &record.output[..]),

@@ -47,9 +47,11 @@ const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 const KEY_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("state_key_counts");
 /// (user, key) -> the version of the key's value, while it has one.
 const VERSIONS: TableDefinition<(&str, &str), u64> = TableDefinition::new("state_versions");
-/// name -> a counter: `state_version`, the last version given.
+/// name -> a counter: `state_version`, the last version given; `state_versioned`, 1 once
+/// every value has a version.
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const VERSION_COUNTER: &str = "state_version";
+const VERSIONED_MARK: &str = "state_versioned";
 /// (user, sequence key) -> the last id the sequence gave.
 const SEQUENCES: TableDefinition<(&str, &str), u64> = TableDefinition::new("sequences");
 
@@ -243,7 +245,15 @@ fn next_version(txn: &WriteTransaction) -> Result<u64, BackendError> {
 }
 
 /// Gives a version to every value without one: values stored before versions were kept.
+/// Done once per store.
 fn version_unversioned_values(txn: &WriteTransaction) -> Result<(), BackendError> {
+    {
+        let mut counters = txn.open_table(COUNTERS).map_err(storage)?;
+        if counters.get(VERSIONED_MARK).map_err(storage)?.is_some() {
+            return Ok(());
+        }
+        counters.insert(VERSIONED_MARK, 1).map_err(storage)?;
+    }
     let mut unversioned = Vec::new();
     {
         let values = txn.open_table(VALUES).map_err(storage)?;
@@ -598,6 +608,46 @@ mod tests {
         );
         assert_eq!(store.module("h2").await.unwrap(), None);
         assert_eq!(store.function("u", "g").await.unwrap(), None);
+    }
+
+    /// A store written before versions were kept (a value, no version, no mark) opens with a
+    /// version for that value, which the next write changes.
+    #[tokio::test]
+    async fn values_from_before_versions_get_one_when_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(VALUES)
+                .unwrap()
+                .insert(("u", "old"), b"kept".as_slice())
+                .unwrap();
+            txn.open_table(KEYS)
+                .unwrap()
+                .insert(("u", "old"), ())
+                .unwrap();
+            txn.open_table(KEY_COUNTS).unwrap().insert("u", 1).unwrap();
+            txn.commit().unwrap();
+        }
+        let store = EmbeddedBackend::open(dir.path()).unwrap();
+        let old = store.get_versioned("u", "old").await.unwrap().unwrap();
+        assert_eq!(&old.value[..], b"kept");
+        assert!(old.version > 0);
+        let op = StateOp::set("old", Bytes::from_static(b"new")).if_version(old.version);
+        let written = store.write_state("u", vec![op], 10).await.unwrap()[0];
+        assert!(written > old.version);
+        drop(store);
+        // Reopened: marked done, nothing renumbered.
+        let store = EmbeddedBackend::open(dir.path()).unwrap();
+        assert_eq!(
+            store
+                .get_versioned("u", "old")
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            written
+        );
     }
 
     #[tokio::test]

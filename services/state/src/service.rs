@@ -150,11 +150,13 @@ impl StateApi for StateService {
 
     #[tracing::instrument(skip_all, fields(user = %req.user, ops = req.ops.len()))]
     async fn write_state(&self, req: WriteStateRequest) -> Result<WriteStateReply, ApiError> {
-        check_size(
-            "a state transaction's op count",
-            req.ops.len(),
-            MAX_TRANSACTION_OPS,
-        )?;
+        names::check_name("user", &req.user)?;
+        if req.ops.len() > MAX_TRANSACTION_OPS {
+            return Err(ApiError::invalid_argument(format!(
+                "a state transaction of {} operations is over the limit of {MAX_TRANSACTION_OPS}",
+                req.ops.len()
+            )));
+        }
         let mut total = 0;
         let mut ops = Vec::with_capacity(req.ops.len());
         for op in req.ops {

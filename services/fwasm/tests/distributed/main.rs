@@ -7,4 +7,5 @@ mod load;
 mod observability;
 mod restart;
 mod retry;
+mod sdks;
 mod support;

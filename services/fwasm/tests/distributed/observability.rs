@@ -193,12 +193,18 @@ async fn every_process_exports_its_spans_of_one_trace_serves_metrics_health_and_
         (&grpc, &public),
     ] {
         let mut health = HealthClient::new(channel(addr).await);
-        let reply = health.check(HealthCheckRequest::default()).await.unwrap();
-        assert_eq!(
-            reply.into_inner().status(),
-            ServingStatus::Serving,
-            "{addr}"
-        );
+        // The server as a whole, and each of its services by name.
+        for service in services.iter().chain(&[""]) {
+            let request = HealthCheckRequest {
+                service: service.to_string(),
+            };
+            let reply = health.check(request).await.unwrap();
+            assert_eq!(
+                reply.into_inner().status(),
+                ServingStatus::Serving,
+                "{addr} {service}"
+            );
+        }
         let listed = reflected_services(addr).await;
         for expected in services.iter().chain(&["grpc.health.v1.Health"]) {
             assert!(listed.iter().any(|s| s == expected), "{addr}: {listed:?}");

@@ -201,6 +201,7 @@ impl Drop for Process {
 
 /// The addresses a process reported it listens on, by name (`listen`, `metrics`, `invoke`,
 /// `upload`, `grpc`).
+#[derive(Clone)]
 pub struct Ready {
     name: String,
     addrs: HashMap<String, String>,
