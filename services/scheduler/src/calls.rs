@@ -19,6 +19,9 @@ pub struct Retention {
     pub max_calls: usize,
     /// At most this many bytes of finished calls' outputs and errors are kept.
     pub max_output_bytes: usize,
+    /// How long a call an earlier scheduler saved as waiting for an executor may still be
+    /// reported (its dispatch may have reached one just before that scheduler stopped).
+    pub restored_report_grace: Duration,
 }
 // Over the count or bytes, the oldest synchronous call from outside goes first: its caller has
 // its answer already. Background and chained calls, whose results someone will come for, go
@@ -31,6 +34,7 @@ impl Default for Retention {
             max_age: Duration::from_secs(3600),
             max_calls: 100_000,
             max_output_bytes: 256 << 20,
+            restored_report_grace: Duration::from_secs(60),
         }
     }
 }
@@ -60,6 +64,9 @@ struct Calls {
     /// The call that finished last: never evicted, so whoever asks next can read it.
     newest: u64,
     output_bytes: usize,
+    /// Calls restored as waiting for an executor, and when they count as lost unless an
+    /// executor reports them first.
+    restored: Vec<(u64, Instant)>,
 }
 
 impl Calls {
@@ -85,9 +92,6 @@ struct Entry {
     tree_calls: u64,
     /// Run by the scheduler's own dispatcher, which reports how it ends whatever happens.
     dispatched: bool,
-    /// Restored as lost, only presumed: its dispatch may have reached an executor before the
-    /// earlier scheduler saved that, so a report of how it ended still counts.
-    presumed_lost: bool,
 }
 
 impl CallTable {
@@ -125,26 +129,20 @@ impl CallTable {
     }
 
     /// Takes back a record saved by an earlier scheduler, unless the table has it already. A
-    /// background call saved as still waiting for an executor cannot be sent anymore (its input
-    /// died with that scheduler): it ends failed as lost, unless an executor it did reach
-    /// reports how it ended after all.
+    /// background call saved as waiting for an executor cannot be sent anymore (its input died
+    /// with that scheduler), but its dispatch may have reached an executor just before: it
+    /// counts as running until an executor reports it, or as lost once the grace runs out
+    /// ([`CallTable::fail_unreported_restored`]).
     pub(crate) fn restore(&self, mut record: CallRecord) {
         let mut calls = self.calls();
         let id = record.id;
         if calls.by_id.contains_key(&id) {
             return;
         }
-        let presumed_lost = record.status() == CallStatus::Queued;
-        if presumed_lost {
-            record.set_status(CallStatus::Failed);
-            record.failure = FailureKind::Lost as i32;
-            record.return_code = FailureKind::Lost as i32;
-            record.error = format!(
-                "{}/{} was lost: the scheduler restarted before the call reached an executor",
-                record.user, record.function
-            );
-            record.finished_unix_micros = unix_micros();
-            self.publish(&record);
+        if record.status() == CallStatus::Queued {
+            record.set_status(CallStatus::Running);
+            let deadline = Instant::now() + self.retention.restored_report_grace;
+            calls.restored.push((id, deadline));
         }
         let finished = is_finished(&record);
         let size = retained_bytes(&record);
@@ -156,7 +154,6 @@ impl CallTable {
                 root: id,
                 tree_calls: 1,
                 dispatched: false,
-                presumed_lost,
             },
         );
         if finished {
@@ -196,7 +193,6 @@ impl CallTable {
             root,
             tree_calls: 1,
             dispatched,
-            presumed_lost: false,
             record,
             waiters: Vec::new(),
         };
@@ -262,21 +258,40 @@ impl CallTable {
         }
     }
 
-    /// Records how a call ended and wakes its waiters. The first report wins (over a loss
-    /// only presumed, too): returns the executor the call was placed on ("" if none), or `None`
-    /// if the call had already ended or is unknown.
+    /// Ends as lost every restored call whose grace ran out with no executor reporting it.
+    pub(crate) fn fail_unreported_restored(&self) {
+        let now = Instant::now();
+        let due: Vec<u64> = {
+            let mut calls = self.calls();
+            let (due, waiting) = calls.restored.drain(..).partition(|(_, at)| *at <= now);
+            calls.restored = waiting;
+            due.into_iter().map(|(id, _)| id).collect()
+        };
+        for id in due {
+            let Some(record) = self.get(id) else { continue };
+            self.finish(&CallResult {
+                id,
+                status: CallStatus::Failed as i32,
+                failure: FailureKind::Lost as i32,
+                error: format!(
+                    "{}/{} was lost: the scheduler restarted before the call reached an \
+                     executor, and none reported it",
+                    record.user, record.function
+                ),
+                ..CallResult::default()
+            });
+        }
+    }
+
+    /// Records how a call ended and wakes its waiters. The first report wins: returns the
+    /// executor the call was placed on ("" if none), or `None` if the call had already ended or
+    /// is unknown.
     pub(crate) fn finish(&self, result: &CallResult) -> Option<String> {
         let mut calls = self.calls();
         let entry = calls.by_id.get_mut(&result.id)?;
-        let counted = match is_finished(&entry.record) {
-            false => None,
-            // Already counted as finished, with its size, when it was restored.
-            true if entry.presumed_lost => Some(retained_bytes(&entry.record)),
-            true => return None,
-        };
-        entry.presumed_lost = false;
-        // A call presumed lost is counted on no executor of this scheduler.
-        let placed_here = counted.is_none();
+        if is_finished(&entry.record) {
+            return None;
+        }
         let record = &mut entry.record;
         let succeeded = result.status() == CallStatus::Success;
         record.set_status(if succeeded {
@@ -301,21 +316,12 @@ impl CallTable {
         record.finished_unix_micros = unix_micros();
         let size = retained_bytes(record);
         let awaited = entry.dispatched || record.parent_id != 0;
-        let executor = match placed_here {
-            true => record.executor_id.clone(),
-            false => String::new(),
-        };
+        let executor = record.executor_id.clone();
         self.publish(&entry.record);
         for waiter in entry.waiters.drain(..) {
             let _ = waiter.send(entry.record.clone());
         }
-        match counted {
-            Some(before) => {
-                calls.output_bytes = calls.output_bytes - before + size;
-                calls.newest = result.id;
-            }
-            None => calls.finished(result.id, size, awaited),
-        }
+        calls.finished(result.id, size, awaited);
         self.evict(&mut calls);
         Some(executor)
     }
@@ -492,34 +498,46 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_call_restored_as_lost_that_reports_after_all_has_its_real_outcome() {
-        let table = CallTable::new(Retention::default());
-        let queued = CallRecord {
+    async fn a_restored_call_that_never_reached_an_executor_runs_until_reported_or_lost() {
+        let queued = |id| CallRecord {
             status: CallStatus::Queued as i32,
-            ..running(3)
+            ..running(id)
         };
-        table.restore(queued);
-        assert_eq!(table.get(3).unwrap().failure(), FailureKind::Lost);
-        // Placed on no executor of this scheduler: none to count it off.
-        assert_eq!(table.finish(&success(3, b"ran")).as_deref(), Some(""));
+        let table = CallTable::new(Retention::default());
+        table.restore(queued(3));
+        assert_eq!(table.get(3).unwrap().status(), CallStatus::Running);
+        // Its dispatch did reach an executor, which reports it.
+        table.finish(&success(3, b"ran"));
+        table.fail_unreported_restored();
         let record = table.get(3).unwrap();
         assert_eq!(
             (record.status(), &record.output[..]),
             (CallStatus::Success, &b"ran"[..])
         );
-        // That was its one report: a second does not change it, nor a restored end.
-        assert!(table.finish(&success(3, b"again")).is_none());
-        table.restore(running(4));
-        table.finish(&success(4, b"done"));
-        assert_eq!(&table.get(4).unwrap().output[..], b"done");
-        let ended = CallRecord {
-            status: CallStatus::Success as i32,
-            output: b"first".to_vec().into(),
-            ..running(5)
-        };
-        table.restore(ended);
-        assert!(table.finish(&success(5, b"second")).is_none());
-        assert_eq!(&table.get(5).unwrap().output[..], b"first");
+
+        // No executor ever reports it: lost once its grace is over.
+        let table = CallTable::new(Retention {
+            restored_report_grace: Duration::ZERO,
+            ..Retention::default()
+        });
+        table.restore(queued(4));
+        table.restore(running(5));
+        table.fail_unreported_restored();
+        let record = table.get(4).unwrap();
+        assert_eq!(
+            (record.status(), record.failure()),
+            (CallStatus::Failed, FailureKind::Lost)
+        );
+        assert!(
+            record.error.contains("none reported it"),
+            "{}",
+            record.error
+        );
+        assert_eq!(
+            table.get(5).unwrap().status(),
+            CallStatus::Running,
+            "not restored as waiting"
+        );
     }
 
     #[tokio::test]
@@ -577,6 +595,7 @@ mod tests {
             max_age: Duration::from_secs(3600),
             max_calls: 3,
             max_output_bytes: usize::MAX,
+            ..Retention::default()
         });
         let chained = |id| CallRecord {
             parent_id: 1,
@@ -614,6 +633,7 @@ mod tests {
             max_age: Duration::from_secs(3600),
             max_calls: 2,
             max_output_bytes: 10,
+            ..Retention::default()
         });
         for id in 1..=5 {
             table.insert(running(id), 100, false).unwrap();

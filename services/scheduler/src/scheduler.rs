@@ -252,6 +252,7 @@ fn sweep(members: &Members, calls: &CallTable) {
     for executor in members.expire() {
         calls.fail_lost(&executor);
     }
+    calls.fail_unreported_restored();
     fwasm_proto::metrics::meters()
         .executors
         .set(members.count() as f64);

@@ -324,6 +324,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn transactions_are_checked_whole_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = service(dir.path());
+        let write = |key: &str, value: &'static str| fwasm_proto::pb::StateWrite {
+            key: key.into(),
+            value: value.into(),
+            ..Default::default()
+        };
+        let request = |user: &str, ops| WriteStateRequest {
+            user: user.into(),
+            ops,
+        };
+        // One value over the limit refuses all, the good one before it included.
+        let ops = vec![write("a", "ok"), write("b", "12345")];
+        let err = state.write_state(request("u", ops)).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge, "{err}");
+        let ops = vec![write("a", "ok"); MAX_TRANSACTION_OPS + 1];
+        let err = state.write_state(request("u", ops)).await.unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                ErrorCode::InvalidArgument,
+                "a state transaction of 1001 operations is over the limit of 1000"
+            )
+        );
+        let err = state.write_state(request("u", vec![write("", "v")])).await;
+        assert_eq!(err.unwrap_err().code, ErrorCode::InvalidArgument);
+        let err = state.write_state(request("no/user", vec![])).await;
+        assert_eq!(err.unwrap_err().code, ErrorCode::InvalidArgument);
+        let a = StateKey {
+            user: "u".into(),
+            key: "a".into(),
+        };
+        assert!(!state.get_state(a.clone()).await.unwrap().exists);
+        // A stale version is ABORTED.
+        let versions = state
+            .write_state(request("u", vec![write("a", "v1")]))
+            .await
+            .unwrap()
+            .versions;
+        assert_eq!(state.get_state(a).await.unwrap().version, versions[0]);
+        let stale = fwasm_proto::pb::StateWrite {
+            expected_version: Some(versions[0] + 1),
+            ..write("a", "v2")
+        };
+        let err = state
+            .write_state(request("u", vec![stale]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Aborted, "{err}");
+    }
+
+    #[tokio::test]
     async fn values_keys_and_key_counts_are_limited_with_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let state = service(dir.path());
