@@ -44,16 +44,11 @@ async fn an_app_on_daprs_python_sdk_uses_fwasm_as_its_sidecar() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let args = [
-        "up",
-        "--invoke-port",
-        "0",
-        "--upload-port",
-        "0",
-        "--grpc-port",
-        "0",
+        &["up"][..],
+        &ANY_GATEWAY_PORTS,
+        &["--data-dir", data.to_str().unwrap()],
     ];
-    let data_dir = ["--data-dir", data.to_str().unwrap()];
-    let mut up = Process::spawn(dir.path(), "up", &[&args[..], &data_dir].concat(), &[]);
+    let mut up = Process::spawn(dir.path(), "up", &args.concat(), &[]);
     let ready = up.ready().await;
     let for_http = tokio::task::spawn_blocking({
         let ready = ready.clone();

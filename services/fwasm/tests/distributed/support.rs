@@ -345,6 +345,16 @@ pub struct Mesh {
 /// Any free port on loopback, bound by the process itself.
 const ANY_PORT: &str = "127.0.0.1:0";
 
+/// The gateway's (and `fwasm up`'s) ports, each any free one.
+pub const ANY_GATEWAY_PORTS: [&str; 6] = [
+    "--invoke-port",
+    "0",
+    "--upload-port",
+    "0",
+    "--grpc-port",
+    "0",
+];
+
 fn strs(list: &[String]) -> Vec<&str> {
     list.iter().map(String::as_str).collect()
 }
@@ -416,14 +426,7 @@ impl Mesh {
         }
 
         let mut gateway_args = vec!["gateway", "--state", &state, "--scheduler", &scheduler];
-        gateway_args.extend([
-            "--invoke-port",
-            "0",
-            "--upload-port",
-            "0",
-            "--grpc-port",
-            "0",
-        ]);
+        gateway_args.extend(ANY_GATEWAY_PORTS);
         let mut gateway_process = Process::spawn(logs, "gateway", &gateway_args, options.env);
         let ready = gateway_process.ready().await;
         let ports = GatewayPorts {
