@@ -589,3 +589,38 @@ async fn daprs_http_api_serves_health_invocation_and_state() {
     assert_eq!(reply.status().as_u16(), 501);
     p.stop().await;
 }
+
+#[tokio::test]
+async fn a_functions_push_changes_the_etag_apps_see() {
+    for (mode, p) in each_platform().await {
+        p.upload_testkit("g", &["counter"]).await;
+        let (mut dapr, _) = clients(&p).await;
+        assert_eq!(
+            p.call("g/counter", "").await,
+            (200, "1".to_string()),
+            "{mode}"
+        );
+        let (value, first) = dapr_get(&mut dapr, "g", "counter").await;
+        assert_eq!(value, "1");
+        // The function takes its global lock, pulls, adds one and pushes: a new version.
+        assert_eq!(p.call("g/counter", "").await, (200, "2".to_string()));
+        let (value, second) = dapr_get(&mut dapr, "g", "counter").await;
+        assert_eq!(value, "2");
+        assert_ne!(second, first, "{mode}");
+        // So an app holding the etag it read before the push is told its copy is stale.
+        let stale = vec![dapr_item("counter", "100", Some(&first))];
+        assert_code(
+            dapr_save(&mut dapr, "g", stale).await,
+            Code::Aborted,
+            "version",
+        );
+        let current = vec![dapr_item("counter", "100", Some(&second))];
+        dapr_save(&mut dapr, "g", current).await.unwrap();
+        assert_eq!(
+            p.call("g/counter", "").await,
+            (200, "101".to_string()),
+            "{mode}"
+        );
+        p.stop().await;
+    }
+}
