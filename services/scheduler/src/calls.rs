@@ -92,6 +92,12 @@ struct Entry {
     tree_calls: u64,
     /// Run by the scheduler's own dispatcher, which reports how it ends whatever happens.
     dispatched: bool,
+    /// Taken back from an earlier scheduler: someone will come for its result, and no
+    /// executor's count of live calls here includes it.
+    restored: bool,
+    /// Ended as lost because no executor reported it in time after a restart; a report that
+    /// comes later still tells how it really ended.
+    presumed_lost: bool,
 }
 
 impl CallTable {
@@ -154,6 +160,8 @@ impl CallTable {
                 root: id,
                 tree_calls: 1,
                 dispatched: false,
+                restored: true,
+                presumed_lost: false,
             },
         );
         if finished {
@@ -193,6 +201,8 @@ impl CallTable {
             root,
             tree_calls: 1,
             dispatched,
+            restored: false,
+            presumed_lost: false,
             record,
             waiters: Vec::new(),
         };
@@ -280,18 +290,26 @@ impl CallTable {
                 ),
                 ..CallResult::default()
             });
+            if let Some(entry) = self.calls().by_id.get_mut(&id) {
+                entry.presumed_lost = true;
+            }
         }
     }
 
-    /// Records how a call ended and wakes its waiters. The first report wins: returns the
-    /// executor the call was placed on ("" if none), or `None` if the call had already ended or
-    /// is unknown.
+    /// Records how a call ended and wakes its waiters. The first report wins (but one that
+    /// comes after a restored call was presumed lost replaces that guess): returns the executor
+    /// whose live calls included it ("" if none), or `None` if the call had already ended or is
+    /// unknown.
     pub(crate) fn finish(&self, result: &CallResult) -> Option<String> {
         let mut calls = self.calls();
         let entry = calls.by_id.get_mut(&result.id)?;
-        if is_finished(&entry.record) {
+        let late = entry.presumed_lost;
+        if is_finished(&entry.record) && !late {
             return None;
         }
+        entry.presumed_lost = false;
+        let before = retained_bytes(&entry.record);
+        let restored = entry.restored;
         let record = &mut entry.record;
         let succeeded = result.status() == CallStatus::Success;
         record.set_status(if succeeded {
@@ -315,13 +333,21 @@ impl CallTable {
         record.cold_start = result.cold_start;
         record.finished_unix_micros = unix_micros();
         let size = retained_bytes(record);
-        let awaited = entry.dispatched || record.parent_id != 0;
-        let executor = record.executor_id.clone();
+        let awaited = entry.dispatched || restored || record.parent_id != 0;
+        let executor = match restored {
+            true => String::new(),
+            false => record.executor_id.clone(),
+        };
         self.publish(&entry.record);
         for waiter in entry.waiters.drain(..) {
             let _ = waiter.send(entry.record.clone());
         }
-        calls.finished(result.id, size, awaited);
+        if late {
+            // Already among the finished calls: only its size changed.
+            calls.output_bytes = calls.output_bytes - before + size;
+        } else {
+            calls.finished(result.id, size, awaited);
+        }
         self.evict(&mut calls);
         Some(executor)
     }
@@ -538,6 +564,15 @@ mod tests {
             CallStatus::Running,
             "not restored as waiting"
         );
+        // A report that comes after all tells how it really ended, once; and no executor's
+        // live calls here ever counted it.
+        assert_eq!(table.finish(&success(4, b"late")).as_deref(), Some(""));
+        let record = table.get(4).unwrap();
+        assert_eq!(
+            (record.status(), &record.output[..]),
+            (CallStatus::Success, &b"late"[..])
+        );
+        assert_eq!(table.finish(&success(4, b"again")), None);
     }
 
     #[tokio::test]
