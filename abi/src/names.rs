@@ -22,6 +22,10 @@ pub const IMPORT_FAIL: &str = "fail";
 /// `chain(name_ptr: i32, name_len: i32, input_ptr: i32, input_len: i32) -> i64`: starts a call of
 /// another function of the same user; the new call's id (> 0) or a negative status.
 pub const IMPORT_CHAIN: &str = "chain";
+/// `publish(topic_ptr: i32, topic_len: i32, data_ptr: i32, data_len: i32) -> i32`: publishes
+/// an event on a topic of the caller's user; how many subscribed functions it started (>= 0)
+/// or a negative status.
+pub const IMPORT_PUBLISH: &str = "publish";
 /// `await(call_id: i64, timeout_ms: i32) -> i32`: suspends until the call ends. 0 = it
 /// succeeded, > 0 = it failed with that return code, < 0 = a status (e.g. `Timeout`).
 /// `timeout_ms < 0` waits for as long as the caller's own time limit allows.

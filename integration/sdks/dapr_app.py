@@ -3,14 +3,24 @@
 Started by services/fwasm/tests/distributed/sdks.rs with DAPR_HTTP_ENDPOINT set to fwasm's
 invoke port and FWASM_GRPC to its gRPC port; prints "dapr sdk: ok" when every check holds.
 With DAPR_API_METHOD_INVOCATION_PROTOCOL=grpc the SDK invokes over gRPC instead of HTTP.
+The test has uploaded the testkit guest as STORE/counter (it takes the global write lock on
+"counter" and counts) and STORE/subscriber (it keeps each event at "last-event"), subscribed to
+the topic "orders".
 """
 
+import json
 import os
+import re
+import time
+import urllib.request
 
 import grpc
 from dapr.clients import DaprClient
 from dapr.clients.exceptions import DaprGrpcError
 from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
+from dapr.clients.grpc._response import UnlockResponseStatus
+
+HTTP = os.environ["DAPR_HTTP_ENDPOINT"]
 
 
 def refused_with(code, call):
@@ -20,6 +30,30 @@ def refused_with(code, call):
         assert err.code() == code, (err.code(), err.details())
         return
     raise AssertionError(f"expected {code}, the call succeeded")
+
+
+def post(path, body):
+    request = urllib.request.Request(HTTP + path, data=body.encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return reply.read().decode()
+
+
+def call_status(call_id):
+    """fwasm's (Faasm's) status poll: RUNNING, SUCCESS: <output> or FAILED: <reason>."""
+    return post("/", json.dumps({"status": True, "id": call_id}))
+
+
+def parked_calls():
+    with urllib.request.urlopen(HTTP + "/metrics", timeout=30) as reply:
+        found = re.search(r"^fwasm_executor_parked_calls (\S+)$", reply.read().decode(), re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def eventually(what, check, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"{what} did not happen within {seconds} s"
+        time.sleep(0.05)
 
 
 store = os.environ.get("STORE", "pyapp")
@@ -64,6 +98,29 @@ with DaprClient(os.environ["FWASM_GRPC"]) as d:
     refused_with(grpc.StatusCode.ABORTED, lambda: d.delete_state(store, "a", etag=second.etag))
     d.delete_state(store, "a", etag=a.etag)
     assert d.get_state(store, "a").data == b""
+
+    # Locks: an app's lock is the user's global lock. The counter function waits for it,
+    # parked (holding no worker), until the app unlocks; then it counts.
+    assert d.try_lock(store, "counter", "app-1", 60).success
+    assert not d.try_lock(store, "counter", "app-2", 60).success
+    assert not d.try_lock(store, "counter", "app-1", 60).success, "not reentrant"
+    call_id = int(post(f"/fa/{store}/counter", ""))
+    eventually("the counter call parking on the lock", lambda: parked_calls() >= 1)
+    assert call_status(call_id) == "RUNNING"
+    status = d.unlock(store, "counter", "app-2").status
+    assert status == UnlockResponseStatus.lock_belongs_to_others, status
+    assert d.unlock(store, "counter", "app-1").status == UnlockResponseStatus.success
+    eventually("the counter call ending", lambda: call_status(call_id) != "RUNNING")
+    assert call_status(call_id) == "SUCCESS: 1", call_status(call_id)
+    status = d.unlock(store, "counter", "app-1").status
+    assert status == UnlockResponseStatus.lock_does_not_exist, status
+
+    # Publishing reaches the subscribed function, the event in a CloudEvents envelope.
+    d.publish_event(store, "orders", json.dumps({"order": 7}), data_content_type="application/json")
+    eventually("the event reaching the subscriber", lambda: d.get_state(store, "last-event").data)
+    event = json.loads(d.get_state(store, "last-event").data)
+    assert event["data"] == {"order": 7} and event["topic"] == "orders", event
+    assert event["pubsubname"] == store and event["specversion"] == "1.0", event
 
     # A function invoked as an app's method (over HTTP by default).
     reply = d.invoke_method("demo", "hello", data="python", http_verb="POST")

@@ -5,10 +5,11 @@ use async_trait::async_trait;
 
 use crate::ApiError;
 use crate::pb::{
-    AppendedState, Call, CallRecord, CallRef, CallResult, ExecutorHeartbeat, FileData, FileRef,
-    FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply, LoadedCall, LockReply, LockRequest,
-    ModuleRef, PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, SaveCallRequest,
-    SetStateRequest, StateKey, StateValue, SubmitRequest, UnlockRequest, WaitCallRequest,
+    AppendedState, Call, CallRecord, CallRef, CallResult, ExecutorHeartbeat, FileData, FileList,
+    FileRef, FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply, ListFilesRequest,
+    ListSubscriptionsRequest, LoadedCall, LockReply, LockRequest, ModuleRef, PlaceRequest,
+    Placement, PutFileRequest, PutFunctionRequest, SaveCallRequest, SetStateRequest, StateKey,
+    StateValue, SubmitRequest, Subscription, SubscriptionList, UnlockRequest, WaitCallRequest,
     WriteStateReply, WriteStateRequest,
 };
 
@@ -31,10 +32,21 @@ pub trait StateApi: Send + Sync + 'static {
     async fn clear_appended(&self, req: StateKey) -> Result<(), ApiError>;
     /// Whether the lock was granted within the request's wait.
     async fn lock_state(&self, req: LockRequest) -> Result<LockReply, ApiError>;
+    /// NOT_FOUND when no one holds the lock, FAILED_PRECONDITION when others hold it.
     async fn unlock_state(&self, req: UnlockRequest) -> Result<(), ApiError>;
 
     async fn put_file(&self, req: PutFileRequest) -> Result<(), ApiError>;
     async fn get_file(&self, req: FileRef) -> Result<FileData, ApiError>;
+    async fn delete_file(&self, req: FileRef) -> Result<(), ApiError>;
+    async fn list_files(&self, req: ListFilesRequest) -> Result<FileList, ApiError>;
+
+    async fn subscribe(&self, req: Subscription) -> Result<(), ApiError>;
+    /// NOT_FOUND if there was no such subscription.
+    async fn unsubscribe(&self, req: Subscription) -> Result<(), ApiError>;
+    async fn list_subscriptions(
+        &self,
+        req: ListSubscriptionsRequest,
+    ) -> Result<SubscriptionList, ApiError>;
 
     async fn save_call(&self, req: SaveCallRequest) -> Result<(), ApiError>;
     async fn load_call(&self, req: CallRef) -> Result<LoadedCall, ApiError>;

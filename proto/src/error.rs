@@ -10,6 +10,9 @@ pub enum ErrorCode {
     DeadlineExceeded,
     /// A compare-and-set lost: the data changed since the caller read it.
     Aborted,
+    /// The request is well formed but the system is not in the state it needs (e.g. someone
+    /// else holds the lock it would release).
+    FailedPrecondition,
     Unavailable,
     Internal,
 }
@@ -61,6 +64,7 @@ impl ErrorCode {
             ErrorCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
             ErrorCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
             ErrorCode::Aborted => "ABORTED",
+            ErrorCode::FailedPrecondition => "FAILED_PRECONDITION",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
@@ -77,6 +81,7 @@ impl From<ApiError> for tonic::Status {
             ErrorCode::ResourceExhausted => tonic::Code::ResourceExhausted,
             ErrorCode::DeadlineExceeded => tonic::Code::DeadlineExceeded,
             ErrorCode::Aborted => tonic::Code::Aborted,
+            ErrorCode::FailedPrecondition => tonic::Code::FailedPrecondition,
             ErrorCode::Unavailable => tonic::Code::Unavailable,
             ErrorCode::Internal => tonic::Code::Internal,
         };
@@ -93,6 +98,7 @@ impl From<tonic::Status> for ApiError {
             tonic::Code::ResourceExhausted => ErrorCode::ResourceExhausted,
             tonic::Code::DeadlineExceeded => ErrorCode::DeadlineExceeded,
             tonic::Code::Aborted => ErrorCode::Aborted,
+            tonic::Code::FailedPrecondition => ErrorCode::FailedPrecondition,
             tonic::Code::Unavailable => ErrorCode::Unavailable,
             _ => ErrorCode::Internal,
         };

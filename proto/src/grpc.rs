@@ -238,6 +238,36 @@ impl pb::state_server::State for StateServer {
     async fn get_file(&self, r: Request<pb::FileRef>) -> Result<Response<pb::FileData>, Status> {
         serve_with!(self.0, get_file, r)
     }
+    async fn delete_file(
+        &self,
+        r: Request<pb::FileRef>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, delete_file, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
+    async fn list_files(
+        &self,
+        r: Request<pb::ListFilesRequest>,
+    ) -> Result<Response<pb::FileList>, Status> {
+        serve_with!(self.0, list_files, r)
+    }
+    async fn subscribe(
+        &self,
+        r: Request<pb::Subscription>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, subscribe, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
+    async fn unsubscribe(
+        &self,
+        r: Request<pb::Subscription>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, unsubscribe, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
+    async fn list_subscriptions(
+        &self,
+        r: Request<pb::ListSubscriptionsRequest>,
+    ) -> Result<Response<pb::SubscriptionList>, Status> {
+        serve_with!(self.0, list_subscriptions, r)
+    }
     async fn save_call(
         &self,
         r: Request<pb::SaveCallRequest>,
@@ -307,6 +337,24 @@ impl StateApi for StateClient<Channel> {
     }
     async fn get_file(&self, req: pb::FileRef) -> Result<pb::FileData, ApiError> {
         call_with!(StateClient, self, get_file, req)
+    }
+    async fn delete_file(&self, req: pb::FileRef) -> Result<(), ApiError> {
+        call_with!(StateClient, self, delete_file, req).map(|_| ())
+    }
+    async fn list_files(&self, req: pb::ListFilesRequest) -> Result<pb::FileList, ApiError> {
+        call_with!(StateClient, self, list_files, req)
+    }
+    async fn subscribe(&self, req: pb::Subscription) -> Result<(), ApiError> {
+        call_with!(StateClient, self, subscribe, req).map(|_| ())
+    }
+    async fn unsubscribe(&self, req: pb::Subscription) -> Result<(), ApiError> {
+        call_with!(StateClient, self, unsubscribe, req).map(|_| ())
+    }
+    async fn list_subscriptions(
+        &self,
+        req: pb::ListSubscriptionsRequest,
+    ) -> Result<pb::SubscriptionList, ApiError> {
+        call_with!(StateClient, self, list_subscriptions, req)
     }
     async fn save_call(&self, req: pb::SaveCallRequest) -> Result<(), ApiError> {
         call_with!(StateClient, self, save_call, req).map(|_| ())

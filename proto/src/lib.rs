@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod names;
 pub mod outcome;
+pub mod pubsub;
 pub mod trace;
 
 pub use error::{ApiError, ErrorCode};

@@ -29,6 +29,12 @@ pub const EXECUTORS: &str = "fwasm_scheduler_executors";
 /// Background calls the scheduler holds until an executor has room.
 pub const SCHEDULER_QUEUED: &str = "fwasm_scheduler_queued_calls";
 
+/// Events published, by `outcome` (accepted: every subscribed function's call recorded;
+/// refused).
+pub const EVENTS: &str = "fwasm_events_published_total";
+/// Background calls events started, one per subscribed function.
+pub const EVENT_CALLS: &str = "fwasm_event_calls_total";
+
 /// gRPC requests a service answered, by `rpc` (the method) and `code` (OK or the gRPC
 /// status code's name).
 pub const GRPC_REQUESTS: &str = "fwasm_grpc_requests_total";
@@ -110,6 +116,9 @@ pub struct Meters {
     pub parked_calls: metrics::Gauge,
     pub executors: metrics::Gauge,
     pub scheduler_queued: metrics::Gauge,
+    pub events_accepted: metrics::Counter,
+    pub events_refused: metrics::Counter,
+    pub event_calls: metrics::Counter,
 }
 
 /// The process's metric handles (installing the recorder first).
@@ -133,6 +142,9 @@ pub fn meters() -> &'static Meters {
             parked_calls: metrics::gauge!(PARKED_CALLS),
             executors: metrics::gauge!(EXECUTORS),
             scheduler_queued: metrics::gauge!(SCHEDULER_QUEUED),
+            events_accepted: metrics::counter!(EVENTS, "outcome" => "accepted"),
+            events_refused: metrics::counter!(EVENTS, "outcome" => "refused"),
+            event_calls: metrics::counter!(EVENT_CALLS),
         }
     })
 }

@@ -54,6 +54,17 @@ pub fn outgoing<T>(message: T) -> tonic::Request<T> {
     request
 }
 
+/// The current span's W3C trace context as `traceparent` and `tracestate` (absent when there
+/// is no trace), for messages that carry it themselves.
+pub fn current_context() -> std::collections::HashMap<String, String> {
+    let mut fields = std::collections::HashMap::new();
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut fields)
+    });
+    fields
+}
+
 /// The span a served request runs in: a child of the caller's span when it sent its context.
 pub fn incoming_span(metadata: &MetadataMap, rpc: &'static str) -> tracing::Span {
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {

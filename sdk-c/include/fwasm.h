@@ -183,6 +183,15 @@ int32_t fwasm_state_delete(const char *key);
 int32_t fwasm_state_lock(const char *key, int32_t mode);
 int32_t fwasm_state_unlock(const char *key, int32_t mode);
 
+/* ---- Publish and subscribe ----------------------------------------------------------------- */
+
+/* Publishes `data` on `topic` of this function's user: every function subscribed to it
+ * (`fwasm subscribe`) is called in the background with the event in a CloudEvents JSON
+ * envelope. Returns how many functions it started (>= 0), or a negative status
+ * (FWASM_INVALID_ARGUMENT: not a topic name; FWASM_LIMIT_EXCEEDED: past this call's chaining
+ * limits, which the started calls count against). */
+int32_t fwasm_publish(const char *topic, const void *data, size_t data_len);
+
 /* ---- The raw host imports (module fwasm_v1), exactly as ABI.md section 3 lists them ------- */
 
 #define FWASM_IMPORT(name) __attribute__((import_module("fwasm_v1"), import_name(name)))
@@ -191,6 +200,8 @@ FWASM_IMPORT("log") int32_t fwasm_v1_log(int32_t level, const void *ptr, size_t 
 FWASM_IMPORT("fail") int32_t fwasm_v1_fail(const void *ptr, size_t len);
 FWASM_IMPORT("chain") int64_t fwasm_v1_chain(const void *name, size_t name_len,
                                              const void *input, size_t input_len);
+FWASM_IMPORT("publish") int32_t fwasm_v1_publish(const void *topic, size_t topic_len,
+                                                 const void *data, size_t data_len);
 FWASM_IMPORT("await") int32_t fwasm_v1_await(int64_t call_id, int32_t timeout_ms);
 FWASM_IMPORT("call_output") int64_t fwasm_v1_call_output(int64_t call_id, void *buf,
                                                          size_t buf_len);

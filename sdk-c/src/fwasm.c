@@ -123,6 +123,11 @@ int64_t fwasm_chain(const char *name, const void *input, size_t input_len) {
     return fwasm_v1_chain(name, strlen(name), input, input_len);
 }
 
+int32_t fwasm_publish(const char *topic, const void *data, size_t data_len) {
+    if (!topic || (!data && data_len)) return FWASM_INVALID_ARGUMENT;
+    return fwasm_v1_publish(topic, strlen(topic), data, data_len);
+}
+
 int32_t fwasm_await(int64_t call_id, int32_t timeout_ms) {
     return fwasm_v1_await(call_id, timeout_ms);
 }

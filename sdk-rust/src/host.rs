@@ -16,6 +16,12 @@ mod imports {
             input_ptr: *const u8,
             input_len: usize,
         ) -> i64;
+        pub fn publish(
+            topic_ptr: *const u8,
+            topic_len: usize,
+            data_ptr: *const u8,
+            data_len: usize,
+        ) -> i32;
         // `await` is a Rust keyword, so the import gets another name here.
         #[link_name = "await"]
         pub fn await_call(call_id: i64, timeout_ms: i32) -> i32;
@@ -113,6 +119,20 @@ pub(crate) fn chain(function: &str, input: &[u8]) -> i64 {
     {
         let _ = (function, input);
         fwasm_abi::HostStatus::Unavailable.code().into()
+    }
+}
+
+/// Publishes an event: how many functions it started (>= 0) or a negative status.
+pub(crate) fn publish(topic: &str, data: &[u8]) -> i32 {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: the host only reads the two ranges, which `topic` and `data` own for the call.
+    unsafe {
+        imports::publish(topic.as_ptr(), topic.len(), data.as_ptr(), data.len())
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = (topic, data);
+        fwasm_abi::HostStatus::Unavailable.code()
     }
 }
 

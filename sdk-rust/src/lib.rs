@@ -63,6 +63,7 @@ mod error;
 mod exports;
 mod host;
 pub mod log;
+mod publish;
 mod request;
 mod response;
 pub mod state;
@@ -71,6 +72,7 @@ pub use call_id::CallId;
 pub use chain::{await_call, await_call_timeout, chain};
 pub use error::Error;
 pub use fwasm_sdk_macros::handler;
+pub use publish::publish;
 pub use request::Request;
 pub use response::Response;
 

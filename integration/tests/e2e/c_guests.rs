@@ -11,7 +11,7 @@ use fwasm_proto::pb::{CallRef, UploadRequest};
 use crate::support::{Platform, up};
 
 /// A function from integration/functions-c, built once per test run.
-fn c_guest(source: &str) -> Vec<u8> {
+pub fn c_guest(source: &str) -> Vec<u8> {
     static BUILT: OnceLock<Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     // Held while building, so two tests never build (and write) the same module at once.

@@ -8,6 +8,7 @@ mod cli_client;
 mod files;
 mod http_api;
 mod public_grpc;
+mod pubsub;
 mod restart;
 mod sidecar;
 mod state;

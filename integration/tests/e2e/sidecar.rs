@@ -453,31 +453,10 @@ async fn call_by_path(p: &Platform, path: &'static str) -> tonic::Status {
 async fn methods_fwasm_does_not_serve_yet_say_so_by_name() {
     let p = crate::support::up().await;
     let (mut dapr, mut layotto) = clients(&p).await;
-    let lock = layotto::TryLockRequest {
-        store_name: "u".into(),
-        resource_id: "r".into(),
-        lock_owner: "o".into(),
-        expire: 10,
-    };
-    assert_code(
-        layotto.try_lock(lock).await,
-        Code::Unimplemented,
-        "Runtime/TryLock",
-    );
-    let lock = dapr::TryLockRequest {
-        store_name: "u".into(),
-        resource_id: "r".into(),
-        lock_owner: "o".into(),
-        expiry_in_seconds: 10,
-    };
-    assert_code(
-        dapr.try_lock_alpha1(lock).await,
-        Code::Unimplemented,
-        "Dapr/TryLockAlpha1",
-    );
     for path in [
         "/dapr.proto.runtime.v1.Dapr/GetSecret",
-        "/spec.proto.runtime.v1.Runtime/GetFile",
+        "/spec.proto.runtime.v1.Runtime/GetConfiguration",
+        "/spec.proto.runtime.v1.Runtime/GetFileMeta",
     ] {
         let status = call_by_path(&p, path).await;
         assert_eq!(status.code(), Code::Unimplemented, "{path}");
@@ -580,13 +559,19 @@ async fn daprs_http_api_serves_health_invocation_and_state() {
     assert_eq!(reply.status().as_u16(), 204);
     let reply = p.http.get(url("state/frank/k")).send().await.unwrap();
     assert_eq!(reply.status().as_u16(), 204, "a missing key");
+    // Publishing with no subscriber is accepted (the event reaches no one); a topic that is
+    // not a name is refused Dapr's way.
     let reply = p
         .http
         .post(url("publish/frank/orders"))
         .send()
         .await
         .unwrap();
-    assert_eq!(reply.status().as_u16(), 501);
+    assert_eq!(reply.status().as_u16(), 204);
+    let reply = p.http.post(url("publish/frank/a/b")).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 400);
+    let body = reply.text().await.unwrap();
+    assert!(body.contains("ERR_PUBSUB_PUBLISH_MESSAGE"), "{body}");
     p.stop().await;
 }
 
@@ -623,4 +608,266 @@ async fn a_functions_push_changes_the_etag_apps_see() {
         );
         p.stop().await;
     }
+}
+
+fn layotto_lock(store: &str, resource: &str, owner: &str, expire: i32) -> layotto::TryLockRequest {
+    layotto::TryLockRequest {
+        store_name: store.into(),
+        resource_id: resource.into(),
+        lock_owner: owner.into(),
+        expire,
+    }
+}
+
+fn dapr_lock(store: &str, resource: &str, owner: &str, expiry: i32) -> dapr::TryLockRequest {
+    dapr::TryLockRequest {
+        store_name: store.into(),
+        resource_id: resource.into(),
+        lock_owner: owner.into(),
+        expiry_in_seconds: expiry,
+    }
+}
+
+fn layotto_unlock(store: &str, resource: &str, owner: &str) -> layotto::UnlockRequest {
+    layotto::UnlockRequest {
+        store_name: store.into(),
+        resource_id: resource.into(),
+        lock_owner: owner.into(),
+    }
+}
+
+#[tokio::test]
+async fn locks_are_non_reentrant_expire_and_say_who_holds_them() {
+    use dapr::unlock_response::Status as DaprUnlock;
+    use layotto::unlock_response::Status as Unlock;
+    for (backend, p) in each_backend().await {
+        let (mut dapr, mut layotto) = clients(&p).await;
+        let got = layotto.try_lock(layotto_lock("lu", "res", "one", 60)).await;
+        assert!(got.unwrap().into_inner().success, "{backend}");
+        let again = layotto.try_lock(layotto_lock("lu", "res", "one", 60)).await;
+        assert!(
+            !again.unwrap().into_inner().success,
+            "{backend}: not reentrant"
+        );
+        // Dapr's and Layotto's names for one lock are one lock.
+        let other = dapr
+            .try_lock_alpha1(dapr_lock("lu", "res", "two", 60))
+            .await;
+        assert!(!other.unwrap().into_inner().success, "{backend}");
+        let elsewhere = dapr
+            .try_lock_alpha1(dapr_lock("lu2", "res", "two", 60))
+            .await;
+        assert!(
+            elsewhere.unwrap().into_inner().success,
+            "another user's lock"
+        );
+
+        let unlock = |owner| layotto_unlock("lu", "res", owner);
+        let status = layotto.unlock(unlock("two")).await.unwrap().into_inner();
+        assert_eq!(status.status(), Unlock::LockBelongToOthers, "{backend}");
+        let status = layotto.unlock(unlock("one")).await.unwrap().into_inner();
+        assert_eq!(status.status(), Unlock::Success, "{backend}");
+        let status = layotto.unlock(unlock("one")).await.unwrap().into_inner();
+        assert_eq!(status.status(), Unlock::LockUnexist, "{backend}");
+        let dapr_unlock = dapr::UnlockRequest {
+            store_name: "lu2".into(),
+            resource_id: "res".into(),
+            lock_owner: "two".into(),
+        };
+        let status = dapr.unlock_alpha1(dapr_unlock).await.unwrap().into_inner();
+        assert_eq!(status.status(), DaprUnlock::Success, "{backend}");
+
+        // A lock frees itself when it expires.
+        let short = layotto
+            .try_lock(layotto_lock("lu", "brief", "one", 1))
+            .await;
+        assert!(short.unwrap().into_inner().success);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let took = layotto
+                .try_lock(layotto_lock("lu", "brief", "two", 60))
+                .await;
+            if took.unwrap().into_inner().success {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{backend}: never expired"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+
+        for (bad, says) in [
+            (layotto_lock("lu", "res", "one", 0), "positive"),
+            (layotto_lock("lu", "res", "one", -5), "positive"),
+            (layotto_lock("lu", "", "one", 10), "resource_id"),
+            (layotto_lock("lu", "res", "", 10), "lock_owner"),
+            (layotto_lock("not/a/user", "res", "one", 10), "user"),
+        ] {
+            assert_code(layotto.try_lock(bad).await, Code::InvalidArgument, says);
+        }
+        let bad = dapr_lock("lu", "res", "one", 0);
+        assert_code(
+            dapr.try_lock_alpha1(bad).await,
+            Code::InvalidArgument,
+            "positive",
+        );
+        let bad = layotto_unlock("lu", "", "one");
+        assert_code(
+            layotto.unlock(bad).await,
+            Code::InvalidArgument,
+            "resource_id",
+        );
+        p.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_apps_lock_is_the_users_global_lock_that_functions_take() {
+    use layotto::unlock_response::Status as Unlock;
+    for (mode, p) in each_platform().await {
+        p.upload_testkit("g", &["counter"]).await;
+        let (_, mut layotto) = clients(&p).await;
+        let held = layotto
+            .try_lock(layotto_lock("g", "counter", "app", 60))
+            .await;
+        assert!(held.unwrap().into_inner().success, "{mode}");
+        // The counter function takes the global write lock on "counter": it waits until the
+        // app lets go, then counts.
+        let id = p.call_async("g/counter", "").await;
+        assert_eq!(p.status(id).await.1, "RUNNING", "{mode}");
+        let unlocked = layotto.unlock(layotto_unlock("g", "counter", "app")).await;
+        assert_eq!(unlocked.unwrap().into_inner().status(), Unlock::Success);
+        assert_eq!(p.status_when_done(id).await, "SUCCESS: 1", "{mode}");
+        // The function's hold ended with its call.
+        let after = layotto
+            .try_lock(layotto_lock("g", "counter", "app", 60))
+            .await;
+        assert!(after.unwrap().into_inner().success, "{mode}");
+        p.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn layottos_file_api_reads_and_writes_the_shared_files_functions_see() {
+    use tokio_stream::StreamExt;
+    let p = crate::support::up().await;
+    let (_, mut layotto) = clients(&p).await;
+    // A file put in chunks is one file, as `/file` and functions read it.
+    let big = "x".repeat(100_000);
+    let chunks = [("fu", "docs/a.txt", "hello "), ("", "", "file")]
+        .into_iter()
+        .map(|(store, name, data)| layotto::PutFileRequest {
+            store_name: store.into(),
+            name: name.into(),
+            data: data.to_string().into(),
+            ..Default::default()
+        });
+    layotto.put_file(tokio_stream::iter(chunks)).await.unwrap();
+    let put = |name: &str, data: &str| layotto::PutFileRequest {
+        store_name: "fu".into(),
+        name: name.into(),
+        data: data.to_string().into(),
+        ..Default::default()
+    };
+    let one = |name: &str, data: &str| tokio_stream::iter([put(name, data)]);
+    layotto.put_file(one("docs/big.txt", &big)).await.unwrap();
+    layotto.put_file(one("other/c.txt", "c")).await.unwrap();
+    let shared = p
+        .http
+        .get(format!("{}/file", p.upload))
+        .header("FilePath", "docs/a.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shared.text().await.unwrap(), "hello file");
+
+    let get = |name: &str| layotto::GetFileRequest {
+        store_name: "fu".into(),
+        name: name.into(),
+        ..Default::default()
+    };
+    let mut stream = layotto
+        .get_file(get("docs/big.txt"))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut read = Vec::new();
+    let mut messages = 0;
+    while let Some(chunk) = stream.next().await {
+        read.extend_from_slice(&chunk.unwrap().data);
+        messages += 1;
+    }
+    assert_eq!(read, big.as_bytes());
+    assert!(messages > 1, "a large file comes in chunks");
+
+    let list = |page_size, marker: &str| layotto::ListFileRequest {
+        request: Some(layotto::FileRequest {
+            store_name: "fu".into(),
+            name: "docs/".into(),
+            ..Default::default()
+        }),
+        page_size,
+        marker: marker.into(),
+    };
+    let all = layotto.list_file(list(0, "")).await.unwrap().into_inner();
+    let names: Vec<_> = all
+        .files
+        .iter()
+        .map(|f| (f.file_name.as_str(), f.size))
+        .collect();
+    assert_eq!(names, [("docs/a.txt", 10), ("docs/big.txt", 100_000)]);
+    assert!(!all.is_truncated);
+    let first = layotto.list_file(list(1, "")).await.unwrap().into_inner();
+    assert!(
+        first.is_truncated && first.marker == "docs/a.txt",
+        "{first:?}"
+    );
+    let second = layotto
+        .list_file(list(1, &first.marker))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.files[0].file_name, "docs/big.txt");
+    assert!(!second.is_truncated);
+
+    let del = |name: &str| layotto::DelFileRequest {
+        request: Some(layotto::FileRequest {
+            store_name: "fu".into(),
+            name: name.into(),
+            ..Default::default()
+        }),
+    };
+    layotto.del_file(del("docs/a.txt")).await.unwrap();
+    assert_code(
+        layotto.del_file(del("docs/a.txt")).await,
+        Code::NotFound,
+        "no shared file",
+    );
+    let missing = layotto.get_file(get("docs/a.txt")).await;
+    let missing = match missing {
+        Ok(stream) => stream.into_inner().next().await.unwrap().map(drop),
+        Err(status) => Err(status),
+    };
+    assert_code(missing, Code::NotFound, "no shared file");
+    assert_code(
+        layotto.get_file(get("../etc/passwd")).await.map(drop),
+        Code::InvalidArgument,
+        "path",
+    );
+    let nameless = layotto::GetFileRequest {
+        store_name: "not/a/user".into(),
+        ..get("docs/big.txt")
+    };
+    assert_code(
+        layotto.get_file(nameless).await.map(drop),
+        Code::InvalidArgument,
+        "user",
+    );
+    assert_code(
+        layotto.put_file(tokio_stream::iter(Vec::new())).await,
+        Code::InvalidArgument,
+        "no message",
+    );
+    p.stop().await;
 }

@@ -21,8 +21,9 @@ pub(crate) struct Chaining {
     pub(crate) depth: u32,
     max_depth: u32,
     max_chained: u32,
-    max_input_bytes: usize,
-    chained: u32,
+    pub(crate) max_input_bytes: usize,
+    /// Calls this call has started: chained, and by publishing.
+    pub(crate) chained: u32,
     /// Calls this call awaited to their end, with their outputs while they fit the budget.
     awaited: HashMap<u64, Ended>,
     /// Bytes of outputs kept in `awaited`; at most the call's memory limit, since a guest could
@@ -45,6 +46,33 @@ impl Chaining {
             awaited_bytes: 0,
             max_awaited_bytes: limits.max_memory_bytes,
         }
+    }
+}
+
+impl Chaining {
+    /// Refuses `op` (`chain`, `publish`) when it would start calls past the depth limit, or
+    /// past the fan-out limit this call has reached.
+    pub(crate) fn check_room(&self, op: &str) -> Result<(), Refusal> {
+        let (user, function) = (&self.user, &self.function);
+        if self.depth >= self.max_depth {
+            return Err(Refusal::new(
+                HostStatus::LimitExceeded,
+                format!(
+                    "{op} refused: {user}/{function} is at the call depth limit of {}",
+                    self.max_depth
+                ),
+            ));
+        }
+        if self.chained >= self.max_chained {
+            return Err(Refusal::new(
+                HostStatus::LimitExceeded,
+                format!(
+                    "{op} refused: {user}/{function} already chained its limit of {} calls",
+                    self.max_chained
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -121,25 +149,7 @@ fn chain_op(
             format!("chain refused: {}{hint}", e.message),
         )
     })?;
-    let (user, function) = (&chaining.user, &chaining.function);
-    if chaining.depth >= chaining.max_depth {
-        return Err(Refusal::new(
-            HostStatus::LimitExceeded,
-            format!(
-                "chain refused: {user}/{function} is at the call depth limit of {}",
-                chaining.max_depth
-            ),
-        ));
-    }
-    if chaining.chained >= chaining.max_chained {
-        return Err(Refusal::new(
-            HostStatus::LimitExceeded,
-            format!(
-                "chain refused: {user}/{function} already chained its limit of {} calls",
-                chaining.max_chained
-            ),
-        ));
-    }
+    chaining.check_room("chain")?;
     let input = guest_slice(data, input.0, input.1).map_err(|_| out_of_bounds("input"))?;
     if input.len() > chaining.max_input_bytes {
         return Err(Refusal::new(

@@ -17,6 +17,7 @@ use fwasm_proto::pb::{
     ModuleRef, PlaceRequest, SetStateRequest, StateKey, SubmitRequest, UnlockRequest,
     WaitCallRequest,
 };
+use fwasm_proto::pubsub::{self, Event, Publisher};
 use fwasm_proto::{ApiError, ErrorCode};
 use tokio::sync::oneshot;
 use tracing::Instrument;
@@ -63,6 +64,7 @@ struct Inner {
 struct Parent {
     id: u64,
     user: String,
+    function: String,
     depth: u32,
     /// When the caller's own time limit runs out.
     deadline: Instant,
@@ -268,6 +270,7 @@ impl Inner {
         let parent = Parent {
             id: call.id,
             user: call.user.clone(),
+            function: call.function.clone(),
             depth: call.depth,
             deadline: Instant::now() + task.time_left(),
         };
@@ -303,6 +306,9 @@ impl Inner {
             HostOp::State(op) => {
                 let outcome = within(parent, self.state_op(parent, &op)).await;
                 OpResult::State(op, outcome)
+            }
+            HostOp::Publish { topic, data } => {
+                OpResult::Published(within(parent, self.publish(parent, topic, data)).await)
             }
             HostOp::File(op) => {
                 let fetch = self.state.get_file(FileRef {
@@ -379,6 +385,7 @@ impl Inner {
                     // Outlives the call by a margin; the call releases it when it ends.
                     lease_ms: (wait + Duration::from_secs(5)).as_millis() as u64,
                     wait_ms: wait.as_millis() as u64,
+                    not_reentrant: false,
                 };
                 match state.lock_state(request).await {
                     Ok(reply) if reply.granted => Ok(StateOutcome::Locked(None)),
@@ -463,6 +470,37 @@ impl Inner {
         Ok(placement.call_id)
     }
 
+    /// Publishes a function's event on its user's topic: how many subscribed functions it
+    /// started, each a child of the publishing call.
+    async fn publish(
+        &self,
+        parent: &Parent,
+        topic: String,
+        data: bytes::Bytes,
+    ) -> Result<u32, Refusal> {
+        let event = Event {
+            user: parent.user.clone(),
+            topic,
+            content_type: crate::publishing::content_type(&data).into(),
+            data,
+            source: format!("{}/{}", parent.user, parent.function),
+            raw: false,
+        };
+        let publisher = Publisher {
+            call_id: parent.id,
+            depth: parent.depth,
+        };
+        let started = pubsub::publish(
+            self.state.as_ref(),
+            self.scheduler.as_ref(),
+            &event,
+            Some(publisher),
+        )
+        .await
+        .map_err(|e| refusal("publish", e))?;
+        Ok(started.len() as u32)
+    }
+
     /// Waits for a call of the same user to end, at most `timeout` and never past the
     /// caller's own time limit.
     async fn await_call(
@@ -540,7 +578,9 @@ async fn within<T>(
 
 fn refusal(op: &str, err: ApiError) -> Refusal {
     let status = match err.code {
-        ErrorCode::NotFound => HostStatus::NotFound,
+        // A guest unlocking a lock it does not hold (its lease ended): the same to it whether
+        // another holder took the lock since or no one did.
+        ErrorCode::NotFound | ErrorCode::FailedPrecondition => HostStatus::NotFound,
         ErrorCode::InvalidArgument => HostStatus::InvalidArgument,
         ErrorCode::PayloadTooLarge | ErrorCode::ResourceExhausted => HostStatus::LimitExceeded,
         ErrorCode::DeadlineExceeded => HostStatus::Timeout,

@@ -165,6 +165,7 @@ pub(crate) fn linker(engine: &Engine) -> Linker<HostState> {
         )
         .expect("last_error is defined once");
     crate::chaining::define_imports(&mut linker);
+    crate::publishing::define_imports(&mut linker);
     crate::state::define_imports(&mut linker);
     crate::wasi::define_imports(&mut linker);
     linker

@@ -13,6 +13,7 @@ mod limits;
 mod local_state;
 mod park;
 mod pool;
+mod publishing;
 mod state;
 mod validate;
 mod wasi;

@@ -16,6 +16,7 @@ use wasmi::{Caller, Memory, Store, Val};
 
 use crate::chaining::{self, Ended};
 use crate::host::HostState;
+use crate::publishing;
 use crate::state::{self, StateOp, StateOutcome};
 use crate::wasi::{self, FileOp};
 
@@ -34,6 +35,11 @@ pub(crate) enum HostOp {
     State(StateOp),
     /// A shared file a WASI call needs.
     File(FileOp),
+    /// An event for the subscribers of the caller's user's topic.
+    Publish {
+        topic: String,
+        data: Bytes,
+    },
 }
 
 /// What a [`HostOp`] came back with.
@@ -46,6 +52,8 @@ pub(crate) enum OpResult {
     },
     State(StateOp, Result<StateOutcome, Refusal>),
     File(FileOp, Result<Option<Bytes>, String>),
+    /// How many subscribed functions the event started.
+    Published(Result<u32, Refusal>),
 }
 
 /// Why the host refused an op: a status for the guest and a message for `last_error`.
@@ -111,5 +119,6 @@ pub(crate) fn complete(store: &mut Store<HostState>, memory: Memory, result: OpR
         OpResult::Awaited { id, ended } => chaining::awaited(store.data_mut(), id, ended),
         OpResult::State(op, outcome) => state::complete(store, memory, op, outcome),
         OpResult::File(op, fetched) => wasi::complete(store, memory, op, fetched),
+        OpResult::Published(started) => publishing::published(store.data_mut(), started),
     }
 }

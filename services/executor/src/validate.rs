@@ -97,6 +97,12 @@ pub(crate) const V1_IMPORTS: &[ImportSignature] = &[
     ),
     (
         abi::IMPORT_MODULE,
+        abi::IMPORT_PUBLISH,
+        &[ValType::I32, ValType::I32, ValType::I32, ValType::I32],
+        &[ValType::I32],
+    ),
+    (
+        abi::IMPORT_MODULE,
         abi::IMPORT_AWAIT,
         &[ValType::I64, ValType::I32],
         &[ValType::I32],

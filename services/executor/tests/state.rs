@@ -58,6 +58,7 @@ fn outsiders_lock(user: &str) -> LockRequest {
         holder: "outsider".into(),
         lease_ms: 60_000,
         wait_ms: 0,
+        not_reentrant: false,
     }
 }
 

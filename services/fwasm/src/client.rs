@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{
-    CallRef, CallStatus, InvokeRequest, SetStateRequest, StateKey, UploadRequest, WaitCallRequest,
+    CallRef, CallStatus, InvokeRequest, SetStateRequest, StateKey, Subscription, UploadRequest,
+    WaitCallRequest,
 };
 use tonic::transport::Channel;
 
@@ -109,6 +110,41 @@ pub async fn upload(
         out,
         "Invoke it: fwasm invoke {user}/{function} --input hello"
     )?;
+    Ok(())
+}
+
+/// `fwasm subscribe USER/FUNCTION TOPIC` (or with `subscribed` false, `fwasm unsubscribe`).
+pub async fn subscribe(
+    addr: &str,
+    target: &str,
+    topic: &str,
+    subscribed: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let (user, function) = parse_target(target)?;
+    let request = Subscription {
+        user: user.clone(),
+        topic: topic.to_string(),
+        function: function.clone(),
+    };
+    let mut client = connect(addr).await?;
+    if subscribed {
+        client
+            .subscribe(request)
+            .await
+            .map_err(|status| anyhow::anyhow!("subscribe failed: {}", status.message()))?;
+        writeln!(out, "{user}/{function} is subscribed to {topic}")?;
+        writeln!(
+            out,
+            "Publish to it: curl -X POST localhost:8080/v1.0/publish/{user}/{topic} -d '{{\"hello\": 1}}' -H 'content-type: application/json'"
+        )?;
+    } else {
+        client
+            .unsubscribe(request)
+            .await
+            .map_err(|status| anyhow::anyhow!("unsubscribe failed: {}", status.message()))?;
+        writeln!(out, "{user}/{function} is no longer subscribed to {topic}")?;
+    }
     Ok(())
 }
 

@@ -59,6 +59,26 @@ enum Command {
     Executor(service_commands::ExecutorService),
     /// Run a gateway, the public HTTP and gRPC APIs (distributed mode).
     Gateway(service_commands::GatewayService),
+    /// Subscribe a function to a topic of its user: every event published there (Dapr's or
+    /// Layotto's PublishEvent, Dapr's HTTP publish, a function's `publish`) calls it in the
+    /// background with the event in a CloudEvents JSON envelope.
+    Subscribe {
+        /// The function, e.g. shop/ship.
+        target: String,
+        /// The topic, e.g. orders.
+        topic: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// End a function's subscription to a topic.
+    Unsubscribe {
+        /// The function, e.g. shop/ship.
+        target: String,
+        /// The topic, e.g. orders.
+        topic: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Show how a call is doing: RUNNING, SUCCESS: <output> or FAILED: <reason>.
     ///
     /// Exits with status 1 when the call failed.
@@ -273,6 +293,22 @@ async fn run() -> anyhow::Result<()> {
                 anyhow::bail!("give the value, or --file FILE");
             };
             fwasm::client::state_set(&server.addr, &target, value).await
+        }
+        Command::Subscribe {
+            target,
+            topic,
+            server,
+        } => {
+            let out = &mut std::io::stdout();
+            fwasm::client::subscribe(&server.addr, &target, &topic, true, out).await
+        }
+        Command::Unsubscribe {
+            target,
+            topic,
+            server,
+        } => {
+            let out = &mut std::io::stdout();
+            fwasm::client::subscribe(&server.addr, &target, &topic, false, out).await
         }
         Command::Status { id, wait, server } => {
             if wait {

@@ -1,12 +1,12 @@
 //! Dapr's HTTP API on the invoke port (8080), which Dapr's SDKs use beside gRPC: health,
-//! service invocation and state, shaped as Dapr shapes them, over the same [`Sidecar`]
+//! service invocation, state and publishing, shaped as Dapr shapes them, over the same [`Sidecar`]
 //! operations as the gRPC runtime APIs (a store or app id is the fwasm user).
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -38,7 +38,7 @@ fn error(err: ApiError, operation: &str) -> Response {
     let status = match err.code {
         ErrorCode::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Aborted => StatusCode::CONFLICT,
+        ErrorCode::Aborted | ErrorCode::FailedPrecondition => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -108,8 +108,8 @@ async fn read(
     Path((store, key)): Path<(String, String)>,
 ) -> Response {
     match Sidecar(gateway).get(&store, &key).await {
-        Ok((_, etag)) if etag.is_empty() => StatusCode::NO_CONTENT.into_response(),
-        Ok((value, etag)) => (StatusCode::OK, [("etag", etag)], value).into_response(),
+        Ok(read) if !read.exists => StatusCode::NO_CONTENT.into_response(),
+        Ok(read) => (StatusCode::OK, [("etag", read.etag)], read.data).into_response(),
         Err(err) => error(err, "ERR_STATE_GET"),
     }
 }
@@ -132,9 +132,30 @@ async fn delete(
     }
 }
 
-async fn publish() -> Response {
-    let err = ApiError::new(ErrorCode::Internal, "publishing is not served by fwasm yet");
-    let mut response = error(err, "ERR_PUBSUB_PUBLISH_MESSAGE");
-    *response.status_mut() = StatusCode::NOT_IMPLEMENTED;
-    response
+/// `POST /v1.0/publish/<pubsub>/<topic>`: the body is the event's data, its content type the
+/// data's; `metadata.NAME=VALUE` query parameters are the event's metadata
+/// (`metadata.rawPayload=true` delivers the data without an envelope). 204 once every
+/// subscribed function's call is recorded.
+async fn publish(
+    State(gateway): State<Arc<Gateway>>,
+    Path((pubsub, topic)): Path<(String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let metadata = query
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.strip_prefix("metadata.")?.to_string(), value)))
+        .collect();
+    let published = Sidecar(gateway)
+        .publish(&pubsub, &topic, body, content_type, &metadata)
+        .await;
+    match published {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => error(err, "ERR_PUBSUB_PUBLISH_MESSAGE"),
+    }
 }

@@ -9,10 +9,12 @@ use fwasm_proto::api::{SchedulerApi, StateApi};
 use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallRecord, CallRef, CallResult, FileRef, FunctionRef, Header, PlaceRequest,
+    Call, CallRecord, CallRef, CallResult, FileList, FileRef, FunctionRef, Header,
+    ListFilesRequest, ListSubscriptionsRequest, LockMode, LockRequest, PlaceRequest,
     PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey, StateValue, StateWrite,
-    SubmitRequest, UploadReply, WaitCallRequest, WriteStateRequest,
+    SubmitRequest, Subscription, UnlockRequest, UploadReply, WaitCallRequest, WriteStateRequest,
 };
+use fwasm_proto::pubsub::{self, Event};
 use fwasm_proto::{ApiError, ErrorCode, names};
 
 use crate::GatewayConfig;
@@ -254,6 +256,116 @@ impl Gateway {
         Ok(file.exists.then_some(file.data))
     }
 
+    /// Removes the shared file at `path`; NOT_FOUND if there is none.
+    pub async fn delete_file(&self, path: &str) -> Result<(), ApiError> {
+        let path = path.to_string();
+        self.state.delete_file(FileRef { path }).await
+    }
+
+    /// A page of the shared files under `prefix`, after the path `after`.
+    pub async fn list_files(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<FileList, ApiError> {
+        let request = ListFilesRequest {
+            prefix: prefix.into(),
+            after: after.into(),
+            limit,
+        };
+        self.state.list_files(request).await
+    }
+
+    /// Takes `user`'s global write lock on `key` for `holder` for `lease`, without waiting
+    /// and without renewing a lock the holder has: whether it was granted.
+    #[tracing::instrument(name = "gateway.try_lock", skip_all, fields(%user, %key))]
+    pub async fn try_lock(
+        &self,
+        user: &str,
+        key: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, ApiError> {
+        let request = LockRequest {
+            user: user.into(),
+            key: key.into(),
+            mode: LockMode::Write as i32,
+            holder: holder.into(),
+            lease_ms: lease.as_millis() as u64,
+            wait_ms: 0,
+            not_reentrant: true,
+        };
+        Ok(self.state.lock_state(request).await?.granted)
+    }
+
+    /// Releases what `holder` holds of `user`'s global lock on `key`: NOT_FOUND if no one
+    /// holds it, FAILED_PRECONDITION if another holder does.
+    #[tracing::instrument(name = "gateway.unlock", skip_all, fields(%user, %key))]
+    pub async fn unlock(&self, user: &str, key: &str, holder: &str) -> Result<(), ApiError> {
+        let request = UnlockRequest {
+            user: user.into(),
+            key: key.into(),
+            holder: holder.into(),
+        };
+        self.state.unlock_state(request).await
+    }
+
+    /// Publishes `event`: one background call per function subscribed to its topic, each
+    /// recorded before this returns; their call ids.
+    pub async fn publish(&self, event: &Event) -> Result<Vec<u64>, ApiError> {
+        if event.data.len() > self.config.max_input_bytes {
+            return Err(too_large(
+                "event",
+                event.data.len(),
+                self.config.max_input_bytes,
+            ));
+        }
+        pubsub::publish(self.state.as_ref(), self.scheduler.as_ref(), event, None).await
+    }
+
+    /// Subscribes `user/function` (which must exist) to the user's `topic`.
+    #[tracing::instrument(name = "gateway.subscribe", skip_all, fields(%user, %topic, %function))]
+    pub async fn subscribe(&self, user: &str, topic: &str, function: &str) -> Result<(), ApiError> {
+        names::check_function_ref(user, function)?;
+        pubsub::check_topic(topic)?;
+        self.state
+            .get_function_info(FunctionRef {
+                user: user.into(),
+                function: function.into(),
+            })
+            .await?;
+        self.state
+            .subscribe(subscription(user, topic, function))
+            .await
+    }
+
+    /// Ends a subscription; NOT_FOUND if there is none.
+    #[tracing::instrument(name = "gateway.unsubscribe", skip_all, fields(%user, %topic, %function))]
+    pub async fn unsubscribe(
+        &self,
+        user: &str,
+        topic: &str,
+        function: &str,
+    ) -> Result<(), ApiError> {
+        self.state
+            .unsubscribe(subscription(user, topic, function))
+            .await
+    }
+
+    /// The user's subscriptions, only `topic`'s unless it is empty.
+    pub async fn subscriptions(
+        &self,
+        user: &str,
+        topic: &str,
+    ) -> Result<Vec<Subscription>, ApiError> {
+        let request = ListSubscriptionsRequest {
+            user: user.into(),
+            topic: topic.into(),
+        };
+        Ok(self.state.list_subscriptions(request).await?.subscriptions)
+    }
+
     fn check(&self, inv: &Invocation) -> Result<(), ApiError> {
         names::check_function_ref(&inv.user, &inv.function)?;
         if inv.input.len() > self.config.max_input_bytes {
@@ -291,6 +403,14 @@ impl Invocation {
             input: self.input,
             ..Call::default()
         }
+    }
+}
+
+fn subscription(user: &str, topic: &str, function: &str) -> Subscription {
+    Subscription {
+        user: user.into(),
+        topic: topic.into(),
+        function: function.into(),
     }
 }
 

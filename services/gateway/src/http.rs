@@ -63,7 +63,8 @@ async fn metrics() -> Response {
         .into_response()
 }
 
-/// Port 8002: `PUT/GET /f/<user>/<function>`, `PUT/GET /s/<user>/<key>`, `GET /ping`.
+/// Port 8002: `PUT/GET /f/<user>/<function>`, `PUT/GET /s/<user>/<key>`, `PUT`/`GET /file`,
+/// subscriptions (`/sub/...`), `GET /ping`.
 pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.config().max_module_bytes;
     Router::new()
@@ -71,6 +72,7 @@ pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
         .route("/s/{user}/{*key}", get(get_state).put(set_state))
         .route("/file", get(get_file).put(put_file))
         .route("/ping", get(ping))
+        .merge(crate::subscriptions_http::router())
         .fallback(no_such_endpoint)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
@@ -87,7 +89,7 @@ async fn no_such_endpoint(method: Method, uri: Uri) -> Response {
     )
 }
 
-fn text(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn text(status: StatusCode, message: impl Into<String>) -> Response {
     let mut body = message.into();
     body.push('\n');
     (
@@ -98,14 +100,14 @@ fn text(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn error_response(err: ApiError) -> Response {
+pub(crate) fn error_response(err: ApiError) -> Response {
     let status = match err.code {
         ErrorCode::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-        ErrorCode::Aborted => StatusCode::CONFLICT,
+        ErrorCode::Aborted | ErrorCode::FailedPrecondition => StatusCode::CONFLICT,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     };

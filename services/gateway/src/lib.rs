@@ -11,6 +11,7 @@ mod http;
 mod public_grpc;
 mod runtime_apis;
 mod sidecar;
+mod subscriptions_http;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -7,8 +7,9 @@ use fwasm_proto::pb::functions_server::{Functions, FunctionsServer};
 use std::time::Duration;
 
 use fwasm_proto::pb::{
-    CallRecord, CallRef, CallResult, InvokeAsyncReply, InvokeRequest, SetStateRequest, StateKey,
-    StateReply, StateValue, UploadReply, UploadRequest, WaitCallRequest,
+    CallRecord, CallRef, CallResult, InvokeAsyncReply, InvokeRequest, ListSubscriptionsRequest,
+    SetStateRequest, StateKey, StateReply, StateValue, Subscription, SubscriptionList, UploadReply,
+    UploadRequest, WaitCallRequest,
 };
 use fwasm_proto::trace::within;
 use tokio::net::TcpListener;
@@ -86,6 +87,37 @@ impl Functions for PublicApi {
         Ok(Response::new(
             self.0.get_versioned(&req.user, &req.key).await?,
         ))
+    }
+
+    async fn subscribe(
+        &self,
+        request: Request<Subscription>,
+    ) -> Result<Response<StateReply>, Status> {
+        let req = request.into_inner();
+        self.0
+            .subscribe(&req.user, &req.topic, &req.function)
+            .await?;
+        Ok(Response::new(StateReply {}))
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: Request<Subscription>,
+    ) -> Result<Response<StateReply>, Status> {
+        let req = request.into_inner();
+        self.0
+            .unsubscribe(&req.user, &req.topic, &req.function)
+            .await?;
+        Ok(Response::new(StateReply {}))
+    }
+
+    async fn list_subscriptions(
+        &self,
+        request: Request<ListSubscriptionsRequest>,
+    ) -> Result<Response<SubscriptionList>, Status> {
+        let req = request.into_inner();
+        let subscriptions = self.0.subscriptions(&req.user, &req.topic).await?;
+        Ok(Response::new(SubscriptionList { subscriptions }))
     }
 }
 

@@ -16,10 +16,27 @@ use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
-use crate::sidecar::{Item, MethodCall, Sidecar};
+use crate::sidecar::{Item, MethodCall, Sidecar, UnlockStatus};
 
-fn unimplemented(service: &str, method: &str) -> Status {
-    Status::unimplemented(format!("{service}/{method} is not served by fwasm yet"))
+/// A file sent back as a stream of messages of at most this many bytes each.
+const FILE_CHUNK_BYTES: usize = 64 << 10;
+
+/// The messages a file is streamed in.
+type FileChunks<M> = tokio_stream::Iter<std::vec::IntoIter<Result<M, Status>>>;
+
+/// `data` in chunks, each wrapped by `message` (one empty chunk for an empty file).
+fn chunks<M>(data: Bytes, message: impl Fn(Bytes) -> M) -> FileChunks<M> {
+    let mut messages = Vec::new();
+    let mut offset = 0;
+    loop {
+        let end = (offset + FILE_CHUNK_BYTES).min(data.len());
+        messages.push(Ok(message(data.slice(offset..end))));
+        offset = end;
+        if offset >= data.len() {
+            break;
+        }
+    }
+    tokio_stream::iter(messages)
 }
 
 /// A state item of either API, with its etag's text.
@@ -75,10 +92,10 @@ macro_rules! runtime_api {
                 request: Request<$api::GetStateRequest>,
             ) -> Result<Response<$api::GetStateResponse>, Status> {
                 let req = request.into_inner();
-                let (data, etag) = self.get(&req.store_name, &req.key).await?;
+                let read = self.get(&req.store_name, &req.key).await?;
                 Ok(Response::new($api::GetStateResponse {
-                    data,
-                    etag,
+                    data: read.data,
+                    etag: read.etag,
                     metadata: Default::default(),
                 }))
             }
@@ -151,9 +168,12 @@ macro_rules! runtime_api {
 
             async fn publish_event(
                 &self,
-                _: Request<$api::PublishEventRequest>,
+                request: Request<$api::PublishEventRequest>,
             ) -> Result<Response<()>, Status> {
-                Err(unimplemented(SERVICE, "PublishEvent"))
+                let req = request.into_inner();
+                self.publish(&req.pubsub_name, &req.topic, req.data, &req.data_content_type, &req.metadata)
+                    .await?;
+                Ok(Response::new(()))
             }
 
             $($extra)*
@@ -163,7 +183,6 @@ macro_rules! runtime_api {
 
 mod layotto_api {
     use super::*;
-    const SERVICE: &str = "spec.proto.runtime.v1.Runtime";
 
     runtime_api!(layotto::runtime_server::Runtime, layotto, layotto, {
         async fn say_hello(
@@ -184,16 +203,107 @@ mod layotto_api {
 
         async fn try_lock(
             &self,
-            _: Request<layotto::TryLockRequest>,
+            request: Request<layotto::TryLockRequest>,
         ) -> Result<Response<layotto::TryLockResponse>, Status> {
-            Err(unimplemented(SERVICE, "TryLock"))
+            let req = request.into_inner();
+            let success = Sidecar::try_lock(
+                self,
+                &req.store_name,
+                &req.resource_id,
+                &req.lock_owner,
+                req.expire,
+            )
+            .await?;
+            Ok(Response::new(layotto::TryLockResponse { success }))
         }
 
         async fn unlock(
             &self,
-            _: Request<layotto::UnlockRequest>,
+            request: Request<layotto::UnlockRequest>,
         ) -> Result<Response<layotto::UnlockResponse>, Status> {
-            Err(unimplemented(SERVICE, "Unlock"))
+            use layotto::unlock_response::Status as Unlock;
+            let req = request.into_inner();
+            let status =
+                match Sidecar::unlock(self, &req.store_name, &req.resource_id, &req.lock_owner)
+                    .await?
+                {
+                    UnlockStatus::Success => Unlock::Success,
+                    UnlockStatus::NotLocked => Unlock::LockUnexist,
+                    UnlockStatus::OthersHold => Unlock::LockBelongToOthers,
+                };
+            Ok(Response::new(layotto::UnlockResponse {
+                status: status as i32,
+            }))
+        }
+
+        type GetFileStream = FileChunks<layotto::GetFileResponse>;
+
+        async fn get_file(
+            &self,
+            request: Request<layotto::GetFileRequest>,
+        ) -> Result<Response<Self::GetFileStream>, Status> {
+            let req = request.into_inner();
+            let data = Sidecar::get_file(self, &req.store_name, &req.name).await?;
+            Ok(Response::new(chunks(data, |data| {
+                layotto::GetFileResponse { data }
+            })))
+        }
+
+        async fn put_file(
+            &self,
+            request: Request<tonic::Streaming<layotto::PutFileRequest>>,
+        ) -> Result<Response<()>, Status> {
+            let mut stream = request.into_inner();
+            let limit = self.0.config().max_module_bytes;
+            let first = stream
+                .message()
+                .await?
+                .ok_or_else(|| Status::invalid_argument("PutFile sent no message"))?;
+            let mut data = Vec::from(first.data);
+            while let Some(chunk) = stream.message().await? {
+                if data.len() + chunk.data.len() > limit {
+                    return Err(Status::out_of_range(format!(
+                        "a shared file over {limit} bytes is over the limit"
+                    )));
+                }
+                data.extend_from_slice(&chunk.data);
+            }
+            Sidecar::put_file(self, &first.store_name, &first.name, data.into()).await?;
+            Ok(Response::new(()))
+        }
+
+        async fn list_file(
+            &self,
+            request: Request<layotto::ListFileRequest>,
+        ) -> Result<Response<layotto::ListFileResp>, Status> {
+            let req = request.into_inner();
+            let dir = req.request.unwrap_or_default();
+            let page =
+                Sidecar::list_files(self, &dir.store_name, &dir.name, req.page_size, &req.marker)
+                    .await?;
+            let files = page
+                .files
+                .into_iter()
+                .map(|(file_name, size)| layotto::FileInfo {
+                    file_name,
+                    size: size as i64,
+                    ..Default::default()
+                })
+                .collect();
+            Ok(Response::new(layotto::ListFileResp {
+                files,
+                marker: page.marker,
+                is_truncated: page.truncated,
+            }))
+        }
+
+        async fn del_file(
+            &self,
+            request: Request<layotto::DelFileRequest>,
+        ) -> Result<Response<()>, Status> {
+            let file = request.into_inner().request.unwrap_or_default();
+            Sidecar::delete_file(self, &file.store_name, &file.name).await?;
+            Ok(Response::new(()))
         }
 
         async fn get_next_id(
@@ -209,21 +319,41 @@ mod layotto_api {
 
 mod dapr_api {
     use super::*;
-    const SERVICE: &str = "dapr.proto.runtime.v1.Dapr";
 
     runtime_api!(dapr::dapr_server::Dapr, dapr, dapr_common, {
         async fn try_lock_alpha1(
             &self,
-            _: Request<dapr::TryLockRequest>,
+            request: Request<dapr::TryLockRequest>,
         ) -> Result<Response<dapr::TryLockResponse>, Status> {
-            Err(unimplemented(SERVICE, "TryLockAlpha1"))
+            let req = request.into_inner();
+            let success = Sidecar::try_lock(
+                self,
+                &req.store_name,
+                &req.resource_id,
+                &req.lock_owner,
+                req.expiry_in_seconds,
+            )
+            .await?;
+            Ok(Response::new(dapr::TryLockResponse { success }))
         }
 
         async fn unlock_alpha1(
             &self,
-            _: Request<dapr::UnlockRequest>,
+            request: Request<dapr::UnlockRequest>,
         ) -> Result<Response<dapr::UnlockResponse>, Status> {
-            Err(unimplemented(SERVICE, "UnlockAlpha1"))
+            use dapr::unlock_response::Status as Unlock;
+            let req = request.into_inner();
+            let status =
+                match Sidecar::unlock(self, &req.store_name, &req.resource_id, &req.lock_owner)
+                    .await?
+                {
+                    UnlockStatus::Success => Unlock::Success,
+                    UnlockStatus::NotLocked => Unlock::LockDoesNotExist,
+                    UnlockStatus::OthersHold => Unlock::LockBelongsToOthers,
+                };
+            Ok(Response::new(dapr::UnlockResponse {
+                status: status as i32,
+            }))
         }
 
         async fn get_metadata(
@@ -232,17 +362,27 @@ mod dapr_api {
         ) -> Result<Response<dapr::GetMetadataResponse>, Status> {
             Ok(Response::new(dapr::GetMetadataResponse {
                 id: "fwasm".into(),
-                registered_components: vec![dapr::RegisteredComponents {
-                    name: "fwasm".into(),
-                    r#type: "state.fwasm".into(),
-                    version: "v1".into(),
-                    capabilities: vec!["ETAG".into(), "TRANSACTIONAL".into()],
-                }],
+                registered_components: vec![
+                    component("state.fwasm", &["ETAG", "TRANSACTIONAL"]),
+                    component("lock.fwasm", &[]),
+                    component("pubsub.fwasm", &[]),
+                ],
                 runtime_version: env!("CARGO_PKG_VERSION").into(),
                 enabled_features: Vec::new(),
             }))
         }
     });
+}
+
+/// A building block fwasm serves, as Dapr's GetMetadata lists it: every store, lock and
+/// pub/sub name is a user, so one component of each type stands for all.
+fn component(kind: &str, capabilities: &[&str]) -> dapr::RegisteredComponents {
+    dapr::RegisteredComponents {
+        name: "fwasm".into(),
+        r#type: kind.into(),
+        version: "v1".into(),
+        capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
+    }
 }
 
 /// A runtime API service whose methods fwasm does not serve (Dapr has some ninety) answer

@@ -7,10 +7,12 @@
 //! an empty etag, or `"0"` (what the Layotto SDKs send when their caller gave none), means
 //! "write whatever the version".
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use fwasm_proto::pb::{CallResult, CallStatus, FailureKind, Header, StateWrite};
+use fwasm_proto::pubsub::Event;
 use fwasm_proto::{ApiError, ErrorCode, names};
 
 use crate::gateway::{Gateway, Invocation};
@@ -20,6 +22,13 @@ pub(crate) struct Item {
     pub key: String,
     pub value: Bytes,
     pub etag: String,
+}
+
+/// A key as read: its value and etag (empty when it has no value).
+pub(crate) struct Read {
+    pub data: Bytes,
+    pub etag: String,
+    pub exists: bool,
 }
 
 /// One read of a bulk get: the value and its etag, or why it could not be read.
@@ -39,6 +48,24 @@ pub(crate) struct MethodCall {
     /// The HTTP verb's name, `POST` when none is given.
     pub verb: String,
     pub querystring: String,
+}
+
+/// How an unlock ended, in the runtime APIs' terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UnlockStatus {
+    Success,
+    /// No one holds the lock.
+    NotLocked,
+    /// Another owner holds it.
+    OthersHold,
+}
+
+/// A page of a file listing.
+pub(crate) struct FilePage {
+    pub files: Vec<(String, u64)>,
+    /// Where the next page starts (the last name of this one); empty at the end.
+    pub marker: String,
+    pub truncated: bool,
 }
 
 /// The most keys one bulk read may name.
@@ -79,11 +106,15 @@ fn checked_key(key: &str) -> Result<(), ApiError> {
 
 impl Sidecar {
     /// A key's value and etag; a missing key is empty data and no etag.
-    pub async fn get(&self, store: &str, key: &str) -> Result<(Bytes, String), ApiError> {
+    pub async fn get(&self, store: &str, key: &str) -> Result<Read, ApiError> {
         let user = user_of(store)?;
         checked_key(key)?;
         let found = self.0.get_versioned(user, key).await?;
-        Ok((found.value, etag_of(found.version)))
+        Ok(Read {
+            data: found.value,
+            etag: etag_of(found.version),
+            exists: found.exists,
+        })
     }
 
     /// Each key's value and etag; a key that cannot be read says why in its item.
@@ -102,10 +133,10 @@ impl Sidecar {
         let mut items = Vec::with_capacity(keys.len());
         for key in keys {
             let item = match self.get(store, &key).await {
-                Ok((data, etag)) => BulkItem {
+                Ok(read) => BulkItem {
                     key,
-                    data,
-                    etag,
+                    data: read.data,
+                    etag: read.etag,
                     error: String::new(),
                 },
                 Err(err) => BulkItem {
@@ -166,6 +197,118 @@ impl Sidecar {
         i64::try_from(id).map_err(|_| ApiError::internal("the sequence ran past i64"))
     }
 
+    /// Takes the lock `resource` of the user `store` for `owner` for `expire_seconds`: the
+    /// user's global write lock on the state key `resource`, so functions holding it exclude
+    /// the app and the other way round. Not reentrant: an owner asking again is refused.
+    pub async fn try_lock(
+        &self,
+        store: &str,
+        resource: &str,
+        owner: &str,
+        expire_seconds: i32,
+    ) -> Result<bool, ApiError> {
+        if expire_seconds <= 0 {
+            return Err(ApiError::invalid_argument(format!(
+                "a lock's expiry must be a positive number of seconds, not {expire_seconds}"
+            )));
+        }
+        let user = lock_target(store, resource, owner)?;
+        let lease = std::time::Duration::from_secs(expire_seconds as u64);
+        self.0
+            .try_lock(user, resource, &app_holder(owner), lease)
+            .await
+    }
+
+    /// Releases `owner`'s lock `resource` of the user `store`.
+    pub async fn unlock(
+        &self,
+        store: &str,
+        resource: &str,
+        owner: &str,
+    ) -> Result<UnlockStatus, ApiError> {
+        let user = lock_target(store, resource, owner)?;
+        match self.0.unlock(user, resource, &app_holder(owner)).await {
+            Ok(()) => Ok(UnlockStatus::Success),
+            Err(err) if err.code == ErrorCode::NotFound => Ok(UnlockStatus::NotLocked),
+            Err(err) if err.code == ErrorCode::FailedPrecondition => Ok(UnlockStatus::OthersHold),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The shared file `name` (the store names the user acting).
+    pub async fn get_file(&self, store: &str, name: &str) -> Result<Bytes, ApiError> {
+        user_of(store)?;
+        let path = names::normalize_file_path(name)?;
+        self.0
+            .get_file(&path)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no shared file {path:?}")))
+    }
+
+    pub async fn put_file(&self, store: &str, name: &str, data: Bytes) -> Result<(), ApiError> {
+        user_of(store)?;
+        self.0
+            .put_file(&names::normalize_file_path(name)?, data)
+            .await
+    }
+
+    pub async fn delete_file(&self, store: &str, name: &str) -> Result<(), ApiError> {
+        user_of(store)?;
+        self.0.delete_file(&names::normalize_file_path(name)?).await
+    }
+
+    /// The shared files whose paths start with `prefix`, a page of up to `page_size` (0: the
+    /// state service's page) after `marker`.
+    pub async fn list_files(
+        &self,
+        store: &str,
+        prefix: &str,
+        page_size: i32,
+        marker: &str,
+    ) -> Result<FilePage, ApiError> {
+        user_of(store)?;
+        let limit = u32::try_from(page_size).map_err(|_| {
+            ApiError::invalid_argument(format!("page_size {page_size} is negative"))
+        })?;
+        let list = self.0.list_files(prefix, marker, limit).await?;
+        let files: Vec<(String, u64)> = list.files.into_iter().map(|f| (f.path, f.size)).collect();
+        let marker = match list.truncated {
+            true => files
+                .last()
+                .map(|(path, _)| path.clone())
+                .unwrap_or_default(),
+            false => String::new(),
+        };
+        Ok(FilePage {
+            files,
+            marker,
+            truncated: list.truncated,
+        })
+    }
+
+    /// Publishes `data` on the topic of the user `pubsub`: every function subscribed to it
+    /// is called in the background with the event. Returns once those calls are recorded.
+    /// With the metadata `rawPayload` = `true` the functions get the data as published,
+    /// without an envelope.
+    pub async fn publish(
+        &self,
+        pubsub: &str,
+        topic: &str,
+        data: Bytes,
+        content_type: &str,
+        metadata: &HashMap<String, String>,
+    ) -> Result<(), ApiError> {
+        let event = Event {
+            user: user_of(pubsub)?.to_string(),
+            topic: topic.to_string(),
+            data,
+            content_type: content_type.to_string(),
+            source: "fwasm".into(),
+            raw: metadata.get("rawPayload").is_some_and(|raw| raw == "true"),
+        };
+        self.0.publish(&event).await.map(drop)
+    }
+
     /// Runs the function `method` (optionally `function/path`) of the user `app` and returns
     /// its output and content type. A call that ran and failed is an error with its reason.
     pub async fn invoke(&self, call: MethodCall) -> Result<(Bytes, String), ApiError> {
@@ -214,6 +357,23 @@ fn failure(result: &CallResult) -> ApiError {
         _ => ErrorCode::Internal,
     };
     ApiError::new(code, result.error.clone())
+}
+
+/// Checks a lock request's names; the user whose lock it is.
+fn lock_target<'a>(store: &'a str, resource: &str, owner: &str) -> Result<&'a str, ApiError> {
+    if resource.is_empty() {
+        return Err(ApiError::invalid_argument("the lock names no resource_id"));
+    }
+    if owner.is_empty() {
+        return Err(ApiError::invalid_argument("the lock names no lock_owner"));
+    }
+    checked_key(resource)?;
+    user_of(store)
+}
+
+/// The holder an app's lock owner is in the state service: apart from functions' calls.
+fn app_holder(owner: &str) -> String {
+    format!("app:{owner}")
 }
 
 /// An item as a write of fwasm's state.

@@ -541,6 +541,27 @@ mod tests {
         async fn get_file(&self, _: FileRef) -> Result<FileData, ApiError> {
             unreachable!("the scheduler never touches files")
         }
+        async fn delete_file(&self, _: FileRef) -> Result<(), ApiError> {
+            unreachable!("the scheduler never touches files")
+        }
+        async fn list_files(
+            &self,
+            _: fwasm_proto::pb::ListFilesRequest,
+        ) -> Result<fwasm_proto::pb::FileList, ApiError> {
+            unreachable!("the scheduler never touches files")
+        }
+        async fn subscribe(&self, _: fwasm_proto::pb::Subscription) -> Result<(), ApiError> {
+            unreachable!("the scheduler never touches subscriptions")
+        }
+        async fn unsubscribe(&self, _: fwasm_proto::pb::Subscription) -> Result<(), ApiError> {
+            unreachable!("the scheduler never touches subscriptions")
+        }
+        async fn list_subscriptions(
+            &self,
+            _: fwasm_proto::pb::ListSubscriptionsRequest,
+        ) -> Result<fwasm_proto::pb::SubscriptionList, ApiError> {
+            unreachable!("the scheduler never touches subscriptions")
+        }
         async fn save_call(&self, _: SaveCallRequest) -> Result<(), ApiError> {
             unreachable!("these tests keep calls in memory")
         }

@@ -172,17 +172,142 @@ pub trait Backend: Send + Sync + 'static {
     /// Empties the append list of `key` (its value stays).
     async fn clear_appended(&self, user: &str, key: &str) -> Result<(), BackendError>;
 
+    /// Takes the lock on `key` of `user` for `holder` in `mode` until `lease` from now, if it
+    /// is free for it: for a write, no one else holds it; for a read, no one else holds it to
+    /// write. A holder that holds it already renews its lease (keeping a write), or with
+    /// `reentrant` false is refused. Locks are kept like state, so a restart neither frees
+    /// nor loses them; a lease that has ended frees its hold.
+    async fn try_lock(
+        &self,
+        user: &str,
+        key: &str,
+        holder: &str,
+        mode: LockMode,
+        lease: Duration,
+        reentrant: bool,
+    ) -> Result<LockTry, BackendError>;
+
+    /// Gives up what `holder` holds of the lock on `key` of `user`.
+    async fn unlock(&self, user: &str, key: &str, holder: &str) -> Result<Unlocked, BackendError>;
+
     /// Stores a shared file at `path` (already in canonical form), replacing any there.
     async fn put_file(&self, path: &str, data: Bytes) -> Result<(), BackendError>;
 
     /// The shared file at `path`, `None` if there is none.
     async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError>;
 
+    /// Removes the shared file at `path`; false if there was none.
+    async fn delete_file(&self, path: &str) -> Result<bool, BackendError>;
+
+    /// The paths and sizes of the shared files whose paths start with `prefix` and sort after
+    /// `after`, in order, at most `limit` of them.
+    async fn list_files(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, BackendError>;
+
+    /// Subscribes `user/function` to the user's `topic`, or with `subscribed` false
+    /// unsubscribes it: whether that changed anything.
+    async fn set_subscription(
+        &self,
+        user: &str,
+        topic: &str,
+        function: &str,
+        subscribed: bool,
+    ) -> Result<bool, BackendError>;
+
+    /// The user's subscriptions as (topic, function), sorted; only `topic`'s if given.
+    async fn subscriptions(
+        &self,
+        user: &str,
+        topic: Option<&str>,
+    ) -> Result<Vec<(String, String)>, BackendError>;
+
     /// Keeps an encoded call record under its id, replacing any there, for about `ttl`.
     async fn save_call(&self, id: u64, record: Bytes, ttl: Duration) -> Result<(), BackendError>;
 
     /// The encoded call record saved under `id`, `None` if there is none (or it expired).
     async fn call(&self, id: u64) -> Result<Option<Bytes>, BackendError>;
+}
+
+/// How a lock is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LockMode {
+    Read,
+    Write,
+}
+
+/// What a [`Backend::try_lock`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockTry {
+    pub granted: bool,
+    /// When refused: how long until the first of the other holders' leases ends.
+    pub busy_for: Option<Duration>,
+}
+
+/// What a [`Backend::unlock`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlocked {
+    Released,
+    /// No one holds the lock.
+    NotLocked,
+    /// Others hold it, the one unlocking not.
+    HeldByOthers,
+}
+
+/// One holder's hold on a lock, as the embedded backend keeps it (the Redis backend's script
+/// decides the same way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hold {
+    pub holder: String,
+    pub mode: LockMode,
+    /// When its lease ends, in milliseconds since the Unix epoch.
+    pub until_ms: u64,
+}
+
+/// Decides a lock request against the live holds: the hold to record if it is granted.
+pub(crate) fn grant(
+    holds: &[Hold],
+    holder: &str,
+    mode: LockMode,
+    until_ms: u64,
+    reentrant: bool,
+) -> Option<Hold> {
+    let mine = holds.iter().find(|h| h.holder == holder);
+    if mine.is_some() && !reentrant {
+        return None;
+    }
+    let mut others = holds.iter().filter(|h| h.holder != holder);
+    let free = match mode {
+        LockMode::Write => others.next().is_none(),
+        LockMode::Read => others.all(|h| h.mode == LockMode::Read),
+    };
+    free.then(|| Hold {
+        holder: holder.to_string(),
+        mode: mine.map_or(mode, |held| held.mode.max(mode)),
+        until_ms,
+    })
+}
+
+/// What unlocking finds among the live holds.
+pub(crate) fn release(holds: &[Hold], holder: &str) -> Unlocked {
+    if holds.iter().any(|h| h.holder == holder) {
+        Unlocked::Released
+    } else if holds.is_empty() {
+        Unlocked::NotLocked
+    } else {
+        Unlocked::HeldByOthers
+    }
+}
+
+/// Milliseconds since the Unix epoch: lock leases are kept as wall-clock times, so they keep
+/// their meaning across restarts.
+pub(crate) fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A key as a transaction finds it before its first op on it.

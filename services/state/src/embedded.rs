@@ -20,7 +20,8 @@ use redb::{
 };
 
 use crate::backend::{
-    Backend, BackendError, FunctionRecord, KeyBefore, StateOp, Versioned, check_transaction,
+    Backend, BackendError, FunctionRecord, Hold, KeyBefore, LockMode, LockTry, StateOp, Unlocked,
+    Versioned, check_transaction, grant, release, unix_millis,
 };
 use crate::group_commit::GroupCommit;
 
@@ -54,6 +55,11 @@ const VERSION_COUNTER: &str = "state_version";
 const VERSIONED_MARK: &str = "state_versioned";
 /// (user, sequence key) -> the last id the sequence gave.
 const SEQUENCES: TableDefinition<(&str, &str), u64> = TableDefinition::new("sequences");
+/// (user, topic, function) for every subscription.
+const SUBSCRIPTIONS: TableDefinition<(&str, &str, &str), ()> =
+    TableDefinition::new("subscriptions");
+/// (user, key, holder) -> (1 for a write hold, 0 for a read, when its lease ends in Unix ms).
+const LOCKS: TableDefinition<(&str, &str, &str), (u8, u64)> = TableDefinition::new("locks");
 
 pub const FILE_NAME: &str = "fwasm.redb";
 
@@ -86,6 +92,8 @@ impl EmbeddedBackend {
         txn.open_table(VERSIONS).map_err(storage)?;
         txn.open_table(COUNTERS).map_err(storage)?;
         txn.open_table(SEQUENCES).map_err(storage)?;
+        txn.open_table(LOCKS).map_err(storage)?;
+        txn.open_table(SUBSCRIPTIONS).map_err(storage)?;
         measure_lists(&txn)?;
         version_unversioned_values(&txn)?;
         txn.commit().map_err(storage)?;
@@ -330,6 +338,41 @@ fn apply(txn: &WriteTransaction, user: &str, op: &StateOp) -> Result<u64, Backen
     }
 }
 
+/// The live holds of the lock on (user, key); holds whose lease has ended are removed.
+fn live_holds(txn: &WriteTransaction, user: &str, key: &str) -> Result<Vec<Hold>, BackendError> {
+    let mut locks = txn.open_table(LOCKS).map_err(storage)?;
+    let now = unix_millis();
+    let (mut live, mut ended) = (Vec::new(), Vec::new());
+    for entry in locks.range((user, key, "")..).map_err(storage)? {
+        let (at, hold) = entry.map_err(storage)?;
+        let (hold_user, hold_key, holder) = at.value();
+        if hold_user != user || hold_key != key {
+            break;
+        }
+        let (mode, until_ms) = hold.value();
+        if until_ms <= now {
+            ended.push(holder.to_string());
+            continue;
+        }
+        let mode = if mode == 1 {
+            LockMode::Write
+        } else {
+            LockMode::Read
+        };
+        live.push(Hold {
+            holder: holder.to_string(),
+            mode,
+            until_ms,
+        });
+    }
+    for holder in ended {
+        locks
+            .remove((user, key, holder.as_str()))
+            .map_err(storage)?;
+    }
+    Ok(live)
+}
+
 fn has_value(txn: &WriteTransaction, user: &str, key: &str) -> Result<bool, BackendError> {
     let values = txn.open_table(VALUES).map_err(storage)?;
     Ok(values.get((user, key)).map_err(storage)?.is_some())
@@ -532,6 +575,139 @@ impl Backend for EmbeddedBackend {
 
     async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError> {
         self.read_bytes(FILES, path.to_string()).await
+    }
+
+    async fn delete_file(&self, path: &str) -> Result<bool, BackendError> {
+        let path = path.to_string();
+        self.writes
+            .write(0, move |txn| {
+                let mut files = txn.open_table(FILES).map_err(storage)?;
+                Ok(files.remove(path.as_str()).map_err(storage)?.is_some())
+            })
+            .await
+    }
+
+    async fn list_files(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, BackendError> {
+        let (prefix, after) = (prefix.to_string(), after.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let files = txn.open_table(FILES).map_err(storage)?;
+            let start = prefix.as_str().max(after.as_str());
+            let mut found = Vec::new();
+            for entry in files.range(start..).map_err(storage)? {
+                let (path, data) = entry.map_err(storage)?;
+                let path = path.value();
+                if !path.starts_with(prefix.as_str()) || found.len() == limit {
+                    break;
+                }
+                if path != after {
+                    found.push((path.to_string(), data.value().len() as u64));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn set_subscription(
+        &self,
+        user: &str,
+        topic: &str,
+        function: &str,
+        subscribed: bool,
+    ) -> Result<bool, BackendError> {
+        let at = (user.to_string(), topic.to_string(), function.to_string());
+        self.writes
+            .write(0, move |txn| {
+                let mut table = txn.open_table(SUBSCRIPTIONS).map_err(storage)?;
+                let at = (at.0.as_str(), at.1.as_str(), at.2.as_str());
+                let before = match subscribed {
+                    true => table.insert(at, ()).map_err(storage)?.is_some(),
+                    false => table.remove(at).map_err(storage)?.is_some(),
+                };
+                Ok(before != subscribed)
+            })
+            .await
+    }
+
+    async fn subscriptions(
+        &self,
+        user: &str,
+        topic: Option<&str>,
+    ) -> Result<Vec<(String, String)>, BackendError> {
+        let (user, topic) = (user.to_string(), topic.map(str::to_string));
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(SUBSCRIPTIONS).map_err(storage)?;
+            let start = (user.as_str(), topic.as_deref().unwrap_or(""), "");
+            let mut found = Vec::new();
+            for entry in table.range(start..).map_err(storage)? {
+                let (at, _) = entry.map_err(storage)?;
+                let (of, on, function) = at.value();
+                if of != user || topic.as_deref().is_some_and(|topic| topic != on) {
+                    break;
+                }
+                found.push((on.to_string(), function.to_string()));
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn try_lock(
+        &self,
+        user: &str,
+        key: &str,
+        holder: &str,
+        mode: LockMode,
+        lease: Duration,
+        reentrant: bool,
+    ) -> Result<LockTry, BackendError> {
+        let (user, key, holder) = (user.to_string(), key.to_string(), holder.to_string());
+        self.writes
+            .write(0, move |txn| {
+                let holds = live_holds(txn, &user, &key)?;
+                let now = unix_millis();
+                let until = now.saturating_add(lease.as_millis() as u64);
+                let Some(hold) = grant(&holds, &holder, mode, until, reentrant) else {
+                    let first_end = holds.iter().filter(|h| h.holder != holder);
+                    let busy_for = first_end.map(|h| h.until_ms).min();
+                    return Ok(LockTry {
+                        granted: false,
+                        busy_for: busy_for.map(|at| Duration::from_millis(at - now.min(at))),
+                    });
+                };
+                let mut locks = txn.open_table(LOCKS).map_err(storage)?;
+                let at = (user.as_str(), key.as_str(), holder.as_str());
+                let mode = u8::from(hold.mode == LockMode::Write);
+                locks.insert(at, (mode, hold.until_ms)).map_err(storage)?;
+                Ok(LockTry {
+                    granted: true,
+                    busy_for: None,
+                })
+            })
+            .await
+    }
+
+    async fn unlock(&self, user: &str, key: &str, holder: &str) -> Result<Unlocked, BackendError> {
+        let (user, key, holder) = (user.to_string(), key.to_string(), holder.to_string());
+        self.writes
+            .write(0, move |txn| {
+                let holds = live_holds(txn, &user, &key)?;
+                let found = release(&holds, &holder);
+                if found == Unlocked::Released {
+                    let mut locks = txn.open_table(LOCKS).map_err(storage)?;
+                    let at = (user.as_str(), key.as_str(), holder.as_str());
+                    locks.remove(at).map_err(storage)?;
+                }
+                Ok(found)
+            })
+            .await
     }
 
     async fn save_call(&self, id: u64, record: Bytes, ttl: Duration) -> Result<(), BackendError> {

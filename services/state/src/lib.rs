@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-pub use backend::{Backend, BackendError, FunctionRecord, StateOp, Versioned};
+pub use backend::{
+    Backend, BackendError, FunctionRecord, LockMode, LockTry, StateOp, Unlocked, Versioned,
+};
 pub use embedded::EmbeddedBackend;
 pub use redis::RedisBackend;
 pub use service::StateService;

@@ -1,8 +1,13 @@
-//! Global reader/writer locks on state keys, held here in the state service for executors
-//! anywhere. They live in this process's memory: a restart of the state service frees every
-//! lock (holders learn of it when their unlock is refused). Every lock has a lease: a holder that vanishes (a crashed executor) cannot block
-//! a key for longer than its lease. Waiters are woken when a lock is released, and are granted
-//! the lock in the order they started waiting, so none waits for ever behind newcomers.
+//! Global reader/writer locks on state keys, for executors anywhere and for apps (the runtime
+//! APIs' TryLock). Who holds a lock is kept by the backend, like state, so a restart of the
+//! state service neither frees nor loses a lock; every hold has a lease, so a holder that
+//! vanishes (a crashed executor) cannot block a key for longer than its lease.
+//!
+//! What lives here, in memory, is the waiting: waiters queue per key and are granted the lock
+//! in the order they started waiting, so none waits for ever behind newcomers; a release
+//! through this service wakes the first at once. Holds given up elsewhere (another state
+//! service on the same Redis, a lease ending) are seen by looking again every
+//! [`LOOK_AGAIN`] or when the first other lease ends.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -10,149 +15,149 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Read,
-    Write,
-}
+use crate::backend::{Backend, BackendError, LockMode, Unlocked};
+
+/// How often a waiter looks at the lock again when nothing here woke it.
+const LOOK_AGAIN: Duration = Duration::from_millis(200);
 
 #[derive(Default)]
 pub(crate) struct GlobalLocks {
-    keys: Mutex<HashMap<(String, String), KeyLock>>,
+    keys: Mutex<HashMap<(String, String), Waiting>>,
 }
 
+/// The waiters of one key.
 #[derive(Default)]
-struct KeyLock {
-    writer: Option<(String, Instant)>,
-    readers: HashMap<String, Instant>,
-    /// Woken whenever a holder lets go or the queue moves.
+struct Waiting {
+    /// Woken whenever a holder lets go here or the queue moves.
     released: Arc<Notify>,
     /// Tickets of the waiting requests, oldest first; only the oldest may be granted.
     queue: VecDeque<u64>,
     next_ticket: u64,
 }
 
-impl KeyLock {
-    fn drop_expired(&mut self, now: Instant) {
-        if self.writer.as_ref().is_some_and(|(_, until)| *until <= now) {
-            self.writer = None;
-        }
-        self.readers.retain(|_, until| *until > now);
-    }
-
-    /// Grants the lock if it is free for `holder` (a holder asking again keeps what it has).
-    fn try_grant(&mut self, mode: Mode, holder: &str, until: Instant) -> bool {
-        let writer = self.writer.as_ref().map(|(h, _)| h.as_str());
-        let granted = match mode {
-            Mode::Write => {
-                writer.is_none_or(|w| w == holder)
-                    && self.readers.keys().all(|reader| reader == holder)
-            }
-            Mode::Read => writer.is_none_or(|w| w == holder),
-        };
-        if granted {
-            match mode {
-                Mode::Write => self.writer = Some((holder.to_string(), until)),
-                Mode::Read => {
-                    self.readers.insert(holder.to_string(), until);
-                }
-            }
-        }
-        granted
-    }
-
-    /// When the earliest lease ends, if anyone holds the lock.
-    fn next_expiry(&self) -> Option<Instant> {
-        let writer = self.writer.as_ref().map(|(_, until)| *until);
-        writer
-            .into_iter()
-            .chain(self.readers.values().copied())
-            .min()
-    }
-
-    fn is_idle(&self) -> bool {
-        self.writer.is_none() && self.readers.is_empty() && self.queue.is_empty()
-    }
+/// A lock request.
+pub(crate) struct Ask<'a> {
+    pub user: &'a str,
+    pub key: &'a str,
+    pub holder: &'a str,
+    pub mode: LockMode,
+    pub lease: Duration,
+    /// How long to wait for it; zero = try once.
+    pub wait: Duration,
+    /// Whether a holder asking again renews its hold (a function's calls) or is refused
+    /// (an app's TryLock).
+    pub reentrant: bool,
 }
 
 impl GlobalLocks {
-    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), KeyLock>> {
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Waiting>> {
         self.keys.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes the lock for `holder` for `lease`, waiting up to `wait`. False if not granted.
+    /// Takes the lock, waiting up to `ask.wait`. False if not granted.
     pub(crate) async fn lock(
         &self,
-        user: &str,
-        key: &str,
-        mode: Mode,
-        holder: &str,
-        lease: Duration,
-        wait: Duration,
-    ) -> bool {
-        let id = (user.to_string(), key.to_string());
-        let deadline = Instant::now() + wait;
+        backend: &dyn Backend,
+        ask: Ask<'_>,
+    ) -> Result<bool, BackendError> {
+        let id = (ask.user.to_string(), ask.key.to_string());
+        let deadline = Instant::now() + ask.wait;
         // Our place in the key's queue once we wait; it is given up however this ends (when
-        // dropped, after the table's guard), a caller that stops waiting included.
+        // dropped), a caller that stops waiting included.
         let mut queued: Option<Queued> = None;
         loop {
-            let (released, wake_at) = {
+            let (turn, mut released) = {
                 let mut keys = self.keys();
-                let lock = keys.entry(id.clone()).or_default();
-                let now = Instant::now();
-                lock.drop_expired(now);
+                let waiting = keys.entry(id.clone()).or_default();
                 // Newcomers queue behind waiters instead of overtaking them.
                 let turn = match &queued {
-                    Some(queued) => lock.queue.front() == Some(&queued.ticket),
-                    None => lock.queue.is_empty(),
+                    Some(queued) => waiting.queue.front() == Some(&queued.ticket),
+                    None => waiting.queue.is_empty(),
                 };
-                if turn && lock.try_grant(mode, holder, now + lease) {
-                    if queued.is_some() {
-                        lock.queue.pop_front();
-                        // The next in line may be a reader that can share.
-                        lock.released.notify_waiters();
-                    }
-                    return true;
-                }
-                if now >= deadline {
-                    return false;
-                }
-                if queued.is_none() {
-                    lock.queue.push_back(lock.next_ticket);
-                    queued = Some(Queued {
-                        locks: self,
-                        id: id.clone(),
-                        ticket: lock.next_ticket,
-                    });
-                    lock.next_ticket += 1;
-                }
-                let wake_at = lock.next_expiry().map_or(deadline, |e| e.min(deadline));
-                // Registered while the table is locked, so no release can slip in unseen.
-                let mut released = Box::pin(lock.released.clone().notified_owned());
+                // Registered before looking, so no release can slip in unseen.
+                let mut released = Box::pin(waiting.released.clone().notified_owned());
                 released.as_mut().enable();
-                (released, wake_at)
+                (turn, released)
             };
-            let _ = tokio::time::timeout_at(wake_at.into(), released).await;
+            let mut look_again = LOOK_AGAIN;
+            if turn {
+                let tried = backend
+                    .try_lock(
+                        ask.user,
+                        ask.key,
+                        ask.holder,
+                        ask.mode,
+                        ask.lease,
+                        ask.reentrant,
+                    )
+                    .await;
+                let tried = match tried {
+                    Ok(tried) => tried,
+                    Err(err) => {
+                        drop(queued);
+                        self.forget_if_idle(&id);
+                        return Err(err);
+                    }
+                };
+                if tried.granted {
+                    if let Some(queued) = queued.take() {
+                        // Leaving the queue wakes the next in line, who may be a reader.
+                        drop(queued);
+                    } else {
+                        self.forget_if_idle(&id);
+                    }
+                    return Ok(true);
+                }
+                if let Some(busy_for) = tried.busy_for {
+                    look_again = look_again.min(busy_for + Duration::from_millis(1));
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                drop(queued);
+                self.forget_if_idle(&id);
+                return Ok(false);
+            }
+            if queued.is_none() {
+                let mut keys = self.keys();
+                let waiting = keys.entry(id.clone()).or_default();
+                waiting.queue.push_back(waiting.next_ticket);
+                queued = Some(Queued {
+                    locks: self,
+                    id: id.clone(),
+                    ticket: waiting.next_ticket,
+                });
+                waiting.next_ticket += 1;
+                if !turn {
+                    // Our turn may have come meanwhile; look at once.
+                    continue;
+                }
+            }
+            let wake_at = (now + look_again).min(deadline);
+            let _ = tokio::time::timeout_at(wake_at.into(), released.as_mut()).await;
         }
     }
 
-    /// Releases what `holder` holds on the key. False if it held nothing.
-    pub(crate) fn unlock(&self, user: &str, key: &str, holder: &str) -> bool {
-        let id = (user.to_string(), key.to_string());
+    /// Gives up what `holder` holds on the key and wakes its waiters.
+    pub(crate) async fn unlock(
+        &self,
+        backend: &dyn Backend,
+        user: &str,
+        key: &str,
+        holder: &str,
+    ) -> Result<Unlocked, BackendError> {
+        let found = backend.unlock(user, key, holder).await?;
+        if let Some(waiting) = self.keys().get(&(user.to_string(), key.to_string())) {
+            waiting.released.notify_waiters();
+        }
+        Ok(found)
+    }
+
+    fn forget_if_idle(&self, id: &(String, String)) {
         let mut keys = self.keys();
-        let Some(lock) = keys.get_mut(&id) else {
-            return false;
-        };
-        let mut held = lock.readers.remove(holder).is_some();
-        if lock.writer.as_ref().is_some_and(|(h, _)| h == holder) {
-            lock.writer = None;
-            held = true;
+        if keys.get(id).is_some_and(|waiting| waiting.queue.is_empty()) {
+            keys.remove(id);
         }
-        lock.released.notify_waiters();
-        if lock.is_idle() {
-            keys.remove(&id);
-        }
-        held
     }
 }
 
@@ -166,13 +171,10 @@ struct Queued<'a> {
 impl Drop for Queued<'_> {
     fn drop(&mut self) {
         let mut keys = self.locks.keys();
-        if let Some(lock) = keys.get_mut(&self.id) {
-            let before = lock.queue.len();
-            lock.queue.retain(|waiting| *waiting != self.ticket);
-            if lock.queue.len() != before {
-                lock.released.notify_waiters();
-            }
-            if lock.is_idle() {
+        if let Some(waiting) = keys.get_mut(&self.id) {
+            waiting.queue.retain(|ticket| *ticket != self.ticket);
+            waiting.released.notify_waiters();
+            if waiting.queue.is_empty() {
                 keys.remove(&self.id);
             }
         }
@@ -182,42 +184,112 @@ impl Drop for Queued<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EmbeddedBackend;
 
     const LEASE: Duration = Duration::from_secs(10);
     const NOW: Duration = Duration::ZERO;
+    use LockMode::{Read, Write};
+
+    /// Locks over an embedded store of their own.
+    #[derive(Clone)]
+    struct Locks {
+        backend: Arc<EmbeddedBackend>,
+        locks: Arc<GlobalLocks>,
+        _dir: Arc<tempfile::TempDir>,
+    }
+
+    impl Locks {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            Locks {
+                backend: Arc::new(EmbeddedBackend::open(dir.path()).unwrap()),
+                locks: Arc::default(),
+                _dir: Arc::new(dir),
+            }
+        }
+
+        async fn lock(
+            &self,
+            key: &str,
+            mode: LockMode,
+            holder: &str,
+            lease: Duration,
+            wait: Duration,
+        ) -> bool {
+            let ask = Ask {
+                user: "u",
+                key,
+                holder,
+                mode,
+                lease,
+                wait,
+                reentrant: true,
+            };
+            self.locks.lock(self.backend.as_ref(), ask).await.unwrap()
+        }
+
+        async fn unlock(&self, key: &str, holder: &str) -> Unlocked {
+            let backend = self.backend.as_ref();
+            self.locks.unlock(backend, "u", key, holder).await.unwrap()
+        }
+    }
 
     #[tokio::test]
     async fn readers_share_and_a_writer_excludes() {
-        let locks = GlobalLocks::default();
-        assert!(locks.lock("u", "k", Mode::Read, "a", LEASE, NOW).await);
-        assert!(locks.lock("u", "k", Mode::Read, "b", LEASE, NOW).await);
-        assert!(!locks.lock("u", "k", Mode::Write, "c", LEASE, NOW).await);
-        assert!(locks.unlock("u", "k", "a") && locks.unlock("u", "k", "b"));
-        assert!(locks.lock("u", "k", Mode::Write, "c", LEASE, NOW).await);
-        assert!(!locks.lock("u", "k", Mode::Read, "a", LEASE, NOW).await);
+        let locks = Locks::new();
+        assert!(locks.lock("k", Read, "a", LEASE, NOW).await);
+        assert!(locks.lock("k", Read, "b", LEASE, NOW).await);
+        assert!(!locks.lock("k", Write, "c", LEASE, NOW).await);
+        assert_eq!(locks.unlock("k", "c").await, Unlocked::HeldByOthers);
+        assert_eq!(locks.unlock("k", "a").await, Unlocked::Released);
+        assert_eq!(locks.unlock("k", "b").await, Unlocked::Released);
+        assert!(locks.lock("k", Write, "c", LEASE, NOW).await);
+        assert!(!locks.lock("k", Read, "a", LEASE, NOW).await);
         assert!(
-            locks.lock("v", "k", Mode::Write, "a", LEASE, NOW).await,
-            "another user's key is another lock"
+            locks.lock("k2", Write, "a", LEASE, NOW).await,
+            "another key is another lock"
         );
-        assert!(!locks.unlock("u", "k", "nobody"));
+        assert_eq!(locks.unlock("k3", "nobody").await, Unlocked::NotLocked);
+    }
+
+    #[tokio::test]
+    async fn a_holder_asking_again_renews_or_with_try_lock_is_refused() {
+        let locks = Locks::new();
+        assert!(locks.lock("k", Write, "a", LEASE, NOW).await);
+        assert!(locks.lock("k", Read, "a", LEASE, NOW).await, "renewed");
+        assert!(
+            !locks.lock("k", Read, "b", LEASE, NOW).await,
+            "still held to write"
+        );
+        let again = Ask {
+            user: "u",
+            key: "k",
+            holder: "a",
+            mode: Write,
+            lease: LEASE,
+            wait: NOW,
+            reentrant: false,
+        };
+        let backend = locks.backend.as_ref();
+        assert!(!locks.locks.lock(backend, again).await.unwrap());
     }
 
     #[tokio::test]
     async fn a_waiter_gets_the_lock_when_it_is_released() {
-        let locks = Arc::new(GlobalLocks::default());
-        assert!(locks.lock("u", "k", Mode::Write, "a", LEASE, NOW).await);
+        let locks = Locks::new();
+        assert!(locks.lock("k", Write, "a", LEASE, NOW).await);
         let waiter = tokio::spawn({
             let locks = locks.clone();
             async move {
                 let started = Instant::now();
                 let granted = locks
-                    .lock("u", "k", Mode::Write, "b", LEASE, Duration::from_secs(60))
+                    .lock("k", Write, "b", LEASE, Duration::from_secs(60))
                     .await;
                 (granted, started.elapsed())
             }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
-        locks.unlock("u", "k", "a");
+        locks.unlock("k", "a").await;
         let (granted, waited) = waiter.await.unwrap();
         assert!(granted);
         assert!(
@@ -228,32 +300,34 @@ mod tests {
 
     #[tokio::test]
     async fn waiters_are_granted_in_the_order_they_came() {
-        let locks = Arc::new(GlobalLocks::default());
-        assert!(
-            locks
-                .lock("u", "k", Mode::Write, "holder", LEASE, NOW)
-                .await
-        );
+        let locks = Locks::new();
+        assert!(locks.lock("k", Write, "holder", LEASE, NOW).await);
         let (order, received) = tokio::sync::mpsc::unbounded_channel();
         let mut waiters = Vec::new();
         for name in ["first", "second", "third"] {
-            let (locks, order) = (locks.clone(), order.clone());
+            let (waiter, order) = (locks.clone(), order.clone());
             waiters.push(tokio::spawn(async move {
-                let wait = Duration::from_secs(5);
-                assert!(locks.lock("u", "k", Mode::Write, name, LEASE, wait).await);
+                let wait = Duration::from_secs(30);
+                assert!(waiter.lock("k", Write, name, LEASE, wait).await);
                 order.send(name).unwrap();
-                locks.unlock("u", "k", name);
+                waiter.unlock("k", name).await;
             }));
             // Each starts waiting before the next arrives.
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            while locks
+                .locks
+                .keys()
+                .get(&("u".into(), "k".into()))
+                .map_or(0, |w| w.queue.len())
+                < waiters.len()
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         }
         assert!(
-            !locks
-                .lock("u", "k", Mode::Write, "newcomer", LEASE, NOW)
-                .await,
+            !locks.lock("k", Write, "newcomer", LEASE, NOW).await,
             "a newcomer does not overtake the queue"
         );
-        locks.unlock("u", "k", "holder");
+        locks.unlock("k", "holder").await;
         for waiter in waiters {
             waiter.await.unwrap();
         }
@@ -268,45 +342,36 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_that_gives_up_leaves_the_queue() {
-        let locks = Arc::new(GlobalLocks::default());
-        assert!(
-            locks
-                .lock("u", "k", Mode::Write, "holder", LEASE, NOW)
-                .await
-        );
+        let locks = Locks::new();
+        assert!(locks.lock("k", Write, "holder", LEASE, NOW).await);
         let quitter = tokio::spawn({
             let locks = locks.clone();
             async move {
-                let wait = Duration::from_secs(60);
                 locks
-                    .lock("u", "k", Mode::Write, "quitter", LEASE, wait)
+                    .lock("k", Write, "quitter", LEASE, Duration::from_secs(60))
                     .await
             }
         });
         tokio::time::sleep(Duration::from_millis(10)).await;
         quitter.abort();
         let _ = quitter.await;
-        locks.unlock("u", "k", "holder");
+        locks.unlock("k", "holder").await;
         assert!(
-            locks.lock("u", "k", Mode::Write, "next", LEASE, NOW).await,
+            locks.lock("k", Write, "next", LEASE, NOW).await,
             "nobody is left queued ahead"
         );
     }
 
     #[tokio::test]
     async fn a_lease_ends_a_vanished_holders_lock() {
-        let locks = GlobalLocks::default();
+        let locks = Locks::new();
         // Long enough that the next line surely runs before it ends, on a loaded machine too.
         let short = Duration::from_secs(1);
+        assert!(locks.lock("k", Write, "crashed", short, NOW).await);
+        assert!(!locks.lock("k", Write, "b", LEASE, NOW).await);
         assert!(
             locks
-                .lock("u", "k", Mode::Write, "crashed", short, NOW)
-                .await
-        );
-        assert!(!locks.lock("u", "k", Mode::Write, "b", LEASE, NOW).await);
-        assert!(
-            locks
-                .lock("u", "k", Mode::Write, "b", LEASE, Duration::from_secs(5))
+                .lock("k", Write, "b", LEASE, Duration::from_secs(5))
                 .await
         );
     }

@@ -16,6 +16,10 @@
 //! | `fwasm:ver:{user}:{key}`     | string | the version of a state key's value              |
 //! | `fwasm:state-version`        | string | the last version given (INCR)                   |
 //! | `fwasm:seq:{user}:{key}`     | string | the last id of a sequence (INCR)                |
+//! | `fwasm:lock:{user}:{key}`    | hash   | holder -> `r:` or `w:` and its lease's end (ms) |
+//! | `fwasm:file:{path}`          | string | a shared file                                   |
+//! | `fwasm:files`                | zset   | every shared file's path (for listing)          |
+//! | `fwasm:sub:{user}`           | set    | the user's subscriptions, as `{topic}/{function}` |
 //!
 //! User names never contain `:` or `/` (they are `[A-Za-z0-9_.-]`; this backend refuses one
 //! that does), while state keys may contain anything. The user therefore always comes first and
@@ -45,7 +49,74 @@ use ::redis::{AsyncConnectionConfig, Client, RedisError, Script};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::backend::{Backend, BackendError, FunctionRecord, StateOp, Versioned};
+use crate::backend::{
+    Backend, BackendError, FunctionRecord, LockMode, LockTry, StateOp, Unlocked, Versioned,
+};
+
+/// Takes a lock (see `Backend::try_lock`), by Redis's clock, removing holds whose lease ended.
+/// KEYS: the lock's hash. ARGV: holder, `r` or `w`, lease in ms, `1` if reentrant.
+/// Returns {1} when granted, else {0, ms until the first other hold ends, or -1}.
+const LOCK_SCRIPT: &str = r"
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local holder, mode = ARGV[1], ARGV[2]
+local holds = redis.call('HGETALL', KEYS[1])
+local mine, others, others_write, first_end, last_end = nil, false, false, nil, 0
+for i = 1, #holds, 2 do
+  local held, ends = string.match(holds[i + 1], '^(%a):(%d+)$')
+  ends = tonumber(ends)
+  if ends <= now then
+    redis.call('HDEL', KEYS[1], holds[i])
+  elseif holds[i] == holder then
+    mine = held
+  else
+    others = true
+    others_write = others_write or held == 'w'
+    if first_end == nil or ends < first_end then first_end = ends end
+    if ends > last_end then last_end = ends end
+  end
+end
+local free = (mode == 'w' and not others) or (mode == 'r' and not others_write)
+if (mine and ARGV[4] ~= '1') or not free then
+  if first_end == nil then return {0, -1} end
+  return {0, first_end - now}
+end
+if mine == 'w' then mode = 'w' end
+local ends = now + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], holder, mode .. ':' .. string.format('%d', ends))
+redis.call('PEXPIREAT', KEYS[1], math.max(ends, last_end))
+return {1}
+";
+
+/// Gives up a holder's hold (see `Backend::unlock`). KEYS: the lock's hash. ARGV: holder.
+/// Returns 0 released, 1 no one holds it, 2 others hold it.
+const UNLOCK_SCRIPT: &str = r"
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local holds = redis.call('HGETALL', KEYS[1])
+local mine, others = false, false
+for i = 1, #holds, 2 do
+  local ends = tonumber(string.match(holds[i + 1], ':(%d+)$'))
+  if ends <= now then
+    redis.call('HDEL', KEYS[1], holds[i])
+  elseif holds[i] == ARGV[1] then
+    mine = true
+  else
+    others = true
+  end
+end
+if mine then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 0
+end
+if others then return 2 end
+return 1
+";
+
+/// Every shared file's path, for listing.
+const FILE_INDEX: &str = "fwasm:files";
+/// Set once every shared file stored before the index was kept is in it.
+const FILES_INDEXED_MARK: &str = "fwasm:files-indexed";
 
 /// How long connecting (and the first PING) may take before `connect` gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -168,6 +239,8 @@ pub struct RedisBackend {
     write_script: Script,
     append_script: Script,
     clear_appended_script: Script,
+    lock_script: Script,
+    unlock_script: Script,
 }
 
 impl RedisBackend {
@@ -215,11 +288,17 @@ impl RedisBackend {
             write_script: Script::new(WRITE_SCRIPT),
             append_script: Script::new(APPEND_SCRIPT),
             clear_appended_script: Script::new(CLEAR_APPENDED_SCRIPT),
+            lock_script: Script::new(LOCK_SCRIPT),
+            unlock_script: Script::new(UNLOCK_SCRIPT),
         };
         backend
             .version_unversioned_values()
             .await
             .map_err(|e| open_error(format!("cannot give old values their versions: {e}")))?;
+        backend
+            .index_unindexed_files()
+            .await
+            .map_err(|e| open_error(format!("cannot index the shared files: {e}")))?;
         Ok(backend)
     }
 
@@ -234,23 +313,7 @@ impl RedisBackend {
         if done {
             return Ok(());
         }
-        let values: Vec<String> = {
-            let mut scan = ::redis::cmd("SCAN")
-                .cursor_arg(0)
-                .arg("MATCH")
-                .arg("fwasm:v:*")
-                .arg("COUNT")
-                .arg(1000)
-                .clone()
-                .iter_async::<String>(&mut conn)
-                .await
-                .map_err(storage)?;
-            let mut values = Vec::new();
-            while let Some(key) = scan.next_item().await {
-                values.push(key.map_err(storage)?);
-            }
-            values
-        };
+        let values = self.keys_matching("fwasm:v:*").await?;
         let script = Script::new(VERSION_SCRIPT);
         for value in values {
             let version = format!("fwasm:ver:{}", &value["fwasm:v:".len()..]);
@@ -268,6 +331,54 @@ impl RedisBackend {
             .query_async::<()>(&mut conn)
             .await
             .map_err(storage)
+    }
+
+    /// Puts every shared file stored before files were indexed in the index; done once.
+    async fn index_unindexed_files(&self) -> Result<(), BackendError> {
+        let mut conn = self.conn();
+        let done: bool = ::redis::cmd("EXISTS")
+            .arg(FILES_INDEXED_MARK)
+            .query_async(&mut conn)
+            .await
+            .map_err(storage)?;
+        if done {
+            return Ok(());
+        }
+        for key in self.keys_matching("fwasm:file:*").await? {
+            ::redis::cmd("ZADD")
+                .arg(FILE_INDEX)
+                .arg(0)
+                .arg(&key["fwasm:file:".len()..])
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(storage)?;
+        }
+        ::redis::cmd("SET")
+            .arg(FILES_INDEXED_MARK)
+            .arg(1)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(storage)
+    }
+
+    /// Every key matching the glob `pattern` (SCAN, so the server is never blocked).
+    async fn keys_matching(&self, pattern: &str) -> Result<Vec<String>, BackendError> {
+        let mut conn = self.conn();
+        let mut scan = ::redis::cmd("SCAN")
+            .cursor_arg(0)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .clone()
+            .iter_async::<String>(&mut conn)
+            .await
+            .map_err(storage)?;
+        let mut keys = Vec::new();
+        while let Some(key) = scan.next_item().await {
+            keys.push(key.map_err(storage)?);
+        }
+        Ok(keys)
     }
 
     /// A handle for one request (clones share the connection).
@@ -362,6 +473,15 @@ fn list_key(user: &str, key: &str) -> Result<String, BackendError> {
 
 fn list_size_key(user: &str, key: &str) -> Result<String, BackendError> {
     Ok(format!("fwasm:ab:{}:{key}", checked_user(user)?))
+}
+
+fn lock_key(user: &str, key: &str) -> Result<String, BackendError> {
+    Ok(format!("fwasm:lock:{}:{key}", checked_user(user)?))
+}
+
+/// Topics and functions are names, which never contain `/`.
+fn subscriptions_key(user: &str) -> Result<String, BackendError> {
+    Ok(format!("fwasm:sub:{}", checked_user(user)?))
 }
 
 fn keys_key(user: &str) -> Result<String, BackendError> {
@@ -547,16 +667,168 @@ impl Backend for RedisBackend {
     }
 
     async fn put_file(&self, path: &str, data: Bytes) -> Result<(), BackendError> {
-        ::redis::cmd("SET")
+        ::redis::pipe()
+            .atomic()
+            .cmd("SET")
             .arg(file_key(path))
             .arg(data.as_ref())
-            .query_async(&mut self.conn())
+            .ignore()
+            .cmd("ZADD")
+            .arg(FILE_INDEX)
+            .arg(0)
+            .arg(path)
+            .ignore()
+            .exec_async(&mut self.conn())
             .await
             .map_err(storage)
     }
 
     async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError> {
         self.get_bytes(file_key(path)).await
+    }
+
+    async fn delete_file(&self, path: &str) -> Result<bool, BackendError> {
+        let (deleted, _): (u64, u64) = ::redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(file_key(path))
+            .cmd("ZREM")
+            .arg(FILE_INDEX)
+            .arg(path)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)?;
+        Ok(deleted == 1)
+    }
+
+    async fn list_files(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, BackendError> {
+        let start = match after >= prefix {
+            true => format!("({after}"),
+            false => format!("[{prefix}"),
+        };
+        let mut conn = self.conn();
+        let paths: Vec<String> = ::redis::cmd("ZRANGEBYLEX")
+            .arg(FILE_INDEX)
+            .arg(start)
+            .arg("+")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut conn)
+            .await
+            .map_err(storage)?;
+        let paths: Vec<String> = paths
+            .into_iter()
+            .take_while(|path| path.starts_with(prefix))
+            .collect();
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sizes = ::redis::pipe();
+        for path in &paths {
+            sizes.cmd("STRLEN").arg(file_key(path));
+        }
+        let sizes: Vec<u64> = sizes.query_async(&mut conn).await.map_err(storage)?;
+        Ok(paths.into_iter().zip(sizes).collect())
+    }
+
+    async fn set_subscription(
+        &self,
+        user: &str,
+        topic: &str,
+        function: &str,
+        subscribed: bool,
+    ) -> Result<bool, BackendError> {
+        let command = if subscribed { "SADD" } else { "SREM" };
+        let changed: u64 = ::redis::cmd(command)
+            .arg(subscriptions_key(user)?)
+            .arg(format!("{topic}/{function}"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)?;
+        Ok(changed == 1)
+    }
+
+    async fn subscriptions(
+        &self,
+        user: &str,
+        topic: Option<&str>,
+    ) -> Result<Vec<(String, String)>, BackendError> {
+        let members: Vec<String> = ::redis::cmd("SMEMBERS")
+            .arg(subscriptions_key(user)?)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)?;
+        let mut found: Vec<(String, String)> = members
+            .into_iter()
+            .filter_map(|member| {
+                let (on, function) = member.split_once('/')?;
+                let wanted = topic.is_none_or(|topic| topic == on);
+                wanted.then(|| (on.to_string(), function.to_string()))
+            })
+            .collect();
+        found.sort();
+        Ok(found)
+    }
+
+    async fn try_lock(
+        &self,
+        user: &str,
+        key: &str,
+        holder: &str,
+        mode: LockMode,
+        lease: Duration,
+        reentrant: bool,
+    ) -> Result<LockTry, BackendError> {
+        let mode = match mode {
+            LockMode::Read => "r",
+            LockMode::Write => "w",
+        };
+        let reply: Vec<i64> = self
+            .lock_script
+            .key(lock_key(user, key)?)
+            .arg(holder)
+            .arg(mode)
+            .arg(lease.as_millis().max(1) as u64)
+            .arg(if reentrant { "1" } else { "0" })
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(storage)?;
+        Ok(match reply.as_slice() {
+            [1] => LockTry {
+                granted: true,
+                busy_for: None,
+            },
+            [0, busy] => LockTry {
+                granted: false,
+                busy_for: u64::try_from(*busy).ok().map(Duration::from_millis),
+            },
+            other => {
+                return Err(BackendError::Storage(format!(
+                    "the lock script answered {other:?}"
+                )));
+            }
+        })
+    }
+
+    async fn unlock(&self, user: &str, key: &str, holder: &str) -> Result<Unlocked, BackendError> {
+        let found: i64 = self
+            .unlock_script
+            .key(lock_key(user, key)?)
+            .arg(holder)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(storage)?;
+        Ok(match found {
+            0 => Unlocked::Released,
+            2 => Unlocked::HeldByOthers,
+            _ => Unlocked::NotLocked,
+        })
     }
 
     async fn save_call(&self, id: u64, record: Bytes, ttl: Duration) -> Result<(), BackendError> {

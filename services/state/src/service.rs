@@ -6,17 +6,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fwasm_proto::api::StateApi;
 use fwasm_proto::pb::{
-    AppendedState, CallRecord, CallRef, FileData, FileRef, FunctionCode, FunctionInfo, FunctionRef,
-    LoadedCall, LockMode, LockReply, LockRequest, ModuleRef, PutFileRequest, PutFunctionRequest,
-    SaveCallRequest, SetStateRequest, StateKey, StateValue, UnlockRequest, WriteStateReply,
-    WriteStateRequest,
+    AppendedState, CallRecord, CallRef, FileData, FileEntry, FileList, FileRef, FunctionCode,
+    FunctionInfo, FunctionRef, ListFilesRequest, ListSubscriptionsRequest, LoadedCall, LockMode,
+    LockReply, LockRequest, ModuleRef, PutFileRequest, PutFunctionRequest, SaveCallRequest,
+    SetStateRequest, StateKey, StateValue, Subscription, SubscriptionList, UnlockRequest,
+    WriteStateReply, WriteStateRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use sha2::{Digest, Sha256};
 
 use crate::StateLimits;
-use crate::backend::{Backend, BackendError, FunctionRecord, StateOp};
-use crate::locks::{GlobalLocks, Mode};
+use crate::backend::{Backend, BackendError, FunctionRecord, LockMode as Mode, StateOp, Unlocked};
+use crate::locks::{Ask, GlobalLocks};
 
 pub struct StateService {
     backend: Arc<dyn Backend>,
@@ -38,6 +39,10 @@ impl StateService {
     }
 }
 
+/// The most functions one topic may call for each event.
+const MAX_SUBSCRIBERS_PER_TOPIC: usize = 1000;
+/// The most files one listing returns.
+const MAX_FILES_PER_PAGE: usize = 1000;
 /// The most ops one state transaction may have.
 const MAX_TRANSACTION_OPS: usize = 1000;
 /// The most bytes of values one state transaction may write.
@@ -71,6 +76,11 @@ impl From<BackendError> for ApiError {
 fn check_key(user: &str, key: &str) -> Result<(), ApiError> {
     names::check_name("user", user)?;
     names::check_state_key(key)
+}
+
+fn check_subscription(req: &Subscription) -> Result<(), ApiError> {
+    names::check_function_ref(&req.user, &req.function)?;
+    names::check_name("topic", &req.topic)
 }
 
 fn info(user: String, function: String, record: FunctionRecord) -> FunctionInfo {
@@ -239,24 +249,40 @@ impl StateApi for StateService {
                 "a lock request needs a holder and a lease",
             ));
         }
-        let lease = Duration::from_millis(req.lease_ms).min(self.limits.max_lock_lease);
-        let wait = Duration::from_millis(req.wait_ms).min(self.limits.max_lock_lease);
-        let granted = self
-            .locks
-            .lock(&req.user, &req.key, mode, &req.holder, lease, wait)
-            .await;
+        let ask = Ask {
+            user: &req.user,
+            key: &req.key,
+            holder: &req.holder,
+            mode,
+            lease: Duration::from_millis(req.lease_ms).min(self.limits.max_lock_lease),
+            wait: Duration::from_millis(req.wait_ms).min(self.limits.max_lock_lease),
+            reentrant: !req.not_reentrant,
+        };
+        let granted = self.locks.lock(self.backend.as_ref(), ask).await?;
         Ok(LockReply { granted })
     }
 
+    #[tracing::instrument(skip_all, fields(user = %req.user, key = %req.key, holder = %req.holder))]
     async fn unlock_state(&self, req: UnlockRequest) -> Result<(), ApiError> {
         check_key(&req.user, &req.key)?;
-        if self.locks.unlock(&req.user, &req.key, &req.holder) {
-            Ok(())
-        } else {
-            Err(ApiError::not_found(format!(
-                "{} holds no lock on the state key {:?}",
+        let backend = self.backend.as_ref();
+        match self
+            .locks
+            .unlock(backend, &req.user, &req.key, &req.holder)
+            .await?
+        {
+            Unlocked::Released => Ok(()),
+            Unlocked::NotLocked => Err(ApiError::not_found(format!(
+                "{} holds no lock on the state key {:?}: no one does",
                 req.holder, req.key
-            )))
+            ))),
+            Unlocked::HeldByOthers => Err(ApiError::new(
+                ErrorCode::FailedPrecondition,
+                format!(
+                    "{} holds no lock on the state key {:?}: another holder does",
+                    req.holder, req.key
+                ),
+            )),
         }
     }
 
@@ -274,6 +300,96 @@ impl StateApi for StateService {
             exists: data.is_some(),
             data: data.unwrap_or_default(),
         })
+    }
+
+    async fn delete_file(&self, req: FileRef) -> Result<(), ApiError> {
+        let path = names::normalize_file_path(&req.path)?;
+        match self.backend.delete_file(&path).await? {
+            true => Ok(()),
+            false => Err(ApiError::not_found(format!("no shared file at {path:?}"))),
+        }
+    }
+
+    async fn list_files(&self, req: ListFilesRequest) -> Result<FileList, ApiError> {
+        // A prefix is a path's beginning, not a path: it may end in "/" or be empty.
+        if req.prefix.len() > names::MAX_FILE_PATH_LEN || req.after.len() > names::MAX_FILE_PATH_LEN
+        {
+            return Err(ApiError::invalid_argument("a file path prefix is too long"));
+        }
+        let limit = match req.limit {
+            0 => MAX_FILES_PER_PAGE,
+            limit => (limit as usize).min(MAX_FILES_PER_PAGE),
+        };
+        // One more than asked, to know whether more follow.
+        let mut found = self
+            .backend
+            .list_files(&req.prefix, &req.after, limit + 1)
+            .await?;
+        let truncated = found.len() > limit;
+        found.truncate(limit);
+        let files = found
+            .into_iter()
+            .map(|(path, size)| FileEntry { path, size })
+            .collect();
+        Ok(FileList { files, truncated })
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %req.user, topic = %req.topic, function = %req.function))]
+    async fn subscribe(&self, req: Subscription) -> Result<(), ApiError> {
+        check_subscription(&req)?;
+        let subscribed = self
+            .backend
+            .subscriptions(&req.user, Some(&req.topic))
+            .await?;
+        let already = subscribed.iter().any(|(_, f)| *f == req.function);
+        if !already && subscribed.len() >= MAX_SUBSCRIBERS_PER_TOPIC {
+            return Err(ApiError::resource_exhausted(format!(
+                "topic {:?} of {} already has its limit of {MAX_SUBSCRIBERS_PER_TOPIC} \
+                 subscribed functions; unsubscribe some first",
+                req.topic, req.user
+            )));
+        }
+        self.backend
+            .set_subscription(&req.user, &req.topic, &req.function, true)
+            .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %req.user, topic = %req.topic, function = %req.function))]
+    async fn unsubscribe(&self, req: Subscription) -> Result<(), ApiError> {
+        check_subscription(&req)?;
+        let changed = self
+            .backend
+            .set_subscription(&req.user, &req.topic, &req.function, false)
+            .await?;
+        match changed {
+            true => Ok(()),
+            false => Err(ApiError::not_found(format!(
+                "{}/{} is not subscribed to the topic {:?}",
+                req.user, req.function, req.topic
+            ))),
+        }
+    }
+
+    async fn list_subscriptions(
+        &self,
+        req: ListSubscriptionsRequest,
+    ) -> Result<SubscriptionList, ApiError> {
+        names::check_name("user", &req.user)?;
+        if !req.topic.is_empty() {
+            names::check_name("topic", &req.topic)?;
+        }
+        let topic = (!req.topic.is_empty()).then_some(req.topic.as_str());
+        let found = self.backend.subscriptions(&req.user, topic).await?;
+        let subscriptions = found
+            .into_iter()
+            .map(|(topic, function)| Subscription {
+                user: req.user.clone(),
+                topic,
+                function,
+            })
+            .collect();
+        Ok(SubscriptionList { subscriptions })
     }
 
     async fn save_call(&self, req: SaveCallRequest) -> Result<(), ApiError> {
@@ -426,7 +542,7 @@ mod tests {
             (err.code, err.message.as_str()),
             (
                 ErrorCode::NotFound,
-                "h holds no lock on the state key \"k\""
+                "h holds no lock on the state key \"k\": no one does"
             )
         );
         let request = LockRequest {
@@ -436,6 +552,7 @@ mod tests {
             holder: String::new(),
             lease_ms: 1000,
             wait_ms: 0,
+            not_reentrant: false,
         };
         let err = state.lock_state(request.clone()).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidArgument);

@@ -9,8 +9,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use std::time::Duration;
+
 use fwasm_state::{
-    Backend, BackendError, EmbeddedBackend, FunctionRecord, RedisBackend, StateOp, Versioned,
+    Backend, BackendError, EmbeddedBackend, FunctionRecord, LockMode, RedisBackend, StateOp,
+    Unlocked, Versioned,
 };
 use redis_harness::RedisServer;
 
@@ -84,7 +87,190 @@ conformance!(
     a_transaction_is_held_to_the_key_limit_as_a_whole,
     concurrent_transactions_are_never_seen_half_applied,
     sequences_start_at_one_and_never_repeat,
+    locks_exclude_expire_and_say_who_holds_them,
+    files_are_listed_by_prefix_a_page_at_a_time_and_deleted,
+    subscriptions_are_kept_per_user_topic_and_function,
 );
+
+async fn subscriptions_are_kept_per_user_topic_and_function(store: Arc<dyn Backend>) {
+    let pair = |topic: &str, function: &str| (topic.to_string(), function.to_string());
+    assert!(
+        store
+            .set_subscription("u", "orders", "ship", true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_subscription("u", "orders", "ship", true)
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert!(
+        store
+            .set_subscription("u", "orders", "bill", true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_subscription("u", "returns", "ship", true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_subscription("v", "orders", "other", true)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.subscriptions("u", Some("orders")).await.unwrap(),
+        [pair("orders", "bill"), pair("orders", "ship")]
+    );
+    assert_eq!(
+        store.subscriptions("u", None).await.unwrap(),
+        [
+            pair("orders", "bill"),
+            pair("orders", "ship"),
+            pair("returns", "ship")
+        ]
+    );
+    assert!(
+        store
+            .set_subscription("u", "orders", "bill", false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_subscription("u", "orders", "bill", false)
+            .await
+            .unwrap(),
+        "gone"
+    );
+    assert_eq!(
+        store.subscriptions("u", Some("orders")).await.unwrap(),
+        [pair("orders", "ship")]
+    );
+    assert_eq!(store.subscriptions("w", None).await.unwrap(), []);
+}
+
+async fn locks_exclude_expire_and_say_who_holds_them(store: Arc<dyn Backend>) {
+    use LockMode::{Read, Write};
+    let lease = Duration::from_secs(30);
+    let lock = async |key: &str, holder: &str, mode, reentrant| {
+        let tried = store
+            .try_lock("u", key, holder, mode, lease, reentrant)
+            .await;
+        tried.unwrap().granted
+    };
+    assert!(lock("k", "a", Read, true).await);
+    assert!(lock("k", "b", Read, true).await, "readers share");
+    assert!(!lock("k", "c", Write, true).await);
+    assert!(
+        !lock("k", "a", Write, true).await,
+        "no upgrade past another reader"
+    );
+    assert!(
+        !lock("k", "a", Read, false).await,
+        "not reentrant when asked"
+    );
+    assert_eq!(
+        store.unlock("u", "k", "c").await.unwrap(),
+        Unlocked::HeldByOthers
+    );
+    assert_eq!(
+        store.unlock("u", "k", "b").await.unwrap(),
+        Unlocked::Released
+    );
+    assert!(
+        lock("k", "a", Write, true).await,
+        "the last reader upgrades"
+    );
+    assert!(!lock("k", "b", Read, true).await, "held to write");
+    assert!(
+        lock("k", "a", Read, true).await,
+        "a renewal keeps the write"
+    );
+    assert!(!lock("k", "b", Read, true).await, "still held to write");
+    let other = store.try_lock("other", "k", "b", Write, lease, false).await;
+    assert!(other.unwrap().granted, "another user's key is another lock");
+    assert_eq!(
+        store.unlock("u", "k", "a").await.unwrap(),
+        Unlocked::Released
+    );
+    assert_eq!(
+        store.unlock("u", "k", "a").await.unwrap(),
+        Unlocked::NotLocked
+    );
+
+    // A hold ends with its lease; a refusal says when the first other lease ends.
+    let short = Duration::from_millis(1500);
+    assert!(
+        store
+            .try_lock("u", "t", "a", Write, short, false)
+            .await
+            .unwrap()
+            .granted
+    );
+    let refused = store
+        .try_lock("u", "t", "b", Write, lease, false)
+        .await
+        .unwrap();
+    let busy_for = refused.busy_for.expect("a lease that ends");
+    assert!(!refused.granted && busy_for <= short, "{busy_for:?}");
+    tokio::time::sleep(busy_for + Duration::from_millis(50)).await;
+    assert!(
+        store
+            .try_lock("u", "t", "b", Write, lease, false)
+            .await
+            .unwrap()
+            .granted
+    );
+    assert_eq!(
+        store.unlock("u", "t", "a").await.unwrap(),
+        Unlocked::HeldByOthers
+    );
+}
+
+async fn files_are_listed_by_prefix_a_page_at_a_time_and_deleted(store: Arc<dyn Backend>) {
+    for path in ["docs/b.txt", "docs/a.txt", "docs2/c.txt", "data/d.txt"] {
+        store.put_file(path, b(path)).await.unwrap();
+    }
+    let list = async |prefix: &str, after: &str, limit| {
+        store.list_files(prefix, after, limit).await.unwrap()
+    };
+    let size = "docs/a.txt".len() as u64;
+    assert_eq!(
+        list("docs/", "", 10).await,
+        [
+            ("docs/a.txt".to_string(), size),
+            ("docs/b.txt".to_string(), size)
+        ]
+    );
+    assert_eq!(
+        list("docs/", "", 1).await,
+        [("docs/a.txt".to_string(), size)]
+    );
+    assert_eq!(
+        list("docs/", "docs/a.txt", 1).await,
+        [("docs/b.txt".to_string(), size)]
+    );
+    assert_eq!(list("docs/", "docs/b.txt", 1).await, []);
+    assert_eq!(list("", "", 10).await.len(), 4);
+    assert!(store.delete_file("docs/a.txt").await.unwrap());
+    assert!(
+        !store.delete_file("docs/a.txt").await.unwrap(),
+        "gone already"
+    );
+    assert_eq!(store.file("docs/a.txt").await.unwrap(), None);
+    assert_eq!(
+        list("docs/", "", 10).await,
+        [("docs/b.txt".to_string(), size)]
+    );
+}
 
 /// A Redis list from before list sizes were kept (no size key) is measured at its next append,
 /// and the size is kept even when that append is refused.
@@ -852,7 +1038,28 @@ async fn sequences_start_at_one_and_never_repeat(store: Arc<dyn Backend>) {
     assert_eq!(ids, (3..=42).collect::<Vec<u64>>());
 }
 
-/// Versions and sequences survive a restart: the embedded store reopened on its directory,
+/// Shared files a Redis database held before files were indexed are listed after a state
+/// service connects.
+#[tokio::test]
+async fn redis_files_from_before_the_index_are_listed() {
+    let server = RedisServer::start();
+    let mut raw = ::redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = ::redis::cmd("SET")
+        .arg("fwasm:file:old/a.txt")
+        .arg("abc")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let store = RedisBackend::connect(&server.url()).await.unwrap();
+    let listed = store.list_files("old/", "", 10).await.unwrap();
+    assert_eq!(listed, [("old/a.txt".to_string(), 3)]);
+}
+
+/// Versions, sequences, locks and subscriptions survive a restart: the embedded store reopened on its directory,
 /// and a new connection (a restarted state service) to the same Redis.
 #[tokio::test]
 async fn versions_and_sequences_survive_a_restart() {
@@ -869,6 +1076,12 @@ async fn versions_and_sequences_survive_a_restart() {
         let store = open().await;
         let version = store.set_state("u", "k", b("v"), NO_LIMIT).await.unwrap();
         assert_eq!(store.next_id("u", "ids").await.unwrap(), 1, "{name}");
+        let lease = Duration::from_secs(60);
+        let held = store
+            .try_lock("u", "k", "a", LockMode::Write, lease, false)
+            .await;
+        assert!(held.unwrap().granted, "{name}");
+        store.set_subscription("u", "t", "f", true).await.unwrap();
         drop(store);
         let store = open().await;
         assert_eq!(
@@ -880,6 +1093,21 @@ async fn versions_and_sequences_survive_a_restart() {
             "{name}"
         );
         assert_eq!(store.next_id("u", "ids").await.unwrap(), 2, "{name}");
+        let other = store
+            .try_lock("u", "k", "b", LockMode::Write, lease, false)
+            .await;
+        assert!(
+            !other.unwrap().granted,
+            "{name}: a lock is not freed by a restart"
+        );
+        let unlocked = store.unlock("u", "k", "a").await.unwrap();
+        assert_eq!(unlocked, Unlocked::Released, "{name}: nor lost");
+        let subscriptions = store.subscriptions("u", None).await.unwrap();
+        assert_eq!(
+            subscriptions,
+            [("t".to_string(), "f".to_string())],
+            "{name}"
+        );
         let next = store
             .set_state("u", "other", b("v"), NO_LIMIT)
             .await

@@ -31,7 +31,40 @@ fn handle(req: Request) -> Response {
         "state_offset" => state::state_offset(),
         "appender" => state::appender(&req),
         "state" => state::script(&req),
+        "publisher" => publisher(&req),
+        "subscriber" => subscriber(&req),
         other => Response::new(404, format!("testkit has no behaviour named {other}")),
+    }
+}
+
+/// Publishes "DATA" on the topic "TOPIC" given as "TOPIC DATA": "started N", or why not.
+fn publisher(req: &Request) -> Response {
+    let body = String::from_utf8_lossy(req.body());
+    let (topic, data) = body.split_once(' ').unwrap_or((&body, ""));
+    match fwasm_sdk::publish(topic, data.as_bytes()) {
+        Ok(started) => Response::ok(format!("started {started}")),
+        Err(err) => Response::ok(format!("refused: {err}")),
+    }
+}
+
+/// Keeps the event it is called with in the global state keys "last-event" and
+/// "seen.FUNCTION" (this function's name), and its content type in "last-event-type".
+fn subscriber(req: &Request) -> Response {
+    use fwasm_sdk::state;
+    let content_type = req.header("content-type").unwrap_or_default();
+    let mut stored = Ok(());
+    for (key, value) in [
+        ("last-event", req.body()),
+        (&format!("seen.{}", req.function()), req.body()),
+        ("last-event-type", content_type.as_bytes()),
+    ] {
+        stored = stored
+            .and_then(|()| state::set(key, value))
+            .and_then(|()| state::push(key));
+    }
+    match stored {
+        Ok(()) => Response::ok("kept"),
+        Err(err) => Response::new(500, format!("could not keep the event: {err}")),
     }
 }
 

@@ -1,24 +1,81 @@
 //! Apps written against the sidecars' official SDKs, installed from their registries by
-//! scripts/test, run against a real `fwasm up`: fwasm answers them as their sidecar would.
+//! scripts/test (Dapr's Python SDK from PyPI, Layotto's Node.js SDK from npm), run against a
+//! real `fwasm up`: fwasm answers them as their sidecar would.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::*;
 
-/// The Python with Dapr's SDK that scripts/test installs (FWASM_TEST_PYTHON).
-fn python() -> String {
-    std::env::var("FWASM_TEST_PYTHON").unwrap_or_else(|_| {
-        panic!("FWASM_TEST_PYTHON is not set: run scripts/test, which installs the Dapr SDK")
+/// A program from scripts/test's installs, named by `variable`.
+fn installed(variable: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| {
+        panic!("{variable} is not set: run scripts/test, which installs the sidecar SDKs")
     })
 }
 
-/// Runs the Dapr SDK app against `fwasm up`, invoking over `protocol`; panics with its output
-/// unless it says every check held.
+fn app(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../integration/sdks")
+        .join(name)
+}
+
+/// `fwasm up` with, for each store (user) an app uses, the testkit guest as STORE/counter
+/// (takes the global write lock on "counter" and counts) and STORE/subscriber (keeps each event
+/// it gets at "last-event"), subscribed to the topic "orders".
+async fn up_for_apps(dir: &Path, stores: &[&str]) -> (Process, Ready) {
+    let data = dir.join("data");
+    let args = [
+        &["up"][..],
+        &ANY_GATEWAY_PORTS,
+        &["--data-dir", data.to_str().unwrap()],
+    ];
+    let mut up = Process::spawn(dir, "up", &args.concat(), &[]);
+    let ready = up.ready().await;
+    let ports = GatewayPorts {
+        invoke: ready.port("invoke"),
+        upload: ready.port("upload"),
+        grpc: ready.port("grpc"),
+    };
+    let http = reqwest::Client::new();
+    let testkit = fwasm_integration::guest("testkit");
+    for store in stores {
+        for function in ["counter", "subscriber"] {
+            upload(
+                &http,
+                ports,
+                &format!("{store}/{function}"),
+                testkit.clone(),
+            )
+            .await;
+        }
+        let subscribe = format!(
+            "http://127.0.0.1:{}/sub/{store}/orders/subscriber",
+            ports.upload
+        );
+        let reply = http.put(subscribe).send().await.unwrap();
+        assert!(reply.status().is_success(), "{:?}", reply.text().await);
+    }
+    (up, ready)
+}
+
+/// Runs an app to its end; panics with its output unless it printed `ok_line`.
+fn run_app(mut command: Command, ok_line: &str) {
+    let output = command.output().expect("run the SDK app");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains(ok_line),
+        "the SDK app failed: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs the Dapr SDK app against `fwasm up`, invoking over `protocol`.
 fn run_dapr_app(ready: &Ready, protocol: &str, store: &str) {
-    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../integration/sdks/dapr_app.py");
-    let output = Command::new(python())
-        .arg(app)
+    let mut command = Command::new(installed("FWASM_TEST_PYTHON"));
+    command
+        .arg(app("dapr_app.py"))
         .env(
             "DAPR_HTTP_ENDPOINT",
             format!("http://{}", ready.addr("invoke")),
@@ -27,36 +84,33 @@ fn run_dapr_app(ready: &Ready, protocol: &str, store: &str) {
         .env("DAPR_API_METHOD_INVOCATION_PROTOCOL", protocol)
         // Sent on every request as dapr-api-token; accepted.
         .env("DAPR_API_TOKEN", "any-token")
-        .env("STORE", store)
-        .output()
-        .expect("run the Dapr SDK app");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("dapr sdk: ok"),
-        "the Dapr SDK app ({protocol}) failed: {}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .env("STORE", store);
+    run_app(command, "dapr sdk: ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_on_daprs_python_sdk_uses_fwasm_as_its_sidecar() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let args = [
-        &["up"][..],
-        &ANY_GATEWAY_PORTS,
-        &["--data-dir", data.to_str().unwrap()],
-    ];
-    let mut up = Process::spawn(dir.path(), "up", &args.concat(), &[]);
-    let ready = up.ready().await;
-    let for_http = tokio::task::spawn_blocking({
+    let (_up, ready) = up_for_apps(dir.path(), &["py-http", "py-grpc"]).await;
+    for (protocol, store) in [("http", "py-http"), ("grpc", "py-grpc")] {
         let ready = ready.clone();
-        move || run_dapr_app(&ready, "http", "py-http")
-    });
-    for_http.await.unwrap();
-    let ready_grpc = ready.clone();
-    tokio::task::spawn_blocking(move || run_dapr_app(&ready_grpc, "grpc", "py-grpc"))
+        tokio::task::spawn_blocking(move || run_dapr_app(&ready, protocol, store))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_on_layottos_node_sdk_uses_fwasm_as_its_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_up, ready) = up_for_apps(dir.path(), &["node-app"]).await;
+    let mut command = Command::new("node");
+    command
+        .arg(app("layotto_app.js"))
+        .env("NODE_PATH", installed("FWASM_TEST_NODE_PATH"))
+        .env("FWASM_GRPC_PORT", ready.port("grpc").to_string())
+        .env("STORE", "node-app");
+    tokio::task::spawn_blocking(move || run_app(command, "layotto sdk: ok"))
         .await
         .unwrap();
 }
