@@ -1,7 +1,7 @@
 //! Dapr's runtime API against fwasm's own gRPC API, same server, same run: reading and writing
 //! a state key (GetState / SaveState against fwasm.v1.Functions GetState / SetState) and
-//! calling the demo echo function (InvokeService against Invoke). The sidecar APIs should cost
-//! no more than fwasm's own.
+//! calling the demo echo function (InvokeService against Invoke), each pair interleaved. The
+//! sidecar APIs should cost no more than fwasm's own.
 //!
 //! cargo bench -p fwasm-integration --bench runtime_apis
 
@@ -12,6 +12,8 @@ use fwasm_proto::dapr::proto::runtime::v1 as dapr;
 use fwasm_proto::dapr::proto::runtime::v1::dapr_client::DaprClient;
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{InvokeRequest, SetStateRequest, StateKey};
+use std::time::{Duration, Instant};
+
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
@@ -40,97 +42,163 @@ async fn up(data: &std::path::Path) -> Channel {
     endpoint.connect().await.unwrap()
 }
 
+/// One request of the benchmark, through one API.
+#[derive(Clone, Copy)]
+enum Op {
+    FwasmGetState,
+    DaprGetState,
+    FwasmSetState,
+    DaprSaveState,
+    FwasmInvoke,
+    DaprInvokeService,
+}
+
+#[derive(Clone)]
+struct Clients {
+    fwasm: FunctionsClient<Channel>,
+    dapr: DaprClient<Channel>,
+}
+
+impl Clients {
+    async fn run(&self, op: Op) {
+        let (mut fwasm, mut dapr) = (self.fwasm.clone(), self.dapr.clone());
+        let value = || bytes::Bytes::from(vec![7u8; 64]);
+        match op {
+            Op::FwasmGetState => {
+                let key = StateKey {
+                    user: "bench".into(),
+                    key: "k".into(),
+                };
+                fwasm.get_state(key).await.map(drop)
+            }
+            Op::DaprGetState => {
+                let request = dapr::GetStateRequest {
+                    store_name: "bench".into(),
+                    key: "k".into(),
+                    ..Default::default()
+                };
+                dapr.get_state(request).await.map(drop)
+            }
+            Op::FwasmSetState => {
+                let request = SetStateRequest {
+                    user: "bench".into(),
+                    key: "k".into(),
+                    value: value(),
+                };
+                fwasm.set_state(request).await.map(drop)
+            }
+            Op::DaprSaveState => {
+                let request = dapr::SaveStateRequest {
+                    store_name: "bench".into(),
+                    states: vec![common::StateItem {
+                        key: "k".into(),
+                        value: value(),
+                        ..Default::default()
+                    }],
+                };
+                dapr.save_state(request).await.map(drop)
+            }
+            Op::FwasmInvoke => {
+                let request = InvokeRequest {
+                    user: "demo".into(),
+                    function: "echo".into(),
+                    input: "hi".into(),
+                    ..Default::default()
+                };
+                fwasm.invoke(request).await.map(drop)
+            }
+            Op::DaprInvokeService => {
+                let request = dapr::InvokeServiceRequest {
+                    id: "demo".into(),
+                    message: Some(common::InvokeRequest {
+                        method: "echo".into(),
+                        data: Some(prost_types::Any {
+                            type_url: String::new(),
+                            value: b"hi".to_vec(),
+                        }),
+                        ..Default::default()
+                    }),
+                };
+                dapr.invoke_service(request).await.map(drop)
+            }
+        }
+        .unwrap()
+    }
+}
+
+/// Benchmarks `ours` and `theirs` interleaved: every iteration of either runs both, in
+/// alternating order, and times only its own, so both see the same machine at the same
+/// moments (a shared machine's load drifts over a run, which otherwise lands on whichever
+/// ran during it).
+fn interleaved(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    clients: &Clients,
+    group: &str,
+    pair: [(&str, Op); 2],
+) {
+    let mut group = c.benchmark_group(group);
+    for (mine, other) in [(pair[0], pair[1].1), (pair[1], pair[0].1)] {
+        let (name, op) = mine;
+        group.bench_function(name, |b| {
+            b.to_async(rt).iter_custom(|iters| {
+                let clients = clients.clone();
+                async move {
+                    let mut timed = Duration::ZERO;
+                    for i in 0..iters {
+                        if i % 2 == 0 {
+                            clients.run(other).await;
+                        }
+                        let started = Instant::now();
+                        clients.run(op).await;
+                        timed += started.elapsed();
+                        if i % 2 == 1 {
+                            clients.run(other).await;
+                        }
+                    }
+                    timed
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let data = tempfile::tempdir().unwrap();
     let channel = rt.block_on(up(data.path()));
-    let fwasm = FunctionsClient::new(channel.clone());
-    let dapr = DaprClient::new(channel);
-    let value = || bytes::Bytes::from(vec![7u8; 64]);
-
-    let mut group = c.benchmark_group("state get");
-    group.bench_function("fwasm GetState", |b| {
-        b.to_async(&rt).iter(|| {
-            let mut client = fwasm.clone();
-            let key = StateKey {
-                user: "bench".into(),
-                key: "k".into(),
-            };
-            async move { client.get_state(key).await.unwrap() }
-        })
-    });
-    group.bench_function("dapr GetState", |b| {
-        b.to_async(&rt).iter(|| {
-            let mut client = dapr.clone();
-            let request = dapr::GetStateRequest {
-                store_name: "bench".into(),
-                key: "k".into(),
-                ..Default::default()
-            };
-            async move { client.get_state(request).await.unwrap() }
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group("state set 64 B");
-    group.bench_function("fwasm SetState", |b| {
-        b.to_async(&rt).iter(|| {
-            let mut client = fwasm.clone();
-            let request = SetStateRequest {
-                user: "bench".into(),
-                key: "k".into(),
-                value: value(),
-            };
-            async move { client.set_state(request).await.unwrap() }
-        })
-    });
-    group.bench_function("dapr SaveState", |b| {
-        b.to_async(&rt).iter(|| {
-            let mut client = dapr.clone();
-            let request = dapr::SaveStateRequest {
-                store_name: "bench".into(),
-                states: vec![common::StateItem {
-                    key: "k".into(),
-                    value: value(),
-                    ..Default::default()
-                }],
-            };
-            async move { client.save_state(request).await.unwrap() }
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group("invoke demo/echo");
-    group.bench_function("fwasm Invoke", |b| {
-        b.to_async(&rt).iter(|| {
-            let mut client = fwasm.clone();
-            let request = InvokeRequest {
-                user: "demo".into(),
-                function: "echo".into(),
-                input: "hi".into(),
-                ..Default::default()
-            };
-            async move { client.invoke(request).await.unwrap() }
-        })
-    });
-    group.bench_function("dapr InvokeService", |b| {
-        b.to_async(&rt).iter(|| {
-            let mut client = dapr.clone();
-            let request = dapr::InvokeServiceRequest {
-                id: "demo".into(),
-                message: Some(common::InvokeRequest {
-                    method: "echo".into(),
-                    data: Some(prost_types::Any {
-                        type_url: String::new(),
-                        value: b"hi".to_vec(),
-                    }),
-                    ..Default::default()
-                }),
-            };
-            async move { client.invoke_service(request).await.unwrap() }
-        })
-    });
-    group.finish();
+    let clients = Clients {
+        fwasm: FunctionsClient::new(channel.clone()),
+        dapr: DaprClient::new(channel),
+    };
+    rt.block_on(clients.run(Op::FwasmSetState));
+    let pairs = [
+        (
+            "state get",
+            [
+                ("fwasm GetState", Op::FwasmGetState),
+                ("dapr GetState", Op::DaprGetState),
+            ],
+        ),
+        (
+            "state set 64 B",
+            [
+                ("fwasm SetState", Op::FwasmSetState),
+                ("dapr SaveState", Op::DaprSaveState),
+            ],
+        ),
+        (
+            "invoke demo/echo",
+            [
+                ("fwasm Invoke", Op::FwasmInvoke),
+                ("dapr InvokeService", Op::DaprInvokeService),
+            ],
+        ),
+    ];
+    for (group, pair) in pairs {
+        interleaved(c, &rt, &clients, group, pair);
+    }
 }
 
 criterion_group!(benches, bench);

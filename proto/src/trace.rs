@@ -66,7 +66,7 @@ pub fn current_context() -> std::collections::HashMap<String, String> {
 }
 
 /// The span a served request runs in: a child of the caller's span when it sent its context.
-pub fn incoming_span(metadata: &MetadataMap, rpc: &'static str) -> tracing::Span {
+pub fn incoming_span(metadata: &MetadataMap, rpc: &str) -> tracing::Span {
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&MetadataExtractor(metadata))
     });

@@ -106,3 +106,44 @@ async fn fwasm_state_set_then_get() {
         "expected USER/KEY (for example demo/counter), got \"nokey\""
     );
 }
+
+#[tokio::test]
+async fn fwasm_subscribe_then_unsubscribe() {
+    let p = up().await;
+    p.upload_testkit("erin", &["subscriber"]).await;
+    let listed = async || {
+        let url = format!("{}/sub/erin", p.upload);
+        p.http.get(url).send().await.unwrap().text().await.unwrap()
+    };
+    let mut out = Vec::new();
+    fwasm::client::subscribe(&p.grpc, "erin/subscriber", "orders", true, &mut out)
+        .await
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.starts_with("erin/subscriber is subscribed to orders\nPublish to it: curl"),
+        "{text}"
+    );
+    assert_eq!(listed().await, "orders subscriber\n");
+
+    let mut out = Vec::new();
+    fwasm::client::subscribe(&p.grpc, "erin/subscriber", "orders", false, &mut out)
+        .await
+        .unwrap();
+    assert_eq!(out, b"erin/subscriber is no longer subscribed to orders\n");
+    assert_eq!(listed().await, "");
+    let err = fwasm::client::subscribe(&p.grpc, "erin/subscriber", "orders", false, &mut out)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unsubscribe failed: erin/subscriber is not subscribed to the topic \"orders\""
+    );
+    let err = fwasm::client::subscribe(&p.grpc, "erin/missing", "orders", true, &mut out)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "subscribe failed: function erin/missing does not exist; upload it first"
+    );
+}

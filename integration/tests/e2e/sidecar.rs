@@ -1,7 +1,8 @@
 //! Layotto's and Dapr's runtime APIs on the public gRPC port, driven with clients generated
 //! from fwasm's copies of their protos, on the embedded store and on Redis: state with etags
-//! (the same state `/s/` and functions see), bulk reads, transactions, the sequencer, and
-//! invoking functions as app methods.
+//! (the same state `/s/` and functions see), bulk reads, transactions, the sequencer, locks
+//! (the users' global locks), Layotto's file API on the shared files, and invoking functions
+//! as app methods. Publishing is in `pubsub.rs`.
 
 use fwasm_proto::dapr::proto::common::v1 as dapr_common;
 use fwasm_proto::dapr::proto::runtime::v1 as dapr;
@@ -750,8 +751,13 @@ async fn an_apps_lock_is_the_users_global_lock_that_functions_take() {
 
 #[tokio::test]
 async fn layottos_file_api_reads_and_writes_the_shared_files_functions_see() {
+    for (backend, p) in each_backend().await {
+        layottos_file_api_on(backend, p).await;
+    }
+}
+
+async fn layottos_file_api_on(backend: &str, p: Platform) {
     use tokio_stream::StreamExt;
-    let p = crate::support::up().await;
     let (_, mut layotto) = clients(&p).await;
     // A file put in chunks is one file, as `/file` and functions read it.
     let big = "x".repeat(100_000);
@@ -816,7 +822,11 @@ async fn layottos_file_api_reads_and_writes_the_shared_files_functions_see() {
         .iter()
         .map(|f| (f.file_name.as_str(), f.size))
         .collect();
-    assert_eq!(names, [("docs/a.txt", 10), ("docs/big.txt", 100_000)]);
+    assert_eq!(
+        names,
+        [("docs/a.txt", 10), ("docs/big.txt", 100_000)],
+        "{backend}"
+    );
     assert!(!all.is_truncated);
     let first = layotto.list_file(list(1, "")).await.unwrap().into_inner();
     assert!(

@@ -8,6 +8,7 @@ mod dapr_http;
 mod faasm_json;
 mod gateway;
 mod http;
+mod metered;
 mod public_grpc;
 mod runtime_apis;
 mod sidecar;

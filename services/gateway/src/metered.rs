@@ -37,13 +37,10 @@ where
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let rpc = request.uri().path().trim_start_matches('/').to_string();
         // Only a traced caller gets a span, so other calls pay for none.
-        let span = request
-            .headers()
-            .contains_key("traceparent")
-            .then(|| {
-                let metadata = MetadataMap::from_headers(request.headers().clone());
-                fwasm_proto::trace::incoming_span(&metadata, &rpc)
-            });
+        let span = request.headers().contains_key("traceparent").then(|| {
+            let metadata = MetadataMap::from_headers(request.headers().clone());
+            fwasm_proto::trace::incoming_span(&metadata, &rpc)
+        });
         let started = Instant::now();
         let answer = self.0.call(request);
         let answer = async move {

@@ -11,11 +11,11 @@ use fwasm_proto::pb::{
     SetStateRequest, StateKey, StateReply, StateValue, Subscription, SubscriptionList, UploadReply,
     UploadRequest, WaitCallRequest,
 };
-use fwasm_proto::trace::within;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
 use crate::gateway::{Gateway, Invocation};
+use crate::metered::Metered;
 use crate::runtime_apis::NamingUnserved;
 use crate::sidecar::Sidecar;
 use fwasm_proto::dapr::proto::runtime::v1::dapr_server::DaprServer;
@@ -41,20 +41,16 @@ impl Functions for PublicApi {
         &self,
         request: Request<InvokeRequest>,
     ) -> Result<Response<CallResult>, Status> {
-        let caller = caller_span(&request, "invoke");
         let invocation = invocation(request.into_inner());
-        Ok(Response::new(
-            within(caller, self.0.invoke(invocation)).await?,
-        ))
+        Ok(Response::new(self.0.invoke(invocation).await?))
     }
 
     async fn invoke_async(
         &self,
         request: Request<InvokeRequest>,
     ) -> Result<Response<InvokeAsyncReply>, Status> {
-        let caller = caller_span(&request, "invoke_async");
         let invocation = invocation(request.into_inner());
-        let call_id = within(caller, self.0.invoke_async(invocation)).await?;
+        let call_id = self.0.invoke_async(invocation).await?;
         Ok(Response::new(InvokeAsyncReply { call_id }))
     }
 
@@ -121,14 +117,6 @@ impl Functions for PublicApi {
     }
 }
 
-/// The span continuing the trace the request's `traceparent` metadata names, if it has one
-/// (none otherwise, so other calls pay for no extra span).
-fn caller_span<T>(request: &Request<T>, rpc: &'static str) -> Option<tracing::Span> {
-    let metadata = request.metadata();
-    let traced = metadata.contains_key("traceparent");
-    traced.then(|| fwasm_proto::trace::incoming_span(metadata, rpc))
-}
-
 fn invocation(req: InvokeRequest) -> Invocation {
     Invocation {
         headers: req.headers,
@@ -164,9 +152,10 @@ pub(crate) async fn serve(
         <RuntimeServer<Sidecar> as NamedService>::NAME,
         <DaprServer<Sidecar> as NamedService>::NAME,
     ];
-    let routes = Routes::new(functions)
-        .add_service(NamingUnserved(layotto))
-        .add_service(NamingUnserved(dapr));
+    // Every method is counted, timed and traced (see `metered`).
+    let routes = Routes::new(Metered(functions))
+        .add_service(Metered(NamingUnserved(layotto)))
+        .add_service(Metered(NamingUnserved(dapr)));
     fwasm_proto::grpc::serve_routes(listener, routes, &names, shutdown)
         .await
         .map_err(std::io::Error::other)

@@ -98,6 +98,22 @@ async fn an_app_on_daprs_python_sdk_uses_fwasm_as_its_sidecar() {
             .await
             .unwrap();
     }
+    // Every runtime API method is counted by its path and status, as fwasm's own are.
+    let metrics = scrape(&reqwest::Client::new(), &ready.addr("invoke"))
+        .await
+        .unwrap();
+    let count = |rpc: &str, code: &str| {
+        let labels = format!(
+            "fwasm_grpc_requests_total{{rpc=\"dapr.proto.runtime.v1.Dapr/{rpc}\",code=\"{code}\"}}"
+        );
+        sample(&metrics, &labels)
+    };
+    // Each run: three tries of the lock (one granted) and three unlocks; one stale save.
+    assert_eq!(count("TryLockAlpha1", "OK"), 6.0, "{metrics}");
+    assert_eq!(count("UnlockAlpha1", "OK"), 6.0);
+    assert_eq!(count("SaveState", "ABORTED"), 2.0);
+    let seconds = "fwasm_grpc_request_seconds_count{rpc=\"dapr.proto.runtime.v1.Dapr/GetState\"}";
+    assert!(sample(&metrics, seconds) >= 2.0, "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
