@@ -37,6 +37,25 @@ pub struct Event {
 pub struct Publisher {
     pub call_id: u64,
     pub depth: u32,
+    /// How many more calls it may start (its fan-out limit less those it started).
+    pub room: u32,
+}
+
+/// A publish refused before it reached every subscribed function: the calls it had started
+/// by then keep running.
+#[derive(Debug)]
+pub struct Unpublished {
+    pub started: Vec<u64>,
+    pub error: ApiError,
+}
+
+impl From<ApiError> for Unpublished {
+    fn from(error: ApiError) -> Self {
+        Unpublished {
+            started: Vec::new(),
+            error,
+        }
+    }
 }
 
 /// Checks a topic's name: a topic is a name, like a function's.
@@ -135,15 +154,16 @@ fn media_type(content_type: &str) -> String {
 
 /// Starts a background call of every function subscribed to the event's topic, each with the
 /// event as its input; returns their call ids once the scheduler has recorded them all. A
-/// call published by a function (`parent`) is its child, one level deeper, so events that
-/// publish events are held to the same depth and tree limits as chains.
+/// call published by a function (`parent`) is its child, one level deeper, and is refused
+/// whole when the topic has more subscribers than the function may still start calls, so
+/// events that publish events are held to the same depth and fan-out limits as chains.
 #[tracing::instrument(name = "publish", skip_all, fields(user = %event.user, topic = %event.topic))]
 pub async fn publish(
     state: &dyn StateApi,
     scheduler: &dyn SchedulerApi,
     event: &Event,
     parent: Option<Publisher>,
-) -> Result<Vec<u64>, ApiError> {
+) -> Result<Vec<u64>, Unpublished> {
     let meters = crate::metrics::meters();
     let started = start_calls(state, scheduler, event, parent).await;
     match &started {
@@ -151,7 +171,12 @@ pub async fn publish(
             meters.events_accepted.increment(1);
             meters.event_calls.increment(ids.len() as u64);
         }
-        Err(_) => meters.events_refused.increment(1),
+        Err(unpublished) => {
+            meters.events_refused.increment(1);
+            meters
+                .event_calls
+                .increment(unpublished.started.len() as u64);
+        }
     }
     started
 }
@@ -161,7 +186,7 @@ async fn start_calls(
     scheduler: &dyn SchedulerApi,
     event: &Event,
     parent: Option<Publisher>,
-) -> Result<Vec<u64>, ApiError> {
+) -> Result<Vec<u64>, Unpublished> {
     names::check_name("user", &event.user)?;
     check_topic(&event.topic)?;
     let (input, content_type) = event.delivery()?;
@@ -172,6 +197,17 @@ async fn start_calls(
         })
         .await?
         .subscriptions;
+    if let Some(parent) = parent
+        && subscribed.len() > parent.room as usize
+    {
+        return Err(ApiError::resource_exhausted(format!(
+            "{} functions are subscribed to {:?}, more than the {} calls this call may still start",
+            subscribed.len(),
+            event.topic,
+            parent.room
+        ))
+        .into());
+    }
     let mut ids = Vec::with_capacity(subscribed.len());
     for subscription in subscribed {
         let user = &event.user;
@@ -190,13 +226,21 @@ async fn start_calls(
             depth: parent.map_or(0, |parent| parent.depth + 1),
             ..Call::default()
         };
-        let placement = scheduler
+        let submitted = scheduler
             .submit(SubmitRequest {
                 call: Some(call),
                 busy_executor_id: String::new(),
             })
-            .await?;
-        ids.push(placement.call_id);
+            .await;
+        match submitted {
+            Ok(placement) => ids.push(placement.call_id),
+            Err(error) => {
+                return Err(Unpublished {
+                    started: ids,
+                    error,
+                });
+            }
+        }
     }
     Ok(ids)
 }

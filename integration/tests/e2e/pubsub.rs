@@ -12,7 +12,7 @@ use fwasm_proto::pb::{ListSubscriptionsRequest, Subscription};
 use serde_json::Value;
 use tonic::Code;
 
-use crate::support::{Platform, each_backend, up};
+use crate::support::{Platform, each_backend, test_executor_config, test_limits, up, up_with};
 
 /// Waits until the state key `user/key` holds something containing `marker`; its text.
 async fn seen(p: &Platform, user_key: &str, marker: &str) -> String {
@@ -131,8 +131,13 @@ async fn events_from_every_door_reach_every_subscribed_function() {
             ..Default::default()
         };
         layotto.publish_event(event).await.unwrap();
-        let got = envelope(&seen(&p, "ps/seen.subscriber", "from layotto").await);
-        assert_eq!(got["data"], "from layotto");
+        // Each event is awaited at both functions before the next is published, so no older
+        // event can land after a newer one.
+        for function in ["subscriber", "subscriber.two"] {
+            let key = format!("ps/seen.{function}");
+            let got = envelope(&seen(&p, &key, "from layotto").await);
+            assert_eq!(got["data"], "from layotto");
+        }
 
         // Dapr's HTTP API, with and without an envelope.
         let publish = |query: &'static str, body: &'static str| {
@@ -144,16 +149,19 @@ async fn events_from_every_door_reach_every_subscribed_function() {
         };
         let reply = publish("", "over http").await.unwrap();
         assert_eq!(reply.status().as_u16(), 204);
-        let got = envelope(&seen(&p, "ps/seen.subscriber", "over http").await);
-        assert_eq!(got["data"], "over http");
+        for function in ["subscriber", "subscriber.two"] {
+            let key = format!("ps/seen.{function}");
+            let got = envelope(&seen(&p, &key, "over http").await);
+            assert_eq!(got["data"], "over http");
+        }
         let reply = publish("?metadata.rawPayload=true", "raw bytes")
             .await
             .unwrap();
         assert_eq!(reply.status().as_u16(), 204);
-        assert_eq!(
-            seen(&p, "ps/seen.subscriber", "raw bytes").await,
-            "raw bytes"
-        );
+        for function in ["subscriber", "subscriber.two"] {
+            let key = format!("ps/seen.{function}");
+            assert_eq!(seen(&p, &key, "raw bytes").await, "raw bytes");
+        }
 
         // A function publishes: its event reaches both, from it.
         assert_eq!(
@@ -161,11 +169,12 @@ async fn events_from_every_door_reach_every_subscribed_function() {
             (200, "started 2".into()),
             "{backend}"
         );
-        let got = envelope(&seen(&p, "ps/seen.subscriber.two", "\"n\"").await);
-        assert_eq!(
-            (&got["data"]["n"], &got["source"]),
-            (&1.into(), &"ps/publisher".into())
-        );
+        for function in ["subscriber", "subscriber.two"] {
+            let key = format!("ps/seen.{function}");
+            let got = envelope(&seen(&p, &key, "\"n\"").await);
+            let from = (&got["data"]["n"], &got["source"]);
+            assert_eq!(from, (&1.into(), &"ps/publisher".into()));
+        }
         let refused = p.call("ps/publisher", "no/topic data").await;
         assert!(refused.1.starts_with("refused: "), "{refused:?}");
 
@@ -240,6 +249,41 @@ async fn a_c_function_publishes_with_the_c_sdk() {
     assert_eq!(
         (&got["data"], &got["source"]),
         (&"from C".into(), &"c/publish".into())
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_function_cannot_publish_past_its_fan_out_limit() {
+    let config = fwasm_executor::ExecutorConfig {
+        limits: fwasm_executor::Limits {
+            max_chained_calls: 1,
+            ..test_limits()
+        },
+        ..test_executor_config()
+    };
+    let p = up_with(config).await;
+    p.upload_testkit("fan", &["publisher", "subscriber", "subscriber.two"])
+        .await;
+    let mut functions = p.grpc_client().await;
+    functions
+        .subscribe(subscription("fan", "wide", "subscriber"))
+        .await
+        .unwrap();
+    assert_eq!(
+        p.call("fan/publisher", "wide one").await,
+        (200, "started 1".into()),
+        "one call of room, one subscriber"
+    );
+    functions
+        .subscribe(subscription("fan", "wide", "subscriber.two"))
+        .await
+        .unwrap();
+    let (status, reply) = p.call("fan/publisher", "wide two").await;
+    assert_eq!(status, 200);
+    assert!(
+        reply.starts_with("refused: ") && reply.contains("more than the 1 calls"),
+        "two subscribers, room for one: refused whole, {reply}"
     );
     p.stop().await;
 }

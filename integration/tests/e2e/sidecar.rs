@@ -703,6 +703,10 @@ async fn locks_are_non_reentrant_expire_and_say_who_holds_them() {
             (layotto_lock("lu", "res", "one", -5), "positive"),
             (layotto_lock("lu", "", "one", 10), "resource_id"),
             (layotto_lock("lu", "res", "", 10), "lock_owner"),
+            (
+                layotto_lock("lu", "res", &"o".repeat(201), 10),
+                "over the limit of 200",
+            ),
             (layotto_lock("not/a/user", "res", "one", 10), "user"),
         ] {
             assert_code(layotto.try_lock(bad).await, Code::InvalidArgument, says);
@@ -727,19 +731,37 @@ async fn locks_are_non_reentrant_expire_and_say_who_holds_them() {
 async fn an_apps_lock_is_the_users_global_lock_that_functions_take() {
     use layotto::unlock_response::Status as Unlock;
     for (mode, p) in each_platform().await {
-        p.upload_testkit("g", &["counter"]).await;
-        let (_, mut layotto) = clients(&p).await;
+        p.upload_testkit("g", &["state"]).await;
+        let (mut dapr, mut layotto) = clients(&p).await;
         let held = layotto
             .try_lock(layotto_lock("g", "counter", "app", 60))
             .await;
         assert!(held.unwrap().into_inner().success, "{mode}");
-        // The counter function takes the global write lock on "counter": it waits until the
-        // app lets go, then counts.
-        let id = p.call_async("g/counter", "").await;
+        // The function says it is about to take the global write lock on "counter", takes
+        // it, then reads the value the app wrote while it held the lock.
+        let script = "set waiting yes;push waiting;lock_global_write counter;pull counter;\
+                      get counter;set counted yes;push counted";
+        let id = p.call_async("g/state", script).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while p.get_state("g/waiting").await.0 != 200 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{mode}: never waiting"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        dapr_save(&mut dapr, "g", vec![dapr_item("counter", "7", None)])
+            .await
+            .unwrap();
         assert_eq!(p.status(id).await.1, "RUNNING", "{mode}");
+        assert_eq!(
+            p.get_state("g/counted").await.0,
+            404,
+            "{mode}: past the lock"
+        );
         let unlocked = layotto.unlock(layotto_unlock("g", "counter", "app")).await;
         assert_eq!(unlocked.unwrap().into_inner().status(), Unlock::Success);
-        assert_eq!(p.status_when_done(id).await, "SUCCESS: 1", "{mode}");
+        assert_eq!(p.status_when_done(id).await, "SUCCESS: 7", "{mode}");
         // The function's hold ended with its call.
         let after = layotto
             .try_lock(layotto_lock("g", "counter", "app", 60))
@@ -807,15 +829,22 @@ async fn layottos_file_api_on(backend: &str, p: Platform) {
     assert_eq!(read, big.as_bytes());
     assert!(messages > 1, "a large file comes in chunks");
 
-    let list = |page_size, marker: &str| layotto::ListFileRequest {
+    let list_under = |name: &str, page_size, marker: &str| layotto::ListFileRequest {
         request: Some(layotto::FileRequest {
             store_name: "fu".into(),
-            name: "docs/".into(),
+            name: name.into(),
             ..Default::default()
         }),
         page_size,
         marker: marker.into(),
     };
+    let list = |page_size, marker: &str| list_under("docs/", page_size, marker);
+    for same in ["/docs/", "./docs/"] {
+        let listed = layotto.list_file(list_under(same, 0, "")).await.unwrap();
+        assert_eq!(listed.into_inner().files.len(), 2, "{same}");
+    }
+    let everything = layotto.list_file(list_under("/", 0, "")).await.unwrap();
+    assert_eq!(everything.into_inner().files.len(), 3, "from the root");
     let all = layotto.list_file(list(0, "")).await.unwrap().into_inner();
     let names: Vec<_> = all
         .files
@@ -878,6 +907,79 @@ async fn layottos_file_api_on(backend: &str, p: Platform) {
         layotto.put_file(tokio_stream::iter(Vec::new())).await,
         Code::InvalidArgument,
         "no message",
+    );
+    p.stop().await;
+}
+
+/// Field 1 as bytes: where a GetStateRequest has its store_name, a string.
+#[derive(Clone, PartialEq, prost::Message)]
+struct NotUtf8 {
+    #[prost(bytes = "vec", tag = "1")]
+    value: Vec<u8>,
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_requests_get_precise_statuses_and_the_server_goes_on() {
+    let p = crate::support::up().await;
+    let (mut dapr, mut layotto) = clients(&p).await;
+    let operation = |key: String| dapr::TransactionalStateOperation {
+        operation_type: "upsert".into(),
+        request: Some(dapr_item(&key, "v", None)),
+    };
+    let huge = dapr::ExecuteStateTransactionRequest {
+        store_name: "olga".into(),
+        operations: (0..1001).map(|i| operation(format!("k{i}"))).collect(),
+        ..Default::default()
+    };
+    assert_code(
+        dapr.execute_state_transaction(huge).await,
+        Code::InvalidArgument,
+        "over the limit of 1000",
+    );
+    let bulk = layotto::GetBulkStateRequest {
+        store_name: "olga".into(),
+        keys: (0..1001).map(|i| format!("k{i}")).collect(),
+        ..Default::default()
+    };
+    assert_code(
+        layotto.get_bulk_state(bulk).await,
+        Code::InvalidArgument,
+        "over the limit of 1000",
+    );
+    // Bytes that are not a GetStateRequest (its store_name not UTF-8): INTERNAL with the
+    // decoder's reason, as gRPC's status code rules have it for a message that cannot be
+    // parsed.
+    let channel = Channel::from_shared(p.grpc.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<NotUtf8, ()>::default();
+    let path = "/dapr.proto.runtime.v1.Dapr/GetState";
+    let garbage = NotUtf8 {
+        value: vec![0xff, 0xfe],
+    };
+    let status = grpc
+        .unary(
+            tonic::Request::new(garbage),
+            tonic::codegen::http::uri::PathAndQuery::from_static(path),
+            codec,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("failed to decode Protobuf message"),
+        "{status:?}"
+    );
+    assert_eq!(
+        dapr_get(&mut dapr, "olga", "k").await.0,
+        "",
+        "still serving"
     );
     p.stop().await;
 }

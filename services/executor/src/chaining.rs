@@ -50,6 +50,11 @@ impl Chaining {
 }
 
 impl Chaining {
+    /// How many more calls this call may start.
+    pub(crate) fn room(&self) -> u32 {
+        self.max_chained.saturating_sub(self.chained)
+    }
+
     /// Refuses `op` (`chain`, `publish`) when it would start calls past the depth limit, or
     /// past the fan-out limit this call has reached.
     pub(crate) fn check_room(&self, op: &str) -> Result<(), Refusal> {

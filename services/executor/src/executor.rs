@@ -307,8 +307,13 @@ impl Inner {
                 let outcome = within(parent, self.state_op(parent, &op)).await;
                 OpResult::State(op, outcome)
             }
-            HostOp::Publish { topic, data } => {
-                OpResult::Published(within(parent, self.publish(parent, topic, data)).await)
+            HostOp::Publish { topic, data, room } => {
+                let published = self.publish(parent, topic, data, room);
+                // The caller fails with its timeout once its time is up, whatever was started.
+                let published = tokio::time::timeout_at(parent.deadline.into(), published)
+                    .await
+                    .unwrap_or_else(|_| Err((0, timed_out())));
+                OpResult::Published(published)
             }
             HostOp::File(op) => {
                 let fetch = self.state.get_file(FileRef {
@@ -477,7 +482,8 @@ impl Inner {
         parent: &Parent,
         topic: String,
         data: bytes::Bytes,
-    ) -> Result<u32, Refusal> {
+        room: u32,
+    ) -> Result<u32, (u32, Refusal)> {
         let event = Event {
             user: parent.user.clone(),
             topic,
@@ -489,16 +495,22 @@ impl Inner {
         let publisher = Publisher {
             call_id: parent.id,
             depth: parent.depth,
+            room,
         };
-        let started = pubsub::publish(
+        let published = pubsub::publish(
             self.state.as_ref(),
             self.scheduler.as_ref(),
             &event,
             Some(publisher),
         )
-        .await
-        .map_err(|e| refusal("publish", e))?;
-        Ok(started.len() as u32)
+        .await;
+        match published {
+            Ok(started) => Ok(started.len() as u32),
+            Err(unpublished) => Err((
+                unpublished.started.len() as u32,
+                refusal("publish", unpublished.error),
+            )),
+        }
     }
 
     /// Waits for a call of the same user to end, at most `timeout` and never past the
@@ -568,12 +580,14 @@ async fn within<T>(
 ) -> Result<T, Refusal> {
     tokio::time::timeout_at(parent.deadline.into(), op)
         .await
-        .unwrap_or_else(|_| {
-            Err(Refusal::new(
-                HostStatus::Timeout,
-                "the call's time ran out while it waited for the host",
-            ))
-        })
+        .unwrap_or_else(|_| Err(timed_out()))
+}
+
+fn timed_out() -> Refusal {
+    Refusal::new(
+        HostStatus::Timeout,
+        "the call's time ran out while it waited for the host",
+    )
 }
 
 fn refusal(op: &str, err: ApiError) -> Refusal {

@@ -39,6 +39,8 @@ pub(crate) enum HostOp {
     Publish {
         topic: String,
         data: Bytes,
+        /// How many more calls the caller may start.
+        room: u32,
     },
 }
 
@@ -52,8 +54,9 @@ pub(crate) enum OpResult {
     },
     State(StateOp, Result<StateOutcome, Refusal>),
     File(FileOp, Result<Option<Bytes>, String>),
-    /// How many subscribed functions the event started.
-    Published(Result<u32, Refusal>),
+    /// How many subscribed functions the event started, or why it was refused and how many
+    /// it had started by then.
+    Published(Result<u32, (u32, Refusal)>),
 }
 
 /// Why the host refused an op: a status for the guest and a message for `last_error`.

@@ -62,17 +62,21 @@ fn publish_op(
     Ok(HostOp::Publish {
         topic: topic.to_string(),
         data: Bytes::copy_from_slice(data),
+        room: host.chaining.room(),
     })
 }
 
-/// `publish`'s return value once the event's calls are recorded.
-pub(crate) fn published(host: &mut HostState, started: Result<u32, Refusal>) -> Val {
-    match started {
-        Ok(started) => {
-            host.chaining.chained = host.chaining.chained.saturating_add(started);
-            Val::I32(started.min(i32::MAX as u32) as i32)
-        }
-        Err(refusal) => Val::I32(host.refuse(refusal.status, refusal.message)),
+/// `publish`'s return value once the event's calls are recorded (the calls it started count
+/// against the fan-out limit even when it was refused part way).
+pub(crate) fn published(host: &mut HostState, started: Result<u32, (u32, Refusal)>) -> Val {
+    let (started, refused) = match started {
+        Ok(started) => (started, None),
+        Err((started, refusal)) => (started, Some(refusal)),
+    };
+    host.chaining.chained = host.chaining.chained.saturating_add(started);
+    match refused {
+        None => Val::I32(started.min(i32::MAX as u32) as i32),
+        Some(refusal) => Val::I32(host.refuse(refusal.status, refusal.message)),
     }
 }
 

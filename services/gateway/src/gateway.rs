@@ -312,7 +312,8 @@ impl Gateway {
     }
 
     /// Publishes `event`: one background call per function subscribed to its topic, each
-    /// recorded before this returns; their call ids.
+    /// recorded before this returns; their call ids. When it fails, calls it started before
+    /// run on (a retry reaches their functions again).
     pub async fn publish(&self, event: &Event) -> Result<Vec<u64>, ApiError> {
         if event.data.len() > self.config.max_input_bytes {
             return Err(too_large(
@@ -321,7 +322,9 @@ impl Gateway {
                 self.config.max_input_bytes,
             ));
         }
-        pubsub::publish(self.state.as_ref(), self.scheduler.as_ref(), event, None).await
+        pubsub::publish(self.state.as_ref(), self.scheduler.as_ref(), event, None)
+            .await
+            .map_err(|unpublished| unpublished.error)
     }
 
     /// Subscribes `user/function` (which must exist) to the user's `topic`.

@@ -78,8 +78,16 @@ struct Meter {
 impl Meter {
     /// Records the request with its gRPC status code (the number, as it travels).
     fn record(&mut self, code: &str) {
-        let Some(rpc) = self.rpc.take() else { return };
+        let Some(mut rpc) = self.rpc.take() else {
+            return;
+        };
         let code = code_name(code);
+        if code == "UNIMPLEMENTED" {
+            // Any name under a service's path reaches it: counted as one, so callers cannot
+            // grow the metrics without bound.
+            let service = rpc.split('/').next().unwrap_or_default();
+            rpc = format!("{service}/unimplemented");
+        }
         let seconds = self.started.elapsed().as_secs_f64();
         let metrics = fwasm_proto::metrics::GRPC_REQUESTS;
         metrics::counter!(metrics, "rpc" => rpc.clone(), "code" => code).increment(1);

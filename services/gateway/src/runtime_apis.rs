@@ -52,9 +52,15 @@ macro_rules! item {
 }
 
 /// `impl $service for Sidecar`: `$api` holds its requests, `$common` its state items, etags,
-/// invoke reply and HTTP extension; `$($extra)*` are the methods only this API has.
+/// invoke reply and HTTP extension; `locks` and `unlocked` name its lock methods, its expiry
+/// field and its unlock statuses; `$($extra)*` are the methods only this API has.
 macro_rules! runtime_api {
-    ($service:path, $api:ident, $common:ident, { $($extra:tt)* }) => {
+    (
+        $service:path, $api:ident, $common:ident,
+        locks: $try_lock:ident($expire:ident), $unlock:ident,
+        unlocked: [$success:ident, $not_locked:ident, $others_hold:ident],
+        { $($extra:tt)* }
+    ) => {
         #[tonic::async_trait]
         impl $service for Sidecar {
             async fn invoke_service(
@@ -176,6 +182,32 @@ macro_rules! runtime_api {
                 Ok(Response::new(()))
             }
 
+            async fn $try_lock(
+                &self,
+                request: Request<$api::TryLockRequest>,
+            ) -> Result<Response<$api::TryLockResponse>, Status> {
+                let req = request.into_inner();
+                let (store, resource) = (&req.store_name, &req.resource_id);
+                let success = Sidecar::try_lock(self, store, resource, &req.lock_owner, req.$expire)
+                    .await?;
+                Ok(Response::new($api::TryLockResponse { success }))
+            }
+
+            async fn $unlock(
+                &self,
+                request: Request<$api::UnlockRequest>,
+            ) -> Result<Response<$api::UnlockResponse>, Status> {
+                use $api::unlock_response::Status as Unlock;
+                let req = request.into_inner();
+                let (store, resource) = (&req.store_name, &req.resource_id);
+                let status = match Sidecar::unlock(self, store, resource, &req.lock_owner).await? {
+                    UnlockStatus::Success => Unlock::$success,
+                    UnlockStatus::NotLocked => Unlock::$not_locked,
+                    UnlockStatus::OthersHold => Unlock::$others_hold,
+                };
+                Ok(Response::new($api::UnlockResponse { status: status as i32 }))
+            }
+
             $($extra)*
         }
     };
@@ -184,7 +216,11 @@ macro_rules! runtime_api {
 mod layotto_api {
     use super::*;
 
-    runtime_api!(layotto::runtime_server::Runtime, layotto, layotto, {
+    runtime_api!(
+        layotto::runtime_server::Runtime, layotto, layotto,
+        locks: try_lock(expire), unlock,
+        unlocked: [Success, LockUnexist, LockBelongToOthers],
+    {
         async fn say_hello(
             &self,
             request: Request<layotto::SayHelloRequest>,
@@ -198,41 +234,6 @@ mod layotto_api {
             Ok(Response::new(layotto::SayHelloResponse {
                 hello: format!("Hello, {name}! (fwasm)"),
                 data: req.data,
-            }))
-        }
-
-        async fn try_lock(
-            &self,
-            request: Request<layotto::TryLockRequest>,
-        ) -> Result<Response<layotto::TryLockResponse>, Status> {
-            let req = request.into_inner();
-            let success = Sidecar::try_lock(
-                self,
-                &req.store_name,
-                &req.resource_id,
-                &req.lock_owner,
-                req.expire,
-            )
-            .await?;
-            Ok(Response::new(layotto::TryLockResponse { success }))
-        }
-
-        async fn unlock(
-            &self,
-            request: Request<layotto::UnlockRequest>,
-        ) -> Result<Response<layotto::UnlockResponse>, Status> {
-            use layotto::unlock_response::Status as Unlock;
-            let req = request.into_inner();
-            let status =
-                match Sidecar::unlock(self, &req.store_name, &req.resource_id, &req.lock_owner)
-                    .await?
-                {
-                    UnlockStatus::Success => Unlock::Success,
-                    UnlockStatus::NotLocked => Unlock::LockUnexist,
-                    UnlockStatus::OthersHold => Unlock::LockBelongToOthers,
-                };
-            Ok(Response::new(layotto::UnlockResponse {
-                status: status as i32,
             }))
         }
 
@@ -255,11 +256,9 @@ mod layotto_api {
         ) -> Result<Response<()>, Status> {
             let mut stream = request.into_inner();
             let limit = self.0.config().max_module_bytes;
-            let first = stream
-                .message()
-                .await?
-                .ok_or_else(|| Status::invalid_argument("PutFile sent no message"))?;
-            let mut data = Vec::from(first.data);
+            // The first message names the file; every message adds data.
+            let mut named = None;
+            let mut data = Vec::new();
             while let Some(chunk) = stream.message().await? {
                 if data.len() + chunk.data.len() > limit {
                     return Err(Status::out_of_range(format!(
@@ -267,8 +266,11 @@ mod layotto_api {
                     )));
                 }
                 data.extend_from_slice(&chunk.data);
+                named.get_or_insert((chunk.store_name, chunk.name));
             }
-            Sidecar::put_file(self, &first.store_name, &first.name, data.into()).await?;
+            let (store, name) =
+                named.ok_or_else(|| Status::invalid_argument("PutFile sent no message"))?;
+            Sidecar::put_file(self, &store, &name, data.into()).await?;
             Ok(Response::new(()))
         }
 
@@ -320,42 +322,11 @@ mod layotto_api {
 mod dapr_api {
     use super::*;
 
-    runtime_api!(dapr::dapr_server::Dapr, dapr, dapr_common, {
-        async fn try_lock_alpha1(
-            &self,
-            request: Request<dapr::TryLockRequest>,
-        ) -> Result<Response<dapr::TryLockResponse>, Status> {
-            let req = request.into_inner();
-            let success = Sidecar::try_lock(
-                self,
-                &req.store_name,
-                &req.resource_id,
-                &req.lock_owner,
-                req.expiry_in_seconds,
-            )
-            .await?;
-            Ok(Response::new(dapr::TryLockResponse { success }))
-        }
-
-        async fn unlock_alpha1(
-            &self,
-            request: Request<dapr::UnlockRequest>,
-        ) -> Result<Response<dapr::UnlockResponse>, Status> {
-            use dapr::unlock_response::Status as Unlock;
-            let req = request.into_inner();
-            let status =
-                match Sidecar::unlock(self, &req.store_name, &req.resource_id, &req.lock_owner)
-                    .await?
-                {
-                    UnlockStatus::Success => Unlock::Success,
-                    UnlockStatus::NotLocked => Unlock::LockDoesNotExist,
-                    UnlockStatus::OthersHold => Unlock::LockBelongsToOthers,
-                };
-            Ok(Response::new(dapr::UnlockResponse {
-                status: status as i32,
-            }))
-        }
-
+    runtime_api!(
+        dapr::dapr_server::Dapr, dapr, dapr_common,
+        locks: try_lock_alpha1(expiry_in_seconds), unlock_alpha1,
+        unlocked: [Success, LockDoesNotExist, LockBelongsToOthers],
+    {
         async fn get_metadata(
             &self,
             _: Request<dapr::GetMetadataRequest>,

@@ -68,6 +68,9 @@ pub(crate) struct FilePage {
     pub truncated: bool,
 }
 
+/// The longest lock owner (the state service allows 256 bytes of holder, `app:` included).
+const MAX_OWNER_BYTES: usize = 200;
+
 /// The most keys one bulk read may name.
 const MAX_BULK_KEYS: usize = 1000;
 
@@ -270,7 +273,8 @@ impl Sidecar {
         let limit = u32::try_from(page_size).map_err(|_| {
             ApiError::invalid_argument(format!("page_size {page_size} is negative"))
         })?;
-        let list = self.0.list_files(prefix, marker, limit).await?;
+        let prefix = path_prefix(prefix)?;
+        let list = self.0.list_files(&prefix, marker, limit).await?;
         let files: Vec<(String, u64)> = list.files.into_iter().map(|f| (f.path, f.size)).collect();
         let marker = match list.truncated {
             true => files
@@ -359,6 +363,23 @@ fn failure(result: &CallResult) -> ApiError {
     ApiError::new(code, result.error.clone())
 }
 
+/// A listing's prefix in the form paths are kept in (`/docs/` and `./docs/` are `docs/`; the
+/// root is ``), keeping a trailing `/`.
+fn path_prefix(prefix: &str) -> Result<String, ApiError> {
+    match names::file_path(prefix) {
+        Ok(mut path) => {
+            if prefix.ends_with('/') {
+                path.push('/');
+            }
+            Ok(path)
+        }
+        Err(names::PathProblem::NamesNoFile) => Ok(String::new()),
+        Err(problem) => Err(ApiError::invalid_argument(format!(
+            "invalid file path prefix {prefix:?}: {problem}"
+        ))),
+    }
+}
+
 /// Checks a lock request's names; the user whose lock it is.
 fn lock_target<'a>(store: &'a str, resource: &str, owner: &str) -> Result<&'a str, ApiError> {
     if resource.is_empty() {
@@ -366,6 +387,12 @@ fn lock_target<'a>(store: &'a str, resource: &str, owner: &str) -> Result<&'a st
     }
     if owner.is_empty() {
         return Err(ApiError::invalid_argument("the lock names no lock_owner"));
+    }
+    if owner.len() > MAX_OWNER_BYTES {
+        return Err(ApiError::invalid_argument(format!(
+            "a lock_owner of {} bytes is over the limit of {MAX_OWNER_BYTES} bytes",
+            owner.len()
+        )));
     }
     checked_key(resource)?;
     user_of(store)

@@ -279,20 +279,20 @@ impl CallTable {
         };
         for id in due {
             let Some(record) = self.get(id) else { continue };
-            self.finish(&CallResult {
-                id,
-                status: CallStatus::Failed as i32,
-                failure: FailureKind::Lost as i32,
-                error: format!(
-                    "{}/{} was lost: the scheduler restarted before the call reached an \
+            self.end(
+                &CallResult {
+                    id,
+                    status: CallStatus::Failed as i32,
+                    failure: FailureKind::Lost as i32,
+                    error: format!(
+                        "{}/{} was lost: the scheduler restarted before the call reached an \
                      executor, and none reported it",
-                    record.user, record.function
-                ),
-                ..CallResult::default()
-            });
-            if let Some(entry) = self.calls().by_id.get_mut(&id) {
-                entry.presumed_lost = true;
-            }
+                        record.user, record.function
+                    ),
+                    ..CallResult::default()
+                },
+                true,
+            );
         }
     }
 
@@ -301,13 +301,19 @@ impl CallTable {
     /// whose live calls included it ("" if none), or `None` if the call had already ended or is
     /// unknown.
     pub(crate) fn finish(&self, result: &CallResult) -> Option<String> {
+        self.end(result, false)
+    }
+
+    /// [`CallTable::finish`]; with `presumed`, the result is a guess that a later report
+    /// replaces (marked under the same lock, so no report slips in between).
+    fn end(&self, result: &CallResult, presumed: bool) -> Option<String> {
         let mut calls = self.calls();
         let entry = calls.by_id.get_mut(&result.id)?;
         let late = entry.presumed_lost;
         if is_finished(&entry.record) && !late {
             return None;
         }
-        entry.presumed_lost = false;
+        entry.presumed_lost = presumed;
         let before = retained_bytes(&entry.record);
         let restored = entry.restored;
         let record = &mut entry.record;

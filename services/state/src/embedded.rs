@@ -5,11 +5,15 @@
 //! State lives in seven tables: values by (user, key), their versions, append lists by
 //! (user, key, sequence), each append list's size in bytes (for its limit), the keys each user
 //! has, each user's key count (for the key limit), and the sequencer's last ids. One counter
-//! numbers every value write, so a version is never given twice.
+//! numbers every value write, so a version is never given twice. Beside state: functions and
+//! modules, shared files and their sizes, call records, the holds of global locks (with their
+//! leases' ends as wall-clock times, so they keep their meaning across restarts) and
+//! subscriptions.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -44,6 +48,8 @@ const CALLS: TableDefinition<u64, (u64, &[u8])> = TableDefinition::new("calls");
 const EXPIRY_SCAN_EVERY: u64 = 256;
 /// path -> shared file.
 const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
+/// path -> the shared file's size, for listings that read no file.
+const FILE_SIZES: TableDefinition<&str, u64> = TableDefinition::new("file_sizes");
 /// user -> how many keys it has.
 const KEY_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("state_key_counts");
 /// (user, key) -> the version of the key's value, while it has one.
@@ -53,6 +59,8 @@ const VERSIONS: TableDefinition<(&str, &str), u64> = TableDefinition::new("state
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const VERSION_COUNTER: &str = "state_version";
 const VERSIONED_MARK: &str = "state_versioned";
+/// In COUNTERS: 1 once every shared file has its size in FILE_SIZES.
+const FILES_SIZED_MARK: &str = "files_sized";
 /// (user, sequence key) -> the last id the sequence gave.
 const SEQUENCES: TableDefinition<(&str, &str), u64> = TableDefinition::new("sequences");
 /// (user, topic, function) for every subscription.
@@ -66,7 +74,12 @@ pub const FILE_NAME: &str = "fwasm.redb";
 pub struct EmbeddedBackend {
     db: Arc<Database>,
     writes: GroupCommit,
+    /// Lock grants so far, to sweep ended holds every [`SWEEP_LOCKS_EVERY`].
+    lock_writes: AtomicU64,
 }
+
+/// One lock write in this many also removes every ended hold.
+const SWEEP_LOCKS_EVERY: u64 = 256;
 
 impl EmbeddedBackend {
     /// Opens (or creates) the store in `dir`.
@@ -94,12 +107,18 @@ impl EmbeddedBackend {
         txn.open_table(SEQUENCES).map_err(storage)?;
         txn.open_table(LOCKS).map_err(storage)?;
         txn.open_table(SUBSCRIPTIONS).map_err(storage)?;
+        txn.open_table(FILE_SIZES).map_err(storage)?;
         measure_lists(&txn)?;
         version_unversioned_values(&txn)?;
+        size_unsized_files(&txn)?;
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
         let writes = GroupCommit::start(db.clone()).map_err(|e| open_error(e.to_string()))?;
-        Ok(Self { db, writes })
+        Ok(Self {
+            db,
+            writes,
+            lock_writes: AtomicU64::new(0),
+        })
     }
 
     async fn blocking<T: Send + 'static>(
@@ -284,6 +303,23 @@ fn version_unversioned_values(txn: &WriteTransaction) -> Result<(), BackendError
     Ok(())
 }
 
+/// Records the size of every shared file stored before sizes were kept; done once.
+fn size_unsized_files(txn: &WriteTransaction) -> Result<(), BackendError> {
+    let mut counters = txn.open_table(COUNTERS).map_err(storage)?;
+    if counters.get(FILES_SIZED_MARK).map_err(storage)?.is_some() {
+        return Ok(());
+    }
+    counters.insert(FILES_SIZED_MARK, 1).map_err(storage)?;
+    let files = txn.open_table(FILES).map_err(storage)?;
+    let mut sizes = txn.open_table(FILE_SIZES).map_err(storage)?;
+    for entry in files.iter().map_err(storage)? {
+        let (path, data) = entry.map_err(storage)?;
+        let size = data.value().len() as u64;
+        sizes.insert(path.value(), size).map_err(storage)?;
+    }
+    Ok(())
+}
+
 /// How a transaction finds `key` of `user` before touching it.
 fn key_before(txn: &WriteTransaction, user: &str, key: &str) -> Result<KeyBefore, BackendError> {
     let keys = txn.open_table(KEYS).map_err(storage)?;
@@ -341,7 +377,23 @@ fn apply(txn: &WriteTransaction, user: &str, op: &StateOp) -> Result<u64, Backen
 /// The live holds of the lock on (user, key); holds whose lease has ended are removed.
 fn live_holds(txn: &WriteTransaction, user: &str, key: &str) -> Result<Vec<Hold>, BackendError> {
     let mut locks = txn.open_table(LOCKS).map_err(storage)?;
-    let now = unix_millis();
+    let (live, ended) = holds(&locks, user, key, unix_millis())?;
+    for holder in ended {
+        locks
+            .remove((user, key, holder.as_str()))
+            .map_err(storage)?;
+    }
+    Ok(live)
+}
+
+/// The holds of the lock on (user, key) in `locks`: the live ones, and the holders of those
+/// whose lease ended by `now`.
+fn holds(
+    locks: &impl ReadableTable<(&'static str, &'static str, &'static str), (u8, u64)>,
+    user: &str,
+    key: &str,
+    now: u64,
+) -> Result<(Vec<Hold>, Vec<String>), BackendError> {
     let (mut live, mut ended) = (Vec::new(), Vec::new());
     for entry in locks.range((user, key, "")..).map_err(storage)? {
         let (at, hold) = entry.map_err(storage)?;
@@ -365,12 +417,29 @@ fn live_holds(txn: &WriteTransaction, user: &str, key: &str) -> Result<Vec<Hold>
             until_ms,
         });
     }
-    for holder in ended {
-        locks
-            .remove((user, key, holder.as_str()))
-            .map_err(storage)?;
+    Ok((live, ended))
+}
+
+/// Removes every hold whose lease has ended, of any lock: those of locks no one asks for
+/// again would otherwise stay for good.
+fn sweep_ended_holds(txn: &WriteTransaction) -> Result<(), BackendError> {
+    let mut locks = txn.open_table(LOCKS).map_err(storage)?;
+    let now = unix_millis();
+    locks
+        .extract_if(|_, (_, until_ms)| until_ms <= now)
+        .map_err(storage)?
+        .try_for_each(|removed| removed.map(drop))
+        .map_err(storage)
+}
+
+/// What refusing `holder` looks like, if the lock's live holds refuse it.
+fn refusal(holds: &[Hold], holder: &str, now: u64) -> LockTry {
+    let others = holds.iter().filter(|h| h.holder != holder);
+    let first_end = others.map(|h| h.until_ms).min();
+    LockTry {
+        granted: false,
+        busy_for: first_end.map(|at| Duration::from_millis(at - now.min(at))),
     }
-    Ok(live)
 }
 
 fn has_value(txn: &WriteTransaction, user: &str, key: &str) -> Result<bool, BackendError> {
@@ -568,6 +637,10 @@ impl Backend for EmbeddedBackend {
                 files
                     .insert(path.as_str(), data.as_ref())
                     .map_err(storage)?;
+                let mut sizes = txn.open_table(FILE_SIZES).map_err(storage)?;
+                sizes
+                    .insert(path.as_str(), data.len() as u64)
+                    .map_err(storage)?;
                 Ok(())
             })
             .await
@@ -581,6 +654,8 @@ impl Backend for EmbeddedBackend {
         let path = path.to_string();
         self.writes
             .write(0, move |txn| {
+                let mut sizes = txn.open_table(FILE_SIZES).map_err(storage)?;
+                sizes.remove(path.as_str()).map_err(storage)?;
                 let mut files = txn.open_table(FILES).map_err(storage)?;
                 Ok(files.remove(path.as_str()).map_err(storage)?.is_some())
             })
@@ -596,17 +671,17 @@ impl Backend for EmbeddedBackend {
         let (prefix, after) = (prefix.to_string(), after.to_string());
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(storage)?;
-            let files = txn.open_table(FILES).map_err(storage)?;
+            let sizes = txn.open_table(FILE_SIZES).map_err(storage)?;
             let start = prefix.as_str().max(after.as_str());
             let mut found = Vec::new();
-            for entry in files.range(start..).map_err(storage)? {
-                let (path, data) = entry.map_err(storage)?;
+            for entry in sizes.range(start..).map_err(storage)? {
+                let (path, size) = entry.map_err(storage)?;
                 let path = path.value();
                 if !path.starts_with(prefix.as_str()) || found.len() == limit {
                     break;
                 }
                 if path != after {
-                    found.push((path.to_string(), data.value().len() as u64));
+                    found.push((path.to_string(), size.value()));
                 }
             }
             Ok(found)
@@ -669,18 +744,36 @@ impl Backend for EmbeddedBackend {
         reentrant: bool,
     ) -> Result<LockTry, BackendError> {
         let (user, key, holder) = (user.to_string(), key.to_string(), holder.to_string());
+        // A refusal needs no write (waiters ask again and again): decided on a read, unless
+        // ended holds are to be removed.
+        let asked = (user.clone(), key.clone(), holder.clone());
+        let refused = self
+            .blocking(move |db| {
+                let txn = db.begin_read().map_err(storage)?;
+                let locks = txn.open_table(LOCKS).map_err(storage)?;
+                let now = unix_millis();
+                let (live, ended) = holds(&locks, &asked.0, &asked.1, now)?;
+                let refused = grant(&live, &asked.2, mode, now, reentrant).is_none();
+                Ok((ended.is_empty() && refused).then(|| refusal(&live, &asked.2, now)))
+            })
+            .await?;
+        if let Some(refused) = refused {
+            return Ok(refused);
+        }
+        let sweep = self
+            .lock_writes
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_LOCKS_EVERY);
         self.writes
             .write(0, move |txn| {
+                if sweep {
+                    sweep_ended_holds(txn)?;
+                }
                 let holds = live_holds(txn, &user, &key)?;
                 let now = unix_millis();
                 let until = now.saturating_add(lease.as_millis() as u64);
                 let Some(hold) = grant(&holds, &holder, mode, until, reentrant) else {
-                    let first_end = holds.iter().filter(|h| h.holder != holder);
-                    let busy_for = first_end.map(|h| h.until_ms).min();
-                    return Ok(LockTry {
-                        granted: false,
-                        busy_for: busy_for.map(|at| Duration::from_millis(at - now.min(at))),
-                    });
+                    return Ok(refusal(&holds, &holder, now));
                 };
                 let mut locks = txn.open_table(LOCKS).map_err(storage)?;
                 let at = (user.as_str(), key.as_str(), holder.as_str());
@@ -915,6 +1008,58 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count(&store), 2);
+    }
+
+    #[tokio::test]
+    async fn files_from_before_sizes_were_kept_are_listed_with_their_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(EmbeddedBackend::open(dir.path()).unwrap());
+        {
+            // As an older fwasm left it: a file, no size, no mark.
+            let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(FILES)
+                .unwrap()
+                .insert("old/a.txt", &b"abc"[..])
+                .unwrap();
+            txn.open_table(COUNTERS)
+                .unwrap()
+                .remove(FILES_SIZED_MARK)
+                .unwrap();
+            txn.open_table(FILE_SIZES)
+                .unwrap()
+                .remove("old/a.txt")
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let store = EmbeddedBackend::open(dir.path()).unwrap();
+        let listed = store.list_files("old/", "", 10).await.unwrap();
+        assert_eq!(listed, [("old/a.txt".to_string(), 3)]);
+    }
+
+    #[tokio::test]
+    async fn ended_lock_holds_are_swept_even_on_locks_no_one_asks_for_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedBackend::open(dir.path()).unwrap();
+        let brief = Duration::from_millis(1);
+        for i in 0..SWEEP_LOCKS_EVERY {
+            let key = format!("once-{i}");
+            let tried = store.try_lock("u", &key, "h", LockMode::Write, brief, false);
+            assert!(tried.await.unwrap().granted);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let tried = store.try_lock(
+            "u",
+            "k",
+            "h",
+            LockMode::Write,
+            Duration::from_secs(60),
+            false,
+        );
+        assert!(tried.await.unwrap().granted);
+        let txn = store.db.begin_read().unwrap();
+        let rows = txn.open_table(LOCKS).unwrap().len().unwrap();
+        assert_eq!(rows, 1, "only the live hold is left");
     }
 
     #[test]

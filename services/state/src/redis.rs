@@ -19,7 +19,8 @@
 //! | `fwasm:lock:{user}:{key}`    | hash   | holder -> `r:` or `w:` and its lease's end (ms) |
 //! | `fwasm:file:{path}`          | string | a shared file                                   |
 //! | `fwasm:files`                | zset   | every shared file's path (for listing)          |
-//! | `fwasm:sub:{user}`           | set    | the user's subscriptions, as `{topic}/{function}` |
+//! | `fwasm:sub:{user}:{topic}`   | set    | the functions subscribed to a topic             |
+//! | `fwasm:topics:{user}`        | set    | the user's topics with subscriptions            |
 //!
 //! User names never contain `:` or `/` (they are `[A-Za-z0-9_.-]`; this backend refuses one
 //! that does), while state keys may contain anything. The user therefore always comes first and
@@ -111,6 +112,17 @@ if mine then
 end
 if others then return 2 end
 return 1
+";
+
+/// Ends a subscription, and forgets the topic once no function is subscribed to it.
+/// KEYS: the topic's subscribers, the user's topics. ARGV: function, topic.
+/// Returns 1 if the function was subscribed, else 0.
+const UNSUBSCRIBE_SCRIPT: &str = r"
+local removed = redis.call('SREM', KEYS[1], ARGV[1])
+if redis.call('SCARD', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[2])
+end
+return removed
 ";
 
 /// Every shared file's path, for listing.
@@ -241,6 +253,7 @@ pub struct RedisBackend {
     clear_appended_script: Script,
     lock_script: Script,
     unlock_script: Script,
+    unsubscribe_script: Script,
 }
 
 impl RedisBackend {
@@ -290,6 +303,7 @@ impl RedisBackend {
             clear_appended_script: Script::new(CLEAR_APPENDED_SCRIPT),
             lock_script: Script::new(LOCK_SCRIPT),
             unlock_script: Script::new(UNLOCK_SCRIPT),
+            unsubscribe_script: Script::new(UNSUBSCRIBE_SCRIPT),
         };
         backend
             .version_unversioned_values()
@@ -479,9 +493,13 @@ fn lock_key(user: &str, key: &str) -> Result<String, BackendError> {
     Ok(format!("fwasm:lock:{}:{key}", checked_user(user)?))
 }
 
-/// Topics and functions are names, which never contain `/`.
-fn subscriptions_key(user: &str) -> Result<String, BackendError> {
-    Ok(format!("fwasm:sub:{}", checked_user(user)?))
+/// Topics are names, which never contain `:`.
+fn subscribers_key(user: &str, topic: &str) -> Result<String, BackendError> {
+    Ok(format!("fwasm:sub:{}:{topic}", checked_user(user)?))
+}
+
+fn topics_key(user: &str) -> Result<String, BackendError> {
+    Ok(format!("fwasm:topics:{}", checked_user(user)?))
 }
 
 fn keys_key(user: &str) -> Result<String, BackendError> {
@@ -744,13 +762,30 @@ impl Backend for RedisBackend {
         function: &str,
         subscribed: bool,
     ) -> Result<bool, BackendError> {
-        let command = if subscribed { "SADD" } else { "SREM" };
-        let changed: u64 = ::redis::cmd(command)
-            .arg(subscriptions_key(user)?)
-            .arg(format!("{topic}/{function}"))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(storage)?;
+        let (subscribers, topics) = (subscribers_key(user, topic)?, topics_key(user)?);
+        let changed: u64 = if subscribed {
+            let (added, _): (u64, u64) = ::redis::pipe()
+                .atomic()
+                .cmd("SADD")
+                .arg(&subscribers)
+                .arg(function)
+                .cmd("SADD")
+                .arg(&topics)
+                .arg(topic)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(storage)?;
+            added
+        } else {
+            self.unsubscribe_script
+                .key(&subscribers)
+                .key(&topics)
+                .arg(function)
+                .arg(topic)
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(storage)?
+        };
         Ok(changed == 1)
     }
 
@@ -759,18 +794,27 @@ impl Backend for RedisBackend {
         user: &str,
         topic: Option<&str>,
     ) -> Result<Vec<(String, String)>, BackendError> {
-        let members: Vec<String> = ::redis::cmd("SMEMBERS")
-            .arg(subscriptions_key(user)?)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(storage)?;
-        let mut found: Vec<(String, String)> = members
+        let mut conn = self.conn();
+        let topics: Vec<String> = match topic {
+            Some(topic) => vec![topic.to_string()],
+            None => ::redis::cmd("SMEMBERS")
+                .arg(topics_key(user)?)
+                .query_async(&mut conn)
+                .await
+                .map_err(storage)?,
+        };
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut members = ::redis::pipe();
+        for topic in &topics {
+            members.cmd("SMEMBERS").arg(subscribers_key(user, topic)?);
+        }
+        let members: Vec<Vec<String>> = members.query_async(&mut conn).await.map_err(storage)?;
+        let mut found: Vec<(String, String)> = topics
             .into_iter()
-            .filter_map(|member| {
-                let (on, function) = member.split_once('/')?;
-                let wanted = topic.is_none_or(|topic| topic == on);
-                wanted.then(|| (on.to_string(), function.to_string()))
-            })
+            .zip(members)
+            .flat_map(|(topic, functions)| functions.into_iter().map(move |f| (topic.clone(), f)))
             .collect();
         found.sort();
         Ok(found)

@@ -41,6 +41,9 @@ impl StateService {
 
 /// The most functions one topic may call for each event.
 const MAX_SUBSCRIBERS_PER_TOPIC: usize = 1000;
+/// The most subscriptions one user may have (a listing returns them all). The limits are
+/// checked before the write, so concurrent subscribes may pass them by a few.
+const MAX_SUBSCRIPTIONS_PER_USER: usize = 10_000;
 /// The most files one listing returns.
 const MAX_FILES_PER_PAGE: usize = 1000;
 /// The most ops one state transaction may have.
@@ -76,6 +79,19 @@ impl From<BackendError> for ApiError {
 fn check_key(user: &str, key: &str) -> Result<(), ApiError> {
     names::check_name("user", user)?;
     names::check_state_key(key)
+}
+
+/// The longest name of a lock's holder.
+const MAX_HOLDER_BYTES: usize = 256;
+
+fn check_holder(holder: &str) -> Result<(), ApiError> {
+    if holder.len() > MAX_HOLDER_BYTES {
+        return Err(ApiError::invalid_argument(format!(
+            "a lock holder's name of {} bytes is over the limit of {MAX_HOLDER_BYTES} bytes",
+            holder.len()
+        )));
+    }
+    Ok(())
 }
 
 fn check_subscription(req: &Subscription) -> Result<(), ApiError> {
@@ -249,6 +265,7 @@ impl StateApi for StateService {
                 "a lock request needs a holder and a lease",
             ));
         }
+        check_holder(&req.holder)?;
         let ask = Ask {
             user: &req.user,
             key: &req.key,
@@ -265,6 +282,7 @@ impl StateApi for StateService {
     #[tracing::instrument(skip_all, fields(user = %req.user, key = %req.key, holder = %req.holder))]
     async fn unlock_state(&self, req: UnlockRequest) -> Result<(), ApiError> {
         check_key(&req.user, &req.key)?;
+        check_holder(&req.holder)?;
         let backend = self.backend.as_ref();
         match self
             .locks
@@ -347,6 +365,14 @@ impl StateApi for StateService {
                 "topic {:?} of {} already has its limit of {MAX_SUBSCRIBERS_PER_TOPIC} \
                  subscribed functions; unsubscribe some first",
                 req.topic, req.user
+            )));
+        }
+        let all = self.backend.subscriptions(&req.user, None).await?;
+        if !already && all.len() >= MAX_SUBSCRIPTIONS_PER_USER {
+            return Err(ApiError::resource_exhausted(format!(
+                "{} already has its limit of {MAX_SUBSCRIPTIONS_PER_USER} subscriptions; \
+                 unsubscribe some first",
+                req.user
             )));
         }
         self.backend

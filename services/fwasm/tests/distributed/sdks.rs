@@ -98,6 +98,22 @@ async fn an_app_on_daprs_python_sdk_uses_fwasm_as_its_sidecar() {
             .await
             .unwrap();
     }
+    // A method no one serves, under any name, is counted as one.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", ready.addr("grpc")))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    for name in ["NoSuchMethod", "NorThisOne"] {
+        grpc.ready().await.unwrap();
+        let path = format!("/dapr.proto.runtime.v1.Dapr/{name}");
+        let codec = tonic_prost::ProstCodec::<(), ()>::default();
+        let path = tonic::codegen::http::uri::PathAndQuery::try_from(path).unwrap();
+        let status = grpc.unary(tonic::Request::new(()), path, codec).await;
+        assert_eq!(status.unwrap_err().code(), tonic::Code::Unimplemented);
+    }
+
     // Every runtime API method is counted by its path and status, as fwasm's own are.
     let metrics = scrape(&reqwest::Client::new(), &ready.addr("invoke"))
         .await
@@ -112,6 +128,8 @@ async fn an_app_on_daprs_python_sdk_uses_fwasm_as_its_sidecar() {
     assert_eq!(count("TryLockAlpha1", "OK"), 6.0, "{metrics}");
     assert_eq!(count("UnlockAlpha1", "OK"), 6.0);
     assert_eq!(count("SaveState", "ABORTED"), 2.0);
+    assert_eq!(count("unimplemented", "UNIMPLEMENTED"), 2.0, "{metrics}");
+    assert!(!metrics.contains("NoSuchMethod"), "{metrics}");
     let seconds = "fwasm_grpc_request_seconds_count{rpc=\"dapr.proto.runtime.v1.Dapr/GetState\"}";
     assert!(sample(&metrics, seconds) >= 2.0, "{metrics}");
 }
