@@ -12,6 +12,8 @@ use fwasm_proto::dapr::proto::runtime::v1 as dapr;
 use fwasm_proto::dapr::proto::runtime::v1::dapr_client::DaprClient;
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{InvokeRequest, SetStateRequest, StateKey};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
@@ -126,10 +128,10 @@ impl Clients {
     }
 }
 
-/// Benchmarks `ours` and `theirs` interleaved: every iteration of either runs both, in
-/// alternating order, and times only its own, so both see the same machine at the same
-/// moments (a shared machine's load drifts over a run, which otherwise lands on whichever
-/// ran during it).
+/// Benchmarks a pair of requests interleaved: every iteration of either runs both, in
+/// alternating order, and criterion reports the time of its own. Both are also timed in every
+/// iteration, and the ratio of their totals (second / first) is printed once the group ends:
+/// the two measured at the same moments, which a shared machine's drifting load cannot bias.
 fn interleaved(
     c: &mut Criterion,
     rt: &tokio::runtime::Runtime,
@@ -137,31 +139,41 @@ fn interleaved(
     group: &str,
     pair: [(&str, Op); 2],
 ) {
-    let mut group = c.benchmark_group(group);
-    for (mine, other) in [(pair[0], pair[1].1), (pair[1], pair[0].1)] {
-        let (name, op) = mine;
-        group.bench_function(name, |b| {
+    // Nanoseconds of the first and of the second request, over every iteration.
+    let totals = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let mut benches = c.benchmark_group(group);
+    for mine in [0, 1] {
+        let (name, _) = pair[mine];
+        benches.bench_function(name, |b| {
             b.to_async(rt).iter_custom(|iters| {
-                let clients = clients.clone();
+                let (clients, totals) = (clients.clone(), totals.clone());
                 async move {
-                    let mut timed = Duration::ZERO;
+                    let mut took = [Duration::ZERO; 2];
                     for i in 0..iters {
-                        if i % 2 == 0 {
-                            clients.run(other).await;
-                        }
-                        let started = Instant::now();
-                        clients.run(op).await;
-                        timed += started.elapsed();
-                        if i % 2 == 1 {
-                            clients.run(other).await;
+                        // Alternate which goes first, so neither always follows the other.
+                        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+                        for which in order {
+                            let started = Instant::now();
+                            clients.run(pair[which].1).await;
+                            took[which] += started.elapsed();
                         }
                     }
-                    timed
+                    for which in [0, 1] {
+                        totals[which].fetch_add(took[which].as_nanos() as u64, Ordering::Relaxed);
+                    }
+                    took[mine]
                 }
             })
         });
     }
-    group.finish();
+    benches.finish();
+    let [first, second] = [0, 1].map(|which| totals[which].load(Ordering::Relaxed) as f64);
+    println!(
+        "{group}: {} / {} over the same moments = {:.3}",
+        pair[1].0,
+        pair[0].0,
+        second / first
+    );
 }
 
 fn bench(c: &mut Criterion) {
