@@ -94,37 +94,16 @@ conformance!(
 
 async fn subscriptions_are_kept_per_user_topic_and_function(store: Arc<dyn Backend>) {
     let pair = |topic: &str, function: &str| (topic.to_string(), function.to_string());
-    assert!(
-        store
-            .set_subscription("u", "orders", "ship", true)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .set_subscription("u", "orders", "ship", true)
-            .await
-            .unwrap(),
-        "once"
-    );
-    assert!(
-        store
-            .set_subscription("u", "orders", "bill", true)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .set_subscription("u", "returns", "ship", true)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .set_subscription("v", "orders", "other", true)
-            .await
-            .unwrap()
-    );
+    // Whether subscribing (or unsubscribing) `user/function` to `topic` changed anything.
+    let set = async |user: &str, topic: &str, function: &str, on: bool| {
+        let changed = store.set_subscription(user, topic, function, on).await;
+        changed.unwrap()
+    };
+    assert!(set("u", "orders", "ship", true).await);
+    assert!(!set("u", "orders", "ship", true).await, "once");
+    assert!(set("u", "orders", "bill", true).await);
+    assert!(set("u", "returns", "ship", true).await);
+    assert!(set("v", "orders", "other", true).await);
     assert_eq!(
         store.subscriptions("u", Some("orders")).await.unwrap(),
         [pair("orders", "bill"), pair("orders", "ship")]
@@ -137,19 +116,8 @@ async fn subscriptions_are_kept_per_user_topic_and_function(store: Arc<dyn Backe
             pair("returns", "ship")
         ]
     );
-    assert!(
-        store
-            .set_subscription("u", "orders", "bill", false)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .set_subscription("u", "orders", "bill", false)
-            .await
-            .unwrap(),
-        "gone"
-    );
+    assert!(set("u", "orders", "bill", false).await);
+    assert!(!set("u", "orders", "bill", false).await, "gone");
     assert_eq!(
         store.subscriptions("u", Some("orders")).await.unwrap(),
         [pair("orders", "ship")]
