@@ -1,8 +1,9 @@
-//! Metrics and trace context for every method of the public gRPC services (`fwasm.v1.Functions`
-//! and the runtime APIs), recorded around the generated servers as the internal services'
-//! adapters record theirs: `fwasm_grpc_requests_total` by `rpc` (the method's path) and `code`,
-//! `fwasm_grpc_request_seconds` by `rpc`, and a span continuing the caller's trace when it sent
-//! W3C trace context.
+//! Around every public gRPC service (`fwasm.v1.Functions` and the runtime APIs): metrics and
+//! trace context for every method, recorded as the internal services' adapters record theirs
+//! (`fwasm_grpc_requests_total` by `rpc`, the method's path, and `code`;
+//! `fwasm_grpc_request_seconds` by `rpc`; a span continuing the caller's trace when it sent W3C
+//! trace context), and a message naming the method for one the service does not serve (Dapr
+//! has some ninety; tonic's own UNIMPLEMENTED names nothing).
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -17,7 +18,8 @@ use tonic::metadata::MetadataMap;
 use tonic::server::NamedService;
 use tracing::Instrument;
 
-/// A service whose requests are counted, timed and traced.
+/// A service whose requests are counted, timed and traced, and whose unserved methods say so
+/// by name.
 #[derive(Clone)]
 pub(crate) struct Metered<S>(pub S);
 
@@ -52,7 +54,17 @@ where
             // An error before any message comes in the headers ("trailers only"); otherwise
             // the status is in the trailers, after the body.
             if let Some(code) = response.headers().get("grpc-status") {
-                meter.record(code.to_str().unwrap_or("?"));
+                let code = code.to_str().unwrap_or("?").to_string();
+                let unserved = code == "12" && !response.headers().contains_key("grpc-message");
+                let response = match unserved {
+                    true => {
+                        let rpc = meter.rpc.as_deref().unwrap_or_default();
+                        let message = format!("{rpc} is not served by fwasm");
+                        tonic::Status::unimplemented(message).into_http()
+                    }
+                    false => response,
+                };
+                meter.record(&code);
                 return Ok(response);
             }
             Ok(response.map(|body| Body::new(MeteredBody { body, meter })))

@@ -16,7 +16,6 @@ use tonic::{Request, Response, Status};
 
 use crate::gateway::{Gateway, Invocation};
 use crate::metered::Metered;
-use crate::runtime_apis::NamingUnserved;
 use crate::sidecar::Sidecar;
 use fwasm_proto::dapr::proto::runtime::v1::dapr_server::DaprServer;
 use fwasm_proto::layotto::runtime_server::RuntimeServer;
@@ -154,8 +153,8 @@ pub(crate) async fn serve(
     ];
     // Every method is counted, timed and traced (see `metered`).
     let routes = Routes::new(Metered(functions))
-        .add_service(Metered(NamingUnserved(layotto)))
-        .add_service(Metered(NamingUnserved(dapr)));
+        .add_service(Metered(layotto))
+        .add_service(Metered(dapr));
     fwasm_proto::grpc::serve_routes(listener, routes, &names, shutdown)
         .await
         .map_err(std::io::Error::other)

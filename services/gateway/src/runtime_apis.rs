@@ -2,18 +2,11 @@
 //! runtime APIs on the public gRPC port. Their messages are alike field for field, so one
 //! macro writes both services over the [`Sidecar`]; each adds the methods only it has.
 
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use bytes::Bytes;
 use fwasm_proto::dapr::proto::common::v1 as dapr_common;
 use fwasm_proto::dapr::proto::runtime::v1 as dapr;
 use fwasm_proto::layotto;
 use prost_types::Any;
-use tonic::body::Body;
-use tonic::codegen::{Service, http};
-use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
 use crate::sidecar::{Item, MethodCall, Sidecar, UnlockStatus};
@@ -354,44 +347,4 @@ fn component(kind: &str, capabilities: &[&str]) -> dapr::RegisteredComponents {
         version: "v1".into(),
         capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
     }
-}
-
-/// A runtime API service whose methods fwasm does not serve (Dapr has some ninety) answer
-/// UNIMPLEMENTED naming the method: tonic's own answer names nothing.
-#[derive(Clone)]
-pub(crate) struct NamingUnserved<S>(pub S);
-
-impl<S> Service<http::Request<Body>> for NamingUnserved<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let method = request.uri().path().trim_start_matches('/').to_string();
-        let answer = self.0.call(request);
-        Box::pin(async move {
-            let response = answer.await?;
-            let headers = response.headers();
-            let unserved = headers.get("grpc-status").is_some_and(|code| code == "12")
-                && !headers.contains_key("grpc-message");
-            Ok(match unserved {
-                true => {
-                    Status::unimplemented(format!("{method} is not served by fwasm")).into_http()
-                }
-                false => response,
-            })
-        })
-    }
-}
-
-impl<S: NamedService> NamedService for NamingUnserved<S> {
-    const NAME: &'static str = S::NAME;
 }

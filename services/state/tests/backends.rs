@@ -175,7 +175,8 @@ async fn locks_exclude_expire_and_say_who_holds_them(store: Arc<dyn Backend>) {
     );
 
     // A hold ends with its lease; a refusal says when the first other lease ends.
-    let short = Duration::from_millis(1500);
+    // Long enough that the refused try surely comes before it ends, on a loaded machine too.
+    let short = Duration::from_secs(3);
     assert!(
         store
             .try_lock("u", "t", "a", Write, short, false)
@@ -242,22 +243,29 @@ async fn files_are_listed_by_prefix_a_page_at_a_time_and_deleted(store: Arc<dyn 
 
 /// A Redis list from before list sizes were kept (no size key) is measured at its next append,
 /// and the size is kept even when that append is refused.
+/// A plain connection to the test server, beside the backend's.
+async fn raw_connection(server: &RedisServer) -> ::redis::aio::MultiplexedConnection {
+    let client = ::redis::Client::open(server.url()).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+/// Runs `commands` on the server directly: data laid out as an earlier fwasm wrote it.
+async fn as_older_fwasm_left_it(server: &RedisServer, commands: &[&[&str]]) {
+    let mut raw = raw_connection(server).await;
+    for command in commands {
+        let mut cmd = ::redis::cmd(command[0]);
+        for arg in &command[1..] {
+            cmd.arg(*arg);
+        }
+        cmd.query_async::<()>(&mut raw).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn redis_lists_without_a_size_are_measured() {
     let server = RedisServer::start();
     let store = RedisBackend::connect(&server.url()).await.unwrap();
-    let mut raw = ::redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: () = ::redis::cmd("RPUSH")
-        .arg("fwasm:a:u:log")
-        .arg("12345")
-        .arg("678")
-        .query_async(&mut raw)
-        .await
-        .unwrap();
+    as_older_fwasm_left_it(&server, &[&["RPUSH", "fwasm:a:u:log", "12345", "678"]]).await;
     let refused = store
         .append_state("u", "log", b("abc"), NO_LIMIT, 10)
         .await
@@ -266,6 +274,7 @@ async fn redis_lists_without_a_size_are_measured() {
         matches!(refused, BackendError::ListFull { max: 10 }),
         "{refused}"
     );
+    let mut raw = raw_connection(&server).await;
     let size: u64 = ::redis::cmd("GET")
         .arg("fwasm:ab:u:log")
         .query_async(&mut raw)
@@ -1011,17 +1020,7 @@ async fn sequences_start_at_one_and_never_repeat(store: Arc<dyn Backend>) {
 #[tokio::test]
 async fn redis_files_from_before_the_index_are_listed() {
     let server = RedisServer::start();
-    let mut raw = ::redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: () = ::redis::cmd("SET")
-        .arg("fwasm:file:old/a.txt")
-        .arg("abc")
-        .query_async(&mut raw)
-        .await
-        .unwrap();
+    as_older_fwasm_left_it(&server, &[&["SET", "fwasm:file:old/a.txt", "abc"]]).await;
     let store = RedisBackend::connect(&server.url()).await.unwrap();
     let listed = store.list_files("old/", "", 10).await.unwrap();
     assert_eq!(listed, [("old/a.txt".to_string(), 3)]);
@@ -1092,23 +1091,11 @@ async fn versions_and_sequences_survive_a_restart() {
 #[tokio::test]
 async fn redis_values_without_a_version_get_one() {
     let server = RedisServer::start();
-    let mut raw = ::redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: () = ::redis::cmd("SET")
-        .arg("fwasm:v:u:old")
-        .arg("kept")
-        .query_async(&mut raw)
-        .await
-        .unwrap();
-    let _: () = ::redis::cmd("SADD")
-        .arg("fwasm:k:u")
-        .arg("old")
-        .query_async(&mut raw)
-        .await
-        .unwrap();
+    let older = [
+        &["SET", "fwasm:v:u:old", "kept"][..],
+        &["SADD", "fwasm:k:u", "old"],
+    ];
+    as_older_fwasm_left_it(&server, &older).await;
     let store: Arc<dyn Backend> = Arc::new(RedisBackend::connect(&server.url()).await.unwrap());
     let old = version(&store, "u", "old").await;
     assert!(old > 0);
