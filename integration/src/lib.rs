@@ -9,22 +9,55 @@ use std::sync::OnceLock;
 /// serializes concurrent builds of the same target directory).
 pub fn guest(name: &str) -> Vec<u8> {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let functions = Path::new(env!("CARGO_MANIFEST_DIR")).join("functions");
-        let target = functions.join("target");
-        // Run from the functions workspace so its .cargo/config.toml (stack size) applies.
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(&functions)
-            .args(["build", "--release", "--target", "wasm32-unknown-unknown", "--quiet"])
-            .env("CARGO_TARGET_DIR", &target)
-            .env_remove("RUSTFLAGS")
-            .status()
-            .expect("run cargo to build the test guests");
-        assert!(
-            status.success(),
-            "building integration/functions failed (is the wasm32-unknown-unknown target installed? run scripts/test)"
-        );
-        target.join("wasm32-unknown-unknown/release")
-    });
+    // Built from the functions workspace so its .cargo/config.toml (stack size) applies.
+    let dir = BUILT.get_or_init(|| cargo_build("functions", "wasm32-unknown-unknown"));
     std::fs::read(dir.join(format!("{name}.wasm"))).expect("built guest")
+}
+
+/// Builds the cargo workspace `folder` of this crate in release for `target`; returns the
+/// folder its modules are in.
+fn cargo_build(folder: &str, target: &str) -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+    let target_dir = workspace.join("target");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&workspace)
+        .args(["build", "--release", "--target", target, "--quiet"])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env_remove("RUSTFLAGS")
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build integration/{folder}: {e}"));
+    assert!(
+        status.success(),
+        "building integration/{folder} failed (is the {target} target installed? run scripts/test)"
+    );
+    target_dir.join(target).join("release")
+}
+
+/// A plain WASI command from integration/commands, with no fwasm SDK: `"rust"` builds the
+/// Rust program for wasm32-wasip1, `"c"` compiles wasi_echo.c with clang for wasm32-wasi.
+/// Built once per test process.
+pub fn wasi_command(lang: &str) -> Vec<u8> {
+    static RUST: OnceLock<PathBuf> = OnceLock::new();
+    static C: OnceLock<PathBuf> = OnceLock::new();
+    let commands = Path::new(env!("CARGO_MANIFEST_DIR")).join("commands");
+    let path = match lang {
+        "rust" => {
+            RUST.get_or_init(|| cargo_build("commands", "wasm32-wasip1").join("wasi-echo.wasm"))
+        }
+        "c" => C.get_or_init(|| {
+            let target = commands.join("target");
+            std::fs::create_dir_all(&target).expect("create the commands' target folder");
+            let out = target.join("wasi_echo_c.wasm");
+            let status = Command::new("clang")
+                .args(["--target=wasm32-wasi", "-O2", "-s", "-o"])
+                .arg(&out)
+                .arg(commands.join("wasi_echo.c"))
+                .status()
+                .expect("run clang (scripts/test installs it with wasi-libc)");
+            assert!(status.success(), "clang could not build wasi_echo.c");
+            out
+        }),
+        other => panic!("no WASI command in {other}"),
+    };
+    std::fs::read(path).expect("built WASI command")
 }

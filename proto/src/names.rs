@@ -109,6 +109,99 @@ pub fn check_function_ref(user: &str, function: &str) -> Result<(), ApiError> {
     check_name("function", function)
 }
 
+/// Longest command line a call may have, in bytes.
+pub const MAX_CMDLINE_BYTES: usize = 64 << 10;
+
+/// A call's command line: at most 64 KiB, without NUL (a C program's argv could not hold it).
+pub fn check_cmdline(cmdline: &str) -> Result<(), ApiError> {
+    if cmdline.len() > MAX_CMDLINE_BYTES {
+        return Err(ApiError::invalid_argument(format!(
+            "a command line of {} bytes is over the limit of {MAX_CMDLINE_BYTES}",
+            cmdline.len()
+        )));
+    }
+    if cmdline.contains('\0') {
+        return Err(ApiError::invalid_argument("the command line contains NUL"));
+    }
+    Ok(())
+}
+
+/// Most environment variables a function may set.
+pub const MAX_ENV_VARS: usize = 256;
+/// Most bytes of environment (names and values) a function may set.
+pub const MAX_ENV_BYTES: usize = 64 << 10;
+
+/// A function's settings: environment names are non-empty without `=` or NUL, values have no
+/// NUL (a C program's environment could not hold them), and all of it stays small.
+pub fn check_settings(settings: &crate::pb::FunctionSettings) -> Result<(), ApiError> {
+    let env = &settings.env;
+    if env.len() > MAX_ENV_VARS {
+        return Err(ApiError::invalid_argument(format!(
+            "{} environment variables is over the limit of {MAX_ENV_VARS}",
+            env.len()
+        )));
+    }
+    let bytes: usize = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    if bytes > MAX_ENV_BYTES {
+        return Err(ApiError::invalid_argument(format!(
+            "the environment's {bytes} bytes are over the limit of {MAX_ENV_BYTES}"
+        )));
+    }
+    for (name, value) in env {
+        if name.is_empty() || name.contains(['=', '\0']) {
+            return Err(ApiError::invalid_argument(format!(
+                "invalid environment variable name {name:?}: it must be non-empty, without '=' or NUL"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(ApiError::invalid_argument(format!(
+                "the value of environment variable {name} contains NUL"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+    use crate::pb::FunctionSettings;
+
+    fn env(pairs: &[(&str, &str)]) -> FunctionSettings {
+        FunctionSettings {
+            env: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        assert!(check_settings(&env(&[("GREETING", "hello=world")])).is_ok());
+        let err = check_settings(&env(&[("A=B", "x")])).unwrap_err();
+        assert!(err.message.contains("without '=' or NUL"), "{err:?}");
+        assert!(check_settings(&env(&[("", "x")])).is_err());
+        assert!(check_settings(&env(&[("A", "x\0y")])).is_err());
+        let big = "x".repeat(MAX_ENV_BYTES);
+        assert!(
+            check_settings(&env(&[("A", &big)]))
+                .unwrap_err()
+                .message
+                .contains("over the limit")
+        );
+        assert!(check_cmdline("-n 3 in.txt").is_ok());
+        assert!(check_cmdline("a\0b").is_err());
+        let long = "x".repeat(MAX_CMDLINE_BYTES + 1);
+        assert!(
+            check_cmdline(&long)
+                .unwrap_err()
+                .message
+                .contains("over the limit")
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -129,6 +129,7 @@ async fn grpc_invoke_async_get_call_and_wait_call() {
             function: function.into(),
             input: input.to_string().into(),
             headers: vec![],
+            cmdline: String::new(),
         };
         let id = client
             .invoke_async(request("slow", SLOW))

@@ -66,6 +66,7 @@ async fn upload_says_a_module_uses_the_faasm_api() {
         user: "c".into(),
         function: source.replace('.', "_"),
         wasm: c_guest(source).into(),
+        settings: None,
     };
     let faasm = client.upload(abi("printf.c")).await.unwrap().into_inner();
     assert_eq!(faasm.abi, "Faasm C API (on fwasm v1)");

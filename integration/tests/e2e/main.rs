@@ -5,6 +5,7 @@ mod bad_input;
 mod c_guests;
 mod chaining;
 mod cli_client;
+mod commands;
 mod files;
 mod http_api;
 mod public_grpc;

@@ -11,6 +11,7 @@ fn invoke(user: &str, function: &str, input: &str) -> InvokeRequest {
         function: function.into(),
         input: input.to_string().into(),
         headers: vec![],
+        cmdline: String::new(),
     }
 }
 
@@ -24,6 +25,7 @@ async fn upload_and_invoke_over_grpc() {
                 user: "bob".into(),
                 function: "upper".into(),
                 wasm: wasm.clone().into(),
+                settings: None,
             })
             .await
             .unwrap()
@@ -76,6 +78,7 @@ async fn grpc_errors_carry_codes_and_reasons() {
             user: "bob".into(),
             function: "junk".into(),
             wasm: b"junk".to_vec().into(),
+            settings: None,
         };
         let status = client.upload(bad).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument);
@@ -91,6 +94,7 @@ async fn grpc_errors_carry_codes_and_reasons() {
                 user: "bob".into(),
                 function: "panic".into(),
                 wasm: guest("testkit").into(),
+                settings: None,
             })
             .await
             .unwrap();

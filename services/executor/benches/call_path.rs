@@ -28,6 +28,7 @@ fn call_path(c: &mut Criterion) {
             user: "bench".into(),
             function: "echo".into(),
             wasm: ECHO.into(),
+            settings: None,
         }))
         .unwrap()
         .module_hash;
@@ -76,6 +77,7 @@ fn call_path(c: &mut Criterion) {
             user: "bench".into(),
             function: "nest".into(),
             wasm: nest.into(),
+            settings: None,
         }))
         .unwrap()
         .module_hash;

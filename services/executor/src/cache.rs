@@ -9,8 +9,17 @@ use std::sync::Mutex;
 use lru::LruCache;
 use wasmi::Module;
 
+use crate::abi::Abi;
+
+/// A compiled module and the ABI it speaks.
+#[derive(Clone)]
+pub(crate) struct Compiled {
+    pub(crate) module: Module,
+    pub(crate) abi: Abi,
+}
+
 pub(crate) struct ModuleCache {
-    modules: Mutex<LruCache<String, Module>>,
+    modules: Mutex<LruCache<String, Compiled>>,
 }
 
 impl ModuleCache {
@@ -21,11 +30,11 @@ impl ModuleCache {
         }
     }
 
-    pub(crate) fn get(&self, module_hash: &str) -> Option<Module> {
+    pub(crate) fn get(&self, module_hash: &str) -> Option<Compiled> {
         self.lock().get(module_hash).cloned()
     }
 
-    pub(crate) fn insert(&self, module_hash: String, module: Module) {
+    pub(crate) fn insert(&self, module_hash: String, module: Compiled) {
         self.lock().put(module_hash, module);
     }
 
@@ -34,7 +43,7 @@ impl ModuleCache {
         self.lock().iter().map(|(hash, _)| hash.clone()).collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, Module>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, Compiled>> {
         // The map stays consistent even if a holder panicked: every operation is one call.
         self.modules
             .lock()

@@ -1,26 +1,37 @@
-//! One call on its way through a worker: instantiate, hand over the request, run `fwasm_handle`
-//! in fuel slices, read the response. Between slices the whole call (store and suspended
-//! execution) is a value that can wait in the queue and resume on any worker thread.
+//! One call on its way through a worker: instantiate, let the module's ABI hand over the
+//! request and name its entry, run the entry in fuel slices, let the ABI read the reply.
+//! Between slices the whole call (store and suspended execution) is a value that can wait in
+//! the queue and resume on any worker thread. Nothing here depends on which ABI the guest
+//! speaks: limits, parking, failures and timing are the same for all.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use fwasm_abi as abi;
-use fwasm_proto::pb::{Call, CallResult, CallStatus, FailureKind, Header};
+use fwasm_proto::pb::{Call, CallResult, CallStatus, FailureKind};
 use tokio::sync::oneshot;
 use wasmi::{
-    Linker, Memory, Module, Store, TrapCode, TypedResumableCall, TypedResumableCallHostTrap,
-    TypedResumableCallOutOfFuel, Val,
+    Linker, Memory, Module, ResumableCall, ResumableCallHostTrap, ResumableCallOutOfFuel, Store,
+    TrapCode, Val, ValType,
 };
 
-use crate::chaining::Chaining;
-use crate::host::{HostState, guest_slice};
+use crate::abi::{Adapter, Ended, Entry, Vals};
+use crate::host::HostState;
+use crate::host::chaining::Chaining;
+use crate::host::files::CallFiles;
+use crate::host::io::{CallIo, ProcExit};
+use crate::host::local_state::LocalState;
+use crate::host::park::{HostOp, OpResult, Suspend, complete};
+use crate::host::state::CallState;
 use crate::limits::Limits;
-use crate::local_state::LocalState;
-use crate::park::{HostOp, OpResult, Suspend, complete};
-use crate::state::CallState;
-use crate::wasi::{ProcExit, WasiState};
+
+/// A guest ABI ready to run calls: its adapter and the linker with its imports (built once per
+/// engine and shared by all calls).
+#[derive(Clone)]
+pub(crate) struct Guest {
+    pub(crate) adapter: &'static dyn Adapter,
+    pub(crate) linker: Arc<Linker<HostState>>,
+}
 
 /// How a call ended, and the global state locks it still held (which the executor releases).
 pub(crate) struct Finished {
@@ -32,7 +43,7 @@ pub(crate) struct Finished {
 pub(crate) struct CallTask {
     call: Call,
     module: Module,
-    linker: Arc<Linker<HostState>>,
+    guest: Guest,
     limits: Arc<Limits>,
     cold_start: bool,
     local_state: Arc<LocalState>,
@@ -41,7 +52,7 @@ pub(crate) struct CallTask {
     running: Option<Box<Running>>,
     /// Global locks still held when the call ended.
     global_locks: Vec<String>,
-    /// What the call wrote to stdout and stderr.
+    /// What the call printed to its console (stdout and stderr, or stderr for a program).
     stdout: Bytes,
 }
 
@@ -51,16 +62,18 @@ struct Running {
     memory: Memory,
     /// Taken while the call runs or its host call completes; always set between slices.
     paused: Option<Paused>,
+    /// Where the entry's results go.
+    results: Vals,
     fuel_left: u64,
     started: Instant,
 }
 
 enum Paused {
-    OutOfFuel(TypedResumableCallOutOfFuel<i64>),
+    OutOfFuel(ResumableCallOutOfFuel),
     /// Parked in an import until its op completes.
-    InHostCall(TypedResumableCallHostTrap<i64>),
+    InHostCall(ResumableCallHostTrap),
     /// The op completed: resume with the import's return value.
-    HostCallDone(TypedResumableCallHostTrap<i64>, Val),
+    HostCallDone(ResumableCallHostTrap, Val),
 }
 
 /// What became of a task after a slice.
@@ -73,20 +86,71 @@ pub(crate) enum Slice {
 }
 
 /// How a call failed: the kind and the sentence its caller reads.
-struct Failure {
+pub(crate) struct Failure {
     kind: FailureKind,
     message: String,
     /// The code of a call that exited with one.
     return_code: i32,
 }
 
+/// What an ABI adapter knows of the call it serves, for its messages.
+pub(crate) struct Context<'a> {
+    pub(crate) call: &'a Call,
+    pub(crate) limits: &'a Limits,
+}
+
+impl Context<'_> {
+    /// `user/function`, for messages (formatted only when one is needed).
+    pub(crate) fn name(&self) -> String {
+        call_name(self.call)
+    }
+}
+
+fn call_name(call: &Call) -> String {
+    format!("{}/{}", call.user, call.function)
+}
+
 impl Failure {
-    fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),
             return_code: 0,
         }
+    }
+
+    /// The failure a trap (or a host error) amounts to, the guest's own account first.
+    pub(crate) fn trap(store: &Store<HostState>, err: wasmi::Error, cx: &Context<'_>) -> Self {
+        let (name, host) = (cx.name(), store.data());
+        if err.as_trap_code() == Some(TrapCode::OutOfFuel) {
+            Self::out_of_fuel(cx)
+        } else if let Some(reason) = &host.failure_reason {
+            Self::new(
+                FailureKind::Trap,
+                format!("{name} failed: {}", reason.replace('\n', " ")),
+            )
+        } else if host.limiter.refused_growth {
+            Self::new(
+                FailureKind::MemoryLimit,
+                format!(
+                    "{name} ran out of memory: its limit is {} MiB ({err})",
+                    cx.limits.max_memory_bytes >> 20
+                ),
+            )
+        } else {
+            Self::new(FailureKind::Trap, format!("{name} trapped: {err}"))
+        }
+    }
+
+    fn out_of_fuel(cx: &Context<'_>) -> Self {
+        Self::new(
+            FailureKind::CpuLimit,
+            format!(
+                "{} used up its CPU budget of {} fuel",
+                cx.name(),
+                cx.limits.max_fuel
+            ),
+        )
     }
 }
 
@@ -101,7 +165,7 @@ impl CallTask {
     pub(crate) fn new(
         call: Call,
         module: Module,
-        linker: Arc<Linker<HostState>>,
+        guest: Guest,
         limits: Arc<Limits>,
         cold_start: bool,
         local_state: Arc<LocalState>,
@@ -111,7 +175,7 @@ impl CallTask {
         Self {
             call,
             module,
-            linker,
+            guest,
             limits,
             cold_start,
             local_state,
@@ -168,65 +232,82 @@ impl CallTask {
             return;
         };
         running.paused = match running.paused.take() {
-            Some(Paused::InHostCall(trap)) => Some(Paused::HostCallDone(
-                trap,
-                complete(&mut running.store, running.memory, result),
-            )),
+            Some(Paused::InHostCall(trap)) => {
+                let value = complete(&mut running.store, running.memory, result);
+                // The import's own result type: an ABI's imports answer in i32 or i64.
+                let ty = trap.host_func().ty(&running.store);
+                let value = match ty.results() {
+                    [ValType::I32] => Val::I32(value as i32),
+                    _ => Val::I64(value),
+                };
+                Some(Paused::HostCallDone(trap, value))
+            }
             other => other,
         };
     }
 
     fn name(&self) -> String {
-        format!("{}/{}", self.call.user, self.call.function)
+        call_name(&self.call)
     }
 
     fn start(&mut self) -> Step {
         let started = Instant::now();
         match self.prepare() {
-            Ok((mut store, memory, handle, ptr, len)) => {
+            Ok((mut store, memory, entry)) => {
+                let Entry {
+                    func,
+                    params,
+                    mut results,
+                } = entry;
                 let mut fuel_left = store.get_fuel().unwrap_or(0);
                 let give = self.give_fuel(&mut store, fuel_left, 0);
                 store.data_mut().can_park = true;
-                let result = handle.call_resumable(&mut store, (ptr, len));
+                let result =
+                    func.call_resumable(&mut store, params.as_slice(), results.as_mut_slice());
                 fuel_left -= give - store.get_fuel().unwrap_or(0);
-                self.after_slice(result, store, memory, fuel_left, started)
+                let running = Running {
+                    store,
+                    memory,
+                    paused: None,
+                    results,
+                    fuel_left,
+                    started,
+                };
+                self.after_slice(result, running)
             }
             Err(failure) => Step::Done(Err(failure), started),
         }
     }
 
     fn resume(&mut self, running: Box<Running>) -> Step {
+        let mut running = *running;
         if running.started.elapsed() >= self.limits.timeout {
-            let mut running = running;
             self.keep_leftovers(&mut running.store);
             return Step::Done(Err(self.timed_out()), running.started);
         }
-        let Running {
-            mut store,
-            memory,
-            paused,
-            fuel_left,
-            started,
-        } = *running;
-        let required = match &paused {
+        let required = match &running.paused {
             Some(Paused::OutOfFuel(paused)) => paused.required_fuel(),
             _ => 0,
         };
-        let give = self.give_fuel(&mut store, fuel_left, required);
-        let result = match paused {
-            Some(Paused::OutOfFuel(paused)) => paused.resume(&mut store),
-            Some(Paused::HostCallDone(paused, value)) => paused.resume(&mut store, &[value]),
+        let give = self.give_fuel(&mut running.store, running.fuel_left, required);
+        let result = match running.paused.take() {
+            Some(Paused::OutOfFuel(paused)) => {
+                paused.resume(&mut running.store, running.results.as_mut_slice())
+            }
+            Some(Paused::HostCallDone(paused, value)) => {
+                paused.resume(&mut running.store, &[value], running.results.as_mut_slice())
+            }
             Some(Paused::InHostCall(_)) | None => {
-                self.keep_leftovers(&mut store);
+                self.keep_leftovers(&mut running.store);
                 let failure = Failure::new(
                     FailureKind::Trap,
                     format!("{} was resumed before its host call completed", self.name()),
                 );
-                return Step::Done(Err(failure), started);
+                return Step::Done(Err(failure), running.started);
             }
         };
-        let fuel_left = fuel_left - (give - store.get_fuel().unwrap_or(0));
-        self.after_slice(result, store, memory, fuel_left, started)
+        running.fuel_left -= give - running.store.get_fuel().unwrap_or(0);
+        self.after_slice(result, running)
     }
 
     /// Sets the store's fuel to the next slice (at least what the paused instruction needs)
@@ -239,36 +320,32 @@ impl CallTask {
         give
     }
 
-    /// A fresh instance with the request envelope written into its memory.
-    #[allow(clippy::type_complexity)]
-    fn prepare(
-        &self,
-    ) -> Result<
-        (
-            Store<HostState>,
-            Memory,
-            wasmi::TypedFunc<(i32, i32), i64>,
-            i32,
-            i32,
-        ),
-        Failure,
-    > {
+    /// A fresh instance, with the request handed over as its ABI says, and the entry to run.
+    fn prepare(&self) -> Result<(Store<HostState>, Memory, Entry), Failure> {
+        let adapter = self.guest.adapter;
+        let io = CallIo::new(&self.call, adapter.streams(), &self.limits);
         let chaining = Chaining::new(&self.call, &self.limits);
         let state = CallState::new(&self.call.user, self.local_state.clone(), &self.limits);
-        let wasi = WasiState::new(&self.call.function, &self.limits);
-        let host = HostState::new(&self.limits, chaining, state, wasi);
+        let files = CallFiles::new(&self.limits);
+        let mut host = HostState::new(&self.limits, io, chaining, state, files);
+        host.entry = adapter.entry();
         let mut store = Store::new(self.module.engine(), host);
         store.limiter(|host| &mut host.limiter);
         // Start functions and the allocator are not preempted: they draw on the whole budget.
         store
             .set_fuel(self.limits.max_fuel)
             .expect("fuel metering is enabled");
+        let cx = Context {
+            call: &self.call,
+            limits: &self.limits,
+        };
         let instance = self
+            .guest
             .linker
             .instantiate_and_start(&mut store, &self.module)
-            .map_err(|e| self.trap_failure(&store, e))?;
+            .map_err(|e| Failure::trap(&store, e, &cx))?;
         let memory = instance
-            .get_memory(&store, abi::EXPORT_MEMORY)
+            .get_memory(&store, fwasm_abi::EXPORT_MEMORY)
             .ok_or_else(|| Failure::new(FailureKind::AbiViolation, "module exports no memory"))?;
         store.data_mut().memory = Some(memory);
         // A WASI reactor (C, C++) initialises its runtime here, once per instance.
@@ -279,71 +356,40 @@ impl CallTask {
             })?;
             initialize
                 .call(&mut store, ())
-                .map_err(|e| self.trap_failure(&store, e))?;
+                .map_err(|e| Failure::trap(&store, e, &cx))?;
         }
-        let export_error = |e: wasmi::Error| Failure::new(FailureKind::AbiViolation, e.to_string());
-        let alloc = instance
-            .get_typed_func::<i32, i32>(&store, abi::EXPORT_ALLOC)
-            .map_err(export_error)?;
-        let handle = instance
-            .get_typed_func::<(i32, i32), i64>(&store, abi::EXPORT_HANDLE)
-            .map_err(export_error)?;
-
-        let headers = self
-            .call
-            .headers
-            .iter()
-            .map(|h| abi::Header {
-                name: &h.name,
-                value: &h.value,
-            })
-            .collect();
-        let envelope = abi::Request {
-            call_id: self.call.id,
-            user: &self.call.user,
-            function: &self.call.function,
-            method: &self.call.method,
-            path: &self.call.path,
-            query: &self.call.query,
-            headers,
-            body: &self.call.input,
-        };
-        let len = i32::try_from(envelope.encoded_len()).map_err(|_| {
-            Failure::new(FailureKind::AbiViolation, "request envelope exceeds 2 GiB")
-        })?;
-        let ptr = alloc
-            .call(&mut store, len)
-            .map_err(|e| self.trap_failure(&store, e))?;
-        let memory_size = memory.data(&store).len();
-        let Ok(target) = guest_slice(memory.data(&store), ptr, len).map(|s| s.len()) else {
-            return Err(Failure::new(
-                FailureKind::AbiViolation,
-                format!(
-                    "{} broke the ABI: fwasm_alloc({len}) returned {}, outside its {memory_size}-byte memory",
-                    self.name(),
-                    ptr as u32
-                ),
-            ));
-        };
-        let start = ptr as u32 as usize;
-        envelope.encode_into(&mut memory.data_mut(&mut store)[start..start + target]);
-        Ok((store, memory, handle, ptr, len))
+        let entry = adapter.enter(&mut store, &instance, memory, &cx)?;
+        Ok((store, memory, entry))
     }
 
     fn after_slice(
         &mut self,
-        result: Result<TypedResumableCall<i64>, wasmi::Error>,
-        store: Store<HostState>,
-        memory: Memory,
-        fuel_left: u64,
-        started: Instant,
+        result: Result<ResumableCall, wasmi::Error>,
+        running: Running,
     ) -> Step {
+        let Running {
+            mut store,
+            memory,
+            results,
+            fuel_left,
+            started,
+            ..
+        } = running;
+        let cx = Context {
+            call: &self.call,
+            limits: &self.limits,
+        };
         let outcome = match result {
-            Ok(TypedResumableCall::Finished(packed)) => self.read_response(&store, memory, packed),
-            Ok(TypedResumableCall::OutOfFuel(paused)) => {
+            Ok(ResumableCall::Finished) => self.guest.adapter.reply(
+                &mut store,
+                memory,
+                Ended::Returned(results.as_slice()),
+                &cx,
+            ),
+            Ok(ResumableCall::OutOfFuel(paused)) => {
                 // wasmi takes no fuel from an instruction that needs more than is left.
                 if fuel_left == 0 || paused.required_fuel() > fuel_left {
-                    Err(self.out_of_fuel())
+                    Err(Failure::out_of_fuel(&cx))
                 } else if started.elapsed() >= self.limits.timeout {
                     Err(self.timed_out())
                 } else {
@@ -351,21 +397,21 @@ impl CallTask {
                         store,
                         memory,
                         paused: Some(Paused::OutOfFuel(paused)),
+                        results,
                         fuel_left,
                         started,
                     }));
                 }
             }
-            Ok(TypedResumableCall::HostTrap(trap))
+            Ok(ResumableCall::HostTrap(trap))
                 if trap.host_error().downcast_ref::<Suspend>().is_some() =>
             {
-                let mut store = store;
                 let Some(op) = store.data_mut().pending.take() else {
-                    self.keep_leftovers(&mut store);
                     let failure = Failure::new(
                         FailureKind::Trap,
-                        format!("{} parked without a host operation", self.name()),
+                        format!("{} parked without a host operation", cx.name()),
                     );
+                    self.keep_leftovers(&mut store);
                     return Step::Done(Err(failure), started);
                 };
                 return Step::Parked(
@@ -373,117 +419,51 @@ impl CallTask {
                         store,
                         memory,
                         paused: Some(Paused::InHostCall(trap)),
+                        results,
                         fuel_left,
                         started,
                     }),
                     op,
                 );
             }
-            Ok(TypedResumableCall::HostTrap(trap)) => {
+            Ok(ResumableCall::HostTrap(trap)) => {
                 match trap.host_error().downcast_ref::<ProcExit>() {
-                    Some(exit) => self.exited(&store, exit.0),
+                    Some(ProcExit(0)) => {
+                        self.guest
+                            .adapter
+                            .reply(&mut store, memory, Ended::Exited, &cx)
+                    }
+                    Some(ProcExit(code)) => Err(self.exited(&store, *code)),
                     None => Err(Failure::new(
                         FailureKind::Trap,
-                        format!(
-                            "{} failed in a host call: {}",
-                            self.name(),
-                            trap.host_error()
-                        ),
+                        format!("{} failed in a host call: {}", cx.name(), trap.host_error()),
                     )),
                 }
             }
-            Err(e) => Err(self.trap_failure(&store, e)),
+            Err(e) => Err(Failure::trap(&store, e, &cx)),
         };
-        let mut store = store;
         self.keep_leftovers(&mut store);
         Step::Done(outcome, started)
     }
 
-    /// What outlives the instance: the global locks to release and the captured output.
+    /// What outlives the instance: the global locks to release and the console output.
     fn keep_leftovers(&mut self, store: &mut Store<HostState>) {
         self.global_locks = store.data().state.global_locks();
-        self.stdout = store.data_mut().wasi.take_output();
+        self.stdout = store.data_mut().io.take_console();
     }
 
-    /// A call that ended with `proc_exit`: 0 is an empty success, anything else a failure
-    /// with that code (a Faasm `main`'s return value).
-    fn exited(&self, store: &Store<HostState>, code: i32) -> Result<CallResult, Failure> {
-        if code == 0 {
-            return Ok(CallResult {
-                http_status: 200,
-                ..CallResult::default()
-            });
-        }
+    /// A call that exited with a code other than 0 (a Faasm `main`'s return value, a program's
+    /// exit status): a failure with that code.
+    fn exited(&self, store: &Store<HostState>, code: i32) -> Failure {
         let message = match &store.data().failure_reason {
             Some(reason) => format!("{} failed with code {code}: {reason}", self.name()),
             None => format!("{} exited with code {code}", self.name()),
         };
-        Err(Failure {
+        Failure {
             kind: FailureKind::Exit,
             message,
             return_code: code,
-        })
-    }
-
-    fn read_response(
-        &self,
-        store: &Store<HostState>,
-        memory: Memory,
-        packed: i64,
-    ) -> Result<CallResult, Failure> {
-        let (ptr, len) = abi::unpack_ptr_len(packed);
-        let data = memory.data(store);
-        let bytes = guest_slice(data, ptr as i32, len as i32).map_err(|_| {
-            Failure::new(
-                FailureKind::AbiViolation,
-                format!(
-                    "{} returned a response at {ptr} of {len} bytes, outside its {}-byte memory",
-                    self.name(),
-                    data.len()
-                ),
-            )
-        })?;
-        let response = abi::Response::decode(bytes).map_err(|e| {
-            Failure::new(
-                FailureKind::AbiViolation,
-                format!("{} returned a malformed response: {e}", self.name()),
-            )
-        })?;
-        if response.body.len() > self.limits.max_output_bytes {
-            return Err(Failure::new(
-                FailureKind::OutputLimit,
-                format!(
-                    "{} returned {} bytes of output, over the limit of {} bytes",
-                    self.name(),
-                    response.body.len(),
-                    self.limits.max_output_bytes
-                ),
-            ));
         }
-        Ok(CallResult {
-            http_status: u32::from(response.status),
-            headers: response
-                .headers
-                .iter()
-                .map(|h| Header {
-                    name: h.name.to_string(),
-                    value: h.value.to_string(),
-                })
-                .collect(),
-            output: Bytes::copy_from_slice(response.body),
-            ..CallResult::default()
-        })
-    }
-
-    fn out_of_fuel(&self) -> Failure {
-        Failure::new(
-            FailureKind::CpuLimit,
-            format!(
-                "{} used up its CPU budget of {} fuel",
-                self.name(),
-                self.limits.max_fuel
-            ),
-        )
     }
 
     fn timed_out(&self) -> Failure {
@@ -491,29 +471,6 @@ impl CallTask {
             FailureKind::Timeout,
             format!("{} timed out after {:?}", self.name(), self.limits.timeout),
         )
-    }
-
-    fn trap_failure(&self, store: &Store<HostState>, err: wasmi::Error) -> Failure {
-        let host = store.data();
-        if err.as_trap_code() == Some(TrapCode::OutOfFuel) {
-            self.out_of_fuel()
-        } else if let Some(reason) = &host.failure_reason {
-            Failure::new(
-                FailureKind::Trap,
-                format!("{} failed: {}", self.name(), reason.replace('\n', " ")),
-            )
-        } else if host.limiter.refused_growth {
-            Failure::new(
-                FailureKind::MemoryLimit,
-                format!(
-                    "{} ran out of memory: its limit is {} MiB ({err})",
-                    self.name(),
-                    self.limits.max_memory_bytes >> 20
-                ),
-            )
-        } else {
-            Failure::new(FailureKind::Trap, format!("{} trapped: {err}", self.name()))
-        }
     }
 
     fn finish(self, outcome: Result<CallResult, Failure>, started: Instant) {

@@ -2,6 +2,7 @@
 //! calls to the worker pool, reporting outcomes to the scheduler, and the chaining ops of
 //! parked calls.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -24,16 +25,33 @@ use tracing::Instrument;
 use wasmi::{Engine, Linker, Module};
 
 use crate::ExecutorConfig;
-use crate::cache::ModuleCache;
-use crate::call::CallTask;
-use crate::chaining::Ended;
-use crate::host::{self, HostState};
+use crate::abi::{self, Abi, check_abi};
+use crate::cache::{Compiled, ModuleCache};
+use crate::call::{CallTask, Guest};
+use crate::host::chaining::Ended;
+use crate::host::local_state::LocalState;
+use crate::host::park::{HostOp, OpResult, Refusal};
+use crate::host::state::{LocalGuard, StateOp, StateOutcome};
 use crate::limits::Limits;
-use crate::local_state::LocalState;
-use crate::park::{HostOp, OpResult, Refusal};
 use crate::pool::WorkerPool;
-use crate::state::{LocalGuard, StateOp, StateOutcome};
-use crate::validate::check_abi;
+
+/// Every ABI's adapter with a linker of its imports: one linker per adapter, built once per
+/// engine (ABIs that share an adapter share it).
+fn guests(engine: &Engine) -> HashMap<Abi, Guest> {
+    let mut guests = HashMap::new();
+    for &adapter in abi::ADAPTERS {
+        let mut linker = Linker::new(engine);
+        adapter.define_imports(&mut linker);
+        let guest = Guest {
+            adapter,
+            linker: Arc::new(linker),
+        };
+        for &abi in adapter.abis() {
+            guests.insert(abi, guest.clone());
+        }
+    }
+    guests
+}
 
 /// Retries of a report the scheduler did not take (about a minute and a half in all).
 const REPORT_RETRIES: u32 = 20;
@@ -45,7 +63,8 @@ pub struct Executor {
 struct Inner {
     id: String,
     engine: Engine,
-    linker: Arc<Linker<HostState>>,
+    /// Each ABI's adapter with its linker.
+    guests: HashMap<Abi, Guest>,
     limits: Arc<Limits>,
     cache: ModuleCache,
     pool: WorkerPool,
@@ -100,7 +119,7 @@ impl Executor {
             });
             Inner {
                 id: config.id,
-                linker: Arc::new(host::linker(&engine)),
+                guests: guests(&engine),
                 engine,
                 limits: Arc::new(config.limits),
                 cache: ModuleCache::new(config.module_cache_capacity),
@@ -143,7 +162,7 @@ impl Executor {
 
 #[async_trait]
 impl ExecutorApi for Executor {
-    #[tracing::instrument(name = "executor.execute", skip_all, fields(call_id = call.id, user = %call.user, function = %call.function))]
+    #[tracing::instrument(name = "executor.execute", skip_all, fields(call_id = call.id, user = %call.user, function = %call.function, abi = tracing::field::Empty))]
     async fn execute(&self, call: Call) -> Result<CallResult, ApiError> {
         self.inner.clone().execute(call).await
     }
@@ -178,13 +197,14 @@ impl Inner {
     }
 
     async fn run(&self, call: Call) -> Result<CallResult, ApiError> {
-        let (module, cold_start) = self.module(&call.module_hash).await?;
+        let (compiled, cold_start) = self.module(&call.module_hash).await?;
+        tracing::Span::current().record("abi", tracing::field::display(compiled.abi));
         let (id, user) = (call.id, call.user.clone());
         let (reply, finished) = oneshot::channel();
         self.pool.submit(CallTask::new(
             call,
-            module,
-            self.linker.clone(),
+            compiled.module,
+            self.guests[&compiled.abi].clone(),
             self.limits.clone(),
             cold_start,
             self.local_state.clone(),
@@ -237,7 +257,7 @@ impl Inner {
     }
 
     /// The compiled module and whether it had to be loaded now (a cold start).
-    async fn module(&self, module_hash: &str) -> Result<(Module, bool), ApiError> {
+    async fn module(&self, module_hash: &str) -> Result<(Compiled, bool), ApiError> {
         if let Some(module) = self.cache.get(module_hash) {
             return Ok((module, false));
         }
@@ -254,8 +274,8 @@ impl Inner {
         // Compiling (validation and translation) is CPU work: keep it off the async workers.
         let module = tokio::task::spawn_blocking(move || {
             let module = Module::new(&engine, &code.wasm).map_err(|e| e.to_string())?;
-            check_abi(&module).map_err(|e| e.to_string())?;
-            Ok::<_, String>(module)
+            let abi = check_abi(&module).map_err(|e| e.to_string())?;
+            Ok::<_, String>(Compiled { module, abi })
         })
         .await
         .map_err(|e| ApiError::internal(format!("module compilation task failed: {e}")))?
@@ -461,12 +481,17 @@ impl Inner {
             .map_err(|e| refusal("chain", e))?;
         child.id = placement.call_id;
         child.module_hash = placement.module_hash;
+        child.settings = placement.settings;
         // Chained calls are never refused for room, so this admission cannot fail.
         let admitted = self
             .admission
             .admit(true)
             .map_err(|e| refusal("chain", e))?;
-        let span = tracing::info_span!("executor.chained", call_id = placement.call_id);
+        let span = tracing::info_span!(
+            "executor.chained",
+            call_id = placement.call_id,
+            abi = tracing::field::Empty
+        );
         tokio::spawn(
             self.clone()
                 .run_and_report(child, admitted)
@@ -487,7 +512,7 @@ impl Inner {
         let event = Event {
             user: parent.user.clone(),
             topic,
-            content_type: crate::publishing::content_type(&data).into(),
+            content_type: crate::host::publishing::content_type(&data).into(),
             data,
             source: format!("{}/{}", parent.user, parent.function),
             raw: false,

@@ -1,31 +1,29 @@
-//! fwasm's executor: runs function-wasm calls in the wasmi interpreter.
+//! fwasm's executor: runs functions in the wasmi interpreter.
+//!
+//! Layout: [`host`] holds the capabilities every guest gets (input and output, chaining,
+//! state, files, publishing, logging, parking); [`abi`] holds one adapter per guest ABI over
+//! them (fwasm v1, WASI commands); `call`, `pool` and `executor` run calls whatever their ABI.
 //!
 //! Each call gets a fresh instance of a cached compiled module, runs on a fixed pool of OS
 //! threads (never on the async runtime's workers) in fuel slices, and is bounded by memory,
 //! CPU (fuel), wall-clock and output limits. Guests can fail their call, never the executor.
 
+mod abi;
 mod cache;
 mod call;
-mod chaining;
 mod executor;
 mod host;
 mod limits;
-mod local_state;
-mod park;
 mod pool;
-mod publishing;
-mod state;
-mod validate;
-mod wasi;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+pub use abi::{Abi, BUILD_HINTS, ValidationError, validate};
 pub use executor::Executor;
 pub use limits::Limits;
-pub use validate::{Abi, ValidationError, validate};
 
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {

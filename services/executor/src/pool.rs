@@ -12,7 +12,7 @@ use std::thread;
 use crossbeam_channel::{Receiver, Sender, select, unbounded};
 
 use crate::call::{CallTask, Slice};
-use crate::park::HostOp;
+use crate::host::park::HostOp;
 
 /// Takes a call parked in a host call; it queues the task again with `requeue` once the op
 /// has completed.

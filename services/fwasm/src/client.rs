@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{
-    CallRef, CallStatus, InvokeRequest, SetStateRequest, StateKey, Subscription, UploadRequest,
-    WaitCallRequest,
+    CallRef, CallStatus, FunctionSettings, InvokeRequest, SetStateRequest, StateKey, Subscription,
+    UploadRequest, WaitCallRequest,
 };
 use tonic::transport::Channel;
 
@@ -83,6 +83,17 @@ pub async fn upload(
     file: &Path,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
+    upload_with_settings(addr, target, file, None, out).await
+}
+
+/// `fwasm upload USER/NAME FILE --env KEY=VALUE ...`: the settings every call of it gets.
+pub async fn upload_with_settings(
+    addr: &str,
+    target: &str,
+    file: &Path,
+    settings: Option<FunctionSettings>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let (user, function) = parse_target(target)?;
     let wasm = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     writeln!(
@@ -97,6 +108,7 @@ pub async fn upload(
             user: user.clone(),
             function: function.clone(),
             wasm: wasm.into(),
+            settings,
         })
         .await
         .map_err(|status| anyhow::anyhow!("upload failed: {}", status.message()))?
@@ -148,21 +160,40 @@ pub async fn subscribe(
     Ok(())
 }
 
-fn invoke_request(target: &str, input: Vec<u8>) -> anyhow::Result<InvokeRequest> {
+/// What a call of `fwasm invoke` passes: its input, and a program's command line.
+#[derive(Debug, Default)]
+pub struct CallInput {
+    pub input: Vec<u8>,
+    pub cmdline: String,
+}
+
+impl From<Vec<u8>> for CallInput {
+    fn from(input: Vec<u8>) -> Self {
+        Self {
+            input,
+            ..Self::default()
+        }
+    }
+}
+
+fn invoke_request(target: &str, input: impl Into<CallInput>) -> anyhow::Result<InvokeRequest> {
     let (user, function) = parse_target(target)?;
+    let CallInput { input, cmdline } = input.into();
     Ok(InvokeRequest {
         user,
         function,
         input: input.into(),
         headers: vec![],
+        cmdline,
     })
 }
 
-/// `fwasm invoke USER/NAME [--input ...]`: the output goes to `out` byte for byte.
+/// `fwasm invoke USER/NAME [--input ...] [--cmdline ...]`: the output goes to `out` byte for
+/// byte.
 pub async fn invoke(
     addr: &str,
     target: &str,
-    input: Vec<u8>,
+    input: impl Into<CallInput>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let result = connect(addr)
@@ -183,7 +214,7 @@ pub async fn invoke(
 pub async fn invoke_async(
     addr: &str,
     target: &str,
-    input: Vec<u8>,
+    input: impl Into<CallInput>,
     out: &mut impl Write,
 ) -> anyhow::Result<u64> {
     let reply = connect(addr)

@@ -7,6 +7,7 @@ use fwasm::serve::{call_limits, gateway_addrs, gateway_listeners, write_ready_fi
 use fwasm::up::{DEMOS, UpConfig};
 use fwasm_executor::ExecutorConfig;
 use fwasm_gateway::GatewayConfig;
+use fwasm_proto::pb::FunctionSettings;
 
 mod service_commands;
 
@@ -31,6 +32,9 @@ enum Command {
         target: String,
         /// The .wasm file.
         file: PathBuf,
+        /// An environment variable its calls see, as KEY=VALUE (repeat for more).
+        #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+        env: Vec<(String, String)>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -44,6 +48,10 @@ enum Command {
         /// Input read from a file.
         #[arg(long, conflicts_with = "input")]
         input_file: Option<PathBuf>,
+        /// The program's command line: its argv after the function's name (WASI commands and
+        /// Faasm's `main` functions read it), e.g. --cmdline "-n 3 data.txt".
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        cmdline: String,
         /// Start the call in the background and print its id instead of its output.
         #[arg(long = "async")]
         run_async: bool,
@@ -240,6 +248,14 @@ fn main() -> anyhow::Result<()> {
         .block_on(run())
 }
 
+/// `KEY=VALUE` for `--env`.
+fn parse_env(pair: &str) -> Result<(String, String), String> {
+    match pair.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("{pair:?} is not KEY=VALUE")),
+    }
+}
+
 async fn run() -> anyhow::Result<()> {
     let args = std::env::args_os().collect();
     let args = fwasm::config::with_config_file(args, &<Cli as clap::CommandFactory>::command())?;
@@ -250,16 +266,27 @@ async fn run() -> anyhow::Result<()> {
         Command::Upload {
             target,
             file,
+            env,
             server,
-        } => fwasm::client::upload(&server.addr, &target, &file, &mut std::io::stdout()).await,
+        } => {
+            let settings = (!env.is_empty()).then(|| FunctionSettings {
+                env: env.into_iter().collect(),
+            });
+            let out = &mut std::io::stdout();
+            fwasm::client::upload_with_settings(&server.addr, &target, &file, settings, out).await
+        }
         Command::Invoke {
             target,
             input,
             input_file,
+            cmdline,
             run_async,
             server,
         } => {
-            let input = text_or_file(input, input_file)?.unwrap_or_default();
+            let input = fwasm::client::CallInput {
+                input: text_or_file(input, input_file)?.unwrap_or_default(),
+                cmdline,
+            };
             let out = &mut std::io::stdout();
             if run_async {
                 let id = fwasm::client::invoke_async(&server.addr, &target, input, out).await?;

@@ -78,7 +78,7 @@ pub async fn start(config: UpConfig) -> anyhow::Result<Arc<Gateway>> {
     ));
     for (user, function, wasm) in DEMOS {
         gateway
-            .upload(user, function, Bytes::from_static(wasm))
+            .upload(user, function, Bytes::from_static(wasm), None)
             .await
             .with_context(|| format!("uploading the demo function {user}/{function}"))?;
     }

@@ -9,6 +9,8 @@ pub(crate) struct FaasmMessage {
     pub user: String,
     pub function: String,
     pub input_data: String,
+    /// The program's command line: argv after the function's name.
+    pub cmdline: String,
     #[serde(rename = "async")]
     pub is_async: bool,
     pub status: bool,
@@ -24,6 +26,7 @@ pub(crate) enum FaasmRequest {
         user: String,
         function: String,
         input: String,
+        cmdline: String,
         /// Reply with the call id at once instead of waiting for the output.
         is_async: bool,
     },
@@ -64,6 +67,7 @@ pub(crate) fn parse(body: &[u8]) -> FaasmRequest {
         user: message.user,
         function: message.function,
         input: message.input_data,
+        cmdline: message.cmdline,
         is_async: message.is_async,
     }
 }
@@ -80,9 +84,16 @@ mod tests {
                 user: "demo".into(),
                 function: "echo".into(),
                 input: "hi".into(),
+                cmdline: String::new(),
                 is_async: false,
             }
         );
+        let FaasmRequest::Call { cmdline, .. } =
+            parse(br#"{"user": "u", "function": "f", "cmdline": "-n 3 in.txt"}"#)
+        else {
+            panic!("not a call")
+        };
+        assert_eq!(cmdline, "-n 3 in.txt");
     }
 
     #[test]

@@ -9,8 +9,8 @@ use fwasm_proto::api::{SchedulerApi, StateApi};
 use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallRecord, CallRef, CallResult, FileList, FileRef, FunctionRef, Header,
-    ListFilesRequest, ListSubscriptionsRequest, LockMode, LockRequest, PlaceRequest,
+    Call, CallRecord, CallRef, CallResult, FileList, FileRef, FunctionRef, FunctionSettings,
+    Header, ListFilesRequest, ListSubscriptionsRequest, LockMode, LockRequest, PlaceRequest,
     PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey, StateValue, StateWrite,
     SubmitRequest, Subscription, UnlockRequest, UploadReply, WaitCallRequest, WriteStateRequest,
 };
@@ -36,6 +36,8 @@ pub struct Invocation {
     pub query: String,
     pub headers: Vec<Header>,
     pub input: Bytes,
+    /// The program's command line (argv after its name), Faasm's `cmdline`.
+    pub cmdline: String,
 }
 
 impl Gateway {
@@ -58,15 +60,19 @@ impl Gateway {
         &self.config
     }
 
-    /// Validates a module and stores it as `user/function`.
+    /// Validates a module and stores it as `user/function`, with the settings its calls get.
     #[tracing::instrument(name = "gateway.upload", skip_all, fields(%user, %function, size = wasm.len()))]
     pub async fn upload(
         &self,
         user: &str,
         function: &str,
         wasm: Bytes,
+        settings: Option<FunctionSettings>,
     ) -> Result<UploadReply, ApiError> {
         names::check_function_ref(user, function)?;
+        if let Some(settings) = &settings {
+            names::check_settings(settings)?;
+        }
         if wasm.len() > self.config.max_module_bytes {
             return Err(too_large(
                 "module",
@@ -88,6 +94,7 @@ impl Gateway {
                 user: user.into(),
                 function: function.into(),
                 wasm,
+                settings,
             })
             .await?;
         self.scheduler.function_updated(info.clone()).await?;
@@ -146,6 +153,7 @@ impl Gateway {
         let call = Call {
             id: placement.call_id,
             module_hash: placement.module_hash.clone(),
+            settings: placement.settings.clone(),
             ..inv.into_call()
         };
         let executor = self.executors.executor(&placement);
@@ -378,7 +386,7 @@ impl Gateway {
                 self.config.max_input_bytes,
             ));
         }
-        Ok(())
+        names::check_cmdline(&inv.cmdline)
     }
 }
 
@@ -404,6 +412,7 @@ impl Invocation {
             query: self.query,
             headers: self.headers,
             input: self.input,
+            cmdline: self.cmdline,
             ..Call::default()
         }
     }

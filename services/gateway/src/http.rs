@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
-use fwasm_proto::pb::{CallResult, CallStatus, Header};
+use fwasm_proto::pb::{CallResult, CallStatus, FunctionSettings, Header};
 use fwasm_proto::trace::within;
 use fwasm_proto::{ApiError, ErrorCode};
 use tokio::net::TcpListener;
@@ -157,6 +157,7 @@ impl FromRequest<Arc<Gateway>> for HttpInvocation {
                 })
                 .collect(),
             input: Bytes::new(),
+            cmdline: String::new(),
         };
         let body = Bytes::from_request(Request::from_parts(parts, body), gateway).await;
         invocation.input = body_or_error(body, "input", gateway.config().max_input_bytes)
@@ -255,18 +256,22 @@ async fn invoke_json(
         Ok(body) => body,
         Err(err) => return error_response(err),
     };
-    let (user, function, input, is_async) = match faasm_json::parse(&body) {
+    let (user, function, input, cmdline, is_async) = match faasm_json::parse(&body) {
         FaasmRequest::Call {
             user,
             function,
             input,
+            cmdline,
             is_async,
-        } => (user, function, input, is_async),
+        } => (user, function, input, cmdline, is_async),
         FaasmRequest::Status { id } => return status_response(&gateway, id).await,
         FaasmRequest::Invalid(message) => return text(StatusCode::BAD_REQUEST, message),
         FaasmRequest::Unsupported(message) => return text(StatusCode::NOT_IMPLEMENTED, message),
     };
-    let invocation = Invocation::post(user, function, Bytes::from(input));
+    let invocation = Invocation {
+        cmdline,
+        ..Invocation::post(user, function, Bytes::from(input))
+    };
     if is_async {
         return match gateway.invoke_async(invocation).await {
             Ok(id) => call_id_response(id),
@@ -312,19 +317,57 @@ fn faasm_status(status: StatusCode, line: impl Into<axum::body::Body>) -> Respon
     response
 }
 
+/// Faasm's upload, with the function's settings in the query (`?env=KEY=VALUE`, repeated) and
+/// the ABI found in the `x-fwasm-abi` header (the body stays Faasm's).
 async fn upload(
     State(gateway): State<Arc<Gateway>>,
     Path((user, function)): Path<(String, String)>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let settings = match query
+        .map_err(|e| ApiError::invalid_argument(format!("the upload's query does not parse: {e}")))
+        .and_then(|Query(pairs)| settings_from_query(pairs))
+    {
+        Ok(settings) => settings,
+        Err(err) => return error_response(err),
+    };
     let wasm = match body_or_error(body, "module", gateway.config().max_module_bytes) {
         Ok(wasm) => wasm,
         Err(err) => return error_response(err),
     };
-    match gateway.upload(&user, &function, wasm).await {
-        Ok(_) => (StatusCode::OK, "Function upload complete\n").into_response(),
+    match gateway.upload(&user, &function, wasm, settings).await {
+        Ok(reply) => (
+            StatusCode::OK,
+            [("x-fwasm-abi", reply.abi)],
+            "Function upload complete\n",
+        )
+            .into_response(),
         Err(err) => error_response(err),
     }
+}
+
+/// The settings an upload's query gives: `env=KEY=VALUE` pairs (URL-encoded), or none.
+fn settings_from_query(pairs: Vec<(String, String)>) -> Result<Option<FunctionSettings>, ApiError> {
+    let mut settings = FunctionSettings::default();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "env" => {
+                let Some((key, value)) = value.split_once('=') else {
+                    return Err(ApiError::invalid_argument(format!(
+                        "env={value} is not KEY=VALUE"
+                    )));
+                };
+                settings.env.insert(key.to_string(), value.to_string());
+            }
+            other => {
+                return Err(ApiError::invalid_argument(format!(
+                    "unknown upload setting {other:?}; the settings are env=KEY=VALUE"
+                )));
+            }
+        }
+    }
+    Ok((settings != FunctionSettings::default()).then_some(settings))
 }
 
 async fn set_state(

@@ -32,7 +32,9 @@ impl Functions for PublicApi {
     ) -> Result<Response<UploadReply>, Status> {
         let req = request.into_inner();
         Ok(Response::new(
-            self.0.upload(&req.user, &req.function, req.wasm).await?,
+            self.0
+                .upload(&req.user, &req.function, req.wasm, req.settings)
+                .await?,
         ))
     }
 
@@ -119,6 +121,7 @@ impl Functions for PublicApi {
 fn invocation(req: InvokeRequest) -> Invocation {
     Invocation {
         headers: req.headers,
+        cmdline: req.cmdline,
         ..Invocation::post(req.user, req.function, req.input)
     }
 }

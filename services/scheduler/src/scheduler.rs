@@ -11,8 +11,8 @@ use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
     Call, CallRecord, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FailureKind,
-    FunctionInfo, FunctionRef, HeartbeatReply, PlaceRequest, Placement, SaveCallRequest,
-    SubmitRequest, WaitCallRequest,
+    FunctionInfo, FunctionRef, FunctionSettings, HeartbeatReply, PlaceRequest, Placement,
+    SaveCallRequest, SubmitRequest, WaitCallRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use tracing::Instrument;
@@ -34,7 +34,7 @@ pub struct Scheduler {
     directory: Arc<dyn ExecutorDirectory>,
     members: Arc<Members>,
     /// `user/function` -> module hash.
-    functions: RwLock<HashMap<String, String>>,
+    functions: RwLock<HashMap<String, Function>>,
     next_call_id: AtomicU64,
     calls: Arc<CallTable>,
     max_tree_calls: u64,
@@ -43,6 +43,22 @@ pub struct Scheduler {
     queued: Arc<AtomicUsize>,
     max_queued: usize,
     queue_wait: Duration,
+}
+
+/// What placing a function's calls needs to know of it: the version to run and its settings.
+#[derive(Clone)]
+struct Function {
+    module_hash: String,
+    settings: Option<FunctionSettings>,
+}
+
+impl From<FunctionInfo> for Function {
+    fn from(info: FunctionInfo) -> Self {
+        Self {
+            module_hash: info.module_hash,
+            settings: info.settings,
+        }
+    }
 }
 
 /// Tries to save a changed call record before giving up on it.
@@ -82,10 +98,10 @@ impl Scheduler {
         }
     }
 
-    async fn module_hash(&self, user: &str, function: &str) -> Result<String, ApiError> {
+    async fn function(&self, user: &str, function: &str) -> Result<Function, ApiError> {
         let key = format!("{user}/{function}");
-        if let Some(hash) = read(&self.functions).get(&key) {
-            return Ok(hash.clone());
+        if let Some(function) = read(&self.functions).get(&key) {
+            return Ok(function.clone());
         }
         let info = self
             .state
@@ -96,7 +112,7 @@ impl Scheduler {
             .await?;
         // An upload's notice may have come in while this looked: that hash is newer.
         let mut functions = write(&self.functions);
-        Ok(functions.entry(key).or_insert(info.module_hash).clone())
+        Ok(functions.entry(key).or_insert(info.into()).clone())
     }
 
     /// Removes executors that stopped beating, and fails the calls they were running that
@@ -113,7 +129,10 @@ impl Scheduler {
         status: CallStatus,
     ) -> Result<Placement, ApiError> {
         names::check_function_ref(&call.user, &call.function)?;
-        let module_hash = self.module_hash(&call.user, &call.function).await?;
+        let Function {
+            module_hash,
+            settings,
+        } = self.function(&call.user, &call.function).await?;
         let executor = if status == CallStatus::Queued {
             // A background call: its dispatcher finds it an executor.
             ExecutorEndpoint {
@@ -134,6 +153,7 @@ impl Scheduler {
             executor_id: executor.id,
             executor_addr: executor.addr,
             module_hash,
+            settings,
         };
         let record = CallRecord {
             id: placement.call_id,
@@ -292,6 +312,7 @@ impl Dispatch {
                         executor_id: executor.id.clone(),
                         executor_addr: executor.addr,
                         module_hash: call.module_hash.clone(),
+                        settings: call.settings.clone(),
                     };
                     let outcome = match self.directory.executor(&placement) {
                         Ok(target) => {
@@ -401,6 +422,7 @@ impl SchedulerApi for Scheduler {
         };
         call.id = placement.call_id;
         call.module_hash = placement.module_hash.clone();
+        call.settings = placement.settings.clone();
         let dispatch = Dispatch {
             members: self.members.clone(),
             directory: self.directory.clone(),
@@ -418,7 +440,8 @@ impl SchedulerApi for Scheduler {
     }
 
     async fn function_updated(&self, info: FunctionInfo) -> Result<(), ApiError> {
-        write(&self.functions).insert(format!("{}/{}", info.user, info.function), info.module_hash);
+        let key = format!("{}/{}", info.user, info.function);
+        write(&self.functions).insert(key, info.into());
         Ok(())
     }
 
@@ -795,9 +818,17 @@ mod tests {
             function: "f".into(),
             module_hash: "h2".into(),
             size: 1,
+            settings: Some(FunctionSettings {
+                env: [("K".to_string(), "v".to_string())].into(),
+            }),
         };
-        s.function_updated(info).await.unwrap();
-        assert_eq!(s.place(place("f")).await.unwrap().module_hash, "h2");
+        s.function_updated(info.clone()).await.unwrap();
+        let placement = s.place(place("f")).await.unwrap();
+        // The placement carries the settings for the call to take to its executor.
+        assert_eq!(
+            (placement.module_hash.as_str(), placement.settings),
+            ("h2", info.settings)
+        );
     }
 
     #[tokio::test]

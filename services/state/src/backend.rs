@@ -4,12 +4,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use fwasm_proto::pb::FunctionSettings;
 
 /// What a `user/function` name points at.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FunctionRecord {
     pub module_hash: String,
     pub size: u64,
+    /// What the owner set at upload; `None` = the defaults.
+    pub settings: Option<FunctionSettings>,
+}
+
+/// Settings as stored (a `FunctionSettings` message).
+pub(crate) fn decode_settings(bytes: &[u8]) -> Result<FunctionSettings, BackendError> {
+    prost::Message::decode(bytes).map_err(|e| {
+        BackendError::Storage(format!("a function's stored settings do not decode: {e}"))
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use prost::Message;
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,
@@ -25,12 +26,14 @@ use redb::{
 
 use crate::backend::{
     Backend, BackendError, FunctionRecord, Hold, KeyBefore, LockMode, LockTry, StateOp, Unlocked,
-    Versioned, check_transaction, grant, release, unix_millis,
+    Versioned, check_transaction, decode_settings, grant, release, unix_millis,
 };
 use crate::group_commit::GroupCommit;
 
 /// `user/function` -> (module hash, module size).
 const FUNCTIONS: TableDefinition<&str, (&str, u64)> = TableDefinition::new("functions");
+/// `user/function` -> its settings (a `FunctionSettings` message); none = the defaults.
+const FUNCTION_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("function_settings");
 /// module hash -> module bytes.
 const MODULES: TableDefinition<&str, &[u8]> = TableDefinition::new("modules");
 /// (user, key) -> value.
@@ -108,6 +111,7 @@ impl EmbeddedBackend {
         txn.open_table(LOCKS).map_err(storage)?;
         txn.open_table(SUBSCRIPTIONS).map_err(storage)?;
         txn.open_table(FILE_SIZES).map_err(storage)?;
+        txn.open_table(FUNCTION_SETTINGS).map_err(storage)?;
         measure_lists(&txn)?;
         version_unversioned_values(&txn)?;
         size_unsized_files(&txn)?;
@@ -468,6 +472,12 @@ impl Backend for EmbeddedBackend {
                 functions
                     .insert(key.as_str(), (record.module_hash.as_str(), record.size))
                     .map_err(storage)?;
+                let mut settings = txn.open_table(FUNCTION_SETTINGS).map_err(storage)?;
+                match &record.settings {
+                    Some(set) => settings.insert(key.as_str(), set.encode_to_vec().as_slice()),
+                    None => settings.remove(key.as_str()),
+                }
+                .map_err(storage)?;
                 Ok(())
             })
             .await
@@ -482,12 +492,19 @@ impl Backend for EmbeddedBackend {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(storage)?;
             let table = txn.open_table(FUNCTIONS).map_err(storage)?;
-            Ok(table.get(key.as_str()).map_err(storage)?.map(|entry| {
-                let (module_hash, size) = entry.value();
-                FunctionRecord {
-                    module_hash: module_hash.to_string(),
-                    size,
-                }
+            let Some(entry) = table.get(key.as_str()).map_err(storage)? else {
+                return Ok(None);
+            };
+            let (module_hash, size) = entry.value();
+            let settings = txn.open_table(FUNCTION_SETTINGS).map_err(storage)?;
+            let settings = match settings.get(key.as_str()).map_err(storage)? {
+                Some(bytes) => Some(decode_settings(bytes.value())?),
+                None => None,
+            };
+            Ok(Some(FunctionRecord {
+                module_hash: module_hash.to_string(),
+                size,
+                settings,
             }))
         })
         .await
@@ -855,6 +872,7 @@ mod tests {
         FunctionRecord {
             module_hash: hash.into(),
             size,
+            settings: None,
         }
     }
 

@@ -49,9 +49,11 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnec
 use ::redis::{AsyncConnectionConfig, Client, RedisError, Script};
 use async_trait::async_trait;
 use bytes::Bytes;
+use prost::Message;
 
 use crate::backend::{
     Backend, BackendError, FunctionRecord, LockMode, LockTry, StateOp, Unlocked, Versioned,
+    decode_settings,
 };
 
 /// Takes a lock (see `Backend::try_lock`), by Redis's clock, removing holds whose lease ended.
@@ -527,6 +529,14 @@ impl Backend for RedisBackend {
             .arg(&record.module_hash)
             .arg("size")
             .arg(record.size)
+            .arg("settings")
+            .arg(
+                record
+                    .settings
+                    .as_ref()
+                    .map(|s| s.encode_to_vec())
+                    .unwrap_or_default(),
+            )
             .ignore()
             .exec_async(&mut self.conn())
             .await
@@ -538,15 +548,26 @@ impl Backend for RedisBackend {
         user: &str,
         function: &str,
     ) -> Result<Option<FunctionRecord>, BackendError> {
-        let (module_hash, size): (Option<String>, Option<u64>) = ::redis::cmd("HMGET")
-            .arg(function_key(user, function)?)
-            .arg("module_hash")
-            .arg("size")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(storage)?;
+        let (module_hash, size, settings): (Option<String>, Option<u64>, Option<Vec<u8>>) =
+            ::redis::cmd("HMGET")
+                .arg(function_key(user, function)?)
+                .arg("module_hash")
+                .arg("size")
+                .arg("settings")
+                .query_async(&mut self.conn())
+                .await
+                .map_err(storage)?;
+        // Records from before settings existed have none: the defaults.
+        let settings = match settings.filter(|bytes| !bytes.is_empty()) {
+            Some(bytes) => Some(decode_settings(&bytes)?),
+            None => None,
+        };
         match (module_hash, size) {
-            (Some(module_hash), Some(size)) => Ok(Some(FunctionRecord { module_hash, size })),
+            (Some(module_hash), Some(size)) => Ok(Some(FunctionRecord {
+                module_hash,
+                size,
+                settings,
+            })),
             (None, None) => Ok(None),
             _ => Err(BackendError::Storage(format!(
                 "redis: the record of {user}/{function} is incomplete"

@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use fwasm_proto::api::StateApi;
 use fwasm_proto::pb::{
     AppendedState, CallRecord, CallRef, FileData, FileEntry, FileList, FileRef, FunctionCode,
-    FunctionInfo, FunctionRef, ListFilesRequest, ListSubscriptionsRequest, LoadedCall, LockMode,
-    LockReply, LockRequest, ModuleRef, PutFileRequest, PutFunctionRequest, SaveCallRequest,
-    SetStateRequest, StateKey, StateValue, Subscription, SubscriptionList, UnlockRequest,
-    WriteStateReply, WriteStateRequest,
+    FunctionInfo, FunctionRef, FunctionSettings, ListFilesRequest, ListSubscriptionsRequest,
+    LoadedCall, LockMode, LockReply, LockRequest, ModuleRef, PutFileRequest, PutFunctionRequest,
+    SaveCallRequest, SetStateRequest, StateKey, StateValue, Subscription, SubscriptionList,
+    UnlockRequest, WriteStateReply, WriteStateRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use sha2::{Digest, Sha256};
@@ -105,6 +105,7 @@ fn info(user: String, function: String, record: FunctionRecord) -> FunctionInfo 
         function,
         module_hash: record.module_hash,
         size: record.size,
+        settings: record.settings,
     }
 }
 
@@ -122,6 +123,7 @@ impl StateApi for StateService {
         let record = FunctionRecord {
             module_hash: hex::encode(Sha256::digest(&req.wasm)),
             size: req.wasm.len() as u64,
+            settings: req.settings.filter(|s| *s != FunctionSettings::default()),
         };
         self.backend
             .put_function(&req.user, &req.function, &record, req.wasm)

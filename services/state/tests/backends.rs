@@ -324,6 +324,7 @@ fn record(hash: &str, size: u64) -> FunctionRecord {
     FunctionRecord {
         module_hash: hash.into(),
         size,
+        settings: None,
     }
 }
 
@@ -739,6 +740,28 @@ async fn functions_and_modules_round_trip(store: Arc<dyn Backend>) {
         store.function("v", "f").await.unwrap(),
         Some(record("h1", 10))
     );
+    assert_eq!(
+        store.function("u", "f").await.unwrap(),
+        Some(record("h2", 100_000))
+    );
+
+    // Settings are kept with the function, and a re-upload without them clears them.
+    let with_env = FunctionRecord {
+        settings: Some(fwasm_proto::pb::FunctionSettings {
+            env: [("GREETING".to_string(), "hi there".to_string())].into(),
+        }),
+        ..record("h2", 100_000)
+    };
+    let wasm_v2 = store.module("h2").await.unwrap().unwrap();
+    store
+        .put_function("u", "f", &with_env, wasm_v2.clone())
+        .await
+        .unwrap();
+    assert_eq!(store.function("u", "f").await.unwrap(), Some(with_env));
+    store
+        .put_function("u", "f", &record("h2", 100_000), wasm_v2)
+        .await
+        .unwrap();
     assert_eq!(
         store.function("u", "f").await.unwrap(),
         Some(record("h2", 100_000))

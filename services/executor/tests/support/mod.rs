@@ -106,6 +106,7 @@ impl Harness {
             user: user.into(),
             function: name.into(),
             wasm: wasm.into(),
+            settings: None,
         };
         self.state.put_function(request).await.unwrap().module_hash
     }

@@ -1,14 +1,13 @@
-//! The `publish` import: a function publishes an event on a topic of its own user, and every
+//! Publishing: a function publishes an event on a topic of its own user, and every
 //! function subscribed to it is called in the background (see [`fwasm_proto::pubsub`]). Like
 //! `chain`, it needs the scheduler, so it parks the call; the calls it starts count against
 //! the caller's fan-out and depth limits, so events that publish events cannot run away.
 
 use bytes::Bytes;
-use fwasm_abi::{HostStatus, IMPORT_MODULE, IMPORT_PUBLISH};
-use wasmi::{Caller, Linker, Val};
+use fwasm_abi::HostStatus;
 
-use crate::host::{HostState, guest_slice};
-use crate::park::{HostOp, Refusal, park_or_refuse};
+use super::HostState;
+use super::park::{HostOp, Refusal};
 
 /// The content type a function's event has: JSON, text or bytes, by what it holds.
 pub(crate) fn content_type(data: &[u8]) -> &'static str {
@@ -21,26 +20,13 @@ pub(crate) fn content_type(data: &[u8]) -> &'static str {
     }
 }
 
-/// The publish request a guest made, or why it is refused.
-fn publish_op(
-    caller: &Caller<'_, HostState>,
-    topic: (i32, i32),
-    data: (i32, i32),
+/// The publish request a guest made, or why it is refused. `data` is read from the guest after
+/// the topic and the room are checked, and its own refusal (out of bounds) comes after theirs.
+pub(crate) fn publish_request(
+    host: &HostState,
+    topic: &str,
+    data: Result<&[u8], Refusal>,
 ) -> Result<HostOp, Refusal> {
-    let host = caller.data();
-    let memory = host
-        .memory
-        .ok_or_else(|| Refusal::new(HostStatus::Unavailable, "publish called before start-up"))?;
-    let memory = memory.data(caller);
-    let out_of_bounds = |what: &str| {
-        Refusal::new(
-            HostStatus::OutOfBounds,
-            format!("publish: the {what} lies outside the guest's memory"),
-        )
-    };
-    let topic = guest_slice(memory, topic.0, topic.1).map_err(|_| out_of_bounds("topic"))?;
-    let topic = std::str::from_utf8(topic)
-        .map_err(|_| Refusal::new(HostStatus::InvalidUtf8, "publish: the topic is not UTF-8"))?;
     fwasm_proto::pubsub::check_topic(topic).map_err(|e| {
         Refusal::new(
             HostStatus::InvalidArgument,
@@ -48,7 +34,7 @@ fn publish_op(
         )
     })?;
     host.chaining.check_room("publish")?;
-    let data = guest_slice(memory, data.0, data.1).map_err(|_| out_of_bounds("data"))?;
+    let data = data?;
     let max = host.chaining.max_input_bytes;
     if data.len() > max {
         return Err(Refusal::new(
@@ -68,34 +54,16 @@ fn publish_op(
 
 /// `publish`'s return value once the event's calls are recorded (the calls it started count
 /// against the fan-out limit even when it was refused part way).
-pub(crate) fn published(host: &mut HostState, started: Result<u32, (u32, Refusal)>) -> Val {
+pub(crate) fn published(host: &mut HostState, started: Result<u32, (u32, Refusal)>) -> i32 {
     let (started, refused) = match started {
         Ok(started) => (started, None),
         Err((started, refusal)) => (started, Some(refusal)),
     };
     host.chaining.chained = host.chaining.chained.saturating_add(started);
     match refused {
-        None => Val::I32(started.min(i32::MAX as u32) as i32),
-        Some(refusal) => Val::I32(host.refuse(refusal.status, refusal.message)),
+        None => started.min(i32::MAX as u32) as i32,
+        Some(refusal) => host.refuse(refusal.status, refusal.message),
     }
-}
-
-pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
-    linker
-        .func_wrap(
-            IMPORT_MODULE,
-            IMPORT_PUBLISH,
-            |mut caller: Caller<'_, HostState>,
-             topic_ptr: i32,
-             topic_len: i32,
-             data_ptr: i32,
-             data_len: i32|
-             -> Result<i32, wasmi::Error> {
-                let op = publish_op(&caller, (topic_ptr, topic_len), (data_ptr, data_len));
-                park_or_refuse(&mut caller, op)
-            },
-        )
-        .expect("publish is defined once");
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! State imports, with Faasm's two tiers: writes land in this executor's local copy (shared by
-//! its calls), `state_push` makes a copy global, `state_pull` refreshes it, and the first read
-//! of a key here pulls it. Append lists and global locks live in the state service. Imports
-//! that need the state service park the call (see [`crate::park`]).
+//! State, with Faasm's two tiers: writes land in this executor's local copy (shared by its
+//! calls), a push makes a copy global, a pull refreshes it, and the first read of a key here
+//! pulls it. Append lists and global locks live in the state service. Operations that need the
+//! state service park the call (see [`super::park`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,12 +9,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use fwasm_abi::{self as abi, HostStatus, lock_mode};
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
-use wasmi::{Caller, Linker, Memory, Store, Val};
+use wasmi::{Caller, Memory, Store};
 
-use crate::host::{HostState, copy_into, guest_slice};
+use super::HostState;
+use super::local_state::{Full, LocalState};
+use super::memory::{GuestBuf, write_guest};
+use super::park::{HostOp, Refusal, park_or_refuse};
 use crate::limits::Limits;
-use crate::local_state::{Full, LocalState};
-use crate::park::{HostOp, Refusal, park_or_refuse};
 
 /// The state side of one call's host state.
 pub(crate) struct CallState {
@@ -79,14 +80,6 @@ impl CallState {
 
 fn is_global(mode: i32) -> bool {
     matches!(mode, lock_mode::GLOBAL_READ | lock_mode::GLOBAL_WRITE)
-}
-
-/// A guest buffer, checked when the import is called and written when its op completes
-/// (linear memory never shrinks, so it stays in bounds).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct GuestBuf {
-    ptr: i32,
-    len: i32,
 }
 
 /// What a parked state import waits for, and what it needs to finish.
@@ -162,17 +155,6 @@ impl StateOp {
             StateOp::GlobalUnlock { .. } => abi::IMPORT_STATE_UNLOCK,
         }
     }
-
-    /// Whether the import returns an `i64` (a size) rather than an `i32` status.
-    fn returns_i64(&self) -> bool {
-        matches!(
-            self,
-            StateOp::Get { .. }
-                | StateOp::GetOffset { .. }
-                | StateOp::Size { .. }
-                | StateOp::ReadAppended { .. }
-        )
-    }
 }
 
 /// What the state service answered.
@@ -192,18 +174,12 @@ pub(crate) fn complete(
     memory: Memory,
     op: StateOp,
     outcome: Result<StateOutcome, Refusal>,
-) -> Val {
-    let wide = op.returns_i64();
+) -> i64 {
     let value = match outcome {
         Ok(outcome) => finish(store, memory, op, outcome),
         Err(refusal) => Err(refusal),
     };
-    let value = value.unwrap_or_else(|r| store.data_mut().refuse(r.status, r.message).into());
-    if wide {
-        Val::I64(value)
-    } else {
-        Val::I32(value as i32)
-    }
+    value.unwrap_or_else(|r| store.data_mut().refuse(r.status, r.message).into())
 }
 
 fn finish(
@@ -305,13 +281,6 @@ fn copy_out(
     write_guest(memory.data_mut(store), bytes, buf)
 }
 
-/// Copies as much of `bytes` as fits into the guest buffer; returns the full length.
-fn write_guest(memory: &mut [u8], bytes: &[u8], buf: GuestBuf) -> Result<i64, Refusal> {
-    copy_into(memory, bytes, buf.ptr, buf.len)
-        .map(|total| total as i64)
-        .map_err(|status| Refusal::new(status, "the buffer lies outside the guest's memory"))
-}
-
 fn read_range(
     key: &str,
     size: usize,
@@ -360,96 +329,14 @@ fn too_big(state: &CallState, size: u64) -> Refusal {
     )
 }
 
-/// An import's answer: a value now, or an op to park for.
-enum Answer {
+/// An operation's answer: a value now, or an op to park for.
+pub(crate) enum Answer {
     Now(i64),
     Park(StateOp),
 }
 
-fn memory_of(caller: &Caller<'_, HostState>, import: &str) -> Result<Memory, Refusal> {
-    caller.data().memory.ok_or_else(|| {
-        Refusal::new(
-            HostStatus::Unavailable,
-            format!("{import} called before start-up"),
-        )
-    })
-}
-
-fn key_arg(
-    caller: &Caller<'_, HostState>,
-    import: &str,
-    ptr: i32,
-    len: i32,
-) -> Result<String, Refusal> {
-    let memory = memory_of(caller, import)?;
-    let bytes = guest_slice(memory.data(caller), ptr, len).map_err(|status| {
-        Refusal::new(
-            status,
-            format!("{import}: the key lies outside the guest's memory"),
-        )
-    })?;
-    let key = std::str::from_utf8(bytes).map_err(|_| {
-        Refusal::new(
-            HostStatus::InvalidUtf8,
-            format!("{import}: the key is not UTF-8"),
-        )
-    })?;
-    fwasm_proto::names::check_state_key(key).map_err(|e| {
-        Refusal::new(
-            HostStatus::InvalidArgument,
-            format!("{import}: {}", e.message),
-        )
-    })?;
-    Ok(key.to_string())
-}
-
-fn bytes_arg(
-    caller: &Caller<'_, HostState>,
-    import: &str,
-    ptr: i32,
-    len: i32,
-) -> Result<Vec<u8>, Refusal> {
-    let memory = memory_of(caller, import)?;
-    let bytes = guest_slice(memory.data(caller), ptr, len).map_err(|status| {
-        Refusal::new(
-            status,
-            format!("{import}: the value lies outside the guest's memory"),
-        )
-    })?;
-    let state = &caller.data().state;
-    if bytes.len() > state.max_value_bytes {
-        return Err(too_big(state, bytes.len() as u64));
-    }
-    Ok(bytes.to_vec())
-}
-
-fn buf_arg(
-    caller: &Caller<'_, HostState>,
-    import: &str,
-    ptr: i32,
-    len: i32,
-) -> Result<GuestBuf, Refusal> {
-    let memory = memory_of(caller, import)?;
-    guest_slice(memory.data(caller), ptr, len).map_err(|status| {
-        Refusal::new(
-            status,
-            format!("{import}: the buffer lies outside the guest's memory"),
-        )
-    })?;
-    Ok(GuestBuf { ptr, len })
-}
-
-fn offset_arg(import: &str, offset: i64) -> Result<u64, Refusal> {
-    u64::try_from(offset).map_err(|_| {
-        Refusal::new(
-            HostStatus::InvalidArgument,
-            format!("{import}: the offset {offset} is negative"),
-        )
-    })
-}
-
 /// Turns an answer into the import's result: parked calls end the slice.
-fn answer(
+pub(crate) fn answer(
     caller: &mut Caller<'_, HostState>,
     answer: Result<Answer, Refusal>,
 ) -> Result<i64, wasmi::Error> {
@@ -460,17 +347,42 @@ fn answer(
     }
 }
 
-/// `state_get` and `state_get_offset`: from the local copy, or parked for a pull.
-fn get(
+/// `key`, if it is a valid state key.
+pub(crate) fn key(import: &str, key: &str) -> Result<String, Refusal> {
+    fwasm_proto::names::check_state_key(key).map_err(|e| {
+        Refusal::new(
+            HostStatus::InvalidArgument,
+            format!("{import}: {}", e.message),
+        )
+    })?;
+    Ok(key.to_string())
+}
+
+/// `bytes` as a value to write, if within the value limit.
+pub(crate) fn value(host: &HostState, bytes: &[u8]) -> Result<Vec<u8>, Refusal> {
+    let state = &host.state;
+    if bytes.len() > state.max_value_bytes {
+        return Err(too_big(state, bytes.len() as u64));
+    }
+    Ok(bytes.to_vec())
+}
+
+pub(crate) fn offset(import: &str, offset: i64) -> Result<u64, Refusal> {
+    u64::try_from(offset).map_err(|_| {
+        Refusal::new(
+            HostStatus::InvalidArgument,
+            format!("{import}: the offset {offset} is negative"),
+        )
+    })
+}
+
+/// Reads `key` (from `offset`, if given) into `buf`: from the local copy, or parked for a pull.
+pub(crate) fn get(
     caller: &mut Caller<'_, HostState>,
-    import: &str,
-    key: (i32, i32),
-    offset: Option<i64>,
-    buf: (i32, i32),
+    key: String,
+    offset: Option<u64>,
+    buf: GuestBuf,
 ) -> Result<Answer, Refusal> {
-    let key = key_arg(caller, import, key.0, key.1)?;
-    let buf = buf_arg(caller, import, buf.0, buf.1)?;
-    let offset = offset.map(|o| offset_arg(import, o)).transpose()?;
     let entry = {
         let state = &caller.data().state;
         state.local.find(&state.user, &key)
@@ -486,13 +398,77 @@ fn get(
         None => 0..copy.len(),
         Some(offset) => read_range(&key, copy.len(), offset, buf.len)?,
     };
-    let memory = memory_of(caller, import)?;
+    let memory = caller
+        .data()
+        .memory
+        .ok_or_else(|| Refusal::new(HostStatus::Unavailable, "state read before start-up"))?;
     write_guest(memory.data_mut(&mut *caller), &copy[range], buf).map(Answer::Now)
 }
 
-fn lock(caller: &mut Caller<'_, HostState>, key: String, mode: i32) -> Result<Answer, Refusal> {
+/// The size of `key`'s value.
+pub(crate) fn size(host: &HostState, key: String) -> Answer {
+    let state = &host.state;
+    let entry = state.local.find(&state.user, &key);
+    let size = entry.and_then(|entry| entry.copy().as_ref().map(Vec::len));
+    match size {
+        Some(size) => Answer::Now(size as i64),
+        None => Answer::Park(StateOp::Size { key }),
+    }
+}
+
+/// Replaces the local copy of `key`.
+pub(crate) fn set(host: &HostState, key: String, value: Vec<u8>) -> Result<Answer, Refusal> {
+    let state = &host.state;
+    let entry = state.local.key(&state.user, &key).map_err(full)?;
+    state
+        .local
+        .replace(&mut entry.copy(), value)
+        .map_err(full)?;
+    Ok(Answer::Now(0))
+}
+
+/// Writes `bytes` at `offset` into the local copy of `key` (pulling it first if needed).
+pub(crate) fn set_offset(
+    host: &HostState,
+    key: String,
+    offset: u64,
+    bytes: Vec<u8>,
+) -> Result<Answer, Refusal> {
+    let state = &host.state;
+    let entry = state.local.find(&state.user, &key);
+    let present = entry.is_some_and(|entry| entry.copy().is_some());
+    if !present {
+        return Ok(Answer::Park(StateOp::SetOffset { key, offset, bytes }));
+    }
+    write_at(state, &key, offset, &bytes).map(|()| Answer::Now(0))
+}
+
+/// Makes the local copy of `key` global (nothing to do if the call has none).
+pub(crate) fn push(host: &HostState, key: String) -> Answer {
+    let state = &host.state;
+    let entry = state.local.find(&state.user, &key);
+    let copy = entry.and_then(|entry| entry.copy().clone());
+    match copy {
+        Some(value) => Answer::Park(StateOp::Push {
+            key,
+            value: value.into(),
+        }),
+        // Nothing written or read here: nothing to make global.
+        None => Answer::Now(0),
+    }
+}
+
+/// Deletes `key` here and globally.
+pub(crate) fn delete(host: &HostState, key: String) -> Answer {
+    let state = &host.state;
+    state.local.drop_copy(&state.user, &key);
+    Answer::Park(StateOp::Delete { key })
+}
+
+/// Takes a lock on `key` in `mode` (local read or write at once if free; global ones parked).
+pub(crate) fn lock(host: &mut HostState, key: String, mode: i32) -> Result<Answer, Refusal> {
     let import = abi::IMPORT_STATE_LOCK;
-    let state = &caller.data().state;
+    let state = &host.state;
     if !(lock_mode::LOCAL_READ..=lock_mode::GLOBAL_WRITE).contains(&mode) {
         return Err(Refusal::new(
             HostStatus::InvalidArgument,
@@ -530,7 +506,7 @@ fn lock(caller: &mut Caller<'_, HostState>, key: String, mode: i32) -> Result<An
     match guard {
         // Free: taken at once, without parking.
         Some(guard) => {
-            caller.data_mut().state.held.push(HeldLock {
+            host.state.held.push(HeldLock {
                 key,
                 mode,
                 _guard: Some(guard),
@@ -541,8 +517,9 @@ fn lock(caller: &mut Caller<'_, HostState>, key: String, mode: i32) -> Result<An
     }
 }
 
-fn unlock(caller: &mut Caller<'_, HostState>, key: String, mode: i32) -> Result<Answer, Refusal> {
-    let state = &mut caller.data_mut().state;
+/// Releases the call's lock on `key` in `mode`.
+pub(crate) fn unlock(host: &mut HostState, key: String, mode: i32) -> Result<Answer, Refusal> {
+    let state = &mut host.state;
     let Some(index) = state.holds(&key, mode) else {
         return Err(Refusal::new(
             HostStatus::NotFound,
@@ -558,170 +535,4 @@ fn unlock(caller: &mut Caller<'_, HostState>, key: String, mode: i32) -> Result<
     // Dropping the guard releases the local lock.
     state.held.remove(index);
     Ok(Answer::Now(0))
-}
-
-/// Defines one state import: `$body` computes an [`Answer`] from the caller and the arguments.
-macro_rules! import {
-    ($linker:expr, $name:expr, |$caller:ident $(, $arg:ident: $ty:ty)*| -> $ret:ty $body:block) => {
-        $linker
-            .func_wrap(
-                IMPORT_MODULE,
-                $name,
-                |mut $caller: Caller<'_, HostState>, $($arg: $ty),*| -> Result<$ret, wasmi::Error> {
-                    fn body(
-                        $caller: &mut Caller<'_, HostState>,
-                        $($arg: $ty),*
-                    ) -> Result<Answer, Refusal> {
-                        $body
-                    }
-                    let result = body(&mut $caller, $($arg),*);
-                    answer(&mut $caller, result).map(|value| value as $ret)
-                },
-            )
-            .expect("a state import is defined once");
-    };
-}
-
-pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
-    use abi::*;
-    import!(linker, IMPORT_STATE_GET, |caller,
-                                       k: i32,
-                                       kl: i32,
-                                       b: i32,
-                                       bl: i32|
-     -> i64 {
-        get(caller, IMPORT_STATE_GET, (k, kl), None, (b, bl))
-    });
-    import!(linker, IMPORT_STATE_GET_OFFSET, |caller,
-                                              k: i32,
-                                              kl: i32,
-                                              o: i64,
-                                              b: i32,
-                                              bl: i32|
-     -> i64 {
-        get(caller, IMPORT_STATE_GET_OFFSET, (k, kl), Some(o), (b, bl))
-    });
-    import!(linker, IMPORT_STATE_SIZE, |caller,
-                                        k: i32,
-                                        kl: i32|
-     -> i64 {
-        let key = key_arg(caller, IMPORT_STATE_SIZE, k, kl)?;
-        let state = &caller.data().state;
-        let entry = state.local.find(&state.user, &key);
-        let size = entry.and_then(|entry| entry.copy().as_ref().map(Vec::len));
-        Ok(match size {
-            Some(size) => Answer::Now(size as i64),
-            None => Answer::Park(StateOp::Size { key }),
-        })
-    });
-    import!(linker, IMPORT_STATE_SET, |caller,
-                                       k: i32,
-                                       kl: i32,
-                                       v: i32,
-                                       vl: i32|
-     -> i32 {
-        let key = key_arg(caller, IMPORT_STATE_SET, k, kl)?;
-        let value = bytes_arg(caller, IMPORT_STATE_SET, v, vl)?;
-        let state = &caller.data().state;
-        let entry = state.local.key(&state.user, &key).map_err(full)?;
-        state
-            .local
-            .replace(&mut entry.copy(), value)
-            .map_err(full)?;
-        Ok(Answer::Now(0))
-    });
-    import!(linker, IMPORT_STATE_SET_OFFSET, |caller,
-                                              k: i32,
-                                              kl: i32,
-                                              o: i64,
-                                              v: i32,
-                                              vl: i32|
-     -> i32 {
-        let key = key_arg(caller, IMPORT_STATE_SET_OFFSET, k, kl)?;
-        let bytes = bytes_arg(caller, IMPORT_STATE_SET_OFFSET, v, vl)?;
-        let offset = offset_arg(IMPORT_STATE_SET_OFFSET, o)?;
-        let state = &caller.data().state;
-        let entry = state.local.find(&state.user, &key);
-        let present = entry.is_some_and(|entry| entry.copy().is_some());
-        if !present {
-            return Ok(Answer::Park(StateOp::SetOffset { key, offset, bytes }));
-        }
-        write_at(state, &key, offset, &bytes).map(|()| Answer::Now(0))
-    });
-    import!(linker, IMPORT_STATE_APPEND, |caller,
-                                          k: i32,
-                                          kl: i32,
-                                          v: i32,
-                                          vl: i32|
-     -> i32 {
-        let key = key_arg(caller, IMPORT_STATE_APPEND, k, kl)?;
-        let element = bytes_arg(caller, IMPORT_STATE_APPEND, v, vl)?.into();
-        Ok(Answer::Park(StateOp::Append { key, element }))
-    });
-    import!(linker, IMPORT_STATE_READ_APPENDED, |caller,
-                                                 k: i32,
-                                                 kl: i32,
-                                                 b: i32,
-                                                 bl: i32|
-     -> i64 {
-        let key = key_arg(caller, IMPORT_STATE_READ_APPENDED, k, kl)?;
-        let buf = buf_arg(caller, IMPORT_STATE_READ_APPENDED, b, bl)?;
-        Ok(Answer::Park(StateOp::ReadAppended { key, buf }))
-    });
-    import!(linker, IMPORT_STATE_CLEAR_APPENDED, |caller,
-                                                  k: i32,
-                                                  kl: i32|
-     -> i32 {
-        let key = key_arg(caller, IMPORT_STATE_CLEAR_APPENDED, k, kl)?;
-        Ok(Answer::Park(StateOp::ClearAppended { key }))
-    });
-    import!(linker, IMPORT_STATE_PUSH, |caller,
-                                        k: i32,
-                                        kl: i32|
-     -> i32 {
-        let key = key_arg(caller, IMPORT_STATE_PUSH, k, kl)?;
-        let state = &caller.data().state;
-        let entry = state.local.find(&state.user, &key);
-        let copy = entry.and_then(|entry| entry.copy().clone());
-        Ok(match copy {
-            Some(value) => Answer::Park(StateOp::Push {
-                key,
-                value: value.into(),
-            }),
-            // Nothing written or read here: nothing to make global.
-            None => Answer::Now(0),
-        })
-    });
-    import!(linker, IMPORT_STATE_PULL, |caller,
-                                        k: i32,
-                                        kl: i32|
-     -> i32 {
-        let key = key_arg(caller, IMPORT_STATE_PULL, k, kl)?;
-        Ok(Answer::Park(StateOp::Pull { key }))
-    });
-    import!(linker, IMPORT_STATE_DELETE, |caller,
-                                          k: i32,
-                                          kl: i32|
-     -> i32 {
-        let key = key_arg(caller, IMPORT_STATE_DELETE, k, kl)?;
-        let state = &caller.data().state;
-        state.local.drop_copy(&state.user, &key);
-        Ok(Answer::Park(StateOp::Delete { key }))
-    });
-    import!(linker, IMPORT_STATE_LOCK, |caller,
-                                        k: i32,
-                                        kl: i32,
-                                        mode: i32|
-     -> i32 {
-        let key = key_arg(caller, IMPORT_STATE_LOCK, k, kl)?;
-        lock(caller, key, mode)
-    });
-    import!(linker, IMPORT_STATE_UNLOCK, |caller,
-                                          k: i32,
-                                          kl: i32,
-                                          mode: i32|
-     -> i32 {
-        let key = key_arg(caller, IMPORT_STATE_UNLOCK, k, kl)?;
-        unlock(caller, key, mode)
-    });
 }

@@ -1,20 +1,22 @@
-//! A WASI preview1 subset for C and C++ guests (wasi-libc): stdout and stderr captured per
-//! call, clocks, random bytes, args and environment, `proc_exit`, and a virtual filesystem
-//! preopened at "/" whose files are the shared files users upload (`PUT /file`). A call may
-//! write files, but its writes stay in its own copy. Every other preview1 function returns
-//! ENOSYS instead of trapping.
+//! WASI preview1 (`wasi_snapshot_preview1`) as an import set over the host capabilities:
+//! standard streams and command line (host::io), clocks, random bytes, `proc_exit`, and a
+//! filesystem preopened at "/" whose files are the shared files users upload (host::files).
+//! Every other preview1 function returns ENOSYS instead of trapping.
+//!
+//! fwasm v1 guests (C and C++ through wasi-libc) import it beside `fwasm_v1`; a WASI command
+//! imports nothing else.
 
-use std::collections::HashMap;
-use std::fmt;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use fwasm_proto::names::PathProblem;
 use wasmi::{Caller, FuncType, Linker, Memory, Store, Val, ValType};
 
-use crate::host::{HostState, guest_slice};
-use crate::limits::Limits;
-use crate::park::{HostOp, park};
+use crate::host::HostState;
+use crate::host::files::{FileOp, OverBudget};
+use crate::host::io::{CallIo, ProcExit};
+use crate::host::memory::guest_slice;
+use crate::host::park::{HostOp, park};
 
 pub(crate) const MODULE: &str = "wasi_snapshot_preview1";
 
@@ -44,182 +46,96 @@ const OFLAG_EXCL: i32 = 4;
 const OFLAG_TRUNC: i32 = 8;
 const FDFLAG_APPEND: i32 = 1;
 const RIGHT_FD_WRITE: i64 = 1 << 6;
-/// The one preopened directory, the filesystem root.
+/// The one preopened directory, the filesystem root; files opened later get the fds above it.
 const ROOT_FD: usize = 3;
+const _: () = assert!(crate::host::files::FIRST_FD == ROOT_FD + 1);
 
-/// The WASI side of one call's host state.
-pub(crate) struct WasiState {
-    function: String,
-    started: Instant,
-    output: Vec<u8>,
-    max_output: usize,
-    /// File contents this call has seen or written, by canonical path.
-    files: HashMap<String, Vec<u8>>,
-    /// Bytes in `files`, bounded like the call's memory: they are the call's, held by the host.
-    files_bytes: usize,
-    max_files_bytes: usize,
-    /// Open files; fds 0 to 3 are stdin, stdout, stderr and the root.
-    open: HashMap<usize, OpenFile>,
-    next_fd: usize,
+fn over_budget(_: OverBudget) -> i32 {
+    errno::NOMEM
 }
 
-struct OpenFile {
+/// How a file op goes on: with the file the call has already (`None`), or with what fetching
+/// the shared file found (`Some`).
+type Found = Option<Result<Option<Bytes>, String>>;
+
+/// The contents a fetch found, or the errno it ends the op with (`create`: a missing file is
+/// created empty).
+fn fetched(host: &mut HostState, found: Found, create: bool) -> Result<Option<Vec<u8>>, i32> {
+    match found {
+        None => Ok(None),
+        Some(Ok(Some(data))) => Ok(Some(data.to_vec())),
+        Some(Ok(None)) if create => Ok(Some(Vec::new())),
+        Some(Ok(None)) => Err(errno::NOENT),
+        Some(Err(message)) => {
+            host.last_error = Some(message);
+            Err(errno::IO)
+        }
+    }
+}
+
+/// A file op parked until its shared file is fetched; `finish` then completes it.
+fn after_fetch(
     path: String,
-    pos: usize,
+    finish: impl FnOnce(&mut [u8], &mut HostState, String, Found) -> i32 + Send + 'static,
+) -> FileOp {
+    let kept = path.clone();
+    let then = move |store: &mut Store<HostState>,
+                     memory: Memory,
+                     found: Result<Option<Bytes>, String>| {
+        let (data, host) = memory.data_and_store_mut(store);
+        i64::from(finish(data, host, kept, Some(found)))
+    };
+    FileOp {
+        path,
+        then: Box::new(then),
+    }
+}
+
+/// `path_open`'s flags, kept until the file is known.
+#[derive(Clone, Copy)]
+struct Open {
+    fd_out: u32,
     write: bool,
     append: bool,
+    truncate: bool,
+    /// O_CREAT: a file that does not exist is created empty.
+    create: bool,
 }
 
-impl WasiState {
-    pub(crate) fn new(function: &str, limits: &Limits) -> Self {
-        Self {
-            function: function.to_string(),
-            started: Instant::now(),
-            output: Vec::new(),
-            max_output: limits.max_stdout_bytes,
-            files: HashMap::new(),
-            files_bytes: 0,
-            max_files_bytes: limits.max_memory_bytes,
-            open: HashMap::new(),
-            next_fd: ROOT_FD + 1,
+impl Open {
+    /// Opens the file and writes its fd for the guest: returns the errno.
+    fn finish(self, data: &mut [u8], host: &mut HostState, path: String, found: Found) -> i32 {
+        let contents = match fetched(host, found, self.create) {
+            Ok(contents) => contents,
+            Err(errno) => return errno,
+        };
+        let contents = match contents {
+            _ if self.truncate && self.write => Some(Vec::new()),
+            contents => contents,
+        };
+        if let Some(contents) = contents
+            && let Err(full) = host.files.keep(path.clone(), contents)
+        {
+            return over_budget(full);
         }
-    }
-
-    /// What the call wrote to stdout and stderr.
-    pub(crate) fn take_output(&mut self) -> Bytes {
-        std::mem::take(&mut self.output).into()
-    }
-
-    /// Keeps `contents` as the file at `path`, if the call's file budget allows.
-    fn keep_file(&mut self, path: String, contents: Vec<u8>) -> Result<(), i32> {
-        let old = self.files.get(&path).map_or(0, Vec::len);
-        let total = self.files_bytes - old + contents.len();
-        if total > self.max_files_bytes {
-            return Err(errno::NOMEM);
-        }
-        self.files_bytes = total;
-        self.files.insert(path, contents);
-        Ok(())
-    }
-
-    fn capture(&mut self, bytes: &[u8]) {
-        const CUT: &[u8] = b"\n[output cut: over the limit]\n";
-        let room = self.max_output.saturating_sub(self.output.len());
-        if room == 0 {
-            return;
-        }
-        if bytes.len() <= room {
-            self.output.extend_from_slice(bytes);
-        } else {
-            self.output.extend_from_slice(&bytes[..room]);
-            self.output.extend_from_slice(CUT);
-            self.max_output = 0;
-        }
-    }
-
-    fn open_file(&mut self, path: String, write: bool, append: bool) -> usize {
-        let fd = self.next_fd;
-        self.next_fd += 1;
-        self.open.insert(
-            fd,
-            OpenFile {
-                path,
-                pos: 0,
-                write,
-                append,
-            },
-        );
-        fd
+        let fd = host.files.open(path, self.write, self.append);
+        errno_of(write_u32(data, self.fd_out, fd as u32))
     }
 }
 
-/// `proc_exit`: ends the call with a code. Never reaches a user as an error.
-#[derive(Debug)]
-pub(crate) struct ProcExit(pub(crate) i32);
-
-impl fmt::Display for ProcExit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "exited with code {}", self.0)
-    }
-}
-
-impl wasmi::errors::HostError for ProcExit {}
-
-/// What a `path_open` or `path_filestat_get` of a file this call has not seen waits for.
-#[derive(Debug)]
-pub(crate) struct FileOp {
-    pub(crate) path: String,
-    then: AfterFetch,
-}
-
-#[derive(Debug)]
-enum AfterFetch {
-    Open {
-        fd_out: u32,
-        write: bool,
-        append: bool,
-        truncate: bool,
-        /// O_CREAT: a file that does not exist is created empty.
-        create: bool,
-    },
-    Stat {
-        buf: u32,
-    },
-}
-
-/// Finishes a parked file op once the shared file (or its absence) is known.
-pub(crate) fn complete(
-    store: &mut Store<HostState>,
-    memory: Memory,
-    op: FileOp,
-    fetched: Result<Option<Bytes>, String>,
-) -> Val {
-    let creates = matches!(op.then, AfterFetch::Open { create: true, .. });
-    let data = match fetched {
-        Ok(Some(data)) => data.to_vec(),
-        Ok(None) if creates => Vec::new(),
-        Ok(None) => return Val::I32(errno::NOENT),
-        Err(message) => {
-            store.data_mut().last_error = Some(message);
-            return Val::I32(errno::IO);
-        }
+/// `path_filestat_get` once the file is known: writes its filestat, returns the errno.
+fn stat(data: &mut [u8], host: &mut HostState, path: String, buf: u32, found: Found) -> i32 {
+    let contents = match fetched(host, found, false) {
+        Ok(contents) => contents,
+        Err(errno) => return errno,
     };
-    let wasi = &mut store.data_mut().wasi;
-    let mut contents = data;
-    match op.then {
-        AfterFetch::Open {
-            fd_out,
-            write,
-            append,
-            truncate,
-            ..
-        } => {
-            if truncate && write {
-                contents.clear();
-            }
-            if let Err(errno) = wasi.keep_file(op.path.clone(), contents) {
-                return Val::I32(errno);
-            }
-            let fd = wasi.open_file(op.path, write, append);
-            Val::I32(errno_of(write_u32(
-                memory.data_mut(store),
-                fd_out,
-                fd as u32,
-            )))
-        }
-        AfterFetch::Stat { buf } => {
-            let size = contents.len() as u64;
-            if let Err(errno) = wasi.keep_file(op.path, contents) {
-                return Val::I32(errno);
-            }
-            Val::I32(errno_of(write_filestat(
-                memory.data_mut(store),
-                buf,
-                FILETYPE_REGULAR_FILE,
-                size,
-            )))
-        }
+    if let Some(contents) = contents
+        && let Err(full) = host.files.keep(path.clone(), contents)
+    {
+        return over_budget(full);
     }
+    let size = host.files.size(&path) as u64;
+    errno_of(write_filestat(data, buf, FILETYPE_REGULAR_FILE, size))
 }
 
 fn errno_of(result: Result<(), i32>) -> i32 {
@@ -267,7 +183,10 @@ fn iovecs(memory: &[u8], iovs: u32, count: u32) -> Result<Vec<(u32, u32)>, i32> 
         .map(|i| {
             let at = iovs.checked_add(i.checked_mul(8).ok_or(errno::FAULT)?);
             let at = at.ok_or(errno::FAULT)?;
-            Ok((read_u32(memory, at)?, read_u32(memory, at + 4)?))
+            Ok((
+                read_u32(memory, at)?,
+                read_u32(memory, at.checked_add(4).ok_or(errno::FAULT)?)?,
+            ))
         })
         .collect()
 }
@@ -276,17 +195,31 @@ fn memory_of(caller: &Caller<'_, HostState>) -> Result<Memory, i32> {
     caller.data().memory.ok_or(errno::IO)
 }
 
-fn args(function: &str) -> Vec<Vec<u8>> {
-    vec![[function.as_bytes(), b"\0"].concat()]
+/// Runs `f` on the guest's memory and the call's host state; EIO before start-up.
+fn with_memory(
+    caller: &mut Caller<'_, HostState>,
+    f: impl FnOnce(&mut [u8], &mut HostState) -> i32,
+) -> i32 {
+    match memory_of(caller) {
+        Ok(memory) => {
+            let (data, host) = memory.data_and_store_mut(&mut *caller);
+            f(data, host)
+        }
+        Err(errno) => errno,
+    }
 }
 
 /// Writes a list of NUL-terminated strings as `args_get`/`environ_get` do.
 fn write_strings(memory: &mut [u8], list: &[Vec<u8>], ptrs: u32, buf: u32) -> Result<(), i32> {
     let mut at = buf;
     for (i, item) in list.iter().enumerate() {
-        write_u32(memory, ptrs + 4 * i as u32, at)?;
+        let offset = u32::try_from(i).ok().and_then(|i| i.checked_mul(4));
+        let ptr = offset
+            .and_then(|offset| ptrs.checked_add(offset))
+            .ok_or(errno::FAULT)?;
+        write_u32(memory, ptr, at)?;
         slot(memory, at, item.len())?.copy_from_slice(item);
-        at += item.len() as u32;
+        at = at.checked_add(item.len() as u32).ok_or(errno::FAULT)?;
     }
     Ok(())
 }
@@ -308,37 +241,37 @@ fn fd_write(caller: &mut Caller<'_, HostState>, fd: i32, iovs: i32, count: i32, 
         }
         total = total.saturating_add(len as usize);
     }
-    let wasi = &mut host.wasi;
     let chunks = vecs
         .iter()
         .map(|&(ptr, len)| &data[ptr as usize..ptr as usize + len as usize]);
     match fd {
+        // Output past the limits is cut, but reported as written: the guest moves on.
         1 | 2 => {
-            // Output past the limit is cut, but reported as written: the guest moves on.
             for chunk in chunks {
-                wasi.capture(chunk);
+                host.io.write(fd, chunk);
             }
         }
         0 => return errno::BADF,
         fd => {
-            let Some(file) = wasi.open.get_mut(&(fd as usize)) else {
+            let files = &mut host.files;
+            let Some(file) = files.open.get_mut(&(fd as usize)) else {
                 return errno::BADF;
             };
             if !file.write {
                 return errno::BADF;
             }
-            let contents = wasi.files.entry(file.path.clone()).or_default();
+            let contents = files.files.entry(file.path.clone()).or_default();
             if file.append {
                 file.pos = contents.len();
             }
             let end = file.pos.saturating_add(total);
             let growth = end.saturating_sub(contents.len());
-            if wasi.files_bytes.saturating_add(growth) > wasi.max_files_bytes {
+            if files.bytes.saturating_add(growth) > files.max_bytes {
                 return errno::FBIG;
             }
             if growth > 0 {
                 contents.resize(end, 0);
-                wasi.files_bytes += growth;
+                files.bytes += growth;
             }
             for chunk in chunks {
                 contents[file.pos..file.pos + chunk.len()].copy_from_slice(chunk);
@@ -362,16 +295,35 @@ fn fd_read(caller: &mut Caller<'_, HostState>, fd: i32, iovs: i32, count: i32, o
         Ok(vecs) => vecs,
         Err(errno) => return errno,
     };
-    let wasi = &mut host.wasi;
     let read = match fd {
-        // stdin is empty.
-        0 => 0,
+        // stdin: the request body for a program, else empty.
+        0 => {
+            let mut read = 0;
+            for (ptr, len) in vecs {
+                let chunk = host.io.peek_stdin(len as usize);
+                if chunk.is_empty() {
+                    break;
+                }
+                let Ok(target) = slot(data, ptr, chunk.len()) else {
+                    return errno::FAULT;
+                };
+                target.copy_from_slice(chunk);
+                let n = chunk.len();
+                host.io.consume_stdin(n);
+                read += n;
+                if n < len as usize {
+                    break;
+                }
+            }
+            read
+        }
         1..=3 => return errno::BADF,
         fd => {
-            let Some(file) = wasi.open.get_mut(&(fd as usize)) else {
+            let files = &mut host.files;
+            let Some(file) = files.open.get_mut(&(fd as usize)) else {
                 return errno::BADF;
             };
-            let contents = wasi.files.get(&file.path).map_or(&[][..], Vec::as_slice);
+            let contents = files.files.get(&file.path).map_or(&[][..], Vec::as_slice);
             let mut read = 0;
             for (ptr, len) in vecs {
                 let available = contents.len().saturating_sub(file.pos);
@@ -400,15 +352,15 @@ fn fd_seek(caller: &mut Caller<'_, HostState>, fd: i32, offset: i64, whence: i32
         return errno::IO;
     };
     let (data, host) = memory.data_and_store_mut(&mut *caller);
-    let wasi = &mut host.wasi;
-    let Some(file) = wasi.open.get_mut(&(fd as usize)) else {
+    let files = &mut host.files;
+    let Some(file) = files.open.get_mut(&(fd as usize)) else {
         return if (0..=2).contains(&fd) {
             errno::SPIPE
         } else {
             errno::BADF
         };
     };
-    let size = wasi.files.get(&file.path).map_or(0, Vec::len) as i64;
+    let size = files.files.get(&file.path).map_or(0, Vec::len) as i64;
     let base = match whence {
         0 => 0,
         1 => file.pos as i64,
@@ -436,18 +388,20 @@ fn path_arg(caller: &Caller<'_, HostState>, dirfd: i32, ptr: i32, len: i32) -> R
     })
 }
 
-/// Parks for a shared file, or answers at once if this call knows the file already.
+/// Parks for a shared file, or finishes at once if this call knows the file already.
 fn fetch_or(
     caller: &mut Caller<'_, HostState>,
-    op: FileOp,
-    known: impl FnOnce(&mut Caller<'_, HostState>, FileOp) -> i32,
+    path: String,
+    finish: impl FnOnce(&mut [u8], &mut HostState, String, Found) -> i32 + Send + 'static,
 ) -> Result<i32, wasmi::Error> {
-    if caller.data().wasi.files.contains_key(&op.path) {
-        return Ok(known(caller, op));
+    if caller.data().files.files.contains_key(&path) {
+        return Ok(with_memory(caller, |data, host| {
+            finish(data, host, path, None)
+        }));
     }
-    match park(caller, HostOp::File(op)) {
+    match park(caller, HostOp::File(after_fetch(path, finish))) {
         Ok(suspend) => Err(suspend),
-        // Outside fwasm_handle (a static constructor, say) shared files cannot be fetched.
+        // Outside the entry (a static constructor, say) shared files cannot be fetched.
         Err(refusal) => {
             caller.data_mut().last_error = Some(refusal.message);
             Ok(errno::IO)
@@ -472,51 +426,27 @@ fn path_open(
     if oflags & OFLAG_DIRECTORY != 0 {
         return Ok(errno::NOSYS);
     }
-    let write = rights & RIGHT_FD_WRITE != 0 || oflags & (OFLAG_CREAT | OFLAG_TRUNC) != 0;
-    let append = fdflags & FDFLAG_APPEND != 0;
-    let truncate = oflags & OFLAG_TRUNC != 0;
-    let wasi = &mut caller.data_mut().wasi;
-    if oflags & OFLAG_CREAT != 0 {
-        if oflags & OFLAG_EXCL != 0 && wasi.files.contains_key(&path) {
+    let open = Open {
+        fd_out: fd_out as u32,
+        write: rights & RIGHT_FD_WRITE != 0 || oflags & (OFLAG_CREAT | OFLAG_TRUNC) != 0,
+        append: fdflags & FDFLAG_APPEND != 0,
+        truncate: oflags & OFLAG_TRUNC != 0,
+        create: oflags & OFLAG_CREAT != 0,
+    };
+    let files = &mut caller.data_mut().files;
+    if open.create {
+        if oflags & OFLAG_EXCL != 0 && files.files.contains_key(&path) {
             return Ok(errno::EXIST);
         }
         // A new file of this call's own: nothing to fetch.
-        if (oflags & OFLAG_EXCL != 0 || truncate)
-            && let Err(errno) = wasi.keep_file(path.clone(), Vec::new())
+        if (oflags & OFLAG_EXCL != 0 || open.truncate)
+            && let Err(full) = files.keep(path.clone(), Vec::new())
         {
-            return Ok(errno);
+            return Ok(over_budget(full));
         }
     }
-    let then = AfterFetch::Open {
-        fd_out: fd_out as u32,
-        write,
-        append,
-        truncate,
-        create: oflags & OFLAG_CREAT != 0,
-    };
-    fetch_or(caller, FileOp { path, then }, |caller, op| {
-        let Ok(memory) = memory_of(caller) else {
-            return errno::IO;
-        };
-        let AfterFetch::Open {
-            fd_out,
-            write,
-            append,
-            truncate,
-            ..
-        } = op.then
-        else {
-            return errno::INVAL;
-        };
-        let (data, host) = memory.data_and_store_mut(&mut *caller);
-        if truncate
-            && write
-            && let Err(errno) = host.wasi.keep_file(op.path.clone(), Vec::new())
-        {
-            return errno;
-        }
-        let fd = host.wasi.open_file(op.path, write, append);
-        errno_of(write_u32(data, fd_out, fd as u32))
+    fetch_or(caller, path, move |data, host, path, found| {
+        open.finish(data, host, path, found)
     })
 }
 
@@ -530,19 +460,37 @@ fn path_filestat_get(
         Ok(path) => path,
         Err(errno) => return Ok(errno),
     };
-    let then = AfterFetch::Stat { buf: buf as u32 };
-    fetch_or(caller, FileOp { path, then }, |caller, op| {
-        let Ok(memory) = memory_of(caller) else {
-            return errno::IO;
-        };
-        let (data, host) = memory.data_and_store_mut(&mut *caller);
-        let size = host.wasi.files.get(&op.path).map_or(0, Vec::len) as u64;
-        errno_of(write_filestat(
-            data,
-            buf as u32,
-            FILETYPE_REGULAR_FILE,
-            size,
-        ))
+    fetch_or(caller, path, move |data, host, path, found| {
+        stat(data, host, path, buf as u32, found)
+    })
+}
+
+/// `args_sizes_get` and `environ_sizes_get`: how many strings, and their bytes in all.
+fn strings_sizes(
+    caller: &mut Caller<'_, HostState>,
+    list: fn(&CallIo) -> &[Vec<u8>],
+    count: i32,
+    size: i32,
+) -> i32 {
+    with_memory(caller, |data, host| {
+        let list = list(&host.io);
+        let total: usize = list.iter().map(Vec::len).sum();
+        errno_of(
+            write_u32(data, count as u32, list.len() as u32)
+                .and_then(|()| write_u32(data, size as u32, total as u32)),
+        )
+    })
+}
+
+/// `args_get` and `environ_get`.
+fn strings_get(
+    caller: &mut Caller<'_, HostState>,
+    list: fn(&CallIo) -> &[Vec<u8>],
+    ptrs: i32,
+    buf: i32,
+) -> i32 {
+    with_memory(caller, |data, host| {
+        errno_of(write_strings(data, list(&host.io), ptrs as u32, buf as u32))
     })
 }
 
@@ -595,10 +543,10 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
         Ok(fd_seek(caller, fd, 0, 1, out))
     });
     wasi!(linker, "fd_close", |caller, fd: i32| {
-        let wasi = &mut caller.data_mut().wasi;
+        let files = &mut caller.data_mut().files;
         Ok(match fd {
             0..=3 => errno::SUCCESS,
-            fd if wasi.open.remove(&(fd as usize)).is_some() => errno::SUCCESS,
+            fd if files.open.remove(&(fd as usize)).is_some() => errno::SUCCESS,
             _ => errno::BADF,
         })
     });
@@ -610,7 +558,7 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
         let (filetype, flags) = match fd {
             0..=2 => (FILETYPE_CHARACTER_DEVICE, 0u16),
             3 => (FILETYPE_DIRECTORY, 0),
-            fd => match host.wasi.open.get(&(fd as usize)) {
+            fd => match host.files.open.get(&(fd as usize)) {
                 Some(file) => (FILETYPE_REGULAR_FILE, u16::from(file.append)),
                 None => return Ok(errno::BADF),
             },
@@ -632,11 +580,8 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
         let (filetype, size) = match fd {
             0..=2 => (FILETYPE_CHARACTER_DEVICE, 0),
             3 => (FILETYPE_DIRECTORY, 0),
-            fd => match host.wasi.open.get(&(fd as usize)) {
-                Some(file) => (
-                    FILETYPE_REGULAR_FILE,
-                    host.wasi.files.get(&file.path).map_or(0, Vec::len) as u64,
-                ),
+            fd => match host.files.open.get(&(fd as usize)) {
+                Some(file) => (FILETYPE_REGULAR_FILE, host.files.size(&file.path) as u64),
                 None => return Ok(errno::BADF),
             },
         };
@@ -710,7 +655,7 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
         linker,
         "clock_time_get",
         |caller, clock: i32, _precision: i64, out: i32| {
-            let Some(nanos) = now_nanos(caller.data().wasi.started, clock) else {
+            let Some(nanos) = now_nanos(caller.data().io.started, clock) else {
                 return Ok(errno::INVAL);
             };
             let Ok(memory) = memory_of(caller) else {
@@ -753,44 +698,18 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
         })
     });
     wasi!(linker, "args_sizes_get", |caller, count: i32, size: i32| {
-        let list = args(&caller.data().wasi.function);
-        let total: usize = list.iter().map(Vec::len).sum();
-        let Ok(memory) = memory_of(caller) else {
-            return Ok(errno::IO);
-        };
-        let data = memory.data_mut(&mut *caller);
-        Ok(errno_of(
-            write_u32(data, count as u32, list.len() as u32)
-                .and_then(|()| write_u32(data, size as u32, total as u32)),
-        ))
+        Ok(strings_sizes(caller, CallIo::args, count, size))
     });
     wasi!(linker, "args_get", |caller, ptrs: i32, buf: i32| {
-        let list = args(&caller.data().wasi.function);
-        let Ok(memory) = memory_of(caller) else {
-            return Ok(errno::IO);
-        };
-        Ok(errno_of(write_strings(
-            memory.data_mut(&mut *caller),
-            &list,
-            ptrs as u32,
-            buf as u32,
-        )))
+        Ok(strings_get(caller, CallIo::args, ptrs, buf))
     });
     wasi!(
         linker,
         "environ_sizes_get",
-        |caller, count: i32, size: i32| {
-            let Ok(memory) = memory_of(caller) else {
-                return Ok(errno::IO);
-            };
-            let data = memory.data_mut(&mut *caller);
-            Ok(errno_of(
-                write_u32(data, count as u32, 0).and_then(|()| write_u32(data, size as u32, 0)),
-            ))
-        }
+        |caller, count: i32, size: i32| { Ok(strings_sizes(caller, CallIo::environ, count, size)) }
     );
-    wasi!(linker, "environ_get", |_caller, _ptrs: i32, _buf: i32| {
-        Ok(errno::SUCCESS)
+    wasi!(linker, "environ_get", |caller, ptrs: i32, buf: i32| {
+        Ok(strings_get(caller, CallIo::environ, ptrs, buf))
     });
     wasi!(linker, "sched_yield", |_caller| { Ok(errno::SUCCESS) });
     linker
@@ -879,3 +798,11 @@ pub(crate) const SUPPORTED: &[(&str, &[ValType], &[ValType])] = &[
     ("sched_yield", &[], &[I32]),
     ("proc_exit", &[I32], &[]),
 ];
+
+/// Every preview1 function as an import signature, for upload validation.
+pub(crate) fn signatures() -> impl Iterator<Item = super::ImportSignature> + Clone {
+    SUPPORTED
+        .iter()
+        .chain(UNSUPPORTED)
+        .map(|(name, params, results)| (MODULE, *name, *params, *results))
+}

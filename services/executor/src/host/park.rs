@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fwasm_abi::HostStatus;
-use wasmi::{Caller, Memory, Store, Val};
+use wasmi::{Caller, Memory, Store};
 
-use crate::chaining::{self, Ended};
-use crate::host::HostState;
-use crate::publishing;
-use crate::state::{self, StateOp, StateOutcome};
-use crate::wasi::{self, FileOp};
+use super::HostState;
+use super::chaining::{self, Ended};
+use super::files::FileOp;
+use super::publishing;
+use super::state::{self, StateOp, StateOutcome};
 
 /// Work a parked call waits for.
 #[derive(Debug)]
@@ -33,7 +33,7 @@ pub(crate) enum HostOp {
         timeout: Option<Duration>,
     },
     State(StateOp),
-    /// A shared file a WASI call needs.
+    /// A shared file the call opens.
     File(FileOp),
     /// An event for the subscribers of the caller's user's topic.
     Publish {
@@ -88,8 +88,8 @@ impl fmt::Display for Suspend {
 impl wasmi::errors::HostError for Suspend {}
 
 /// Parks the calling import's call until `op` completes: returns the error the import must
-/// return. Only `fwasm_handle` runs as a resumable call, so elsewhere (the start function,
-/// `fwasm_alloc`) the op is refused instead.
+/// return. Only the ABI's entry runs as a resumable call, so elsewhere (the start function,
+/// an allocator export) the op is refused instead.
 pub(crate) fn park(
     caller: &mut Caller<'_, HostState>,
     op: HostOp,
@@ -97,7 +97,10 @@ pub(crate) fn park(
     if !caller.data().can_park {
         return Err(Refusal::new(
             HostStatus::Unavailable,
-            "this import can only be used while fwasm_handle runs",
+            format!(
+                "this import can only be used while {} runs",
+                caller.data().entry
+            ),
         ));
     }
     caller.data_mut().pending = Some(op);
@@ -115,13 +118,14 @@ pub(crate) fn park_or_refuse(
     }
 }
 
-/// Applies an op's result to the parked call and returns the import's return value.
-pub(crate) fn complete(store: &mut Store<HostState>, memory: Memory, result: OpResult) -> Val {
+/// Applies an op's result to the parked call and returns the import's return value (which
+/// the call narrows to the import's result type).
+pub(crate) fn complete(store: &mut Store<HostState>, memory: Memory, result: OpResult) -> i64 {
     match result {
         OpResult::Chained(chained) => chaining::chained(store.data_mut(), chained),
-        OpResult::Awaited { id, ended } => chaining::awaited(store.data_mut(), id, ended),
+        OpResult::Awaited { id, ended } => chaining::awaited(store.data_mut(), id, ended).into(),
         OpResult::State(op, outcome) => state::complete(store, memory, op, outcome),
-        OpResult::File(op, fetched) => wasi::complete(store, memory, op, fetched),
-        OpResult::Published(started) => publishing::published(store.data_mut(), started),
+        OpResult::File(op, fetched) => (op.then)(store, memory, fetched),
+        OpResult::Published(started) => publishing::published(store.data_mut(), started).into(),
     }
 }

@@ -1,0 +1,560 @@
+//! The guest ABIs fwasm runs, each an adapter over the host capabilities in [`crate::host`]:
+//! it declares the markers and imports that identify its modules, defines its imports, and
+//! says how a request becomes a call of its exports and how the reply is read back. Adding an
+//! ABI is one new module here, plus its name in [`Abi`] (and [`BUILD_HINTS`]) and its place in
+//! [`ADAPTERS`].
+//!
+//! Detection happens at upload (and again when an executor compiles a module): the first
+//! adapter that recognises a module's markers and imports checks it in detail, and a module no
+//! adapter recognises is refused with a message that says how to build for each.
+
+pub(crate) mod fwasm_v1;
+pub(crate) mod wasi_command;
+pub(crate) mod wasi_preview1;
+
+use fwasm_proto::pb::CallResult;
+use wasmi::{
+    Engine, ExternType, Func, FuncType, Instance, Linker, Memory, Module, Store, Val, ValType,
+};
+
+use crate::call::{Context, Failure};
+use crate::host::HostState;
+use crate::host::io::Streams;
+
+/// The guest ABI a module speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Abi {
+    FwasmV1,
+    /// Faasm's C API (`faasm/faasm.h`), as sdk-c implements it on fwasm v1.
+    FaasmC,
+    /// A WASI preview1 program with `main`: request body on stdin, reply on stdout.
+    WasiCommand,
+}
+
+impl Abi {
+    pub const ALL: [Abi; 3] = [Abi::FwasmV1, Abi::FaasmC, Abi::WasiCommand];
+}
+
+/// The marker export of a module built against sdk-c's Faasm headers.
+pub const EXPORT_FAASM_MARKER: &str = "fwasm_faasm_api";
+
+impl std::fmt::Display for Abi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Abi::FwasmV1 => f.write_str("fwasm v1"),
+            Abi::FaasmC => f.write_str("Faasm C API (on fwasm v1)"),
+            Abi::WasiCommand => f.write_str("WASI command"),
+        }
+    }
+}
+
+/// One guest ABI over the host capabilities.
+pub(crate) trait Adapter: Sync {
+    /// The ABIs this adapter runs.
+    fn abis(&self) -> &'static [Abi];
+    /// The ABI a module speaks if its markers and imports say it is this adapter's.
+    fn recognise(&self, module: &Module) -> Option<Abi>;
+    /// Checks a recognised module's exports and imports in detail.
+    fn check(&self, module: &Module, abi: Abi) -> Result<(), ValidationError>;
+    /// Defines every import this ABI's guests may use.
+    fn define_imports(&self, linker: &mut Linker<HostState>);
+    /// Where the call's standard streams go.
+    fn streams(&self) -> Streams;
+    /// The export the call runs, for messages.
+    fn entry(&self) -> &'static str;
+    /// Hands a fresh instance the request: the export to run (resumably) and its arguments.
+    fn enter(
+        &self,
+        store: &mut Store<HostState>,
+        instance: &Instance,
+        memory: Memory,
+        cx: &Context<'_>,
+    ) -> Result<Entry, Failure>;
+    /// The reply once the entry ended: it returned `results`, or the guest exited with 0.
+    fn reply(
+        &self,
+        store: &mut Store<HostState>,
+        memory: Memory,
+        ended: Ended<'_>,
+        cx: &Context<'_>,
+    ) -> Result<CallResult, Failure>;
+}
+
+/// The export a call runs, with its arguments and room for its results.
+pub(crate) struct Entry {
+    pub(crate) func: Func,
+    pub(crate) params: Vals,
+    pub(crate) results: Vals,
+}
+
+/// An entry's arguments or results: at most two values, kept inline so that starting a call
+/// allocates nothing for them.
+pub(crate) struct Vals {
+    vals: [Val; 2],
+    len: usize,
+}
+
+impl Vals {
+    pub(crate) fn new(vals: &[Val]) -> Self {
+        let mut inline = [Val::I32(0), Val::I32(0)];
+        inline[..vals.len()].clone_from_slice(vals);
+        Self {
+            vals: inline,
+            len: vals.len(),
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[Val] {
+        &self.vals[..self.len]
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [Val] {
+        &mut self.vals[..self.len]
+    }
+}
+
+/// How a call's entry ended without failing.
+pub(crate) enum Ended<'a> {
+    Returned(&'a [Val]),
+    /// `proc_exit(0)`.
+    Exited,
+}
+
+/// Every adapter, in the order they are tried: the ones with markers first, the WASI command
+/// (anything with `_start`) last.
+pub(crate) const ADAPTERS: &[&dyn Adapter] = &[&fwasm_v1::FwasmV1, &wasi_command::WasiCommand];
+
+/// The adapter that runs modules of `abi`.
+#[cfg(test)]
+fn adapter(abi: Abi) -> &'static dyn Adapter {
+    *ADAPTERS
+        .iter()
+        .find(|adapter| adapter.abis().contains(&abi))
+        .expect("every ABI has an adapter")
+}
+
+/// What fwasm runs and how to build for it, for a module that speaks none of its ABIs.
+pub const BUILD_HINTS: &str = "fwasm runs these ABIs: \
+fwasm v1 (exports `fwasm_abi_v1`; Rust with the fwasm-sdk crate, C or C++ with `fwasm build`), \
+the Faasm C API on fwasm v1 (`#include <faasm/faasm.h>`, built with `fwasm build --api faasm`), \
+and WASI commands (a plain `main` that exports `_start` and imports only `wasi_snapshot_preview1`: \
+`clang --target=wasm32-wasi` or `cargo build --target wasm32-wasip1`); see ABI.md, \"ABIs fwasm runs\"";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("not a valid WebAssembly module: {0}")]
+    InvalidWasm(String),
+    /// A module that speaks none of the ABIs fwasm runs.
+    #[error(
+        "module speaks no ABI fwasm runs: it has no ABI's marker (such as the export `_start` or `fwasm_abi_v1`). {BUILD_HINTS}"
+    )]
+    UnknownAbi,
+    #[error(
+        "module does not declare a known ABI: export `{}` (function-wasm v1) is missing; build it with fwasm-sdk",
+        fwasm_abi::EXPORT_ABI_MARKER
+    )]
+    NoAbiMarker,
+    #[error("module is missing the export `{name}` ({expected}) that ABI {abi} requires")]
+    MissingExport {
+        abi: Abi,
+        name: &'static str,
+        expected: &'static str,
+    },
+    #[error("export `{name}` has the wrong type: expected {expected}, found {found}")]
+    WrongExportType {
+        name: &'static str,
+        expected: &'static str,
+        found: String,
+    },
+    #[error("module imports `{module}.{name}`, which fwasm does not provide ({provides})")]
+    UnknownImport {
+        module: String,
+        name: String,
+        /// What the module's ABI offers instead.
+        provides: &'static str,
+    },
+    #[error("import `{module}.{name}` has the wrong type: expected {expected}, found {found}")]
+    WrongImportType {
+        module: String,
+        name: String,
+        expected: String,
+        found: String,
+    },
+}
+
+/// A host function the executor provides: (module, name, params, results).
+pub(crate) type ImportSignature = (
+    &'static str,
+    &'static str,
+    &'static [ValType],
+    &'static [ValType],
+);
+
+const WASM_MAGIC: &[u8] = b"\0asm";
+
+/// Compiles `wasm` on a throwaway engine (wasmi engines never free code) and finds its ABI.
+pub fn validate(wasm: &[u8]) -> Result<Abi, ValidationError> {
+    if !wasm.starts_with(WASM_MAGIC) {
+        return Err(ValidationError::InvalidWasm(
+            "it does not start with the \\0asm magic bytes (upload the compiled .wasm binary, not source or text)".into(),
+        ));
+    }
+    let engine = Engine::default();
+    let module =
+        Module::new(&engine, wasm).map_err(|e| ValidationError::InvalidWasm(e.to_string()))?;
+    check_abi(&module)
+}
+
+/// The ABI of a compiled module: the first adapter that recognises it checks it.
+pub(crate) fn check_abi(module: &Module) -> Result<Abi, ValidationError> {
+    for adapter in ADAPTERS {
+        if let Some(abi) = adapter.recognise(module) {
+            adapter.check(module, abi)?;
+            return Ok(abi);
+        }
+    }
+    Err(ValidationError::UnknownAbi)
+}
+
+/// Whether `module` exports anything named `name`.
+pub(crate) fn exports(module: &Module, name: &str) -> bool {
+    module.get_export(name).is_some()
+}
+
+/// Checks that `name` is an exported function of type `params -> results`.
+pub(crate) fn expect_func(
+    module: &Module,
+    abi: Abi,
+    name: &'static str,
+    params: &[ValType],
+    results: &[ValType],
+    expected: &'static str,
+) -> Result<(), ValidationError> {
+    match module.get_export(name) {
+        Some(ExternType::Func(ty)) if ty.params() == params && ty.results() == results => Ok(()),
+        Some(other) => Err(ValidationError::WrongExportType {
+            name,
+            expected,
+            found: describe(&other),
+        }),
+        None => Err(ValidationError::MissingExport {
+            abi,
+            name,
+            expected,
+        }),
+    }
+}
+
+/// Checks that the module exports its memory as `memory`.
+pub(crate) fn expect_memory(module: &Module, abi: Abi) -> Result<(), ValidationError> {
+    match module.get_export(fwasm_abi::EXPORT_MEMORY) {
+        Some(ExternType::Memory(_)) => Ok(()),
+        Some(other) => Err(ValidationError::WrongExportType {
+            name: fwasm_abi::EXPORT_MEMORY,
+            expected: "a memory",
+            found: describe(&other),
+        }),
+        None => Err(ValidationError::MissingExport {
+            abi,
+            name: fwasm_abi::EXPORT_MEMORY,
+            expected: "a memory",
+        }),
+    }
+}
+
+/// Checks every import against the signatures `known` yields; `provides` says what the ABI
+/// offers, for an import it does not.
+pub(crate) fn expect_imports<'a>(
+    module: &Module,
+    known: impl Iterator<Item = ImportSignature> + Clone + 'a,
+    provides: &'static str,
+) -> Result<(), ValidationError> {
+    for import in module.imports() {
+        let found = known
+            .clone()
+            .find(|(m, n, ..)| *m == import.module() && *n == import.name());
+        let Some((_, _, params, results)) = found else {
+            return Err(ValidationError::UnknownImport {
+                module: import.module().into(),
+                name: import.name().into(),
+                provides,
+            });
+        };
+        let matches = matches!(import.ty(), ExternType::Func(ty) if ty.params() == params && ty.results() == results);
+        if !matches {
+            return Err(ValidationError::WrongImportType {
+                module: import.module().into(),
+                name: import.name().into(),
+                expected: signature(params, results),
+                found: describe(import.ty()),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn describe(ty: &ExternType) -> String {
+    match ty {
+        ExternType::Func(f) => func_signature(f),
+        ExternType::Memory(_) => "a memory".into(),
+        ExternType::Table(_) => "a table".into(),
+        ExternType::Global(_) => "a global".into(),
+    }
+}
+
+fn func_signature(f: &FuncType) -> String {
+    signature(f.params(), f.results())
+}
+
+fn signature(params: &[ValType], results: &[ValType]) -> String {
+    let list = |types: &[ValType]| {
+        types
+            .iter()
+            .map(|t| format!("{t:?}").to_lowercase())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match results {
+        [] => format!("({})", list(params)),
+        [one] => format!("({}) -> {}", list(params), list(std::slice::from_ref(one))),
+        many => format!("({}) -> ({})", list(params), list(many)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"(module
+        (import "fwasm_v1" "log" (func (param i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "fwasm_abi_v1"))
+        (func (export "fwasm_alloc") (param i32) (result i32) i32.const 1024)
+        (func (export "fwasm_handle") (param i32 i32) (result i64) i64.const 0))"#;
+
+    fn check(wat: &str) -> Result<Abi, ValidationError> {
+        validate(&wat::parse_str(wat).unwrap())
+    }
+
+    #[test]
+    fn accepts_a_complete_v1_module() {
+        assert_eq!(check(GOOD), Ok(Abi::FwasmV1));
+    }
+
+    #[test]
+    fn rejects_bytes_that_are_not_wasm() {
+        let err = validate(b"definitely not wasm").unwrap_err();
+        assert!(matches!(err, ValidationError::InvalidWasm(_)), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("not a valid WebAssembly module: "),
+            "{err}"
+        );
+        assert!(matches!(
+            validate(b""),
+            Err(ValidationError::InvalidWasm(_))
+        ));
+        // Right magic, broken body: wasmi's parser names the problem.
+        let err = validate(b"\0asm\x01\0\0\0\x01").unwrap_err();
+        assert!(matches!(err, ValidationError::InvalidWasm(_)), "{err}");
+    }
+
+    #[test]
+    fn rejects_a_module_without_the_marker() {
+        let err = check(&GOOD.replace("(export \"fwasm_abi_v1\")", "")).unwrap_err();
+        assert_eq!(err, ValidationError::NoAbiMarker);
+        assert!(err.to_string().contains("fwasm_abi_v1"));
+    }
+
+    #[test]
+    fn names_a_missing_export() {
+        let err = check(&GOOD.replace("(export \"fwasm_handle\")", "")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "module is missing the export `fwasm_handle` ((i32, i32) -> i64) that ABI fwasm v1 requires"
+        );
+        let err = check(&GOOD.replace("(export \"memory\")", "")).unwrap_err();
+        assert!(err.to_string().contains("`memory`"), "{err}");
+    }
+
+    #[test]
+    fn names_an_export_with_the_wrong_type() {
+        let err = check(&GOOD.replace(
+            "(param i32) (result i32) i32.const 1024",
+            "(result i32) i32.const 1024",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "export `fwasm_alloc` has the wrong type: expected (i32) -> i32, found () -> i32"
+        );
+    }
+
+    #[test]
+    fn the_marker_must_be_a_function_of_no_arguments() {
+        let err = check(&GOOD.replace(
+            "(func (export \"fwasm_abi_v1\"))",
+            "(func (export \"fwasm_abi_v1\") (param i32))",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "export `fwasm_abi_v1` has the wrong type: expected () -> (), found (i32)"
+        );
+    }
+
+    #[test]
+    fn names_an_unknown_import() {
+        let err = check(&GOOD.replace("\"fwasm_v1\" \"log\"", "\"env\" \"mystery\"")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "module imports `env.mystery`, which fwasm does not provide (it provides the `fwasm_v1` imports and WASI preview1, `wasi_snapshot_preview1`)"
+        );
+    }
+
+    #[test]
+    fn recognises_the_faasm_api_and_accepts_wasi_imports() {
+        let faasm = GOOD.replace(
+            "(memory",
+            r#"(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+               (import "wasi_snapshot_preview1" "sock_accept" (func (param i32 i32 i32) (result i32)))
+               (func (export "fwasm_faasm_api"))
+               (memory"#,
+        );
+        let abi = check(&faasm).unwrap();
+        assert_eq!(
+            (abi, abi.to_string().as_str()),
+            (Abi::FaasmC, "Faasm C API (on fwasm v1)")
+        );
+        let wrong = GOOD.replace(
+            "(memory",
+            r#"(import "wasi_snapshot_preview1" "fd_write" (func (param i32) (result i32))) (memory"#,
+        );
+        assert!(check(&wrong).unwrap_err().to_string().starts_with(
+            "import `wasi_snapshot_preview1.fd_write` has the wrong type: expected (i32, i32, i32, i32) -> i32"
+        ));
+    }
+
+    #[test]
+    fn names_an_import_with_the_wrong_type() {
+        let err = check(&GOOD.replace("(param i32 i32 i32) (result i32)))", "(param i32)))"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "import `fwasm_v1.log` has the wrong type: expected (i32, i32, i32) -> i32, found (i32)"
+        );
+    }
+
+    const COMMAND: &str = r#"(module
+        (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+        (memory (export "memory") 1)
+        (func (export "_start")))"#;
+
+    #[test]
+    fn recognises_a_wasi_command() {
+        assert_eq!(check(COMMAND), Ok(Abi::WasiCommand));
+        assert_eq!(Abi::WasiCommand.to_string(), "WASI command");
+        let err = check(&COMMAND.replace(
+            "(func (export \"_start\"))",
+            "(func (export \"_start\") (param i32))",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "export `_start` has the wrong type: expected () -> (), found (i32)"
+        );
+        let err =
+            check(&COMMAND.replace("(memory (export \"memory\") 1)", "(memory 1)")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "module is missing the export `memory` (a memory) that ABI WASI command requires"
+        );
+    }
+
+    #[test]
+    fn a_module_of_no_abi_is_told_how_to_build_for_each() {
+        let err =
+            check(r#"(module (memory (export "memory") 1) (func (export "main")))"#).unwrap_err();
+        assert_eq!(err, ValidationError::UnknownAbi);
+        let message = err.to_string();
+        for abi in Abi::ALL {
+            let named = match abi {
+                Abi::FwasmV1 => "fwasm v1 (exports `fwasm_abi_v1`",
+                Abi::FaasmC => "the Faasm C API on fwasm v1",
+                Abi::WasiCommand => "WASI commands (a plain `main`",
+            };
+            assert!(message.contains(named), "{message} lacks {abi}");
+        }
+    }
+
+    #[test]
+    fn every_abi_has_one_adapter() {
+        for abi in Abi::ALL {
+            let adapters = ADAPTERS.iter().filter(|a| a.abis().contains(&abi));
+            assert_eq!(adapters.count(), 1, "{abi}");
+        }
+    }
+
+    /// Each adapter's declared imports (what validation accepts) are exactly what its linker
+    /// defines: a module importing every one of them instantiates.
+    #[test]
+    fn every_declared_import_is_defined() {
+        use crate::host::HostState;
+        use crate::host::chaining::Chaining;
+        use crate::host::files::CallFiles;
+        use crate::host::io::CallIo;
+        use crate::host::local_state::LocalState;
+        use crate::host::state::CallState;
+        use crate::limits::Limits;
+
+        let declared: [(Abi, Vec<ImportSignature>); 2] = [
+            (
+                Abi::FwasmV1,
+                fwasm_v1::V1_IMPORTS
+                    .iter()
+                    .copied()
+                    .chain(wasi_preview1::signatures())
+                    .collect(),
+            ),
+            (Abi::WasiCommand, wasi_preview1::signatures().collect()),
+        ];
+        for (abi, imports) in declared {
+            let ty = |types: &[ValType]| {
+                types
+                    .iter()
+                    .map(|t| format!("{t:?}").to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let wat = imports
+                .iter()
+                .map(|(module, name, params, results)| {
+                    format!(
+                        r#"(import "{module}" "{name}" (func (param {}) (result {})))"#,
+                        ty(params),
+                        ty(results)
+                    )
+                })
+                .collect::<String>();
+            let wasm = wat::parse_str(format!("(module {wat})")).unwrap();
+            let engine = Engine::default();
+            let module = Module::new(&engine, &wasm).unwrap();
+            let mut linker = Linker::new(&engine);
+            adapter(abi).define_imports(&mut linker);
+            let limits = Limits::default();
+            let call = fwasm_proto::pb::Call::default();
+            let host = HostState::new(
+                &limits,
+                CallIo::new(&call, adapter(abi).streams(), &limits),
+                Chaining::new(&call, &limits),
+                CallState::new("u", std::sync::Arc::new(LocalState::new(1 << 20)), &limits),
+                CallFiles::new(&limits),
+            );
+            let mut store = Store::new(&engine, host);
+            linker
+                .instantiate_and_start(&mut store, &module)
+                .unwrap_or_else(|e| panic!("{abi}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! WASI commands as functions, as Wagi made them for Spin: any program with a `main` built for
+//! WASI preview1 (clang's wasm32-wasi, Rust's wasm32-wasip1) runs without an SDK. The request
+//! body is its stdin and its stdout the reply body; stderr goes to the call's logs; argv is the
+//! function's name and then the call's command line; the environment is the function's
+//! settings; a non-zero exit code fails the call with that code.
+
+use bytes::Bytes;
+use fwasm_proto::pb::{CallResult, FailureKind};
+use wasmi::{Instance, Linker, Memory, Module, Store};
+
+use super::{
+    Abi, Adapter, Ended, Entry, ValidationError, Vals, expect_func, expect_imports, expect_memory,
+    exports, wasi_preview1,
+};
+use crate::call::{Context, Failure};
+use crate::host::HostState;
+use crate::host::io::Streams;
+
+pub(crate) struct WasiCommand;
+
+/// A command's entry: wasi-libc's and Rust's `_start` run `main` and exit with its code.
+const EXPORT_START: &str = "_start";
+
+impl Adapter for WasiCommand {
+    fn abis(&self) -> &'static [Abi] {
+        &[Abi::WasiCommand]
+    }
+
+    fn recognise(&self, module: &Module) -> Option<Abi> {
+        exports(module, EXPORT_START).then_some(Abi::WasiCommand)
+    }
+
+    fn check(&self, module: &Module, abi: Abi) -> Result<(), ValidationError> {
+        expect_func(module, abi, EXPORT_START, &[], &[], "() -> ()")?;
+        expect_memory(module, abi)?;
+        expect_imports(
+            module,
+            wasi_preview1::signatures(),
+            "a WASI command may import only WASI preview1, `wasi_snapshot_preview1`",
+        )
+    }
+
+    fn define_imports(&self, linker: &mut Linker<HostState>) {
+        wasi_preview1::define_imports(linker);
+    }
+
+    fn streams(&self) -> Streams {
+        Streams::Program
+    }
+
+    fn entry(&self) -> &'static str {
+        EXPORT_START
+    }
+
+    fn enter(
+        &self,
+        store: &mut Store<HostState>,
+        instance: &Instance,
+        _memory: Memory,
+        cx: &Context<'_>,
+    ) -> Result<Entry, Failure> {
+        let start = instance.get_func(&*store, EXPORT_START).ok_or_else(|| {
+            Failure::new(
+                FailureKind::AbiViolation,
+                format!("{} exports no {EXPORT_START}", cx.name()),
+            )
+        })?;
+        Ok(Entry {
+            func: start,
+            params: Vals::new(&[]),
+            results: Vals::new(&[]),
+        })
+    }
+
+    fn reply(
+        &self,
+        store: &mut Store<HostState>,
+        _memory: Memory,
+        _ended: Ended<'_>,
+        cx: &Context<'_>,
+    ) -> Result<CallResult, Failure> {
+        let io = &mut store.data_mut().io;
+        let Some(reply) = io.take_reply() else {
+            return Err(Failure::new(
+                FailureKind::OutputLimit,
+                format!(
+                    "{} printed more output than its limit of {} bytes",
+                    cx.name(),
+                    io.max_reply()
+                ),
+            ));
+        };
+        Ok(CallResult {
+            http_status: 200,
+            output: Bytes::from(reply),
+            ..CallResult::default()
+        })
+    }
+}

@@ -1,0 +1,78 @@
+//! The host capabilities every guest ABI stands on: the call's input and output, chaining and
+//! awaiting, publishing, the state tiers and locks, shared files, logging, limits and parking.
+//!
+//! Nothing here knows an import name or a calling convention: the adapters in [`crate::abi`]
+//! read their guests' arguments and call these, so every ABI gets the same limits, parking (a
+//! waiting guest holds no thread), checks and traces. Every capability answers bad input with
+//! a [`Refusal`]; nothing a guest passes can make the host panic.
+
+pub(crate) mod chaining;
+pub(crate) mod files;
+pub(crate) mod io;
+pub(crate) mod local_state;
+pub(crate) mod memory;
+pub(crate) mod park;
+pub(crate) mod publishing;
+pub(crate) mod state;
+
+use fwasm_abi::HostStatus;
+use wasmi::Memory;
+
+use crate::limits::{Limits, MemoryLimiter};
+use chaining::Chaining;
+use files::CallFiles;
+use io::CallIo;
+use park::HostOp;
+pub(crate) use park::Refusal;
+use state::CallState;
+
+/// What the host keeps for one call while its instance lives.
+pub(crate) struct HostState {
+    pub(crate) limiter: MemoryLimiter,
+    /// Set once the instance exists; imports read guest memory through it.
+    pub(crate) memory: Option<Memory>,
+    /// Why the guest says it is failing (e.g. its panic message), reported with its trap.
+    pub(crate) failure_reason: Option<String>,
+    /// The message for the last refusal an import returned (read by `last_error`).
+    pub(crate) last_error: Option<String>,
+    /// Set while the ABI's entry runs: the only time imports may park the call.
+    pub(crate) can_park: bool,
+    /// The export that entry is, for messages.
+    pub(crate) entry: &'static str,
+    /// The op an import just parked the call for.
+    pub(crate) pending: Option<HostOp>,
+    pub(crate) io: CallIo,
+    pub(crate) chaining: Chaining,
+    pub(crate) state: CallState,
+    pub(crate) files: CallFiles,
+}
+
+impl HostState {
+    pub(crate) fn new(
+        limits: &Limits,
+        io: CallIo,
+        chaining: Chaining,
+        state: CallState,
+        files: CallFiles,
+    ) -> Self {
+        Self {
+            limiter: MemoryLimiter::new(limits.max_memory_bytes),
+            memory: None,
+            failure_reason: None,
+            last_error: None,
+            can_park: false,
+            entry: "the function's entry",
+            pending: None,
+            io,
+            chaining,
+            state,
+            files,
+        }
+    }
+
+    /// Records why an import failed and returns its status code.
+    pub(crate) fn refuse(&mut self, status: HostStatus, message: impl Into<String>) -> i32 {
+        self.last_error = Some(message.into());
+        status.code()
+    }
+}
