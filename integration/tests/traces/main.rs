@@ -121,5 +121,35 @@ async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
+    // The call's span names its ABI, and a WASI command's stderr lines are events in it.
+    p.upload("tom/cat", fwasm_integration::wasi_command("c"))
+        .await;
+    exporter.reset();
+    assert_eq!(p.call("tom/cat", "hello").await, (200, "hello".into()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (abi, events) = loop {
+        provider.force_flush().unwrap();
+        let spans = exporter.get_finished_spans().unwrap();
+        let executed = spans.iter().find(|s| s.name == "executor.execute");
+        if let Some(span) = executed {
+            let abi = span
+                .attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == "abi")
+                .map(|kv| kv.value.to_string());
+            let events: Vec<String> = span.events.iter().map(|e| e.name.to_string()).collect();
+            break (abi, events);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no executor.execute span for tom/cat"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(abi.as_deref(), Some("WASI command"));
+    assert!(
+        events.iter().any(|e| e == "echoed 5 bytes"),
+        "the command's stderr line is an event of its span: {events:?}"
+    );
     p.stop().await;
 }

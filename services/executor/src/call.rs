@@ -188,9 +188,20 @@ impl CallTask {
     }
 
     /// Runs one slice.
-    pub(crate) fn run_slice(mut self) -> Slice {
+    pub(crate) fn run_slice(self) -> Slice {
         let span = self.span.clone();
-        let _entered = span.enter();
+        // The guest's log lines go to the subscriber that has the call's span, which need not
+        // be this worker thread's default (a subscriber scoped to one thread, as in tests).
+        match span.with_subscriber(|(_, dispatch)| dispatch.clone()) {
+            Some(dispatch) => tracing::dispatcher::with_default(&dispatch, || {
+                let _entered = span.enter();
+                self.slice()
+            }),
+            None => self.slice(),
+        }
+    }
+
+    fn slice(mut self) -> Slice {
         let step = match self.running.take() {
             None => self.start(),
             Some(running) => self.resume(running),
