@@ -5,44 +5,17 @@
 //!
 //! cargo bench -p fwasm-integration --bench runtime_apis
 
+mod support;
+
 use criterion::{Criterion, criterion_group, criterion_main};
-use fwasm::up::UpConfig;
 use fwasm_proto::dapr::proto::common::v1 as common;
 use fwasm_proto::dapr::proto::runtime::v1 as dapr;
 use fwasm_proto::dapr::proto::runtime::v1::dapr_client::DaprClient;
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{InvokeRequest, SetStateRequest, StateKey};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use support::interleaved;
 
-use tokio::net::TcpListener;
 use tonic::transport::Channel;
-
-/// `fwasm up` in this process (embedded store in a temporary directory); its gRPC channel.
-async fn up(data: &std::path::Path) -> Channel {
-    let listener = || TcpListener::bind("127.0.0.1:0");
-    let listeners = fwasm_gateway::GatewayListeners {
-        invoke: listener().await.unwrap(),
-        upload: listener().await.unwrap(),
-        grpc: listener().await.unwrap(),
-    };
-    let grpc = listeners.grpc.local_addr().unwrap();
-    let config = UpConfig {
-        data_dir: data.to_path_buf(),
-        state_backend: None,
-        executor: fwasm_executor::ExecutorConfig::default(),
-        gateway: fwasm_gateway::GatewayConfig::default(),
-    };
-    let gateway = fwasm::up::start(config).await.unwrap();
-    tokio::spawn(fwasm_gateway::serve(
-        listeners,
-        gateway,
-        std::future::pending(),
-    ));
-    let endpoint = Channel::from_shared(format!("http://{grpc}")).unwrap();
-    endpoint.connect().await.unwrap()
-}
 
 /// One request of the benchmark, through one API.
 #[derive(Clone, Copy)]
@@ -128,58 +101,10 @@ impl Clients {
     }
 }
 
-/// Benchmarks a pair of requests interleaved: every iteration of either runs both, in
-/// alternating order, and criterion reports the time of its own. Both are also timed in every
-/// iteration, and the ratio of their totals (second / first) is printed once the group ends:
-/// the two measured at the same moments, which a shared machine's drifting load cannot bias.
-fn interleaved(
-    c: &mut Criterion,
-    rt: &tokio::runtime::Runtime,
-    clients: &Clients,
-    group: &str,
-    pair: [(&str, Op); 2],
-) {
-    // Nanoseconds of the first and of the second request, over every iteration.
-    let totals = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
-    let mut benches = c.benchmark_group(group);
-    for mine in [0, 1] {
-        let (name, _) = pair[mine];
-        benches.bench_function(name, |b| {
-            b.to_async(rt).iter_custom(|iters| {
-                let (clients, totals) = (clients.clone(), totals.clone());
-                async move {
-                    let mut took = [Duration::ZERO; 2];
-                    for i in 0..iters {
-                        // Alternate which goes first, so neither always follows the other.
-                        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
-                        for which in order {
-                            let started = Instant::now();
-                            clients.run(pair[which].1).await;
-                            took[which] += started.elapsed();
-                        }
-                    }
-                    for which in [0, 1] {
-                        totals[which].fetch_add(took[which].as_nanos() as u64, Ordering::Relaxed);
-                    }
-                    took[mine]
-                }
-            })
-        });
-    }
-    benches.finish();
-    let [first, second] = [0, 1].map(|which| totals[which].load(Ordering::Relaxed) as f64);
-    println!(
-        "{group}: {} / {} over the same moments = {:.3}",
-        pair[1].0,
-        pair[0].0,
-        second / first
-    );
-}
-
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let channel = rt.block_on(up(data.path()));
+    let channel = rt.block_on(support::up(data.path()));
     let clients = Clients {
         fwasm: FunctionsClient::new(channel.clone()),
         dapr: DaprClient::new(channel),
@@ -208,8 +133,12 @@ fn bench(c: &mut Criterion) {
             ],
         ),
     ];
-    for (group, pair) in pairs {
-        interleaved(c, &rt, &clients, group, pair);
+    for (group, [(first, op1), (second, op2)]) in pairs {
+        let clients = clients.clone();
+        interleaved(c, &rt, group, [first, second], move |which| {
+            let clients = clients.clone();
+            async move { clients.run([op1, op2][which]).await }
+        });
     }
 }
 

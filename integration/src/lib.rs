@@ -14,14 +14,36 @@ pub fn guest(name: &str) -> Vec<u8> {
     std::fs::read(dir.join(format!("{name}.wasm"))).expect("built guest")
 }
 
+/// A proxy-wasm guest from integration/proxy-wasm (`http_filter`, `echo_filter`,
+/// `layotto_function1`, `layotto_function2` for wasm32-unknown-unknown; `wasi_filter` for
+/// wasm32-wasip1). Built once per test process.
+pub fn proxy_wasm_guest(name: &str) -> Vec<u8> {
+    static UNKNOWN: OnceLock<PathBuf> = OnceLock::new();
+    static WASI: OnceLock<PathBuf> = OnceLock::new();
+    let dir = match name {
+        // Only the WASI filter: the Layotto-shaped guests define `malloc`, as wasi-libc does.
+        "wasi_filter" => {
+            WASI.get_or_init(|| cargo_build_in("proxy-wasm", "wasm32-wasip1", &["wasi-filter"]))
+        }
+        _ => UNKNOWN.get_or_init(|| cargo_build("proxy-wasm", "wasm32-unknown-unknown")),
+    };
+    std::fs::read(dir.join(format!("{name}.wasm"))).expect("built proxy-wasm guest")
+}
+
 /// Builds the cargo workspace `folder` of this crate in release for `target`; returns the
 /// folder its modules are in.
 fn cargo_build(folder: &str, target: &str) -> PathBuf {
+    cargo_build_in(folder, target, &[])
+}
+
+/// [`cargo_build`], of `packages` only (all, if none are named).
+fn cargo_build_in(folder: &str, target: &str, packages: &[&str]) -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
     let target_dir = workspace.join("target");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&workspace)
         .args(["build", "--release", "--target", target, "--quiet"])
+        .args(packages.iter().flat_map(|p| ["-p", p]))
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("RUSTFLAGS")
         .status()

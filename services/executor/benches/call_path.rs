@@ -1,5 +1,6 @@
 //! The executor's per-call path: admission, cached module, fresh instance, request hand-over,
-//! `handle`, response read, and the hop to and from a wasm worker thread; and a chain of ten
+//! `handle`, response read, and the hop to and from a wasm worker thread, for the echo in the
+//! fwasm ABI and as a proxy-wasm filter; and a chain of ten
 //! calls, each chaining the next and awaiting it (park, place, run, report, wake, resume).
 //!
 //! cargo bench -p fwasm-executor --bench call_path
@@ -14,6 +15,8 @@ use fwasm_proto::pb::{Call, CallStatus, PutFunctionRequest};
 use fwasm_scheduler::{ExecutorEndpoint, Scheduler, SchedulerConfig};
 
 const ECHO: &[u8] = include_bytes!("../../fwasm/demo/echo.wasm");
+/// The same echo as a proxy-wasm filter (proxy-wasm Rust SDK, same stack size).
+const PROXY_ECHO: &[u8] = include_bytes!("../../fwasm/demo/proxy-echo.wasm");
 
 fn call_path(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -23,15 +26,6 @@ fn call_path(c: &mut Criterion) {
         ..fwasm_state::StateConfig::default()
     };
     let state: Arc<dyn StateApi> = Arc::new(runtime.block_on(config.open()).unwrap());
-    let module_hash = runtime
-        .block_on(state.put_function(PutFunctionRequest {
-            user: "bench".into(),
-            function: "echo".into(),
-            wasm: ECHO.into(),
-            settings: None,
-        }))
-        .unwrap()
-        .module_hash;
     let _entered = runtime.enter();
     let scheduler = Arc::new(Scheduler::new(
         SchedulerConfig {
@@ -46,30 +40,43 @@ fn call_path(c: &mut Criterion) {
     ));
     let executor = Executor::new(ExecutorConfig::default(), state.clone(), scheduler);
 
-    let mut group = c.benchmark_group("executor/echo");
-    for size in [16usize, 64 << 10] {
-        let call = Call {
-            id: 1,
-            user: "bench".into(),
-            function: "echo".into(),
-            method: "POST".into(),
-            path: "/f/bench/echo".into(),
-            input: vec![b'x'; size].into(),
-            module_hash: module_hash.clone(),
-            ..Call::default()
-        };
-        // Warm the module cache and check the path works before timing it.
-        let result = runtime.block_on(executor.execute(call.clone())).unwrap();
-        assert_eq!(
-            (result.status(), result.output.len()),
-            (CallStatus::Success, size)
-        );
-        group.throughput(Throughput::Bytes(size as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(size), &call, |b, call| {
-            b.to_async(&runtime).iter(|| executor.execute(call.clone()))
-        });
+    // The fwasm-ABI echo and the proxy-wasm echo, one after the other in the same run.
+    for (function, wasm) in [("echo", ECHO), ("proxy-echo", PROXY_ECHO)] {
+        let module_hash = runtime
+            .block_on(state.put_function(PutFunctionRequest {
+                user: "bench".into(),
+                function: function.into(),
+                wasm: wasm.into(),
+                settings: None,
+            }))
+            .unwrap()
+            .module_hash;
+        let mut group = c.benchmark_group(format!("executor/{function}"));
+        for size in [16usize, 64 << 10] {
+            let call = Call {
+                id: 1,
+                user: "bench".into(),
+                function: function.into(),
+                method: "POST".into(),
+                path: format!("/f/bench/{function}"),
+                input: vec![b'x'; size].into(),
+                module_hash: module_hash.clone(),
+                ..Call::default()
+            };
+            // Warm the module cache and check the path works before timing it.
+            let result = runtime.block_on(executor.execute(call.clone())).unwrap();
+            assert_eq!(
+                (result.status(), result.output.len()),
+                (CallStatus::Success, size),
+                "{function}: {result:?}"
+            );
+            group.throughput(Throughput::Bytes(size as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(size), &call, |b, call| {
+                b.to_async(&runtime).iter(|| executor.execute(call.clone()))
+            });
+        }
+        group.finish();
     }
-    group.finish();
 
     let nest = wat::parse_str(NEST).unwrap();
     let module_hash = runtime

@@ -15,7 +15,7 @@ use wasmi::{
     TrapCode, Val, ValType,
 };
 
-use crate::abi::{Adapter, Ended, Entry, Vals};
+use crate::abi::{Adapter, Ended, Entry, Next, Vals};
 use crate::host::HostState;
 use crate::host::chaining::Chaining;
 use crate::host::files::CallFiles;
@@ -375,14 +375,14 @@ impl CallTask {
 
     fn after_slice(
         &mut self,
-        result: Result<ResumableCall, wasmi::Error>,
+        mut result: Result<ResumableCall, wasmi::Error>,
         running: Running,
     ) -> Step {
         let Running {
             mut store,
             memory,
-            results,
-            fuel_left,
+            mut results,
+            mut fuel_left,
             started,
             ..
         } = running;
@@ -390,20 +390,17 @@ impl CallTask {
             call: &self.call,
             limits: &self.limits,
         };
-        let outcome = match result {
-            Ok(ResumableCall::Finished) => self.guest.adapter.reply(
-                &mut store,
-                memory,
-                Ended::Returned(results.as_slice()),
-                &cx,
-            ),
-            Ok(ResumableCall::OutOfFuel(paused)) => {
-                // wasmi takes no fuel from an instruction that needs more than is left.
-                if fuel_left == 0 || paused.required_fuel() > fuel_left {
-                    Err(Failure::out_of_fuel(&cx))
-                } else if started.elapsed() >= self.limits.timeout {
-                    Err(self.timed_out())
-                } else {
+        let adapter = self.guest.adapter;
+        let outcome = loop {
+            let ended = match result {
+                Ok(ResumableCall::Finished) => Ended::Returned(results.as_slice()),
+                Ok(ResumableCall::OutOfFuel(paused)) => {
+                    // wasmi takes no fuel from an instruction that needs more than is left.
+                    if fuel_left == 0 || paused.required_fuel() > fuel_left {
+                        break Err(Failure::out_of_fuel(&cx));
+                    } else if started.elapsed() >= self.limits.timeout {
+                        break Err(self.timed_out());
+                    }
                     return Step::Paused(Box::new(Running {
                         store,
                         memory,
@@ -413,45 +410,62 @@ impl CallTask {
                         started,
                     }));
                 }
-            }
-            Ok(ResumableCall::HostTrap(trap))
-                if trap.host_error().downcast_ref::<Suspend>().is_some() =>
-            {
-                let Some(op) = store.data_mut().pending.take() else {
-                    let failure = Failure::new(
-                        FailureKind::Trap,
-                        format!("{} parked without a host operation", cx.name()),
+                Ok(ResumableCall::HostTrap(trap))
+                    if trap.host_error().downcast_ref::<Suspend>().is_some() =>
+                {
+                    let Some(op) = store.data_mut().pending.take() else {
+                        break Err(Failure::new(
+                            FailureKind::Trap,
+                            format!("{} parked without a host operation", cx.name()),
+                        ));
+                    };
+                    return Step::Parked(
+                        Box::new(Running {
+                            store,
+                            memory,
+                            paused: Some(Paused::InHostCall(trap)),
+                            results,
+                            fuel_left,
+                            started,
+                        }),
+                        op,
                     );
-                    self.keep_leftovers(&mut store);
-                    return Step::Done(Err(failure), started);
-                };
-                return Step::Parked(
-                    Box::new(Running {
-                        store,
-                        memory,
-                        paused: Some(Paused::InHostCall(trap)),
-                        results,
-                        fuel_left,
-                        started,
-                    }),
-                    op,
-                );
-            }
-            Ok(ResumableCall::HostTrap(trap)) => {
-                match trap.host_error().downcast_ref::<ProcExit>() {
-                    Some(ProcExit(0)) => {
-                        self.guest
-                            .adapter
-                            .reply(&mut store, memory, Ended::Exited, &cx)
+                }
+                Ok(ResumableCall::HostTrap(trap)) => {
+                    match trap.host_error().downcast_ref::<ProcExit>() {
+                        Some(ProcExit(0)) => Ended::Exited,
+                        Some(ProcExit(code)) => break Err(self.exited(&store, *code)),
+                        None => {
+                            break Err(Failure::new(
+                                FailureKind::Trap,
+                                format!(
+                                    "{} failed in a host call: {}",
+                                    cx.name(),
+                                    trap.host_error()
+                                ),
+                            ));
+                        }
                     }
-                    Some(ProcExit(code)) => Err(self.exited(&store, *code)),
-                    None => Err(Failure::new(
-                        FailureKind::Trap,
-                        format!("{} failed in a host call: {}", cx.name(), trap.host_error()),
-                    )),
+                }
+                Err(e) => break Err(Failure::trap(&store, e, &cx)),
+            };
+            // The adapter's own calls into the guest (callbacks it makes to read the reply)
+            // count against the call's fuel like the entry's.
+            let before = store.get_fuel().unwrap_or(0);
+            match adapter.next(&mut store, memory, ended, &cx) {
+                Ok(Next::Reply(reply)) => break Ok(reply),
+                Err(failure) => break Err(failure),
+                Ok(Next::Entry(entry)) => {
+                    results = entry.results;
+                    result = entry.func.call_resumable(
+                        &mut store,
+                        entry.params.as_slice(),
+                        results.as_mut_slice(),
+                    );
+                    let used = before.saturating_sub(store.get_fuel().unwrap_or(0));
+                    fuel_left = fuel_left.saturating_sub(used);
                 }
             }
-            Err(e) => Err(Failure::trap(&store, e, &cx)),
         };
         self.keep_leftovers(&mut store);
         Step::Done(outcome, started)

@@ -9,6 +9,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use crossbeam_channel::Sender;
 use fwasm_abi::HostStatus;
 use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
@@ -29,6 +30,7 @@ use crate::abi::{self, Abi, check_abi};
 use crate::cache::{Compiled, ModuleCache};
 use crate::call::{CallTask, Guest};
 use crate::host::chaining::Ended;
+use crate::host::fetch::Fetch;
 use crate::host::local_state::LocalState;
 use crate::host::park::{HostOp, OpResult, Refusal};
 use crate::host::state::{LocalGuard, StateOp, StateOutcome};
@@ -348,6 +350,40 @@ impl Inner {
                     Err(_) => Err("the call's time ran out while it waited for a file".into()),
                 };
                 OpResult::File(op, fetched)
+            }
+            HostOp::Fetch(op) => {
+                let fetched = within(parent, self.fetch(parent, &op.what)).await;
+                OpResult::Fetched(op, fetched)
+            }
+        }
+    }
+
+    /// The bytes a parked import fetches.
+    async fn fetch(self: &Arc<Self>, parent: &Parent, what: &Fetch) -> Result<Bytes, Refusal> {
+        match what {
+            Fetch::State { key } => {
+                let at = StateKey {
+                    user: parent.user.clone(),
+                    key: key.clone(),
+                };
+                let value = self.state.get_state(at).await;
+                value.map(|v| v.value).map_err(|e| refusal("get state", e))
+            }
+            Fetch::Invoke { function, input } => {
+                let id = self.chain(parent, function.clone(), input.clone()).await?;
+                let ended = self.await_call(parent, id, None).await?;
+                let output = ended.bytes.unwrap_or_default();
+                match ended.code {
+                    0 => Ok(output),
+                    code => Err(Refusal::new(
+                        HostStatus::Unavailable,
+                        format!(
+                            "{}/{function} failed (code {code}): {}",
+                            parent.user,
+                            String::from_utf8_lossy(&output)
+                        ),
+                    )),
+                }
             }
         }
     }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-pub use abi::{Abi, BUILD_HINTS, ValidationError, validate};
+pub use abi::{Abi, BUILD_HINTS, Validated, ValidationError, validate};
 pub use executor::Executor;
 pub use limits::Limits;
 

@@ -293,7 +293,8 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
     let info = inspect(&module).context("clang produced a module fwasm cannot read")?;
     // The same check an upload makes, so a module that builds also uploads.
     let abi = fwasm_executor::validate(&module)
-        .with_context(|| "the linked module is not a valid fwasm function; is the SDK complete?")?;
+        .with_context(|| "the linked module is not a valid fwasm function; is the SDK complete?")?
+        .abi;
     let expected = match api {
         Api::Fwasm => fwasm_executor::Abi::FwasmV1,
         Api::Faasm => fwasm_executor::Abi::FaasmC,

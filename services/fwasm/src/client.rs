@@ -118,6 +118,9 @@ pub async fn upload_with_settings(
         "Uploaded {user}/{function}: ABI {}, sha256 {}",
         reply.abi, reply.module_hash
     )?;
+    if !reply.proxy_id.is_empty() {
+        writeln!(out, "Its proxy-wasm id (proxy_get_id): {}", reply.proxy_id)?;
+    }
     writeln!(
         out,
         "Invoke it: fwasm invoke {user}/{function} --input hello"

@@ -18,6 +18,12 @@ use fwasm_state::StateConfig;
 pub const DEMOS: &[(&str, &str, &[u8])] = &[
     ("demo", "echo", include_bytes!("../demo/echo.wasm")),
     ("demo", "hello", include_bytes!("../demo/hello.wasm")),
+    // The echo as a proxy-wasm filter, for Layotto and Envoy users.
+    (
+        "demo",
+        "proxy-echo",
+        include_bytes!("../demo/proxy-echo.wasm"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

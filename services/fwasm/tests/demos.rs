@@ -9,9 +9,13 @@ use fwasm::up::DEMOS;
 fn demos_are_built_with_the_small_stack() {
     let engine = wasmi::Engine::default();
     for (user, function, wasm) in DEMOS {
+        let abi = match *function {
+            "proxy-echo" => fwasm_executor::Abi::ProxyWasm,
+            _ => fwasm_executor::Abi::FwasmV1,
+        };
         assert_eq!(
-            fwasm_executor::validate(wasm),
-            Ok(fwasm_executor::Abi::FwasmV1)
+            fwasm_executor::validate(wasm).map(|validated| validated.abi),
+            Ok(abi)
         );
         let module = wasmi::Module::new(&engine, *wasm).unwrap();
         let Some(wasmi::ExternType::Memory(memory)) = module.get_export("memory") else {

@@ -82,7 +82,7 @@ impl Gateway {
         }
         let checked = wasm.clone();
         // Validation compiles the module: CPU work, kept off the async workers.
-        let abi = tokio::task::spawn_blocking(move || fwasm_executor::validate(&checked))
+        let validated = tokio::task::spawn_blocking(move || fwasm_executor::validate(&checked))
             .await
             .map_err(|e| ApiError::internal(format!("validation task failed: {e}")))?
             .map_err(|e| {
@@ -98,11 +98,14 @@ impl Gateway {
             })
             .await?;
         self.scheduler.function_updated(info.clone()).await?;
-        tracing::info!(module_hash = %info.module_hash, %abi, "function uploaded");
+        let abi = validated.abi;
+        let proxy_id = validated.proxy_id.unwrap_or_default();
+        tracing::info!(module_hash = %info.module_hash, %abi, proxy_id, "function uploaded");
         Ok(UploadReply {
             module_hash: info.module_hash,
             size: info.size,
             abi: abi.to_string(),
+            proxy_id,
         })
     }
 

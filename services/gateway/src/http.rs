@@ -318,7 +318,8 @@ fn faasm_status(status: StatusCode, line: impl Into<axum::body::Body>) -> Respon
 }
 
 /// Faasm's upload, with the function's settings in the query (`?env=KEY=VALUE`, repeated) and
-/// the ABI found in the `x-fwasm-abi` header (the body stays Faasm's).
+/// the ABI found in the `x-fwasm-abi` header (the body stays Faasm's). A proxy-wasm module's
+/// own id (Layotto's `proxy_get_id`) is added in `x-fwasm-proxy-id` and a line of the body.
 async fn upload(
     State(gateway): State<Arc<Gateway>>,
     Path((user, function)): Path<(String, String)>,
@@ -337,6 +338,18 @@ async fn upload(
         Err(err) => return error_response(err),
     };
     match gateway.upload(&user, &function, wasm, settings).await {
+        Ok(reply) if !reply.proxy_id.is_empty() => (
+            StatusCode::OK,
+            [
+                ("x-fwasm-abi", reply.abi),
+                ("x-fwasm-proxy-id", reply.proxy_id.clone()),
+            ],
+            format!(
+                "Function upload complete\nproxy-wasm id: {}\n",
+                reply.proxy_id
+            ),
+        )
+            .into_response(),
         Ok(reply) => (
             StatusCode::OK,
             [("x-fwasm-abi", reply.abi)],

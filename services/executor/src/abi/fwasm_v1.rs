@@ -12,7 +12,7 @@ use fwasm_proto::pb::{CallResult, FailureKind, Header};
 use wasmi::{Caller, Instance, Linker, Memory, Module, Store, Val, ValType};
 
 use super::{
-    Abi, Adapter, EXPORT_FAASM_MARKER, Ended, Entry, ImportSignature, ValidationError, Vals,
+    Abi, Adapter, EXPORT_FAASM_MARKER, Ended, Entry, ImportSignature, Next, ValidationError, Vals,
     expect_func, expect_imports, expect_memory, exports, wasi_preview1,
 };
 use crate::call::{Context, Failure};
@@ -153,21 +153,21 @@ impl Adapter for FwasmV1 {
         })
     }
 
-    fn reply(
+    fn next(
         &self,
         store: &mut Store<HostState>,
         memory: Memory,
         ended: Ended<'_>,
         cx: &Context<'_>,
-    ) -> Result<CallResult, Failure> {
+    ) -> Result<Next, Failure> {
         let packed = match ended {
             Ended::Returned([Val::I64(packed)]) => *packed,
             // A C `main` that returned 0 through `exit`: an empty success.
             Ended::Exited | Ended::Returned(_) => {
-                return Ok(CallResult {
+                return Ok(Next::Reply(CallResult {
                     http_status: 200,
                     ..CallResult::default()
-                });
+                }));
             }
         };
         let (ptr, len) = abi::unpack_ptr_len(packed);
@@ -199,7 +199,7 @@ impl Adapter for FwasmV1 {
                 ),
             ));
         }
-        Ok(CallResult {
+        Ok(Next::Reply(CallResult {
             http_status: u32::from(response.status),
             headers: response
                 .headers
@@ -211,7 +211,7 @@ impl Adapter for FwasmV1 {
                 .collect(),
             output: Bytes::copy_from_slice(response.body),
             ..CallResult::default()
-        })
+        }))
     }
 }
 

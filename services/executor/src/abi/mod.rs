@@ -9,6 +9,7 @@
 //! adapter recognises is refused with a message that says how to build for each.
 
 pub(crate) mod fwasm_v1;
+pub(crate) mod proxy_wasm;
 pub(crate) mod wasi_command;
 pub(crate) mod wasi_preview1;
 
@@ -29,10 +30,12 @@ pub enum Abi {
     FaasmC,
     /// A WASI preview1 program with `main`: request body on stdin, reply on stdout.
     WasiCommand,
+    /// proxy-wasm (0.1.0, 0.2.0, 0.2.1) HTTP filters and Layotto's FaaS functions.
+    ProxyWasm,
 }
 
 impl Abi {
-    pub const ALL: [Abi; 3] = [Abi::FwasmV1, Abi::FaasmC, Abi::WasiCommand];
+    pub const ALL: [Abi; 4] = [Abi::FwasmV1, Abi::FaasmC, Abi::WasiCommand, Abi::ProxyWasm];
 }
 
 /// The marker export of a module built against sdk-c's Faasm headers.
@@ -44,6 +47,7 @@ impl std::fmt::Display for Abi {
             Abi::FwasmV1 => f.write_str("fwasm v1"),
             Abi::FaasmC => f.write_str("Faasm C API (on fwasm v1)"),
             Abi::WasiCommand => f.write_str("WASI command"),
+            Abi::ProxyWasm => f.write_str("proxy-wasm"),
         }
     }
 }
@@ -70,14 +74,21 @@ pub(crate) trait Adapter: Sync {
         memory: Memory,
         cx: &Context<'_>,
     ) -> Result<Entry, Failure>;
-    /// The reply once the entry ended: it returned `results`, or the guest exited with 0.
-    fn reply(
+    /// What follows once an entry ended (it returned `results`, or the guest exited with 0):
+    /// the reply, or the next entry of an ABI that hands a request over in several callbacks.
+    fn next(
         &self,
         store: &mut Store<HostState>,
         memory: Memory,
         ended: Ended<'_>,
         cx: &Context<'_>,
-    ) -> Result<CallResult, Failure>;
+    ) -> Result<Next, Failure>;
+}
+
+/// What follows an entry.
+pub(crate) enum Next {
+    Reply(CallResult),
+    Entry(Entry),
 }
 
 /// The export a call runs, with its arguments and room for its results.
@@ -87,16 +98,16 @@ pub(crate) struct Entry {
     pub(crate) results: Vals,
 }
 
-/// An entry's arguments or results: at most two values, kept inline so that starting a call
+/// An entry's arguments or results: at most three values, kept inline so that starting a call
 /// allocates nothing for them.
 pub(crate) struct Vals {
-    vals: [Val; 2],
+    vals: [Val; 3],
     len: usize,
 }
 
 impl Vals {
     pub(crate) fn new(vals: &[Val]) -> Self {
-        let mut inline = [Val::I32(0), Val::I32(0)];
+        let mut inline = [Val::I32(0), Val::I32(0), Val::I32(0)];
         inline[..vals.len()].clone_from_slice(vals);
         Self {
             vals: inline,
@@ -122,7 +133,11 @@ pub(crate) enum Ended<'a> {
 
 /// Every adapter, in the order they are tried: the ones with markers first, the WASI command
 /// (anything with `_start`) last.
-pub(crate) const ADAPTERS: &[&dyn Adapter] = &[&fwasm_v1::FwasmV1, &wasi_command::WasiCommand];
+pub(crate) const ADAPTERS: &[&dyn Adapter] = &[
+    &fwasm_v1::FwasmV1,
+    &proxy_wasm::ProxyWasm,
+    &wasi_command::WasiCommand,
+];
 
 /// The adapter that runs modules of `abi`.
 #[cfg(test)]
@@ -137,8 +152,10 @@ fn adapter(abi: Abi) -> &'static dyn Adapter {
 pub const BUILD_HINTS: &str = "fwasm runs these ABIs: \
 fwasm v1 (exports `fwasm_abi_v1`; Rust with the fwasm-sdk crate, C or C++ with `fwasm build`), \
 the Faasm C API on fwasm v1 (`#include <faasm/faasm.h>`, built with `fwasm build --api faasm`), \
-and WASI commands (a plain `main` that exports `_start` and imports only `wasi_snapshot_preview1`: \
-`clang --target=wasm32-wasi` or `cargo build --target wasm32-wasip1`); see ABI.md, \"ABIs fwasm runs\"";
+WASI commands (a plain `main` that exports `_start` and imports only `wasi_snapshot_preview1`: \
+`clang --target=wasm32-wasi` or `cargo build --target wasm32-wasip1`), \
+and proxy-wasm filters and Layotto functions (export `proxy_abi_version_0_2_1`, `_0_2_0` or `_0_1_0`; \
+the proxy-wasm Rust SDK does); see ABI.md, \"ABIs fwasm runs\"";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
@@ -173,6 +190,9 @@ pub enum ValidationError {
         /// What the module's ABI offers instead.
         provides: &'static str,
     },
+    /// A module whose start-up (run at upload to read what it declares) failed.
+    #[error("module failed while it started: {0}")]
+    StartFailed(String),
     #[error("import `{module}.{name}` has the wrong type: expected {expected}, found {found}")]
     WrongImportType {
         module: String,
@@ -192,17 +212,34 @@ pub(crate) type ImportSignature = (
 
 const WASM_MAGIC: &[u8] = b"\0asm";
 
-/// Compiles `wasm` on a throwaway engine (wasmi engines never free code) and finds its ABI.
-pub fn validate(wasm: &[u8]) -> Result<Abi, ValidationError> {
+/// What an upload learns of a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validated {
+    pub abi: Abi,
+    /// The id a proxy-wasm module's `proxy_get_id` gives (Layotto's function id).
+    pub proxy_id: Option<String>,
+}
+
+/// Compiles `wasm` on a throwaway engine (wasmi engines never free code), finds its ABI and,
+/// for a proxy-wasm module, runs its start-up to read the id it gives.
+pub fn validate(wasm: &[u8]) -> Result<Validated, ValidationError> {
     if !wasm.starts_with(WASM_MAGIC) {
         return Err(ValidationError::InvalidWasm(
             "it does not start with the \\0asm magic bytes (upload the compiled .wasm binary, not source or text)".into(),
         ));
     }
-    let engine = Engine::default();
+    // Metered, as every executor's is: validation may run a module's start-up.
+    let mut config = wasmi::Config::default();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config);
     let module =
         Module::new(&engine, wasm).map_err(|e| ValidationError::InvalidWasm(e.to_string()))?;
-    check_abi(&module)
+    let abi = check_abi(&module)?;
+    let proxy_id = match abi {
+        Abi::ProxyWasm => proxy_wasm::read_id(&module).map_err(ValidationError::StartFailed)?,
+        _ => None,
+    };
+    Ok(Validated { abi, proxy_id })
 }
 
 /// The ABI of a compiled module: the first adapter that recognises it checks it.
@@ -333,7 +370,7 @@ mod tests {
         (func (export "fwasm_handle") (param i32 i32) (result i64) i64.const 0))"#;
 
     fn check(wat: &str) -> Result<Abi, ValidationError> {
-        validate(&wat::parse_str(wat).unwrap())
+        validate(&wat::parse_str(wat).unwrap()).map(|validated| validated.abi)
     }
 
     #[test]
@@ -483,9 +520,95 @@ mod tests {
                 Abi::FwasmV1 => "fwasm v1 (exports `fwasm_abi_v1`",
                 Abi::FaasmC => "the Faasm C API on fwasm v1",
                 Abi::WasiCommand => "WASI commands (a plain `main`",
+                Abi::ProxyWasm => "proxy-wasm filters and Layotto functions",
             };
             assert!(message.contains(named), "{message} lacks {abi}");
         }
+    }
+
+    const PROXY: &str = r#"(module
+        (import "env" "proxy_set_buffer_bytes" (func $set (param i32 i32 i32 i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 64) "id_1")
+        (func (export "proxy_abi_version_0_2_0"))
+        (func (export "_start"))
+        (func (export "malloc") (param i32) (result i32) i32.const 1024)
+        (func (export "proxy_get_id") (drop (call $set (i32.const 8) (i32.const 0) (i32.const 4) (i32.const 64) (i32.const 4))))
+        (func (export "proxy_on_context_create") (param i32 i32))
+        (func (export "proxy_on_request_headers") (param i32 i32) (result i32) i32.const 0))"#;
+
+    #[test]
+    fn recognises_proxy_wasm_before_a_command_and_reads_its_id() {
+        let validated = validate(&wat::parse_str(PROXY).unwrap()).unwrap();
+        assert_eq!(validated.abi, Abi::ProxyWasm);
+        assert_eq!(validated.proxy_id.as_deref(), Some("id_1"));
+        assert_eq!(Abi::ProxyWasm.to_string(), "proxy-wasm");
+        for marker in ["proxy_abi_version_0_1_0", "proxy_abi_version_0_2_1"] {
+            let other = PROXY.replace("proxy_abi_version_0_2_0", marker);
+            assert_eq!(check(&other), Ok(Abi::ProxyWasm), "{marker}");
+        }
+        let no_id = PROXY.replace("(export \"proxy_get_id\")", "");
+        assert_eq!(
+            validate(&wat::parse_str(no_id).unwrap()).unwrap().proxy_id,
+            None
+        );
+    }
+
+    #[test]
+    fn a_bad_proxy_wasm_module_is_told_what_is_wrong() {
+        let err = check(&PROXY.replace("(export \"malloc\")", "")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "module is missing the export `proxy_on_memory_allocate` ((i32) -> i32) that ABI proxy-wasm requires"
+        );
+        let err = check(&PROXY.replace("(export \"proxy_on_context_create\")", "")).unwrap_err();
+        assert!(
+            err.to_string().contains("`proxy_on_context_create`"),
+            "{err}"
+        );
+        let err = check(&PROXY.replace(
+            "(param i32 i32) (result i32) i32.const 0",
+            "(param i64) (result i32) i32.const 0",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "export `proxy_on_request_headers` has the wrong type: expected (i32, i32, i32) -> i32, found (i64) -> i32"
+        );
+        let err = check(&PROXY.replace("proxy_set_buffer_bytes", "proxy_set_buffer")).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "module imports `env.proxy_set_buffer`, which fwasm does not provide (it provides the proxy-wasm host functions"
+            ),
+            "{err}"
+        );
+        let err = check(&PROXY.replace(
+            "(memory",
+            r#"(import "env" "proxy_log" (func (param i32) (result i32))) (memory"#,
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "import `env.proxy_log` has the wrong type: expected (i32, i32, i32) -> i32, found (i32) -> i32"
+        );
+        // A start-up that traps is refused at upload, with its reason.
+        let trapping = PROXY.replace(
+            "(func (export \"_start\"))",
+            "(func (export \"_start\") unreachable)",
+        );
+        let err = validate(&wat::parse_str(trapping).unwrap()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("module failed while it started: _start failed: "),
+            "{err}"
+        );
+        let looping = PROXY.replace(
+            "(func (export \"_start\"))",
+            "(func (export \"_start\") (loop (br 0)))",
+        );
+        let err = validate(&wat::parse_str(looping).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("_start failed"), "{err}");
     }
 
     #[test]
@@ -508,7 +631,7 @@ mod tests {
         use crate::host::state::CallState;
         use crate::limits::Limits;
 
-        let declared: [(Abi, Vec<ImportSignature>); 2] = [
+        let declared: [(Abi, Vec<ImportSignature>); 3] = [
             (
                 Abi::FwasmV1,
                 fwasm_v1::V1_IMPORTS
@@ -518,6 +641,14 @@ mod tests {
                     .collect(),
             ),
             (Abi::WasiCommand, wasi_preview1::signatures().collect()),
+            (
+                Abi::ProxyWasm,
+                proxy_wasm::IMPORTS
+                    .iter()
+                    .copied()
+                    .chain(wasi_preview1::signatures())
+                    .collect(),
+            ),
         ];
         for (abi, imports) in declared {
             let ty = |types: &[ValType]| {

@@ -9,8 +9,8 @@ use fwasm_proto::pb::{CallResult, FailureKind};
 use wasmi::{Instance, Linker, Memory, Module, Store};
 
 use super::{
-    Abi, Adapter, Ended, Entry, ValidationError, Vals, expect_func, expect_imports, expect_memory,
-    exports, wasi_preview1,
+    Abi, Adapter, Ended, Entry, Next, ValidationError, Vals, expect_func, expect_imports,
+    expect_memory, exports, wasi_preview1,
 };
 use crate::call::{Context, Failure};
 use crate::host::HostState;
@@ -72,13 +72,13 @@ impl Adapter for WasiCommand {
         })
     }
 
-    fn reply(
+    fn next(
         &self,
         store: &mut Store<HostState>,
         _memory: Memory,
         _ended: Ended<'_>,
         cx: &Context<'_>,
-    ) -> Result<CallResult, Failure> {
+    ) -> Result<Next, Failure> {
         let io = &mut store.data_mut().io;
         let Some(reply) = io.take_reply() else {
             return Err(Failure::new(
@@ -90,10 +90,10 @@ impl Adapter for WasiCommand {
                 ),
             ));
         };
-        Ok(CallResult {
+        Ok(Next::Reply(CallResult {
             http_status: 200,
             output: Bytes::from(reply),
             ..CallResult::default()
-        })
+        }))
     }
 }

@@ -7,6 +7,7 @@
 //! a [`Refusal`]; nothing a guest passes can make the host panic.
 
 pub(crate) mod chaining;
+pub(crate) mod fetch;
 pub(crate) mod files;
 pub(crate) mod io;
 pub(crate) mod local_state;
@@ -15,13 +16,17 @@ pub(crate) mod park;
 pub(crate) mod publishing;
 pub(crate) mod state;
 
+use std::any::Any;
+use std::sync::Arc;
+
 use fwasm_abi::HostStatus;
 use wasmi::Memory;
 
 use crate::limits::{Limits, MemoryLimiter};
 use chaining::Chaining;
 use files::CallFiles;
-use io::CallIo;
+use io::{CallIo, Streams};
+use local_state::LocalState;
 use park::HostOp;
 pub(crate) use park::Refusal;
 use state::CallState;
@@ -45,6 +50,8 @@ pub(crate) struct HostState {
     pub(crate) chaining: Chaining,
     pub(crate) state: CallState,
     pub(crate) files: CallFiles,
+    /// What the call's ABI keeps between the callbacks it makes (proxy-wasm's buffers).
+    pub(crate) abi_state: Option<Box<dyn Any + Send>>,
 }
 
 impl HostState {
@@ -67,7 +74,21 @@ impl HostState {
             chaining,
             state,
             files,
+            abi_state: None,
         }
+    }
+
+    /// The host state of an instance that runs outside any call: a module's start-up, run at
+    /// upload to read what it declares.
+    pub(crate) fn standalone(limits: &Limits, streams: Streams) -> Self {
+        let call = fwasm_proto::pb::Call::default();
+        Self::new(
+            limits,
+            CallIo::new(&call, streams, limits),
+            Chaining::new(&call, limits),
+            CallState::new("", Arc::new(LocalState::new(0)), limits),
+            CallFiles::new(limits),
+        )
     }
 
     /// Records why an import failed and returns its status code.

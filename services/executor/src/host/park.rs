@@ -16,6 +16,7 @@ use wasmi::{Caller, Memory, Store};
 
 use super::HostState;
 use super::chaining::{self, Ended};
+use super::fetch::FetchOp;
 use super::files::FileOp;
 use super::publishing;
 use super::state::{self, StateOp, StateOutcome};
@@ -35,6 +36,8 @@ pub(crate) enum HostOp {
     State(StateOp),
     /// A shared file the call opens.
     File(FileOp),
+    /// Bytes an ABI's import hands to the guest once fetched.
+    Fetch(FetchOp),
     /// An event for the subscribers of the caller's user's topic.
     Publish {
         topic: String,
@@ -54,6 +57,7 @@ pub(crate) enum OpResult {
     },
     State(StateOp, Result<StateOutcome, Refusal>),
     File(FileOp, Result<Option<Bytes>, String>),
+    Fetched(FetchOp, Result<Bytes, Refusal>),
     /// How many subscribed functions the event started, or why it was refused and how many
     /// it had started by then.
     Published(Result<u32, (u32, Refusal)>),
@@ -126,6 +130,7 @@ pub(crate) fn complete(store: &mut Store<HostState>, memory: Memory, result: OpR
         OpResult::Awaited { id, ended } => chaining::awaited(store.data_mut(), id, ended).into(),
         OpResult::State(op, outcome) => state::complete(store, memory, op, outcome),
         OpResult::File(op, fetched) => (op.then)(store, memory, fetched),
+        OpResult::Fetched(op, fetched) => (op.then)(store, memory, fetched),
         OpResult::Published(started) => publishing::published(store.data_mut(), started).into(),
     }
 }
