@@ -192,6 +192,26 @@ int32_t fwasm_state_unlock(const char *key, int32_t mode);
  * limits, which the started calls count against). */
 int32_t fwasm_publish(const char *topic, const void *data, size_t data_len);
 
+/* ---- The sidecar beside the executor (ABI.md section 12) ----------------------------------- */
+/* Requests to the Layotto or Dapr sidecar the executor runs with (`--sidecar ADDR
+ * --sidecar-api layotto|dapr`), sent verbatim in its API. Strings are NUL-terminated UTF-8.
+ * Each waits for the answer (the call holds no thread meanwhile) and returns 0 or, for
+ * requests that answer bytes, their length, with the bytes in a malloc'd NUL-terminated buffer
+ * at *out (pass NULL to drop them); or a negative status: FWASM_UNAVAILABLE (no sidecar, or
+ * unreachable), FWASM_TIMEOUT (too slow for this call's time), FWASM_NOT_FOUND, ...; then
+ * fwasm_last_error says why. */
+int64_t fwasm_sidecar_get_state(const char *store, const char *key, uint8_t **out);
+int32_t fwasm_sidecar_save_state(const char *store, const char *key, const void *value,
+                                 size_t value_len);
+int32_t fwasm_sidecar_delete_state(const char *store, const char *key);
+int64_t fwasm_sidecar_invoke(const char *app, const char *method, const void *data,
+                             size_t data_len, uint8_t **out);
+int32_t fwasm_sidecar_publish(const char *pubsub, const char *topic, const void *data,
+                              size_t data_len);
+int64_t fwasm_sidecar_invoke_binding(const char *name, const char *operation, const void *data,
+                                     size_t data_len, uint8_t **out);
+int64_t fwasm_sidecar_get_secret(const char *store, const char *key, uint8_t **out);
+
 /* ---- The raw host imports (module fwasm_v1), exactly as ABI.md section 3 lists them ------- */
 
 #define FWASM_IMPORT(name) __attribute__((import_module("fwasm_v1"), import_name(name)))
@@ -237,6 +257,40 @@ FWASM_IMPORT("state_unlock") int32_t fwasm_v1_state_unlock(const void *key, size
                                                            int32_t mode);
 
 #undef FWASM_IMPORT
+
+/* ---- The raw sidecar imports (module fwasm_sidecar), as ABI.md section 12 lists them ------ */
+
+#define FWASM_SIDECAR(name) __attribute__((import_module("fwasm_sidecar"), import_name(name)))
+
+FWASM_SIDECAR("get_state") int64_t fwasm_sidecar_raw_get_state(const void *store,
+                                                               size_t store_len,
+                                                               const void *key, size_t key_len);
+FWASM_SIDECAR("save_state") int32_t fwasm_sidecar_raw_save_state(const void *store,
+                                                                 size_t store_len,
+                                                                 const void *key, size_t key_len,
+                                                                 const void *value,
+                                                                 size_t value_len);
+FWASM_SIDECAR("delete_state") int32_t fwasm_sidecar_raw_delete_state(const void *store,
+                                                                     size_t store_len,
+                                                                     const void *key,
+                                                                     size_t key_len);
+FWASM_SIDECAR("invoke") int64_t fwasm_sidecar_raw_invoke(const void *app, size_t app_len,
+                                                         const void *method, size_t method_len,
+                                                         const void *data, size_t data_len);
+FWASM_SIDECAR("publish") int32_t fwasm_sidecar_raw_publish(const void *pubsub,
+                                                           size_t pubsub_len,
+                                                           const void *topic, size_t topic_len,
+                                                           const void *data, size_t data_len);
+FWASM_SIDECAR("invoke_binding") int64_t fwasm_sidecar_raw_invoke_binding(
+    const void *name, size_t name_len, const void *operation, size_t operation_len,
+    const void *data, size_t data_len);
+FWASM_SIDECAR("get_secret") int64_t fwasm_sidecar_raw_get_secret(const void *store,
+                                                                 size_t store_len,
+                                                                 const void *key,
+                                                                 size_t key_len);
+FWASM_SIDECAR("answer") int64_t fwasm_sidecar_raw_answer(void *buf, size_t buf_len);
+
+#undef FWASM_SIDECAR
 
 /* ---- The printf-style functions, inline so that only functions using them link printf ---- */
 

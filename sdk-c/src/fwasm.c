@@ -566,3 +566,72 @@ __attribute__((export_name("fwasm_handle"))) int64_t fwasm_handle(uint8_t *ptr, 
     fwasm__flush_stdio();
     return encode_response(&response);
 }
+
+/* ---- The sidecar --------------------------------------------------------------------------- */
+
+/* The answer of a request that returned `len` (or a negative status), into *out. */
+static int64_t sidecar_answer(int64_t len, uint8_t **out) {
+    if (out) *out = NULL;
+    if (len < 0 || !out) return len;
+    if ((uint64_t)len >= SIZE_MAX) return FWASM_LIMIT_EXCEEDED;
+    uint8_t *buf = malloc((size_t)len + 1);
+    if (!buf) return FWASM_LIMIT_EXCEEDED;
+    int64_t n = fwasm_sidecar_raw_answer(buf, (size_t)len);
+    if (n < 0) {
+        free(buf);
+        return n;
+    }
+    buf[n < len ? n : len] = 0;
+    *out = buf;
+    return n < len ? n : len;
+}
+
+#define TEXTS_OR_FAIL(a, b)                                     \
+    if (!(a) || !(b)) return FWASM_INVALID_ARGUMENT;             \
+    size_t a##_len = strlen(a), b##_len = strlen(b)
+
+int64_t fwasm_sidecar_get_state(const char *store, const char *key, uint8_t **out) {
+    TEXTS_OR_FAIL(store, key);
+    return sidecar_answer(fwasm_sidecar_raw_get_state(store, store_len, key, key_len), out);
+}
+
+int32_t fwasm_sidecar_save_state(const char *store, const char *key, const void *value,
+                                 size_t value_len) {
+    TEXTS_OR_FAIL(store, key);
+    BUF_OR_FAIL(value, value_len);
+    return fwasm_sidecar_raw_save_state(store, store_len, key, key_len, value, value_len);
+}
+
+int32_t fwasm_sidecar_delete_state(const char *store, const char *key) {
+    TEXTS_OR_FAIL(store, key);
+    return fwasm_sidecar_raw_delete_state(store, store_len, key, key_len);
+}
+
+int64_t fwasm_sidecar_invoke(const char *app, const char *method, const void *data,
+                             size_t data_len, uint8_t **out) {
+    TEXTS_OR_FAIL(app, method);
+    BUF_OR_FAIL(data, data_len);
+    int64_t len = fwasm_sidecar_raw_invoke(app, app_len, method, method_len, data, data_len);
+    return sidecar_answer(len, out);
+}
+
+int32_t fwasm_sidecar_publish(const char *pubsub, const char *topic, const void *data,
+                              size_t data_len) {
+    TEXTS_OR_FAIL(pubsub, topic);
+    BUF_OR_FAIL(data, data_len);
+    return fwasm_sidecar_raw_publish(pubsub, pubsub_len, topic, topic_len, data, data_len);
+}
+
+int64_t fwasm_sidecar_invoke_binding(const char *name, const char *operation, const void *data,
+                                     size_t data_len, uint8_t **out) {
+    TEXTS_OR_FAIL(name, operation);
+    BUF_OR_FAIL(data, data_len);
+    int64_t len = fwasm_sidecar_raw_invoke_binding(name, name_len, operation, operation_len,
+                                                   data, data_len);
+    return sidecar_answer(len, out);
+}
+
+int64_t fwasm_sidecar_get_secret(const char *store, const char *key, uint8_t **out) {
+    TEXTS_OR_FAIL(store, key);
+    return sidecar_answer(fwasm_sidecar_raw_get_secret(store, store_len, key, key_len), out);
+}

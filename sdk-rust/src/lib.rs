@@ -66,6 +66,7 @@ pub mod log;
 mod publish;
 mod request;
 mod response;
+pub mod sidecar;
 pub mod state;
 
 pub use call_id::CallId;

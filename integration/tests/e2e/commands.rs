@@ -215,7 +215,7 @@ async fn the_upload_names_each_abi_and_refuses_a_module_of_none() {
     assert_eq!(response.status().as_u16(), 400);
     assert!(
         response.text().await.unwrap().contains(
-            "module imports `env.extra`, which fwasm does not provide (a WASI command may import only WASI preview1, `wasi_snapshot_preview1`)"
+            "module imports `env.extra`, which fwasm does not provide (a WASI command may import only WASI preview1, `wasi_snapshot_preview1`, and the sidecar's `fwasm_sidecar`)"
         )
     );
 }

@@ -9,6 +9,10 @@
 #[path = "../e2e/support.rs"]
 mod support;
 
+#[allow(dead_code)]
+#[path = "../e2e/recording_sidecar.rs"]
+mod recording_sidecar;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tracing_subscriber::layer::SubscriberExt;
@@ -150,6 +154,59 @@ async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
     assert!(
         events.iter().any(|e| e == "echoed 5 bytes"),
         "the command's stderr line is an event of its span: {events:?}"
+    );
+    p.stop().await;
+
+    // A request to the sidecar is a span of the call's trace naming the sidecar and the
+    // method, and carries the trace to the sidecar.
+    let recorder = recording_sidecar::RecordingSidecar::default();
+    let addr = recorder.start().await;
+    let p = support::up_with(fwasm_executor::ExecutorConfig {
+        sidecar: Some(fwasm_executor::SidecarConfig::new(
+            addr.clone(),
+            fwasm_executor::SidecarApi::Dapr,
+        )),
+        ..support::test_executor_config()
+    })
+    .await;
+    p.upload("tom/sidecar", guest("testkit")).await;
+    exporter.reset();
+    assert_eq!(
+        p.call("tom/sidecar", "get orders o-1").await,
+        (200, "ok\n".into())
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (request, executed) = loop {
+        provider.force_flush().unwrap();
+        let spans = exporter.get_finished_spans().unwrap();
+        let find = |name: &str| spans.iter().find(|s| s.name == name).cloned();
+        if let (Some(request), Some(executed)) = (find("sidecar.request"), find("executor.execute"))
+        {
+            break (request, executed);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sidecar.request and executor.execute spans"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let trace = executed.span_context.trace_id();
+    assert_eq!(request.span_context.trace_id(), trace);
+    let attribute = |key: &str| {
+        request
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(attribute("sidecar.addr"), Some(addr));
+    assert_eq!(attribute("sidecar.api").as_deref(), Some("dapr"));
+    assert_eq!(attribute("rpc.method").as_deref(), Some("GetState"));
+    let recorded = recorder.recorded();
+    let traceparent = recorded[0].traceparent.clone().unwrap_or_default();
+    assert!(
+        traceparent.contains(&trace.to_string()),
+        "the sidecar got the call's trace: {traceparent:?}"
     );
     p.stop().await;
 }

@@ -22,15 +22,17 @@ use crate::host::files::CallFiles;
 use crate::host::io::{CallIo, ProcExit};
 use crate::host::local_state::LocalState;
 use crate::host::park::{HostOp, OpResult, Suspend, complete};
+use crate::host::sidecar::CallSidecar;
 use crate::host::state::CallState;
 use crate::limits::Limits;
 
 /// A guest ABI ready to run calls: its adapter and the linker with its imports (built once per
-/// engine and shared by all calls).
+/// engine and shared by all calls), and whether the executor has a sidecar for its guests.
 #[derive(Clone)]
 pub(crate) struct Guest {
     pub(crate) adapter: &'static dyn Adapter,
     pub(crate) linker: Arc<Linker<HostState>>,
+    pub(crate) sidecar: bool,
 }
 
 /// How a call ended, and the global state locks it still held (which the executor releases).
@@ -340,6 +342,7 @@ impl CallTask {
         let files = CallFiles::new(&self.limits);
         let mut host = HostState::new(&self.limits, io, chaining, state, files);
         host.entry = adapter.entry();
+        host.sidecar = CallSidecar::new(self.guest.sidecar);
         let mut store = Store::new(self.module.engine(), host);
         store.limiter(|host| &mut host.limiter);
         // Start functions and the allocator are not preempted: they draw on the whole budget.

@@ -33,13 +33,15 @@ use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
 use crate::host::local_state::LocalState;
 use crate::host::park::{HostOp, OpResult, Refusal};
+use crate::host::sidecar::NO_SIDECAR;
 use crate::host::state::{LocalGuard, StateOp, StateOutcome};
 use crate::limits::Limits;
 use crate::pool::WorkerPool;
+use crate::sidecar::Sidecar;
 
 /// Every ABI's adapter with a linker of its imports: one linker per adapter, built once per
 /// engine (ABIs that share an adapter share it).
-fn guests(engine: &Engine) -> HashMap<Abi, Guest> {
+fn guests(engine: &Engine, sidecar: bool) -> HashMap<Abi, Guest> {
     let mut guests = HashMap::new();
     for &adapter in abi::ADAPTERS {
         let mut linker = Linker::new(engine);
@@ -47,6 +49,7 @@ fn guests(engine: &Engine) -> HashMap<Abi, Guest> {
         let guest = Guest {
             adapter,
             linker: Arc::new(linker),
+            sidecar,
         };
         for &abi in adapter.abis() {
             guests.insert(abi, guest.clone());
@@ -79,6 +82,7 @@ struct Inner {
     local_state: Arc<LocalState>,
     /// Where parked calls' host ops run.
     runtime: tokio::runtime::Handle,
+    sidecar: Option<Sidecar>,
 }
 
 /// The caller of a host op, as the op needs to know it.
@@ -121,7 +125,7 @@ impl Executor {
             });
             Inner {
                 id: config.id,
-                guests: guests(&engine),
+                guests: guests(&engine, config.sidecar.is_some()),
                 engine,
                 limits: Arc::new(config.limits),
                 cache: ModuleCache::new(config.module_cache_capacity),
@@ -135,6 +139,7 @@ impl Executor {
                 parked: AtomicUsize::new(0),
                 local_state: Arc::new(LocalState::new(config.max_local_state_bytes)),
                 runtime,
+                sidecar: config.sidecar.map(Sidecar::new),
             }
         });
         Self { inner }
@@ -385,6 +390,10 @@ impl Inner {
                     )),
                 }
             }
+            Fetch::Sidecar(request) => match &self.sidecar {
+                Some(sidecar) => sidecar.send(request, parent.deadline).await,
+                None => Err(Refusal::new(HostStatus::Unavailable, NO_SIDECAR)),
+            },
         }
     }
 

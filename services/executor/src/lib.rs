@@ -15,6 +15,7 @@ mod executor;
 mod host;
 mod limits;
 mod pool;
+mod sidecar;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use tokio::net::TcpListener;
 pub use abi::{Abi, BUILD_HINTS, Validated, ValidationError, validate};
 pub use executor::Executor;
 pub use limits::Limits;
+pub use sidecar::{SidecarApi, SidecarConfig};
 
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
@@ -45,6 +47,9 @@ pub struct ExecutorConfig {
     /// Bytes all local copies of state on this executor may hold together; writes past it
     /// are refused with LimitExceeded.
     pub max_local_state_bytes: usize,
+    /// A Layotto or Dapr sidecar beside this executor, for its guests' requests to it (and
+    /// Layotto's proxy-wasm state and service calls); none by default.
+    pub sidecar: Option<SidecarConfig>,
 }
 
 impl Default for ExecutorConfig {
@@ -57,6 +62,7 @@ impl Default for ExecutorConfig {
             module_cache_capacity: 256,
             max_concurrent_calls: 1024,
             max_local_state_bytes: 512 << 20,
+            sidecar: None,
         }
     }
 }

@@ -236,6 +236,8 @@ struct UpArgs {
     /// Once serving, write the addresses bound (JSON: invoke, upload, grpc) to FILE.
     #[arg(long, value_name = "FILE")]
     ready_file: Option<PathBuf>,
+    #[command(flatten)]
+    sidecar: service_commands::SidecarArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -393,6 +395,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         executor: ExecutorConfig {
             limits: call_limits(args.timeout, args.max_memory_mib),
             workers: args.workers.unwrap_or(defaults.workers),
+            sidecar: args.sidecar.config(),
             ..defaults
         },
         gateway: GatewayConfig::default(),

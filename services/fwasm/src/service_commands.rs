@@ -10,7 +10,7 @@ use fwasm::serve::{
     call_limits, gateway_addrs, gateway_listeners, listen_or_inherit, run_service, serve_metrics,
     write_ready_file,
 };
-use fwasm_executor::ExecutorConfig;
+use fwasm_executor::{ExecutorConfig, SidecarConfig};
 use fwasm_gateway::GatewayConfig;
 use fwasm_scheduler::{ExecutorEndpoint, SchedulerConfig};
 use fwasm_state::StateConfig;
@@ -179,7 +179,41 @@ pub struct ExecutorService {
     #[arg(long, env = "FWASM_MAX_MEMORY_MIB", default_value_t = 64)]
     max_memory_mib: usize,
     #[command(flatten)]
+    sidecar: SidecarArgs,
+    #[command(flatten)]
     common: Common,
+}
+
+/// `--sidecar ADDR --sidecar-api layotto|dapr`, of `up` and `executor`.
+#[derive(Args)]
+pub struct SidecarArgs {
+    /// A Layotto or Dapr sidecar (host:port of its gRPC API) for functions to reach: their
+    /// sidecar requests, and Layotto's proxy_get_state and proxy_invoke_service, go to it.
+    #[arg(
+        long,
+        env = "FWASM_SIDECAR",
+        value_name = "ADDR",
+        requires = "sidecar_api"
+    )]
+    sidecar: Option<String>,
+    /// The runtime API the sidecar speaks.
+    #[arg(
+        long,
+        env = "FWASM_SIDECAR_API",
+        value_name = "API",
+        value_parser = ["layotto", "dapr"],
+        requires = "sidecar"
+    )]
+    sidecar_api: Option<String>,
+}
+
+impl SidecarArgs {
+    pub fn config(&self) -> Option<SidecarConfig> {
+        let (addr, api) = (self.sidecar.as_ref()?, self.sidecar_api.as_ref()?);
+        // The parser admits only the two names.
+        let api = api.parse().ok()?;
+        Some(SidecarConfig::new(addr.clone(), api))
+    }
 }
 
 /// An executor name (letters, digits, `_`, `.`, `-`) made from its address: `[::1]:7002`
@@ -211,6 +245,7 @@ pub async fn executor(args: ExecutorService) -> anyhow::Result<()> {
         limits: call_limits(args.timeout, args.max_memory_mib),
         workers: args.workers.unwrap_or(defaults.workers),
         max_concurrent_calls: args.max_calls,
+        sidecar: args.sidecar.config(),
         ..defaults
     };
     tracing::info!(%id, %advertise, scheduler = %args.scheduler, "executor starting");

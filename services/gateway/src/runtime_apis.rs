@@ -44,12 +44,13 @@ macro_rules! item {
     }};
 }
 
-/// `impl $service for Sidecar`: `$api` holds its requests, `$common` its state items, etags,
-/// invoke reply and HTTP extension; `locks` and `unlocked` name its lock methods, its expiry
-/// field and its unlock statuses; `$($extra)*` are the methods only this API has.
+/// `impl $service for Sidecar` (`$service_name` is its gRPC name): `$api` holds its requests,
+/// `$common` its state items, etags, invoke reply and HTTP extension; `locks` and `unlocked`
+/// name its lock methods, its expiry field and its unlock statuses; `$($extra)*` are the
+/// methods only this API has.
 macro_rules! runtime_api {
     (
-        $service:path, $api:ident, $common:ident,
+        $service:path = $service_name:expr, $api:ident, $common:ident,
         locks: $try_lock:ident($expire:ident), $unlock:ident,
         unlocked: [$success:ident, $not_locked:ident, $others_hold:ident],
         { $($extra:tt)* }
@@ -84,6 +85,32 @@ macro_rules! runtime_api {
                     data: Some(data),
                     content_type,
                 }))
+            }
+
+            // fwasm has no output bindings or secret stores (its executors call a sidecar's
+            // for their functions, with `--sidecar`).
+            async fn invoke_binding(
+                &self,
+                request: Request<$api::InvokeBindingRequest>,
+            ) -> Result<Response<$api::InvokeBindingResponse>, Status> {
+                Err(Status::unimplemented(format!(
+                    "{}/InvokeBinding: fwasm has no output bindings (asked for {:?}); run its executors \
+                     with --sidecar to reach a Layotto's or Dapr's",
+                    $service_name,
+                    request.into_inner().name
+                )))
+            }
+
+            async fn get_secret(
+                &self,
+                request: Request<$api::GetSecretRequest>,
+            ) -> Result<Response<$api::GetSecretResponse>, Status> {
+                Err(Status::unimplemented(format!(
+                    "{}/GetSecret: fwasm has no secret stores (asked for {:?}); run its executors \
+                     with --sidecar to reach a Layotto's or Dapr's",
+                    $service_name,
+                    request.into_inner().store_name
+                )))
             }
 
             async fn get_state(
@@ -210,7 +237,7 @@ mod layotto_api {
     use super::*;
 
     runtime_api!(
-        layotto::runtime_server::Runtime, layotto, layotto,
+        layotto::runtime_server::Runtime = layotto::runtime_server::SERVICE_NAME, layotto, layotto,
         locks: try_lock(expire), unlock,
         unlocked: [Success, LockUnexist, LockBelongToOthers],
     {
@@ -316,7 +343,7 @@ mod dapr_api {
     use super::*;
 
     runtime_api!(
-        dapr::dapr_server::Dapr, dapr, dapr_common,
+        dapr::dapr_server::Dapr = dapr::dapr_server::SERVICE_NAME, dapr, dapr_common,
         locks: try_lock_alpha1(expiry_in_seconds), unlock_alpha1,
         unlocked: [Success, LockDoesNotExist, LockBelongsToOthers],
     {

@@ -1,6 +1,7 @@
 //! Behaviours the integration tests need, chosen by the name the module is uploaded under, so
 //! one build serves them all.
 mod chaining;
+mod sidecar;
 mod state;
 
 use fwasm_sdk::{Request, Response};
@@ -33,6 +34,7 @@ fn handle(req: Request) -> Response {
         "state" => state::script(&req),
         "publisher" => publisher(&req),
         "subscriber" => subscriber(&req),
+        "sidecar" => sidecar::script(&req),
         other => Response::new(404, format!("testkit has no behaviour named {other}")),
     }
 }

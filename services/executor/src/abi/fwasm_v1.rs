@@ -13,7 +13,7 @@ use wasmi::{Caller, Instance, Linker, Memory, Module, Store, Val, ValType};
 
 use super::{
     Abi, Adapter, EXPORT_FAASM_MARKER, Ended, Entry, ImportSignature, Next, ValidationError, Vals,
-    expect_func, expect_imports, expect_memory, exports, wasi_preview1,
+    expect_func, expect_imports, expect_memory, exports, sidecar, wasi_preview1,
 };
 use crate::call::{Context, Failure};
 use crate::host::memory::{Args, copy_out, cut_message, guest_slice};
@@ -24,8 +24,8 @@ use crate::host::{HostState, chaining, io, publishing};
 pub(crate) struct FwasmV1;
 
 /// What a v1 module may import, for the message about one it may not.
-const PROVIDES: &str =
-    "it provides the `fwasm_v1` imports and WASI preview1, `wasi_snapshot_preview1`";
+const PROVIDES: &str = "it provides the `fwasm_v1` imports, the sidecar's `fwasm_sidecar` and \
+WASI preview1, `wasi_snapshot_preview1`";
 
 impl Adapter for FwasmV1 {
     fn abis(&self) -> &'static [Abi] {
@@ -72,12 +72,14 @@ impl Adapter for FwasmV1 {
         let known = V1_IMPORTS
             .iter()
             .copied()
+            .chain(sidecar::IMPORTS.iter().copied())
             .chain(wasi_preview1::signatures());
         expect_imports(module, known, PROVIDES)
     }
 
     fn define_imports(&self, linker: &mut Linker<HostState>) {
         define_imports(linker);
+        sidecar::define_imports(linker);
         wasi_preview1::define_imports(linker);
     }
 

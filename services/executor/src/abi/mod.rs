@@ -10,6 +10,7 @@
 
 pub(crate) mod fwasm_v1;
 pub(crate) mod proxy_wasm;
+pub(crate) mod sidecar;
 pub(crate) mod wasi_command;
 pub(crate) mod wasi_preview1;
 
@@ -445,7 +446,7 @@ mod tests {
         let err = check(&GOOD.replace("\"fwasm_v1\" \"log\"", "\"env\" \"mystery\"")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "module imports `env.mystery`, which fwasm does not provide (it provides the `fwasm_v1` imports and WASI preview1, `wasi_snapshot_preview1`)"
+            "module imports `env.mystery`, which fwasm does not provide (it provides the `fwasm_v1` imports, the sidecar's `fwasm_sidecar` and WASI preview1, `wasi_snapshot_preview1`)"
         );
     }
 
@@ -636,15 +637,22 @@ mod tests {
                 Abi::FwasmV1,
                 fwasm_v1::V1_IMPORTS
                     .iter()
+                    .chain(sidecar::IMPORTS)
                     .copied()
                     .chain(wasi_preview1::signatures())
                     .collect(),
             ),
-            (Abi::WasiCommand, wasi_preview1::signatures().collect()),
+            (
+                Abi::WasiCommand,
+                wasi_preview1::signatures()
+                    .chain(sidecar::IMPORTS.iter().copied())
+                    .collect(),
+            ),
             (
                 Abi::ProxyWasm,
                 proxy_wasm::IMPORTS
                     .iter()
+                    .chain(sidecar::IMPORTS)
                     .copied()
                     .chain(wasi_preview1::signatures())
                     .collect(),

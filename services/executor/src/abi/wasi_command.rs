@@ -10,7 +10,7 @@ use wasmi::{Instance, Linker, Memory, Module, Store};
 
 use super::{
     Abi, Adapter, Ended, Entry, Next, ValidationError, Vals, expect_func, expect_imports,
-    expect_memory, exports, wasi_preview1,
+    expect_memory, exports, sidecar, wasi_preview1,
 };
 use crate::call::{Context, Failure};
 use crate::host::HostState;
@@ -35,13 +35,15 @@ impl Adapter for WasiCommand {
         expect_memory(module, abi)?;
         expect_imports(
             module,
-            wasi_preview1::signatures(),
-            "a WASI command may import only WASI preview1, `wasi_snapshot_preview1`",
+            wasi_preview1::signatures().chain(sidecar::IMPORTS.iter().copied()),
+            "a WASI command may import only WASI preview1, `wasi_snapshot_preview1`, and the \
+             sidecar's `fwasm_sidecar`",
         )
     }
 
     fn define_imports(&self, linker: &mut Linker<HostState>) {
         wasi_preview1::define_imports(linker);
+        sidecar::define_imports(linker);
     }
 
     fn streams(&self) -> Streams {

@@ -10,6 +10,7 @@ use wasmi::{Memory, Store};
 
 use super::HostState;
 use super::park::Refusal;
+use crate::sidecar::SidecarRequest;
 
 /// What a parked call waits to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,8 @@ pub(crate) enum Fetch {
     State { key: String },
     /// Calls the caller's user's `function` with `input` and waits for its output.
     Invoke { function: String, input: Bytes },
+    /// A request to the executor's sidecar.
+    Sidecar(SidecarRequest),
 }
 
 /// What the call does with the fetched bytes: the import's return value.

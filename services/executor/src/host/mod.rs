@@ -14,6 +14,7 @@ pub(crate) mod local_state;
 pub(crate) mod memory;
 pub(crate) mod park;
 pub(crate) mod publishing;
+pub(crate) mod sidecar;
 pub(crate) mod state;
 
 use std::any::Any;
@@ -29,6 +30,7 @@ use io::{CallIo, Streams};
 use local_state::LocalState;
 use park::HostOp;
 pub(crate) use park::Refusal;
+use sidecar::CallSidecar;
 use state::CallState;
 
 /// What the host keeps for one call while its instance lives.
@@ -52,6 +54,7 @@ pub(crate) struct HostState {
     pub(crate) files: CallFiles,
     /// What the call's ABI keeps between the callbacks it makes (proxy-wasm's buffers).
     pub(crate) abi_state: Option<Box<dyn Any + Send>>,
+    pub(crate) sidecar: CallSidecar,
 }
 
 impl HostState {
@@ -75,6 +78,7 @@ impl HostState {
             state,
             files,
             abi_state: None,
+            sidecar: CallSidecar::new(false),
         }
     }
 

@@ -1,8 +1,10 @@
 //! Layotto's additions to proxy-wasm: `proxy_get_state(store, key)` and
-//! `proxy_invoke_service(id, method, param)`. As for every guest, they reach the caller's own
-//! user: the user's global state (whatever the store's name) and the user's function `id`,
-//! called as chaining calls it. Both park the call while the host fetches the answer, which
-//! is then handed over in memory the guest allocates.
+//! `proxy_invoke_service(id, method, param)`. By default, as for every guest, they reach the
+//! caller's own user: the user's global state (whatever the store's name) and the user's
+//! function `id`, called as chaining calls it. On an executor with a sidecar they go to it
+//! verbatim, as in Layotto: its state store `store`, its invocation of app `id`'s `method`.
+//! Both park the call while the host fetches the answer, which is then handed over in memory
+//! the guest allocates.
 
 use bytes::Bytes;
 use wasmi::{Caller, Linker};
@@ -15,6 +17,7 @@ use crate::host::chaining::chain_request;
 use crate::host::fetch::{Fetch, FetchOp};
 use crate::host::park::{HostOp, Refusal, park};
 use crate::host::state;
+use crate::sidecar::SidecarRequest;
 
 pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
     linker
@@ -29,17 +32,17 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
              ptr_out: i32,
              len_out: i32|
              -> Result<i32, wasmi::Error> {
-                let request = read(&caller, "store name", store_ptr, store_len)
-                    .and_then(|_store| read(&caller, "key", key_ptr, key_len))
-                    .and_then(|key| {
-                        check_out(&caller, ptr_out, len_out)?;
-                        let key = String::from_utf8(key).map_err(|_| {
-                            Refused::because(Status::InternalFailure, "the key is not UTF-8")
-                        })?;
-                        let key = state::key("proxy_get_state", &key)
-                            .map_err(|r| Refused::because(Status::InternalFailure, r.message))?;
-                        Ok(Fetch::State { key })
-                    });
+                let request = read(&caller, "store name", store_ptr, store_len).and_then(|store| {
+                    let key = text("key", read(&caller, "key", key_ptr, key_len)?)?;
+                    check_out(&caller, ptr_out, len_out)?;
+                    if caller.data().sidecar.enabled {
+                        let store = text("store name", store)?;
+                        return Ok(Fetch::Sidecar(SidecarRequest::GetState { store, key }));
+                    }
+                    let key = state::key("proxy_get_state", &key)
+                        .map_err(|r| Refused::because(Status::InternalFailure, r.message))?;
+                    Ok(Fetch::State { key })
+                });
                 fetch(&mut caller, "proxy_get_state", request, ptr_out, len_out)
             },
         )
@@ -59,10 +62,15 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
              len_out: i32|
              -> Result<i32, wasmi::Error> {
                 let request = read(&caller, "id", id_ptr, id_len).and_then(|id| {
-                    read(&caller, "method", method_ptr, method_len)?;
+                    let id = text("id", id)?;
+                    let method = text("method", read(&caller, "method", method_ptr, method_len)?)?;
                     let param = read(&caller, "param", param_ptr, param_len)?;
                     check_out(&caller, ptr_out, len_out)?;
-                    let id = String::from_utf8_lossy(&id);
+                    if caller.data().sidecar.enabled {
+                        let data = param.into();
+                        let app = id;
+                        return Ok(Fetch::Sidecar(SidecarRequest::Invoke { app, method, data }));
+                    }
                     let chain = chain_request(caller.data(), &id, Ok(&param))
                         .map_err(|r| Refused::because(Status::InternalFailure, r.message))?;
                     let HostOp::Chain { function, input } = chain else {
@@ -82,6 +90,12 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
             },
         )
         .expect("proxy_invoke_service is defined once");
+}
+
+/// Guest bytes that must be UTF-8 text.
+fn text(what: &str, bytes: Vec<u8>) -> Result<String, Refused> {
+    String::from_utf8(bytes)
+        .map_err(|_| Refused::because(Status::InternalFailure, format!("the {what} is not UTF-8")))
 }
 
 /// Parks the call until `request` is fetched, then hands the bytes over: OK, or (Layotto's

@@ -19,7 +19,7 @@ use wasmi::{Instance, Linker, Memory, Module, Store, Val, ValType};
 
 use super::{
     Abi, Adapter, Ended, Entry, Next, ValidationError, expect_func, expect_imports, expect_memory,
-    exports, wasi_preview1,
+    exports, sidecar, wasi_preview1,
 };
 use crate::call::{Context, Failure};
 use crate::host::HostState;
@@ -41,8 +41,8 @@ const MARKERS: [&str; 3] = [
 
 /// What a proxy-wasm module may import, for the message about one it may not.
 const PROVIDES: &str = "it provides the proxy-wasm host functions (module `env`) that the \
-proxy-wasm SDKs link, Layotto's `proxy_get_state` and `proxy_invoke_service`, and WASI \
-preview1, `wasi_snapshot_preview1`";
+proxy-wasm SDKs link, Layotto's `proxy_get_state` and `proxy_invoke_service`, the \
+sidecar's `fwasm_sidecar` and WASI preview1, `wasi_snapshot_preview1`";
 
 /// Layotto's export that sets the function's id (in the call-data buffer).
 const EXPORT_GET_ID: &str = "proxy_get_id";
@@ -131,12 +131,17 @@ impl Adapter for ProxyWasm {
                 .map_err(|_| three.unwrap_err())?;
             }
         }
-        let known = IMPORTS.iter().copied().chain(wasi_preview1::signatures());
+        let known = IMPORTS
+            .iter()
+            .chain(sidecar::IMPORTS)
+            .copied()
+            .chain(wasi_preview1::signatures());
         expect_imports(module, known, PROVIDES)
     }
 
     fn define_imports(&self, linker: &mut Linker<HostState>) {
         imports::define_imports(linker);
+        sidecar::define_imports(linker);
         wasi_preview1::define_imports(linker);
     }
 
