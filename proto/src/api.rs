@@ -7,10 +7,10 @@ use crate::ApiError;
 use crate::pb::{
     AppendedState, Call, CallRecord, CallRef, CallResult, ExecutorHeartbeat, FileData, FileList,
     FileRef, FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply, ListFilesRequest,
-    ListSubscriptionsRequest, LoadedCall, LockReply, LockRequest, ModuleRef, PlaceRequest,
-    Placement, PutFileRequest, PutFunctionRequest, SaveCallRequest, SetStateRequest, StateKey,
-    StateValue, SubmitRequest, Subscription, SubscriptionList, UnlockRequest, WaitCallRequest,
-    WriteStateReply, WriteStateRequest,
+    ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockReply, LockRequest, ModuleRef,
+    PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, SaveCallRequest, SetStateRequest,
+    StateKey, StateValue, SubmitRequest, Subscription, SubscriptionList, TokenList, TokenRecord,
+    TokenRef, UnlockRequest, WaitCallRequest, WriteStateReply, WriteStateRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -50,6 +50,13 @@ pub trait StateApi: Send + Sync + 'static {
 
     async fn save_call(&self, req: SaveCallRequest) -> Result<(), ApiError>;
     async fn load_call(&self, req: CallRef) -> Result<LoadedCall, ApiError>;
+
+    async fn put_token(&self, req: TokenRecord) -> Result<(), ApiError>;
+    /// NOT_FOUND if no token has the id.
+    async fn get_token(&self, req: TokenRef) -> Result<TokenRecord, ApiError>;
+    /// NOT_FOUND if no token has the id.
+    async fn delete_token(&self, req: TokenRef) -> Result<(), ApiError>;
+    async fn list_tokens(&self, req: ListTokensRequest) -> Result<TokenList, ApiError>;
 }
 
 /// Placement of calls on executors, and the table of calls and their outcomes.

@@ -15,6 +15,10 @@ pub enum ErrorCode {
     FailedPrecondition,
     Unavailable,
     Internal,
+    /// No credentials, or ones fwasm does not know.
+    Unauthenticated,
+    /// Credentials that do not reach the thing asked for.
+    PermissionDenied,
 }
 
 /// An error with a code and a message meant for the person who made the request.
@@ -52,6 +56,14 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Internal, message)
     }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthenticated, message)
+    }
+
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::PermissionDenied, message)
+    }
 }
 
 impl ErrorCode {
@@ -67,6 +79,8 @@ impl ErrorCode {
             ErrorCode::FailedPrecondition => "FAILED_PRECONDITION",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::PermissionDenied => "PERMISSION_DENIED",
         }
     }
 }
@@ -84,6 +98,8 @@ impl From<ApiError> for tonic::Status {
             ErrorCode::FailedPrecondition => tonic::Code::FailedPrecondition,
             ErrorCode::Unavailable => tonic::Code::Unavailable,
             ErrorCode::Internal => tonic::Code::Internal,
+            ErrorCode::Unauthenticated => tonic::Code::Unauthenticated,
+            ErrorCode::PermissionDenied => tonic::Code::PermissionDenied,
         };
         tonic::Status::new(code, err.message)
     }
@@ -100,6 +116,8 @@ impl From<tonic::Status> for ApiError {
             tonic::Code::Aborted => ErrorCode::Aborted,
             tonic::Code::FailedPrecondition => ErrorCode::FailedPrecondition,
             tonic::Code::Unavailable => ErrorCode::Unavailable,
+            tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
+            tonic::Code::PermissionDenied => ErrorCode::PermissionDenied,
             _ => ErrorCode::Internal,
         };
         Self::new(code, status.message())
@@ -120,6 +138,8 @@ mod tests {
             ErrorCode::DeadlineExceeded,
             ErrorCode::Unavailable,
             ErrorCode::Internal,
+            ErrorCode::Unauthenticated,
+            ErrorCode::PermissionDenied,
         ] {
             let err = ApiError::new(code, "why");
             assert_eq!(ApiError::from(tonic::Status::from(err.clone())), err);

@@ -277,6 +277,30 @@ impl pb::state_server::State for StateServer {
     async fn load_call(&self, r: Request<pb::CallRef>) -> Result<Response<pb::LoadedCall>, Status> {
         serve_with!(self.0, load_call, r)
     }
+    async fn put_token(
+        &self,
+        r: Request<pb::TokenRecord>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, put_token, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
+    async fn get_token(
+        &self,
+        r: Request<pb::TokenRef>,
+    ) -> Result<Response<pb::TokenRecord>, Status> {
+        serve_with!(self.0, get_token, r)
+    }
+    async fn delete_token(
+        &self,
+        r: Request<pb::TokenRef>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, delete_token, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
+    async fn list_tokens(
+        &self,
+        r: Request<pb::ListTokensRequest>,
+    ) -> Result<Response<pb::TokenList>, Status> {
+        serve_with!(self.0, list_tokens, r)
+    }
 }
 
 #[async_trait]
@@ -361,6 +385,18 @@ impl StateApi for StateClient<Channel> {
     }
     async fn load_call(&self, req: pb::CallRef) -> Result<pb::LoadedCall, ApiError> {
         call_with!(StateClient, self, load_call, req)
+    }
+    async fn put_token(&self, req: pb::TokenRecord) -> Result<(), ApiError> {
+        call_with!(StateClient, self, put_token, req).map(|_| ())
+    }
+    async fn get_token(&self, req: pb::TokenRef) -> Result<pb::TokenRecord, ApiError> {
+        call_with!(StateClient, self, get_token, req)
+    }
+    async fn delete_token(&self, req: pb::TokenRef) -> Result<(), ApiError> {
+        call_with!(StateClient, self, delete_token, req).map(|_| ())
+    }
+    async fn list_tokens(&self, req: pb::ListTokensRequest) -> Result<pb::TokenList, ApiError> {
+        call_with!(StateClient, self, list_tokens, req)
     }
 }
 

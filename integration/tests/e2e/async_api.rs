@@ -137,7 +137,14 @@ async fn grpc_invoke_async_get_call_and_wait_call() {
             .unwrap()
             .into_inner()
             .call_id;
-        let running = client.get_call(CallRef { id }).await.unwrap().into_inner();
+        let running = client
+            .get_call(CallRef {
+                id,
+                ..CallRef::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(running.status(), CallStatus::Running, "{mode}");
         let done = wait(&mut client, id).await;
         assert_eq!(
@@ -163,7 +170,13 @@ async fn grpc_invoke_async_get_call_and_wait_call() {
         );
         assert!(failed.error.starts_with("t/hog ran out of memory"));
 
-        let missing = client.get_call(CallRef { id: 5 }).await.unwrap_err();
+        let missing = client
+            .get_call(CallRef {
+                id: 5,
+                ..CallRef::default()
+            })
+            .await
+            .unwrap_err();
         assert_eq!(missing.code(), Code::NotFound);
         p.stop().await;
     }

@@ -82,7 +82,14 @@ async fn printf_output_is_captured_with_the_call() {
     let (status, body, id) = p.call_with_id("c/printf", "").await;
     assert_eq!((status, body.as_str()), (200, "printed"));
     let mut client = p.grpc_client().await;
-    let record = client.get_call(CallRef { id }).await.unwrap().into_inner();
+    let record = client
+        .get_call(CallRef {
+            id,
+            ..CallRef::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(&record.stdout[..], b"hello from printf\n");
     let response = p
         .http
@@ -177,7 +184,14 @@ async fn a_faasm_main_returning_non_zero_fails_with_that_code() {
     assert_eq!(status, 500);
     assert_eq!(body, "c/exit_code failed with code 3: main returned 3\n");
     let mut client = p.grpc_client().await;
-    let record = client.get_call(CallRef { id }).await.unwrap().into_inner();
+    let record = client
+        .get_call(CallRef {
+            id,
+            ..CallRef::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(record.return_code, 3);
     assert_eq!(
         p.status(id).await.1,

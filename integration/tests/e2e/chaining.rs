@@ -92,6 +92,36 @@ async fn chaining_reaches_only_the_callers_own_functions() {
     }
 }
 
+#[tokio::test]
+async fn a_guest_awaits_only_its_own_users_calls() {
+    for (mode, p) in each_platform().await {
+        p.upload_testkit("t", &["await_id", "upper"]).await;
+        p.upload_testkit("other", &["upper"]).await;
+        let theirs = p.call_async("other/upper", "secret").await;
+        let ours = p.call_async("t/upper", "ours").await;
+        for id in [theirs, ours] {
+            assert!(
+                p.status_when_done(id).await.starts_with("SUCCESS"),
+                "{mode}"
+            );
+        }
+        // Waiting or only looking (timeout 0), another user's call is as unknown as none.
+        for timeout in ["0", "1000"] {
+            let (status, body) = p.call("t/await_id", format!("{theirs} {timeout}")).await;
+            assert_eq!(status, 200, "{mode}");
+            assert!(
+                body.starts_with("error:")
+                    && body.contains(&format!("no call with id {theirs} is known")),
+                "{mode}, timeout {timeout}: {body}"
+            );
+            assert!(!body.contains("SECRET"), "{mode}: {body}");
+            let (_, body) = p.call("t/await_id", format!("{ours} {timeout}")).await;
+            assert_eq!(body, "ok OURS", "{mode}, timeout {timeout}");
+        }
+        p.stop().await;
+    }
+}
+
 /// Runs `child_id` and returns the parent's and the child's records.
 async fn parent_and_child(
     p: &crate::support::Platform,
@@ -99,9 +129,21 @@ async fn parent_and_child(
     let (status, body, parent_id) = p.call_with_id("t/child_id", "x").await;
     assert_eq!(status, 200, "{body}");
     let mut client = p.grpc_client().await;
-    let parent = client.get_call(CallRef { id: parent_id }).await.unwrap();
+    let parent = client
+        .get_call(CallRef {
+            id: parent_id,
+            ..CallRef::default()
+        })
+        .await
+        .unwrap();
     let child_id = body.parse().unwrap();
-    let child = client.get_call(CallRef { id: child_id }).await.unwrap();
+    let child = client
+        .get_call(CallRef {
+            id: child_id,
+            ..CallRef::default()
+        })
+        .await
+        .unwrap();
     (parent.into_inner(), child.into_inner())
 }
 

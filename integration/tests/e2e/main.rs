@@ -17,3 +17,4 @@ mod sidecar;
 mod sidecar_mode;
 mod state;
 mod support;
+mod tokens;

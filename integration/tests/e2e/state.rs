@@ -204,7 +204,14 @@ fn second_copy() -> Vec<u8> {
 /// The executor a call ran on.
 async fn executor_of(p: &Platform, id: u64) -> String {
     let mut client = p.grpc_client().await;
-    let record = client.get_call(CallRef { id }).await.unwrap().into_inner();
+    let record = client
+        .get_call(CallRef {
+            id,
+            ..CallRef::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     record.executor_id
 }
 

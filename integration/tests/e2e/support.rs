@@ -42,6 +42,7 @@ pub fn test_gateway_config() -> GatewayConfig {
     GatewayConfig {
         max_input_bytes: 1 << 20,
         max_module_bytes: 8 << 20,
+        ..GatewayConfig::default()
     }
 }
 
@@ -318,14 +319,38 @@ pub async fn up_redis_at(data_dir: &Path, redis_url: String) -> Platform {
 }
 
 async fn up_on(data_dir: &Path, redis_url: Option<String>, executor: ExecutorConfig) -> Platform {
-    let (listeners, addrs) = gateway_listeners().await;
     let config = UpConfig {
         data_dir: data_dir.to_path_buf(),
         state_backend: redis_url,
         executor,
         gateway: test_gateway_config(),
     };
+    serve_up(config, None).await
+}
+
+/// `fwasm up --auth` with `admin_token` as the operator's admin token.
+pub async fn up_with_tokens(admin_token: &str) -> Platform {
+    let data = tempfile::tempdir().unwrap();
+    let config = UpConfig {
+        data_dir: data.path().to_path_buf(),
+        state_backend: None,
+        executor: test_executor_config(),
+        gateway: GatewayConfig {
+            auth: true,
+            ..test_gateway_config()
+        },
+    };
+    let mut platform = serve_up(config, Some(admin_token)).await;
+    platform._data = Some(data);
+    platform
+}
+
+async fn serve_up(config: UpConfig, admin_token: Option<&str>) -> Platform {
+    let (listeners, addrs) = gateway_listeners().await;
     let gateway = fwasm::up::start(config).await.expect("fwasm up starts");
+    if let Some(token) = admin_token {
+        gateway.install_admin_token(token).await.unwrap();
+    }
     let (stop, stopped) = stop_signal();
     let task = tokio::spawn(async move {
         fwasm_gateway::serve(listeners, gateway, stopped)
@@ -446,6 +471,7 @@ async fn mesh_on(executors: usize, config: ExecutorConfig, redis_url: Option<Str
             fwasm_gateway::run(
                 gateway,
                 test_gateway_config(),
+                None,
                 &scheduler_addr,
                 &state_addr,
                 stopped,

@@ -594,7 +594,9 @@ impl Inner {
         let callers_limit = parent.time_left();
         let limit = timeout.map_or(callers_limit, |t| t.min(callers_limit));
         let record = if timeout == Some(Duration::ZERO) {
-            self.scheduler.get_call(CallRef { id }).await
+            // Only the guest's own user's calls: another's is as unknown as none.
+            let user = parent.user.clone();
+            self.scheduler.get_call(CallRef { id, user }).await
         } else {
             let timeout_ms = (limit.as_millis() as u64).max(1);
             let user = parent.user.clone();
@@ -668,6 +670,7 @@ fn refusal(op: &str, err: ApiError) -> Refusal {
         ErrorCode::InvalidArgument => HostStatus::InvalidArgument,
         ErrorCode::PayloadTooLarge | ErrorCode::ResourceExhausted => HostStatus::LimitExceeded,
         ErrorCode::DeadlineExceeded => HostStatus::Timeout,
+        ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => HostStatus::PermissionDenied,
         ErrorCode::Aborted | ErrorCode::Unavailable | ErrorCode::Internal => {
             HostStatus::Unavailable
         }

@@ -6,9 +6,13 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{
-    CallRef, CallStatus, FunctionSettings, InvokeRequest, SetStateRequest, StateKey, Subscription,
-    UploadRequest, WaitCallRequest,
+    CallRef, CallStatus, CreateTokenRequest, FunctionSettings, InvokeRequest, ListTokensRequest,
+    SetStateRequest, StateKey, Subscription, TokenRef, UploadRequest, WaitCallRequest,
 };
+use tonic::Status;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// Splits `USER/NAME`.
@@ -32,9 +36,13 @@ fn parse_state_target(target: &str) -> anyhow::Result<(String, String)> {
 }
 
 /// `fwasm state get USER/KEY`: the value's bytes go to `out` as they are.
-pub async fn state_get(addr: &str, target: &str, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn state_get(
+    server: impl Into<Server>,
+    target: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let (user, key) = parse_state_target(target)?;
-    let value = connect(addr)
+    let value = connect(server.into())
         .await?
         .get_state(StateKey {
             user: user.clone(),
@@ -52,9 +60,13 @@ pub async fn state_get(addr: &str, target: &str, out: &mut impl Write) -> anyhow
 }
 
 /// `fwasm state set USER/KEY VALUE`.
-pub async fn state_set(addr: &str, target: &str, value: Vec<u8>) -> anyhow::Result<()> {
+pub async fn state_set(
+    server: impl Into<Server>,
+    target: &str,
+    value: Vec<u8>,
+) -> anyhow::Result<()> {
     let (user, key) = parse_state_target(target)?;
-    connect(addr)
+    connect(server.into())
         .await?
         .set_state(SetStateRequest {
             user,
@@ -66,29 +78,86 @@ pub async fn state_set(addr: &str, target: &str, value: Vec<u8>) -> anyhow::Resu
     Ok(())
 }
 
-async fn connect(addr: &str) -> anyhow::Result<FunctionsClient<Channel>> {
-    let uri = fwasm_proto::grpc::uri(addr);
-    let client = FunctionsClient::connect(uri.clone())
+/// Where the CLI's requests go, and the token they bring.
+#[derive(Debug, Clone, Default)]
+pub struct Server {
+    /// fwasm's public gRPC API (`--addr`).
+    pub addr: String,
+    /// Sent as `authorization: Bearer <token>` (`--token`, `FWASM_TOKEN`).
+    pub token: Option<String>,
+}
+
+impl From<&str> for Server {
+    fn from(addr: &str) -> Self {
+        Self {
+            addr: addr.to_string(),
+            token: None,
+        }
+    }
+}
+
+impl From<&String> for Server {
+    fn from(addr: &String) -> Self {
+        Self::from(addr.as_str())
+    }
+}
+
+impl From<&Server> for Server {
+    fn from(server: &Server) -> Self {
+        server.clone()
+    }
+}
+
+/// Adds the token, if any, to every request.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub type Client = FunctionsClient<InterceptedService<Channel, Bearer>>;
+
+pub async fn connect(server: Server) -> anyhow::Result<Client> {
+    let bearer = match &server.token {
+        Some(token) => Some(
+            format!("Bearer {token}")
+                .parse()
+                .context("the token has characters a header cannot carry")?,
+        ),
+        None => None,
+    };
+    let uri = fwasm_proto::grpc::uri(&server.addr);
+    let channel = Channel::from_shared(uri.clone())
+        .with_context(|| format!("{uri} is not an address"))?
+        .connect()
         .await
         .with_context(|| format!("cannot reach fwasm at {uri}; is `fwasm up` running? (set another address with --addr)"))?;
-    Ok(client
+    Ok(FunctionsClient::with_interceptor(channel, Bearer(bearer))
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX))
 }
 
 /// `fwasm upload USER/NAME FILE`.
 pub async fn upload(
-    addr: &str,
+    server: impl Into<Server>,
     target: &str,
     file: &Path,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    upload_with_settings(addr, target, file, None, out).await
+    upload_with_settings(server, target, file, None, out).await
 }
 
 /// `fwasm upload USER/NAME FILE --env KEY=VALUE ...`: the settings every call of it gets.
 pub async fn upload_with_settings(
-    addr: &str,
+    server: impl Into<Server>,
     target: &str,
     file: &Path,
     settings: Option<FunctionSettings>,
@@ -102,7 +171,7 @@ pub async fn upload_with_settings(
         file.display(),
         wasm.len().div_ceil(1024)
     )?;
-    let reply = connect(addr)
+    let reply = connect(server.into())
         .await?
         .upload(UploadRequest {
             user: user.clone(),
@@ -130,7 +199,7 @@ pub async fn upload_with_settings(
 
 /// `fwasm subscribe USER/FUNCTION TOPIC` (or with `subscribed` false, `fwasm unsubscribe`).
 pub async fn subscribe(
-    addr: &str,
+    server: impl Into<Server>,
     target: &str,
     topic: &str,
     subscribed: bool,
@@ -142,7 +211,7 @@ pub async fn subscribe(
         topic: topic.to_string(),
         function: function.clone(),
     };
-    let mut client = connect(addr).await?;
+    let mut client = connect(server.into()).await?;
     if subscribed {
         client
             .subscribe(request)
@@ -194,12 +263,12 @@ fn invoke_request(target: &str, input: impl Into<CallInput>) -> anyhow::Result<I
 /// `fwasm invoke USER/NAME [--input ...] [--cmdline ...]`: the output goes to `out` byte for
 /// byte.
 pub async fn invoke(
-    addr: &str,
+    server: impl Into<Server>,
     target: &str,
     input: impl Into<CallInput>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let result = connect(addr)
+    let result = connect(server.into())
         .await?
         .invoke(invoke_request(target, input)?)
         .await
@@ -215,12 +284,12 @@ pub async fn invoke(
 
 /// `fwasm invoke --async USER/NAME`: prints the call id alone, so scripts can capture it.
 pub async fn invoke_async(
-    addr: &str,
+    server: impl Into<Server>,
     target: &str,
     input: impl Into<CallInput>,
     out: &mut impl Write,
 ) -> anyhow::Result<u64> {
-    let reply = connect(addr)
+    let reply = connect(server.into())
         .await?
         .invoke_async(invoke_request(target, input)?)
         .await
@@ -233,12 +302,12 @@ pub async fn invoke_async(
 /// `fwasm status ID [--wait]`: prints `RUNNING`, `SUCCESS: <output>` or `FAILED: <reason>`
 /// (the lines of Faasm's status poll) and returns the status.
 pub async fn status(
-    addr: &str,
+    server: impl Into<Server>,
     id: u64,
     wait: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<CallStatus> {
-    let mut client = connect(addr).await?;
+    let mut client = connect(server.into()).await?;
     let record = if wait {
         client
             .wait_call(WaitCallRequest {
@@ -247,7 +316,12 @@ pub async fn status(
             })
             .await
     } else {
-        client.get_call(CallRef { id }).await
+        client
+            .get_call(CallRef {
+                id,
+                ..CallRef::default()
+            })
+            .await
     }
     .map_err(|status| anyhow::anyhow!("status failed: {}", status.message()))?
     .into_inner();
@@ -262,4 +336,81 @@ pub async fn status(
     }
     out.flush()?;
     Ok(record.status())
+}
+
+/// `fwasm token create USER [--admin]`: the token alone on `out` (so scripts can capture it),
+/// what it is on `note`.
+pub async fn token_create(
+    server: impl Into<Server>,
+    user: &str,
+    admin: bool,
+    out: &mut impl Write,
+    note: &mut impl Write,
+) -> anyhow::Result<()> {
+    let created = connect(server.into())
+        .await?
+        .create_token(CreateTokenRequest {
+            user: user.to_string(),
+            admin,
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("token create failed: {}", status.message()))?
+        .into_inner();
+    writeln!(out, "{}", created.token)?;
+    out.flush()?;
+    let whose = match created.admin {
+        true => "an admin token".to_string(),
+        false => format!("a token of {}", created.user),
+    };
+    writeln!(
+        note,
+        "Created {whose}, id {}. It is shown this once: keep it secret; send it as \
+         `Authorization: Bearer <token>` or set FWASM_TOKEN. Revoke it with `fwasm token revoke {}`.",
+        created.id, created.id
+    )?;
+    Ok(())
+}
+
+/// `fwasm token list`: one line per token, oldest first.
+pub async fn token_list(server: impl Into<Server>, out: &mut impl Write) -> anyhow::Result<()> {
+    let list = connect(server.into())
+        .await?
+        .list_tokens(ListTokensRequest {})
+        .await
+        .map_err(|status| anyhow::anyhow!("token list failed: {}", status.message()))?
+        .into_inner();
+    writeln!(
+        out,
+        "{:<18} {:<24} {:<6} CREATED (unix ms)",
+        "ID", "USER", "ADMIN"
+    )?;
+    for token in list.tokens {
+        let user = if token.admin {
+            "-"
+        } else {
+            token.user.as_str()
+        };
+        let admin = if token.admin { "yes" } else { "no" };
+        writeln!(
+            out,
+            "{:<18} {user:<24} {admin:<6} {}",
+            token.id, token.created_unix_millis
+        )?;
+    }
+    Ok(())
+}
+
+/// `fwasm token revoke ID`.
+pub async fn token_revoke(
+    server: impl Into<Server>,
+    id: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    connect(server.into())
+        .await?
+        .revoke_token(TokenRef { id: id.to_string() })
+        .await
+        .map_err(|status| anyhow::anyhow!("token revoke failed: {}", status.message()))?;
+    writeln!(out, "Revoked token {id}")?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The `fwasm` command's library half: `fwasm up` wiring, the CLI's client commands and
 //! `fwasm build`, kept here so tests can drive them exactly as the binary does.
 
+pub mod auth;
 pub mod build;
 pub mod client;
 pub mod config;

@@ -87,6 +87,9 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Create, list and revoke API tokens (with an admin token).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Show how a call is doing: RUNNING, SUCCESS: <output> or FAILED: <reason>.
     ///
     /// Exits with status 1 when the call failed.
@@ -96,6 +99,33 @@ enum Command {
         /// Wait until the call has ended.
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a token for USER (or an admin token) and print it: it is shown this once.
+    Create {
+        /// The user whose functions, state and calls the token reaches.
+        #[arg(required_unless_present = "admin")]
+        user: Option<String>,
+        /// An admin token instead: it reaches every user and manages tokens.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List every token: id, user, whether admin, when made (never the secrets).
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Revoke a token by its id: it stops working at once.
+    Revoke {
+        /// The token's id (`fwasm token list` shows them).
+        id: String,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -199,6 +229,18 @@ struct ServerArgs {
     /// Address of fwasm's public gRPC API.
     #[arg(long, env = "FWASM_ADDR", default_value = "http://127.0.0.1:8081")]
     addr: String,
+    /// The token to send (for an fwasm started with --auth).
+    #[arg(long, env = "FWASM_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl From<&ServerArgs> for fwasm::client::Server {
+    fn from(args: &ServerArgs) -> Self {
+        Self {
+            addr: args.addr.clone(),
+            token: args.token.clone(),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -238,6 +280,8 @@ struct UpArgs {
     ready_file: Option<PathBuf>,
     #[command(flatten)]
     sidecar: service_commands::SidecarArgs,
+    #[command(flatten)]
+    auth: service_commands::AuthArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -275,7 +319,7 @@ async fn run() -> anyhow::Result<()> {
                 env: env.into_iter().collect(),
             });
             let out = &mut std::io::stdout();
-            fwasm::client::upload_with_settings(&server.addr, &target, &file, settings, out).await
+            fwasm::client::upload_with_settings(&server, &target, &file, settings, out).await
         }
         Command::Invoke {
             target,
@@ -291,11 +335,11 @@ async fn run() -> anyhow::Result<()> {
             };
             let out = &mut std::io::stdout();
             if run_async {
-                let id = fwasm::client::invoke_async(&server.addr, &target, input, out).await?;
+                let id = fwasm::client::invoke_async(&server, &target, input, out).await?;
                 eprintln!("Follow it: fwasm status {id} --wait");
                 return Ok(());
             }
-            fwasm::client::invoke(&server.addr, &target, input, out).await
+            fwasm::client::invoke(&server, &target, input, out).await
         }
         Command::State(StateArgs {
             command: None,
@@ -307,7 +351,7 @@ async fn run() -> anyhow::Result<()> {
         Command::State(StateArgs {
             command: Some(StateCommand::Get { target, server }),
             ..
-        }) => fwasm::client::state_get(&server.addr, &target, &mut std::io::stdout()).await,
+        }) => fwasm::client::state_get(&server, &target, &mut std::io::stdout()).await,
         Command::State(StateArgs {
             command:
                 Some(StateCommand::Set {
@@ -321,7 +365,7 @@ async fn run() -> anyhow::Result<()> {
             let Some(value) = text_or_file(value, file)? else {
                 anyhow::bail!("give the value, or --file FILE");
             };
-            fwasm::client::state_set(&server.addr, &target, value).await
+            fwasm::client::state_set(&server, &target, value).await
         }
         Command::Subscribe {
             target,
@@ -329,7 +373,7 @@ async fn run() -> anyhow::Result<()> {
             server,
         } => {
             let out = &mut std::io::stdout();
-            fwasm::client::subscribe(&server.addr, &target, &topic, true, out).await
+            fwasm::client::subscribe(&server, &target, &topic, true, out).await
         }
         Command::Unsubscribe {
             target,
@@ -337,14 +381,28 @@ async fn run() -> anyhow::Result<()> {
             server,
         } => {
             let out = &mut std::io::stdout();
-            fwasm::client::subscribe(&server.addr, &target, &topic, false, out).await
+            fwasm::client::subscribe(&server, &target, &topic, false, out).await
+        }
+        Command::Token(TokenCommand::Create {
+            user,
+            admin,
+            server,
+        }) => {
+            let user = user.unwrap_or_default();
+            let (out, note) = (&mut std::io::stdout(), &mut std::io::stderr());
+            fwasm::client::token_create(&server, &user, admin, out, note).await
+        }
+        Command::Token(TokenCommand::List { server }) => {
+            fwasm::client::token_list(&server, &mut std::io::stdout()).await
+        }
+        Command::Token(TokenCommand::Revoke { id, server }) => {
+            fwasm::client::token_revoke(&server, &id, &mut std::io::stdout()).await
         }
         Command::Status { id, wait, server } => {
             if wait {
                 eprintln!("Waiting for call {id} to end ...");
             }
-            let status =
-                fwasm::client::status(&server.addr, id, wait, &mut std::io::stdout()).await?;
+            let status = fwasm::client::status(&server, id, wait, &mut std::io::stdout()).await?;
             if status == fwasm_proto::pb::CallStatus::Failed {
                 std::process::exit(1);
             }
@@ -384,6 +442,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let admin_token = args.auth.admin_token(args.host, Some(&args.data_dir))?;
     let _tracing = fwasm_proto::trace::init("fwasm", args.otlp_endpoint.as_deref())?;
     let ports = [args.invoke_port, args.upload_port, args.grpc_port];
     let listeners = gateway_listeners(args.host, ports).await?;
@@ -398,9 +457,15 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             sidecar: args.sidecar.config(),
             ..defaults
         },
-        gateway: GatewayConfig::default(),
+        gateway: GatewayConfig {
+            auth: args.auth.auth,
+            ..GatewayConfig::default()
+        },
     };
     let gateway = fwasm::up::start(config).await?;
+    if let Some(admin) = &admin_token {
+        gateway.install_admin_token(&admin.token).await?;
+    }
     let demos: Vec<String> = DEMOS.iter().map(|(u, f, _)| format!("{u}/{f}")).collect();
     // The ports bound, which differ from the flags' when those say 0.
     let [(_, invoke), (_, upload), (_, grpc)] = addrs;
@@ -427,10 +492,30 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         args.host
     );
     println!("  demo functions: {}", demos.join(", "));
+    if let Some(admin) = &admin_token {
+        print_tokens_banner(admin);
+    }
     println!("Press Ctrl-C to stop.");
     fwasm_gateway::serve(listeners, gateway, shutdown_signal()).await?;
     println!("fwasm stopped");
     Ok(())
+}
+
+/// How to reach a gateway whose tokens are on.
+fn print_tokens_banner(admin: &fwasm::auth::AdminToken) {
+    let whence = match (&admin.file, admin.generated) {
+        (Some(file), true) => format!("made an admin token in {} (mode 0600)", file.display()),
+        (Some(file), false) => format!("the admin token is in {}", file.display()),
+        (None, _) => format!("the admin token is ${}", fwasm::auth::ADMIN_TOKEN_ENV),
+    };
+    println!("  tokens  on: {whence}; every request needs a token");
+    let token = match &admin.file {
+        Some(file) => format!("$(cat {})", file.display()),
+        None => format!("${}", fwasm::auth::ADMIN_TOKEN_ENV),
+    };
+    println!(
+        "          FWASM_TOKEN={token} fwasm token create USER   # a token for USER's requests"
+    );
 }
 
 /// Ctrl-C, or SIGTERM as sent by container runtimes.

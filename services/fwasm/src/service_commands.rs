@@ -184,6 +184,48 @@ pub struct ExecutorService {
     common: Common,
 }
 
+/// `--auth`, `--admin-token-file` and `--insecure-no-auth`, of `up` and `gateway`.
+#[derive(Args)]
+pub struct AuthArgs {
+    /// Require a token on every request (Authorization: Bearer, or dapr-api-token): a user's
+    /// token reaches that user's functions, state and calls; an admin's reaches all. The
+    /// admin token comes from FWASM_ADMIN_TOKEN or --admin-token-file (for `up`, else one is
+    /// made and kept in <data-dir>/admin-token).
+    #[arg(long, conflicts_with = "insecure_no_auth")]
+    pub auth: bool,
+    /// A file holding the admin token (such as a mounted Kubernetes Secret).
+    #[arg(long, env = "FWASM_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Serve without tokens on a non-loopback address anyway (anyone who can reach it can do
+    /// anything). Without --auth, fwasm otherwise serves only on loopback.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+}
+
+impl AuthArgs {
+    /// Checks the flags against `host`, and finds the admin token when tokens are on (for
+    /// `up`, `data_dir` is where a generated one is kept).
+    pub fn admin_token(
+        &self,
+        host: IpAddr,
+        data_dir: Option<&std::path::Path>,
+    ) -> anyhow::Result<Option<fwasm::auth::AdminToken>> {
+        fwasm::auth::check_exposure(host, self.auth, self.insecure_no_auth)?;
+        if !self.auth {
+            return Ok(None);
+        }
+        let from_env = std::env::var(fwasm::auth::ADMIN_TOKEN_ENV).ok();
+        let token = fwasm::auth::admin_token(from_env, self.admin_token_file.as_deref(), data_dir)?;
+        match token {
+            Some(token) => Ok(Some(token)),
+            None => anyhow::bail!(
+                "--auth needs the admin token: set {} or give --admin-token-file FILE",
+                fwasm::auth::ADMIN_TOKEN_ENV
+            ),
+        }
+    }
+}
+
 /// `--sidecar ADDR --sidecar-api layotto|dapr`, of `up` and `executor`.
 #[derive(Args)]
 pub struct SidecarArgs {
@@ -281,18 +323,26 @@ pub struct GatewayService {
     #[arg(long, env = "FWASM_GRPC_PORT", default_value_t = 8081)]
     grpc_port: u16,
     #[command(flatten)]
+    auth: AuthArgs,
+    #[command(flatten)]
     common: Common,
 }
 
 pub async fn gateway(args: GatewayService) -> anyhow::Result<()> {
+    let admin_token = args.auth.admin_token(args.host, None)?;
     let started = args.common.start("fwasm-gateway").await?;
     let ports = [args.invoke_port, args.upload_port, args.grpc_port];
     let listeners = gateway_listeners(args.host, ports).await?;
-    tracing::info!(scheduler = %args.scheduler, state = %args.state, "gateway starting");
+    tracing::info!(scheduler = %args.scheduler, state = %args.state, auth = args.auth.auth, "gateway starting");
     started.ready(gateway_addrs(&listeners)?.to_vec())?;
+    let config = GatewayConfig {
+        auth: args.auth.auth,
+        ..GatewayConfig::default()
+    };
     run_service(fwasm_gateway::run(
         listeners,
-        GatewayConfig::default(),
+        config,
+        admin_token.as_ref().map(|admin| admin.token.as_str()),
         &args.scheduler,
         &args.state,
         crate::shutdown_signal(),

@@ -82,9 +82,11 @@ pub async fn start(config: UpConfig) -> anyhow::Result<Arc<Gateway>> {
         state,
         Arc::new(LocalExecutor(executor)),
     ));
+    // The operator's own uploads, whoever may call later.
     for (user, function, wasm) in DEMOS {
-        gateway
-            .upload(user, function, Bytes::from_static(wasm), None)
+        let upload = gateway.upload(user, function, Bytes::from_static(wasm), None);
+        fwasm_gateway::Caller::Admin
+            .scope(upload)
             .await
             .with_context(|| format!("uploading the demo function {user}/{function}"))?;
     }

@@ -28,8 +28,20 @@ fn every_command_has_help_naming_its_flags() {
         "scheduler",
         "executor",
         "gateway",
+        "token",
     ] {
         assert!(top.contains(command), "{top}");
+    }
+    for flag in ["--auth", "--admin-token-file", "--insecure-no-auth"] {
+        assert!(help(&["up"]).contains(flag), "up: {flag}");
+        assert!(help(&["gateway"]).contains(flag), "gateway: {flag}");
+    }
+    assert!(help(&["token", "create"]).contains("--admin"));
+    for command in ["create", "list", "revoke"] {
+        assert!(
+            help(&["token", command]).contains("--token"),
+            "token {command}"
+        );
     }
     let up = help(&["up"]);
     for flag in [
@@ -263,6 +275,117 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
     assert!(stderr.contains("is another `fwasm up` using"), "{stderr}");
 }
 
+#[test]
+fn fwasm_up_beyond_loopback_needs_tokens() {
+    let data = tempfile::tempdir().unwrap();
+    let any_ports = [
+        "--invoke-port",
+        "0",
+        "--upload-port",
+        "0",
+        "--grpc-port",
+        "0",
+    ];
+    // Without --auth, an address other machines reach is refused, saying what to do.
+    let open = Command::new(FWASM)
+        .args(["up", "--host", "0.0.0.0"])
+        .args(any_ports)
+        .arg("--data-dir")
+        .arg(data.path())
+        .env_remove("FWASM_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!open.status.success());
+    let stderr = String::from_utf8_lossy(&open.stderr);
+    assert!(
+        stderr.contains("refusing to serve on 0.0.0.0 without tokens")
+            && stderr.contains("--auth")
+            && stderr.contains("--insecure-no-auth"),
+        "{stderr}"
+    );
+    assert!(!data.path().join("admin-token").exists());
+
+    // With --auth it serves, with an admin token made for it, readable by its owner alone.
+    let log = data.path().join("stderr.log");
+    let ready_file = data.path().join("up.ready");
+    let _child = Running(
+        Command::new(FWASM)
+            .args(["up", "--host", "0.0.0.0", "--auth"])
+            .args(any_ports)
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--ready-file")
+            .arg(&ready_file)
+            .env_remove("FWASM_ADMIN_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+        log,
+    );
+    let started = std::time::Instant::now();
+    while !ready_file.exists() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "fwasm up --auth never got ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ready: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ready_file).unwrap()).unwrap();
+    let port = |api: &str| {
+        let addr = ready[api].as_str().unwrap();
+        addr.rsplit_once(':').unwrap().1.to_string()
+    };
+    let (invoke, grpc) = (port("invoke"), format!("127.0.0.1:{}", port("grpc")));
+    let token_file = data.path().join("admin-token");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&token_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let admin = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let client = reqwest::blocking::Client::new();
+    let echo = format!("http://127.0.0.1:{invoke}/f/demo/echo");
+    let refused = client.post(&echo).body("hi").send().unwrap();
+    assert_eq!(refused.status(), 401);
+    let reply = client
+        .post(&echo)
+        .bearer_auth(&admin)
+        .body("hi")
+        .send()
+        .unwrap();
+    assert_eq!(reply.text().unwrap(), "hi");
+
+    // The CLI takes the token from FWASM_TOKEN; a user's token reaches that user alone.
+    let made = Command::new(FWASM)
+        .args(["token", "create", "alice", "--addr", &grpc])
+        .env("FWASM_TOKEN", &admin)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let alice = String::from_utf8(made.stdout).unwrap().trim().to_string();
+    assert!(alice.starts_with("fwasm_"), "{alice}");
+    let others = Command::new(FWASM)
+        .args(["invoke", "demo/echo", "--input", "x", "--addr", &grpc])
+        .env("FWASM_TOKEN", &alice)
+        .output()
+        .unwrap();
+    assert!(!others.status.success());
+    let stderr = String::from_utf8_lossy(&others.stderr);
+    assert!(
+        stderr.contains("a token of alice does not reach demo's functions"),
+        "{stderr}"
+    );
+}
+
 /// The Kubernetes manifests start each service with flags the binary accepts.
 /// The documents of deploy/k8s/fwasm.yaml, by `kind/name`.
 fn manifests() -> std::collections::HashMap<String, serde_norway::Value> {
@@ -347,6 +470,28 @@ fn the_kubernetes_manifests_deploy_every_service_with_real_flags() {
             );
         }
     }
+    // The gateway serves other machines, so with tokens, its admin token from a Secret.
+    let gateway = &manifests["Deployment/fwasm-gateway"]["spec"]["template"]["spec"];
+    let args = strings(&gateway["containers"][0]["args"]);
+    assert!(args.contains(&"--auth"), "{args:?}");
+    let file = args[args
+        .iter()
+        .position(|a| *a == "--admin-token-file")
+        .unwrap()
+        + 1];
+    let mounts = gateway["containers"][0]["volumeMounts"]
+        .as_sequence()
+        .unwrap();
+    let mount = mounts
+        .iter()
+        .find(|m| file.starts_with(m["mountPath"].as_str().unwrap()) && m["name"] != "config")
+        .expect("the admin token file is on a mounted volume");
+    let volumes = gateway["volumes"].as_sequence().unwrap();
+    let volume = volumes.iter().find(|v| v["name"] == mount["name"]).unwrap();
+    assert_eq!(
+        volume["secret"]["secretName"].as_str(),
+        Some("fwasm-admin-token")
+    );
     let unused: Vec<_> = config
         .keys()
         .filter(|k| !config_keys_used.contains(*k))

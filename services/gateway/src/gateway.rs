@@ -9,21 +9,25 @@ use fwasm_proto::api::{SchedulerApi, StateApi};
 use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallRecord, CallRef, CallResult, FileList, FileRef, FunctionRef, FunctionSettings,
-    Header, ListFilesRequest, ListSubscriptionsRequest, LockMode, LockRequest, PlaceRequest,
-    PutFileRequest, PutFunctionRequest, SetStateRequest, StateKey, StateValue, StateWrite,
-    SubmitRequest, Subscription, UnlockRequest, UploadReply, WaitCallRequest, WriteStateRequest,
+    Call, CallRecord, CallRef, CallResult, CreatedToken, FileList, FileRef, FunctionRef,
+    FunctionSettings, Header, ListFilesRequest, ListSubscriptionsRequest, ListTokensRequest,
+    LockMode, LockRequest, PlaceRequest, PutFileRequest, PutFunctionRequest, SetStateRequest,
+    StateKey, StateValue, StateWrite, SubmitRequest, Subscription, TokenRecord, TokenRef,
+    UnlockRequest, UploadReply, WaitCallRequest, WriteStateRequest,
 };
 use fwasm_proto::pubsub::{self, Event};
 use fwasm_proto::{ApiError, ErrorCode, names};
 
 use crate::GatewayConfig;
+use crate::auth::{self, Caller, Tokens, check_admin, check_user};
 
 pub struct Gateway {
     config: GatewayConfig,
     scheduler: Arc<dyn SchedulerApi>,
     state: Arc<dyn StateApi>,
     executors: Arc<dyn ExecutorDirectory>,
+    /// Set when tokens are on (`--auth`).
+    tokens: Option<Tokens>,
 }
 
 /// A request to run a function, from any front door.
@@ -48,12 +52,75 @@ impl Gateway {
         executors: Arc<dyn ExecutorDirectory>,
     ) -> Self {
         fwasm_proto::metrics::meters();
+        let tokens = config.auth.then(|| Tokens::new(state.clone()));
         Self {
             config,
             scheduler,
             state,
             executors,
+            tokens,
         }
+    }
+
+    /// Who a request that sent `token` comes from: anyone while tokens are off; else the
+    /// token's user or admin, UNAUTHENTICATED for no token or an unknown one.
+    pub async fn caller(&self, token: Option<&str>) -> Result<Caller, ApiError> {
+        match &self.tokens {
+            None => Ok(Caller::Open),
+            Some(tokens) => tokens.caller(token).await,
+        }
+    }
+
+    /// Makes `token` the operator's admin token (replacing the one before): the state
+    /// service keeps its hash.
+    pub async fn install_admin_token(&self, token: &str) -> Result<(), ApiError> {
+        let record = auth::record(auth::ADMIN_TOKEN_ID, "", true, token);
+        self.state.put_token(record).await?;
+        if let Some(tokens) = &self.tokens {
+            tokens.forget(auth::ADMIN_TOKEN_ID);
+        }
+        Ok(())
+    }
+
+    /// A new token for `user` (or an admin token): the only time its secret is shown.
+    #[tracing::instrument(name = "gateway.create_token", skip_all, fields(%user, admin))]
+    pub async fn create_token(&self, user: &str, admin: bool) -> Result<CreatedToken, ApiError> {
+        check_admin("tokens")?;
+        if !admin {
+            names::check_name("user", user)?;
+        }
+        let (token, record) = auth::new_token(user, admin)?;
+        let created = CreatedToken {
+            id: record.id.clone(),
+            token,
+            user: record.user.clone(),
+            admin,
+        };
+        self.state.put_token(record).await?;
+        tracing::info!(id = %created.id, "token created");
+        Ok(created)
+    }
+
+    /// Every token: ids, users, whether admin, when made (never a secret or its hash).
+    pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>, ApiError> {
+        check_admin("tokens")?;
+        let mut tokens = self.state.list_tokens(ListTokensRequest {}).await?.tokens;
+        for token in &mut tokens {
+            token.secret_sha256 = Bytes::new();
+        }
+        Ok(tokens)
+    }
+
+    /// Revokes the token `id`: it stops working at once here, and within seconds on every
+    /// other gateway. NOT_FOUND if no token has that id.
+    #[tracing::instrument(name = "gateway.revoke_token", skip_all, fields(%id))]
+    pub async fn revoke_token(&self, id: &str) -> Result<(), ApiError> {
+        check_admin("tokens")?;
+        self.state.delete_token(TokenRef { id: id.into() }).await?;
+        if let Some(tokens) = &self.tokens {
+            tokens.forget(id);
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> &GatewayConfig {
@@ -70,6 +137,7 @@ impl Gateway {
         settings: Option<FunctionSettings>,
     ) -> Result<UploadReply, ApiError> {
         names::check_function_ref(user, function)?;
+        check_user(user, "functions")?;
         if let Some(settings) = &settings {
             names::check_settings(settings)?;
         }
@@ -112,6 +180,7 @@ impl Gateway {
     /// The stored module of `user/function`.
     pub async fn download(&self, user: &str, function: &str) -> Result<Bytes, ApiError> {
         names::check_function_ref(user, function)?;
+        check_user(user, "functions")?;
         let code = self
             .state
             .get_function(FunctionRef {
@@ -192,7 +261,8 @@ impl Gateway {
     }
 
     pub async fn get_call(&self, id: u64) -> Result<CallRecord, ApiError> {
-        self.scheduler.get_call(CallRef { id }).await
+        let user = own_calls_only()?;
+        self.scheduler.get_call(CallRef { id, user }).await
     }
 
     /// The call's record once it has ended, or after `timeout` (if given) as it is then.
@@ -202,11 +272,12 @@ impl Gateway {
         timeout: Option<Duration>,
     ) -> Result<CallRecord, ApiError> {
         let timeout_ms = timeout.map_or(0, |t| (t.as_millis() as u64).max(1));
+        let user = own_calls_only()?;
         self.scheduler
             .wait_call(WaitCallRequest {
                 id,
                 timeout_ms,
-                ..WaitCallRequest::default()
+                user,
             })
             .await
     }
@@ -214,6 +285,7 @@ impl Gateway {
     /// Sets a value in the global tier of `user`'s state.
     #[tracing::instrument(name = "gateway.set_state", skip_all, fields(%user, %key, size = value.len()))]
     pub async fn set_state(&self, user: &str, key: &str, value: Bytes) -> Result<(), ApiError> {
+        check_user(user, "state")?;
         self.state
             .set_state(SetStateRequest {
                 user: user.into(),
@@ -231,6 +303,7 @@ impl Gateway {
 
     /// A value of `user`'s state with its version (empty and 0 for a missing key).
     pub async fn get_versioned(&self, user: &str, key: &str) -> Result<StateValue, ApiError> {
+        check_user(user, "state")?;
         self.state.get_state(state_key(user, key)).await
     }
 
@@ -241,6 +314,7 @@ impl Gateway {
         user: &str,
         ops: Vec<StateWrite>,
     ) -> Result<Vec<u64>, ApiError> {
+        check_user(user, "state")?;
         let request = WriteStateRequest {
             user: user.into(),
             ops,
@@ -250,18 +324,21 @@ impl Gateway {
 
     /// The next id of `user`'s sequence `key`.
     pub async fn next_id(&self, user: &str, key: &str) -> Result<u64, ApiError> {
+        check_user(user, "sequences")?;
         self.state.next_id(state_key(user, key)).await
     }
 
     /// Stores a shared file functions read at `path`.
     #[tracing::instrument(name = "gateway.put_file", skip_all, fields(%path, size = data.len()))]
     pub async fn put_file(&self, path: &str, data: Bytes) -> Result<(), ApiError> {
+        check_admin(SHARED_FILES)?;
         let path = path.to_string();
         self.state.put_file(PutFileRequest { path, data }).await
     }
 
     /// The shared file at `path`; `None` if there is none.
     pub async fn get_file(&self, path: &str) -> Result<Option<Bytes>, ApiError> {
+        check_admin(SHARED_FILES)?;
         let path = path.to_string();
         let file = self.state.get_file(FileRef { path }).await?;
         Ok(file.exists.then_some(file.data))
@@ -269,6 +346,7 @@ impl Gateway {
 
     /// Removes the shared file at `path`; NOT_FOUND if there is none.
     pub async fn delete_file(&self, path: &str) -> Result<(), ApiError> {
+        check_admin(SHARED_FILES)?;
         let path = path.to_string();
         self.state.delete_file(FileRef { path }).await
     }
@@ -280,6 +358,7 @@ impl Gateway {
         after: &str,
         limit: u32,
     ) -> Result<FileList, ApiError> {
+        check_admin(SHARED_FILES)?;
         let request = ListFilesRequest {
             prefix: prefix.into(),
             after: after.into(),
@@ -298,6 +377,7 @@ impl Gateway {
         holder: &str,
         lease: Duration,
     ) -> Result<bool, ApiError> {
+        check_user(user, "locks")?;
         let request = LockRequest {
             user: user.into(),
             key: key.into(),
@@ -314,6 +394,7 @@ impl Gateway {
     /// holds it, FAILED_PRECONDITION if another holder does.
     #[tracing::instrument(name = "gateway.unlock", skip_all, fields(%user, %key))]
     pub async fn unlock(&self, user: &str, key: &str, holder: &str) -> Result<(), ApiError> {
+        check_user(user, "locks")?;
         let request = UnlockRequest {
             user: user.into(),
             key: key.into(),
@@ -326,6 +407,7 @@ impl Gateway {
     /// recorded before this returns; their call ids. When it fails, calls it started before
     /// run on (a retry reaches their functions again).
     pub async fn publish(&self, event: &Event) -> Result<Vec<u64>, ApiError> {
+        check_user(&event.user, "topics")?;
         if event.data.len() > self.config.max_input_bytes {
             return Err(too_large(
                 "event",
@@ -342,6 +424,7 @@ impl Gateway {
     #[tracing::instrument(name = "gateway.subscribe", skip_all, fields(%user, %topic, %function))]
     pub async fn subscribe(&self, user: &str, topic: &str, function: &str) -> Result<(), ApiError> {
         names::check_function_ref(user, function)?;
+        check_user(user, "subscriptions")?;
         pubsub::check_topic(topic)?;
         self.state
             .get_function_info(FunctionRef {
@@ -362,6 +445,7 @@ impl Gateway {
         topic: &str,
         function: &str,
     ) -> Result<(), ApiError> {
+        check_user(user, "subscriptions")?;
         self.state
             .unsubscribe(subscription(user, topic, function))
             .await
@@ -373,6 +457,7 @@ impl Gateway {
         user: &str,
         topic: &str,
     ) -> Result<Vec<Subscription>, ApiError> {
+        check_user(user, "subscriptions")?;
         let request = ListSubscriptionsRequest {
             user: user.into(),
             topic: topic.into(),
@@ -382,6 +467,7 @@ impl Gateway {
 
     fn check(&self, inv: &Invocation) -> Result<(), ApiError> {
         names::check_function_ref(&inv.user, &inv.function)?;
+        check_user(&inv.user, "functions")?;
         if inv.input.len() > self.config.max_input_bytes {
             return Err(too_large(
                 "input",
@@ -391,6 +477,17 @@ impl Gateway {
         }
         names::check_cmdline(&inv.cmdline)
     }
+}
+
+/// What shared files are to callers while files have no owners: an admin's, under tokens.
+const SHARED_FILES: &str = "the shared files (an admin's, while files are not yet scoped to users)";
+
+/// The user whose calls the current caller may see: its own, or (empty) all of them.
+fn own_calls_only() -> Result<String, ApiError> {
+    Ok(match Caller::current()? {
+        Caller::User(user) => user,
+        Caller::Open | Caller::Admin => String::new(),
+    })
 }
 
 impl Invocation {

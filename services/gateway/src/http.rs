@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
@@ -17,6 +18,7 @@ use fwasm_proto::trace::within;
 use fwasm_proto::{ApiError, ErrorCode};
 use tokio::net::TcpListener;
 
+use crate::auth;
 use crate::faasm_json::{self, FaasmRequest};
 use crate::gateway::{Gateway, Invocation};
 
@@ -49,7 +51,39 @@ pub(crate) fn invoke_router(gateway: Arc<Gateway>) -> Router {
         .merge(crate::dapr_http::router())
         .fallback(no_such_endpoint)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(from_fn_with_state(gateway.clone(), authenticate))
         .with_state(gateway)
+}
+
+/// Paths anyone may ask for, tokens or not: health checks and metrics.
+const OPEN_PATHS: [&str; 4] = [
+    "/ping",
+    "/metrics",
+    "/v1.0/healthz",
+    "/v1.0/healthz/outbound",
+];
+
+/// Handles a request as its caller (see `auth`): the token it sent decides what it reaches;
+/// a request without one, or with one fwasm does not know, is refused here (401).
+async fn authenticate(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if OPEN_PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let token = auth::presented(|name| headers.get(name).and_then(|v| v.to_str().ok()));
+    match gateway.caller(token).await {
+        Ok(caller) => caller.scope(next.run(request)).await,
+        Err(err) => {
+            let mut response = error_response(err);
+            let challenge = HeaderValue::from_static("Bearer");
+            response.headers_mut().insert("www-authenticate", challenge);
+            response
+        }
+    }
 }
 
 /// Prometheus' scrape of this process.
@@ -75,6 +109,7 @@ pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
         .merge(crate::subscriptions_http::router())
         .fallback(no_such_endpoint)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(from_fn_with_state(gateway.clone(), authenticate))
         .with_state(gateway)
 }
 
@@ -110,6 +145,8 @@ pub(crate) fn error_response(err: ApiError) -> Response {
         ErrorCode::Aborted | ErrorCode::FailedPrecondition => StatusCode::CONFLICT,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
     };
     text(status, err.message)
 }

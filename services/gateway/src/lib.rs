@@ -4,6 +4,8 @@
 //! A call costs one placement request to the scheduler and then goes straight to the chosen
 //! executor; in `fwasm up` both are in-process function calls.
 
+pub mod auth;
+mod authenticated;
 mod dapr_http;
 mod faasm_json;
 mod gateway;
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use auth::Caller;
 pub use gateway::{Gateway, Invocation};
 
 /// Request size limits.
@@ -29,6 +32,8 @@ pub struct GatewayConfig {
     pub max_input_bytes: usize,
     /// Largest module upload.
     pub max_module_bytes: usize,
+    /// Whether every request must bring a token (`--auth`).
+    pub auth: bool,
 }
 
 impl Default for GatewayConfig {
@@ -36,6 +41,7 @@ impl Default for GatewayConfig {
         Self {
             max_input_bytes: 16 << 20,
             max_module_bytes: 64 << 20,
+            auth: false,
         }
     }
 }
@@ -79,10 +85,12 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves a gateway that reaches the scheduler and state services over gRPC.
+/// Serves a gateway that reaches the scheduler and state services over gRPC; with tokens on,
+/// `admin_token` becomes the operator's admin token.
 pub async fn run(
     listeners: GatewayListeners,
     config: GatewayConfig,
+    admin_token: Option<&str>,
     scheduler_addr: &str,
     state_addr: &str,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -94,6 +102,9 @@ pub async fn run(
         connect_state(state_addr)?,
         Arc::new(fwasm_proto::directory::RemoteExecutors::default()),
     );
+    if let Some(token) = admin_token {
+        gateway.install_admin_token(token).await?;
+    }
     serve(listeners, Arc::new(gateway), shutdown).await?;
     Ok(())
 }

@@ -7,13 +7,15 @@ use fwasm_proto::pb::functions_server::{Functions, FunctionsServer};
 use std::time::Duration;
 
 use fwasm_proto::pb::{
-    CallRecord, CallRef, CallResult, InvokeAsyncReply, InvokeRequest, ListSubscriptionsRequest,
-    SetStateRequest, StateKey, StateReply, StateValue, Subscription, SubscriptionList, UploadReply,
+    CallRecord, CallRef, CallResult, CreateTokenRequest, CreatedToken, InvokeAsyncReply,
+    InvokeRequest, ListSubscriptionsRequest, ListTokensRequest, SetStateRequest, StateKey,
+    StateReply, StateValue, Subscription, SubscriptionList, TokenList, TokenRef, UploadReply,
     UploadRequest, WaitCallRequest,
 };
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
+use crate::authenticated::Authenticated;
 use crate::gateway::{Gateway, Invocation};
 use crate::metered::Metered;
 use crate::sidecar::Sidecar;
@@ -116,6 +118,32 @@ impl Functions for PublicApi {
         let subscriptions = self.0.subscriptions(&req.user, &req.topic).await?;
         Ok(Response::new(SubscriptionList { subscriptions }))
     }
+
+    async fn create_token(
+        &self,
+        request: Request<CreateTokenRequest>,
+    ) -> Result<Response<CreatedToken>, Status> {
+        let req = request.into_inner();
+        Ok(Response::new(
+            self.0.create_token(&req.user, req.admin).await?,
+        ))
+    }
+
+    async fn list_tokens(
+        &self,
+        _: Request<ListTokensRequest>,
+    ) -> Result<Response<TokenList>, Status> {
+        let tokens = self.0.list_tokens().await?;
+        Ok(Response::new(TokenList { tokens }))
+    }
+
+    async fn revoke_token(
+        &self,
+        request: Request<TokenRef>,
+    ) -> Result<Response<StateReply>, Status> {
+        self.0.revoke_token(&request.into_inner().id).await?;
+        Ok(Response::new(StateReply {}))
+    }
 }
 
 fn invocation(req: InvokeRequest) -> Invocation {
@@ -139,7 +167,7 @@ pub(crate) async fn serve(
         .max(gateway.config().max_input_bytes)
         + (64 << 10);
     let sidecar = Sidecar(gateway.clone());
-    let functions = FunctionsServer::new(PublicApi(gateway))
+    let functions = FunctionsServer::new(PublicApi(gateway.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(usize::MAX);
     // Layotto's and Dapr's runtime APIs beside fwasm's own: one implementation behind both.
@@ -155,9 +183,10 @@ pub(crate) async fn serve(
         <DaprServer<Sidecar> as NamedService>::NAME,
     ];
     // Every method is counted, timed and traced (see `metered`).
-    let routes = Routes::new(Metered(functions))
-        .add_service(Metered(layotto))
-        .add_service(Metered(dapr));
+    // ... and handled as its caller, whose token decides what it reaches (see `auth`).
+    let routes = Routes::new(Metered(Authenticated::new(functions, gateway.clone())))
+        .add_service(Metered(Authenticated::new(layotto, gateway.clone())))
+        .add_service(Metered(Authenticated::new(dapr, gateway)));
     fwasm_proto::grpc::serve_routes(listener, routes, &names, shutdown)
         .await
         .map_err(std::io::Error::other)

@@ -175,7 +175,14 @@ impl Scheduler {
         if !self.calls.is_durable() || self.calls.contains(id) {
             return;
         }
-        match self.state.load_call(CallRef { id }).await {
+        match self
+            .state
+            .load_call(CallRef {
+                id,
+                ..CallRef::default()
+            })
+            .await
+        {
             Ok(loaded) => {
                 if let Some(record) = loaded.record.filter(|_| loaded.exists) {
                     self.calls.restore(record);
@@ -472,6 +479,7 @@ impl SchedulerApi for Scheduler {
         self.recall(req.id).await;
         self.calls
             .get(req.id)
+            .filter(|record| req.user.is_empty() || record.user == req.user)
             .ok_or_else(|| self.unknown_call(req.id))
     }
 
@@ -590,6 +598,24 @@ mod tests {
         }
         async fn load_call(&self, _: CallRef) -> Result<LoadedCall, ApiError> {
             unreachable!("these tests keep calls in memory")
+        }
+        async fn put_token(&self, _: fwasm_proto::pb::TokenRecord) -> Result<(), ApiError> {
+            unreachable!("the scheduler never touches tokens")
+        }
+        async fn get_token(
+            &self,
+            _: fwasm_proto::pb::TokenRef,
+        ) -> Result<fwasm_proto::pb::TokenRecord, ApiError> {
+            unreachable!("the scheduler never touches tokens")
+        }
+        async fn delete_token(&self, _: fwasm_proto::pb::TokenRef) -> Result<(), ApiError> {
+            unreachable!("the scheduler never touches tokens")
+        }
+        async fn list_tokens(
+            &self,
+            _: fwasm_proto::pb::ListTokensRequest,
+        ) -> Result<fwasm_proto::pb::TokenList, ApiError> {
+            unreachable!("the scheduler never touches tokens")
         }
     }
 
@@ -853,7 +879,13 @@ mod tests {
             placed.executor_id, "e1",
             "placed where the chaining executor asked"
         );
-        let record = s.get_call(CallRef { id: placed.call_id }).await.unwrap();
+        let record = s
+            .get_call(CallRef {
+                id: placed.call_id,
+                ..CallRef::default()
+            })
+            .await
+            .unwrap();
         assert_eq!(
             (record.status(), record.parent_id, record.user.as_str()),
             (CallStatus::Running, 42, "u")
@@ -873,9 +905,33 @@ mod tests {
             s.wait_call(wait).await.unwrap().status(),
             CallStatus::Success
         );
-        let missing = s.get_call(CallRef { id: 1 }).await.unwrap_err();
+        let missing = s
+            .get_call(CallRef {
+                id: 1,
+                ..CallRef::default()
+            })
+            .await
+            .unwrap_err();
         assert_eq!(missing.code, ErrorCode::NotFound);
         assert!(missing.message.starts_with("no call with id 1 is known"));
+        // Asked for one user's calls, another user's call is as unknown as one that never was.
+        let own = CallRef {
+            id: placed.call_id,
+            user: "u".into(),
+        };
+        assert_eq!(s.get_call(own).await.unwrap().user, "u");
+        let others = CallRef {
+            id: placed.call_id,
+            user: "v".into(),
+        };
+        let hidden = s.get_call(others).await.unwrap_err();
+        assert_eq!(hidden.code, ErrorCode::NotFound);
+        assert_eq!(
+            hidden.message,
+            missing
+                .message
+                .replace("id 1 ", &format!("id {} ", placed.call_id))
+        );
     }
 
     #[tokio::test]

@@ -240,6 +240,18 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The encoded call record saved under `id`, `None` if there is none (or it expired).
     async fn call(&self, id: u64) -> Result<Option<Bytes>, BackendError>;
+
+    /// Keeps an encoded token record under its id, replacing any there.
+    async fn put_token(&self, id: &str, record: Bytes) -> Result<(), BackendError>;
+
+    /// The encoded token record of `id`, `None` if there is none.
+    async fn token(&self, id: &str) -> Result<Option<Bytes>, BackendError>;
+
+    /// Removes the token `id`; whether there was one.
+    async fn delete_token(&self, id: &str) -> Result<bool, BackendError>;
+
+    /// Every encoded token record, in no particular order.
+    async fn tokens(&self) -> Result<Vec<Bytes>, BackendError>;
 }
 
 /// How a lock is held.

@@ -7,8 +7,8 @@
 //! has, each user's key count (for the key limit), and the sequencer's last ids. One counter
 //! numbers every value write, so a version is never given twice. Beside state: functions and
 //! modules, shared files and their sizes, call records, the holds of global locks (with their
-//! leases' ends as wall-clock times, so they keep their meaning across restarts) and
-//! subscriptions.
+//! leases' ends as wall-clock times, so they keep their meaning across restarts),
+//! subscriptions and API tokens (their hashes).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -71,6 +71,8 @@ const SUBSCRIPTIONS: TableDefinition<(&str, &str, &str), ()> =
     TableDefinition::new("subscriptions");
 /// (user, key, holder) -> (1 for a write hold, 0 for a read, when its lease ends in Unix ms).
 const LOCKS: TableDefinition<(&str, &str, &str), (u8, u64)> = TableDefinition::new("locks");
+/// token id -> its record (a `TokenRecord` message, which holds a hash, never the secret).
+const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 
 pub const FILE_NAME: &str = "fwasm.redb";
 
@@ -110,6 +112,7 @@ impl EmbeddedBackend {
         txn.open_table(SEQUENCES).map_err(storage)?;
         txn.open_table(LOCKS).map_err(storage)?;
         txn.open_table(SUBSCRIPTIONS).map_err(storage)?;
+        txn.open_table(TOKENS).map_err(storage)?;
         txn.open_table(FILE_SIZES).map_err(storage)?;
         txn.open_table(FUNCTION_SETTINGS).map_err(storage)?;
         measure_lists(&txn)?;
@@ -859,6 +862,54 @@ impl Backend for EmbeddedBackend {
                 let (expires, record) = value.value();
                 (expires >= unix_seconds()).then(|| Bytes::copy_from_slice(record))
             }))
+        })
+        .await
+    }
+
+    async fn put_token(&self, id: &str, record: Bytes) -> Result<(), BackendError> {
+        let id = id.to_string();
+        self.writes
+            .write(record.len(), move |txn| {
+                let mut tokens = txn.open_table(TOKENS).map_err(storage)?;
+                tokens
+                    .insert(id.as_str(), record.as_ref())
+                    .map_err(storage)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<Bytes>, BackendError> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let tokens = txn.open_table(TOKENS).map_err(storage)?;
+            let record = tokens.get(id.as_str()).map_err(storage)?;
+            Ok(record.map(|record| Bytes::copy_from_slice(record.value())))
+        })
+        .await
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<bool, BackendError> {
+        let id = id.to_string();
+        self.writes
+            .write(0, move |txn| {
+                let mut tokens = txn.open_table(TOKENS).map_err(storage)?;
+                Ok(tokens.remove(id.as_str()).map_err(storage)?.is_some())
+            })
+            .await
+    }
+
+    async fn tokens(&self) -> Result<Vec<Bytes>, BackendError> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let tokens = txn.open_table(TOKENS).map_err(storage)?;
+            let mut found = Vec::new();
+            for entry in tokens.iter().map_err(storage)? {
+                let (_, record) = entry.map_err(storage)?;
+                found.push(Bytes::copy_from_slice(record.value()));
+            }
+            Ok(found)
         })
         .await
     }

@@ -457,6 +457,9 @@ fn function_key(user: &str, function: &str) -> Result<String, BackendError> {
     Ok(format!("fwasm:fn:{}/{function}", checked_user(user)?))
 }
 
+/// API token records (hashes, never secrets) by token id, in one hash.
+const TOKENS_KEY: &str = "fwasm:tokens";
+
 /// The scheduler's call records by id, each with its own expiry.
 fn call_key(id: u64) -> String {
     format!("fwasm:call:{id}")
@@ -909,6 +912,43 @@ impl Backend for RedisBackend {
 
     async fn call(&self, id: u64) -> Result<Option<Bytes>, BackendError> {
         self.get_bytes(call_key(id)).await
+    }
+
+    async fn put_token(&self, id: &str, record: Bytes) -> Result<(), BackendError> {
+        ::redis::cmd("HSET")
+            .arg(TOKENS_KEY)
+            .arg(id)
+            .arg(record.as_ref())
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<Bytes>, BackendError> {
+        ::redis::cmd("HGET")
+            .arg(TOKENS_KEY)
+            .arg(id)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<bool, BackendError> {
+        let removed: u64 = ::redis::cmd("HDEL")
+            .arg(TOKENS_KEY)
+            .arg(id)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)?;
+        Ok(removed == 1)
+    }
+
+    async fn tokens(&self) -> Result<Vec<Bytes>, BackendError> {
+        ::redis::cmd("HVALS")
+            .arg(TOKENS_KEY)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
     }
 }
 

@@ -8,9 +8,10 @@ use fwasm_proto::api::StateApi;
 use fwasm_proto::pb::{
     AppendedState, CallRecord, CallRef, FileData, FileEntry, FileList, FileRef, FunctionCode,
     FunctionInfo, FunctionRef, FunctionSettings, ListFilesRequest, ListSubscriptionsRequest,
-    LoadedCall, LockMode, LockReply, LockRequest, ModuleRef, PutFileRequest, PutFunctionRequest,
-    SaveCallRequest, SetStateRequest, StateKey, StateValue, Subscription, SubscriptionList,
-    UnlockRequest, WriteStateReply, WriteStateRequest,
+    ListTokensRequest, LoadedCall, LockMode, LockReply, LockRequest, ModuleRef, PutFileRequest,
+    PutFunctionRequest, SaveCallRequest, SetStateRequest, StateKey, StateValue, Subscription,
+    SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, WriteStateReply,
+    WriteStateRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use sha2::{Digest, Sha256};
@@ -443,6 +444,62 @@ impl StateApi for StateService {
             exists: true,
         })
     }
+
+    async fn put_token(&self, req: TokenRecord) -> Result<(), ApiError> {
+        check_token_id(&req.id)?;
+        let encoded = prost::Message::encode_to_vec(&req);
+        Ok(self.backend.put_token(&req.id, encoded.into()).await?)
+    }
+
+    async fn get_token(&self, req: TokenRef) -> Result<TokenRecord, ApiError> {
+        check_token_id(&req.id)?;
+        match self.backend.token(&req.id).await? {
+            Some(encoded) => decode_token(encoded),
+            None => Err(unknown_token(&req.id)),
+        }
+    }
+
+    async fn delete_token(&self, req: TokenRef) -> Result<(), ApiError> {
+        check_token_id(&req.id)?;
+        match self.backend.delete_token(&req.id).await? {
+            true => Ok(()),
+            false => Err(unknown_token(&req.id)),
+        }
+    }
+
+    async fn list_tokens(&self, _: ListTokensRequest) -> Result<TokenList, ApiError> {
+        let encoded = self.backend.tokens().await?;
+        let mut tokens = encoded
+            .into_iter()
+            .map(decode_token)
+            .collect::<Result<Vec<_>, _>>()?;
+        tokens.sort_by(|a, b| (a.created_unix_millis, &a.id).cmp(&(b.created_unix_millis, &b.id)));
+        Ok(TokenList { tokens })
+    }
+}
+
+/// The longest token id (ids fwasm makes are 16 hex digits; the admin token's is `admin`).
+const MAX_TOKEN_ID_BYTES: usize = 64;
+
+fn check_token_id(id: &str) -> Result<(), ApiError> {
+    let fine = !id.is_empty()
+        && id.len() <= MAX_TOKEN_ID_BYTES
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    match fine {
+        true => Ok(()),
+        false => Err(ApiError::invalid_argument(format!(
+            "{id:?} is not a token id (letters, digits and '-', at most {MAX_TOKEN_ID_BYTES})"
+        ))),
+    }
+}
+
+fn unknown_token(id: &str) -> ApiError {
+    ApiError::not_found(format!("no token has the id {id:?}"))
+}
+
+fn decode_token(encoded: bytes::Bytes) -> Result<TokenRecord, ApiError> {
+    <TokenRecord as prost::Message>::decode(encoded)
+        .map_err(|e| ApiError::internal(format!("a token record is stored garbled: {e}")))
 }
 
 #[cfg(test)]
@@ -554,6 +611,47 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidArgument);
         let err = state.set_state(set("no/user", "k", "1")).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidArgument);
+    }
+
+    #[tokio::test]
+    async fn tokens_are_found_by_id_listed_oldest_first_and_ids_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = service(dir.path());
+        let token = |id: &str, created: u64| TokenRecord {
+            id: id.into(),
+            user: "u".into(),
+            secret_sha256: vec![7; 32].into(),
+            created_unix_millis: created,
+            ..TokenRecord::default()
+        };
+        state.put_token(token("late", 2)).await.unwrap();
+        state.put_token(token("early", 1)).await.unwrap();
+        let found = state.get_token(TokenRef { id: "late".into() }).await;
+        assert_eq!(found.unwrap(), token("late", 2));
+        let listed = state.list_tokens(ListTokensRequest {}).await.unwrap();
+        let ids: Vec<_> = listed.tokens.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["early", "late"]);
+        state
+            .delete_token(TokenRef { id: "late".into() })
+            .await
+            .unwrap();
+        for gone in [
+            state
+                .get_token(TokenRef { id: "late".into() })
+                .await
+                .unwrap_err(),
+            state
+                .delete_token(TokenRef { id: "late".into() })
+                .await
+                .unwrap_err(),
+        ] {
+            assert_eq!(gone.code, ErrorCode::NotFound);
+            assert_eq!(gone.message, "no token has the id \"late\"");
+        }
+        for bad in ["", "a/b", "a_b", &"x".repeat(65)] {
+            let err = state.put_token(token(bad, 0)).await.unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidArgument, "{bad:?}");
+        }
     }
 
     #[tokio::test]

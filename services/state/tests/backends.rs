@@ -90,7 +90,24 @@ conformance!(
     locks_exclude_expire_and_say_who_holds_them,
     files_are_listed_by_prefix_a_page_at_a_time_and_deleted,
     subscriptions_are_kept_per_user_topic_and_function,
+    tokens_are_kept_by_id_replaced_and_deleted,
 );
+
+async fn tokens_are_kept_by_id_replaced_and_deleted(store: Arc<dyn Backend>) {
+    assert_eq!(store.token("a1").await.unwrap(), None);
+    assert_eq!(store.tokens().await.unwrap(), Vec::<Bytes>::new());
+    store.put_token("a1", b("first")).await.unwrap();
+    store.put_token("b2", b("second")).await.unwrap();
+    store.put_token("a1", b("replaced")).await.unwrap();
+    assert_eq!(store.token("a1").await.unwrap(), Some(b("replaced")));
+    let mut all = store.tokens().await.unwrap();
+    all.sort();
+    assert_eq!(all, [b("replaced"), b("second")]);
+    assert!(store.delete_token("a1").await.unwrap());
+    assert!(!store.delete_token("a1").await.unwrap(), "gone");
+    assert_eq!(store.token("a1").await.unwrap(), None);
+    assert_eq!(store.tokens().await.unwrap(), [b("second")]);
+}
 
 async fn subscriptions_are_kept_per_user_topic_and_function(store: Arc<dyn Backend>) {
     let pair = |topic: &str, function: &str| (topic.to_string(), function.to_string());
@@ -1049,7 +1066,7 @@ async fn redis_files_from_before_the_index_are_listed() {
     assert_eq!(listed, [("old/a.txt".to_string(), 3)]);
 }
 
-/// Versions, sequences, locks and subscriptions survive a restart: the embedded store reopened on its directory,
+/// Versions, sequences, locks, subscriptions and tokens survive a restart: the embedded store reopened on its directory,
 /// and a new connection (a restarted state service) to the same Redis.
 #[tokio::test]
 async fn versions_and_sequences_survive_a_restart() {
@@ -1072,6 +1089,7 @@ async fn versions_and_sequences_survive_a_restart() {
             .await;
         assert!(held.unwrap().granted, "{name}");
         store.set_subscription("u", "t", "f", true).await.unwrap();
+        store.put_token("t1", b("hash")).await.unwrap();
         drop(store);
         let store = open().await;
         assert_eq!(
@@ -1098,6 +1116,8 @@ async fn versions_and_sequences_survive_a_restart() {
             [("t".to_string(), "f".to_string())],
             "{name}"
         );
+        let token = store.token("t1").await.unwrap();
+        assert_eq!(token, Some(b("hash")), "{name}: tokens survive a restart");
         let next = store
             .set_state("u", "other", b("v"), NO_LIMIT)
             .await

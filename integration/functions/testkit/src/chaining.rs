@@ -118,6 +118,20 @@ pub fn chain_other(req: &Request) -> Response {
     }
 }
 
+/// Awaits the call "ID" given as "ID TIMEOUT_MS": "ok OUTPUT", or "error: WHY" (a timeout of
+/// 0 only looks).
+pub fn await_id(req: &Request) -> Response {
+    let body = String::from_utf8_lossy(req.body());
+    let mut words = body.split_whitespace();
+    let id = words.next().and_then(|id| id.parse().ok()).unwrap_or(0);
+    let timeout = words.next().and_then(|ms| ms.parse().ok()).unwrap_or(0);
+    let timeout = std::time::Duration::from_millis(timeout);
+    match fwasm_sdk::await_call_timeout(CallId::new(id), timeout) {
+        Ok(output) => Response::ok([&b"ok "[..], &output].concat()),
+        Err(err) => Response::ok(format!("error: {err}")),
+    }
+}
+
 /// Runs `upper` on the body and returns the child's call id.
 pub fn child_id(req: &Request) -> Response {
     let run = || -> Result<CallId, Error> {

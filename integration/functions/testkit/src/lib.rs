@@ -27,6 +27,7 @@ fn handle(req: Request) -> Response {
         "fanlimit" => chaining::fanlimit(&req),
         "chain_other" => chaining::chain_other(&req),
         "child_id" => chaining::child_id(&req),
+        "await_id" => chaining::await_id(&req),
         "nest" => chaining::nest(&req),
         "counter" => state::counter(),
         "state_offset" => state::state_offset(),

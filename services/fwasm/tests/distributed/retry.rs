@@ -30,7 +30,14 @@ async fn a_call_cut_off_by_a_killed_executor_succeeds_on_another() {
         .call_id;
     let mut first = String::new();
     eventually("the call running on an executor", async || {
-        let record = client.get_call(CallRef { id }).await.unwrap().into_inner();
+        let record = client
+            .get_call(CallRef {
+                id,
+                ..CallRef::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
         first = record.executor_id.clone();
         record.status() == CallStatus::Running && !first.is_empty()
     })
