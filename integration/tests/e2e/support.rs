@@ -330,15 +330,21 @@ async fn up_on(data_dir: &Path, redis_url: Option<String>, executor: ExecutorCon
 
 /// `fwasm up --auth` with `admin_token` as the operator's admin token.
 pub async fn up_with_tokens(admin_token: &str) -> Platform {
+    let gateway = GatewayConfig {
+        auth: true,
+        ..test_gateway_config()
+    };
+    up_with_gateway(gateway, admin_token).await
+}
+
+/// `fwasm up` with its gateway configured as `gateway`, and `admin_token` installed.
+pub async fn up_with_gateway(gateway: GatewayConfig, admin_token: &str) -> Platform {
     let data = tempfile::tempdir().unwrap();
     let config = UpConfig {
         data_dir: data.path().to_path_buf(),
         state_backend: None,
         executor: test_executor_config(),
-        gateway: GatewayConfig {
-            auth: true,
-            ..test_gateway_config()
-        },
+        gateway,
     };
     let mut platform = serve_up(config, Some(admin_token)).await;
     platform._data = Some(data);

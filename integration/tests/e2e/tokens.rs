@@ -16,7 +16,7 @@ use reqwest::Method;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::support::{Platform, up_with_tokens};
+use crate::support::{Platform, test_gateway_config, up_with_gateway, up_with_tokens};
 
 const ADMIN: &str = "the-operators-own-admin-token";
 const UNKNOWN: &str =
@@ -662,5 +662,58 @@ async fn the_cli_sends_its_token_and_revoked_tokens_stop_at_once() {
         .unwrap_err()
         .to_string();
     assert!(again.contains("no token has the id"), "{again}");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn faasms_own_api_may_be_opened_on_loopback_and_nothing_else_is() {
+    let gateway = fwasm_gateway::GatewayConfig {
+        auth: true,
+        open_faasm_api: true,
+        ..test_gateway_config()
+    };
+    let p = up_with_gateway(gateway, ADMIN).await;
+    let (callers, _) = setting_up(&p).await;
+    let (invoke, upload, http) = (&p.invoke, &p.upload, &p.http);
+    // Faasm's clients, which send no token, are served as Faasm serves them.
+    let open = [
+        http.post(format!("{invoke}/f/demo/echo")).body("hi"),
+        http.post(format!("{invoke}/fa/demo/echo")).body("hi"),
+        http.post(format!("{invoke}/"))
+            .body(r#"{"user": "demo", "function": "echo", "input_data": "hi"}"#),
+        http.put(format!("{upload}/s/demo/k")).body("v"),
+        http.get(format!("{upload}/s/demo/k")),
+        http.put(format!("{upload}/file"))
+            .header("FilePath", "a.txt")
+            .body("a"),
+        http.put(format!("{upload}/f/demo/two")).body(echo()),
+    ];
+    for request in open {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{:?}", response.url().path());
+    }
+    // A token that is sent still counts: an unknown one is refused, a user's reaches its own.
+    let faasm_echo = || http.post(format!("{invoke}/f/demo/echo")).body("hi");
+    assert_eq!(send(faasm_echo(), &Some(UNKNOWN.into())).await, 401);
+    assert_eq!(send(faasm_echo(), &Some(callers.alice.clone())).await, 403);
+    // Every other door still wants a token.
+    let closed = [
+        http.post(format!("{invoke}/v1.0/invoke/demo/method/echo"))
+            .body("hi"),
+        http.get(format!("{invoke}/v1.0/state/demo/k")),
+        http.get(format!("{upload}/sub/demo")),
+    ];
+    for request in closed {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{:?}", response.url().path());
+    }
+    let mut functions = FunctionsClient::new(channel(&p).await);
+    let invoke = InvokeRequest {
+        user: "demo".into(),
+        function: "echo".into(),
+        ..InvokeRequest::default()
+    };
+    let refused = functions.invoke(invoke).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
     p.stop().await;
 }

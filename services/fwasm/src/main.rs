@@ -459,6 +459,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         },
         gateway: GatewayConfig {
             auth: args.auth.auth,
+            open_faasm_api: args.auth.open_faasm_api_on_loopback,
             ..GatewayConfig::default()
         },
     };
@@ -493,7 +494,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     );
     println!("  demo functions: {}", demos.join(", "));
     if let Some(admin) = &admin_token {
-        print_tokens_banner(admin);
+        print_tokens_banner(admin, args.auth.open_faasm_api_on_loopback);
     }
     println!("Press Ctrl-C to stop.");
     fwasm_gateway::serve(listeners, gateway, shutdown_signal()).await?;
@@ -502,13 +503,16 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
 }
 
 /// How to reach a gateway whose tokens are on.
-fn print_tokens_banner(admin: &fwasm::auth::AdminToken) {
+fn print_tokens_banner(admin: &fwasm::auth::AdminToken, open_faasm_api: bool) {
     let whence = match (&admin.file, admin.generated) {
         (Some(file), true) => format!("made an admin token in {} (mode 0600)", file.display()),
         (Some(file), false) => format!("the admin token is in {}", file.display()),
         (None, _) => format!("the admin token is ${}", fwasm::auth::ADMIN_TOKEN_ENV),
     };
     println!("  tokens  on: {whence}; every request needs a token");
+    if open_faasm_api {
+        println!("          except Faasm's API (/f/, /fa/, POST /, /s/, /file), open on loopback");
+    }
     let token = match &admin.file {
         Some(file) => format!("$(cat {})", file.display()),
         None => format!("${}", fwasm::auth::ADMIN_TOKEN_ENV),

@@ -200,6 +200,10 @@ pub struct AuthArgs {
     /// anything). Without --auth, fwasm otherwise serves only on loopback.
     #[arg(long)]
     pub insecure_no_auth: bool,
+    /// With --auth, still serve Faasm's own API (/f/, /fa/, POST /, /s/, /file) to requests
+    /// without a token, for Faasm's clients, which cannot send one: on loopback only.
+    #[arg(long, requires = "auth")]
+    pub open_faasm_api_on_loopback: bool,
 }
 
 impl AuthArgs {
@@ -211,6 +215,13 @@ impl AuthArgs {
         data_dir: Option<&std::path::Path>,
     ) -> anyhow::Result<Option<fwasm::auth::AdminToken>> {
         fwasm::auth::check_exposure(host, self.auth, self.insecure_no_auth)?;
+        if self.open_faasm_api_on_loopback && !host.is_loopback() {
+            anyhow::bail!(
+                "--open-faasm-api-on-loopback serves Faasm's API without tokens, so only on a \
+                 loopback address, not {host}: listen on 127.0.0.1, or drop the flag and give \
+                 Faasm's clients a token"
+            );
+        }
         if !self.auth {
             return Ok(None);
         }
@@ -337,6 +348,7 @@ pub async fn gateway(args: GatewayService) -> anyhow::Result<()> {
     started.ready(gateway_addrs(&listeners)?.to_vec())?;
     let config = GatewayConfig {
         auth: args.auth.auth,
+        open_faasm_api: args.auth.open_faasm_api_on_loopback,
         ..GatewayConfig::default()
     };
     run_service(fwasm_gateway::run(

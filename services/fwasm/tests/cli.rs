@@ -304,6 +304,25 @@ fn fwasm_up_beyond_loopback_needs_tokens() {
         "{stderr}"
     );
     assert!(!data.path().join("admin-token").exists());
+    let opened = Command::new(FWASM)
+        .args([
+            "up",
+            "--host",
+            "0.0.0.0",
+            "--auth",
+            "--open-faasm-api-on-loopback",
+        ])
+        .args(any_ports)
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!opened.status.success());
+    let stderr = String::from_utf8_lossy(&opened.stderr);
+    assert!(
+        stderr.contains("only on a loopback address, not 0.0.0.0"),
+        "{stderr}"
+    );
 
     // With --auth it serves, with an admin token made for it, readable by its owner alone.
     let log = data.path().join("stderr.log");

@@ -34,6 +34,10 @@ pub struct GatewayConfig {
     pub max_module_bytes: usize,
     /// Whether every request must bring a token (`--auth`).
     pub auth: bool,
+    /// With tokens on, Faasm's doors (`/f/`, `/fa/`, `POST /`, `/s/`, `/file`) still serve a
+    /// request without a token as Faasm does (`--open-faasm-api-on-loopback`): for Faasm's own
+    /// clients, which cannot send one. Only ever set with every listener on loopback.
+    pub open_faasm_api: bool,
 }
 
 impl Default for GatewayConfig {
@@ -42,6 +46,7 @@ impl Default for GatewayConfig {
             max_input_bytes: 16 << 20,
             max_module_bytes: 64 << 20,
             auth: false,
+            open_faasm_api: false,
         }
     }
 }
