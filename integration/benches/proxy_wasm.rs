@@ -41,7 +41,7 @@ async fn invoke(client: &FunctionsClient<Channel>, function: &str) -> u64 {
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let client = FunctionsClient::new(rt.block_on(support::up(data.path())));
+    let client = FunctionsClient::new(rt.block_on(support::up(data.path(), Default::default())));
     rt.block_on(client.clone().upload(UploadRequest {
         user: "demo".into(),
         function: "layotto-echo".into(),

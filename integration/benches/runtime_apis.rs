@@ -104,7 +104,7 @@ impl Clients {
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let channel = rt.block_on(support::up(data.path()));
+    let channel = rt.block_on(support::up(data.path(), Default::default()));
     let clients = Clients {
         fwasm: FunctionsClient::new(channel.clone()),
         dapr: DaprClient::new(channel),

@@ -7,10 +7,11 @@ use crate::ApiError;
 use crate::pb::{
     AppendedState, Call, CallRecord, CallRef, CallResult, ExecutorHeartbeat, FileData, FileList,
     FileRef, FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply, ListFilesRequest,
-    ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockReply, LockRequest, ModuleRef,
-    PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, SaveCallRequest, SetStateRequest,
-    StateKey, StateValue, SubmitRequest, Subscription, SubscriptionList, TokenList, TokenRecord,
-    TokenRef, UnlockRequest, WaitCallRequest, WriteStateReply, WriteStateRequest,
+    ListQuotasRequest, ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockReply,
+    LockRequest, ModuleRef, PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, QuotaList,
+    QuotaRef, SaveCallRequest, SetStateRequest, StateKey, StateValue, SubmitRequest, Subscription,
+    SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, UserQuota, WaitCallRequest,
+    WriteStateReply, WriteStateRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -57,6 +58,10 @@ pub trait StateApi: Send + Sync + 'static {
     /// NOT_FOUND if no token has the id.
     async fn delete_token(&self, req: TokenRef) -> Result<(), ApiError>;
     async fn list_tokens(&self, req: ListTokensRequest) -> Result<TokenList, ApiError>;
+
+    /// A user's own quotas; every limit 0 removes them.
+    async fn put_quota(&self, req: UserQuota) -> Result<(), ApiError>;
+    async fn list_quotas(&self, req: ListQuotasRequest) -> Result<QuotaList, ApiError>;
 }
 
 /// Placement of calls on executors, and the table of calls and their outcomes.
@@ -74,6 +79,10 @@ pub trait SchedulerApi: Send + Sync + 'static {
     async fn wait_call(&self, req: WaitCallRequest) -> Result<CallRecord, ApiError>;
     /// An executor's heartbeat: it joins, or stays, a member.
     async fn heartbeat(&self, beat: ExecutorHeartbeat) -> Result<HeartbeatReply, ApiError>;
+    /// Sets a user's own quotas (every limit 0: back to the defaults).
+    async fn set_quota(&self, req: UserQuota) -> Result<(), ApiError>;
+    /// The limits in force for a user.
+    async fn get_quota(&self, req: QuotaRef) -> Result<UserQuota, ApiError>;
 }
 
 /// Running calls.

@@ -301,6 +301,18 @@ impl pb::state_server::State for StateServer {
     ) -> Result<Response<pb::TokenList>, Status> {
         serve_with!(self.0, list_tokens, r)
     }
+    async fn put_quota(
+        &self,
+        r: Request<pb::UserQuota>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, put_quota, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
+    async fn list_quotas(
+        &self,
+        r: Request<pb::ListQuotasRequest>,
+    ) -> Result<Response<pb::QuotaList>, Status> {
+        serve_with!(self.0, list_quotas, r)
+    }
 }
 
 #[async_trait]
@@ -398,6 +410,12 @@ impl StateApi for StateClient<Channel> {
     async fn list_tokens(&self, req: pb::ListTokensRequest) -> Result<pb::TokenList, ApiError> {
         call_with!(StateClient, self, list_tokens, req)
     }
+    async fn put_quota(&self, req: pb::UserQuota) -> Result<(), ApiError> {
+        call_with!(StateClient, self, put_quota, req).map(|_| ())
+    }
+    async fn list_quotas(&self, req: pb::ListQuotasRequest) -> Result<pb::QuotaList, ApiError> {
+        call_with!(StateClient, self, list_quotas, req)
+    }
 }
 
 /// Serves a [`SchedulerApi`] implementation over gRPC.
@@ -427,6 +445,15 @@ impl pb::scheduler_server::Scheduler for SchedulerServer {
         r: Request<pb::FunctionInfo>,
     ) -> Result<Response<pb::FunctionUpdatedReply>, Status> {
         serve_with!(self.0, function_updated, r).map(|r| r.map(|()| pb::FunctionUpdatedReply {}))
+    }
+    async fn set_quota(
+        &self,
+        r: Request<pb::UserQuota>,
+    ) -> Result<Response<pb::SetQuotaReply>, Status> {
+        serve_with!(self.0, set_quota, r).map(|r| r.map(|()| pb::SetQuotaReply {}))
+    }
+    async fn get_quota(&self, r: Request<pb::QuotaRef>) -> Result<Response<pb::UserQuota>, Status> {
+        serve_with!(self.0, get_quota, r)
     }
     async fn call_finished(
         &self,
@@ -461,6 +488,12 @@ impl SchedulerApi for SchedulerClient<Channel> {
     }
     async fn function_updated(&self, info: pb::FunctionInfo) -> Result<(), ApiError> {
         call_with!(SchedulerClient, self, function_updated, info).map(|_| ())
+    }
+    async fn set_quota(&self, req: pb::UserQuota) -> Result<(), ApiError> {
+        call_with!(SchedulerClient, self, set_quota, req).map(|_| ())
+    }
+    async fn get_quota(&self, req: pb::QuotaRef) -> Result<pb::UserQuota, ApiError> {
+        call_with!(SchedulerClient, self, get_quota, req)
     }
     async fn call_finished(&self, result: pb::CallResult) -> Result<(), ApiError> {
         call_with!(SchedulerClient, self, call_finished, result).map(|_| ())

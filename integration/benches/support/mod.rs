@@ -11,8 +11,9 @@ use fwasm::up::UpConfig;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
-/// `fwasm up` in this process (embedded store in a temporary directory); its gRPC channel.
-pub async fn up(data: &std::path::Path) -> Channel {
+/// `fwasm up` in this process (embedded store in a temporary directory), every user with
+/// `quota`; its gRPC channel.
+pub async fn up(data: &std::path::Path, quota: fwasm_proto::pb::UserQuota) -> Channel {
     let listener = || TcpListener::bind("127.0.0.1:0");
     let listeners = fwasm_gateway::GatewayListeners {
         invoke: listener().await.unwrap(),
@@ -25,6 +26,7 @@ pub async fn up(data: &std::path::Path) -> Channel {
         state_backend: None,
         executor: fwasm_executor::ExecutorConfig::default(),
         gateway: fwasm_gateway::GatewayConfig::default(),
+        default_quota: quota,
     };
     let gateway = fwasm::up::start(config).await.unwrap();
     tokio::spawn(fwasm_gateway::serve(
@@ -41,6 +43,7 @@ pub async fn up(data: &std::path::Path) -> Channel {
 /// also timed in every iteration, and the ratio of their totals (second / first) is printed
 /// once the group ends: the two measured at the same moments, which a shared machine's
 /// drifting load cannot bias.
+#[allow(dead_code)] // Not every bench interleaves.
 pub fn interleaved<F, Fut>(
     c: &mut Criterion,
     rt: &tokio::runtime::Runtime,

@@ -11,6 +11,7 @@ mod http_api;
 mod proxy_wasm;
 mod public_grpc;
 mod pubsub;
+mod quotas;
 mod recording_sidecar;
 mod restart;
 mod sidecar;

@@ -324,6 +324,7 @@ async fn up_on(data_dir: &Path, redis_url: Option<String>, executor: ExecutorCon
         state_backend: redis_url,
         executor,
         gateway: test_gateway_config(),
+        default_quota: Default::default(),
     };
     serve_up(config, None).await
 }
@@ -337,6 +338,21 @@ pub async fn up_with_tokens(admin_token: &str) -> Platform {
     up_with_gateway(gateway, admin_token).await
 }
 
+/// `fwasm up` whose users all have `quota` (tokens off).
+pub async fn up_with_default_quota(quota: fwasm_proto::pb::UserQuota) -> Platform {
+    let data = tempfile::tempdir().unwrap();
+    let config = UpConfig {
+        data_dir: data.path().to_path_buf(),
+        state_backend: None,
+        executor: test_executor_config(),
+        gateway: test_gateway_config(),
+        default_quota: quota,
+    };
+    let mut platform = serve_up(config, None).await;
+    platform._data = Some(data);
+    platform
+}
+
 /// `fwasm up` with its gateway configured as `gateway`, and `admin_token` installed.
 pub async fn up_with_gateway(gateway: GatewayConfig, admin_token: &str) -> Platform {
     let data = tempfile::tempdir().unwrap();
@@ -345,6 +361,7 @@ pub async fn up_with_gateway(gateway: GatewayConfig, admin_token: &str) -> Platf
         state_backend: None,
         executor: test_executor_config(),
         gateway,
+        default_quota: Default::default(),
     };
     let mut platform = serve_up(config, Some(admin_token)).await;
     platform._data = Some(data);

@@ -10,7 +10,8 @@ use fwasm_proto::layotto::runtime_client::RuntimeClient;
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{
     CallRef, CreateTokenRequest, InvokeRequest, ListSubscriptionsRequest, ListTokensRequest,
-    SetStateRequest, StateKey, Subscription, TokenRef, UploadRequest, WaitCallRequest,
+    QuotaRef, SetStateRequest, StateKey, Subscription, TokenRef, UploadRequest, UserQuota,
+    WaitCallRequest,
 };
 use reqwest::Method;
 use tonic::Code;
@@ -508,6 +509,22 @@ async fn the_grpc_apis_check_every_method() {
                     .await,
             )
         }
+    })
+    .await;
+    grpc_matrix(&callers, "SetQuota", ADMINS, |token| async move {
+        let quota = UserQuota {
+            user: "alice".into(),
+            max_concurrent_calls: 100,
+            ..UserQuota::default()
+        };
+        code(f().set_quota(request(quota, &token, false)).await)
+    })
+    .await;
+    grpc_matrix(&callers, "GetQuota", USERS, |token| async move {
+        let quota = QuotaRef {
+            user: "alice".into(),
+        };
+        code(f().get_quota(request(quota, &token, false)).await)
     })
     .await;
 

@@ -7,7 +7,8 @@ use anyhow::{Context, bail};
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{
     CallRef, CallStatus, CreateTokenRequest, FunctionSettings, InvokeRequest, ListTokensRequest,
-    SetStateRequest, StateKey, Subscription, TokenRef, UploadRequest, WaitCallRequest,
+    QuotaRef, SetStateRequest, StateKey, Subscription, TokenRef, UploadRequest, UserQuota,
+    WaitCallRequest,
 };
 use tonic::Status;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -412,5 +413,55 @@ pub async fn token_revoke(
         .await
         .map_err(|status| anyhow::anyhow!("token revoke failed: {}", status.message()))?;
     writeln!(out, "Revoked token {id}")?;
+    Ok(())
+}
+
+/// `fwasm quota set USER ...`: the user's own limits (0 = the default's).
+pub async fn quota_set(
+    server: impl Into<Server>,
+    quota: UserQuota,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let user = quota.user.clone();
+    let mut client = connect(server.into()).await?;
+    client
+        .set_quota(quota)
+        .await
+        .map_err(|status| anyhow::anyhow!("quota set failed: {}", status.message()))?;
+    writeln!(out, "Set {user}'s own quotas; in force now:")?;
+    quota_print(&mut client, &user, out).await
+}
+
+/// `fwasm quota get USER`: the limits in force for the user.
+pub async fn quota_get(
+    server: impl Into<Server>,
+    user: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    quota_print(&mut connect(server.into()).await?, user, out).await
+}
+
+async fn quota_print(client: &mut Client, user: &str, out: &mut impl Write) -> anyhow::Result<()> {
+    let quota = client
+        .get_quota(QuotaRef { user: user.into() })
+        .await
+        .map_err(|status| anyhow::anyhow!("quota get failed: {}", status.message()))?
+        .into_inner();
+    let limit = |value: f64| match value {
+        0.0 => "no limit".to_string(),
+        value => value.to_string(),
+    };
+    writeln!(
+        out,
+        "concurrent calls: {}",
+        limit(quota.max_concurrent_calls.into())
+    )?;
+    writeln!(out, "calls per second: {}", limit(quota.calls_per_second))?;
+    let burst = match (quota.burst_calls, quota.calls_per_second) {
+        (_, 0.0) => "no limit".to_string(),
+        (0, rate) => format!("{} (a second's worth)", rate.ceil().max(1.0)),
+        (burst, _) => burst.to_string(),
+    };
+    writeln!(out, "burst calls: {burst}")?;
     Ok(())
 }

@@ -90,6 +90,9 @@ enum Command {
     /// Create, list and revoke API tokens (with an admin token).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Show a user's quotas, or give it its own (with an admin token).
+    #[command(subcommand)]
+    Quota(QuotaCommand),
     /// Show how a call is doing: RUNNING, SUCCESS: <output> or FAILED: <reason>.
     ///
     /// Exits with status 1 when the call failed.
@@ -99,6 +102,34 @@ enum Command {
         /// Wait until the call has ended.
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuotaCommand {
+    /// Give USER its own quotas in place of the defaults (0, or a limit left out, keeps the
+    /// default's; all 0 goes back to the defaults). In force at once.
+    Set {
+        /// The user, e.g. alice.
+        user: String,
+        /// Its most calls unfinished at once (running, queued or waiting).
+        #[arg(long, default_value_t = 0)]
+        concurrent_calls: u32,
+        /// Its most calls started per second, on average.
+        #[arg(long, default_value_t = 0.0)]
+        calls_per_second: f64,
+        /// Its most calls started at once after a quiet while.
+        #[arg(long, default_value_t = 0)]
+        burst_calls: u32,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show the quotas in force for USER (its own, else the defaults).
+    Get {
+        /// The user, e.g. alice.
+        user: String,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -282,6 +313,8 @@ struct UpArgs {
     sidecar: service_commands::SidecarArgs,
     #[command(flatten)]
     auth: service_commands::AuthArgs,
+    #[command(flatten)]
+    quotas: service_commands::QuotaArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -398,6 +431,24 @@ async fn run() -> anyhow::Result<()> {
         Command::Token(TokenCommand::Revoke { id, server }) => {
             fwasm::client::token_revoke(&server, &id, &mut std::io::stdout()).await
         }
+        Command::Quota(QuotaCommand::Set {
+            user,
+            concurrent_calls,
+            calls_per_second,
+            burst_calls,
+            server,
+        }) => {
+            let quota = fwasm_proto::pb::UserQuota {
+                user,
+                max_concurrent_calls: concurrent_calls,
+                calls_per_second,
+                burst_calls,
+            };
+            fwasm::client::quota_set(&server, quota, &mut std::io::stdout()).await
+        }
+        Command::Quota(QuotaCommand::Get { user, server }) => {
+            fwasm::client::quota_get(&server, &user, &mut std::io::stdout()).await
+        }
         Command::Status { id, wait, server } => {
             if wait {
                 eprintln!("Waiting for call {id} to end ...");
@@ -462,6 +513,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             open_faasm_api: args.auth.open_faasm_api_on_loopback,
             ..GatewayConfig::default()
         },
+        default_quota: args.quotas.default_quota(),
     };
     let gateway = fwasm::up::start(config).await?;
     if let Some(admin) = &admin_token {

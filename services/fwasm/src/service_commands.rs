@@ -114,6 +114,8 @@ pub struct SchedulerService {
     #[arg(long, env = "FWASM_DURABLE_CALLS", value_parser = clap::builder::BoolishValueParser::new())]
     durable_calls: bool,
     #[command(flatten)]
+    quotas: QuotaArgs,
+    #[command(flatten)]
     common: Common,
 }
 
@@ -134,6 +136,7 @@ pub async fn scheduler(args: SchedulerService) -> anyhow::Result<()> {
     let config = SchedulerConfig {
         executors,
         durable_calls: args.durable_calls,
+        default_quota: args.quotas.default_quota(),
         ..SchedulerConfig::default()
     };
     tracing::info!(state = %args.state, "scheduler starting");
@@ -182,6 +185,33 @@ pub struct ExecutorService {
     sidecar: SidecarArgs,
     #[command(flatten)]
     common: Common,
+}
+
+/// Every user's quotas, of `up` and `scheduler`; an admin gives a user its own with
+/// `fwasm quota set`.
+#[derive(Args)]
+pub struct QuotaArgs {
+    /// Each user's most calls unfinished at once (running, queued or waiting), unless it has
+    /// its own quota; 0: no limit. Below the executors' capacity, no user can take all of it.
+    #[arg(long, env = "FWASM_QUOTA_CONCURRENT_CALLS", default_value_t = 0)]
+    pub quota_concurrent_calls: u32,
+    /// Each user's most calls started per second, on average; 0: no limit.
+    #[arg(long, env = "FWASM_QUOTA_CALLS_PER_SECOND", default_value_t = 0.0)]
+    pub quota_calls_per_second: f64,
+    /// Each user's most calls started at once after a quiet while; 0: a second's worth.
+    #[arg(long, env = "FWASM_QUOTA_BURST_CALLS", default_value_t = 0)]
+    pub quota_burst_calls: u32,
+}
+
+impl QuotaArgs {
+    pub fn default_quota(&self) -> fwasm_proto::pb::UserQuota {
+        fwasm_proto::pb::UserQuota {
+            user: String::new(),
+            max_concurrent_calls: self.quota_concurrent_calls,
+            calls_per_second: self.quota_calls_per_second,
+            burst_calls: self.quota_burst_calls,
+        }
+    }
 }
 
 /// `--auth`, `--admin-token-file` and `--insecure-no-auth`, of `up` and `gateway`.

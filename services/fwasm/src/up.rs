@@ -33,6 +33,8 @@ pub struct UpConfig {
     pub state_backend: Option<String>,
     pub executor: ExecutorConfig,
     pub gateway: GatewayConfig,
+    /// Every user's quotas unless it has its own (0 in a field: no limit).
+    pub default_quota: fwasm_proto::pb::UserQuota,
 }
 
 /// Wires the services together and uploads the demos; returns the gateway to serve.
@@ -65,6 +67,7 @@ pub async fn start(config: UpConfig) -> anyhow::Result<Arc<Gateway>> {
     let scheduler: Arc<dyn SchedulerApi> = Arc::new(Scheduler::new(
         SchedulerConfig {
             executors: vec![local],
+            default_quota: config.default_quota.clone(),
             ..SchedulerConfig::default()
         },
         state.clone(),

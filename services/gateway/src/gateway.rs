@@ -11,9 +11,9 @@ use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
     Call, CallRecord, CallRef, CallResult, CreatedToken, FileList, FileRef, FunctionRef,
     FunctionSettings, Header, ListFilesRequest, ListSubscriptionsRequest, ListTokensRequest,
-    LockMode, LockRequest, PlaceRequest, PutFileRequest, PutFunctionRequest, SetStateRequest,
-    StateKey, StateValue, StateWrite, SubmitRequest, Subscription, TokenRecord, TokenRef,
-    UnlockRequest, UploadReply, WaitCallRequest, WriteStateRequest,
+    LockMode, LockRequest, PlaceRequest, PutFileRequest, PutFunctionRequest, QuotaRef,
+    SetStateRequest, StateKey, StateValue, StateWrite, SubmitRequest, Subscription, TokenRecord,
+    TokenRef, UnlockRequest, UploadReply, UserQuota, WaitCallRequest, WriteStateRequest,
 };
 use fwasm_proto::pubsub::{self, Event};
 use fwasm_proto::{ApiError, ErrorCode, names};
@@ -109,6 +109,25 @@ impl Gateway {
             token.secret_sha256 = Bytes::new();
         }
         Ok(tokens)
+    }
+
+    /// Gives `quota.user` its own quotas (every limit 0: back to the defaults): kept by the
+    /// state service, in force at the scheduler at once.
+    #[tracing::instrument(name = "gateway.set_quota", skip_all, fields(user = %quota.user))]
+    pub async fn set_quota(&self, quota: UserQuota) -> Result<(), ApiError> {
+        check_admin("quotas")?;
+        names::check_name("user", &quota.user)?;
+        self.state.put_quota(quota.clone()).await?;
+        self.scheduler.set_quota(quota).await
+    }
+
+    /// The quotas in force for `user` (its own, or the defaults; 0 = no limit).
+    pub async fn get_quota(&self, user: &str) -> Result<UserQuota, ApiError> {
+        names::check_name("user", user)?;
+        check_user(user, "quotas")?;
+        self.scheduler
+            .get_quota(QuotaRef { user: user.into() })
+            .await
     }
 
     /// Revokes the token `id`: it stops working at once here, and within seconds on every

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use fwasm_proto::pb::{
     CallRecord, CallRef, CallResult, CreateTokenRequest, CreatedToken, InvokeAsyncReply,
-    InvokeRequest, ListSubscriptionsRequest, ListTokensRequest, SetStateRequest, StateKey,
-    StateReply, StateValue, Subscription, SubscriptionList, TokenList, TokenRef, UploadReply,
-    UploadRequest, WaitCallRequest,
+    InvokeRequest, ListSubscriptionsRequest, ListTokensRequest, QuotaRef, SetStateRequest,
+    StateKey, StateReply, StateValue, Subscription, SubscriptionList, TokenList, TokenRef,
+    UploadReply, UploadRequest, UserQuota, WaitCallRequest,
 };
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -143,6 +143,16 @@ impl Functions for PublicApi {
     ) -> Result<Response<StateReply>, Status> {
         self.0.revoke_token(&request.into_inner().id).await?;
         Ok(Response::new(StateReply {}))
+    }
+
+    async fn set_quota(&self, request: Request<UserQuota>) -> Result<Response<StateReply>, Status> {
+        self.0.set_quota(request.into_inner()).await?;
+        Ok(Response::new(StateReply {}))
+    }
+
+    async fn get_quota(&self, request: Request<QuotaRef>) -> Result<Response<UserQuota>, Status> {
+        let user = request.into_inner().user;
+        Ok(Response::new(self.0.get_quota(&user).await?))
     }
 }
 

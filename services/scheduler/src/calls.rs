@@ -67,9 +67,24 @@ struct Calls {
     /// Calls restored as waiting for an executor, and when they count as lost unless an
     /// executor reports them first.
     restored: Vec<(u64, Instant)>,
+    /// Each user's calls that have not ended (queued, running or parked), for its quota.
+    unfinished: HashMap<String, u32>,
 }
 
 impl Calls {
+    fn started(&mut self, user: &str) {
+        *self.unfinished.entry(user.to_string()).or_default() += 1;
+    }
+
+    fn ended(&mut self, user: &str) {
+        if let Some(count) = self.unfinished.get_mut(user) {
+            *count -= 1;
+            if *count == 0 {
+                self.unfinished.remove(user);
+            }
+        }
+    }
+
     /// Records that call `id` has just finished, with `size` bytes of outcome.
     fn finished(&mut self, id: u64, size: usize, awaited: bool) {
         let queue = if awaited {
@@ -152,6 +167,9 @@ impl CallTable {
         }
         let finished = is_finished(&record);
         let size = retained_bytes(&record);
+        if !finished {
+            calls.started(&record.user);
+        }
         calls.by_id.insert(
             id,
             Entry {
@@ -177,14 +195,24 @@ impl CallTable {
     }
 
     /// Records a new call (queued or running). A chained call counts against its tree's
-    /// `max_tree_calls`, so no call tree can grow without bound.
+    /// `max_tree_calls`, so no call tree can grow without bound; and every call against its
+    /// user's `max_unfinished` calls at once (0: no limit).
     pub(crate) fn insert(
         &self,
         record: CallRecord,
         max_tree_calls: u64,
+        max_unfinished: u32,
         dispatched: bool,
     ) -> Result<(), ApiError> {
         let mut calls = self.calls();
+        let user = &record.user;
+        let unfinished = calls.unfinished.get(user).copied().unwrap_or(0);
+        if max_unfinished > 0 && unfinished >= max_unfinished {
+            return Err(ApiError::resource_exhausted(format!(
+                "{user} has its quota of {max_unfinished} concurrent calls running or queued \
+                 (quota: concurrent calls); retry when one of them ends"
+            )));
+        }
         let root = match calls.by_id.get(&record.parent_id) {
             Some(parent) if record.parent_id != 0 => parent.root,
             _ => record.id,
@@ -207,6 +235,7 @@ impl CallTable {
             waiters: Vec::new(),
         };
         self.publish(&entry.record);
+        calls.started(&entry.record.user);
         calls.by_id.insert(entry.record.id, entry);
         Ok(())
     }
@@ -348,11 +377,13 @@ impl CallTable {
         for waiter in entry.waiters.drain(..) {
             let _ = waiter.send(entry.record.clone());
         }
+        let user = entry.record.user.clone();
         if late {
             // Already among the finished calls: only its size changed.
             calls.output_bytes = calls.output_bytes - before + size;
         } else {
             calls.finished(result.id, size, awaited);
+            calls.ended(&user);
         }
         self.evict(&mut calls);
         Some(executor)
@@ -486,7 +517,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiter_is_woken_with_the_outcome_and_the_first_report_wins() {
         let table = std::sync::Arc::new(CallTable::new(Retention::default()));
-        table.insert(running(1), 100, false).unwrap();
+        table.insert(running(1), 100, 0, false).unwrap();
         let waiter = tokio::spawn({
             let table = table.clone();
             async move { table.wait(1, None, None).await }
@@ -514,7 +545,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_call_has_its_failure_kind_as_return_code() {
         let table = CallTable::new(Retention::default());
-        table.insert(running(1), 100, false).unwrap();
+        table.insert(running(1), 100, 0, false).unwrap();
         table.finish(&CallResult {
             id: 1,
             status: CallStatus::Failed as i32,
@@ -584,7 +615,7 @@ mod tests {
     #[tokio::test]
     async fn a_wait_with_a_timeout_returns_the_running_record() {
         let table = CallTable::new(Retention::default());
-        table.insert(running(7), 100, false).unwrap();
+        table.insert(running(7), 100, 0, false).unwrap();
         let record = table
             .wait(7, None, Some(Duration::from_millis(10)))
             .await
@@ -600,7 +631,7 @@ mod tests {
     #[test]
     fn a_call_goes_back_to_the_queue_only_while_it_has_not_ended() {
         let table = CallTable::new(Retention::default());
-        table.insert(running(1), 100, true).unwrap();
+        table.insert(running(1), 100, 0, true).unwrap();
         assert!(table.set_queued(1));
         assert_eq!(table.get(1).unwrap().status(), CallStatus::Queued);
         assert!(table.set_queued(1), "still waiting");
@@ -614,20 +645,47 @@ mod tests {
     #[test]
     fn a_call_tree_is_limited_in_size() {
         let table = CallTable::new(Retention::default());
-        table.insert(running(1), 3, false).unwrap();
+        table.insert(running(1), 3, 0, false).unwrap();
         let child = |id, parent| CallRecord {
             parent_id: parent,
             ..running(id)
         };
-        table.insert(child(2, 1), 3, false).unwrap();
-        table.insert(child(3, 2), 3, false).unwrap();
-        let err = table.insert(child(4, 3), 3, false).unwrap_err();
+        table.insert(child(2, 1), 3, 0, false).unwrap();
+        table.insert(child(3, 2), 3, 0, false).unwrap();
+        let err = table.insert(child(4, 3), 3, 0, false).unwrap_err();
         assert_eq!(
             err.message,
             "the calls started by call 1 have reached their limit of 3"
         );
-        table.insert(running(5), 3, false).unwrap();
-        table.insert(child(6, 5), 3, false).unwrap();
+        table.insert(running(5), 3, 0, false).unwrap();
+        table.insert(child(6, 5), 3, 0, false).unwrap();
+    }
+
+    #[test]
+    fn a_users_unfinished_calls_are_limited_and_each_end_makes_room() {
+        let table = CallTable::new(Retention::default());
+        let of = |id, user: &str| CallRecord {
+            user: user.into(),
+            ..running(id)
+        };
+        table.insert(of(1, "a"), 100, 2, false).unwrap();
+        table.insert(of(2, "a"), 100, 2, true).unwrap();
+        let refused = table.insert(of(3, "a"), 100, 2, false).unwrap_err();
+        assert_eq!(refused.code, fwasm_proto::ErrorCode::ResourceExhausted);
+        assert!(
+            refused.message.contains("quota of 2 concurrent calls"),
+            "{refused:?}"
+        );
+        table.insert(of(4, "b"), 100, 2, false).unwrap();
+        table.finish(&success(1, b""));
+        table.finish(&success(1, b"")); // a second report ends nothing more
+        table.insert(of(5, "a"), 100, 2, false).unwrap();
+        assert!(table.insert(of(6, "a"), 100, 2, false).is_err());
+        // Lost calls end too (5, not 2: the scheduler's own dispatcher reports that one).
+        table.fail_lost("");
+        table.insert(of(6, "a"), 100, 2, false).unwrap();
+        assert!(table.insert(of(7, "a"), 100, 2, false).is_err());
+        table.insert(of(7, "a"), 100, 0, false).unwrap();
     }
 
     #[test]
@@ -642,13 +700,13 @@ mod tests {
             parent_id: 1,
             ..running(id)
         };
-        table.insert(running(1), 100, true).unwrap(); // background
-        table.insert(chained(2), 100, false).unwrap();
+        table.insert(running(1), 100, 0, true).unwrap(); // background
+        table.insert(chained(2), 100, 0, false).unwrap();
         table.finish(&success(1, b"async"));
         table.finish(&success(2, b"child"));
         // A flood of synchronous calls: each pushes out the oldest synchronous one only.
         for id in 10..20 {
-            table.insert(running(id), 100, false).unwrap();
+            table.insert(running(id), 100, 0, false).unwrap();
             table.finish(&success(id, b"sync"));
             assert!(
                 table.get(1).is_some() && table.get(2).is_some(),
@@ -658,11 +716,11 @@ mod tests {
         assert!(table.get(18).is_none());
         assert!(table.get(19).is_some(), "the newest stays");
         // With no synchronous call left to go, the oldest awaited one goes.
-        table.insert(running(20), 100, true).unwrap();
+        table.insert(running(20), 100, 0, true).unwrap();
         table.finish(&success(20, b"async"));
         assert!(table.get(19).is_none());
         assert!(table.get(1).is_some());
-        table.insert(running(21), 100, true).unwrap();
+        table.insert(running(21), 100, 0, true).unwrap();
         table.finish(&success(21, b"async"));
         assert!(table.get(1).is_none(), "the oldest awaited call goes last");
         assert!(table.get(2).is_some() && table.get(20).is_some() && table.get(21).is_some());
@@ -677,7 +735,7 @@ mod tests {
             ..Retention::default()
         });
         for id in 1..=5 {
-            table.insert(running(id), 100, false).unwrap();
+            table.insert(running(id), 100, 0, false).unwrap();
         }
         table.finish(&success(1, b"a"));
         table.finish(&success(2, b"b"));
@@ -700,8 +758,8 @@ mod tests {
             max_age: Duration::ZERO,
             ..Retention::default()
         });
-        table.insert(running(1), 100, false).unwrap();
-        table.insert(running(2), 100, false).unwrap();
+        table.insert(running(1), 100, 0, false).unwrap();
+        table.insert(running(2), 100, 0, false).unwrap();
         table.finish(&success(1, b"a"));
         table.finish(&success(2, b"b"));
         std::thread::sleep(Duration::from_millis(2));

@@ -12,6 +12,7 @@
 
 mod calls;
 mod members;
+mod quotas;
 mod scheduler;
 
 use std::future::Future;
@@ -41,6 +42,8 @@ pub struct SchedulerConfig {
     /// Save the call table through the state service, so a restarted scheduler still knows
     /// every call (with the Redis backend, across machines too).
     pub durable_calls: bool,
+    /// Every user's quotas unless it has its own (0 in a field: no limit).
+    pub default_quota: fwasm_proto::pb::UserQuota,
 }
 
 impl Default for SchedulerConfig {
@@ -53,6 +56,7 @@ impl Default for SchedulerConfig {
             max_queued_calls: 10_000,
             max_queue_wait: Duration::from_secs(30),
             durable_calls: false,
+            default_quota: fwasm_proto::pb::UserQuota::default(),
         }
     }
 }

@@ -11,8 +11,8 @@ use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
     Call, CallRecord, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FailureKind,
-    FunctionInfo, FunctionRef, FunctionSettings, HeartbeatReply, PlaceRequest, Placement,
-    SaveCallRequest, SubmitRequest, WaitCallRequest,
+    FunctionInfo, FunctionRef, FunctionSettings, HeartbeatReply, PlaceRequest, Placement, QuotaRef,
+    SaveCallRequest, SubmitRequest, UserQuota, WaitCallRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use tracing::Instrument;
@@ -20,6 +20,7 @@ use tracing::Instrument;
 use crate::SchedulerConfig;
 use crate::calls::{CallTable, Change, unix_micros};
 use crate::members::Members;
+use crate::quotas::Quotas;
 
 /// An executor calls can be placed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +44,7 @@ pub struct Scheduler {
     queued: Arc<AtomicUsize>,
     max_queued: usize,
     queue_wait: Duration,
+    quotas: Quotas,
 }
 
 /// What placing a function's calls needs to know of it: the version to run and its settings.
@@ -95,6 +97,7 @@ impl Scheduler {
             queued: Arc::default(),
             max_queued: config.max_queued_calls,
             queue_wait: config.max_queue_wait,
+            quotas: Quotas::new(config.default_quota),
         }
     }
 
@@ -129,6 +132,9 @@ impl Scheduler {
         status: CallStatus,
     ) -> Result<Placement, ApiError> {
         names::check_function_ref(&call.user, &call.function)?;
+        self.quotas.load(self.state.as_ref()).await?;
+        let limits = self.quotas.limits(&call.user);
+        self.quotas.take_call(&limits)?;
         let Function {
             module_hash,
             settings,
@@ -166,7 +172,9 @@ impl Scheduler {
             ..CallRecord::default()
         };
         let dispatched = status == CallStatus::Queued;
-        self.calls.insert(record, self.max_tree_calls, dispatched)?;
+        let max_unfinished = limits.max_concurrent_calls;
+        self.calls
+            .insert(record, self.max_tree_calls, max_unfinished, dispatched)?;
         Ok(placement)
     }
 
@@ -452,6 +460,19 @@ impl SchedulerApi for Scheduler {
         Ok(())
     }
 
+    async fn set_quota(&self, quota: UserQuota) -> Result<(), ApiError> {
+        names::check_name("user", &quota.user)?;
+        tracing::info!(user = %quota.user, concurrent = quota.max_concurrent_calls, rate = quota.calls_per_second, burst = quota.burst_calls, "quota set");
+        self.quotas.set(quota);
+        Ok(())
+    }
+
+    async fn get_quota(&self, req: QuotaRef) -> Result<UserQuota, ApiError> {
+        names::check_name("user", &req.user)?;
+        self.quotas.load(self.state.as_ref()).await?;
+        Ok(self.quotas.limits(&req.user))
+    }
+
     async fn heartbeat(&self, beat: ExecutorHeartbeat) -> Result<HeartbeatReply, ApiError> {
         names::check_name("executor", &beat.executor_id)?;
         self.members.beat(beat);
@@ -616,6 +637,15 @@ mod tests {
             _: fwasm_proto::pb::ListTokensRequest,
         ) -> Result<fwasm_proto::pb::TokenList, ApiError> {
             unreachable!("the scheduler never touches tokens")
+        }
+        async fn put_quota(&self, _: fwasm_proto::pb::UserQuota) -> Result<(), ApiError> {
+            unreachable!("the scheduler only reads quotas")
+        }
+        async fn list_quotas(
+            &self,
+            _: fwasm_proto::pb::ListQuotasRequest,
+        ) -> Result<fwasm_proto::pb::QuotaList, ApiError> {
+            Ok(fwasm_proto::pb::QuotaList::default())
         }
     }
 

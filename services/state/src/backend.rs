@@ -252,6 +252,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Every encoded token record, in no particular order.
     async fn tokens(&self) -> Result<Vec<Bytes>, BackendError>;
+
+    /// Keeps a user's encoded quota, replacing any; `None` removes it.
+    async fn put_quota(&self, user: &str, quota: Option<Bytes>) -> Result<(), BackendError>;
+
+    /// Every encoded quota, in no particular order.
+    async fn quotas(&self) -> Result<Vec<Bytes>, BackendError>;
 }
 
 /// How a lock is held.

@@ -73,6 +73,8 @@ const SUBSCRIPTIONS: TableDefinition<(&str, &str, &str), ()> =
 const LOCKS: TableDefinition<(&str, &str, &str), (u8, u64)> = TableDefinition::new("locks");
 /// token id -> its record (a `TokenRecord` message, which holds a hash, never the secret).
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+/// user -> its own quotas (a `UserQuota` message).
+const QUOTAS: TableDefinition<&str, &[u8]> = TableDefinition::new("quotas");
 
 pub const FILE_NAME: &str = "fwasm.redb";
 
@@ -113,6 +115,7 @@ impl EmbeddedBackend {
         txn.open_table(LOCKS).map_err(storage)?;
         txn.open_table(SUBSCRIPTIONS).map_err(storage)?;
         txn.open_table(TOKENS).map_err(storage)?;
+        txn.open_table(QUOTAS).map_err(storage)?;
         txn.open_table(FILE_SIZES).map_err(storage)?;
         txn.open_table(FUNCTION_SETTINGS).map_err(storage)?;
         measure_lists(&txn)?;
@@ -126,6 +129,24 @@ impl EmbeddedBackend {
             writes,
             lock_writes: AtomicU64::new(0),
         })
+    }
+
+    /// Every value of a table keyed by name, in key order.
+    async fn values_of(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+    ) -> Result<Vec<Bytes>, BackendError> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(table).map_err(storage)?;
+            let mut found = Vec::new();
+            for entry in table.iter().map_err(storage)? {
+                let (_, value) = entry.map_err(storage)?;
+                found.push(Bytes::copy_from_slice(value.value()));
+            }
+            Ok(found)
+        })
+        .await
     }
 
     async fn blocking<T: Send + 'static>(
@@ -901,17 +922,27 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn tokens(&self) -> Result<Vec<Bytes>, BackendError> {
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(storage)?;
-            let tokens = txn.open_table(TOKENS).map_err(storage)?;
-            let mut found = Vec::new();
-            for entry in tokens.iter().map_err(storage)? {
-                let (_, record) = entry.map_err(storage)?;
-                found.push(Bytes::copy_from_slice(record.value()));
-            }
-            Ok(found)
-        })
-        .await
+        self.values_of(TOKENS).await
+    }
+
+    async fn put_quota(&self, user: &str, quota: Option<Bytes>) -> Result<(), BackendError> {
+        let user = user.to_string();
+        let size = quota.as_ref().map_or(0, Bytes::len);
+        self.writes
+            .write(size, move |txn| {
+                let mut quotas = txn.open_table(QUOTAS).map_err(storage)?;
+                match &quota {
+                    Some(quota) => quotas.insert(user.as_str(), quota.as_ref()),
+                    None => quotas.remove(user.as_str()),
+                }
+                .map_err(storage)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn quotas(&self) -> Result<Vec<Bytes>, BackendError> {
+        self.values_of(QUOTAS).await
     }
 }
 

@@ -460,6 +460,9 @@ fn function_key(user: &str, function: &str) -> Result<String, BackendError> {
 /// API token records (hashes, never secrets) by token id, in one hash.
 const TOKENS_KEY: &str = "fwasm:tokens";
 
+/// Users' own quotas by user, in one hash.
+const QUOTAS_KEY: &str = "fwasm:quotas";
+
 /// The scheduler's call records by id, each with its own expiry.
 fn call_key(id: u64) -> String {
     format!("fwasm:call:{id}")
@@ -946,6 +949,34 @@ impl Backend for RedisBackend {
     async fn tokens(&self) -> Result<Vec<Bytes>, BackendError> {
         ::redis::cmd("HVALS")
             .arg(TOKENS_KEY)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn put_quota(&self, user: &str, quota: Option<Bytes>) -> Result<(), BackendError> {
+        let command = match quota {
+            Some(quota) => {
+                let mut command = ::redis::cmd("HSET");
+                command.arg(QUOTAS_KEY).arg(user).arg(quota.as_ref());
+                command
+            }
+            None => {
+                let mut command = ::redis::cmd("HDEL");
+                command.arg(QUOTAS_KEY).arg(user);
+                command
+            }
+        };
+        let _: u64 = command
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn quotas(&self) -> Result<Vec<Bytes>, BackendError> {
+        ::redis::cmd("HVALS")
+            .arg(QUOTAS_KEY)
             .query_async(&mut self.conn())
             .await
             .map_err(storage)

@@ -7,11 +7,11 @@ use async_trait::async_trait;
 use fwasm_proto::api::StateApi;
 use fwasm_proto::pb::{
     AppendedState, CallRecord, CallRef, FileData, FileEntry, FileList, FileRef, FunctionCode,
-    FunctionInfo, FunctionRef, FunctionSettings, ListFilesRequest, ListSubscriptionsRequest,
-    ListTokensRequest, LoadedCall, LockMode, LockReply, LockRequest, ModuleRef, PutFileRequest,
-    PutFunctionRequest, SaveCallRequest, SetStateRequest, StateKey, StateValue, Subscription,
-    SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, WriteStateReply,
-    WriteStateRequest,
+    FunctionInfo, FunctionRef, FunctionSettings, ListFilesRequest, ListQuotasRequest,
+    ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockMode, LockReply, LockRequest,
+    ModuleRef, PutFileRequest, PutFunctionRequest, QuotaList, SaveCallRequest, SetStateRequest,
+    StateKey, StateValue, Subscription, SubscriptionList, TokenList, TokenRecord, TokenRef,
+    UnlockRequest, UserQuota, WriteStateReply, WriteStateRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use sha2::{Digest, Sha256};
@@ -467,6 +467,22 @@ impl StateApi for StateService {
         }
     }
 
+    async fn put_quota(&self, req: UserQuota) -> Result<(), ApiError> {
+        put_quota_in(self.backend.as_ref(), req).await
+    }
+
+    async fn list_quotas(&self, _: ListQuotasRequest) -> Result<QuotaList, ApiError> {
+        let encoded = self.backend.quotas().await?;
+        let quotas = encoded
+            .into_iter()
+            .map(|bytes| {
+                <UserQuota as prost::Message>::decode(bytes)
+                    .map_err(|e| ApiError::internal(format!("a quota is stored garbled: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(QuotaList { quotas })
+    }
+
     async fn list_tokens(&self, _: ListTokensRequest) -> Result<TokenList, ApiError> {
         let encoded = self.backend.tokens().await?;
         let mut tokens = encoded
@@ -476,6 +492,23 @@ impl StateApi for StateService {
         tokens.sort_by(|a, b| (a.created_unix_millis, &a.id).cmp(&(b.created_unix_millis, &b.id)));
         Ok(TokenList { tokens })
     }
+}
+
+/// Keeps a user's own quotas; one with every limit 0 removes them.
+async fn put_quota_in(backend: &dyn Backend, req: UserQuota) -> Result<(), ApiError> {
+    names::check_name("user", &req.user)?;
+    if !req.calls_per_second.is_finite() || req.calls_per_second < 0.0 {
+        return Err(ApiError::invalid_argument(format!(
+            "{} calls per second is not a rate",
+            req.calls_per_second
+        )));
+    }
+    let unlimited = UserQuota {
+        user: req.user.clone(),
+        ..UserQuota::default()
+    };
+    let quota = (req != unlimited).then(|| prost::Message::encode_to_vec(&req).into());
+    Ok(backend.put_quota(&req.user, quota).await?)
 }
 
 /// The longest token id (ids fwasm makes are 16 hex digits; the admin token's is `admin`).

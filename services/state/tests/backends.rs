@@ -91,7 +91,21 @@ conformance!(
     files_are_listed_by_prefix_a_page_at_a_time_and_deleted,
     subscriptions_are_kept_per_user_topic_and_function,
     tokens_are_kept_by_id_replaced_and_deleted,
+    quotas_are_kept_per_user_and_removed,
 );
+
+async fn quotas_are_kept_per_user_and_removed(store: Arc<dyn Backend>) {
+    assert_eq!(store.quotas().await.unwrap(), Vec::<Bytes>::new());
+    store.put_quota("a", Some(b("one"))).await.unwrap();
+    store.put_quota("b", Some(b("two"))).await.unwrap();
+    store.put_quota("a", Some(b("three"))).await.unwrap();
+    let mut all = store.quotas().await.unwrap();
+    all.sort();
+    assert_eq!(all, [b("three"), b("two")]);
+    store.put_quota("a", None).await.unwrap();
+    store.put_quota("never", None).await.unwrap();
+    assert_eq!(store.quotas().await.unwrap(), [b("two")]);
+}
 
 async fn tokens_are_kept_by_id_replaced_and_deleted(store: Arc<dyn Backend>) {
     assert_eq!(store.token("a1").await.unwrap(), None);

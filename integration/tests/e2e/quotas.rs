@@ -1,0 +1,152 @@
+//! Per-user quotas: one user's flood is refused with 429s naming the quota while another
+//! user's calls all succeed; a user's own quotas, set through the admin API, apply at once.
+
+use fwasm_proto::layotto;
+use fwasm_proto::layotto::runtime_client::RuntimeClient;
+use fwasm_proto::pb::UserQuota;
+use tonic::transport::Channel;
+
+use crate::support::{up_at, up_with_default_quota};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_users_flood_is_refused_while_another_users_calls_succeed() {
+    // One unfinished call per user: well below the executor's two workers.
+    let p = up_with_default_quota(UserQuota {
+        max_concurrent_calls: 1,
+        ..UserQuota::default()
+    })
+    .await;
+    p.upload_testkit("flood", &["state"]).await;
+    p.upload_testkit("calm", &["upper"]).await;
+    // flood's one call waits for a lock an app holds, so its quota stays full until then.
+    let channel = Channel::from_shared(p.grpc.clone()).unwrap();
+    let mut layotto = RuntimeClient::new(channel.connect().await.unwrap());
+    let lock = layotto::TryLockRequest {
+        store_name: "flood".into(),
+        resource_id: "gate".into(),
+        lock_owner: "test".into(),
+        expire: 60,
+    };
+    assert!(layotto.try_lock(lock).await.unwrap().into_inner().success);
+    let waiting = p.call_async("flood/state", "lock_global_write gate").await;
+    let flood: Vec<_> = (0..20)
+        .map(|_| {
+            let (http, url) = (p.http.clone(), format!("{}/f/flood/state", p.invoke));
+            tokio::spawn(async move {
+                let response = http.post(url).body("set k v").send().await.unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            })
+        })
+        .collect();
+    for i in 0..10 {
+        let (status, body) = p.call("calm/upper", format!("call {i}")).await;
+        assert_eq!((status, body), (200, format!("CALL {i}")));
+    }
+    for call in flood {
+        let (status, body) = call.await.unwrap();
+        assert_eq!(status, 429, "{body}");
+        assert!(
+            body.contains("flood has its quota of 1 concurrent calls")
+                && body.contains("(quota: concurrent calls)")
+                && body.contains("retry when one of them ends"),
+            "{body}"
+        );
+    }
+    // The waiting call ends once the app lets go; then the user calls again.
+    let unlock = layotto::UnlockRequest {
+        store_name: "flood".into(),
+        resource_id: "gate".into(),
+        lock_owner: "test".into(),
+    };
+    layotto.unlock(unlock).await.unwrap();
+    assert_eq!(p.status_when_done(waiting).await, "SUCCESS: ");
+    assert_eq!(p.call("flood/state", "set k v").await, (200, String::new()));
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_users_own_quota_applies_at_once_and_says_when_to_retry() {
+    let p = up_with_default_quota(UserQuota::default()).await;
+    p.upload_testkit("rated", &["upper"]).await;
+    p.upload_testkit("free", &["upper"]).await;
+    let server = || fwasm::client::Server::from(&p.grpc);
+    let one_a_minute = UserQuota {
+        user: "rated".into(),
+        calls_per_second: 1.0 / 60.0,
+        burst_calls: 2,
+        ..UserQuota::default()
+    };
+    let mut out = Vec::new();
+    fwasm::client::quota_set(server(), one_a_minute, &mut out)
+        .await
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("calls per second: 0.0166"), "{out}");
+    assert!(out.contains("burst calls: 2\n"), "{out}");
+    assert!(out.contains("concurrent calls: no limit"), "{out}");
+    for _ in 0..2 {
+        assert_eq!(p.call("rated/upper", "a").await, (200, "A".into()));
+    }
+    let (status, body) = p.call("rated/upper", "a").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body.contains("(quota: calls per second, bursts of 2)"),
+        "{body}"
+    );
+    let retry_ms: u64 = body
+        .trim_end()
+        .rsplit("retry in ")
+        .next()
+        .and_then(|rest| rest.strip_suffix(" ms"))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!((1_000..=60_000).contains(&retry_ms), "{body}");
+    // Others keep the defaults.
+    for _ in 0..5 {
+        assert_eq!(p.call("free/upper", "b").await, (200, "B".into()));
+    }
+    // All zero: back to the defaults (no limit), at once.
+    let back = UserQuota {
+        user: "rated".into(),
+        ..UserQuota::default()
+    };
+    fwasm::client::quota_set(server(), back, &mut Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(p.call("rated/upper", "a").await, (200, "A".into()));
+    let mut out = Vec::new();
+    fwasm::client::quota_get(server(), "rated", &mut out)
+        .await
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(
+        out,
+        "concurrent calls: no limit\ncalls per second: no limit\nburst calls: no limit\n"
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_users_own_quota_survives_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let p = up_at(data.path()).await;
+    let quota = UserQuota {
+        user: "kept".into(),
+        max_concurrent_calls: 3,
+        ..UserQuota::default()
+    };
+    let server = fwasm::client::Server::from(&p.grpc);
+    fwasm::client::quota_set(server, quota, &mut Vec::new())
+        .await
+        .unwrap();
+    p.stop().await;
+    let p = up_at(data.path()).await;
+    let mut out = Vec::new();
+    let server = fwasm::client::Server::from(&p.grpc);
+    fwasm::client::quota_get(server, "kept", &mut out)
+        .await
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.starts_with("concurrent calls: 3\n"), "{out}");
+    p.stop().await;
+}
