@@ -7,6 +7,7 @@ use crate::ApiError;
 use crate::api::ExecutorApi;
 use crate::grpc::{channel, executor_client};
 use crate::pb::Placement;
+use crate::tls::Tls;
 
 pub trait ExecutorDirectory: Send + Sync + 'static {
     fn executor(&self, placement: &Placement) -> Result<Arc<dyn ExecutorApi>, ApiError>;
@@ -42,10 +43,21 @@ impl ExecutorDirectory for BackReference {
     }
 }
 
-/// Executors reached over gRPC, one lazily connected channel per address.
+/// Executors reached over gRPC, one lazily connected channel per address (over mutual TLS
+/// when given the mesh's).
 #[derive(Default)]
 pub struct RemoteExecutors {
     clients: Mutex<HashMap<String, Arc<dyn ExecutorApi>>>,
+    tls: Option<Tls>,
+}
+
+impl RemoteExecutors {
+    pub fn new(tls: Option<Tls>) -> Self {
+        Self {
+            clients: Mutex::default(),
+            tls,
+        }
+    }
 }
 
 impl ExecutorDirectory for RemoteExecutors {
@@ -60,8 +72,10 @@ impl ExecutorDirectory for RemoteExecutors {
                 placement.executor_id
             )));
         }
-        let client: Arc<dyn ExecutorApi> =
-            Arc::new(executor_client(channel(&placement.executor_addr)?));
+        let client: Arc<dyn ExecutorApi> = Arc::new(executor_client(channel(
+            &placement.executor_addr,
+            self.tls.as_ref(),
+        )?));
         clients.insert(placement.executor_addr.clone(), client.clone());
         Ok(client)
     }

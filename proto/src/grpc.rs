@@ -10,7 +10,7 @@ use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, Endpoint, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::HealthService;
@@ -21,6 +21,7 @@ use crate::pb::{
     self, executor_client::ExecutorClient, scheduler_client::SchedulerClient,
     state_client::StateClient,
 };
+use crate::tls::Tls;
 
 /// The encoded descriptors of every fwasm proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
@@ -29,9 +30,12 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 /// Serves `service` on `listener` until `shutdown` resolves, with the standard gRPC health
 /// service (`grpc.health.v1`, serving while the server runs) and server reflection beside it,
 /// which lists exactly the services this server answers.
+///
+/// With `tls`, over TLS; with its CA, mutual TLS: only peers the mesh's CA vouched for.
 pub async fn serve<S>(
     listener: TcpListener,
     service: S,
+    tls: Option<&Tls>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error>
 where
@@ -46,7 +50,8 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    serve_routes(listener, Routes::new(service), &[S::NAME], shutdown).await
+    let tls = tls.map(Tls::grpc_server);
+    serve_routes(listener, Routes::new(service), &[S::NAME], tls, shutdown).await
 }
 
 /// Like [`serve`], for several services on one server: `names` are theirs, for reflection.
@@ -54,6 +59,7 @@ pub async fn serve_routes(
     listener: TcpListener,
     routes: Routes,
     names: &[&'static str],
+    tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -74,7 +80,11 @@ pub async fn serve_routes(
         .expect("the descriptor sets compiled into fwasm are valid");
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let routes = routes.add_service(health_service).add_service(reflection);
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
@@ -89,21 +99,40 @@ pub fn uri(addr: &str) -> String {
     }
 }
 
+/// The same over TLS: `https://` (a full URI is kept).
+fn tls_uri(addr: &str) -> String {
+    match addr.strip_prefix("http://") {
+        Some(rest) => format!("https://{rest}"),
+        None if addr.contains("://") => addr.to_string(),
+        None => format!("https://{addr}"),
+    }
+}
+
 /// A lazily connecting channel to `addr` (`host:port` or a full `http://` URI).
-pub fn channel(addr: &str) -> Result<Channel, ApiError> {
-    Endpoint::from_shared(uri(addr))
-        .map(|e| e.tcp_nodelay(true).connect_lazy())
-        .map_err(|e| ApiError::invalid_argument(format!("bad service address {addr:?}: {e}")))
+///
+/// With mutual `tls`, over TLS, showing this process's certificate.
+pub fn channel(addr: &str, tls: Option<&Tls>) -> Result<Channel, ApiError> {
+    let bad = |e: tonic::transport::Error| {
+        ApiError::invalid_argument(format!("bad service address {addr:?}: {e}"))
+    };
+    let endpoint = match tls.and_then(Tls::grpc_client) {
+        Some(client) => Endpoint::from_shared(tls_uri(addr))
+            .map_err(bad)?
+            .tls_config(client)
+            .map_err(bad)?,
+        None => Endpoint::from_shared(uri(addr)).map_err(bad)?,
+    };
+    Ok(endpoint.tcp_nodelay(true).connect_lazy())
 }
 
 /// The state service at `addr`, as its trait.
-pub fn connect_state(addr: &str) -> Result<Arc<dyn StateApi>, ApiError> {
-    Ok(Arc::new(state_client(channel(addr)?)))
+pub fn connect_state(addr: &str, tls: Option<&Tls>) -> Result<Arc<dyn StateApi>, ApiError> {
+    Ok(Arc::new(state_client(channel(addr, tls)?)))
 }
 
 /// The scheduler at `addr`, as its trait.
-pub fn connect_scheduler(addr: &str) -> Result<Arc<dyn SchedulerApi>, ApiError> {
-    Ok(Arc::new(scheduler_client(channel(addr)?)))
+pub fn connect_scheduler(addr: &str, tls: Option<&Tls>) -> Result<Arc<dyn SchedulerApi>, ApiError> {
+    Ok(Arc::new(scheduler_client(channel(addr, tls)?)))
 }
 
 /// Runs a trait method for a tonic handler, in a span continuing the caller's trace, and

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod names;
 pub mod outcome;
 pub mod pubsub;
+pub mod tls;
 pub mod trace;
 
 pub use error::{ApiError, ErrorCode};

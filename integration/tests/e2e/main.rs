@@ -18,4 +18,5 @@ mod sidecar;
 mod sidecar_mode;
 mod state;
 mod support;
+mod tls;
 mod tokens;

@@ -53,6 +53,9 @@ pub struct Platform {
     pub invoke: String,
     pub upload: String,
     pub grpc: String,
+    /// The internal services' addresses, in a mesh (empty for `fwasm up`).
+    pub state_addr: String,
+    pub scheduler_addr: String,
     pub http: reqwest::Client,
     stop: Vec<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
@@ -258,6 +261,8 @@ fn platform(
         invoke: format!("http://{invoke}"),
         upload: format!("http://{upload}"),
         grpc: format!("http://{grpc}"),
+        state_addr: String::new(),
+        scheduler_addr: String::new(),
         http: reqwest::Client::new(),
         stop,
         tasks,
@@ -400,7 +405,12 @@ pub fn test_executor_config() -> ExecutorConfig {
 
 /// The mesh with `executors` executors (ids e1, e2, ...), each configured as `config`.
 pub async fn mesh_with(executors: usize, config: ExecutorConfig) -> Platform {
-    mesh_on(executors, config, None).await
+    mesh_on(executors, config, None, None).await
+}
+
+/// The mesh over mutual TLS: every service shows `tls`'s certificate and wants its CA's.
+pub async fn mesh_with_tls(tls: fwasm_proto::tls::Tls) -> Platform {
+    mesh_on(1, test_executor_config(), None, Some(tls)).await
 }
 
 /// A two-tier mesh on each state backend.
@@ -408,7 +418,7 @@ pub async fn mesh_on_both_backends(executors: usize) -> Vec<(&'static str, Platf
     vec![
         (
             "embedded",
-            mesh_on(executors, stateful_config(), None).await,
+            mesh_on(executors, stateful_config(), None, None).await,
         ),
         ("redis", mesh_redis(executors).await),
     ]
@@ -417,12 +427,17 @@ pub async fn mesh_on_both_backends(executors: usize) -> Vec<(&'static str, Platf
 /// The mesh with its state in a Redis server of its own.
 pub async fn mesh_redis(executors: usize) -> Platform {
     let redis = RedisServer::start();
-    let mut platform = mesh_on(executors, stateful_config(), Some(redis.url())).await;
+    let mut platform = mesh_on(executors, stateful_config(), Some(redis.url()), None).await;
     platform._redis = Some(redis);
     platform
 }
 
-async fn mesh_on(executors: usize, config: ExecutorConfig, redis_url: Option<String>) -> Platform {
+async fn mesh_on(
+    executors: usize,
+    config: ExecutorConfig,
+    redis_url: Option<String>,
+    tls: Option<fwasm_proto::tls::Tls>,
+) -> Platform {
     let data = tempfile::tempdir().unwrap();
     let (state_listener, state_addr) = listener().await;
     let (scheduler_listener, scheduler_addr) = listener().await;
@@ -438,6 +453,7 @@ async fn mesh_on(executors: usize, config: ExecutorConfig, redis_url: Option<Str
     let state_config = fwasm_state::StateConfig {
         data_dir: data.path().to_path_buf(),
         redis_url,
+        tls: tls.clone(),
         ..fwasm_state::StateConfig::default()
     };
     spawn(
@@ -460,6 +476,7 @@ async fn mesh_on(executors: usize, config: ExecutorConfig, redis_url: Option<Str
         let (stop, stopped) = stop_signal();
         let config = ExecutorConfig {
             id,
+            tls: tls.clone(),
             ..config.clone()
         };
         let (state, scheduler) = (state_addr.clone(), scheduler_addr.clone());
@@ -476,6 +493,7 @@ async fn mesh_on(executors: usize, config: ExecutorConfig, redis_url: Option<Str
     let (stop, stopped) = stop_signal();
     let scheduler_config = fwasm_scheduler::SchedulerConfig {
         executors: endpoints,
+        tls: tls.clone(),
         ..fwasm_scheduler::SchedulerConfig::default()
     };
     let state = state_addr.clone();
@@ -488,23 +506,23 @@ async fn mesh_on(executors: usize, config: ExecutorConfig, redis_url: Option<Str
         stop,
     );
 
+    let internal = (state_addr.clone(), scheduler_addr.clone());
     let (stop, stopped) = stop_signal();
     spawn(
         tokio::spawn(async move {
-            fwasm_gateway::run(
-                gateway,
-                test_gateway_config(),
-                None,
-                &scheduler_addr,
-                &state_addr,
-                stopped,
-            )
-            .await
-            .unwrap()
+            let config = GatewayConfig {
+                tls,
+                ..test_gateway_config()
+            };
+            fwasm_gateway::run(gateway, config, None, &scheduler_addr, &state_addr, stopped)
+                .await
+                .unwrap()
         }),
         stop,
     );
-    platform(addrs, stops, tasks, Some(data))
+    let mut platform = platform(addrs, stops, tasks, Some(data));
+    (platform.state_addr, platform.scheduler_addr) = internal;
+    platform
 }
 
 /// Both ways of running the platform, for tests that must hold in each.

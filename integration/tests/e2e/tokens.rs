@@ -608,6 +608,7 @@ async fn the_cli_sends_its_token_and_revoked_tokens_stop_at_once() {
     let server = |token: Option<&str>| fwasm::client::Server {
         addr: p.grpc.clone(),
         token: token.map(str::to_string),
+        ..Default::default()
     };
     let (mut token, mut note) = (Vec::new(), Vec::new());
     fwasm::client::token_create(server(Some(ADMIN)), "erin", false, &mut token, &mut note)

@@ -50,6 +50,8 @@ pub struct ExecutorConfig {
     /// A Layotto or Dapr sidecar beside this executor, for its guests' requests to it (and
     /// Layotto's proxy-wasm state and service calls); none by default.
     pub sidecar: Option<SidecarConfig>,
+    /// Serve, and reach the state service and the scheduler, over mutual TLS.
+    pub tls: Option<fwasm_proto::tls::Tls>,
 }
 
 impl Default for ExecutorConfig {
@@ -63,6 +65,7 @@ impl Default for ExecutorConfig {
             max_concurrent_calls: 1024,
             max_local_state_bytes: 512 << 20,
             sidecar: None,
+            tls: None,
         }
     }
 }
@@ -76,8 +79,9 @@ pub async fn run(
     scheduler_addr: &str,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let state = fwasm_proto::grpc::connect_state(state_addr)?;
-    let scheduler = fwasm_proto::grpc::connect_scheduler(scheduler_addr)?;
+    let tls = config.tls.clone();
+    let state = fwasm_proto::grpc::connect_state(state_addr, tls.as_ref())?;
+    let scheduler = fwasm_proto::grpc::connect_scheduler(scheduler_addr, tls.as_ref())?;
     let addr = match &config.advertise_addr {
         Some(addr) => addr.clone(),
         None => listener.local_addr()?.to_string(),
@@ -88,6 +92,7 @@ pub async fn run(
     let result = fwasm_proto::grpc::serve(
         listener,
         fwasm_proto::grpc::ExecutorServer(served).into_service(),
+        tls.as_ref(),
         shutdown,
     )
     .await;

@@ -14,7 +14,7 @@ use tonic::Status;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 /// Splits `USER/NAME`.
 pub fn parse_target(target: &str) -> anyhow::Result<(String, String)> {
@@ -86,6 +86,8 @@ pub struct Server {
     pub addr: String,
     /// Sent as `authorization: Bearer <token>` (`--token`, `FWASM_TOKEN`).
     pub token: Option<String>,
+    /// For an `https://` address: the CA certificate that signed the gateway's (`--tls-ca`).
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl From<&str> for Server {
@@ -93,6 +95,7 @@ impl From<&str> for Server {
         Self {
             addr: addr.to_string(),
             token: None,
+            tls_ca: None,
         }
     }
 }
@@ -136,11 +139,24 @@ pub async fn connect(server: Server) -> anyhow::Result<Client> {
         None => None,
     };
     let uri = fwasm_proto::grpc::uri(&server.addr);
-    let channel = Channel::from_shared(uri.clone())
-        .with_context(|| format!("{uri} is not an address"))?
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach fwasm at {uri}; is `fwasm up` running? (set another address with --addr)"))?;
+    let mut endpoint =
+        Channel::from_shared(uri.clone()).with_context(|| format!("{uri} is not an address"))?;
+    if uri.starts_with("https://") {
+        let Some(ca) = &server.tls_ca else {
+            bail!(
+                "{uri} is TLS: give --tls-ca FILE (or FWASM_TLS_CA), the CA certificate that \
+                 signed the gateway's"
+            );
+        };
+        let ca = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+        let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    let channel = endpoint.connect().await.with_context(|| {
+        format!(
+            "cannot reach fwasm at {uri}; is `fwasm up` running? (set another address with --addr)"
+        )
+    })?;
     Ok(FunctionsClient::with_interceptor(channel, Bearer(bearer))
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX))

@@ -263,6 +263,9 @@ struct ServerArgs {
     /// The token to send (for an fwasm started with --auth).
     #[arg(long, env = "FWASM_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// For an https:// --addr: the CA certificate (PEM) that signed the gateway's.
+    #[arg(long, env = "FWASM_TLS_CA", value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
 }
 
 impl From<&ServerArgs> for fwasm::client::Server {
@@ -270,6 +273,7 @@ impl From<&ServerArgs> for fwasm::client::Server {
         Self {
             addr: args.addr.clone(),
             token: args.token.clone(),
+            tls_ca: args.tls_ca.clone(),
         }
     }
 }
@@ -315,6 +319,8 @@ struct UpArgs {
     auth: service_commands::AuthArgs,
     #[command(flatten)]
     quotas: service_commands::QuotaArgs,
+    #[command(flatten)]
+    tls: service_commands::TlsArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -511,6 +517,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         gateway: GatewayConfig {
             auth: args.auth.auth,
             open_faasm_api: args.auth.open_faasm_api_on_loopback,
+            tls: up_tls(&args.tls)?,
             ..GatewayConfig::default()
         },
         default_quota: args.quotas.default_quota(),
@@ -526,19 +533,23 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.ready_file {
         write_ready_file(path, &addrs)?;
     }
+    let scheme = match gateway.config().tls {
+        Some(_) => "https",
+        None => "http",
+    };
     println!("fwasm is up (data in {})", args.data_dir.display());
     println!(
-        "  invoke  http://{}:{invoke}   try: curl -X POST localhost:{invoke}/f/demo/echo -d hi",
+        "  invoke  {scheme}://{}:{invoke}   try: curl -X POST {scheme}://localhost:{invoke}/f/demo/echo -d hi",
         args.host
     );
     println!(
-        "  upload  http://{}:{upload}   curl -X PUT localhost:{upload}/f/USER/NAME -T function.wasm",
+        "  upload  {scheme}://{}:{upload}   curl -X PUT {scheme}://localhost:{upload}/f/USER/NAME -T function.wasm",
         args.host
     );
-    // The CLI's default address is port 8081; on another port it needs --addr.
-    let addr = match grpc {
-        8081 => String::new(),
-        port => format!(" --addr http://127.0.0.1:{port}"),
+    // The CLI's default address is port 8081; on another port, or over TLS, it needs --addr.
+    let addr = match (grpc, scheme) {
+        (8081, "http") => String::new(),
+        (port, scheme) => format!(" --addr {scheme}://localhost:{port}"),
     };
     println!(
         "  gRPC    {}:{grpc}          fwasm invoke demo/hello --input you{addr}",
@@ -552,6 +563,17 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     fwasm_gateway::serve(listeners, gateway, shutdown_signal()).await?;
     println!("fwasm stopped");
     Ok(())
+}
+
+/// The public ports' TLS of `fwasm up`, which has no mesh for a CA to guard.
+fn up_tls(args: &service_commands::TlsArgs) -> anyhow::Result<Option<fwasm_proto::tls::Tls>> {
+    if args.tls_ca.is_some() {
+        anyhow::bail!(
+            "fwasm up runs every service in one process, so it has no mesh for --tls-ca to \
+             guard; give --tls-cert and --tls-key for its public ports"
+        );
+    }
+    args.load()
 }
 
 /// How to reach a gateway whose tokens are on.

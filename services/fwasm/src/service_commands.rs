@@ -12,6 +12,7 @@ use fwasm::serve::{
 };
 use fwasm_executor::{ExecutorConfig, SidecarConfig};
 use fwasm_gateway::GatewayConfig;
+use fwasm_proto::tls::Tls;
 use fwasm_scheduler::{ExecutorEndpoint, SchedulerConfig};
 use fwasm_state::StateConfig;
 
@@ -81,6 +82,8 @@ pub struct StateService {
     #[arg(long, env = "FWASM_BACKEND", value_name = "redis://HOST:PORT")]
     backend: Option<String>,
     #[command(flatten)]
+    mesh: MeshArgs,
+    #[command(flatten)]
     common: Common,
 }
 
@@ -90,6 +93,7 @@ pub async fn state(args: StateService) -> anyhow::Result<()> {
     let config = StateConfig {
         data_dir: args.data_dir,
         redis_url: args.backend,
+        tls: args.mesh.load(listener.local_addr()?)?,
         ..StateConfig::default()
     };
     started.ready(vec![("listen", listener.local_addr()?)])?;
@@ -116,6 +120,8 @@ pub struct SchedulerService {
     #[command(flatten)]
     quotas: QuotaArgs,
     #[command(flatten)]
+    mesh: MeshArgs,
+    #[command(flatten)]
     common: Common,
 }
 
@@ -137,6 +143,7 @@ pub async fn scheduler(args: SchedulerService) -> anyhow::Result<()> {
         executors,
         durable_calls: args.durable_calls,
         default_quota: args.quotas.default_quota(),
+        tls: args.mesh.load(listener.local_addr()?)?,
         ..SchedulerConfig::default()
     };
     tracing::info!(state = %args.state, "scheduler starting");
@@ -184,7 +191,89 @@ pub struct ExecutorService {
     #[command(flatten)]
     sidecar: SidecarArgs,
     #[command(flatten)]
+    mesh: MeshArgs,
+    #[command(flatten)]
     common: Common,
+}
+
+/// `--tls-cert`, `--tls-key` and `--tls-ca`: this process's certificate, and the mesh's CA.
+#[derive(Args)]
+pub struct TlsArgs {
+    /// This process's TLS certificate (PEM; a chain, leaf first): its ports serve TLS.
+    #[arg(
+        long,
+        env = "FWASM_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(
+        long,
+        env = "FWASM_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// The mesh's certificate authority (PEM): the services talk mutual TLS, each showing its
+    /// certificate, and accept only peers whose certificate it signed.
+    #[arg(long, env = "FWASM_TLS_CA", value_name = "FILE", requires = "tls_cert")]
+    pub tls_ca: Option<PathBuf>,
+    /// The name every peer's certificate carries, checked in place of the host of its address
+    /// (for peers known by IP, such as executors' pods).
+    #[arg(
+        long,
+        env = "FWASM_TLS_SERVER_NAME",
+        value_name = "NAME",
+        requires = "tls_ca"
+    )]
+    pub tls_server_name: Option<String>,
+}
+
+impl TlsArgs {
+    /// The files, read and checked; `None` without --tls-cert.
+    pub fn load(&self) -> anyhow::Result<Option<Tls>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let tls = Tls::from_files(cert, key, self.tls_ca.as_deref())?;
+        Ok(Some(tls.with_server_name(self.tls_server_name.clone())))
+    }
+}
+
+/// TLS of an internal service (state, scheduler, executor), and the explicit opt-out.
+#[derive(Args)]
+pub struct MeshArgs {
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// Serve on a non-loopback address without mutual TLS anyway: whoever reaches the port
+    /// can read every user's state or join the mesh.
+    #[arg(long)]
+    insecure_no_auth: bool,
+}
+
+impl MeshArgs {
+    /// The mesh's TLS for a service bound to `bound`, refusing to serve beyond loopback
+    /// without mutual TLS unless told --insecure-no-auth.
+    fn load(&self, bound: SocketAddr) -> anyhow::Result<Option<Tls>> {
+        let tls = self.tls.load()?;
+        let mutual = tls.as_ref().is_some_and(Tls::is_mutual);
+        if !mutual && !bound.ip().is_loopback() {
+            if !self.insecure_no_auth {
+                anyhow::bail!(
+                    "refusing to serve on {bound} without mutual TLS: anyone who reaches it could \
+                     read every user's state or join the mesh. Give --tls-cert, --tls-key and \
+                     --tls-ca, listen on 127.0.0.1, or say --insecure-no-auth if this network \
+                     is the mesh's alone"
+                );
+            }
+            eprintln!(
+                "WARNING: serving on {bound} without mutual TLS (--insecure-no-auth): anyone who \
+                 reaches it can read every user's state or join the mesh"
+            );
+        }
+        Ok(tls)
+    }
 }
 
 /// Every user's quotas, of `up` and `scheduler`; an admin gives a user its own with
@@ -329,6 +418,7 @@ pub async fn executor(args: ExecutorService) -> anyhow::Result<()> {
         workers: args.workers.unwrap_or(defaults.workers),
         max_concurrent_calls: args.max_calls,
         sidecar: args.sidecar.config(),
+        tls: args.mesh.load(bound)?,
         ..defaults
     };
     tracing::info!(%id, %advertise, scheduler = %args.scheduler, "executor starting");
@@ -366,6 +456,8 @@ pub struct GatewayService {
     #[command(flatten)]
     auth: AuthArgs,
     #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
     common: Common,
 }
 
@@ -379,6 +471,7 @@ pub async fn gateway(args: GatewayService) -> anyhow::Result<()> {
     let config = GatewayConfig {
         auth: args.auth.auth,
         open_faasm_api: args.auth.open_faasm_api_on_loopback,
+        tls: args.tls.load()?,
         ..GatewayConfig::default()
     };
     run_service(fwasm_gateway::run(

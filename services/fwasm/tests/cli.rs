@@ -405,6 +405,27 @@ fn fwasm_up_beyond_loopback_needs_tokens() {
     );
 }
 
+#[test]
+fn internal_services_beyond_loopback_need_mutual_tls() {
+    let data = tempfile::tempdir().unwrap();
+    for service in ["state", "scheduler", "executor"] {
+        let mut command = Command::new(FWASM);
+        command.args([service, "--listen", "0.0.0.0:0"]);
+        match service {
+            "executor" => command.args(["--advertise", "10.0.0.5:7002"]),
+            "state" => command.arg("--data-dir").arg(data.path()),
+            _ => &mut command,
+        };
+        let output = command.output().unwrap();
+        assert!(!output.status.success(), "{service}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("without mutual TLS") && stderr.contains("--tls-ca"),
+            "{service}: {stderr}"
+        );
+    }
+}
+
 /// The Kubernetes manifests start each service with flags the binary accepts.
 /// The documents of deploy/k8s/fwasm.yaml, by `kind/name`.
 fn manifests() -> std::collections::HashMap<String, serde_norway::Value> {
@@ -480,6 +501,22 @@ fn the_kubernetes_manifests_deploy_every_service_with_real_flags() {
                 config_keys_used.insert(key.clone());
             }
         }
+        // The mesh's certificates, which the config names, are mounted from their Secret.
+        let tls_dir = std::path::Path::new(config["tls_cert"].as_str().unwrap())
+            .parent()
+            .unwrap();
+        let mounts = container["volumeMounts"].as_sequence().unwrap();
+        let mount = mounts
+            .iter()
+            .find(|m| m["mountPath"].as_str() == tls_dir.to_str())
+            .unwrap_or_else(|| panic!("{name}: nothing mounted at {tls_dir:?}"));
+        let volumes = pod["spec"]["volumes"].as_sequence().unwrap();
+        let volume = volumes.iter().find(|v| v["name"] == mount["name"]).unwrap();
+        assert_eq!(
+            volume["secret"]["secretName"].as_str(),
+            Some("fwasm-mesh-tls"),
+            "{name}"
+        );
         // Probes ask the ports the container serves.
         for probe in ["readinessProbe", "livenessProbe"] {
             let probe = &container[probe];

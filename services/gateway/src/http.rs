@@ -17,22 +17,36 @@ use fwasm_proto::pb::{CallResult, CallStatus, FunctionSettings, Header};
 use fwasm_proto::trace::within;
 use fwasm_proto::{ApiError, ErrorCode};
 use tokio::net::TcpListener;
+use tokio_rustls::rustls::ServerConfig;
 
 use crate::auth::{self, Caller};
 use crate::faasm_json::{self, FaasmRequest};
 use crate::gateway::{Gateway, Invocation};
+use crate::tls_listener::TlsListener;
 
+/// Serves `router` on `listener` until `shutdown` resolves; over TLS with `tls`.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
+    tls: Option<Arc<ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    match tls {
+        Some(config) => {
+            let listener = TlsListener::new(listener, config)?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// Port 8080: `POST /f/<user>/<function>[/...]` (sync), `POST /fa/<user>/<function>[/...]`

@@ -15,6 +15,7 @@ mod public_grpc;
 mod runtime_apis;
 mod sidecar;
 mod subscriptions_http;
+mod tls_listener;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -38,6 +39,9 @@ pub struct GatewayConfig {
     /// request without a token as Faasm does (`--open-faasm-api-on-loopback`): for Faasm's own
     /// clients, which cannot send one. Only ever set with every listener on loopback.
     pub open_faasm_api: bool,
+    /// Serve the public ports over TLS (this certificate, no client certificates); with the
+    /// mesh's CA, reach the scheduler, state service and executors over mutual TLS.
+    pub tls: Option<fwasm_proto::tls::Tls>,
 }
 
 impl Default for GatewayConfig {
@@ -47,6 +51,7 @@ impl Default for GatewayConfig {
             max_module_bytes: 64 << 20,
             auth: false,
             open_faasm_api: false,
+            tls: None,
         }
     }
 }
@@ -75,14 +80,20 @@ pub async fn serve(
             let _ = stopped.wait_for(|&s| s).await;
         }
     };
+    let tls = match &gateway.config().tls {
+        Some(tls) => Some(tls.http_server().map_err(std::io::Error::other)?),
+        None => None,
+    };
     let invoke = http::serve(
         listeners.invoke,
         http::invoke_router(gateway.clone()),
+        tls.clone(),
         signal(),
     );
     let upload = http::serve(
         listeners.upload,
         http::upload_router(gateway.clone()),
+        tls,
         signal(),
     );
     let grpc = public_grpc::serve(listeners.grpc, gateway, signal());
@@ -101,11 +112,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     use fwasm_proto::grpc::{connect_scheduler, connect_state};
+    let tls = config.tls.clone();
     let gateway = Gateway::new(
         config,
-        connect_scheduler(scheduler_addr)?,
-        connect_state(state_addr)?,
-        Arc::new(fwasm_proto::directory::RemoteExecutors::default()),
+        connect_scheduler(scheduler_addr, tls.as_ref())?,
+        connect_state(state_addr, tls.as_ref())?,
+        Arc::new(fwasm_proto::directory::RemoteExecutors::new(tls)),
     );
     if let Some(token) = admin_token {
         gateway.install_admin_token(token).await?;

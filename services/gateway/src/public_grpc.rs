@@ -176,6 +176,7 @@ pub(crate) async fn serve(
         .max_module_bytes
         .max(gateway.config().max_input_bytes)
         + (64 << 10);
+    let tls = gateway.config().tls.clone();
     let sidecar = Sidecar(gateway.clone());
     let functions = FunctionsServer::new(PublicApi(gateway.clone()))
         .max_decoding_message_size(limit)
@@ -197,7 +198,8 @@ pub(crate) async fn serve(
     let routes = Routes::new(Metered(Authenticated::new(functions, gateway.clone())))
         .add_service(Metered(Authenticated::new(layotto, gateway.clone())))
         .add_service(Metered(Authenticated::new(dapr, gateway)));
-    fwasm_proto::grpc::serve_routes(listener, routes, &names, shutdown)
+    let tls = tls.as_ref().map(fwasm_proto::tls::Tls::public_grpc_server);
+    fwasm_proto::grpc::serve_routes(listener, routes, &names, tls, shutdown)
         .await
         .map_err(std::io::Error::other)
 }

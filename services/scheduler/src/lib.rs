@@ -44,6 +44,8 @@ pub struct SchedulerConfig {
     pub durable_calls: bool,
     /// Every user's quotas unless it has its own (0 in a field: no limit).
     pub default_quota: fwasm_proto::pb::UserQuota,
+    /// Serve, and reach the state service and executors, over mutual TLS.
+    pub tls: Option<fwasm_proto::tls::Tls>,
 }
 
 impl Default for SchedulerConfig {
@@ -57,6 +59,7 @@ impl Default for SchedulerConfig {
             max_queue_wait: Duration::from_secs(30),
             durable_calls: false,
             default_quota: fwasm_proto::pb::UserQuota::default(),
+            tls: None,
         }
     }
 }
@@ -69,13 +72,15 @@ pub async fn run(
     state_addr: &str,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let state = fwasm_proto::grpc::connect_state(state_addr)?;
-    let directory = Arc::new(fwasm_proto::directory::RemoteExecutors::default());
+    let tls = config.tls.clone();
+    let state = fwasm_proto::grpc::connect_state(state_addr, tls.as_ref())?;
+    let directory = Arc::new(fwasm_proto::directory::RemoteExecutors::new(tls.clone()));
     let scheduler: Arc<dyn fwasm_proto::api::SchedulerApi> =
         Arc::new(Scheduler::new(config, state, directory));
     fwasm_proto::grpc::serve(
         listener,
         fwasm_proto::grpc::SchedulerServer(scheduler).into_service(),
+        tls.as_ref(),
         shutdown,
     )
     .await?;

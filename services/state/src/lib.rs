@@ -34,6 +34,8 @@ pub struct StateConfig {
     /// `redis://HOST:PORT`: keep everything in Redis instead of the embedded store.
     pub redis_url: Option<String>,
     pub limits: StateLimits,
+    /// Serve over mutual TLS: only peers with a certificate the mesh's CA signed.
+    pub tls: Option<fwasm_proto::tls::Tls>,
 }
 
 /// Limits on state, answered with clear errors.
@@ -84,6 +86,7 @@ pub async fn run(
     fwasm_proto::grpc::serve(
         listener,
         fwasm_proto::grpc::StateServer(service).into_service(),
+        config.tls.as_ref(),
         shutdown,
     )
     .await?;
