@@ -8,6 +8,7 @@ mod cli_client;
 mod commands;
 mod files;
 mod http_api;
+mod isolation;
 mod proxy_wasm;
 mod public_grpc;
 mod pubsub;
