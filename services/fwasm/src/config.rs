@@ -19,6 +19,16 @@ pub fn with_config_file(
     };
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    with_config_text(args, &text, &path, command)
+}
+
+/// [`with_config_file`] for the file's text (`path` names it in errors).
+pub fn with_config_text(
+    args: Vec<OsString>,
+    text: &str,
+    path: &Path,
+    command: &clap::Command,
+) -> anyhow::Result<Vec<OsString>> {
     let table: toml::Table = text
         .parse()
         .with_context(|| format!("{} is not valid TOML", path.display()))?;

@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 pub use auth::Caller;
 pub use gateway::{Gateway, Invocation};
+pub use public_grpc::routes as grpc_routes;
 
 /// Request size limits.
 #[derive(Debug, Clone)]
@@ -124,4 +125,13 @@ pub async fn run(
     }
     serve(listeners, Arc::new(gateway), shutdown).await?;
     Ok(())
+}
+
+/// Entry points for the fuzz targets (`fuzz/`): the parsers that see untrusted bytes.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses a Faasm JSON message, as `POST /` does.
+    pub fn faasm_json(body: &[u8]) {
+        let _ = crate::faasm_json::parse(body);
+    }
 }

@@ -169,6 +169,17 @@ pub(crate) async fn serve(
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let tls = gateway.config().tls.clone();
+    let (routes, names) = routes(gateway);
+    let tls = tls.as_ref().map(fwasm_proto::tls::Tls::public_grpc_server);
+    fwasm_proto::grpc::serve_routes(listener, routes, &names, tls, shutdown)
+        .await
+        .map_err(std::io::Error::other)
+}
+
+/// The public gRPC services (`fwasm.v1.Functions`, Layotto's and Dapr's runtime APIs), each
+/// metered and handled as its caller, and their names.
+pub fn routes(gateway: Arc<Gateway>) -> (Routes, [&'static str; 3]) {
     // Room for the largest module or input plus the message around it; the gateway itself
     // answers oversized payloads with a precise error below that.
     let limit = gateway
@@ -176,7 +187,6 @@ pub(crate) async fn serve(
         .max_module_bytes
         .max(gateway.config().max_input_bytes)
         + (64 << 10);
-    let tls = gateway.config().tls.clone();
     let sidecar = Sidecar(gateway.clone());
     let functions = FunctionsServer::new(PublicApi(gateway.clone()))
         .max_decoding_message_size(limit)
@@ -193,13 +203,10 @@ pub(crate) async fn serve(
         <RuntimeServer<Sidecar> as NamedService>::NAME,
         <DaprServer<Sidecar> as NamedService>::NAME,
     ];
-    // Every method is counted, timed and traced (see `metered`).
-    // ... and handled as its caller, whose token decides what it reaches (see `auth`).
+    // Every method is counted, timed and traced (see `metered`), and handled as its caller,
+    // whose token decides what it reaches (see `auth`).
     let routes = Routes::new(Metered(Authenticated::new(functions, gateway.clone())))
         .add_service(Metered(Authenticated::new(layotto, gateway.clone())))
         .add_service(Metered(Authenticated::new(dapr, gateway)));
-    let tls = tls.as_ref().map(fwasm_proto::tls::Tls::public_grpc_server);
-    fwasm_proto::grpc::serve_routes(listener, routes, &names, tls, shutdown)
-        .await
-        .map_err(std::io::Error::other)
+    (routes, names)
 }
