@@ -7,6 +7,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -24,6 +25,9 @@ pub enum TlsError {
     #[error("the {what} is not usable: {reason}")]
     Invalid { what: &'static str, reason: String },
 }
+
+/// How long a client may take over its TLS handshake (as on the HTTP ports).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// This process's certificate and key, and the mesh's CA if it takes part in mutual TLS.
 #[derive(Clone)]
@@ -100,7 +104,9 @@ impl Tls {
 
     /// A public gRPC server: TLS without client certificates (callers bring tokens).
     pub fn public_grpc_server(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new().identity(self.identity())
+        ServerTlsConfig::new()
+            .identity(self.identity())
+            .timeout(HANDSHAKE_TIMEOUT)
     }
 
     /// A client in the mesh: shows this process's certificate and trusts only the CA. `None`

@@ -87,6 +87,19 @@ async fn a_users_own_quota_applies_at_once_and_says_when_to_retry() {
     for _ in 0..2 {
         assert_eq!(p.call("rated/upper", "a").await, (200, "A".into()));
     }
+    // A rate that is not one is refused, and changes nothing.
+    for rate in [f64::NAN, -1.0, f64::INFINITY] {
+        let bad = UserQuota {
+            user: "rated".into(),
+            calls_per_second: rate,
+            ..UserQuota::default()
+        };
+        let refused = fwasm::client::quota_set(server(), bad, &mut Vec::new())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("is not a rate"), "{rate}: {refused}");
+    }
     let (status, body) = p.call("rated/upper", "a").await;
     assert_eq!(status, 429, "{body}");
     assert!(

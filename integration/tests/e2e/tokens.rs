@@ -684,6 +684,24 @@ async fn the_cli_sends_its_token_and_revoked_tokens_stop_at_once() {
 }
 
 #[tokio::test]
+async fn an_operators_admin_token_is_any_text_even_one_shaped_like_fwasms() {
+    for admin in [
+        "fwasm_shaped_like-a-token-of-fwasms-own-making",
+        "any text at all, if long",
+    ] {
+        let p = up_with_tokens(admin).await;
+        let echo = p.http.post(format!("{}/f/demo/echo", p.invoke)).body("hi");
+        assert_eq!(send(echo, &Some(admin.to_string())).await, 200, "{admin}");
+        // A mistyped one, or one naming no token, is unknown: 401, not a bad request.
+        for wrong in [format!("{admin}x"), "fwasm_bad/id_secret".into()] {
+            let echo = p.http.post(format!("{}/f/demo/echo", p.invoke)).body("hi");
+            assert_eq!(send(echo, &Some(wrong)).await, 401, "{admin}");
+        }
+        p.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn faasms_own_api_may_be_opened_on_loopback_and_nothing_else_is() {
     let gateway = fwasm_gateway::GatewayConfig {
         auth: true,

@@ -182,193 +182,116 @@ impl Sidecar {
     }
 }
 
-/// Sends `request` in Layotto's API.
-async fn layotto(channel: Channel, request: SidecarRequest) -> Result<Bytes, tonic::Status> {
-    let mut client = RuntimeClient::new(channel);
-    Ok(match request {
-        SidecarRequest::GetState { store, key } => {
-            let request = layotto::GetStateRequest {
-                store_name: store,
-                key,
-                ..Default::default()
-            };
-            client.get_state(outgoing(request)).await?.into_inner().data
+/// `async fn $name(channel, request)`: sends `request` in one sidecar API, whose client is
+/// `$client`, whose requests are in `$api`, and whose state items and invoke request
+/// (`$invoke`) are in `$common`. Layotto's and Dapr's APIs differ only in those names.
+macro_rules! sender {
+    ($name:ident, $client:ident, $api:ident, $common:ident, $invoke:ident) => {
+        async fn $name(channel: Channel, request: SidecarRequest) -> Result<Bytes, tonic::Status> {
+            let mut client = $client::new(channel);
+            Ok(match request {
+                SidecarRequest::GetState { store, key } => {
+                    let request = $api::GetStateRequest {
+                        store_name: store,
+                        key,
+                        ..Default::default()
+                    };
+                    client.get_state(outgoing(request)).await?.into_inner().data
+                }
+                SidecarRequest::SaveState { store, key, value } => {
+                    let request = $api::SaveStateRequest {
+                        store_name: store,
+                        states: vec![$common::StateItem {
+                            key,
+                            value,
+                            ..Default::default()
+                        }],
+                    };
+                    client.save_state(outgoing(request)).await?;
+                    Bytes::new()
+                }
+                SidecarRequest::DeleteState { store, key } => {
+                    let request = $api::DeleteStateRequest {
+                        store_name: store,
+                        key,
+                        ..Default::default()
+                    };
+                    client.delete_state(outgoing(request)).await?;
+                    Bytes::new()
+                }
+                SidecarRequest::Invoke { app, method, data } => {
+                    let request = $api::InvokeServiceRequest {
+                        id: app,
+                        message: Some($common::$invoke {
+                            method,
+                            data: Some(any(data)),
+                            ..Default::default()
+                        }),
+                    };
+                    let reply = client.invoke_service(outgoing(request)).await?.into_inner();
+                    reply.data.map_or_else(Bytes::new, |any| any.value.into())
+                }
+                SidecarRequest::Publish {
+                    pubsub,
+                    topic,
+                    data,
+                } => {
+                    let request = $api::PublishEventRequest {
+                        pubsub_name: pubsub,
+                        topic,
+                        data,
+                        ..Default::default()
+                    };
+                    client.publish_event(outgoing(request)).await?;
+                    Bytes::new()
+                }
+                SidecarRequest::InvokeBinding {
+                    name,
+                    operation,
+                    data,
+                } => {
+                    let request = $api::InvokeBindingRequest {
+                        name,
+                        data,
+                        operation,
+                        metadata: HashMap::new(),
+                    };
+                    client
+                        .invoke_binding(outgoing(request))
+                        .await?
+                        .into_inner()
+                        .data
+                }
+                SidecarRequest::GetSecret { store, key } => {
+                    let request = $api::GetSecretRequest {
+                        store_name: store,
+                        key: key.clone(),
+                        metadata: HashMap::new(),
+                    };
+                    secret(
+                        &key,
+                        client
+                            .get_secret(outgoing(request))
+                            .await?
+                            .into_inner()
+                            .data,
+                    )
+                }
+            })
         }
-        SidecarRequest::SaveState { store, key, value } => {
-            let request = layotto::SaveStateRequest {
-                store_name: store,
-                states: vec![layotto::StateItem {
-                    key,
-                    value,
-                    ..Default::default()
-                }],
-            };
-            client.save_state(outgoing(request)).await?;
-            Bytes::new()
-        }
-        SidecarRequest::DeleteState { store, key } => {
-            let request = layotto::DeleteStateRequest {
-                store_name: store,
-                key,
-                ..Default::default()
-            };
-            client.delete_state(outgoing(request)).await?;
-            Bytes::new()
-        }
-        SidecarRequest::Invoke { app, method, data } => {
-            let request = layotto::InvokeServiceRequest {
-                id: app,
-                message: Some(layotto::CommonInvokeRequest {
-                    method,
-                    data: Some(any(data)),
-                    ..Default::default()
-                }),
-            };
-            let reply = client.invoke_service(outgoing(request)).await?.into_inner();
-            reply.data.map_or_else(Bytes::new, |any| any.value.into())
-        }
-        SidecarRequest::Publish {
-            pubsub,
-            topic,
-            data,
-        } => {
-            let request = layotto::PublishEventRequest {
-                pubsub_name: pubsub,
-                topic,
-                data,
-                ..Default::default()
-            };
-            client.publish_event(outgoing(request)).await?;
-            Bytes::new()
-        }
-        SidecarRequest::InvokeBinding {
-            name,
-            operation,
-            data,
-        } => {
-            let request = layotto::InvokeBindingRequest {
-                name,
-                data,
-                operation,
-                metadata: HashMap::new(),
-            };
-            client
-                .invoke_binding(outgoing(request))
-                .await?
-                .into_inner()
-                .data
-        }
-        SidecarRequest::GetSecret { store, key } => {
-            let request = layotto::GetSecretRequest {
-                store_name: store,
-                key: key.clone(),
-                metadata: HashMap::new(),
-            };
-            secret(
-                &key,
-                client
-                    .get_secret(outgoing(request))
-                    .await?
-                    .into_inner()
-                    .data,
-            )
-        }
-    })
+    };
 }
 
-/// Sends `request` in Dapr's API.
-async fn dapr(channel: Channel, request: SidecarRequest) -> Result<Bytes, tonic::Status> {
-    let mut client = DaprClient::new(channel);
-    Ok(match request {
-        SidecarRequest::GetState { store, key } => {
-            let request = dapr::GetStateRequest {
-                store_name: store,
-                key,
-                ..Default::default()
-            };
-            client.get_state(outgoing(request)).await?.into_inner().data
-        }
-        SidecarRequest::SaveState { store, key, value } => {
-            let request = dapr::SaveStateRequest {
-                store_name: store,
-                states: vec![dapr_common::StateItem {
-                    key,
-                    value,
-                    ..Default::default()
-                }],
-            };
-            client.save_state(outgoing(request)).await?;
-            Bytes::new()
-        }
-        SidecarRequest::DeleteState { store, key } => {
-            let request = dapr::DeleteStateRequest {
-                store_name: store,
-                key,
-                ..Default::default()
-            };
-            client.delete_state(outgoing(request)).await?;
-            Bytes::new()
-        }
-        SidecarRequest::Invoke { app, method, data } => {
-            let request = dapr::InvokeServiceRequest {
-                id: app,
-                message: Some(dapr_common::InvokeRequest {
-                    method,
-                    data: Some(any(data)),
-                    ..Default::default()
-                }),
-            };
-            let reply = client.invoke_service(outgoing(request)).await?.into_inner();
-            reply.data.map_or_else(Bytes::new, |any| any.value.into())
-        }
-        SidecarRequest::Publish {
-            pubsub,
-            topic,
-            data,
-        } => {
-            let request = dapr::PublishEventRequest {
-                pubsub_name: pubsub,
-                topic,
-                data,
-                ..Default::default()
-            };
-            client.publish_event(outgoing(request)).await?;
-            Bytes::new()
-        }
-        SidecarRequest::InvokeBinding {
-            name,
-            operation,
-            data,
-        } => {
-            let request = dapr::InvokeBindingRequest {
-                name,
-                data,
-                operation,
-                metadata: HashMap::new(),
-            };
-            client
-                .invoke_binding(outgoing(request))
-                .await?
-                .into_inner()
-                .data
-        }
-        SidecarRequest::GetSecret { store, key } => {
-            let request = dapr::GetSecretRequest {
-                store_name: store,
-                key: key.clone(),
-                metadata: HashMap::new(),
-            };
-            secret(
-                &key,
-                client
-                    .get_secret(outgoing(request))
-                    .await?
-                    .into_inner()
-                    .data,
-            )
-        }
-    })
-}
+// Sends `request` in Layotto's API.
+sender!(
+    layotto,
+    RuntimeClient,
+    layotto,
+    layotto,
+    CommonInvokeRequest
+);
+// Sends `request` in Dapr's API.
+sender!(dapr, DaprClient, dapr, dapr_common, InvokeRequest);
 
 fn any(data: Bytes) -> Any {
     Any {

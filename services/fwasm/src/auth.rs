@@ -30,14 +30,18 @@ pub fn admin_token(
     data_dir: Option<&Path>,
 ) -> anyhow::Result<Option<AdminToken>> {
     if let Some(token) = from_env.filter(|t| !t.trim().is_empty()) {
+        let token = token.trim().to_string();
+        check_strength(&token, ADMIN_TOKEN_ENV)?;
         return Ok(Some(AdminToken {
-            token: token.trim().to_string(),
+            token,
             file: None,
             generated: false,
         }));
     }
     if let Some(file) = file {
-        return read(file).map(Some);
+        let read = read(file)?;
+        check_strength(&read.token, &file.display().to_string())?;
+        return Ok(Some(read));
     }
     let Some(dir) = data_dir else {
         return Ok(None);
@@ -70,6 +74,20 @@ fn read(file: &Path) -> anyhow::Result<AdminToken> {
         file: Some(file.to_path_buf()),
         generated: false,
     })
+}
+
+/// The fewest characters an operator's admin token may have (a generated one has 76).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// Refuses an admin token short enough to guess.
+fn check_strength(token: &str, from: &str) -> anyhow::Result<()> {
+    if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+        bail!(
+            "the admin token in {from} is shorter than {MIN_ADMIN_TOKEN_CHARS} characters: make \
+             a long random one, e.g. `openssl rand -hex 32`"
+        );
+    }
+    Ok(())
 }
 
 /// A new admin token in fwasm's form (`fwasm_admin_<secret>`).
@@ -126,12 +144,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("given");
         std::fs::write(&file, "from-file\n").unwrap();
-        let env = admin_token(Some(" from-env ".into()), Some(&file), Some(dir.path()));
-        assert_eq!(env.unwrap().unwrap().token, "from-env");
+        let long = "e".repeat(MIN_ADMIN_TOKEN_CHARS);
+        let env = admin_token(Some(format!(" {long} ")), Some(&file), Some(dir.path()));
+        assert_eq!(env.unwrap().unwrap().token, long);
+        let short = admin_token(Some("changeme".into()), None, None)
+            .err()
+            .unwrap();
+        assert!(short.to_string().contains("shorter than 32"), "{short}");
+        std::fs::write(&file, format!("{}\n", "f".repeat(MIN_ADMIN_TOKEN_CHARS))).unwrap();
         let read = admin_token(None, Some(&file), Some(dir.path()))
             .unwrap()
             .unwrap();
-        assert_eq!((read.token.as_str(), read.generated), ("from-file", false));
+        assert_eq!(
+            (read.token, read.generated),
+            ("f".repeat(MIN_ADMIN_TOKEN_CHARS), false)
+        );
         assert!(admin_token(None, None, None).unwrap().is_none());
     }
 

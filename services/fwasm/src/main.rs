@@ -499,6 +499,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
+    args.sidecar.check_tenancy(args.auth.auth)?;
     let admin_token = args.auth.admin_token(args.host, Some(&args.data_dir))?;
     let _tracing = fwasm_proto::trace::init("fwasm", args.otlp_endpoint.as_deref())?;
     let ports = [args.invoke_port, args.upload_port, args.grpc_port];
@@ -520,7 +521,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             tls: up_tls(&args.tls)?,
             ..GatewayConfig::default()
         },
-        default_quota: args.quotas.default_quota(),
+        default_quota: args.quotas.default_quota()?,
     };
     let gateway = fwasm::up::start(config).await?;
     if let Some(admin) = &admin_token {

@@ -142,7 +142,7 @@ pub async fn scheduler(args: SchedulerService) -> anyhow::Result<()> {
     let config = SchedulerConfig {
         executors,
         durable_calls: args.durable_calls,
-        default_quota: args.quotas.default_quota(),
+        default_quota: args.quotas.default_quota()?,
         tls: args.mesh.load(listener.local_addr()?)?,
         ..SchedulerConfig::default()
     };
@@ -293,13 +293,15 @@ pub struct QuotaArgs {
 }
 
 impl QuotaArgs {
-    pub fn default_quota(&self) -> fwasm_proto::pb::UserQuota {
-        fwasm_proto::pb::UserQuota {
+    pub fn default_quota(&self) -> anyhow::Result<fwasm_proto::pb::UserQuota> {
+        fwasm_scheduler::check_rate(self.quota_calls_per_second)
+            .map_err(|e| anyhow::anyhow!("--quota-calls-per-second: {e}"))?;
+        Ok(fwasm_proto::pb::UserQuota {
             user: String::new(),
             max_concurrent_calls: self.quota_concurrent_calls,
             calls_per_second: self.quota_calls_per_second,
             burst_calls: self.quota_burst_calls,
-        }
+        })
     }
 }
 
@@ -377,9 +379,27 @@ pub struct SidecarArgs {
         requires = "sidecar"
     )]
     sidecar_api: Option<String>,
+    /// Say that every user's functions may use the sidecar, one namespace for all (its stores,
+    /// apps, bindings and secrets are not scoped to users); `up --auth` needs it to take a
+    /// sidecar.
+    #[arg(long, requires = "sidecar")]
+    sidecar_shared_by_all_users: bool,
 }
 
 impl SidecarArgs {
+    /// Refuses a sidecar on a platform whose users are tenants, unless the operator said every
+    /// user may share it.
+    pub fn check_tenancy(&self, auth: bool) -> anyhow::Result<()> {
+        if auth && self.sidecar.is_some() && !self.sidecar_shared_by_all_users {
+            anyhow::bail!(
+                "--sidecar with --auth: every user's functions would reach the one sidecar, its \
+                 stores, apps, bindings and secrets, whatever their user; say \
+                 --sidecar-shared-by-all-users if they may"
+            );
+        }
+        Ok(())
+    }
+
     pub fn config(&self) -> Option<SidecarConfig> {
         let (addr, api) = (self.sidecar.as_ref()?, self.sidecar_api.as_ref()?);
         // The parser admits only the two names.

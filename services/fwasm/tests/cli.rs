@@ -323,6 +323,24 @@ fn fwasm_up_beyond_loopback_needs_tokens() {
         stderr.contains("only on a loopback address, not 0.0.0.0"),
         "{stderr}"
     );
+    // Tenants do not share a sidecar unless the operator says they may.
+    let shared = Command::new(FWASM)
+        .args([
+            "up",
+            "--auth",
+            "--sidecar",
+            "127.0.0.1:1",
+            "--sidecar-api",
+            "dapr",
+        ])
+        .args(any_ports)
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!shared.status.success());
+    let stderr = String::from_utf8_lossy(&shared.stderr);
+    assert!(stderr.contains("--sidecar-shared-by-all-users"), "{stderr}");
 
     // With --auth it serves, with an admin token made for it, readable by its owner alone.
     let log = data.path().join("stderr.log");

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use fwasm_proto::{ApiError, ErrorCode};
+use fwasm_proto::ApiError;
 use serde::Deserialize;
 
 use crate::gateway::Gateway;
@@ -35,16 +35,7 @@ async fn healthy() -> StatusCode {
 
 /// A Dapr-style error: `{"errorCode": ..., "message": ...}` with the status that fits.
 fn error(err: ApiError, operation: &str) -> Response {
-    let status = match err.code {
-        ErrorCode::InvalidArgument => StatusCode::BAD_REQUEST,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Aborted | ErrorCode::FailedPrecondition => StatusCode::CONFLICT,
-        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    let status = crate::http::status_of(err.code);
     let body = serde_json::json!({ "errorCode": operation, "message": err.message });
     (status, axum::Json(body)).into_response()
 }

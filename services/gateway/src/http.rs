@@ -162,7 +162,12 @@ pub(crate) fn text(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 pub(crate) fn error_response(err: ApiError) -> Response {
-    let status = match err.code {
+    text(status_of(err.code), err.message)
+}
+
+/// The HTTP status that says what `code` says.
+pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
         ErrorCode::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -173,8 +178,7 @@ pub(crate) fn error_response(err: ApiError) -> Response {
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
-    };
-    text(status, err.message)
+    }
 }
 
 /// The body, or the limit it broke, in our words rather than the extractor's.

@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub use calls::Retention;
+pub use quotas::check_rate;
 pub use scheduler::{ExecutorEndpoint, Scheduler};
 
 #[derive(Debug, Clone)]

@@ -50,6 +50,7 @@ impl Quotas {
 
     /// Gives `quota.user` its own limits (all 0: back to the defaults).
     pub(crate) fn set(&self, quota: UserQuota) {
+        let user = quota.user.clone();
         let mut own = self.own.write().unwrap_or_else(|p| p.into_inner());
         let back_to_defaults = quota.max_concurrent_calls == 0
             && quota.calls_per_second == 0.0
@@ -58,9 +59,9 @@ impl Quotas {
             true => own.remove(&quota.user),
             false => own.insert(quota.user.clone(), quota),
         };
-        // A new rate starts from a full bucket.
+        // A new rate starts from a full bucket; other users' stay as they are.
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        buckets.clear();
+        buckets.remove(&user);
     }
 
     /// The limits in force for `user`.
@@ -82,7 +83,19 @@ impl Quotas {
             burst_calls: pick(own.burst_calls, self.defaults.burst_calls),
         }
     }
+}
 
+/// Refuses a calls-per-second limit that is not a rate: negative, not a number, or infinite.
+pub fn check_rate(rate: f64) -> Result<(), ApiError> {
+    match rate.is_finite() && rate >= 0.0 {
+        true => Ok(()),
+        false => Err(ApiError::invalid_argument(format!(
+            "{rate} calls per second is not a rate: give 0 (no limit) or more"
+        ))),
+    }
+}
+
+impl Quotas {
     /// Takes one call from `user`'s rate, or says when it may start the next.
     pub(crate) fn take_call(&self, limits: &UserQuota) -> Result<(), ApiError> {
         let rate = limits.calls_per_second;
@@ -103,7 +116,10 @@ impl Quotas {
             *tokens -= 1.0;
             return Ok(());
         }
-        let wait = Duration::from_secs_f64((1.0 - *tokens) / rate);
+        // However small the rate, the wait is a Duration (a day at most: retry by then).
+        let wait = Duration::try_from_secs_f64((1.0 - *tokens) / rate)
+            .unwrap_or(Duration::MAX)
+            .min(Duration::from_secs(86_400));
         Err(ApiError::resource_exhausted(format!(
             "{} started calls faster than its quota of {rate} calls per second (quota: calls \
              per second, bursts of {size}); retry in {} ms",

@@ -134,7 +134,6 @@ impl Scheduler {
         names::check_function_ref(&call.user, &call.function)?;
         self.quotas.load(self.state.as_ref()).await?;
         let limits = self.quotas.limits(&call.user);
-        self.quotas.take_call(&limits)?;
         let Function {
             module_hash,
             settings,
@@ -172,6 +171,8 @@ impl Scheduler {
             ..CallRecord::default()
         };
         let dispatched = status == CallStatus::Queued;
+        // Only a call that could run spends from its user's rate.
+        self.quotas.take_call(&limits)?;
         let max_unfinished = limits.max_concurrent_calls;
         self.calls
             .insert(record, self.max_tree_calls, max_unfinished, dispatched)?;
@@ -462,6 +463,7 @@ impl SchedulerApi for Scheduler {
 
     async fn set_quota(&self, quota: UserQuota) -> Result<(), ApiError> {
         names::check_name("user", &quota.user)?;
+        crate::quotas::check_rate(quota.calls_per_second)?;
         tracing::info!(user = %quota.user, concurrent = quota.max_concurrent_calls, rate = quota.calls_per_second, burst = quota.burst_calls, "quota set");
         self.quotas.set(quota);
         Ok(())
