@@ -33,7 +33,10 @@ def refused_with(code, call):
 
 
 def post(path, body):
+    """A request of the app's own to fwasm's Faasm API, with the app's token when it has one."""
     request = urllib.request.Request(HTTP + path, data=body.encode(), method="POST")
+    if os.environ.get("DAPR_API_TOKEN"):
+        request.add_header("Authorization", "Bearer " + os.environ["DAPR_API_TOKEN"])
     with urllib.request.urlopen(request, timeout=30) as reply:
         return reply.read().decode()
 
@@ -57,6 +60,9 @@ def eventually(what, check, seconds=30):
 
 
 store = os.environ.get("STORE", "pyapp")
+# The app whose `hello` function the app invokes: `fwasm up`'s demo, or (with a token, which
+# reaches its own user alone) the store's own copy.
+HELLO_APP = os.environ.get("HELLO_APP", "demo")
 with DaprClient(os.environ["FWASM_GRPC"]) as d:
     # Save, read back with an etag, save again with it; the old etag is then stale.
     d.save_state(store, "k", "v1")
@@ -123,7 +129,7 @@ with DaprClient(os.environ["FWASM_GRPC"]) as d:
     assert event["pubsubname"] == store and event["specversion"] == "1.0", event
 
     # A function invoked as an app's method (over HTTP by default).
-    reply = d.invoke_method("demo", "hello", data="python", http_verb="POST")
+    reply = d.invoke_method(HELLO_APP, "hello", data="python", http_verb="POST")
     assert reply.data == b"Hello, python!", reply.data
 
 print("dapr sdk: ok")

@@ -47,6 +47,8 @@ const USERS: [u16; 5] = [401, 401, 403, 200, 200];
 const CALLS: [u16; 5] = [401, 401, 404, 200, 200];
 /// ... an admin-only one.
 const ADMINS: [u16; 5] = [401, 401, 403, 403, 200];
+/// ... one that belongs to no user: any caller fwasm knows.
+const ANYONE: [u16; 5] = [401, 401, 200, 200, 200];
 
 fn grpc_codes(statuses: [u16; 5]) -> [Code; 5] {
     statuses.map(|status| match status {
@@ -578,8 +580,174 @@ async fn the_grpc_apis_check_every_method() {
     })
     .await;
 
+    grpc_matrix(
+        &callers,
+        "Layotto GetBulkState",
+        USERS,
+        |token| async move {
+            let get = layotto::GetBulkStateRequest {
+                store_name: "alice".into(),
+                keys: vec!["k".into()],
+                ..Default::default()
+            };
+            code(l().get_bulk_state(request(get, &token, false)).await)
+        },
+    )
+    .await;
+    grpc_matrix(&callers, "Layotto DeleteState", USERS, |token| async move {
+        let delete = layotto::DeleteStateRequest {
+            store_name: "alice".into(),
+            key: "gone".into(),
+            ..Default::default()
+        };
+        code(l().delete_state(request(delete, &token, false)).await)
+    })
+    .await;
+    grpc_matrix(
+        &callers,
+        "Layotto ExecuteStateTransaction",
+        USERS,
+        |token| async move {
+            let transaction = layotto::ExecuteStateTransactionRequest {
+                store_name: "alice".into(),
+                operations: vec![layotto::TransactionalStateOperation {
+                    operation_type: "upsert".into(),
+                    request: Some(layotto::StateItem {
+                        key: "t".into(),
+                        value: "v".into(),
+                        ..Default::default()
+                    }),
+                }],
+                ..Default::default()
+            };
+            code(
+                l().execute_state_transaction(request(transaction, &token, false))
+                    .await,
+            )
+        },
+    )
+    .await;
+    grpc_matrix(&callers, "Layotto Unlock", USERS, |token| async move {
+        let unlock = layotto::UnlockRequest {
+            store_name: "alice".into(),
+            resource_id: "r".into(),
+            lock_owner: "o".into(),
+        };
+        code(l().unlock(request(unlock, &token, false)).await)
+    })
+    .await;
+    grpc_matrix(&callers, "Layotto GetNextId", USERS, |token| async move {
+        let next = layotto::GetNextIdRequest {
+            store_name: "alice".into(),
+            key: "ids".into(),
+            ..Default::default()
+        };
+        code(l().get_next_id(request(next, &token, false)).await)
+    })
+    .await;
+    grpc_matrix(
+        &callers,
+        "Layotto PublishEvent",
+        USERS,
+        |token| async move {
+            let publish = layotto::PublishEventRequest {
+                pubsub_name: "alice".into(),
+                topic: "t".into(),
+                data: "{}".into(),
+                ..Default::default()
+            };
+            code(l().publish_event(request(publish, &token, false)).await)
+        },
+    )
+    .await;
+    // Shared files are an admin's alone while they have no owner.
+    let file = p
+        .http
+        .put(format!("{}/file", p.upload))
+        .header("FilePath", "shared/x.txt")
+        .body("x");
+    assert_eq!(send(file, &as_admin).await, 200);
+    let file_request = || layotto::FileRequest {
+        store_name: "alice".into(),
+        name: "shared/x.txt".into(),
+        ..Default::default()
+    };
+    grpc_matrix(&callers, "Layotto ListFile", ADMINS, |token| async move {
+        let list = layotto::ListFileRequest {
+            request: Some(file_request()),
+            ..Default::default()
+        };
+        code(l().list_file(request(list, &token, false)).await)
+    })
+    .await;
+    grpc_matrix(&callers, "Layotto DelFile", ADMINS, |token| async move {
+        let delete = layotto::DelFileRequest {
+            request: Some(file_request()),
+        };
+        code(l().del_file(request(delete, &token, false)).await)
+    })
+    .await;
+
     let dapr = DaprClient::new(channel(&p).await);
     let d = || dapr.clone();
+    grpc_matrix(&callers, "Dapr SaveState", USERS, |token| async move {
+        let save = dapr::SaveStateRequest {
+            store_name: "alice".into(),
+            states: vec![fwasm_proto::dapr::proto::common::v1::StateItem {
+                key: "k".into(),
+                value: "v".into(),
+                ..Default::default()
+            }],
+        };
+        code(d().save_state(request(save, &token, true)).await)
+    })
+    .await;
+    grpc_matrix(&callers, "Dapr GetBulkState", USERS, |token| async move {
+        let get = dapr::GetBulkStateRequest {
+            store_name: "alice".into(),
+            keys: vec!["k".into()],
+            ..Default::default()
+        };
+        code(d().get_bulk_state(request(get, &token, true)).await)
+    })
+    .await;
+    grpc_matrix(&callers, "Dapr DeleteState", USERS, |token| async move {
+        let delete = dapr::DeleteStateRequest {
+            store_name: "alice".into(),
+            key: "gone".into(),
+            ..Default::default()
+        };
+        code(d().delete_state(request(delete, &token, true)).await)
+    })
+    .await;
+    grpc_matrix(&callers, "Dapr InvokeService", USERS, |token| async move {
+        let invoke = dapr::InvokeServiceRequest {
+            id: "alice".into(),
+            message: Some(fwasm_proto::dapr::proto::common::v1::InvokeRequest {
+                method: "echo".into(),
+                ..Default::default()
+            }),
+        };
+        code(d().invoke_service(request(invoke, &token, true)).await)
+    })
+    .await;
+    grpc_matrix(&callers, "Dapr UnlockAlpha1", USERS, |token| async move {
+        let unlock = dapr::UnlockRequest {
+            store_name: "alice".into(),
+            resource_id: "r".into(),
+            lock_owner: "o".into(),
+        };
+        code(d().unlock_alpha1(request(unlock, &token, true)).await)
+    })
+    .await;
+    // Not a user's: any caller fwasm knows may ask.
+    grpc_matrix(&callers, "Dapr GetMetadata", ANYONE, |token| async move {
+        code(
+            d().get_metadata(request(dapr::GetMetadataRequest {}, &token, true))
+                .await,
+        )
+    })
+    .await;
     grpc_matrix(&callers, "Dapr GetState", USERS, |token| async move {
         let get = dapr::GetStateRequest {
             store_name: "alice".into(),

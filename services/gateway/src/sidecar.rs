@@ -126,7 +126,8 @@ impl Sidecar {
         store: &str,
         keys: Vec<String>,
     ) -> Result<Vec<BulkItem>, ApiError> {
-        user_of(store)?;
+        // Checked for the whole request: each item's own error is for that key alone.
+        crate::auth::check_user(user_of(store)?, "state")?;
         if keys.len() > MAX_BULK_KEYS {
             return Err(ApiError::invalid_argument(format!(
                 "a bulk read of {} keys is over the limit of {MAX_BULK_KEYS}",

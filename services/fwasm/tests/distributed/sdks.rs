@@ -24,13 +24,24 @@ fn app(name: &str) -> PathBuf {
 /// (takes the global write lock on "counter" and counts) and STORE/subscriber (keeps each event
 /// it gets at "last-event"), subscribed to the topic "orders".
 async fn up_for_apps(dir: &Path, stores: &[&str]) -> (Process, Ready) {
+    up_for_apps_with(dir, stores, None).await
+}
+
+/// [`up_for_apps`], with tokens on (`--auth`) and `admin` as the admin token when given.
+async fn up_for_apps_with(dir: &Path, stores: &[&str], admin: Option<&str>) -> (Process, Ready) {
     let data = dir.join("data");
+    let auth: &[&str] = if admin.is_some() { &["--auth"] } else { &[] };
     let args = [
         &["up"][..],
         &ANY_GATEWAY_PORTS,
         &["--data-dir", data.to_str().unwrap()],
+        auth,
     ];
-    let mut up = Process::spawn(dir, "up", &args.concat(), &[]);
+    let env: Vec<(&str, &str)> = admin
+        .map(|a| ("FWASM_ADMIN_TOKEN", a))
+        .into_iter()
+        .collect();
+    let mut up = Process::spawn(dir, "up", &args.concat(), &env);
     let ready = up.ready().await;
     let ports = GatewayPorts {
         invoke: ready.port("invoke"),
@@ -41,19 +52,19 @@ async fn up_for_apps(dir: &Path, stores: &[&str]) -> (Process, Ready) {
     let testkit = fwasm_integration::guest("testkit");
     for store in stores {
         for function in ["counter", "subscriber"] {
-            upload(
-                &http,
-                ports,
-                &format!("{store}/{function}"),
-                testkit.clone(),
-            )
-            .await;
+            let target = format!("{store}/{function}");
+            upload_as(&http, ports, &target, testkit.clone(), admin).await;
         }
         let subscribe = format!(
             "http://127.0.0.1:{}/sub/{store}/orders/subscriber",
             ports.upload
         );
-        let reply = http.put(subscribe).send().await.unwrap();
+        let subscribe = http.put(subscribe);
+        let subscribe = match admin {
+            Some(admin) => subscribe.bearer_auth(admin),
+            None => subscribe,
+        };
+        let reply = subscribe.send().await.unwrap();
         assert!(reply.status().is_success(), "{:?}", reply.text().await);
     }
     (up, ready)
@@ -73,7 +84,19 @@ fn run_app(mut command: Command, ok_line: &str) {
 
 /// Runs the Dapr SDK app against `fwasm up`, invoking over `protocol`.
 fn run_dapr_app(ready: &Ready, protocol: &str, store: &str) {
+    // Sent on every request as dapr-api-token; with tokens off, nothing checks it.
+    run_app(
+        dapr_app(ready, protocol, store, "any-token"),
+        "dapr sdk: ok",
+    );
+}
+
+/// The Dapr SDK app, set to run against `fwasm up` with `token` as its DAPR_API_TOKEN.
+fn dapr_app(ready: &Ready, protocol: &str, store: &str, token: &str) -> Command {
     let mut command = Command::new(installed("FWASM_TEST_PYTHON"));
+    if token != "any-token" {
+        command.env("HELLO_APP", store);
+    }
     command
         .arg(app("dapr_app.py"))
         .env(
@@ -82,10 +105,59 @@ fn run_dapr_app(ready: &Ready, protocol: &str, store: &str) {
         )
         .env("FWASM_GRPC", ready.addr("grpc"))
         .env("DAPR_API_METHOD_INVOCATION_PROTOCOL", protocol)
-        // Sent on every request as dapr-api-token; accepted.
-        .env("DAPR_API_TOKEN", "any-token")
+        .env("DAPR_API_TOKEN", token)
         .env("STORE", store);
-    run_app(command, "dapr sdk: ok");
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daprs_python_sdk_brings_its_users_token_and_reaches_that_user_alone() {
+    let admin = "an-admin-token-long-enough-for-the-check-of-its-length";
+    let dir = tempfile::tempdir().unwrap();
+    let stores = ["pya-http", "pya-grpc"];
+    let (_up, ready) = up_for_apps_with(dir.path(), &stores, Some(admin)).await;
+    let ports = GatewayPorts {
+        invoke: ready.port("invoke"),
+        upload: ready.port("upload"),
+        grpc: ready.port("grpc"),
+    };
+    let http = reqwest::Client::new();
+    let hello = fwasm::up::DEMOS.iter().find(|d| d.1 == "hello").unwrap().2;
+    let mut token_of = std::collections::HashMap::new();
+    for user in ["pya-http", "pya-grpc", "someone-else"] {
+        // Each store's own `hello`, the demo one, for its app to invoke.
+        let target = format!("{user}/hello");
+        upload_as(&http, ports, &target, hello.to_vec(), Some(admin)).await;
+        let server = fwasm::client::Server {
+            addr: ready.addr("grpc"),
+            token: Some(admin.into()),
+            ..Default::default()
+        };
+        let mut token = Vec::new();
+        fwasm::client::token_create(server, user, false, &mut token, &mut Vec::new())
+            .await
+            .unwrap();
+        let token = String::from_utf8(token).unwrap().trim().to_string();
+        token_of.insert(user, token);
+    }
+    for (protocol, store) in [("http", stores[0]), ("grpc", stores[1])] {
+        let ready = ready.clone();
+        let (own, other) = (token_of[store].clone(), token_of["someone-else"].clone());
+        tokio::task::spawn_blocking(move || {
+            // Another user's token, or one fwasm does not know, gets the app nowhere.
+            for wrong in [other.as_str(), "not-a-token"] {
+                let output = dapr_app(&ready, protocol, store, wrong).output().unwrap();
+                let stdout = String::from_utf8_lossy(&output.stdout);
+                assert!(
+                    !output.status.success() && !stdout.contains("dapr sdk: ok"),
+                    "{protocol}, token {wrong}: {stdout}"
+                );
+            }
+            run_app(dapr_app(&ready, protocol, store, &own), "dapr sdk: ok");
+        })
+        .await
+        .unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -249,10 +249,25 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 
 /// Uploads `wasm` as `user/name`, waiting for the gateway to come up first.
 pub async fn upload(http: &reqwest::Client, ports: GatewayPorts, target: &str, wasm: Vec<u8>) {
+    upload_as(http, ports, target, wasm, None).await;
+}
+
+/// [`upload`] bringing `token` (for a gateway started with --auth).
+pub async fn upload_as(
+    http: &reqwest::Client,
+    ports: GatewayPorts,
+    target: &str,
+    wasm: Vec<u8>,
+    token: Option<&str>,
+) {
     let url = format!("http://127.0.0.1:{}/f/{target}", ports.upload);
     eventually("the upload being accepted", async || {
-        matches!(http.put(&url).body(wasm.clone()).send().await,
-            Ok(reply) if reply.status().is_success())
+        let request = http.put(&url).body(wasm.clone());
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        matches!(request.send().await, Ok(reply) if reply.status().is_success())
     })
     .await;
 }
