@@ -20,6 +20,7 @@ use fwasm_proto::{ApiError, ErrorCode, names};
 
 use crate::GatewayConfig;
 use crate::auth::{self, Caller, Tokens, check_admin, check_user};
+use tracing::Instrument;
 
 pub struct Gateway {
     config: GatewayConfig,
@@ -232,32 +233,39 @@ impl Gateway {
 
     async fn invoke_now(&self, inv: Invocation) -> Result<CallResult, ApiError> {
         self.check(&inv)?;
-        let placement = self
-            .scheduler
-            .place(PlaceRequest {
-                user: inv.user.clone(),
-                function: inv.function.clone(),
-                ..PlaceRequest::default()
-            })
-            .await?;
-        let (user, function) = (inv.user.clone(), inv.function.clone());
-        let call = Call {
-            id: placement.call_id,
-            module_hash: placement.module_hash.clone(),
-            settings: placement.settings.clone(),
-            ..inv.into_call()
+        let (scheduler, executors) = (self.scheduler.clone(), self.executors.clone());
+        // On a task of its own, so a caller that hangs up does not strand a placed call: it
+        // runs, or is reported as not run, and never stays "running" in the call table (nor
+        // keeps a slot of its user's quota).
+        let run = async move {
+            let placement = scheduler
+                .place(PlaceRequest {
+                    user: inv.user.clone(),
+                    function: inv.function.clone(),
+                    ..PlaceRequest::default()
+                })
+                .await?;
+            let (user, function) = (inv.user.clone(), inv.function.clone());
+            let call = Call {
+                id: placement.call_id,
+                module_hash: placement.module_hash.clone(),
+                settings: placement.settings.clone(),
+                ..inv.into_call()
+            };
+            let result = match executors.executor(&placement) {
+                Ok(executor) => executor.execute(call).await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = &result {
+                // The executor reports calls it ran; this one it never ran.
+                let outcome = not_run(placement.call_id, &user, &function, err);
+                let _ = scheduler.call_finished(outcome).await;
+            }
+            result
         };
-        let executor = self.executors.executor(&placement);
-        let result = match executor {
-            Ok(executor) => executor.execute(call).await,
-            Err(err) => Err(err),
-        };
-        if let Err(err) = &result {
-            // The executor reports calls it ran; this one it never ran.
-            let outcome = not_run(placement.call_id, &user, &function, err);
-            let _ = self.scheduler.call_finished(outcome).await;
-        }
-        result
+        tokio::spawn(run.in_current_span())
+            .await
+            .map_err(|e| ApiError::internal(format!("the call's task failed: {e}")))?
     }
 
     /// Starts a call in the background and returns its id once the scheduler has recorded it.

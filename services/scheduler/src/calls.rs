@@ -150,17 +150,22 @@ impl CallTable {
     }
 
     /// Takes back a record saved by an earlier scheduler, unless the table has it already. A
-    /// background call saved as waiting for an executor cannot be sent anymore (its input died
-    /// with that scheduler), but its dispatch may have reached an executor just before: it
-    /// counts as running until an executor reports it, or as lost once the grace runs out
-    /// ([`CallTable::fail_unreported_restored`]).
+    /// call saved unfinished counts as running until an executor reports it, or as lost once
+    /// the grace runs out ([`CallTable::fail_unreported_restored`]): a background call saved
+    /// as waiting cannot be sent anymore (its input died with that scheduler), though its
+    /// dispatch may have reached an executor just before; a running one's executor may be
+    /// gone too.
     pub(crate) fn restore(&self, mut record: CallRecord) {
         let mut calls = self.calls();
         let id = record.id;
         if calls.by_id.contains_key(&id) {
             return;
         }
-        if record.status() == CallStatus::Queued {
+        // Queued (its input died with that scheduler) or running (its executor may have died
+        // too): it counts as running until an executor reports it, and as lost once the
+        // grace runs out, so it never holds its user's quota for good. A report that comes
+        // later still tells how it really ended.
+        if !is_finished(&record) {
             record.set_status(CallStatus::Running);
             let deadline = Instant::now() + self.retention.restored_report_grace;
             calls.restored.push((id, deadline));
@@ -596,11 +601,11 @@ mod tests {
             "{}",
             record.error
         );
-        assert_eq!(
-            table.get(5).unwrap().status(),
-            CallStatus::Running,
-            "not restored as waiting"
-        );
+        // Nor is a call restored as running (its executor may be gone for good), so it never
+        // holds its user's quota for good; its executor's report, if it comes, still counts.
+        assert_eq!(table.get(5).unwrap().failure(), FailureKind::Lost);
+        table.finish(&success(5, b"late too"));
+        assert_eq!(table.get(5).unwrap().status(), CallStatus::Success);
         // A report that comes after all tells how it really ended, once; and no executor's
         // live calls here ever counted it.
         assert_eq!(table.finish(&success(4, b"late")).as_deref(), Some(""));
