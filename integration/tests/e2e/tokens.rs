@@ -680,6 +680,26 @@ async fn the_grpc_apis_check_every_method() {
         code(l().list_file(request(list, &token, false)).await)
     })
     .await;
+    grpc_matrix(&callers, "Layotto GetFile", ADMINS, |token| async move {
+        let get = layotto::GetFileRequest {
+            store_name: "alice".into(),
+            name: "shared/x.txt".into(),
+            ..Default::default()
+        };
+        code(l().get_file(request(get, &token, false)).await)
+    })
+    .await;
+    grpc_matrix(&callers, "Layotto PutFile", ADMINS, |token| async move {
+        let chunk = layotto::PutFileRequest {
+            store_name: "alice".into(),
+            name: "shared/y.txt".into(),
+            data: "y".into(),
+            ..Default::default()
+        };
+        let chunks = tokio_stream::iter([chunk]);
+        code(l().put_file(request(chunks, &token, false)).await)
+    })
+    .await;
     grpc_matrix(&callers, "Layotto DelFile", ADMINS, |token| async move {
         let delete = layotto::DelFileRequest {
             request: Some(file_request()),
