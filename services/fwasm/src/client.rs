@@ -127,6 +127,26 @@ impl Interceptor for Bearer {
     }
 }
 
+/// Whether `uri` is plain http to a host other than this machine (where a token could be
+/// read on the way).
+fn in_clear_beyond_loopback(uri: &str) -> bool {
+    let Some(rest) = uri.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
 pub type Client = FunctionsClient<InterceptedService<Channel, Bearer>>;
 
 pub async fn connect(server: Server) -> anyhow::Result<Client> {
@@ -139,6 +159,12 @@ pub async fn connect(server: Server) -> anyhow::Result<Client> {
         None => None,
     };
     let uri = fwasm_proto::grpc::uri(&server.addr);
+    if server.token.is_some() && in_clear_beyond_loopback(&uri) {
+        eprintln!(
+            "warning: sending the token unencrypted to {uri}: use an https:// --addr (with \
+             --tls-ca) for a gateway on another machine"
+        );
+    }
     let mut endpoint =
         Channel::from_shared(uri.clone()).with_context(|| format!("{uri} is not an address"))?;
     if uri.starts_with("https://") {
@@ -480,4 +506,28 @@ async fn quota_print(client: &mut Client, user: &str, out: &mut impl Write) -> a
     };
     writeln!(out, "burst calls: {burst}")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_clear_beyond_loopback;
+
+    #[test]
+    fn a_token_in_clear_is_flagged_only_beyond_this_machine() {
+        for local in [
+            "http://127.0.0.1:8081",
+            "http://localhost:8081",
+            "http://[::1]:8081",
+            "https://gateway.example:8081",
+        ] {
+            assert!(!in_clear_beyond_loopback(local), "{local}");
+        }
+        for remote in [
+            "http://10.0.0.5:8081",
+            "http://gateway.example:8081",
+            "http://[2001:db8::1]:1",
+        ] {
+            assert!(in_clear_beyond_loopback(remote), "{remote}");
+        }
+    }
 }
