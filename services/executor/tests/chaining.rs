@@ -91,26 +91,14 @@ async fn open_gate(h: &Harness, id: u64) {
 
 /// Runs `u/<function>` as a call from outside, with an 8-byte input.
 async fn call(h: &Harness, function: &str, hash: &str, arg: u64) -> CallResult {
-    let placed = h
-        .scheduler
-        .place(PlaceRequest {
-            user: "u".into(),
-            function: function.into(),
-            ..PlaceRequest::default()
-        })
-        .await
-        .unwrap();
-    h.executor
-        .execute(Call {
-            id: placed.call_id,
-            user: "u".into(),
-            function: function.into(),
-            module_hash: hash.into(),
-            input: arg.to_le_bytes().to_vec().into(),
-            ..Call::default()
-        })
-        .await
-        .unwrap()
+    h.place_and_execute(Call {
+        user: "u".into(),
+        function: function.into(),
+        module_hash: hash.into(),
+        input: arg.to_le_bytes().to_vec().into(),
+        ..Call::default()
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,10 +6,8 @@
 mod support;
 
 use fwasm_executor::Limits;
-use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
-use fwasm_proto::pb::{
-    Call, CallResult, CallStatus, FailureKind, Header, PlaceRequest, SetStateRequest,
-};
+use fwasm_proto::api::StateApi;
+use fwasm_proto::pb::{Call, CallResult, CallStatus, FailureKind, Header, SetStateRequest};
 
 use support::*;
 
@@ -73,33 +71,21 @@ fn proxy_guest(headers: &str, body: &str) -> String {
 
 async fn call(h: &Harness, function: &str, wat: &str, input: &str, query: &str) -> CallResult {
     let module_hash = h.add_function(function, wat).await;
-    let placement = h
-        .scheduler
-        .place(PlaceRequest {
-            user: "u".into(),
-            function: function.into(),
-            ..PlaceRequest::default()
-        })
-        .await
-        .unwrap();
-    h.executor
-        .execute(Call {
-            id: placement.call_id,
-            user: "u".into(),
-            function: function.into(),
-            method: "POST".into(),
-            path: format!("/f/u/{function}"),
-            query: query.into(),
-            headers: vec![Header {
-                name: "host".into(),
-                value: "example.test".into(),
-            }],
-            input: input.to_string().into(),
-            module_hash,
-            ..Call::default()
-        })
-        .await
-        .expect("the call reaches the guest")
+    h.place_and_execute(Call {
+        user: "u".into(),
+        function: function.into(),
+        method: "POST".into(),
+        path: format!("/f/u/{function}"),
+        query: query.into(),
+        headers: vec![Header {
+            name: "host".into(),
+            value: "example.test".into(),
+        }],
+        input: input.to_string().into(),
+        module_hash,
+        ..Call::default()
+    })
+    .await
 }
 
 fn header<'a>(result: &'a CallResult, name: &str) -> Option<&'a str> {

@@ -6,8 +6,8 @@ mod support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fwasm_executor::Limits;
-use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
-use fwasm_proto::pb::{Call, CallResult, CallStatus, FailureKind, PlaceRequest, PutFileRequest};
+use fwasm_proto::api::StateApi;
+use fwasm_proto::pb::{Call, CallResult, CallStatus, FailureKind, PutFileRequest};
 
 use support::*;
 
@@ -236,25 +236,13 @@ async fn body_of(h: &Harness, name: &str, wat: &str) -> Vec<u8> {
 
 async fn run_named(h: &Harness, name: &str, wat: &str) -> CallResult {
     let module_hash = h.add_function(name, wat).await;
-    let placed = h
-        .scheduler
-        .place(PlaceRequest {
-            user: "u".into(),
-            function: name.into(),
-            ..PlaceRequest::default()
-        })
-        .await
-        .unwrap();
-    h.executor
-        .execute(Call {
-            id: placed.call_id,
-            user: "u".into(),
-            function: name.into(),
-            module_hash,
-            ..Call::default()
-        })
-        .await
-        .unwrap()
+    h.place_and_execute(Call {
+        user: "u".into(),
+        function: name.into(),
+        module_hash,
+        ..Call::default()
+    })
+    .await
 }
 
 fn u32_at(body: &[u8], at: usize) -> u32 {

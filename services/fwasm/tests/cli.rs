@@ -5,6 +5,16 @@ use std::process::{Child, Command, Stdio};
 
 const FWASM: &str = env!("CARGO_BIN_EXE_fwasm");
 
+/// Port 0 for each of `fwasm up`'s ports: it binds free ones, and says which.
+const ANY_PORTS: [&str; 6] = [
+    "--invoke-port",
+    "0",
+    "--upload-port",
+    "0",
+    "--grpc-port",
+    "0",
+];
+
 fn help(args: &[&str]) -> String {
     let output = Command::new(FWASM)
         .args(args)
@@ -139,15 +149,7 @@ impl Drop for Running {
 #[test]
 fn fwasm_up_serves_the_demo_functions_at_once() {
     let data = tempfile::tempdir().unwrap();
-    // Port 0: fwasm binds free ports itself, and the banner says which.
-    let any_ports = [
-        "--invoke-port",
-        "0",
-        "--upload-port",
-        "0",
-        "--grpc-port",
-        "0",
-    ];
+    let any_ports = ANY_PORTS;
     let log = data.path().join("stderr.log");
     let ready_file = data.path().join("up.ready");
     let mut child = Running(
@@ -278,14 +280,7 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
 #[test]
 fn fwasm_up_beyond_loopback_needs_tokens() {
     let data = tempfile::tempdir().unwrap();
-    let any_ports = [
-        "--invoke-port",
-        "0",
-        "--upload-port",
-        "0",
-        "--grpc-port",
-        "0",
-    ];
+    let any_ports = ANY_PORTS;
     // Without --auth, an address other machines reach is refused, saying what to do.
     let open = Command::new(FWASM)
         .args(["up", "--host", "0.0.0.0"])

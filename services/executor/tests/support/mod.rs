@@ -116,23 +116,30 @@ impl Harness {
         let wasm = wat::parse_str(wat).expect("test guest is valid WAT");
         let function = format!("m{:x}", md5ish(&wasm));
         let module_hash = self.put(user, &function, wasm).await;
+        let call = Call {
+            user: user.into(),
+            function,
+            module_hash,
+            ..Call::default()
+        };
+        self.place_and_execute(call).await
+    }
+
+    /// Runs `call` as a call from outside: placed by the scheduler (which gives it its id),
+    /// then executed.
+    pub async fn place_and_execute(&self, mut call: Call) -> CallResult {
         let placement = self
             .scheduler
             .place(PlaceRequest {
-                user: user.into(),
-                function: function.clone(),
+                user: call.user.clone(),
+                function: call.function.clone(),
                 ..PlaceRequest::default()
             })
             .await
             .unwrap();
+        call.id = placement.call_id;
         self.executor
-            .execute(Call {
-                id: placement.call_id,
-                user: user.into(),
-                function,
-                module_hash,
-                ..Call::default()
-            })
+            .execute(call)
             .await
             .expect("the call reaches the guest")
     }

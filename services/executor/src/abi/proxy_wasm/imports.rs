@@ -240,7 +240,7 @@ fn splice(buffer: &mut Vec<u8>, start: i32, size: i32, data: Vec<u8>) {
 
 /// Defines one host function: `$body` is the import's work, `Ok` being status OK.
 macro_rules! import {
-    ($linker:expr, $name:literal, |$caller:ident $(, $arg:ident: $ty:ty)*| $body:block) => {
+    ($linker:expr, $name:expr, |$caller:ident $(, $arg:ident: $ty:ty)*| $body:block) => {
         $linker
             .func_wrap(
                 MODULE,
@@ -251,7 +251,7 @@ macro_rules! import {
                     answer(&mut $caller, $name, result)
                 },
             )
-            .expect(concat!($name, " is defined once"));
+            .unwrap_or_else(|_| panic!("{} is defined once", $name));
     };
 }
 
@@ -503,61 +503,36 @@ fn define_stream(linker: &mut Linker<HostState>) {
         proxy(caller.data_mut())?.reset = true;
         Ok(())
     });
-    import!(
-        linker,
-        "proxy_send_local_response",
-        |caller,
-         status: i32,
-         details_ptr: i32,
-         details_len: i32,
-         body_ptr: i32,
-         body_len: i32,
-         headers_ptr: i32,
-         headers_len: i32,
-         grpc_status: i32| {
-            send_local_response(
-                &mut caller,
-                [
-                    status,
-                    details_ptr,
-                    details_len,
-                    body_ptr,
-                    body_len,
-                    headers_ptr,
-                    headers_len,
-                    grpc_status,
-                ],
-            )
-        }
-    );
-    // Layotto's name for the same call.
-    import!(
-        linker,
-        "proxy_send_http_response",
-        |caller,
-         status: i32,
-         details_ptr: i32,
-         details_len: i32,
-         body_ptr: i32,
-         body_len: i32,
-         headers_ptr: i32,
-         headers_len: i32,
-         grpc_status: i32| {
-            send_local_response(
-                &mut caller,
-                [
-                    status,
-                    details_ptr,
-                    details_len,
-                    body_ptr,
-                    body_len,
-                    headers_ptr,
-                    headers_len,
-                    grpc_status,
-                ],
-            )
-        }
-    );
+    // Layotto calls the same import `proxy_send_http_response`.
+    for name in ["proxy_send_local_response", "proxy_send_http_response"] {
+        import!(
+            linker,
+            name,
+            |caller,
+             status: i32,
+             details_ptr: i32,
+             details_len: i32,
+             body_ptr: i32,
+             body_len: i32,
+             headers_ptr: i32,
+             headers_len: i32,
+             grpc_status: i32| {
+                send_local_response(
+                    &mut caller,
+                    [
+                        status,
+                        details_ptr,
+                        details_len,
+                        body_ptr,
+                        body_len,
+                        headers_ptr,
+                        headers_len,
+                        grpc_status,
+                    ],
+                )
+            }
+        );
+    }
     import!(
         linker,
         "proxy_get_property",
