@@ -31,7 +31,7 @@ async fn script(p: &Platform, script: &str) -> String {
 
 /// Waits until `user_key` on `p` holds text containing `marker`.
 async fn state_containing(p: &Platform, user_key: &str, marker: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (status, body) = p.get_state(user_key).await;
         if status == 200 && body.contains(marker) {
@@ -247,17 +247,20 @@ async fn layotto_functions_reach_the_sidecar_verbatim() {
 
 #[tokio::test]
 async fn an_unreachable_slow_or_missing_sidecar_ends_the_request_with_a_reason() {
-    // Nothing listens on port 1: the request fails at once.
-    let p = up_with(with_sidecar("127.0.0.1:1", SidecarApi::Dapr)).await;
+    // Nothing listens at a port just freed: the request fails at once, refused, rather than
+    // waiting out the call's time.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nobody = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let p = up_with(with_sidecar(&nobody, SidecarApi::Dapr)).await;
     p.upload_testkit("alice", &["sidecar"]).await;
-    let started = Instant::now();
     let reply = script(&p, "get store key\nsave store key v\n").await;
     assert!(
-        reply.starts_with("error: the sidecar at 127.0.0.1:1 is unreachable"),
+        reply.starts_with(&format!("error: the sidecar at {nobody} is unreachable")),
         "{reply}"
     );
     assert_eq!(reply.lines().count(), 2, "{reply}");
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(!reply.contains("did not answer"), "it waited: {reply}");
     p.stop().await;
 
     // A sidecar slower than the call's time: the request gives up before the deadline, and

@@ -73,7 +73,13 @@ struct Calls {
 
 impl Calls {
     fn started(&mut self, user: &str) {
-        *self.unfinished.entry(user.to_string()).or_default() += 1;
+        // The user's name is copied only for its first unfinished call.
+        match self.unfinished.get_mut(user) {
+            Some(count) => *count += 1,
+            None => {
+                self.unfinished.insert(user.to_string(), 1);
+            }
+        }
     }
 
     fn ended(&mut self, user: &str) {

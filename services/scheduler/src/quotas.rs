@@ -66,22 +66,24 @@ impl Quotas {
 
     /// The limits in force for `user`.
     pub(crate) fn limits(&self, user: &str) -> UserQuota {
-        let own = self.own.read().unwrap_or_else(|p| p.into_inner());
-        let own = own.get(user).cloned().unwrap_or_default();
-        let pick = |own: u32, default: u32| if own > 0 { own } else { default };
-        let rate = match own.calls_per_second > 0.0 {
-            true => own.calls_per_second,
-            false => self.defaults.calls_per_second,
-        };
-        UserQuota {
+        let mut limits = UserQuota {
             user: user.to_string(),
-            max_concurrent_calls: pick(
-                own.max_concurrent_calls,
-                self.defaults.max_concurrent_calls,
-            ),
-            calls_per_second: rate,
-            burst_calls: pick(own.burst_calls, self.defaults.burst_calls),
+            ..self.defaults.clone()
+        };
+        // Read in place: placing a call copies no user's quota.
+        let own = self.own.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(own) = own.get(user) {
+            if own.max_concurrent_calls > 0 {
+                limits.max_concurrent_calls = own.max_concurrent_calls;
+            }
+            if own.calls_per_second > 0.0 {
+                limits.calls_per_second = own.calls_per_second;
+            }
+            if own.burst_calls > 0 {
+                limits.burst_calls = own.burst_calls;
+            }
         }
+        limits
     }
 }
 
