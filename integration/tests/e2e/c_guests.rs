@@ -6,7 +6,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
+use fwasm_proto::layotto;
+use fwasm_proto::layotto::runtime_client::RuntimeClient;
 use fwasm_proto::pb::{CallRef, UploadRequest};
+use tonic::transport::Channel;
 
 use crate::support::{Platform, up};
 
@@ -164,6 +167,34 @@ async fn shared_files_are_read_and_bad_paths_and_calls_get_errnos() {
     assert_eq!(upload.status().as_u16(), 200);
     assert_eq!(
         p.call("c/read_file", "").await,
+        (200, "hello from a shared file".into())
+    );
+    // That file is a common one (Faasm's `/file` with no token): every user's functions read
+    // it, unless their user has its own file at the path. Another user's file is not seen.
+    with(&p, "d/read_file", "read_file.c").await;
+    let mut layotto = RuntimeClient::new(
+        Channel::from_shared(p.grpc.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let own = |user: &str, data: &str| layotto::PutFileRequest {
+        store_name: user.into(),
+        name: "data/greeting.txt".into(),
+        data: data.to_string().into(),
+        ..Default::default()
+    };
+    let put = tokio_stream::iter([own("c", "c's own greeting")]);
+    layotto.put_file(put).await.unwrap();
+    let put = tokio_stream::iter([own("e", "e's own greeting")]);
+    layotto.put_file(put).await.unwrap();
+    assert_eq!(
+        p.call("c/read_file", "").await,
+        (200, "c's own greeting".into())
+    );
+    assert_eq!(
+        p.call("d/read_file", "").await,
         (200, "hello from a shared file".into())
     );
     assert_eq!(

@@ -1,6 +1,7 @@
 //! A guest of one user cannot reach another user's things through any import: chaining,
 //! awaiting, state, locks, publishing, and Layotto's proxy-wasm imports. (Awaiting another
-//! user's call id is shown in `chaining`; a sidecar is its own namespace, reached verbatim.)
+//! user's call id is shown in `chaining`, files in `c_guests` and the executor's WASI tests; a
+//! sidecar is its own namespace, reached verbatim.)
 
 use fwasm_integration::proxy_wasm_guest;
 use fwasm_proto::layotto;

@@ -302,16 +302,28 @@ async fn faasms_http_api_checks_every_request() {
         })
         .await;
     }
-    // Shared files have no owner yet: an admin's alone.
-    matrix(&callers, "put a file", ADMINS, |token| {
+    // Faasm's `/file` names no user: each caller reaches its own files, an admin the common ones.
+    matrix(&callers, "put a file", ANYONE, |token| {
+        let body = format!("from {}", token.as_deref().unwrap_or("no one"));
         let builder = http
             .put(format!("{upload}/file"))
             .header("FilePath", "data/a.txt")
-            .body("a");
+            .body(body);
         async move { send(builder, &token).await }
     })
     .await;
-    matrix(&callers, "get a file", ADMINS, |token| {
+    for token in [callers.bob.as_str(), callers.alice.as_str(), ADMIN] {
+        let got = http
+            .get(format!("{upload}/file"))
+            .header("FilePath", "data/a.txt")
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), 200);
+        assert_eq!(got.text().await.unwrap(), format!("from {token}"));
+    }
+    matrix(&callers, "get a file", ANYONE, |token| {
         let builder = http
             .get(format!("{upload}/file"))
             .header("FilePath", "data/a.txt");
@@ -660,19 +672,24 @@ async fn the_grpc_apis_check_every_method() {
         },
     )
     .await;
-    // Shared files are an admin's alone while they have no owner.
-    let file = p
-        .http
-        .put(format!("{}/file", p.upload))
-        .header("FilePath", "shared/x.txt")
-        .body("x");
-    assert_eq!(send(file, &as_admin).await, 200);
+    // The store names whose files: alice's are hers and the admin's to reach.
+    let put_alices = |token: Option<String>| async move {
+        let chunk = layotto::PutFileRequest {
+            store_name: "alice".into(),
+            name: "shared/x.txt".into(),
+            data: "x".into(),
+            ..Default::default()
+        };
+        let chunks = tokio_stream::iter([chunk]);
+        code(l().put_file(request(chunks, &token, false)).await)
+    };
+    grpc_matrix(&callers, "Layotto PutFile", USERS, put_alices).await;
     let file_request = || layotto::FileRequest {
         store_name: "alice".into(),
         name: "shared/x.txt".into(),
         ..Default::default()
     };
-    grpc_matrix(&callers, "Layotto ListFile", ADMINS, |token| async move {
+    grpc_matrix(&callers, "Layotto ListFile", USERS, |token| async move {
         let list = layotto::ListFileRequest {
             request: Some(file_request()),
             ..Default::default()
@@ -680,7 +697,7 @@ async fn the_grpc_apis_check_every_method() {
         code(l().list_file(request(list, &token, false)).await)
     })
     .await;
-    grpc_matrix(&callers, "Layotto GetFile", ADMINS, |token| async move {
+    grpc_matrix(&callers, "Layotto GetFile", USERS, |token| async move {
         let get = layotto::GetFileRequest {
             store_name: "alice".into(),
             name: "shared/x.txt".into(),
@@ -689,25 +706,25 @@ async fn the_grpc_apis_check_every_method() {
         code(l().get_file(request(get, &token, false)).await)
     })
     .await;
-    grpc_matrix(&callers, "Layotto PutFile", ADMINS, |token| async move {
-        let chunk = layotto::PutFileRequest {
-            store_name: "alice".into(),
-            name: "shared/y.txt".into(),
-            data: "y".into(),
-            ..Default::default()
-        };
-        let chunks = tokio_stream::iter([chunk]);
-        code(l().put_file(request(chunks, &token, false)).await)
-    })
-    .await;
-    grpc_matrix(&callers, "Layotto DelFile", ADMINS, |token| async move {
+    grpc_matrix(&callers, "Layotto DelFile", USERS, |token| async move {
+        // There again for each caller, so a refusal is the token's, not a missing file's.
+        assert_eq!(put_alices(Some(ADMIN.into())).await, Code::Ok);
         let delete = layotto::DelFileRequest {
             request: Some(file_request()),
         };
         code(l().del_file(request(delete, &token, false)).await)
     })
     .await;
-
+    // The common files are an admin's to write, through Faasm's `/file` or nowhere.
+    let common = p
+        .http
+        .get(format!("{}/file", p.upload))
+        .header("FilePath", "shared/x.txt");
+    assert_eq!(
+        send(common, &as_admin).await,
+        404,
+        "alice's file is not common"
+    );
     let dapr = DaprClient::new(channel(&p).await);
     let d = || dapr.clone();
     grpc_matrix(&callers, "Dapr SaveState", USERS, |token| async move {

@@ -343,8 +343,11 @@ impl Inner {
                 OpResult::Published(published)
             }
             HostOp::File(op) => {
+                // The call's user's own file, else the common one an operator published.
                 let fetch = self.state.get_file(FileRef {
                     path: op.path.clone(),
+                    user: parent.user.clone(),
+                    or_common: true,
                 });
                 let fetched = match tokio::time::timeout_at(parent.deadline.into(), fetch).await {
                     Ok(Ok(file)) => Ok(file.exists.then_some(file.data)),

@@ -77,24 +77,41 @@ async fn an_exit_code_fails_the_call_with_that_code_and_exit_zero_succeeds() {
 #[tokio::test]
 async fn shared_files_are_read_and_paths_cannot_escape_the_root() {
     let h = Harness::new(Limits::default()).await;
-    let file = PutFileRequest {
-        path: "/data/greeting.txt".into(),
-        data: "hello, file".into(),
+    let put = async |user: &str, path: &str, data: &str| {
+        let file = PutFileRequest {
+            path: path.into(),
+            data: data.to_string().into(),
+            user: user.into(),
+        };
+        h.state.put_file(file).await.unwrap();
     };
-    h.state.put_file(file).await.unwrap();
-    // Open, read 64 bytes into 4096 and print them.
-    let read = wasi_guest(
-        r#"(data (i32.const 200) "data/greeting.txt")"#,
-        r#"(if (call $open (i32.const 200) (i32.const 17)) (then unreachable))
-           (i32.store (i32.const 3100) (i32.const 4096))
-           (i32.store (i32.const 3104) (i32.const 64))
-           (if (call $fd_read (i32.load (i32.const 2048)) (i32.const 3100) (i32.const 1) (i32.const 3108))
-               (then unreachable))
-           (call $print (i32.const 4096) (i32.load (i32.const 3108)))"#,
-    );
-    let result = h.run_as("u", &read).await;
+    put("u", "/data/greeting.txt", "hello, file").await;
+    // A common file at the same path is under u's own; another user's file is not seen.
+    put("", "data/greeting.txt", "hello, everyone").await;
+    put("", "data/common.txt", "common").await;
+    put("v", "data/secret.txt", "v's").await;
+    // Open `path`, read 64 bytes into 4096 and print them.
+    let read = |path: &str| {
+        wasi_guest(
+            &format!(r#"(data (i32.const 200) "{path}")"#),
+            &format!(
+                r#"(if (call $open (i32.const 200) (i32.const {})) (then unreachable))
+                   (i32.store (i32.const 3100) (i32.const 4096))
+                   (i32.store (i32.const 3104) (i32.const 64))
+                   (if (call $fd_read (i32.load (i32.const 2048)) (i32.const 3100) (i32.const 1) (i32.const 3108))
+                       (then unreachable))
+                   (call $print (i32.const 4096) (i32.load (i32.const 3108)))"#,
+                path.len()
+            ),
+        )
+    };
+    let result = h.run_as("u", &read("data/greeting.txt")).await;
     assert_hi(&result);
     assert_eq!(&result.stdout[..], b"hello, file");
+    let result = h.run_as("w", &read("data/greeting.txt")).await;
+    assert_eq!(&result.stdout[..], b"hello, everyone");
+    let result = h.run_as("u", &read("data/common.txt")).await;
+    assert_eq!(&result.stdout[..], b"common");
 
     // The errno of opening each path, as a byte: ENOTCAPABLE (76), ENOENT (44).
     let errno_of = |path: &str| {
@@ -111,6 +128,8 @@ async fn shared_files_are_read_and_paths_cannot_escape_the_root() {
     assert_eq!(&escape.stdout[..], &[76]);
     let missing = h.run_as("u", &errno_of("data/missing.txt")).await;
     assert_eq!(&missing.stdout[..], &[44]);
+    let others = h.run_as("u", &errno_of("data/secret.txt")).await;
+    assert_eq!(&others.stdout[..], &[44], "v's file is not u's to open");
 }
 
 #[tokio::test]

@@ -288,7 +288,7 @@ impl Gateway {
     }
 
     pub async fn get_call(&self, id: u64) -> Result<CallRecord, ApiError> {
-        let user = own_calls_only()?;
+        let user = acting_user()?;
         self.scheduler.get_call(CallRef { id, user }).await
     }
 
@@ -299,7 +299,7 @@ impl Gateway {
         timeout: Option<Duration>,
     ) -> Result<CallRecord, ApiError> {
         let timeout_ms = timeout.map_or(0, |t| (t.as_millis() as u64).max(1));
-        let user = own_calls_only()?;
+        let user = acting_user()?;
         self.scheduler
             .wait_call(WaitCallRequest {
                 id,
@@ -355,41 +355,45 @@ impl Gateway {
         self.state.next_id(state_key(user, key)).await
     }
 
-    /// Stores a shared file functions read at `path`.
-    #[tracing::instrument(name = "gateway.put_file", skip_all, fields(%path, size = data.len()))]
-    pub async fn put_file(&self, path: &str, data: Bytes) -> Result<(), ApiError> {
-        check_admin(SHARED_FILES)?;
-        let path = path.to_string();
-        self.state.put_file(PutFileRequest { path, data }).await
+    /// Stores `user`'s shared file at `path` (user "": a common file, every user's to read).
+    #[tracing::instrument(name = "gateway.put_file", skip_all, fields(%user, %path, size = data.len()))]
+    pub async fn put_file(&self, user: &str, path: &str, data: Bytes) -> Result<(), ApiError> {
+        check_file_owner(user)?;
+        let request = PutFileRequest {
+            path: path.into(),
+            data,
+            user: user.into(),
+        };
+        self.state.put_file(request).await
     }
 
-    /// The shared file at `path`; `None` if there is none.
-    pub async fn get_file(&self, path: &str) -> Result<Option<Bytes>, ApiError> {
-        check_admin(SHARED_FILES)?;
-        let path = path.to_string();
-        let file = self.state.get_file(FileRef { path }).await?;
+    /// `user`'s shared file at `path`; `None` if there is none.
+    pub async fn get_file(&self, user: &str, path: &str) -> Result<Option<Bytes>, ApiError> {
+        check_file_owner(user)?;
+        let file = self.state.get_file(file_ref(user, path)).await?;
         Ok(file.exists.then_some(file.data))
     }
 
-    /// Removes the shared file at `path`; NOT_FOUND if there is none.
-    pub async fn delete_file(&self, path: &str) -> Result<(), ApiError> {
-        check_admin(SHARED_FILES)?;
-        let path = path.to_string();
-        self.state.delete_file(FileRef { path }).await
+    /// Removes `user`'s shared file at `path`; NOT_FOUND if there is none.
+    pub async fn delete_file(&self, user: &str, path: &str) -> Result<(), ApiError> {
+        check_file_owner(user)?;
+        self.state.delete_file(file_ref(user, path)).await
     }
 
-    /// A page of the shared files under `prefix`, after the path `after`.
+    /// A page of `user`'s shared files under `prefix`, after the path `after`.
     pub async fn list_files(
         &self,
+        user: &str,
         prefix: &str,
         after: &str,
         limit: u32,
     ) -> Result<FileList, ApiError> {
-        check_admin(SHARED_FILES)?;
+        check_file_owner(user)?;
         let request = ListFilesRequest {
             prefix: prefix.into(),
             after: after.into(),
             limit,
+            user: user.into(),
         };
         self.state.list_files(request).await
     }
@@ -506,11 +510,26 @@ impl Gateway {
     }
 }
 
-/// What shared files are to callers while files have no owners: an admin's, under tokens.
-const SHARED_FILES: &str = "the shared files (an admin's, while files are not yet scoped to users)";
+/// Files are a user's, or (user "") the common files, which only an admin publishes.
+fn check_file_owner(user: &str) -> Result<(), ApiError> {
+    match user {
+        "" => check_admin("the common files (which every user's functions read)"),
+        user => check_user(user, "files"),
+    }
+}
 
-/// The user whose calls the current caller may see: its own, or (empty) all of them.
-fn own_calls_only() -> Result<String, ApiError> {
+fn file_ref(user: &str, path: &str) -> FileRef {
+    FileRef {
+        path: path.into(),
+        user: user.into(),
+        or_common: false,
+    }
+}
+
+/// The user the current caller acts for; empty for an admin (or anyone, on an open API). It
+/// is whose calls the caller sees (empty: all), and whose files Faasm's `/file` API (which
+/// names no user) reaches (empty: the common files).
+pub fn acting_user() -> Result<String, ApiError> {
     Ok(match Caller::current()? {
         Caller::User(user) => user,
         Caller::Open | Caller::Admin => String::new(),

@@ -21,7 +21,7 @@ use tokio_rustls::rustls::ServerConfig;
 
 use crate::auth::{self, Caller};
 use crate::faasm_json::{self, FaasmRequest};
-use crate::gateway::{Gateway, Invocation};
+use crate::gateway::{Gateway, Invocation, acting_user};
 use crate::tls_listener::TlsListener;
 
 /// Serves `router` on `listener` until `shutdown` resolves; over TLS with `tls`.
@@ -479,7 +479,8 @@ async fn get_state(
     }
 }
 
-/// Faasm's shared files: the path is in the `FilePath` header.
+/// Faasm's shared files: the path is in the `FilePath` header; whose files, the caller's token
+/// says (see [`acting_user`]).
 fn file_path(headers: &HeaderMap) -> Result<String, ApiError> {
     let path = headers
         .get("FilePath")
@@ -498,7 +499,10 @@ async fn put_file(
         file_path(&headers),
         body_or_error(body, "file", gateway.config().max_module_bytes),
     ) {
-        (Ok(path), Ok(data)) => gateway.put_file(&path, data).await,
+        (Ok(path), Ok(data)) => match acting_user() {
+            Ok(user) => gateway.put_file(&user, &path, data).await,
+            Err(err) => Err(err),
+        },
         (Err(err), _) | (_, Err(err)) => Err(err),
     };
     match result {
@@ -512,7 +516,11 @@ async fn get_file(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Re
         Ok(path) => path,
         Err(err) => return error_response(err),
     };
-    match gateway.get_file(&path).await {
+    let user = match acting_user() {
+        Ok(user) => user,
+        Err(err) => return error_response(err),
+    };
+    match gateway.get_file(&user, &path).await {
         Ok(Some(data)) => (StatusCode::OK, data).into_response(),
         Ok(None) => text(StatusCode::NOT_FOUND, format!("no shared file {path:?}")),
         Err(err) => error_response(err),

@@ -239,26 +239,28 @@ impl Sidecar {
         }
     }
 
-    /// The shared file `name` (the store names the user acting).
+    /// The shared file `name` of the user the store names.
     pub async fn get_file(&self, store: &str, name: &str) -> Result<Bytes, ApiError> {
-        user_of(store)?;
+        let user = user_of(store)?;
         let path = names::normalize_file_path(name)?;
         self.0
-            .get_file(&path)
+            .get_file(user, &path)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no shared file {path:?}")))
     }
 
     pub async fn put_file(&self, store: &str, name: &str, data: Bytes) -> Result<(), ApiError> {
-        user_of(store)?;
+        let user = user_of(store)?;
         self.0
-            .put_file(&names::normalize_file_path(name)?, data)
+            .put_file(user, &names::normalize_file_path(name)?, data)
             .await
     }
 
     pub async fn delete_file(&self, store: &str, name: &str) -> Result<(), ApiError> {
-        user_of(store)?;
-        self.0.delete_file(&names::normalize_file_path(name)?).await
+        let user = user_of(store)?;
+        self.0
+            .delete_file(user, &names::normalize_file_path(name)?)
+            .await
     }
 
     /// The shared files whose paths start with `prefix`, a page of up to `page_size` (0: the
@@ -270,12 +272,12 @@ impl Sidecar {
         page_size: i32,
         marker: &str,
     ) -> Result<FilePage, ApiError> {
-        user_of(store)?;
+        let user = user_of(store)?;
         let limit = u32::try_from(page_size).map_err(|_| {
             ApiError::invalid_argument(format!("page_size {page_size} is negative"))
         })?;
         let prefix = path_prefix(prefix)?;
-        let list = self.0.list_files(&prefix, marker, limit).await?;
+        let list = self.0.list_files(user, &prefix, marker, limit).await?;
         let files: Vec<(String, u64)> = list.files.into_iter().map(|f| (f.path, f.size)).collect();
         let marker = match list.truncated {
             true => files

@@ -200,19 +200,22 @@ pub trait Backend: Send + Sync + 'static {
     /// Gives up what `holder` holds of the lock on `key` of `user`.
     async fn unlock(&self, user: &str, key: &str, holder: &str) -> Result<Unlocked, BackendError>;
 
-    /// Stores a shared file at `path` (already in canonical form), replacing any there.
-    async fn put_file(&self, path: &str, data: Bytes) -> Result<(), BackendError>;
+    // Shared files belong to a user; the user "" holds the common files.
 
-    /// The shared file at `path`, `None` if there is none.
-    async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError>;
+    /// Stores `user`'s file at `path` (already in canonical form), replacing any there.
+    async fn put_file(&self, user: &str, path: &str, data: Bytes) -> Result<(), BackendError>;
 
-    /// Removes the shared file at `path`; false if there was none.
-    async fn delete_file(&self, path: &str) -> Result<bool, BackendError>;
+    /// `user`'s file at `path`, `None` if there is none.
+    async fn file(&self, user: &str, path: &str) -> Result<Option<Bytes>, BackendError>;
 
-    /// The paths and sizes of the shared files whose paths start with `prefix` and sort after
+    /// Removes `user`'s file at `path`; false if there was none.
+    async fn delete_file(&self, user: &str, path: &str) -> Result<bool, BackendError>;
+
+    /// The paths and sizes of `user`'s files whose paths start with `prefix` and sort after
     /// `after`, in order, at most `limit` of them.
     async fn list_files(
         &self,
+        user: &str,
         prefix: &str,
         after: &str,
         limit: usize,

@@ -49,10 +49,14 @@ const KEYS: TableDefinition<(&str, &str), ()> = TableDefinition::new("state_keys
 const CALLS: TableDefinition<u64, (u64, &[u8])> = TableDefinition::new("calls");
 /// One save in this many (by call id) also removes expired call records.
 const EXPIRY_SCAN_EVERY: u64 = 256;
-/// path -> shared file.
-const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
-/// path -> the shared file's size, for listings that read no file.
-const FILE_SIZES: TableDefinition<&str, u64> = TableDefinition::new("file_sizes");
+/// (user, path) -> shared file; user "" for the common files.
+const FILES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("user_files");
+/// (user, path) -> the shared file's size, for listings that read no file.
+const FILE_SIZES: TableDefinition<(&str, &str), u64> = TableDefinition::new("user_file_sizes");
+/// What older fwasm kept before files had owners: path -> file, path -> size. Their files
+/// become the common files when the store is opened.
+const UNOWNED_FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
+const UNOWNED_FILE_SIZES: TableDefinition<&str, u64> = TableDefinition::new("file_sizes");
 /// user -> how many keys it has.
 const KEY_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("state_key_counts");
 /// (user, key) -> the version of the key's value, while it has one.
@@ -62,8 +66,6 @@ const VERSIONS: TableDefinition<(&str, &str), u64> = TableDefinition::new("state
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const VERSION_COUNTER: &str = "state_version";
 const VERSIONED_MARK: &str = "state_versioned";
-/// In COUNTERS: 1 once every shared file has its size in FILE_SIZES.
-const FILES_SIZED_MARK: &str = "files_sized";
 /// (user, sequence key) -> the last id the sequence gave.
 const SEQUENCES: TableDefinition<(&str, &str), u64> = TableDefinition::new("sequences");
 /// (user, topic, function) for every subscription.
@@ -120,7 +122,7 @@ impl EmbeddedBackend {
         txn.open_table(FUNCTION_SETTINGS).map_err(storage)?;
         measure_lists(&txn)?;
         version_unversioned_values(&txn)?;
-        size_unsized_files(&txn)?;
+        own_unowned_files(&txn)?;
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
         let writes = GroupCommit::start(db.clone()).map_err(|e| open_error(e.to_string()))?;
@@ -331,20 +333,22 @@ fn version_unversioned_values(txn: &WriteTransaction) -> Result<(), BackendError
     Ok(())
 }
 
-/// Records the size of every shared file stored before sizes were kept; done once.
-fn size_unsized_files(txn: &WriteTransaction) -> Result<(), BackendError> {
-    let mut counters = txn.open_table(COUNTERS).map_err(storage)?;
-    if counters.get(FILES_SIZED_MARK).map_err(storage)?.is_some() {
-        return Ok(());
+/// Makes the files an older fwasm stored without owners the common files (with their sizes,
+/// which the oldest did not keep), and drops the tables they were in.
+fn own_unowned_files(txn: &WriteTransaction) -> Result<(), BackendError> {
+    {
+        let unowned = txn.open_table(UNOWNED_FILES).map_err(storage)?;
+        let mut files = txn.open_table(FILES).map_err(storage)?;
+        let mut sizes = txn.open_table(FILE_SIZES).map_err(storage)?;
+        for entry in unowned.iter().map_err(storage)? {
+            let (path, data) = entry.map_err(storage)?;
+            let (at, data) = (("", path.value()), data.value());
+            files.insert(at, data).map_err(storage)?;
+            sizes.insert(at, data.len() as u64).map_err(storage)?;
+        }
     }
-    counters.insert(FILES_SIZED_MARK, 1).map_err(storage)?;
-    let files = txn.open_table(FILES).map_err(storage)?;
-    let mut sizes = txn.open_table(FILE_SIZES).map_err(storage)?;
-    for entry in files.iter().map_err(storage)? {
-        let (path, data) = entry.map_err(storage)?;
-        let size = data.value().len() as u64;
-        sizes.insert(path.value(), size).map_err(storage)?;
-    }
+    txn.delete_table(UNOWNED_FILES).map_err(storage)?;
+    txn.delete_table(UNOWNED_FILE_SIZES).map_err(storage)?;
     Ok(())
 }
 
@@ -670,55 +674,63 @@ impl Backend for EmbeddedBackend {
             .await
     }
 
-    async fn put_file(&self, path: &str, data: Bytes) -> Result<(), BackendError> {
-        let path = path.to_string();
+    async fn put_file(&self, user: &str, path: &str, data: Bytes) -> Result<(), BackendError> {
+        let (user, path) = (user.to_string(), path.to_string());
         self.writes
             .write(data.len(), move |txn| {
+                let at = (user.as_str(), path.as_str());
                 let mut files = txn.open_table(FILES).map_err(storage)?;
-                files
-                    .insert(path.as_str(), data.as_ref())
-                    .map_err(storage)?;
+                files.insert(at, data.as_ref()).map_err(storage)?;
                 let mut sizes = txn.open_table(FILE_SIZES).map_err(storage)?;
-                sizes
-                    .insert(path.as_str(), data.len() as u64)
-                    .map_err(storage)?;
+                sizes.insert(at, data.len() as u64).map_err(storage)?;
                 Ok(())
             })
             .await
     }
 
-    async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError> {
-        self.read_bytes(FILES, path.to_string()).await
+    async fn file(&self, user: &str, path: &str) -> Result<Option<Bytes>, BackendError> {
+        let (user, path) = (user.to_string(), path.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let files = txn.open_table(FILES).map_err(storage)?;
+            Ok(files
+                .get((user.as_str(), path.as_str()))
+                .map_err(storage)?
+                .map(|data| Bytes::copy_from_slice(data.value())))
+        })
+        .await
     }
 
-    async fn delete_file(&self, path: &str) -> Result<bool, BackendError> {
-        let path = path.to_string();
+    async fn delete_file(&self, user: &str, path: &str) -> Result<bool, BackendError> {
+        let (user, path) = (user.to_string(), path.to_string());
         self.writes
             .write(0, move |txn| {
+                let at = (user.as_str(), path.as_str());
                 let mut sizes = txn.open_table(FILE_SIZES).map_err(storage)?;
-                sizes.remove(path.as_str()).map_err(storage)?;
+                sizes.remove(at).map_err(storage)?;
                 let mut files = txn.open_table(FILES).map_err(storage)?;
-                Ok(files.remove(path.as_str()).map_err(storage)?.is_some())
+                Ok(files.remove(at).map_err(storage)?.is_some())
             })
             .await
     }
 
     async fn list_files(
         &self,
+        user: &str,
         prefix: &str,
         after: &str,
         limit: usize,
     ) -> Result<Vec<(String, u64)>, BackendError> {
-        let (prefix, after) = (prefix.to_string(), after.to_string());
+        let (user, prefix, after) = (user.to_string(), prefix.to_string(), after.to_string());
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(storage)?;
             let sizes = txn.open_table(FILE_SIZES).map_err(storage)?;
             let start = prefix.as_str().max(after.as_str());
             let mut found = Vec::new();
-            for entry in sizes.range(start..).map_err(storage)? {
-                let (path, size) = entry.map_err(storage)?;
-                let path = path.value();
-                if !path.starts_with(prefix.as_str()) || found.len() == limit {
+            for entry in sizes.range((user.as_str(), start)..).map_err(storage)? {
+                let (at, size) = entry.map_err(storage)?;
+                let (owner, path) = at.value();
+                if owner != user || !path.starts_with(prefix.as_str()) || found.len() == limit {
                     break;
                 }
                 if path != after {
@@ -1111,30 +1123,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn files_from_before_sizes_were_kept_are_listed_with_their_sizes() {
+    async fn files_from_before_files_had_owners_are_the_common_files_with_their_sizes() {
         let dir = tempfile::tempdir().unwrap();
-        drop(EmbeddedBackend::open(dir.path()).unwrap());
         {
-            // As an older fwasm left it: a file, no size, no mark.
+            // As an older fwasm left it: files by path, the oldest with no size.
             let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
             let txn = db.begin_write().unwrap();
-            txn.open_table(FILES)
-                .unwrap()
-                .insert("old/a.txt", &b"abc"[..])
-                .unwrap();
-            txn.open_table(COUNTERS)
-                .unwrap()
-                .remove(FILES_SIZED_MARK)
-                .unwrap();
-            txn.open_table(FILE_SIZES)
-                .unwrap()
-                .remove("old/a.txt")
-                .unwrap();
+            let mut files = txn.open_table(UNOWNED_FILES).unwrap();
+            files.insert("old/a.txt", &b"abc"[..]).unwrap();
+            files.insert("old/b.txt", &b"de"[..]).unwrap();
+            drop(files);
+            let mut sizes = txn.open_table(UNOWNED_FILE_SIZES).unwrap();
+            sizes.insert("old/b.txt", 2).unwrap();
+            drop(sizes);
             txn.commit().unwrap();
         }
         let store = EmbeddedBackend::open(dir.path()).unwrap();
-        let listed = store.list_files("old/", "", 10).await.unwrap();
-        assert_eq!(listed, [("old/a.txt".to_string(), 3)]);
+        let listed = store.list_files("", "old/", "", 10).await.unwrap();
+        let want = [("old/a.txt".to_string(), 3), ("old/b.txt".to_string(), 2)];
+        assert_eq!(listed, want);
+        assert_eq!(store.file("", "old/a.txt").await.unwrap().unwrap(), "abc");
+        assert!(store.file("alice", "old/a.txt").await.unwrap().is_none());
+        drop(store);
+        // Moved once: opening again finds them where they went.
+        let store = EmbeddedBackend::open(dir.path()).unwrap();
+        assert_eq!(store.list_files("", "old/", "", 10).await.unwrap(), want);
     }
 
     #[tokio::test]

@@ -17,8 +17,10 @@
 //! | `fwasm:state-version`        | string | the last version given (INCR)                   |
 //! | `fwasm:seq:{user}:{key}`     | string | the last id of a sequence (INCR)                |
 //! | `fwasm:lock:{user}:{key}`    | hash   | holder -> `r:` or `w:` and its lease's end (ms) |
-//! | `fwasm:file:{path}`          | string | a shared file                                   |
-//! | `fwasm:files`                | zset   | every shared file's path (for listing)          |
+//! | `fwasm:file:{path}`          | string | a common shared file (every user's to read)     |
+//! | `fwasm:files`                | zset   | every common file's path (for listing)          |
+//! | `fwasm:ufile:{user}:{path}`  | string | a user's shared file                            |
+//! | `fwasm:ufiles:{user}`        | zset   | the paths of the user's files (for listing)     |
 //! | `fwasm:sub:{user}:{topic}`   | set    | the functions subscribed to a topic             |
 //! | `fwasm:topics:{user}`        | set    | the user's topics with subscriptions            |
 //!
@@ -127,7 +129,7 @@ end
 return removed
 ";
 
-/// Every shared file's path, for listing.
+/// Every common file's path, for listing.
 const FILE_INDEX: &str = "fwasm:files";
 /// Set once every shared file stored before the index was kept is in it.
 const FILES_INDEXED_MARK: &str = "fwasm:files-indexed";
@@ -468,9 +470,21 @@ fn call_key(id: u64) -> String {
     format!("fwasm:call:{id}")
 }
 
-/// Shared files by path (paths are canonical, so one path has one key).
-fn file_key(path: &str) -> String {
-    format!("fwasm:file:{path}")
+/// Shared files by user and path (paths are canonical, so one path has one key). The common
+/// files (user "") keep the keys they had before files had owners.
+fn file_key(user: &str, path: &str) -> Result<String, BackendError> {
+    Ok(match user {
+        "" => format!("fwasm:file:{path}"),
+        user => format!("fwasm:ufile:{}:{path}", checked_user(user)?),
+    })
+}
+
+/// The paths of a user's files, or (user "") of the common files.
+fn file_index(user: &str) -> Result<String, BackendError> {
+    Ok(match user {
+        "" => FILE_INDEX.to_string(),
+        user => format!("fwasm:ufiles:{}", checked_user(user)?),
+    })
 }
 
 fn module_key(module_hash: &str) -> String {
@@ -711,15 +725,15 @@ impl Backend for RedisBackend {
             .map_err(storage)
     }
 
-    async fn put_file(&self, path: &str, data: Bytes) -> Result<(), BackendError> {
+    async fn put_file(&self, user: &str, path: &str, data: Bytes) -> Result<(), BackendError> {
         ::redis::pipe()
             .atomic()
             .cmd("SET")
-            .arg(file_key(path))
+            .arg(file_key(user, path)?)
             .arg(data.as_ref())
             .ignore()
             .cmd("ZADD")
-            .arg(FILE_INDEX)
+            .arg(file_index(user)?)
             .arg(0)
             .arg(path)
             .ignore()
@@ -728,17 +742,17 @@ impl Backend for RedisBackend {
             .map_err(storage)
     }
 
-    async fn file(&self, path: &str) -> Result<Option<Bytes>, BackendError> {
-        self.get_bytes(file_key(path)).await
+    async fn file(&self, user: &str, path: &str) -> Result<Option<Bytes>, BackendError> {
+        self.get_bytes(file_key(user, path)?).await
     }
 
-    async fn delete_file(&self, path: &str) -> Result<bool, BackendError> {
+    async fn delete_file(&self, user: &str, path: &str) -> Result<bool, BackendError> {
         let (deleted, _): (u64, u64) = ::redis::pipe()
             .atomic()
             .cmd("DEL")
-            .arg(file_key(path))
+            .arg(file_key(user, path)?)
             .cmd("ZREM")
-            .arg(FILE_INDEX)
+            .arg(file_index(user)?)
             .arg(path)
             .query_async(&mut self.conn())
             .await
@@ -748,6 +762,7 @@ impl Backend for RedisBackend {
 
     async fn list_files(
         &self,
+        user: &str,
         prefix: &str,
         after: &str,
         limit: usize,
@@ -758,7 +773,7 @@ impl Backend for RedisBackend {
         };
         let mut conn = self.conn();
         let paths: Vec<String> = ::redis::cmd("ZRANGEBYLEX")
-            .arg(FILE_INDEX)
+            .arg(file_index(user)?)
             .arg(start)
             .arg("+")
             .arg("LIMIT")
@@ -776,7 +791,7 @@ impl Backend for RedisBackend {
         }
         let mut sizes = ::redis::pipe();
         for path in &paths {
-            sizes.cmd("STRLEN").arg(file_key(path));
+            sizes.cmd("STRLEN").arg(file_key(user, path)?);
         }
         let sizes: Vec<u64> = sizes.query_async(&mut conn).await.map_err(storage)?;
         Ok(paths.into_iter().zip(sizes).collect())

@@ -53,6 +53,14 @@ const MAX_TRANSACTION_OPS: usize = 1000;
 const MAX_TRANSACTION_BYTES: usize = 64 << 20;
 
 /// Refuses `len` bytes of `what` over `max`.
+/// A file's owner: a user, or "" for the common files.
+fn check_file_owner(user: &str) -> Result<(), ApiError> {
+    match user {
+        "" => Ok(()),
+        user => names::check_name("user", user),
+    }
+}
+
 fn check_size(what: &str, len: usize, max: usize) -> Result<(), ApiError> {
     if len > max {
         return Err(ApiError::new(
@@ -307,16 +315,21 @@ impl StateApi for StateService {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(path = %req.path, size = req.data.len()))]
+    #[tracing::instrument(skip_all, fields(user = %req.user, path = %req.path, size = req.data.len()))]
     async fn put_file(&self, req: PutFileRequest) -> Result<(), ApiError> {
         let path = names::normalize_file_path(&req.path)?;
+        check_file_owner(&req.user)?;
         check_size("a shared file", req.data.len(), self.limits.max_file_bytes)?;
-        Ok(self.backend.put_file(&path, req.data).await?)
+        Ok(self.backend.put_file(&req.user, &path, req.data).await?)
     }
 
     async fn get_file(&self, req: FileRef) -> Result<FileData, ApiError> {
         let path = names::normalize_file_path(&req.path)?;
-        let data = self.backend.file(&path).await?;
+        check_file_owner(&req.user)?;
+        let mut data = self.backend.file(&req.user, &path).await?;
+        if data.is_none() && req.or_common && !req.user.is_empty() {
+            data = self.backend.file("", &path).await?;
+        }
         Ok(FileData {
             exists: data.is_some(),
             data: data.unwrap_or_default(),
@@ -325,7 +338,8 @@ impl StateApi for StateService {
 
     async fn delete_file(&self, req: FileRef) -> Result<(), ApiError> {
         let path = names::normalize_file_path(&req.path)?;
-        match self.backend.delete_file(&path).await? {
+        check_file_owner(&req.user)?;
+        match self.backend.delete_file(&req.user, &path).await? {
             true => Ok(()),
             false => Err(ApiError::not_found(format!("no shared file at {path:?}"))),
         }
@@ -337,6 +351,7 @@ impl StateApi for StateService {
         {
             return Err(ApiError::invalid_argument("a file path prefix is too long"));
         }
+        check_file_owner(&req.user)?;
         let limit = match req.limit {
             0 => MAX_FILES_PER_PAGE,
             limit => (limit as usize).min(MAX_FILES_PER_PAGE),
@@ -344,7 +359,7 @@ impl StateApi for StateService {
         // One more than asked, to know whether more follow.
         let mut found = self
             .backend
-            .list_files(&req.prefix, &req.after, limit + 1)
+            .list_files(&req.user, &req.prefix, &req.after, limit + 1)
             .await?;
         let truncated = found.len() > limit;
         found.truncate(limit);

@@ -89,6 +89,7 @@ conformance!(
     sequences_start_at_one_and_never_repeat,
     locks_exclude_expire_and_say_who_holds_them,
     files_are_listed_by_prefix_a_page_at_a_time_and_deleted,
+    files_are_per_user_and_never_collide,
     subscriptions_are_kept_per_user_topic_and_function,
     tokens_are_kept_by_id_replaced_and_deleted,
     quotas_are_kept_per_user_and_removed,
@@ -237,10 +238,10 @@ async fn locks_exclude_expire_and_say_who_holds_them(store: Arc<dyn Backend>) {
 
 async fn files_are_listed_by_prefix_a_page_at_a_time_and_deleted(store: Arc<dyn Backend>) {
     for path in ["docs/b.txt", "docs/a.txt", "docs2/c.txt", "data/d.txt"] {
-        store.put_file(path, b(path)).await.unwrap();
+        store.put_file("u", path, b(path)).await.unwrap();
     }
     let list = async |prefix: &str, after: &str, limit| {
-        store.list_files(prefix, after, limit).await.unwrap()
+        store.list_files("u", prefix, after, limit).await.unwrap()
     };
     let size = "docs/a.txt".len() as u64;
     assert_eq!(
@@ -260,16 +261,46 @@ async fn files_are_listed_by_prefix_a_page_at_a_time_and_deleted(store: Arc<dyn 
     );
     assert_eq!(list("docs/", "docs/b.txt", 1).await, []);
     assert_eq!(list("", "", 10).await.len(), 4);
-    assert!(store.delete_file("docs/a.txt").await.unwrap());
+    assert!(store.delete_file("u", "docs/a.txt").await.unwrap());
     assert!(
-        !store.delete_file("docs/a.txt").await.unwrap(),
+        !store.delete_file("u", "docs/a.txt").await.unwrap(),
         "gone already"
     );
-    assert_eq!(store.file("docs/a.txt").await.unwrap(), None);
+    assert_eq!(store.file("u", "docs/a.txt").await.unwrap(), None);
     assert_eq!(
         list("docs/", "", 10).await,
         [("docs/b.txt".to_string(), size)]
     );
+}
+
+/// A user's files, another user's and the common files (user "") at the same paths are three
+/// files, listed and deleted apart.
+async fn files_are_per_user_and_never_collide(store: Arc<dyn Backend>) {
+    // "a/x" of the common files and "x" of user "a" would share a key in a naive layout.
+    store.put_file("", "a/x", b("common a/x")).await.unwrap();
+    store.put_file("a", "x", b("a's x")).await.unwrap();
+    store.put_file("a", "a/x", b("a's a/x")).await.unwrap();
+    store.put_file("b", "a/x", b("b's a/x")).await.unwrap();
+    store.put_file("ab", "x", b("ab's x")).await.unwrap();
+    assert_eq!(store.file("", "a/x").await.unwrap(), Some(b("common a/x")));
+    assert_eq!(store.file("a", "x").await.unwrap(), Some(b("a's x")));
+    assert_eq!(store.file("a", "a/x").await.unwrap(), Some(b("a's a/x")));
+    assert_eq!(store.file("b", "a/x").await.unwrap(), Some(b("b's a/x")));
+    assert_eq!(store.file("b", "x").await.unwrap(), None);
+    assert_eq!(store.file("", "x").await.unwrap(), None);
+    let paths = async |user: &str| -> Vec<String> {
+        let listed = store.list_files(user, "", "", 10).await.unwrap();
+        listed.into_iter().map(|(path, _)| path).collect()
+    };
+    assert_eq!(paths("").await, ["a/x"]);
+    assert_eq!(paths("a").await, ["a/x", "x"]);
+    assert_eq!(paths("ab").await, ["x"]);
+    assert_eq!(paths("b").await, ["a/x"]);
+    assert!(!store.delete_file("b", "x").await.unwrap());
+    assert!(store.delete_file("a", "a/x").await.unwrap());
+    assert_eq!(store.file("b", "a/x").await.unwrap(), Some(b("b's a/x")));
+    assert_eq!(store.file("", "a/x").await.unwrap(), Some(b("common a/x")));
+    assert_eq!(paths("a").await, ["x"]);
 }
 
 /// A Redis list from before list sizes were kept (no size key) is measured at its next append,
@@ -337,12 +368,12 @@ async fn call_records_round_trip_and_expire(store: Arc<dyn Backend>) {
 }
 
 async fn files_round_trip(store: Arc<dyn Backend>) {
-    assert_eq!(store.file("data/a.txt").await.unwrap(), None);
-    store.put_file("data/a.txt", b("one")).await.unwrap();
-    store.put_file("data/a.txt", b("two")).await.unwrap();
-    store.put_file("data/b.txt", b("")).await.unwrap();
-    assert_eq!(store.file("data/a.txt").await.unwrap(), Some(b("two")));
-    assert_eq!(store.file("data/b.txt").await.unwrap(), Some(b("")));
+    assert_eq!(store.file("u", "data/a.txt").await.unwrap(), None);
+    store.put_file("u", "data/a.txt", b("one")).await.unwrap();
+    store.put_file("u", "data/a.txt", b("two")).await.unwrap();
+    store.put_file("u", "data/b.txt", b("")).await.unwrap();
+    assert_eq!(store.file("u", "data/a.txt").await.unwrap(), Some(b("two")));
+    assert_eq!(store.file("u", "data/b.txt").await.unwrap(), Some(b("")));
 }
 
 const NO_LIMIT: u64 = u64::MAX;
@@ -1069,14 +1100,14 @@ async fn sequences_start_at_one_and_never_repeat(store: Arc<dyn Backend>) {
     assert_eq!(ids, (3..=42).collect::<Vec<u64>>());
 }
 
-/// Shared files a Redis database held before files were indexed are listed after a state
-/// service connects.
+/// Shared files a Redis database held before files were indexed (or had owners) are listed,
+/// as the common files, after a state service connects.
 #[tokio::test]
 async fn redis_files_from_before_the_index_are_listed() {
     let server = RedisServer::start();
     as_older_fwasm_left_it(&server, &[&["SET", "fwasm:file:old/a.txt", "abc"]]).await;
     let store = RedisBackend::connect(&server.url()).await.unwrap();
-    let listed = store.list_files("old/", "", 10).await.unwrap();
+    let listed = store.list_files("", "old/", "", 10).await.unwrap();
     assert_eq!(listed, [("old/a.txt".to_string(), 3)]);
 }
 
