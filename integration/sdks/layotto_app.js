@@ -3,19 +3,25 @@
 // (not a Layotto sidecar).
 //
 // Started by the SDK tests with FWASM_GRPC_PORT set to fwasm's gRPC port on 127.0.0.1,
-// STORE to the fwasm user it uses as store, pubsub and app, and NODE_PATH to the
-// node_modules holding `layotto`; prints "layotto sdk: ok" when every check holds, else names
-// the check that failed and exits 1.
+// STORE to the fwasm user it uses as store and pubsub, APP to the user whose `hello` it
+// invokes (the demo one by default), and NODE_PATH to the
+// node_modules holding `layotto`; with FWASM_TOKEN (fwasm up --auth), it sends that token on
+// every request through the SDK's metadata hook, and OTHER_STORE names a user the token must
+// not reach. Prints "layotto sdk: ok" when every check holds, else names the check that failed
+// and exits 1.
 
 const assert = require('node:assert/strict');
 const { Client, RuntimeTypes } = require('layotto');
 
 const store = process.env.STORE || 'nodeapp';
-const client = new Client(process.env.FWASM_GRPC_PORT, '127.0.0.1');
+const app = process.env.APP || 'demo'; // the user whose `hello` it invokes
+const token = process.env.FWASM_TOKEN;
+const options = token ? { createMetadataHook: () => ({ authorization: `Bearer ${token}` }) } : {};
+const client = new Client(process.env.FWASM_GRPC_PORT, '127.0.0.1', options);
 const { Status: Unlock } = RuntimeTypes.UnlockResponse;
 const { Verb } = RuntimeTypes.HTTPExtension;
 
-const code = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, ABORTED: 10 };
+const code = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, PERMISSION_DENIED: 7, ABORTED: 10 };
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
 const text = bytes => Buffer.from(bytes).toString('utf8');
 
@@ -111,9 +117,9 @@ async function sequencer() {
 async function invoke() {
   // The SDK's default verb is GET, with the string sent as text/plain; a text/plain reply
   // comes back decoded as a string.
-  const byDefault = await client.invoker.invoke({ id: 'demo', method: 'hello', data: 'node' });
+  const byDefault = await client.invoker.invoke({ id: app, method: 'hello', data: 'node' });
   assert.deepEqual(byDefault, { contentType: 'text/plain', content: 'Hello, node!' });
-  const posted = await client.invoker.invoke({ id: 'demo', method: 'hello', data: 'node', httpVerb: Verb.POST });
+  const posted = await client.invoker.invoke({ id: app, method: 'hello', data: 'node', httpVerb: Verb.POST });
   assert.equal(posted.content, 'Hello, node!');
 }
 
@@ -158,22 +164,38 @@ async function files() {
 
   const listed = await client.file.list({ storeName: store, name: 'docs/' });
   assert.deepEqual(listed.names, [name]);
-  // The SDK's list gives names only; the size is read with its generated stub directly.
+  // The SDK's list gives names only; the size is read with its generated stub directly (with
+  // the SDK's metadata, which carries the token).
   const request = new RuntimeTypes.FileRequest();
   request.setStoreName(store);
   request.setName('docs/');
   const listReq = new RuntimeTypes.ListFileRequest();
   listReq.setRequest(request);
   const resp = await new Promise((resolve, reject) =>
-    client._runtime.listFile(listReq, (err, res) => (err ? reject(err) : resolve(res))));
+    client._runtime.listFile(listReq, client.file.createMetadata({}), (err, res) => (err ? reject(err) : resolve(res))));
   assert.deepEqual(resp.getFilesList().map(f => [f.getFileName(), Number(f.getSize())]), [[name, 10]]);
 
   await client.file.delete({ storeName: store, name });
   await refusedWith(code.NOT_FOUND, () => getFile(name), 'getFile after delFile');
 }
 
+// With a token: another user's state, lock and files are refused, whatever the app asks.
+async function othersAreRefused() {
+  const other = process.env.OTHER_STORE;
+  if (!other) return;
+  const denied = code.PERMISSION_DENIED;
+  await refusedWith(denied, () => read('k', other), "get of another user's state");
+  await refusedWith(denied, () => client.state.save({ storeName: other, states: { key: 'k', value: 'x' } }),
+    "save of another user's state");
+  await refusedWith(denied, () => client.lock.tryLock({ storeName: other, resourceId: 'r', lockOwner: 'me', expire: 5 }),
+    "lock of another user's resource");
+  await refusedWith(denied, async () => {
+    for await (const _ of await client.file.get({ storeName: other, name: 'docs/a.txt' })) { /* none */ }
+  }, "get of another user's file");
+}
+
 async function main() {
-  const checks = [state, bulkState, transaction, deleteState, lock, sequencer, invoke, pubsub, files];
+  const checks = [state, bulkState, transaction, deleteState, lock, sequencer, invoke, pubsub, files, othersAreRefused];
   let current;
   // Until every check held, an exit for any reason (even an emptied event loop) is a failure.
   process.exitCode = 1;

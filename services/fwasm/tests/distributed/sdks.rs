@@ -43,11 +43,7 @@ async fn up_for_apps_with(dir: &Path, stores: &[&str], admin: Option<&str>) -> (
         .collect();
     let mut up = Process::spawn(dir, "up", &args.concat(), &env);
     let ready = up.ready().await;
-    let ports = GatewayPorts {
-        invoke: ready.port("invoke"),
-        upload: ready.port("upload"),
-        grpc: ready.port("grpc"),
-    };
+    let ports = GatewayPorts::of(&ready);
     let http = reqwest::Client::new();
     let testkit = fwasm_integration::guest("testkit");
     for store in stores {
@@ -110,24 +106,14 @@ fn dapr_app(ready: &Ready, protocol: &str, store: &str, token: &str) -> Command 
     command
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn daprs_python_sdk_brings_its_users_token_and_reaches_that_user_alone() {
-    let admin = "an-admin-token-long-enough-for-the-check-of-its-length";
-    let dir = tempfile::tempdir().unwrap();
-    let stores = ["pya-http", "pya-grpc"];
-    let (_up, ready) = up_for_apps_with(dir.path(), &stores, Some(admin)).await;
-    let ports = GatewayPorts {
-        invoke: ready.port("invoke"),
-        upload: ready.port("upload"),
-        grpc: ready.port("grpc"),
-    };
-    let http = reqwest::Client::new();
-    let hello = fwasm::up::DEMOS.iter().find(|d| d.1 == "hello").unwrap().2;
+/// A user token for each of `users`, made by the admin with `fwasm token create`.
+async fn tokens_for(
+    ready: &Ready,
+    admin: &str,
+    users: &[&'static str],
+) -> std::collections::HashMap<&'static str, String> {
     let mut token_of = std::collections::HashMap::new();
-    for user in ["pya-http", "pya-grpc", "someone-else"] {
-        // Each store's own `hello`, the demo one, for its app to invoke.
-        let target = format!("{user}/hello");
-        upload_as(&http, ports, &target, hello.to_vec(), Some(admin)).await;
+    for user in users {
         let server = fwasm::client::Server {
             addr: ready.addr("grpc"),
             token: Some(admin.into()),
@@ -138,8 +124,27 @@ async fn daprs_python_sdk_brings_its_users_token_and_reaches_that_user_alone() {
             .await
             .unwrap();
         let token = String::from_utf8(token).unwrap().trim().to_string();
-        token_of.insert(user, token);
+        token_of.insert(*user, token);
     }
+    token_of
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daprs_python_sdk_brings_its_users_token_and_reaches_that_user_alone() {
+    let admin = "an-admin-token-long-enough-for-the-check-of-its-length";
+    let dir = tempfile::tempdir().unwrap();
+    let stores = ["pya-http", "pya-grpc"];
+    let (_up, ready) = up_for_apps_with(dir.path(), &stores, Some(admin)).await;
+    let ports = GatewayPorts::of(&ready);
+    let http = reqwest::Client::new();
+    let hello = fwasm::up::DEMOS.iter().find(|d| d.1 == "hello").unwrap().2;
+    let users = ["pya-http", "pya-grpc", "someone-else"];
+    for user in users {
+        // Each store's own `hello`, the demo one, for its app to invoke.
+        let target = format!("{user}/hello");
+        upload_as(&http, ports, &target, hello.to_vec(), Some(admin)).await;
+    }
+    let token_of = tokens_for(&ready, admin, &users).await;
     for (protocol, store) in [("http", stores[0]), ("grpc", stores[1])] {
         let ready = ready.clone();
         let (own, other) = (token_of[store].clone(), token_of["someone-else"].clone());
@@ -206,17 +211,66 @@ async fn an_app_on_daprs_python_sdk_uses_fwasm_as_its_sidecar() {
     assert!(sample(&metrics, seconds) >= 2.0, "{metrics}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_app_on_layottos_node_sdk_uses_fwasm_as_its_sidecar() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_up, ready) = up_for_apps(dir.path(), &["node-app"]).await;
+fn layotto_app(ready: &Ready, store: &str) -> Command {
     let mut command = Command::new("node");
     command
         .arg(app("layotto_app.js"))
         .env("NODE_PATH", installed("FWASM_TEST_NODE_PATH"))
         .env("FWASM_GRPC_PORT", ready.port("grpc").to_string())
-        .env("STORE", "node-app");
+        .env("STORE", store);
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_on_layottos_node_sdk_uses_fwasm_as_its_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_up, ready) = up_for_apps(dir.path(), &["node-app"]).await;
+    let command = layotto_app(&ready, "node-app");
     tokio::task::spawn_blocking(move || run_app(command, "layotto sdk: ok"))
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layottos_node_sdk_brings_its_users_token_and_reaches_that_user_alone() {
+    let admin = "an-admin-token-long-enough-for-the-check-of-its-length";
+    let dir = tempfile::tempdir().unwrap();
+    let (_up, ready) = up_for_apps_with(dir.path(), &["node-own"], Some(admin)).await;
+    let ports = GatewayPorts::of(&ready);
+    // The app invokes its own user's `hello`, the demo one.
+    let hello = fwasm::up::DEMOS.iter().find(|d| d.1 == "hello").unwrap().2;
+    let http = reqwest::Client::new();
+    upload_as(&http, ports, "node-own/hello", hello.to_vec(), Some(admin)).await;
+    let token_of = tokens_for(&ready, admin, &["node-own", "node-other"]).await;
+    tokio::task::spawn_blocking(move || {
+        // No token, another user's, or one fwasm does not know gets the app nowhere.
+        for wrong in [
+            None,
+            Some(token_of["node-other"].as_str()),
+            Some("not-a-token"),
+        ] {
+            let mut app = layotto_app(&ready, "node-own");
+            if let Some(wrong) = wrong {
+                app.env("FWASM_TOKEN", wrong);
+            }
+            let output = app.output().unwrap();
+            let said = String::from_utf8_lossy(&output.stderr);
+            // Refused at its first request, by the token.
+            let want = match wrong == Some(token_of["node-other"].as_str()) {
+                true => "check state failed: Error: 7 PERMISSION_DENIED",
+                false => "check state failed: Error: 16 UNAUTHENTICATED",
+            };
+            assert!(
+                !output.status.success() && said.contains(want),
+                "token {wrong:?}: {said}"
+            );
+        }
+        let mut app = layotto_app(&ready, "node-own");
+        app.env("FWASM_TOKEN", &token_of["node-own"])
+            .env("APP", "node-own")
+            .env("OTHER_STORE", "node-other");
+        run_app(app, "layotto sdk: ok");
+    })
+    .await
+    .unwrap();
 }

@@ -235,6 +235,17 @@ pub struct GatewayPorts {
     pub grpc: u16,
 }
 
+impl GatewayPorts {
+    /// The ports a gateway (or `up`) said it listens on.
+    pub fn of(ready: &Ready) -> Self {
+        GatewayPorts {
+            invoke: ready.port("invoke"),
+            upload: ready.port("upload"),
+            grpc: ready.port("grpc"),
+        }
+    }
+}
+
 /// Waits until `check` passes, for at most [`PATIENCE`].
 pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
@@ -444,11 +455,7 @@ impl Mesh {
         gateway_args.extend(ANY_GATEWAY_PORTS);
         let mut gateway_process = Process::spawn(logs, "gateway", &gateway_args, options.env);
         let ready = gateway_process.ready().await;
-        let ports = GatewayPorts {
-            invoke: ready.port("invoke"),
-            upload: ready.port("upload"),
-            grpc: ready.port("grpc"),
-        };
+        let ports = GatewayPorts::of(&ready);
 
         let mesh = Mesh {
             state,
