@@ -91,6 +91,7 @@ fuzz_target!(|data: &[u8]| {
         function: "module".into(),
         wasm: wasm.into(),
         settings: None,
+        beyond_quota: false,
     };
     let info = platform
         .runtime

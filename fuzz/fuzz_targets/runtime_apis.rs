@@ -54,6 +54,7 @@ fn platform() -> &'static Platform {
             executor: fwasm_executor::ExecutorConfig::default(),
             gateway: fwasm_gateway::GatewayConfig::default(),
             default_quota: Default::default(),
+            state_limits: Default::default(),
         };
         let gateway: Arc<fwasm_gateway::Gateway> =
             runtime.block_on(fwasm::up::start(config)).unwrap();

@@ -9,9 +9,9 @@ use crate::pb::{
     FileRef, FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply, ListFilesRequest,
     ListQuotasRequest, ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockReply,
     LockRequest, ModuleRef, PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, QuotaList,
-    QuotaRef, SaveCallRequest, SetStateRequest, StateKey, StateValue, SubmitRequest, Subscription,
-    SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, UserQuota, WaitCallRequest,
-    WriteStateReply, WriteStateRequest,
+    QuotaRef, SaveCallRequest, SetStateRequest, StateKey, StateValue, StorageUsage, SubmitRequest,
+    Subscription, SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, UserQuota,
+    WaitCallRequest, WriteStateReply, WriteStateRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -62,6 +62,8 @@ pub trait StateApi: Send + Sync + 'static {
     /// A user's own quotas; every limit 0 removes them.
     async fn put_quota(&self, req: UserQuota) -> Result<(), ApiError>;
     async fn list_quotas(&self, req: ListQuotasRequest) -> Result<QuotaList, ApiError>;
+    /// What a user stores against the storage limits in force for it.
+    async fn get_usage(&self, req: QuotaRef) -> Result<StorageUsage, ApiError>;
 }
 
 /// Placement of calls on executors, and the table of calls and their outcomes.

@@ -342,6 +342,12 @@ impl pb::state_server::State for StateServer {
     ) -> Result<Response<pb::QuotaList>, Status> {
         serve_with!(self.0, list_quotas, r)
     }
+    async fn get_usage(
+        &self,
+        r: Request<pb::QuotaRef>,
+    ) -> Result<Response<pb::StorageUsage>, Status> {
+        serve_with!(self.0, get_usage, r)
+    }
 }
 
 #[async_trait]
@@ -444,6 +450,9 @@ impl StateApi for StateClient<Channel> {
     }
     async fn list_quotas(&self, req: pb::ListQuotasRequest) -> Result<pb::QuotaList, ApiError> {
         call_with!(StateClient, self, list_quotas, req)
+    }
+    async fn get_usage(&self, req: pb::QuotaRef) -> Result<pb::StorageUsage, ApiError> {
+        call_with!(StateClient, self, get_usage, req)
     }
 }
 

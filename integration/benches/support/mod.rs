@@ -26,6 +26,11 @@ pub async fn up(data: &std::path::Path, quota: fwasm_proto::pb::UserQuota) -> Ch
         state_backend: None,
         executor: fwasm_executor::ExecutorConfig::default(),
         gateway: fwasm_gateway::GatewayConfig::default(),
+        state_limits: fwasm_state::StateLimits {
+            max_stored_bytes_per_user: quota.max_stored_bytes,
+            max_functions_per_user: quota.max_functions,
+            ..Default::default()
+        },
         default_quota: quota,
     };
     let gateway = fwasm::up::start(config).await.unwrap();

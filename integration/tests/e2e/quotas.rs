@@ -1,9 +1,12 @@
 //! Per-user quotas: one user's flood is refused with 429s naming the quota while another
-//! user's calls all succeed; a user's own quotas, set through the admin API, apply at once.
+//! user's calls all succeed; a user's own quotas, set through the admin API, apply at once;
+//! what a user stores (functions, state, files) is held to its storage quotas.
 
 use fwasm_proto::layotto;
 use fwasm_proto::layotto::runtime_client::RuntimeClient;
-use fwasm_proto::pb::UserQuota;
+use fwasm_proto::pb::functions_client::FunctionsClient;
+use fwasm_proto::pb::{UploadRequest, UserQuota};
+use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::support::{up_at, up_with_default_quota};
@@ -132,10 +135,9 @@ async fn a_users_own_quota_applies_at_once_and_says_when_to_retry() {
         .await
         .unwrap();
     let out = String::from_utf8(out).unwrap();
-    assert_eq!(
-        out,
-        "concurrent calls: no limit\ncalls per second: no limit\nburst calls: no limit\n"
-    );
+    let limits = "concurrent calls: no limit\ncalls per second: no limit\nburst calls: no limit\n";
+    assert!(out.starts_with(limits), "{out}");
+    assert!(out.ends_with("functions: 1 (no limit)\n"), "{out}");
     p.stop().await;
 }
 
@@ -161,5 +163,121 @@ async fn a_users_own_quota_survives_a_restart() {
         .unwrap();
     let out = String::from_utf8(out).unwrap();
     assert!(out.starts_with("concurrent calls: 3\n"), "{out}");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn what_a_user_stores_is_held_to_its_quota_and_no_one_elses() {
+    let echo = fwasm_integration::guest("echo");
+    let size = echo.len() as u64;
+    let p = up_with_default_quota(UserQuota {
+        max_stored_bytes: 3 * size + 100,
+        max_functions: 2,
+        ..UserQuota::default()
+    })
+    .await;
+    p.upload("full/a", echo.clone()).await;
+    p.upload("full/b", echo.clone()).await;
+    let third = p.put("full/c", echo.clone()).await;
+    assert_eq!(third.status(), 429);
+    let refusal = third.text().await.unwrap();
+    assert!(
+        refusal.contains("(quota: functions) the user already has its 2 functions"),
+        "{refusal}"
+    );
+    p.upload("full/a", echo.clone()).await; // replacing one is no more
+    let channel = Channel::from_shared(p.grpc.clone()).unwrap();
+    let mut functions = FunctionsClient::new(channel.connect().await.unwrap());
+    let upload = UploadRequest {
+        user: "full".into(),
+        function: "d".into(),
+        wasm: echo.clone().into(),
+        settings: None,
+    };
+    let refused = functions.upload(upload.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+
+    // What is left, state and files share.
+    assert_eq!(
+        p.put_state("full/k", &"x".repeat(size as usize)).await.0,
+        200
+    );
+    assert_eq!(p.put_state("full/k2", &"x".repeat(60)).await.0, 200);
+    let (status, refusal) = p.put_state("full/k3", &"x".repeat(60)).await;
+    assert_eq!(status, 429, "{refusal}");
+    assert!(refusal.contains("(quota: stored bytes)"), "{refusal}");
+    assert!(refusal.contains("fwasm quota set"), "{refusal}");
+    let mut layotto = RuntimeClient::new(channel.connect().await.unwrap());
+    let file = |data: &str| layotto::PutFileRequest {
+        store_name: "full".into(),
+        name: "f.txt".into(),
+        data: data.to_string().into(),
+        ..Default::default()
+    };
+    let put = layotto.put_file(tokio_stream::iter([file(&"y".repeat(60))]));
+    assert_eq!(put.await.unwrap_err().code(), Code::ResourceExhausted);
+    assert_eq!(p.put_state("full/k", "small").await.0, 200, "shrinking");
+    let put = layotto.put_file(tokio_stream::iter([file(&"y".repeat(60))]));
+    put.await.unwrap();
+
+    // Another user stores under its own quota.
+    p.upload("other/a", echo.clone()).await;
+    assert_eq!(p.put_state("other/k", &"x".repeat(60)).await.0, 200);
+
+    // An admin gives a user more; `fwasm quota get` shows what it stores against it.
+    let more = UserQuota {
+        user: "full".into(),
+        max_stored_bytes: 4 * size,
+        max_functions: 3,
+        ..UserQuota::default()
+    };
+    let server = || fwasm::client::Server::from(&p.grpc);
+    fwasm::client::quota_set(server(), more, &mut Vec::new())
+        .await
+        .unwrap();
+    functions.upload(upload).await.unwrap();
+    let mut out = Vec::new();
+    fwasm::client::quota_get(server(), "full", &mut out)
+        .await
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let stored = 3 * size + "small".len() as u64 + 60 + 60;
+    assert!(
+        out.contains(&format!("stored bytes: {stored} of {}\n", 4 * size)),
+        "{out}"
+    );
+    assert!(out.contains("functions: 3 of 3\n"), "{out}");
+    // The operator's own uploads (the demos, as an admin's) are counted, never refused.
+    let mut out = Vec::new();
+    fwasm::client::quota_get(server(), "demo", &mut out)
+        .await
+        .unwrap();
+    let demos = fwasm::up::DEMOS.len();
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains(&format!("functions: {demos} of 2\n"))
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_guests_writes_are_held_to_its_users_storage_quota() {
+    let testkit = fwasm_integration::guest("testkit");
+    let p = up_with_default_quota(UserQuota {
+        max_stored_bytes: testkit.len() as u64 + 50,
+        ..UserQuota::default()
+    })
+    .await;
+    p.upload_testkit("tight", &["state"]).await;
+    let fits = p
+        .script("tight", &format!("set k {}; push k", "x".repeat(40)))
+        .await;
+    assert_eq!(fits, "");
+    let over = p
+        .script("tight", &format!("set k2 {}; push k2", "x".repeat(40)))
+        .await;
+    assert!(over.contains("(quota: stored bytes)"), "{over}");
+    assert_eq!(p.get_state("tight/k2").await.0, 404);
     p.stop().await;
 }

@@ -330,6 +330,7 @@ async fn up_on(data_dir: &Path, redis_url: Option<String>, executor: ExecutorCon
         executor,
         gateway: test_gateway_config(),
         default_quota: Default::default(),
+        state_limits: Default::default(),
     };
     serve_up(config, None).await
 }
@@ -351,6 +352,11 @@ pub async fn up_with_default_quota(quota: fwasm_proto::pb::UserQuota) -> Platfor
         state_backend: None,
         executor: test_executor_config(),
         gateway: test_gateway_config(),
+        state_limits: fwasm_state::StateLimits {
+            max_stored_bytes_per_user: quota.max_stored_bytes,
+            max_functions_per_user: quota.max_functions,
+            ..Default::default()
+        },
         default_quota: quota,
     };
     let mut platform = serve_up(config, None).await;
@@ -367,6 +373,7 @@ pub async fn up_with_gateway(gateway: GatewayConfig, admin_token: &str) -> Platf
         executor: test_executor_config(),
         gateway,
         default_quota: Default::default(),
+        state_limits: Default::default(),
     };
     let mut platform = serve_up(config, Some(admin_token)).await;
     platform._data = Some(data);

@@ -541,6 +541,13 @@ async fn the_grpc_apis_check_every_method() {
         code(f().get_quota(request(quota, &token, false)).await)
     })
     .await;
+    grpc_matrix(&callers, "GetUsage", USERS, |token| async move {
+        let quota = QuotaRef {
+            user: "alice".into(),
+        };
+        code(f().get_usage(request(quota, &token, false)).await)
+    })
+    .await;
 
     let layotto = RuntimeClient::new(channel(&p).await);
     let l = || layotto.clone();

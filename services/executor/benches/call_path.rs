@@ -48,6 +48,7 @@ fn call_path(c: &mut Criterion) {
                 function: function.into(),
                 wasm: wasm.into(),
                 settings: None,
+                beyond_quota: false,
             }))
             .unwrap()
             .module_hash;
@@ -85,6 +86,7 @@ fn call_path(c: &mut Criterion) {
             function: "nest".into(),
             wasm: nest.into(),
             settings: None,
+            beyond_quota: false,
         }))
         .unwrap()
         .module_hash;

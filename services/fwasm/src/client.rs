@@ -505,6 +505,25 @@ async fn quota_print(client: &mut Client, user: &str, out: &mut impl Write) -> a
         (burst, _) => burst.to_string(),
     };
     writeln!(out, "burst calls: {burst}")?;
+    let usage = client
+        .get_usage(QuotaRef { user: user.into() })
+        .await
+        .map_err(|status| anyhow::anyhow!("quota get failed: {}", status.message()))?
+        .into_inner();
+    let of = |used: u64, limit: u64| match limit {
+        0 => format!("{used} (no limit)"),
+        limit => format!("{used} of {limit}"),
+    };
+    writeln!(
+        out,
+        "stored bytes: {}",
+        of(usage.stored_bytes, usage.max_stored_bytes)
+    )?;
+    writeln!(
+        out,
+        "functions: {}",
+        of(usage.functions.into(), usage.max_functions.into())
+    )?;
     Ok(())
 }
 

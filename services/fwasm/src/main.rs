@@ -123,10 +123,16 @@ enum QuotaCommand {
         /// Its most calls started at once after a quiet while.
         #[arg(long, default_value_t = 0)]
         burst_calls: u32,
+        /// Its most bytes stored: its functions' modules, its state and its files.
+        #[arg(long, default_value_t = 0)]
+        stored_bytes: u64,
+        /// Its most functions.
+        #[arg(long, default_value_t = 0)]
+        functions: u32,
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// Show the quotas in force for USER (its own, else the defaults).
+    /// Show the quotas in force for USER (its own, else the defaults), and what it stores.
     Get {
         /// The user, e.g. alice.
         user: String,
@@ -320,6 +326,8 @@ struct UpArgs {
     #[command(flatten)]
     quotas: service_commands::QuotaArgs,
     #[command(flatten)]
+    storage_quotas: service_commands::StorageQuotaArgs,
+    #[command(flatten)]
     tls: service_commands::TlsArgs,
 }
 
@@ -442,6 +450,8 @@ async fn run() -> anyhow::Result<()> {
             concurrent_calls,
             calls_per_second,
             burst_calls,
+            stored_bytes,
+            functions,
             server,
         }) => {
             let quota = fwasm_proto::pb::UserQuota {
@@ -449,6 +459,8 @@ async fn run() -> anyhow::Result<()> {
                 max_concurrent_calls: concurrent_calls,
                 calls_per_second,
                 burst_calls,
+                max_stored_bytes: stored_bytes,
+                max_functions: functions,
             };
             fwasm::client::quota_set(&server, quota, &mut std::io::stdout()).await
         }
@@ -522,6 +534,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             ..GatewayConfig::default()
         },
         default_quota: args.quotas.default_quota()?,
+        state_limits: args.storage_quotas.limits(),
     };
     let gateway = fwasm::up::start(config).await?;
     if let Some(admin) = &admin_token {

@@ -82,6 +82,8 @@ pub struct StateService {
     #[arg(long, env = "FWASM_BACKEND", value_name = "redis://HOST:PORT")]
     backend: Option<String>,
     #[command(flatten)]
+    quotas: StorageQuotaArgs,
+    #[command(flatten)]
     mesh: MeshArgs,
     #[command(flatten)]
     common: Common,
@@ -94,7 +96,7 @@ pub async fn state(args: StateService) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         redis_url: args.backend,
         tls: args.mesh.load(listener.local_addr()?)?,
-        ..StateConfig::default()
+        limits: args.quotas.limits(),
     };
     started.ready(vec![("listen", listener.local_addr()?)])?;
     run_service(fwasm_state::run(listener, config, crate::shutdown_signal())).await
@@ -301,7 +303,32 @@ impl QuotaArgs {
             max_concurrent_calls: self.quota_concurrent_calls,
             calls_per_second: self.quota_calls_per_second,
             burst_calls: self.quota_burst_calls,
+            ..Default::default()
         })
+    }
+}
+
+/// Every user's storage quotas, of `up` and `state`; an admin gives a user its own with
+/// `fwasm quota set`.
+#[derive(Args)]
+pub struct StorageQuotaArgs {
+    /// Each user's most bytes stored (its functions' modules, its state and its files),
+    /// unless it has its own quota; 0: no limit.
+    #[arg(long, env = "FWASM_QUOTA_STORED_BYTES", default_value_t = 0)]
+    pub quota_stored_bytes: u64,
+    /// Each user's most functions, unless it has its own quota; 0: no limit.
+    #[arg(long, env = "FWASM_QUOTA_FUNCTIONS", default_value_t = 0)]
+    pub quota_functions: u32,
+}
+
+impl StorageQuotaArgs {
+    /// The state service's limits with these quotas.
+    pub fn limits(&self) -> fwasm_state::StateLimits {
+        fwasm_state::StateLimits {
+            max_stored_bytes_per_user: self.quota_stored_bytes,
+            max_functions_per_user: self.quota_functions,
+            ..fwasm_state::StateLimits::default()
+        }
     }
 }
 

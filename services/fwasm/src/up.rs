@@ -33,8 +33,10 @@ pub struct UpConfig {
     pub state_backend: Option<String>,
     pub executor: ExecutorConfig,
     pub gateway: GatewayConfig,
-    /// Every user's quotas unless it has its own (0 in a field: no limit).
+    /// Every user's quotas on calls unless it has its own (0 in a field: no limit).
     pub default_quota: fwasm_proto::pb::UserQuota,
+    /// The state service's limits, every user's storage quotas among them.
+    pub state_limits: fwasm_state::StateLimits,
 }
 
 /// Wires the services together and uploads the demos; returns the gateway to serve.
@@ -42,6 +44,7 @@ pub async fn start(config: UpConfig) -> anyhow::Result<Arc<Gateway>> {
     let state_config = StateConfig {
         data_dir: config.data_dir.clone(),
         redis_url: config.state_backend.clone(),
+        limits: config.state_limits.clone(),
         ..StateConfig::default()
     };
     let state: Arc<dyn StateApi> =

@@ -12,8 +12,9 @@ use fwasm_proto::pb::{
     Call, CallRecord, CallRef, CallResult, CreatedToken, FileList, FileRef, FunctionRef,
     FunctionSettings, Header, ListFilesRequest, ListSubscriptionsRequest, ListTokensRequest,
     LockMode, LockRequest, PlaceRequest, PutFileRequest, PutFunctionRequest, QuotaRef,
-    SetStateRequest, StateKey, StateValue, StateWrite, SubmitRequest, Subscription, TokenRecord,
-    TokenRef, UnlockRequest, UploadReply, UserQuota, WaitCallRequest, WriteStateRequest,
+    SetStateRequest, StateKey, StateValue, StateWrite, StorageUsage, SubmitRequest, Subscription,
+    TokenRecord, TokenRef, UnlockRequest, UploadReply, UserQuota, WaitCallRequest,
+    WriteStateRequest,
 };
 use fwasm_proto::pubsub::{self, Event};
 use fwasm_proto::{ApiError, ErrorCode, names};
@@ -122,13 +123,23 @@ impl Gateway {
         self.scheduler.set_quota(quota).await
     }
 
-    /// The quotas in force for `user` (its own, or the defaults; 0 = no limit).
+    /// The quotas in force for `user` (its own, or the defaults; 0 = no limit): on calls, as
+    /// the scheduler checks them, and on storage, as the state service does.
     pub async fn get_quota(&self, user: &str) -> Result<UserQuota, ApiError> {
+        let usage = self.get_usage(user).await?;
+        let calls = self.scheduler.get_quota(QuotaRef { user: user.into() });
+        Ok(UserQuota {
+            max_stored_bytes: usage.max_stored_bytes,
+            max_functions: usage.max_functions,
+            ..calls.await?
+        })
+    }
+
+    /// What `user` stores against its storage quotas.
+    pub async fn get_usage(&self, user: &str) -> Result<StorageUsage, ApiError> {
         names::check_name("user", user)?;
         check_user(user, "quotas")?;
-        self.scheduler
-            .get_quota(QuotaRef { user: user.into() })
-            .await
+        self.state.get_usage(QuotaRef { user: user.into() }).await
     }
 
     /// Revokes the token `id`: it stops working at once here, and within seconds on every
@@ -183,6 +194,7 @@ impl Gateway {
                 function: function.into(),
                 wasm,
                 settings,
+                beyond_quota: matches!(Caller::current()?, Caller::Admin),
             })
             .await?;
         self.scheduler.function_updated(info.clone()).await?;

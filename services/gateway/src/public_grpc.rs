@@ -9,8 +9,8 @@ use std::time::Duration;
 use fwasm_proto::pb::{
     CallRecord, CallRef, CallResult, CreateTokenRequest, CreatedToken, InvokeAsyncReply,
     InvokeRequest, ListSubscriptionsRequest, ListTokensRequest, QuotaRef, SetStateRequest,
-    StateKey, StateReply, StateValue, Subscription, SubscriptionList, TokenList, TokenRef,
-    UploadReply, UploadRequest, UserQuota, WaitCallRequest,
+    StateKey, StateReply, StateValue, StorageUsage, Subscription, SubscriptionList, TokenList,
+    TokenRef, UploadReply, UploadRequest, UserQuota, WaitCallRequest,
 };
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -153,6 +153,14 @@ impl Functions for PublicApi {
     async fn get_quota(&self, request: Request<QuotaRef>) -> Result<Response<UserQuota>, Status> {
         let user = request.into_inner().user;
         Ok(Response::new(self.0.get_quota(&user).await?))
+    }
+
+    async fn get_usage(
+        &self,
+        request: Request<QuotaRef>,
+    ) -> Result<Response<StorageUsage>, Status> {
+        let user = request.into_inner().user;
+        Ok(Response::new(self.0.get_usage(&user).await?))
     }
 }
 

@@ -141,6 +141,7 @@ mod tests {
             max_concurrent_calls: concurrent,
             calls_per_second: rate,
             burst_calls: burst,
+            ..UserQuota::default()
         }
     }
 

@@ -649,6 +649,12 @@ mod tests {
         ) -> Result<fwasm_proto::pb::QuotaList, ApiError> {
             Ok(fwasm_proto::pb::QuotaList::default())
         }
+        async fn get_usage(
+            &self,
+            _: fwasm_proto::pb::QuotaRef,
+        ) -> Result<fwasm_proto::pb::StorageUsage, ApiError> {
+            unreachable!("the scheduler never asks for usage")
+        }
     }
 
     fn scheduler(executors: usize) -> (Scheduler, Arc<OneFunction>) {

@@ -34,6 +34,18 @@ pub enum BackendError {
     /// An append would take a list past its limit in bytes.
     #[error("the append list would grow past its limit of {max} bytes; read it and clear it first")]
     ListFull { max: u64 },
+    /// A write would take the user's stored bytes past its quota.
+    #[error(
+        "(quota: stored bytes) this would take the user past its {max} bytes of functions, state \
+         and files; delete some first, or ask an admin for more (fwasm quota set)"
+    )]
+    OverStoredBytes { max: u64 },
+    /// An upload would give the user a function beyond its quota.
+    #[error(
+        "(quota: functions) the user already has its {max} functions; replace one, or ask an \
+         admin for more (fwasm quota set)"
+    )]
+    TooManyFunctions { max: u64 },
     /// A write expected a version the key does not have (it was written since, or has no
     /// value): nothing was written.
     #[error("state key {key:?} is not at the version the write expected; read it again and retry")]
@@ -86,17 +98,73 @@ impl StateOp {
     }
 }
 
+/// What a user may store: bytes of functions' modules, state (values and append lists) and
+/// files, and functions. `u64::MAX`: no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageQuota {
+    pub max_bytes: u64,
+    pub max_functions: u64,
+}
+
+impl StorageQuota {
+    pub const NONE: StorageQuota = StorageQuota {
+        max_bytes: u64::MAX,
+        max_functions: u64::MAX,
+    };
+}
+
+/// What a user stores, as its quota counts it. Backends keep it with every write, in the
+/// same atomic step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub bytes: u64,
+    pub functions: u64,
+}
+
+impl Usage {
+    /// The usage after `bytes` and `functions` more (or fewer, if negative), refused if it
+    /// grows past `quota`; shrinking is never refused.
+    pub(crate) fn grown(
+        self,
+        bytes: i64,
+        functions: i64,
+        quota: StorageQuota,
+    ) -> Result<Usage, BackendError> {
+        let after = Usage {
+            bytes: self.bytes.saturating_add_signed(bytes),
+            functions: self.functions.saturating_add_signed(functions),
+        };
+        if bytes > 0 && after.bytes > quota.max_bytes {
+            return Err(BackendError::OverStoredBytes {
+                max: quota.max_bytes,
+            });
+        }
+        if functions > 0 && after.functions > quota.max_functions {
+            return Err(BackendError::TooManyFunctions {
+                max: quota.max_functions,
+            });
+        }
+        Ok(after)
+    }
+}
+
 /// Durable storage. An acknowledged write survives a restart.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
-    /// Stores `wasm` under `record.module_hash` and points `user/function` at it, atomically.
+    /// Stores `wasm` under `record.module_hash` and points `user/function` at it, atomically;
+    /// refused, with nothing written, if the user's usage would grow past `quota` (a function's
+    /// bytes are its module's size, counted for every function that points at it).
     async fn put_function(
         &self,
         user: &str,
         function: &str,
         record: &FunctionRecord,
         wasm: Bytes,
+        quota: StorageQuota,
     ) -> Result<(), BackendError>;
+
+    /// What `user` stores.
+    async fn usage(&self, user: &str) -> Result<Usage, BackendError>;
 
     async fn function(
         &self,
@@ -124,28 +192,31 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Applies `ops` in order, all or none: a transaction of the user's keys. Refused, with
     /// nothing written, with [`BackendError::VersionMismatch`] if an op expects a version its
-    /// key is not at (after the ops before it), and with [`BackendError::TooManyKeys`] if the
-    /// user would end up with more keys than it has and more than `max_keys`. Returns the
-    /// version each op left its key at (0 for a delete).
+    /// key is not at (after the ops before it), with [`BackendError::TooManyKeys`] if the
+    /// user would end up with more keys than it has and more than `max_keys`, and with
+    /// [`BackendError::OverStoredBytes`] if the user would store more than it does and more
+    /// than `quota` allows. Returns the version each op left its key at (0 for a delete).
     async fn write_state(
         &self,
         user: &str,
         ops: Vec<StateOp>,
         max_keys: u64,
+        quota: StorageQuota,
     ) -> Result<Vec<u64>, BackendError>;
 
     /// Sets the value of `key` whatever its version; returns the new version. Refused with
     /// [`BackendError::TooManyKeys`] if `key` does not exist yet and the user already has
-    /// `max_keys` keys.
+    /// `max_keys` keys, or if it would take the user's bytes past `quota`.
     async fn set_state(
         &self,
         user: &str,
         key: &str,
         value: Bytes,
         max_keys: u64,
+        quota: StorageQuota,
     ) -> Result<u64, BackendError> {
         let versions = self
-            .write_state(user, vec![StateOp::set(key, value)], max_keys)
+            .write_state(user, vec![StateOp::set(key, value)], max_keys, quota)
             .await?;
         versions
             .first()
@@ -155,7 +226,8 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Removes the value and the append list of `key`. Removing a missing key is not an error.
     async fn delete_state(&self, user: &str, key: &str) -> Result<(), BackendError> {
-        self.write_state(user, vec![StateOp::delete(key)], u64::MAX)
+        let op = vec![StateOp::delete(key)];
+        self.write_state(user, op, u64::MAX, StorageQuota::NONE)
             .await?;
         Ok(())
     }
@@ -166,7 +238,8 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Adds `element` at the end of the append list of `key`, with the same key limit as
     /// [`Backend::set_state`]. Refused with [`BackendError::ListFull`] if the list's elements
-    /// would then add up to more than `max_list_bytes` (a reader gets the whole list at once).
+    /// would then add up to more than `max_list_bytes` (a reader gets the whole list at once),
+    /// and with [`BackendError::OverStoredBytes`] past `quota`.
     async fn append_state(
         &self,
         user: &str,
@@ -174,6 +247,7 @@ pub trait Backend: Send + Sync + 'static {
         element: Bytes,
         max_keys: u64,
         max_list_bytes: u64,
+        quota: StorageQuota,
     ) -> Result<(), BackendError>;
 
     /// The append list of `key` in the order its elements were added; empty if it has none.
@@ -202,8 +276,15 @@ pub trait Backend: Send + Sync + 'static {
 
     // Shared files belong to a user; the user "" holds the common files.
 
-    /// Stores `user`'s file at `path` (already in canonical form), replacing any there.
-    async fn put_file(&self, user: &str, path: &str, data: Bytes) -> Result<(), BackendError>;
+    /// Stores `user`'s file at `path` (already in canonical form), replacing any there;
+    /// refused with [`BackendError::OverStoredBytes`] past `quota`.
+    async fn put_file(
+        &self,
+        user: &str,
+        path: &str,
+        data: Bytes,
+        quota: StorageQuota,
+    ) -> Result<(), BackendError>;
 
     /// `user`'s file at `path`, `None` if there is none.
     async fn file(&self, user: &str, path: &str) -> Result<Option<Bytes>, BackendError>;

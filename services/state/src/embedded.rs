@@ -25,8 +25,9 @@ use redb::{
 };
 
 use crate::backend::{
-    Backend, BackendError, FunctionRecord, Hold, KeyBefore, LockMode, LockTry, StateOp, Unlocked,
-    Versioned, check_transaction, decode_settings, grant, release, unix_millis,
+    Backend, BackendError, FunctionRecord, Hold, KeyBefore, LockMode, LockTry, StateOp,
+    StorageQuota, Unlocked, Usage, Versioned, check_transaction, decode_settings, grant, release,
+    unix_millis,
 };
 use crate::group_commit::GroupCommit;
 
@@ -77,6 +78,10 @@ const LOCKS: TableDefinition<(&str, &str, &str), (u8, u64)> = TableDefinition::n
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 /// user -> its own quotas (a `UserQuota` message).
 const QUOTAS: TableDefinition<&str, &[u8]> = TableDefinition::new("quotas");
+/// user -> (bytes it stores, functions it has): what its storage quota counts.
+const USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("usage");
+/// In COUNTERS: 1 once every user's usage is in USAGE.
+const USAGE_COUNTED_MARK: &str = "usage_counted";
 
 pub const FILE_NAME: &str = "fwasm.redb";
 
@@ -120,9 +125,11 @@ impl EmbeddedBackend {
         txn.open_table(QUOTAS).map_err(storage)?;
         txn.open_table(FILE_SIZES).map_err(storage)?;
         txn.open_table(FUNCTION_SETTINGS).map_err(storage)?;
+        txn.open_table(USAGE).map_err(storage)?;
         measure_lists(&txn)?;
         version_unversioned_values(&txn)?;
         own_unowned_files(&txn)?;
+        count_usage(&txn)?;
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
         let writes = GroupCommit::start(db.clone()).map_err(|e| open_error(e.to_string()))?;
@@ -352,6 +359,112 @@ fn own_unowned_files(txn: &WriteTransaction) -> Result<(), BackendError> {
     Ok(())
 }
 
+/// Counts what each user stores, once, in a store made before usage was kept.
+fn count_usage(txn: &WriteTransaction) -> Result<(), BackendError> {
+    {
+        let mut counters = txn.open_table(COUNTERS).map_err(storage)?;
+        if counters.get(USAGE_COUNTED_MARK).map_err(storage)?.is_some() {
+            return Ok(());
+        }
+        counters.insert(USAGE_COUNTED_MARK, 1).map_err(storage)?;
+    }
+    let mut counted: BTreeMap<String, Usage> = BTreeMap::new();
+    let mut add = |user: &str, bytes: u64, functions: u64| {
+        let usage = counted.entry(user.to_string()).or_default();
+        usage.bytes += bytes;
+        usage.functions += functions;
+    };
+    for entry in txn
+        .open_table(VALUES)
+        .map_err(storage)?
+        .iter()
+        .map_err(storage)?
+    {
+        let (at, value) = entry.map_err(storage)?;
+        add(at.value().0, value.value().len() as u64, 0);
+    }
+    let lists = txn.open_table(APPENDED_BYTES).map_err(storage)?;
+    for entry in lists.iter().map_err(storage)? {
+        let (at, size) = entry.map_err(storage)?;
+        add(at.value().0, size.value(), 0);
+    }
+    for entry in txn
+        .open_table(FILE_SIZES)
+        .map_err(storage)?
+        .iter()
+        .map_err(storage)?
+    {
+        let (at, size) = entry.map_err(storage)?;
+        add(at.value().0, size.value(), 0);
+    }
+    for entry in txn
+        .open_table(FUNCTIONS)
+        .map_err(storage)?
+        .iter()
+        .map_err(storage)?
+    {
+        let (name, record) = entry.map_err(storage)?;
+        let user = name.value().split('/').next().unwrap_or_default();
+        add(user, record.value().1, 1);
+    }
+    for (user, usage) in counted {
+        record_usage(txn, &user, usage)?;
+    }
+    Ok(())
+}
+
+fn usage_of(txn: &WriteTransaction, user: &str) -> Result<Usage, BackendError> {
+    let usage = txn.open_table(USAGE).map_err(storage)?;
+    Ok(usage
+        .get(user)
+        .map_err(storage)?
+        .map_or(Usage::default(), |entry| {
+            let (bytes, functions) = entry.value();
+            Usage { bytes, functions }
+        }))
+}
+
+fn record_usage(txn: &WriteTransaction, user: &str, usage: Usage) -> Result<(), BackendError> {
+    let mut table = txn.open_table(USAGE).map_err(storage)?;
+    match usage == Usage::default() {
+        true => table.remove(user).map(drop),
+        false => table.insert(user, (usage.bytes, usage.functions)).map(drop),
+    }
+    .map_err(storage)
+}
+
+/// How many bytes `ops` add to the user's state (fewer if negative): values set and
+/// deleted, and the append lists deletes remove.
+fn state_growth(txn: &WriteTransaction, user: &str, ops: &[StateOp]) -> Result<i64, BackendError> {
+    let values = txn.open_table(VALUES).map_err(storage)?;
+    let lists = txn.open_table(APPENDED_BYTES).map_err(storage)?;
+    // key -> (bytes before, value bytes now, list bytes now)
+    let mut keys: std::collections::HashMap<&str, (u64, u64, u64)> = Default::default();
+    for op in ops {
+        let key = op.key.as_str();
+        if !keys.contains_key(key) {
+            let value = values
+                .get((user, key))
+                .map_err(storage)?
+                .map_or(0, |v| v.value().len() as u64);
+            let list = lists
+                .get((user, key))
+                .map_err(storage)?
+                .map_or(0, |s| s.value());
+            keys.insert(key, (value + list, value, list));
+        }
+        let entry = keys.get_mut(key).expect("inserted above");
+        match &op.value {
+            Some(value) => entry.1 = value.len() as u64,
+            None => (entry.1, entry.2) = (0, 0),
+        }
+    }
+    Ok(keys
+        .values()
+        .map(|(before, value, list)| (value + list) as i64 - *before as i64)
+        .sum())
+}
+
 /// How a transaction finds `key` of `user` before touching it.
 fn key_before(txn: &WriteTransaction, user: &str, key: &str) -> Result<KeyBefore, BackendError> {
     let keys = txn.open_table(KEYS).map_err(storage)?;
@@ -487,18 +600,28 @@ impl Backend for EmbeddedBackend {
         function: &str,
         record: &FunctionRecord,
         wasm: Bytes,
+        quota: StorageQuota,
     ) -> Result<(), BackendError> {
-        let key = function_key(user, function);
+        let (user, key) = (user.to_string(), function_key(user, function));
         let record = record.clone();
         self.writes
             .write(wasm.len(), move |txn| {
+                let mut functions = txn.open_table(FUNCTIONS).map_err(storage)?;
+                let before = functions
+                    .get(key.as_str())
+                    .map_err(storage)?
+                    .map(|e| e.value().1);
+                let (bytes, added) = match before {
+                    Some(size) => (record.size as i64 - size as i64, 0),
+                    None => (record.size as i64, 1),
+                };
+                let usage = usage_of(txn, &user)?.grown(bytes, added, quota)?;
+                functions
+                    .insert(key.as_str(), (record.module_hash.as_str(), record.size))
+                    .map_err(storage)?;
                 let mut modules = txn.open_table(MODULES).map_err(storage)?;
                 modules
                     .insert(record.module_hash.as_str(), wasm.as_ref())
-                    .map_err(storage)?;
-                let mut functions = txn.open_table(FUNCTIONS).map_err(storage)?;
-                functions
-                    .insert(key.as_str(), (record.module_hash.as_str(), record.size))
                     .map_err(storage)?;
                 let mut settings = txn.open_table(FUNCTION_SETTINGS).map_err(storage)?;
                 match &record.settings {
@@ -506,9 +629,25 @@ impl Backend for EmbeddedBackend {
                     None => settings.remove(key.as_str()),
                 }
                 .map_err(storage)?;
-                Ok(())
+                record_usage(txn, &user, usage)
             })
             .await
+    }
+
+    async fn usage(&self, user: &str) -> Result<Usage, BackendError> {
+        let user = user.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let usage = txn.open_table(USAGE).map_err(storage)?;
+            Ok(usage
+                .get(user.as_str())
+                .map_err(storage)?
+                .map_or(Usage::default(), |entry| {
+                    let (bytes, functions) = entry.value();
+                    Usage { bytes, functions }
+                }))
+        })
+        .await
     }
 
     async fn function(
@@ -583,6 +722,7 @@ impl Backend for EmbeddedBackend {
         user: &str,
         ops: Vec<StateOp>,
         max_keys: u64,
+        quota: StorageQuota,
     ) -> Result<Vec<u64>, BackendError> {
         let user = user.to_string();
         let bytes = ops
@@ -593,7 +733,11 @@ impl Backend for EmbeddedBackend {
             .write(bytes, move |txn| {
                 let count = key_count(txn, &user)?;
                 check_transaction(&ops, |key| key_before(txn, &user, key), count, max_keys)?;
-                ops.iter().map(|op| apply(txn, &user, op)).collect()
+                let growth = state_growth(txn, &user, &ops)?;
+                let usage = usage_of(txn, &user)?.grown(growth, 0, quota)?;
+                let versions = ops.iter().map(|op| apply(txn, &user, op)).collect();
+                record_usage(txn, &user, usage)?;
+                versions
             })
             .await
     }
@@ -618,12 +762,15 @@ impl Backend for EmbeddedBackend {
         element: Bytes,
         max_keys: u64,
         max_list_bytes: u64,
+        quota: StorageQuota,
     ) -> Result<(), BackendError> {
         let (user, key) = (user.to_string(), key.to_string());
         self.writes
             .write(element.len(), move |txn| {
                 let list_size = grown_list_size(txn, &user, &key, element.len(), max_list_bytes)?;
+                let usage = usage_of(txn, &user)?.grown(element.len() as i64, 0, quota)?;
                 admit_key(txn, &user, &key, max_keys)?;
+                record_usage(txn, &user, usage)?;
                 let (user, key) = (user.as_str(), key.as_str());
                 let mut list = txn.open_table(APPENDED).map_err(storage)?;
                 let last = list
@@ -665,6 +812,12 @@ impl Backend for EmbeddedBackend {
         let (user, key) = (user.to_string(), key.to_string());
         self.writes
             .write(0, move |txn| {
+                let lists = txn.open_table(APPENDED_BYTES).map_err(storage)?;
+                let size = lists.get((user.as_str(), key.as_str())).map_err(storage)?;
+                let size = size.map_or(0, |s| s.value());
+                drop(lists);
+                let usage = usage_of(txn, &user)?.grown(-(size as i64), 0, StorageQuota::NONE)?;
+                record_usage(txn, &user, usage)?;
                 clear_list(txn, &user, &key)?;
                 if !has_value(txn, &user, &key)? {
                     forget_key(txn, &user, &key)?;
@@ -674,16 +827,25 @@ impl Backend for EmbeddedBackend {
             .await
     }
 
-    async fn put_file(&self, user: &str, path: &str, data: Bytes) -> Result<(), BackendError> {
+    async fn put_file(
+        &self,
+        user: &str,
+        path: &str,
+        data: Bytes,
+        quota: StorageQuota,
+    ) -> Result<(), BackendError> {
         let (user, path) = (user.to_string(), path.to_string());
         self.writes
             .write(data.len(), move |txn| {
                 let at = (user.as_str(), path.as_str());
+                let mut sizes = txn.open_table(FILE_SIZES).map_err(storage)?;
+                let before = sizes.get(at).map_err(storage)?.map_or(0, |s| s.value());
+                let growth = data.len() as i64 - before as i64;
+                let usage = usage_of(txn, &user)?.grown(growth, 0, quota)?;
+                sizes.insert(at, data.len() as u64).map_err(storage)?;
                 let mut files = txn.open_table(FILES).map_err(storage)?;
                 files.insert(at, data.as_ref()).map_err(storage)?;
-                let mut sizes = txn.open_table(FILE_SIZES).map_err(storage)?;
-                sizes.insert(at, data.len() as u64).map_err(storage)?;
-                Ok(())
+                record_usage(txn, &user, usage)
             })
             .await
     }
@@ -707,7 +869,9 @@ impl Backend for EmbeddedBackend {
             .write(0, move |txn| {
                 let at = (user.as_str(), path.as_str());
                 let mut sizes = txn.open_table(FILE_SIZES).map_err(storage)?;
-                sizes.remove(at).map_err(storage)?;
+                let size = sizes.remove(at).map_err(storage)?.map_or(0, |s| s.value());
+                let usage = usage_of(txn, &user)?.grown(-(size as i64), 0, StorageQuota::NONE)?;
+                record_usage(txn, &user, usage)?;
                 let mut files = txn.open_table(FILES).map_err(storage)?;
                 Ok(files.remove(at).map_err(storage)?.is_some())
             })
@@ -976,7 +1140,13 @@ mod tests {
         let store = EmbeddedBackend::open(dir.path()).unwrap();
         assert_eq!(store.function("u", "f").await.unwrap(), None);
         store
-            .put_function("u", "f", &record("h1", 3), Bytes::from_static(b"abc"))
+            .put_function(
+                "u",
+                "f",
+                &record("h1", 3),
+                Bytes::from_static(b"abc"),
+                StorageQuota::NONE,
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -1015,7 +1185,10 @@ mod tests {
         assert_eq!(&old.value[..], b"kept");
         assert!(old.version > 0);
         let op = StateOp::set("old", Bytes::from_static(b"new")).if_version(old.version);
-        let written = store.write_state("u", vec![op], 10).await.unwrap()[0];
+        let written = store
+            .write_state("u", vec![op], 10, StorageQuota::NONE)
+            .await
+            .unwrap()[0];
         assert!(written > old.version);
         drop(store);
         // Reopened: marked done, nothing renumbered.
@@ -1037,11 +1210,23 @@ mod tests {
         {
             let store = EmbeddedBackend::open(dir.path()).unwrap();
             store
-                .put_function("u", "f", &record("h1", 2), Bytes::from_static(b"v1"))
+                .put_function(
+                    "u",
+                    "f",
+                    &record("h1", 2),
+                    Bytes::from_static(b"v1"),
+                    StorageQuota::NONE,
+                )
                 .await
                 .unwrap();
             store
-                .put_function("u", "f", &record("h2", 2), Bytes::from_static(b"v2"))
+                .put_function(
+                    "u",
+                    "f",
+                    &record("h2", 2),
+                    Bytes::from_static(b"v2"),
+                    StorageQuota::NONE,
+                )
                 .await
                 .unwrap();
         }
@@ -1064,7 +1249,7 @@ mod tests {
             for element in ["12345", "678"] {
                 let element = Bytes::from_static(element.as_bytes());
                 store
-                    .append_state("u", "log", element, 10, u64::MAX)
+                    .append_state("u", "log", element, 10, u64::MAX, StorageQuota::NONE)
                     .await
                     .unwrap();
             }
@@ -1078,7 +1263,14 @@ mod tests {
         }
         let store = EmbeddedBackend::open(dir.path()).unwrap();
         let append = |element: &'static str| {
-            store.append_state("u", "log", Bytes::from_static(element.as_bytes()), 10, 10)
+            store.append_state(
+                "u",
+                "log",
+                Bytes::from_static(element.as_bytes()),
+                10,
+                10,
+                StorageQuota::NONE,
+            )
         };
         // 8 bytes are there: 2 more fit, a third does not.
         append("ab").await.unwrap();
@@ -1148,6 +1340,53 @@ mod tests {
         // Moved once: opening again finds them where they went.
         let store = EmbeddedBackend::open(dir.path()).unwrap();
         assert_eq!(store.list_files("", "old/", "", 10).await.unwrap(), want);
+    }
+
+    #[tokio::test]
+    async fn what_users_stored_before_usage_was_kept_is_counted_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = EmbeddedBackend::open(dir.path()).unwrap();
+            let none = StorageQuota::NONE;
+            let f = record("h", 5);
+            let wasm = Bytes::from_static(b"12345");
+            store.put_function("u", "f", &f, wasm, none).await.unwrap();
+            store
+                .set_state("u", "k", b"abc"[..].into(), 10, none)
+                .await
+                .unwrap();
+            let element = Bytes::from_static(b"de");
+            store
+                .append_state("u", "l", element, 10, 10, none)
+                .await
+                .unwrap();
+            store
+                .put_file("u", "x", b"123456"[..].into(), none)
+                .await
+                .unwrap();
+            store
+                .put_file("", "c", b"zz"[..].into(), none)
+                .await
+                .unwrap();
+        }
+        {
+            // As an older fwasm left it: no usage, no mark.
+            let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(USAGE).unwrap();
+            txn.open_table(COUNTERS)
+                .unwrap()
+                .remove(USAGE_COUNTED_MARK)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let store = EmbeddedBackend::open(dir.path()).unwrap();
+        let counted = Usage {
+            bytes: 5 + 3 + 2 + 6,
+            functions: 1,
+        };
+        assert_eq!(store.usage("u").await.unwrap(), counted);
+        assert_eq!(store.usage("v").await.unwrap(), Usage::default());
     }
 
     #[tokio::test]

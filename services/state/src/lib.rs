@@ -11,6 +11,7 @@ mod group_commit;
 mod locks;
 mod redis;
 mod service;
+mod storage_quotas;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -20,7 +21,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub use backend::{
-    Backend, BackendError, FunctionRecord, LockMode, LockTry, StateOp, Unlocked, Versioned,
+    Backend, BackendError, FunctionRecord, LockMode, LockTry, StateOp, StorageQuota, Unlocked,
+    Usage, Versioned,
 };
 pub use embedded::EmbeddedBackend;
 pub use redis::RedisBackend;
@@ -51,6 +53,11 @@ pub struct StateLimits {
     pub max_lock_lease: Duration,
     /// Largest shared file.
     pub max_file_bytes: usize,
+    /// Each user's most bytes stored (functions, state, files) unless it has its own quota;
+    /// 0: no limit.
+    pub max_stored_bytes_per_user: u64,
+    /// Each user's most functions unless it has its own quota; 0: no limit.
+    pub max_functions_per_user: u32,
 }
 
 impl Default for StateLimits {
@@ -61,6 +68,8 @@ impl Default for StateLimits {
             max_keys_per_user: 10_000,
             max_lock_lease: Duration::from_secs(600),
             max_file_bytes: 64 << 20,
+            max_stored_bytes_per_user: 0,
+            max_functions_per_user: 0,
         }
     }
 }

@@ -21,6 +21,7 @@
 //! | `fwasm:files`                | zset   | every common file's path (for listing)          |
 //! | `fwasm:ufile:{user}:{path}`  | string | a user's shared file                            |
 //! | `fwasm:ufiles:{user}`        | zset   | the paths of the user's files (for listing)     |
+//! | `fwasm:usage:{user}`         | hash   | `bytes` the user stores, `functions` it has     |
 //! | `fwasm:sub:{user}:{topic}`   | set    | the functions subscribed to a topic             |
 //! | `fwasm:topics:{user}`        | set    | the user's topics with subscriptions            |
 //!
@@ -31,10 +32,10 @@
 //!
 //! # Atomicity
 //!
-//! `put_function` is a MULTI/EXEC transaction. `write_state` (sets and deletes, with versions
-//! checked), `append_state` and `clear_appended` are Lua scripts, so checking versions and the
-//! key limit (SISMEMBER / SCARD), recording the key (SADD / SREM) and writing happen in one
-//! step even with concurrent writers.
+//! `write_state` (sets and deletes, with versions checked), `append_state`, `clear_appended`,
+//! `put_function`, `put_file` and `delete_file` are Lua scripts, so checking versions, the key
+//! limit (SISMEMBER / SCARD) and the storage quota, recording the key (SADD / SREM), writing
+//! and keeping the user's usage (HINCRBY) happen in one step even with concurrent writers.
 //! The set `fwasm:k:{user}` holds exactly the keys that have a value or a non-empty list.
 //!
 //! # Durability
@@ -54,8 +55,8 @@ use bytes::Bytes;
 use prost::Message;
 
 use crate::backend::{
-    Backend, BackendError, FunctionRecord, LockMode, LockTry, StateOp, Unlocked, Versioned,
-    decode_settings,
+    Backend, BackendError, FunctionRecord, LockMode, LockTry, StateOp, StorageQuota, Unlocked,
+    Usage, Versioned, decode_settings,
 };
 
 /// Takes a lock (see `Backend::try_lock`), by Redis's clock, removing holds whose lease ended.
@@ -131,6 +132,8 @@ return removed
 
 /// Every common file's path, for listing.
 const FILE_INDEX: &str = "fwasm:files";
+/// Set once every user's usage is counted (see `RedisBackend::count_usage`).
+const USAGE_COUNTED_MARK: &str = "fwasm:usage-counted";
 /// Set once every shared file stored before the index was kept is in it.
 const FILES_INDEXED_MARK: &str = "fwasm:files-indexed";
 
@@ -141,12 +144,15 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A transaction of sets and deletes (see `Backend::write_state`): checks every op's expected
 /// version and the key count first, then writes, each set taking the next version.
-/// KEYS: key set, version counter, then per op: value, version, list, list size.
-/// ARGV: max keys, then per op: state key, `set` or `del`, expected version or "", value.
-/// Returns {1, version per op}, {-1, index of the op whose version did not match} or {-2}
-/// when the key limit refuses.
+/// KEYS: key set, version counter, then per op: value, version, list, list size; last, the
+/// user's usage.
+/// ARGV: max keys, then per op: state key, `set` or `del`, expected version or "", value; last,
+/// the most bytes the user may store.
+/// Returns {1, version per op}, {-1, index of the op whose version did not match}, {-2}
+/// when the key limit refuses or {-3} when the storage quota does.
 const WRITE_SCRIPT: &str = r"
-local ops = (#ARGV - 1) / 4
+local ops = (#ARGV - 2) / 4
+local usage = KEYS[#KEYS]
 local keys = {}
 for i = 0, ops - 1 do
   local name = ARGV[2 + 4 * i]
@@ -157,7 +163,10 @@ for i = 0, ops - 1 do
       version = redis.call('GET', KEYS[4 + 4 * i]) or '0'
     end
     local existed = redis.call('SISMEMBER', KEYS[1], name) == 1
-    key = {existed = existed, exists = existed, version = version}
+    local value = redis.call('STRLEN', KEYS[3 + 4 * i])
+    local list = tonumber(redis.call('GET', KEYS[6 + 4 * i])) or 0
+    key = {existed = existed, exists = existed, version = version,
+           before = value + list, value = value, list = list}
     keys[name] = key
   end
   local expected = ARGV[4 + 4 * i]
@@ -166,16 +175,28 @@ for i = 0, ops - 1 do
   end
   key.exists = ARGV[3 + 4 * i] == 'set'
   key.version = key.exists and 'fresh'
+  if key.exists then
+    key.value = #ARGV[5 + 4 * i]
+  else
+    key.value, key.list = 0, 0
+  end
 end
 local count = redis.call('SCARD', KEYS[1])
 local after = count
+local growth = 0
 for _, key in pairs(keys) do
   if key.existed and not key.exists then after = after - 1 end
   if key.exists and not key.existed then after = after + 1 end
+  growth = growth + key.value + key.list - key.before
 end
 if after > count and after > tonumber(ARGV[1]) then
   return {-2}
 end
+if growth > 0 then
+  local used = tonumber(redis.call('HGET', usage, 'bytes')) or 0
+  if used + growth > tonumber(ARGV[#ARGV]) then return {-3} end
+end
+if growth ~= 0 then redis.call('HINCRBY', usage, 'bytes', growth) end
 local versions = {1}
 for i = 0, ops - 1 do
   local name = ARGV[2 + 4 * i]
@@ -210,8 +231,10 @@ const VERSIONED_MARK: &str = "fwasm:state-versioned";
 
 /// Appends an element: admits the key under the limit as [`WRITE_SCRIPT`] does, RPUSHes, and keeps the list's size
 /// (measured once, and kept even when refusing, if a list predates its size key).
-/// KEYS: key set, list, list size. ARGV: state key, max keys, element, max list bytes.
-/// Returns 0 if refused by the key limit, -1 if by the list's size limit.
+/// KEYS: key set, list, list size, the user's usage. ARGV: state key, max keys, element, max
+/// list bytes, the most bytes the user may store.
+/// Returns 0 if refused by the key limit, -1 if by the list's size limit, -2 if by the
+/// storage quota.
 const APPEND_SCRIPT: &str = r"
 local size = tonumber(redis.call('GET', KEYS[3]))
 if not size then
@@ -227,6 +250,10 @@ if size + #ARGV[3] > tonumber(ARGV[4]) then
   return -1
 end
 size = size + #ARGV[3]
+local used = tonumber(redis.call('HGET', KEYS[4], 'bytes')) or 0
+if #ARGV[3] > 0 and used + #ARGV[3] > tonumber(ARGV[5]) then
+  return -2
+end
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
   if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
     return 0
@@ -235,16 +262,66 @@ if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
 end
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[3], size)
+redis.call('HINCRBY', KEYS[4], 'bytes', #ARGV[3])
 return 1
 ";
 
 /// Empties a list, and forgets the key unless it still has a value.
-/// KEYS: key set, value, list, list size. ARGV: state key.
+/// KEYS: key set, value, list, list size, the user's usage. ARGV: state key.
 const CLEAR_APPENDED_SCRIPT: &str = r"
+local size = tonumber(redis.call('GET', KEYS[4])) or 0
+if size > 0 then redis.call('HINCRBY', KEYS[5], 'bytes', -size) end
 redis.call('DEL', KEYS[3], KEYS[4])
 if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('SREM', KEYS[1], ARGV[1])
 end
+return 1
+";
+
+/// Points a function at its module (see `Backend::put_function`), within the user's quota.
+/// KEYS: the module, the function's record, the user's usage. ARGV: module hash, size,
+/// settings, module bytes, most bytes, most functions.
+/// Returns 1 when written, -1 if refused by the bytes quota, -2 by the functions quota.
+const PUT_FUNCTION_SCRIPT: &str = r"
+local before = redis.call('HGET', KEYS[2], 'size')
+local size = tonumber(ARGV[2])
+local growth, added = size, 1
+if before then growth, added = size - tonumber(before), 0 end
+local used = redis.call('HMGET', KEYS[3], 'bytes', 'functions')
+if growth > 0 and (tonumber(used[1]) or 0) + growth > tonumber(ARGV[5]) then return -1 end
+if added > 0 and (tonumber(used[2]) or 0) + added > tonumber(ARGV[6]) then return -2 end
+redis.call('SET', KEYS[1], ARGV[4])
+redis.call('HSET', KEYS[2], 'module_hash', ARGV[1], 'size', ARGV[2], 'settings', ARGV[3])
+if growth ~= 0 then redis.call('HINCRBY', KEYS[3], 'bytes', growth) end
+if added > 0 then redis.call('HINCRBY', KEYS[3], 'functions', added) end
+return 1
+";
+
+/// Stores a file, within the user's quota. KEYS: the file, the index of the user's files, the
+/// user's usage. ARGV: path, data, most bytes. Returns 1 when written, -1 if refused.
+const PUT_FILE_SCRIPT: &str = r"
+local growth = #ARGV[2] - redis.call('STRLEN', KEYS[1])
+if growth > 0 then
+  local used = tonumber(redis.call('HGET', KEYS[3], 'bytes')) or 0
+  if used + growth > tonumber(ARGV[3]) then return -1 end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+if growth ~= 0 then redis.call('HINCRBY', KEYS[3], 'bytes', growth) end
+return 1
+";
+
+/// Removes a file. KEYS: the file, the index of the user's files, the user's usage.
+/// ARGV: path. Returns 1 if there was one, else 0.
+const DELETE_FILE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
+end
+local size = redis.call('STRLEN', KEYS[1])
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if size > 0 then redis.call('HINCRBY', KEYS[3], 'bytes', -size) end
 return 1
 ";
 
@@ -255,6 +332,9 @@ pub struct RedisBackend {
     write_script: Script,
     append_script: Script,
     clear_appended_script: Script,
+    put_function_script: Script,
+    put_file_script: Script,
+    delete_file_script: Script,
     lock_script: Script,
     unlock_script: Script,
     unsubscribe_script: Script,
@@ -305,6 +385,9 @@ impl RedisBackend {
             write_script: Script::new(WRITE_SCRIPT),
             append_script: Script::new(APPEND_SCRIPT),
             clear_appended_script: Script::new(CLEAR_APPENDED_SCRIPT),
+            put_function_script: Script::new(PUT_FUNCTION_SCRIPT),
+            put_file_script: Script::new(PUT_FILE_SCRIPT),
+            delete_file_script: Script::new(DELETE_FILE_SCRIPT),
             lock_script: Script::new(LOCK_SCRIPT),
             unlock_script: Script::new(UNLOCK_SCRIPT),
             unsubscribe_script: Script::new(UNSUBSCRIBE_SCRIPT),
@@ -317,6 +400,10 @@ impl RedisBackend {
             .index_unindexed_files()
             .await
             .map_err(|e| open_error(format!("cannot index the shared files: {e}")))?;
+        backend
+            .count_usage()
+            .await
+            .map_err(|e| open_error(format!("cannot count what users store: {e}")))?;
         Ok(backend)
     }
 
@@ -345,6 +432,67 @@ impl RedisBackend {
         }
         ::redis::cmd("SET")
             .arg(VERSIONED_MARK)
+            .arg(1)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(storage)
+    }
+
+    /// Counts what each user stores, once, in a database written before usage was kept.
+    async fn count_usage(&self) -> Result<(), BackendError> {
+        let mut conn = self.conn();
+        let done: bool = ::redis::cmd("EXISTS")
+            .arg(USAGE_COUNTED_MARK)
+            .query_async(&mut conn)
+            .await
+            .map_err(storage)?;
+        if done {
+            return Ok(());
+        }
+        let mut counted: HashMap<String, (i64, i64)> = HashMap::new();
+        // The user is what follows the tag, up to the next ':' (or '/', for functions).
+        let user_of = |key: &str, tag: &str| {
+            let rest = &key[tag.len()..];
+            rest[..rest.find([':', '/']).unwrap_or(rest.len())].to_string()
+        };
+        for key in self.keys_matching("fwasm:fn:*").await? {
+            let size: Option<i64> = ::redis::cmd("HGET")
+                .arg(&key)
+                .arg("size")
+                .query_async(&mut conn)
+                .await
+                .map_err(storage)?;
+            let entry = counted.entry(user_of(&key, "fwasm:fn:")).or_default();
+            entry.0 += size.unwrap_or(0);
+            entry.1 += 1;
+        }
+        for (pattern, tag, measure) in [
+            ("fwasm:v:*", "fwasm:v:", "STRLEN"),
+            ("fwasm:ab:*", "fwasm:ab:", "GET"),
+            ("fwasm:ufile:*", "fwasm:ufile:", "STRLEN"),
+        ] {
+            for key in self.keys_matching(pattern).await? {
+                let size: Option<i64> = ::redis::cmd(measure)
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(storage)?;
+                counted.entry(user_of(&key, tag)).or_default().0 += size.unwrap_or(0);
+            }
+        }
+        for (user, (bytes, functions)) in counted {
+            ::redis::cmd("HSET")
+                .arg(usage_key(&user)?)
+                .arg("bytes")
+                .arg(bytes)
+                .arg("functions")
+                .arg(functions)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(storage)?;
+        }
+        ::redis::cmd("SET")
+            .arg(USAGE_COUNTED_MARK)
             .arg(1)
             .query_async::<()>(&mut conn)
             .await
@@ -524,6 +672,14 @@ fn topics_key(user: &str) -> Result<String, BackendError> {
     Ok(format!("fwasm:topics:{}", checked_user(user)?))
 }
 
+/// What a user stores; the common files' (user "") under a name no user has.
+fn usage_key(user: &str) -> Result<String, BackendError> {
+    Ok(match user {
+        "" => "fwasm:usage-common".to_string(),
+        user => format!("fwasm:usage:{}", checked_user(user)?),
+    })
+}
+
 fn keys_key(user: &str) -> Result<String, BackendError> {
     Ok(format!("fwasm:k:{}", checked_user(user)?))
 }
@@ -536,31 +692,47 @@ impl Backend for RedisBackend {
         function: &str,
         record: &FunctionRecord,
         wasm: Bytes,
+        quota: StorageQuota,
     ) -> Result<(), BackendError> {
-        ::redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(module_key(&record.module_hash))
-            .arg(wasm.as_ref())
-            .ignore()
-            .cmd("HSET")
-            .arg(function_key(user, function)?)
-            .arg("module_hash")
+        let settings = record.settings.as_ref().map(|s| s.encode_to_vec());
+        let written: i64 = self
+            .put_function_script
+            .key(module_key(&record.module_hash))
+            .key(function_key(user, function)?)
+            .key(usage_key(user)?)
             .arg(&record.module_hash)
-            .arg("size")
             .arg(record.size)
-            .arg("settings")
-            .arg(
-                record
-                    .settings
-                    .as_ref()
-                    .map(|s| s.encode_to_vec())
-                    .unwrap_or_default(),
-            )
-            .ignore()
-            .exec_async(&mut self.conn())
+            .arg(settings.unwrap_or_default())
+            .arg(wasm.as_ref())
+            .arg(quota.max_bytes)
+            .arg(quota.max_functions)
+            .invoke_async(&mut self.conn())
             .await
-            .map_err(storage)
+            .map_err(storage)?;
+        match written {
+            1 => Ok(()),
+            -1 => Err(BackendError::OverStoredBytes {
+                max: quota.max_bytes,
+            }),
+            _ => Err(BackendError::TooManyFunctions {
+                max: quota.max_functions,
+            }),
+        }
+    }
+
+    async fn usage(&self, user: &str) -> Result<Usage, BackendError> {
+        // Counts can dip below 0 where a list predates its size key, so read them signed.
+        let (bytes, functions): (Option<i64>, Option<i64>) = ::redis::cmd("HMGET")
+            .arg(usage_key(user)?)
+            .arg("bytes")
+            .arg("functions")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)?;
+        Ok(Usage {
+            bytes: bytes.unwrap_or(0).max(0) as u64,
+            functions: functions.unwrap_or(0).max(0) as u64,
+        })
     }
 
     async fn function(
@@ -629,6 +801,7 @@ impl Backend for RedisBackend {
         user: &str,
         ops: Vec<StateOp>,
         max_keys: u64,
+        quota: StorageQuota,
     ) -> Result<Vec<u64>, BackendError> {
         let mut invocation = self.write_script.key(keys_key(user)?);
         invocation.key(VERSION_COUNTER).arg(max_keys);
@@ -647,6 +820,7 @@ impl Backend for RedisBackend {
             let value = op.value.as_deref().unwrap_or_default();
             invocation.arg(key).arg(kind).arg(expected).arg(value);
         }
+        invocation.key(usage_key(user)?).arg(quota.max_bytes);
         let reply: Vec<i64> = invocation
             .invoke_async(&mut self.conn())
             .await
@@ -659,6 +833,9 @@ impl Backend for RedisBackend {
                 Err(BackendError::VersionMismatch { key })
             }
             Some((-2, [])) => Err(BackendError::TooManyKeys { max: max_keys }),
+            Some((-3, [])) => Err(BackendError::OverStoredBytes {
+                max: quota.max_bytes,
+            }),
             _ => Err(BackendError::Storage(format!(
                 "redis: unexpected reply {reply:?} to a state write"
             ))),
@@ -680,22 +857,28 @@ impl Backend for RedisBackend {
         element: Bytes,
         max_keys: u64,
         max_list_bytes: u64,
+        quota: StorageQuota,
     ) -> Result<(), BackendError> {
         let admitted: i64 = self
             .append_script
             .key(keys_key(user)?)
             .key(list_key(user, key)?)
             .key(list_size_key(user, key)?)
+            .key(usage_key(user)?)
             .arg(key)
             .arg(max_keys)
             .arg(element.as_ref())
             .arg(max_list_bytes)
+            .arg(quota.max_bytes)
             .invoke_async(&mut self.conn())
             .await
             .map_err(storage)?;
         match admitted {
             1 => Ok(()),
             0 => Err(BackendError::TooManyKeys { max: max_keys }),
+            -2 => Err(BackendError::OverStoredBytes {
+                max: quota.max_bytes,
+            }),
             _ => Err(BackendError::ListFull {
                 max: max_list_bytes,
             }),
@@ -718,6 +901,7 @@ impl Backend for RedisBackend {
             .key(value_key(user, key)?)
             .key(list_key(user, key)?)
             .key(list_size_key(user, key)?)
+            .key(usage_key(user)?)
             .arg(key)
             .invoke_async::<i64>(&mut self.conn())
             .await
@@ -725,21 +909,30 @@ impl Backend for RedisBackend {
             .map_err(storage)
     }
 
-    async fn put_file(&self, user: &str, path: &str, data: Bytes) -> Result<(), BackendError> {
-        ::redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(file_key(user, path)?)
-            .arg(data.as_ref())
-            .ignore()
-            .cmd("ZADD")
-            .arg(file_index(user)?)
-            .arg(0)
+    async fn put_file(
+        &self,
+        user: &str,
+        path: &str,
+        data: Bytes,
+        quota: StorageQuota,
+    ) -> Result<(), BackendError> {
+        let written: i64 = self
+            .put_file_script
+            .key(file_key(user, path)?)
+            .key(file_index(user)?)
+            .key(usage_key(user)?)
             .arg(path)
-            .ignore()
-            .exec_async(&mut self.conn())
+            .arg(data.as_ref())
+            .arg(quota.max_bytes)
+            .invoke_async(&mut self.conn())
             .await
-            .map_err(storage)
+            .map_err(storage)?;
+        match written {
+            1 => Ok(()),
+            _ => Err(BackendError::OverStoredBytes {
+                max: quota.max_bytes,
+            }),
+        }
     }
 
     async fn file(&self, user: &str, path: &str) -> Result<Option<Bytes>, BackendError> {
@@ -747,14 +940,13 @@ impl Backend for RedisBackend {
     }
 
     async fn delete_file(&self, user: &str, path: &str) -> Result<bool, BackendError> {
-        let (deleted, _): (u64, u64) = ::redis::pipe()
-            .atomic()
-            .cmd("DEL")
-            .arg(file_key(user, path)?)
-            .cmd("ZREM")
-            .arg(file_index(user)?)
+        let deleted: i64 = self
+            .delete_file_script
+            .key(file_key(user, path)?)
+            .key(file_index(user)?)
+            .key(usage_key(user)?)
             .arg(path)
-            .query_async(&mut self.conn())
+            .invoke_async(&mut self.conn())
             .await
             .map_err(storage)?;
         Ok(deleted == 1)

@@ -9,30 +9,44 @@ use fwasm_proto::pb::{
     AppendedState, CallRecord, CallRef, FileData, FileEntry, FileList, FileRef, FunctionCode,
     FunctionInfo, FunctionRef, FunctionSettings, ListFilesRequest, ListQuotasRequest,
     ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockMode, LockReply, LockRequest,
-    ModuleRef, PutFileRequest, PutFunctionRequest, QuotaList, SaveCallRequest, SetStateRequest,
-    StateKey, StateValue, Subscription, SubscriptionList, TokenList, TokenRecord, TokenRef,
-    UnlockRequest, UserQuota, WriteStateReply, WriteStateRequest,
+    ModuleRef, PutFileRequest, PutFunctionRequest, QuotaList, QuotaRef, SaveCallRequest,
+    SetStateRequest, StateKey, StateValue, StorageUsage, Subscription, SubscriptionList, TokenList,
+    TokenRecord, TokenRef, UnlockRequest, UserQuota, WriteStateReply, WriteStateRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use sha2::{Digest, Sha256};
 
 use crate::StateLimits;
-use crate::backend::{Backend, BackendError, FunctionRecord, LockMode as Mode, StateOp, Unlocked};
+use crate::backend::{
+    Backend, BackendError, FunctionRecord, LockMode as Mode, StateOp, StorageQuota, Unlocked,
+};
 use crate::locks::{Ask, GlobalLocks};
+use crate::storage_quotas::{StorageQuotas, decode_quota};
 
 pub struct StateService {
     backend: Arc<dyn Backend>,
     limits: StateLimits,
     locks: GlobalLocks,
+    quotas: StorageQuotas,
 }
 
 impl StateService {
     pub fn new(backend: Arc<dyn Backend>, limits: StateLimits) -> Self {
+        let quotas = StorageQuotas::new(
+            limits.max_stored_bytes_per_user,
+            limits.max_functions_per_user,
+        );
         Self {
             backend,
             limits,
             locks: GlobalLocks::default(),
+            quotas,
         }
+    }
+
+    /// The storage limits in force for `user`.
+    async fn quota(&self, user: &str) -> Result<StorageQuota, ApiError> {
+        self.quotas.of(user, self.backend.as_ref()).await
     }
 
     fn check_value(&self, what: &str, len: usize) -> Result<(), ApiError> {
@@ -74,7 +88,10 @@ fn check_size(what: &str, len: usize, max: usize) -> Result<(), ApiError> {
 impl From<BackendError> for ApiError {
     fn from(err: BackendError) -> Self {
         match err {
-            BackendError::TooManyKeys { .. } | BackendError::ListFull { .. } => {
+            BackendError::TooManyKeys { .. }
+            | BackendError::ListFull { .. }
+            | BackendError::OverStoredBytes { .. }
+            | BackendError::TooManyFunctions { .. } => {
                 ApiError::resource_exhausted(err.to_string())
             }
             BackendError::VersionMismatch { .. } => {
@@ -134,8 +151,12 @@ impl StateApi for StateService {
             size: req.wasm.len() as u64,
             settings: req.settings.filter(|s| *s != FunctionSettings::default()),
         };
+        let quota = match req.beyond_quota {
+            true => StorageQuota::NONE,
+            false => self.quota(&req.user).await?,
+        };
         self.backend
-            .put_function(&req.user, &req.function, &record, req.wasm)
+            .put_function(&req.user, &req.function, &record, req.wasm, quota)
             .await?;
         Ok(info(req.user, req.function, record))
     }
@@ -207,8 +228,11 @@ impl StateApi for StateService {
             });
         }
         check_size("a state transaction", total, MAX_TRANSACTION_BYTES)?;
-        let max_keys = self.limits.max_keys_per_user;
-        let versions = self.backend.write_state(&req.user, ops, max_keys).await?;
+        let (max_keys, quota) = (self.limits.max_keys_per_user, self.quota(&req.user).await?);
+        let versions = self
+            .backend
+            .write_state(&req.user, ops, max_keys, quota)
+            .await?;
         Ok(WriteStateReply { versions })
     }
 
@@ -221,9 +245,9 @@ impl StateApi for StateService {
     async fn set_state(&self, req: SetStateRequest) -> Result<(), ApiError> {
         check_key(&req.user, &req.key)?;
         self.check_value("value", req.value.len())?;
-        let max_keys = self.limits.max_keys_per_user;
+        let (max_keys, quota) = (self.limits.max_keys_per_user, self.quota(&req.user).await?);
         self.backend
-            .set_state(&req.user, &req.key, req.value, max_keys)
+            .set_state(&req.user, &req.key, req.value, max_keys, quota)
             .await?;
         Ok(())
     }
@@ -244,9 +268,17 @@ impl StateApi for StateService {
         self.check_value("list element", req.value.len())?;
         let max_keys = self.limits.max_keys_per_user;
         let max_list_bytes = self.limits.max_list_bytes;
+        let quota = self.quota(&req.user).await?;
         Ok(self
             .backend
-            .append_state(&req.user, &req.key, req.value, max_keys, max_list_bytes)
+            .append_state(
+                &req.user,
+                &req.key,
+                req.value,
+                max_keys,
+                max_list_bytes,
+                quota,
+            )
             .await?)
     }
 
@@ -320,7 +352,15 @@ impl StateApi for StateService {
         let path = names::normalize_file_path(&req.path)?;
         check_file_owner(&req.user)?;
         check_size("a shared file", req.data.len(), self.limits.max_file_bytes)?;
-        Ok(self.backend.put_file(&req.user, &path, req.data).await?)
+        // The common files are an operator's, under no user's quota.
+        let quota = match req.user.as_str() {
+            "" => StorageQuota::NONE,
+            user => self.quota(user).await?,
+        };
+        Ok(self
+            .backend
+            .put_file(&req.user, &path, req.data, quota)
+            .await?)
     }
 
     async fn get_file(&self, req: FileRef) -> Result<FileData, ApiError> {
@@ -483,19 +523,34 @@ impl StateApi for StateService {
     }
 
     async fn put_quota(&self, req: UserQuota) -> Result<(), ApiError> {
-        put_quota_in(self.backend.as_ref(), req).await
+        put_quota_in(self.backend.as_ref(), &req).await?;
+        self.quotas.set(&req);
+        Ok(())
     }
 
     async fn list_quotas(&self, _: ListQuotasRequest) -> Result<QuotaList, ApiError> {
         let encoded = self.backend.quotas().await?;
         let quotas = encoded
             .into_iter()
-            .map(|bytes| {
-                <UserQuota as prost::Message>::decode(bytes)
-                    .map_err(|e| ApiError::internal(format!("a quota is stored garbled: {e}")))
-            })
+            .map(decode_quota)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(QuotaList { quotas })
+    }
+
+    async fn get_usage(&self, req: QuotaRef) -> Result<StorageUsage, ApiError> {
+        names::check_name("user", &req.user)?;
+        let usage = self.backend.usage(&req.user).await?;
+        let (max_stored_bytes, max_functions) = self
+            .quotas
+            .in_force(&req.user, self.backend.as_ref())
+            .await?;
+        Ok(StorageUsage {
+            user: req.user,
+            stored_bytes: usage.bytes,
+            functions: usage.functions.try_into().unwrap_or(u32::MAX),
+            max_stored_bytes,
+            max_functions,
+        })
     }
 
     async fn list_tokens(&self, _: ListTokensRequest) -> Result<TokenList, ApiError> {
@@ -510,7 +565,7 @@ impl StateApi for StateService {
 }
 
 /// Keeps a user's own quotas; one with every limit 0 removes them.
-async fn put_quota_in(backend: &dyn Backend, req: UserQuota) -> Result<(), ApiError> {
+async fn put_quota_in(backend: &dyn Backend, req: &UserQuota) -> Result<(), ApiError> {
     names::check_name("user", &req.user)?;
     if !req.calls_per_second.is_finite() || req.calls_per_second < 0.0 {
         return Err(ApiError::invalid_argument(format!(
@@ -522,7 +577,7 @@ async fn put_quota_in(backend: &dyn Backend, req: UserQuota) -> Result<(), ApiEr
         user: req.user.clone(),
         ..UserQuota::default()
     };
-    let quota = (req != unlimited).then(|| prost::Message::encode_to_vec(&req).into());
+    let quota = (*req != unlimited).then(|| prost::Message::encode_to_vec(req).into());
     Ok(backend.put_quota(&req.user, quota).await?)
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use fwasm_state::{
     Backend, BackendError, EmbeddedBackend, FunctionRecord, LockMode, RedisBackend, StateOp,
-    Unlocked, Versioned,
+    StorageQuota, Unlocked, Usage, Versioned,
 };
 use redis_harness::RedisServer;
 
@@ -90,6 +90,8 @@ conformance!(
     locks_exclude_expire_and_say_who_holds_them,
     files_are_listed_by_prefix_a_page_at_a_time_and_deleted,
     files_are_per_user_and_never_collide,
+    usage_is_kept_with_every_write,
+    storage_quotas_refuse_growth_and_only_growth,
     subscriptions_are_kept_per_user_topic_and_function,
     tokens_are_kept_by_id_replaced_and_deleted,
     quotas_are_kept_per_user_and_removed,
@@ -238,7 +240,7 @@ async fn locks_exclude_expire_and_say_who_holds_them(store: Arc<dyn Backend>) {
 
 async fn files_are_listed_by_prefix_a_page_at_a_time_and_deleted(store: Arc<dyn Backend>) {
     for path in ["docs/b.txt", "docs/a.txt", "docs2/c.txt", "data/d.txt"] {
-        store.put_file("u", path, b(path)).await.unwrap();
+        store.put_file("u", path, b(path), NO_QUOTA).await.unwrap();
     }
     let list = async |prefix: &str, after: &str, limit| {
         store.list_files("u", prefix, after, limit).await.unwrap()
@@ -277,11 +279,26 @@ async fn files_are_listed_by_prefix_a_page_at_a_time_and_deleted(store: Arc<dyn 
 /// files, listed and deleted apart.
 async fn files_are_per_user_and_never_collide(store: Arc<dyn Backend>) {
     // "a/x" of the common files and "x" of user "a" would share a key in a naive layout.
-    store.put_file("", "a/x", b("common a/x")).await.unwrap();
-    store.put_file("a", "x", b("a's x")).await.unwrap();
-    store.put_file("a", "a/x", b("a's a/x")).await.unwrap();
-    store.put_file("b", "a/x", b("b's a/x")).await.unwrap();
-    store.put_file("ab", "x", b("ab's x")).await.unwrap();
+    store
+        .put_file("", "a/x", b("common a/x"), NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .put_file("a", "x", b("a's x"), NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .put_file("a", "a/x", b("a's a/x"), NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .put_file("b", "a/x", b("b's a/x"), NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .put_file("ab", "x", b("ab's x"), NO_QUOTA)
+        .await
+        .unwrap();
     assert_eq!(store.file("", "a/x").await.unwrap(), Some(b("common a/x")));
     assert_eq!(store.file("a", "x").await.unwrap(), Some(b("a's x")));
     assert_eq!(store.file("a", "a/x").await.unwrap(), Some(b("a's a/x")));
@@ -323,13 +340,44 @@ async fn as_older_fwasm_left_it(server: &RedisServer, commands: &[&[&str]]) {
     }
 }
 
+/// What users stored in a Redis database before usage was kept is counted when a state
+/// service connects.
+#[tokio::test]
+async fn redis_usage_from_before_it_was_kept_is_counted() {
+    let server = RedisServer::start();
+    as_older_fwasm_left_it(
+        &server,
+        &[
+            &["HSET", "fwasm:fn:u/f", "module_hash", "h", "size", "5"],
+            &["HSET", "fwasm:fn:u/g", "module_hash", "h", "size", "5"],
+            &["SET", "fwasm:v:u:k", "abc"],
+            &["RPUSH", "fwasm:a:u:l", "de"],
+            &["SET", "fwasm:ab:u:l", "2"],
+            &["SET", "fwasm:ufile:u:x", "123456"],
+            &["SET", "fwasm:v:v:k", "1"],
+        ],
+    )
+    .await;
+    let store = RedisBackend::connect(&server.url()).await.unwrap();
+    assert_eq!(store.usage("u").await.unwrap(), usage(5 + 5 + 3 + 2 + 6, 2));
+    assert_eq!(store.usage("v").await.unwrap(), usage(1, 0));
+    drop(store);
+    // Counted once: a later write counts from there.
+    let store = RedisBackend::connect(&server.url()).await.unwrap();
+    store
+        .set_state("v", "k", b("12"), NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(store.usage("v").await.unwrap(), usage(2, 0));
+}
+
 #[tokio::test]
 async fn redis_lists_without_a_size_are_measured() {
     let server = RedisServer::start();
     let store = RedisBackend::connect(&server.url()).await.unwrap();
     as_older_fwasm_left_it(&server, &[&["RPUSH", "fwasm:a:u:log", "12345", "678"]]).await;
     let refused = store
-        .append_state("u", "log", b("abc"), NO_LIMIT, 10)
+        .append_state("u", "log", b("abc"), NO_LIMIT, 10, NO_QUOTA)
         .await
         .unwrap_err();
     assert!(
@@ -344,7 +392,7 @@ async fn redis_lists_without_a_size_are_measured() {
         .unwrap();
     assert_eq!(size, 8);
     store
-        .append_state("u", "log", b("ab"), NO_LIMIT, 10)
+        .append_state("u", "log", b("ab"), NO_LIMIT, 10, NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(
@@ -369,14 +417,24 @@ async fn call_records_round_trip_and_expire(store: Arc<dyn Backend>) {
 
 async fn files_round_trip(store: Arc<dyn Backend>) {
     assert_eq!(store.file("u", "data/a.txt").await.unwrap(), None);
-    store.put_file("u", "data/a.txt", b("one")).await.unwrap();
-    store.put_file("u", "data/a.txt", b("two")).await.unwrap();
-    store.put_file("u", "data/b.txt", b("")).await.unwrap();
+    store
+        .put_file("u", "data/a.txt", b("one"), NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .put_file("u", "data/a.txt", b("two"), NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .put_file("u", "data/b.txt", b(""), NO_QUOTA)
+        .await
+        .unwrap();
     assert_eq!(store.file("u", "data/a.txt").await.unwrap(), Some(b("two")));
     assert_eq!(store.file("u", "data/b.txt").await.unwrap(), Some(b("")));
 }
 
 const NO_LIMIT: u64 = u64::MAX;
+const NO_QUOTA: StorageQuota = StorageQuota::NONE;
 
 fn b(text: &str) -> Bytes {
     Bytes::copy_from_slice(text.as_bytes())
@@ -397,6 +455,170 @@ fn assert_too_many_keys<T: std::fmt::Debug>(result: Result<T, BackendError>, max
     }
 }
 
+fn usage(bytes: u64, functions: u64) -> Usage {
+    Usage { bytes, functions }
+}
+
+/// Every write that changes what a user stores changes its usage by as much, and only its.
+async fn usage_is_kept_with_every_write(store: Arc<dyn Backend>) {
+    let used = async || store.usage("u").await.unwrap();
+    assert_eq!(used().await, usage(0, 0));
+    let module = |size: usize| Bytes::from(vec![0u8; size]);
+    let f = record("h10", 10);
+    store
+        .put_function("u", "f", &f, module(10), NO_QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(used().await, usage(10, 1));
+    let smaller = record("h4", 4);
+    store
+        .put_function("u", "f", &smaller, module(4), NO_QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(used().await, usage(4, 1), "a replaced function counts once");
+    // The same module under two names counts for each.
+    store
+        .put_function("u", "g", &smaller, module(4), NO_QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(used().await, usage(8, 2));
+
+    store
+        .set_state("u", "k", b("12345"), NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(used().await, usage(13, 2));
+    store
+        .set_state("u", "k", b("12"), NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(used().await, usage(10, 2));
+    store
+        .append_state("u", "k", b("abc"), NO_LIMIT, NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(used().await, usage(13, 2));
+    store.clear_appended("u", "k").await.unwrap();
+    assert_eq!(used().await, usage(10, 2));
+    store
+        .append_state("u", "k", b("abc"), NO_LIMIT, NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
+    // A transaction counts as a whole: a set, and a delete of the value and its list.
+    let ops = vec![StateOp::set("a", b("1234")), StateOp::delete("k")];
+    store
+        .write_state("u", ops, NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(used().await, usage(12, 2));
+    store.delete_state("u", "a").await.unwrap();
+    store.delete_state("u", "never-set").await.unwrap();
+    assert_eq!(used().await, usage(8, 2));
+
+    store
+        .put_file("u", "x.txt", b("123456"), NO_QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(used().await, usage(14, 2));
+    store
+        .put_file("u", "x.txt", b("1"), NO_QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(used().await, usage(9, 2));
+    assert!(store.delete_file("u", "x.txt").await.unwrap());
+    assert!(!store.delete_file("u", "x.txt").await.unwrap());
+    assert_eq!(used().await, usage(8, 2));
+
+    assert_eq!(
+        store.usage("v").await.unwrap(),
+        usage(0, 0),
+        "another user's"
+    );
+    store
+        .put_file("", "common.txt", b("123"), NO_QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(used().await, usage(8, 2), "the common files are no user's");
+}
+
+fn assert_over_bytes<T: std::fmt::Debug>(result: Result<T, BackendError>, max: u64) {
+    match result {
+        Err(BackendError::OverStoredBytes { max: got }) => assert_eq!(got, max),
+        other => panic!("expected OverStoredBytes {{ max: {max} }}, got {other:?}"),
+    }
+}
+
+/// A write that would take a user past its quota is refused whole, and nothing changes; a
+/// write that shrinks what it stores is never refused, even over the quota.
+async fn storage_quotas_refuse_growth_and_only_growth(store: Arc<dyn Backend>) {
+    let tight = StorageQuota {
+        max_bytes: 10,
+        max_functions: 1,
+    };
+    store
+        .put_function("u", "f", &record("h4", 4), Bytes::from(vec![0u8; 4]), tight)
+        .await
+        .unwrap();
+    match store
+        .put_function("u", "g", &record("h1", 1), b("1"), tight)
+        .await
+    {
+        Err(BackendError::TooManyFunctions { max: 1 }) => {}
+        other => panic!("expected TooManyFunctions {{ max: 1 }}, got {other:?}"),
+    }
+    assert_eq!(store.function("u", "g").await.unwrap(), None);
+    let too_big = record("h11", 11);
+    assert_over_bytes(
+        store
+            .put_function("u", "f", &too_big, b("1234567"), tight)
+            .await,
+        10,
+    );
+    assert_eq!(store.function("u", "f").await.unwrap().unwrap().size, 4);
+    store
+        .set_state("u", "k", b("123456"), NO_LIMIT, tight)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.usage("u").await.unwrap(),
+        usage(10, 1),
+        "exactly the quota"
+    );
+    assert_over_bytes(store.set_state("u", "n", b("1"), NO_LIMIT, tight).await, 10);
+    assert_over_bytes(
+        store
+            .append_state("u", "k", b("1"), NO_LIMIT, NO_LIMIT, tight)
+            .await,
+        10,
+    );
+    assert_over_bytes(store.put_file("u", "x", b("1"), tight).await, 10);
+    let grows = vec![StateOp::delete("k"), StateOp::set("n", b("1234567"))];
+    assert_over_bytes(store.write_state("u", grows, NO_LIMIT, tight).await, 10);
+    assert_eq!(store.get_state("u", "k").await.unwrap(), Some(b("123456")));
+    assert_eq!(store.get_state("u", "n").await.unwrap(), None);
+    assert_eq!(store.file("u", "x").await.unwrap(), None);
+    assert_eq!(store.usage("u").await.unwrap(), usage(10, 1), "unchanged");
+    // Net growth is what counts: a transaction that frees as much as it adds passes.
+    let even = vec![StateOp::delete("k"), StateOp::set("n", b("654321"))];
+    store.write_state("u", even, NO_LIMIT, tight).await.unwrap();
+    // Over a quota lowered since, shrinking still passes, growing not.
+    let lower = StorageQuota {
+        max_bytes: 2,
+        ..tight
+    };
+    store
+        .set_state("u", "n", b("1"), NO_LIMIT, lower)
+        .await
+        .unwrap();
+    assert_eq!(store.usage("u").await.unwrap(), usage(5, 1));
+    assert_over_bytes(store.set_state("u", "n", b("12"), NO_LIMIT, lower).await, 2);
+    // Another user is under its own quota, whatever this one stores.
+    store
+        .set_state("v", "k", b("12"), NO_LIMIT, lower)
+        .await
+        .unwrap();
+}
+
 async fn a_missing_key_is_empty(store: Arc<dyn Backend>) {
     assert_eq!(store.get_state("u", "missing").await.unwrap(), None);
     assert_eq!(store.state_size("u", "missing").await.unwrap(), 0);
@@ -412,16 +634,22 @@ async fn a_missing_key_is_empty(store: Arc<dyn Backend>) {
     store.delete_state("u", "missing").await.unwrap();
     assert_eq!(store.get_state("u", "missing").await.unwrap(), None);
     // ...and takes no room under the key limit.
-    store.set_state("u", "only", b("x"), 1).await.unwrap();
+    store
+        .set_state("u", "only", b("x"), 1, NO_QUOTA)
+        .await
+        .unwrap();
 }
 
 async fn set_get_overwrite_and_size(store: Arc<dyn Backend>) {
-    store.set_state("u", "k", b("v1"), NO_LIMIT).await.unwrap();
+    store
+        .set_state("u", "k", b("v1"), NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
     assert_eq!(store.get_state("u", "k").await.unwrap(), Some(b("v1")));
     assert_eq!(store.state_size("u", "k").await.unwrap(), 2);
 
     store
-        .set_state("u", "k", b("a longer value"), NO_LIMIT)
+        .set_state("u", "k", b("a longer value"), NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(
@@ -433,7 +661,7 @@ async fn set_get_overwrite_and_size(store: Arc<dyn Backend>) {
     // Values are bytes, not text.
     let binary: Bytes = (0..=255u8).collect::<Vec<u8>>().into();
     store
-        .set_state("u", "bin", binary.clone(), NO_LIMIT)
+        .set_state("u", "bin", binary.clone(), NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(store.get_state("u", "bin").await.unwrap(), Some(binary));
@@ -441,7 +669,7 @@ async fn set_get_overwrite_and_size(store: Arc<dyn Backend>) {
 
     // An empty value is a value.
     store
-        .set_state("u", "empty", Bytes::new(), NO_LIMIT)
+        .set_state("u", "empty", Bytes::new(), NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(
@@ -452,13 +680,16 @@ async fn set_get_overwrite_and_size(store: Arc<dyn Backend>) {
 }
 
 async fn delete_removes_value_and_list(store: Arc<dyn Backend>) {
-    store.set_state("u", "k", b("v"), NO_LIMIT).await.unwrap();
     store
-        .append_state("u", "k", b("e1"), NO_LIMIT, NO_LIMIT)
+        .set_state("u", "k", b("v"), NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     store
-        .set_state("u", "other", b("o"), NO_LIMIT)
+        .append_state("u", "k", b("e1"), NO_LIMIT, NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .set_state("u", "other", b("o"), NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
 
@@ -475,7 +706,7 @@ async fn delete_removes_value_and_list(store: Arc<dyn Backend>) {
 
     // A key with only a list goes entirely too.
     store
-        .append_state("u", "list", b("e"), NO_LIMIT, NO_LIMIT)
+        .append_state("u", "list", b("e"), NO_LIMIT, NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     store.delete_state("u", "list").await.unwrap();
@@ -486,7 +717,7 @@ async fn appends_keep_their_order(store: Arc<dyn Backend>) {
     let elements = ["first", "second", "", "fourth", "first"];
     for element in elements {
         store
-            .append_state("u", "log", b(element), NO_LIMIT, NO_LIMIT)
+            .append_state("u", "log", b(element), NO_LIMIT, NO_LIMIT, NO_QUOTA)
             .await
             .unwrap();
     }
@@ -499,7 +730,7 @@ async fn appends_keep_their_order(store: Arc<dyn Backend>) {
     // After clearing, a list starts afresh.
     store.clear_appended("u", "log").await.unwrap();
     store
-        .append_state("u", "log", b("again"), NO_LIMIT, NO_LIMIT)
+        .append_state("u", "log", b("again"), NO_LIMIT, NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(
@@ -514,7 +745,7 @@ async fn an_append_list_is_capped_in_bytes(store: Arc<dyn Backend>) {
         let store = store.clone();
         async move {
             store
-                .append_state("u", key, b(element), NO_LIMIT, MAX)
+                .append_state("u", key, b(element), NO_LIMIT, MAX, NO_QUOTA)
                 .await
         }
     };
@@ -544,7 +775,7 @@ async fn an_append_list_is_capped_in_bytes(store: Arc<dyn Backend>) {
     append("log", "0123456789").await.unwrap();
     // A value does not count against the list.
     store
-        .set_state("u", "log", b("a long value"), NO_LIMIT)
+        .set_state("u", "log", b("a long value"), NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     store.clear_appended("u", "log").await.unwrap();
@@ -553,15 +784,15 @@ async fn an_append_list_is_capped_in_bytes(store: Arc<dyn Backend>) {
 
 async fn clear_appended_keeps_the_value(store: Arc<dyn Backend>) {
     store
-        .set_state("u", "k", b("value"), NO_LIMIT)
+        .set_state("u", "k", b("value"), NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     store
-        .append_state("u", "k", b("e1"), NO_LIMIT, NO_LIMIT)
+        .append_state("u", "k", b("e1"), NO_LIMIT, NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     store
-        .append_state("u", "k", b("e2"), NO_LIMIT, NO_LIMIT)
+        .append_state("u", "k", b("e2"), NO_LIMIT, NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(
@@ -574,15 +805,24 @@ async fn clear_appended_keeps_the_value(store: Arc<dyn Backend>) {
     assert_eq!(store.get_state("u", "k").await.unwrap(), Some(b("value")));
 
     // The key still exists (it has a value): with a limit of 1 it is the one key.
-    store.set_state("u", "k", b("v2"), 1).await.unwrap();
-    assert_too_many_keys(store.set_state("u", "new", b("x"), 1).await, 1);
+    store
+        .set_state("u", "k", b("v2"), 1, NO_QUOTA)
+        .await
+        .unwrap();
+    assert_too_many_keys(store.set_state("u", "new", b("x"), 1, NO_QUOTA).await, 1);
 }
 
 async fn keys_are_per_user_and_never_collide(store: Arc<dyn Backend>) {
-    store.set_state("a", "k", b("a's"), NO_LIMIT).await.unwrap();
-    store.set_state("b", "k", b("b's"), NO_LIMIT).await.unwrap();
     store
-        .append_state("a", "k", b("a1"), NO_LIMIT, NO_LIMIT)
+        .set_state("a", "k", b("a's"), NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .set_state("b", "k", b("b's"), NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .append_state("a", "k", b("a1"), NO_LIMIT, NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(store.get_state("a", "k").await.unwrap(), Some(b("a's")));
@@ -609,11 +849,18 @@ async fn keys_are_per_user_and_never_collide(store: Arc<dyn Backend>) {
     ];
     for (i, (user, key)) in pairs.iter().enumerate() {
         store
-            .set_state(user, key, b(&format!("value {i}")), NO_LIMIT)
+            .set_state(user, key, b(&format!("value {i}")), NO_LIMIT, NO_QUOTA)
             .await
             .unwrap();
         store
-            .append_state(user, key, b(&format!("element {i}")), NO_LIMIT, NO_LIMIT)
+            .append_state(
+                user,
+                key,
+                b(&format!("element {i}")),
+                NO_LIMIT,
+                NO_LIMIT,
+                NO_QUOTA,
+            )
             .await
             .unwrap();
     }
@@ -633,61 +880,88 @@ async fn keys_are_per_user_and_never_collide(store: Arc<dyn Backend>) {
 
 async fn the_key_limit_counts_existing_keys(store: Arc<dyn Backend>) {
     const MAX: u64 = 2;
-    store.set_state("u", "k1", b("v"), MAX).await.unwrap();
     store
-        .append_state("u", "k2", b("e"), MAX, NO_LIMIT)
+        .set_state("u", "k1", b("v"), MAX, NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .append_state("u", "k2", b("e"), MAX, NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
 
     // A third new key is refused, by a set as by an append, and nothing is written.
-    assert_too_many_keys(store.set_state("u", "k3", b("v"), MAX).await, MAX);
+    assert_too_many_keys(store.set_state("u", "k3", b("v"), MAX, NO_QUOTA).await, MAX);
     assert_too_many_keys(
-        store.append_state("u", "k3", b("e"), MAX, NO_LIMIT).await,
+        store
+            .append_state("u", "k3", b("e"), MAX, NO_LIMIT, NO_QUOTA)
+            .await,
         MAX,
     );
     assert_eq!(store.get_state("u", "k3").await.unwrap(), None);
     assert!(store.read_appended("u", "k3").await.unwrap().is_empty());
 
     // Existing keys take writes of either kind.
-    store.set_state("u", "k1", b("v2"), MAX).await.unwrap();
     store
-        .append_state("u", "k2", b("e2"), MAX, NO_LIMIT)
+        .set_state("u", "k1", b("v2"), MAX, NO_QUOTA)
         .await
         .unwrap();
     store
-        .append_state("u", "k1", b("e"), MAX, NO_LIMIT)
+        .append_state("u", "k2", b("e2"), MAX, NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
-    store.set_state("u", "k2", b("v"), MAX).await.unwrap();
+    store
+        .append_state("u", "k1", b("e"), MAX, NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .set_state("u", "k2", b("v"), MAX, NO_QUOTA)
+        .await
+        .unwrap();
 
     // Each user has its own count.
-    store.set_state("other", "k1", b("v"), MAX).await.unwrap();
-    store.set_state("other", "k3", b("v"), MAX).await.unwrap();
+    store
+        .set_state("other", "k1", b("v"), MAX, NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .set_state("other", "k3", b("v"), MAX, NO_QUOTA)
+        .await
+        .unwrap();
 
     // After a delete a new key fits again.
     store.delete_state("u", "k1").await.unwrap();
-    store.set_state("u", "k3", b("v"), MAX).await.unwrap();
-    assert_too_many_keys(store.set_state("u", "k4", b("v"), MAX).await, MAX);
+    store
+        .set_state("u", "k3", b("v"), MAX, NO_QUOTA)
+        .await
+        .unwrap();
+    assert_too_many_keys(store.set_state("u", "k4", b("v"), MAX, NO_QUOTA).await, MAX);
 
     // Clearing the list of a key that also has a value keeps the key...
     store.clear_appended("u", "k2").await.unwrap();
     assert_too_many_keys(
-        store.append_state("u", "k4", b("e"), MAX, NO_LIMIT).await,
+        store
+            .append_state("u", "k4", b("e"), MAX, NO_LIMIT, NO_QUOTA)
+            .await,
         MAX,
     );
     // ...but a key whose only content was its list is gone once the list is cleared.
     store.delete_state("u", "k2").await.unwrap();
     store
-        .append_state("u", "k4", b("e"), MAX, NO_LIMIT)
+        .append_state("u", "k4", b("e"), MAX, NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     store.clear_appended("u", "k4").await.unwrap();
-    store.set_state("u", "k5", b("v"), MAX).await.unwrap();
+    store
+        .set_state("u", "k5", b("v"), MAX, NO_QUOTA)
+        .await
+        .unwrap();
 
     // A limit of 0 admits no key at all.
-    assert_too_many_keys(store.set_state("empty", "k", b("v"), 0).await, 0);
+    assert_too_many_keys(store.set_state("empty", "k", b("v"), 0, NO_QUOTA).await, 0);
     assert_too_many_keys(
-        store.append_state("empty", "k", b("e"), 0, NO_LIMIT).await,
+        store
+            .append_state("empty", "k", b("e"), 0, NO_LIMIT, NO_QUOTA)
+            .await,
         0,
     );
 }
@@ -701,7 +975,14 @@ async fn concurrent_appends_all_land(store: Arc<dyn Backend>) {
             tokio::spawn(async move {
                 for i in 0..PER_TASK {
                     store
-                        .append_state("u", "log", b(&format!("{task}:{i}")), 10, NO_LIMIT)
+                        .append_state(
+                            "u",
+                            "log",
+                            b(&format!("{task}:{i}")),
+                            10,
+                            NO_LIMIT,
+                            NO_QUOTA,
+                        )
                         .await
                         .unwrap();
                 }
@@ -737,9 +1018,14 @@ async fn concurrent_new_keys_respect_the_limit(store: Arc<dyn Backend>) {
             tokio::spawn(async move {
                 let key = format!("k{i}");
                 if i % 2 == 0 {
-                    store.set_state("u", &key, b("v"), MAX).await.map(drop)
+                    store
+                        .set_state("u", &key, b("v"), MAX, NO_QUOTA)
+                        .await
+                        .map(drop)
                 } else {
-                    store.append_state("u", &key, b("e"), MAX, NO_LIMIT).await
+                    store
+                        .append_state("u", &key, b("e"), MAX, NO_LIMIT, NO_QUOTA)
+                        .await
                 }
             })
         })
@@ -769,7 +1055,7 @@ async fn functions_and_modules_round_trip(store: Arc<dyn Backend>) {
 
     let wasm_v1 = Bytes::from_static(b"\0asm\x01\0\0\0v1");
     store
-        .put_function("u", "f", &record("h1", 10), wasm_v1.clone())
+        .put_function("u", "f", &record("h1", 10), wasm_v1.clone(), NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(
@@ -781,7 +1067,7 @@ async fn functions_and_modules_round_trip(store: Arc<dyn Backend>) {
     // A re-upload points the name at the new module; the old module stays fetchable by hash.
     let wasm_v2 = Bytes::from(vec![7u8; 100_000]);
     store
-        .put_function("u", "f", &record("h2", 100_000), wasm_v2.clone())
+        .put_function("u", "f", &record("h2", 100_000), wasm_v2.clone(), NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(
@@ -795,7 +1081,7 @@ async fn functions_and_modules_round_trip(store: Arc<dyn Backend>) {
     assert_eq!(store.function("v", "f").await.unwrap(), None);
     assert_eq!(store.function("u", "g").await.unwrap(), None);
     store
-        .put_function("v", "f", &record("h1", 10), wasm_v1)
+        .put_function("v", "f", &record("h1", 10), wasm_v1, NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(
@@ -816,12 +1102,12 @@ async fn functions_and_modules_round_trip(store: Arc<dyn Backend>) {
     };
     let wasm_v2 = store.module("h2").await.unwrap().unwrap();
     store
-        .put_function("u", "f", &with_env, wasm_v2.clone())
+        .put_function("u", "f", &with_env, wasm_v2.clone(), NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(store.function("u", "f").await.unwrap(), Some(with_env));
     store
-        .put_function("u", "f", &record("h2", 100_000), wasm_v2)
+        .put_function("u", "f", &record("h2", 100_000), wasm_v2, NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(
@@ -836,16 +1122,22 @@ async fn embedded_state_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = EmbeddedBackend::open(dir.path()).unwrap();
-        store.set_state("u", "k", b("kept"), 2).await.unwrap();
         store
-            .append_state("u", "log", b("e1"), 2, NO_LIMIT)
+            .set_state("u", "k", b("kept"), 2, NO_QUOTA)
             .await
             .unwrap();
         store
-            .append_state("u", "log", b("e2"), 2, NO_LIMIT)
+            .append_state("u", "log", b("e1"), 2, NO_LIMIT, NO_QUOTA)
             .await
             .unwrap();
-        store.set_state("u", "gone", b("x"), 3).await.unwrap();
+        store
+            .append_state("u", "log", b("e2"), 2, NO_LIMIT, NO_QUOTA)
+            .await
+            .unwrap();
+        store
+            .set_state("u", "gone", b("x"), 3, NO_QUOTA)
+            .await
+            .unwrap();
         store.delete_state("u", "gone").await.unwrap();
     }
     let store = EmbeddedBackend::open(dir.path()).unwrap();
@@ -858,9 +1150,9 @@ async fn embedded_state_survives_reopening() {
     assert_eq!(store.get_state("u", "gone").await.unwrap(), None);
     // The key count survives too: two keys exist, so a third is refused and appends continue
     // in order.
-    assert_too_many_keys(store.set_state("u", "new", b("v"), 2).await, 2);
+    assert_too_many_keys(store.set_state("u", "new", b("v"), 2, NO_QUOTA).await, 2);
     store
-        .append_state("u", "log", b("e3"), 2, NO_LIMIT)
+        .append_state("u", "log", b("e3"), 2, NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(
@@ -886,7 +1178,10 @@ fn assert_mismatch<T: std::fmt::Debug>(result: Result<T, BackendError>, key: &st
 async fn versions_change_on_every_write_and_never_come_back(store: Arc<dyn Backend>) {
     let mut seen = HashSet::new();
     for value in ["a", "b", "b"] {
-        let given = store.set_state("u", "k", b(value), NO_LIMIT).await.unwrap();
+        let given = store
+            .set_state("u", "k", b(value), NO_LIMIT, NO_QUOTA)
+            .await
+            .unwrap();
         assert!(given > 0, "versions are never 0");
         assert_eq!(
             store.get_versioned("u", "k").await.unwrap(),
@@ -900,21 +1195,35 @@ async fn versions_change_on_every_write_and_never_come_back(store: Arc<dyn Backe
     // Deleted and written again: still a version never seen, so an old one cannot match.
     store.delete_state("u", "k").await.unwrap();
     assert_eq!(store.get_versioned("u", "k").await.unwrap(), None);
-    assert!(seen.insert(store.set_state("u", "k", b("a"), NO_LIMIT).await.unwrap()));
-    // Other keys and users draw from the same numbers.
     assert!(
         seen.insert(
             store
-                .set_state("u", "other", b("a"), NO_LIMIT)
+                .set_state("u", "k", b("a"), NO_LIMIT, NO_QUOTA)
                 .await
                 .unwrap()
         )
     );
-    assert!(seen.insert(store.set_state("v", "k", b("a"), NO_LIMIT).await.unwrap()));
+    // Other keys and users draw from the same numbers.
+    assert!(
+        seen.insert(
+            store
+                .set_state("u", "other", b("a"), NO_LIMIT, NO_QUOTA)
+                .await
+                .unwrap()
+        )
+    );
+    assert!(
+        seen.insert(
+            store
+                .set_state("v", "k", b("a"), NO_LIMIT, NO_QUOTA)
+                .await
+                .unwrap()
+        )
+    );
     // Appending changes the list, not the value or its version.
     let before = version(&store, "u", "k").await;
     store
-        .append_state("u", "k", b("e"), NO_LIMIT, NO_LIMIT)
+        .append_state("u", "k", b("e"), NO_LIMIT, NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(version(&store, "u", "k").await, before);
@@ -922,21 +1231,28 @@ async fn versions_change_on_every_write_and_never_come_back(store: Arc<dyn Backe
 
 async fn a_write_expecting_another_version_writes_nothing(store: Arc<dyn Backend>) {
     let first = store
-        .set_state("u", "k", b("first"), NO_LIMIT)
+        .set_state("u", "k", b("first"), NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     let set = |value: &str, expected: u64| vec![StateOp::set("k", b(value)).if_version(expected)];
     let second = store
-        .write_state("u", set("second", first), NO_LIMIT)
+        .write_state("u", set("second", first), NO_LIMIT, NO_QUOTA)
         .await
         .unwrap()[0];
     // Stale: `first` was overwritten.
     assert_mismatch(
-        store.write_state("u", set("third", first), NO_LIMIT).await,
+        store
+            .write_state("u", set("third", first), NO_LIMIT, NO_QUOTA)
+            .await,
         "k",
     );
     let delete = |expected: u64| vec![StateOp::delete("k").if_version(expected)];
-    assert_mismatch(store.write_state("u", delete(first), NO_LIMIT).await, "k");
+    assert_mismatch(
+        store
+            .write_state("u", delete(first), NO_LIMIT, NO_QUOTA)
+            .await,
+        "k",
+    );
     assert_eq!(
         store.get_versioned("u", "k").await.unwrap(),
         Some(Versioned {
@@ -945,29 +1261,39 @@ async fn a_write_expecting_another_version_writes_nothing(store: Arc<dyn Backend
         })
     );
     store
-        .write_state("u", delete(second), NO_LIMIT)
+        .write_state("u", delete(second), NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     assert_eq!(store.get_state("u", "k").await.unwrap(), None);
     // A key without a value is at no version at all.
     assert_mismatch(
-        store.write_state("u", set("again", second), NO_LIMIT).await,
+        store
+            .write_state("u", set("again", second), NO_LIMIT, NO_QUOTA)
+            .await,
         "k",
     );
-    assert_mismatch(store.write_state("u", delete(second), NO_LIMIT).await, "k");
+    assert_mismatch(
+        store
+            .write_state("u", delete(second), NO_LIMIT, NO_QUOTA)
+            .await,
+        "k",
+    );
     assert_eq!(store.get_state("u", "k").await.unwrap(), None);
 }
 
 async fn a_transaction_applies_whole_or_not_at_all(store: Arc<dyn Backend>) {
     store
-        .set_state("u", "gone", b("x"), NO_LIMIT)
+        .set_state("u", "gone", b("x"), NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
     store
-        .append_state("u", "gone", b("e"), NO_LIMIT, NO_LIMIT)
+        .append_state("u", "gone", b("e"), NO_LIMIT, NO_LIMIT, NO_QUOTA)
         .await
         .unwrap();
-    let a = store.set_state("u", "a", b("a0"), NO_LIMIT).await.unwrap();
+    let a = store
+        .set_state("u", "a", b("a0"), NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
     let ops = vec![
         StateOp::set("a", b("a1")).if_version(a),
         StateOp::set("b", b("b1")),
@@ -977,7 +1303,10 @@ async fn a_transaction_applies_whole_or_not_at_all(store: Arc<dyn Backend>) {
         StateOp::delete("c"),
         StateOp::set("c", b("c1")),
     ];
-    let versions = store.write_state("u", ops, NO_LIMIT).await.unwrap();
+    let versions = store
+        .write_state("u", ops, NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
     assert_eq!(versions.len(), 6);
     assert_eq!(versions[2], 0, "a delete leaves no version");
     assert_eq!(version(&store, "u", "a").await, versions[0]);
@@ -995,7 +1324,7 @@ async fn a_transaction_applies_whole_or_not_at_all(store: Arc<dyn Backend>) {
         StateOp::set("new", b("n")),
         StateOp::set("c", b("c2")).if_version(a),
     ];
-    assert_mismatch(store.write_state("u", ops, NO_LIMIT).await, "c");
+    assert_mismatch(store.write_state("u", ops, NO_LIMIT, NO_QUOTA).await, "c");
     for (key, value) in [("a", "a1"), ("b", "b1"), ("c", "c1")] {
         assert_eq!(store.get_state("u", key).await.unwrap(), Some(b(value)));
     }
@@ -1005,16 +1334,22 @@ async fn a_transaction_applies_whole_or_not_at_all(store: Arc<dyn Backend>) {
         StateOp::set("a", b("a3")),
         StateOp::set("a", b("a4")).if_version(version(&store, "u", "a").await),
     ];
-    assert_mismatch(store.write_state("u", ops, NO_LIMIT).await, "a");
+    assert_mismatch(store.write_state("u", ops, NO_LIMIT, NO_QUOTA).await, "a");
     assert_eq!(store.get_state("u", "a").await.unwrap(), Some(b("a1")));
 }
 
 async fn a_transaction_is_held_to_the_key_limit_as_a_whole(store: Arc<dyn Backend>) {
-    store.set_state("u", "k1", b("v"), 3).await.unwrap();
-    store.set_state("u", "k2", b("v"), 3).await.unwrap();
+    store
+        .set_state("u", "k1", b("v"), 3, NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .set_state("u", "k2", b("v"), 3, NO_QUOTA)
+        .await
+        .unwrap();
     // Two new keys would make 4: refused whole, the first new key included.
     let grow = vec![StateOp::set("k3", b("v")), StateOp::set("k4", b("v"))];
-    assert_too_many_keys(store.write_state("u", grow, 3).await, 3);
+    assert_too_many_keys(store.write_state("u", grow, 3, NO_QUOTA).await, 3);
     assert_eq!(store.get_state("u", "k3").await.unwrap(), None);
     // Deleting one in the same transaction makes room for one.
     let swap = vec![
@@ -1022,11 +1357,11 @@ async fn a_transaction_is_held_to_the_key_limit_as_a_whole(store: Arc<dyn Backen
         StateOp::set("k3", b("v")),
         StateOp::set("k4", b("v")),
     ];
-    store.write_state("u", swap, 3).await.unwrap();
+    store.write_state("u", swap, 3, NO_QUOTA).await.unwrap();
     assert_eq!(store.get_state("u", "k4").await.unwrap(), Some(b("v")));
     // At the limit, rewriting existing keys is fine, and so is shrinking past a lowered one.
     let rewrite = vec![StateOp::set("k2", b("w")), StateOp::delete("k3")];
-    store.write_state("u", rewrite, 1).await.unwrap();
+    store.write_state("u", rewrite, 1, NO_QUOTA).await.unwrap();
     assert_eq!(store.get_state("u", "k2").await.unwrap(), Some(b("w")));
 }
 
@@ -1036,8 +1371,14 @@ async fn a_transaction_is_held_to_the_key_limit_as_a_whole(store: Arc<dyn Backen
 async fn concurrent_transactions_are_never_seen_half_applied(store: Arc<dyn Backend>) {
     const WRITERS: usize = 8;
     const MOVES: usize = 15;
-    store.set_state("u", "x", b("100"), NO_LIMIT).await.unwrap();
-    store.set_state("u", "y", b("0"), NO_LIMIT).await.unwrap();
+    store
+        .set_state("u", "x", b("100"), NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .set_state("u", "y", b("0"), NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
     let read = |store: Arc<dyn Backend>, key: &'static str| async move {
         let found = store.get_versioned("u", key).await.unwrap().unwrap();
         let number: i64 = String::from_utf8(found.value.to_vec())
@@ -1059,7 +1400,7 @@ async fn concurrent_transactions_are_never_seen_half_applied(store: Arc<dyn Back
                             StateOp::set("x", b(&(x - 1).to_string())).if_version(x_version),
                             StateOp::set("y", b(&(y + 1).to_string())).if_version(y_version),
                         ];
-                        match store.write_state("u", ops, NO_LIMIT).await {
+                        match store.write_state("u", ops, NO_LIMIT, NO_QUOTA).await {
                             Ok(_) => break,
                             Err(BackendError::VersionMismatch { .. }) => refused += 1,
                             Err(other) => panic!("{other}"),
@@ -1126,7 +1467,10 @@ async fn versions_and_sequences_survive_a_restart() {
             }
         };
         let store = open().await;
-        let version = store.set_state("u", "k", b("v"), NO_LIMIT).await.unwrap();
+        let version = store
+            .set_state("u", "k", b("v"), NO_LIMIT, NO_QUOTA)
+            .await
+            .unwrap();
         assert_eq!(store.next_id("u", "ids").await.unwrap(), 1, "{name}");
         let lease = Duration::from_secs(60);
         let held = store
@@ -1164,7 +1508,7 @@ async fn versions_and_sequences_survive_a_restart() {
         let token = store.token("t1").await.unwrap();
         assert_eq!(token, Some(b("hash")), "{name}: tokens survive a restart");
         let next = store
-            .set_state("u", "other", b("v"), NO_LIMIT)
+            .set_state("u", "other", b("v"), NO_LIMIT, NO_QUOTA)
             .await
             .unwrap();
         assert!(
@@ -1192,6 +1536,7 @@ async fn redis_values_without_a_version_get_one() {
             "u",
             vec![StateOp::set("old", b("new")).if_version(old)],
             NO_LIMIT,
+            NO_QUOTA,
         )
         .await
         .unwrap()[0];

@@ -107,6 +107,7 @@ impl Harness {
             function: name.into(),
             wasm: wasm.into(),
             settings: None,
+            beyond_quota: false,
         };
         self.state.put_function(request).await.unwrap().module_hash
     }
