@@ -33,6 +33,18 @@ async fn shared_files_upload_and_download_by_path() {
         let (status, body) = put("/../etc/passwd", "x").await;
         assert_eq!(status, 400, "{mode}");
         assert!(body.contains("leaves the filesystem root"), "{body}");
+        let delete = || {
+            p.http
+                .delete(&url)
+                .header("FilePath", "data/greeting.txt")
+                .send()
+        };
+        let deleted = delete().await.unwrap();
+        assert_eq!(deleted.status(), 200, "{mode}");
+        assert_eq!(deleted.text().await.unwrap(), "Shared file deleted\n");
+        assert_eq!(get("data/greeting.txt").await.0, 404, "{mode}");
+        let again = delete().await.unwrap();
+        assert_eq!(again.status(), 404, "{mode}");
         let response = p.http.get(&url).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 400);
         assert_eq!(

@@ -330,6 +330,14 @@ async fn faasms_http_api_checks_every_request() {
         async move { send(builder, &token).await }
     })
     .await;
+    // Each deletes its own (which it has: one delete each).
+    matrix(&callers, "delete a file", ANYONE, |token| {
+        let builder = http
+            .delete(format!("{upload}/file"))
+            .header("FilePath", "data/a.txt");
+        async move { send(builder, &token).await }
+    })
+    .await;
     // Dapr's own header does what Bearer does.
     let daprs = |token: &str| {
         http.get(format!("{invoke}/v1.0/state/alice/k"))
@@ -713,16 +721,7 @@ async fn the_grpc_apis_check_every_method() {
         code(l().get_file(request(get, &token, false)).await)
     })
     .await;
-    grpc_matrix(&callers, "Layotto DelFile", USERS, |token| async move {
-        // There again for each caller, so a refusal is the token's, not a missing file's.
-        assert_eq!(put_alices(Some(ADMIN.into())).await, Code::Ok);
-        let delete = layotto::DelFileRequest {
-            request: Some(file_request()),
-        };
-        code(l().del_file(request(delete, &token, false)).await)
-    })
-    .await;
-    // The common files are an admin's to write, through Faasm's `/file` or nowhere.
+    // Alice's file (there now) is not a common one, which an admin reaches through `/file`.
     let common = p
         .http
         .get(format!("{}/file", p.upload))
@@ -732,6 +731,15 @@ async fn the_grpc_apis_check_every_method() {
         404,
         "alice's file is not common"
     );
+    grpc_matrix(&callers, "Layotto DelFile", USERS, |token| async move {
+        // There again for each caller, so a refusal is the token's, not a missing file's.
+        assert_eq!(put_alices(Some(ADMIN.into())).await, Code::Ok);
+        let delete = layotto::DelFileRequest {
+            request: Some(file_request()),
+        };
+        code(l().del_file(request(delete, &token, false)).await)
+    })
+    .await;
     let dapr = DaprClient::new(channel(&p).await);
     let d = || dapr.clone();
     grpc_matrix(&callers, "Dapr SaveState", USERS, |token| async move {

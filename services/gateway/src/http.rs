@@ -130,7 +130,7 @@ pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/f/{user}/{function}", get(download).put(upload))
         .route("/s/{user}/{*key}", get(get_state).put(set_state))
-        .route("/file", get(get_file).put(put_file))
+        .route("/file", get(get_file).put(put_file).delete(delete_file))
         .route("/ping", get(ping))
         .merge(crate::subscriptions_http::router())
         .fallback(no_such_endpoint)
@@ -523,6 +523,19 @@ async fn get_file(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Re
     match gateway.get_file(&user, &path).await {
         Ok(Some(data)) => (StatusCode::OK, data).into_response(),
         Ok(None) => text(StatusCode::NOT_FOUND, format!("no shared file {path:?}")),
+        Err(err) => error_response(err),
+    }
+}
+
+/// Not Faasm's (which never deletes a file): how a user, or an admin for the common files,
+/// takes one back.
+async fn delete_file(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let deleted = match (file_path(&headers), acting_user()) {
+        (Ok(path), Ok(user)) => gateway.delete_file(&user, &path).await,
+        (Err(err), _) | (_, Err(err)) => Err(err),
+    };
+    match deleted {
+        Ok(()) => (StatusCode::OK, "Shared file deleted\n").into_response(),
         Err(err) => error_response(err),
     }
 }

@@ -37,7 +37,8 @@ pub enum BackendError {
     /// A write would take the user's stored bytes past its quota.
     #[error(
         "(quota: stored bytes) this would take the user past its {max} bytes of functions, state \
-         and files; delete some first, or ask an admin for more (fwasm quota set)"
+         and files; delete state or files, or replace a function with a smaller one, or ask an \
+         admin for more (fwasm quota set)"
     )]
     OverStoredBytes { max: u64 },
     /// An upload would give the user a function beyond its quota.

@@ -414,14 +414,18 @@ fn count_usage(txn: &WriteTransaction) -> Result<(), BackendError> {
 }
 
 fn usage_of(txn: &WriteTransaction, user: &str) -> Result<Usage, BackendError> {
-    let usage = txn.open_table(USAGE).map_err(storage)?;
-    Ok(usage
-        .get(user)
-        .map_err(storage)?
-        .map_or(Usage::default(), |entry| {
-            let (bytes, functions) = entry.value();
-            Usage { bytes, functions }
-        }))
+    usage_in(&txn.open_table(USAGE).map_err(storage)?, user)
+}
+
+fn usage_in(
+    table: &impl ReadableTable<&'static str, (u64, u64)>,
+    user: &str,
+) -> Result<Usage, BackendError> {
+    let entry = table.get(user).map_err(storage)?;
+    Ok(entry.map_or(Usage::default(), |entry| {
+        let (bytes, functions) = entry.value();
+        Usage { bytes, functions }
+    }))
 }
 
 fn record_usage(txn: &WriteTransaction, user: &str, usage: Usage) -> Result<(), BackendError> {
@@ -638,14 +642,7 @@ impl Backend for EmbeddedBackend {
         let user = user.to_string();
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(storage)?;
-            let usage = txn.open_table(USAGE).map_err(storage)?;
-            Ok(usage
-                .get(user.as_str())
-                .map_err(storage)?
-                .map_or(Usage::default(), |entry| {
-                    let (bytes, functions) = entry.value();
-                    Usage { bytes, functions }
-                }))
+            usage_in(&txn.open_table(USAGE).map_err(storage)?, &user)
         })
         .await
     }

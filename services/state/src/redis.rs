@@ -22,6 +22,8 @@
 //! | `fwasm:ufile:{user}:{path}`  | string | a user's shared file                            |
 //! | `fwasm:ufiles:{user}`        | zset   | the paths of the user's files (for listing)     |
 //! | `fwasm:usage:{user}`         | hash   | `bytes` the user stores, `functions` it has     |
+//! | `fwasm:usage-common`         | hash   | the same for the common files (never checked)   |
+//! | `fwasm:usage-counted`        | string | set once every user's usage was counted         |
 //! | `fwasm:sub:{user}:{topic}`   | set    | the functions subscribed to a topic             |
 //! | `fwasm:topics:{user}`        | set    | the user's topics with subscriptions            |
 //!
@@ -230,7 +232,8 @@ const VERSION_COUNTER: &str = "fwasm:state-version";
 const VERSIONED_MARK: &str = "fwasm:state-versioned";
 
 /// Appends an element: admits the key under the limit as [`WRITE_SCRIPT`] does, RPUSHes, and keeps the list's size
-/// (measured once, and kept even when refusing, if a list predates its size key).
+/// (measured once, kept and counted in the usage even when refusing, if a list predates its
+/// size key).
 /// KEYS: key set, list, list size, the user's usage. ARGV: state key, max keys, element, max
 /// list bytes, the most bytes the user may store.
 /// Returns 0 if refused by the key limit, -1 if by the list's size limit, -2 if by the
@@ -242,11 +245,13 @@ if not size then
   for _, element in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
     size = size + #element
   end
+  -- A list an older fwasm wrote was never counted: counted now, with its size.
+  if size > 0 then
+    redis.call('SET', KEYS[3], size)
+    redis.call('HINCRBY', KEYS[4], 'bytes', size)
+  end
 end
 if size + #ARGV[3] > tonumber(ARGV[4]) then
-  if redis.call('EXISTS', KEYS[2]) == 1 then
-    redis.call('SET', KEYS[3], size)
-  end
   return -1
 end
 size = size + #ARGV[3]
@@ -264,6 +269,18 @@ redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[3], size)
 redis.call('HINCRBY', KEYS[4], 'bytes', #ARGV[3])
 return 1
+";
+
+/// A list's size in bytes, kept in its size key if it has none yet. KEYS: list, list size.
+const MEASURE_LIST_SCRIPT: &str = r"
+local size = tonumber(redis.call('GET', KEYS[2]))
+if size then return size end
+size = 0
+for _, element in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  size = size + #element
+end
+if size > 0 then redis.call('SET', KEYS[2], size) end
+return size
 ";
 
 /// Empties a list, and forgets the key unless it still has a value.
@@ -333,6 +350,7 @@ pub struct RedisBackend {
     append_script: Script,
     clear_appended_script: Script,
     put_function_script: Script,
+    measure_list_script: Script,
     put_file_script: Script,
     delete_file_script: Script,
     lock_script: Script,
@@ -386,6 +404,7 @@ impl RedisBackend {
             append_script: Script::new(APPEND_SCRIPT),
             clear_appended_script: Script::new(CLEAR_APPENDED_SCRIPT),
             put_function_script: Script::new(PUT_FUNCTION_SCRIPT),
+            measure_list_script: Script::new(MEASURE_LIST_SCRIPT),
             put_file_script: Script::new(PUT_FILE_SCRIPT),
             delete_file_script: Script::new(DELETE_FILE_SCRIPT),
             lock_script: Script::new(LOCK_SCRIPT),
@@ -466,9 +485,21 @@ impl RedisBackend {
             entry.0 += size.unwrap_or(0);
             entry.1 += 1;
         }
+        // Lists with their sizes: one from before sizes were kept is measured now (and its
+        // size kept), so that clearing it later takes off what was counted.
+        for list in self.keys_matching("fwasm:a:*").await? {
+            let size_key = format!("fwasm:ab:{}", &list["fwasm:a:".len()..]);
+            let size: i64 = self
+                .measure_list_script
+                .key(&list)
+                .key(size_key)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(storage)?;
+            counted.entry(user_of(&list, "fwasm:a:")).or_default().0 += size;
+        }
         for (pattern, tag, measure) in [
             ("fwasm:v:*", "fwasm:v:", "STRLEN"),
-            ("fwasm:ab:*", "fwasm:ab:", "GET"),
             ("fwasm:ufile:*", "fwasm:ufile:", "STRLEN"),
         ] {
             for key in self.keys_matching(pattern).await? {
@@ -721,7 +752,8 @@ impl Backend for RedisBackend {
     }
 
     async fn usage(&self, user: &str) -> Result<Usage, BackendError> {
-        // Counts can dip below 0 where a list predates its size key, so read them signed.
+        // Read signed: the common files' count goes below 0 when a file stored before counts
+        // were kept is deleted (it is never checked), and no count should fail a read.
         let (bytes, functions): (Option<i64>, Option<i64>) = ::redis::cmd("HMGET")
             .arg(usage_key(user)?)
             .arg("bytes")

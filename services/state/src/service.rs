@@ -66,7 +66,6 @@ const MAX_TRANSACTION_OPS: usize = 1000;
 /// The most bytes of values one state transaction may write.
 const MAX_TRANSACTION_BYTES: usize = 64 << 20;
 
-/// Refuses `len` bytes of `what` over `max`.
 /// A file's owner: a user, or "" for the common files.
 fn check_file_owner(user: &str) -> Result<(), ApiError> {
     match user {
@@ -75,6 +74,7 @@ fn check_file_owner(user: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Refuses `len` bytes of `what` over `max`.
 fn check_size(what: &str, len: usize, max: usize) -> Result<(), ApiError> {
     if len > max {
         return Err(ApiError::new(
@@ -523,6 +523,10 @@ impl StateApi for StateService {
     }
 
     async fn put_quota(&self, req: UserQuota) -> Result<(), ApiError> {
+        // Loaded first, so a load under way cannot bring back what this replaces.
+        self.quotas
+            .in_force(&req.user, self.backend.as_ref())
+            .await?;
         put_quota_in(self.backend.as_ref(), &req).await?;
         self.quotas.set(&req);
         Ok(())

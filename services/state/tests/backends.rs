@@ -353,12 +353,19 @@ async fn redis_usage_from_before_it_was_kept_is_counted() {
             &["SET", "fwasm:v:u:k", "abc"],
             &["RPUSH", "fwasm:a:u:l", "de"],
             &["SET", "fwasm:ab:u:l", "2"],
+            // From before list sizes were kept: measured as it is counted.
+            &["RPUSH", "fwasm:a:u:old", "1234"],
             &["SET", "fwasm:ufile:u:x", "123456"],
             &["SET", "fwasm:v:v:k", "1"],
         ],
     )
     .await;
     let store = RedisBackend::connect(&server.url()).await.unwrap();
+    assert_eq!(
+        store.usage("u").await.unwrap(),
+        usage(5 + 5 + 3 + 2 + 4 + 6, 2)
+    );
+    store.clear_appended("u", "old").await.unwrap();
     assert_eq!(store.usage("u").await.unwrap(), usage(5 + 5 + 3 + 2 + 6, 2));
     assert_eq!(store.usage("v").await.unwrap(), usage(1, 0));
     drop(store);
@@ -399,6 +406,10 @@ async fn redis_lists_without_a_size_are_measured() {
         store.read_appended("u", "log").await.unwrap(),
         vec![b("12345"), b("678"), b("ab")]
     );
+    // Counted once measured, so clearing it takes off as much as it added.
+    assert_eq!(store.usage("u").await.unwrap(), usage(10, 0));
+    store.clear_appended("u", "log").await.unwrap();
+    assert_eq!(store.usage("u").await.unwrap(), usage(0, 0));
 }
 
 async fn call_records_round_trip_and_expire(store: Arc<dyn Backend>) {
