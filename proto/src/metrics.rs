@@ -18,6 +18,9 @@ pub const CALLS: &str = "fwasm_calls_total";
 pub const CALL_SECONDS: &str = "fwasm_call_seconds";
 /// Calls whose module had to be fetched and compiled first.
 pub const COLD_STARTS: &str = "fwasm_cold_starts_total";
+/// Functions initialised and snapshotted (or whose initialisation failed), once per
+/// executor and function.
+pub const SNAPSHOTS: &str = "fwasm_snapshots_taken_total";
 /// Calls an executor holds right now: running, queued for a worker, or parked.
 pub const LIVE_CALLS: &str = "fwasm_executor_live_calls";
 /// Calls waiting for a worker thread.
@@ -111,6 +114,7 @@ pub struct Meters {
     pub calls_failed: metrics::Counter,
     pub call_seconds: metrics::Histogram,
     pub cold_starts: metrics::Counter,
+    pub snapshots: metrics::Counter,
     pub live_calls: metrics::Gauge,
     pub queue_depth: metrics::Gauge,
     pub parked_calls: metrics::Gauge,
@@ -137,6 +141,7 @@ pub fn meters() -> &'static Meters {
             calls_failed: metrics::counter!(CALLS, "outcome" => "failed"),
             call_seconds: metrics::histogram!(CALL_SECONDS),
             cold_starts: metrics::counter!(COLD_STARTS),
+            snapshots: metrics::counter!(SNAPSHOTS),
             live_calls: metrics::gauge!(LIVE_CALLS),
             queue_depth: metrics::gauge!(QUEUE_DEPTH),
             parked_calls: metrics::gauge!(PARKED_CALLS),

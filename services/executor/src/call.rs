@@ -11,8 +11,8 @@ use bytes::Bytes;
 use fwasm_proto::pb::{Call, CallResult, CallStatus, FailureKind};
 use tokio::sync::oneshot;
 use wasmi::{
-    Linker, Memory, Module, ResumableCall, ResumableCallHostTrap, ResumableCallOutOfFuel, Store,
-    TrapCode, Val, ValType,
+    Instance, Linker, Memory, Module, ResumableCall, ResumableCallHostTrap, ResumableCallOutOfFuel,
+    Store, TrapCode, Val, ValType,
 };
 
 use crate::abi::{Adapter, Ended, Entry, Next, Vals};
@@ -25,6 +25,7 @@ use crate::host::park::{HostOp, OpResult, Suspend, complete};
 use crate::host::sidecar::CallSidecar;
 use crate::host::state::CallState;
 use crate::limits::Limits;
+use crate::snapshot::{InitFailure, InitPlan, RunError, Snapshot, SnapshotSlot, run_to_end};
 
 /// A guest ABI ready to run calls: its adapter and the linker with its imports (built once per
 /// engine and shared by all calls), and whether the executor has a sidecar for its guests.
@@ -46,6 +47,8 @@ pub(crate) struct CallTask {
     call: Call,
     module: Module,
     guest: Guest,
+    /// Set when the module initialises: the call starts from its snapshot.
+    snapshot: Option<Arc<SnapshotSlot>>,
     limits: Arc<Limits>,
     cold_start: bool,
     local_state: Arc<LocalState>,
@@ -168,6 +171,7 @@ impl CallTask {
         call: Call,
         module: Module,
         guest: Guest,
+        snapshot: Option<Arc<SnapshotSlot>>,
         limits: Arc<Limits>,
         cold_start: bool,
         local_state: Arc<LocalState>,
@@ -178,6 +182,7 @@ impl CallTask {
             call,
             module,
             guest,
+            snapshot,
             limits,
             cold_start,
             local_state,
@@ -333,8 +338,48 @@ impl CallTask {
         give
     }
 
-    /// A fresh instance, with the request handed over as its ABI says, and the entry to run.
+    /// A fresh instance (or one restored from the function's snapshot), with the request
+    /// handed over as its ABI says, and the entry to run.
     fn prepare(&self) -> Result<(Store<HostState>, Memory, Entry), Failure> {
+        let cx = Context {
+            call: &self.call,
+            limits: &self.limits,
+        };
+        let (mut store, instance, memory) = self.instantiate(&cx)?;
+        match &self.snapshot {
+            Some(slot) => {
+                let snapshot = slot
+                    .get_or_take(|| self.take_snapshot(slot.plan(), &cx))
+                    .map_err(|failed| Failure::new(failed.kind, failed.message))?;
+                snapshot
+                    .restore(&mut store, &instance, memory)
+                    .map_err(|e| Failure::new(FailureKind::Trap, format!("{}: {e}", cx.name())))?;
+            }
+            // A WASI reactor the ABI does not snapshot initialises its runtime here, once per
+            // instance. (Looked up as a plain export: a typed lookup's miss builds an error.)
+            None => {
+                if let Some(initialize) = instance.get_func(&store, "_initialize") {
+                    let initialize = initialize.typed::<(), ()>(&store).map_err(|e| {
+                        Failure::new(FailureKind::AbiViolation, format!("_initialize: {e}"))
+                    })?;
+                    initialize
+                        .call(&mut store, ())
+                        .map_err(|e| Failure::trap(&store, e, &cx))?;
+                }
+            }
+        }
+        let entry = self
+            .guest
+            .adapter
+            .enter(&mut store, &instance, memory, &cx)?;
+        Ok((store, memory, entry))
+    }
+
+    /// A fresh instance of the call's module, its start function run.
+    fn instantiate(
+        &self,
+        cx: &Context<'_>,
+    ) -> Result<(Store<HostState>, Instance, Memory), Failure> {
         let adapter = self.guest.adapter;
         let io = CallIo::new(&self.call, adapter.streams(), &self.limits);
         let chaining = Chaining::new(&self.call, &self.limits);
@@ -349,31 +394,78 @@ impl CallTask {
         store
             .set_fuel(self.limits.max_fuel)
             .expect("fuel metering is enabled");
-        let cx = Context {
-            call: &self.call,
-            limits: &self.limits,
-        };
         let instance = self
             .guest
             .linker
             .instantiate_and_start(&mut store, &self.module)
-            .map_err(|e| Failure::trap(&store, e, &cx))?;
+            .map_err(|e| Failure::trap(&store, e, cx))?;
         let memory = instance
             .get_memory(&store, fwasm_abi::EXPORT_MEMORY)
             .ok_or_else(|| Failure::new(FailureKind::AbiViolation, "module exports no memory"))?;
         store.data_mut().memory = Some(memory);
-        // A WASI reactor (C, C++) initialises its runtime here, once per instance.
-        // (Looked up as a plain export: a typed lookup's miss builds an error on every call.)
-        if let Some(initialize) = instance.get_func(&store, "_initialize") {
-            let initialize = initialize.typed::<(), ()>(&store).map_err(|e| {
-                Failure::new(FailureKind::AbiViolation, format!("_initialize: {e}"))
-            })?;
-            initialize
-                .call(&mut store, ())
-                .map_err(|e| Failure::trap(&store, e, &cx))?;
+        Ok((store, instance, memory))
+    }
+
+    /// Initialises a fresh instance as `plan` says and snapshots it, for every call of the
+    /// function on this executor.
+    fn take_snapshot(&self, plan: InitPlan, cx: &Context<'_>) -> Result<Snapshot, InitFailure> {
+        let failed = |export: &str, failure: Failure| InitFailure {
+            kind: failure.kind,
+            message: format!(
+                "{} cannot start: its initialisation ({export}) failed: {}",
+                cx.name(),
+                failure.message
+            ),
+        };
+        let (mut store, instance, memory) = self
+            .instantiate(cx)
+            .map_err(|f| failed("instantiation", f))?;
+        let deadline = Instant::now() + self.limits.timeout;
+        for (export, returns_status) in plan.steps() {
+            let Some(func) = instance.get_func(&store, export) else {
+                continue;
+            };
+            let ran = run_to_end(
+                &mut store,
+                func,
+                returns_status,
+                self.limits.max_fuel,
+                self.limits.fuel_slice,
+                deadline,
+            );
+            let failure = match ran {
+                Ok(None | Some(0)) => continue,
+                Ok(Some(status)) => {
+                    Failure::new(FailureKind::Exit, format!("{export} returned {status}"))
+                }
+                Err(RunError::Trap(e)) => Failure::trap(&store, e, cx),
+                Err(RunError::OutOfFuel) => Failure::out_of_fuel(cx),
+                Err(RunError::TimedOut) => self.timed_out(),
+                Err(RunError::HostTrap(why)) => Failure::new(FailureKind::Trap, why),
+            };
+            return Err(failed(export, failure));
         }
-        let entry = adapter.enter(&mut store, &instance, memory, &cx)?;
-        Ok((store, memory, entry))
+        let printed = store.data_mut().io.take_console();
+        if !printed.is_empty() {
+            tracing::info!(
+                output = %String::from_utf8_lossy(&printed).trim_end(),
+                "function initialised"
+            );
+        }
+        let (fresh, fresh_instance, fresh_memory) = self
+            .instantiate(cx)
+            .map_err(|f| failed("instantiation", f))?;
+        let snapshot = Snapshot::capture(
+            (&store, &instance),
+            (&fresh, &fresh_instance),
+            memory,
+            fresh_memory,
+        );
+        tracing::info!(
+            changed_bytes = snapshot.changed_bytes(),
+            "function snapshotted after its initialisation"
+        );
+        Ok(snapshot)
     }
 
     fn after_slice(

@@ -29,6 +29,7 @@ use crate::ExecutorConfig;
 use crate::abi::{self, Abi, check_abi};
 use crate::cache::{Compiled, ModuleCache};
 use crate::call::{CallTask, Guest};
+use crate::globals::exporting_mutable_globals;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
 use crate::host::local_state::LocalState;
@@ -38,6 +39,7 @@ use crate::host::state::{LocalGuard, StateOp, StateOutcome};
 use crate::limits::Limits;
 use crate::pool::WorkerPool;
 use crate::sidecar::Sidecar;
+use crate::snapshot::{InitPlan, SlotKey, Snapshots};
 
 /// Every ABI's adapter with a linker of its imports: one linker per adapter, built once per
 /// engine (ABIs that share an adapter share it).
@@ -72,6 +74,8 @@ struct Inner {
     guests: HashMap<Abi, Guest>,
     limits: Arc<Limits>,
     cache: ModuleCache,
+    /// Functions' instances after their initialisation, which their calls start from.
+    snapshots: Snapshots,
     pool: WorkerPool,
     state: Arc<dyn StateApi>,
     scheduler: Arc<dyn SchedulerApi>,
@@ -129,6 +133,7 @@ impl Executor {
                 engine,
                 limits: Arc::new(config.limits),
                 cache: ModuleCache::new(config.module_cache_capacity),
+                snapshots: Snapshots::new(config.module_cache_capacity),
                 pool: WorkerPool::new(config.workers, on_park),
                 state,
                 scheduler,
@@ -148,6 +153,11 @@ impl Executor {
     /// Calls admitted here and not yet ended: running, queued or parked.
     pub fn live_calls(&self) -> usize {
         self.inner.admission.live.load(Ordering::Acquire)
+    }
+
+    /// Functions this executor initialised and snapshotted (or failed to), once each.
+    pub fn snapshots_taken(&self) -> u64 {
+        self.inner.snapshots.taken()
     }
 
     /// Calls parked in a host call (awaiting another call, or chaining): they hold no thread.
@@ -207,11 +217,25 @@ impl Inner {
         let (compiled, cold_start) = self.module(&call.module_hash).await?;
         tracing::Span::current().record("abi", tracing::field::display(compiled.abi));
         let (id, user) = (call.id, call.user.clone());
+        let mut env: Vec<(String, String)> = call
+            .settings
+            .as_ref()
+            .map(|s| s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        env.sort();
+        let key = SlotKey {
+            user: &call.user,
+            function: &call.function,
+            module_hash: &call.module_hash,
+            env: &env,
+        };
+        let snapshot = self.snapshots.slot(key, &compiled.module, compiled.abi);
         let (reply, finished) = oneshot::channel();
         self.pool.submit(CallTask::new(
             call,
             compiled.module,
             self.guests[&compiled.abi].clone(),
+            snapshot,
             self.limits.clone(),
             cold_start,
             self.local_state.clone(),
@@ -280,8 +304,16 @@ impl Inner {
         let engine = self.engine.clone();
         // Compiling (validation and translation) is CPU work: keep it off the async workers.
         let module = tokio::task::spawn_blocking(move || {
-            let module = Module::new(&engine, &code.wasm).map_err(|e| e.to_string())?;
+            let mut module = Module::new(&engine, &code.wasm).map_err(|e| e.to_string())?;
             let abi = check_abi(&module).map_err(|e| e.to_string())?;
+            // A module that initialises has its calls start from a snapshot, which must reach
+            // every global the initialisation may have changed.
+            if InitPlan::of(&module, abi).is_some()
+                && let Some(rewritten) =
+                    exporting_mutable_globals(&code.wasm).map_err(|e| e.to_string())?
+            {
+                module = Module::new(&engine, &rewritten).map_err(|e| e.to_string())?;
+            }
             Ok::<_, String>(Compiled { module, abi })
         })
         .await

@@ -12,10 +12,12 @@ mod abi;
 mod cache;
 mod call;
 mod executor;
+mod globals;
 mod host;
 mod limits;
 mod pool;
 mod sidecar;
+mod snapshot;
 
 use std::future::Future;
 use std::sync::Arc;

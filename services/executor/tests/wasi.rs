@@ -45,7 +45,7 @@ fn wasi_guest(data: &str, body: &str) -> String {
 }
 
 #[tokio::test]
-async fn stdout_is_captured_and_initialize_runs_once_per_instance() {
+async fn stdout_is_captured_and_each_call_starts_after_initialize_ran_once() {
     let h = Harness::new(Limits::default()).await;
     let guest = wasi_guest(
         r#"(data (i32.const 200) "printed\n")"#,

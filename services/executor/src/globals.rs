@@ -1,0 +1,123 @@
+//! Exports the mutable globals a module keeps to itself, so that a snapshot can read what its
+//! initialisation left in them and restore it: wasmi reaches a global only through an export.
+//! The module is rewritten as the executor compiles it; what is stored stays as uploaded.
+
+use std::collections::HashSet;
+
+use wasm_encoder::ExportKind;
+use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
+
+/// The names the added exports take, followed by the global's index. No ABI export begins so.
+const HIDDEN_GLOBAL_PREFIX: &str = "fwasm:global:";
+
+/// `wasm` with every mutable global it does not export exported, or `None` if it exports
+/// them all already.
+pub(crate) fn exporting_mutable_globals(
+    wasm: &[u8],
+) -> Result<Option<Vec<u8>>, wasmparser::BinaryReaderError> {
+    let mut imported = 0u32;
+    let mut mutable = Vec::new();
+    let mut exported = HashSet::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::ImportSection(imports) => {
+                for import in imports.into_imports() {
+                    if matches!(import?.ty, TypeRef::Global(_)) {
+                        imported += 1;
+                    }
+                }
+            }
+            Payload::GlobalSection(globals) => {
+                for (index, global) in globals.into_iter().enumerate() {
+                    if global?.ty.mutable {
+                        mutable.push(imported + index as u32);
+                    }
+                }
+            }
+            Payload::ExportSection(exports) => {
+                for export in exports {
+                    let export = export?;
+                    if export.kind == ExternalKind::Global {
+                        exported.insert(export.index);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let hidden: Vec<u32> = mutable
+        .into_iter()
+        .filter(|index| !exported.contains(index))
+        .collect();
+    if hidden.is_empty() {
+        return Ok(None);
+    }
+    let mut module = wasm_encoder::Module::new();
+    let mut added = false;
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload?;
+        if let Payload::ExportSection(exports) = &payload {
+            let mut section = wasm_encoder::ExportSection::new();
+            for export in exports.clone() {
+                let export = export?;
+                section.export(export.name, export_kind(export.kind), export.index);
+            }
+            for index in &hidden {
+                let name = format!("{HIDDEN_GLOBAL_PREFIX}{index}");
+                section.export(&name, ExportKind::Global, *index);
+            }
+            module.section(&section);
+            added = true;
+        } else if let Some((id, range)) = payload.as_section() {
+            let data = &wasm[range.start as usize..range.end as usize];
+            module.section(&wasm_encoder::RawSection { id, data });
+        }
+    }
+    // Every module an ABI runs exports its memory, so it has an export section.
+    Ok(added.then(|| module.finish()))
+}
+
+fn export_kind(kind: ExternalKind) -> ExportKind {
+    match kind {
+        ExternalKind::Func | ExternalKind::FuncExact => ExportKind::Func,
+        ExternalKind::Table => ExportKind::Table,
+        ExternalKind::Memory => ExportKind::Memory,
+        ExternalKind::Global => ExportKind::Global,
+        ExternalKind::Tag => ExportKind::Tag,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_mutable_globals_are_exported_and_nothing_else_changes() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (import "m" "g" (global $imported i32))
+                (global $sp (mut i32) (i32.const 1024))
+                (global $constant i32 (i32.const 7))
+                (global $shown (export "shown") (mut i32) (i32.const 0))
+                (global $state (mut i64) (i64.const 0))
+                (memory (export "memory") 1)
+                (func (export "f") (result i32) (global.get $sp)))"#,
+        )
+        .unwrap();
+        let rewritten = exporting_mutable_globals(&wasm).unwrap().unwrap();
+        let engine = wasmi::Engine::default();
+        let module = wasmi::Module::new(&engine, &rewritten).unwrap();
+        let mut names: Vec<&str> = module.exports().map(|e| e.name()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["f", "fwasm:global:1", "fwasm:global:4", "memory", "shown"]
+        );
+        let none_hidden =
+            wat::parse_str(r#"(module (global (export "g") (mut i32) (i32.const 0)))"#);
+        assert_eq!(
+            exporting_mutable_globals(&none_hidden.unwrap()).unwrap(),
+            None
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! Snapshots (Faasm's Proto-Faaslets): a function's instance as its initialisation left it,
+//! taken once per executor and function, and every call's instance restored from it instead
+//! of initialising again.
+//!
+//! Initialisation is, in order, whichever of these the module exports: `_initialize` (a WASI
+//! reactor's runtime and C++ constructors), `_faasm_zygote` (Faasm's `FAASM_ZYGOTE`, whose
+//! non-zero result fails it) and `fwasm_init` (fwasm's own, `#[fwasm_sdk::init]` and
+//! `FWASM_INIT`). It runs on a worker under the first call's limits, and may use any import
+//! that answers at once (console, clocks, random numbers, the local state tier); one that
+//! would park the call (global state, chaining, files, a sidecar) is refused, as in a start
+//! function. A snapshot keeps the pages of linear memory initialisation left different from
+//! a fresh instance, the memory's size, and the exported mutable globals it changed; globals
+//! a module does not export (the stack pointer) must be left as they were found, which every
+//! compiler's functions do when they return.
+//!
+//! Restoring makes a fresh instance (a start section runs again; its writes are overwritten)
+//! and copies the changed pages in: nothing one call writes is seen by the next. Random
+//! numbers come from the host per call, but a guest PRNG seeded during initialisation starts
+//! every call from the same seed unless the handler reseeds it.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use fwasm_proto::pb::FailureKind;
+use lru::LruCache;
+use wasmi::{Extern, ExternType, Func, Instance, Memory, Module, Mutability, Store, Val};
+
+use crate::abi::Abi;
+
+/// A Faasm zygote: `int _faasm_zygote()`, 0 for success.
+pub const EXPORT_FAASM_ZYGOTE: &str = "_faasm_zygote";
+/// fwasm's own initialisation: `void fwasm_init()`.
+pub const EXPORT_FWASM_INIT: &str = "fwasm_init";
+/// A WASI reactor's initialisation (libc, C++ constructors).
+pub const EXPORT_INITIALIZE: &str = "_initialize";
+
+const PAGE: usize = 65536;
+
+/// What a module runs to initialise, if anything: then its calls start from a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InitPlan {
+    initialize: bool,
+    zygote: bool,
+    init: bool,
+}
+
+impl InitPlan {
+    /// The initialisation `module` exports, for the ABIs whose calls start from a snapshot
+    /// (a WASI command's start-up is its program; proxy-wasm's is its own protocol).
+    pub(crate) fn of(module: &Module, abi: Abi) -> Option<InitPlan> {
+        if !matches!(abi, Abi::FwasmV1 | Abi::FaasmC) {
+            return None;
+        }
+        let exports = |name: &str| {
+            module
+                .exports()
+                .any(|export| export.name() == name && matches!(export.ty(), ExternType::Func(_)))
+        };
+        let plan = InitPlan {
+            initialize: exports(EXPORT_INITIALIZE),
+            zygote: abi == Abi::FaasmC && exports(EXPORT_FAASM_ZYGOTE),
+            init: exports(EXPORT_FWASM_INIT),
+        };
+        (plan.initialize || plan.zygote || plan.init).then_some(plan)
+    }
+
+    /// The exports to run, in order, and whether each returns a status (non-zero: failed).
+    pub(crate) fn steps(&self) -> impl Iterator<Item = (&'static str, bool)> {
+        [
+            (self.initialize, EXPORT_INITIALIZE, false),
+            (self.zygote, EXPORT_FAASM_ZYGOTE, true),
+            (self.init, EXPORT_FWASM_INIT, false),
+        ]
+        .into_iter()
+        .filter(|(runs, _, _)| *runs)
+        .map(|(_, name, status)| (name, status))
+    }
+}
+
+/// An instance as initialisation left it, against a fresh one.
+pub(crate) struct Snapshot {
+    /// The memory's size in pages.
+    pages: u64,
+    /// The pages that differ from a fresh instance's, by index.
+    changed: Vec<(u64, Box<[u8]>)>,
+    /// The exported mutable globals initialisation changed.
+    globals: Vec<(Box<str>, Val)>,
+}
+
+impl Snapshot {
+    /// Compares an initialised instance with a fresh one of the same module.
+    pub(crate) fn capture<T>(
+        (initialised, instance): (&Store<T>, &Instance),
+        (fresh, fresh_instance): (&Store<T>, &Instance),
+        memory: Memory,
+        fresh_memory: Memory,
+    ) -> Snapshot {
+        let (after, before) = (memory.data(initialised), fresh_memory.data(fresh));
+        let changed = after
+            .chunks(PAGE)
+            .enumerate()
+            .filter(
+                |(index, page)| match before.get(index * PAGE..(index + 1) * PAGE) {
+                    Some(was) => was != *page,
+                    None => page.iter().any(|&byte| byte != 0),
+                },
+            )
+            .map(|(index, page)| (index as u64, Box::from(page)))
+            .collect();
+        let mut globals = Vec::new();
+        for export in instance.exports(initialised) {
+            let name = export.name();
+            let Extern::Global(global) = export.into_extern() else {
+                continue;
+            };
+            if global.ty(initialised).mutability() != Mutability::Var {
+                continue;
+            }
+            let value = global.get(initialised);
+            let was = fresh_instance.get_global(fresh, name).map(|g| g.get(fresh));
+            if was.is_none_or(|was| !same(&was, &value)) {
+                globals.push((Box::from(name), value));
+            }
+        }
+        Snapshot {
+            pages: memory.size(initialised),
+            changed,
+            globals,
+        }
+    }
+
+    /// Makes a fresh instance what the snapshot holds.
+    pub(crate) fn restore<T>(
+        &self,
+        store: &mut Store<T>,
+        instance: &Instance,
+        memory: Memory,
+    ) -> Result<(), String> {
+        let grow = self.pages.saturating_sub(memory.size(&*store));
+        if grow > 0 {
+            memory
+                .grow(&mut *store, grow)
+                .map_err(|e| format!("restoring its snapshot's memory: {e}"))?;
+        }
+        let data = memory.data_mut(&mut *store);
+        for (index, page) in &self.changed {
+            let at = *index as usize * PAGE;
+            data[at..at + page.len()].copy_from_slice(page);
+        }
+        for (name, value) in &self.globals {
+            let global = instance
+                .get_global(&*store, name)
+                .ok_or_else(|| format!("its snapshot names a global {name} it does not have"))?;
+            global
+                .set(&mut *store, value.clone())
+                .map_err(|e| format!("restoring the global {name}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Bytes of memory a restore copies.
+    pub(crate) fn changed_bytes(&self) -> usize {
+        self.changed.iter().map(|(_, page)| page.len()).sum()
+    }
+}
+
+fn same(a: &Val, b: &Val) -> bool {
+    match (a, b) {
+        (Val::I32(a), Val::I32(b)) => a == b,
+        (Val::I64(a), Val::I64(b)) => a == b,
+        (Val::F32(a), Val::F32(b)) => a.to_bits() == b.to_bits(),
+        (Val::F64(a), Val::F64(b)) => a.to_bits() == b.to_bits(),
+        _ => false,
+    }
+}
+
+/// Why initialisation failed: every call of the function says so, until it is uploaded again.
+#[derive(Debug, Clone)]
+pub(crate) struct InitFailure {
+    pub(crate) kind: FailureKind,
+    pub(crate) message: String,
+}
+
+/// One function's snapshot, taken by the first call that needs it while the others wait.
+pub(crate) struct SnapshotSlot {
+    plan: InitPlan,
+    taken: OnceLock<Result<Arc<Snapshot>, InitFailure>>,
+    counter: Arc<AtomicU64>,
+}
+
+impl SnapshotSlot {
+    pub(crate) fn plan(&self) -> InitPlan {
+        self.plan
+    }
+
+    /// The snapshot, taken with `take` if no call has taken it yet.
+    pub(crate) fn get_or_take(
+        &self,
+        take: impl FnOnce() -> Result<Snapshot, InitFailure>,
+    ) -> Result<Arc<Snapshot>, InitFailure> {
+        self.taken
+            .get_or_init(|| {
+                let taken = take().map(Arc::new);
+                self.counter.fetch_add(1, Ordering::Relaxed);
+                fwasm_proto::metrics::meters().snapshots.increment(1);
+                taken
+            })
+            .clone()
+    }
+}
+
+/// An executor's snapshots, by function and module: a function's settings (its environment)
+/// are part of what initialisation sees, so each function of a user has its own, and a new
+/// upload (a new module) a new one.
+pub(crate) struct Snapshots {
+    slots: Mutex<LruCache<String, Arc<SnapshotSlot>>>,
+    taken: Arc<AtomicU64>,
+}
+
+impl Snapshots {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            slots: Mutex::new(LruCache::new(capacity)),
+            taken: Arc::default(),
+        }
+    }
+
+    /// The slot of `user/function` running `module_hash` with `env`, if its module has an
+    /// initialisation to snapshot.
+    pub(crate) fn slot(
+        &self,
+        key: SlotKey<'_>,
+        module: &Module,
+        abi: Abi,
+    ) -> Option<Arc<SnapshotSlot>> {
+        let plan = InitPlan::of(module, abi)?;
+        let key = format!(
+            "{}/{}@{}?{:?}",
+            key.user, key.function, key.module_hash, key.env
+        );
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = slots.get_or_insert(key, || {
+            Arc::new(SnapshotSlot {
+                plan,
+                taken: OnceLock::new(),
+                counter: self.taken.clone(),
+            })
+        });
+        Some(slot.clone())
+    }
+
+    /// Snapshots taken (or initialisations failed) so far.
+    pub(crate) fn taken(&self) -> u64 {
+        self.taken.load(Ordering::Relaxed)
+    }
+}
+
+/// What a function's snapshot is for.
+pub(crate) struct SlotKey<'a> {
+    pub(crate) user: &'a str,
+    pub(crate) function: &'a str,
+    pub(crate) module_hash: &'a str,
+    pub(crate) env: &'a [(String, String)],
+}
+
+/// Runs `func` (no parameters) to its end in fuel slices, up to the limits: whether it
+/// returned a non-zero status, for a function that returns one.
+pub(crate) fn run_to_end<T>(
+    store: &mut Store<T>,
+    func: Func,
+    returns_status: bool,
+    fuel: u64,
+    slice: u64,
+    deadline: std::time::Instant,
+) -> Result<Option<i32>, RunError> {
+    let mut results = [Val::I32(0)];
+    let results = match returns_status {
+        true => &mut results[..],
+        false => &mut results[..0],
+    };
+    let mut left = fuel;
+    let give = |store: &mut Store<T>, left: u64| {
+        let give = slice.min(left);
+        store.set_fuel(give).map(|_| give)
+    };
+    let mut given = give(store, left).map_err(|e| RunError::Trap(e.into()))?;
+    let mut call = func
+        .call_resumable(&mut *store, &[], results)
+        .map_err(RunError::Trap)?;
+    loop {
+        match call {
+            wasmi::ResumableCall::Finished => break,
+            wasmi::ResumableCall::OutOfFuel(paused) => {
+                left = left.saturating_sub(given - store.get_fuel().unwrap_or(0));
+                if left == 0 || paused.required_fuel() > left {
+                    return Err(RunError::OutOfFuel);
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(RunError::TimedOut);
+                }
+                given = give(store, left.max(paused.required_fuel()))
+                    .map_err(|e| RunError::Trap(e.into()))?;
+                call = paused
+                    .resume(&mut *store, results)
+                    .map_err(RunError::Trap)?;
+            }
+            wasmi::ResumableCall::HostTrap(trap) => {
+                return Err(RunError::HostTrap(trap.host_error().to_string()));
+            }
+        }
+    }
+    Ok(returns_status.then(|| match results.first() {
+        Some(Val::I32(status)) => *status,
+        _ => 0,
+    }))
+}
+
+/// How a run to the end failed.
+#[derive(Debug)]
+pub(crate) enum RunError {
+    Trap(wasmi::Error),
+    OutOfFuel,
+    TimedOut,
+    HostTrap(String),
+}

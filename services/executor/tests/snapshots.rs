@@ -1,0 +1,116 @@
+//! Snapshots: a function's initialisation runs once per executor, and every call starts from
+//! what it left, never from what an earlier call wrote.
+
+mod support;
+
+use fwasm_executor::Limits;
+use fwasm_proto::pb::{CallStatus, FailureKind};
+use support::{Harness, assert_failed, guest};
+
+/// A reply envelope at 300 with the 3-byte body "abc" (at 311), and `init` as `fwasm_init`.
+fn initialising(init: &str, handle: &str) -> String {
+    guest(
+        &format!("{handle} i64.const 1288490188814"),
+        &format!(
+            r#"(data (i32.const 300) "\01\c8\00\00\00\00\00\03\00\00\00abc")
+               (global $g (export "g") (mut i32) (i32.const 0))
+               (func (export "fwasm_init") {init})"#
+        ),
+    )
+}
+
+/// Initialisation writes the body's first byte, sets an exported global and grows memory;
+/// each call bumps the second byte and the global, and writes the global into the third.
+const INIT: &str = r#"
+    (i32.store8 (i32.const 311) (i32.const 73))
+    (global.set $g (i32.const 5))
+    (drop (memory.grow (i32.const 1)))
+    (i32.store8 (i32.const 65546) (i32.const 90))"#;
+const HANDLE: &str = r#"
+    (if (i32.ne (i32.load8_u (i32.const 65546)) (i32.const 90)) (then unreachable))
+    (i32.store8 (i32.const 312) (i32.add (i32.load8_u (i32.const 312)) (i32.const 1)))
+    (global.set $g (i32.add (global.get $g) (i32.const 2)))
+    (i32.store8 (i32.const 313) (i32.add (global.get $g) (i32.const 90)))"#;
+
+#[tokio::test]
+async fn every_call_starts_from_what_initialisation_left_and_it_runs_once() {
+    let h = Harness::new(Limits::default()).await;
+    let wat = initialising(INIT, HANDLE);
+    for _ in 0..3 {
+        let result = h.run_as("u", &wat).await;
+        assert_eq!(result.status(), CallStatus::Success, "{result:?}");
+        // 'I' from init; 'b' + 1, never + 2; 5 + 2 + 90 = 'a', never 5 + 4.
+        assert_eq!(&result.output[..], b"Ica");
+    }
+    assert_eq!(h.executor.snapshots_taken(), 1);
+    // Another user's function of the same module has its own.
+    let other = h.run_as("v", &wat).await;
+    assert_eq!(&other.output[..], b"Ica");
+    assert_eq!(h.executor.snapshots_taken(), 2);
+    // Many at once: initialised once, the others wait for it.
+    let h = std::sync::Arc::new(h);
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (h, wat) = (h.clone(), wat.clone());
+            tokio::spawn(async move { h.run_as("w", &wat).await })
+        })
+        .collect();
+    for call in calls {
+        let result = call.await.unwrap();
+        assert_eq!(&result.output[..], b"Ica", "{result:?}");
+    }
+    assert_eq!(h.executor.snapshots_taken(), 3);
+}
+
+#[tokio::test]
+async fn an_initialisation_that_traps_or_loops_fails_every_call_saying_why() {
+    let h = Harness::new(Limits {
+        max_fuel: 1_000_000,
+        fuel_slice: 10_000,
+        ..Limits::default()
+    })
+    .await;
+    let trapping = initialising("unreachable", HANDLE);
+    for _ in 0..2 {
+        let result = h.run_as("u", &trapping).await;
+        assert_failed(
+            &result,
+            FailureKind::Trap,
+            "cannot start: its initialisation (fwasm_init) failed: u/",
+        );
+    }
+    assert_eq!(h.executor.snapshots_taken(), 1, "tried once");
+    let looping = initialising("(loop $forever (br $forever))", HANDLE);
+    let result = h.run_as("u", &looping).await;
+    assert_failed(
+        &result,
+        FailureKind::CpuLimit,
+        "its initialisation (fwasm_init) failed",
+    );
+    assert!(result.error.contains("CPU budget"), "{}", result.error);
+}
+
+#[tokio::test]
+async fn initialisation_cannot_use_imports_that_wait() {
+    // fwasm v1's `state_pull` parks the call; during initialisation it is refused, and the
+    // init keeps the status it got ('0' + status) as the body's first byte.
+    let init = r#"(i32.store8 (i32.const 311)
+        (i32.add (i32.const 48) (call $state_pull (i32.const 200) (i32.const 1))))"#;
+    let wat = initialising(init, "").replace(
+        r#"(import "fwasm_v1" "fail""#,
+        r#"(import "fwasm_v1" "state_pull" (func $state_pull (param i32 i32) (result i32)))
+           (import "fwasm_v1" "fail""#,
+    );
+    let h = Harness::new(Limits::default()).await;
+    let result = h.run_as("u", &wat).await;
+    assert_eq!(result.status(), CallStatus::Success, "{result:?}");
+    assert_ne!(result.output[0], b'0', "refused, not served: {result:?}");
+}
+
+#[tokio::test]
+async fn a_module_without_initialisation_takes_no_snapshot() {
+    let h = Harness::new(Limits::default()).await;
+    let result = h.run_as("u", &guest(support::RETURN_HI, "")).await;
+    support::assert_hi(&result);
+    assert_eq!(h.executor.snapshots_taken(), 0);
+}
