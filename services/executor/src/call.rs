@@ -36,6 +36,14 @@ pub(crate) struct Guest {
     pub(crate) sidecar: bool,
 }
 
+/// What a call runs: the module, its ABI's guest, and the snapshot its instances start from
+/// when the module initialises.
+pub(crate) struct Program {
+    pub(crate) module: Module,
+    pub(crate) guest: Guest,
+    pub(crate) snapshot: Option<Arc<SnapshotSlot>>,
+}
+
 /// How a call ended, and the global state locks it still held (which the executor releases).
 pub(crate) struct Finished {
     pub(crate) result: CallResult,
@@ -45,10 +53,7 @@ pub(crate) struct Finished {
 /// A call waiting for (more) worker time.
 pub(crate) struct CallTask {
     call: Call,
-    module: Module,
-    guest: Guest,
-    /// Set when the module initialises: the call starts from its snapshot.
-    snapshot: Option<Arc<SnapshotSlot>>,
+    program: Program,
     limits: Arc<Limits>,
     cold_start: bool,
     local_state: Arc<LocalState>,
@@ -169,9 +174,7 @@ enum Step {
 impl CallTask {
     pub(crate) fn new(
         call: Call,
-        module: Module,
-        guest: Guest,
-        snapshot: Option<Arc<SnapshotSlot>>,
+        program: Program,
         limits: Arc<Limits>,
         cold_start: bool,
         local_state: Arc<LocalState>,
@@ -180,9 +183,7 @@ impl CallTask {
         let span = tracing::Span::current();
         Self {
             call,
-            module,
-            guest,
-            snapshot,
+            program,
             limits,
             cold_start,
             local_state,
@@ -346,7 +347,7 @@ impl CallTask {
             limits: &self.limits,
         };
         let (mut store, instance, memory) = self.instantiate(&cx)?;
-        match &self.snapshot {
+        match &self.program.snapshot {
             Some(slot) => {
                 let snapshot = slot
                     .get_or_take(|| self.take_snapshot(slot.plan(), &cx))
@@ -368,10 +369,7 @@ impl CallTask {
                 }
             }
         }
-        let entry = self
-            .guest
-            .adapter
-            .enter(&mut store, &instance, memory, &cx)?;
+        let entry = (self.program.guest.adapter).enter(&mut store, &instance, memory, &cx)?;
         Ok((store, memory, entry))
     }
 
@@ -380,24 +378,24 @@ impl CallTask {
         &self,
         cx: &Context<'_>,
     ) -> Result<(Store<HostState>, Instance, Memory), Failure> {
-        let adapter = self.guest.adapter;
+        let Program { module, guest, .. } = &self.program;
+        let adapter = guest.adapter;
         let io = CallIo::new(&self.call, adapter.streams(), &self.limits);
         let chaining = Chaining::new(&self.call, &self.limits);
         let state = CallState::new(&self.call.user, self.local_state.clone(), &self.limits);
         let files = CallFiles::new(&self.limits);
         let mut host = HostState::new(&self.limits, io, chaining, state, files);
         host.entry = adapter.entry();
-        host.sidecar = CallSidecar::new(self.guest.sidecar);
-        let mut store = Store::new(self.module.engine(), host);
+        host.sidecar = CallSidecar::new(guest.sidecar);
+        let mut store = Store::new(module.engine(), host);
         store.limiter(|host| &mut host.limiter);
         // Start functions and the allocator are not preempted: they draw on the whole budget.
         store
             .set_fuel(self.limits.max_fuel)
             .expect("fuel metering is enabled");
-        let instance = self
-            .guest
+        let instance = guest
             .linker
-            .instantiate_and_start(&mut store, &self.module)
+            .instantiate_and_start(&mut store, module)
             .map_err(|e| Failure::trap(&store, e, cx))?;
         let memory = instance
             .get_memory(&store, fwasm_abi::EXPORT_MEMORY)
@@ -485,7 +483,7 @@ impl CallTask {
             call: &self.call,
             limits: &self.limits,
         };
-        let adapter = self.guest.adapter;
+        let adapter = self.program.guest.adapter;
         let outcome = loop {
             let ended = match result {
                 Ok(ResumableCall::Finished) => Ended::Returned(results.as_slice()),

@@ -28,7 +28,7 @@ use wasmi::{Engine, Linker, Module};
 use crate::ExecutorConfig;
 use crate::abi::{self, Abi, check_abi};
 use crate::cache::{Compiled, ModuleCache};
-use crate::call::{CallTask, Guest};
+use crate::call::{CallTask, Guest, Program};
 use crate::globals::exporting_mutable_globals;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
@@ -231,11 +231,14 @@ impl Inner {
         };
         let snapshot = self.snapshots.slot(key, &compiled.module, compiled.abi);
         let (reply, finished) = oneshot::channel();
+        let program = Program {
+            module: compiled.module,
+            guest: self.guests[&compiled.abi].clone(),
+            snapshot,
+        };
         self.pool.submit(CallTask::new(
             call,
-            compiled.module,
-            self.guests[&compiled.abi].clone(),
-            snapshot,
+            program,
             self.limits.clone(),
             cold_start,
             self.local_state.clone(),

@@ -285,7 +285,7 @@ pub(crate) fn run_to_end<T>(
         let give = slice.min(left);
         store.set_fuel(give).map(|_| give)
     };
-    let mut given = give(store, left).map_err(|e| RunError::Trap(e.into()))?;
+    let mut given = give(store, left).map_err(RunError::Trap)?;
     let mut call = func
         .call_resumable(&mut *store, &[], results)
         .map_err(RunError::Trap)?;
@@ -300,8 +300,7 @@ pub(crate) fn run_to_end<T>(
                 if std::time::Instant::now() >= deadline {
                     return Err(RunError::TimedOut);
                 }
-                given = give(store, left.max(paused.required_fuel()))
-                    .map_err(|e| RunError::Trap(e.into()))?;
+                given = give(store, left.max(paused.required_fuel())).map_err(RunError::Trap)?;
                 call = paused
                     .resume(&mut *store, results)
                     .map_err(RunError::Trap)?;
