@@ -11,6 +11,14 @@ pub const EXPORT_ALLOC: &str = "fwasm_alloc";
 pub const EXPORT_HANDLE: &str = "fwasm_handle";
 /// The guest's linear memory.
 pub const EXPORT_MEMORY: &str = "memory";
+/// Optional `fwasm_init() -> ()`: initialisation, run once per executor; calls start from the
+/// memory it leaves.
+pub const EXPORT_INIT: &str = "fwasm_init";
+/// Optional `_faasm_zygote() -> i32` of a Faasm module: initialisation as Faasm runs it, 0 for
+/// success.
+pub const EXPORT_FAASM_ZYGOTE: &str = "_faasm_zygote";
+/// Optional `_initialize() -> ()` of a WASI reactor (libc, C++ constructors).
+pub const EXPORT_INITIALIZE: &str = "_initialize";
 
 /// The one import module the host provides for ABI v1.
 pub const IMPORT_MODULE: &str = "fwasm_v1";

@@ -105,6 +105,12 @@ void fwasm_handle_request(const fwasm_request *req, fwasm_response *res);
 #define FWASM_HANDLER(req, res) \
     void fwasm_handle_request(const fwasm_request *req, fwasm_response *res)
 
+/* Optional: `FWASM_INIT() { ... }` runs once per executor, before the first call, and every
+ * call starts from the memory it leaves (tables built, files parsed, interpreters started).
+ * It may log and use clocks and random numbers, but not chain, publish or read global state;
+ * if it fails (fwasm_fail, a trap), every call fails saying why. */
+#define FWASM_INIT() __attribute__((export_name("fwasm_init"))) void fwasm_init(void)
+
 /* Fails the call: `reason` becomes its error ("USER/NAME failed: REASON") and the call's
  * return code is 1 (Trap). Does not return. */
 __attribute__((noreturn)) void fwasm_fail(const char *reason);

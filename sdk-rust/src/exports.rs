@@ -39,6 +39,12 @@ pub fn handle(ptr: i32, len: i32, function: fn(Request) -> Response) -> i64 {
     })
 }
 
+/// `fwasm_init`: the user's initialisation, with panics reported as for a call.
+pub fn init(function: fn()) {
+    install_panic_hook();
+    function();
+}
+
 fn install_panic_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {

@@ -36,6 +36,21 @@
 //! }
 //! ```
 //!
+//! Start-up that every call would repeat (a table to build, a file to parse) goes in an
+//! initialisation: it runs once per executor, and every call starts from the memory it left,
+//! never from what an earlier call wrote. It may log, but not chain or use global state.
+//!
+//! ```ignore
+//! use std::sync::OnceLock;
+//!
+//! static SQUARES: OnceLock<Vec<u64>> = OnceLock::new();
+//!
+//! #[fwasm_sdk::init]
+//! fn init() {
+//!     SQUARES.get_or_init(|| (0..1_000_000).map(|n| n * n).collect());
+//! }
+//! ```
+//!
 //! Functions of one user share [`state`]: byte values by key. Each executor works on a local
 //! copy that `push` publishes and `pull` refreshes; a global lock keeps the read-modify-write
 //! below whole across executors.
@@ -72,7 +87,7 @@ pub mod state;
 pub use call_id::CallId;
 pub use chain::{await_call, await_call_timeout, chain};
 pub use error::Error;
-pub use fwasm_sdk_macros::handler;
+pub use fwasm_sdk_macros::{handler, init};
 pub use publish::publish;
 pub use request::Request;
 pub use response::Response;
@@ -80,5 +95,5 @@ pub use response::Response;
 /// Not public API: the code `#[handler]` expands to calls these.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::exports::{alloc, handle};
+    pub use crate::exports::{alloc, handle, init};
 }

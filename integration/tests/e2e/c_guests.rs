@@ -355,3 +355,32 @@ async fn faasm_state_locks_are_taken_released_and_shared_by_readers() {
     assert_eq!(seen, (1..=20).collect());
     p.stop().await;
 }
+
+#[tokio::test]
+async fn c_and_cpp_initialisations_run_once_and_every_call_starts_from_them() {
+    let p = up().await;
+    with(&p, "c/init", "init.c").await;
+    with(&p, "c/zygote_check", "zygote_check.cpp").await;
+    with(&p, "c/zygote_fails", "zygote_fails.c").await;
+    for _ in 0..4 {
+        assert_eq!(
+            p.call("c/init", "").await,
+            (200, "calls=1 square=900".into())
+        );
+        assert_eq!(
+            p.call("c/zygote_check", "").await,
+            (200, "zygote ok".into())
+        );
+    }
+    for _ in 0..2 {
+        let (status, body) = p.call("c/zygote_fails", "").await;
+        assert_eq!(status, 500, "{body}");
+        assert!(
+            body.contains(
+                "cannot start: its initialisation (_faasm_zygote) failed: _faasm_zygote returned 3"
+            ),
+            "{body}"
+        );
+    }
+    p.stop().await;
+}

@@ -21,6 +21,11 @@ extern "C" {
 #define BYTES_CONST(arr) ((const uint8_t *)(arr))
 #endif
 
+/* Faasm's zygote: `FAASM_ZYGOTE() { ...; return 0; }` runs once per executor, before the
+ * first call; every call starts from the memory it leaves (a non-zero result fails every
+ * call). It may not chain or read global state. */
+#define FAASM_ZYGOTE() __attribute__((export_name("_faasm_zygote"))) int _faasm_zygote(void)
+
 /* A function of this module that faasmChain can call: `int f()` (or `int f(void)`). */
 typedef int (*FaasmFuncPtr)();
 

@@ -1,5 +1,6 @@
 //! `#[fwasm_sdk::handler]`: turns `fn NAME(req: Request) -> Response` into a function-wasm module
-//! by emitting the ABI v1 exports around it. Plain token handling keeps guest builds free of syn.
+//! by emitting the ABI v1 exports around it; `#[fwasm_sdk::init]` makes `fn NAME()` its
+//! initialisation. Plain token handling keeps guest builds free of syn.
 
 use proc_macro::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 
@@ -36,6 +37,32 @@ pub fn handler(attr: TokenStream, item: TokenStream) -> TokenStream {
     .expect("generated exports parse");
     let mut out = item;
     out.extend(exports);
+    out
+}
+
+/// `#[fwasm_sdk::init]`: `fn NAME()` runs once per executor before the first call, and every
+/// call starts from the memory it leaves (the ABI's `fwasm_init` export).
+#[proc_macro_attribute]
+pub fn init(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        return compile_error("#[fwasm_sdk::init] takes no arguments");
+    }
+    let Some(name) = function_name(&item) else {
+        return compile_error("#[fwasm_sdk::init] goes on a function: fn init()");
+    };
+    let export: TokenStream = format!(
+        r#"
+        #[doc(hidden)]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn fwasm_init() {{
+            ::fwasm_sdk::__private::init({name})
+        }}
+        "#
+    )
+    .parse()
+    .expect("generated export parses");
+    let mut out = item;
+    out.extend(export);
     out
 }
 

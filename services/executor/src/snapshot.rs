@@ -28,12 +28,7 @@ use wasmi::{Extern, ExternType, Func, Instance, Memory, Module, Mutability, Stor
 
 use crate::abi::Abi;
 
-/// A Faasm zygote: `int _faasm_zygote()`, 0 for success.
-pub const EXPORT_FAASM_ZYGOTE: &str = "_faasm_zygote";
-/// fwasm's own initialisation: `void fwasm_init()`.
-pub const EXPORT_FWASM_INIT: &str = "fwasm_init";
-/// A WASI reactor's initialisation (libc, C++ constructors).
-pub const EXPORT_INITIALIZE: &str = "_initialize";
+use fwasm_abi::{EXPORT_FAASM_ZYGOTE, EXPORT_INIT as EXPORT_FWASM_INIT, EXPORT_INITIALIZE};
 
 const PAGE: usize = 65536;
 

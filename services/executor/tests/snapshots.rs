@@ -114,3 +114,42 @@ async fn a_module_without_initialisation_takes_no_snapshot() {
     support::assert_hi(&result);
     assert_eq!(h.executor.snapshots_taken(), 0);
 }
+
+#[tokio::test]
+async fn an_initialisation_of_the_wrong_type_is_refused_with_its_signature() {
+    let h = Harness::new(Limits::default()).await;
+    let wat = guest(
+        support::RETURN_HI,
+        r#"(func (export "fwasm_init") (param i32))"#,
+    );
+    let refused = h.try_run(&wat).await.unwrap_err();
+    assert!(
+        refused.message.contains("fwasm_init") && refused.message.contains("() -> ()"),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn random_numbers_differ_between_calls_restored_from_one_snapshot() {
+    // The body is 8 bytes at 311; init fills them with random bytes, each call again.
+    let wat = format!(
+        r#"(module
+            (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 300) "\01\c8\00\00\00\00\00\08\00\00\00........")
+            (func (export "fwasm_abi_v1"))
+            (func (export "fwasm_alloc") (param i32) (result i32) i32.const 1024)
+            (func (export "fwasm_init") (drop (call $random (i32.const 311) (i32.const 8))))
+            (func (export "fwasm_handle") (param i32 i32) (result i64)
+                (drop (call $random (i32.const 311) (i32.const 8)))
+                i64.const {}))"#,
+        (300u64 << 32) | 19
+    );
+    let h = Harness::new(Limits::default()).await;
+    let first = h.run_as("u", &wat).await;
+    let second = h.run_as("u", &wat).await;
+    assert_eq!(first.status(), CallStatus::Success, "{first:?}");
+    assert_eq!(first.output.len(), 8);
+    assert_ne!(first.output, second.output);
+    assert_eq!(h.executor.snapshots_taken(), 1);
+}

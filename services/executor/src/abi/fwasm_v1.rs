@@ -69,6 +69,17 @@ impl Adapter for FwasmV1 {
             "(i32, i32) -> i64",
         )?;
         expect_memory(module, v1)?;
+        // Initialisation is optional; when exported, it has its own signature.
+        let optional: [(&'static str, &[ValType], &'static str); 3] = [
+            (abi::EXPORT_INITIALIZE, &[], "() -> ()"),
+            (abi::EXPORT_INIT, &[], "() -> ()"),
+            (abi::EXPORT_FAASM_ZYGOTE, &[ValType::I32], "() -> i32"),
+        ];
+        for (name, results, expected) in optional {
+            if module.get_export(name).is_some() {
+                expect_func(module, abi, name, &[], results, expected)?;
+            }
+        }
         let known = V1_IMPORTS
             .iter()
             .copied()

@@ -8,4 +8,5 @@ mod observability;
 mod restart;
 mod retry;
 mod sdks;
+mod snapshots;
 mod support;

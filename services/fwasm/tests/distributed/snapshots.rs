@@ -1,0 +1,34 @@
+//! Snapshots in a real `fwasm up`: a function's initialisation runs once in the process, as
+//! its metrics say, and every call starts from what it left.
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_functions_init_runs_once_and_every_call_starts_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = [
+        &["up"][..],
+        &ANY_GATEWAY_PORTS,
+        &["--data-dir", data.to_str().unwrap()],
+    ];
+    let mut up = Process::spawn(dir.path(), "up", &args.concat(), &[]);
+    let ready = up.ready().await;
+    let http = reqwest::Client::new();
+    let wasm = fwasm_integration::guest("initialised");
+    upload_as(&http, GatewayPorts::of(&ready), "snap/init", wasm, None).await;
+    let url = format!("http://{}/f/snap/init", ready.addr("invoke"));
+    for n in [3, 4, 1000] {
+        let reply = http.post(&url).body(n.to_string()).send().await.unwrap();
+        assert_eq!(reply.status(), 200);
+        let body = reply.text().await.unwrap();
+        // Every call is the first its instance saw, with the table init built.
+        assert_eq!(body, format!("calls=1 table=1048576 value={}", n * n));
+    }
+    let metrics = scrape(&http, &ready.addr("invoke")).await.unwrap();
+    assert_eq!(
+        sample(&metrics, "fwasm_snapshots_taken_total"),
+        1.0,
+        "{metrics}"
+    );
+}
