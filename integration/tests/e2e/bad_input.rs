@@ -71,6 +71,35 @@ async fn a_missing_export_is_named_at_upload() {
 }
 
 #[tokio::test]
+async fn an_initialisation_that_fails_is_named_at_upload() {
+    let p = up().await;
+    let with_init = |init: &str| {
+        let init = format!("(func (export \"fwasm_init\") {init}) (memory");
+        wat::parse_str(V1_MODULE.replace("(memory", &init)).unwrap()
+    };
+    assert_upload_rejected(
+        &p,
+        "carol/badinit",
+        with_init("unreachable"),
+        "module failed in its initialisation, which runs before its first call: fwasm_init \
+         failed: wasm `unreachable` instruction executed",
+    )
+    .await;
+    let wrong_type = V1_MODULE.replace(
+        "(memory",
+        "(func (export \"fwasm_init\") (param i32)) (memory",
+    );
+    assert_upload_rejected(
+        &p,
+        "carol/badinit",
+        wat::parse_str(wrong_type).unwrap(),
+        "export `fwasm_init` has the wrong type: expected () -> ()",
+    )
+    .await;
+    assert_eq!(p.put("carol/goodinit", with_init("")).await.status(), 200);
+}
+
+#[tokio::test]
 async fn an_unknown_import_is_named_at_upload() {
     let p = up().await;
     let wasm = wat::parse_str(V1_MODULE.replace(

@@ -361,7 +361,6 @@ async fn c_and_cpp_initialisations_run_once_and_every_call_starts_from_them() {
     let p = up().await;
     with(&p, "c/init", "init.c").await;
     with(&p, "c/zygote_check", "zygote_check.cpp").await;
-    with(&p, "c/zygote_fails", "zygote_fails.c").await;
     for _ in 0..4 {
         assert_eq!(
             p.call("c/init", "").await,
@@ -372,15 +371,21 @@ async fn c_and_cpp_initialisations_run_once_and_every_call_starts_from_them() {
             (200, "zygote ok".into())
         );
     }
-    for _ in 0..2 {
-        let (status, body) = p.call("c/zygote_fails", "").await;
-        assert_eq!(status, 500, "{body}");
-        assert!(
-            body.contains(
-                "cannot start: its initialisation (_faasm_zygote) failed: _faasm_zygote returned 3"
-            ),
-            "{body}"
-        );
-    }
     p.stop().await;
+}
+
+#[test]
+fn a_zygote_that_fails_fails_the_build_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("functions-c/zygote_fails.c");
+    let options = fwasm::build::BuildOptions {
+        sources: vec![source],
+        output: dir.path().join("zygote_fails.wasm"),
+        quiet: true,
+        ..fwasm::build::BuildOptions::default()
+    };
+    let refused = format!("{:#}", fwasm::build::build(&options).unwrap_err());
+    let why = "module failed in its initialisation, which runs before its first call: \
+               _faasm_zygote returned 3";
+    assert!(refused.contains(why), "{refused}");
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-pub use abi::{Abi, BUILD_HINTS, Validated, ValidationError, validate};
+pub use abi::{Abi, BUILD_HINTS, Validated, ValidationError, validate, validate_with};
 pub use executor::Executor;
 pub use limits::Limits;
 pub use sidecar::{SidecarApi, SidecarConfig};

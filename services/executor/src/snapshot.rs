@@ -311,6 +311,68 @@ pub(crate) fn run_to_end<T>(
     }))
 }
 
+/// What an upload's check of a module's initialisation may use: about half a second. An
+/// initialisation that needs more is not refused at upload; its first call runs it under the
+/// call's own limits, and says why if it fails.
+const UPLOAD_INIT_FUEL: u64 = 500_000_000;
+const UPLOAD_INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs `module`'s initialisation once, as an upload's check, on a host of its own with the
+/// function's settings: why it failed, if it did for sure (it trapped or said so).
+pub(crate) fn try_init(
+    module: &Module,
+    abi: Abi,
+    plan: InitPlan,
+    settings: Option<&fwasm_proto::pb::FunctionSettings>,
+) -> Result<(), String> {
+    use crate::host::HostState;
+    let limits = crate::limits::Limits::default();
+    let adapter = crate::abi::adapter(abi);
+    let mut linker = wasmi::Linker::new(module.engine());
+    adapter.define_imports(&mut linker);
+    let call = fwasm_proto::pb::Call {
+        settings: settings.cloned(),
+        ..Default::default()
+    };
+    let host = HostState::standalone_for(&call, &limits, adapter.streams());
+    let mut store = Store::new(module.engine(), host);
+    store.limiter(|host| &mut host.limiter);
+    store
+        .set_fuel(UPLOAD_INIT_FUEL)
+        .map_err(|e| format!("internal error: {e}"))?;
+    let why = |store: &Store<HostState>, what: &str, e: wasmi::Error| {
+        let reason = store.data().failure_reason.clone();
+        format!("{what} failed: {}", reason.unwrap_or_else(|| e.to_string()))
+    };
+    let instance = linker
+        .instantiate_and_start(&mut store, module)
+        .map_err(|e| why(&store, "instantiation", e))?;
+    store.data_mut().memory = instance.get_memory(&store, fwasm_abi::EXPORT_MEMORY);
+    let deadline = std::time::Instant::now() + UPLOAD_INIT_TIMEOUT;
+    for (export, returns_status) in plan.steps() {
+        let Some(func) = instance.get_func(&store, export) else {
+            continue;
+        };
+        let ran = run_to_end(
+            &mut store,
+            func,
+            returns_status,
+            UPLOAD_INIT_FUEL,
+            limits.fuel_slice,
+            deadline,
+        );
+        match ran {
+            Ok(None | Some(0)) => {}
+            Ok(Some(status)) => return Err(format!("{export} returned {status}")),
+            Err(RunError::Trap(e)) => return Err(why(&store, export, e)),
+            Err(RunError::HostTrap(reason)) => return Err(format!("{export} failed: {reason}")),
+            // Not a failure for sure: the first call has a larger budget.
+            Err(RunError::OutOfFuel | RunError::TimedOut) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
 /// How a run to the end failed.
 #[derive(Debug)]
 pub(crate) enum RunError {

@@ -153,3 +153,31 @@ async fn random_numbers_differ_between_calls_restored_from_one_snapshot() {
     assert_ne!(first.output, second.output);
     assert_eq!(h.executor.snapshots_taken(), 1);
 }
+
+#[test]
+fn an_upload_runs_initialisation_once_and_refuses_one_that_fails_for_sure() {
+    let wasm = |init: &str| wat::parse_str(initialising(init, HANDLE)).unwrap();
+    assert!(fwasm_executor::validate(&wasm(INIT)).is_ok());
+    let refused = fwasm_executor::validate(&wasm("unreachable")).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "module failed in its initialisation, which runs before its first call: fwasm_init \
+         failed: wasm `unreachable` instruction executed"
+    );
+    // One that outlasts the check's budget may still finish within a call's: not refused.
+    assert!(fwasm_executor::validate(&wasm("(loop $forever (br $forever))")).is_ok());
+    // A Faasm zygote's status counts.
+    let zygote = |status: i32| {
+        let wat = initialising("", HANDLE).replace(
+            r#"(func (export "fwasm_abi_v1"))"#,
+            &format!(
+                r#"(func (export "fwasm_abi_v1")) (func (export "fwasm_faasm_api"))
+                   (func (export "_faasm_zygote") (result i32) i32.const {status})"#
+            ),
+        );
+        fwasm_executor::validate(&wat::parse_str(wat).unwrap())
+    };
+    assert!(zygote(0).is_ok());
+    let refused = zygote(3).unwrap_err().to_string();
+    assert!(refused.ends_with("_faasm_zygote returned 3"), "{refused}");
+}

@@ -179,14 +179,17 @@ impl Gateway {
                 self.config.max_module_bytes,
             ));
         }
-        let checked = wasm.clone();
-        // Validation compiles the module: CPU work, kept off the async workers.
-        let validated = tokio::task::spawn_blocking(move || fwasm_executor::validate(&checked))
-            .await
-            .map_err(|e| ApiError::internal(format!("validation task failed: {e}")))?
-            .map_err(|e| {
-                ApiError::invalid_argument(format!("{user}/{function} was not uploaded: {e}"))
-            })?;
+        let (checked, with) = (wasm.clone(), settings.clone());
+        // Validation compiles the module (and runs its initialisation, if it has one): CPU
+        // work, kept off the async workers.
+        let validated = tokio::task::spawn_blocking(move || {
+            fwasm_executor::validate_with(&checked, with.as_ref())
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("validation task failed: {e}")))?
+        .map_err(|e| {
+            ApiError::invalid_argument(format!("{user}/{function} was not uploaded: {e}"))
+        })?;
         let info = self
             .state
             .put_function(PutFunctionRequest {

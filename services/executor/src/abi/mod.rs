@@ -22,6 +22,7 @@ use wasmi::{
 use crate::call::{Context, Failure};
 use crate::host::HostState;
 use crate::host::io::Streams;
+use crate::snapshot::InitPlan;
 
 /// The guest ABI a module speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -141,8 +142,7 @@ pub(crate) const ADAPTERS: &[&dyn Adapter] = &[
 ];
 
 /// The adapter that runs modules of `abi`.
-#[cfg(test)]
-fn adapter(abi: Abi) -> &'static dyn Adapter {
+pub(crate) fn adapter(abi: Abi) -> &'static dyn Adapter {
     *ADAPTERS
         .iter()
         .find(|adapter| adapter.abis().contains(&abi))
@@ -194,6 +194,9 @@ pub enum ValidationError {
     /// A module whose start-up (run at upload to read what it declares) failed.
     #[error("module failed while it started: {0}")]
     StartFailed(String),
+    /// Its initialisation, run once as a check, failed: every call would.
+    #[error("module failed in its initialisation, which runs before its first call: {0}")]
+    InitFailed(String),
     #[error("import `{module}.{name}` has the wrong type: expected {expected}, found {found}")]
     WrongImportType {
         module: String,
@@ -224,6 +227,15 @@ pub struct Validated {
 /// Compiles `wasm` on a throwaway engine (wasmi engines never free code), finds its ABI and,
 /// for a proxy-wasm module, runs its start-up to read the id it gives.
 pub fn validate(wasm: &[u8]) -> Result<Validated, ValidationError> {
+    validate_with(wasm, None)
+}
+
+/// [`validate`] for a function with `settings`: its initialisation, if it has one, runs as
+/// a check with the function's environment.
+pub fn validate_with(
+    wasm: &[u8],
+    settings: Option<&fwasm_proto::pb::FunctionSettings>,
+) -> Result<Validated, ValidationError> {
     if !wasm.starts_with(WASM_MAGIC) {
         return Err(ValidationError::InvalidWasm(
             "it does not start with the \\0asm magic bytes (upload the compiled .wasm binary, not source or text)".into(),
@@ -240,6 +252,10 @@ pub fn validate(wasm: &[u8]) -> Result<Validated, ValidationError> {
         Abi::ProxyWasm => proxy_wasm::read_id(&module).map_err(ValidationError::StartFailed)?,
         _ => None,
     };
+    if let Some(plan) = InitPlan::of(&module, abi) {
+        crate::snapshot::try_init(&module, abi, plan, settings)
+            .map_err(ValidationError::InitFailed)?;
+    }
     Ok(Validated { abi, proxy_id })
 }
 

@@ -85,11 +85,19 @@ impl HostState {
     /// The host state of an instance that runs outside any call: a module's start-up, run at
     /// upload to read what it declares.
     pub(crate) fn standalone(limits: &Limits, streams: Streams) -> Self {
-        let call = fwasm_proto::pb::Call::default();
+        Self::standalone_for(&fwasm_proto::pb::Call::default(), limits, streams)
+    }
+
+    /// [`HostState::standalone`], with `call`'s settings (its environment).
+    pub(crate) fn standalone_for(
+        call: &fwasm_proto::pb::Call,
+        limits: &Limits,
+        streams: Streams,
+    ) -> Self {
         Self::new(
             limits,
-            CallIo::new(&call, streams, limits),
-            Chaining::new(&call, limits),
+            CallIo::new(call, streams, limits),
+            Chaining::new(call, limits),
             CallState::new("", Arc::new(LocalState::new(0)), limits),
             CallFiles::new(limits),
         )
