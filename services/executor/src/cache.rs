@@ -10,12 +10,14 @@ use lru::LruCache;
 use wasmi::Module;
 
 use crate::abi::Abi;
+use crate::snapshot::InitPlan;
 
-/// A compiled module and the ABI it speaks.
+/// A compiled module, the ABI it speaks and the initialisation it runs, if any.
 #[derive(Clone)]
 pub(crate) struct Compiled {
     pub(crate) module: Module,
     pub(crate) abi: Abi,
+    pub(crate) init: Option<InitPlan>,
 }
 
 pub(crate) struct ModuleCache {

@@ -25,7 +25,7 @@ use crate::host::park::{HostOp, OpResult, Suspend, complete};
 use crate::host::sidecar::CallSidecar;
 use crate::host::state::CallState;
 use crate::limits::Limits;
-use crate::snapshot::{InitFailure, InitPlan, RunError, Snapshot, SnapshotSlot, run_to_end};
+use crate::snapshot::{InitFailure, InitPlan, RunError, Snapshot, run_to_end};
 
 /// A guest ABI ready to run calls: its adapter and the linker with its imports (built once per
 /// engine and shared by all calls), and whether the executor has a sidecar for its guests.
@@ -36,12 +36,12 @@ pub(crate) struct Guest {
     pub(crate) sidecar: bool,
 }
 
-/// What a call runs: the module, its ABI's guest, and the snapshot its instances start from
-/// when the module initialises.
+/// What a call runs: the module, its ABI's guest, and, when the module initialises, the
+/// snapshot its instance starts from (or why there is none).
 pub(crate) struct Program {
     pub(crate) module: Module,
     pub(crate) guest: Guest,
-    pub(crate) snapshot: Option<Arc<SnapshotSlot>>,
+    pub(crate) snapshot: Option<Result<Arc<Snapshot>, InitFailure>>,
 }
 
 /// How a call ended, and the global state locks it still held (which the executor releases).
@@ -346,16 +346,19 @@ impl CallTask {
             call: &self.call,
             limits: &self.limits,
         };
-        let (mut store, instance, memory) = self.instantiate(&cx)?;
+        let making = Instantiating {
+            module: &self.program.module,
+            guest: &self.program.guest,
+            call: &self.call,
+            limits: &self.limits,
+            local_state: &self.local_state,
+        };
+        let (mut store, instance, memory) = making.instantiate(&cx)?;
         match &self.program.snapshot {
-            Some(slot) => {
-                let snapshot = slot
-                    .get_or_take(|| self.take_snapshot(slot.plan(), &cx))
-                    .map_err(|failed| Failure::new(failed.kind, failed.message))?;
-                snapshot
-                    .restore(&mut store, &instance, memory)
-                    .map_err(|e| Failure::new(FailureKind::Trap, format!("{}: {e}", cx.name())))?;
-            }
+            Some(Ok(snapshot)) => snapshot
+                .restore(&mut store, &instance, memory)
+                .map_err(|e| Failure::new(FailureKind::Trap, format!("{}: {e}", cx.name())))?,
+            Some(Err(failed)) => return Err(Failure::new(failed.kind, failed.message.clone())),
             // A WASI reactor the ABI does not snapshot initialises its runtime here, once per
             // instance. (Looked up as a plain export: a typed lookup's miss builds an error.)
             None => {
@@ -371,99 +374,6 @@ impl CallTask {
         }
         let entry = (self.program.guest.adapter).enter(&mut store, &instance, memory, &cx)?;
         Ok((store, memory, entry))
-    }
-
-    /// A fresh instance of the call's module, its start function run.
-    fn instantiate(
-        &self,
-        cx: &Context<'_>,
-    ) -> Result<(Store<HostState>, Instance, Memory), Failure> {
-        let Program { module, guest, .. } = &self.program;
-        let adapter = guest.adapter;
-        let io = CallIo::new(&self.call, adapter.streams(), &self.limits);
-        let chaining = Chaining::new(&self.call, &self.limits);
-        let state = CallState::new(&self.call.user, self.local_state.clone(), &self.limits);
-        let files = CallFiles::new(&self.limits);
-        let mut host = HostState::new(&self.limits, io, chaining, state, files);
-        host.entry = adapter.entry();
-        host.sidecar = CallSidecar::new(guest.sidecar);
-        let mut store = Store::new(module.engine(), host);
-        store.limiter(|host| &mut host.limiter);
-        // Start functions and the allocator are not preempted: they draw on the whole budget.
-        store
-            .set_fuel(self.limits.max_fuel)
-            .expect("fuel metering is enabled");
-        let instance = guest
-            .linker
-            .instantiate_and_start(&mut store, module)
-            .map_err(|e| Failure::trap(&store, e, cx))?;
-        let memory = instance
-            .get_memory(&store, fwasm_abi::EXPORT_MEMORY)
-            .ok_or_else(|| Failure::new(FailureKind::AbiViolation, "module exports no memory"))?;
-        store.data_mut().memory = Some(memory);
-        Ok((store, instance, memory))
-    }
-
-    /// Initialises a fresh instance as `plan` says and snapshots it, for every call of the
-    /// function on this executor.
-    fn take_snapshot(&self, plan: InitPlan, cx: &Context<'_>) -> Result<Snapshot, InitFailure> {
-        let failed = |export: &str, failure: Failure| InitFailure {
-            kind: failure.kind,
-            message: format!(
-                "{} cannot start: its initialisation ({export}) failed: {}",
-                cx.name(),
-                failure.message
-            ),
-        };
-        let (mut store, instance, memory) = self
-            .instantiate(cx)
-            .map_err(|f| failed("instantiation", f))?;
-        let deadline = Instant::now() + self.limits.timeout;
-        for (export, returns_status) in plan.steps() {
-            let Some(func) = instance.get_func(&store, export) else {
-                continue;
-            };
-            let ran = run_to_end(
-                &mut store,
-                func,
-                returns_status,
-                self.limits.max_fuel,
-                self.limits.fuel_slice,
-                deadline,
-            );
-            let failure = match ran {
-                Ok(None | Some(0)) => continue,
-                Ok(Some(status)) => {
-                    Failure::new(FailureKind::Exit, format!("{export} returned {status}"))
-                }
-                Err(RunError::Trap(e)) => Failure::trap(&store, e, cx),
-                Err(RunError::OutOfFuel) => Failure::out_of_fuel(cx),
-                Err(RunError::TimedOut) => self.timed_out(),
-                Err(RunError::HostTrap(why)) => Failure::new(FailureKind::Trap, why),
-            };
-            return Err(failed(export, failure));
-        }
-        let printed = store.data_mut().io.take_console();
-        if !printed.is_empty() {
-            tracing::info!(
-                output = %String::from_utf8_lossy(&printed).trim_end(),
-                "function initialised"
-            );
-        }
-        let (fresh, fresh_instance, fresh_memory) = self
-            .instantiate(cx)
-            .map_err(|f| failed("instantiation", f))?;
-        let snapshot = Snapshot::capture(
-            (&store, &instance),
-            (&fresh, &fresh_instance),
-            memory,
-            fresh_memory,
-        );
-        tracing::info!(
-            changed_bytes = snapshot.changed_bytes(),
-            "function snapshotted after its initialisation"
-        );
-        Ok(snapshot)
     }
 
     fn after_slice(
@@ -620,5 +530,121 @@ impl CallTask {
             },
             global_locks: self.global_locks,
         });
+    }
+}
+
+/// What makes an instance of a function: its module and guest, for a call (whose settings
+/// and user the host serves), under limits.
+pub(crate) struct Instantiating<'a> {
+    pub(crate) module: &'a Module,
+    pub(crate) guest: &'a Guest,
+    pub(crate) call: &'a Call,
+    pub(crate) limits: &'a Limits,
+    pub(crate) local_state: &'a Arc<LocalState>,
+}
+
+impl Instantiating<'_> {
+    /// A fresh instance, its start function run.
+    fn instantiate(
+        &self,
+        cx: &Context<'_>,
+    ) -> Result<(Store<HostState>, Instance, Memory), Failure> {
+        let adapter = self.guest.adapter;
+        let io = CallIo::new(self.call, adapter.streams(), self.limits);
+        let chaining = Chaining::new(self.call, self.limits);
+        let state = CallState::new(&self.call.user, self.local_state.clone(), self.limits);
+        let files = CallFiles::new(self.limits);
+        let mut host = HostState::new(self.limits, io, chaining, state, files);
+        host.entry = adapter.entry();
+        host.sidecar = CallSidecar::new(self.guest.sidecar);
+        let mut store = Store::new(self.module.engine(), host);
+        store.limiter(|host| &mut host.limiter);
+        // Start functions and the allocator are not preempted: they draw on the whole budget.
+        store
+            .set_fuel(self.limits.max_fuel)
+            .expect("fuel metering is enabled");
+        let instance = self
+            .guest
+            .linker
+            .instantiate_and_start(&mut store, self.module)
+            .map_err(|e| Failure::trap(&store, e, cx))?;
+        let memory = instance
+            .get_memory(&store, fwasm_abi::EXPORT_MEMORY)
+            .ok_or_else(|| Failure::new(FailureKind::AbiViolation, "module exports no memory"))?;
+        store.data_mut().memory = Some(memory);
+        Ok((store, instance, memory))
+    }
+
+    /// Initialises a fresh instance as `plan` says and snapshots it, for every call of the
+    /// function on this executor. Blocking: run it off the async workers and the wasm pool.
+    pub(crate) fn take_snapshot(&self, plan: InitPlan) -> Result<Snapshot, InitFailure> {
+        let cx = Context {
+            call: self.call,
+            limits: self.limits,
+        };
+        let failed = |export: &str, failure: Failure| InitFailure {
+            // Only running out of time depends on the moment: the others recur.
+            lasting: failure.kind != FailureKind::Timeout,
+            kind: failure.kind,
+            message: format!(
+                "{} cannot start: its initialisation ({export}) failed: {}",
+                cx.name(),
+                failure.message
+            ),
+        };
+        let (mut store, instance, memory) = self
+            .instantiate(&cx)
+            .map_err(|f| failed("instantiation", f))?;
+        // One budget for every step, as for a call.
+        let deadline = Instant::now() + self.limits.timeout;
+        let mut fuel = self.limits.max_fuel;
+        for (export, returns_status) in plan.steps() {
+            let Some(func) = instance.get_func(&store, export) else {
+                continue;
+            };
+            let ran = run_to_end(
+                &mut store,
+                func,
+                returns_status,
+                &mut fuel,
+                self.limits.fuel_slice,
+                deadline,
+            );
+            let failure = match ran {
+                Ok(None | Some(0)) => continue,
+                Ok(Some(status)) => {
+                    Failure::new(FailureKind::Exit, format!("{export} returned {status}"))
+                }
+                Err(RunError::Trap(e)) => Failure::trap(&store, e, &cx),
+                Err(RunError::OutOfFuel) => Failure::out_of_fuel(&cx),
+                Err(RunError::TimedOut) => Failure::new(
+                    FailureKind::Timeout,
+                    format!("it ran for more than {:?}", self.limits.timeout),
+                ),
+                Err(RunError::HostTrap(why)) => Failure::new(FailureKind::Trap, why),
+            };
+            return Err(failed(export, failure));
+        }
+        let printed = store.data_mut().io.take_console();
+        if !printed.is_empty() {
+            tracing::info!(
+                output = %String::from_utf8_lossy(&printed).trim_end(),
+                "function initialised"
+            );
+        }
+        let (fresh, fresh_instance, fresh_memory) = self
+            .instantiate(&cx)
+            .map_err(|f| failed("instantiation", f))?;
+        let snapshot = Snapshot::capture(
+            (&store, &instance),
+            (&fresh, &fresh_instance),
+            memory,
+            fresh_memory,
+        );
+        tracing::info!(
+            changed_bytes = snapshot.changed_bytes(),
+            "function snapshotted after its initialisation"
+        );
+        Ok(snapshot)
     }
 }

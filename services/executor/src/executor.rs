@@ -15,8 +15,8 @@ use fwasm_abi::HostStatus;
 use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FileRef, LockMode, LockRequest,
-    ModuleRef, PlaceRequest, SetStateRequest, StateKey, SubmitRequest, UnlockRequest,
+    Call, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FailureKind, FileRef, LockMode,
+    LockRequest, ModuleRef, PlaceRequest, SetStateRequest, StateKey, SubmitRequest, UnlockRequest,
     WaitCallRequest,
 };
 use fwasm_proto::pubsub::{self, Event, Publisher};
@@ -28,7 +28,7 @@ use wasmi::{Engine, Linker, Module};
 use crate::ExecutorConfig;
 use crate::abi::{self, Abi, check_abi};
 use crate::cache::{Compiled, ModuleCache};
-use crate::call::{CallTask, Guest, Program};
+use crate::call::{CallTask, Guest, Instantiating, Program};
 use crate::globals::exporting_mutable_globals;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
@@ -39,7 +39,7 @@ use crate::host::state::{LocalGuard, StateOp, StateOutcome};
 use crate::limits::Limits;
 use crate::pool::WorkerPool;
 use crate::sidecar::Sidecar;
-use crate::snapshot::{InitPlan, SlotKey, Snapshots};
+use crate::snapshot::{InitFailure, InitPlan, SlotKey, Snapshot, Snapshots};
 
 /// Every ABI's adapter with a linker of its imports: one linker per adapter, built once per
 /// engine (ABIs that share an adapter share it).
@@ -217,23 +217,15 @@ impl Inner {
         let (compiled, cold_start) = self.module(&call.module_hash).await?;
         tracing::Span::current().record("abi", tracing::field::display(compiled.abi));
         let (id, user) = (call.id, call.user.clone());
-        let mut env: Vec<(String, String)> = call
-            .settings
-            .as_ref()
-            .map(|s| s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        env.sort();
-        let key = SlotKey {
-            user: &call.user,
-            function: &call.function,
-            module_hash: &call.module_hash,
-            env: &env,
+        let guest = self.guests[&compiled.abi].clone();
+        let snapshot = match compiled.init {
+            Some(plan) => Some(self.snapshot(&call, &compiled.module, &guest, plan).await),
+            None => None,
         };
-        let snapshot = self.snapshots.slot(key, &compiled.module, compiled.abi);
         let (reply, finished) = oneshot::channel();
         let program = Program {
             module: compiled.module,
-            guest: self.guests[&compiled.abi].clone(),
+            guest,
             snapshot,
         };
         self.pool.submit(CallTask::new(
@@ -261,6 +253,64 @@ impl Inner {
             }
         }
         Ok(finished.result)
+    }
+
+    /// The snapshot `call`'s function starts from, taken now if this executor has none: on
+    /// the blocking pool, so neither the async workers nor the wasm workers wait for it, and
+    /// for the function alone (its user, settings and module; never the call's input or
+    /// command line), which the calls that come meanwhile await.
+    async fn snapshot(
+        &self,
+        call: &Call,
+        module: &Module,
+        guest: &Guest,
+        plan: InitPlan,
+    ) -> Result<Arc<Snapshot>, InitFailure> {
+        let mut env: Vec<(String, String)> = call
+            .settings
+            .as_ref()
+            .map(|s| s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        env.sort();
+        let key = SlotKey {
+            user: &call.user,
+            function: &call.function,
+            module_hash: &call.module_hash,
+            env: &env,
+        };
+        let slot = self.snapshots.slot(key);
+        let function = Call {
+            user: call.user.clone(),
+            function: call.function.clone(),
+            module_hash: call.module_hash.clone(),
+            settings: call.settings.clone(),
+            ..Call::default()
+        };
+        let (module, guest) = (module.clone(), guest.clone());
+        let (limits, local_state) = (self.limits.clone(), self.local_state.clone());
+        let span = tracing::Span::current();
+        // Spawned only if this call is the one to take it.
+        let take = async move {
+            let taking = tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
+                let making = Instantiating {
+                    module: &module,
+                    guest: &guest,
+                    call: &function,
+                    limits: &limits,
+                    local_state: &local_state,
+                };
+                making.take_snapshot(plan)
+            });
+            taking.await.unwrap_or_else(|e| {
+                Err(InitFailure {
+                    kind: FailureKind::Trap,
+                    message: format!("the initialisation's task failed: {e}"),
+                    lasting: false,
+                })
+            })
+        };
+        slot.get_or_take(take).await
     }
 
     /// Who holds a call's global locks in the state service.
@@ -311,13 +361,14 @@ impl Inner {
             let abi = check_abi(&module).map_err(|e| e.to_string())?;
             // A module that initialises has its calls start from a snapshot, which must reach
             // every global the initialisation may have changed.
-            if InitPlan::of(&module, abi).is_some()
+            let init = InitPlan::of(&module, abi);
+            if init.is_some()
                 && let Some(rewritten) =
                     exporting_mutable_globals(&code.wasm).map_err(|e| e.to_string())?
             {
                 module = Module::new(&engine, &rewritten).map_err(|e| e.to_string())?;
             }
-            Ok::<_, String>(Compiled { module, abi })
+            Ok::<_, String>(Compiled { module, abi, init })
         })
         .await
         .map_err(|e| ApiError::internal(format!("module compilation task failed: {e}")))?

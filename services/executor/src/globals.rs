@@ -7,11 +7,12 @@ use std::collections::HashSet;
 use wasm_encoder::ExportKind;
 use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
 
-/// The names the added exports take, followed by the global's index. No ABI export begins so.
-const HIDDEN_GLOBAL_PREFIX: &str = "fwasm:global:";
+/// The names the added exports take, followed by the global's index; upload refuses a module
+/// that exports a name beginning so.
+pub(crate) const HIDDEN_GLOBAL_PREFIX: &str = "fwasm:global:";
 
-/// `wasm` with every mutable global it does not export exported, or `None` if it exports
-/// them all already.
+/// `wasm` with every mutable global of a number type it does not export exported, or `None`
+/// if it exports them all already.
 pub(crate) fn exporting_mutable_globals(
     wasm: &[u8],
 ) -> Result<Option<Vec<u8>>, wasmparser::BinaryReaderError> {
@@ -29,7 +30,10 @@ pub(crate) fn exporting_mutable_globals(
             }
             Payload::GlobalSection(globals) => {
                 for (index, global) in globals.into_iter().enumerate() {
-                    if global?.ty.mutable {
+                    // References cannot outlive the store they belong to: a snapshot keeps
+                    // numbers only.
+                    let ty = global?.ty;
+                    if ty.mutable && !matches!(ty.content_type, wasmparser::ValType::Ref(_)) {
                         mutable.push(imported + index as u32);
                     }
                 }

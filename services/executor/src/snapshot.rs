@@ -5,13 +5,15 @@
 //! Initialisation is, in order, whichever of these the module exports: `_initialize` (a WASI
 //! reactor's runtime and C++ constructors), `_faasm_zygote` (Faasm's `FAASM_ZYGOTE`, whose
 //! non-zero result fails it) and `fwasm_init` (fwasm's own, `#[fwasm_sdk::init]` and
-//! `FWASM_INIT`). It runs on a worker under the first call's limits, and may use any import
-//! that answers at once (console, clocks, random numbers, the local state tier); one that
-//! would park the call (global state, chaining, files, a sidecar) is refused, as in a start
-//! function. A snapshot keeps the pages of linear memory initialisation left different from
-//! a fresh instance, the memory's size, and the exported mutable globals it changed; globals
-//! a module does not export (the stack pointer) must be left as they were found, which every
-//! compiler's functions do when they return.
+//! `FWASM_INIT`). It runs once on the blocking pool, with the call limits (one budget for all
+//! of it), for the function alone (its user and settings, not a call's input), and may use
+//! any import that answers at once (console, clocks, random numbers, the local state tier);
+//! one that would park the call (global state, chaining, files, a sidecar) is refused, as in
+//! a start function. A snapshot keeps the pages of linear memory initialisation left
+//! different from a fresh instance, the memory's size, and the mutable globals of number
+//! types it changed (the executor exports those a module keeps to itself as it compiles it).
+//! Tables, and passive segments dropped during initialisation, are not kept: a restored
+//! instance has them as a fresh one does.
 //!
 //! Restoring makes a fresh instance (a start section runs again; its writes are overwritten)
 //! and copies the changed pages in: nothing one call writes is seen by the next. Random
@@ -20,7 +22,7 @@
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use fwasm_proto::pb::FailureKind;
 use lru::LruCache;
@@ -113,6 +115,11 @@ impl Snapshot {
                 continue;
             }
             let value = global.get(initialised);
+            // A reference belongs to the store it came from: not kept (and references are
+            // never exported to the snapshot by the executor's rewrite).
+            if matches!(value, Val::FuncRef(_) | Val::ExternRef(_)) {
+                continue;
+            }
             let was = fresh_instance.get_global(fresh, name).map(|g| g.get(fresh));
             if was.is_none_or(|was| !same(&was, &value)) {
                 globals.push((Box::from(name), value));
@@ -170,38 +177,46 @@ fn same(a: &Val, b: &Val) -> bool {
     }
 }
 
-/// Why initialisation failed: every call of the function says so, until it is uploaded again.
+/// Why initialisation failed: every call of the function says so.
 #[derive(Debug, Clone)]
 pub(crate) struct InitFailure {
     pub(crate) kind: FailureKind,
     pub(crate) message: String,
+    /// It would fail again (a trap, a limit): kept, so later calls fail at once. One that ran
+    /// out of time is tried again by the next call.
+    pub(crate) lasting: bool,
 }
 
-/// One function's snapshot, taken by the first call that needs it while the others wait.
+/// One function's snapshot, taken by the first call that needs it while the others wait
+/// (awaiting: no thread is held).
 pub(crate) struct SnapshotSlot {
-    plan: InitPlan,
-    taken: OnceLock<Result<Arc<Snapshot>, InitFailure>>,
+    taken: tokio::sync::OnceCell<Result<Arc<Snapshot>, InitFailure>>,
     counter: Arc<AtomicU64>,
 }
 
 impl SnapshotSlot {
-    pub(crate) fn plan(&self) -> InitPlan {
-        self.plan
-    }
-
-    /// The snapshot, taken with `take` if no call has taken it yet.
-    pub(crate) fn get_or_take(
+    /// The snapshot, taken with `take` if no call has taken it (or failed lastingly) yet.
+    pub(crate) async fn get_or_take(
         &self,
-        take: impl FnOnce() -> Result<Snapshot, InitFailure>,
+        take: impl Future<Output = Result<Snapshot, InitFailure>>,
     ) -> Result<Arc<Snapshot>, InitFailure> {
-        self.taken
-            .get_or_init(|| {
-                let taken = take().map(Arc::new);
+        let kept = self
+            .taken
+            .get_or_try_init(|| async {
+                let taken = take.await;
                 self.counter.fetch_add(1, Ordering::Relaxed);
                 fwasm_proto::metrics::meters().snapshots.increment(1);
-                taken
+                match taken {
+                    Ok(snapshot) => Ok(Ok(Arc::new(snapshot))),
+                    Err(failure) if failure.lasting => Ok(Err(failure)),
+                    Err(passing) => Err(passing),
+                }
             })
-            .clone()
+            .await;
+        match kept {
+            Ok(kept) => kept.clone(),
+            Err(passing) => Err(passing),
+        }
     }
 }
 
@@ -222,15 +237,8 @@ impl Snapshots {
         }
     }
 
-    /// The slot of `user/function` running `module_hash` with `env`, if its module has an
-    /// initialisation to snapshot.
-    pub(crate) fn slot(
-        &self,
-        key: SlotKey<'_>,
-        module: &Module,
-        abi: Abi,
-    ) -> Option<Arc<SnapshotSlot>> {
-        let plan = InitPlan::of(module, abi)?;
+    /// The slot of `user/function` running `module_hash` with `env`.
+    pub(crate) fn slot(&self, key: SlotKey<'_>) -> Arc<SnapshotSlot> {
         let key = format!(
             "{}/{}@{}?{:?}",
             key.user, key.function, key.module_hash, key.env
@@ -238,12 +246,11 @@ impl Snapshots {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let slot = slots.get_or_insert(key, || {
             Arc::new(SnapshotSlot {
-                plan,
-                taken: OnceLock::new(),
+                taken: tokio::sync::OnceCell::new(),
                 counter: self.taken.clone(),
             })
         });
-        Some(slot.clone())
+        slot.clone()
     }
 
     /// Snapshots taken (or initialisations failed) so far.
@@ -260,13 +267,13 @@ pub(crate) struct SlotKey<'a> {
     pub(crate) env: &'a [(String, String)],
 }
 
-/// Runs `func` (no parameters) to its end in fuel slices, up to the limits: whether it
-/// returned a non-zero status, for a function that returns one.
+/// Runs `func` (no parameters) to its end in fuel slices, drawing on `fuel` (what is left
+/// stays there), up to `deadline`: the status it returned, for a function that returns one.
 pub(crate) fn run_to_end<T>(
     store: &mut Store<T>,
     func: Func,
     returns_status: bool,
-    fuel: u64,
+    fuel: &mut u64,
     slice: u64,
     deadline: std::time::Instant,
 ) -> Result<Option<i32>, RunError> {
@@ -275,27 +282,30 @@ pub(crate) fn run_to_end<T>(
         true => &mut results[..],
         false => &mut results[..0],
     };
-    let mut left = fuel;
+    let left = fuel;
     let give = |store: &mut Store<T>, left: u64| {
         let give = slice.min(left);
         store.set_fuel(give).map(|_| give)
     };
-    let mut given = give(store, left).map_err(RunError::Trap)?;
+    let mut given = give(store, *left).map_err(RunError::Trap)?;
     let mut call = func
         .call_resumable(&mut *store, &[], results)
         .map_err(RunError::Trap)?;
     loop {
         match call {
-            wasmi::ResumableCall::Finished => break,
+            wasmi::ResumableCall::Finished => {
+                *left = left.saturating_sub(given - store.get_fuel().unwrap_or(0));
+                break;
+            }
             wasmi::ResumableCall::OutOfFuel(paused) => {
-                left = left.saturating_sub(given - store.get_fuel().unwrap_or(0));
-                if left == 0 || paused.required_fuel() > left {
+                *left = left.saturating_sub(given - store.get_fuel().unwrap_or(0));
+                if *left == 0 || paused.required_fuel() > *left {
                     return Err(RunError::OutOfFuel);
                 }
                 if std::time::Instant::now() >= deadline {
                     return Err(RunError::TimedOut);
                 }
-                given = give(store, left.max(paused.required_fuel())).map_err(RunError::Trap)?;
+                given = give(store, (*left).max(paused.required_fuel())).map_err(RunError::Trap)?;
                 call = paused
                     .resume(&mut *store, results)
                     .map_err(RunError::Trap)?;
@@ -349,6 +359,7 @@ pub(crate) fn try_init(
         .map_err(|e| why(&store, "instantiation", e))?;
     store.data_mut().memory = instance.get_memory(&store, fwasm_abi::EXPORT_MEMORY);
     let deadline = std::time::Instant::now() + UPLOAD_INIT_TIMEOUT;
+    let mut fuel = UPLOAD_INIT_FUEL;
     for (export, returns_status) in plan.steps() {
         let Some(func) = instance.get_func(&store, export) else {
             continue;
@@ -357,7 +368,7 @@ pub(crate) fn try_init(
             &mut store,
             func,
             returns_status,
-            UPLOAD_INIT_FUEL,
+            &mut fuel,
             limits.fuel_slice,
             deadline,
         );

@@ -104,7 +104,8 @@ async fn initialisation_cannot_use_imports_that_wait() {
     let h = Harness::new(Limits::default()).await;
     let result = h.run_as("u", &wat).await;
     assert_eq!(result.status(), CallStatus::Success, "{result:?}");
-    assert_ne!(result.output[0], b'0', "refused, not served: {result:?}");
+    let unavailable = fwasm_abi::HostStatus::Unavailable.code();
+    assert_eq!(result.output[0] as i32, 48 + unavailable, "{result:?}");
 }
 
 #[tokio::test]
@@ -166,6 +167,16 @@ fn an_upload_runs_initialisation_once_and_refuses_one_that_fails_for_sure() {
     );
     // One that outlasts the check's budget may still finish within a call's: not refused.
     assert!(fwasm_executor::validate(&wasm("(loop $forever (br $forever))")).is_ok());
+    // Names the executor keeps for itself are refused.
+    let reserved = initialising(INIT, HANDLE).replace(
+        r#"(global $g (export "g")"#,
+        r#"(global $g (export "fwasm:global:0")"#,
+    );
+    let refused = fwasm_executor::validate(&wat::parse_str(reserved).unwrap()).unwrap_err();
+    assert!(
+        refused.to_string().contains("`fwasm:global:0`"),
+        "{refused}"
+    );
     // A Faasm zygote's status counts.
     let zygote = |status: i32| {
         let wat = initialising("", HANDLE).replace(
@@ -180,4 +191,29 @@ fn an_upload_runs_initialisation_once_and_refuses_one_that_fails_for_sure() {
     assert!(zygote(0).is_ok());
     let refused = zygote(3).unwrap_err().to_string();
     assert!(refused.ends_with("_faasm_zygote returned 3"), "{refused}");
+}
+
+#[tokio::test]
+async fn initialisation_sees_the_function_not_the_call_that_came_first() {
+    // Init keeps argc ('0' + argc) as the body's first byte; the first call has a command
+    // line of three words, which must not reach the snapshot every later call starts from.
+    let init = r#"(drop (call $args_sizes_get (i32.const 400) (i32.const 404)))
+        (i32.store8 (i32.const 311) (i32.add (i32.const 48) (i32.load (i32.const 400))))"#;
+    let wat = initialising(init, "").replace(
+        r#"(import "fwasm_v1" "fail""#,
+        r#"(import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+           (import "fwasm_v1" "fail""#,
+    );
+    let h = Harness::new(Limits::default()).await;
+    let hash = h.add_function_of("u", "argv", &wat).await;
+    let call = |cmdline: &str| fwasm_proto::pb::Call {
+        user: "u".into(),
+        function: "argv".into(),
+        module_hash: hash.clone(),
+        cmdline: cmdline.into(),
+        ..Default::default()
+    };
+    let first = h.place_and_execute(call("one two three")).await;
+    assert_eq!(first.status(), CallStatus::Success, "{first:?}");
+    assert_eq!(first.output[0], b'1', "argv is the function's name alone: {first:?}");
 }

@@ -52,6 +52,13 @@ impl Adapter for FwasmV1 {
         }
         let v1 = Abi::FwasmV1;
         expect_func(module, v1, abi::EXPORT_ABI_MARKER, &[], &[], "() -> ()")?;
+        // The names the executor gives the globals it exports to itself for snapshots.
+        if let Some(export) = module
+            .exports()
+            .find(|e| e.name().starts_with(crate::globals::HIDDEN_GLOBAL_PREFIX))
+        {
+            return Err(ValidationError::ReservedExport(export.name().to_string()));
+        }
         expect_func(
             module,
             v1,

@@ -194,6 +194,11 @@ pub enum ValidationError {
     /// A module whose start-up (run at upload to read what it declares) failed.
     #[error("module failed while it started: {0}")]
     StartFailed(String),
+    #[error(
+        "export `{0}` has a name fwasm keeps for itself (names beginning `fwasm:global:`): \
+         rename it"
+    )]
+    ReservedExport(String),
     /// Its initialisation, run once as a check, failed: every call would.
     #[error("module failed in its initialisation, which runs before its first call: {0}")]
     InitFailed(String),
