@@ -215,5 +215,8 @@ async fn initialisation_sees_the_function_not_the_call_that_came_first() {
     };
     let first = h.place_and_execute(call("one two three")).await;
     assert_eq!(first.status(), CallStatus::Success, "{first:?}");
-    assert_eq!(first.output[0], b'1', "argv is the function's name alone: {first:?}");
+    assert_eq!(
+        first.output[0], b'1',
+        "argv is the function's name alone: {first:?}"
+    );
 }
