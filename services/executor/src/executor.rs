@@ -133,7 +133,7 @@ impl Executor {
                 engine,
                 limits: Arc::new(config.limits),
                 cache: ModuleCache::new(config.module_cache_capacity),
-                snapshots: Snapshots::new(config.module_cache_capacity),
+                snapshots: Snapshots::new(config.module_cache_capacity, config.max_snapshot_bytes),
                 pool: WorkerPool::new(config.workers, on_park),
                 state,
                 scheduler,
@@ -158,6 +158,11 @@ impl Executor {
     /// Functions this executor initialised and snapshotted (or failed to), once each.
     pub fn snapshots_taken(&self) -> u64 {
         self.inner.snapshots.taken()
+    }
+
+    /// Bytes of memory this executor's snapshots hold together.
+    pub fn snapshot_bytes(&self) -> usize {
+        self.inner.snapshots.bytes()
     }
 
     /// Calls parked in a host call (awaiting another call, or chaining): they hold no thread.
@@ -310,7 +315,9 @@ impl Inner {
                 })
             })
         };
-        slot.get_or_take(take).await
+        let taken = slot.get_or_take(take).await;
+        self.snapshots.keep_within_bytes();
+        taken
     }
 
     /// Who holds a call's global locks in the state service.

@@ -41,6 +41,10 @@ pub struct ExecutorConfig {
     pub workers: usize,
     /// Compiled modules kept in memory.
     pub module_cache_capacity: usize,
+    /// Bytes all functions' snapshots on this executor may hold together (the memory their
+    /// initialisation changed); past it, the least recently used are dropped (and taken
+    /// again by their next call).
+    pub max_snapshot_bytes: usize,
     /// Calls from outside admitted at once (running, waiting for a worker or awaiting chained
     /// calls); more are refused with RESOURCE_EXHAUSTED instead of queueing without bound.
     /// Chained calls are never refused for room (refusing them could leave their callers
@@ -64,6 +68,7 @@ impl Default for ExecutorConfig {
             limits: Limits::default(),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             module_cache_capacity: 256,
+            max_snapshot_bytes: 1 << 30,
             max_concurrent_calls: 1024,
             max_local_state_bytes: 512 << 20,
             sidecar: None,

@@ -195,6 +195,14 @@ pub(crate) struct SnapshotSlot {
 }
 
 impl SnapshotSlot {
+    /// Bytes of memory its snapshot holds (0 until it is taken).
+    fn bytes(&self) -> usize {
+        match self.taken.get() {
+            Some(Ok(snapshot)) => snapshot.changed_bytes(),
+            _ => 0,
+        }
+    }
+
     /// The snapshot, taken with `take` if no call has taken it (or failed lastingly) yet.
     pub(crate) async fn get_or_take(
         &self,
@@ -226,15 +234,37 @@ impl SnapshotSlot {
 pub(crate) struct Snapshots {
     slots: Mutex<LruCache<String, Arc<SnapshotSlot>>>,
     taken: Arc<AtomicU64>,
+    /// What the snapshots may hold together, in bytes of memory.
+    max_bytes: usize,
 }
 
 impl Snapshots {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
         let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
         Self {
             slots: Mutex::new(LruCache::new(capacity)),
             taken: Arc::default(),
+            max_bytes,
         }
+    }
+
+    /// Drops the least recently used snapshots until the others fit in the byte budget (the
+    /// most recent one always stays). A call holding a dropped one finishes with it.
+    pub(crate) fn keep_within_bytes(&self) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut total: usize = slots.iter().map(|(_, slot)| slot.bytes()).sum();
+        while total > self.max_bytes && slots.len() > 1 {
+            match slots.pop_lru() {
+                Some((_, dropped)) => total -= dropped.bytes(),
+                None => break,
+            }
+        }
+    }
+
+    /// Bytes the snapshots hold together.
+    pub(crate) fn bytes(&self) -> usize {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.iter().map(|(_, slot)| slot.bytes()).sum()
     }
 
     /// The slot of `user/function` running `module_hash` with `env`.

@@ -220,3 +220,22 @@ async fn initialisation_sees_the_function_not_the_call_that_came_first() {
         "argv is the function's name alone: {first:?}"
     );
 }
+
+#[tokio::test]
+async fn snapshots_past_their_byte_budget_are_dropped_and_taken_again() {
+    // Each snapshot holds two pages (64 KiB each): the body's page and the grown one.
+    let h = Harness::with_config(fwasm_executor::ExecutorConfig {
+        workers: 2,
+        max_snapshot_bytes: 3 * 65536,
+        ..Default::default()
+    })
+    .await;
+    let wat = initialising(INIT, HANDLE);
+    for user in ["a", "b", "a"] {
+        let result = h.run_as(user, &wat).await;
+        assert_eq!(&result.output[..], b"Ica", "{result:?}");
+        assert!(h.executor.snapshot_bytes() <= 3 * 65536);
+    }
+    // a's was dropped to make room for b's, so a's second call took it again.
+    assert_eq!(h.executor.snapshots_taken(), 3);
+}

@@ -30,6 +30,9 @@ pub struct Gateway {
     executors: Arc<dyn ExecutorDirectory>,
     /// Set when tokens are on (`--auth`).
     tokens: Option<Tokens>,
+    /// Uploads validated at once (validation compiles a module and may run its
+    /// initialisation): one per core, so uploads cannot take every thread of the machine.
+    validations: tokio::sync::Semaphore,
 }
 
 /// A request to run a function, from any front door.
@@ -55,12 +58,14 @@ impl Gateway {
     ) -> Self {
         fwasm_proto::metrics::meters();
         let tokens = config.auth.then(|| Tokens::new(state.clone()));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             config,
             scheduler,
             state,
             executors,
             tokens,
+            validations: tokio::sync::Semaphore::new(cores),
         }
     }
 
@@ -179,6 +184,11 @@ impl Gateway {
                 self.config.max_module_bytes,
             ));
         }
+        let validating = self
+            .validations
+            .acquire()
+            .await
+            .map_err(|_| ApiError::unavailable("the gateway is shutting down"))?;
         let (checked, with) = (wasm.clone(), settings.clone());
         // Validation compiles the module (and runs its initialisation, if it has one): CPU
         // work, kept off the async workers.
@@ -190,6 +200,7 @@ impl Gateway {
         .map_err(|e| {
             ApiError::invalid_argument(format!("{user}/{function} was not uploaded: {e}"))
         })?;
+        drop(validating);
         let info = self
             .state
             .put_function(PutFunctionRequest {
