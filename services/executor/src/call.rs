@@ -25,7 +25,7 @@ use crate::host::park::{HostOp, OpResult, Suspend, complete};
 use crate::host::sidecar::CallSidecar;
 use crate::host::state::CallState;
 use crate::limits::Limits;
-use crate::snapshot::{InitFailure, InitPlan, RunError, Snapshot, run_to_end};
+use crate::snapshot::{InitFailure, InitPlan, RunError, Snapshot, StepFailure};
 
 /// A guest ABI ready to run calls: its adapter and the linker with its imports (built once per
 /// engine and shared by all calls), and whether the executor has a sidecar for its guests.
@@ -597,31 +597,25 @@ impl Instantiating<'_> {
             .map_err(|f| failed("instantiation", f))?;
         // One budget for every step, as for a call.
         let deadline = Instant::now() + self.limits.timeout;
-        let mut fuel = self.limits.max_fuel;
-        for (export, returns_status) in plan.steps() {
-            let Some(func) = instance.get_func(&store, export) else {
-                continue;
-            };
-            let ran = run_to_end(
-                &mut store,
-                func,
-                returns_status,
-                &mut fuel,
-                self.limits.fuel_slice,
-                deadline,
-            );
-            let failure = match ran {
-                Ok(None | Some(0)) => continue,
-                Ok(Some(status)) => {
+        let ran = plan.run(
+            &mut store,
+            &instance,
+            self.limits.max_fuel,
+            self.limits.fuel_slice,
+            deadline,
+        );
+        if let Err((export, failed_how)) = ran {
+            let failure = match failed_how {
+                StepFailure::Status(status) => {
                     Failure::new(FailureKind::Exit, format!("{export} returned {status}"))
                 }
-                Err(RunError::Trap(e)) => Failure::trap(&store, e, &cx),
-                Err(RunError::OutOfFuel) => Failure::out_of_fuel(&cx),
-                Err(RunError::TimedOut) => Failure::new(
+                StepFailure::Run(RunError::Trap(e)) => Failure::trap(&store, e, &cx),
+                StepFailure::Run(RunError::OutOfFuel) => Failure::out_of_fuel(&cx),
+                StepFailure::Run(RunError::TimedOut) => Failure::new(
                     FailureKind::Timeout,
                     format!("it ran for more than {:?}", self.limits.timeout),
                 ),
-                Err(RunError::HostTrap(why)) => Failure::new(FailureKind::Trap, why),
+                StepFailure::Run(RunError::HostTrap(why)) => Failure::new(FailureKind::Trap, why),
             };
             return Err(failed(export, failure));
         }

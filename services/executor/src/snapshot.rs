@@ -62,8 +62,32 @@ impl InitPlan {
         (plan.initialize || plan.zygote || plan.init).then_some(plan)
     }
 
+    /// Runs the steps on `instance` in fuel slices, drawing on one budget of `fuel`, up to
+    /// `deadline`: the step that failed and how, if one did.
+    pub(crate) fn run<T>(
+        &self,
+        store: &mut Store<T>,
+        instance: &Instance,
+        fuel: u64,
+        slice: u64,
+        deadline: std::time::Instant,
+    ) -> Result<(), (&'static str, StepFailure)> {
+        let mut fuel = fuel;
+        for (export, returns_status) in self.steps() {
+            let Some(func) = instance.get_func(&*store, export) else {
+                continue;
+            };
+            match run_to_end(store, func, returns_status, &mut fuel, slice, deadline) {
+                Ok(None | Some(0)) => {}
+                Ok(Some(status)) => return Err((export, StepFailure::Status(status))),
+                Err(e) => return Err((export, StepFailure::Run(e))),
+            }
+        }
+        Ok(())
+    }
+
     /// The exports to run, in order, and whether each returns a status (non-zero: failed).
-    pub(crate) fn steps(&self) -> impl Iterator<Item = (&'static str, bool)> {
+    fn steps(&self) -> impl Iterator<Item = (&'static str, bool)> {
         [
             (self.initialize, EXPORT_INITIALIZE, false),
             (self.zygote, EXPORT_FAASM_ZYGOTE, true),
@@ -299,7 +323,7 @@ pub(crate) struct SlotKey<'a> {
 
 /// Runs `func` (no parameters) to its end in fuel slices, drawing on `fuel` (what is left
 /// stays there), up to `deadline`: the status it returned, for a function that returns one.
-pub(crate) fn run_to_end<T>(
+fn run_to_end<T>(
     store: &mut Store<T>,
     func: Func,
     returns_status: bool,
@@ -389,29 +413,30 @@ pub(crate) fn try_init(
         .map_err(|e| why(&store, "instantiation", e))?;
     store.data_mut().memory = instance.get_memory(&store, fwasm_abi::EXPORT_MEMORY);
     let deadline = std::time::Instant::now() + UPLOAD_INIT_TIMEOUT;
-    let mut fuel = UPLOAD_INIT_FUEL;
-    for (export, returns_status) in plan.steps() {
-        let Some(func) = instance.get_func(&store, export) else {
-            continue;
-        };
-        let ran = run_to_end(
-            &mut store,
-            func,
-            returns_status,
-            &mut fuel,
-            limits.fuel_slice,
-            deadline,
-        );
-        match ran {
-            Ok(None | Some(0)) => {}
-            Ok(Some(status)) => return Err(format!("{export} returned {status}")),
-            Err(RunError::Trap(e)) => return Err(why(&store, export, e)),
-            Err(RunError::HostTrap(reason)) => return Err(format!("{export} failed: {reason}")),
-            // Not a failure for sure: the first call has a larger budget.
-            Err(RunError::OutOfFuel | RunError::TimedOut) => return Ok(()),
+    match plan.run(
+        &mut store,
+        &instance,
+        UPLOAD_INIT_FUEL,
+        limits.fuel_slice,
+        deadline,
+    ) {
+        Ok(()) => Ok(()),
+        Err((export, StepFailure::Status(status))) => Err(format!("{export} returned {status}")),
+        Err((export, StepFailure::Run(RunError::Trap(e)))) => Err(why(&store, export, e)),
+        Err((export, StepFailure::Run(RunError::HostTrap(reason)))) => {
+            Err(format!("{export} failed: {reason}"))
         }
+        // Not a failure for sure: the first call has a larger budget.
+        Err((_, StepFailure::Run(RunError::OutOfFuel | RunError::TimedOut))) => Ok(()),
     }
-    Ok(())
+}
+
+/// How a step of initialisation failed.
+#[derive(Debug)]
+pub(crate) enum StepFailure {
+    /// A zygote returned this status (not 0).
+    Status(i32),
+    Run(RunError),
 }
 
 /// How a run to the end failed.
