@@ -310,6 +310,10 @@ struct UpArgs {
     /// Threads that run wasm (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Memory all functions' snapshots (what their initialisation set up) may hold together,
+    /// in MiB; past it the least recently used are dropped and taken again when needed.
+    #[arg(long, env = "FWASM_MAX_SNAPSHOT_MIB", default_value_t = 1024)]
+    max_snapshot_mib: usize,
     /// Keep state and functions in Redis (redis://HOST:PORT) instead of under --data-dir.
     #[arg(long, value_name = "redis://HOST:PORT")]
     state_backend: Option<String>,
@@ -524,6 +528,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         executor: ExecutorConfig {
             limits: call_limits(args.timeout, args.max_memory_mib),
             workers: args.workers.unwrap_or(defaults.workers),
+            max_snapshot_bytes: args.max_snapshot_mib << 20,
             sidecar: args.sidecar.config(),
             ..defaults
         },

@@ -184,6 +184,10 @@ pub struct ExecutorService {
     /// Calls from outside admitted at once; more are refused with RESOURCE_EXHAUSTED.
     #[arg(long, env = "FWASM_MAX_CALLS", default_value_t = 1024)]
     max_calls: usize,
+    /// Memory all functions' snapshots (what their initialisation set up) may hold together,
+    /// in MiB; past it the least recently used are dropped and taken again when needed.
+    #[arg(long, env = "FWASM_MAX_SNAPSHOT_MIB", default_value_t = 1024)]
+    max_snapshot_mib: usize,
     /// Wall-clock limit of one call, in seconds.
     #[arg(long, env = "FWASM_TIMEOUT", default_value_t = 30)]
     timeout: u64,
@@ -464,6 +468,7 @@ pub async fn executor(args: ExecutorService) -> anyhow::Result<()> {
         limits: call_limits(args.timeout, args.max_memory_mib),
         workers: args.workers.unwrap_or(defaults.workers),
         max_concurrent_calls: args.max_calls,
+        max_snapshot_bytes: args.max_snapshot_mib << 20,
         sidecar: args.sidecar.config(),
         tls: args.mesh.load(bound)?,
         ..defaults

@@ -32,3 +32,45 @@ async fn a_rust_functions_init_runs_once_and_every_call_starts_from_it() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_past_the_memory_flag_are_dropped_and_taken_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = [
+        &["up"][..],
+        &ANY_GATEWAY_PORTS,
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--max-snapshot-mib",
+            "1",
+        ],
+    ];
+    let mut up = Process::spawn(dir.path(), "up", &args.concat(), &[]);
+    let ready = up.ready().await;
+    let http = reqwest::Client::new();
+    let wasm = fwasm_integration::guest("initialised");
+    for function in ["snap/a", "snap/b"] {
+        upload_as(
+            &http,
+            GatewayPorts::of(&ready),
+            function,
+            wasm.clone(),
+            None,
+        )
+        .await;
+    }
+    // Each snapshot holds a 4 MiB table: only the latest fits in 1 MiB.
+    for function in ["snap/a", "snap/b", "snap/a"] {
+        let url = format!("http://{}/f/{function}", ready.addr("invoke"));
+        let reply = http.post(&url).body("2").send().await.unwrap();
+        assert_eq!(reply.text().await.unwrap(), "calls=1 table=1048576 value=4");
+    }
+    let metrics = scrape(&http, &ready.addr("invoke")).await.unwrap();
+    assert_eq!(
+        sample(&metrics, "fwasm_snapshots_taken_total"),
+        3.0,
+        "{metrics}"
+    );
+}
