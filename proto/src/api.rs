@@ -91,4 +91,11 @@ pub trait SchedulerApi: Send + Sync + 'static {
 #[async_trait]
 pub trait ExecutorApi: Send + Sync + 'static {
     async fn execute(&self, call: Call) -> Result<CallResult, ApiError>;
+
+    /// Gets the function ready for its first call (module compiled, snapshot taken). An
+    /// executor that keeps nothing between calls has nothing to do.
+    async fn prepare(&self, info: crate::pb::FunctionInfo) -> Result<(), ApiError> {
+        let _ = info;
+        Ok(())
+    }
 }

@@ -561,12 +561,29 @@ impl pb::executor_server::Executor for ExecutorServer {
     async fn execute(&self, r: Request<pb::Call>) -> Result<Response<pb::CallResult>, Status> {
         serve_with!(self.0, execute, r)
     }
+
+    async fn prepare(
+        &self,
+        r: Request<pb::FunctionInfo>,
+    ) -> Result<Response<pb::PrepareReply>, Status> {
+        serve_with!(self, prepare_reply, r)
+    }
+}
+
+impl ExecutorServer {
+    async fn prepare_reply(&self, info: pb::FunctionInfo) -> Result<pb::PrepareReply, ApiError> {
+        self.0.prepare(info).await.map(|()| pb::PrepareReply {})
+    }
 }
 
 #[async_trait]
 impl ExecutorApi for ExecutorClient<Channel> {
     async fn execute(&self, call: pb::Call) -> Result<pb::CallResult, ApiError> {
         call_with!(ExecutorClient, self, execute, call)
+    }
+
+    async fn prepare(&self, info: pb::FunctionInfo) -> Result<(), ApiError> {
+        call_with!(ExecutorClient, self, prepare, info).map(drop)
     }
 }
 

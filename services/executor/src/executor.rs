@@ -15,9 +15,9 @@ use fwasm_abi::HostStatus;
 use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FailureKind, FileRef, LockMode,
-    LockRequest, ModuleRef, PlaceRequest, SetStateRequest, StateKey, SubmitRequest, UnlockRequest,
-    WaitCallRequest,
+    Call, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FailureKind, FileRef, FunctionInfo,
+    LockMode, LockRequest, ModuleRef, PlaceRequest, SetStateRequest, StateKey, SubmitRequest,
+    UnlockRequest, WaitCallRequest,
 };
 use fwasm_proto::pubsub::{self, Event, Publisher};
 use fwasm_proto::{ApiError, ErrorCode};
@@ -188,6 +188,27 @@ impl ExecutorApi for Executor {
     async fn execute(&self, call: Call) -> Result<CallResult, ApiError> {
         self.inner.clone().execute(call).await
     }
+
+    #[tracing::instrument(name = "executor.prepare", skip_all, fields(user = %info.user, function = %info.function))]
+    async fn prepare(&self, info: FunctionInfo) -> Result<(), ApiError> {
+        let (compiled, _) = self.inner.module(&info.module_hash).await?;
+        if let Some(plan) = compiled.init {
+            let guest = self.inner.guests[&compiled.abi].clone();
+            let function = Call {
+                user: info.user,
+                function: info.function,
+                module_hash: info.module_hash,
+                settings: info.settings,
+                ..Call::default()
+            };
+            // A failure is kept for the function's calls to report.
+            let _ = self
+                .inner
+                .snapshot(&function, &compiled.module, &guest, plan)
+                .await;
+        }
+        Ok(())
+    }
 }
 
 impl Inner {
@@ -315,9 +336,11 @@ impl Inner {
                 })
             })
         };
-        let taken = slot.get_or_take(take).await;
-        self.snapshots.keep_within_bytes();
-        taken
+        let (snapshot, took) = slot.get_or_take(take).await;
+        if took {
+            self.snapshots.taken_one();
+        }
+        snapshot
     }
 
     /// Who holds a call's global locks in the state service.

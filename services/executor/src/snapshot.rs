@@ -215,7 +215,6 @@ pub(crate) struct InitFailure {
 /// (awaiting: no thread is held).
 pub(crate) struct SnapshotSlot {
     taken: tokio::sync::OnceCell<Result<Arc<Snapshot>, InitFailure>>,
-    counter: Arc<AtomicU64>,
 }
 
 impl SnapshotSlot {
@@ -228,16 +227,17 @@ impl SnapshotSlot {
     }
 
     /// The snapshot, taken with `take` if no call has taken it (or failed lastingly) yet.
+    /// Whether this call took it comes back too.
     pub(crate) async fn get_or_take(
         &self,
         take: impl Future<Output = Result<Snapshot, InitFailure>>,
-    ) -> Result<Arc<Snapshot>, InitFailure> {
+    ) -> (Result<Arc<Snapshot>, InitFailure>, bool) {
+        let mut took = false;
         let kept = self
             .taken
             .get_or_try_init(|| async {
                 let taken = take.await;
-                self.counter.fetch_add(1, Ordering::Relaxed);
-                fwasm_proto::metrics::meters().snapshots.increment(1);
+                took = true;
                 match taken {
                     Ok(snapshot) => Ok(Ok(Arc::new(snapshot))),
                     Err(failure) if failure.lasting => Ok(Err(failure)),
@@ -245,10 +245,11 @@ impl SnapshotSlot {
                 }
             })
             .await;
-        match kept {
+        let kept = match kept {
             Ok(kept) => kept.clone(),
             Err(passing) => Err(passing),
-        }
+        };
+        (kept, took)
     }
 }
 
@@ -257,7 +258,7 @@ impl SnapshotSlot {
 /// upload (a new module) a new one.
 pub(crate) struct Snapshots {
     slots: Mutex<LruCache<String, Arc<SnapshotSlot>>>,
-    taken: Arc<AtomicU64>,
+    taken: AtomicU64,
     /// What the snapshots may hold together, in bytes of memory.
     max_bytes: usize,
 }
@@ -267,14 +268,22 @@ impl Snapshots {
         let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
         Self {
             slots: Mutex::new(LruCache::new(capacity)),
-            taken: Arc::default(),
+            taken: AtomicU64::new(0),
             max_bytes,
         }
     }
 
+    /// Counts a snapshot just taken (or an initialisation that failed), once the others are
+    /// back within the byte budget.
+    pub(crate) fn taken_one(&self) {
+        self.keep_within_bytes();
+        self.taken.fetch_add(1, Ordering::Relaxed);
+        fwasm_proto::metrics::meters().snapshots.increment(1);
+    }
+
     /// Drops the least recently used snapshots until the others fit in the byte budget (the
     /// most recent one always stays). A call holding a dropped one finishes with it.
-    pub(crate) fn keep_within_bytes(&self) {
+    fn keep_within_bytes(&self) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let mut total: usize = slots.iter().map(|(_, slot)| slot.bytes()).sum();
         while total > self.max_bytes && slots.len() > 1 {
@@ -301,7 +310,6 @@ impl Snapshots {
         let slot = slots.get_or_insert(key, || {
             Arc::new(SnapshotSlot {
                 taken: tokio::sync::OnceCell::new(),
-                counter: self.taken.clone(),
             })
         });
         slot.clone()

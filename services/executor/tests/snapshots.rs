@@ -239,3 +239,30 @@ async fn snapshots_past_their_byte_budget_are_dropped_and_taken_again() {
     // a's was dropped to make room for b's, so a's second call took it again.
     assert_eq!(h.executor.snapshots_taken(), 3);
 }
+
+#[tokio::test]
+async fn a_prepared_function_is_ready_before_its_first_call() {
+    use fwasm_proto::api::ExecutorApi;
+    let h = Harness::new(Limits::default()).await;
+    let hash = h
+        .add_function_of("u", "ready", &initialising(INIT, HANDLE))
+        .await;
+    let info = fwasm_proto::pb::FunctionInfo {
+        user: "u".into(),
+        function: "ready".into(),
+        module_hash: hash.clone(),
+        ..Default::default()
+    };
+    h.executor.prepare(info).await.unwrap();
+    assert_eq!(h.executor.snapshots_taken(), 1);
+    let call = fwasm_proto::pb::Call {
+        user: "u".into(),
+        function: "ready".into(),
+        module_hash: hash,
+        ..Default::default()
+    };
+    let first = h.place_and_execute(call).await;
+    assert_eq!(&first.output[..], b"Ica", "{first:?}");
+    assert!(!first.cold_start, "{first:?}");
+    assert_eq!(h.executor.snapshots_taken(), 1);
+}

@@ -183,6 +183,19 @@ impl Members {
 
     /// The executor for a call of `module_hash`: one with the module warm and room, else the
     /// least loaded with room; never `busy` when there is another.
+    /// The executor a new function's first call would go to (the least loaded live one with
+    /// room), marked as having its module warm so that call goes there: for it to prepare.
+    pub(crate) fn warm_up(&self, module_hash: &str) -> Option<ExecutorEndpoint> {
+        let mut members = self.write();
+        let now = Instant::now();
+        let chosen = members
+            .iter_mut()
+            .filter(|m| m.alive(now, self.timeout) && m.has_room() && !m.suspect)
+            .min_by(|a, b| a.load().total_cmp(&b.load()))?;
+        chosen.warm.insert(module_hash.to_string());
+        Some(chosen.endpoint.clone())
+    }
+
     pub(crate) fn choose(
         &self,
         module_hash: &str,

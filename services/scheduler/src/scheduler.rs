@@ -457,7 +457,27 @@ impl SchedulerApi for Scheduler {
 
     async fn function_updated(&self, info: FunctionInfo) -> Result<(), ApiError> {
         let key = format!("{}/{}", info.user, info.function);
-        write(&self.functions).insert(key, info.into());
+        write(&self.functions).insert(key, info.clone().into());
+        // The executor its first call will likely go to gets it ready meanwhile (compiled,
+        // initialised), so that call is warm; in the background: the upload waits for none.
+        if let Some(executor) = self.members.warm_up(&info.module_hash) {
+            let placement = Placement {
+                executor_id: executor.id,
+                executor_addr: executor.addr,
+                module_hash: info.module_hash.clone(),
+                ..Placement::default()
+            };
+            if let Ok(target) = self.directory.executor(&placement) {
+                tokio::spawn(
+                    async move {
+                        if let Err(err) = target.prepare(info).await {
+                            tracing::warn!(error = %err, "an executor could not prepare a function");
+                        }
+                    }
+                    .in_current_span(),
+                );
+            }
+        }
         Ok(())
     }
 

@@ -17,6 +17,13 @@ async fn a_rust_functions_init_runs_once_and_every_call_starts_from_it() {
     let http = reqwest::Client::new();
     let wasm = fwasm_integration::guest("initialised");
     upload_as(&http, GatewayPorts::of(&ready), "snap/init", wasm, None).await;
+    // The upload has the executor get it ready before any call: compiled and initialised.
+    let invoke = ready.addr("invoke");
+    eventually("the upload prepares the function", async || {
+        let metrics = scrape(&http, &invoke).await.unwrap_or_default();
+        sample(&metrics, "fwasm_snapshots_taken_total") == 1.0
+    })
+    .await;
     let url = format!("http://{}/f/snap/init", ready.addr("invoke"));
     for n in [3, 4, 1000] {
         let reply = http.post(&url).body(n.to_string()).send().await.unwrap();
@@ -30,6 +37,11 @@ async fn a_rust_functions_init_runs_once_and_every_call_starts_from_it() {
         sample(&metrics, "fwasm_snapshots_taken_total"),
         1.0,
         "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "fwasm_cold_starts_total"),
+        0.0,
+        "the first call found the function ready: {metrics}"
     );
 }
 
@@ -61,7 +73,14 @@ async fn snapshots_past_the_memory_flag_are_dropped_and_taken_again() {
         )
         .await;
     }
-    // Each snapshot holds a 4 MiB table: only the latest fits in 1 MiB.
+    // Each upload has the function prepared (a snapshot each); each snapshot holds a 4 MiB
+    // table, so only the latest fits in 1 MiB: every call below takes its own again.
+    let invoke = ready.addr("invoke");
+    eventually("both uploads prepare their function", async || {
+        let metrics = scrape(&http, &invoke).await.unwrap_or_default();
+        sample(&metrics, "fwasm_snapshots_taken_total") == 2.0
+    })
+    .await;
     for function in ["snap/a", "snap/b", "snap/a"] {
         let url = format!("http://{}/f/{function}", ready.addr("invoke"));
         let reply = http.post(&url).body("2").send().await.unwrap();
@@ -70,7 +89,7 @@ async fn snapshots_past_the_memory_flag_are_dropped_and_taken_again() {
     let metrics = scrape(&http, &ready.addr("invoke")).await.unwrap();
     assert_eq!(
         sample(&metrics, "fwasm_snapshots_taken_total"),
-        3.0,
+        5.0,
         "{metrics}"
     );
 }
