@@ -188,10 +188,17 @@ impl Members {
     pub(crate) fn warm_up(&self, module_hash: &str) -> Option<ExecutorEndpoint> {
         let mut members = self.write();
         let now = Instant::now();
-        let chosen = members
-            .iter_mut()
-            .filter(|m| m.alive(now, self.timeout) && m.has_room() && !m.suspect)
-            .min_by(|a, b| a.load().total_cmp(&b.load()))?;
+        let total = members.len();
+        // Ties broken in turn, as placement does, so new functions spread out.
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let index = (0..total)
+            .map(|i| (start + i) % total)
+            .filter(|&i| {
+                let m = &members[i];
+                m.alive(now, self.timeout) && m.has_room() && !m.suspect
+            })
+            .min_by(|&a, &b| members[a].load().total_cmp(&members[b].load()))?;
+        let chosen = &mut members[index];
         chosen.warm.insert(module_hash.to_string());
         Some(chosen.endpoint.clone())
     }
