@@ -397,6 +397,9 @@ impl Dispatch {
     }
 }
 
+/// How long an upload waits for an executor to get the new function ready.
+const PREPARE_PATIENCE: Duration = Duration::from_secs(10);
+
 #[async_trait]
 impl SchedulerApi for Scheduler {
     #[tracing::instrument(name = "scheduler.place", skip_all, fields(user = %req.user, function = %req.function))]
@@ -458,8 +461,9 @@ impl SchedulerApi for Scheduler {
     async fn function_updated(&self, info: FunctionInfo) -> Result<(), ApiError> {
         let key = format!("{}/{}", info.user, info.function);
         write(&self.functions).insert(key, info.clone().into());
-        // The executor its first call will likely go to gets it ready meanwhile (compiled,
-        // initialised), so that call is warm; in the background: the upload waits for none.
+        // The executor its first call will likely go to gets it ready (compiled, initialised),
+        // so that call is warm. The upload answers once it is, or after PREPARE_PATIENCE: a
+        // slow or failed preparation only makes the first call cold, and says why there.
         if let Some(executor) = self.members.warm_up(&info.module_hash) {
             let placement = Placement {
                 executor_id: executor.id,
@@ -467,15 +471,14 @@ impl SchedulerApi for Scheduler {
                 module_hash: info.module_hash.clone(),
                 ..Placement::default()
             };
-            if let Ok(target) = self.directory.executor(&placement) {
-                tokio::spawn(
-                    async move {
-                        if let Err(err) = target.prepare(info).await {
-                            tracing::warn!(error = %err, "an executor could not prepare a function");
-                        }
-                    }
-                    .in_current_span(),
-                );
+            let prepared = match self.directory.executor(&placement) {
+                Ok(target) => tokio::time::timeout(PREPARE_PATIENCE, target.prepare(info))
+                    .await
+                    .unwrap_or_else(|_| Err(ApiError::unavailable("it took too long"))),
+                Err(err) => Err(err),
+            };
+            if let Err(err) = prepared {
+                tracing::warn!(error = %err, "an executor could not prepare a function");
             }
         }
         Ok(())
