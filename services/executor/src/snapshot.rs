@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use fwasm_proto::pb::FailureKind;
 use lru::LruCache;
-use wasmi::{Extern, ExternType, Func, Instance, Memory, Module, Mutability, Store, Val};
+use wasmi::{Extern, Func, Instance, Memory, Module, Mutability, Store, Val};
 
 use crate::abi::Abi;
 
@@ -49,11 +49,8 @@ impl InitPlan {
         if !matches!(abi, Abi::FwasmV1 | Abi::FaasmC) {
             return None;
         }
-        let exports = |name: &str| {
-            module
-                .exports()
-                .any(|export| export.name() == name && matches!(export.ty(), ExternType::Func(_)))
-        };
+        // Their types were checked at upload (and again as the executor compiled the module).
+        let exports = |name: &str| crate::abi::exports(module, name);
         let plan = InitPlan {
             initialize: exports(EXPORT_INITIALIZE),
             zygote: abi == Abi::FaasmC && exports(EXPORT_FAASM_ZYGOTE),
