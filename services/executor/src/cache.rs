@@ -18,6 +18,9 @@ pub(crate) struct Compiled {
     pub(crate) module: Module,
     pub(crate) abi: Abi,
     pub(crate) init: Option<InitPlan>,
+    /// The type of the memory its instances get from the executor's pool, when the module
+    /// was rewritten to import its memory (see `memory_import`).
+    pub(crate) memory: Option<wasmi::MemoryType>,
 }
 
 pub(crate) struct ModuleCache {

@@ -4,6 +4,8 @@
 //! the queue and resume on any worker thread. Nothing here depends on which ABI the guest
 //! speaks: limits, parking, failures and timing are the same for all.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,8 +13,8 @@ use bytes::Bytes;
 use fwasm_proto::pb::{Call, CallResult, CallStatus, FailureKind};
 use tokio::sync::oneshot;
 use wasmi::{
-    Instance, Linker, Memory, Module, ResumableCall, ResumableCallHostTrap, ResumableCallOutOfFuel,
-    Store, TrapCode, Val, ValType,
+    Instance, Linker, Memory, MemoryType, Module, ResumableCall, ResumableCallHostTrap,
+    ResumableCallOutOfFuel, Store, TrapCode, Val, ValType,
 };
 
 use crate::abi::{Adapter, Ended, Entry, Next, Vals};
@@ -25,6 +27,8 @@ use crate::host::park::{HostOp, OpResult, Suspend, complete};
 use crate::host::sidecar::CallSidecar;
 use crate::host::state::CallState;
 use crate::limits::Limits;
+use crate::memory_import::{MEMORY_MODULE, MEMORY_NAME};
+use crate::memory_pool::MemoryPool;
 use crate::snapshot::{InitFailure, InitPlan, RunError, Snapshot, StepFailure};
 
 /// A guest ABI ready to run calls: its adapter and the linker with its imports (built once per
@@ -34,12 +38,16 @@ pub(crate) struct Guest {
     pub(crate) adapter: &'static dyn Adapter,
     pub(crate) linker: Arc<Linker<HostState>>,
     pub(crate) sidecar: bool,
+    /// Where instances whose module imports its memory get it.
+    pub(crate) pool: Arc<MemoryPool>,
 }
 
 /// What a call runs: the module, its ABI's guest, and, when the module initialises, the
 /// snapshot its instance starts from (or why there is none).
 pub(crate) struct Program {
     pub(crate) module: Module,
+    /// The type of the memory the module imports from the pool, if it does.
+    pub(crate) memory: Option<MemoryType>,
     pub(crate) guest: Guest,
     pub(crate) snapshot: Option<Result<Arc<Snapshot>, InitFailure>>,
 }
@@ -348,6 +356,7 @@ impl CallTask {
         };
         let making = Instantiating {
             module: &self.program.module,
+            memory: self.program.memory,
             guest: &self.program.guest,
             call: &self.call,
             limits: &self.limits,
@@ -533,10 +542,19 @@ impl CallTask {
     }
 }
 
+type ThreadLinkers = HashMap<usize, (Arc<Linker<HostState>>, Linker<HostState>)>;
+
+thread_local! {
+    /// This thread's copies of the shared linkers, keyed by the original's address.
+    static THREAD_LINKERS: RefCell<ThreadLinkers> = RefCell::default();
+}
+
 /// What makes an instance of a function: its module and guest, for a call (whose settings
 /// and user the host serves), under limits.
 pub(crate) struct Instantiating<'a> {
     pub(crate) module: &'a Module,
+    /// The type of the memory the module imports from the pool, if it does.
+    pub(crate) memory: Option<MemoryType>,
     pub(crate) guest: &'a Guest,
     pub(crate) call: &'a Call,
     pub(crate) limits: &'a Limits,
@@ -563,16 +581,42 @@ impl Instantiating<'_> {
         store
             .set_fuel(self.limits.max_fuel)
             .expect("fuel metering is enabled");
-        let instance = self
-            .guest
-            .linker
-            .instantiate_and_start(&mut store, self.module)
-            .map_err(|e| Failure::trap(&store, e, cx))?;
+        let instance = match self.memory {
+            None => self
+                .guest
+                .linker
+                .instantiate_and_start(&mut store, self.module),
+            Some(ty) => self.instantiate_pooled(&mut store, ty),
+        }
+        .map_err(|e| Failure::trap(&store, e, cx))?;
         let memory = instance
             .get_memory(&store, fwasm_abi::EXPORT_MEMORY)
             .ok_or_else(|| Failure::new(FailureKind::AbiViolation, "module exports no memory"))?;
         store.data_mut().memory = Some(memory);
         Ok((store, instance, memory))
+    }
+
+    /// Instantiates a module that imports its memory, with a memory from the pool.
+    fn instantiate_pooled(
+        &self,
+        store: &mut Store<HostState>,
+        ty: MemoryType,
+    ) -> Result<Instance, wasmi::Error> {
+        let (memory, region) = self.guest.pool.memory(&mut *store, ty)?;
+        store.data_mut().region = Some(region);
+        // The shared linker cannot hold one store's memory: each thread keeps its own copy of
+        // it, where the memory import is redefined for the instance being made.
+        THREAD_LINKERS.with_borrow_mut(|linkers| {
+            let key = Arc::as_ptr(&self.guest.linker) as usize;
+            let (_, linker) = linkers.entry(key).or_insert_with(|| {
+                let mut own = (*self.guest.linker).clone();
+                own.allow_shadowing(true);
+                // Kept with its original, so the key cannot name another linker later.
+                (self.guest.linker.clone(), own)
+            });
+            linker.define(MEMORY_MODULE, MEMORY_NAME, memory)?;
+            linker.instantiate_and_start(&mut *store, self.module)
+        })
     }
 
     /// Initialises a fresh instance as `plan` says and snapshots it, for every call of the

@@ -37,13 +37,15 @@ use crate::host::park::{HostOp, OpResult, Refusal};
 use crate::host::sidecar::NO_SIDECAR;
 use crate::host::state::{LocalGuard, StateOp, StateOutcome};
 use crate::limits::Limits;
+use crate::memory_import::{MEMORY_MODULE, MEMORY_NAME, importing_memory};
+use crate::memory_pool::MemoryPool;
 use crate::pool::WorkerPool;
 use crate::sidecar::Sidecar;
 use crate::snapshot::{InitFailure, InitPlan, SlotKey, Snapshot, Snapshots};
 
 /// Every ABI's adapter with a linker of its imports: one linker per adapter, built once per
 /// engine (ABIs that share an adapter share it).
-fn guests(engine: &Engine, sidecar: bool) -> HashMap<Abi, Guest> {
+fn guests(engine: &Engine, sidecar: bool, pool: &Arc<MemoryPool>) -> HashMap<Abi, Guest> {
     let mut guests = HashMap::new();
     for &adapter in abi::ADAPTERS {
         let mut linker = Linker::new(engine);
@@ -52,6 +54,7 @@ fn guests(engine: &Engine, sidecar: bool) -> HashMap<Abi, Guest> {
             adapter,
             linker: Arc::new(linker),
             sidecar,
+            pool: pool.clone(),
         };
         for &abi in adapter.abis() {
             guests.insert(abi, guest.clone());
@@ -119,6 +122,9 @@ impl Executor {
         fwasm_proto::metrics::meters();
         let runtime = tokio::runtime::Handle::try_current()
             .expect("fwasm_executor::Executor::new must be called within a tokio runtime");
+        let workers = config.workers.max(1);
+        // An idle region per worker, for the next call it runs.
+        let pool = Arc::new(MemoryPool::new(config.limits.max_memory_bytes, workers));
         let inner = Arc::new_cyclic(|inner: &Weak<Inner>| {
             let inner = inner.clone();
             let on_park = Arc::new(move |task, op, requeue: Sender<CallTask>| {
@@ -129,12 +135,12 @@ impl Executor {
             });
             Inner {
                 id: config.id,
-                guests: guests(&engine, config.sidecar.is_some()),
+                guests: guests(&engine, config.sidecar.is_some(), &pool),
                 engine,
                 limits: Arc::new(config.limits),
                 cache: ModuleCache::new(config.module_cache_capacity),
                 snapshots: Snapshots::new(config.module_cache_capacity, config.max_snapshot_bytes),
-                pool: WorkerPool::new(config.workers, on_park),
+                pool: WorkerPool::new(workers, on_park),
                 state,
                 scheduler,
                 admission: Admission {
@@ -204,7 +210,7 @@ impl ExecutorApi for Executor {
             // A failure is kept for the function's calls to report.
             let _ = self
                 .inner
-                .snapshot(&function, &compiled.module, &guest, plan)
+                .snapshot(&function, &compiled, &guest, plan)
                 .await;
         }
         Ok(())
@@ -245,12 +251,13 @@ impl Inner {
         let (id, user) = (call.id, call.user.clone());
         let guest = self.guests[&compiled.abi].clone();
         let snapshot = match compiled.init {
-            Some(plan) => Some(self.snapshot(&call, &compiled.module, &guest, plan).await),
+            Some(plan) => Some(self.snapshot(&call, &compiled, &guest, plan).await),
             None => None,
         };
         let (reply, finished) = oneshot::channel();
         let program = Program {
             module: compiled.module,
+            memory: compiled.memory,
             guest,
             snapshot,
         };
@@ -288,7 +295,7 @@ impl Inner {
     async fn snapshot(
         &self,
         call: &Call,
-        module: &Module,
+        compiled: &Compiled,
         guest: &Guest,
         plan: InitPlan,
     ) -> Result<Arc<Snapshot>, InitFailure> {
@@ -312,7 +319,7 @@ impl Inner {
             settings: call.settings.clone(),
             ..Call::default()
         };
-        let (module, guest) = (module.clone(), guest.clone());
+        let (module, memory, guest) = (compiled.module.clone(), compiled.memory, guest.clone());
         let (limits, local_state) = (self.limits.clone(), self.local_state.clone());
         let span = tracing::Span::current();
         // Spawned only if this call is the one to take it.
@@ -321,6 +328,7 @@ impl Inner {
                 let _entered = span.enter();
                 let making = Instantiating {
                     module: &module,
+                    memory,
                     guest: &guest,
                     call: &function,
                     limits: &limits,
@@ -387,18 +395,38 @@ impl Inner {
         let engine = self.engine.clone();
         // Compiling (validation and translation) is CPU work: keep it off the async workers.
         let module = tokio::task::spawn_blocking(move || {
-            let mut module = Module::new(&engine, &code.wasm).map_err(|e| e.to_string())?;
+            let module = Module::new(&engine, &code.wasm).map_err(|e| e.to_string())?;
             let abi = check_abi(&module).map_err(|e| e.to_string())?;
             // A module that initialises has its calls start from a snapshot, which must reach
             // every global the initialisation may have changed.
             let init = InitPlan::of(&module, abi);
-            if init.is_some()
-                && let Some(rewritten) =
-                    exporting_mutable_globals(&code.wasm).map_err(|e| e.to_string())?
-            {
-                module = Module::new(&engine, &rewritten).map_err(|e| e.to_string())?;
+            let mut wasm = None;
+            if init.is_some() {
+                wasm = exporting_mutable_globals(&code.wasm).map_err(|e| e.to_string())?;
             }
-            Ok::<_, String>(Compiled { module, abi, init })
+            // Its memory from the pool, where the pool can back it.
+            let pooled = importing_memory(wasm.as_deref().unwrap_or(&code.wasm))
+                .map_err(|e| e.to_string())?;
+            let wasm = pooled.or(wasm);
+            let Some(wasm) = wasm else {
+                return Ok(Compiled {
+                    module,
+                    abi,
+                    init,
+                    memory: None,
+                });
+            };
+            let module = Module::new(&engine, &wasm).map_err(|e| e.to_string())?;
+            let memory = module.imports().find_map(|import| {
+                let pooled = (import.module(), import.name()) == (MEMORY_MODULE, MEMORY_NAME);
+                pooled.then(|| import.ty().memory().copied()).flatten()
+            });
+            Ok::<_, String>(Compiled {
+                module,
+                abi,
+                init,
+                memory,
+            })
         })
         .await
         .map_err(|e| ApiError::internal(format!("module compilation task failed: {e}")))?

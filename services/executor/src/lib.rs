@@ -15,6 +15,8 @@ mod executor;
 mod globals;
 mod host;
 mod limits;
+mod memory_import;
+mod memory_pool;
 mod pool;
 mod sidecar;
 mod snapshot;

@@ -90,6 +90,8 @@ impl wasmi::ResourceLimiter for MemoryLimiter {
     }
 
     fn memories(&self) -> usize {
-        1
+        // A pooled memory is counted twice: once as the host makes it in the store, once
+        // as the instance's (imported) memory. A module still has at most one.
+        2
     }
 }

@@ -199,6 +199,30 @@ async fn looping_calls_do_not_starve_short_ones() {
 }
 
 #[tokio::test]
+async fn what_a_call_wrote_to_its_memory_is_never_seen_by_the_next() {
+    // One worker, so every call reuses the memory region the one before it used. The guest
+    // answers "h0" when the bytes it is about to write (in its first page and in a page it
+    // grows) are zero, then writes them.
+    let handle = r#"
+        (local $grown i32)
+        (local.set $grown (i32.add (i32.shl (memory.grow (i32.const 1)) (i32.const 16)) (i32.const 16)))
+        (i32.store8 (i32.const 112) (i32.add (i32.const 48)
+            (i32.add (i32.load8_u (i32.const 60000)) (i32.load8_u (local.get $grown)))))
+        (i32.store8 (i32.const 60000) (i32.const 7))
+        (i32.store8 (local.get $grown) (i32.const 7))
+        i64.const 429496729613"#;
+    let h = Harness::with_config(fwasm_executor::ExecutorConfig {
+        workers: 1,
+        ..fwasm_executor::ExecutorConfig::default()
+    })
+    .await;
+    for _ in 0..3 {
+        let result = h.run(&guest(handle, "")).await;
+        assert_eq!(&result.output[..], b"h0", "{result:?}");
+    }
+}
+
+#[tokio::test]
 async fn growing_memory_past_the_limit_fails_with_the_memory_limit() {
     let h = Harness::new(Limits {
         max_memory_bytes: 4 << 20,

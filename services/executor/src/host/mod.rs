@@ -24,6 +24,7 @@ use fwasm_abi::HostStatus;
 use wasmi::Memory;
 
 use crate::limits::{Limits, MemoryLimiter};
+use crate::memory_pool::PooledRegion;
 use chaining::Chaining;
 use files::CallFiles;
 use io::{CallIo, Streams};
@@ -55,6 +56,9 @@ pub(crate) struct HostState {
     /// What the call's ABI keeps between the callbacks it makes (proxy-wasm's buffers).
     pub(crate) abi_state: Option<Box<dyn Any + Send>>,
     pub(crate) sidecar: CallSidecar,
+    /// The pooled region the instance's memory lives in, if it has one: dropped with the
+    /// store, after the memory (wasmi drops a store's memories before its data).
+    pub(crate) region: Option<PooledRegion>,
 }
 
 impl HostState {
@@ -79,6 +83,7 @@ impl HostState {
             files,
             abi_state: None,
             sidecar: CallSidecar::new(false),
+            region: None,
         }
     }
 

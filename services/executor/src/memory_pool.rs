@@ -1,0 +1,179 @@
+//! Linear memories from reused regions. Each region is a private anonymous mapping as large
+//! as the memory limit, reserved once and handed from call to call: its pages stay mapped, so
+//! a call that grows its memory or takes a large input pays for zeroing, not for a page fault
+//! per page and a fresh allocation. wasmi zeroes every byte it makes part of the memory (the
+//! initial pages at creation, new pages as it grows), so nothing one call wrote is readable by
+//! the next, whoever's it was.
+
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex};
+
+use wasmi::{AsContextMut, Memory, MemoryType};
+
+/// Regions for calls' memories; keeps up to `keep` idle ones for the next calls.
+pub(crate) struct MemoryPool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    idle: Mutex<Vec<Region>>,
+    region_bytes: usize,
+    keep: usize,
+}
+
+/// One mapping of `len` bytes.
+struct Region {
+    start: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a region is plain memory owned by whoever holds the `Region`.
+unsafe impl Send for Region {}
+
+impl Region {
+    fn map(len: usize) -> std::io::Result<Self> {
+        // SAFETY: a fresh private anonymous mapping, aliased by nothing.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if start == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let start = NonNull::new(start.cast()).ok_or_else(std::io::Error::last_os_error)?;
+        Ok(Self { start, len })
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, which nothing uses once its `Region` is dropped.
+        unsafe { libc::munmap(self.start.as_ptr().cast(), self.len) };
+    }
+}
+
+/// A region lent to one store; dropping it gives the region back to the pool.
+pub(crate) struct PooledRegion {
+    region: Option<Region>,
+    pool: Arc<PoolInner>,
+}
+
+impl Drop for PooledRegion {
+    fn drop(&mut self) {
+        if let Some(region) = self.region.take() {
+            let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < self.pool.keep {
+                idle.push(region);
+            }
+        }
+    }
+}
+
+impl MemoryPool {
+    /// Regions for memories of at most `max_memory_bytes`, keeping `keep` idle ones.
+    pub(crate) fn new(max_memory_bytes: usize, keep: usize) -> Self {
+        // Whole wasm pages, so a memory at its limit fits.
+        let region_bytes = max_memory_bytes.div_ceil(PAGE) * PAGE;
+        Self {
+            inner: Arc::new(PoolInner {
+                idle: Mutex::default(),
+                region_bytes,
+                keep,
+            }),
+        }
+    }
+
+    /// The memory of type `ty` for `store`, in a region the returned guard lends it. The guard
+    /// must live as long as the store: keep it in the store's data, which wasmi drops after
+    /// the store's memories, and which is dropped with the store.
+    pub(crate) fn memory(
+        &self,
+        mut store: impl AsContextMut,
+        ty: MemoryType,
+    ) -> Result<(Memory, PooledRegion), wasmi::Error> {
+        let idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let region = match idle {
+            Some(region) => region,
+            None => Region::map(self.inner.region_bytes)
+                .map_err(|e| wasmi::Error::new(format!("cannot map a memory region: {e}")))?,
+        };
+        // SAFETY: the region is lent to this store alone until the returned guard gives it
+        // back, which the caller does only after the store is gone, so the slice is never
+        // aliased while wasmi may use it. wasmi keeps a raw pointer and never frees a buffer it
+        // was given.
+        let buffer: &'static mut [u8] =
+            unsafe { std::slice::from_raw_parts_mut(region.start.as_ptr(), region.len) };
+        let memory = Memory::new_static(store.as_context_mut(), ty, buffer)?;
+        Ok((
+            memory,
+            PooledRegion {
+                region: Some(region),
+                pool: self.inner.clone(),
+            },
+        ))
+    }
+
+    /// Idle regions, for tests.
+    #[cfg(test)]
+    fn idle(&self) -> usize {
+        self.inner.idle.lock().unwrap().len()
+    }
+}
+
+const PAGE: usize = 64 << 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_region_comes_back_zeroed_as_far_as_the_next_memory_reaches() {
+        let pool = MemoryPool::new(4 * PAGE, 1);
+        let engine = wasmi::Engine::default();
+        let ty = MemoryType::new(1, Some(4));
+        let mut store = wasmi::Store::new(&engine, ());
+        let (memory, region) = pool.memory(&mut store, ty).unwrap();
+        memory.grow(&mut store, 2).unwrap();
+        memory.data_mut(&mut store).fill(0xAA);
+        // Past the limit: the region is only as large as the limit.
+        assert!(memory.grow(&mut store, 2).is_err());
+        // The store first, as when the region lives in the store's data.
+        drop(store);
+        drop(region);
+        assert_eq!(pool.idle(), 1);
+        let mut store = wasmi::Store::new(&engine, ());
+        let (memory, region) = pool.memory(&mut store, ty).unwrap();
+        assert_eq!(pool.idle(), 0, "the idle region is reused");
+        memory.grow(&mut store, 3).unwrap();
+        assert!(memory.data(&store).iter().all(|&b| b == 0));
+        assert_eq!(memory.data(&store).len(), 4 * PAGE);
+        drop(store);
+        drop(region);
+    }
+
+    #[test]
+    fn at_most_keep_regions_wait_idle() {
+        let pool = MemoryPool::new(PAGE, 1);
+        let engine = wasmi::Engine::default();
+        let ty = MemoryType::new(1, None);
+        let mut stores: Vec<_> = (0..3).map(|_| wasmi::Store::new(&engine, ())).collect();
+        let regions: Vec<_> = stores
+            .iter_mut()
+            .map(|store| pool.memory(store, ty).unwrap().1)
+            .collect();
+        drop(stores);
+        drop(regions);
+        assert_eq!(pool.idle(), 1);
+    }
+}
