@@ -8,10 +8,11 @@ use crate::pb::{
     AppendedState, Call, CallRecord, CallRef, CallResult, ExecutorHeartbeat, FileData, FileList,
     FileRef, FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply, ListFilesRequest,
     ListQuotasRequest, ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockReply,
-    LockRequest, ModuleRef, PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, QuotaList,
-    QuotaRef, SaveCallRequest, SetStateRequest, StateKey, StateValue, StorageUsage, SubmitRequest,
-    Subscription, SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, UserQuota,
-    WaitCallRequest, WriteStateReply, WriteStateRequest,
+    LockRequest, ModuleRef, PlaceRequest, Placement, PutFileRequest, PutFunctionRequest,
+    PutSnapshotRequest, QuotaList, QuotaRef, SaveCallRequest, SetStateRequest, SnapshotRef,
+    StateKey, StateValue, StorageUsage, StoredSnapshot, SubmitRequest, Subscription,
+    SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, UserQuota, WaitCallRequest,
+    WriteStateReply, WriteStateRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -64,6 +65,11 @@ pub trait StateApi: Send + Sync + 'static {
     async fn list_quotas(&self, req: ListQuotasRequest) -> Result<QuotaList, ApiError>;
     /// What a user stores against the storage limits in force for it.
     async fn get_usage(&self, req: QuotaRef) -> Result<StorageUsage, ApiError>;
+
+    /// Keeps a function's snapshot, replacing the one it had.
+    async fn put_snapshot(&self, req: PutSnapshotRequest) -> Result<(), ApiError>;
+    /// The function's snapshot if it has one under the key (else `found` is false).
+    async fn get_snapshot(&self, req: SnapshotRef) -> Result<StoredSnapshot, ApiError>;
 }
 
 /// Placement of calls on executors, and the table of calls and their outcomes.

@@ -306,6 +306,18 @@ impl pb::state_server::State for StateServer {
     async fn load_call(&self, r: Request<pb::CallRef>) -> Result<Response<pb::LoadedCall>, Status> {
         serve_with!(self.0, load_call, r)
     }
+    async fn put_snapshot(
+        &self,
+        r: Request<pb::PutSnapshotRequest>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, put_snapshot, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
+    async fn get_snapshot(
+        &self,
+        r: Request<pb::SnapshotRef>,
+    ) -> Result<Response<pb::StoredSnapshot>, Status> {
+        serve_with!(self.0, get_snapshot, r)
+    }
     async fn put_token(
         &self,
         r: Request<pb::TokenRecord>,
@@ -432,6 +444,12 @@ impl StateApi for StateClient<Channel> {
     }
     async fn load_call(&self, req: pb::CallRef) -> Result<pb::LoadedCall, ApiError> {
         call_with!(StateClient, self, load_call, req)
+    }
+    async fn put_snapshot(&self, req: pb::PutSnapshotRequest) -> Result<(), ApiError> {
+        call_with!(StateClient, self, put_snapshot, req).map(|_| ())
+    }
+    async fn get_snapshot(&self, req: pb::SnapshotRef) -> Result<pb::StoredSnapshot, ApiError> {
+        call_with!(StateClient, self, get_snapshot, req)
     }
     async fn put_token(&self, req: pb::TokenRecord) -> Result<(), ApiError> {
         call_with!(StateClient, self, put_token, req).map(|_| ())

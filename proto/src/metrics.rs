@@ -21,6 +21,9 @@ pub const COLD_STARTS: &str = "fwasm_cold_starts_total";
 /// Functions initialised and snapshotted (or whose initialisation failed), once per
 /// executor and function.
 pub const SNAPSHOTS: &str = "fwasm_snapshots_taken_total";
+/// Functions' snapshots an executor restored from another's (kept in the state service)
+/// instead of initialising, once per executor and function.
+pub const SNAPSHOTS_FETCHED: &str = "fwasm_snapshots_fetched_total";
 /// Calls an executor holds right now: running, queued for a worker, or parked.
 pub const LIVE_CALLS: &str = "fwasm_executor_live_calls";
 /// Calls waiting for a worker thread.
@@ -115,6 +118,7 @@ pub struct Meters {
     pub call_seconds: metrics::Histogram,
     pub cold_starts: metrics::Counter,
     pub snapshots: metrics::Counter,
+    pub snapshots_fetched: metrics::Counter,
     pub live_calls: metrics::Gauge,
     pub queue_depth: metrics::Gauge,
     pub parked_calls: metrics::Gauge,
@@ -142,6 +146,7 @@ pub fn meters() -> &'static Meters {
             call_seconds: metrics::histogram!(CALL_SECONDS),
             cold_starts: metrics::counter!(COLD_STARTS),
             snapshots: metrics::counter!(SNAPSHOTS),
+            snapshots_fetched: metrics::counter!(SNAPSHOTS_FETCHED),
             live_calls: metrics::gauge!(LIVE_CALLS),
             queue_depth: metrics::gauge!(QUEUE_DEPTH),
             parked_calls: metrics::gauge!(PARKED_CALLS),

@@ -3,13 +3,14 @@
 //! fwasm ABI and as a proxy-wasm filter; and a chain of ten
 //! calls, each chaining the next and awaiting it (park, place, run, report, wake, resume); and
 //! calls restored from a snapshot of 0 to 16 MiB of initialised memory, against doing that
-//! initialisation in every call.
+//! initialisation in every call; and a function's first call on another executor, which
+//! restores the snapshot the first one shared, against initialising there.
 //!
 //! cargo bench -p fwasm-executor --bench call_path
 
 use std::sync::Arc;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fwasm_executor::{Executor, ExecutorConfig};
 use fwasm_proto::api::{ExecutorApi, StateApi};
 use fwasm_proto::directory::BackReference;
@@ -40,7 +41,7 @@ fn call_path(c: &mut Criterion) {
         state.clone(),
         Arc::new(BackReference::default()),
     ));
-    let executor = Executor::new(ExecutorConfig::default(), state.clone(), scheduler);
+    let executor = Executor::new(ExecutorConfig::default(), state.clone(), scheduler.clone());
 
     // The fwasm-ABI echo and the proxy-wasm echo, one after the other in the same run.
     for (function, wasm) in [("echo", ECHO), ("proxy-echo", PROXY_ECHO)] {
@@ -120,6 +121,75 @@ fn call_path(c: &mut Criterion) {
         group.finish();
     }
 
+    // The first call of a function on an executor that has no snapshot of it yet, the state
+    // service reached over gRPC on loopback: restored from the snapshot another executor shared,
+    // against initialising (sharing off). Each iteration is a new executor; both fetch and
+    // compile the module the same way.
+    let remote = state_over_grpc(&runtime, state.clone());
+    let fresh_executor = |share_snapshots: bool| {
+        let config = ExecutorConfig {
+            workers: 1,
+            share_snapshots,
+            ..ExecutorConfig::default()
+        };
+        Executor::new(config, remote.clone(), scheduler.clone())
+    };
+    let mut group = c.benchmark_group("executor/first_call_elsewhere");
+    group.sample_size(10);
+    // Sixteen rounds of work per word (about ten fuel a byte): an init worth sharing.
+    for mib in [1u32, 4, 16] {
+        let function = format!("shared{mib}");
+        let wasm = wat::parse_str(initialising_with(mib, true, 16)).unwrap();
+        let module_hash = runtime
+            .block_on(state.put_function(PutFunctionRequest {
+                user: "bench".into(),
+                function: function.clone(),
+                wasm: wasm.into(),
+                settings: None,
+                beyond_quota: false,
+            }))
+            .unwrap()
+            .module_hash;
+        let call = Call {
+            id: 1,
+            user: "bench".into(),
+            function: function.clone(),
+            module_hash: module_hash.clone(),
+            ..Call::default()
+        };
+        // One executor takes the snapshot and shares it.
+        let result = runtime.block_on(fresh_executor(true).execute(call.clone()));
+        assert_eq!(result.unwrap().status(), CallStatus::Success);
+        let shared = fwasm_executor::shared_snapshot_ref("bench", &function, &module_hash, &[]);
+        let mut patience = 500;
+        while !runtime
+            .block_on(state.get_snapshot(shared.clone()))
+            .unwrap()
+            .found
+        {
+            patience -= 1;
+            assert!(patience > 0, "the {mib} MiB snapshot was not shared");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        for (arm, share) in [("fetches", true), ("initialises", false)] {
+            let id = BenchmarkId::new(arm, format!("{mib}MiB"));
+            group.bench_with_input(id, &call, |b, call| {
+                b.to_async(&runtime).iter_batched(
+                    || fresh_executor(share),
+                    |executor| async move {
+                        let result = executor.execute(call.clone()).await.unwrap();
+                        assert_eq!(result.status(), CallStatus::Success);
+                        assert_eq!(executor.snapshots_fetched(), u64::from(share));
+                        // Dropped (its threads stopped) outside the measurement.
+                        executor
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
+    }
+    group.finish();
+
     let nest = wat::parse_str(NEST).unwrap();
     let module_hash = runtime
         .block_on(state.put_function(PutFunctionRequest {
@@ -147,16 +217,44 @@ fn call_path(c: &mut Criterion) {
     });
 }
 
+/// `state` served over gRPC on a loopback port, and a client of it.
+fn state_over_grpc(
+    runtime: &tokio::runtime::Runtime,
+    state: Arc<dyn StateApi>,
+) -> Arc<dyn StateApi> {
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let service = fwasm_proto::grpc::StateServer(state).into_service();
+    runtime.spawn(fwasm_proto::grpc::serve(
+        listener,
+        service,
+        None,
+        std::future::pending(),
+    ));
+    fwasm_proto::grpc::connect_state(&addr, None).unwrap()
+}
+
 /// A guest whose initialisation computes `mib` MiB of memory past its first page (a loop of
 /// stores), as `fwasm_init` when `snapshot`, else at the start of every call.
 fn initialising(mib: u32, snapshot: bool) -> String {
+    initialising_with(mib, snapshot, 0)
+}
+
+/// [`initialising`], each word's value taking `rounds` more multiplications and additions.
+fn initialising_with(mib: u32, snapshot: bool, rounds: usize) -> String {
+    let work = "(local.set $v (i32.add (i32.mul (local.get $v) (i32.const 31)) (local.get $i)))"
+        .repeat(rounds);
     let fill = format!(
-        r#"(func $fill (local $i i32)
+        r#"(func $fill (local $i i32) (local $v i32)
             (drop (memory.grow (i32.const {pages})))
             (local.set $i (i32.const 65536))
             (block $done (loop $next
                 (br_if $done (i32.ge_u (local.get $i) (i32.const {end})))
-                (i32.store (local.get $i) (i32.mul (local.get $i) (local.get $i)))
+                (local.set $v (i32.mul (local.get $i) (local.get $i)))
+                {work}
+                (i32.store (local.get $i) (local.get $v))
                 (local.set $i (i32.add (local.get $i) (i32.const 4)))
                 (br $next))))"#,
         pages = mib * 16,

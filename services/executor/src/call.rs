@@ -636,6 +636,7 @@ impl Instantiating<'_> {
                 failure.message
             ),
         };
+        let started = Instant::now();
         let (mut store, instance, memory) = self
             .instantiate(&cx)
             .map_err(|f| failed("instantiation", f))?;
@@ -648,21 +649,26 @@ impl Instantiating<'_> {
             self.limits.fuel_slice,
             deadline,
         );
-        if let Err((export, failed_how)) = ran {
-            let failure = match failed_how {
-                StepFailure::Status(status) => {
-                    Failure::new(FailureKind::Exit, format!("{export} returned {status}"))
-                }
-                StepFailure::Run(RunError::Trap(e)) => Failure::trap(&store, e, &cx),
-                StepFailure::Run(RunError::OutOfFuel) => Failure::out_of_fuel(&cx),
-                StepFailure::Run(RunError::TimedOut) => Failure::new(
-                    FailureKind::Timeout,
-                    format!("it ran for more than {:?}", self.limits.timeout),
-                ),
-                StepFailure::Run(RunError::HostTrap(why)) => Failure::new(FailureKind::Trap, why),
-            };
-            return Err(failed(export, failure));
-        }
+        let init_fuel = match ran {
+            Ok(used) => used,
+            Err((export, failed_how)) => {
+                let failure = match failed_how {
+                    StepFailure::Status(status) => {
+                        Failure::new(FailureKind::Exit, format!("{export} returned {status}"))
+                    }
+                    StepFailure::Run(RunError::Trap(e)) => Failure::trap(&store, e, &cx),
+                    StepFailure::Run(RunError::OutOfFuel) => Failure::out_of_fuel(&cx),
+                    StepFailure::Run(RunError::TimedOut) => Failure::new(
+                        FailureKind::Timeout,
+                        format!("it ran for more than {:?}", self.limits.timeout),
+                    ),
+                    StepFailure::Run(RunError::HostTrap(why)) => {
+                        Failure::new(FailureKind::Trap, why)
+                    }
+                };
+                return Err(failed(export, failure));
+            }
+        };
         let printed = store.data_mut().io.take_console();
         if !printed.is_empty() {
             tracing::info!(
@@ -676,11 +682,13 @@ impl Instantiating<'_> {
         let snapshot = Snapshot::capture(
             (&store, &instance),
             (&fresh, &fresh_instance),
-            memory,
-            fresh_memory,
+            (memory, fresh_memory),
+            init_fuel,
         );
         tracing::info!(
             changed_bytes = snapshot.changed_bytes(),
+            init_fuel,
+            elapsed = ?started.elapsed(),
             "function snapshotted after its initialisation"
         );
         Ok(snapshot)

@@ -25,7 +25,6 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 use wasmi::{Engine, Linker, Module};
 
-use crate::ExecutorConfig;
 use crate::abi::{self, Abi, check_abi};
 use crate::cache::{Compiled, ModuleCache};
 use crate::call::{CallTask, Guest, Instantiating, Program};
@@ -40,8 +39,10 @@ use crate::limits::Limits;
 use crate::memory_import::{MEMORY_MODULE, MEMORY_NAME, importing_memory};
 use crate::memory_pool::MemoryPool;
 use crate::pool::WorkerPool;
+use crate::shared_snapshots::{self, shared_ref};
 use crate::sidecar::Sidecar;
-use crate::snapshot::{InitFailure, InitPlan, SlotKey, Snapshot, Snapshots};
+use crate::snapshot::{InitFailure, InitPlan, Origin, SlotKey, Snapshot, Snapshots};
+use crate::{ExecutorConfig, WASM_PAGE};
 
 /// Every ABI's adapter with a linker of its imports: one linker per adapter, built once per
 /// engine (ABIs that share an adapter share it).
@@ -79,6 +80,8 @@ struct Inner {
     cache: ModuleCache,
     /// Functions' instances after their initialisation, which their calls start from.
     snapshots: Snapshots,
+    /// Whether snapshots are shared with other executors through the state service.
+    share_snapshots: bool,
     pool: WorkerPool,
     state: Arc<dyn StateApi>,
     scheduler: Arc<dyn SchedulerApi>,
@@ -140,6 +143,7 @@ impl Executor {
                 limits: Arc::new(config.limits),
                 cache: ModuleCache::new(config.module_cache_capacity),
                 snapshots: Snapshots::new(config.module_cache_capacity, config.max_snapshot_bytes),
+                share_snapshots: config.share_snapshots,
                 pool: WorkerPool::new(workers, on_park),
                 state,
                 scheduler,
@@ -164,6 +168,11 @@ impl Executor {
     /// Functions this executor initialised and snapshotted (or failed to), once each.
     pub fn snapshots_taken(&self) -> u64 {
         self.inner.snapshots.taken()
+    }
+
+    /// Functions whose snapshot this executor fetched from another's instead of initialising.
+    pub fn snapshots_fetched(&self) -> u64 {
+        self.inner.snapshots.fetched()
     }
 
     /// Bytes of memory this executor's snapshots hold together.
@@ -288,10 +297,11 @@ impl Inner {
         Ok(finished.result)
     }
 
-    /// The snapshot `call`'s function starts from, taken now if this executor has none: on
-    /// the blocking pool, so neither the async workers nor the wasm workers wait for it, and
-    /// for the function alone (its user, settings and module; never the call's input or
-    /// command line), which the calls that come meanwhile await.
+    /// The snapshot `call`'s function starts from, got now if this executor has none: the
+    /// one another executor shared, else taken here on the blocking pool, so neither the async
+    /// workers nor the wasm workers wait for it, and for the function alone (its user,
+    /// settings and module; never the call's input or command line). The calls that come
+    /// meanwhile await it.
     async fn snapshot(
         &self,
         call: &Call,
@@ -312,6 +322,7 @@ impl Inner {
             env: &env,
         };
         let slot = self.snapshots.slot(key);
+        let shared = shared_ref(&call.user, &call.function, &call.module_hash, &env);
         let function = Call {
             user: call.user.clone(),
             function: call.function.clone(),
@@ -321,9 +332,19 @@ impl Inner {
         };
         let (module, memory, guest) = (compiled.module.clone(), compiled.memory, guest.clone());
         let (limits, local_state) = (self.limits.clone(), self.local_state.clone());
+        let (state, runtime) = (self.state.clone(), self.runtime.clone());
+        let sharing = self.share_snapshots;
         let span = tracing::Span::current();
-        // Spawned only if this call is the one to take it.
+        // Run only if this call is the one to get it.
         let take = async move {
+            let max_pages = (limits.max_memory_bytes / WASM_PAGE) as u64;
+            let fetched = match sharing {
+                true => shared_snapshots::fetch(&*state, &shared, &module, max_pages).await,
+                false => None,
+            };
+            if let Some(fetched) = fetched {
+                return Ok((fetched, Origin::Fetched));
+            }
             let taking = tokio::task::spawn_blocking(move || {
                 let _entered = span.enter();
                 let making = Instantiating {
@@ -336,17 +357,25 @@ impl Inner {
                 };
                 making.take_snapshot(plan)
             });
-            taking.await.unwrap_or_else(|e| {
+            let taken = taking.await.unwrap_or_else(|e| {
                 Err(InitFailure {
                     kind: FailureKind::Trap,
                     message: format!("the initialisation's task failed: {e}"),
                     lasting: false,
                 })
-            })
+            })?;
+            if sharing && shared_snapshots::worth_sharing(&taken) {
+                let image = taken.to_image();
+                runtime.spawn(
+                    async move { shared_snapshots::share(&*state, shared, image).await }
+                        .in_current_span(),
+                );
+            }
+            Ok((taken, Origin::Initialised))
         };
-        let (snapshot, took) = slot.get_or_take(take).await;
-        if took {
-            self.snapshots.taken_one();
+        let (snapshot, got) = slot.get_or_take(take).await;
+        if let Some(origin) = got {
+            self.snapshots.got_one(origin);
         }
         snapshot
     }

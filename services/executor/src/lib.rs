@@ -18,8 +18,12 @@ mod limits;
 mod memory_import;
 mod memory_pool;
 mod pool;
+mod shared_snapshots;
 mod sidecar;
 mod snapshot;
+
+/// A page of wasm linear memory, in bytes.
+const WASM_PAGE: usize = 64 << 10;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +33,7 @@ use tokio::net::TcpListener;
 pub use abi::{Abi, BUILD_HINTS, Validated, ValidationError, validate, validate_with};
 pub use executor::Executor;
 pub use limits::Limits;
+pub use shared_snapshots::shared_ref as shared_snapshot_ref;
 pub use sidecar::{SidecarApi, SidecarConfig};
 
 #[derive(Debug, Clone)]
@@ -47,6 +52,9 @@ pub struct ExecutorConfig {
     /// initialisation changed); past it, the least recently used are dropped (and taken
     /// again by their next call).
     pub max_snapshot_bytes: usize,
+    /// Restore the snapshots other executors keep in the state service, and keep there the
+    /// ones worth restoring elsewhere (on by default).
+    pub share_snapshots: bool,
     /// Calls from outside admitted at once (running, waiting for a worker or awaiting chained
     /// calls); more are refused with RESOURCE_EXHAUSTED instead of queueing without bound.
     /// Chained calls are never refused for room (refusing them could leave their callers
@@ -71,6 +79,7 @@ impl Default for ExecutorConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             module_cache_capacity: 256,
             max_snapshot_bytes: 1 << 30,
+            share_snapshots: true,
             max_concurrent_calls: 1024,
             max_local_state_bytes: 512 << 20,
             sidecar: None,

@@ -79,7 +79,7 @@ impl MemoryPool {
     /// Regions for memories of at most `max_memory_bytes`, keeping `keep` idle ones.
     pub(crate) fn new(max_memory_bytes: usize, keep: usize) -> Self {
         // Whole wasm pages, so a memory at its limit fits.
-        let region_bytes = max_memory_bytes.div_ceil(PAGE) * PAGE;
+        let region_bytes = max_memory_bytes.div_ceil(crate::WASM_PAGE) * crate::WASM_PAGE;
         Self {
             inner: Arc::new(PoolInner {
                 idle: Mutex::default(),
@@ -131,15 +131,14 @@ impl MemoryPool {
     }
 }
 
-const PAGE: usize = 64 << 10;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::WASM_PAGE;
 
     #[test]
     fn a_region_comes_back_zeroed_as_far_as_the_next_memory_reaches() {
-        let pool = MemoryPool::new(4 * PAGE, 1);
+        let pool = MemoryPool::new(4 * WASM_PAGE, 1);
         let engine = wasmi::Engine::default();
         let ty = MemoryType::new(1, Some(4));
         let mut store = wasmi::Store::new(&engine, ());
@@ -157,14 +156,14 @@ mod tests {
         assert_eq!(pool.idle(), 0, "the idle region is reused");
         memory.grow(&mut store, 3).unwrap();
         assert!(memory.data(&store).iter().all(|&b| b == 0));
-        assert_eq!(memory.data(&store).len(), 4 * PAGE);
+        assert_eq!(memory.data(&store).len(), 4 * WASM_PAGE);
         drop(store);
         drop(region);
     }
 
     #[test]
     fn at_most_keep_regions_wait_idle() {
-        let pool = MemoryPool::new(PAGE, 1);
+        let pool = MemoryPool::new(WASM_PAGE, 1);
         let engine = wasmi::Engine::default();
         let ty = MemoryType::new(1, None);
         let mut stores: Vec<_> = (0..3).map(|_| wasmi::Store::new(&engine, ())).collect();

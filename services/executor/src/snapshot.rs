@@ -20,19 +20,22 @@
 //! numbers come from the host per call, but a guest PRNG seeded during initialisation starts
 //! every call from the same seed unless the handler reseeds it.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use fwasm_proto::pb::FailureKind;
+use bytes::Bytes;
+use fwasm_proto::pb::snapshot_global::Value as GlobalValue;
+use fwasm_proto::pb::{FailureKind, SnapshotGlobal, SnapshotImage, SnapshotPage};
 use lru::LruCache;
-use wasmi::{Extern, Func, Instance, Memory, Module, Mutability, Store, Val};
+use wasmi::{Extern, Func, Instance, Memory, Module, Mutability, Store, Val, ValType};
 
 use crate::abi::Abi;
 
 use fwasm_abi::{EXPORT_FAASM_ZYGOTE, EXPORT_INIT as EXPORT_FWASM_INIT, EXPORT_INITIALIZE};
 
-const PAGE: usize = 65536;
+use crate::WASM_PAGE as PAGE;
 
 /// What a module runs to initialise, if anything: then its calls start from a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,16 +63,16 @@ impl InitPlan {
     }
 
     /// Runs the steps on `instance` in fuel slices, drawing on one budget of `fuel`, up to
-    /// `deadline`: the step that failed and how, if one did.
+    /// `deadline`: the fuel they used, or the step that failed and how.
     pub(crate) fn run<T>(
         &self,
         store: &mut Store<T>,
         instance: &Instance,
-        fuel: u64,
+        budget: u64,
         slice: u64,
         deadline: std::time::Instant,
-    ) -> Result<(), (&'static str, StepFailure)> {
-        let mut fuel = fuel;
+    ) -> Result<u64, (&'static str, StepFailure)> {
+        let mut fuel = budget;
         for (export, returns_status) in self.steps() {
             let Some(func) = instance.get_func(&*store, export) else {
                 continue;
@@ -80,7 +83,7 @@ impl InitPlan {
                 Err(e) => return Err((export, StepFailure::Run(e))),
             }
         }
-        Ok(())
+        Ok(budget - fuel)
     }
 
     /// The exports to run, in order, and whether each returns a status (non-zero: failed).
@@ -101,18 +104,21 @@ pub(crate) struct Snapshot {
     /// The memory's size in pages.
     pages: u64,
     /// The pages that differ from a fresh instance's, by index.
-    changed: Vec<(u64, Box<[u8]>)>,
+    changed: Vec<(u64, Bytes)>,
     /// The exported mutable globals initialisation changed.
     globals: Vec<(Box<str>, Val)>,
+    /// The fuel the initialisation used (0 for one fetched from another executor).
+    init_fuel: u64,
 }
 
 impl Snapshot {
-    /// Compares an initialised instance with a fresh one of the same module.
+    /// Compares an initialised instance, whose initialisation used `init_fuel`, with a fresh
+    /// one of the same module.
     pub(crate) fn capture<T>(
         (initialised, instance): (&Store<T>, &Instance),
         (fresh, fresh_instance): (&Store<T>, &Instance),
-        memory: Memory,
-        fresh_memory: Memory,
+        (memory, fresh_memory): (Memory, Memory),
+        init_fuel: u64,
     ) -> Snapshot {
         let (after, before) = (memory.data(initialised), fresh_memory.data(fresh));
         let changed = after
@@ -124,7 +130,7 @@ impl Snapshot {
                     None => page.iter().any(|&byte| byte != 0),
                 },
             )
-            .map(|(index, page)| (index as u64, Box::from(page)))
+            .map(|(index, page)| (index as u64, Bytes::copy_from_slice(page)))
             .collect();
         let mut globals = Vec::new();
         for export in instance.exports(initialised) {
@@ -150,6 +156,7 @@ impl Snapshot {
             pages: memory.size(initialised),
             changed,
             globals,
+            init_fuel,
         }
     }
 
@@ -186,6 +193,112 @@ impl Snapshot {
     pub(crate) fn changed_bytes(&self) -> usize {
         self.changed.iter().map(|(_, page)| page.len()).sum()
     }
+
+    /// The fuel its initialisation used (0 for one fetched from another executor).
+    pub(crate) fn init_fuel(&self) -> u64 {
+        self.init_fuel
+    }
+
+    /// The same, as if its initialisation had used `fuel`.
+    #[cfg(test)]
+    pub(crate) fn with_init_fuel(self, fuel: u64) -> Self {
+        Snapshot {
+            init_fuel: fuel,
+            ..self
+        }
+    }
+
+    /// What other executors restore it from.
+    pub(crate) fn to_image(&self) -> SnapshotImage {
+        let changed = self
+            .changed
+            .iter()
+            .map(|(index, data)| SnapshotPage {
+                index: *index,
+                data: data.clone(),
+            })
+            .collect();
+        let globals = self
+            .globals
+            .iter()
+            .filter_map(|(name, value)| {
+                let value = match value {
+                    Val::I32(v) => GlobalValue::I32(*v),
+                    Val::I64(v) => GlobalValue::I64(*v),
+                    Val::F32(v) => GlobalValue::F32Bits(v.to_bits()),
+                    Val::F64(v) => GlobalValue::F64Bits(v.to_bits()),
+                    _ => return None,
+                };
+                Some(SnapshotGlobal {
+                    name: name.to_string(),
+                    value: Some(value),
+                })
+            })
+            .collect();
+        SnapshotImage {
+            pages: self.pages,
+            changed,
+            globals,
+        }
+    }
+
+    /// A snapshot another executor took of `module`, checked against it: pages within
+    /// `max_pages` and whole, globals the module exports as mutable, of their types.
+    pub(crate) fn from_image(
+        image: SnapshotImage,
+        module: &Module,
+        max_pages: u64,
+    ) -> Result<Snapshot, String> {
+        if image.pages > max_pages {
+            return Err(format!(
+                "it has {} pages of memory, over the limit of {max_pages}",
+                image.pages
+            ));
+        }
+        let mut changed = Vec::with_capacity(image.changed.len());
+        for page in image.changed {
+            if page.index >= image.pages || page.data.len() != PAGE {
+                return Err(format!(
+                    "its page {} ({} bytes) is not a whole page of its {} pages",
+                    page.index,
+                    page.data.len(),
+                    image.pages
+                ));
+            }
+            changed.push((page.index, page.data));
+        }
+        let mutable: HashMap<&str, ValType> = module
+            .exports()
+            .filter_map(|export| {
+                let global = export.ty().global()?;
+                (global.mutability() == Mutability::Var).then(|| (export.name(), global.content()))
+            })
+            .collect();
+        let mut globals = Vec::with_capacity(image.globals.len());
+        for global in image.globals {
+            let value = match global.value {
+                Some(GlobalValue::I32(v)) => Val::I32(v),
+                Some(GlobalValue::I64(v)) => Val::I64(v),
+                Some(GlobalValue::F32Bits(bits)) => Val::F32(wasmi::F32::from_bits(bits)),
+                Some(GlobalValue::F64Bits(bits)) => Val::F64(wasmi::F64::from_bits(bits)),
+                None => return Err(format!("its global {} has no value", global.name)),
+            };
+            if mutable.get(global.name.as_str()) != Some(&value.ty()) {
+                return Err(format!(
+                    "its global {} is not a mutable {:?} the module exports",
+                    global.name,
+                    value.ty()
+                ));
+            }
+            globals.push((Box::from(global.name), value));
+        }
+        Ok(Snapshot {
+            pages: image.pages,
+            changed,
+            globals,
+            init_fuel: 0,
+        })
+    }
 }
 
 fn same(a: &Val, b: &Val) -> bool {
@@ -208,6 +321,15 @@ pub(crate) struct InitFailure {
     pub(crate) lasting: bool,
 }
 
+/// Where a function's snapshot came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// This executor ran the initialisation (or it failed here).
+    Initialised,
+    /// Another executor's, from the state service.
+    Fetched,
+}
+
 /// One function's snapshot, taken by the first call that needs it while the others wait
 /// (awaiting: no thread is held).
 pub(crate) struct SnapshotSlot {
@@ -223,22 +345,28 @@ impl SnapshotSlot {
         }
     }
 
-    /// The snapshot, taken with `take` if no call has taken it (or failed lastingly) yet.
-    /// Whether this call took it comes back too.
+    /// The snapshot, got with `take` if no call has got it (or failed lastingly) yet. Where
+    /// it came from comes back too, when this call was the one to get it.
     pub(crate) async fn get_or_take(
         &self,
-        take: impl Future<Output = Result<Snapshot, InitFailure>>,
-    ) -> (Result<Arc<Snapshot>, InitFailure>, bool) {
-        let mut took = false;
+        take: impl Future<Output = Result<(Snapshot, Origin), InitFailure>>,
+    ) -> (Result<Arc<Snapshot>, InitFailure>, Option<Origin>) {
+        let mut got = None;
         let kept = self
             .taken
             .get_or_try_init(|| async {
-                let taken = take.await;
-                took = true;
-                match taken {
-                    Ok(snapshot) => Ok(Ok(Arc::new(snapshot))),
-                    Err(failure) if failure.lasting => Ok(Err(failure)),
-                    Err(passing) => Err(passing),
+                match take.await {
+                    Ok((snapshot, origin)) => {
+                        got = Some(origin);
+                        Ok(Ok(Arc::new(snapshot)))
+                    }
+                    Err(failure) => {
+                        got = Some(Origin::Initialised);
+                        match failure.lasting {
+                            true => Ok(Err(failure)),
+                            false => Err(failure),
+                        }
+                    }
                 }
             })
             .await;
@@ -246,7 +374,7 @@ impl SnapshotSlot {
             Ok(kept) => kept.clone(),
             Err(passing) => Err(passing),
         };
-        (kept, took)
+        (kept, got)
     }
 }
 
@@ -256,6 +384,7 @@ impl SnapshotSlot {
 pub(crate) struct Snapshots {
     slots: Mutex<LruCache<String, Arc<SnapshotSlot>>>,
     taken: AtomicU64,
+    fetched: AtomicU64,
     /// What the snapshots may hold together, in bytes of memory.
     max_bytes: usize,
 }
@@ -266,16 +395,26 @@ impl Snapshots {
         Self {
             slots: Mutex::new(LruCache::new(capacity)),
             taken: AtomicU64::new(0),
+            fetched: AtomicU64::new(0),
             max_bytes,
         }
     }
 
-    /// Counts a snapshot just taken (or an initialisation that failed), once the others are
+    /// Counts a snapshot just got (or an initialisation that failed), once the others are
     /// back within the byte budget.
-    pub(crate) fn taken_one(&self) {
+    pub(crate) fn got_one(&self, origin: Origin) {
         self.keep_within_bytes();
-        self.taken.fetch_add(1, Ordering::Relaxed);
-        fwasm_proto::metrics::meters().snapshots.increment(1);
+        let meters = fwasm_proto::metrics::meters();
+        match origin {
+            Origin::Initialised => {
+                self.taken.fetch_add(1, Ordering::Relaxed);
+                meters.snapshots.increment(1);
+            }
+            Origin::Fetched => {
+                self.fetched.fetch_add(1, Ordering::Relaxed);
+                meters.snapshots_fetched.increment(1);
+            }
+        }
     }
 
     /// Drops the least recently used snapshots until the others fit in the byte budget (the
@@ -315,6 +454,11 @@ impl Snapshots {
     /// Snapshots taken (or initialisations failed) so far.
     pub(crate) fn taken(&self) -> u64 {
         self.taken.load(Ordering::Relaxed)
+    }
+
+    /// Snapshots fetched from the state service so far.
+    pub(crate) fn fetched(&self) -> u64 {
+        self.fetched.load(Ordering::Relaxed)
     }
 }
 
@@ -425,7 +569,7 @@ pub(crate) fn try_init(
         limits.fuel_slice,
         deadline,
     ) {
-        Ok(()) => Ok(()),
+        Ok(_) => Ok(()),
         Err((export, StepFailure::Status(status))) => Err(format!("{export} returned {status}")),
         Err((export, StepFailure::Run(RunError::Trap(e)))) => Err(why(&store, export, e)),
         Err((export, StepFailure::Run(RunError::HostTrap(reason)))) => {

@@ -266,3 +266,127 @@ async fn a_prepared_function_is_ready_before_its_first_call() {
     assert!(!first.cold_start, "{first:?}");
     assert_eq!(h.executor.snapshots_taken(), 1);
 }
+
+/// [`INIT`] after a loop of two million rounds: an initialisation that costs more than
+/// fetching its snapshot, so the executor that runs it shares the snapshot.
+fn costly_init() -> String {
+    format!(
+        r#"(local $n i32)
+           (local.set $n (i32.const 2000000))
+           (loop $again
+             (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+             (br_if $again (local.get $n)))
+           {INIT}"#
+    )
+}
+
+fn call_of(user: &str, function: &str, module_hash: &str) -> fwasm_proto::pb::Call {
+    fwasm_proto::pb::Call {
+        user: user.into(),
+        function: function.into(),
+        module_hash: module_hash.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_snapshot_one_executor_took_is_restored_by_another_without_initialising() {
+    use fwasm_proto::api::StateApi;
+    let h = Harness::new(Limits::default()).await;
+    let hash = h
+        .add_function_of("u", "costly", &initialising(&costly_init(), HANDLE))
+        .await;
+    let call = call_of("u", "costly", &hash);
+    let first = h.place_and_execute(call.clone()).await;
+    assert_eq!(&first.output[..], b"Ica", "{first:?}");
+    assert_eq!(h.executor.snapshots_taken(), 1);
+    // Shared after the call, off its path.
+    let shared = fwasm_executor::shared_snapshot_ref("u", "costly", &hash, &[]);
+    let mut patience = 1000;
+    while !h.state.get_snapshot(shared.clone()).await.unwrap().found {
+        patience -= 1;
+        assert!(patience > 0, "the snapshot was never shared");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let second = h.another_executor(fwasm_executor::ExecutorConfig {
+        id: "second".into(),
+        workers: 1,
+        ..Default::default()
+    });
+    for _ in 0..3 {
+        let result = h.place_and_execute_on(&second, call.clone()).await;
+        // The same as the first executor gives: init's writes, never an earlier call's.
+        assert_eq!(&result.output[..], b"Ica", "{result:?}");
+    }
+    assert_eq!(
+        (second.snapshots_taken(), second.snapshots_fetched()),
+        (0, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_shared_snapshot_that_does_not_fit_is_ignored_and_taken_again() {
+    use fwasm_proto::api::StateApi;
+    let h = Harness::new(Limits::default()).await;
+    let hash = h
+        .add_function_of("u", "costly", &initialising(&costly_init(), HANDLE))
+        .await;
+    let shared = fwasm_executor::shared_snapshot_ref("u", "costly", &hash, &[]);
+    let image = |image: fwasm_proto::pb::SnapshotImage| fwasm_proto::pb::PutSnapshotRequest {
+        snapshot: Some(shared.clone()),
+        image: prost::Message::encode_to_vec(&image).into(),
+    };
+    let global = |name: &str| fwasm_proto::pb::SnapshotGlobal {
+        name: name.into(),
+        value: Some(fwasm_proto::pb::snapshot_global::Value::I32(1)),
+    };
+    let misfits = [
+        fwasm_proto::pb::PutSnapshotRequest {
+            snapshot: Some(shared.clone()),
+            image: bytes::Bytes::from_static(b"\xff\xff not a snapshot"),
+        },
+        image(fwasm_proto::pb::SnapshotImage {
+            pages: 1 << 20,
+            ..Default::default()
+        }),
+        image(fwasm_proto::pb::SnapshotImage {
+            pages: 2,
+            changed: vec![fwasm_proto::pb::SnapshotPage {
+                index: 2,
+                data: vec![0; 65536].into(),
+            }],
+            ..Default::default()
+        }),
+        image(fwasm_proto::pb::SnapshotImage {
+            pages: 2,
+            globals: vec![global("not_a_global")],
+            ..Default::default()
+        }),
+    ];
+    for (n, misfit) in misfits.into_iter().enumerate() {
+        let misfit_image = misfit.image.clone();
+        h.state.put_snapshot(misfit).await.unwrap();
+        let executor = h.another_executor(fwasm_executor::ExecutorConfig {
+            id: format!("e{n}"),
+            workers: 1,
+            ..Default::default()
+        });
+        let result = h
+            .place_and_execute_on(&executor, call_of("u", "costly", &hash))
+            .await;
+        assert_eq!(&result.output[..], b"Ica", "misfit {n}: {result:?}");
+        assert_eq!(
+            (executor.snapshots_taken(), executor.snapshots_fetched()),
+            (1, 0),
+            "misfit {n}"
+        );
+        // Its own snapshot replaces the misfit (after the call): wait for it, so the next
+        // misfit is not replaced by it.
+        let mut patience = 1000;
+        while h.state.get_snapshot(shared.clone()).await.unwrap().image == misfit_image {
+            patience -= 1;
+            assert!(patience > 0, "the executor never shared its own snapshot");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}

@@ -678,6 +678,18 @@ mod tests {
         ) -> Result<fwasm_proto::pb::StorageUsage, ApiError> {
             unreachable!("the scheduler never asks for usage")
         }
+        async fn put_snapshot(
+            &self,
+            _: fwasm_proto::pb::PutSnapshotRequest,
+        ) -> Result<(), ApiError> {
+            unreachable!("the scheduler never touches snapshots")
+        }
+        async fn get_snapshot(
+            &self,
+            _: fwasm_proto::pb::SnapshotRef,
+        ) -> Result<fwasm_proto::pb::StoredSnapshot, ApiError> {
+            unreachable!("the scheduler never touches snapshots")
+        }
     }
 
     fn scheduler(executors: usize) -> (Scheduler, Arc<OneFunction>) {

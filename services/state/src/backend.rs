@@ -343,6 +343,17 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Every encoded quota, in no particular order.
     async fn quotas(&self) -> Result<Vec<Bytes>, BackendError>;
+
+    /// Keeps a function's encoded snapshot, replacing any it had.
+    async fn put_snapshot(
+        &self,
+        user: &str,
+        function: &str,
+        record: Bytes,
+    ) -> Result<(), BackendError>;
+
+    /// The function's encoded snapshot, `None` if it has none.
+    async fn snapshot(&self, user: &str, function: &str) -> Result<Option<Bytes>, BackendError>;
 }
 
 /// How a lock is held.

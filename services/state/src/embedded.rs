@@ -78,6 +78,8 @@ const LOCKS: TableDefinition<(&str, &str, &str), (u8, u64)> = TableDefinition::n
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 /// user -> its own quotas (a `UserQuota` message).
 const QUOTAS: TableDefinition<&str, &[u8]> = TableDefinition::new("quotas");
+/// Functions' snapshots by "user/function".
+const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
 /// user -> (bytes it stores, functions it has): what its storage quota counts.
 const USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("usage");
 /// In COUNTERS: 1 once every user's usage is in USAGE.
@@ -123,6 +125,7 @@ impl EmbeddedBackend {
         txn.open_table(SUBSCRIPTIONS).map_err(storage)?;
         txn.open_table(TOKENS).map_err(storage)?;
         txn.open_table(QUOTAS).map_err(storage)?;
+        txn.open_table(SNAPSHOTS).map_err(storage)?;
         txn.open_table(FILE_SIZES).map_err(storage)?;
         txn.open_table(FUNCTION_SETTINGS).map_err(storage)?;
         txn.open_table(USAGE).map_err(storage)?;
@@ -1116,6 +1119,29 @@ impl Backend for EmbeddedBackend {
 
     async fn quotas(&self) -> Result<Vec<Bytes>, BackendError> {
         self.values_of(QUOTAS).await
+    }
+
+    async fn put_snapshot(
+        &self,
+        user: &str,
+        function: &str,
+        record: Bytes,
+    ) -> Result<(), BackendError> {
+        let key = format!("{user}/{function}");
+        self.writes
+            .write(record.len(), move |txn| {
+                let mut snapshots = txn.open_table(SNAPSHOTS).map_err(storage)?;
+                snapshots
+                    .insert(key.as_str(), record.as_ref())
+                    .map_err(storage)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn snapshot(&self, user: &str, function: &str) -> Result<Option<Bytes>, BackendError> {
+        self.read_bytes(SNAPSHOTS, format!("{user}/{function}"))
+            .await
     }
 }
 

@@ -643,6 +643,8 @@ const TOKENS_KEY: &str = "fwasm:tokens";
 
 /// Users' own quotas by user, in one hash.
 const QUOTAS_KEY: &str = "fwasm:quotas";
+/// Functions' snapshots: a hash of "user/function" to the encoded snapshot.
+const SNAPSHOTS_KEY: &str = "fwasm:snapshots";
 
 /// The scheduler's call records by id, each with its own expiry.
 fn call_key(id: u64) -> String {
@@ -1216,6 +1218,30 @@ impl Backend for RedisBackend {
     async fn quotas(&self) -> Result<Vec<Bytes>, BackendError> {
         ::redis::cmd("HVALS")
             .arg(QUOTAS_KEY)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn put_snapshot(
+        &self,
+        user: &str,
+        function: &str,
+        record: Bytes,
+    ) -> Result<(), BackendError> {
+        ::redis::cmd("HSET")
+            .arg(SNAPSHOTS_KEY)
+            .arg(format!("{user}/{function}"))
+            .arg(record.as_ref())
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
+
+    async fn snapshot(&self, user: &str, function: &str) -> Result<Option<Bytes>, BackendError> {
+        ::redis::cmd("HGET")
+            .arg(SNAPSHOTS_KEY)
+            .arg(format!("{user}/{function}"))
             .query_async(&mut self.conn())
             .await
             .map_err(storage)

@@ -9,9 +9,10 @@ use fwasm_proto::pb::{
     AppendedState, CallRecord, CallRef, FileData, FileEntry, FileList, FileRef, FunctionCode,
     FunctionInfo, FunctionRef, FunctionSettings, ListFilesRequest, ListQuotasRequest,
     ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockMode, LockReply, LockRequest,
-    ModuleRef, PutFileRequest, PutFunctionRequest, QuotaList, QuotaRef, SaveCallRequest,
-    SetStateRequest, StateKey, StateValue, StorageUsage, Subscription, SubscriptionList, TokenList,
-    TokenRecord, TokenRef, UnlockRequest, UserQuota, WriteStateReply, WriteStateRequest,
+    ModuleRef, PutFileRequest, PutFunctionRequest, PutSnapshotRequest, QuotaList, QuotaRef,
+    SaveCallRequest, SetStateRequest, SnapshotRef, StateKey, StateValue, StorageUsage,
+    StoredSnapshot, Subscription, SubscriptionList, TokenList, TokenRecord, TokenRef,
+    UnlockRequest, UserQuota, WriteStateReply, WriteStateRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use sha2::{Digest, Sha256};
@@ -566,6 +567,41 @@ impl StateApi for StateService {
         tokens.sort_by(|a, b| (a.created_unix_millis, &a.id).cmp(&(b.created_unix_millis, &b.id)));
         Ok(TokenList { tokens })
     }
+
+    #[tracing::instrument(skip_all, fields(bytes = req.image.len()))]
+    async fn put_snapshot(&self, req: PutSnapshotRequest) -> Result<(), ApiError> {
+        let Some(of) = &req.snapshot else {
+            return Err(ApiError::invalid_argument("put_snapshot names no function"));
+        };
+        names::check_function_ref(&of.user, &of.function)?;
+        let record = prost::Message::encode_to_vec(&req);
+        Ok(self
+            .backend
+            .put_snapshot(&of.user, &of.function, record.into())
+            .await?)
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %req.user, function = %req.function))]
+    async fn get_snapshot(&self, req: SnapshotRef) -> Result<StoredSnapshot, ApiError> {
+        names::check_function_ref(&req.user, &req.function)?;
+        let Some(record) = self.backend.snapshot(&req.user, &req.function).await? else {
+            return Ok(StoredSnapshot::default());
+        };
+        let stored = <PutSnapshotRequest as prost::Message>::decode(record).map_err(|e| {
+            ApiError::internal(format!(
+                "the snapshot of {}/{} is stored garbled: {e}",
+                req.user, req.function
+            ))
+        })?;
+        // One kept per function: the one there may be of an earlier module or settings.
+        match stored.snapshot.is_some_and(|of| of.key == req.key) {
+            true => Ok(StoredSnapshot {
+                found: true,
+                image: stored.image,
+            }),
+            false => Ok(StoredSnapshot::default()),
+        }
+    }
 }
 
 /// Keeps a user's own quotas; one with every limit 0 removes them.
@@ -629,6 +665,49 @@ mod tests {
             key: key.into(),
             value: value.into(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_is_found_only_under_the_key_it_was_put_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = service(dir.path());
+        let of = |key: &str| SnapshotRef {
+            user: "u".into(),
+            function: "f".into(),
+            key: key.into(),
+        };
+        let put = |key: &str, image: &'static str| PutSnapshotRequest {
+            snapshot: Some(of(key)),
+            image: image.into(),
+        };
+        assert!(!state.get_snapshot(of("m1")).await.unwrap().found);
+        state.put_snapshot(put("m1", "first")).await.unwrap();
+        let found = state.get_snapshot(of("m1")).await.unwrap();
+        assert_eq!((found.found, &found.image[..]), (true, &b"first"[..]));
+        // A new module (or new settings): the old snapshot is not it, and is replaced.
+        assert_eq!(
+            state.get_snapshot(of("m2")).await.unwrap(),
+            StoredSnapshot::default()
+        );
+        state.put_snapshot(put("m2", "second")).await.unwrap();
+        assert!(!state.get_snapshot(of("m1")).await.unwrap().found);
+        assert_eq!(
+            &state.get_snapshot(of("m2")).await.unwrap().image[..],
+            b"second"
+        );
+        let err = state
+            .put_snapshot(PutSnapshotRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgument, "{err}");
+        let bad = SnapshotRef {
+            user: "no/user".into(),
+            ..of("m2")
+        };
+        assert_eq!(
+            state.get_snapshot(bad).await.unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
     }
 
     #[tokio::test]

@@ -95,7 +95,23 @@ conformance!(
     subscriptions_are_kept_per_user_topic_and_function,
     tokens_are_kept_by_id_replaced_and_deleted,
     quotas_are_kept_per_user_and_removed,
+    snapshots_are_kept_one_per_function_and_replaced,
 );
+
+async fn snapshots_are_kept_one_per_function_and_replaced(store: Arc<dyn Backend>) {
+    assert_eq!(store.snapshot("a", "f").await.unwrap(), None);
+    // Megabytes, as a snapshot of a real initialisation is.
+    let big = Bytes::from(vec![7u8; 4 << 20]);
+    store.put_snapshot("a", "f", big.clone()).await.unwrap();
+    store.put_snapshot("a", "g", b("other")).await.unwrap();
+    store.put_snapshot("b", "f", b("user b's")).await.unwrap();
+    assert_eq!(store.snapshot("a", "f").await.unwrap(), Some(big));
+    store.put_snapshot("a", "f", b("replaced")).await.unwrap();
+    assert_eq!(store.snapshot("a", "f").await.unwrap(), Some(b("replaced")));
+    assert_eq!(store.snapshot("a", "g").await.unwrap(), Some(b("other")));
+    assert_eq!(store.snapshot("b", "f").await.unwrap(), Some(b("user b's")));
+    assert_eq!(store.snapshot("b", "g").await.unwrap(), None);
+}
 
 async fn quotas_are_kept_per_user_and_removed(store: Arc<dyn Backend>) {
     assert_eq!(store.quotas().await.unwrap(), Vec::<Bytes>::new());

@@ -126,9 +126,24 @@ impl Harness {
         self.place_and_execute(call).await
     }
 
+    /// Another executor beside the first, on the same state service and scheduler (as on
+    /// another machine of a mesh).
+    pub fn another_executor(&self, config: ExecutorConfig) -> Arc<Executor> {
+        Arc::new(Executor::new(
+            config,
+            self.state.clone(),
+            self.scheduler.clone(),
+        ))
+    }
+
     /// Runs `call` as a call from outside: placed by the scheduler (which gives it its id),
     /// then executed.
-    pub async fn place_and_execute(&self, mut call: Call) -> CallResult {
+    pub async fn place_and_execute(&self, call: Call) -> CallResult {
+        self.place_and_execute_on(&self.executor, call).await
+    }
+
+    /// [`Harness::place_and_execute`] on `executor`.
+    pub async fn place_and_execute_on(&self, executor: &Executor, mut call: Call) -> CallResult {
         let placement = self
             .scheduler
             .place(PlaceRequest {
@@ -139,7 +154,7 @@ impl Harness {
             .await
             .unwrap();
         call.id = placement.call_id;
-        self.executor
+        executor
             .execute(call)
             .await
             .expect("the call reaches the guest")
