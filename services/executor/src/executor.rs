@@ -250,7 +250,11 @@ impl Inner {
             Err(err) => not_run(id, &user, &function, err),
         };
         record_call(&outcome);
-        self.report(outcome).await;
+        // Off the answer's path: the caller has the result now, the scheduler's table a moment
+        // later (its status polls and quota checks allow for that).
+        let reporter = self.clone();
+        self.runtime
+            .spawn(async move { reporter.report(outcome).await }.in_current_span());
         result
     }
 
@@ -386,8 +390,7 @@ impl Inner {
     }
 
     /// Tells the scheduler how a call ended. If it cannot be reached (restarting, say), the
-    /// report is retried in the background for a while, so the outcome is not lost and the
-    /// caller does not wait for it.
+    /// report is retried for a while, so the outcome is not lost.
     async fn report(&self, result: CallResult) {
         let Err(err) = self.scheduler.call_finished(result.clone()).await else {
             return;

@@ -44,6 +44,8 @@ pub(crate) struct CallTable {
     inner: Mutex<Calls>,
     /// Where every change goes when the table must outlive the scheduler.
     changes: Option<mpsc::UnboundedSender<Change>>,
+    /// Told whenever a call ends, for placements waiting for room in a user's quota.
+    ended: tokio::sync::Notify,
 }
 
 /// What the writer of a durable table receives, in order.
@@ -127,6 +129,7 @@ impl CallTable {
             retention,
             inner: Mutex::default(),
             changes: None,
+            ended: tokio::sync::Notify::new(),
         }
     }
 
@@ -397,7 +400,41 @@ impl CallTable {
             calls.ended(&user);
         }
         self.evict(&mut calls);
+        drop(calls);
+        self.ended.notify_waiters();
         Some(executor)
+    }
+
+    /// Waits, up to `grace`, until `user` has fewer than `max_unfinished` calls unfinished
+    /// (0: no limit). Executors report how a call ended after they answer it, so a caller's
+    /// next call can come before the report of its last: this keeps that call from being
+    /// refused for a quota its caller no longer uses.
+    pub(crate) async fn room_for(&self, user: &str, max_unfinished: u32, grace: Duration) {
+        if max_unfinished == 0 {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            // Listening before looking, so an end between the two is not missed.
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let unfinished = self.calls().unfinished.get(user).copied().unwrap_or(0);
+            if unfinished < max_unfinished
+                || tokio::time::timeout_at(deadline, ended).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Whether `id` runs synchronously (its caller waits on the executor's answer, not on
+    /// this table) and has not been reported yet.
+    pub(crate) fn running_unreported(&self, id: u64) -> bool {
+        let calls = self.calls();
+        calls.by_id.get(&id).is_some_and(|entry| {
+            !entry.dispatched && !entry.restored && entry.record.status() == CallStatus::Running
+        })
     }
 
     /// Whether every change is saved, so the table outlives the scheduler.
@@ -697,6 +734,38 @@ mod tests {
         table.insert(of(6, "a"), 100, 2, false).unwrap();
         assert!(table.insert(of(7, "a"), 100, 2, false).is_err());
         table.insert(of(7, "a"), 100, 0, false).unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_placement_at_the_quota_waits_briefly_for_a_report_on_its_way() {
+        let table = std::sync::Arc::new(CallTable::new(Retention::default()));
+        let of = |id, user: &str| CallRecord {
+            user: user.into(),
+            ..running(id)
+        };
+        table.insert(of(1, "a"), 100, 1, false).unwrap();
+        // A report that lands within the grace makes room.
+        let waiting = {
+            let table = table.clone();
+            tokio::spawn(async move {
+                table.room_for("a", 1, Duration::from_secs(1)).await;
+                table.insert(of(2, "a"), 100, 1, false)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "it waits for the report");
+        table.finish(&success(1, b""));
+        waiting.await.unwrap().unwrap();
+        // None within the grace: refused once it has passed.
+        let started = tokio::time::Instant::now();
+        table.room_for("a", 1, Duration::from_secs(1)).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+        assert!(table.insert(of(3, "a"), 100, 1, false).is_err());
+        // Room, or no limit: no wait at all.
+        let started = tokio::time::Instant::now();
+        table.room_for("b", 1, Duration::from_secs(1)).await;
+        table.room_for("a", 0, Duration::from_secs(1)).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
     }
 
     #[test]

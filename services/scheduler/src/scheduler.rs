@@ -69,6 +69,11 @@ const SAVE_ATTEMPTS: u32 = 5;
 /// Attempts a background call gets on executors that vanish under it.
 const MAX_DISPATCH_ATTEMPTS: u32 = 3;
 
+/// How long a status poll of a running synchronous call, or a placement its user's quota of
+/// concurrent calls would refuse, waits for a call's report first. Executors report how a call
+/// ended after answering it, so its caller can poll, or call again, before the report lands.
+const REPORT_GRACE: Duration = Duration::from_millis(250);
+
 impl Scheduler {
     /// A scheduler that resolves functions through `state` and reaches executors through
     /// `directory` (for the calls it runs in the background).
@@ -174,6 +179,9 @@ impl Scheduler {
         // Only a call that could run spends from its user's rate.
         self.quotas.take_call(&limits)?;
         let max_unfinished = limits.max_concurrent_calls;
+        self.calls
+            .room_for(&record.user, max_unfinished, REPORT_GRACE)
+            .await;
         self.calls
             .insert(record, self.max_tree_calls, max_unfinished, dispatched)?;
         Ok(placement)
@@ -523,9 +531,20 @@ impl SchedulerApi for Scheduler {
     async fn get_call(&self, req: CallRef) -> Result<CallRecord, ApiError> {
         self.sweep();
         self.recall(req.id).await;
-        self.calls
-            .get(req.id)
-            .filter(|record| req.user.is_empty() || record.user == req.user)
+        let user = (!req.user.is_empty()).then_some(req.user.as_str());
+        // A synchronous call's caller may have its answer before this table has the report
+        // (sent after the answer): wait briefly for it, so a poll right after the answer
+        // never sees the call still running.
+        let grace = self
+            .calls
+            .running_unreported(req.id)
+            .then_some(REPORT_GRACE);
+        let record = match grace {
+            Some(grace) => self.calls.wait(req.id, user, Some(grace)).await,
+            None => self.calls.get(req.id),
+        };
+        record
+            .filter(|record| user.is_none_or(|user| record.user == user))
             .ok_or_else(|| self.unknown_call(req.id))
     }
 
@@ -939,6 +958,34 @@ mod tests {
             assert_eq!(s.place(place("f")).await.unwrap().executor_id, first);
         }
         assert_ne!(s.place(place("f")).await.unwrap().executor_id, first);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_poll_right_after_a_sync_answer_waits_for_the_report_on_its_way() {
+        let (s, _) = scheduler(1);
+        let s = Arc::new(s);
+        let placed = s.place(place("f")).await.unwrap();
+        let poll = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let id = CallRef {
+                    id: placed.call_id,
+                    ..CallRef::default()
+                };
+                s.get_call(id).await
+            })
+        };
+        // The poll is waiting (one thread: it ran until it had to) when the report lands.
+        tokio::task::yield_now().await;
+        assert!(!poll.is_finished());
+        s.call_finished(CallResult {
+            id: placed.call_id,
+            status: CallStatus::Success as i32,
+            ..CallResult::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(poll.await.unwrap().unwrap().status(), CallStatus::Success);
     }
 
     #[tokio::test]
