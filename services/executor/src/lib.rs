@@ -80,7 +80,7 @@ impl Default for ExecutorConfig {
             module_cache_capacity: 256,
             max_snapshot_bytes: 1 << 30,
             share_snapshots: true,
-            max_concurrent_calls: 1024,
+            max_concurrent_calls: 10_000,
             max_local_state_bytes: 512 << 20,
             sidecar: None,
             tls: None,

@@ -182,7 +182,7 @@ pub struct ExecutorService {
     #[arg(long, env = "FWASM_WORKERS")]
     workers: Option<usize>,
     /// Calls from outside admitted at once; more are refused with RESOURCE_EXHAUSTED.
-    #[arg(long, env = "FWASM_MAX_CALLS", default_value_t = 1024)]
+    #[arg(long, env = "FWASM_MAX_CALLS", default_value_t = 10_000)]
     max_calls: usize,
     /// Memory all functions' snapshots (what their initialisation set up) may hold together,
     /// in MiB; past it the least recently used are dropped and taken again when needed.

@@ -37,11 +37,20 @@ impl Default for GlobalLocks {
 /// The waiters of one key.
 #[derive(Default)]
 struct Waiting {
-    /// Woken whenever a holder lets go here or the queue moves.
-    released: Arc<Notify>,
-    /// Tickets of the waiting requests, oldest first; only the oldest may be granted.
-    queue: VecDeque<u64>,
+    /// Tickets of the waiting requests, oldest first, each with what wakes it; only the
+    /// oldest may be granted, so only it is woken when a holder lets go here or the queue
+    /// moves (waking every waiter would make a queue of n cost n wake-ups per hand-over).
+    queue: VecDeque<(u64, Arc<Notify>)>,
     next_ticket: u64,
+}
+
+impl Waiting {
+    /// Wakes the first in line, now or (a permit kept) as soon as it next waits.
+    fn wake_first(&self) {
+        if let Some((_, wake)) = self.queue.front() {
+            wake.notify_one();
+        }
+    }
 }
 
 /// A lock request.
@@ -75,18 +84,16 @@ impl GlobalLocks {
         // dropped), a caller that stops waiting included.
         let mut queued: Option<Queued> = None;
         loop {
-            let (turn, mut released) = {
+            let turn = {
                 let mut keys = self.keys();
                 let waiting = keys.entry(id.clone()).or_default();
                 // Newcomers queue behind waiters instead of overtaking them.
-                let turn = match &queued {
-                    Some(queued) => waiting.queue.front() == Some(&queued.ticket),
+                match &queued {
+                    Some(queued) => {
+                        waiting.queue.front().map(|(ticket, _)| *ticket) == Some(queued.ticket)
+                    }
                     None => waiting.queue.is_empty(),
-                };
-                // Registered before looking, so no release can slip in unseen.
-                let mut released = Box::pin(waiting.released.clone().notified_owned());
-                released.as_mut().enable();
-                (turn, released)
+                }
             };
             let mut look_again = self.look_again;
             if turn {
@@ -127,23 +134,24 @@ impl GlobalLocks {
                 self.forget_if_idle(&id);
                 return Ok(false);
             }
-            if queued.is_none() {
+            let Some(place) = &queued else {
                 let mut keys = self.keys();
                 let waiting = keys.entry(id.clone()).or_default();
-                waiting.queue.push_back(waiting.next_ticket);
+                let wake = Arc::new(Notify::new());
+                waiting.queue.push_back((waiting.next_ticket, wake.clone()));
                 queued = Some(Queued {
                     locks: self,
                     id: id.clone(),
                     ticket: waiting.next_ticket,
+                    wake,
                 });
                 waiting.next_ticket += 1;
-                // Look again at once: our turn may have come meanwhile, and the waiters'
-                // entry may be a new one (the last user of the old one forgot it), whose
-                // wake-ups are the ones to listen for.
+                // Look again at once: our turn may have come meanwhile.
                 continue;
-            }
+            };
+            // A wake-up sent since we last looked was kept (notify_one): none slips by.
             let wake_at = (now + look_again).min(deadline);
-            let _ = tokio::time::timeout_at(wake_at.into(), released.as_mut()).await;
+            let _ = tokio::time::timeout_at(wake_at.into(), place.wake.notified()).await;
         }
     }
 
@@ -157,7 +165,7 @@ impl GlobalLocks {
     ) -> Result<Unlocked, BackendError> {
         let found = backend.unlock(user, key, holder).await?;
         if let Some(waiting) = self.keys().get(&(user.to_string(), key.to_string())) {
-            waiting.released.notify_waiters();
+            waiting.wake_first();
         }
         Ok(found)
     }
@@ -175,14 +183,17 @@ struct Queued<'a> {
     locks: &'a GlobalLocks,
     id: (String, String),
     ticket: u64,
+    /// What wakes this waiter when its turn may have come.
+    wake: Arc<Notify>,
 }
 
 impl Drop for Queued<'_> {
     fn drop(&mut self) {
         let mut keys = self.locks.keys();
         if let Some(waiting) = keys.get_mut(&self.id) {
-            waiting.queue.retain(|ticket| *ticket != self.ticket);
-            waiting.released.notify_waiters();
+            waiting.queue.retain(|(ticket, _)| *ticket != self.ticket);
+            // The next in line (a reader may share a lock the one leaving just took).
+            waiting.wake_first();
             if waiting.queue.is_empty() {
                 keys.remove(&self.id);
             }
