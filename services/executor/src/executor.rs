@@ -67,6 +67,48 @@ fn guests(engine: &Engine, sidecar: bool, pool: &Arc<MemoryPool>) -> HashMap<Abi
 /// Retries of a report the scheduler did not take (about a minute and a half in all).
 const REPORT_RETRIES: u32 = 20;
 
+/// Reports not yet sent, and a wake-up for whoever waits for there to be none.
+#[derive(Default)]
+struct ReportsInFlight {
+    count: AtomicUsize,
+    none_left: tokio::sync::Notify,
+}
+
+impl ReportsInFlight {
+    async fn all_done(&self, patience: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let none_left = self.none_left.notified();
+            tokio::pin!(none_left);
+            none_left.as_mut().enable();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, none_left).await.is_err() {
+                return false;
+            }
+        }
+    }
+}
+
+/// One report in flight, counted until dropped.
+struct Reporting(Arc<ReportsInFlight>);
+
+impl Reporting {
+    fn start(reports: &Arc<ReportsInFlight>) -> Self {
+        reports.count.fetch_add(1, Ordering::AcqRel);
+        Reporting(reports.clone())
+    }
+}
+
+impl Drop for Reporting {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.none_left.notify_waiters();
+        }
+    }
+}
+
 pub struct Executor {
     inner: Arc<Inner>,
 }
@@ -88,6 +130,8 @@ struct Inner {
     admission: Admission,
     /// Calls parked in a host call right now (awaiting, chaining, state).
     parked: AtomicUsize,
+    /// Outcome reports on their way to the scheduler.
+    reports: Arc<ReportsInFlight>,
     /// The local tier of state, shared by the calls on this executor.
     local_state: Arc<LocalState>,
     /// Where parked calls' host ops run.
@@ -152,6 +196,7 @@ impl Executor {
                     max: config.max_concurrent_calls,
                 },
                 parked: AtomicUsize::new(0),
+                reports: Arc::default(),
                 local_state: Arc::new(LocalState::new(config.max_local_state_bytes)),
                 runtime,
                 sidecar: config.sidecar.map(Sidecar::new),
@@ -168,6 +213,12 @@ impl Executor {
     /// Functions this executor initialised and snapshotted (or failed to), once each.
     pub fn snapshots_taken(&self) -> u64 {
         self.inner.snapshots.taken()
+    }
+
+    /// Waits, up to `patience`, until every outcome report is sent (or given up): what an
+    /// executor that stops serving does before it exits. Whether they all were.
+    pub async fn reports_sent(&self, patience: Duration) -> bool {
+        self.inner.reports.all_done(patience).await
     }
 
     /// Functions whose snapshot this executor fetched from another's instead of initialising.
@@ -252,9 +303,7 @@ impl Inner {
         record_call(&outcome);
         // Off the answer's path: the caller has the result now, the scheduler's table a moment
         // later (its status polls and quota checks allow for that).
-        let reporter = self.clone();
-        self.runtime
-            .spawn(async move { reporter.report(outcome).await }.in_current_span());
+        self.report(outcome);
         result
     }
 
@@ -389,25 +438,29 @@ impl Inner {
         format!("{}/{call_id}", self.id)
     }
 
-    /// Tells the scheduler how a call ended. If it cannot be reached (restarting, say), the
-    /// report is retried for a while, so the outcome is not lost.
-    async fn report(&self, result: CallResult) {
-        let Err(err) = self.scheduler.call_finished(result.clone()).await else {
-            return;
-        };
-        tracing::warn!(call_id = result.id, error = %err, "could not report a call's outcome; retrying");
+    /// Tells the scheduler how a call ended, in a task of its own, counted until it is done.
+    /// If the scheduler cannot be reached (restarting, say), the report is retried for a
+    /// while, so the outcome is not lost.
+    fn report(self: &Arc<Self>, result: CallResult) {
+        let reporting = Reporting::start(&self.reports);
         let scheduler = self.scheduler.clone();
-        self.runtime.spawn(async move {
+        let report = async move {
+            let _reporting = reporting;
             let mut pause = Duration::from_millis(100);
-            for _ in 0..REPORT_RETRIES {
-                tokio::time::sleep(pause).await;
-                if scheduler.call_finished(result.clone()).await.is_ok() {
-                    return;
+            for attempt in 0..=REPORT_RETRIES {
+                match scheduler.call_finished(result.clone()).await {
+                    Ok(()) => return,
+                    Err(err) if attempt == 0 => {
+                        tracing::warn!(call_id = result.id, error = %err, "could not report a call's outcome; retrying");
+                    }
+                    Err(_) => {}
                 }
+                tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(5));
             }
             tracing::error!(call_id = result.id, "gave up reporting a call's outcome");
-        });
+        };
+        self.runtime.spawn(report.in_current_span());
     }
 
     /// The compiled module and whether it had to be loaded now (a cold start).

@@ -106,7 +106,7 @@ pub async fn run(
     };
     let executor = Arc::new(Executor::new(config, state, scheduler.clone()));
     let beating = tokio::spawn(heartbeats(executor.clone(), scheduler, addr));
-    let served: Arc<dyn fwasm_proto::api::ExecutorApi> = executor;
+    let served: Arc<dyn fwasm_proto::api::ExecutorApi> = executor.clone();
     let result = fwasm_proto::grpc::serve(
         listener,
         fwasm_proto::grpc::ExecutorServer(served).into_service(),
@@ -115,9 +115,16 @@ pub async fn run(
     )
     .await;
     beating.abort();
+    // Outcomes are reported after the answers: send the last ones before exiting.
+    if !executor.reports_sent(REPORTS_PATIENCE).await {
+        tracing::warn!("stopped with call outcomes not yet reported to the scheduler");
+    }
     result?;
     Ok(())
 }
+
+/// How long a stopping executor waits for its last outcome reports.
+const REPORTS_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Beats for as long as the executor serves: joining the scheduler, then telling it the load
 /// and warm modules. A scheduler that is down is retried at the same pace.

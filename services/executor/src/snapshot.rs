@@ -255,6 +255,24 @@ impl Snapshot {
                 image.pages
             ));
         }
+        // The module's one memory, its own or imported from the pool.
+        let memory = module
+            .exports()
+            .find_map(|export| export.ty().memory().copied())
+            .or_else(|| {
+                module
+                    .imports()
+                    .find_map(|import| import.ty().memory().copied())
+            });
+        if let Some(memory) = memory {
+            let (least, most) = (memory.minimum(), memory.maximum().unwrap_or(u64::MAX));
+            if image.pages < least || image.pages > most {
+                return Err(format!(
+                    "it has {} pages of memory; the module's memory has {least} to {most}",
+                    image.pages
+                ));
+            }
+        }
         let mut changed = Vec::with_capacity(image.changed.len());
         for page in image.changed {
             if page.index >= image.pages || page.data.len() != PAGE {

@@ -271,3 +271,28 @@ async fn an_unknown_module_hash_is_not_found() {
     assert_eq!(err.code, ErrorCode::NotFound);
     assert_eq!(err.message, "no module with hash nope");
 }
+
+#[tokio::test]
+async fn a_calls_outcome_is_reported_after_its_answer_and_an_executor_can_wait_for_that() {
+    use fwasm_proto::api::SchedulerApi;
+    use fwasm_proto::pb::{CallStatus, WaitCallRequest};
+    let h = Harness::new(Limits::default()).await;
+    let hash = h.add_function("hi", &guest(RETURN_HI, "")).await;
+    let call = Call {
+        user: "u".into(),
+        function: "hi".into(),
+        module_hash: hash,
+        ..Call::default()
+    };
+    let result = h.place_and_execute(call).await;
+    assert_hi(&result);
+    assert!(h.executor.reports_sent(Duration::from_secs(10)).await);
+    // Sent means the scheduler's table has it: no wait for it there.
+    let wait = WaitCallRequest {
+        id: result.id,
+        timeout_ms: 1,
+        ..WaitCallRequest::default()
+    };
+    let record = h.scheduler.wait_call(wait).await.unwrap();
+    assert_eq!(record.status(), CallStatus::Success, "{record:?}");
+}

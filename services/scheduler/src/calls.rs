@@ -428,12 +428,17 @@ impl CallTable {
         }
     }
 
-    /// Whether `id` runs synchronously (its caller waits on the executor's answer, not on
-    /// this table) and has not been reported yet.
+    /// Whether `id` is a synchronous call from outside (its caller waits on the executor's
+    /// answer, not on this table) that has not been reported yet. Chained calls are not: their
+    /// callers learn how they ended from this table, so none can know it sooner.
     pub(crate) fn running_unreported(&self, id: u64) -> bool {
         let calls = self.calls();
         calls.by_id.get(&id).is_some_and(|entry| {
-            !entry.dispatched && !entry.restored && entry.record.status() == CallStatus::Running
+            let record = &entry.record;
+            !entry.dispatched
+                && !entry.restored
+                && record.parent_id == 0
+                && record.status() == CallStatus::Running
         })
     }
 

@@ -149,8 +149,13 @@ impl GlobalLocks {
                 // Look again at once: our turn may have come meanwhile.
                 continue;
             };
-            // A wake-up sent since we last looked was kept (notify_one): none slips by.
-            let wake_at = (now + look_again).min(deadline);
+            // A wake-up sent since we last looked was kept (notify_one): none slips by. Only
+            // the first in line looks again on its own (for holds given up elsewhere); the
+            // others are woken when they become first.
+            let wake_at = match turn {
+                true => (now + look_again).min(deadline),
+                false => deadline,
+            };
             let _ = tokio::time::timeout_at(wake_at.into(), place.wake.notified()).await;
         }
     }
@@ -191,9 +196,12 @@ impl Drop for Queued<'_> {
     fn drop(&mut self) {
         let mut keys = self.locks.keys();
         if let Some(waiting) = keys.get_mut(&self.id) {
+            let was_first = waiting.queue.front().map(|(ticket, _)| *ticket) == Some(self.ticket);
             waiting.queue.retain(|(ticket, _)| *ticket != self.ticket);
             // The next in line (a reader may share a lock the one leaving just took).
-            waiting.wake_first();
+            if was_first {
+                waiting.wake_first();
+            }
             if waiting.queue.is_empty() {
                 keys.remove(&self.id);
             }
@@ -320,6 +328,37 @@ mod tests {
         assert!(granted);
         // Not woken, it would wait for the holder's lease (LEASE) to end.
         assert!(waited < LEASE / 2, "woken, not timed out: {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn readers_queued_behind_a_writer_all_get_the_lock_from_one_release() {
+        // Waiters look again only when woken: each reader granted must wake the next.
+        let locks = Locks::new();
+        assert!(locks.lock("k", Write, "writer", LEASE, NOW).await);
+        let readers: Vec<_> = ["r1", "r2", "r3"]
+            .into_iter()
+            .map(|name| {
+                let waiter = locks.clone();
+                tokio::spawn(async move {
+                    let wait = Duration::from_secs(30);
+                    waiter.lock("k", Read, name, LEASE, wait).await
+                })
+            })
+            .collect();
+        while locks
+            .locks
+            .keys()
+            .get(&("u".into(), "k".into()))
+            .map_or(0, |w| w.queue.len())
+            < readers.len()
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        locks.unlock("k", "writer").await;
+        for reader in readers {
+            assert!(reader.await.unwrap(), "every reader shares the lock");
+        }
+        assert!(!locks.lock("k", Write, "writer", LEASE, NOW).await);
     }
 
     #[tokio::test]

@@ -574,10 +574,14 @@ impl StateApi for StateService {
             return Err(ApiError::invalid_argument("put_snapshot names no function"));
         };
         names::check_function_ref(&of.user, &of.function)?;
-        let record = prost::Message::encode_to_vec(&req);
+        let (user, function) = (of.user.clone(), of.function.clone());
+        // Megabytes to copy: off the async workers.
+        let record = tokio::task::spawn_blocking(move || prost::Message::encode_to_vec(&req))
+            .await
+            .map_err(|e| ApiError::internal(format!("encoding the snapshot failed: {e}")))?;
         Ok(self
             .backend
-            .put_snapshot(&of.user, &of.function, record.into())
+            .put_snapshot(&user, &function, record.into())
             .await?)
     }
 
