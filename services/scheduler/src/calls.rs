@@ -2,12 +2,12 @@
 //! time within a memory budget. Waiters are woken when the call they wait for ends.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fwasm_proto::ApiError;
 use fwasm_proto::pb::{CallRecord, CallResult, CallStatus, FailureKind};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// How long and how much of finished calls the table keeps. Unfinished calls are always kept:
 /// someone may be waiting for them.
@@ -44,8 +44,6 @@ pub(crate) struct CallTable {
     inner: Mutex<Calls>,
     /// Where every change goes when the table must outlive the scheduler.
     changes: Option<mpsc::UnboundedSender<Change>>,
-    /// Told whenever a call ends, for placements waiting for room in a user's quota.
-    ended: tokio::sync::Notify,
 }
 
 /// What the writer of a durable table receives, in order.
@@ -71,6 +69,9 @@ struct Calls {
     restored: Vec<(u64, Instant)>,
     /// Each user's calls that have not ended (queued, running or parked), for its quota.
     unfinished: HashMap<String, u32>,
+    /// Users with placements waiting for room in that quota: each call of theirs that ends
+    /// wakes one of them.
+    waiting_for_room: HashMap<String, Arc<Notify>>,
 }
 
 impl Calls {
@@ -90,6 +91,9 @@ impl Calls {
             if *count == 0 {
                 self.unfinished.remove(user);
             }
+        }
+        if let Some(room) = self.waiting_for_room.get(user) {
+            room.notify_one();
         }
     }
 
@@ -129,7 +133,6 @@ impl CallTable {
             retention,
             inner: Mutex::default(),
             changes: None,
-            ended: tokio::sync::Notify::new(),
         }
     }
 
@@ -400,32 +403,52 @@ impl CallTable {
             calls.ended(&user);
         }
         self.evict(&mut calls);
-        drop(calls);
-        self.ended.notify_waiters();
         Some(executor)
     }
 
-    /// Waits, up to `grace`, until `user` has fewer than `max_unfinished` calls unfinished
-    /// (0: no limit). Executors report how a call ended after they answer it, so a caller's
-    /// next call can come before the report of its last: this keeps that call from being
-    /// refused for a quota its caller no longer uses.
-    pub(crate) async fn room_for(&self, user: &str, max_unfinished: u32, grace: Duration) {
-        if max_unfinished == 0 {
-            return;
-        }
+    /// Records a new call as [`CallTable::insert`] does; one its user's quota of concurrent
+    /// calls would refuse first waits, up to `grace`, for one of them to end. Executors report
+    /// how a call ended after they answer it, so a caller's next call can come before the
+    /// report of its last: this keeps that call from being refused for a quota its caller no
+    /// longer uses. Each call that ends wakes one waiting placement of its user.
+    pub(crate) async fn insert_within(
+        &self,
+        record: CallRecord,
+        max_tree_calls: u64,
+        max_unfinished: u32,
+        dispatched: bool,
+        grace: Duration,
+    ) -> Result<(), ApiError> {
         let deadline = tokio::time::Instant::now() + grace;
-        loop {
-            // Listening before looking, so an end between the two is not missed.
-            let ended = self.ended.notified();
-            tokio::pin!(ended);
-            ended.as_mut().enable();
-            let unfinished = self.calls().unfinished.get(user).copied().unwrap_or(0);
-            if unfinished < max_unfinished
-                || tokio::time::timeout_at(deadline, ended).await.is_err()
-            {
-                return;
+        // The user's wake-ups, once this placement waits for them.
+        let mut room: Option<(String, Arc<Notify>)> = None;
+        let inserted = loop {
+            let woken = {
+                let mut calls = self.calls();
+                let unfinished = calls.unfinished.get(&record.user).copied().unwrap_or(0);
+                let full = max_unfinished > 0 && unfinished >= max_unfinished;
+                if !full || tokio::time::Instant::now() >= deadline {
+                    drop(calls);
+                    break self.insert(record, max_tree_calls, max_unfinished, dispatched);
+                }
+                let (_, room) = room.get_or_insert_with(|| {
+                    let user = record.user.clone();
+                    let room = calls.waiting_for_room.entry(user.clone()).or_default();
+                    (user, room.clone())
+                });
+                // A wake-up sent before this waits is kept for it (notify_one).
+                room.clone().notified_owned()
+            };
+            let _ = tokio::time::timeout_at(deadline, woken).await;
+        };
+        if let Some((user, room)) = room {
+            // The last waiter of the user takes the wake-ups away.
+            let mut calls = self.calls();
+            if Arc::strong_count(&room) == 2 {
+                calls.waiting_for_room.remove(&user);
             }
         }
+        inserted
     }
 
     /// Whether `id` is a synchronous call from outside (its caller waits on the executor's
@@ -743,33 +766,53 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn a_placement_at_the_quota_waits_briefly_for_a_report_on_its_way() {
-        let table = std::sync::Arc::new(CallTable::new(Retention::default()));
+        let table = Arc::new(CallTable::new(Retention::default()));
         let of = |id, user: &str| CallRecord {
             user: user.into(),
             ..running(id)
         };
+        let grace = Duration::from_secs(1);
         table.insert(of(1, "a"), 100, 1, false).unwrap();
-        // A report that lands within the grace makes room.
-        let waiting = {
-            let table = table.clone();
-            tokio::spawn(async move {
-                table.room_for("a", 1, Duration::from_secs(1)).await;
-                table.insert(of(2, "a"), 100, 1, false)
+        // Two wait for the one slot: a report that lands within the grace lets one in; the
+        // other goes on waiting, and is let in by the next.
+        let waiting: Vec<_> = [2, 3]
+            .into_iter()
+            .map(|id| {
+                let table = table.clone();
+                tokio::spawn(
+                    async move { table.insert_within(of(id, "a"), 100, 1, false, grace).await },
+                )
             })
-        };
+            .collect();
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!waiting.is_finished(), "it waits for the report");
+        assert!(waiting.iter().all(|w| !w.is_finished()), "they wait");
         table.finish(&success(1, b""));
-        waiting.await.unwrap().unwrap();
-        // None within the grace: refused once it has passed.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(waiting.iter().filter(|w| w.is_finished()).count(), 1);
+        let second = if waiting[0].is_finished() { 2 } else { 3 };
+        table.finish(&success(second, b""));
+        for placement in waiting {
+            placement.await.unwrap().unwrap();
+        }
+        // None ends within the grace: refused once it has passed.
         let started = tokio::time::Instant::now();
-        table.room_for("a", 1, Duration::from_secs(1)).await;
-        assert_eq!(started.elapsed(), Duration::from_secs(1));
-        assert!(table.insert(of(3, "a"), 100, 1, false).is_err());
+        let refused = table.insert_within(of(4, "a"), 100, 1, false, grace).await;
+        assert!(refused.is_err());
+        assert_eq!(started.elapsed(), grace);
+        assert!(
+            table.calls().waiting_for_room.is_empty(),
+            "no wake-ups left behind"
+        );
         // Room, or no limit: no wait at all.
         let started = tokio::time::Instant::now();
-        table.room_for("b", 1, Duration::from_secs(1)).await;
-        table.room_for("a", 0, Duration::from_secs(1)).await;
+        table
+            .insert_within(of(5, "b"), 100, 1, false, grace)
+            .await
+            .unwrap();
+        table
+            .insert_within(of(6, "a"), 100, 0, false, grace)
+            .await
+            .unwrap();
         assert_eq!(started.elapsed(), Duration::ZERO);
     }
 

@@ -179,11 +179,10 @@ impl Scheduler {
         // Only a call that could run spends from its user's rate.
         self.quotas.take_call(&limits)?;
         let max_unfinished = limits.max_concurrent_calls;
+        let (max_tree_calls, grace) = (self.max_tree_calls, REPORT_GRACE);
         self.calls
-            .room_for(&record.user, max_unfinished, REPORT_GRACE)
-            .await;
-        self.calls
-            .insert(record, self.max_tree_calls, max_unfinished, dispatched)?;
+            .insert_within(record, max_tree_calls, max_unfinished, dispatched, grace)
+            .await?;
         Ok(placement)
     }
 
