@@ -8,14 +8,14 @@
 //!
 //! cargo bench -p fwasm-executor --bench call_path
 
+mod support;
+
 use std::sync::Arc;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fwasm_executor::{Executor, ExecutorConfig};
 use fwasm_proto::api::{ExecutorApi, StateApi};
-use fwasm_proto::directory::BackReference;
-use fwasm_proto::pb::{Call, CallStatus, PutFunctionRequest};
-use fwasm_scheduler::{ExecutorEndpoint, Scheduler, SchedulerConfig};
+use fwasm_proto::pb::{Call, CallStatus};
 
 const ECHO: &[u8] = include_bytes!("../../fwasm/demo/echo.wasm");
 /// The same echo as a proxy-wasm filter (proxy-wasm Rust SDK, same stack size).
@@ -23,38 +23,13 @@ const PROXY_ECHO: &[u8] = include_bytes!("../../fwasm/demo/proxy-echo.wasm");
 
 fn call_path(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let config = fwasm_state::StateConfig {
-        data_dir: data.path().into(),
-        ..fwasm_state::StateConfig::default()
-    };
-    let state: Arc<dyn StateApi> = Arc::new(runtime.block_on(config.open()).unwrap());
     let _entered = runtime.enter();
-    let scheduler = Arc::new(Scheduler::new(
-        SchedulerConfig {
-            executors: vec![ExecutorEndpoint {
-                id: "local".into(),
-                addr: String::new(),
-            }],
-            ..SchedulerConfig::default()
-        },
-        state.clone(),
-        Arc::new(BackReference::default()),
-    ));
+    let (state, scheduler, _data) = support::platform(&runtime);
     let executor = Executor::new(ExecutorConfig::default(), state.clone(), scheduler.clone());
 
     // The fwasm-ABI echo and the proxy-wasm echo, one after the other in the same run.
     for (function, wasm) in [("echo", ECHO), ("proxy-echo", PROXY_ECHO)] {
-        let module_hash = runtime
-            .block_on(state.put_function(PutFunctionRequest {
-                user: "bench".into(),
-                function: function.into(),
-                wasm: wasm.into(),
-                settings: None,
-                beyond_quota: false,
-            }))
-            .unwrap()
-            .module_hash;
+        let module_hash = support::put(&runtime, &state, function, wasm.to_vec());
         let mut group = c.benchmark_group(format!("executor/{function}"));
         for size in [16usize, 64 << 10] {
             let call = Call {
@@ -93,16 +68,7 @@ fn call_path(c: &mut Criterion) {
         for mib in [0u32, 1, 4, 16] {
             let function = format!("init{mib}{}", if snapshot { "s" } else { "e" });
             let wasm = wat::parse_str(initialising(mib, snapshot)).unwrap();
-            let module_hash = runtime
-                .block_on(state.put_function(PutFunctionRequest {
-                    user: "bench".into(),
-                    function: function.clone(),
-                    wasm: wasm.into(),
-                    settings: None,
-                    beyond_quota: false,
-                }))
-                .unwrap()
-                .module_hash;
+            let module_hash = support::put(&runtime, &state, &function, wasm);
             let call = Call {
                 id: 1,
                 user: "bench".into(),
@@ -140,16 +106,7 @@ fn call_path(c: &mut Criterion) {
     for mib in [1u32, 4, 16] {
         let function = format!("shared{mib}");
         let wasm = wat::parse_str(initialising_with(mib, true, 16)).unwrap();
-        let module_hash = runtime
-            .block_on(state.put_function(PutFunctionRequest {
-                user: "bench".into(),
-                function: function.clone(),
-                wasm: wasm.into(),
-                settings: None,
-                beyond_quota: false,
-            }))
-            .unwrap()
-            .module_hash;
+        let module_hash = support::put(&runtime, &state, &function, wasm);
         let call = Call {
             id: 1,
             user: "bench".into(),
@@ -191,16 +148,7 @@ fn call_path(c: &mut Criterion) {
     group.finish();
 
     let nest = wat::parse_str(NEST).unwrap();
-    let module_hash = runtime
-        .block_on(state.put_function(PutFunctionRequest {
-            user: "bench".into(),
-            function: "nest".into(),
-            wasm: nest.into(),
-            settings: None,
-            beyond_quota: false,
-        }))
-        .unwrap()
-        .module_hash;
+    let module_hash = support::put(&runtime, &state, "nest", nest);
     let chain = Call {
         id: 1,
         user: "bench".into(),

@@ -8,14 +8,14 @@
 //!
 //! cargo bench -p fwasm-executor --bench parked
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use fwasm_executor::{Executor, ExecutorConfig};
-use fwasm_proto::api::{ExecutorApi, StateApi};
-use fwasm_proto::directory::BackReference;
-use fwasm_proto::pb::{Call, CallStatus, LockMode, LockRequest, PutFunctionRequest, UnlockRequest};
-use fwasm_scheduler::{ExecutorEndpoint, Scheduler, SchedulerConfig};
+use fwasm_proto::api::ExecutorApi;
+use fwasm_proto::pb::{Call, CallStatus, LockMode, LockRequest, UnlockRequest};
 
 /// Touches its second page, then takes the write lock of the key "gate" (waiting for it);
 /// answers "hi".
@@ -41,39 +41,14 @@ fn resident_bytes() -> u64 {
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let config = fwasm_state::StateConfig {
-        data_dir: data.path().into(),
-        ..fwasm_state::StateConfig::default()
-    };
-    let state: Arc<dyn StateApi> = Arc::new(runtime.block_on(config.open()).unwrap());
     let _entered = runtime.enter();
-    let scheduler = Arc::new(Scheduler::new(
-        SchedulerConfig {
-            executors: vec![ExecutorEndpoint {
-                id: "local".into(),
-                addr: String::new(),
-            }],
-            ..SchedulerConfig::default()
-        },
-        state.clone(),
-        Arc::new(BackReference::default()),
-    ));
+    let (state, scheduler, _data) = support::platform(&runtime);
     let config = ExecutorConfig {
         max_concurrent_calls: 20_000,
         ..ExecutorConfig::default()
     };
     let executor = Arc::new(Executor::new(config, state.clone(), scheduler));
-    let module_hash = runtime
-        .block_on(state.put_function(PutFunctionRequest {
-            user: "bench".into(),
-            function: "waiter".into(),
-            wasm: wat::parse_str(WAITER).unwrap().into(),
-            settings: None,
-            beyond_quota: false,
-        }))
-        .unwrap()
-        .module_hash;
+    let module_hash = support::put(&runtime, &state, "waiter", wat::parse_str(WAITER).unwrap());
     let call = |id| Call {
         id,
         user: "bench".into(),
