@@ -354,6 +354,9 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The function's encoded snapshot, `None` if it has none.
     async fn snapshot(&self, user: &str, function: &str) -> Result<Option<Bytes>, BackendError>;
+
+    /// Removes the function's snapshot, if it has one.
+    async fn delete_snapshot(&self, user: &str, function: &str) -> Result<(), BackendError>;
 }
 
 /// How a lock is held.

@@ -1143,6 +1143,17 @@ impl Backend for EmbeddedBackend {
         self.read_bytes(SNAPSHOTS, format!("{user}/{function}"))
             .await
     }
+
+    async fn delete_snapshot(&self, user: &str, function: &str) -> Result<(), BackendError> {
+        let key = format!("{user}/{function}");
+        self.writes
+            .write(0, move |txn| {
+                let mut snapshots = txn.open_table(SNAPSHOTS).map_err(storage)?;
+                snapshots.remove(key.as_str()).map_err(storage)?;
+                Ok(())
+            })
+            .await
+    }
 }
 
 #[cfg(test)]

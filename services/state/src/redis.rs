@@ -1246,6 +1246,15 @@ impl Backend for RedisBackend {
             .await
             .map_err(storage)
     }
+
+    async fn delete_snapshot(&self, user: &str, function: &str) -> Result<(), BackendError> {
+        ::redis::cmd("HDEL")
+            .arg(SNAPSHOTS_KEY)
+            .arg(format!("{user}/{function}"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)
+    }
 }
 
 #[cfg(test)]

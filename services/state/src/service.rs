@@ -156,9 +156,18 @@ impl StateApi for StateService {
             true => StorageQuota::NONE,
             false => self.quota(&req.user).await?,
         };
+        let before = self.backend.function(&req.user, &req.function).await?;
         self.backend
             .put_function(&req.user, &req.function, &record, req.wasm, quota)
             .await?;
+        // A snapshot of what the function ran before would never be found again (its key
+        // names the old module and settings): not kept.
+        if before.is_some_and(|before| before != record) {
+            let dropped = self.backend.delete_snapshot(&req.user, &req.function).await;
+            if let Err(err) = dropped {
+                tracing::warn!(error = %err, "could not drop the function's old snapshot");
+            }
+        }
         Ok(info(req.user, req.function, record))
     }
 
@@ -712,6 +721,37 @@ mod tests {
             state.get_snapshot(bad).await.unwrap_err().code,
             ErrorCode::InvalidArgument
         );
+    }
+
+    #[tokio::test]
+    async fn a_new_module_drops_the_functions_snapshot_and_the_same_one_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = service(dir.path());
+        let upload = |wasm: &'static [u8]| PutFunctionRequest {
+            user: "u".into(),
+            function: "f".into(),
+            wasm: wasm.into(),
+            settings: None,
+            beyond_quota: true,
+        };
+        let of = SnapshotRef {
+            user: "u".into(),
+            function: "f".into(),
+            key: "k".into(),
+        };
+        let snapshot = PutSnapshotRequest {
+            snapshot: Some(of.clone()),
+            image: "image".into(),
+        };
+        state.put_function(upload(b"\0asm one")).await.unwrap();
+        state.put_snapshot(snapshot.clone()).await.unwrap();
+        state.put_function(upload(b"\0asm one")).await.unwrap();
+        assert!(
+            state.get_snapshot(of.clone()).await.unwrap().found,
+            "the same module"
+        );
+        state.put_function(upload(b"\0asm two")).await.unwrap();
+        assert!(!state.get_snapshot(of).await.unwrap().found, "a new module");
     }
 
     #[tokio::test]

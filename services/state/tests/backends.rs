@@ -111,6 +111,10 @@ async fn snapshots_are_kept_one_per_function_and_replaced(store: Arc<dyn Backend
     assert_eq!(store.snapshot("a", "g").await.unwrap(), Some(b("other")));
     assert_eq!(store.snapshot("b", "f").await.unwrap(), Some(b("user b's")));
     assert_eq!(store.snapshot("b", "g").await.unwrap(), None);
+    store.delete_snapshot("a", "f").await.unwrap();
+    store.delete_snapshot("a", "never").await.unwrap();
+    assert_eq!(store.snapshot("a", "f").await.unwrap(), None);
+    assert_eq!(store.snapshot("a", "g").await.unwrap(), Some(b("other")));
 }
 
 async fn quotas_are_kept_per_user_and_removed(store: Arc<dyn Backend>) {
