@@ -7,9 +7,11 @@ use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
 use lru::LruCache;
-use wasmi::Module;
+use wasmi::{Engine, Module};
 
-use crate::abi::Abi;
+use crate::abi::{Abi, check_abi};
+use crate::globals::exporting_mutable_globals;
+use crate::memory_import::{MEMORY_MODULE, MEMORY_NAME, importing_memory};
 use crate::snapshot::InitPlan;
 
 /// A compiled module, the ABI it speaks and the initialisation it runs, if any.
@@ -21,6 +23,44 @@ pub(crate) struct Compiled {
     /// The type of the memory its instances get from the executor's pool, when the module
     /// was rewritten to import its memory (see `memory_import`).
     pub(crate) memory: Option<wasmi::MemoryType>,
+}
+
+impl Compiled {
+    /// Compiles `wasm` as the executor runs it: the ABI checked, the initialisation found,
+    /// and the module rewritten where needed (mutable globals exported for a snapshot to
+    /// reach; its memory imported, to come from the pool).
+    pub(crate) fn compile(engine: &Engine, wasm: &[u8]) -> Result<Compiled, String> {
+        let module = Module::new(engine, wasm).map_err(|e| e.to_string())?;
+        let abi = check_abi(&module).map_err(|e| e.to_string())?;
+        let init = InitPlan::of(&module, abi);
+        let globals_exported = match init {
+            Some(_) => exporting_mutable_globals(wasm).map_err(|e| e.to_string())?,
+            None => None,
+        };
+        let rewritten = globals_exported.as_deref().unwrap_or(wasm);
+        let memory_imported = importing_memory(rewritten).map_err(|e| e.to_string())?;
+        let Some(rewritten) = memory_imported.or(globals_exported) else {
+            return Ok(Compiled {
+                module,
+                abi,
+                init,
+                memory: None,
+            });
+        };
+        // Compiled again as rewritten: the ABI and the initialisation were read from the
+        // module as uploaded (the ABI check knows nothing of the pool's import).
+        let module = Module::new(engine, &rewritten).map_err(|e| e.to_string())?;
+        let memory = module.imports().find_map(|import| {
+            let pooled = (import.module(), import.name()) == (MEMORY_MODULE, MEMORY_NAME);
+            pooled.then(|| import.ty().memory().copied()).flatten()
+        });
+        Ok(Compiled {
+            module,
+            abi,
+            init,
+            memory,
+        })
+    }
 }
 
 pub(crate) struct ModuleCache {

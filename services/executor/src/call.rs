@@ -649,26 +649,21 @@ impl Instantiating<'_> {
             self.limits.fuel_slice,
             deadline,
         );
-        let init_fuel = match ran {
-            Ok(used) => used,
-            Err((export, failed_how)) => {
-                let failure = match failed_how {
-                    StepFailure::Status(status) => {
-                        Failure::new(FailureKind::Exit, format!("{export} returned {status}"))
-                    }
-                    StepFailure::Run(RunError::Trap(e)) => Failure::trap(&store, e, &cx),
-                    StepFailure::Run(RunError::OutOfFuel) => Failure::out_of_fuel(&cx),
-                    StepFailure::Run(RunError::TimedOut) => Failure::new(
-                        FailureKind::Timeout,
-                        format!("it ran for more than {:?}", self.limits.timeout),
-                    ),
-                    StepFailure::Run(RunError::HostTrap(why)) => {
-                        Failure::new(FailureKind::Trap, why)
-                    }
-                };
-                return Err(failed(export, failure));
-            }
-        };
+        let init_fuel = ran.map_err(|(export, failed_how)| {
+            let failure = match failed_how {
+                StepFailure::Status(status) => {
+                    Failure::new(FailureKind::Exit, format!("{export} returned {status}"))
+                }
+                StepFailure::Run(RunError::Trap(e)) => Failure::trap(&store, e, &cx),
+                StepFailure::Run(RunError::OutOfFuel) => Failure::out_of_fuel(&cx),
+                StepFailure::Run(RunError::TimedOut) => Failure::new(
+                    FailureKind::Timeout,
+                    format!("it ran for more than {:?}", self.limits.timeout),
+                ),
+                StepFailure::Run(RunError::HostTrap(why)) => Failure::new(FailureKind::Trap, why),
+            };
+            failed(export, failure)
+        })?;
         let printed = store.data_mut().io.take_console();
         if !printed.is_empty() {
             tracing::info!(

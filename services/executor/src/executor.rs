@@ -23,12 +23,11 @@ use fwasm_proto::pubsub::{self, Event, Publisher};
 use fwasm_proto::{ApiError, ErrorCode};
 use tokio::sync::oneshot;
 use tracing::Instrument;
-use wasmi::{Engine, Linker, Module};
+use wasmi::{Engine, Linker};
 
-use crate::abi::{self, Abi, check_abi};
+use crate::abi::{self, Abi};
 use crate::cache::{Compiled, ModuleCache};
 use crate::call::{CallTask, Guest, Instantiating, Program};
-use crate::globals::exporting_mutable_globals;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
 use crate::host::local_state::LocalState;
@@ -36,7 +35,6 @@ use crate::host::park::{HostOp, OpResult, Refusal};
 use crate::host::sidecar::NO_SIDECAR;
 use crate::host::state::{LocalGuard, StateOp, StateOutcome};
 use crate::limits::Limits;
-use crate::memory_import::{MEMORY_MODULE, MEMORY_NAME, importing_memory};
 use crate::memory_pool::MemoryPool;
 use crate::pool::WorkerPool;
 use crate::shared_snapshots::{self, shared_ref};
@@ -375,7 +373,35 @@ impl Inner {
             env: &env,
         };
         let slot = self.snapshots.slot(key);
-        let shared = shared_ref(&call.user, &call.function, &call.module_hash, &env);
+        // Only the call that gets it does this work (and makes these copies).
+        let (snapshot, got) = slot
+            .get_or_take(|| self.fetch_or_take_snapshot(call, compiled, guest, plan, &env))
+            .await;
+        if let Some(origin) = got {
+            self.snapshots.got_one(origin);
+        }
+        snapshot
+    }
+
+    /// The snapshot another executor shared for the function, else one taken here (shared
+    /// after, off this path, if worth it).
+    async fn fetch_or_take_snapshot(
+        &self,
+        call: &Call,
+        compiled: &Compiled,
+        guest: &Guest,
+        plan: InitPlan,
+        env: &[(String, String)],
+    ) -> Result<(Snapshot, Origin), InitFailure> {
+        let shared = shared_ref(&call.user, &call.function, &call.module_hash, env);
+        if self.share_snapshots {
+            let max_pages = (self.limits.max_memory_bytes / WASM_PAGE) as u64;
+            let fetched =
+                shared_snapshots::fetch(&*self.state, &shared, &compiled.module, max_pages);
+            if let Some(fetched) = fetched.await {
+                return Ok((fetched, Origin::Fetched));
+            }
+        }
         let function = Call {
             user: call.user.clone(),
             function: call.function.clone(),
@@ -385,52 +411,32 @@ impl Inner {
         };
         let (module, memory, guest) = (compiled.module.clone(), compiled.memory, guest.clone());
         let (limits, local_state) = (self.limits.clone(), self.local_state.clone());
-        let (state, runtime) = (self.state.clone(), self.runtime.clone());
-        let sharing = self.share_snapshots;
         let span = tracing::Span::current();
-        // Run only if this call is the one to get it.
-        let take = async move {
-            let max_pages = (limits.max_memory_bytes / WASM_PAGE) as u64;
-            let fetched = match sharing {
-                true => shared_snapshots::fetch(&*state, &shared, &module, max_pages).await,
-                false => None,
+        let taking = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let making = Instantiating {
+                module: &module,
+                memory,
+                guest: &guest,
+                call: &function,
+                limits: &limits,
+                local_state: &local_state,
             };
-            if let Some(fetched) = fetched {
-                return Ok((fetched, Origin::Fetched));
-            }
-            let taking = tokio::task::spawn_blocking(move || {
-                let _entered = span.enter();
-                let making = Instantiating {
-                    module: &module,
-                    memory,
-                    guest: &guest,
-                    call: &function,
-                    limits: &limits,
-                    local_state: &local_state,
-                };
-                making.take_snapshot(plan)
-            });
-            let taken = taking.await.unwrap_or_else(|e| {
-                Err(InitFailure {
-                    kind: FailureKind::Trap,
-                    message: format!("the initialisation's task failed: {e}"),
-                    lasting: false,
-                })
-            })?;
-            if sharing && shared_snapshots::worth_sharing(&taken) {
-                let image = taken.to_image();
-                runtime.spawn(
-                    async move { shared_snapshots::share(&*state, shared, image).await }
-                        .in_current_span(),
-                );
-            }
-            Ok((taken, Origin::Initialised))
-        };
-        let (snapshot, got) = slot.get_or_take(take).await;
-        if let Some(origin) = got {
-            self.snapshots.got_one(origin);
+            making.take_snapshot(plan)
+        });
+        let taken = taking.await.unwrap_or_else(|e| {
+            Err(InitFailure {
+                kind: FailureKind::Trap,
+                message: format!("the initialisation's task failed: {e}"),
+                lasting: false,
+            })
+        })?;
+        if self.share_snapshots && shared_snapshots::worth_sharing(&taken) {
+            let (state, image) = (self.state.clone(), taken.to_image());
+            let share = async move { shared_snapshots::share(&*state, shared, image).await };
+            self.runtime.spawn(share.in_current_span());
         }
-        snapshot
+        Ok((taken, Origin::Initialised))
     }
 
     /// Who holds a call's global locks in the state service.
@@ -479,43 +485,12 @@ impl Inner {
             .await?;
         let engine = self.engine.clone();
         // Compiling (validation and translation) is CPU work: keep it off the async workers.
-        let module = tokio::task::spawn_blocking(move || {
-            let module = Module::new(&engine, &code.wasm).map_err(|e| e.to_string())?;
-            let abi = check_abi(&module).map_err(|e| e.to_string())?;
-            // A module that initialises has its calls start from a snapshot, which must reach
-            // every global the initialisation may have changed.
-            let init = InitPlan::of(&module, abi);
-            let mut wasm = None;
-            if init.is_some() {
-                wasm = exporting_mutable_globals(&code.wasm).map_err(|e| e.to_string())?;
-            }
-            // Its memory from the pool, where the pool can back it.
-            let pooled = importing_memory(wasm.as_deref().unwrap_or(&code.wasm))
-                .map_err(|e| e.to_string())?;
-            let wasm = pooled.or(wasm);
-            let Some(wasm) = wasm else {
-                return Ok(Compiled {
-                    module,
-                    abi,
-                    init,
-                    memory: None,
-                });
-            };
-            let module = Module::new(&engine, &wasm).map_err(|e| e.to_string())?;
-            let memory = module.imports().find_map(|import| {
-                let pooled = (import.module(), import.name()) == (MEMORY_MODULE, MEMORY_NAME);
-                pooled.then(|| import.ty().memory().copied()).flatten()
-            });
-            Ok::<_, String>(Compiled {
-                module,
-                abi,
-                init,
-                memory,
-            })
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("module compilation task failed: {e}")))?
-        .map_err(|e| ApiError::invalid_argument(format!("module {module_hash} cannot run: {e}")))?;
+        let module = tokio::task::spawn_blocking(move || Compiled::compile(&engine, &code.wasm))
+            .await
+            .map_err(|e| ApiError::internal(format!("module compilation task failed: {e}")))?
+            .map_err(|e| {
+                ApiError::invalid_argument(format!("module {module_hash} cannot run: {e}"))
+            })?;
         self.cache.insert(module_hash.to_string(), module.clone());
         Ok((module, true))
     }

@@ -365,15 +365,18 @@ impl SnapshotSlot {
 
     /// The snapshot, got with `take` if no call has got it (or failed lastingly) yet. Where
     /// it came from comes back too, when this call was the one to get it.
-    pub(crate) async fn get_or_take(
+    pub(crate) async fn get_or_take<F>(
         &self,
-        take: impl Future<Output = Result<(Snapshot, Origin), InitFailure>>,
-    ) -> (Result<Arc<Snapshot>, InitFailure>, Option<Origin>) {
+        take: impl FnOnce() -> F,
+    ) -> (Result<Arc<Snapshot>, InitFailure>, Option<Origin>)
+    where
+        F: Future<Output = Result<(Snapshot, Origin), InitFailure>>,
+    {
         let mut got = None;
         let kept = self
             .taken
             .get_or_try_init(|| async {
-                match take.await {
+                match take().await {
                     Ok((snapshot, origin)) => {
                         got = Some(origin);
                         Ok(Ok(Arc::new(snapshot)))

@@ -419,6 +419,9 @@ impl CallTable {
         dispatched: bool,
         grace: Duration,
     ) -> Result<(), ApiError> {
+        if max_unfinished == 0 {
+            return self.insert(record, max_tree_calls, max_unfinished, dispatched);
+        }
         let deadline = tokio::time::Instant::now() + grace;
         // The user's wake-ups, once this placement waits for them.
         let mut room: Option<(String, Arc<Notify>)> = None;
@@ -426,8 +429,7 @@ impl CallTable {
             let woken = {
                 let mut calls = self.calls();
                 let unfinished = calls.unfinished.get(&record.user).copied().unwrap_or(0);
-                let full = max_unfinished > 0 && unfinished >= max_unfinished;
-                if !full || tokio::time::Instant::now() >= deadline {
+                if unfinished < max_unfinished || tokio::time::Instant::now() >= deadline {
                     drop(calls);
                     break self.insert(record, max_tree_calls, max_unfinished, dispatched);
                 }

@@ -78,7 +78,7 @@ const LOCKS: TableDefinition<(&str, &str, &str), (u8, u64)> = TableDefinition::n
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 /// user -> its own quotas (a `UserQuota` message).
 const QUOTAS: TableDefinition<&str, &[u8]> = TableDefinition::new("quotas");
-/// Functions' snapshots by "user/function".
+/// Functions' snapshots by "user/function" (`function_key`).
 const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
 /// user -> (bytes it stores, functions it has): what its storage quota counts.
 const USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("usage");
@@ -1127,7 +1127,7 @@ impl Backend for EmbeddedBackend {
         function: &str,
         record: Bytes,
     ) -> Result<(), BackendError> {
-        let key = format!("{user}/{function}");
+        let key = function_key(user, function);
         self.writes
             .write(record.len(), move |txn| {
                 let mut snapshots = txn.open_table(SNAPSHOTS).map_err(storage)?;
@@ -1140,12 +1140,12 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn snapshot(&self, user: &str, function: &str) -> Result<Option<Bytes>, BackendError> {
-        self.read_bytes(SNAPSHOTS, format!("{user}/{function}"))
+        self.read_bytes(SNAPSHOTS, function_key(user, function))
             .await
     }
 
     async fn delete_snapshot(&self, user: &str, function: &str) -> Result<(), BackendError> {
-        let key = format!("{user}/{function}");
+        let key = function_key(user, function);
         self.writes
             .write(0, move |txn| {
                 let mut snapshots = txn.open_table(SNAPSHOTS).map_err(storage)?;

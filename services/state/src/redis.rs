@@ -646,6 +646,10 @@ const QUOTAS_KEY: &str = "fwasm:quotas";
 /// Functions' snapshots: a hash of "user/function" to the encoded snapshot.
 const SNAPSHOTS_KEY: &str = "fwasm:snapshots";
 
+fn snapshot_field(user: &str, function: &str) -> String {
+    format!("{user}/{function}")
+}
+
 /// The scheduler's call records by id, each with its own expiry.
 fn call_key(id: u64) -> String {
     format!("fwasm:call:{id}")
@@ -1231,7 +1235,7 @@ impl Backend for RedisBackend {
     ) -> Result<(), BackendError> {
         ::redis::cmd("HSET")
             .arg(SNAPSHOTS_KEY)
-            .arg(format!("{user}/{function}"))
+            .arg(snapshot_field(user, function))
             .arg(record.as_ref())
             .query_async(&mut self.conn())
             .await
@@ -1241,7 +1245,7 @@ impl Backend for RedisBackend {
     async fn snapshot(&self, user: &str, function: &str) -> Result<Option<Bytes>, BackendError> {
         ::redis::cmd("HGET")
             .arg(SNAPSHOTS_KEY)
-            .arg(format!("{user}/{function}"))
+            .arg(snapshot_field(user, function))
             .query_async(&mut self.conn())
             .await
             .map_err(storage)
@@ -1250,7 +1254,7 @@ impl Backend for RedisBackend {
     async fn delete_snapshot(&self, user: &str, function: &str) -> Result<(), BackendError> {
         ::redis::cmd("HDEL")
             .arg(SNAPSHOTS_KEY)
-            .arg(format!("{user}/{function}"))
+            .arg(snapshot_field(user, function))
             .query_async(&mut self.conn())
             .await
             .map_err(storage)
