@@ -14,3 +14,15 @@ pub fn not_run(id: u64, user: &str, function: &str, err: &ApiError) -> CallResul
         ..CallResult::default()
     }
 }
+
+/// The code an awaiting caller sees for a call's outcome: 0 for a success, the call's own code
+/// for one that exited with one, else a code above 0 for how it failed.
+pub fn return_code(result: &CallResult) -> i32 {
+    if result.status() == CallStatus::Success {
+        0
+    } else if result.return_code != 0 {
+        result.return_code
+    } else {
+        result.failure().max(FailureKind::Trap) as i32
+    }
+}

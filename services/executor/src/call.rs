@@ -17,9 +17,9 @@ use wasmi::{
     ResumableCallOutOfFuel, Store, TrapCode, Val, ValType,
 };
 
-use crate::abi::{Adapter, Ended, Entry, Next, Vals};
+use crate::abi::{Adapter, Ended as EntryEnded, Entry, Next, Vals};
 use crate::host::HostState;
-use crate::host::chaining::Chaining;
+use crate::host::chaining::{Chaining, Ended};
 use crate::host::files::CallFiles;
 use crate::host::io::{CallIo, ProcExit};
 use crate::host::local_state::LocalState;
@@ -27,6 +27,7 @@ use crate::host::park::{HostOp, OpResult, Suspend, complete};
 use crate::host::sidecar::CallSidecar;
 use crate::host::state::CallState;
 use crate::limits::Limits;
+use crate::local_calls::LocalCall;
 use crate::memory_import::{MEMORY_MODULE, MEMORY_NAME};
 use crate::memory_pool::MemoryPool;
 use crate::snapshot::{InitFailure, InitPlan, RunError, Snapshot, StepFailure};
@@ -72,6 +73,8 @@ pub(crate) struct CallTask {
     global_locks: Vec<String>,
     /// What the call printed to its console (stdout and stderr, or stderr for a program).
     stdout: Bytes,
+    /// A chained call of this executor: its callers here are told as soon as it ends.
+    local: Option<Arc<LocalCall>>,
 }
 
 /// A call suspended between fuel slices or parked in a host call.
@@ -200,7 +203,14 @@ impl CallTask {
             running: None,
             global_locks: Vec::new(),
             stdout: Bytes::new(),
+            local: None,
         }
+    }
+
+    /// Makes this the run of `local`, whose callers here resume when it ends.
+    pub(crate) fn running(mut self, local: Option<Arc<LocalCall>>) -> Self {
+        self.local = local;
+        self
     }
 
     /// Runs one slice.
@@ -405,7 +415,7 @@ impl CallTask {
         let adapter = self.program.guest.adapter;
         let outcome = loop {
             let ended = match result {
-                Ok(ResumableCall::Finished) => Ended::Returned(results.as_slice()),
+                Ok(ResumableCall::Finished) => EntryEnded::Returned(results.as_slice()),
                 Ok(ResumableCall::OutOfFuel(paused)) => {
                     // wasmi takes no fuel from an instruction that needs more than is left.
                     if fuel_left == 0 || paused.required_fuel() > fuel_left {
@@ -445,7 +455,7 @@ impl CallTask {
                 }
                 Ok(ResumableCall::HostTrap(trap)) => {
                     match trap.host_error().downcast_ref::<ProcExit>() {
-                        Some(ProcExit(0)) => Ended::Exited,
+                        Some(ProcExit(0)) => EntryEnded::Exited,
                         Some(ProcExit(code)) => break Err(self.exited(&store, *code)),
                         None => {
                             break Err(Failure::new(
@@ -528,15 +538,21 @@ impl CallTask {
                 }
             }
         };
+        let result = CallResult {
+            id: self.call.id,
+            exec_micros,
+            cold_start: self.cold_start,
+            stdout: self.stdout,
+            ..result
+        };
+        // Its callers here resume from this worker. Unless it left global locks to release:
+        // then only once they are (by the executor, which ends it then).
+        if let Some(local) = self.local.filter(|_| self.global_locks.is_empty()) {
+            local.end(Ended::of(&result));
+        }
         // The caller may have gone away; then nobody needs the result.
         let _ = self.reply.send(Finished {
-            result: CallResult {
-                id: self.call.id,
-                exec_micros,
-                cold_start: self.cold_start,
-                stdout: self.stdout,
-                ..result
-            },
+            result,
             global_locks: self.global_locks,
         });
     }

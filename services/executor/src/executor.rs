@@ -35,7 +35,9 @@ use crate::host::park::{HostOp, OpResult, Refusal};
 use crate::host::sidecar::NO_SIDECAR;
 use crate::host::state::{LocalGuard, StateOp, StateOutcome};
 use crate::limits::Limits;
+use crate::local_calls::{LocalCall, LocalCalls};
 use crate::memory_pool::MemoryPool;
+use crate::parked::{ParkedCall, ParkedCount};
 use crate::pool::WorkerPool;
 use crate::shared_snapshots::{self, shared_ref};
 use crate::sidecar::Sidecar;
@@ -127,7 +129,9 @@ struct Inner {
     scheduler: Arc<dyn SchedulerApi>,
     admission: Admission,
     /// Calls parked in a host call right now (awaiting, chaining, state).
-    parked: AtomicUsize,
+    parked: ParkedCount,
+    /// Chained calls running here, which their callers here await without the scheduler.
+    local_calls: Arc<LocalCalls>,
     /// Outcome reports on their way to the scheduler.
     reports: Arc<ReportsInFlight>,
     /// The local tier of state, shared by the calls on this executor.
@@ -170,6 +174,11 @@ impl Executor {
         let workers = config.workers.max(1);
         // An idle region per worker, for the next call it runs.
         let pool = Arc::new(MemoryPool::new(config.limits.max_memory_bytes, workers));
+        let local_calls = Arc::new(LocalCalls::default());
+        let timers = {
+            let local_calls = local_calls.clone();
+            Arc::new(move || local_calls.expire_due())
+        };
         let inner = Arc::new_cyclic(|inner: &Weak<Inner>| {
             let inner = inner.clone();
             let on_park = Arc::new(move |task, op, requeue: Sender<CallTask>| {
@@ -186,14 +195,15 @@ impl Executor {
                 cache: ModuleCache::new(config.module_cache_capacity),
                 snapshots: Snapshots::new(config.module_cache_capacity, config.max_snapshot_bytes),
                 share_snapshots: config.share_snapshots,
-                pool: WorkerPool::new(workers, on_park),
+                pool: WorkerPool::new(workers, on_park, timers),
                 state,
                 scheduler,
                 admission: Admission {
                     live: Arc::new(AtomicUsize::new(0)),
                     max: config.max_concurrent_calls,
                 },
-                parked: AtomicUsize::new(0),
+                parked: ParkedCount::default(),
+                local_calls,
                 reports: Arc::default(),
                 local_state: Arc::new(LocalState::new(config.max_local_state_bytes)),
                 runtime,
@@ -231,7 +241,7 @@ impl Executor {
 
     /// Calls parked in a host call (awaiting another call, or chaining): they hold no thread.
     pub fn parked_calls(&self) -> usize {
-        self.inner.parked.load(Ordering::Acquire)
+        self.inner.parked.get()
     }
 
     /// This executor as its heartbeat describes it to the scheduler.
@@ -282,22 +292,29 @@ impl Inner {
         let admitted = self.admission.admit(call.parent_id != 0)?;
         // In a task of its own, so the call runs to its end and is reported even if whoever
         // asked stops waiting (a client that hangs up).
-        tokio::spawn(self.run_and_report(call, admitted).in_current_span())
+        tokio::spawn(self.run_and_report(call, admitted, None).in_current_span())
             .await
             .map_err(|e| ApiError::internal(format!("the call's task failed: {e}")))?
     }
 
+    /// `local`: the call is a chained call of this executor, awaited here.
     async fn run_and_report(
         self: Arc<Self>,
         call: Call,
         _admitted: Admitted,
+        local: Option<Arc<LocalCall>>,
     ) -> Result<CallResult, ApiError> {
         let (id, user, function) = (call.id, call.user.clone(), call.function.clone());
-        let result = self.run(call).await;
+        let result = self.run(call, local.clone()).await;
         let outcome = match &result {
             Ok(result) => result.clone(),
             Err(err) => not_run(id, &user, &function, err),
         };
+        // Its worker told its callers here already, unless it never ran or held global locks.
+        if let Some(local) = local {
+            local.end(Ended::of(&outcome));
+        }
+        self.local_calls.forget_children(id);
         record_call(&outcome);
         // Off the answer's path: the caller has the result now, the scheduler's table a moment
         // later (its status polls and quota checks allow for that).
@@ -305,7 +322,7 @@ impl Inner {
         result
     }
 
-    async fn run(&self, call: Call) -> Result<CallResult, ApiError> {
+    async fn run(&self, call: Call, local: Option<Arc<LocalCall>>) -> Result<CallResult, ApiError> {
         let (compiled, cold_start) = self.module(&call.module_hash).await?;
         tracing::Span::current().record("abi", tracing::field::display(compiled.abi));
         let (id, user) = (call.id, call.user.clone());
@@ -321,14 +338,15 @@ impl Inner {
             guest,
             snapshot,
         };
-        self.pool.submit(CallTask::new(
+        let task = CallTask::new(
             call,
             program,
             self.limits.clone(),
             cold_start,
             self.local_state.clone(),
             reply,
-        ));
+        );
+        self.pool.submit(task.running(local));
         let finished = finished.await.map_err(|_| {
             ApiError::internal(
                 "the executor lost the call before it finished (worker failure or shutdown)",
@@ -496,8 +514,16 @@ impl Inner {
     }
 
     /// Runs a parked call's op on the async runtime, then queues the call to resume.
-    fn park(self: Arc<Self>, mut task: CallTask, op: HostOp, requeue: Sender<CallTask>) {
+    fn park(self: Arc<Self>, task: CallTask, op: HostOp, requeue: Sender<CallTask>) {
+        let parked = ParkedCall::new(task, requeue, &self.parked);
+        let task = parked.task();
         let call = task.call();
+        // A chained call running here: awaited here, resumed by the worker that ends it.
+        if let HostOp::Await { id, timeout } = op
+            && let Some(child) = self.local_calls.get(id, &call.user)
+        {
+            return self.local_calls.await_here(&child, parked, timeout);
+        }
         let parent = Parent {
             id: call.id,
             user: call.user.clone(),
@@ -507,19 +533,10 @@ impl Inner {
         };
         let span = task.span().clone();
         let runtime = self.runtime.clone();
-        let parked = self.parked.fetch_add(1, Ordering::AcqRel) + 1;
-        fwasm_proto::metrics::meters()
-            .parked_calls
-            .set(parked as f64);
         runtime.spawn(
             async move {
                 let result = self.perform(&parent, op).await;
-                task.complete_op(result);
-                let parked = self.parked.fetch_sub(1, Ordering::AcqRel) - 1;
-                fwasm_proto::metrics::meters()
-                    .parked_calls
-                    .set(parked as f64);
-                let _ = requeue.send(task);
+                parked.resume(result);
             }
             .instrument(span),
         );
@@ -732,6 +749,7 @@ impl Inner {
             .await
             .map_err(|e| refusal("chain", e))?;
         child.id = placement.call_id;
+        let local = self.local_calls.started(parent.id, child.id, &parent.user);
         child.module_hash = placement.module_hash;
         child.settings = placement.settings;
         // Chained calls are never refused for room, so this admission cannot fail.
@@ -746,7 +764,7 @@ impl Inner {
         );
         tokio::spawn(
             self.clone()
-                .run_and_report(child, admitted)
+                .run_and_report(child, admitted, Some(local))
                 .instrument(span),
         );
         Ok(placement.call_id)
@@ -803,7 +821,8 @@ impl Inner {
         let record = if timeout == Some(Duration::ZERO) {
             // Only the guest's own user's calls: another's is as unknown as none.
             let user = parent.user.clone();
-            self.scheduler.get_call(CallRef { id, user }).await
+            let at_once = true;
+            self.scheduler.get_call(CallRef { id, user, at_once }).await
         } else {
             let timeout_ms = (limit.as_millis() as u64).max(1);
             let user = parent.user.clone();

@@ -49,6 +49,8 @@ impl Default for Limits {
 pub(crate) struct MemoryLimiter {
     max_memory_bytes: usize,
     pub(crate) refused_growth: bool,
+    /// The largest size a memory was allowed (its initial size counts: wasmi asks for it).
+    pub(crate) peak_bytes: usize,
 }
 
 impl MemoryLimiter {
@@ -56,6 +58,7 @@ impl MemoryLimiter {
         Self {
             max_memory_bytes,
             refused_growth: false,
+            peak_bytes: 0,
         }
     }
 }
@@ -69,6 +72,9 @@ impl wasmi::ResourceLimiter for MemoryLimiter {
     ) -> Result<bool, wasmi_core::LimiterError> {
         let allowed = desired <= self.max_memory_bytes;
         self.refused_growth |= !allowed;
+        if allowed {
+            self.peak_bytes = self.peak_bytes.max(desired);
+        }
         Ok(allowed)
     }
 

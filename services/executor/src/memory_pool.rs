@@ -4,21 +4,40 @@
 //! per page and a fresh allocation. wasmi zeroes every byte it makes part of the memory (the
 //! initial pages at creation, new pages as it grows), so nothing one call wrote is readable by
 //! the next, whoever's it was.
+//!
+//! Idle regions are kept for as many calls as run at once, not only one per worker: calls
+//! parked in chains or awaits hold regions too, and a region unmapped and mapped again costs
+//! every core a TLB flush and the next call a page fault per page. What idle regions hold in
+//! memory (what their last calls touched) is bounded; past it they are unmapped.
 
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 
 use wasmi::{AsContextMut, Memory, MemoryType};
 
-/// Regions for calls' memories; keeps up to `keep` idle ones for the next calls.
+/// Bytes idle regions may hold together beyond the ones kept whatever they hold.
+const IDLE_BYTES: usize = 64 << 20;
+/// Most idle regions kept (each reserves address space as large as the memory limit).
+const MAX_IDLE: usize = 1024;
+
+/// Regions for calls' memories; keeps idle ones for the next calls.
 pub(crate) struct MemoryPool {
     inner: Arc<PoolInner>,
 }
 
 struct PoolInner {
-    idle: Mutex<Vec<Region>>,
+    idle: Mutex<Idle>,
     region_bytes: usize,
+    /// Idle regions kept whatever they hold (one per worker).
     keep: usize,
+}
+
+#[derive(Default)]
+struct Idle {
+    /// Each with the bytes its last memory touched; the most recently used last.
+    regions: Vec<(Region, usize)>,
+    /// What they touched, together.
+    bytes: usize,
 }
 
 /// One mapping of `len` bytes.
@@ -62,16 +81,31 @@ impl Drop for Region {
 pub(crate) struct PooledRegion {
     region: Option<Region>,
     pool: Arc<PoolInner>,
+    /// How far into the region its memory reached (all of it unless told).
+    touched: usize,
+}
+
+impl PooledRegion {
+    /// Tells how large the memory in the region grew: what it holds when given back.
+    pub(crate) fn touched(&mut self, bytes: usize) {
+        self.touched = bytes.min(self.pool.region_bytes);
+    }
 }
 
 impl Drop for PooledRegion {
     fn drop(&mut self) {
-        if let Some(region) = self.region.take() {
-            let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < self.pool.keep {
-                idle.push(region);
-            }
+        let Some(region) = self.region.take() else {
+            return;
+        };
+        let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = idle.regions.len() < self.pool.keep
+            || (idle.regions.len() < MAX_IDLE && idle.bytes + self.touched <= IDLE_BYTES);
+        if kept {
+            idle.bytes += self.touched;
+            idle.regions.push((region, self.touched));
         }
+        // Else the region is unmapped as it drops, after the lock is released.
+        drop(idle);
     }
 }
 
@@ -97,12 +131,14 @@ impl MemoryPool {
         mut store: impl AsContextMut,
         ty: MemoryType,
     ) -> Result<(Memory, PooledRegion), wasmi::Error> {
-        let idle = self
-            .inner
-            .idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop();
+        let idle = {
+            let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let region = idle.regions.pop();
+            if let Some((_, touched)) = &region {
+                idle.bytes -= touched;
+            }
+            region.map(|(region, _)| region)
+        };
         let region = match idle {
             Some(region) => region,
             None => Region::map(self.inner.region_bytes)
@@ -119,6 +155,7 @@ impl MemoryPool {
             memory,
             PooledRegion {
                 region: Some(region),
+                touched: self.inner.region_bytes,
                 pool: self.inner.clone(),
             },
         ))
@@ -127,7 +164,7 @@ impl MemoryPool {
     /// Idle regions, for tests.
     #[cfg(test)]
     fn idle(&self) -> usize {
-        self.inner.idle.lock().unwrap().len()
+        self.inner.idle.lock().unwrap().regions.len()
     }
 }
 
@@ -162,17 +199,32 @@ mod tests {
     }
 
     #[test]
-    fn at_most_keep_regions_wait_idle() {
-        let pool = MemoryPool::new(WASM_PAGE, 1);
+    fn idle_regions_are_kept_beyond_one_per_worker_while_what_they_hold_fits() {
         let engine = wasmi::Engine::default();
         let ty = MemoryType::new(1, None);
-        let mut stores: Vec<_> = (0..3).map(|_| wasmi::Store::new(&engine, ())).collect();
-        let regions: Vec<_> = stores
-            .iter_mut()
-            .map(|store| pool.memory(store, ty).unwrap().1)
-            .collect();
-        drop(stores);
-        drop(regions);
-        assert_eq!(pool.idle(), 1);
+        // Returns `n` regions of `pool` at once, each having held `touched` bytes (if told).
+        let lend_and_return = |pool: &MemoryPool, n: usize, touched: Option<usize>| {
+            let mut stores: Vec<_> = (0..n).map(|_| wasmi::Store::new(&engine, ())).collect();
+            let mut regions: Vec<_> = stores
+                .iter_mut()
+                .map(|store| pool.memory(store, ty).unwrap().1)
+                .collect();
+            if let Some(touched) = touched {
+                regions.iter_mut().for_each(|r| r.touched(touched));
+            }
+            drop(stores);
+            drop(regions);
+        };
+        // Regions that held half the idle budget each: the one kept for the worker, and one
+        // more within the budget; the others are unmapped.
+        let pool = MemoryPool::new(IDLE_BYTES / 2, 1);
+        lend_and_return(&pool, 4, None);
+        assert_eq!(pool.idle(), 2);
+        // Regions whose memories stayed small: all kept, for as many calls at once.
+        let pool = MemoryPool::new(IDLE_BYTES / 2, 1);
+        lend_and_return(&pool, 40, Some(WASM_PAGE));
+        assert_eq!(pool.idle(), 40);
+        lend_and_return(&pool, 40, Some(WASM_PAGE));
+        assert_eq!(pool.idle(), 40, "the idle ones were reused");
     }
 }

@@ -8,6 +8,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, select, unbounded};
 
@@ -18,6 +19,11 @@ use crate::host::park::HostOp;
 /// has completed.
 pub(crate) type ParkHandler = Arc<dyn Fn(CallTask, HostOp, Sender<CallTask>) + Send + Sync>;
 
+/// Ends the waits of parked calls whose time has run out (queueing those calls again), and
+/// says when the next one will. Workers call it between calls and sleep no longer than that,
+/// so timing out a wait costs no other thread.
+pub(crate) type TimerCheck = Arc<dyn Fn() -> Option<Instant> + Send + Sync>;
+
 pub(crate) struct WorkerPool {
     queue: Sender<CallTask>,
     /// Dropping the pool drops this sender, which tells every worker to stop.
@@ -25,15 +31,15 @@ pub(crate) struct WorkerPool {
 }
 
 impl WorkerPool {
-    pub(crate) fn new(workers: usize, on_park: ParkHandler) -> Self {
+    pub(crate) fn new(workers: usize, on_park: ParkHandler, timers: TimerCheck) -> Self {
         let (queue, tasks) = unbounded::<CallTask>();
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         for index in 0..workers.max(1) {
             let (tasks, requeue, stopped) = (tasks.clone(), queue.clone(), stopped.clone());
-            let on_park = on_park.clone();
+            let (on_park, timers) = (on_park.clone(), timers.clone());
             thread::Builder::new()
                 .name(format!("fwasm-wasm-{index}"))
-                .spawn(move || work(tasks, requeue, stopped, on_park))
+                .spawn(move || work(tasks, requeue, stopped, on_park, timers))
                 .expect("spawn a wasm worker thread");
         }
         Self { queue, _stop: stop }
@@ -52,24 +58,33 @@ fn work(
     requeue: Sender<CallTask>,
     stopped: Receiver<()>,
     on_park: ParkHandler,
+    timers: TimerCheck,
 ) {
     loop {
-        select! {
-            recv(tasks) -> task => {
-                let Ok(task) = task else { return };
-                fwasm_proto::metrics::meters().queue_depth.set(tasks.len() as f64);
-                // A panic here would be a bug in fwasm or wasmi; it must cost one call, not the
-                // worker. The task's reply channel drops with it and its caller is told.
-                match catch_unwind(AssertUnwindSafe(|| task.run_slice())) {
-                    Ok(Slice::Again(unfinished)) => {
-                        let _ = requeue.send(unfinished);
-                    }
-                    Ok(Slice::Parked(parked, op)) => on_park(parked, op, requeue.clone()),
-                    Ok(Slice::Done) => {}
-                    Err(_) => tracing::error!("a wasm worker panicked while running a call"),
-                }
+        let task = match timers() {
+            None => select! {
+                recv(tasks) -> task => task,
+                recv(stopped) -> _ => return,
+            },
+            Some(due) => select! {
+                recv(tasks) -> task => task,
+                recv(stopped) -> _ => return,
+                default(due.saturating_duration_since(Instant::now())) => continue,
+            },
+        };
+        let Ok(task) = task else { return };
+        fwasm_proto::metrics::meters()
+            .queue_depth
+            .set(tasks.len() as f64);
+        // A panic here would be a bug in fwasm or wasmi; it must cost one call, not the
+        // worker. The task's reply channel drops with it and its caller is told.
+        match catch_unwind(AssertUnwindSafe(|| task.run_slice())) {
+            Ok(Slice::Again(unfinished)) => {
+                let _ = requeue.send(unfinished);
             }
-            recv(stopped) -> _ => return,
+            Ok(Slice::Parked(parked, op)) => on_park(parked, op, requeue.clone()),
+            Ok(Slice::Done) => {}
+            Err(_) => tracing::error!("a wasm worker panicked while running a call"),
         }
     }
 }

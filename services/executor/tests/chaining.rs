@@ -6,8 +6,13 @@ mod support;
 use std::time::{Duration, Instant};
 
 use fwasm_executor::{ExecutorConfig, Limits};
+use fwasm_proto::ApiError;
 use fwasm_proto::api::{ExecutorApi, SchedulerApi};
-use fwasm_proto::pb::{Call, CallResult, CallStatus, FailureKind, PlaceRequest};
+use fwasm_proto::pb::{
+    Call, CallRecord, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FailureKind,
+    FunctionInfo, HeartbeatReply, PlaceRequest, Placement, QuotaRef, SubmitRequest, UserQuota,
+    WaitCallRequest,
+};
 
 use support::*;
 
@@ -386,5 +391,213 @@ async fn another_users_call_cannot_be_awaited() {
         &result,
         FailureKind::Trap,
         &format!("await: no call with id {theirs} is known"),
+    );
+}
+
+/// The harness's scheduler, except that it tells nobody how a call is doing (but `allowed`):
+/// an executor behind it can only learn how its chained calls ended from themselves.
+struct SilentOnCalls {
+    scheduler: std::sync::Arc<fwasm_scheduler::Scheduler>,
+    allowed: u64,
+}
+
+impl SilentOnCalls {
+    fn check(&self, id: u64) -> Result<(), fwasm_proto::ApiError> {
+        match id == self.allowed {
+            true => Ok(()),
+            false => Err(fwasm_proto::ApiError::unavailable(format!(
+                "this scheduler says nothing of call {id}"
+            ))),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SchedulerApi for SilentOnCalls {
+    async fn place(&self, req: PlaceRequest) -> Result<Placement, ApiError> {
+        self.scheduler.place(req).await
+    }
+    async fn submit(&self, req: SubmitRequest) -> Result<Placement, ApiError> {
+        self.scheduler.submit(req).await
+    }
+    async fn function_updated(&self, info: FunctionInfo) -> Result<(), ApiError> {
+        self.scheduler.function_updated(info).await
+    }
+    async fn call_finished(&self, result: CallResult) -> Result<(), ApiError> {
+        self.scheduler.call_finished(result).await
+    }
+    async fn get_call(&self, req: CallRef) -> Result<CallRecord, ApiError> {
+        self.check(req.id)?;
+        self.scheduler.get_call(req).await
+    }
+    async fn wait_call(&self, req: WaitCallRequest) -> Result<CallRecord, ApiError> {
+        self.check(req.id)?;
+        self.scheduler.wait_call(req).await
+    }
+    async fn heartbeat(&self, beat: ExecutorHeartbeat) -> Result<HeartbeatReply, ApiError> {
+        self.scheduler.heartbeat(beat).await
+    }
+    async fn set_quota(&self, req: UserQuota) -> Result<(), ApiError> {
+        self.scheduler.set_quota(req).await
+    }
+    async fn get_quota(&self, req: QuotaRef) -> Result<UserQuota, ApiError> {
+        self.scheduler.get_quota(req).await
+    }
+}
+
+/// An executor beside the harness's whose scheduler says nothing of calls but `allowed`.
+fn executor_told_nothing(h: &Harness, allowed: u64) -> std::sync::Arc<fwasm_executor::Executor> {
+    let scheduler = SilentOnCalls {
+        scheduler: h.scheduler.clone(),
+        allowed,
+    };
+    std::sync::Arc::new(fwasm_executor::Executor::new(
+        ExecutorConfig {
+            workers: 2,
+            ..ExecutorConfig::default()
+        },
+        h.state.clone(),
+        std::sync::Arc::new(scheduler),
+    ))
+}
+
+/// Chains `child` with this call's input, then awaits it for `timeout_ms`.
+fn chain_child_and_await_for(timeout_ms: i32) -> String {
+    format!(
+        r#"(local.set $id (call $chain (i32.const 300) (i32.const 5) (local.get $input) (i32.const 8)))
+           (if (i64.le_s (local.get $id) (i64.const 0)) (then (call $fail_last)))
+           (if (call $await (local.get $id) (i32.const {timeout_ms})) (then (call $fail_last)))"#
+    )
+}
+
+#[tokio::test]
+async fn a_chained_call_running_here_is_awaited_here_without_asking_the_scheduler() {
+    let h = Harness::new(Limits::default()).await;
+    let executor = executor_told_nothing(&h, 0);
+    let parent = h
+        .add_function("parent", &chaining_guest(CHAIN_CHILD_AND_AWAIT))
+        .await;
+    h.add_function("child", &guest(RETURN_HI, "")).await;
+    for _ in 0..20 {
+        let call = Call {
+            user: "u".into(),
+            function: "parent".into(),
+            module_hash: parent.clone(),
+            input: 0u64.to_le_bytes().to_vec().into(),
+            ..Call::default()
+        };
+        assert_hi(&h.place_and_execute_on(&executor, call).await);
+    }
+    // How a child failed reaches its caller here too: its code, and its reason as output.
+    h.add_function("trapper", &guest("unreachable", "")).await;
+    let failing = h
+        .add_function(
+            "failing",
+            &chaining_guest(
+                r#"(local.set $id (call $chain (i32.const 320) (i32.const 7) (i32.const 0) (i32.const 0)))
+                   (if (i32.eq (call $await (local.get $id) (i32.const -1)) (i32.const 1))
+                       (then (call $fail_output (local.get $id))))"#,
+            ),
+        )
+        .await;
+    let call = Call {
+        user: "u".into(),
+        function: "failing".into(),
+        module_hash: failing,
+        ..Call::default()
+    };
+    let result = h.place_and_execute_on(&executor, call).await;
+    assert_failed(
+        &result,
+        FailureKind::Trap,
+        "u/failing failed: u/trapper trapped",
+    );
+    assert_eq!(executor.parked_calls(), 0);
+    assert_eq!(executor.live_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_await_of_a_chained_call_running_here_times_out_on_time() {
+    let h = Harness::new(Limits::default()).await;
+    // The child waits on a gate (which its scheduler may tell it about); its caller gives it
+    // 50 ms, or only looks, and hears that from this executor's timers.
+    let gate = gate(&h, "u").await;
+    let executor = executor_told_nothing(&h, gate);
+    h.add_function("child", &chaining_guest(&await_input(-1)))
+        .await;
+    for (timeout_ms, after) in [(50, "50ms"), (0, "0ns")] {
+        let parent = h
+            .add_function(
+                &format!("parent{timeout_ms}"),
+                &chaining_guest(&chain_child_and_await_for(timeout_ms)),
+            )
+            .await;
+        let call = Call {
+            user: "u".into(),
+            function: format!("parent{timeout_ms}"),
+            module_hash: parent,
+            input: gate.to_le_bytes().to_vec().into(),
+            ..Call::default()
+        };
+        let started = Instant::now();
+        let result = h.place_and_execute_on(&executor, call).await;
+        assert_failed(&result, FailureKind::Trap, "await: call ");
+        assert!(
+            result
+                .error
+                .contains(&format!("is still running after {after}")),
+            "{}",
+            result.error
+        );
+        assert!(started.elapsed() >= Duration::from_millis(timeout_ms as u64));
+    }
+    // Both children still wait on the gate, parked; opening it ends them.
+    assert_eq!(executor.parked_calls(), 2);
+    open_gate(&h, gate).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while executor.live_calls() > 0 {
+        assert!(Instant::now() < deadline, "the children never ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(executor.parked_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_caller_awaiting_a_chained_call_here_past_its_own_time_limit_times_out() {
+    let h = Harness::new(Limits::default()).await;
+    let gate = gate(&h, "u").await;
+    let scheduler = SilentOnCalls {
+        scheduler: h.scheduler.clone(),
+        allowed: gate,
+    };
+    let executor = fwasm_executor::Executor::new(
+        ExecutorConfig {
+            limits: Limits {
+                timeout: Duration::from_millis(300),
+                ..Limits::default()
+            },
+            workers: 1,
+            ..ExecutorConfig::default()
+        },
+        h.state.clone(),
+        std::sync::Arc::new(scheduler),
+    );
+    h.add_function("child", &chaining_guest(&await_input(-1)))
+        .await;
+    let parent = h
+        .add_function("parent", &chaining_guest(&chain_child_and_await_for(-1)))
+        .await;
+    let call = Call {
+        user: "u".into(),
+        function: "parent".into(),
+        module_hash: parent,
+        input: gate.to_le_bytes().to_vec().into(),
+        ..Call::default()
+    };
+    let result = h.place_and_execute_on(&executor, call).await;
+    assert_failed(
+        &result,
+        FailureKind::Timeout,
+        "u/parent timed out after 300ms",
     );
 }

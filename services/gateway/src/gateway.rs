@@ -315,7 +315,13 @@ impl Gateway {
 
     pub async fn get_call(&self, id: u64) -> Result<CallRecord, ApiError> {
         let user = acting_user()?;
-        self.scheduler.get_call(CallRef { id, user }).await
+        self.scheduler
+            .get_call(CallRef {
+                id,
+                user,
+                ..CallRef::default()
+            })
+            .await
     }
 
     /// The call's record once it has ended, or after `timeout` (if given) as it is then.

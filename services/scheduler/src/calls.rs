@@ -369,13 +369,7 @@ impl CallTable {
         } else {
             CallStatus::Failed
         });
-        record.return_code = if succeeded {
-            0
-        } else if result.return_code != 0 {
-            result.return_code
-        } else {
-            (result.failure().max(FailureKind::Trap)) as i32
-        };
+        record.return_code = fwasm_proto::outcome::return_code(result);
         record.stdout = result.stdout.clone();
         record.http_status = result.http_status;
         record.output = result.output.clone();
@@ -453,17 +447,13 @@ impl CallTable {
         inserted
     }
 
-    /// Whether `id` is a synchronous call from outside (its caller waits on the executor's
-    /// answer, not on this table) that has not been reported yet. Chained calls are not: their
-    /// callers learn how they ended from this table, so none can know it sooner.
+    /// Whether `id` is a call run by the executor it was placed on (not dispatched from this
+    /// table) that has not been reported yet. Its caller may know how it ended before this
+    /// table does: a client from the executor's answer, a chaining caller from its executor.
     pub(crate) fn running_unreported(&self, id: u64) -> bool {
         let calls = self.calls();
         calls.by_id.get(&id).is_some_and(|entry| {
-            let record = &entry.record;
-            !entry.dispatched
-                && !entry.restored
-                && record.parent_id == 0
-                && record.status() == CallStatus::Running
+            !entry.dispatched && !entry.restored && entry.record.status() == CallStatus::Running
         })
     }
 

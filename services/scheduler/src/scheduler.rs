@@ -531,13 +531,10 @@ impl SchedulerApi for Scheduler {
         self.sweep();
         self.recall(req.id).await;
         let user = (!req.user.is_empty()).then_some(req.user.as_str());
-        // A synchronous call's caller may have its answer before this table has the report
-        // (sent after the answer): wait briefly for it, so a poll right after the answer
-        // never sees the call still running.
-        let grace = self
-            .calls
-            .running_unreported(req.id)
-            .then_some(REPORT_GRACE);
+        // A call's caller may know how it ended before this table has the report (sent after
+        // the answer): wait briefly for it, so a poll right after the answer never sees the
+        // call still running. Unless the asker wants only what the table holds now.
+        let grace = (!req.at_once && self.calls.running_unreported(req.id)).then_some(REPORT_GRACE);
         let record = match grace {
             Some(grace) => self.calls.wait(req.id, user, Some(grace)).await,
             None => self.calls.get(req.id),
@@ -987,6 +984,37 @@ mod tests {
         assert_eq!(poll.await.unwrap().unwrap().status(), CallStatus::Success);
     }
 
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_poll_of_a_chained_call_waits_for_its_report_unless_asked_for_what_is_known_now() {
+        let (s, _) = scheduler(1);
+        let mut req = place("f");
+        req.parent_id = 7;
+        let placed = s.place(req).await.unwrap();
+        let (id, user) = (placed.call_id, String::new());
+        // Its caller awaits it on its executor, so may know it ended before the table does.
+        let started = tokio::time::Instant::now();
+        let poll = s
+            .get_call(CallRef {
+                id,
+                user: user.clone(),
+                at_once: false,
+            })
+            .await;
+        assert_eq!(poll.unwrap().status(), CallStatus::Running);
+        assert_eq!(started.elapsed(), REPORT_GRACE);
+        // An executor's `await` that only looks gets what the table holds, at once.
+        let started = tokio::time::Instant::now();
+        let look = s
+            .get_call(CallRef {
+                id,
+                user,
+                at_once: true,
+            })
+            .await;
+        assert_eq!(look.unwrap().status(), CallStatus::Running);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
     #[tokio::test]
     async fn placed_calls_are_recorded_with_their_parent_until_they_finish() {
         let (s, _) = scheduler(2);
@@ -1037,11 +1065,13 @@ mod tests {
         let own = CallRef {
             id: placed.call_id,
             user: "u".into(),
+            ..CallRef::default()
         };
         assert_eq!(s.get_call(own).await.unwrap().user, "u");
         let others = CallRef {
             id: placed.call_id,
             user: "v".into(),
+            ..CallRef::default()
         };
         let hidden = s.get_call(others).await.unwrap_err();
         assert_eq!(hidden.code, ErrorCode::NotFound);

@@ -90,6 +90,22 @@ pub(crate) struct Ended {
     pub(crate) bytes: Option<Bytes>,
 }
 
+impl Ended {
+    /// How a call's outcome looks to its caller: as the scheduler's table records it.
+    pub(crate) fn of(result: &fwasm_proto::pb::CallResult) -> Self {
+        match fwasm_proto::outcome::return_code(result) {
+            0 => Ended {
+                code: 0,
+                bytes: Some(result.output.clone()),
+            },
+            code => Ended {
+                code: code.max(1),
+                bytes: Some(Bytes::from(result.error.clone())),
+            },
+        }
+    }
+}
+
 /// `chain`'s return value once the scheduler has answered: the call id or a status.
 pub(crate) fn chained(host: &mut HostState, chained: Result<u64, Refusal>) -> i64 {
     match chained {

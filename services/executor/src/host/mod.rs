@@ -61,6 +61,15 @@ pub(crate) struct HostState {
     pub(crate) region: Option<PooledRegion>,
 }
 
+impl Drop for HostState {
+    fn drop(&mut self) {
+        // What the instance's memory reached is what its region holds when given back.
+        if let Some(region) = &mut self.region {
+            region.touched(self.limiter.peak_bytes);
+        }
+    }
+}
+
 impl HostState {
     pub(crate) fn new(
         limits: &Limits,

@@ -1,0 +1,252 @@
+//! Chained calls this executor runs, which callers here await without asking the scheduler.
+//!
+//! A child that ends resumes the callers parked on it from the worker it ended on, so the
+//! answer never crosses to the async runtime and back. An await that runs out of time is
+//! ended by the next worker that looks at the timers (every worker does between calls, and
+//! sleeps no longer than until the next one is due). The scheduler still gets every outcome
+//! (the executor reports it as for any call); callers elsewhere, and callers here once the
+//! child's caller has ended, ask it as before.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use fwasm_abi::HostStatus;
+
+use crate::host::chaining::Ended;
+use crate::host::park::{OpResult, Refusal};
+use crate::parked::ParkedCall;
+
+/// Timers pending beyond which the ones of awaits already answered are swept out.
+const SWEEP_ABOVE: usize = 4096;
+
+#[derive(Default)]
+pub(crate) struct LocalCalls {
+    registry: Mutex<Registry>,
+    /// When each waiting await runs out of time, earliest first.
+    timers: Mutex<BinaryHeap<Reverse<Timer>>>,
+    next_token: AtomicU64,
+}
+
+#[derive(Default)]
+struct Registry {
+    by_id: HashMap<u64, Arc<LocalCall>>,
+    /// The children each caller started here, forgotten when the caller ends.
+    by_parent: HashMap<u64, Vec<u64>>,
+}
+
+/// One chained call started here, and who waits for it.
+pub(crate) struct LocalCall {
+    id: u64,
+    user: String,
+    progress: Mutex<Progress>,
+}
+
+enum Progress {
+    Running(Vec<Waiter>),
+    Ended(Ended),
+}
+
+struct Waiter {
+    token: u64,
+    call: ParkedCall,
+    /// What the caller hears if the child is still running when the wait runs out.
+    expired: Expiry,
+}
+
+/// Why a wait runs out: the await's own timeout, or the caller's time limit.
+#[derive(Clone, Copy)]
+enum Expiry {
+    Timeout(Duration),
+    CallersLimit,
+}
+
+impl Expiry {
+    fn refusal(self, id: u64) -> Refusal {
+        match self {
+            // The caller fails with its own timeout when it resumes and never sees this.
+            Expiry::CallersLimit => {
+                Refusal::new(HostStatus::Timeout, "await: the caller's time ran out")
+            }
+            Expiry::Timeout(limit) => Refusal::new(
+                HostStatus::Timeout,
+                format!("await: call {id} is still running after {limit:?}"),
+            ),
+        }
+    }
+}
+
+struct Timer {
+    at: Instant,
+    token: u64,
+    call: Weak<LocalCall>,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.token) == (other.at, other.token)
+    }
+}
+
+impl Eq for Timer {}
+
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.token).cmp(&(other.at, other.token))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing here panics while holding a lock; if something did, the data is still whole.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl LocalCalls {
+    /// Registers `id`, a call of `user` that `parent` chained and this executor runs.
+    pub(crate) fn started(&self, parent: u64, id: u64, user: &str) -> Arc<LocalCall> {
+        let call = Arc::new(LocalCall {
+            id,
+            user: user.to_string(),
+            progress: Mutex::new(Progress::Running(Vec::new())),
+        });
+        let mut registry = lock(&self.registry);
+        registry.by_id.insert(id, call.clone());
+        registry.by_parent.entry(parent).or_default().push(id);
+        call
+    }
+
+    /// The child `id` of a call of `user`, if this executor runs it and its caller has not
+    /// ended.
+    pub(crate) fn get(&self, id: u64, user: &str) -> Option<Arc<LocalCall>> {
+        let registry = lock(&self.registry);
+        registry.by_id.get(&id).filter(|c| c.user == user).cloned()
+    }
+
+    /// Forgets the children `parent` started: once it has ended, whoever else awaits them
+    /// asks the scheduler.
+    pub(crate) fn forget_children(&self, parent: u64) {
+        let mut registry = lock(&self.registry);
+        if let Some(children) = registry.by_parent.remove(&parent) {
+            for id in children {
+                registry.by_id.remove(&id);
+            }
+        }
+    }
+
+    /// Parks `waiting` until `child` ends, or `timeout` (`None`: the caller's whole time) runs
+    /// out; answers at once if it has ended, or if the await only looks (a zero timeout).
+    pub(crate) fn await_here(
+        &self,
+        child: &Arc<LocalCall>,
+        waiting: ParkedCall,
+        timeout: Option<Duration>,
+    ) {
+        let callers_limit = waiting.task().time_left();
+        let (limit, expired) = match timeout {
+            Some(t) if t < callers_limit => (t, Expiry::Timeout(t)),
+            _ => (callers_limit, Expiry::CallersLimit),
+        };
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let mut progress = lock(&child.progress);
+        let waiters = match &mut *progress {
+            Progress::Ended(ended) => {
+                let ended = ended.clone();
+                drop(progress);
+                return waiting.resume(child.awaited(Ok(ended)));
+            }
+            Progress::Running(waiters) => waiters,
+        };
+        if limit.is_zero() {
+            drop(progress);
+            return waiting.resume(child.awaited(Err(expired.refusal(child.id))));
+        }
+        waiters.push(Waiter {
+            token,
+            call: waiting,
+            expired,
+        });
+        drop(progress);
+        let timer = Timer {
+            at: Instant::now() + limit,
+            token,
+            call: Arc::downgrade(child),
+        };
+        let mut timers = lock(&self.timers);
+        timers.push(Reverse(timer));
+        if timers.len() > SWEEP_ABOVE {
+            // Timers of awaits that were answered stay until due; sweep them out once they
+            // are many, so a busy executor with long timeouts does not pile them up.
+            timers.retain(|Reverse(t)| t.call.upgrade().is_some_and(|c| c.waits(t.token)));
+        }
+    }
+
+    /// Ends the waits whose time has run out, and says when the next one will.
+    pub(crate) fn expire_due(&self) -> Option<Instant> {
+        loop {
+            let timer = {
+                let mut timers = lock(&self.timers);
+                let next = timers.peek()?.0.at;
+                if next > Instant::now() {
+                    return Some(next);
+                }
+                timers.pop()?.0
+            };
+            let Some(call) = timer.call.upgrade() else {
+                continue;
+            };
+            let waiter = {
+                let mut progress = lock(&call.progress);
+                match &mut *progress {
+                    Progress::Running(waiters) => waiters
+                        .iter()
+                        .position(|w| w.token == timer.token)
+                        .map(|at| waiters.swap_remove(at)),
+                    Progress::Ended(_) => None,
+                }
+            };
+            if let Some(waiter) = waiter {
+                let refused = waiter.expired.refusal(call.id);
+                waiter.call.resume(call.awaited(Err(refused)));
+            }
+        }
+    }
+}
+
+impl LocalCall {
+    /// The call has ended: its callers parked on it resume with how. Only the first end
+    /// counts (a call is ended from its worker, and again by its task as a fallback).
+    pub(crate) fn end(&self, ended: Ended) {
+        let waiters = {
+            let mut progress = lock(&self.progress);
+            if matches!(*progress, Progress::Ended(_)) {
+                return;
+            }
+            match std::mem::replace(&mut *progress, Progress::Ended(ended.clone())) {
+                Progress::Running(waiters) => waiters,
+                Progress::Ended(_) => Vec::new(),
+            }
+        };
+        for waiter in waiters {
+            waiter.call.resume(self.awaited(Ok(ended.clone())));
+        }
+    }
+
+    fn waits(&self, token: u64) -> bool {
+        match &*lock(&self.progress) {
+            Progress::Running(waiters) => waiters.iter().any(|w| w.token == token),
+            Progress::Ended(_) => false,
+        }
+    }
+
+    fn awaited(&self, ended: Result<Ended, Refusal>) -> OpResult {
+        OpResult::Awaited { id: self.id, ended }
+    }
+}
