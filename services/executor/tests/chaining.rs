@@ -96,14 +96,25 @@ async fn open_gate(h: &Harness, id: u64) {
 
 /// Runs `u/<function>` as a call from outside, with an 8-byte input.
 async fn call(h: &Harness, function: &str, hash: &str, arg: u64) -> CallResult {
-    h.place_and_execute(Call {
+    call_on(h, &h.executor, function, hash, arg).await
+}
+
+/// [`call`] on `executor`.
+async fn call_on(
+    h: &Harness,
+    executor: &fwasm_executor::Executor,
+    function: &str,
+    hash: &str,
+    arg: u64,
+) -> CallResult {
+    let call = Call {
         user: "u".into(),
         function: function.into(),
         module_hash: hash.into(),
         input: arg.to_le_bytes().to_vec().into(),
         ..Call::default()
-    })
-    .await
+    };
+    h.place_and_execute_on(executor, call).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,20 +456,19 @@ impl SchedulerApi for SilentOnCalls {
     }
 }
 
-/// An executor beside the harness's whose scheduler says nothing of calls but `allowed`.
-fn executor_told_nothing(h: &Harness, allowed: u64) -> std::sync::Arc<fwasm_executor::Executor> {
+/// An executor beside the harness's with `limits`, whose scheduler says nothing of calls but
+/// `allowed`.
+fn executor_told_nothing(h: &Harness, allowed: u64, limits: Limits) -> fwasm_executor::Executor {
     let scheduler = SilentOnCalls {
         scheduler: h.scheduler.clone(),
         allowed,
     };
-    std::sync::Arc::new(fwasm_executor::Executor::new(
-        ExecutorConfig {
-            workers: 2,
-            ..ExecutorConfig::default()
-        },
-        h.state.clone(),
-        std::sync::Arc::new(scheduler),
-    ))
+    let config = ExecutorConfig {
+        limits,
+        workers: 2,
+        ..ExecutorConfig::default()
+    };
+    fwasm_executor::Executor::new(config, h.state.clone(), std::sync::Arc::new(scheduler))
 }
 
 /// Chains `child` with this call's input, then awaits it for `timeout_ms`.
@@ -473,20 +483,13 @@ fn chain_child_and_await_for(timeout_ms: i32) -> String {
 #[tokio::test]
 async fn a_chained_call_running_here_is_awaited_here_without_asking_the_scheduler() {
     let h = Harness::new(Limits::default()).await;
-    let executor = executor_told_nothing(&h, 0);
+    let executor = executor_told_nothing(&h, 0, Limits::default());
     let parent = h
         .add_function("parent", &chaining_guest(CHAIN_CHILD_AND_AWAIT))
         .await;
     h.add_function("child", &guest(RETURN_HI, "")).await;
     for _ in 0..20 {
-        let call = Call {
-            user: "u".into(),
-            function: "parent".into(),
-            module_hash: parent.clone(),
-            input: 0u64.to_le_bytes().to_vec().into(),
-            ..Call::default()
-        };
-        assert_hi(&h.place_and_execute_on(&executor, call).await);
+        assert_hi(&call_on(&h, &executor, "parent", &parent, 0).await);
     }
     // How a child failed reaches its caller here too: its code, and its reason as output.
     h.add_function("trapper", &guest("unreachable", "")).await;
@@ -500,18 +503,9 @@ async fn a_chained_call_running_here_is_awaited_here_without_asking_the_schedule
             ),
         )
         .await;
-    let call = Call {
-        user: "u".into(),
-        function: "failing".into(),
-        module_hash: failing,
-        ..Call::default()
-    };
-    let result = h.place_and_execute_on(&executor, call).await;
-    assert_failed(
-        &result,
-        FailureKind::Trap,
-        "u/failing failed: u/trapper trapped",
-    );
+    let result = call_on(&h, &executor, "failing", &failing, 0).await;
+    let reason = "u/failing failed: u/trapper trapped";
+    assert_failed(&result, FailureKind::Trap, reason);
     assert_eq!(executor.parked_calls(), 0);
     assert_eq!(executor.live_calls(), 0);
 }
@@ -522,25 +516,15 @@ async fn an_await_of_a_chained_call_running_here_times_out_on_time() {
     // The child waits on a gate (which its scheduler may tell it about); its caller gives it
     // 50 ms, or only looks, and hears that from this executor's timers.
     let gate = gate(&h, "u").await;
-    let executor = executor_told_nothing(&h, gate);
+    let executor = executor_told_nothing(&h, gate, Limits::default());
     h.add_function("child", &chaining_guest(&await_input(-1)))
         .await;
     for (timeout_ms, after) in [(50, "50ms"), (0, "0ns")] {
-        let parent = h
-            .add_function(
-                &format!("parent{timeout_ms}"),
-                &chaining_guest(&chain_child_and_await_for(timeout_ms)),
-            )
-            .await;
-        let call = Call {
-            user: "u".into(),
-            function: format!("parent{timeout_ms}"),
-            module_hash: parent,
-            input: gate.to_le_bytes().to_vec().into(),
-            ..Call::default()
-        };
+        let name = format!("parent{timeout_ms}");
+        let body = chain_child_and_await_for(timeout_ms);
+        let parent = h.add_function(&name, &chaining_guest(&body)).await;
         let started = Instant::now();
-        let result = h.place_and_execute_on(&executor, call).await;
+        let result = call_on(&h, &executor, &name, &parent, gate).await;
         assert_failed(&result, FailureKind::Trap, "await: call ");
         assert!(
             result
@@ -566,38 +550,16 @@ async fn an_await_of_a_chained_call_running_here_times_out_on_time() {
 async fn a_caller_awaiting_a_chained_call_here_past_its_own_time_limit_times_out() {
     let h = Harness::new(Limits::default()).await;
     let gate = gate(&h, "u").await;
-    let scheduler = SilentOnCalls {
-        scheduler: h.scheduler.clone(),
-        allowed: gate,
+    let limits = Limits {
+        timeout: Duration::from_millis(300),
+        ..Limits::default()
     };
-    let executor = fwasm_executor::Executor::new(
-        ExecutorConfig {
-            limits: Limits {
-                timeout: Duration::from_millis(300),
-                ..Limits::default()
-            },
-            workers: 1,
-            ..ExecutorConfig::default()
-        },
-        h.state.clone(),
-        std::sync::Arc::new(scheduler),
-    );
+    let executor = executor_told_nothing(&h, gate, limits);
     h.add_function("child", &chaining_guest(&await_input(-1)))
         .await;
-    let parent = h
-        .add_function("parent", &chaining_guest(&chain_child_and_await_for(-1)))
-        .await;
-    let call = Call {
-        user: "u".into(),
-        function: "parent".into(),
-        module_hash: parent,
-        input: gate.to_le_bytes().to_vec().into(),
-        ..Call::default()
-    };
-    let result = h.place_and_execute_on(&executor, call).await;
-    assert_failed(
-        &result,
-        FailureKind::Timeout,
-        "u/parent timed out after 300ms",
-    );
+    let body = chain_child_and_await_for(-1);
+    let parent = h.add_function("parent", &chaining_guest(&body)).await;
+    let result = call_on(&h, &executor, "parent", &parent, gate).await;
+    let reason = "u/parent timed out after 300ms";
+    assert_failed(&result, FailureKind::Timeout, reason);
 }
