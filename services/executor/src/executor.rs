@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -28,6 +29,7 @@ use wasmi::{Engine, Linker};
 use crate::abi::{self, Abi};
 use crate::cache::{Compiled, ModuleCache};
 use crate::call::{CallTask, Guest, Instantiating, Program};
+use crate::first_poll;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
 use crate::host::local_state::LocalState;
@@ -183,9 +185,7 @@ impl Executor {
             let inner = inner.clone();
             let on_park = Arc::new(move |task, op, requeue: Sender<CallTask>| {
                 // Gone only while the executor shuts down; the dropped task tells its caller.
-                if let Some(inner) = inner.upgrade() {
-                    inner.park(task, op, requeue);
-                }
+                inner.upgrade()?.park(task, op, requeue)
             });
             Inner {
                 id: config.id,
@@ -514,7 +514,13 @@ impl Inner {
     }
 
     /// Runs a parked call's op on the async runtime, then queues the call to resume.
-    fn park(self: Arc<Self>, task: CallTask, op: HostOp, requeue: Sender<CallTask>) {
+    /// Hands the call back if its op completed at once, to run on on this worker.
+    fn park(
+        self: Arc<Self>,
+        task: CallTask,
+        op: HostOp,
+        requeue: Sender<CallTask>,
+    ) -> Option<CallTask> {
         let parked = ParkedCall::new(task, requeue, &self.parked);
         let task = parked.task();
         let call = task.call();
@@ -533,13 +539,17 @@ impl Inner {
         };
         let span = task.span().clone();
         let runtime = self.runtime.clone();
-        runtime.spawn(
-            async move {
-                let result = self.perform(&parent, op).await;
-                parked.resume(result);
+        // Begun here: an op that needs nothing it must wait for (a placement by a scheduler
+        // in this process, a chained call started here) completes without leaving the worker.
+        let _in_runtime = runtime.enter();
+        let mut op = Box::pin(async move { self.perform(&parent, op).await }.instrument(span));
+        match first_poll::poll_once(&mut op) {
+            Poll::Ready(result) => Some(parked.complete(result)),
+            Poll::Pending => {
+                runtime.spawn(async move { parked.resume(op.await) });
+                None
             }
-            .instrument(span),
-        );
+        }
     }
 
     async fn perform(self: &Arc<Self>, parent: &Parent, op: HostOp) -> OpResult {
@@ -762,10 +772,11 @@ impl Inner {
             call_id = placement.call_id,
             abi = tracing::field::Empty
         );
-        tokio::spawn(
-            self.clone()
-                .run_and_report(child, admitted, Some(local))
-                .instrument(span),
+        // Begun here, so the child is queued for a worker before its caller runs on.
+        let run = self.clone().run_and_report(child, admitted, Some(local));
+        first_poll::start_here(
+            &self.runtime,
+            async move { drop(run.await) }.instrument(span),
         );
         Ok(placement.call_id)
     }

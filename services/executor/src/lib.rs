@@ -12,6 +12,7 @@ mod abi;
 mod cache;
 mod call;
 mod executor;
+mod first_poll;
 mod globals;
 mod host;
 mod limits;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use fwasm_abi::HostStatus;
 
+use crate::call::CallTask;
 use crate::host::chaining::Ended;
 use crate::host::park::{OpResult, Refusal};
 use crate::parked::ParkedCall;
@@ -142,13 +143,14 @@ impl LocalCalls {
     }
 
     /// Parks `waiting` until `child` ends, or `timeout` (`None`: the caller's whole time) runs
-    /// out; answers at once if it has ended, or if the await only looks (a zero timeout).
+    /// out. Answers at once if it has ended, or if the await only looks (a zero timeout): the
+    /// call is then handed back, to run on at once.
     pub(crate) fn await_here(
         &self,
         child: &Arc<LocalCall>,
         waiting: ParkedCall,
         timeout: Option<Duration>,
-    ) {
+    ) -> Option<CallTask> {
         let callers_limit = waiting.task().time_left();
         let (limit, expired) = match timeout {
             Some(t) if t < callers_limit => (t, Expiry::Timeout(t)),
@@ -160,13 +162,13 @@ impl LocalCalls {
             Progress::Ended(ended) => {
                 let ended = ended.clone();
                 drop(progress);
-                return waiting.resume(child.awaited(Ok(ended)));
+                return Some(waiting.complete(child.awaited(Ok(ended))));
             }
             Progress::Running(waiters) => waiters,
         };
         if limit.is_zero() {
             drop(progress);
-            return waiting.resume(child.awaited(Err(expired.refusal(child.id))));
+            return Some(waiting.complete(child.awaited(Err(expired.refusal(child.id)))));
         }
         waiters.push(Waiter {
             token,
@@ -186,6 +188,7 @@ impl LocalCalls {
             // are many, so a busy executor with long timeouts does not pile them up.
             timers.retain(|Reverse(t)| t.call.upgrade().is_some_and(|c| c.waits(t.token)));
         }
+        None
     }
 
     /// Ends the waits whose time has run out, and says when the next one will.

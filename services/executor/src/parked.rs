@@ -61,11 +61,15 @@ impl ParkedCall {
 
     /// Hands the call its op's result and queues it to run again, on whichever worker is free.
     pub(crate) fn resume(self, result: OpResult) {
-        let Self {
-            mut task, requeue, ..
-        } = self;
-        task.complete_op(result);
+        let requeue = self.requeue.clone();
         // Only a pool that is gone has no queue, and then nobody runs calls.
-        let _ = requeue.send(task);
+        let _ = requeue.send(self.complete(result));
+    }
+
+    /// Hands the call its op's result, for the worker at hand to run it on.
+    pub(crate) fn complete(self, result: OpResult) -> CallTask {
+        let mut task = self.task;
+        task.complete_op(result);
+        task
     }
 }

@@ -16,8 +16,13 @@ use crate::call::{CallTask, Slice};
 use crate::host::park::HostOp;
 
 /// Takes a call parked in a host call; it queues the task again with `requeue` once the op
-/// has completed.
-pub(crate) type ParkHandler = Arc<dyn Fn(CallTask, HostOp, Sender<CallTask>) + Send + Sync>;
+/// has completed, or hands it back if the op completed at once (to run on, on this worker).
+pub(crate) type ParkHandler =
+    Arc<dyn Fn(CallTask, HostOp, Sender<CallTask>) -> Option<CallTask> + Send + Sync>;
+
+/// Slices a worker runs in a row for calls whose host ops completed at once, before it lets
+/// the queue's other calls have their turn.
+const MAX_RUN_ON: u32 = 8;
 
 /// Ends the waits of parked calls whose time has run out (queueing those calls again), and
 /// says when the next one will. Workers call it between calls and sleep no longer than that,
@@ -76,15 +81,28 @@ fn work(
         fwasm_proto::metrics::meters()
             .queue_depth
             .set(tasks.len() as f64);
-        // A panic here would be a bug in fwasm or wasmi; it must cost one call, not the
-        // worker. The task's reply channel drops with it and its caller is told.
-        match catch_unwind(AssertUnwindSafe(|| task.run_slice())) {
-            Ok(Slice::Again(unfinished)) => {
-                let _ = requeue.send(unfinished);
+        let (mut next, mut run_on) = (Some(task), 0);
+        while let Some(task) = next.take() {
+            // A panic here would be a bug in fwasm or wasmi; it must cost one call, not the
+            // worker. The task's reply channel drops with it and its caller is told.
+            match catch_unwind(AssertUnwindSafe(|| task.run_slice())) {
+                Ok(Slice::Again(unfinished)) => {
+                    let _ = requeue.send(unfinished);
+                }
+                Ok(Slice::Parked(parked, op)) => {
+                    let Some(ready) = on_park(parked, op, requeue.clone()) else {
+                        continue;
+                    };
+                    run_on += 1;
+                    if run_on <= MAX_RUN_ON {
+                        next = Some(ready);
+                    } else {
+                        let _ = requeue.send(ready);
+                    }
+                }
+                Ok(Slice::Done) => {}
+                Err(_) => tracing::error!("a wasm worker panicked while running a call"),
             }
-            Ok(Slice::Parked(parked, op)) => on_park(parked, op, requeue.clone()),
-            Ok(Slice::Done) => {}
-            Err(_) => tracing::error!("a wasm worker panicked while running a call"),
         }
     }
 }

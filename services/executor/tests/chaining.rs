@@ -563,3 +563,47 @@ async fn a_caller_awaiting_a_chained_call_here_past_its_own_time_limit_times_out
     let reason = "u/parent timed out after 300ms";
     assert_failed(&result, FailureKind::Timeout, reason);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_chain_on_one_executor_runs_on_its_workers_alone() {
+    // The executor's async runtime is this test's, which has one thread: this one.
+    let h = Harness::new(Limits::default()).await;
+    let parent = h
+        .add_function("parent", &chaining_guest(CHAIN_CHILD_AND_AWAIT))
+        .await;
+    h.add_function("child", &guest(RETURN_HI, "")).await;
+    // Once through, so the functions are known and their modules compiled.
+    assert_hi(&call(&h, "parent", &parent, 0).await);
+    let placed = h
+        .scheduler
+        .place(PlaceRequest {
+            user: "u".into(),
+            function: "parent".into(),
+            ..PlaceRequest::default()
+        })
+        .await
+        .unwrap();
+    let call = Call {
+        id: placed.call_id,
+        user: "u".into(),
+        function: "parent".into(),
+        module_hash: parent,
+        input: 0u64.to_le_bytes().to_vec().into(),
+        ..Call::default()
+    };
+    // Sent from another thread's runtime, while this one waits without yielding: chaining,
+    // starting the children and awaiting them must not need the executor's runtime.
+    let (answer, answered) = std::sync::mpsc::channel();
+    let executor = h.executor.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _ = answer.send(runtime.block_on(executor.execute(call)));
+    });
+    let result = answered
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the chain waited for the executor's runtime");
+    assert_hi(&result.unwrap());
+}
