@@ -17,9 +17,9 @@ use wasmi::{
     ResumableCallOutOfFuel, Store, TrapCode, Val, ValType,
 };
 
-use crate::abi::{Adapter, Ended as EntryEnded, Entry, Next, Vals};
+use crate::abi::{Adapter, Ended, Entry, Next, Vals};
 use crate::host::HostState;
-use crate::host::chaining::{Chaining, Ended};
+use crate::host::chaining::{self, Chaining};
 use crate::host::files::CallFiles;
 use crate::host::io::{CallIo, ProcExit};
 use crate::host::local_state::LocalState;
@@ -415,7 +415,7 @@ impl CallTask {
         let adapter = self.program.guest.adapter;
         let outcome = loop {
             let ended = match result {
-                Ok(ResumableCall::Finished) => EntryEnded::Returned(results.as_slice()),
+                Ok(ResumableCall::Finished) => Ended::Returned(results.as_slice()),
                 Ok(ResumableCall::OutOfFuel(paused)) => {
                     // wasmi takes no fuel from an instruction that needs more than is left.
                     if fuel_left == 0 || paused.required_fuel() > fuel_left {
@@ -455,7 +455,7 @@ impl CallTask {
                 }
                 Ok(ResumableCall::HostTrap(trap)) => {
                     match trap.host_error().downcast_ref::<ProcExit>() {
-                        Some(ProcExit(0)) => EntryEnded::Exited,
+                        Some(ProcExit(0)) => Ended::Exited,
                         Some(ProcExit(code)) => break Err(self.exited(&store, *code)),
                         None => {
                             break Err(Failure::new(
@@ -548,7 +548,7 @@ impl CallTask {
         // Its callers here resume from this worker. Unless it left global locks to release:
         // then only once they are (by the executor, which ends it then).
         if let Some(local) = self.local.filter(|_| self.global_locks.is_empty()) {
-            local.end(Ended::of(&result));
+            local.end(chaining::Ended::of(&result));
         }
         // The caller may have gone away; then nobody needs the result.
         let _ = self.reply.send(Finished {

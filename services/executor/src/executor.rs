@@ -174,7 +174,8 @@ impl Executor {
         let runtime = tokio::runtime::Handle::try_current()
             .expect("fwasm_executor::Executor::new must be called within a tokio runtime");
         let workers = config.workers.max(1);
-        // An idle region per worker, for the next call it runs.
+        // Idle regions for the next calls: one per worker whatever it holds, more within a
+        // bound on what they hold.
         let pool = Arc::new(MemoryPool::new(config.limits.max_memory_bytes, workers));
         let local_calls = Arc::new(LocalCalls::default());
         let timers = {
@@ -311,14 +312,14 @@ impl Inner {
             Err(err) => not_run(id, &user, &function, err),
         };
         // Its worker told its callers here already, unless it never ran or held global locks.
-        if let Some(local) = local {
+        if let Some(local) = &local {
             local.end(Ended::of(&outcome));
         }
         self.local_calls.forget_children(id);
         record_call(&outcome);
         // Off the answer's path: the caller has the result now, the scheduler's table a moment
         // later (its status polls and quota checks allow for that).
-        self.report(outcome);
+        self.report(outcome, local.is_some());
         result
     }
 
@@ -465,15 +466,22 @@ impl Inner {
     /// Tells the scheduler how a call ended, in a task of its own, counted until it is done.
     /// If the scheduler cannot be reached (restarting, say), the report is retried for a
     /// while, so the outcome is not lost.
-    fn report(self: &Arc<Self>, result: CallResult) {
+    /// `local`: the call is a chained call of this executor, forgotten here once reported.
+    fn report(self: &Arc<Self>, result: CallResult, local: bool) {
         let reporting = Reporting::start(&self.reports);
         let scheduler = self.scheduler.clone();
+        let local_calls = local.then(|| self.local_calls.clone());
         let report = async move {
             let _reporting = reporting;
             let mut pause = Duration::from_millis(100);
             for attempt in 0..=REPORT_RETRIES {
                 match scheduler.call_finished(result.clone()).await {
-                    Ok(()) => return,
+                    Ok(()) => {
+                        if let Some(local_calls) = local_calls {
+                            local_calls.forget(result.id);
+                        }
+                        return;
+                    }
                     Err(err) if attempt == 0 => {
                         tracing::warn!(call_id = result.id, error = %err, "could not report a call's outcome; retrying");
                     }
@@ -514,7 +522,8 @@ impl Inner {
     }
 
     /// Runs a parked call's op on the async runtime, then queues the call to resume.
-    /// Hands the call back if its op completed at once, to run on on this worker.
+    /// Parks a call for its host op. Hands the call back if the op completed at once, for
+    /// this worker to run it on.
     fn park(
         self: Arc<Self>,
         task: CallTask,
@@ -759,7 +768,6 @@ impl Inner {
             .await
             .map_err(|e| refusal("chain", e))?;
         child.id = placement.call_id;
-        let local = self.local_calls.started(parent.id, child.id, &parent.user);
         child.module_hash = placement.module_hash;
         child.settings = placement.settings;
         // Chained calls are never refused for room, so this admission cannot fail.
@@ -767,6 +775,7 @@ impl Inner {
             .admission
             .admit(true)
             .map_err(|e| refusal("chain", e))?;
+        let local = self.local_calls.started(parent.id, child.id, &parent.user);
         let span = tracing::info_span!(
             "executor.chained",
             call_id = placement.call_id,

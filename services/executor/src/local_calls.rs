@@ -2,13 +2,13 @@
 //!
 //! A child that ends resumes the callers parked on it from the worker it ended on, so the
 //! answer never crosses to the async runtime and back. An await that runs out of time is
-//! ended by the next worker that looks at the timers (every worker does between calls, and
-//! sleeps no longer than until the next one is due). The scheduler still gets every outcome
-//! (the executor reports it as for any call); callers elsewhere, and callers here once the
-//! child's caller has ended, ask it as before.
+//! ended by the next worker that looks at the timers: every worker does between slices and
+//! sleeps no longer than until the next one is due, so a timeout is late by at most the slice
+//! a busy worker is running. The scheduler still gets every outcome (the executor reports it
+//! as for any call); once it has it, or once the child's caller has ended, the child is
+//! forgotten here and its callers ask the scheduler, as callers elsewhere do.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
@@ -20,14 +20,10 @@ use crate::host::chaining::Ended;
 use crate::host::park::{OpResult, Refusal};
 use crate::parked::ParkedCall;
 
-/// Timers pending beyond which the ones of awaits already answered are swept out.
-const SWEEP_ABOVE: usize = 4096;
-
 #[derive(Default)]
 pub(crate) struct LocalCalls {
     registry: Mutex<Registry>,
-    /// When each waiting await runs out of time, earliest first.
-    timers: Mutex<BinaryHeap<Reverse<Timer>>>,
+    timers: Arc<Timers>,
     next_token: AtomicU64,
 }
 
@@ -38,11 +34,17 @@ struct Registry {
     by_parent: HashMap<u64, Vec<u64>>,
 }
 
+/// When each waiting await runs out of time, earliest first; an await that is answered
+/// takes its timer out.
+#[derive(Default)]
+struct Timers(Mutex<BTreeMap<(Instant, u64), Weak<LocalCall>>>);
+
 /// One chained call started here, and who waits for it.
 pub(crate) struct LocalCall {
     id: u64,
     user: String,
     progress: Mutex<Progress>,
+    timers: Arc<Timers>,
 }
 
 enum Progress {
@@ -51,7 +53,8 @@ enum Progress {
 }
 
 struct Waiter {
-    token: u64,
+    /// Its timer's key.
+    due: (Instant, u64),
     call: ParkedCall,
     /// What the caller hears if the child is still running when the wait runs out.
     expired: Expiry,
@@ -79,32 +82,6 @@ impl Expiry {
     }
 }
 
-struct Timer {
-    at: Instant,
-    token: u64,
-    call: Weak<LocalCall>,
-}
-
-impl PartialEq for Timer {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.token) == (other.at, other.token)
-    }
-}
-
-impl Eq for Timer {}
-
-impl PartialOrd for Timer {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Timer {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.token).cmp(&(other.at, other.token))
-    }
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing here panics while holding a lock; if something did, the data is still whole.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -117,6 +94,7 @@ impl LocalCalls {
             id,
             user: user.to_string(),
             progress: Mutex::new(Progress::Running(Vec::new())),
+            timers: self.timers.clone(),
         });
         let mut registry = lock(&self.registry);
         registry.by_id.insert(id, call.clone());
@@ -124,15 +102,19 @@ impl LocalCalls {
         call
     }
 
-    /// The child `id` of a call of `user`, if this executor runs it and its caller has not
-    /// ended.
+    /// The child `id` of a call of `user`, if this executor runs it and still keeps it.
     pub(crate) fn get(&self, id: u64, user: &str) -> Option<Arc<LocalCall>> {
         let registry = lock(&self.registry);
         registry.by_id.get(&id).filter(|c| c.user == user).cloned()
     }
 
-    /// Forgets the children `parent` started: once it has ended, whoever else awaits them
-    /// asks the scheduler.
+    /// Forgets child `id` (and its output) once the scheduler has its outcome: whoever awaits
+    /// it from then on asks the scheduler.
+    pub(crate) fn forget(&self, id: u64) {
+        lock(&self.registry).by_id.remove(&id);
+    }
+
+    /// Forgets the children `parent` started, once it has ended.
     pub(crate) fn forget_children(&self, parent: u64) {
         let mut registry = lock(&self.registry);
         if let Some(children) = registry.by_parent.remove(&parent) {
@@ -156,7 +138,6 @@ impl LocalCalls {
             Some(t) if t < callers_limit => (t, Expiry::Timeout(t)),
             _ => (callers_limit, Expiry::CallersLimit),
         };
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let mut progress = lock(&child.progress);
         let waiters = match &mut *progress {
             Progress::Ended(ended) => {
@@ -170,39 +151,32 @@ impl LocalCalls {
             drop(progress);
             return Some(waiting.complete(child.awaited(Err(expired.refusal(child.id)))));
         }
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let due = (Instant::now() + limit, token);
+        // Set while the call's progress is locked, so an end that comes meanwhile finds it to
+        // take out.
+        lock(&self.timers.0).insert(due, Arc::downgrade(child));
         waiters.push(Waiter {
-            token,
+            due,
             call: waiting,
             expired,
         });
-        drop(progress);
-        let timer = Timer {
-            at: Instant::now() + limit,
-            token,
-            call: Arc::downgrade(child),
-        };
-        let mut timers = lock(&self.timers);
-        timers.push(Reverse(timer));
-        if timers.len() > SWEEP_ABOVE {
-            // Timers of awaits that were answered stay until due; sweep them out once they
-            // are many, so a busy executor with long timeouts does not pile them up.
-            timers.retain(|Reverse(t)| t.call.upgrade().is_some_and(|c| c.waits(t.token)));
-        }
         None
     }
 
     /// Ends the waits whose time has run out, and says when the next one will.
     pub(crate) fn expire_due(&self) -> Option<Instant> {
         loop {
-            let timer = {
-                let mut timers = lock(&self.timers);
-                let next = timers.peek()?.0.at;
-                if next > Instant::now() {
-                    return Some(next);
+            let (token, call) = {
+                let mut timers = lock(&self.timers.0);
+                let (&(at, _), _) = timers.first_key_value()?;
+                if at > Instant::now() {
+                    return Some(at);
                 }
-                timers.pop()?.0
+                let ((_, token), call) = timers.pop_first()?;
+                (token, call)
             };
-            let Some(call) = timer.call.upgrade() else {
+            let Some(call) = call.upgrade() else {
                 continue;
             };
             let waiter = {
@@ -210,7 +184,7 @@ impl LocalCalls {
                 match &mut *progress {
                     Progress::Running(waiters) => waiters
                         .iter()
-                        .position(|w| w.token == timer.token)
+                        .position(|w| w.due.1 == token)
                         .map(|at| waiters.swap_remove(at)),
                     Progress::Ended(_) => None,
                 }
@@ -237,15 +211,14 @@ impl LocalCall {
                 Progress::Ended(_) => Vec::new(),
             }
         };
+        if !waiters.is_empty() {
+            let mut timers = lock(&self.timers.0);
+            for waiter in &waiters {
+                timers.remove(&waiter.due);
+            }
+        }
         for waiter in waiters {
             waiter.call.resume(self.awaited(Ok(ended.clone())));
-        }
-    }
-
-    fn waits(&self, token: u64) -> bool {
-        match &*lock(&self.progress) {
-            Progress::Running(waiters) => waiters.iter().any(|w| w.token == token),
-            Progress::Ended(_) => false,
         }
     }
 

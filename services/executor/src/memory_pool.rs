@@ -7,15 +7,17 @@
 //!
 //! Idle regions are kept for as many calls as run at once, not only one per worker: calls
 //! parked in chains or awaits hold regions too, and a region unmapped and mapped again costs
-//! every core a TLB flush and the next call a page fault per page. What idle regions hold in
-//! memory (what their last calls touched) is bounded; past it they are unmapped.
+//! every core a TLB flush and the next call a page fault per page. A region holds every page
+//! any of its calls touched (its memory's largest size so far); one idle region per worker is
+//! kept whatever it holds, more while all idle ones together hold at most [`IDLE_BYTES`], and
+//! the others are unmapped.
 
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 
 use wasmi::{AsContextMut, Memory, MemoryType};
 
-/// Bytes idle regions may hold together beyond the ones kept whatever they hold.
+/// Bytes idle regions may hold together, beyond which only one per worker is kept.
 const IDLE_BYTES: usize = 64 << 20;
 /// Most idle regions kept (each reserves address space as large as the memory limit).
 const MAX_IDLE: usize = 1024;
@@ -34,9 +36,9 @@ struct PoolInner {
 
 #[derive(Default)]
 struct Idle {
-    /// Each with the bytes its last memory touched; the most recently used last.
+    /// Each with the bytes it holds; the most recently used last.
     regions: Vec<(Region, usize)>,
-    /// What they touched, together.
+    /// What they hold, together.
     bytes: usize,
 }
 
@@ -81,14 +83,22 @@ impl Drop for Region {
 pub(crate) struct PooledRegion {
     region: Option<Region>,
     pool: Arc<PoolInner>,
-    /// How far into the region its memory reached (all of it unless told).
-    touched: usize,
+    /// What the region held when lent (the pages its earlier calls touched).
+    held: usize,
+    /// How large this store's memory grew, if told (else it may have touched all of it).
+    grew_to: Option<usize>,
 }
 
 impl PooledRegion {
-    /// Tells how large the memory in the region grew: what it holds when given back.
+    /// Tells how large the memory in the region grew.
     pub(crate) fn touched(&mut self, bytes: usize) {
-        self.touched = bytes.min(self.pool.region_bytes);
+        self.grew_to = Some(bytes);
+    }
+
+    /// What the region holds once given back.
+    fn holds(&self) -> usize {
+        let grew_to = self.grew_to.unwrap_or(self.pool.region_bytes);
+        grew_to.max(self.held).min(self.pool.region_bytes)
     }
 }
 
@@ -97,12 +107,13 @@ impl Drop for PooledRegion {
         let Some(region) = self.region.take() else {
             return;
         };
+        let holds = self.holds();
         let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
         let kept = idle.regions.len() < self.pool.keep
-            || (idle.regions.len() < MAX_IDLE && idle.bytes + self.touched <= IDLE_BYTES);
+            || (idle.regions.len() < MAX_IDLE && idle.bytes + holds <= IDLE_BYTES);
         if kept {
-            idle.bytes += self.touched;
-            idle.regions.push((region, self.touched));
+            idle.bytes += holds;
+            idle.regions.push((region, holds));
         }
         // Else the region is unmapped as it drops, after the lock is released.
         drop(idle);
@@ -110,7 +121,8 @@ impl Drop for PooledRegion {
 }
 
 impl MemoryPool {
-    /// Regions for memories of at most `max_memory_bytes`, keeping `keep` idle ones.
+    /// Regions for memories of at most `max_memory_bytes`, keeping `keep` idle ones whatever
+    /// they hold, and more within [`IDLE_BYTES`].
     pub(crate) fn new(max_memory_bytes: usize, keep: usize) -> Self {
         // Whole wasm pages, so a memory at its limit fits.
         let region_bytes = max_memory_bytes.div_ceil(crate::WASM_PAGE) * crate::WASM_PAGE;
@@ -134,15 +146,18 @@ impl MemoryPool {
         let idle = {
             let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
             let region = idle.regions.pop();
-            if let Some((_, touched)) = &region {
-                idle.bytes -= touched;
+            if let Some((_, held)) = &region {
+                idle.bytes -= held;
             }
-            region.map(|(region, _)| region)
+            region
         };
-        let region = match idle {
-            Some(region) => region,
-            None => Region::map(self.inner.region_bytes)
-                .map_err(|e| wasmi::Error::new(format!("cannot map a memory region: {e}")))?,
+        let (region, held) = match idle {
+            Some(idle) => idle,
+            None => {
+                let region = Region::map(self.inner.region_bytes)
+                    .map_err(|e| wasmi::Error::new(format!("cannot map a memory region: {e}")))?;
+                (region, 0)
+            }
         };
         // SAFETY: the region is lent to this store alone until the returned guard gives it
         // back, which the caller does only after the store is gone, so the slice is never
@@ -155,8 +170,9 @@ impl MemoryPool {
             memory,
             PooledRegion {
                 region: Some(region),
-                touched: self.inner.region_bytes,
                 pool: self.inner.clone(),
+                held,
+                grew_to: None,
             },
         ))
     }
@@ -226,5 +242,34 @@ mod tests {
         assert_eq!(pool.idle(), 40);
         lend_and_return(&pool, 40, Some(WASM_PAGE));
         assert_eq!(pool.idle(), 40, "the idle ones were reused");
+        // A region keeps what a big memory touched, whatever smaller ones use it after: two
+        // regions that held half the budget, then each lent to a small memory, are still
+        // counted at half (the kept one and one more fit; a third would not).
+        let pool = MemoryPool::new(IDLE_BYTES / 2, 1);
+        lend_and_return(&pool, 2, Some(IDLE_BYTES / 2));
+        assert_eq!(pool.idle(), 2);
+        lend_and_return(&pool, 2, Some(WASM_PAGE));
+        assert_eq!(pool.idle(), 2);
+        assert_eq!(pool.inner.idle.lock().unwrap().bytes, IDLE_BYTES);
+        lend_and_return(&pool, 3, Some(WASM_PAGE));
+        assert_eq!(pool.idle(), 2, "a fresh region over the budget is unmapped");
+    }
+
+    #[test]
+    fn a_store_gives_its_region_back_holding_what_its_memory_grew_to() {
+        use crate::host::HostState;
+        use crate::host::io::Streams;
+        let pool = MemoryPool::new(IDLE_BYTES / 2, 1);
+        let engine = wasmi::Engine::default();
+        let limits = crate::Limits::default();
+        let mut store =
+            wasmi::Store::new(&engine, HostState::standalone(&limits, Streams::Console));
+        store.limiter(|host| &mut host.limiter);
+        let (memory, region) = pool.memory(&mut store, MemoryType::new(1, None)).unwrap();
+        store.data_mut().region = Some(region);
+        memory.grow(&mut store, 2).unwrap();
+        drop(store);
+        assert_eq!(pool.idle(), 1);
+        assert_eq!(pool.inner.idle.lock().unwrap().bytes, 3 * WASM_PAGE);
     }
 }

@@ -20,10 +20,6 @@ use crate::host::park::HostOp;
 pub(crate) type ParkHandler =
     Arc<dyn Fn(CallTask, HostOp, Sender<CallTask>) -> Option<CallTask> + Send + Sync>;
 
-/// Slices a worker runs in a row for calls whose host ops completed at once, before it lets
-/// the queue's other calls have their turn.
-const MAX_RUN_ON: u32 = 8;
-
 /// Ends the waits of parked calls whose time has run out (queueing those calls again), and
 /// says when the next one will. Workers call it between calls and sleep no longer than that,
 /// so timing out a wait costs no other thread.
@@ -65,44 +61,49 @@ fn work(
     on_park: ParkHandler,
     timers: TimerCheck,
 ) {
+    // A call whose host op completed at once, to run on here.
+    let mut ready: Option<CallTask> = None;
     loop {
-        let task = match timers() {
-            None => select! {
-                recv(tasks) -> task => task,
-                recv(stopped) -> _ => return,
-            },
-            Some(due) => select! {
-                recv(tasks) -> task => task,
-                recv(stopped) -> _ => return,
-                default(due.saturating_duration_since(Instant::now())) => continue,
-            },
-        };
-        let Ok(task) = task else { return };
-        fwasm_proto::metrics::meters()
-            .queue_depth
-            .set(tasks.len() as f64);
-        let (mut next, mut run_on) = (Some(task), 0);
-        while let Some(task) = next.take() {
-            // A panic here would be a bug in fwasm or wasmi; it must cost one call, not the
-            // worker. The task's reply channel drops with it and its caller is told.
-            match catch_unwind(AssertUnwindSafe(|| task.run_slice())) {
-                Ok(Slice::Again(unfinished)) => {
-                    let _ = requeue.send(unfinished);
-                }
-                Ok(Slice::Parked(parked, op)) => {
-                    let Some(ready) = on_park(parked, op, requeue.clone()) else {
-                        continue;
-                    };
-                    run_on += 1;
-                    if run_on <= MAX_RUN_ON {
-                        next = Some(ready);
-                    } else {
-                        let _ = requeue.send(ready);
-                    }
-                }
-                Ok(Slice::Done) => {}
-                Err(_) => tracing::error!("a wasm worker panicked while running a call"),
+        let due = timers();
+        let task = match ready.take() {
+            Some(task) => task,
+            None => {
+                let task = match due {
+                    None => select! {
+                        recv(tasks) -> task => task,
+                        recv(stopped) -> _ => return,
+                    },
+                    Some(due) => select! {
+                        recv(tasks) -> task => task,
+                        recv(stopped) -> _ => return,
+                        default(due.saturating_duration_since(Instant::now())) => continue,
+                    },
+                };
+                let Ok(task) = task else { return };
+                fwasm_proto::metrics::meters()
+                    .queue_depth
+                    .set(tasks.len() as f64);
+                task
             }
+        };
+        // A panic here would be a bug in fwasm, wasmi or an op begun here; it must cost one
+        // call, not the worker. The task's reply channel drops with it and its caller is told.
+        let ran = catch_unwind(AssertUnwindSafe(|| match task.run_slice() {
+            Slice::Again(unfinished) => {
+                let _ = requeue.send(unfinished);
+                None
+            }
+            Slice::Parked(parked, op) => on_park(parked, op, requeue.clone()),
+            Slice::Done => None,
+        }));
+        match ran {
+            // Runs on here only while no other call waits for a worker: else to the back.
+            Ok(Some(task)) if tasks.is_empty() => ready = Some(task),
+            Ok(Some(task)) => {
+                let _ = requeue.send(task);
+            }
+            Ok(None) => {}
+            Err(_) => tracing::error!("a wasm worker panicked while running a call"),
         }
     }
 }
