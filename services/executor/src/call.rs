@@ -216,15 +216,10 @@ impl CallTask {
     /// Runs one slice.
     pub(crate) fn run_slice(self) -> Slice {
         let span = self.span.clone();
-        // The guest's log lines go to the subscriber that has the call's span, which need not
-        // be this worker thread's default (a subscriber scoped to one thread, as in tests).
-        match span.with_subscriber(|(_, dispatch)| dispatch.clone()) {
-            Some(dispatch) => tracing::dispatcher::with_default(&dispatch, || {
-                let _entered = span.enter();
-                self.slice()
-            }),
-            None => self.slice(),
-        }
+        in_subscriber_of(&span, || {
+            let _entered = span.enter();
+            self.slice()
+        })
     }
 
     fn slice(mut self) -> Slice {
@@ -555,6 +550,16 @@ impl CallTask {
             result,
             global_locks: self.global_locks,
         });
+    }
+}
+
+/// Runs `f` with the subscriber that has `span` as this thread's default: what a call logs,
+/// and the spans of what it does, go where its span goes, which need not be this worker
+/// thread's default (a subscriber scoped to one thread, as in tests).
+pub(crate) fn in_subscriber_of<R>(span: &tracing::Span, f: impl FnOnce() -> R) -> R {
+    match span.with_subscriber(|(_, dispatch)| dispatch.clone()) {
+        Some(dispatch) => tracing::dispatcher::with_default(&dispatch, f),
+        None => f(),
     }
 }
 

@@ -28,7 +28,7 @@ use wasmi::{Engine, Linker};
 
 use crate::abi::{self, Abi};
 use crate::cache::{Compiled, ModuleCache};
-use crate::call::{CallTask, Guest, Instantiating, Program};
+use crate::call::{CallTask, Guest, Instantiating, Program, in_subscriber_of};
 use crate::first_poll;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
@@ -551,8 +551,9 @@ impl Inner {
         // Begun here: an op that needs nothing it must wait for (a placement by a scheduler
         // in this process, a chained call started here) completes without leaving the worker.
         let _in_runtime = runtime.enter();
+        let in_span = span.clone();
         let mut op = Box::pin(async move { self.perform(&parent, op).await }.instrument(span));
-        match first_poll::poll_once(&mut op) {
+        match in_subscriber_of(&in_span, || first_poll::poll_once(&mut op)) {
             Poll::Ready(result) => Some(parked.complete(result)),
             Poll::Pending => {
                 runtime.spawn(async move { parked.resume(op.await) });
