@@ -72,15 +72,17 @@ async fn run_parent(h: &Harness, body: &str) -> CallResult {
 /// A call nobody runs, which the test ends by reporting its outcome: a gate callers await.
 async fn gate(h: &Harness, user: &str) -> u64 {
     h.add_function_of(user, "gate", &guest(RETURN_HI, "")).await;
-    h.scheduler
-        .place(PlaceRequest {
-            user: user.into(),
-            function: "gate".into(),
-            ..PlaceRequest::default()
-        })
-        .await
-        .unwrap()
-        .call_id
+    place(h, user, "gate").await
+}
+
+/// The id the scheduler gives a call of `user/function` from outside.
+async fn place(h: &Harness, user: &str, function: &str) -> u64 {
+    let request = PlaceRequest {
+        user: user.into(),
+        function: function.into(),
+        ..PlaceRequest::default()
+    };
+    h.scheduler.place(request).await.unwrap().call_id
 }
 
 async fn open_gate(h: &Harness, id: u64) {
@@ -244,17 +246,9 @@ async fn an_awaited_call_that_times_out_gives_its_caller_that_code_and_reason() 
     let looper = h
         .add_function("looper", &guest("(loop (br 0)) unreachable", ""))
         .await;
-    let placed = h
-        .scheduler
-        .place(PlaceRequest {
-            user: "u".into(),
-            function: "looper".into(),
-            ..PlaceRequest::default()
-        })
-        .await
-        .unwrap();
+    let placed = place(&h, "u", "looper").await;
     let running = {
-        let (h, id) = (h.clone(), placed.call_id);
+        let (h, id) = (h.clone(), placed);
         tokio::spawn(async move {
             h.executor
                 .execute(Call {
@@ -285,7 +279,7 @@ async fn an_awaited_call_that_times_out_gives_its_caller_that_code_and_reason() 
             ),
         )
         .await;
-    let result = call(&h, "waiter", &waiter, placed.call_id).await;
+    let result = call(&h, "waiter", &waiter, placed).await;
     assert_failed(
         &result,
         FailureKind::Trap,
@@ -584,17 +578,8 @@ async fn a_chain_on_one_executor_runs_on_its_workers_alone() {
     h.add_function("child", &guest(RETURN_HI, "")).await;
     // Once through, so the functions are known and their modules compiled.
     assert_hi(&call(&h, "parent", &parent, 0).await);
-    let placed = h
-        .scheduler
-        .place(PlaceRequest {
-            user: "u".into(),
-            function: "parent".into(),
-            ..PlaceRequest::default()
-        })
-        .await
-        .unwrap();
     let call = Call {
-        id: placed.call_id,
+        id: place(&h, "u", "parent").await,
         user: "u".into(),
         function: "parent".into(),
         module_hash: parent,
