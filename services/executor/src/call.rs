@@ -540,16 +540,19 @@ impl CallTask {
             stdout: self.stdout,
             ..result
         };
-        // Its callers here resume from this worker. Unless it left global locks to release:
-        // then only once they are (by the executor, which ends it then).
-        if let Some(local) = self.local.filter(|_| self.global_locks.is_empty()) {
-            local.end(chaining::Ended::of(&result));
-        }
+        // Its callers here resume from this worker (after the reply is on its way, which
+        // nothing here can stop). Unless it left global locks to release: then only once they
+        // are (by the executor, which ends it then).
+        let ended = self.local.filter(|_| self.global_locks.is_empty());
+        let ended = ended.map(|local| (local, chaining::Ended::of(&result)));
         // The caller may have gone away; then nobody needs the result.
         let _ = self.reply.send(Finished {
             result,
             global_locks: self.global_locks,
         });
+        if let Some((local, how)) = ended {
+            local.end(how);
+        }
     }
 }
 
@@ -557,10 +560,15 @@ impl CallTask {
 /// and the spans of what it does, go where its span goes, which need not be this worker
 /// thread's default (a subscriber scoped to one thread, as in tests).
 pub(crate) fn in_subscriber_of<R>(span: &tracing::Span, f: impl FnOnce() -> R) -> R {
-    match span.with_subscriber(|(_, dispatch)| dispatch.clone()) {
+    match subscriber_of(span) {
         Some(dispatch) => tracing::dispatcher::with_default(&dispatch, f),
         None => f(),
     }
+}
+
+/// The subscriber that has `span`, if any.
+pub(crate) fn subscriber_of(span: &tracing::Span) -> Option<tracing::Dispatch> {
+    span.with_subscriber(|(_, dispatch)| dispatch.clone())
 }
 
 type ThreadLinkers = HashMap<usize, (Arc<Linker<HostState>>, Linker<HostState>)>;

@@ -24,11 +24,12 @@ use fwasm_proto::pubsub::{self, Event, Publisher};
 use fwasm_proto::{ApiError, ErrorCode};
 use tokio::sync::oneshot;
 use tracing::Instrument;
+use tracing::instrument::WithSubscriber;
 use wasmi::{Engine, Linker};
 
 use crate::abi::{self, Abi};
 use crate::cache::{Compiled, ModuleCache};
-use crate::call::{CallTask, Guest, Instantiating, Program, in_subscriber_of};
+use crate::call::{CallTask, Guest, Instantiating, Program, in_subscriber_of, subscriber_of};
 use crate::first_poll;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
@@ -556,7 +557,12 @@ impl Inner {
         match in_subscriber_of(&in_span, || first_poll::poll_once(&mut op)) {
             Poll::Ready(result) => Some(parked.complete(result)),
             Poll::Pending => {
-                runtime.spawn(async move { parked.resume(op.await) });
+                let resume = async move { parked.resume(op.await) };
+                // Polled from now on where its call's span is recorded, like its first poll.
+                match subscriber_of(&in_span) {
+                    Some(dispatch) => runtime.spawn(resume.with_subscriber(dispatch)),
+                    None => runtime.spawn(resume),
+                };
                 None
             }
         }

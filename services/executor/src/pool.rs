@@ -64,7 +64,11 @@ fn work(
     // A call whose host op completed at once, to run on here.
     let mut ready: Option<CallTask> = None;
     loop {
-        let due = timers();
+        // A panic here (a bug) must not end the worker either; the timers are still whole.
+        let due = catch_unwind(AssertUnwindSafe(|| timers())).unwrap_or_else(|_| {
+            tracing::error!("a wasm worker panicked while ending timed-out waits");
+            None
+        });
         let task = match ready.take() {
             Some(task) => task,
             None => {

@@ -164,8 +164,8 @@ async fn a_thousand_calls_wait_at_once_on_two_workers_and_all_complete() {
     for call in calls {
         assert_hi(&call.await.unwrap());
     }
-    assert_eq!(h.executor.parked_calls(), 0);
-    assert_eq!(h.executor.live_calls(), 0, "every admission was released");
+    // Every admission is released.
+    until_idle(&h.executor).await;
 }
 
 #[tokio::test]
@@ -183,7 +183,7 @@ async fn a_full_executor_sends_chained_calls_through_the_scheduler_without_deadl
     // The parent fills the executor: its child goes through the scheduler, which has only
     // this executor, and is admitted there because chained calls are never refused for room.
     assert_hi(&call(&h, "parent", &parent, 0).await);
-    assert_eq!(h.executor.live_calls(), 0);
+    until_idle(&h.executor).await;
 }
 
 #[tokio::test]
@@ -501,8 +501,7 @@ async fn a_chained_call_running_here_is_awaited_here_without_asking_the_schedule
     let result = call_on(&h, &executor, "failing", &failing, 0).await;
     let reason = "u/failing failed: u/trapper trapped";
     assert_failed(&result, FailureKind::Trap, reason);
-    assert_eq!(executor.parked_calls(), 0);
-    assert_eq!(executor.live_calls(), 0);
+    until_idle(&executor).await;
 }
 
 #[tokio::test]
@@ -543,11 +542,7 @@ async fn an_await_of_a_chained_call_running_here_times_out_on_time() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     open_gate(&h, gate).await;
-    while executor.live_calls() > 0 {
-        assert!(Instant::now() < deadline, "the children never ended");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(executor.parked_calls(), 0);
+    until_idle(&executor).await;
 }
 
 #[tokio::test]
@@ -601,4 +596,35 @@ async fn a_chain_on_one_executor_runs_on_its_workers_alone() {
         .recv_timeout(Duration::from_secs(30))
         .expect("the chain waited for the executor's runtime");
     assert_hi(&result.unwrap());
+}
+
+#[tokio::test]
+async fn a_chained_call_reported_before_its_caller_awaits_it_is_awaited_through_the_scheduler() {
+    let h = std::sync::Arc::new(Harness::new(Limits::default()).await);
+    let gate = gate(&h, "u").await;
+    h.add_function("trapper", &guest("unreachable", "")).await;
+    // Chains the trapper, waits on the gate, then awaits the trapper and fails with its reason.
+    let body = r#"
+        (local.set $id (call $chain (i32.const 320) (i32.const 7) (i32.const 0) (i32.const 0)))
+        (if (i64.le_s (local.get $id) (i64.const 0)) (then (call $fail_last)))
+        (if (call $await (local.get $arg) (i32.const -1)) (then (call $fail_last)))
+        (if (i32.eq (call $await (local.get $id) (i32.const -1)) (i32.const 1))
+            (then (call $fail_output (local.get $id))))"#;
+    let parent = h.add_function("parent", &chaining_guest(body)).await;
+    let running = {
+        let h = h.clone();
+        tokio::spawn(async move { call(&h, "parent", &parent, gate).await })
+    };
+    // The trapper has ended (only its caller is left, parked on the gate) and its outcome is
+    // with the scheduler: this executor has forgotten it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.executor.live_calls() != 1 || h.executor.parked_calls() != 1 {
+        assert!(Instant::now() < deadline, "the trapper never ended");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(h.executor.reports_sent(Duration::from_secs(30)).await);
+    open_gate(&h, gate).await;
+    let result = running.await.unwrap();
+    let reason = "u/parent failed: u/trapper trapped";
+    assert_failed(&result, FailureKind::Trap, reason);
 }

@@ -210,3 +210,18 @@ pub fn assert_hi(result: &CallResult) {
     assert_eq!(result.http_status, 200);
     assert_eq!(&result.output[..], b"hi");
 }
+
+/// Waits until `executor` has no call admitted or parked (a chained call's admission is
+/// released a moment after its caller has its answer); fails after 30 s.
+pub async fn until_idle(executor: &Executor) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while executor.live_calls() > 0 || executor.parked_calls() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} calls still admitted, {} parked",
+            executor.live_calls(),
+            executor.parked_calls()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
