@@ -19,7 +19,7 @@ use wasmi::{
 
 use crate::abi::{Adapter, Ended, Entry, Next, Vals};
 use crate::host::HostState;
-use crate::host::chaining::{self, Chaining};
+use crate::host::chaining::Chaining;
 use crate::host::files::CallFiles;
 use crate::host::io::{CallIo, ProcExit};
 use crate::host::local_state::LocalState;
@@ -27,7 +27,6 @@ use crate::host::park::{HostOp, OpResult, Suspend, complete};
 use crate::host::sidecar::CallSidecar;
 use crate::host::state::CallState;
 use crate::limits::Limits;
-use crate::local_calls::LocalCall;
 use crate::memory_import::{MEMORY_MODULE, MEMORY_NAME};
 use crate::memory_pool::MemoryPool;
 use crate::snapshot::{InitFailure, InitPlan, RunError, Snapshot, StepFailure};
@@ -67,14 +66,21 @@ pub(crate) struct CallTask {
     cold_start: bool,
     local_state: Arc<LocalState>,
     span: tracing::Span,
-    reply: oneshot::Sender<Finished>,
+    reply: Reply,
     running: Option<Box<Running>>,
     /// Global locks still held when the call ended.
     global_locks: Vec<String>,
     /// What the call printed to its console (stdout and stderr, or stderr for a program).
     stdout: Bytes,
-    /// A chained call of this executor: its callers here are told as soon as it ends.
-    local: Option<Arc<LocalCall>>,
+}
+
+/// Where a call's end goes.
+pub(crate) enum Reply {
+    /// To a task on the async runtime that awaits it.
+    Channel(oneshot::Sender<Finished>),
+    /// Handled on the worker the call ends on (a chained call of this executor, whose callers
+    /// here resume from there). Dropped unused if the call is lost.
+    Here(Box<dyn FnOnce(Finished) + Send>),
 }
 
 /// A call suspended between fuel slices or parked in a host call.
@@ -189,7 +195,7 @@ impl CallTask {
         limits: Arc<Limits>,
         cold_start: bool,
         local_state: Arc<LocalState>,
-        reply: oneshot::Sender<Finished>,
+        reply: Reply,
     ) -> Self {
         let span = tracing::Span::current();
         Self {
@@ -203,14 +209,7 @@ impl CallTask {
             running: None,
             global_locks: Vec::new(),
             stdout: Bytes::new(),
-            local: None,
         }
-    }
-
-    /// Makes this the run of `local`, whose callers here resume when it ends.
-    pub(crate) fn running(mut self, local: Option<Arc<LocalCall>>) -> Self {
-        self.local = local;
-        self
     }
 
     /// Runs one slice.
@@ -540,18 +539,14 @@ impl CallTask {
             stdout: self.stdout,
             ..result
         };
-        // Its callers here resume from this worker (after the reply is on its way, which
-        // nothing here can stop). Unless it left global locks to release: then only once they
-        // are (by the executor, which ends it then).
-        let ended = self.local.filter(|_| self.global_locks.is_empty());
-        let ended = ended.map(|local| (local, chaining::Ended::of(&result)));
-        // The caller may have gone away; then nobody needs the result.
-        let _ = self.reply.send(Finished {
+        let finished = Finished {
             result,
             global_locks: self.global_locks,
-        });
-        if let Some((local, how)) = ended {
-            local.end(how);
+        };
+        match self.reply {
+            // The caller may have gone away; then nobody needs the result.
+            Reply::Channel(reply) => drop(reply.send(finished)),
+            Reply::Here(end) => end(finished),
         }
     }
 }

@@ -29,7 +29,9 @@ use wasmi::{Engine, Linker};
 
 use crate::abi::{self, Abi};
 use crate::cache::{Compiled, ModuleCache};
-use crate::call::{CallTask, Guest, Instantiating, Program, in_subscriber_of, subscriber_of};
+use crate::call::{
+    CallTask, Finished, Guest, Instantiating, Program, Reply, in_subscriber_of, subscriber_of,
+};
 use crate::first_poll;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
@@ -294,70 +296,78 @@ impl Inner {
         let admitted = self.admission.admit(call.parent_id != 0)?;
         // In a task of its own, so the call runs to its end and is reported even if whoever
         // asked stops waiting (a client that hangs up).
-        tokio::spawn(self.run_and_report(call, admitted, None).in_current_span())
+        tokio::spawn(self.run_and_report(call, admitted).in_current_span())
             .await
             .map_err(|e| ApiError::internal(format!("the call's task failed: {e}")))?
     }
 
-    /// `local`: the call is a chained call of this executor, awaited here.
     async fn run_and_report(
         self: Arc<Self>,
         call: Call,
         _admitted: Admitted,
-        local: Option<Arc<LocalCall>>,
     ) -> Result<CallResult, ApiError> {
         let (id, user, function) = (call.id, call.user.clone(), call.function.clone());
-        let result = self.run(call, local.clone()).await;
+        let result = self.run(call).await;
         let outcome = match &result {
             Ok(result) => result.clone(),
             Err(err) => not_run(id, &user, &function, err),
         };
-        // Its worker told its callers here already, unless it never ran or held global locks.
-        if let Some(local) = &local {
-            local.end(Ended::of(&outcome));
-        }
-        self.local_calls.forget_children(id);
-        record_call(&outcome);
-        // Off the answer's path: the caller has the result now, the scheduler's table a moment
-        // later (its status polls and quota checks allow for that).
-        self.report(outcome, local.is_some());
+        self.ended(outcome, false);
         result
     }
 
-    async fn run(&self, call: Call, local: Option<Arc<LocalCall>>) -> Result<CallResult, ApiError> {
+    /// What follows a call's end here, whoever ran it. `local`: a chained call of this
+    /// executor, forgotten here once reported.
+    fn ended(self: &Arc<Self>, outcome: CallResult, local: bool) {
+        self.local_calls.forget_children(outcome.id);
+        record_call(&outcome);
+        // Off the answer's path: the caller has the result now, the scheduler's table a moment
+        // later (its status polls and quota checks allow for that).
+        self.report(outcome, local);
+    }
+
+    async fn run(&self, call: Call) -> Result<CallResult, ApiError> {
+        let (id, user) = (call.id, call.user.clone());
+        let (program, cold_start) = self.program(&call).await?;
+        let (reply, finished) = oneshot::channel();
+        self.pool.submit(CallTask::new(
+            call,
+            program,
+            self.limits.clone(),
+            cold_start,
+            self.local_state.clone(),
+            Reply::Channel(reply),
+        ));
+        let finished = finished.await.map_err(|_| ApiError::internal(LOST))?;
+        self.release_locks(id, &user, finished.global_locks).await;
+        Ok(finished.result)
+    }
+
+    /// What `call` runs (its module, and the snapshot it starts from), and whether the module
+    /// had to be loaded for it.
+    async fn program(&self, call: &Call) -> Result<(Program, bool), ApiError> {
         let (compiled, cold_start) = self.module(&call.module_hash).await?;
         tracing::Span::current().record("abi", tracing::field::display(compiled.abi));
-        let (id, user) = (call.id, call.user.clone());
         let guest = self.guests[&compiled.abi].clone();
         let snapshot = match compiled.init {
-            Some(plan) => Some(self.snapshot(&call, &compiled, &guest, plan).await),
+            Some(plan) => Some(self.snapshot(call, &compiled, &guest, plan).await),
             None => None,
         };
-        let (reply, finished) = oneshot::channel();
         let program = Program {
             module: compiled.module,
             memory: compiled.memory,
             guest,
             snapshot,
         };
-        let task = CallTask::new(
-            call,
-            program,
-            self.limits.clone(),
-            cold_start,
-            self.local_state.clone(),
-            reply,
-        );
-        self.pool.submit(task.running(local));
-        let finished = finished.await.map_err(|_| {
-            ApiError::internal(
-                "the executor lost the call before it finished (worker failure or shutdown)",
-            )
-        })?;
-        // Released before the outcome is known, so the next holder never waits on a lease.
-        for key in finished.global_locks {
+        Ok((program, cold_start))
+    }
+
+    /// Releases the global locks a call still held when it ended: before its outcome is
+    /// known, so the next holder never waits on a lease.
+    async fn release_locks(&self, id: u64, user: &str, keys: Vec<String>) {
+        for key in keys {
             let unlock = UnlockRequest {
-                user: user.clone(),
+                user: user.to_string(),
                 key,
                 holder: self.lock_holder(id),
             };
@@ -365,7 +375,28 @@ impl Inner {
                 tracing::warn!(error = %err, "could not release a global state lock");
             }
         }
-        Ok(finished.result)
+    }
+
+    /// Starts a chained call of this executor: queued for a worker, which ends it (see
+    /// [`LocalRun`]).
+    async fn start_local(self: Arc<Self>, call: Call, run: LocalRun) {
+        match self.program(&call).await {
+            Ok((program, cold_start)) => {
+                let end = Reply::Here(Box::new(move |finished| run.finished(finished)));
+                self.pool.submit(CallTask::new(
+                    call,
+                    program,
+                    self.limits.clone(),
+                    cold_start,
+                    self.local_state.clone(),
+                    end,
+                ));
+            }
+            Err(err) => {
+                let outcome = not_run(call.id, &call.user, &call.function, &err);
+                run.end(outcome);
+            }
+        }
     }
 
     /// The snapshot `call`'s function starts from, got now if this executor has none: the
@@ -783,17 +814,21 @@ impl Inner {
             .admit(true)
             .map_err(|e| refusal("chain", e))?;
         let local = self.local_calls.started(parent.id, child.id, &parent.user);
+        let run = LocalRun {
+            inner: self.clone(),
+            local,
+            call: (child.id, child.user.clone(), child.function.clone()),
+            admitted: Some(admitted),
+            ended: false,
+        };
         let span = tracing::info_span!(
             "executor.chained",
             call_id = placement.call_id,
             abi = tracing::field::Empty
         );
         // Begun here, so the child is queued for a worker before its caller runs on.
-        let run = self.clone().run_and_report(child, admitted, Some(local));
-        first_poll::start_here(
-            &self.runtime,
-            async move { drop(run.await) }.instrument(span),
-        );
+        let start = self.clone().start_local(child, run).instrument(span);
+        first_poll::start_here(&self.runtime, start);
         Ok(placement.call_id)
     }
 
@@ -948,6 +983,60 @@ impl Drop for Admitted {
             .set((before - 1) as f64);
     }
 }
+
+/// A chained call of this executor from its start to its end, which its worker reports: its
+/// callers here resume from there, and no task on the runtime waits for it. Dropped without
+/// ending (its worker lost it, or the executor stopped), it ends as not run.
+struct LocalRun {
+    inner: Arc<Inner>,
+    local: Arc<LocalCall>,
+    /// Its id, user and function.
+    call: (u64, String, String),
+    /// Released when it ends.
+    admitted: Option<Admitted>,
+    ended: bool,
+}
+
+impl LocalRun {
+    /// On the worker the call ended on.
+    fn finished(self, finished: Finished) {
+        if finished.global_locks.is_empty() {
+            return self.end(finished.result);
+        }
+        // Its callers resume once the locks it left are released, as for any call.
+        let inner = self.inner.clone();
+        let (id, user) = (self.call.0, self.call.1.clone());
+        let runtime = inner.runtime.clone();
+        let release = async move {
+            inner.release_locks(id, &user, finished.global_locks).await;
+            self.end(finished.result);
+        };
+        runtime.spawn(release.in_current_span());
+    }
+
+    fn end(mut self, outcome: CallResult) {
+        self.ended = true;
+        self.local.end(Ended::of(&outcome));
+        self.admitted.take();
+        self.inner.ended(outcome, true);
+    }
+}
+
+impl Drop for LocalRun {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let (id, user, function) = &self.call;
+        let outcome = not_run(*id, user, function, &ApiError::internal(LOST));
+        self.local.end(Ended::of(&outcome));
+        self.admitted.take();
+        self.inner.ended(outcome, true);
+    }
+}
+
+/// Why a call that never finished failed.
+const LOST: &str = "the executor lost the call before it finished (worker failure or shutdown)";
 
 /// The call's outcome, time and cold start, for a scrape.
 fn record_call(outcome: &CallResult) {
