@@ -22,7 +22,7 @@ use fwasm_proto::pb::{
 };
 use fwasm_proto::pubsub::{self, Event, Publisher};
 use fwasm_proto::{ApiError, ErrorCode};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 use tracing::instrument::WithSubscriber;
 use wasmi::{Engine, Linker};
@@ -71,6 +71,30 @@ fn guests(engine: &Engine, sidecar: bool, pool: &Arc<MemoryPool>) -> HashMap<Abi
 
 /// Retries of a report the scheduler did not take (about a minute and a half in all).
 const REPORT_RETRIES: u32 = 20;
+
+/// How long the reports of chained calls ended on workers gather before the next batch is
+/// sent: the runtime is woken once per batch, not once per call, and the reports are off every
+/// caller's path.
+const REPORT_PACE: Duration = Duration::from_micros(500);
+
+/// A chained call's outcome on its way to a batch, counted, with its call's span.
+type LocalReport = (CallResult, Reporting, tracing::Span);
+
+/// Sends the reports of chained calls ended on workers, a batch at a time, until the executor
+/// is gone.
+async fn send_local_reports(inner: Weak<Inner>, mut queue: mpsc::UnboundedReceiver<LocalReport>) {
+    let mut batch = Vec::new();
+    while queue.recv_many(&mut batch, 1024).await > 0 {
+        let Some(executor) = inner.upgrade() else {
+            return;
+        };
+        for (result, reporting, span) in batch.drain(..) {
+            executor.send_report(result, true, reporting, span);
+        }
+        drop(executor);
+        tokio::time::sleep(REPORT_PACE).await;
+    }
+}
 
 /// Reports not yet sent, and a wake-up for whoever waits for there to be none.
 #[derive(Default)]
@@ -139,6 +163,8 @@ struct Inner {
     local_calls: Arc<LocalCalls>,
     /// Outcome reports on their way to the scheduler.
     reports: Arc<ReportsInFlight>,
+    /// Reports of chained calls ended on workers, sent in batches.
+    local_reports: mpsc::UnboundedSender<LocalReport>,
     /// The local tier of state, shared by the calls on this executor.
     local_state: Arc<LocalState>,
     /// Where parked calls' host ops run.
@@ -185,6 +211,7 @@ impl Executor {
             let local_calls = local_calls.clone();
             Arc::new(move || local_calls.expire_due())
         };
+        let (local_reports, batches) = mpsc::unbounded_channel();
         let inner = Arc::new_cyclic(|inner: &Weak<Inner>| {
             let inner = inner.clone();
             let on_park = Arc::new(move |task, op, requeue: Sender<CallTask>| {
@@ -209,11 +236,14 @@ impl Executor {
                 parked: ParkedCount::default(),
                 local_calls,
                 reports: Arc::default(),
+                local_reports,
                 local_state: Arc::new(LocalState::new(config.max_local_state_bytes)),
                 runtime,
                 sidecar: config.sidecar.map(Sidecar::new),
             }
         });
+        let batching = send_local_reports(Arc::downgrade(&inner), batches);
+        inner.runtime.spawn(batching);
         Self { inner }
     }
 
@@ -497,10 +527,32 @@ impl Inner {
 
     /// Tells the scheduler how a call ended, in a task of its own, counted until it is done.
     /// If the scheduler cannot be reached (restarting, say), the report is retried for a
-    /// while, so the outcome is not lost.
-    /// `local`: the call is a chained call of this executor, forgotten here once reported.
+    /// while, so the outcome is not lost. `local`: the call is a chained call of this executor,
+    /// ended on a worker: its report joins the next batch (see [`send_local_reports`]), and it
+    /// is forgotten here once reported.
     fn report(self: &Arc<Self>, result: CallResult, local: bool) {
         let reporting = Reporting::start(&self.reports);
+        let span = tracing::Span::current();
+        if local {
+            match self.local_reports.send((result, reporting, span)) {
+                Ok(()) => return,
+                // The batches stopped with the executor: sent on its own.
+                Err(unsent) => {
+                    let (result, reporting, span) = unsent.0;
+                    return self.send_report(result, local, reporting, span);
+                }
+            }
+        }
+        self.send_report(result, local, reporting, span)
+    }
+
+    fn send_report(
+        self: &Arc<Self>,
+        result: CallResult,
+        local: bool,
+        reporting: Reporting,
+        span: tracing::Span,
+    ) {
         let scheduler = self.scheduler.clone();
         let local_calls = local.then(|| self.local_calls.clone());
         let report = async move {
@@ -524,7 +576,7 @@ impl Inner {
             }
             tracing::error!(call_id = result.id, "gave up reporting a call's outcome");
         };
-        self.runtime.spawn(report.in_current_span());
+        self.runtime.spawn(report.instrument(span));
     }
 
     /// The compiled module and whether it had to be loaded now (a cold start).
