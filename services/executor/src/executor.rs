@@ -360,17 +360,17 @@ impl Inner {
         let (id, user) = (call.id, call.user.clone());
         let (program, cold_start) = self.program(&call).await?;
         let (reply, finished) = oneshot::channel();
-        self.pool.submit(CallTask::new(
-            call,
-            program,
-            self.limits.clone(),
-            cold_start,
-            self.local_state.clone(),
-            Reply::Channel(reply),
-        ));
+        self.submit(call, program, cold_start, Reply::Channel(reply));
         let finished = finished.await.map_err(|_| ApiError::internal(LOST))?;
         self.release_locks(id, &user, finished.global_locks).await;
         Ok(finished.result)
+    }
+
+    /// Queues `call` for a worker.
+    fn submit(&self, call: Call, program: Program, cold_start: bool, reply: Reply) {
+        let (limits, local_state) = (self.limits.clone(), self.local_state.clone());
+        let task = CallTask::new(call, program, limits, cold_start, local_state, reply);
+        self.pool.submit(task);
     }
 
     /// What `call` runs (its module, and the snapshot it starts from), and whether the module
@@ -413,14 +413,7 @@ impl Inner {
         match self.program(&call).await {
             Ok((program, cold_start)) => {
                 let end = Reply::Here(Box::new(move |finished| run.finished(finished)));
-                self.pool.submit(CallTask::new(
-                    call,
-                    program,
-                    self.limits.clone(),
-                    cold_start,
-                    self.local_state.clone(),
-                    end,
-                ));
+                self.submit(call, program, cold_start, end);
             }
             Err(err) => {
                 let outcome = not_run(call.id, &call.user, &call.function, &err);
