@@ -22,16 +22,13 @@ use fwasm_proto::pb::{
 };
 use fwasm_proto::pubsub::{self, Event, Publisher};
 use fwasm_proto::{ApiError, ErrorCode};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::Instrument;
-use tracing::instrument::WithSubscriber;
 use wasmi::{Engine, Linker};
 
 use crate::abi::{self, Abi};
 use crate::cache::{Compiled, ModuleCache};
-use crate::call::{
-    CallTask, Finished, Guest, Instantiating, Program, Reply, in_subscriber_of, subscriber_of,
-};
+use crate::call::{CallTask, Finished, Guest, Instantiating, Program, Reply, in_subscriber_of};
 use crate::first_poll;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
@@ -44,6 +41,7 @@ use crate::local_calls::{LocalCall, LocalCalls};
 use crate::memory_pool::MemoryPool;
 use crate::parked::{ParkedCall, ParkedCount};
 use crate::pool::WorkerPool;
+use crate::reporting::Reporter;
 use crate::shared_snapshots::{self, shared_ref};
 use crate::sidecar::Sidecar;
 use crate::snapshot::{InitFailure, InitPlan, Origin, SlotKey, Snapshot, Snapshots};
@@ -69,75 +67,6 @@ fn guests(engine: &Engine, sidecar: bool, pool: &Arc<MemoryPool>) -> HashMap<Abi
     guests
 }
 
-/// Retries of a report the scheduler did not take (about a minute and a half in all).
-const REPORT_RETRIES: u32 = 20;
-
-/// How long the reports of chained calls ended on workers gather before the next batch is
-/// sent: the runtime is woken once per batch, not once per call, and the reports are off every
-/// caller's path.
-const REPORT_PACE: Duration = Duration::from_micros(500);
-
-/// A chained call's outcome on its way to a batch, counted, with its call's span.
-type LocalReport = (CallResult, Reporting, tracing::Span);
-
-/// Sends the reports of chained calls ended on workers, a batch at a time, until the executor
-/// is gone.
-async fn send_local_reports(inner: Weak<Inner>, mut queue: mpsc::UnboundedReceiver<LocalReport>) {
-    let mut batch = Vec::new();
-    while queue.recv_many(&mut batch, 1024).await > 0 {
-        let Some(executor) = inner.upgrade() else {
-            return;
-        };
-        for (result, reporting, span) in batch.drain(..) {
-            executor.send_report(result, true, reporting, span);
-        }
-        drop(executor);
-        tokio::time::sleep(REPORT_PACE).await;
-    }
-}
-
-/// Reports not yet sent, and a wake-up for whoever waits for there to be none.
-#[derive(Default)]
-struct ReportsInFlight {
-    count: AtomicUsize,
-    none_left: tokio::sync::Notify,
-}
-
-impl ReportsInFlight {
-    async fn all_done(&self, patience: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + patience;
-        loop {
-            let none_left = self.none_left.notified();
-            tokio::pin!(none_left);
-            none_left.as_mut().enable();
-            if self.count.load(Ordering::Acquire) == 0 {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, none_left).await.is_err() {
-                return false;
-            }
-        }
-    }
-}
-
-/// One report in flight, counted until dropped.
-struct Reporting(Arc<ReportsInFlight>);
-
-impl Reporting {
-    fn start(reports: &Arc<ReportsInFlight>) -> Self {
-        reports.count.fetch_add(1, Ordering::AcqRel);
-        Reporting(reports.clone())
-    }
-}
-
-impl Drop for Reporting {
-    fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.none_left.notify_waiters();
-        }
-    }
-}
-
 pub struct Executor {
     inner: Arc<Inner>,
 }
@@ -161,10 +90,8 @@ struct Inner {
     parked: ParkedCount,
     /// Chained calls running here, which their callers here await without the scheduler.
     local_calls: Arc<LocalCalls>,
-    /// Outcome reports on their way to the scheduler.
-    reports: Arc<ReportsInFlight>,
-    /// Reports of chained calls ended on workers, sent in batches.
-    local_reports: mpsc::UnboundedSender<LocalReport>,
+    /// Tells the scheduler how calls ended.
+    reporter: Reporter,
     /// The local tier of state, shared by the calls on this executor.
     local_state: Arc<LocalState>,
     /// Where parked calls' host ops run.
@@ -211,7 +138,7 @@ impl Executor {
             let local_calls = local_calls.clone();
             Arc::new(move || local_calls.expire_due())
         };
-        let (local_reports, batches) = mpsc::unbounded_channel();
+        let reporter = Reporter::new(scheduler.clone(), local_calls.clone(), runtime.clone());
         let inner = Arc::new_cyclic(|inner: &Weak<Inner>| {
             let inner = inner.clone();
             let on_park = Arc::new(move |task, op, requeue: Sender<CallTask>| {
@@ -235,15 +162,12 @@ impl Executor {
                 },
                 parked: ParkedCount::default(),
                 local_calls,
-                reports: Arc::default(),
-                local_reports,
+                reporter,
                 local_state: Arc::new(LocalState::new(config.max_local_state_bytes)),
                 runtime,
                 sidecar: config.sidecar.map(Sidecar::new),
             }
         });
-        let batching = send_local_reports(Arc::downgrade(&inner), batches);
-        inner.runtime.spawn(batching);
         Self { inner }
     }
 
@@ -260,7 +184,7 @@ impl Executor {
     /// Waits, up to `patience`, until every outcome report is sent (or given up): what an
     /// executor that stops serving does before it exits. Whether they all were.
     pub async fn reports_sent(&self, patience: Duration) -> bool {
-        self.inner.reports.all_done(patience).await
+        self.inner.reporter.all_sent(patience).await
     }
 
     /// Functions whose snapshot this executor fetched from another's instead of initialising.
@@ -342,18 +266,21 @@ impl Inner {
             Ok(result) => result.clone(),
             Err(err) => not_run(id, &user, &function, err),
         };
-        self.ended(outcome, false);
+        self.after_end(outcome, false);
         result
     }
 
     /// What follows a call's end here, whoever ran it. `local`: a chained call of this
-    /// executor, forgotten here once reported.
-    fn ended(self: &Arc<Self>, outcome: CallResult, local: bool) {
+    /// executor (see [`LocalRun`]).
+    fn after_end(&self, outcome: CallResult, local: bool) {
         self.local_calls.forget_children(outcome.id);
         record_call(&outcome);
         // Off the answer's path: the caller has the result now, the scheduler's table a moment
         // later (its status polls and quota checks allow for that).
-        self.report(outcome, local);
+        match local {
+            true => self.reporter.report_local(outcome),
+            false => self.reporter.report(outcome),
+        }
     }
 
     async fn run(&self, call: Call) -> Result<CallResult, ApiError> {
@@ -518,60 +445,6 @@ impl Inner {
         format!("{}/{call_id}", self.id)
     }
 
-    /// Tells the scheduler how a call ended, in a task of its own, counted until it is done.
-    /// If the scheduler cannot be reached (restarting, say), the report is retried for a
-    /// while, so the outcome is not lost. `local`: the call is a chained call of this executor,
-    /// ended on a worker: its report joins the next batch (see [`send_local_reports`]), and it
-    /// is forgotten here once reported.
-    fn report(self: &Arc<Self>, result: CallResult, local: bool) {
-        let reporting = Reporting::start(&self.reports);
-        let span = tracing::Span::current();
-        if local {
-            match self.local_reports.send((result, reporting, span)) {
-                Ok(()) => return,
-                // The batches stopped with the executor: sent on its own.
-                Err(unsent) => {
-                    let (result, reporting, span) = unsent.0;
-                    return self.send_report(result, local, reporting, span);
-                }
-            }
-        }
-        self.send_report(result, local, reporting, span)
-    }
-
-    fn send_report(
-        self: &Arc<Self>,
-        result: CallResult,
-        local: bool,
-        reporting: Reporting,
-        span: tracing::Span,
-    ) {
-        let scheduler = self.scheduler.clone();
-        let local_calls = local.then(|| self.local_calls.clone());
-        let report = async move {
-            let _reporting = reporting;
-            let mut pause = Duration::from_millis(100);
-            for attempt in 0..=REPORT_RETRIES {
-                match scheduler.call_finished(result.clone()).await {
-                    Ok(()) => {
-                        if let Some(local_calls) = local_calls {
-                            local_calls.forget(result.id);
-                        }
-                        return;
-                    }
-                    Err(err) if attempt == 0 => {
-                        tracing::warn!(call_id = result.id, error = %err, "could not report a call's outcome; retrying");
-                    }
-                    Err(_) => {}
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
-            tracing::error!(call_id = result.id, "gave up reporting a call's outcome");
-        };
-        self.runtime.spawn(report.instrument(span));
-    }
-
     /// The compiled module and whether it had to be loaded now (a cold start).
     async fn module(&self, module_hash: &str) -> Result<(Compiled, bool), ApiError> {
         if let Some(module) = self.cache.get(module_hash) {
@@ -635,10 +508,7 @@ impl Inner {
             Poll::Pending => {
                 let resume = async move { parked.resume(op.await) };
                 // Polled from now on where its call's span is recorded, like its first poll.
-                match subscriber_of(&in_span) {
-                    Some(dispatch) => runtime.spawn(resume.with_subscriber(dispatch)),
-                    None => runtime.spawn(resume),
-                };
+                first_poll::spawn_in_subscriber_of(&runtime, &in_span, resume);
                 None
             }
         }
@@ -862,9 +732,13 @@ impl Inner {
         let run = LocalRun {
             inner: self.clone(),
             local,
-            call: (child.id, child.user.clone(), child.function.clone()),
+            call: CallName {
+                id: child.id,
+                user: child.user.clone(),
+                function: child.function.clone(),
+            },
             admitted: Some(admitted),
-            ended: false,
+            outcome: None,
         };
         let span = tracing::info_span!(
             "executor.chained",
@@ -872,8 +746,11 @@ impl Inner {
             abi = tracing::field::Empty
         );
         // Begun here, so the child is queued for a worker before its caller runs on.
-        let start = self.clone().start_local(child, run).instrument(span);
-        first_poll::start_here(&self.runtime, start);
+        let start = self
+            .clone()
+            .start_local(child, run)
+            .instrument(span.clone());
+        first_poll::start_here(&self.runtime, &span, start);
         Ok(placement.call_id)
     }
 
@@ -1029,54 +906,73 @@ impl Drop for Admitted {
     }
 }
 
-/// A chained call of this executor from its start to its end, which its worker reports: its
-/// callers here resume from there, and no task on the runtime waits for it. Dropped without
-/// ending (its worker lost it, or the executor stopped), it ends as not run.
+/// A chained call of this executor from its start to its end, which the worker it ends on
+/// handles: no task on the runtime waits for it. It ends as it is dropped: its report is
+/// queued, then its callers here resume, then its admission is released. Dropped before it
+/// finished (its worker lost it, or the executor stopped), it ends as not run.
 struct LocalRun {
     inner: Arc<Inner>,
     local: Arc<LocalCall>,
-    /// Its id, user and function.
-    call: (u64, String, String),
-    /// Released when it ends.
+    call: CallName,
     admitted: Option<Admitted>,
-    ended: bool,
+    /// How it ended, once it has.
+    outcome: Option<CallResult>,
+}
+
+/// Who a call is, for its outcome when it never ran.
+struct CallName {
+    id: u64,
+    user: String,
+    function: String,
 }
 
 impl LocalRun {
     /// On the worker the call ended on.
-    fn finished(self, finished: Finished) {
+    fn finished(mut self, finished: Finished) {
+        // Kept first, so a release that never completes still reports the real outcome.
+        self.outcome = Some(finished.result);
         if finished.global_locks.is_empty() {
-            return self.end(finished.result);
+            return;
         }
         // Its callers resume once the locks it left are released, as for any call.
-        let inner = self.inner.clone();
-        let (id, user) = (self.call.0, self.call.1.clone());
+        let (inner, span) = (self.inner.clone(), tracing::Span::current());
+        let (id, user) = (self.call.id, self.call.user.clone());
         let runtime = inner.runtime.clone();
         let release = async move {
             inner.release_locks(id, &user, finished.global_locks).await;
-            self.end(finished.result);
+            drop(self);
         };
-        runtime.spawn(release.in_current_span());
+        first_poll::spawn_in_subscriber_of(&runtime, &span, release.instrument(span.clone()));
     }
 
+    /// Ends it with `outcome` (as it is dropped).
     fn end(mut self, outcome: CallResult) {
-        self.ended = true;
-        self.local.end(Ended::of(&outcome));
-        self.admitted.take();
-        self.inner.ended(outcome, true);
+        self.outcome = Some(outcome);
     }
 }
 
 impl Drop for LocalRun {
     fn drop(&mut self) {
-        if self.ended {
-            return;
+        let CallName { id, user, function } = &self.call;
+        let outcome = self
+            .outcome
+            .take()
+            .unwrap_or_else(|| not_run(*id, user, function, &ApiError::internal(LOST)));
+        let (inner, local, admitted) =
+            (self.inner.clone(), self.local.clone(), self.admitted.take());
+        let end = move || {
+            let ended = Ended::of(&outcome);
+            inner.after_end(outcome, true);
+            local.end(ended);
+            drop(admitted);
+        };
+        if std::thread::panicking() {
+            // Dropped while its worker unwinds from a panic: a second one here would abort the
+            // process, so the rest is done on the runtime.
+            self.inner.runtime.spawn(async move { end() });
+        } else {
+            end();
         }
-        let (id, user, function) = &self.call;
-        let outcome = not_run(*id, user, function, &ApiError::internal(LOST));
-        self.local.end(Ended::of(&outcome));
-        self.admitted.take();
-        self.inner.ended(outcome, true);
     }
 }
 

@@ -11,20 +11,39 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use tracing::instrument::WithSubscriber;
+
+use crate::call::subscriber_of;
+
 /// Polls `future` once, here. Must run within the runtime's context (for its timers).
 pub(crate) fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     let mut cx = Context::from_waker(Waker::noop());
     Pin::new(future).poll(&mut cx)
 }
 
-/// Runs `future` here until it first has to wait, then on `runtime`.
+/// Runs `future` here until it first has to wait, then on `runtime`, in the subscriber that
+/// has `span`.
 pub(crate) fn start_here(
     runtime: &tokio::runtime::Handle,
+    span: &tracing::Span,
     future: impl Future<Output = ()> + Send + 'static,
 ) {
     let _in_runtime = runtime.enter();
     let mut future = Box::pin(future);
     if poll_once(&mut future).is_pending() {
-        runtime.spawn(future);
+        spawn_in_subscriber_of(runtime, span, future);
     }
+}
+
+/// Spawns `future` on `runtime`, polled in the subscriber that has `span` (which need not be
+/// the runtime threads' default: a subscriber scoped to one thread, as in tests).
+pub(crate) fn spawn_in_subscriber_of(
+    runtime: &tokio::runtime::Handle,
+    span: &tracing::Span,
+    future: impl Future<Output = ()> + Send + 'static,
+) {
+    match subscriber_of(span) {
+        Some(dispatch) => runtime.spawn(future.with_subscriber(dispatch)),
+        None => runtime.spawn(future),
+    };
 }

@@ -21,6 +21,7 @@ mod memory_import;
 mod memory_pool;
 mod parked;
 mod pool;
+mod reporting;
 mod shared_snapshots;
 mod sidecar;
 mod snapshot;

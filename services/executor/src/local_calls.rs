@@ -199,7 +199,7 @@ impl LocalCalls {
 
 impl LocalCall {
     /// The call has ended: its callers parked on it resume with how. Only the first end
-    /// counts (a call is ended from its worker, and again by its task as a fallback).
+    /// counts.
     pub(crate) fn end(&self, ended: Ended) {
         let waiters = {
             let mut progress = lock(&self.progress);

@@ -91,7 +91,8 @@ fn work(
             }
         };
         // A panic here would be a bug in fwasm, wasmi or an op begun here; it must cost one
-        // call, not the worker. The task's reply channel drops with it and its caller is told.
+        // call, not the worker. The task drops with its reply, and its caller is told (a
+        // chained call of this executor ends as not run).
         let ran = catch_unwind(AssertUnwindSafe(|| match task.run_slice() {
             Slice::Again(unfinished) => {
                 let _ = requeue.send(unfinished);

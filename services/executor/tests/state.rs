@@ -15,8 +15,9 @@ use fwasm_proto::pb::{
 
 use support::*;
 
-/// A guest whose `fwasm_handle` runs `body`, then returns "hi". The key "shared" is at 300
-/// and the bytes "done" at 320; `$fail_last` fails the call with `last_error`'s message.
+/// A guest whose `fwasm_handle` runs `body`, then returns "hi". The key "shared" is at 300,
+/// the bytes "done" at 320 and the function name "locker" at 340; `$fail_last` fails the
+/// call with `last_error`'s message.
 fn state_guest(body: &str) -> String {
     format!(
         r#"(module
@@ -28,10 +29,12 @@ fn state_guest(body: &str) -> String {
             (import "fwasm_v1" "state_set" (func $set (param i32 i32 i32 i32) (result i32)))
             (import "fwasm_v1" "state_delete" (func $delete (param i32 i32) (result i32)))
             (import "fwasm_v1" "await" (func $await (param i64 i32) (result i32)))
+            (import "fwasm_v1" "chain" (func $chain (param i32 i32 i32 i32) (result i64)))
             (memory (export "memory") 1)
             (data (i32.const 100) "\01\c8\00\00\00\00\00\02\00\00\00hi")
             (data (i32.const 300) "shared")
             (data (i32.const 320) "done")
+            (data (i32.const 340) "locker")
             (func (export "fwasm_abi_v1"))
             (func (export "fwasm_alloc") (param i32) (result i32) i32.const 1024)
             (func $fail_last (local $n i32)
@@ -102,6 +105,23 @@ async fn global_locks_are_released_when_the_call_that_took_them_ends() {
     assert_hi(&h.run_as("alice", &state_guest(&lock(4))).await);
     let reply = h.state.lock_state(outsiders_lock("alice")).await.unwrap();
     assert!(reply.granted, "free at once, not after the lease");
+}
+
+#[tokio::test]
+async fn a_chained_call_s_global_locks_are_released_before_its_caller_resumes() {
+    let h = Harness::new(Limits::default()).await;
+    // Takes the global write lock and returns without unlocking.
+    h.add_function_of("alice", "locker", &state_guest(&lock(4)))
+        .await;
+    let chain_and_await = r#"
+        (if (call $await
+                (call $chain (i32.const 340) (i32.const 6) (i32.const 0) (i32.const 0))
+                (i32.const -1))
+            (then (call $fail_last)))"#;
+    assert_hi(&h.run_as("alice", &state_guest(chain_and_await)).await);
+    // Its caller, chained on the same executor, resumed only once the lock was free.
+    let reply = h.state.lock_state(outsiders_lock("alice")).await.unwrap();
+    assert!(reply.granted, "free once the caller has its answer");
 }
 
 #[tokio::test]
