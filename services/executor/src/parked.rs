@@ -59,11 +59,11 @@ impl ParkedCall {
         &self.task
     }
 
-    /// Hands the call its op's result and queues it to run again, on whichever worker is free.
+    /// Hands the call its op's result and queues it to run again: next on this worker if this
+    /// is one, else on whichever worker is free.
     pub(crate) fn resume(self, result: OpResult) {
         let requeue = self.requeue.clone();
-        // Only a pool that is gone has no queue, and then nobody runs calls.
-        let _ = requeue.send(self.complete(result));
+        crate::pool::queue(&requeue, self.complete(result));
     }
 
     /// Hands the call its op's result, for the worker at hand to run it on.

@@ -4,7 +4,12 @@
 //! keeps a long call from starving short ones and lets a wall-clock timeout stop a loop. A call
 //! parked in a host call (awaiting another call) leaves the pool entirely until its op is done,
 //! so waiting calls hold no thread.
+//!
+//! A call queued by what a worker runs (a chained call it starts, a caller whose awaited call
+//! it ends) is the one that worker runs next, so handing a call on wakes no other thread; the
+//! one it displaces goes to the shared queue, where any worker takes it.
 
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread;
@@ -24,6 +29,29 @@ pub(crate) type ParkHandler =
 /// says when the next one will. Workers call it between calls and sleep no longer than that,
 /// so timing out a wait costs no other thread.
 pub(crate) type TimerCheck = Arc<dyn Fn() -> Option<Instant> + Send + Sync>;
+
+thread_local! {
+    /// On a worker, its pool's queue.
+    static POOL: RefCell<Option<Sender<CallTask>>> = const { RefCell::new(None) };
+    /// On a worker, the call it runs next.
+    static NEXT: RefCell<Option<CallTask>> = const { RefCell::new(None) };
+}
+
+/// Queues `task` on `queue`: as the call this thread runs next if it is a worker of that
+/// queue's pool, else for any worker.
+pub(crate) fn queue(queue: &Sender<CallTask>, task: CallTask) {
+    let here = POOL.with_borrow(|pool| pool.as_ref().is_some_and(|p| p.same_channel(queue)));
+    let displaced = match here {
+        true => NEXT.with_borrow_mut(|next| next.replace(task)),
+        false => Some(task),
+    };
+    if let Some(task) = displaced {
+        // Workers hold a sender too, so the queue is open for as long as the pool exists.
+        let _ = queue.send(task);
+        let depth = queue.len() as f64;
+        fwasm_proto::metrics::meters().queue_depth.set(depth);
+    }
+}
 
 pub(crate) struct WorkerPool {
     queue: Sender<CallTask>,
@@ -47,10 +75,7 @@ impl WorkerPool {
     }
 
     pub(crate) fn submit(&self, task: CallTask) {
-        // Workers hold a sender too, so the queue is open for as long as the pool exists.
-        let _ = self.queue.send(task);
-        let depth = self.queue.len() as f64;
-        fwasm_proto::metrics::meters().queue_depth.set(depth);
+        queue(&self.queue, task);
     }
 }
 
@@ -61,6 +86,7 @@ fn work(
     on_park: ParkHandler,
     timers: TimerCheck,
 ) {
+    POOL.set(Some(requeue.clone()));
     // A call whose host op completed at once, to run on here.
     let mut ready: Option<CallTask> = None;
     loop {
@@ -69,7 +95,8 @@ fn work(
             tracing::error!("a wasm worker panicked while ending timed-out waits");
             None
         });
-        let task = match ready.take() {
+        let next = ready.take().or_else(|| NEXT.take());
+        let task = match next {
             Some(task) => task,
             None => {
                 let task = match due {
