@@ -6,8 +6,11 @@
 //! so waiting calls hold no thread.
 //!
 //! A call queued by what a worker runs (a chained call it starts, a caller whose awaited call
-//! it ends) is the one that worker runs next, so handing a call on wakes no other thread; the
-//! one it displaces goes to the shared queue, where any worker takes it.
+//! it ends) waits in that worker's slot for its next turn, so handing a call on wakes no other
+//! thread; the one it displaces goes to the shared queue, where any worker takes it. A call
+//! whose host op completed at once may run on before the slot's call only if the slot was
+//! empty when its slice began (a chain then an await: the await parks it and the child runs),
+//! so a call polling its child cannot keep the child from running.
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -86,7 +89,7 @@ fn work(
     on_park: ParkHandler,
     timers: TimerCheck,
 ) {
-    POOL.set(Some(requeue.clone()));
+    let _worker = Worker::of(&requeue);
     // A call whose host op completed at once, to run on here.
     let mut ready: Option<CallTask> = None;
     loop {
@@ -117,6 +120,7 @@ fn work(
                 task
             }
         };
+        let slot_was_taken = NEXT.with_borrow(Option::is_some);
         // A panic here would be a bug in fwasm, wasmi or an op begun here; it must cost one
         // call, not the worker. The task drops with its reply, and its caller is told (a
         // chained call of this executor ends as not run).
@@ -129,13 +133,34 @@ fn work(
             Slice::Done => None,
         }));
         match ran {
-            // Runs on here only while no other call waits for a worker: else to the back.
-            Ok(Some(task)) if tasks.is_empty() => ready = Some(task),
+            // Runs on here only while no other call waits for a worker, here or in the shared
+            // queue: else to the back.
+            Ok(Some(task)) if tasks.is_empty() && !slot_was_taken => ready = Some(task),
             Ok(Some(task)) => {
                 let _ = requeue.send(task);
             }
             Ok(None) => {}
             Err(_) => tracing::error!("a wasm worker panicked while running a call"),
+        }
+    }
+}
+
+/// This thread as a worker of the pool of `queue`, until dropped: then the slot is emptied
+/// into the shared queue and the thread is no longer the pool's.
+struct Worker(Sender<CallTask>);
+
+impl Worker {
+    fn of(queue: &Sender<CallTask>) -> Self {
+        POOL.set(Some(queue.clone()));
+        Worker(queue.clone())
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        POOL.set(None);
+        if let Some(task) = NEXT.take() {
+            let _ = self.0.send(task);
         }
     }
 }

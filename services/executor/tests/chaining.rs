@@ -628,3 +628,30 @@ async fn a_chained_call_reported_before_its_caller_awaits_it_is_awaited_through_
     let reason = "u/parent failed: u/trapper trapped";
     assert_failed(&result, FailureKind::Trap, reason);
 }
+
+#[tokio::test]
+async fn a_caller_polling_its_child_on_one_worker_lets_the_child_run() {
+    let h = Harness::with_config(ExecutorConfig {
+        limits: Limits {
+            timeout: Duration::from_secs(10),
+            ..Limits::default()
+        },
+        workers: 1,
+        ..ExecutorConfig::default()
+    })
+    .await;
+    h.add_function("child", &guest(RETURN_HI, "")).await;
+    // Chains the child, then looks (a zero timeout) until it is no longer running.
+    let body = r#"
+        (local.set $id (call $chain (i32.const 300) (i32.const 5) (i32.const 0) (i32.const 0)))
+        (if (i64.le_s (local.get $id) (i64.const 0)) (then (call $fail_last)))
+        (loop $poll
+            (br_if $poll (i32.eq (call $await (local.get $id) (i32.const 0)) (i32.const -7))))
+        (if (call $await (local.get $id) (i32.const -1)) (then (call $fail_last)))"#;
+    let parent = h.add_function("parent", &chaining_guest(body)).await;
+    // Twice: the second time the child is known, so `chain` completes on the worker and the
+    // child waits for that worker's next turn.
+    for _ in 0..2 {
+        assert_hi(&call(&h, "parent", &parent, 0).await);
+    }
+}
