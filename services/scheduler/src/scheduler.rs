@@ -69,9 +69,10 @@ const SAVE_ATTEMPTS: u32 = 5;
 /// Attempts a background call gets on executors that vanish under it.
 const MAX_DISPATCH_ATTEMPTS: u32 = 3;
 
-/// How long a status poll of a running synchronous call, or a placement its user's quota of
-/// concurrent calls would refuse, waits for a call's report first. Executors report how a call
-/// ended after answering it, so its caller can poll, or call again, before the report lands.
+/// How long a status poll of a call its executor has not reported yet, or a placement its
+/// user's quota of concurrent calls would refuse, waits for a call's report first. Executors
+/// report how a call ended after answering it (a chained call's caller on the same executor
+/// hears first too), so its caller can poll, or call again, before the report lands.
 const REPORT_GRACE: Duration = Duration::from_millis(250);
 
 impl Scheduler {
@@ -532,8 +533,8 @@ impl SchedulerApi for Scheduler {
         self.recall(req.id).await;
         let user = (!req.user.is_empty()).then_some(req.user.as_str());
         // A call's caller may know how it ended before this table has the report (sent after
-        // the answer): wait briefly for it, so a poll right after the answer never sees the
-        // call still running. Unless the asker wants only what the table holds now.
+        // the answer): wait briefly for it, so a poll right after the answer finds the call
+        // ended. Unless the asker wants only what the table holds now.
         let grace = (!req.at_once && self.calls.running_unreported(req.id)).then_some(REPORT_GRACE);
         let record = match grace {
             Some(grace) => self.calls.wait(req.id, user, Some(grace)).await,
@@ -898,6 +899,16 @@ mod tests {
         );
     }
 
+    /// Tells `s` that call `id` succeeded, as its executor does.
+    async fn report_success(s: &Scheduler, id: u64) {
+        let result = CallResult {
+            id,
+            status: CallStatus::Success as i32,
+            ..CallResult::default()
+        };
+        s.call_finished(result).await.unwrap();
+    }
+
     fn place(f: &str) -> PlaceRequest {
         PlaceRequest {
             user: "u".into(),
@@ -974,13 +985,7 @@ mod tests {
         // The poll is waiting (one thread: it ran until it had to) when the report lands.
         tokio::task::yield_now().await;
         assert!(!poll.is_finished());
-        s.call_finished(CallResult {
-            id: placed.call_id,
-            status: CallStatus::Success as i32,
-            ..CallResult::default()
-        })
-        .await
-        .unwrap();
+        report_success(&s, placed.call_id).await;
         assert_eq!(poll.await.unwrap().unwrap().status(), CallStatus::Success);
     }
 
@@ -1037,13 +1042,7 @@ mod tests {
             (record.status(), record.parent_id, record.user.as_str()),
             (CallStatus::Running, 42, "u")
         );
-        s.call_finished(CallResult {
-            id: placed.call_id,
-            status: CallStatus::Success as i32,
-            ..CallResult::default()
-        })
-        .await
-        .unwrap();
+        report_success(&s, placed.call_id).await;
         let wait = WaitCallRequest {
             id: placed.call_id,
             ..WaitCallRequest::default()

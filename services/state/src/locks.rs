@@ -268,6 +268,19 @@ mod tests {
         }
     }
 
+    /// Waits until `n` callers wait in line for key "k" (each waiter joins the line before
+    /// it sleeps, so the count says who is waiting, not how long it took).
+    async fn until_queued(locks: &Locks, n: usize) {
+        let queued = || {
+            let keys = locks.locks.keys();
+            keys.get(&("u".into(), "k".into()))
+                .map_or(0, |w| w.queue.len())
+        };
+        while queued() < n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     #[tokio::test]
     async fn readers_share_and_a_writer_excludes() {
         let locks = Locks::new();
@@ -345,15 +358,7 @@ mod tests {
                 })
             })
             .collect();
-        while locks
-            .locks
-            .keys()
-            .get(&("u".into(), "k".into()))
-            .map_or(0, |w| w.queue.len())
-            < readers.len()
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until_queued(&locks, readers.len()).await;
         locks.unlock("k", "writer").await;
         for reader in readers {
             assert!(reader.await.unwrap(), "every reader shares the lock");
@@ -376,15 +381,7 @@ mod tests {
                 waiter.unlock("k", name).await;
             }));
             // Each starts waiting before the next arrives.
-            while locks
-                .locks
-                .keys()
-                .get(&("u".into(), "k".into()))
-                .map_or(0, |w| w.queue.len())
-                < waiters.len()
-            {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            until_queued(&locks, waiters.len()).await;
         }
         assert!(
             !locks.lock("k", Write, "newcomer", LEASE, NOW).await,
