@@ -471,7 +471,6 @@ impl Inner {
         Ok((module, true))
     }
 
-    /// Runs a parked call's op on the async runtime, then queues the call to resume.
     /// Parks a call for its host op. Hands the call back if the op completed at once, for
     /// this worker to run it on.
     fn park(
@@ -728,15 +727,9 @@ impl Inner {
             .admission
             .admit(true)
             .map_err(|e| refusal("chain", e))?;
-        let local = self.local_calls.started(parent.id, child.id, &parent.user);
         let run = LocalRun {
             inner: self.clone(),
-            local,
-            call: CallName {
-                id: child.id,
-                user: child.user.clone(),
-                function: child.function.clone(),
-            },
+            local: self.local_calls.started(&child),
             admitted: Some(admitted),
             outcome: None,
         };
@@ -913,17 +906,9 @@ impl Drop for Admitted {
 struct LocalRun {
     inner: Arc<Inner>,
     local: Arc<LocalCall>,
-    call: CallName,
     admitted: Option<Admitted>,
     /// How it ended, once it has.
     outcome: Option<CallResult>,
-}
-
-/// Who a call is, for its outcome when it never ran.
-struct CallName {
-    id: u64,
-    user: String,
-    function: String,
 }
 
 impl LocalRun {
@@ -936,7 +921,8 @@ impl LocalRun {
         }
         // Its callers resume once the locks it left are released, as for any call.
         let (inner, span) = (self.inner.clone(), tracing::Span::current());
-        let (id, user) = (self.call.id, self.call.user.clone());
+        let (id, user, _) = self.local.name();
+        let user = user.to_string();
         let runtime = inner.runtime.clone();
         let release = async move {
             inner.release_locks(id, &user, finished.global_locks).await;
@@ -953,11 +939,10 @@ impl LocalRun {
 
 impl Drop for LocalRun {
     fn drop(&mut self) {
-        let CallName { id, user, function } = &self.call;
-        let outcome = self
-            .outcome
-            .take()
-            .unwrap_or_else(|| not_run(*id, user, function, &ApiError::internal(LOST)));
+        let outcome = self.outcome.take().unwrap_or_else(|| {
+            let (id, user, function) = self.local.name();
+            not_run(id, user, function, &ApiError::internal(LOST))
+        });
         let (inner, local, admitted) =
             (self.inner.clone(), self.local.clone(), self.admitted.take());
         let end = move || {

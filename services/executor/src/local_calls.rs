@@ -43,6 +43,7 @@ struct Timers(Mutex<BTreeMap<(Instant, u64), Weak<LocalCall>>>);
 pub(crate) struct LocalCall {
     id: u64,
     user: String,
+    function: String,
     progress: Mutex<Progress>,
     timers: Arc<Timers>,
 }
@@ -88,11 +89,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl LocalCalls {
-    /// Registers `id`, a call of `user` that `parent` chained and this executor runs.
-    pub(crate) fn started(&self, parent: u64, id: u64, user: &str) -> Arc<LocalCall> {
+    /// Registers `call`, which its parent chained and this executor runs.
+    pub(crate) fn started(&self, call: &fwasm_proto::pb::Call) -> Arc<LocalCall> {
+        let (parent, id) = (call.parent_id, call.id);
         let call = Arc::new(LocalCall {
             id,
-            user: user.to_string(),
+            user: call.user.clone(),
+            function: call.function.clone(),
             progress: Mutex::new(Progress::Running(Vec::new())),
             timers: self.timers.clone(),
         });
@@ -220,6 +223,11 @@ impl LocalCall {
         for waiter in waiters {
             waiter.call.resume(self.awaited(Ok(ended.clone())));
         }
+    }
+
+    /// Its id, user and function.
+    pub(crate) fn name(&self) -> (u64, &str, &str) {
+        (self.id, &self.user, &self.function)
     }
 
     fn awaited(&self, ended: Result<Ended, Refusal>) -> OpResult {

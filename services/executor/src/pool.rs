@@ -147,20 +147,19 @@ fn work(
 
 /// This thread as a worker of the pool of `queue`, until dropped: then the slot is emptied
 /// into the shared queue and the thread is no longer the pool's.
-struct Worker(Sender<CallTask>);
+struct Worker;
 
 impl Worker {
     fn of(queue: &Sender<CallTask>) -> Self {
         POOL.set(Some(queue.clone()));
-        Worker(queue.clone())
+        Worker
     }
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        POOL.set(None);
-        if let Some(task) = NEXT.take() {
-            let _ = self.0.send(task);
+        if let (Some(queue), Some(task)) = (POOL.take(), NEXT.take()) {
+            let _ = queue.send(task);
         }
     }
 }
