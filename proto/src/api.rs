@@ -6,13 +6,13 @@ use async_trait::async_trait;
 use crate::ApiError;
 use crate::pb::{
     AppendedState, Call, CallRecord, CallRef, CallResult, ExecutorHeartbeat, FileData, FileList,
-    FileRef, FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply, ListFilesRequest,
-    ListQuotasRequest, ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockReply,
-    LockRequest, ModuleRef, PlaceRequest, Placement, PutFileRequest, PutFunctionRequest,
-    PutSnapshotRequest, QuotaList, QuotaRef, SaveCallRequest, SetStateRequest, SnapshotRef,
-    StateKey, StateValue, StorageUsage, StoredSnapshot, SubmitRequest, Subscription,
-    SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, UserQuota, WaitCallRequest,
-    WriteStateReply, WriteStateRequest,
+    FileRef, FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply, LeaseRequest,
+    ListFilesRequest, ListQuotasRequest, ListSubscriptionsRequest, ListTokensRequest, LoadedCall,
+    LockReply, LockRequest, ModuleRef, PlaceRequest, Placement, PlacementLease, PutFileRequest,
+    PutFunctionRequest, PutSnapshotRequest, QuotaList, QuotaRef, RecordCallsRequest,
+    SaveCallRequest, SetStateRequest, SnapshotRef, StateKey, StateValue, StorageUsage,
+    StoredSnapshot, SubmitRequest, Subscription, SubscriptionList, TokenList, TokenRecord,
+    TokenRef, UnlockRequest, UserQuota, WaitCallRequest, WriteStateReply, WriteStateRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -91,6 +91,11 @@ pub trait SchedulerApi: Send + Sync + 'static {
     async fn set_quota(&self, req: UserQuota) -> Result<(), ApiError>;
     /// The limits in force for a user.
     async fn get_quota(&self, req: QuotaRef) -> Result<UserQuota, ApiError>;
+    /// A block of call ids and an executor for a run of one function's calls (none for a
+    /// user with a quota of calls: `place_each`).
+    async fn lease(&self, req: LeaseRequest) -> Result<PlacementLease, ApiError>;
+    /// Records calls started from leases, as running.
+    async fn record_calls(&self, req: RecordCallsRequest) -> Result<(), ApiError>;
 }
 
 /// Running calls.

@@ -532,6 +532,18 @@ impl pb::scheduler_server::Scheduler for SchedulerServer {
     ) -> Result<Response<pb::HeartbeatReply>, Status> {
         serve_with!(self.0, heartbeat, r)
     }
+    async fn lease(
+        &self,
+        r: Request<pb::LeaseRequest>,
+    ) -> Result<Response<pb::PlacementLease>, Status> {
+        serve_with!(self.0, lease, r)
+    }
+    async fn record_calls(
+        &self,
+        r: Request<pb::RecordCallsRequest>,
+    ) -> Result<Response<pb::RecordCallsReply>, Status> {
+        serve_with!(self.0, record_calls, r).map(|r| r.map(|()| pb::RecordCallsReply {}))
+    }
 }
 
 #[async_trait]
@@ -562,6 +574,12 @@ impl SchedulerApi for SchedulerClient<Channel> {
     }
     async fn heartbeat(&self, beat: pb::ExecutorHeartbeat) -> Result<pb::HeartbeatReply, ApiError> {
         call_with!(SchedulerClient, self, heartbeat, beat)
+    }
+    async fn lease(&self, req: pb::LeaseRequest) -> Result<pb::PlacementLease, ApiError> {
+        call_with!(SchedulerClient, self, lease, req)
+    }
+    async fn record_calls(&self, req: pb::RecordCallsRequest) -> Result<(), ApiError> {
+        call_with!(SchedulerClient, self, record_calls, req).map(|_| ())
     }
 }
 

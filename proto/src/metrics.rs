@@ -34,6 +34,10 @@ pub const PARKED_CALLS: &str = "fwasm_executor_parked_calls";
 pub const EXECUTORS: &str = "fwasm_scheduler_executors";
 /// Background calls the scheduler holds until an executor has room.
 pub const SCHEDULER_QUEUED: &str = "fwasm_scheduler_queued_calls";
+/// Placement leases (blocks of call ids for one function's calls) the scheduler granted.
+pub const LEASES: &str = "fwasm_scheduler_leases_total";
+/// Calls a gateway placed from a lease, without asking the scheduler.
+pub const LEASED_CALLS: &str = "fwasm_gateway_leased_calls_total";
 
 /// Events published, by `outcome` (accepted: every subscribed function's call recorded;
 /// refused).
@@ -124,6 +128,8 @@ pub struct Meters {
     pub parked_calls: metrics::Gauge,
     pub executors: metrics::Gauge,
     pub scheduler_queued: metrics::Gauge,
+    pub leases_granted: metrics::Counter,
+    pub leased_calls: metrics::Counter,
     pub events_accepted: metrics::Counter,
     pub events_refused: metrics::Counter,
     pub event_calls: metrics::Counter,
@@ -152,6 +158,8 @@ pub fn meters() -> &'static Meters {
             parked_calls: metrics::gauge!(PARKED_CALLS),
             executors: metrics::gauge!(EXECUTORS),
             scheduler_queued: metrics::gauge!(SCHEDULER_QUEUED),
+            leases_granted: metrics::counter!(LEASES),
+            leased_calls: metrics::counter!(LEASED_CALLS),
             events_accepted: metrics::counter!(EVENTS, "outcome" => "accepted"),
             events_refused: metrics::counter!(EVENTS, "outcome" => "refused"),
             event_calls: metrics::counter!(EVENT_CALLS),

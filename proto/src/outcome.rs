@@ -26,3 +26,10 @@ pub fn return_code(result: &CallResult) -> i32 {
         result.failure().max(FailureKind::Trap) as i32
     }
 }
+
+/// Now, in microseconds since the Unix epoch: the times a call record keeps.
+pub fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}

@@ -9,7 +9,7 @@ use fwasm_proto::pb::{UploadRequest, UserQuota};
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::support::{up_at, up_with_default_quota};
+use crate::support::{Platform, mesh, up_at, up_with_default_quota};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_users_flood_is_refused_while_another_users_calls_succeed() {
@@ -69,8 +69,27 @@ async fn one_users_flood_is_refused_while_another_users_calls_succeed() {
 
 #[tokio::test]
 async fn a_users_own_quota_applies_at_once_and_says_when_to_retry() {
-    let p = up_with_default_quota(UserQuota::default()).await;
+    let platforms = [
+        (
+            "fwasm up",
+            up_with_default_quota(UserQuota::default()).await,
+        ),
+        ("mesh", mesh().await),
+    ];
+    for (mode, p) in platforms {
+        own_quota_applies_at_once(mode, p).await;
+    }
+}
+
+async fn own_quota_applies_at_once(mode: &str, p: Platform) {
     p.upload_testkit("rated", &["upper"]).await;
+    // Called before it has a quota (in the mesh the gateway then holds a lease of call ids
+    // for the function, which the quota must end).
+    assert_eq!(
+        p.call("rated/upper", "a").await,
+        (200, "A".into()),
+        "{mode}"
+    );
     p.upload_testkit("free", &["upper"]).await;
     let server = || fwasm::client::Server::from(&p.grpc);
     let one_a_minute = UserQuota {

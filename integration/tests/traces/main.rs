@@ -46,7 +46,7 @@ async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
         provider.force_flush().unwrap();
         let spans = exporter.get_finished_spans().unwrap();
         let count = |name: &str| spans.iter().filter(|s| s.name == name).count();
-        let all_there = ["gateway.invoke", "scheduler.place", "executor.execute"]
+        let all_there = ["gateway.invoke", "scheduler.lease", "executor.execute"]
             .iter()
             .all(|name| count(name) > 0)
             && count("grpc.serve") >= 2;
@@ -67,16 +67,15 @@ async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
             .trace_id()
     };
     let trace = trace_of("gateway.invoke");
-    assert_eq!(trace_of("scheduler.place"), trace);
+    // The function's first call through this gateway took a lease of call ids (the calls
+    // after it are placed from the lease, without asking the scheduler).
+    assert_eq!(trace_of("scheduler.lease"), trace);
     assert_eq!(trace_of("executor.execute"), trace);
     let hops = spans
         .iter()
         .filter(|span| span.name == "grpc.serve" && span.span_context.trace_id() == trace)
         .count();
-    assert!(
-        hops >= 2,
-        "the placement and the call each crossed a gRPC hop"
-    );
+    assert!(hops >= 2, "the lease and the call each crossed a gRPC hop");
 
     // A caller that sends its own trace context (W3C `traceparent`, over HTTP or as gRPC
     // metadata) finds fwasm's spans in its trace.

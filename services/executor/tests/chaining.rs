@@ -449,6 +449,15 @@ impl SchedulerApi for SilentOnCalls {
     async fn get_quota(&self, req: QuotaRef) -> Result<UserQuota, ApiError> {
         self.scheduler.get_quota(req).await
     }
+    async fn lease(
+        &self,
+        req: fwasm_proto::pb::LeaseRequest,
+    ) -> Result<fwasm_proto::pb::PlacementLease, ApiError> {
+        self.scheduler.lease(req).await
+    }
+    async fn record_calls(&self, req: fwasm_proto::pb::RecordCallsRequest) -> Result<(), ApiError> {
+        self.scheduler.record_calls(req).await
+    }
 }
 
 /// An executor beside the harness's with `limits`, whose scheduler says nothing of calls but

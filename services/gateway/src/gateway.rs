@@ -11,7 +11,7 @@ use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
     Call, CallRecord, CallRef, CallResult, CreatedToken, FileList, FileRef, FunctionRef,
     FunctionSettings, Header, ListFilesRequest, ListSubscriptionsRequest, ListTokensRequest,
-    LockMode, LockRequest, PlaceRequest, PutFileRequest, PutFunctionRequest, QuotaRef,
+    LockMode, LockRequest, PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, QuotaRef,
     SetStateRequest, StateKey, StateValue, StateWrite, StorageUsage, SubmitRequest, Subscription,
     TokenRecord, TokenRef, UnlockRequest, UploadReply, UserQuota, WaitCallRequest,
     WriteStateRequest,
@@ -21,6 +21,7 @@ use fwasm_proto::{ApiError, ErrorCode, names};
 
 use crate::GatewayConfig;
 use crate::auth::{self, Caller, Tokens, check_admin, check_user};
+use crate::leases::Leases;
 use tracing::Instrument;
 
 pub struct Gateway {
@@ -33,6 +34,34 @@ pub struct Gateway {
     /// Uploads validated at once (validation compiles a module and may run its
     /// initialisation): one per core, so uploads cannot take every thread of the machine.
     validations: tokio::sync::Semaphore,
+    /// Set when calls are placed from leases (the scheduler is in another process).
+    leases: Option<Arc<Leases>>,
+}
+
+/// Sends `call` where `placement` says, with the placement's id and module; a call that never
+/// ran there is reported as not run (the executor reports those it ran).
+async fn run_placed(
+    scheduler: &dyn SchedulerApi,
+    executors: &dyn ExecutorDirectory,
+    placement: &Placement,
+    call: Call,
+) -> Result<CallResult, ApiError> {
+    let (user, function) = (call.user.clone(), call.function.clone());
+    let call = Call {
+        id: placement.call_id,
+        module_hash: placement.module_hash.clone(),
+        settings: placement.settings.clone(),
+        ..call
+    };
+    let result = match executors.executor(placement) {
+        Ok(executor) => executor.execute(call).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = &result {
+        let outcome = not_run(placement.call_id, &user, &function, err);
+        let _ = scheduler.call_finished(outcome).await;
+    }
+    result
 }
 
 /// A request to run a function, from any front door.
@@ -66,7 +95,15 @@ impl Gateway {
             executors,
             tokens,
             validations: tokio::sync::Semaphore::new(cores),
+            leases: None,
         }
+    }
+
+    /// Places calls from leases of call ids instead of asking the scheduler for each (see
+    /// [`Leases`]): for a scheduler in another process. Must be called in a tokio runtime.
+    pub fn placing_from_leases(mut self) -> Self {
+        self.leases = Some(Arc::new(Leases::new(self.scheduler.clone())));
+        self
     }
 
     /// Who a request that sent `token` comes from: anyone while tokens are off; else the
@@ -125,7 +162,13 @@ impl Gateway {
         check_admin("quotas")?;
         names::check_name("user", &quota.user)?;
         self.state.put_quota(quota.clone()).await?;
-        self.scheduler.set_quota(quota).await
+        let user = quota.user.clone();
+        self.scheduler.set_quota(quota).await?;
+        // Its next call takes a lease again, or no more.
+        if let Some(leases) = &self.leases {
+            leases.forget_user(&user);
+        }
+        Ok(())
     }
 
     /// The quotas in force for `user` (its own, or the defaults; 0 = no limit): on calls, as
@@ -212,6 +255,9 @@ impl Gateway {
             })
             .await?;
         self.scheduler.function_updated(info.clone()).await?;
+        if let Some(leases) = &self.leases {
+            leases.forget(user, function);
+        }
         let abi = validated.abi;
         let proxy_id = validated.proxy_id.unwrap_or_default();
         tracing::info!(module_hash = %info.module_hash, %abi, proxy_id, "function uploaded");
@@ -260,34 +306,44 @@ impl Gateway {
     async fn invoke_now(&self, inv: Invocation) -> Result<CallResult, ApiError> {
         self.check(&inv)?;
         let (scheduler, executors) = (self.scheduler.clone(), self.executors.clone());
+        let leases = self.leases.clone();
         // On a task of its own, so a caller that hangs up does not strand a placed call: it
         // runs, or is reported as not run, and never stays "running" in the call table (nor
         // keeps a slot of its user's quota).
         let run = async move {
+            let (user, function) = (inv.user.clone(), inv.function.clone());
+            let call = inv.into_call();
+            let leased = match &leases {
+                Some(leases) => leases.place(&user, &function).await?,
+                None => None,
+            };
+            if let Some(placement) = leased {
+                let result = run_placed(&*scheduler, &*executors, &placement, call.clone()).await;
+                match result {
+                    // The lease's executor is gone or full: the scheduler places this call
+                    // (as another), and the next takes a new lease.
+                    Err(err)
+                        if matches!(
+                            err.code,
+                            ErrorCode::Unavailable | ErrorCode::ResourceExhausted
+                        ) =>
+                    {
+                        tracing::debug!(error = %err, executor = %placement.executor_id, "leased executor refused a call");
+                        if let Some(leases) = &leases {
+                            leases.forget(&user, &function);
+                        }
+                    }
+                    result => return result,
+                }
+            }
             let placement = scheduler
                 .place(PlaceRequest {
-                    user: inv.user.clone(),
-                    function: inv.function.clone(),
+                    user: user.clone(),
+                    function: function.clone(),
                     ..PlaceRequest::default()
                 })
                 .await?;
-            let (user, function) = (inv.user.clone(), inv.function.clone());
-            let call = Call {
-                id: placement.call_id,
-                module_hash: placement.module_hash.clone(),
-                settings: placement.settings.clone(),
-                ..inv.into_call()
-            };
-            let result = match executors.executor(&placement) {
-                Ok(executor) => executor.execute(call).await,
-                Err(err) => Err(err),
-            };
-            if let Err(err) = &result {
-                // The executor reports calls it ran; this one it never ran.
-                let outcome = not_run(placement.call_id, &user, &function, err);
-                let _ = scheduler.call_finished(outcome).await;
-            }
-            result
+            run_placed(&*scheduler, &*executors, &placement, call).await
         };
         tokio::spawn(run.in_current_span())
             .await

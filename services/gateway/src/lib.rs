@@ -10,6 +10,7 @@ mod dapr_http;
 mod faasm_json;
 mod gateway;
 mod http;
+mod leases;
 mod metered;
 mod public_grpc;
 mod runtime_apis;
@@ -119,7 +120,8 @@ pub async fn run(
         connect_scheduler(scheduler_addr, tls.as_ref())?,
         connect_state(state_addr, tls.as_ref())?,
         Arc::new(fwasm_proto::directory::RemoteExecutors::new(tls)),
-    );
+    )
+    .placing_from_leases();
     if let Some(token) = admin_token {
         gateway.install_admin_token(token).await?;
     }

@@ -3,11 +3,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use fwasm_proto::ApiError;
+use fwasm_proto::outcome::unix_micros;
 use fwasm_proto::pb::{CallRecord, CallResult, CallStatus, FailureKind};
 use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::leased::LeasedIds;
 
 /// How long and how much of finished calls the table keeps. Unfinished calls are always kept:
 /// someone may be waiting for them.
@@ -44,6 +47,8 @@ pub(crate) struct CallTable {
     inner: Mutex<Calls>,
     /// Where every change goes when the table must outlive the scheduler.
     changes: Option<mpsc::UnboundedSender<Change>>,
+    /// Woken whenever calls started from leases are recorded.
+    recorded: Notify,
 }
 
 /// What the writer of a durable table receives, in order.
@@ -72,6 +77,8 @@ struct Calls {
     /// Users with placements waiting for room in that quota: each call of theirs that ends
     /// wakes one of them.
     waiting_for_room: HashMap<String, Arc<Notify>>,
+    /// Call ids given out in leases, whose calls may be recorded late.
+    leased: LeasedIds,
 }
 
 impl Calls {
@@ -133,6 +140,7 @@ impl CallTable {
             retention,
             inner: Mutex::default(),
             changes: None,
+            recorded: Notify::new(),
         }
     }
 
@@ -257,6 +265,64 @@ impl CallTable {
         Ok(())
     }
 
+    /// Gives out `ids` in a lease: calls given them are recorded ([`CallTable::record`]) by
+    /// `until`, or never.
+    pub(crate) fn lease(&self, ids: std::ops::Range<u64>, until: Instant) {
+        self.calls().leased.lease(ids, until);
+    }
+
+    /// Records calls started from leases (each a root call, running), unless recorded already,
+    /// with the reports that came before them; returns the ids that were not leased, which are
+    /// not recorded.
+    pub(crate) fn record(&self, records: Vec<CallRecord>) -> Vec<u64> {
+        let mut refused = Vec::new();
+        for mut record in records {
+            let id = record.id;
+            {
+                let calls = self.calls();
+                if calls.by_id.contains_key(&id) {
+                    continue;
+                }
+                if !calls.leased.is_out(id) {
+                    refused.push(id);
+                    continue;
+                }
+            }
+            record.set_status(CallStatus::Running);
+            record.parent_id = 0;
+            // No limit applies: a lease goes only to users without a quota of calls, and a
+            // call from outside is the root of its tree.
+            let _ = self.insert(record, u64::MAX, 0, false);
+            let early = self.calls().leased.take_early(id);
+            if let Some(result) = early {
+                self.finish(&result);
+            }
+        }
+        self.recorded.notify_waiters();
+        refused
+    }
+
+    /// Waits, up to `within`, for call `id` to be recorded if it is out in a lease; returns at
+    /// once if the table has it, or if it is not out.
+    pub(crate) async fn await_record(&self, id: u64, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let recorded = self.recorded.notified();
+            tokio::pin!(recorded);
+            // Registered before looking, so a batch recorded in between still wakes it.
+            recorded.as_mut().enable();
+            {
+                let calls = self.calls();
+                if calls.by_id.contains_key(&id) || !calls.leased.is_out(id) {
+                    return;
+                }
+            }
+            if tokio::time::timeout_at(deadline, recorded).await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Marks a queued call as running on `executor_id`.
     pub(crate) fn set_running(&self, id: u64, executor_id: &str) {
         if let Some(entry) = self.calls().by_id.get_mut(&id)
@@ -354,7 +420,13 @@ impl CallTable {
     /// replaces (marked under the same lock, so no report slips in between).
     fn end(&self, result: &CallResult, presumed: bool) -> Option<String> {
         let mut calls = self.calls();
-        let entry = calls.by_id.get_mut(&result.id)?;
+        let Some(entry) = calls.by_id.get_mut(&result.id) else {
+            // A call from a lease may be reported before it is recorded: kept for then.
+            if !presumed {
+                calls.leased.hold_early(result);
+            }
+            return None;
+        };
         let late = entry.presumed_lost;
         if is_finished(&entry.record) && !late {
             return None;
@@ -551,12 +623,6 @@ fn retained_bytes(record: &CallRecord) -> usize {
 
 fn is_finished(record: &CallRecord) -> bool {
     matches!(record.status(), CallStatus::Success | CallStatus::Failed)
-}
-
-pub(crate) fn unix_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 #[cfg(test)]

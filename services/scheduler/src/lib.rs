@@ -11,6 +11,7 @@
 //! status polls and `await` read.
 
 mod calls;
+mod leased;
 mod members;
 mod quotas;
 mod scheduler;

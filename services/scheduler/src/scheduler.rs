@@ -8,17 +8,18 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use fwasm_proto::api::{SchedulerApi, StateApi};
 use fwasm_proto::directory::ExecutorDirectory;
-use fwasm_proto::outcome::not_run;
+use fwasm_proto::outcome::{not_run, unix_micros};
 use fwasm_proto::pb::{
     Call, CallRecord, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FailureKind,
-    FunctionInfo, FunctionRef, FunctionSettings, HeartbeatReply, PlaceRequest, Placement, QuotaRef,
-    SaveCallRequest, SubmitRequest, UserQuota, WaitCallRequest,
+    FunctionInfo, FunctionRef, FunctionSettings, HeartbeatReply, LeaseRequest, PlaceRequest,
+    Placement, PlacementLease, QuotaRef, RecordCallsRequest, SaveCallRequest, SubmitRequest,
+    UserQuota, WaitCallRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use tracing::Instrument;
 
 use crate::SchedulerConfig;
-use crate::calls::{CallTable, Change, unix_micros};
+use crate::calls::{CallTable, Change};
 use crate::members::Members;
 use crate::quotas::Quotas;
 
@@ -74,6 +75,17 @@ const MAX_DISPATCH_ATTEMPTS: u32 = 3;
 /// report how a call ended after answering it (a chained call's caller on the same executor
 /// hears first too), so its caller can poll, or call again, before the report lands.
 const REPORT_GRACE: Duration = Duration::from_millis(250);
+
+/// Call ids in a placement lease, and how long its holder may use them. Small enough that ids
+/// a gateway leaves unused stay few (ids grow about a million a second; see
+/// [`first_call_id`]), long enough that a busy function's calls take a lease every few dozen
+/// calls.
+const LEASE_IDS: u32 = 64;
+const LEASE_VALID: Duration = Duration::from_secs(1);
+
+/// How long after a lease ends its calls may still be recorded (a gateway records the calls
+/// it starts in batches).
+const LEASE_RECORD_MARGIN: Duration = Duration::from_secs(10);
 
 impl Scheduler {
     /// A scheduler that resolves functions through `state` and reaches executors through
@@ -138,6 +150,10 @@ impl Scheduler {
         status: CallStatus,
     ) -> Result<Placement, ApiError> {
         names::check_function_ref(&call.user, &call.function)?;
+        if call.parent_id != 0 {
+            // A parent started from a lease may not be recorded yet; its tree counts from it.
+            self.calls.await_record(call.parent_id, REPORT_GRACE).await;
+        }
         self.quotas.load(self.state.as_ref()).await?;
         let limits = self.quotas.limits(&call.user);
         let Function {
@@ -506,6 +522,63 @@ impl SchedulerApi for Scheduler {
         Ok(self.quotas.limits(&req.user))
     }
 
+    #[tracing::instrument(name = "scheduler.lease", skip_all, fields(user = %req.user, function = %req.function))]
+    async fn lease(&self, req: LeaseRequest) -> Result<PlacementLease, ApiError> {
+        names::check_function_ref(&req.user, &req.function)?;
+        self.quotas.load(self.state.as_ref()).await?;
+        let limits = self.quotas.limits(&req.user);
+        let valid_ms = LEASE_VALID.as_millis() as u32;
+        if limits.max_concurrent_calls > 0 || limits.calls_per_second > 0.0 {
+            // Its quotas are checked as each call is placed.
+            return Ok(PlacementLease {
+                place_each: true,
+                valid_ms,
+                ..PlacementLease::default()
+            });
+        }
+        let Function {
+            module_hash,
+            settings,
+        } = self.function(&req.user, &req.function).await?;
+        let executor = self.members.choose(&module_hash, "")?;
+        let first_call_id = self
+            .next_call_id
+            .fetch_add(u64::from(LEASE_IDS), Ordering::Relaxed);
+        let record_by = Instant::now() + LEASE_VALID + LEASE_RECORD_MARGIN;
+        self.calls.lease(
+            first_call_id..first_call_id + u64::from(LEASE_IDS),
+            record_by,
+        );
+        fwasm_proto::metrics::meters().leases_granted.increment(1);
+        Ok(PlacementLease {
+            place_each: false,
+            first_call_id,
+            call_ids: LEASE_IDS,
+            executor_id: executor.id,
+            executor_addr: executor.addr,
+            module_hash,
+            settings,
+            valid_ms,
+        })
+    }
+
+    #[tracing::instrument(name = "scheduler.record_calls", skip_all, fields(calls = req.records.len()))]
+    async fn record_calls(&self, req: RecordCallsRequest) -> Result<(), ApiError> {
+        for record in &req.records {
+            names::check_function_ref(&record.user, &record.function)?;
+        }
+        let refused = self.calls.record(req.records);
+        // Saved before answering, as a placement is.
+        self.calls.flushed().await;
+        match refused.as_slice() {
+            [] => Ok(()),
+            ids => Err(ApiError::invalid_argument(format!(
+                "calls {ids:?} were not given ids from a lease that is still open; place them \
+                 with Place"
+            ))),
+        }
+    }
+
     async fn heartbeat(&self, beat: ExecutorHeartbeat) -> Result<HeartbeatReply, ApiError> {
         names::check_name("executor", &beat.executor_id)?;
         self.members.beat(beat);
@@ -531,6 +604,7 @@ impl SchedulerApi for Scheduler {
     async fn get_call(&self, req: CallRef) -> Result<CallRecord, ApiError> {
         self.sweep();
         self.recall(req.id).await;
+        self.calls.await_record(req.id, REPORT_GRACE).await;
         let user = (!req.user.is_empty()).then_some(req.user.as_str());
         // A call's caller may know how it ended before this table has the report (sent after
         // the answer): wait briefly for it, so a poll right after the answer finds the call
@@ -548,6 +622,7 @@ impl SchedulerApi for Scheduler {
     async fn wait_call(&self, req: WaitCallRequest) -> Result<CallRecord, ApiError> {
         self.sweep();
         self.recall(req.id).await;
+        self.calls.await_record(req.id, REPORT_GRACE).await;
         let timeout = (req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms));
         let user = (!req.user.is_empty()).then_some(req.user.as_str());
         self.calls
@@ -1090,6 +1165,186 @@ mod tests {
         let (second, _) = scheduler(1);
         assert!(second.place(place("f")).await.unwrap().call_id > last);
         assert!(last < 1 << 53, "ids stay exact in JSON numbers");
+    }
+
+    fn lease_of(f: &str) -> LeaseRequest {
+        LeaseRequest {
+            user: "u".into(),
+            function: f.into(),
+        }
+    }
+
+    /// What a gateway sends for a call it started from a lease on executor e0.
+    fn started(id: u64) -> RecordCallsRequest {
+        RecordCallsRequest {
+            records: vec![CallRecord {
+                id,
+                user: "u".into(),
+                function: "f".into(),
+                executor_id: "e0".into(),
+                submitted_unix_micros: unix_micros(),
+                ..CallRecord::default()
+            }],
+        }
+    }
+
+    fn at_once(id: u64) -> CallRef {
+        CallRef {
+            id,
+            at_once: true,
+            ..CallRef::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_from_a_lease_are_known_once_recorded_whether_reported_before_or_after() {
+        let (s, _) = scheduler(1);
+        let lease = s.lease(lease_of("f")).await.unwrap();
+        assert!(!lease.place_each);
+        assert_eq!(
+            (
+                lease.module_hash.as_str(),
+                lease.executor_id.as_str(),
+                lease.executor_addr.as_str(),
+                lease.call_ids
+            ),
+            ("h1", "e0", "127.0.0.1:9000", LEASE_IDS)
+        );
+        let (a, b) = (lease.first_call_id, lease.first_call_id + 1);
+        let placed = s.place(place("f")).await.unwrap();
+        assert!(
+            placed.call_id >= a + u64::from(LEASE_IDS),
+            "no placement reuses a leased id"
+        );
+
+        s.record_calls(started(a)).await.unwrap();
+        let record = s.get_call(at_once(a)).await.unwrap();
+        assert_eq!(
+            (
+                record.status(),
+                record.user.as_str(),
+                record.executor_id.as_str()
+            ),
+            (CallStatus::Running, "u", "e0")
+        );
+        report_success(&s, a).await;
+        assert_eq!(
+            s.get_call(at_once(a)).await.unwrap().status(),
+            CallStatus::Success
+        );
+
+        // Its executor's report came before the gateway's record: the record takes it.
+        report_success(&s, b).await;
+        s.record_calls(started(b)).await.unwrap();
+        assert_eq!(
+            s.get_call(at_once(b)).await.unwrap().status(),
+            CallStatus::Success
+        );
+        // A batch sent twice changes nothing.
+        s.record_calls(started(b)).await.unwrap();
+        assert_eq!(
+            s.get_call(at_once(b)).await.unwrap().status(),
+            CallStatus::Success
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_poll_of_a_leased_call_not_recorded_yet_waits_briefly_for_its_record() {
+        let (s, _) = scheduler(1);
+        let s = Arc::new(s);
+        let id = s.lease(lease_of("f")).await.unwrap().first_call_id;
+        let poll = {
+            let s = s.clone();
+            tokio::spawn(async move { s.get_call(at_once(id)).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!poll.is_finished(), "waits for the record on its way");
+        s.record_calls(started(id)).await.unwrap();
+        assert_eq!(poll.await.unwrap().unwrap().status(), CallStatus::Running);
+
+        // Never recorded: unknown after the grace; never leased: unknown at once.
+        let asked = tokio::time::Instant::now();
+        let err = s.get_call(at_once(id + 1)).await.unwrap_err();
+        assert_eq!(
+            (err.code, asked.elapsed()),
+            (ErrorCode::NotFound, REPORT_GRACE)
+        );
+        let asked = tokio::time::Instant::now();
+        let err = s.get_call(at_once(id + 1000)).await.unwrap_err();
+        assert_eq!(
+            (err.code, asked.elapsed()),
+            (ErrorCode::NotFound, Duration::ZERO)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_record_of_an_id_no_lease_gave_is_refused() {
+        let (s, _) = scheduler(1);
+        let placed = s.place(place("f")).await.unwrap();
+        let err = s
+            .record_calls(started(placed.call_id + 5))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
+        assert!(
+            err.message.contains("not given ids from a lease"),
+            "{}",
+            err.message
+        );
+        let unknown = s.get_call(at_once(placed.call_id + 5)).await.unwrap_err();
+        assert_eq!(unknown.code, ErrorCode::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_user_with_a_quota_of_calls_gets_no_lease_until_it_has_none() {
+        let (s, _) = scheduler(1);
+        let quota = |max_concurrent_calls, calls_per_second| UserQuota {
+            user: "u".into(),
+            max_concurrent_calls,
+            calls_per_second,
+            ..UserQuota::default()
+        };
+        for limited in [quota(2, 0.0), quota(0, 5.0)] {
+            s.set_quota(limited).await.unwrap();
+            let lease = s.lease(lease_of("f")).await.unwrap();
+            assert!(lease.place_each && lease.call_ids == 0 && lease.valid_ms > 0);
+        }
+        s.set_quota(quota(0, 0.0)).await.unwrap();
+        assert!(!s.lease(lease_of("f")).await.unwrap().place_each);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_call_chained_by_a_leased_call_not_recorded_yet_counts_in_its_tree() {
+        let state = Arc::new(OneFunction(Mutex::new(0)));
+        let config = SchedulerConfig {
+            executors: vec![ExecutorEndpoint {
+                id: "e0".into(),
+                addr: "127.0.0.1:9000".into(),
+            }],
+            max_tree_calls: 2,
+            ..SchedulerConfig::default()
+        };
+        let directory = Arc::new(fwasm_proto::directory::RemoteExecutors::default());
+        let s = Arc::new(Scheduler::new(config, state, directory));
+        let root = s.lease(lease_of("f")).await.unwrap().first_call_id;
+        let chain = || {
+            let s = s.clone();
+            let mut req = place("f");
+            req.parent_id = root;
+            tokio::spawn(async move { s.place(req).await })
+        };
+        let first = chain();
+        tokio::task::yield_now().await;
+        assert!(!first.is_finished(), "waits for its parent's record");
+        s.record_calls(started(root)).await.unwrap();
+        first.await.unwrap().unwrap();
+        let second = chain().await.unwrap().unwrap_err();
+        assert_eq!(second.code, ErrorCode::ResourceExhausted);
+        assert!(
+            second.message.contains(&format!("started by call {root}")),
+            "{}",
+            second.message
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,300 @@
+//! Placement from leases: with the scheduler in another process, asking it to place every
+//! call is a network round trip in series with the call itself. Instead the gateway takes a
+//! lease per function (a block of call ids and the executor to send them to), places calls
+//! from it, and records the calls it started with the scheduler in batches, off the calls'
+//! path. Users with a quota of calls get no lease: their calls are placed one by one, where
+//! the quota is checked.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fwasm_proto::api::SchedulerApi;
+use fwasm_proto::outcome::unix_micros;
+use fwasm_proto::pb::{CallRecord, LeaseRequest, Placement, PlacementLease, RecordCallsRequest};
+use fwasm_proto::{ApiError, ErrorCode};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+pub(crate) struct Leases {
+    scheduler: Arc<dyn SchedulerApi>,
+    /// `user/function` -> its lease.
+    held: Mutex<HashMap<String, Held>>,
+    /// Calls started from leases, for the recorder to send.
+    started: mpsc::UnboundedSender<CallRecord>,
+}
+
+struct Held {
+    lease: PlacementLease,
+    /// The next of the lease's ids to give, and the first past them.
+    next_id: u64,
+    end_id: u64,
+    until: Instant,
+}
+
+/// Tries at taking a fresh lease when calls racing for it use its ids up first.
+const LEASE_ATTEMPTS: u32 = 3;
+
+/// Tries at recording a batch, for a scheduler that is restarting.
+const RECORD_ATTEMPTS: u32 = 5;
+
+impl Leases {
+    /// Leases from `scheduler`; must be made inside a tokio runtime (the recorder runs on it).
+    pub(crate) fn new(scheduler: Arc<dyn SchedulerApi>) -> Self {
+        let (started, batches) = mpsc::unbounded_channel();
+        tokio::spawn(record(scheduler.clone(), batches).in_current_span());
+        Self {
+            scheduler,
+            held: Mutex::default(),
+            started,
+        }
+    }
+
+    /// A placement for a call of `user/function` from its lease (taking one if needed), and
+    /// the call recorded; `None` when the call must be placed by the scheduler (its user has
+    /// a quota of calls).
+    pub(crate) async fn place(
+        &self,
+        user: &str,
+        function: &str,
+    ) -> Result<Option<Placement>, ApiError> {
+        let key = format!("{user}/{function}");
+        for _ in 0..LEASE_ATTEMPTS {
+            match self.take(&key) {
+                Taken::Id(placement) => {
+                    self.record(&placement, user, function);
+                    return Ok(Some(placement));
+                }
+                Taken::PlaceEach => return Ok(None),
+                Taken::Nothing => {}
+            }
+            let lease = self
+                .scheduler
+                .lease(LeaseRequest {
+                    user: user.to_string(),
+                    function: function.to_string(),
+                })
+                .instrument(tracing::debug_span!("gateway.lease"))
+                .await?;
+            self.hold(&key, lease);
+        }
+        Ok(None)
+    }
+
+    /// Drops the lease of `user/function` (its function changed, or its executor failed).
+    pub(crate) fn forget(&self, user: &str, function: &str) {
+        self.held().remove(&format!("{user}/{function}"));
+    }
+
+    /// Drops every lease of `user` (its quotas changed).
+    pub(crate) fn forget_user(&self, user: &str) {
+        let prefix = format!("{user}/");
+        self.held().retain(|key, _| !key.starts_with(&prefix));
+    }
+
+    fn take(&self, key: &str) -> Taken {
+        let mut held = self.held();
+        let Some(lease) = held.get_mut(key).filter(|h| h.until > Instant::now()) else {
+            return Taken::Nothing;
+        };
+        if lease.lease.place_each {
+            return Taken::PlaceEach;
+        }
+        if lease.next_id == lease.end_id {
+            return Taken::Nothing;
+        }
+        let call_id = lease.next_id;
+        lease.next_id += 1;
+        let lease = &lease.lease;
+        Taken::Id(Placement {
+            call_id,
+            executor_id: lease.executor_id.clone(),
+            executor_addr: lease.executor_addr.clone(),
+            module_hash: lease.module_hash.clone(),
+            settings: lease.settings.clone(),
+        })
+    }
+
+    fn hold(&self, key: &str, lease: PlacementLease) {
+        let held = Held {
+            next_id: lease.first_call_id,
+            end_id: lease.first_call_id + u64::from(lease.call_ids),
+            until: Instant::now() + Duration::from_millis(lease.valid_ms.into()),
+            lease,
+        };
+        self.held().insert(key.to_string(), held);
+    }
+
+    fn record(&self, placement: &Placement, user: &str, function: &str) {
+        fwasm_proto::metrics::meters().leased_calls.increment(1);
+        let record = CallRecord {
+            id: placement.call_id,
+            user: user.to_string(),
+            function: function.to_string(),
+            executor_id: placement.executor_id.clone(),
+            submitted_unix_micros: unix_micros(),
+            ..CallRecord::default()
+        };
+        // The recorder runs as long as the runtime does.
+        let _ = self.started.send(record);
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+enum Taken {
+    Id(Placement),
+    PlaceEach,
+    Nothing,
+}
+
+/// Sends what gathered while the last batch was on its way, as one batch.
+async fn record(
+    scheduler: Arc<dyn SchedulerApi>,
+    mut started: mpsc::UnboundedReceiver<CallRecord>,
+) {
+    let mut batch = Vec::new();
+    while started.recv_many(&mut batch, 1024).await > 0 {
+        let request = RecordCallsRequest {
+            records: std::mem::take(&mut batch),
+        };
+        for attempt in 0..RECORD_ATTEMPTS {
+            match scheduler.record_calls(request.clone()).await {
+                Ok(()) => break,
+                Err(err)
+                    if attempt + 1 == RECORD_ATTEMPTS || err.code != ErrorCode::Unavailable =>
+                {
+                    let ids: Vec<u64> = request.records.iter().map(|r| r.id).collect();
+                    tracing::error!(?ids, error = %err, "could not record calls started from a lease");
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50 << attempt)).await,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use fwasm_proto::pb::{
+        CallRef, CallResult, ExecutorHeartbeat, FunctionInfo, HeartbeatReply, PlaceRequest,
+        QuotaRef, SubmitRequest, UserQuota, WaitCallRequest,
+    };
+
+    /// Leases of three ids on executor "e" ("place each" for user q), and what was recorded.
+    #[derive(Default)]
+    struct ThreeIdLeases {
+        leases: Mutex<u64>,
+        recorded: Mutex<Vec<u64>>,
+        recorded_one: tokio::sync::Notify,
+    }
+
+    #[async_trait]
+    impl SchedulerApi for ThreeIdLeases {
+        async fn lease(&self, req: LeaseRequest) -> Result<PlacementLease, ApiError> {
+            let mut leases = self.leases.lock().unwrap();
+            *leases += 1;
+            Ok(PlacementLease {
+                place_each: req.user == "q",
+                first_call_id: *leases * 100,
+                call_ids: 3,
+                executor_id: "e".into(),
+                module_hash: format!("{}-hash", req.function),
+                valid_ms: 60_000,
+                ..PlacementLease::default()
+            })
+        }
+        async fn record_calls(&self, req: RecordCallsRequest) -> Result<(), ApiError> {
+            let ids = req.records.iter().map(|r| r.id);
+            self.recorded.lock().unwrap().extend(ids);
+            self.recorded_one.notify_waiters();
+            Ok(())
+        }
+        async fn place(&self, _: PlaceRequest) -> Result<Placement, ApiError> {
+            unreachable!()
+        }
+        async fn submit(&self, _: SubmitRequest) -> Result<Placement, ApiError> {
+            unreachable!()
+        }
+        async fn function_updated(&self, _: FunctionInfo) -> Result<(), ApiError> {
+            unreachable!()
+        }
+        async fn call_finished(&self, _: CallResult) -> Result<(), ApiError> {
+            unreachable!()
+        }
+        async fn get_call(&self, _: CallRef) -> Result<CallRecord, ApiError> {
+            unreachable!()
+        }
+        async fn wait_call(&self, _: WaitCallRequest) -> Result<CallRecord, ApiError> {
+            unreachable!()
+        }
+        async fn heartbeat(&self, _: ExecutorHeartbeat) -> Result<HeartbeatReply, ApiError> {
+            unreachable!()
+        }
+        async fn set_quota(&self, _: UserQuota) -> Result<(), ApiError> {
+            unreachable!()
+        }
+        async fn get_quota(&self, _: QuotaRef) -> Result<UserQuota, ApiError> {
+            unreachable!()
+        }
+    }
+
+    async fn ids(leases: &Leases, user: &str, function: &str, n: usize) -> Vec<u64> {
+        let mut ids = Vec::new();
+        for _ in 0..n {
+            let placement = leases.place(user, function).await.unwrap().unwrap();
+            assert_eq!(
+                (placement.executor_id.as_str(), placement.module_hash),
+                ("e", format!("{function}-hash"))
+            );
+            ids.push(placement.call_id);
+        }
+        ids
+    }
+
+    #[tokio::test]
+    async fn calls_take_ids_from_their_functions_lease_and_are_all_recorded() {
+        let scheduler = Arc::new(ThreeIdLeases::default());
+        let leases = Leases::new(scheduler.clone());
+        assert_eq!(ids(&leases, "u", "f", 4).await, [100, 101, 102, 200]);
+        assert_eq!(
+            ids(&leases, "u", "g", 1).await,
+            [300],
+            "a lease per function"
+        );
+        assert_eq!(ids(&leases, "u", "f", 1).await, [201]);
+        leases.forget("u", "f");
+        assert_eq!(
+            ids(&leases, "u", "f", 1).await,
+            [400],
+            "forgotten: a new lease"
+        );
+        leases.forget_user("u");
+        assert_eq!(ids(&leases, "u", "g", 1).await, [500]);
+        assert_eq!(*scheduler.leases.lock().unwrap(), 5);
+
+        // A user with a quota: placed one by one, without asking for a lease each time.
+        for _ in 0..3 {
+            assert!(leases.place("q", "f").await.unwrap().is_none());
+        }
+        assert_eq!(*scheduler.leases.lock().unwrap(), 6);
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let recorded = scheduler.recorded_one.notified();
+            tokio::pin!(recorded);
+            recorded.as_mut().enable();
+            let mut got = scheduler.recorded.lock().unwrap().clone();
+            got.sort_unstable();
+            if got == [100, 101, 102, 200, 201, 300, 400, 500] {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "recorded {got:?}");
+            let _ = tokio::time::timeout_at(deadline, recorded).await;
+        }
+    }
+}
