@@ -19,7 +19,7 @@ use tracing::Instrument;
 pub(crate) struct Leases {
     scheduler: Arc<dyn SchedulerApi>,
     /// `user/function` -> its lease.
-    held: Mutex<HashMap<String, Held>>,
+    held: Arc<Mutex<HashMap<String, Held>>>,
     /// Calls started from leases, for the recorder to send.
     started: mpsc::UnboundedSender<CallRecord>,
 }
@@ -42,10 +42,11 @@ impl Leases {
     /// Leases from `scheduler`; must be made inside a tokio runtime (the recorder runs on it).
     pub(crate) fn new(scheduler: Arc<dyn SchedulerApi>) -> Self {
         let (started, batches) = mpsc::unbounded_channel();
-        tokio::spawn(record(scheduler.clone(), batches).in_current_span());
+        let held = Arc::default();
+        tokio::spawn(record(scheduler.clone(), batches, Arc::clone(&held)).in_current_span());
         Self {
             scheduler,
-            held: Mutex::default(),
+            held,
             started,
         }
     }
@@ -140,8 +141,12 @@ impl Leases {
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.held)
     }
+}
+
+fn lock(held: &Mutex<HashMap<String, Held>>) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
+    held.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 enum Taken {
@@ -150,10 +155,12 @@ enum Taken {
     Nothing,
 }
 
-/// Sends what gathered while the last batch was on its way, as one batch.
+/// Sends what gathered while the last batch was on its way, as one batch. A batch the
+/// scheduler refuses (it restarted, and knows nothing of leases before) ends every lease held.
 async fn record(
     scheduler: Arc<dyn SchedulerApi>,
     mut started: mpsc::UnboundedReceiver<CallRecord>,
+    held: Arc<Mutex<HashMap<String, Held>>>,
 ) {
     let mut batch = Vec::new();
     while started.recv_many(&mut batch, 1024).await > 0 {
@@ -168,6 +175,7 @@ async fn record(
                 {
                     let ids: Vec<u64> = request.records.iter().map(|r| r.id).collect();
                     tracing::error!(?ids, error = %err, "could not record calls started from a lease");
+                    lock(&held).clear();
                     break;
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(50 << attempt)).await,
@@ -191,6 +199,8 @@ mod tests {
         leases: Mutex<u64>,
         recorded: Mutex<Vec<u64>>,
         recorded_one: tokio::sync::Notify,
+        /// Refuse records, as a scheduler that restarted does.
+        forgot_leases: std::sync::atomic::AtomicBool,
     }
 
     #[async_trait]
@@ -209,6 +219,10 @@ mod tests {
             })
         }
         async fn record_calls(&self, req: RecordCallsRequest) -> Result<(), ApiError> {
+            if self.forgot_leases.load(std::sync::atomic::Ordering::SeqCst) {
+                self.recorded_one.notify_waiters();
+                return Err(ApiError::invalid_argument("not from a lease of mine"));
+            }
             let ids = req.records.iter().map(|r| r.id);
             self.recorded.lock().unwrap().extend(ids);
             self.recorded_one.notify_waiters();
@@ -283,6 +297,11 @@ mod tests {
         }
         assert_eq!(*scheduler.leases.lock().unwrap(), 6);
 
+        until_recorded(&scheduler, &[100, 101, 102, 200, 201, 300, 400, 500]).await;
+    }
+
+    /// Waits until the scheduler has recorded exactly `ids`.
+    async fn until_recorded(scheduler: &ThreeIdLeases, ids: &[u64]) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let recorded = scheduler.recorded_one.notified();
@@ -290,11 +309,36 @@ mod tests {
             recorded.as_mut().enable();
             let mut got = scheduler.recorded.lock().unwrap().clone();
             got.sort_unstable();
-            if got == [100, 101, 102, 200, 201, 300, 400, 500] {
-                break;
+            if got == ids {
+                return;
             }
             assert!(tokio::time::Instant::now() < deadline, "recorded {got:?}");
             let _ = tokio::time::timeout_at(deadline, recorded).await;
         }
+    }
+
+    #[tokio::test]
+    async fn a_refused_record_ends_every_lease_held() {
+        let scheduler = Arc::new(ThreeIdLeases::default());
+        let leases = Leases::new(scheduler.clone());
+        assert_eq!(ids(&leases, "u", "f", 1).await, [100]);
+        until_recorded(&scheduler, &[100]).await;
+        scheduler
+            .forgot_leases
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let refused = scheduler.recorded_one.notified();
+        tokio::pin!(refused);
+        refused.as_mut().enable();
+        assert_eq!(ids(&leases, "u", "f", 1).await, [101]);
+        tokio::time::timeout(Duration::from_secs(30), refused)
+            .await
+            .unwrap();
+        // The recorder drops the leases after the refusal it was told of.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !leases.held().is_empty() {
+            assert!(Instant::now() < deadline, "the lease is still held");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(ids(&leases, "u", "f", 1).await, [200]);
     }
 }
