@@ -5,14 +5,15 @@ use async_trait::async_trait;
 
 use crate::ApiError;
 use crate::pb::{
-    AppendedState, Call, CallRecord, CallRef, CallResult, ExecutorHeartbeat, FileData, FileList,
-    FileRef, FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply, LeaseRequest,
-    ListFilesRequest, ListQuotasRequest, ListSubscriptionsRequest, ListTokensRequest, LoadedCall,
-    LockReply, LockRequest, ModuleRef, PlaceRequest, Placement, PlacementLease, PutFileRequest,
-    PutFunctionRequest, PutSnapshotRequest, QuotaList, QuotaRef, RecordCallsRequest,
-    SaveCallRequest, SetStateRequest, SnapshotRef, StateKey, StateValue, StorageUsage,
-    StoredSnapshot, SubmitRequest, Subscription, SubscriptionList, TokenList, TokenRecord,
-    TokenRef, UnlockRequest, UserQuota, WaitCallRequest, WriteStateReply, WriteStateRequest,
+    AppendedState, Call, CallRecord, CallRef, CallResult, CallsFinishedRequest, ExecutorHeartbeat,
+    FileData, FileList, FileRef, FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply,
+    LeaseRequest, ListFilesRequest, ListQuotasRequest, ListSubscriptionsRequest, ListTokensRequest,
+    LoadedCall, LockReply, LockRequest, ModuleRef, PlaceRequest, Placement, PlacementLease,
+    PutFileRequest, PutFunctionRequest, PutSnapshotRequest, QuotaList, QuotaRef,
+    RecordCallsRequest, SaveCallRequest, SetStateRequest, SnapshotRef, StateKey, StateValue,
+    StorageUsage, StoredSnapshot, SubmitRequest, Subscription, SubscriptionList, TokenList,
+    TokenRecord, TokenRef, UnlockRequest, UserQuota, WaitCallRequest, WriteStateReply,
+    WriteStateRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -82,6 +83,8 @@ pub trait SchedulerApi: Send + Sync + 'static {
     async fn function_updated(&self, info: FunctionInfo) -> Result<(), ApiError>;
     /// How a call ended. The first report for a call wins; later ones are ignored.
     async fn call_finished(&self, result: CallResult) -> Result<(), ApiError>;
+    /// How several calls ended, as [`SchedulerApi::call_finished`] each.
+    async fn calls_finished(&self, req: CallsFinishedRequest) -> Result<(), ApiError>;
     async fn get_call(&self, req: CallRef) -> Result<CallRecord, ApiError>;
     /// The record once the call has ended, or as it is when the timeout passes.
     async fn wait_call(&self, req: WaitCallRequest) -> Result<CallRecord, ApiError>;

@@ -517,6 +517,12 @@ impl pb::scheduler_server::Scheduler for SchedulerServer {
     ) -> Result<Response<pb::CallFinishedReply>, Status> {
         serve_with!(self.0, call_finished, r).map(|r| r.map(|()| pb::CallFinishedReply {}))
     }
+    async fn calls_finished(
+        &self,
+        r: Request<pb::CallsFinishedRequest>,
+    ) -> Result<Response<pb::CallFinishedReply>, Status> {
+        serve_with!(self.0, calls_finished, r).map(|r| r.map(|()| pb::CallFinishedReply {}))
+    }
     async fn get_call(&self, r: Request<pb::CallRef>) -> Result<Response<pb::CallRecord>, Status> {
         serve_with!(self.0, get_call, r)
     }
@@ -565,6 +571,9 @@ impl SchedulerApi for SchedulerClient<Channel> {
     }
     async fn call_finished(&self, result: pb::CallResult) -> Result<(), ApiError> {
         call_with!(SchedulerClient, self, call_finished, result).map(|_| ())
+    }
+    async fn calls_finished(&self, req: pb::CallsFinishedRequest) -> Result<(), ApiError> {
+        call_with!(SchedulerClient, self, calls_finished, req).map(|_| ())
     }
     async fn get_call(&self, req: pb::CallRef) -> Result<pb::CallRecord, ApiError> {
         call_with!(SchedulerClient, self, get_call, req)

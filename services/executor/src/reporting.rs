@@ -1,26 +1,24 @@
-//! Telling the scheduler how calls ended: off every caller's path, retried while the scheduler
-//! cannot be reached, and counted, so a stopping executor can wait for the reports it owes.
-//!
-//! A call from outside is reported from its task on the async runtime. A chained call of this
-//! executor ends on a worker thread; its report joins a batch, so the runtime is woken once
-//! per batch rather than once per call.
+//! Telling the scheduler how calls ended: off every caller's path, in batches (one message,
+//! and one wake-up of the runtime, for every call that ended since the last), retried while
+//! the scheduler cannot be reached, and counted, so a stopping executor can wait for the
+//! reports it owes.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use fwasm_proto::api::SchedulerApi;
-use fwasm_proto::pb::CallResult;
+use fwasm_proto::pb::{CallResult, CallsFinishedRequest};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::local_calls::LocalCalls;
 
-/// Retries of a report the scheduler did not take (about a minute and a half in all).
+/// Retries of a batch the scheduler did not take (about a minute and a half in all).
 const REPORT_RETRIES: u32 = 20;
 
-/// How long the reports of chained calls ended on workers gather before the next batch is
-/// sent (tokio's timers count whole milliseconds).
+/// How long reports gather before the next batch is sent (tokio's timers count whole
+/// milliseconds).
 const BATCH_PACE: Duration = Duration::from_millis(1);
 
 /// Most reports sent in one batch.
@@ -28,25 +26,26 @@ const BATCH_MAX: usize = 1024;
 
 /// Sends outcomes to the scheduler.
 pub(crate) struct Reporter {
-    inner: Arc<Sender>,
-    /// Reports of chained calls of this executor, for the batch task.
+    /// Reports for the batch task.
     batched: mpsc::UnboundedSender<Report>,
-}
-
-/// What every report needs, shared with the batch task (which outlives the executor until it
-/// has sent what was queued).
-struct Sender {
-    scheduler: Arc<dyn SchedulerApi>,
-    local_calls: Arc<LocalCalls>,
     in_flight: InFlight,
-    runtime: tokio::runtime::Handle,
 }
 
-/// One outcome on its way, counted until sent or given up, with its call's span.
+/// What sending a batch needs, shared with the batch task (which outlives the executor until
+/// it has sent what was queued). Held weakly: the batch task must not keep the scheduler (in
+/// `fwasm up`, with the store under it) alive once the executor is gone; a stopping executor
+/// waits for its reports first ([`Reporter::all_sent`]).
+struct Sender {
+    scheduler: Weak<dyn SchedulerApi>,
+    local_calls: Weak<LocalCalls>,
+}
+
+/// One outcome on its way, counted until sent or given up.
 struct Report {
     result: CallResult,
-    counted: Counted,
-    span: tracing::Span,
+    /// A chained call of this executor, forgotten here once the scheduler has it.
+    forget: bool,
+    _counted: Counted,
 }
 
 impl Reporter {
@@ -56,27 +55,34 @@ impl Reporter {
         local_calls: Arc<LocalCalls>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
-        let inner = Arc::new(Sender {
-            scheduler,
-            local_calls,
-            in_flight: InFlight::default(),
-            runtime: runtime.clone(),
-        });
+        let sender = Sender {
+            scheduler: Arc::downgrade(&scheduler),
+            local_calls: Arc::downgrade(&local_calls),
+        };
         let (batched, queue) = mpsc::unbounded_channel();
-        runtime.spawn(send_batches(inner.clone(), queue));
-        Self { inner, batched }
+        runtime.spawn(send_batches(sender, queue));
+        Self {
+            batched,
+            in_flight: InFlight::default(),
+        }
     }
 
     /// Reports a call from outside (or any call not run here as a chained call).
     pub(crate) fn report(&self, result: CallResult) {
-        let report = self.inner.counted(result);
-        self.inner.send(report, false);
+        self.queue(result, false);
     }
 
-    /// Reports a chained call of this executor, in the next batch; it is forgotten here once
-    /// the scheduler has it.
+    /// Reports a chained call of this executor; it is forgotten here once the scheduler has it.
     pub(crate) fn report_local(&self, result: CallResult) {
-        let report = self.inner.counted(result);
+        self.queue(result, true);
+    }
+
+    fn queue(&self, result: CallResult, forget: bool) {
+        let report = Report {
+            result,
+            forget,
+            _counted: self.in_flight.count(),
+        };
         // The batch task stops only when the runtime does, and then nothing can be sent.
         if self.batched.send(report).is_err() {
             tracing::debug!("a report was dropped: the runtime has stopped");
@@ -85,62 +91,59 @@ impl Reporter {
 
     /// Waits, up to `patience`, until every report is sent or given up. Whether they all were.
     pub(crate) async fn all_sent(&self, patience: Duration) -> bool {
-        self.inner.in_flight.none_left(patience).await
+        self.in_flight.none_left(patience).await
     }
 }
 
 impl Sender {
-    fn counted(&self, result: CallResult) -> Report {
-        Report {
-            result,
-            counted: self.in_flight.count(),
-            span: tracing::Span::current(),
-        }
-    }
-
-    /// Sends `report` in a task of its own, retried while the scheduler cannot be reached
-    /// (restarting, say), so the outcome is not lost. `forget`: a chained call of this
-    /// executor, forgotten here once the scheduler has it.
-    fn send(&self, report: Report, forget: bool) {
-        let scheduler = self.scheduler.clone();
-        let local_calls = forget.then(|| self.local_calls.clone());
-        let Report {
-            result,
-            counted,
-            span,
-        } = report;
+    /// Sends `batch` in a task of its own, retried while the scheduler cannot be reached
+    /// (restarting, say), so no outcome is lost.
+    fn send(&self, batch: Vec<Report>) {
+        let (Some(scheduler), local_calls) = (self.scheduler.upgrade(), self.local_calls.clone())
+        else {
+            tracing::debug!(
+                calls = batch.len(),
+                "reports dropped: the scheduler is gone"
+            );
+            return;
+        };
+        let span = tracing::debug_span!(parent: None, "executor.report", calls = batch.len());
         let send = async move {
-            let _counted = counted;
+            let request = CallsFinishedRequest {
+                results: batch.iter().map(|report| report.result.clone()).collect(),
+            };
             let mut pause = Duration::from_millis(100);
             for attempt in 0..=REPORT_RETRIES {
-                match scheduler.call_finished(result.clone()).await {
+                match scheduler.calls_finished(request.clone()).await {
                     Ok(()) => {
-                        if let Some(local_calls) = local_calls {
-                            local_calls.forget(result.id);
+                        let local_calls = local_calls.upgrade();
+                        for report in batch.iter().filter(|report| report.forget) {
+                            if let Some(local_calls) = &local_calls {
+                                local_calls.forget(report.result.id);
+                            }
                         }
                         return;
                     }
                     Err(err) if attempt == 0 => {
-                        tracing::warn!(call_id = result.id, error = %err, "could not report a call's outcome; retrying");
+                        tracing::warn!(calls = batch.len(), error = %err, "could not report calls' outcomes; retrying");
                     }
                     Err(_) => {}
                 }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(5));
             }
-            tracing::error!(call_id = result.id, "gave up reporting a call's outcome");
+            let ids: Vec<u64> = batch.iter().map(|report| report.result.id).collect();
+            tracing::error!(?ids, "gave up reporting calls' outcomes");
         };
-        self.runtime.spawn(send.instrument(span));
+        tokio::spawn(send.instrument(span));
     }
 }
 
 /// Sends the queued reports a batch at a time, until the reporter is gone and the queue empty.
-async fn send_batches(sender: Arc<Sender>, mut queue: mpsc::UnboundedReceiver<Report>) {
+async fn send_batches(sender: Sender, mut queue: mpsc::UnboundedReceiver<Report>) {
     let mut batch = Vec::new();
     while queue.recv_many(&mut batch, BATCH_MAX).await > 0 {
-        for report in batch.drain(..) {
-            sender.send(report, true);
-        }
+        sender.send(std::mem::take(&mut batch));
         tokio::time::sleep(BATCH_PACE).await;
     }
 }

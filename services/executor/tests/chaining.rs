@@ -432,6 +432,12 @@ impl SchedulerApi for SilentOnCalls {
     async fn call_finished(&self, _: CallResult) -> Result<(), ApiError> {
         std::future::pending().await
     }
+    async fn calls_finished(
+        &self,
+        _: fwasm_proto::pb::CallsFinishedRequest,
+    ) -> Result<(), ApiError> {
+        std::future::pending().await
+    }
     async fn get_call(&self, req: CallRef) -> Result<CallRecord, ApiError> {
         self.check(req.id)?;
         self.scheduler.get_call(req).await

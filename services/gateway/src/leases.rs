@@ -240,6 +240,12 @@ mod tests {
         async fn call_finished(&self, _: CallResult) -> Result<(), ApiError> {
             unreachable!()
         }
+        async fn calls_finished(
+            &self,
+            _: fwasm_proto::pb::CallsFinishedRequest,
+        ) -> Result<(), ApiError> {
+            unreachable!()
+        }
         async fn get_call(&self, _: CallRef) -> Result<CallRecord, ApiError> {
             unreachable!()
         }

@@ -10,10 +10,10 @@ use fwasm_proto::api::{SchedulerApi, StateApi};
 use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::{not_run, unix_micros};
 use fwasm_proto::pb::{
-    Call, CallRecord, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FailureKind,
-    FunctionInfo, FunctionRef, FunctionSettings, HeartbeatReply, LeaseRequest, PlaceRequest,
-    Placement, PlacementLease, QuotaRef, RecordCallsRequest, SaveCallRequest, SubmitRequest,
-    UserQuota, WaitCallRequest,
+    Call, CallRecord, CallRef, CallResult, CallStatus, CallsFinishedRequest, ExecutorHeartbeat,
+    FailureKind, FunctionInfo, FunctionRef, FunctionSettings, HeartbeatReply, LeaseRequest,
+    PlaceRequest, Placement, PlacementLease, QuotaRef, RecordCallsRequest, SaveCallRequest,
+    SubmitRequest, UserQuota, WaitCallRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use tracing::Instrument;
@@ -222,6 +222,17 @@ impl Scheduler {
                 }
             }
             Err(err) => tracing::warn!(call_id = id, error = %err, "could not load a saved call"),
+        }
+    }
+
+    /// Records how a call ended (not yet saved, for a durable table).
+    async fn finished(&self, result: &CallResult) {
+        self.recall(result.id).await;
+        if let Some(executor) = self.calls.finish(result).filter(|e| !e.is_empty()) {
+            self.members.call_ended(&executor);
+            if result.failure() == FailureKind::NotRun {
+                self.members.suspect(&executor);
+            }
         }
     }
 
@@ -589,14 +600,17 @@ impl SchedulerApi for Scheduler {
     }
 
     async fn call_finished(&self, result: CallResult) -> Result<(), ApiError> {
-        self.recall(result.id).await;
-        if let Some(executor) = self.calls.finish(&result).filter(|e| !e.is_empty()) {
-            self.members.call_ended(&executor);
-            if result.failure() == FailureKind::NotRun {
-                self.members.suspect(&executor);
-            }
-        }
+        self.finished(&result).await;
         // The executor stops retrying once this is answered: the outcome must be saved first.
+        self.calls.flushed().await;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "scheduler.calls_finished", skip_all, fields(calls = req.results.len()))]
+    async fn calls_finished(&self, req: CallsFinishedRequest) -> Result<(), ApiError> {
+        for result in &req.results {
+            self.finished(result).await;
+        }
         self.calls.flushed().await;
         Ok(())
     }
@@ -1344,6 +1358,42 @@ mod tests {
             second.message.contains(&format!("started by call {root}")),
             "{}",
             second.message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_reports_ends_each_of_its_calls() {
+        let (s, _) = scheduler(1);
+        let a = s.place(place("f")).await.unwrap().call_id;
+        let b = s.place(place("f")).await.unwrap().call_id;
+        let failed = CallResult {
+            id: b,
+            status: CallStatus::Failed as i32,
+            failure: FailureKind::Trap as i32,
+            error: "trapped".into(),
+            ..CallResult::default()
+        };
+        let success = CallResult {
+            id: a,
+            status: CallStatus::Success as i32,
+            output: b"out".to_vec().into(),
+            ..CallResult::default()
+        };
+        let batch = CallsFinishedRequest {
+            results: vec![success, failed],
+        };
+        s.calls_finished(batch).await.unwrap();
+        let (a, b) = (
+            s.get_call(at_once(a)).await.unwrap(),
+            s.get_call(at_once(b)).await.unwrap(),
+        );
+        assert_eq!(
+            (a.status(), &a.output[..]),
+            (CallStatus::Success, &b"out"[..])
+        );
+        assert_eq!(
+            (b.status(), b.error.as_str()),
+            (CallStatus::Failed, "trapped")
         );
     }
 
