@@ -9,6 +9,7 @@ pub mod api;
 pub mod directory;
 mod error;
 pub mod grpc;
+pub mod leases;
 pub mod metrics;
 pub mod names;
 pub mod outcome;

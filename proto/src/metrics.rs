@@ -36,8 +36,9 @@ pub const EXECUTORS: &str = "fwasm_scheduler_executors";
 pub const SCHEDULER_QUEUED: &str = "fwasm_scheduler_queued_calls";
 /// Placement leases (blocks of call ids for one function's calls) the scheduler granted.
 pub const LEASES: &str = "fwasm_scheduler_leases_total";
-/// Calls a gateway placed from a lease, without asking the scheduler.
-pub const LEASED_CALLS: &str = "fwasm_gateway_leased_calls_total";
+/// Calls placed from a lease (by a gateway, or an executor chaining), without asking the
+/// scheduler.
+pub const LEASED_CALLS: &str = "fwasm_leased_calls_total";
 
 /// Events published, by `outcome` (accepted: every subscribed function's call recorded;
 /// refused).

@@ -124,6 +124,29 @@ async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
+    // The calls a tree chains are placed from a lease its executor takes (one request to the
+    // scheduler for the tree, not one per chained call).
+    p.upload("tom/nest", guest("testkit")).await;
+    exporter.reset();
+    assert_eq!(p.call("tom/nest", "4").await, (200, "4".into()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (placed, leased) = loop {
+        provider.force_flush().unwrap();
+        let spans = exporter.get_finished_spans().unwrap();
+        let count = |name: &str| spans.iter().filter(|s| s.name == name).count();
+        // Placements and leases end before the reply that ends the gateway's span.
+        let counts = (count("scheduler.place"), count("scheduler.lease"));
+        if count("gateway.invoke") > 0 || std::time::Instant::now() > deadline {
+            break counts;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(placed, 0, "no chained call was placed one by one");
+    assert_eq!(
+        leased, 2,
+        "a lease for the call from outside, and one for its tree"
+    );
+
     // The call's span names its ABI, and a WASI command's stderr lines are events in it.
     p.upload("tom/cat", fwasm_integration::wasi_command("c"))
         .await;

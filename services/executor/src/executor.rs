@@ -14,6 +14,7 @@ use bytes::Bytes;
 use crossbeam_channel::Sender;
 use fwasm_abi::HostStatus;
 use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
+use fwasm_proto::leases::{Leases, Tree};
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
     Call, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FailureKind, FileRef, FunctionInfo,
@@ -90,6 +91,8 @@ struct Inner {
     parked: ParkedCount,
     /// Chained calls running here, which their callers here await without the scheduler.
     local_calls: Arc<LocalCalls>,
+    /// Leases of call ids for the calls it chains, with a scheduler in another process.
+    chain_leases: Option<Leases>,
     /// Tells the scheduler how calls ended.
     reporter: Reporter,
     /// The local tier of state, shared by the calls on this executor.
@@ -102,6 +105,8 @@ struct Inner {
 /// The caller of a host op, as the op needs to know it.
 struct Parent {
     id: u64,
+    /// The call from outside its tree grew from (itself, for such a call).
+    root: u64,
     user: String,
     function: String,
     depth: u32,
@@ -139,6 +144,9 @@ impl Executor {
             Arc::new(move || local_calls.expire_due())
         };
         let reporter = Reporter::new(scheduler.clone(), local_calls.clone(), runtime.clone());
+        let chain_leases = config
+            .lease_chained_calls
+            .then(|| Leases::new(scheduler.clone(), config.id.clone(), &runtime));
         let inner = Arc::new_cyclic(|inner: &Weak<Inner>| {
             let inner = inner.clone();
             let on_park = Arc::new(move |task, op, requeue: Sender<CallTask>| {
@@ -162,6 +170,7 @@ impl Executor {
                 },
                 parked: ParkedCount::default(),
                 local_calls,
+                chain_leases,
                 reporter,
                 local_state: Arc::new(LocalState::new(config.max_local_state_bytes)),
                 runtime,
@@ -490,6 +499,10 @@ impl Inner {
         }
         let parent = Parent {
             id: call.id,
+            root: match call.root_id {
+                0 => call.id,
+                root => root,
+            },
             user: call.user.clone(),
             function: call.function.clone(),
             depth: call.depth,
@@ -695,6 +708,7 @@ impl Inner {
             input,
             parent_id: parent.id,
             depth: parent.depth + 1,
+            root_id: parent.root,
             ..Call::default()
         };
         if !self.admission.has_room() {
@@ -708,17 +722,31 @@ impl Inner {
                 .map_err(|e| refusal("chain", e))?;
             return Ok(placement.call_id);
         }
-        let placement = self
-            .scheduler
-            .place(PlaceRequest {
-                user: child.user.clone(),
-                function: child.function.clone(),
-                parent_id: child.parent_id,
-                depth: child.depth,
-                executor_id: self.id.clone(),
-            })
-            .await
-            .map_err(|e| refusal("chain", e))?;
+        let leased = match &self.chain_leases {
+            Some(leases) => {
+                let tree = Tree {
+                    parent_id: parent.id,
+                    root_id: parent.root,
+                };
+                let placed = leases.place(&child.user, &child.function, Some(tree)).await;
+                placed.map_err(|e| refusal("chain", e))?
+            }
+            None => None,
+        };
+        let placement = match leased {
+            Some(placement) => placement,
+            None => self
+                .scheduler
+                .place(PlaceRequest {
+                    user: child.user.clone(),
+                    function: child.function.clone(),
+                    parent_id: child.parent_id,
+                    depth: child.depth,
+                    executor_id: self.id.clone(),
+                })
+                .await
+                .map_err(|e| refusal("chain", e))?,
+        };
         child.id = placement.call_id;
         child.module_hash = placement.module_hash;
         child.settings = placement.settings;

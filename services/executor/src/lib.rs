@@ -72,6 +72,9 @@ pub struct ExecutorConfig {
     pub sidecar: Option<SidecarConfig>,
     /// Serve, and reach the state service and the scheduler, over mutual TLS.
     pub tls: Option<fwasm_proto::tls::Tls>,
+    /// Place the calls it chains and runs itself from leases of call ids, instead of asking
+    /// the scheduler for each: for a scheduler in another process (`run` sets it).
+    pub lease_chained_calls: bool,
 }
 
 impl Default for ExecutorConfig {
@@ -88,6 +91,7 @@ impl Default for ExecutorConfig {
             max_local_state_bytes: 512 << 20,
             sidecar: None,
             tls: None,
+            lease_chained_calls: false,
         }
     }
 }
@@ -107,6 +111,11 @@ pub async fn run(
     let addr = match &config.advertise_addr {
         Some(addr) => addr.clone(),
         None => listener.local_addr()?.to_string(),
+    };
+    // The scheduler is in another process: chained calls are placed from leases.
+    let config = ExecutorConfig {
+        lease_chained_calls: true,
+        ..config
     };
     let executor = Arc::new(Executor::new(config, state, scheduler.clone()));
     let beating = tokio::spawn(heartbeats(executor.clone(), scheduler, addr));

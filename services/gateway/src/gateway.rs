@@ -21,7 +21,7 @@ use fwasm_proto::{ApiError, ErrorCode, names};
 
 use crate::GatewayConfig;
 use crate::auth::{self, Caller, Tokens, check_admin, check_user};
-use crate::leases::Leases;
+use fwasm_proto::leases::Leases;
 use tracing::Instrument;
 
 pub struct Gateway {
@@ -102,7 +102,12 @@ impl Gateway {
     /// Places calls from leases of call ids instead of asking the scheduler for each (see
     /// [`Leases`]): for a scheduler in another process. Must be called in a tokio runtime.
     pub fn placing_from_leases(mut self) -> Self {
-        self.leases = Some(Arc::new(Leases::new(self.scheduler.clone())));
+        let runtime = tokio::runtime::Handle::current();
+        self.leases = Some(Arc::new(Leases::new(
+            self.scheduler.clone(),
+            String::new(),
+            &runtime,
+        )));
         self
     }
 
@@ -314,7 +319,7 @@ impl Gateway {
             let (user, function) = (inv.user.clone(), inv.function.clone());
             let call = inv.into_call();
             let leased = match &leases {
-                Some(leases) => leases.place(&user, &function).await?,
+                Some(leases) => leases.place(&user, &function, None).await?,
                 None => None,
             };
             if let Some(placement) = leased {

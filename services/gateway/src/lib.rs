@@ -10,7 +10,6 @@ mod dapr_http;
 mod faasm_json;
 mod gateway;
 mod http;
-mod leases;
 mod metered;
 mod public_grpc;
 mod runtime_apis;

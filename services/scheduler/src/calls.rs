@@ -250,6 +250,12 @@ impl CallTable {
             }
             tree.tree_calls += 1;
         }
+        self.add(&mut calls, record, root, dispatched);
+        Ok(())
+    }
+
+    /// Adds a new unfinished call of tree `root` (itself, for a root).
+    fn add(&self, calls: &mut Calls, record: CallRecord, root: u64, dispatched: bool) {
         let entry = Entry {
             root,
             tree_calls: 1,
@@ -262,38 +268,64 @@ impl CallTable {
         self.publish(&entry.record);
         calls.started(&entry.record.user);
         calls.by_id.insert(entry.record.id, entry);
-        Ok(())
+    }
+
+    /// Reserves up to `wanted` calls of the tree `parent_id` belongs to, within
+    /// `max_tree_calls`, for a lease of ids for calls it chains: the tree's root and how many
+    /// were reserved (0 when the tree has reached its limit). `None` when `parent_id` is not a
+    /// call of `user` the table knows.
+    pub(crate) fn reserve_tree(
+        &self,
+        parent_id: u64,
+        user: &str,
+        wanted: u64,
+        max_tree_calls: u64,
+    ) -> Option<(u64, u64)> {
+        let mut calls = self.calls();
+        let root = calls
+            .by_id
+            .get(&parent_id)
+            .filter(|parent| parent.record.user == user)?
+            .root;
+        // A root forgotten while its tree runs on limits nothing, as for placements.
+        let Some(tree) = calls.by_id.get_mut(&root) else {
+            return Some((root, wanted));
+        };
+        let reserved = wanted.min(max_tree_calls.saturating_sub(tree.tree_calls));
+        tree.tree_calls += reserved;
+        Some((root, reserved))
     }
 
     /// Gives out `ids` in a lease: calls given them are recorded ([`CallTable::record`]) by
     /// `until`, or never.
-    pub(crate) fn lease(&self, ids: std::ops::Range<u64>, until: Instant) {
-        self.calls().leased.lease(ids, until);
+    pub(crate) fn lease(&self, ids: std::ops::Range<u64>, until: Instant, root: u64) {
+        self.calls().leased.lease(ids, until, root);
     }
 
-    /// Records calls started from leases (each a root call, running), unless recorded already,
-    /// with the reports that came before them; returns the ids that were not leased, which are
-    /// not recorded.
+    /// Records calls started from leases, running, unless recorded already, with the reports
+    /// that came before them; returns the ids that were not leased, which are not recorded. No
+    /// limit applies: a lease goes only to users without a quota of calls, and a chained
+    /// call's place in its tree was reserved with its lease.
     pub(crate) fn record(&self, records: Vec<CallRecord>) -> Vec<u64> {
         let mut refused = Vec::new();
         for mut record in records {
             let id = record.id;
-            {
-                let calls = self.calls();
+            let early = {
+                let mut calls = self.calls();
                 if calls.by_id.contains_key(&id) {
                     continue;
                 }
-                if !calls.leased.is_out(id) {
+                let Some(root) = calls.leased.root_of(id) else {
                     refused.push(id);
                     continue;
+                };
+                if root == id {
+                    record.parent_id = 0;
                 }
-            }
-            record.set_status(CallStatus::Running);
-            record.parent_id = 0;
-            // No limit applies: a lease goes only to users without a quota of calls, and a
-            // call from outside is the root of its tree.
-            let _ = self.insert(record, u64::MAX, 0, false);
-            let early = self.calls().leased.take_early(id);
+                record.set_status(CallStatus::Running);
+                self.add(&mut calls, record, root, false);
+                calls.leased.take_early(id)
+            };
             if let Some(result) = early {
                 self.finish(&result);
             }

@@ -536,40 +536,61 @@ impl SchedulerApi for Scheduler {
     #[tracing::instrument(name = "scheduler.lease", skip_all, fields(user = %req.user, function = %req.function))]
     async fn lease(&self, req: LeaseRequest) -> Result<PlacementLease, ApiError> {
         names::check_function_ref(&req.user, &req.function)?;
+        let chained = req.parent_id != 0;
+        if chained {
+            names::check_name("executor", &req.executor_id)?;
+            self.calls.await_record(req.parent_id, REPORT_GRACE).await;
+        }
         self.quotas.load(self.state.as_ref()).await?;
         let limits = self.quotas.limits(&req.user);
-        let valid_ms = LEASE_VALID.as_millis() as u32;
+        let place_each = PlacementLease {
+            place_each: true,
+            valid_ms: LEASE_VALID.as_millis() as u32,
+            ..PlacementLease::default()
+        };
         if limits.max_concurrent_calls > 0 || limits.calls_per_second > 0.0 {
             // Its quotas are checked as each call is placed.
-            return Ok(PlacementLease {
-                place_each: true,
-                valid_ms,
-                ..PlacementLease::default()
-            });
+            return Ok(place_each);
         }
         let Function {
             module_hash,
             settings,
         } = self.function(&req.user, &req.function).await?;
-        let executor = self.members.choose(&module_hash, "")?;
-        let first_call_id = self
-            .next_call_id
-            .fetch_add(u64::from(LEASE_IDS), Ordering::Relaxed);
+        let (executor, root, call_ids) = if chained {
+            // Run by the executor asking; their places in the tree are taken now. A parent
+            // unknown here, or a tree at its limit: placed one by one, which says why.
+            let reserved = self.calls.reserve_tree(
+                req.parent_id,
+                &req.user,
+                u64::from(LEASE_IDS),
+                self.max_tree_calls,
+            );
+            let Some((root, call_ids @ 1..)) = reserved else {
+                return Ok(place_each);
+            };
+            let executor = ExecutorEndpoint {
+                id: req.executor_id,
+                addr: String::new(),
+            };
+            (executor, root, call_ids)
+        } else {
+            let executor = self.members.choose(&module_hash, "")?;
+            (executor, 0, u64::from(LEASE_IDS))
+        };
+        let first_call_id = self.next_call_id.fetch_add(call_ids, Ordering::Relaxed);
         let record_by = Instant::now() + LEASE_VALID + LEASE_RECORD_MARGIN;
-        self.calls.lease(
-            first_call_id..first_call_id + u64::from(LEASE_IDS),
-            record_by,
-        );
+        self.calls
+            .lease(first_call_id..first_call_id + call_ids, record_by, root);
         fwasm_proto::metrics::meters().leases_granted.increment(1);
         Ok(PlacementLease {
             place_each: false,
             first_call_id,
-            call_ids: LEASE_IDS,
+            call_ids: call_ids as u32,
             executor_id: executor.id,
             executor_addr: executor.addr,
             module_hash,
             settings,
-            valid_ms,
+            valid_ms: place_each.valid_ms,
         })
     }
 
@@ -1185,6 +1206,7 @@ mod tests {
         LeaseRequest {
             user: "u".into(),
             function: f.into(),
+            ..LeaseRequest::default()
         }
     }
 
@@ -1359,6 +1381,63 @@ mod tests {
             "{}",
             second.message
         );
+    }
+
+    #[tokio::test]
+    async fn a_lease_for_chained_calls_reserves_its_ids_in_the_trees_limit() {
+        let state = Arc::new(OneFunction(Mutex::new(0)));
+        let config = SchedulerConfig {
+            executors: vec![ExecutorEndpoint {
+                id: "e0".into(),
+                addr: "127.0.0.1:9000".into(),
+            }],
+            max_tree_calls: 4,
+            ..SchedulerConfig::default()
+        };
+        let directory = Arc::new(fwasm_proto::directory::RemoteExecutors::default());
+        let s = Scheduler::new(config, state, directory);
+        let root = s.place(place("f")).await.unwrap().call_id;
+        let chained_by = |parent_id| LeaseRequest {
+            parent_id,
+            executor_id: "e9".into(),
+            ..lease_of("f")
+        };
+        let lease = s.lease(chained_by(root)).await.unwrap();
+        assert!(!lease.place_each);
+        assert_eq!(
+            (
+                lease.call_ids,
+                lease.executor_id.as_str(),
+                lease.executor_addr.as_str()
+            ),
+            (3, "e9", ""),
+            "the rest of the tree's limit, run by the executor asking"
+        );
+        let (child, grandchild) = (lease.first_call_id, lease.first_call_id + 1);
+        let mut records = started(child);
+        records.records.extend(started(grandchild).records);
+        records.records[0].parent_id = root;
+        records.records[1].parent_id = child;
+        s.record_calls(records).await.unwrap();
+        let record = s.get_call(at_once(grandchild)).await.unwrap();
+        assert_eq!(
+            (record.status(), record.parent_id),
+            (CallStatus::Running, child)
+        );
+
+        // The lease took the tree's last places: a placement in it is refused, a new lease
+        // says to place one by one (which says why).
+        let mut req = place("f");
+        req.parent_id = grandchild;
+        let refused = s.place(req).await.unwrap_err();
+        assert!(
+            refused.message.contains(&format!("started by call {root}")),
+            "{}",
+            refused.message
+        );
+        assert!(s.lease(chained_by(grandchild)).await.unwrap().place_each);
+        // A parent the table does not know: one by one too.
+        assert!(s.lease(chained_by(root + 1000)).await.unwrap().place_each);
     }
 
     #[tokio::test]

@@ -1,23 +1,26 @@
 //! Placement from leases: with the scheduler in another process, asking it to place every
-//! call is a network round trip in series with the call itself. Instead the gateway takes a
-//! lease per function (a block of call ids and the executor to send them to), places calls
-//! from it, and records the calls it started with the scheduler in batches, off the calls'
-//! path. Users with a quota of calls get no lease: their calls are placed one by one, where
-//! the quota is checked.
+//! call is a network round trip in series with the call itself. Instead a gateway takes a
+//! lease per function (a block of call ids and the executor to send them to), and an
+//! executor one per function and call tree for the calls it chains (run by itself, their
+//! places in the tree's limit reserved); each places calls from its leases and records the
+//! calls it started with the scheduler in batches, off the calls' path. Users with a quota of
+//! calls get no lease: their calls are placed one by one, where the quota is checked.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fwasm_proto::api::SchedulerApi;
-use fwasm_proto::outcome::unix_micros;
-use fwasm_proto::pb::{CallRecord, LeaseRequest, Placement, PlacementLease, RecordCallsRequest};
-use fwasm_proto::{ApiError, ErrorCode};
+use crate::api::SchedulerApi;
+use crate::outcome::unix_micros;
+use crate::pb::{CallRecord, LeaseRequest, Placement, PlacementLease, RecordCallsRequest};
+use crate::{ApiError, ErrorCode};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-pub(crate) struct Leases {
+pub struct Leases {
     scheduler: Arc<dyn SchedulerApi>,
+    /// The executor asking, for leases of chained calls ("" for a gateway).
+    executor_id: String,
     /// `user/function` -> its lease.
     held: Arc<Mutex<HashMap<String, Held>>>,
     /// Calls started from leases, for the recorder to send.
@@ -39,31 +42,42 @@ const LEASE_ATTEMPTS: u32 = 3;
 const RECORD_ATTEMPTS: u32 = 5;
 
 impl Leases {
-    /// Leases from `scheduler`; must be made inside a tokio runtime (the recorder runs on it).
-    pub(crate) fn new(scheduler: Arc<dyn SchedulerApi>) -> Self {
+    /// Leases from `scheduler` for `executor_id`'s chained calls, or for a gateway's calls
+    /// ("" as `executor_id`); the recorder runs on `runtime`.
+    pub fn new(
+        scheduler: Arc<dyn SchedulerApi>,
+        executor_id: String,
+        runtime: &tokio::runtime::Handle,
+    ) -> Self {
         let (started, batches) = mpsc::unbounded_channel();
         let held = Arc::default();
-        tokio::spawn(record(scheduler.clone(), batches, Arc::clone(&held)).in_current_span());
+        runtime.spawn(record(scheduler.clone(), batches, Arc::clone(&held)).in_current_span());
         Self {
             scheduler,
+            executor_id,
             held,
             started,
         }
     }
 
-    /// A placement for a call of `user/function` from its lease (taking one if needed), and
-    /// the call recorded; `None` when the call must be placed by the scheduler (its user has
-    /// a quota of calls).
-    pub(crate) async fn place(
+    /// A placement for a call of `user/function` (chained by a call of `tree`, if given) from
+    /// its lease, taking one if needed, and the call recorded; `None` when the scheduler must
+    /// place the call (its user has a quota of calls, or its tree no room left).
+    pub async fn place(
         &self,
         user: &str,
         function: &str,
+        tree: Option<Tree>,
     ) -> Result<Option<Placement>, ApiError> {
-        let key = format!("{user}/{function}");
+        let key = match tree {
+            Some(tree) => format!("{user}/{function}/{}", tree.root_id),
+            None => format!("{user}/{function}"),
+        };
+        let parent_id = tree.map_or(0, |tree| tree.parent_id);
         for _ in 0..LEASE_ATTEMPTS {
             match self.take(&key) {
                 Taken::Id(placement) => {
-                    self.record(&placement, user, function);
+                    self.record(&placement, user, function, parent_id);
                     return Ok(Some(placement));
                 }
                 Taken::PlaceEach => return Ok(None),
@@ -74,21 +88,25 @@ impl Leases {
                 .lease(LeaseRequest {
                     user: user.to_string(),
                     function: function.to_string(),
+                    parent_id,
+                    executor_id: self.executor_id.clone(),
                 })
-                .instrument(tracing::debug_span!("gateway.lease"))
+                .instrument(tracing::debug_span!("lease"))
                 .await?;
             self.hold(&key, lease);
         }
         Ok(None)
     }
 
-    /// Drops the lease of `user/function` (its function changed, or its executor failed).
-    pub(crate) fn forget(&self, user: &str, function: &str) {
-        self.held().remove(&format!("{user}/{function}"));
+    /// Drops the leases of `user/function` (its function changed, or its executor failed).
+    pub fn forget(&self, user: &str, function: &str) {
+        let (exact, tree) = (format!("{user}/{function}"), format!("{user}/{function}/"));
+        self.held()
+            .retain(|key, _| *key != exact && !key.starts_with(&tree));
     }
 
     /// Drops every lease of `user` (its quotas changed).
-    pub(crate) fn forget_user(&self, user: &str) {
+    pub fn forget_user(&self, user: &str) {
         let prefix = format!("{user}/");
         self.held().retain(|key, _| !key.starts_with(&prefix));
     }
@@ -126,12 +144,13 @@ impl Leases {
         self.held().insert(key.to_string(), held);
     }
 
-    fn record(&self, placement: &Placement, user: &str, function: &str) {
-        fwasm_proto::metrics::meters().leased_calls.increment(1);
+    fn record(&self, placement: &Placement, user: &str, function: &str, parent_id: u64) {
+        crate::metrics::meters().leased_calls.increment(1);
         let record = CallRecord {
             id: placement.call_id,
             user: user.to_string(),
             function: function.to_string(),
+            parent_id,
             executor_id: placement.executor_id.clone(),
             submitted_unix_micros: unix_micros(),
             ..CallRecord::default()
@@ -147,6 +166,14 @@ impl Leases {
 
 fn lock(held: &Mutex<HashMap<String, Held>>) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
     held.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The call tree a chained call joins: its caller, and the call from outside the tree grew
+/// from.
+#[derive(Debug, Clone, Copy)]
+pub struct Tree {
+    pub parent_id: u64,
+    pub root_id: u64,
 }
 
 enum Taken {
@@ -187,17 +214,17 @@ async fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use async_trait::async_trait;
-    use fwasm_proto::pb::{
+    use crate::pb::{
         CallRef, CallResult, ExecutorHeartbeat, FunctionInfo, HeartbeatReply, PlaceRequest,
         QuotaRef, SubmitRequest, UserQuota, WaitCallRequest,
     };
+    use async_trait::async_trait;
 
     /// Leases of three ids on executor "e" ("place each" for user q), and what was recorded.
     #[derive(Default)]
     struct ThreeIdLeases {
         leases: Mutex<u64>,
-        recorded: Mutex<Vec<u64>>,
+        recorded: Mutex<Vec<CallRecord>>,
         recorded_one: tokio::sync::Notify,
         /// Refuse records, as a scheduler that restarted does.
         forgot_leases: std::sync::atomic::AtomicBool,
@@ -212,7 +239,10 @@ mod tests {
                 place_each: req.user == "q",
                 first_call_id: *leases * 100,
                 call_ids: 3,
-                executor_id: "e".into(),
+                executor_id: match req.parent_id {
+                    0 => "e".into(),
+                    _ => req.executor_id,
+                },
                 module_hash: format!("{}-hash", req.function),
                 valid_ms: 60_000,
                 ..PlacementLease::default()
@@ -223,8 +253,7 @@ mod tests {
                 self.recorded_one.notify_waiters();
                 return Err(ApiError::invalid_argument("not from a lease of mine"));
             }
-            let ids = req.records.iter().map(|r| r.id);
-            self.recorded.lock().unwrap().extend(ids);
+            self.recorded.lock().unwrap().extend(req.records);
             self.recorded_one.notify_waiters();
             Ok(())
         }
@@ -240,10 +269,7 @@ mod tests {
         async fn call_finished(&self, _: CallResult) -> Result<(), ApiError> {
             unreachable!()
         }
-        async fn calls_finished(
-            &self,
-            _: fwasm_proto::pb::CallsFinishedRequest,
-        ) -> Result<(), ApiError> {
+        async fn calls_finished(&self, _: crate::pb::CallsFinishedRequest) -> Result<(), ApiError> {
             unreachable!()
         }
         async fn get_call(&self, _: CallRef) -> Result<CallRecord, ApiError> {
@@ -266,7 +292,7 @@ mod tests {
     async fn ids(leases: &Leases, user: &str, function: &str, n: usize) -> Vec<u64> {
         let mut ids = Vec::new();
         for _ in 0..n {
-            let placement = leases.place(user, function).await.unwrap().unwrap();
+            let placement = leases.place(user, function, None).await.unwrap().unwrap();
             assert_eq!(
                 (placement.executor_id.as_str(), placement.module_hash),
                 ("e", format!("{function}-hash"))
@@ -279,7 +305,11 @@ mod tests {
     #[tokio::test]
     async fn calls_take_ids_from_their_functions_lease_and_are_all_recorded() {
         let scheduler = Arc::new(ThreeIdLeases::default());
-        let leases = Leases::new(scheduler.clone());
+        let leases = Leases::new(
+            scheduler.clone(),
+            "e".into(),
+            &tokio::runtime::Handle::current(),
+        );
         assert_eq!(ids(&leases, "u", "f", 4).await, [100, 101, 102, 200]);
         assert_eq!(
             ids(&leases, "u", "g", 1).await,
@@ -299,7 +329,7 @@ mod tests {
 
         // A user with a quota: placed one by one, without asking for a lease each time.
         for _ in 0..3 {
-            assert!(leases.place("q", "f").await.unwrap().is_none());
+            assert!(leases.place("q", "f", None).await.unwrap().is_none());
         }
         assert_eq!(*scheduler.leases.lock().unwrap(), 6);
 
@@ -313,7 +343,13 @@ mod tests {
             let recorded = scheduler.recorded_one.notified();
             tokio::pin!(recorded);
             recorded.as_mut().enable();
-            let mut got = scheduler.recorded.lock().unwrap().clone();
+            let mut got: Vec<u64> = scheduler
+                .recorded
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect();
             got.sort_unstable();
             if got == ids {
                 return;
@@ -326,7 +362,11 @@ mod tests {
     #[tokio::test]
     async fn a_refused_record_ends_every_lease_held() {
         let scheduler = Arc::new(ThreeIdLeases::default());
-        let leases = Leases::new(scheduler.clone());
+        let leases = Leases::new(
+            scheduler.clone(),
+            "e".into(),
+            &tokio::runtime::Handle::current(),
+        );
         assert_eq!(ids(&leases, "u", "f", 1).await, [100]);
         until_recorded(&scheduler, &[100]).await;
         scheduler
@@ -346,5 +386,57 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         assert_eq!(ids(&leases, "u", "f", 1).await, [200]);
+    }
+
+    #[tokio::test]
+    async fn chained_calls_take_a_lease_per_tree_and_are_recorded_with_their_parents() {
+        let scheduler = Arc::new(ThreeIdLeases::default());
+        let leases = Leases::new(
+            scheduler.clone(),
+            "e7".into(),
+            &tokio::runtime::Handle::current(),
+        );
+        let chain = |parent_id, root_id| {
+            let leases = &leases;
+            async move {
+                let tree = Tree { parent_id, root_id };
+                let placement = leases.place("u", "f", Some(tree)).await.unwrap().unwrap();
+                assert_eq!(placement.executor_id, "e7", "run by the executor asking");
+                placement.call_id
+            }
+        };
+        let child = chain(1, 1).await;
+        let grandchild = chain(child, 1).await;
+        let other_tree = chain(5, 5).await;
+        assert_eq!((child, grandchild, other_tree), (100, 101, 200));
+        assert_eq!(
+            ids(&leases, "u", "f", 1).await,
+            [300],
+            "calls from outside: a lease of their own"
+        );
+        leases.forget("u", "f");
+        assert_eq!(
+            chain(1, 1).await,
+            400,
+            "forgotten with the function's other leases"
+        );
+        until_recorded(&scheduler, &[100, 101, 200, 300, 400]).await;
+        let parents: HashMap<u64, u64> = scheduler
+            .recorded
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| (r.id, r.parent_id))
+            .collect();
+        assert_eq!(
+            [
+                parents[&100],
+                parents[&101],
+                parents[&200],
+                parents[&300],
+                parents[&400]
+            ],
+            [1, 100, 5, 0, 1]
+        );
     }
 }
