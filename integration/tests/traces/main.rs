@@ -134,9 +134,15 @@ async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
         provider.force_flush().unwrap();
         let spans = exporter.get_finished_spans().unwrap();
         let count = |name: &str| spans.iter().filter(|s| s.name == name).count();
-        // Placements and leases end before the reply that ends the gateway's span.
         let counts = (count("scheduler.place"), count("scheduler.lease"));
-        if count("gateway.invoke") > 0 || std::time::Instant::now() > deadline {
+        // And every span of the tree ends (a chained call's span ends on a wasm worker, and
+        // must let go of its parents there too).
+        let ended = count("gateway.invoke") == 1
+            && count("executor.execute") == 1
+            && count("executor.chained") == 3;
+        if ended || std::time::Instant::now() > deadline {
+            let names: Vec<_> = spans.iter().map(|s| s.name.to_string()).collect();
+            assert!(ended, "not every span of the tree ended: {names:?}");
             break counts;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;

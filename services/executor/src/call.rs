@@ -212,13 +212,21 @@ impl CallTask {
         }
     }
 
-    /// Runs one slice.
+    /// Runs one slice, in its call's span and that span's subscriber.
     pub(crate) fn run_slice(self) -> Slice {
-        let span = self.span.clone();
-        in_subscriber_of(&span, || {
+        let dispatch = subscriber_of(&self.span);
+        let run = move || {
+            let span = self.span.clone();
             let _entered = span.enter();
             self.slice()
-        })
+            // The span's last handle may be this clone: dropped here, inside the subscriber,
+            // so that closing it also lets go of its parent there (the registry closes a
+            // parent through the thread's current subscriber, which may be another).
+        };
+        match dispatch {
+            Some(dispatch) => tracing::dispatcher::with_default(&dispatch, run),
+            None => run(),
+        }
     }
 
     fn slice(mut self) -> Slice {
