@@ -38,8 +38,9 @@ struct Held {
 /// Tries at taking a fresh lease when calls racing for it use its ids up first.
 const LEASE_ATTEMPTS: u32 = 3;
 
-/// Tries at recording a batch, for a scheduler that is restarting.
-const RECORD_ATTEMPTS: u32 = 5;
+/// Tries at recording a batch, for a scheduler that is restarting: about eight seconds in
+/// all, within the ten the scheduler takes records of a lease for after it ends.
+const RECORD_ATTEMPTS: u32 = 14;
 
 impl Leases {
     /// Leases from `scheduler` for `executor_id`'s chained calls, or for a gateway's calls
@@ -135,13 +136,20 @@ impl Leases {
     }
 
     fn hold(&self, key: &str, lease: PlacementLease) {
+        let now = Instant::now();
         let held = Held {
             next_id: lease.first_call_id,
             end_id: lease.first_call_id + u64::from(lease.call_ids),
-            until: Instant::now() + Duration::from_millis(lease.valid_ms.into()),
+            until: now + Duration::from_millis(lease.valid_ms.into()),
             lease,
         };
-        self.held().insert(key.to_string(), held);
+        let mut leases = self.held();
+        // Leases past their time or used up go as new ones come: one per call tree would
+        // otherwise stay for good.
+        leases.retain(|_, held| {
+            held.until > now && (held.lease.place_each || held.next_id < held.end_id)
+        });
+        leases.insert(key.to_string(), held);
     }
 
     fn record(&self, placement: &Placement, user: &str, function: &str, parent_id: u64) {
@@ -205,7 +213,10 @@ async fn record(
                     lock(&held).clear();
                     break;
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(50 << attempt)).await,
+                Err(_) => {
+                    let pause = Duration::from_millis(50 << attempt.min(4));
+                    tokio::time::sleep(pause.min(Duration::from_secs(1))).await
+                }
             }
         }
     }

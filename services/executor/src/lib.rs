@@ -73,7 +73,8 @@ pub struct ExecutorConfig {
     /// Serve, and reach the state service and the scheduler, over mutual TLS.
     pub tls: Option<fwasm_proto::tls::Tls>,
     /// Place the calls it chains and runs itself from leases of call ids, instead of asking
-    /// the scheduler for each: for a scheduler in another process (`run` sets it).
+    /// the scheduler for each: for a scheduler in another process (`run`, which serves the
+    /// mesh, always sets it).
     pub lease_chained_calls: bool,
 }
 

@@ -21,8 +21,9 @@ const REPORT_RETRIES: u32 = 20;
 /// milliseconds).
 const BATCH_PACE: Duration = Duration::from_millis(1);
 
-/// Most reports sent in one batch.
+/// Most reports sent in one batch, and most bytes of their outputs (more go in the next).
 const BATCH_MAX: usize = 1024;
+const BATCH_BYTES: usize = 4 << 20;
 
 /// Sends outcomes to the scheduler.
 pub(crate) struct Reporter {
@@ -31,10 +32,11 @@ pub(crate) struct Reporter {
     in_flight: InFlight,
 }
 
-/// What sending a batch needs, shared with the batch task (which outlives the executor until
-/// it has sent what was queued). Held weakly: the batch task must not keep the scheduler (in
-/// `fwasm up`, with the store under it) alive once the executor is gone; a stopping executor
-/// waits for its reports first ([`Reporter::all_sent`]).
+/// What sending a batch needs, for the batch task (which outlives the executor until it has
+/// sent what was queued). Held weakly: the batch task must not keep the scheduler (in `fwasm
+/// up`, with the store under it) alive once the executor is gone; a stopping executor waits
+/// for its reports first ([`Reporter::all_sent`]). A batch being sent holds it until sent or
+/// given up.
 struct Sender {
     scheduler: Weak<dyn SchedulerApi>,
     local_calls: Weak<LocalCalls>,
@@ -143,9 +145,25 @@ impl Sender {
 async fn send_batches(sender: Sender, mut queue: mpsc::UnboundedReceiver<Report>) {
     let mut batch = Vec::new();
     while queue.recv_many(&mut batch, BATCH_MAX).await > 0 {
-        sender.send(std::mem::take(&mut batch));
+        let mut reports = std::mem::take(&mut batch);
+        while !reports.is_empty() {
+            let rest = reports.split_off(within_bytes(&reports));
+            sender.send(reports);
+            reports = rest;
+        }
         tokio::time::sleep(BATCH_PACE).await;
     }
+}
+
+/// How many of `reports`, one at least, fit in one batch's bytes.
+fn within_bytes(reports: &[Report]) -> usize {
+    let mut bytes = 0;
+    let fitting = reports.iter().take_while(|report| {
+        let result = &report.result;
+        bytes += result.output.len() + result.stdout.len() + result.error.len();
+        bytes <= BATCH_BYTES
+    });
+    fitting.count().max(1)
 }
 
 /// Reports not yet sent, and a wake-up for whoever waits for there to be none.
@@ -188,5 +206,29 @@ impl Drop for Counted {
         if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.none_left.notify_waiters();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_holds_what_fits_in_its_bytes_and_one_report_at_least() {
+        let in_flight = InFlight::default();
+        let report = |mib: usize| Report {
+            result: CallResult {
+                output: vec![0; mib << 20].into(),
+                ..CallResult::default()
+            },
+            forget: false,
+            _counted: in_flight.count(),
+        };
+        assert_eq!(
+            within_bytes(&[report(1), report(1), report(1), report(2)]),
+            3
+        );
+        assert_eq!(within_bytes(&[report(5), report(1)]), 1);
+        assert_eq!(within_bytes(&[report(0), report(0)]), 2);
     }
 }

@@ -324,22 +324,24 @@ impl Gateway {
             };
             if let Some(placement) = leased {
                 let result = run_placed(&*scheduler, &*executors, &placement, call.clone()).await;
-                match result {
-                    // The lease's executor is gone or full: the scheduler places this call
-                    // (as another), and the next takes a new lease.
-                    Err(err)
-                        if matches!(
-                            err.code,
-                            ErrorCode::Unavailable | ErrorCode::ResourceExhausted
-                        ) =>
-                    {
-                        tracing::debug!(error = %err, executor = %placement.executor_id, "leased executor refused a call");
-                        if let Some(leases) = &leases {
-                            leases.forget(&user, &function);
-                        }
-                    }
-                    result => return result,
+                let Err(err) = &result else {
+                    return result;
+                };
+                // The lease's executor is gone or full: the next call takes a new lease.
+                if matches!(
+                    err.code,
+                    ErrorCode::Unavailable | ErrorCode::ResourceExhausted
+                ) && let Some(leases) = &leases
+                {
+                    leases.forget(&user, &function);
                 }
+                // A full executor refused it before it ran: the scheduler places it (as another
+                // call) where there is room. One that could not be reached may have run: not
+                // sent again, as a placed call is not.
+                if err.code != ErrorCode::ResourceExhausted {
+                    return result;
+                }
+                tracing::debug!(error = %err, executor = %placement.executor_id, "a leased executor was full");
             }
             let placement = scheduler
                 .place(PlaceRequest {

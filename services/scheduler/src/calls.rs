@@ -51,6 +51,17 @@ pub(crate) struct CallTable {
     recorded: Notify,
 }
 
+/// What recording calls from leases leaves to do.
+#[derive(Default)]
+pub(crate) struct Recorded {
+    /// Ids no open lease gave out: not recorded.
+    pub(crate) refused: Vec<u64>,
+    /// The executor of each call recorded.
+    pub(crate) started: Vec<String>,
+    /// Reports that came before their calls were recorded.
+    pub(crate) early: Vec<CallResult>,
+}
+
 /// What the writer of a durable table receives, in order.
 pub(crate) enum Change {
     /// Boxed: records are large, and most changes in the queue are saves anyway.
@@ -270,9 +281,10 @@ impl CallTable {
         calls.by_id.insert(entry.record.id, entry);
     }
 
-    /// Reserves up to `wanted` calls of the tree `parent_id` belongs to, within
-    /// `max_tree_calls`, for a lease of ids for calls it chains: the tree's root and how many
-    /// were reserved (0 when the tree has reached its limit). `None` when `parent_id` is not a
+    /// Reserves up to `wanted` places in the tree `parent_id` belongs to, within
+    /// `max_tree_calls` (at most half the room left), for a lease of ids for calls it chains:
+    /// the tree's root and how many were reserved (0 when the tree is nearly full). The places
+    /// a lease does not use are given back when it closes. `None` when `parent_id` is not a
     /// call of `user` the table knows.
     pub(crate) fn reserve_tree(
         &self,
@@ -291,47 +303,69 @@ impl CallTable {
         let Some(tree) = calls.by_id.get_mut(&root) else {
             return Some((root, wanted));
         };
-        let reserved = wanted.min(max_tree_calls.saturating_sub(tree.tree_calls));
+        // At most half the room left: the tree's other callers, and its calls placed one by
+        // one once its leases have taken what they may, still find places.
+        let room = max_tree_calls.saturating_sub(tree.tree_calls);
+        let reserved = wanted.min(room / 2);
         tree.tree_calls += reserved;
         Some((root, reserved))
     }
 
-    /// Gives out `ids` in a lease: calls given them are recorded ([`CallTable::record`]) by
-    /// `until`, or never.
-    pub(crate) fn lease(&self, ids: std::ops::Range<u64>, until: Instant, root: u64) {
-        self.calls().leased.lease(ids, until, root);
+    /// Gives out `len` ids from `first` in a lease: calls given them are recorded
+    /// ([`CallTable::record`]) by `until`, or never; `root`: the tree whose limit the lease
+    /// reserved them from (0 for calls from outside).
+    pub(crate) fn lease(&self, first: u64, len: u64, until: Instant, root: u64) {
+        let mut calls = self.calls();
+        Self::close_leases(&mut calls);
+        calls.leased.lease(first, len, until, root);
     }
 
-    /// Records calls started from leases, running, unless recorded already, with the reports
-    /// that came before them; returns the ids that were not leased, which are not recorded. No
-    /// limit applies: a lease goes only to users without a quota of calls, and a chained
-    /// call's place in its tree was reserved with its lease.
-    pub(crate) fn record(&self, records: Vec<CallRecord>) -> Vec<u64> {
-        let mut refused = Vec::new();
-        for mut record in records {
-            let id = record.id;
-            let early = {
-                let mut calls = self.calls();
-                if calls.by_id.contains_key(&id) {
-                    continue;
-                }
-                let Some(root) = calls.leased.root_of(id) else {
-                    refused.push(id);
-                    continue;
-                };
-                if root == id {
-                    record.parent_id = 0;
-                }
-                record.set_status(CallStatus::Running);
-                self.add(&mut calls, record, root, false);
-                calls.leased.take_early(id)
-            };
-            if let Some(result) = early {
-                self.finish(&result);
+    /// Whether `id` was given out in a lease still open.
+    pub(crate) fn is_leased(&self, id: u64) -> bool {
+        self.calls().leased.is_out(id)
+    }
+
+    /// Closes leases past their time, giving the trees they reserved places in back the
+    /// places they did not use.
+    fn close_leases(calls: &mut Calls) {
+        for unused in calls.leased.close_past(Instant::now()) {
+            if let Some(tree) = calls.by_id.get_mut(&unused.root) {
+                tree.tree_calls = tree.tree_calls.saturating_sub(unused.places);
             }
         }
+    }
+
+    /// Records calls started from leases, running, each once, and returns what the caller
+    /// must still do: the ids that were not leased (not recorded), and the reports that came
+    /// before their calls were recorded (to be applied as reports). No limit applies: a lease
+    /// goes only to users without a quota of calls, and a chained call's place in its tree
+    /// was reserved with its lease.
+    pub(crate) fn record(&self, records: Vec<CallRecord>) -> Recorded {
+        let mut recorded = Recorded::default();
+        let mut calls = self.calls();
+        Self::close_leases(&mut calls);
+        for mut record in records {
+            let id = record.id;
+            if !calls.leased.is_out(id) {
+                recorded.refused.push(id);
+                continue;
+            }
+            // A batch sent again: each id is recorded once, even if its call ended since
+            // and was forgotten.
+            let Some(root) = calls.leased.take_for_record(id) else {
+                continue;
+            };
+            if root == id {
+                record.parent_id = 0;
+            }
+            record.set_status(CallStatus::Running);
+            recorded.started.push(record.executor_id.clone());
+            self.add(&mut calls, record, root, false);
+            recorded.early.extend(calls.leased.take_early(id));
+        }
+        drop(calls);
         self.recorded.notify_waiters();
-        refused
+        recorded
     }
 
     /// Waits, up to `within`, for call `id` to be recorded if it is out in a lease; returns at
@@ -455,6 +489,7 @@ impl CallTable {
         let Some(entry) = calls.by_id.get_mut(&result.id) else {
             // A call from a lease may be reported before it is recorded: kept for then.
             if !presumed {
+                Self::close_leases(&mut calls);
                 calls.leased.hold_early(result);
             }
             return None;
@@ -678,6 +713,72 @@ mod tests {
             output: Bytes::from_static(output),
             ..CallResult::default()
         }
+    }
+
+    #[test]
+    fn a_leased_call_is_recorded_once_even_after_it_ended_and_was_forgotten() {
+        let table = CallTable::new(Retention {
+            max_calls: 1,
+            ..Retention::default()
+        });
+        table.lease(100, 4, Instant::now() + Duration::from_secs(60), 0);
+        let started = |id| CallRecord {
+            id,
+            user: "u".into(),
+            executor_id: "e".into(),
+            ..CallRecord::default()
+        };
+        let recorded = table.record(vec![started(100), started(101), started(7)]);
+        assert_eq!((recorded.refused, recorded.started.len()), (vec![7], 2));
+        table.finish(&success(100, b"a"));
+        table.finish(&success(101, b"b"));
+        assert!(
+            table.get(100).is_none(),
+            "forgotten: the table keeps one finished call"
+        );
+        // The same batch again (its sender did not hear it was taken).
+        let again = table.record(vec![started(100), started(101)]);
+        assert!(again.refused.is_empty() && again.started.is_empty());
+        assert!(table.get(100).is_none());
+        assert_eq!(table.get(101).unwrap().status(), CallStatus::Success);
+    }
+
+    #[test]
+    fn a_closed_lease_gives_its_tree_back_the_places_it_did_not_use() {
+        let table = CallTable::new(Retention::default());
+        let root = CallRecord {
+            user: "u".into(),
+            ..running(1)
+        };
+        table.insert(root, 100, 0, false).unwrap();
+        // At most half the room left (99 places): 49.
+        assert_eq!(table.reserve_tree(1, "u", 64, 100), Some((1, 49)));
+        table.lease(200, 49, Instant::now() + Duration::from_millis(5), 1);
+        let child = CallRecord {
+            id: 200,
+            parent_id: 1,
+            user: "u".into(),
+            ..CallRecord::default()
+        };
+        assert!(table.record(vec![child]).refused.is_empty());
+        assert_eq!(
+            table.reserve_tree(1, "u", 64, 100),
+            Some((1, 25)),
+            "room 50 left"
+        );
+        assert_eq!(
+            table.reserve_tree(1, "v", 64, 100),
+            None,
+            "another user's tree"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        // Closed as the next lease is given: 48 of its places come back.
+        table.lease(300, 1, Instant::now() + Duration::from_secs(60), 0);
+        assert_eq!(
+            table.reserve_tree(1, "u", 64, 100),
+            Some((1, 36)),
+            "room 73 left"
+        );
     }
 
     #[tokio::test]

@@ -227,7 +227,10 @@ impl Scheduler {
 
     /// Records how a call ended (not yet saved, for a durable table).
     async fn finished(&self, result: &CallResult) {
-        self.recall(result.id).await;
+        // A call from a lease not recorded yet is not one an earlier scheduler saved.
+        if !self.calls.is_leased(result.id) {
+            self.recall(result.id).await;
+        }
         if let Some(executor) = self.calls.finish(result).filter(|e| !e.is_empty()) {
             self.members.call_ended(&executor);
             if result.failure() == FailureKind::NotRun {
@@ -575,12 +578,13 @@ impl SchedulerApi for Scheduler {
             (executor, root, call_ids)
         } else {
             let executor = self.members.choose(&module_hash, "")?;
+            // Choosing counted a call there; each call recorded from the lease counts instead.
+            self.members.call_ended(&executor.id);
             (executor, 0, u64::from(LEASE_IDS))
         };
         let first_call_id = self.next_call_id.fetch_add(call_ids, Ordering::Relaxed);
         let record_by = Instant::now() + LEASE_VALID + LEASE_RECORD_MARGIN;
-        self.calls
-            .lease(first_call_id..first_call_id + call_ids, record_by, root);
+        self.calls.lease(first_call_id, call_ids, record_by, root);
         fwasm_proto::metrics::meters().leases_granted.increment(1);
         Ok(PlacementLease {
             place_each: false,
@@ -599,10 +603,16 @@ impl SchedulerApi for Scheduler {
         for record in &req.records {
             names::check_function_ref(&record.user, &record.function)?;
         }
-        let refused = self.calls.record(req.records);
+        let recorded = self.calls.record(req.records);
+        for executor in &recorded.started {
+            self.members.call_placed(executor);
+        }
+        for result in &recorded.early {
+            self.finished(result).await;
+        }
         // Saved before answering, as a placement is.
         self.calls.flushed().await;
-        match refused.as_slice() {
+        match recorded.refused.as_slice() {
             [] => Ok(()),
             ids => Err(ApiError::invalid_argument(format!(
                 "calls {ids:?} were not given ids from a lease that is still open; place them \
@@ -1391,7 +1401,7 @@ mod tests {
                 id: "e0".into(),
                 addr: "127.0.0.1:9000".into(),
             }],
-            max_tree_calls: 4,
+            max_tree_calls: 8,
             ..SchedulerConfig::default()
         };
         let directory = Arc::new(fwasm_proto::directory::RemoteExecutors::default());
@@ -1411,7 +1421,7 @@ mod tests {
                 lease.executor_addr.as_str()
             ),
             (3, "e9", ""),
-            "the rest of the tree's limit, run by the executor asking"
+            "half the tree's room left, run by the executor asking"
         );
         let (child, grandchild) = (lease.first_call_id, lease.first_call_id + 1);
         let mut records = started(child);
@@ -1425,17 +1435,23 @@ mod tests {
             (CallStatus::Running, child)
         );
 
-        // The lease took the tree's last places: a placement in it is refused, a new lease
-        // says to place one by one (which says why).
+        // Leases take half the room left each time (4 places, then 2), then none: the
+        // tree's last places go one by one, and past them a placement is refused.
+        let sizes = [
+            s.lease(chained_by(grandchild)).await.unwrap().call_ids,
+            s.lease(chained_by(child)).await.unwrap().call_ids,
+        ];
+        assert_eq!(sizes, [2, 1]);
+        assert!(s.lease(chained_by(grandchild)).await.unwrap().place_each);
         let mut req = place("f");
         req.parent_id = grandchild;
+        s.place(req.clone()).await.unwrap();
         let refused = s.place(req).await.unwrap_err();
         assert!(
             refused.message.contains(&format!("started by call {root}")),
             "{}",
             refused.message
         );
-        assert!(s.lease(chained_by(grandchild)).await.unwrap().place_each);
         // A parent the table does not know: one by one too.
         assert!(s.lease(chained_by(root + 1000)).await.unwrap().place_each);
     }
