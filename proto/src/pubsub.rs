@@ -36,6 +36,8 @@ pub struct Event {
 #[derive(Debug, Clone, Copy)]
 pub struct Publisher {
     pub call_id: u64,
+    /// The call from outside its tree grew from.
+    pub root_id: u64,
     pub depth: u32,
     /// How many more calls it may start (its fan-out limit less those it started).
     pub room: u32,
@@ -223,6 +225,7 @@ async fn start_calls(
             }],
             input: input.clone(),
             parent_id: parent.map_or(0, |parent| parent.call_id),
+            root_id: parent.map_or(0, |parent| parent.root_id),
             depth: parent.map_or(0, |parent| parent.depth + 1),
             ..Call::default()
         };

@@ -794,6 +794,7 @@ impl Inner {
         };
         let publisher = Publisher {
             call_id: parent.id,
+            root_id: parent.root,
             depth: parent.depth,
             room,
         };

@@ -38,6 +38,49 @@ pub struct Gateway {
     leases: Option<Arc<Leases>>,
 }
 
+/// Places `call` (from a lease when there is one to place it from) and runs it there.
+async fn place_and_run(
+    scheduler: &dyn SchedulerApi,
+    executors: &dyn ExecutorDirectory,
+    leases: Option<&Leases>,
+    call: Call,
+) -> Result<CallResult, ApiError> {
+    let (user, function) = (call.user.clone(), call.function.clone());
+    let leased = match leases {
+        Some(leases) => leases.place(&user, &function, None).await?,
+        None => None,
+    };
+    if let Some(placement) = leased {
+        let result = run_placed(scheduler, executors, &placement, call.clone()).await;
+        let Err(err) = &result else {
+            return result;
+        };
+        // The lease's executor is gone or full: the next call takes a new lease.
+        if matches!(
+            err.code,
+            ErrorCode::Unavailable | ErrorCode::ResourceExhausted
+        ) && let Some(leases) = leases
+        {
+            leases.forget(&user, &function);
+        }
+        // A full executor refused it before it ran: the scheduler places it (as another
+        // call) where there is room. One that could not be reached may have run: not sent
+        // again, as a placed call is not.
+        if err.code != ErrorCode::ResourceExhausted {
+            return result;
+        }
+        tracing::debug!(error = %err, executor = %placement.executor_id, "a leased executor was full");
+    }
+    let placement = scheduler
+        .place(PlaceRequest {
+            user,
+            function,
+            ..PlaceRequest::default()
+        })
+        .await?;
+    run_placed(scheduler, executors, &placement, call).await
+}
+
 /// Sends `call` where `placement` says, with the placement's id and module; a call that never
 /// ran there is reported as not run (the executor reports those it ran).
 async fn run_placed(
@@ -316,41 +359,8 @@ impl Gateway {
         // runs, or is reported as not run, and never stays "running" in the call table (nor
         // keeps a slot of its user's quota).
         let run = async move {
-            let (user, function) = (inv.user.clone(), inv.function.clone());
             let call = inv.into_call();
-            let leased = match &leases {
-                Some(leases) => leases.place(&user, &function, None).await?,
-                None => None,
-            };
-            if let Some(placement) = leased {
-                let result = run_placed(&*scheduler, &*executors, &placement, call.clone()).await;
-                let Err(err) = &result else {
-                    return result;
-                };
-                // The lease's executor is gone or full: the next call takes a new lease.
-                if matches!(
-                    err.code,
-                    ErrorCode::Unavailable | ErrorCode::ResourceExhausted
-                ) && let Some(leases) = &leases
-                {
-                    leases.forget(&user, &function);
-                }
-                // A full executor refused it before it ran: the scheduler places it (as another
-                // call) where there is room. One that could not be reached may have run: not
-                // sent again, as a placed call is not.
-                if err.code != ErrorCode::ResourceExhausted {
-                    return result;
-                }
-                tracing::debug!(error = %err, executor = %placement.executor_id, "a leased executor was full");
-            }
-            let placement = scheduler
-                .place(PlaceRequest {
-                    user: user.clone(),
-                    function: function.clone(),
-                    ..PlaceRequest::default()
-                })
-                .await?;
-            run_placed(&*scheduler, &*executors, &placement, call).await
+            place_and_run(&*scheduler, &*executors, leases.as_deref(), call).await
         };
         tokio::spawn(run.in_current_span())
             .await
@@ -679,4 +689,160 @@ pub(crate) fn too_large(what: &str, size: usize, limit: usize) -> ApiError {
         ErrorCode::PayloadTooLarge,
         format!("{what} of {size} bytes is over the limit of {limit} bytes"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use fwasm_proto::api::ExecutorApi;
+    use fwasm_proto::pb::{
+        CallsFinishedRequest, ExecutorHeartbeat, FailureKind, FunctionInfo, HeartbeatReply,
+        LeaseRequest, PlacementLease, RecordCallsRequest,
+    };
+    use std::sync::Mutex;
+
+    /// Leases ids from 100 on executor `leased_on`, places one by one on "free", and keeps the
+    /// reports it gets.
+    struct Scheduler {
+        leased_on: &'static str,
+        placed: Mutex<u32>,
+        reports: Mutex<Vec<CallResult>>,
+    }
+
+    #[async_trait]
+    impl SchedulerApi for Scheduler {
+        async fn lease(&self, _: LeaseRequest) -> Result<PlacementLease, ApiError> {
+            Ok(PlacementLease {
+                first_call_id: 100,
+                call_ids: 8,
+                executor_id: self.leased_on.into(),
+                valid_ms: 60_000,
+                ..PlacementLease::default()
+            })
+        }
+        async fn record_calls(&self, _: RecordCallsRequest) -> Result<(), ApiError> {
+            Ok(())
+        }
+        async fn place(&self, _: PlaceRequest) -> Result<Placement, ApiError> {
+            *self.placed.lock().unwrap() += 1;
+            Ok(Placement {
+                call_id: 900,
+                executor_id: "free".into(),
+                ..Placement::default()
+            })
+        }
+        async fn call_finished(&self, result: CallResult) -> Result<(), ApiError> {
+            self.reports.lock().unwrap().push(result);
+            Ok(())
+        }
+        async fn calls_finished(&self, _: CallsFinishedRequest) -> Result<(), ApiError> {
+            unreachable!()
+        }
+        async fn submit(&self, _: SubmitRequest) -> Result<Placement, ApiError> {
+            unreachable!()
+        }
+        async fn function_updated(&self, _: FunctionInfo) -> Result<(), ApiError> {
+            unreachable!()
+        }
+        async fn get_call(&self, _: CallRef) -> Result<CallRecord, ApiError> {
+            unreachable!()
+        }
+        async fn wait_call(&self, _: WaitCallRequest) -> Result<CallRecord, ApiError> {
+            unreachable!()
+        }
+        async fn heartbeat(&self, _: ExecutorHeartbeat) -> Result<HeartbeatReply, ApiError> {
+            unreachable!()
+        }
+        async fn set_quota(&self, _: UserQuota) -> Result<(), ApiError> {
+            unreachable!()
+        }
+        async fn get_quota(&self, _: QuotaRef) -> Result<UserQuota, ApiError> {
+            unreachable!()
+        }
+    }
+
+    /// Executor "full" refuses for room, "gone" cannot be reached, "free" runs the call.
+    struct Executors;
+
+    struct Named(String);
+
+    #[async_trait]
+    impl ExecutorApi for Named {
+        async fn execute(&self, call: Call) -> Result<CallResult, ApiError> {
+            match self.0.as_str() {
+                "full" => Err(ApiError::resource_exhausted("full")),
+                "gone" => Err(ApiError::unavailable("connection refused")),
+                _ => Ok(CallResult {
+                    id: call.id,
+                    output: format!("ran on {}", self.0).into_bytes().into(),
+                    ..CallResult::default()
+                }),
+            }
+        }
+    }
+
+    impl ExecutorDirectory for Executors {
+        fn executor(&self, placement: &Placement) -> Result<Arc<dyn ExecutorApi>, ApiError> {
+            Ok(Arc::new(Named(placement.executor_id.clone())))
+        }
+    }
+
+    async fn call_with_lease_on(
+        leased_on: &'static str,
+    ) -> (Result<CallResult, ApiError>, Arc<Scheduler>) {
+        let scheduler = Arc::new(Scheduler {
+            leased_on,
+            placed: Mutex::new(0),
+            reports: Mutex::new(Vec::new()),
+        });
+        let runtime = tokio::runtime::Handle::current();
+        let leases = Leases::new(scheduler.clone(), String::new(), &runtime);
+        let call = Call {
+            user: "u".into(),
+            function: "f".into(),
+            ..Call::default()
+        };
+        let result = place_and_run(&*scheduler, &Executors, Some(&leases), call).await;
+        (result, scheduler)
+    }
+
+    #[tokio::test]
+    async fn a_call_its_leased_executor_is_too_full_for_is_placed_where_there_is_room() {
+        let (result, scheduler) = call_with_lease_on("full").await;
+        let result = result.unwrap();
+        assert_eq!((result.id, &result.output[..]), (900, &b"ran on free"[..]));
+        assert_eq!(*scheduler.placed.lock().unwrap(), 1);
+        // The leased id it never ran under is reported as not run.
+        let reports = scheduler.reports.lock().unwrap();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(
+            (reports[0].id, reports[0].failure()),
+            (100, FailureKind::NotRun)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_its_leased_executor_could_not_be_reached_for_is_not_sent_again() {
+        let (result, scheduler) = call_with_lease_on("gone").await;
+        assert_eq!(result.unwrap_err().code, ErrorCode::Unavailable);
+        assert_eq!(
+            *scheduler.placed.lock().unwrap(),
+            0,
+            "it may have run there"
+        );
+        assert_eq!(scheduler.reports.lock().unwrap()[0].id, 100);
+    }
+
+    #[tokio::test]
+    async fn a_call_from_a_lease_runs_on_the_leases_executor() {
+        let (result, scheduler) = call_with_lease_on("leased").await;
+        let result = result.unwrap();
+        assert_eq!(
+            (result.id, &result.output[..]),
+            (100, &b"ran on leased"[..])
+        );
+        assert_eq!(*scheduler.placed.lock().unwrap(), 0);
+        assert!(scheduler.reports.lock().unwrap().is_empty());
+    }
 }
