@@ -829,6 +829,11 @@ mod tests {
     }
 
     fn scheduler(executors: usize) -> (Scheduler, Arc<OneFunction>) {
+        scheduler_with(executors, SchedulerConfig::default())
+    }
+
+    /// A scheduler configured as `config`, with `executors` executors e0, e1, ...
+    fn scheduler_with(executors: usize, config: SchedulerConfig) -> (Scheduler, Arc<OneFunction>) {
         let state = Arc::new(OneFunction(Mutex::new(0)));
         let executors = (0..executors)
             .map(|i| ExecutorEndpoint {
@@ -838,7 +843,7 @@ mod tests {
             .collect();
         let config = SchedulerConfig {
             executors,
-            ..SchedulerConfig::default()
+            ..config
         };
         let directory = Arc::new(fwasm_proto::directory::RemoteExecutors::default());
         (Scheduler::new(config, state.clone(), directory), state)
@@ -1361,17 +1366,11 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn a_call_chained_by_a_leased_call_not_recorded_yet_counts_in_its_tree() {
-        let state = Arc::new(OneFunction(Mutex::new(0)));
-        let config = SchedulerConfig {
-            executors: vec![ExecutorEndpoint {
-                id: "e0".into(),
-                addr: "127.0.0.1:9000".into(),
-            }],
+        let tree_limit = SchedulerConfig {
             max_tree_calls: 2,
             ..SchedulerConfig::default()
         };
-        let directory = Arc::new(fwasm_proto::directory::RemoteExecutors::default());
-        let s = Arc::new(Scheduler::new(config, state, directory));
+        let s = Arc::new(scheduler_with(1, tree_limit).0);
         let root = s.lease(lease_of("f")).await.unwrap().first_call_id;
         let chain = || {
             let s = s.clone();
@@ -1395,17 +1394,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_lease_for_chained_calls_reserves_its_ids_in_the_trees_limit() {
-        let state = Arc::new(OneFunction(Mutex::new(0)));
-        let config = SchedulerConfig {
-            executors: vec![ExecutorEndpoint {
-                id: "e0".into(),
-                addr: "127.0.0.1:9000".into(),
-            }],
+        let tree_limit = SchedulerConfig {
             max_tree_calls: 8,
             ..SchedulerConfig::default()
         };
-        let directory = Arc::new(fwasm_proto::directory::RemoteExecutors::default());
-        let s = Scheduler::new(config, state, directory);
+        let (s, _) = scheduler_with(1, tree_limit);
         let root = s.place(place("f")).await.unwrap().call_id;
         let chained_by = |parent_id| LeaseRequest {
             parent_id,
