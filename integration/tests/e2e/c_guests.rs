@@ -389,3 +389,48 @@ fn a_zygote_that_fails_fails_the_build_saying_why() {
                _faasm_zygote returned 3";
     assert!(refused.contains(why), "{refused}");
 }
+
+#[tokio::test]
+async fn a_source_that_defines_main_is_a_faasm_function_whatever_it_includes() {
+    let p = up().await;
+    let mut client = p.grpc_client().await;
+    let upload = UploadRequest {
+        user: "c".into(),
+        function: "noop".into(),
+        wasm: c_guest("noop.c").into(),
+        settings: None,
+    };
+    let uploaded = client.upload(upload).await.unwrap().into_inner();
+    assert_eq!(uploaded.abi, "Faasm C API (on fwasm v1)");
+    assert_eq!(p.call("c/noop", "").await, (200, String::new()));
+    p.stop().await;
+}
+
+#[test]
+fn a_source_with_both_entry_points_is_refused_saying_which_defines_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("both.c");
+    let both = "#include <fwasm.h>\nint main(void) { return 0; }\n\
+                FWASM_HANDLER(req, res) { (void)req; (void)res; }\n";
+    std::fs::write(&source, both).unwrap();
+    let options = fwasm::build::BuildOptions {
+        sources: vec![source],
+        output: dir.path().join("both.wasm"),
+        quiet: true,
+        ..fwasm::build::BuildOptions::default()
+    };
+    let refused = format!("{:#}", fwasm::build::build(&options).unwrap_err());
+    assert!(
+        refused.contains("both.c defines main (Faasm's API)")
+            && refused.contains("defines fwasm_handle_request (fwasm's)")
+            && refused.contains("--api"),
+        "{refused}"
+    );
+    // Told which, it builds.
+    let options = fwasm::build::BuildOptions {
+        api: Some(fwasm::build::Api::Fwasm),
+        ..options
+    };
+    let built = fwasm::build::build(&options).unwrap();
+    assert_eq!(built.api, fwasm::build::Api::Fwasm);
+}

@@ -39,7 +39,8 @@ pub struct BuildOptions {
     pub sources: Vec<PathBuf>,
     /// The module to write.
     pub output: PathBuf,
-    /// The API to build for; `None` detects it from the sources' `#include`s.
+    /// The API to build for; `None` takes it from the entry point the compiled sources define
+    /// (`main`: Faasm's; `fwasm_handle_request`: fwasm's).
     pub api: Option<Api>,
     /// The WASI sysroot, if clang does not find it by itself (Debian's clang does).
     pub sysroot: Option<PathBuf>,
@@ -129,28 +130,80 @@ fn language(source: &Path) -> anyhow::Result<Lang> {
     }
 }
 
-/// The first source that includes a `faasm/` header, if any.
-pub fn detect_faasm(sources: &[PathBuf]) -> anyhow::Result<Option<PathBuf>> {
-    for source in sources {
-        let text =
-            std::fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
-        if String::from_utf8_lossy(&text).lines().any(includes_faasm) {
-            return Ok(Some(source.clone()));
+/// The entry points that make a function a Faasm-API one: `main`, as wasi-libc's clang names
+/// it (`__main_void` for `main(void)`, `__main_argc_argv` with arguments).
+const FAASM_ENTRIES: &[&str] = &["main", "__main_void", "__main_argc_argv", "__original_main"];
+
+/// fwasm's own C API's entry point.
+const FWASM_ENTRY: &str = "fwasm_handle_request";
+
+/// The API the compiled `objects` (each with its source) are written against, from the entry
+/// point they define, with the source that defines it; `None` if none defines one.
+fn api_defined_by(objects: &[(PathBuf, PathBuf)]) -> anyhow::Result<Option<(Api, PathBuf)>> {
+    let (mut faasm, mut fwasm) = (None, None);
+    for (source, object) in objects {
+        let bytes =
+            std::fs::read(object).with_context(|| format!("cannot read {}", object.display()))?;
+        let defined = defined_functions(&bytes).with_context(|| {
+            format!(
+                "cannot read the symbols clang wrote for {}",
+                source.display()
+            )
+        })?;
+        for name in defined {
+            if FAASM_ENTRIES.contains(&name.as_str()) && faasm.is_none() {
+                faasm = Some(source.clone());
+            }
+            if name == FWASM_ENTRY && fwasm.is_none() {
+                fwasm = Some(source.clone());
+            }
         }
     }
-    Ok(None)
+    match (faasm, fwasm) {
+        (Some(main), Some(handler)) => bail!(
+            "{} defines main (Faasm's API) and {} defines {FWASM_ENTRY} (fwasm's): a function \
+             has one entry point; choose one, or say which API with --api faasm|fwasm",
+            main.display(),
+            handler.display()
+        ),
+        (Some(main), None) => Ok(Some((Api::Faasm, main))),
+        (None, Some(handler)) => Ok(Some((Api::Fwasm, handler))),
+        (None, None) => Ok(None),
+    }
 }
 
-/// `#include <faasm/...>` or `#include "faasm/..."`, spaces allowed as the preprocessor does.
-fn includes_faasm(line: &str) -> bool {
-    let Some(rest) = line.trim_start().strip_prefix('#') else {
-        return false;
-    };
-    let Some(rest) = rest.trim_start().strip_prefix("include") else {
-        return false;
-    };
-    let rest = rest.trim_start();
-    rest.starts_with("<faasm/") || rest.starts_with("\"faasm/")
+/// The functions a wasm object file defines and others may call (its `linking` section's
+/// symbol table, less undefined and file-local symbols).
+fn defined_functions(object: &[u8]) -> anyhow::Result<Vec<String>> {
+    use wasmparser::{KnownCustom, Linking, Parser, Payload, SymbolFlags, SymbolInfo};
+    let mut names = Vec::new();
+    for payload in Parser::new(0).parse_all(object) {
+        let Payload::CustomSection(section) = payload? else {
+            continue;
+        };
+        let KnownCustom::Linking(linking) = section.as_known() else {
+            continue;
+        };
+        for subsection in linking.subsections() {
+            let Linking::SymbolTable(symbols) = subsection? else {
+                continue;
+            };
+            for symbol in symbols {
+                let SymbolInfo::Func {
+                    flags,
+                    name: Some(name),
+                    ..
+                } = symbol?
+                else {
+                    continue;
+                };
+                if !flags.intersects(SymbolFlags::UNDEFINED | SymbolFlags::BINDING_LOCAL) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// The clang to run: the option, `$FWASM_CLANG`, or the first of `clang`, `clang-NN` on PATH.
@@ -199,25 +252,8 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
         }
     };
 
-    let detected = detect_faasm(&opts.sources)?;
-    let api = match (opts.api, &detected) {
-        (Some(api), _) => api,
-        (None, Some(_)) => Api::Faasm,
-        (None, None) => Api::Fwasm,
-    };
     let out_name = opts.output.display();
-    match (opts.api, &detected) {
-        (None, Some(source)) => say(format!(
-            "{} includes faasm/ headers: building as a Faasm-API function",
-            source.display()
-        )),
-        (Some(_), _) => say(format!(
-            "building {out_name} against {} (--api)",
-            api.describe()
-        )),
-        (None, None) => say(format!("building {out_name} against {}", api.describe())),
-    }
-
+    say(format!("building {out_name}"));
     let temp = tempfile::Builder::new()
         .prefix("fwasm-build-")
         .tempdir()
@@ -249,6 +285,39 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
         args.extend(opts.cflags.iter().map(OsString::from));
         run.clang(&args, &format!("compile {}", source.display()))?;
         objects.push(object);
+    }
+    // The API is what the compiled code defines as its entry point, whatever it includes.
+    let compiled: Vec<(PathBuf, PathBuf)> = opts
+        .sources
+        .iter()
+        .cloned()
+        .zip(objects.iter().cloned())
+        .collect();
+    let detected = match opts.api {
+        Some(_) => None,
+        None => api_defined_by(&compiled)?,
+    };
+    let api = match (opts.api, &detected) {
+        (Some(api), _) => api,
+        (None, Some((api, _))) => *api,
+        (None, None) => Api::Fwasm,
+    };
+    match (opts.api, &detected) {
+        (Some(_), _) => say(format!("  building against {} (--api)", api.describe())),
+        (None, Some((Api::Faasm, source))) => say(format!(
+            "  {} defines main: building against {}",
+            source.display(),
+            api.describe()
+        )),
+        (None, Some((Api::Fwasm, source))) => say(format!(
+            "  {} defines {FWASM_ENTRY}: building against {}",
+            source.display(),
+            api.describe()
+        )),
+        (None, None) => say(format!(
+            "  no source defines main or {FWASM_ENTRY}: building against {}",
+            api.describe()
+        )),
     }
     let mut sdk_sources = vec!["fwasm.c"];
     if api == Api::Faasm {
@@ -425,15 +494,13 @@ fn hint(diagnostics: &str) -> Option<String> {
         return Some(
             "a function using fwasm.h defines `void fwasm_handle_request(const fwasm_request \
              *req, fwasm_response *res)` (or `FWASM_HANDLER(req, res) { ... }`); a Faasm \
-             function includes <faasm/faasm.h> and defines main (or build with --api faasm)"
+             function defines main (or build with --api faasm)"
                 .into(),
         );
     }
     if has("undefined symbol: faasm") || has("undefined symbol: getConfFlag") {
         return Some(
-            "Faasm's API is linked in for --api faasm, or when a source includes a faasm/ \
-             header"
-                .into(),
+            "Faasm's API is linked in for --api faasm, or when a source defines main".into(),
         );
     }
     if has("undefined symbol: main")
@@ -527,16 +594,6 @@ fn inspect(module: &[u8]) -> anyhow::Result<ModuleInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn faasm_includes_are_detected_as_the_preprocessor_sees_them() {
-        assert!(includes_faasm("#include <faasm/faasm.h>"));
-        assert!(includes_faasm("  #  include \"faasm/core.h\""));
-        assert!(includes_faasm("#include\t<faasm/input.h>"));
-        assert!(!includes_faasm("// #include <faasm/faasm.h> is not needed"));
-        assert!(!includes_faasm("#include <fwasm.h>"));
-        assert!(!includes_faasm("#include <faasmish.h>"));
-    }
 
     #[test]
     fn sources_are_c_or_cxx_by_extension() {

@@ -206,12 +206,12 @@ A function is written against one of two C APIs:
   fwasm  #include <fwasm.h> and define
            void fwasm_handle_request(const fwasm_request *req, fwasm_response *res)
          (or FWASM_HANDLER(req, res) { ... }): read the request, fill in the response.
-  faasm  #include <faasm/faasm.h> and define int main(): Faasm's C API (faasmGetInput,
+  faasm  define int main() (and #include <faasm/faasm.h> for its calls): Faasm's C API (faasmGetInput,
          faasmSetOutput, faasmChain, faasmReadState, ...), so a Faasm function's source builds
          unchanged. Input is the request body, output the response body; a non-zero return
          value fails the call with that return code.
-The API is detected from the sources: one that includes a faasm/ header makes a Faasm-API
-function. --api overrides the detection.
+The API is the one whose entry point the compiled sources define: main makes a Faasm-API
+function, fwasm_handle_request an fwasm one. --api overrides the detection.
 
 The SDK's headers and sources are built into this binary and written to a temporary directory
 for each build, so no checkout of fwasm is needed. Every source is compiled with
@@ -237,8 +237,8 @@ struct BuildArgs {
     /// The module to write [default: the first source's name with .wasm].
     #[arg(short, long, value_name = "OUT.wasm")]
     output: Option<PathBuf>,
-    /// The C API the sources use [default: faasm if a source includes a faasm/ header, else
-    /// fwasm].
+    /// The C API the sources use [default: faasm if a source defines main, fwasm if one
+    /// defines fwasm_handle_request].
     #[arg(long, value_enum)]
     api: Option<fwasm::build::Api>,
     /// The WASI sysroot (include/ and lib/ of wasi-libc), if clang does not find it itself.

@@ -702,14 +702,17 @@ fn fwasm_build_compiles_c_and_cpp_sources_into_wasm_modules() {
         assert!(stderr.contains(&format!("built {output}")), "{stderr}");
         assert_wasm(&dir.path().join(output));
     }
-    // The API is detected from the includes.
+    // The API is the one whose entry point the sources define.
     let (_, stderr) = fwasm_build(dir.path(), &["faasm.cpp", "-o", "faasm.wasm"]);
     assert!(
-        stderr.contains("faasm.cpp includes faasm/ headers: building as a Faasm-API function"),
+        stderr.contains("faasm.cpp defines main: building against the Faasm C API"),
         "{stderr}"
     );
     let (_, stderr) = fwasm_build(dir.path(), &["hello.c", "-o", "c.wasm"]);
-    assert!(stderr.contains("against the fwasm C API"), "{stderr}");
+    assert!(
+        stderr.contains("hello.c defines fwasm_handle_request: building against the fwasm C API"),
+        "{stderr}"
+    );
     // Without -o, the module is the first source's name with .wasm, in the current directory.
     let (ok, stderr) = fwasm_build(dir.path(), &["hello.c"]);
     assert!(ok, "{stderr}");
