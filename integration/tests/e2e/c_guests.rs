@@ -434,3 +434,27 @@ fn a_source_with_both_entry_points_is_refused_saying_which_defines_which() {
     let built = fwasm::build::build(&options).unwrap();
     assert_eq!(built.api, fwasm::build::Api::Fwasm);
 }
+
+#[tokio::test]
+async fn faasms_helper_library_builds_and_works() {
+    let p = up().await;
+    with(&p, "c/helpers", "helpers.cpp").await;
+    let response = p
+        .http
+        .post(format!("{}/f/c/helpers", p.invoke))
+        .header("x-fwasm-stdout", "include")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("helpers ok"), "{body}");
+    // printArray, and compareArrays showing where two arrays differ.
+    assert!(body.contains("[1, 2, 3]\n"), "{body}");
+    assert!(
+        body.contains("Arrays differ at 2: [1, 2, 3] != [1, 2, 4]"),
+        "{body}"
+    );
+    p.stop().await;
+}

@@ -3,12 +3,24 @@
 #define FAASM_COMPARE_H
 
 #ifdef __cplusplus
+#include <cstdio>
+
+#include "faasm/print.h"
+
 namespace faasm {
 
-/* true if the first len elements of a and b are equal. */
+/* true if the first len elements of a and b are equal; else prints both (as Faasm does, to
+ * show where they differ) and returns false. */
 template <typename T> bool compareArrays(T *a, T *b, int len) {
     for (int i = 0; i < len; i++) {
-        if (!(a[i] == b[i])) return false;
+        if (!(a[i] == b[i])) {
+            std::printf("Arrays differ at %i: ", i);
+            printArray(a, static_cast<size_t>(len));
+            std::printf(" != ");
+            printArray(b, static_cast<size_t>(len));
+            std::printf("\n");
+            return false;
+        }
     }
     return true;
 }

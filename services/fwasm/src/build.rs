@@ -98,6 +98,34 @@ const SDK_FILES: &[(&str, &str)] = &[
         include_str!("../../../sdk-c/include/faasm/compare.h"),
     ),
     (
+        "include/faasm/array.h",
+        include_str!("../../../sdk-c/include/faasm/array.h"),
+    ),
+    (
+        "include/faasm/files.h",
+        include_str!("../../../sdk-c/include/faasm/files.h"),
+    ),
+    (
+        "include/faasm/memory.h",
+        include_str!("../../../sdk-c/include/faasm/memory.h"),
+    ),
+    (
+        "include/faasm/print.h",
+        include_str!("../../../sdk-c/include/faasm/print.h"),
+    ),
+    (
+        "include/faasm/random.h",
+        include_str!("../../../sdk-c/include/faasm/random.h"),
+    ),
+    (
+        "include/faasm/state.h",
+        include_str!("../../../sdk-c/include/faasm/state.h"),
+    ),
+    (
+        "include/faasm/time.h",
+        include_str!("../../../sdk-c/include/faasm/time.h"),
+    ),
+    (
         "src/internal.h",
         include_str!("../../../sdk-c/src/internal.h"),
     ),
