@@ -458,3 +458,58 @@ async fn faasms_helper_library_builds_and_works() {
     );
     p.stop().await;
 }
+
+#[tokio::test]
+async fn clock_anonymous_mmap_and_long_double_printf_work_as_faasms_toolchain_gives_them() {
+    let p = up().await;
+    with(&p, "c/environment", "environment.c").await;
+    assert_eq!(p.call("c/environment", "").await, (200, "0.333333".into()));
+    p.stop().await;
+}
+
+#[test]
+fn an_unsupported_feature_fails_the_build_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, feature) in [
+        (
+            "threads.c",
+            "#include <pthread.h>\nint main(void) { return 0; }\n",
+            "fwasm functions cannot use threads (pthread.h)",
+        ),
+        (
+            "dlopen.c",
+            "#include <dlfcn.h>\nint main(void) { return 0; }\n",
+            "fwasm functions cannot use dynamic loading (dlfcn.h, dlopen)",
+        ),
+        (
+            "openmp.c",
+            "#include <omp.h>\nint main(void) { return 0; }\n",
+            "fwasm functions cannot use OpenMP (omp.h)",
+        ),
+        (
+            "throws.cpp",
+            "int main() { throw 1; }\n",
+            "built without C++ exceptions",
+        ),
+        (
+            "thread.cpp",
+            "#include <thread>\nint main() { std::thread t([] {}); t.join(); }\n",
+            "fwasm functions cannot use threads (std::thread",
+        ),
+    ] {
+        let source = dir.path().join(name);
+        std::fs::write(&source, text).unwrap();
+        let options = fwasm::build::BuildOptions {
+            sources: vec![source],
+            output: dir.path().join(format!("{name}.wasm")),
+            quiet: true,
+            ..fwasm::build::BuildOptions::default()
+        };
+        let refused = format!("{:#}", fwasm::build::build(&options).unwrap_err());
+        assert!(refused.contains(feature), "{name}: {refused}");
+        assert!(
+            !refused.contains("bits/"),
+            "{name}: the build machine's headers: {refused}"
+        );
+    }
+}

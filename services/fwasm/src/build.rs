@@ -126,6 +126,22 @@ const SDK_FILES: &[(&str, &str)] = &[
         include_str!("../../../sdk-c/include/faasm/time.h"),
     ),
     (
+        "unsupported/dlfcn.h",
+        include_str!("../../../sdk-c/include/unsupported/dlfcn.h"),
+    ),
+    (
+        "unsupported/omp.h",
+        include_str!("../../../sdk-c/include/unsupported/omp.h"),
+    ),
+    (
+        "unsupported/pthread.h",
+        include_str!("../../../sdk-c/include/unsupported/pthread.h"),
+    ),
+    (
+        "unsupported/semaphore.h",
+        include_str!("../../../sdk-c/include/unsupported/semaphore.h"),
+    ),
+    (
         "src/internal.h",
         include_str!("../../../sdk-c/src/internal.h"),
     ),
@@ -134,6 +150,15 @@ const SDK_FILES: &[(&str, &str)] = &[
 ];
 
 const TARGET: &str = "--target=wasm32-wasi";
+
+/// WASI libc's emulations: the define that declares each, and the library that has it.
+const EMULATED: &[(&str, &str)] = &[
+    (
+        "-D_WASI_EMULATED_PROCESS_CLOCKS",
+        "-lwasi-emulated-process-clocks",
+    ),
+    ("-D_WASI_EMULATED_MMAN", "-lwasi-emulated-mman"),
+];
 const STACK_SIZE: u32 = 65536;
 const CLANG_NAMES: &[&str] = &[
     "clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14",
@@ -381,6 +406,9 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
         args.push(arg.into());
     }
     args.extend(objects.iter().map(|o| o.as_os_str().to_owned()));
+    args.extend(EMULATED.iter().map(|(_, lib)| OsString::from(*lib)));
+    // printf and scanf of long double, as Faasm's toolchain links them.
+    args.push("-lc-printscan-long-double".into());
     args.push("-o".into());
     args.push(linked.as_os_str().to_owned());
     args.extend(opts.ldflags.iter().map(OsString::from));
@@ -449,9 +477,17 @@ fn compile_args(
     }
     args.extend(sysroot_arg(opts));
     args.extend(["-O2", "-D__fwasm__=1"].map(OsString::from));
+    // WASI libc's emulations of clock() and anonymous mmap (memory from the heap), which
+    // Faasm's toolchain also gives functions.
+    args.extend(EMULATED.iter().map(|(define, _)| OsString::from(*define)));
     let mut inc = OsString::from("-I");
     inc.push(include);
     args.push(inc);
+    // Headers of features a function cannot use, which fail saying so, before the build
+    // machine's own (which clang would otherwise find after WASI's).
+    let mut unsupported = OsString::from("-I");
+    unsupported.push(include.with_file_name("unsupported"));
+    args.push(unsupported);
     args.extend(["-c".into(), source.as_os_str().to_owned(), "-o".into()]);
     args.push(object.as_os_str().to_owned());
     args
@@ -536,6 +572,22 @@ fn hint(diagnostics: &str) -> Option<String> {
         || has("undefined symbol: __main_void")
     {
         return Some("a Faasm-API function defines `int main(...)`, its entry point".into());
+    }
+    if has("cannot use 'throw' with exceptions disabled")
+        || has("cannot use 'try' with exceptions disabled")
+    {
+        return Some(
+            "fwasm functions are built without C++ exceptions (-fno-exceptions): return an \
+             error code instead of throwing"
+                .into(),
+        );
+    }
+    if has("is not supported on this single threaded system") {
+        return Some(
+            "fwasm functions cannot use threads (std::thread and friends): a function runs on \
+             one thread; chain calls to run work in parallel"
+                .into(),
+        );
     }
     if has("No available targets") || has("unknown target triple") {
         return Some(format!(
@@ -636,6 +688,11 @@ mod tests {
     #[test]
     fn missing_entry_points_and_packages_get_hints() {
         let hint = |d: &str| hint(d).unwrap_or_default();
+        assert!(hint("error: cannot use 'throw' with exceptions disabled").contains("exceptions"));
+        assert!(
+            hint("error: <thread> is not supported on this single threaded system")
+                .contains("cannot use threads")
+        );
         assert!(
             hint("wasm-ld: error: x.o: undefined symbol: fwasm_handle_request")
                 .contains("FWASM_HANDLER")
