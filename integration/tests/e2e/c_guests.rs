@@ -41,6 +41,17 @@ pub fn c_guest(source: &str) -> Vec<u8> {
     wasm
 }
 
+/// `fwasm build` options for `source` alone, quiet, writing its module into `dir`.
+fn build_options(source: std::path::PathBuf, dir: &Path) -> fwasm::build::BuildOptions {
+    let name = source.file_name().unwrap().to_string_lossy().into_owned();
+    fwasm::build::BuildOptions {
+        sources: vec![source],
+        output: dir.join(format!("{name}.wasm")),
+        quiet: true,
+        ..fwasm::build::BuildOptions::default()
+    }
+}
+
 async fn with(p: &Platform, user_function: &str, source: &str) {
     p.upload(user_function, c_guest(source)).await;
 }
@@ -378,12 +389,7 @@ async fn c_and_cpp_initialisations_run_once_and_every_call_starts_from_them() {
 fn a_zygote_that_fails_fails_the_build_saying_why() {
     let dir = tempfile::tempdir().unwrap();
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("functions-c/zygote_fails.c");
-    let options = fwasm::build::BuildOptions {
-        sources: vec![source],
-        output: dir.path().join("zygote_fails.wasm"),
-        quiet: true,
-        ..fwasm::build::BuildOptions::default()
-    };
+    let options = build_options(source, dir.path());
     let refused = format!("{:#}", fwasm::build::build(&options).unwrap_err());
     let why = "module failed in its initialisation, which runs before its first call: \
                _faasm_zygote returned 3";
@@ -413,12 +419,7 @@ fn a_source_with_both_entry_points_is_refused_saying_which_defines_which() {
     let both = "#include <fwasm.h>\nint main(void) { return 0; }\n\
                 FWASM_HANDLER(req, res) { (void)req; (void)res; }\n";
     std::fs::write(&source, both).unwrap();
-    let options = fwasm::build::BuildOptions {
-        sources: vec![source],
-        output: dir.path().join("both.wasm"),
-        quiet: true,
-        ..fwasm::build::BuildOptions::default()
-    };
+    let options = build_options(source, dir.path());
     let refused = format!("{:#}", fwasm::build::build(&options).unwrap_err());
     assert!(
         refused.contains("both.c defines main (Faasm's API)")
@@ -499,12 +500,7 @@ fn an_unsupported_feature_fails_the_build_naming_it() {
     ] {
         let source = dir.path().join(name);
         std::fs::write(&source, text).unwrap();
-        let options = fwasm::build::BuildOptions {
-            sources: vec![source],
-            output: dir.path().join(format!("{name}.wasm")),
-            quiet: true,
-            ..fwasm::build::BuildOptions::default()
-        };
+        let options = build_options(source, dir.path());
         let refused = format!("{:#}", fwasm::build::build(&options).unwrap_err());
         assert!(refused.contains(feature), "{name}: {refused}");
         assert!(
