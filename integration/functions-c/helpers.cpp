@@ -18,15 +18,23 @@
 int main() {
     FAASM_PROF_START(whole)
 
-    int r = faasm::randomInteger(3, 5);
-    if (r < 3 || r > 5) return 1;
+    bool drew[3] = {false, false, false};
+    for (int i = 0; i < 300; i++) {
+        int r = faasm::randomInteger(3, 5);
+        if (r < 3 || r > 5) return 1;
+        drew[r - 3] = true;
+    }
+    if (!drew[0] || !drew[1] || !drew[2]) return 11; /* both ends included */
     float f = faasm::randomFloat();
     if (f < 0.0f || f >= 1.0f) return 2;
-    int *range = faasm::randomIntRange(10);
-    int sum = 0;
-    for (int i = 0; i < 10; i++) sum += range[i];
+    int *range = faasm::randomIntRange(50);
+    int sum = 0, inPlace = 0;
+    for (int i = 0; i < 50; i++) {
+        sum += range[i];
+        inPlace += range[i] == i;
+    }
     delete[] range;
-    if (sum != 45) return 3;
+    if (sum != 1225 || inPlace == 50) return 3; /* 0..49, shuffled */
     std::string word = faasm::randomString(12);
     if (word.size() != 12 || word.find('0') != std::string::npos) return 4;
 

@@ -38,8 +38,8 @@ struct Held {
 /// Tries at taking a fresh lease when calls racing for it use its ids up first.
 const LEASE_ATTEMPTS: u32 = 3;
 
-/// Tries at recording a batch, for a scheduler that is restarting: about eight seconds in
-/// all, within the ten the scheduler takes records of a lease for after it ends.
+/// Tries at recording a batch, for a scheduler that is restarting: about eight seconds of
+/// pauses in all, within the ten the scheduler takes records of a lease for after it ends.
 const RECORD_ATTEMPTS: u32 = 14;
 
 impl Leases {

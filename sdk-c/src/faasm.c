@@ -1,6 +1,6 @@
 /*
  * Faasm's C API (faasm/core.h) implemented on fwasm's ABI. Linked, together with fwasm.c,
- * into a function whose sources include faasm/ headers. It supplies fwasm_handle_request:
+ * into a function whose sources define main (Faasm's entry point). It supplies fwasm_handle_request:
  * the request body is the Faasm input, main() (or a function chained by pointer) runs, and
  * the Faasm output becomes the response body; a non-zero return value fails the call with
  * that return code. How each function maps onto the ABI is in sdk-c/README.md.

@@ -457,6 +457,29 @@ async fn faasms_helper_library_builds_and_works() {
         body.contains("Arrays differ at 2: [1, 2, 3] != [1, 2, 4]"),
         "{body}"
     );
+
+    // FAASM_PROF_START/END print their time when built with WASM_PROF=1.
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("prof.c");
+    let timed = "#include <faasm/faasm.h>\n#include <faasm/time.h>\n\
+                 int main(void) { FAASM_PROF_START(whole) FAASM_PROF_END(whole) return 0; }\n";
+    std::fs::write(&source, timed).unwrap();
+    let options = fwasm::build::BuildOptions {
+        cflags: vec!["-DWASM_PROF=1".into()],
+        ..build_options(source, dir.path())
+    };
+    let built = fwasm::build::build(&options).unwrap();
+    p.upload("c/prof", std::fs::read(built.output).unwrap())
+        .await;
+    let response = p
+        .http
+        .post(format!("{}/f/c/prof", p.invoke))
+        .header("x-fwasm-stdout", "include")
+        .send()
+        .await
+        .unwrap();
+    let body = response.text().await.unwrap();
+    assert!(body.starts_with("TIME: whole "), "{body}");
     p.stop().await;
 }
 

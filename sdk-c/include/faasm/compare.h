@@ -9,8 +9,8 @@
 
 namespace faasm {
 
-/* true if the first len elements of a and b are equal; else prints both (as Faasm does, to
- * show where they differ) and returns false. */
+/* true if the first len elements of a and b are equal; else prints where they first differ
+ * and both arrays, and returns false. */
 template <typename T> bool compareArrays(T *a, T *b, int len) {
     for (int i = 0; i < len; i++) {
         if (!(a[i] == b[i])) {

@@ -1,7 +1,8 @@
 /* Faasm's random helpers (C++). One engine per module, seeded from the host's randomness
- * (WASI random_get) on first use; randomFloat seeds a fresh engine each call, as Faasm does.
- * A function whose zygote draws from the engine leaves it in its snapshot: every call then
- * continues from the same state (see the ABI's notes on snapshots). */
+ * (WASI random_get) on first use, so each call draws its own sequence (on Faasm the engine is
+ * seeded at start-up, before its snapshot, so every call draws the same one); randomFloat
+ * seeds a fresh engine each time, as Faasm does. A function whose zygote draws from the
+ * engine leaves it in its snapshot: every call then continues from the same state. */
 #ifndef FAASM_RANDOM_H
 #define FAASM_RANDOM_H
 

@@ -11,7 +11,7 @@
 #if defined(WASM_PROF) && WASM_PROF == 1
 #define FAASM_PROF_START(name) clock_t name = clock();
 #define FAASM_PROF_END(name)                                                                       \
-    printf("TIME: %s %.3f\n", #name, (double)(clock() - name) * 1000.0 / CLOCKS_PER_SEC);
+    printf("TIME: %s %f\n", #name, (double)(clock() - name) * 1000.0 / CLOCKS_PER_SEC);
 #else
 #define FAASM_PROF_START(name)
 #define FAASM_PROF_END(name)

@@ -226,10 +226,15 @@ fn api_defined_by(objects: &[(PathBuf, PathBuf)]) -> anyhow::Result<Option<(Api,
 }
 
 /// The functions a wasm object file defines and others may call (its `linking` section's
-/// symbol table, less undefined and file-local symbols).
+/// symbol table, less undefined and file-local symbols). LLVM bitcode (from `-flto`) says
+/// nothing here: its sources take the default API, or `--api`.
 fn defined_functions(object: &[u8]) -> anyhow::Result<Vec<String>> {
     use wasmparser::{KnownCustom, Linking, Parser, Payload, SymbolFlags, SymbolInfo};
+    const BITCODE: &[u8] = b"BC\xC0\xDE";
     let mut names = Vec::new();
+    if object.starts_with(BITCODE) {
+        return Ok(names);
+    }
     for payload in Parser::new(0).parse_all(object) {
         let Payload::CustomSection(section) = payload? else {
             continue;
@@ -573,6 +578,19 @@ fn hint(diagnostics: &str) -> Option<String> {
     {
         return Some("a Faasm-API function defines `int main(...)`, its entry point".into());
     }
+    if let Some(library) = [
+        "-lwasi-emulated-process-clocks",
+        "-lwasi-emulated-mman",
+        "-lc-printscan-long-double",
+    ]
+    .into_iter()
+    .find(|library| has(&format!("unable to find library {library}")))
+    {
+        return Some(format!(
+            "this WASI sysroot has no {library} (WASI libc's, which Debian's wasi-libc and \
+             wasi-sdk ship): use a complete WASI libc, e.g. {APT_INSTALL}"
+        ));
+    }
     if has("cannot use 'throw' with exceptions disabled")
         || has("cannot use 'try' with exceptions disabled")
     {
@@ -688,6 +706,10 @@ mod tests {
     #[test]
     fn missing_entry_points_and_packages_get_hints() {
         let hint = |d: &str| hint(d).unwrap_or_default();
+        assert!(
+            hint("wasm-ld: error: unable to find library -lc-printscan-long-double")
+                .contains("has no -lc-printscan-long-double")
+        );
         assert!(hint("error: cannot use 'throw' with exceptions disabled").contains("exceptions"));
         assert!(
             hint("error: <thread> is not supported on this single threaded system")

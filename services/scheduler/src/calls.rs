@@ -241,6 +241,7 @@ impl CallTable {
         dispatched: bool,
     ) -> Result<(), ApiError> {
         let mut calls = self.calls();
+        Self::close_leases(&mut calls);
         let user = &record.user;
         let unfinished = calls.unfinished.get(user).copied().unwrap_or(0);
         if max_unfinished > 0 && unfinished >= max_unfinished {
@@ -294,6 +295,8 @@ impl CallTable {
         max_tree_calls: u64,
     ) -> Option<(u64, u64)> {
         let mut calls = self.calls();
+        // Places closed leases did not use count as free again.
+        Self::close_leases(&mut calls);
         let root = calls
             .by_id
             .get(&parent_id)

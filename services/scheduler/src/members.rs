@@ -126,7 +126,6 @@ impl Members {
         }
     }
 
-    /// A call placed on `executor_id` ended: it holds one call fewer (until its next beat says).
     /// A call was placed on `executor_id` without choosing (from a lease).
     pub(crate) fn call_placed(&self, executor_id: &str) {
         let mut members = self.write();
@@ -135,6 +134,7 @@ impl Members {
         }
     }
 
+    /// A call placed on `executor_id` ended: it holds one call fewer (until its next beat says).
     pub(crate) fn call_ended(&self, executor_id: &str) {
         let mut members = self.write();
         if let Some(member) = members.iter_mut().find(|m| m.endpoint.id == executor_id) {

@@ -81,6 +81,7 @@ const REPORT_GRACE: Duration = Duration::from_millis(250);
 /// [`first_call_id`]), long enough that a busy function's calls take a lease every few dozen
 /// calls.
 const LEASE_IDS: u32 = 64;
+const _: () = assert!(LEASE_IDS as u64 <= crate::leased::MAX_IDS);
 const LEASE_VALID: Duration = Duration::from_secs(1);
 
 /// How long after a lease ends its calls may still be recorded (a gateway records the calls
