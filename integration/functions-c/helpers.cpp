@@ -13,6 +13,7 @@
 #include <faasm/time.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 int main() {
@@ -52,6 +53,11 @@ int main() {
 
     if (faasm::getFileLength("/no/such/file") != -1) return 8;
     if (faasm::readFileToString("/no/such/file") != nullptr) return 9;
+    /* A shared file the test uploaded. */
+    char *text = faasm::readFileToString("/data/helpers.txt");
+    if (text == nullptr || std::string(text) != "shared text") return 12;
+    std::free(text);
+    if (faasm::getFileLength("/data/helpers.txt") != 11) return 13;
 
     int a[3] = {1, 2, 3};
     int b[3] = {1, 2, 3};

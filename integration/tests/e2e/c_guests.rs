@@ -440,6 +440,15 @@ fn a_source_with_both_entry_points_is_refused_saying_which_defines_which() {
 async fn faasms_helper_library_builds_and_works() {
     let p = up().await;
     with(&p, "c/helpers", "helpers.cpp").await;
+    let shared = p
+        .http
+        .put(format!("{}/file", p.upload))
+        .header("FilePath", "/data/helpers.txt")
+        .body("shared text")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shared.status().as_u16(), 200);
     let response = p
         .http
         .post(format!("{}/f/c/helpers", p.invoke))
@@ -531,4 +540,15 @@ fn an_unsupported_feature_fails_the_build_naming_it() {
             "{name}: the build machine's headers: {refused}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_faasm_calls_cmdline_is_its_mains_argv() {
+    let p = up().await;
+    with(&p, "c/argv", "argv.c").await;
+    let (status, body) = p
+        .post_message(r#"{"user": "c", "function": "argv", "cmdline": "-n 3 input.txt"}"#)
+        .await;
+    assert_eq!((status, body.as_str()), (200, "-n 3 input.txt (argv)\n"));
+    p.stop().await;
 }
