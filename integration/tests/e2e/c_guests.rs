@@ -52,6 +52,19 @@ fn build_options(source: std::path::PathBuf, dir: &Path) -> fwasm::build::BuildO
     }
 }
 
+/// Uploads a common shared file (Faasm's `PUT /file`), as an operator does.
+async fn share_file(p: &Platform, path: &str, text: &'static str) {
+    let upload = p
+        .http
+        .put(format!("{}/file", p.upload))
+        .header("FilePath", path)
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status().as_u16(), 200);
+}
+
 async fn with(p: &Platform, user_function: &str, source: &str) {
     p.upload(user_function, c_guest(source)).await;
 }
@@ -167,15 +180,7 @@ async fn shared_files_are_read_and_bad_paths_and_calls_get_errnos() {
         body.contains("failed with code 1: No such file or directory"),
         "{body}"
     );
-    let upload = p
-        .http
-        .put(format!("{}/file", p.upload))
-        .header("FilePath", "/data/greeting.txt")
-        .body("hello from a shared file")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(upload.status().as_u16(), 200);
+    share_file(&p, "/data/greeting.txt", "hello from a shared file").await;
     assert_eq!(
         p.call("c/read_file", "").await,
         (200, "hello from a shared file".into())
@@ -440,15 +445,7 @@ fn a_source_with_both_entry_points_is_refused_saying_which_defines_which() {
 async fn faasms_helper_library_builds_and_works() {
     let p = up().await;
     with(&p, "c/helpers", "helpers.cpp").await;
-    let shared = p
-        .http
-        .put(format!("{}/file", p.upload))
-        .header("FilePath", "/data/helpers.txt")
-        .body("shared text")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(shared.status().as_u16(), 200);
+    share_file(&p, "/data/helpers.txt", "shared text").await;
     let response = p
         .http
         .post(format!("{}/f/c/helpers", p.invoke))
