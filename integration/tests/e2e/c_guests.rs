@@ -65,6 +65,16 @@ async fn share_file(p: &Platform, path: &str, text: &'static str) {
     assert_eq!(upload.status().as_u16(), 200);
 }
 
+/// Calls `user_function` (no input) with its captured stdout after its output.
+async fn with_stdout(p: &Platform, user_function: &str) -> reqwest::Response {
+    p.http
+        .post(format!("{}/f/{user_function}", p.invoke))
+        .header("x-fwasm-stdout", "include")
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn with(p: &Platform, user_function: &str, source: &str) {
     p.upload(user_function, c_guest(source)).await;
 }
@@ -118,13 +128,7 @@ async fn printf_output_is_captured_with_the_call() {
         .unwrap()
         .into_inner();
     assert_eq!(&record.stdout[..], b"hello from printf\n");
-    let response = p
-        .http
-        .post(format!("{}/f/c/printf", p.invoke))
-        .header("x-fwasm-stdout", "include")
-        .send()
-        .await
-        .unwrap();
+    let response = with_stdout(&p, "c/printf").await;
     assert_eq!(response.text().await.unwrap(), "printedhello from printf\n");
     p.stop().await;
 }
@@ -446,13 +450,7 @@ async fn faasms_helper_library_builds_and_works() {
     let p = up().await;
     with(&p, "c/helpers", "helpers.cpp").await;
     share_file(&p, "/data/helpers.txt", "shared text").await;
-    let response = p
-        .http
-        .post(format!("{}/f/c/helpers", p.invoke))
-        .header("x-fwasm-stdout", "include")
-        .send()
-        .await
-        .unwrap();
+    let response = with_stdout(&p, "c/helpers").await;
     let status = response.status().as_u16();
     let body = response.text().await.unwrap();
     assert_eq!(status, 200, "{body}");
@@ -477,13 +475,7 @@ async fn faasms_helper_library_builds_and_works() {
     let built = fwasm::build::build(&options).unwrap();
     p.upload("c/prof", std::fs::read(built.output).unwrap())
         .await;
-    let response = p
-        .http
-        .post(format!("{}/f/c/prof", p.invoke))
-        .header("x-fwasm-stdout", "include")
-        .send()
-        .await
-        .unwrap();
+    let response = with_stdout(&p, "c/prof").await;
     let body = response.text().await.unwrap();
     assert!(body.starts_with("TIME: whole "), "{body}");
     p.stop().await;
