@@ -244,10 +244,74 @@ async fn a_faasm_main_returning_non_zero_fails_with_that_code() {
         .unwrap()
         .into_inner();
     assert_eq!(record.return_code, 3);
+    // Faasm's doors word it as Faasm does.
+    assert_eq!(p.status(id).await.1, "FAILED: Call failed (return value=3)");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn faasms_doors_give_stdout_first_and_a_failures_stdout_with_it() {
+    let p = up().await;
+    with(&p, "c/demo", "faasmctl_demo.c").await;
+    let message = |input: &str, is_async: bool| {
+        let message = serde_json::json!({"user": "c", "function": "demo",
+            "input_data": input, "cmdline": "x", "async": is_async});
+        message.to_string()
+    };
+    // Faasm's JSON message: what the function printed, then its output.
+    let (status, body) = p.post_message(message("you", false)).await;
+    assert_eq!((status, body.as_str()), (200, "arg x\nhello you\n"));
+    let (status, body) = p.post_message(message("fail", false)).await;
     assert_eq!(
-        p.status(id).await.1,
-        "FAILED: c/exit_code failed with code 3: main returned 3"
+        (status, body.as_str()),
+        (
+            500,
+            "arg x\nfailing as asked\nCall failed (return value=3)\n"
+        )
     );
+    let (_, id) = p.post_message(message("fail", true)).await;
+    assert_eq!(
+        p.status_when_done(id.parse().unwrap()).await,
+        "FAILED: arg x\nfailing as asked\nCall failed (return value=3)"
+    );
+    let (_, id) = p.post_message(message("me", true)).await;
+    let id: u64 = id.parse().unwrap();
+    assert_eq!(p.status_when_done(id).await, "SUCCESS: arg x\nhello me");
+
+    // fwasm's own door keeps its order (output, then stdout) and wording; a failure's stdout
+    // follows its reason.
+    let response = p
+        .http
+        .post(format!("{}/f/c/demo", p.invoke))
+        .header("x-fwasm-stdout", "include")
+        .body("fail")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let id: u64 = response.headers()["x-fwasm-call-id"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        response.text().await.unwrap(),
+        "c/demo failed with code 3: main returned 3\nfailing as asked\n"
+    );
+    let failed = p.http.post(format!("{}/f/c/demo", p.invoke)).body("fail");
+    let failed = failed.send().await.unwrap().text().await.unwrap();
+    assert_eq!(failed, "c/demo failed with code 3: main returned 3\n");
+    let record = p
+        .grpc_client()
+        .await
+        .get_call(CallRef {
+            id,
+            ..CallRef::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(&record.stdout[..], b"failing as asked\n");
     p.stop().await;
 }
 

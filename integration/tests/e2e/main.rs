@@ -6,6 +6,7 @@ mod c_guests;
 mod chaining;
 mod cli_client;
 mod commands;
+mod faasmctl;
 mod files;
 mod http_api;
 mod isolation;

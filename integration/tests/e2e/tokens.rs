@@ -176,6 +176,16 @@ async fn faasms_http_api_checks_every_request() {
     let (callers, id) = setting_up(&p).await;
     let (invoke, upload) = (p.invoke.clone(), p.upload.clone());
     let http = &p.http;
+    // Faasm's planner protocol (faasmctl's): a batch of alice's, for the status row.
+    let batch = |app_id: i32| {
+        let payload = format!(
+            r#"{{"appId": {app_id}, "messages": [{{"user": "alice", "function": "echo"}}]}}"#
+        );
+        serde_json::json!({"http_type": "EXECUTE_BATCH", "payload": payload}).to_string()
+    };
+    let alices = http.post(format!("{invoke}/")).body(batch(4242));
+    assert_eq!(send(alices, &Some(callers.alice.clone())).await, 200);
+    let status = r#"{"http_type": "EXECUTE_BATCH_STATUS", "payload": "{\"appId\": 4242}"}"#;
     let cases: Vec<(&str, [u16; 5], Method, String, String)> = vec![
         (
             "upload",
@@ -225,6 +235,21 @@ async fn faasms_http_api_checks_every_request() {
             Method::POST,
             format!("{invoke}/"),
             format!(r#"{{"status": true, "id": {id}}}"#),
+        ),
+        (
+            "Faasm planner batch",
+            USERS,
+            Method::POST,
+            format!("{invoke}/"),
+            // Id 0: each caller's batch gets an app id of its own.
+            batch(0),
+        ),
+        (
+            "Faasm planner status",
+            CALLS,
+            Method::POST,
+            format!("{invoke}/"),
+            status.into(),
         ),
         (
             "set state",

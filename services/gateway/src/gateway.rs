@@ -21,6 +21,7 @@ use fwasm_proto::{ApiError, ErrorCode, names};
 
 use crate::GatewayConfig;
 use crate::auth::{self, Caller, Tokens, check_admin, check_user};
+use crate::faasm_planner::PlannerApps;
 use fwasm_proto::leases::Leases;
 use tracing::Instrument;
 
@@ -36,6 +37,8 @@ pub struct Gateway {
     validations: tokio::sync::Semaphore,
     /// Set when calls are placed from leases (the scheduler is in another process).
     leases: Option<Arc<Leases>>,
+    /// The batches faasmctl started here (Faasm's planner protocol), for its status polls.
+    planner_apps: PlannerApps,
 }
 
 /// Places `call` (from a lease when there is one to place it from) and runs it there.
@@ -139,6 +142,7 @@ impl Gateway {
             tokens,
             validations: tokio::sync::Semaphore::new(cores),
             leases: None,
+            planner_apps: PlannerApps::default(),
         }
     }
 
@@ -248,6 +252,10 @@ impl Gateway {
             tokens.forget(id);
         }
         Ok(())
+    }
+
+    pub(crate) fn planner_apps(&self) -> &PlannerApps {
+        &self.planner_apps
     }
 
     pub fn config(&self) -> &GatewayConfig {

@@ -21,6 +21,8 @@ use tokio_rustls::rustls::ServerConfig;
 
 use crate::auth::{self, Caller};
 use crate::faasm_json::{self, FaasmRequest};
+use crate::faasm_output::Ended;
+use crate::faasm_planner;
 use crate::gateway::{Gateway, Invocation, acting_user};
 use crate::tls_listener::TlsListener;
 
@@ -244,8 +246,12 @@ async fn invoke_sync(
     let caller = caller_span(&invocation);
     match within(caller, gateway.invoke(invocation)).await {
         Ok(mut result) => {
-            if with_stdout {
+            if with_stdout && result.status() == CallStatus::Success {
                 result.output = [&result.output[..], &result.stdout[..]].concat().into();
+            } else if with_stdout && !result.stdout.is_empty() {
+                // A failed call's printing is often what tells why (Faasm's tests printf).
+                let printed = String::from_utf8_lossy(&result.stdout);
+                result.error = format!("{}\n{}", result.error, printed.trim_end_matches('\n'));
             }
             call_response(result)
         }
@@ -314,7 +320,8 @@ pub(crate) fn call_response(result: CallResult) -> Response {
     response
 }
 
-/// Faasm's JSON message style. Replies are text: the output and a newline, as Faasm's are.
+/// Faasm's JSON message style, or its planner protocol (faasmctl's). Replies are text: what
+/// the function printed, then its output and a newline, as Faasm's are.
 async fn invoke_json(
     State(gateway): State<Arc<Gateway>>,
     body: Result<Bytes, BytesRejection>,
@@ -323,6 +330,9 @@ async fn invoke_json(
         Ok(body) => body,
         Err(err) => return error_response(err),
     };
+    if faasm_planner::is_planner_message(&body) {
+        return faasm_planner::handle(&gateway, &body).await;
+    }
     let (user, function, input, cmdline, is_async) = match faasm_json::parse(&body) {
         FaasmRequest::Call {
             user,
@@ -346,17 +356,22 @@ async fn invoke_json(
         };
     }
     match gateway.invoke(invocation).await {
-        Ok(result) if result.status() == CallStatus::Success => {
-            let mut output = result.output.to_vec();
-            output.push(b'\n');
-            (StatusCode::OK, output).into_response()
+        Ok(result) => {
+            let ended = Ended::of_result(&result);
+            let mut reply = ended.text();
+            reply.push(b'\n');
+            let status = match ended.succeeded {
+                true => StatusCode::OK,
+                false => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (status, reply).into_response()
         }
-        Ok(result) => text(StatusCode::INTERNAL_SERVER_ERROR, result.error),
         Err(err) => error_response(err),
     }
 }
 
-/// Faasm's status poll: `RUNNING`, `SUCCESS: <output>` or `FAILED: <reason>`, exactly.
+/// Faasm's status poll: `RUNNING`, `SUCCESS: <output>` or `FAILED: <reason>`, exactly (what
+/// the call printed comes before the output or reason, as on Faasm).
 async fn status_response(gateway: &Gateway, id: u64) -> Response {
     let record = match gateway.get_call(id).await {
         Ok(record) => record,
@@ -366,15 +381,12 @@ async fn status_response(gateway: &Gateway, id: u64) -> Response {
         }
         Err(err) => return error_response(err),
     };
-    let line = match record.status() {
-        CallStatus::Success => {
-            let mut line = b"SUCCESS: ".to_vec();
-            line.extend_from_slice(&record.output);
-            line
-        }
-        CallStatus::Failed => format!("FAILED: {}", record.error).into_bytes(),
-        _ => b"RUNNING".to_vec(),
+    let prefix: &[u8] = match record.status() {
+        CallStatus::Success => b"SUCCESS: ",
+        CallStatus::Failed => b"FAILED: ",
+        _ => return faasm_status(StatusCode::OK, "RUNNING"),
     };
+    let line = [prefix, &Ended::of_record(&record).text()].concat();
     faasm_status(StatusCode::OK, line)
 }
 

@@ -8,6 +8,8 @@ pub mod auth;
 mod authenticated;
 mod dapr_http;
 mod faasm_json;
+mod faasm_output;
+mod faasm_planner;
 mod gateway;
 mod http;
 mod metered;
@@ -131,8 +133,9 @@ pub async fn run(
 /// Entry points for the fuzz targets (`fuzz/`): the parsers that see untrusted bytes.
 #[doc(hidden)]
 pub mod fuzzing {
-    /// Parses a Faasm JSON message, as `POST /` does.
+    /// Parses a Faasm JSON message or planner message, as `POST /` does.
     pub fn faasm_json(body: &[u8]) {
         let _ = crate::faasm_json::parse(body);
+        crate::faasm_planner::parse_for_fuzzing(body);
     }
 }

@@ -381,6 +381,8 @@ fn path_arg(caller: &Caller<'_, HostState>, dirfd: i32, ptr: i32, len: i32) -> R
     let memory = memory_of(caller)?;
     let bytes = guest_slice(memory.data(caller), ptr, len).map_err(|_| errno::FAULT)?;
     let path = std::str::from_utf8(bytes).map_err(|_| errno::INVAL)?;
+    // Faasm's functions name shared files by URL: `faasm://data/x` is `/data/x`.
+    let path = path.strip_prefix("faasm://").unwrap_or(path);
     fwasm_proto::names::file_path(path).map_err(|problem| match problem {
         PathProblem::LeavesRoot => errno::NOTCAPABLE,
         PathProblem::NamesNoFile => errno::ISDIR,
