@@ -260,23 +260,23 @@ async fn faasms_doors_give_stdout_first_and_a_failures_stdout_with_it() {
     };
     // Faasm's JSON message: what the function printed, then its output.
     let (status, body) = p.post_message(message("you", false)).await;
-    assert_eq!((status, body.as_str()), (200, "arg x\nhello you\n"));
+    assert_eq!((status, body.as_str()), (200, "arg x\n\nhello you\n"));
     let (status, body) = p.post_message(message("fail", false)).await;
     assert_eq!(
         (status, body.as_str()),
         (
             500,
-            "arg x\nfailing as asked\nCall failed (return value=3)\n"
+            "arg x\nfailing as asked\n\nCall failed (return value=3)\n"
         )
     );
     let (_, id) = p.post_message(message("fail", true)).await;
     assert_eq!(
         p.status_when_done(id.parse().unwrap()).await,
-        "FAILED: arg x\nfailing as asked\nCall failed (return value=3)"
+        "FAILED: arg x\nfailing as asked\n\nCall failed (return value=3)"
     );
     let (_, id) = p.post_message(message("me", true)).await;
     let id: u64 = id.parse().unwrap();
-    assert_eq!(p.status_when_done(id).await, "SUCCESS: arg x\nhello me");
+    assert_eq!(p.status_when_done(id).await, "SUCCESS: arg x\n\nhello me");
 
     // fwasm's own door keeps its order (output, then stdout) and wording; a failure's stdout
     // follows its reason.

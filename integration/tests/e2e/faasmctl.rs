@@ -112,7 +112,7 @@ async fn faasmctl_uploads_and_invokes_on_fwasm() {
     );
     assert_eq!(
         invoked.output(),
-        "arg -n\narg 3\nhello world",
+        "arg -n\narg 3\n\nhello world",
         "{invoked:?}"
     );
 
@@ -121,7 +121,7 @@ async fn faasmctl_uploads_and_invokes_on_fwasm() {
     assert_eq!(failed.code, 3, "{failed:?}");
     assert_eq!(
         failed.output(),
-        "failing as asked\nCall failed (return value=3)",
+        "failing as asked\n\nCall failed (return value=3)",
         "{failed:?}"
     );
 

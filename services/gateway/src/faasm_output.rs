@@ -47,9 +47,13 @@ impl<'a> Ended<'a> {
         }
     }
 
-    /// Stdout, then the output (or why the call failed).
+    /// Stdout and a newline (when it printed anything), then the output (or why the call
+    /// failed), as Faasm's workers put them together.
     pub fn text(&self) -> Vec<u8> {
         let mut text = self.stdout.to_vec();
+        if !text.is_empty() {
+            text.push(b'\n');
+        }
         match (self.succeeded, self.failure) {
             (true, _) => text.extend_from_slice(self.output),
             (false, FailureKind::Exit) => text.extend_from_slice(
@@ -79,21 +83,21 @@ mod tests {
     #[test]
     fn stdout_comes_first() {
         let success = ended(true, FailureKind::Unspecified, 0);
-        assert_eq!(success.text(), b"printed\nout");
+        assert_eq!(success.text(), b"printed\n\nout");
         assert_eq!(success.return_value(), 0);
     }
 
     #[test]
     fn a_non_zero_return_reads_as_on_faasm() {
         let exited = ended(false, FailureKind::Exit, 3);
-        assert_eq!(exited.text(), b"printed\nCall failed (return value=3)");
+        assert_eq!(exited.text(), b"printed\n\nCall failed (return value=3)");
         assert_eq!(exited.return_value(), 3);
     }
 
     #[test]
     fn other_failures_keep_their_reason() {
         let trapped = ended(false, FailureKind::Trap, 1);
-        assert_eq!(trapped.text(), b"printed\nf trapped: unreachable");
+        assert_eq!(trapped.text(), b"printed\n\nf trapped: unreachable");
         assert_eq!(trapped.return_value(), 1);
     }
 }
