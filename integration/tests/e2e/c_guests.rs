@@ -605,3 +605,66 @@ async fn a_faasm_calls_cmdline_is_its_mains_argv() {
     assert_eq!((status, body.as_str()), (200, "-n 3 input.txt (argv)\n"));
     p.stop().await;
 }
+
+/// integration/functions-c/`source` built as Faasm's toolchain builds functions: plain clang
+/// and WASI libc, nothing of sdk-c.
+fn faasm_toolchain_guest(source: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("functions-c")
+        .join(source);
+    let output = dir.path().join("function.wasm");
+    let clang = fwasm::build::find_clang(None).expect("scripts/test installs clang");
+    let built = std::process::Command::new(clang)
+        .args(["--target=wasm32-wasi", "-O2", "-o"])
+        .arg(&output)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "clang {source}: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    std::fs::read(output).unwrap()
+}
+
+#[tokio::test]
+async fn a_binary_of_faasms_toolchain_runs_on_its_raw_host_interface() {
+    let p = up().await;
+    let wasm = faasm_toolchain_guest("faasm_toolchain.c");
+    let mut client = p.grpc_client().await;
+    let upload = UploadRequest {
+        user: "demo".into(),
+        function: "toolchain".into(),
+        wasm: wasm.into(),
+        settings: None,
+    };
+    let uploaded = client.upload(upload).await.unwrap().into_inner();
+    assert_eq!(uploaded.abi, "Faasm host interface");
+    let call = async |input: &str| {
+        let (status, body, _) = p.call_with_id("demo/toolchain", input).await;
+        (status, body)
+    };
+    assert_eq!(call("echo:hello").await, (200, "hello".into()));
+    assert_eq!(
+        call("chain").await,
+        (200, "square=49 rc=0 named=named rc=0 unknown=1".into())
+    );
+    assert_eq!(call("state").await, (200, "jello 5 5 j abcd".into()));
+    assert_eq!(call("memory").await, (200, "xy 1".into()));
+    assert_eq!(call("conf").await, (200, "10".into()));
+    // Faasm's doors: stdout, then Faasm's wording for a non-zero return.
+    let message = r#"{"user": "demo", "function": "toolchain", "input_data": "fail"}"#;
+    assert_eq!(
+        p.post_message(message).await,
+        (
+            500,
+            "failing with 5\n\nCall failed (return value=5)\n".into()
+        )
+    );
+    let message =
+        r#"{"user": "demo", "function": "toolchain", "input_data": "args", "cmdline": "a b"}"#;
+    assert_eq!(p.post_message(message).await, (200, "a;b;\n".into()));
+    p.stop().await;
+}

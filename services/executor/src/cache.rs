@@ -9,8 +9,9 @@ use std::sync::Mutex;
 use lru::LruCache;
 use wasmi::{Engine, Module};
 
+use crate::abi::faasm_host::HIDDEN_TABLE_EXPORT;
 use crate::abi::{Abi, check_abi};
-use crate::globals::exporting_mutable_globals;
+use crate::globals::{exporting_mutable_globals, exporting_table};
 use crate::memory_import::{MEMORY_MODULE, MEMORY_NAME, importing_memory};
 use crate::snapshot::InitPlan;
 
@@ -38,8 +39,15 @@ impl Compiled {
             None => None,
         };
         let rewritten = globals_exported.as_deref().unwrap_or(wasm);
+        let table_exported = match abi {
+            Abi::FaasmHost => exporting_table(rewritten, HIDDEN_TABLE_EXPORT)
+                .map_err(|e| e.to_string())?
+                .or(globals_exported),
+            _ => globals_exported,
+        };
+        let rewritten = table_exported.as_deref().unwrap_or(wasm);
         let memory_imported = importing_memory(rewritten).map_err(|e| e.to_string())?;
-        let Some(rewritten) = memory_imported.or(globals_exported) else {
+        let Some(rewritten) = memory_imported.or(table_exported) else {
             return Ok(Compiled {
                 module,
                 abi,

@@ -100,7 +100,7 @@ enum Paused {
     /// Parked in an import until its op completes.
     InHostCall(ResumableCallHostTrap),
     /// The op completed: resume with the import's return value.
-    HostCallDone(ResumableCallHostTrap, Val),
+    HostCallDone(ResumableCallHostTrap, Option<Val>),
 }
 
 /// What became of a task after a slice.
@@ -143,6 +143,15 @@ impl Failure {
             kind,
             message: message.into(),
             return_code: 0,
+        }
+    }
+
+    /// A call that ended with a return code other than 0 (kind `Exit`).
+    pub(crate) fn exit(code: i32, message: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Exit,
+            message: message.into(),
+            return_code: code,
         }
     }
 
@@ -273,11 +282,13 @@ impl CallTask {
         running.paused = match running.paused.take() {
             Some(Paused::InHostCall(trap)) => {
                 let value = complete(&mut running.store, running.memory, result);
-                // The import's own result type: an ABI's imports answer in i32 or i64.
+                // The import's own result type: an ABI's imports answer in i32 or i64, or
+                // nothing (some of Faasm's).
                 let ty = trap.host_func().ty(&running.store);
                 let value = match ty.results() {
-                    [ValType::I32] => Val::I32(value as i32),
-                    _ => Val::I64(value),
+                    [] => None,
+                    [ValType::I32] => Some(Val::I32(value as i32)),
+                    _ => Some(Val::I64(value)),
                 };
                 Some(Paused::HostCallDone(trap, value))
             }
@@ -334,7 +345,8 @@ impl CallTask {
                 paused.resume(&mut running.store, running.results.as_mut_slice())
             }
             Some(Paused::HostCallDone(paused, value)) => {
-                paused.resume(&mut running.store, &[value], running.results.as_mut_slice())
+                let value = value.as_slice();
+                paused.resume(&mut running.store, value, running.results.as_mut_slice())
             }
             Some(Paused::InHostCall(_)) | None => {
                 self.keep_leftovers(&mut running.store);
@@ -508,11 +520,7 @@ impl CallTask {
             Some(reason) => format!("{} failed with code {code}: {reason}", self.name()),
             None => format!("{} exited with code {code}", self.name()),
         };
-        Failure {
-            kind: FailureKind::Exit,
-            message,
-            return_code: code,
-        }
+        Failure::exit(code, message)
     }
 
     fn timed_out(&self) -> Failure {

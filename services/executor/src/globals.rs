@@ -1,5 +1,7 @@
-//! Exports the mutable globals a module keeps to itself, so that a snapshot can read what its
-//! initialisation left in them and restore it: wasmi reaches a global only through an export.
+//! Exports what a module keeps to itself that the executor must reach, as wasmi reaches
+//! globals and tables only through exports: its mutable globals, so that a snapshot can read
+//! what its initialisation left in them and restore it, and (for Faasm's binaries) its
+//! function table.
 //! The module is rewritten as the executor compiles it; what is stored stays as uploaded.
 
 use std::collections::HashSet;
@@ -56,8 +58,55 @@ pub(crate) fn exporting_mutable_globals(
     if hidden.is_empty() {
         return Ok(None);
     }
+    let added: Vec<(String, ExportKind, u32)> = hidden
+        .into_iter()
+        .map(|index| {
+            let name = format!("{HIDDEN_GLOBAL_PREFIX}{index}");
+            (name, ExportKind::Global, index)
+        })
+        .collect();
+    with_exports(wasm, &added).map(Some)
+}
+
+/// `wasm` with its function table (table 0) exported as `name`, or `None` if it has no table
+/// or exports one already: Faasm's toolchain does not export it, and wasmi reaches a table
+/// only through an export.
+pub(crate) fn exporting_table(
+    wasm: &[u8],
+    name: &str,
+) -> Result<Option<Vec<u8>>, wasmparser::BinaryReaderError> {
+    let mut tables = 0u32;
+    let mut exported = false;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::ImportSection(imports) => {
+                for import in imports.into_imports() {
+                    if matches!(import?.ty, TypeRef::Table(_)) {
+                        tables += 1;
+                    }
+                }
+            }
+            Payload::TableSection(section) => tables += section.count(),
+            Payload::ExportSection(exports) => {
+                for export in exports {
+                    exported |= export?.kind == ExternalKind::Table;
+                }
+            }
+            _ => {}
+        }
+    }
+    if tables == 0 || exported {
+        return Ok(None);
+    }
+    with_exports(wasm, &[(name.to_string(), ExportKind::Table, 0)]).map(Some)
+}
+
+/// `wasm` with `added` exports (name, kind, index) after its own.
+fn with_exports(
+    wasm: &[u8],
+    added: &[(String, ExportKind, u32)],
+) -> Result<Vec<u8>, wasmparser::BinaryReaderError> {
     let mut module = wasm_encoder::Module::new();
-    let mut added = false;
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload?;
         if let Payload::ExportSection(exports) = &payload {
@@ -66,19 +115,17 @@ pub(crate) fn exporting_mutable_globals(
                 let export = export?;
                 section.export(export.name, export_kind(export.kind), export.index);
             }
-            for index in &hidden {
-                let name = format!("{HIDDEN_GLOBAL_PREFIX}{index}");
-                section.export(&name, ExportKind::Global, *index);
+            for (name, kind, index) in added {
+                section.export(name, *kind, *index);
             }
             module.section(&section);
-            added = true;
         } else if let Some((id, range)) = payload.as_section() {
             let data = &wasm[range.start as usize..range.end as usize];
             module.section(&wasm_encoder::RawSection { id, data });
         }
     }
     // Every module an ABI runs exports its memory, so it has an export section.
-    Ok(added.then(|| module.finish()))
+    Ok(module.finish())
 }
 
 fn export_kind(kind: ExternalKind) -> ExportKind {

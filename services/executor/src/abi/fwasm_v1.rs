@@ -484,7 +484,11 @@ fn define_imports(linker: &mut Linker<HostState>) {
         let import = IMPORT_STATE_READ_APPENDED;
         let args = Args::new(caller, import);
         let (key, buf) = (key(&args, import, k, kl)?, args.buf(b, bl)?);
-        Ok(Answer::Park(state::StateOp::ReadAppended { key, buf }))
+        Ok(Answer::Park(state::StateOp::ReadAppended {
+            key,
+            buf,
+            first: None,
+        }))
     });
     state_import!(linker, IMPORT_STATE_CLEAR_APPENDED, |caller,
                                                         k: i32,

@@ -8,6 +8,7 @@
 //! adapter that recognises a module's markers and imports checks it in detail, and a module no
 //! adapter recognises is refused with a message that says how to build for each.
 
+pub(crate) mod faasm_host;
 pub(crate) mod fwasm_v1;
 pub(crate) mod proxy_wasm;
 pub(crate) mod sidecar;
@@ -34,10 +35,18 @@ pub enum Abi {
     WasiCommand,
     /// proxy-wasm (0.1.0, 0.2.0, 0.2.1) HTTP filters and Layotto's FaaS functions.
     ProxyWasm,
+    /// Binaries built by Faasm's own toolchain: Faasm's raw host interface (`env.__faasm_*`).
+    FaasmHost,
 }
 
 impl Abi {
-    pub const ALL: [Abi; 4] = [Abi::FwasmV1, Abi::FaasmC, Abi::WasiCommand, Abi::ProxyWasm];
+    pub const ALL: [Abi; 5] = [
+        Abi::FwasmV1,
+        Abi::FaasmC,
+        Abi::WasiCommand,
+        Abi::ProxyWasm,
+        Abi::FaasmHost,
+    ];
 }
 
 /// The marker export of a module built against sdk-c's Faasm headers.
@@ -50,6 +59,7 @@ impl std::fmt::Display for Abi {
             Abi::FaasmC => f.write_str("Faasm C API (on fwasm v1)"),
             Abi::WasiCommand => f.write_str("WASI command"),
             Abi::ProxyWasm => f.write_str("proxy-wasm"),
+            Abi::FaasmHost => f.write_str("Faasm host interface"),
         }
     }
 }
@@ -138,6 +148,7 @@ pub(crate) enum Ended<'a> {
 pub(crate) const ADAPTERS: &[&dyn Adapter] = &[
     &fwasm_v1::FwasmV1,
     &proxy_wasm::ProxyWasm,
+    &faasm_host::FaasmHost,
     &wasi_command::WasiCommand,
 ];
 
@@ -155,8 +166,10 @@ fwasm v1 (exports `fwasm_abi_v1`; Rust with the fwasm-sdk crate, C or C++ with `
 the Faasm C API on fwasm v1 (`#include <faasm/faasm.h>`, built with `fwasm build --api faasm`), \
 WASI commands (a plain `main` that exports `_start` and imports only `wasi_snapshot_preview1`: \
 `clang --target=wasm32-wasi` or `cargo build --target wasm32-wasip1`), \
-and proxy-wasm filters and Layotto functions (export `proxy_abi_version_0_2_1`, `_0_2_0` or `_0_1_0`; \
-the proxy-wasm Rust SDK does); see ABI.md, \"ABIs fwasm runs\"";
+proxy-wasm filters and Layotto functions (export `proxy_abi_version_0_2_1`, `_0_2_0` or `_0_1_0`; \
+the proxy-wasm Rust SDK does), \
+and binaries built by Faasm's own toolchain (import Faasm's host interface, `env.__faasm_*`, and export `_start`); \
+see ABI.md, \"ABIs fwasm runs\"";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
@@ -543,6 +556,7 @@ mod tests {
                 Abi::FaasmC => "the Faasm C API on fwasm v1",
                 Abi::WasiCommand => "WASI commands (a plain `main`",
                 Abi::ProxyWasm => "proxy-wasm filters and Layotto functions",
+                Abi::FaasmHost => "binaries built by Faasm's own toolchain",
             };
             assert!(message.contains(named), "{message} lacks {abi}");
         }
@@ -633,6 +647,53 @@ mod tests {
         assert!(err.to_string().contains("_start failed"), "{err}");
     }
 
+    const FAASM_TOOLCHAIN: &str = r#"(module
+        (import "env" "__faasm_read_input" (func (param i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+        (memory (export "memory") 1)
+        (table 2 funcref)
+        (func (export "_start")))"#;
+
+    #[test]
+    fn a_binary_of_faasms_toolchain_is_known_by_its_imports() {
+        let abi = check(FAASM_TOOLCHAIN).unwrap();
+        assert_eq!(
+            (abi, abi.to_string().as_str()),
+            (Abi::FaasmHost, "Faasm host interface")
+        );
+        // Without Faasm's imports, the same module is a WASI command.
+        let command = FAASM_TOOLCHAIN.replace(
+            r#"(import "env" "__faasm_read_input" (func (param i32 i32) (result i32)))"#,
+            "",
+        );
+        assert_eq!(check(&command), Ok(Abi::WasiCommand));
+        let threads = FAASM_TOOLCHAIN.replace(
+            "(memory",
+            r#"(import "env" "__faasm_sm_critical_local" (func)) (memory"#,
+        );
+        let err = check(&threads).unwrap_err().to_string();
+        assert!(
+            err.starts_with("module imports `env.__faasm_sm_critical_local`, which fwasm does not provide (it provides Faasm's host interface"),
+            "{err}"
+        );
+        assert!(err.contains("not its threads (`__faasm_sm_*`)"), "{err}");
+        let wrong = FAASM_TOOLCHAIN.replace("(param i32 i32) (result i32)", "(param i32)");
+        assert!(
+            check(&wrong)
+                .unwrap_err()
+                .to_string()
+                .starts_with("import `env.__faasm_read_input` has the wrong type"),
+        );
+        let reserved = FAASM_TOOLCHAIN.replace(
+            "(table 2 funcref)",
+            r#"(table (export "fwasm:table") 2 funcref)"#,
+        );
+        assert!(matches!(
+            check(&reserved),
+            Err(ValidationError::ReservedExport(_))
+        ));
+    }
+
     #[test]
     fn every_abi_has_one_adapter() {
         for abi in Abi::ALL {
@@ -653,7 +714,7 @@ mod tests {
         use crate::host::state::CallState;
         use crate::limits::Limits;
 
-        let declared: [(Abi, Vec<ImportSignature>); 3] = [
+        let declared: [(Abi, Vec<ImportSignature>); 4] = [
             (
                 Abi::FwasmV1,
                 fwasm_v1::V1_IMPORTS
@@ -674,6 +735,14 @@ mod tests {
                 proxy_wasm::IMPORTS
                     .iter()
                     .chain(sidecar::IMPORTS)
+                    .copied()
+                    .chain(wasi_preview1::signatures())
+                    .collect(),
+            ),
+            (
+                Abi::FaasmHost,
+                faasm_host::IMPORTS
+                    .iter()
                     .copied()
                     .chain(wasi_preview1::signatures())
                     .collect(),

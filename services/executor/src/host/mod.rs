@@ -34,6 +34,9 @@ pub(crate) use park::Refusal;
 use sidecar::CallSidecar;
 use state::CallState;
 
+/// An ABI's last step of a parked import: the op's value in, the import's value out.
+pub(crate) type AfterOp = Box<dyn FnOnce(&mut wasmi::Store<HostState>, Memory, i64) -> i64 + Send>;
+
 /// What the host keeps for one call while its instance lives.
 pub(crate) struct HostState {
     pub(crate) limiter: MemoryLimiter,
@@ -49,6 +52,9 @@ pub(crate) struct HostState {
     pub(crate) entry: &'static str,
     /// The op an import just parked the call for.
     pub(crate) pending: Option<HostOp>,
+    /// What the parking import's ABI does with the op's value before the import returns it
+    /// (e.g. Faasm's raw interface hands out 32-bit call ids, and copies an awaited output).
+    pub(crate) after_op: Option<AfterOp>,
     pub(crate) io: CallIo,
     pub(crate) chaining: Chaining,
     pub(crate) state: CallState,
@@ -86,6 +92,7 @@ impl HostState {
             can_park: false,
             entry: "the function's entry",
             pending: None,
+            after_op: None,
             io,
             chaining,
             state,

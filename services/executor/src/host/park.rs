@@ -125,6 +125,14 @@ pub(crate) fn park_or_refuse(
 /// Applies an op's result to the parked call and returns the import's return value (which
 /// the call narrows to the import's result type).
 pub(crate) fn complete(store: &mut Store<HostState>, memory: Memory, result: OpResult) -> i64 {
+    let value = op_value(store, memory, result);
+    match store.data_mut().after_op.take() {
+        Some(after) => after(store, memory, value),
+        None => value,
+    }
+}
+
+fn op_value(store: &mut Store<HostState>, memory: Memory, result: OpResult) -> i64 {
     match result {
         OpResult::Chained(chained) => chaining::chained(store.data_mut(), chained),
         OpResult::Awaited { id, ended } => chaining::awaited(store.data_mut(), id, ended).into(),

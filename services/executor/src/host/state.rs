@@ -119,6 +119,9 @@ pub(crate) enum StateOp {
     ReadAppended {
         key: String,
         buf: GuestBuf,
+        /// Faasm's layout: the first this many elements back to back. Else each element
+        /// after its length (u32, little-endian).
+        first: Option<usize>,
     },
     ClearAppended {
         key: String,
@@ -213,10 +216,12 @@ fn finish(
             Ok(0)
         }
         (StateOp::Size { .. }, StateOutcome::Size(size)) => Ok(size as i64),
-        (StateOp::ReadAppended { buf, .. }, StateOutcome::Elements(elements)) => {
+        (StateOp::ReadAppended { buf, first, .. }, StateOutcome::Elements(elements)) => {
             let mut encoded = Vec::new();
-            for element in &elements {
-                encoded.extend_from_slice(&(element.len() as u32).to_le_bytes());
+            for element in elements.iter().take(first.unwrap_or(usize::MAX)) {
+                if first.is_none() {
+                    encoded.extend_from_slice(&(element.len() as u32).to_le_bytes());
+                }
                 encoded.extend_from_slice(element);
             }
             copy_out(store, memory, &encoded, buf)
@@ -403,6 +408,13 @@ pub(crate) fn get(
         .memory
         .ok_or_else(|| Refusal::new(HostStatus::Unavailable, "state read before start-up"))?;
     write_guest(memory.data_mut(&mut *caller), &copy[range], buf).map(Answer::Now)
+}
+
+/// The call's local copy of `key`'s value, if it has one.
+pub(crate) fn local_copy(host: &HostState, key: &str) -> Option<Vec<u8>> {
+    let state = &host.state;
+    let entry = state.local.find(&state.user, key)?;
+    entry.copy().clone()
 }
 
 /// The size of `key`'s value.
