@@ -668,3 +668,18 @@ async fn a_binary_of_faasms_toolchain_runs_on_its_raw_host_interface() {
     assert_eq!(p.post_message(message).await, (200, "a;b;\n".into()));
     p.stop().await;
 }
+
+#[tokio::test]
+async fn faasms_pi_demo_and_its_raw_interface_headers_build_and_run() {
+    let p = up().await;
+    with(&p, "c/pi", "pi.cpp").await;
+    let (status, body, _) = p.call_with_id("c/pi", "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("pi ok 3.1"), "{body}");
+    // host_interface.h, migrate.h and shared_mem.h: a migration point returns at once (the
+    // function is never migrated), the macros act on the one thread.
+    with(&p, "c/host_interface", "host_interface.c").await;
+    let (status, body, _) = p.call_with_id("c/host_interface", "raw").await;
+    assert_eq!((status, body.as_str()), (200, "raw 3 1"));
+    p.stop().await;
+}

@@ -126,6 +126,18 @@ const SDK_FILES: &[(&str, &str)] = &[
         include_str!("../../../sdk-c/include/faasm/time.h"),
     ),
     (
+        "include/faasm/host_interface.h",
+        include_str!("../../../sdk-c/include/faasm/host_interface.h"),
+    ),
+    (
+        "include/faasm/migrate.h",
+        include_str!("../../../sdk-c/include/faasm/migrate.h"),
+    ),
+    (
+        "include/faasm/shared_mem.h",
+        include_str!("../../../sdk-c/include/faasm/shared_mem.h"),
+    ),
+    (
         "unsupported/dlfcn.h",
         include_str!("../../../sdk-c/include/unsupported/dlfcn.h"),
     ),
@@ -147,6 +159,10 @@ const SDK_FILES: &[(&str, &str)] = &[
     ),
     ("src/fwasm.c", include_str!("../../../sdk-c/src/fwasm.c")),
     ("src/faasm.c", include_str!("../../../sdk-c/src/faasm.c")),
+    (
+        "src/host_interface.c",
+        include_str!("../../../sdk-c/src/host_interface.c"),
+    ),
 ];
 
 const TARGET: &str = "--target=wasm32-wasi";
@@ -379,7 +395,7 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
     }
     let mut sdk_sources = vec!["fwasm.c"];
     if api == Api::Faasm {
-        sdk_sources.push("faasm.c");
+        sdk_sources.extend(["faasm.c", "host_interface.c"]);
     }
     say(format!(
         "  compiling the C SDK ({})",

@@ -667,16 +667,16 @@ mod tests {
             "",
         );
         assert_eq!(check(&command), Ok(Abi::WasiCommand));
-        let threads = FAASM_TOOLCHAIN.replace(
+        let s3 = FAASM_TOOLCHAIN.replace(
             "(memory",
-            r#"(import "env" "__faasm_sm_critical_local" (func)) (memory"#,
+            r#"(import "env" "__faasm_s3_get_num_buckets" (func (result i32))) (memory"#,
         );
-        let err = check(&threads).unwrap_err().to_string();
+        let err = check(&s3).unwrap_err().to_string();
         assert!(
-            err.starts_with("module imports `env.__faasm_sm_critical_local`, which fwasm does not provide (it provides Faasm's host interface"),
+            err.starts_with("module imports `env.__faasm_s3_get_num_buckets`, which fwasm does not provide (it provides Faasm's host interface"),
             "{err}"
         );
-        assert!(err.contains("not its threads (`__faasm_sm_*`)"), "{err}");
+        assert!(err.contains("not its Python, S3 or MPI imports"), "{err}");
         let wrong = FAASM_TOOLCHAIN.replace("(param i32 i32) (result i32)", "(param i32)");
         assert!(
             check(&wrong)

@@ -56,6 +56,10 @@ pub(crate) const IMPORTS: &[ImportSignature] = &[
     (MODULE, "__faasm_unlock_state_write", &[I], &[]),
     (MODULE, "__faasm_conf_flag", &[I], &[I]),
     (MODULE, "__faasm_backtrace", &[I], &[]),
+    (MODULE, "__faasm_sm_reduce", &[I, I, I, I], &[]),
+    (MODULE, "__faasm_sm_critical_local", &[], &[]),
+    (MODULE, "__faasm_sm_critical_local_end", &[], &[]),
+    (MODULE, "__faasm_migrate_point", &[I, I], &[]),
     (MODULE, "mmap", &[I, I, I, I, I, ValType::I64], &[I]),
     (MODULE, "munmap", &[I, I], &[I]),
     (MODULE, "__sbrk", &[I], &[I]),
@@ -63,9 +67,10 @@ pub(crate) const IMPORTS: &[ImportSignature] = &[
 
 /// What a Faasm binary may import, for the message about one it may not.
 const PROVIDES: &str = "it provides Faasm's host interface (`env.__faasm_*`: input, output, \
-chaining, awaiting, state, locks, conf flags) but not its threads (`__faasm_sm_*`), migration, \
-Python, S3 or MPI imports, nor `__faasm_push_state_partial_mask` or \
-`__faasm_write_state_from_file`; `env.mmap`, `munmap` and `__sbrk`; and WASI preview1";
+chaining, awaiting, state, locks, conf flags, and the shared-memory and migration calls, which \
+do nothing for a function on one thread that is never migrated) but not its Python, S3 or MPI \
+imports, nor `__faasm_push_state_partial_mask`, `__faasm_write_state_from_file` or \
+`__faasm_host_interface_test`; `env.mmap`, `munmap` and `__sbrk`; and WASI preview1";
 
 pub(super) fn check(module: &Module) -> Result<(), ValidationError> {
     expect_imports(
@@ -368,10 +373,26 @@ macro_rules! arg {
 }
 
 pub(super) fn define(linker: &mut Linker<HostState>) {
+    define_single_thread(linker);
     define_io_and_chaining(linker);
     define_state(linker);
     define_locks(linker);
     define_memory(linker);
+}
+
+/// Threads' shared memory and migration: a function on fwasm runs on one thread and is never
+/// migrated, so there is nothing to merge, exclude or move.
+fn define_single_thread(linker: &mut Linker<HostState>) {
+    let defined = linker
+        .func_wrap(
+            MODULE,
+            "__faasm_sm_reduce",
+            |_: i32, _: i32, _: i32, _: i32| {},
+        )
+        .and_then(|l| l.func_wrap(MODULE, "__faasm_sm_critical_local", || {}))
+        .and_then(|l| l.func_wrap(MODULE, "__faasm_sm_critical_local_end", || {}))
+        .and_then(|l| l.func_wrap(MODULE, "__faasm_migrate_point", |_: i32, _: i32| {}));
+    defined.expect("each Faasm import is defined once");
 }
 
 fn define_io_and_chaining(linker: &mut Linker<HostState>) {
