@@ -142,6 +142,10 @@ const SDK_FILES: &[(&str, &str)] = &[
         include_str!("../../../sdk-c/include/unsupported/dlfcn.h"),
     ),
     (
+        "unsupported/netdb.h",
+        include_str!("../../../sdk-c/include/unsupported/netdb.h"),
+    ),
+    (
         "unsupported/omp.h",
         include_str!("../../../sdk-c/include/unsupported/omp.h"),
     ),
@@ -346,11 +350,12 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
         warnings: String::new(),
         color: std::io::stderr().is_terminal(),
     };
+    let system = SystemIncludes::find(&clang, opts, langs.contains(&Lang::Cxx))?;
     let mut objects = Vec::new();
     for (i, (source, lang)) in opts.sources.iter().zip(&langs).enumerate() {
         say(format!("  compiling {}", source.display()));
         let object = temp.path().join(format!("{i}-{}.o", stem(source)));
-        let mut args = compile_args(*lang, source, &object, &include, opts);
+        let mut args = compile_args(*lang, source, &object, &include, &system, opts);
         for dir in &opts.include_dirs {
             let mut inc = OsString::from("-I");
             inc.push(dir);
@@ -404,7 +409,7 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
     for name in sdk_sources {
         let source = sdk.join("src").join(name);
         let object = temp.path().join(format!("sdk-{}.o", stem(&source)));
-        let mut args = compile_args(Lang::C, &source, &object, &include, opts);
+        let mut args = compile_args(Lang::C, &source, &object, &include, &system, opts);
         args.push("-Wall".into());
         run.clang(&args, &format!("compile the C SDK's {name}"))?;
         objects.push(object);
@@ -471,6 +476,68 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
     })
 }
 
+/// The header directories clang searches for wasm32-wasi that are WASI's (its libc and libc++)
+/// or clang's own, per language: not the build machine's `/usr/include`, which Debian's clang
+/// searches after WASI's.
+struct SystemIncludes {
+    c: Vec<PathBuf>,
+    cxx: Vec<PathBuf>,
+}
+
+impl SystemIncludes {
+    fn find(clang: &Path, opts: &BuildOptions, cxx: bool) -> anyhow::Result<Self> {
+        Ok(Self {
+            c: search_list(clang, opts, Lang::C)?,
+            cxx: match cxx {
+                true => search_list(clang, opts, Lang::Cxx)?,
+                false => Vec::new(),
+            },
+        })
+    }
+
+    fn of(&self, lang: Lang) -> &[PathBuf] {
+        match lang {
+            Lang::C => &self.c,
+            Lang::Cxx => &self.cxx,
+        }
+    }
+}
+
+/// clang's `#include <...>` search list for `lang`, WASI's and clang's own directories only.
+fn search_list(clang: &Path, opts: &BuildOptions, lang: Lang) -> anyhow::Result<Vec<PathBuf>> {
+    let mut command = Command::new(clang);
+    command.arg(TARGET);
+    if lang == Lang::Cxx {
+        command.arg("--driver-mode=g++");
+    }
+    command.args(sysroot_arg(opts));
+    let language = match lang {
+        Lang::C => "c",
+        Lang::Cxx => "c++",
+    };
+    command.args(["-E", "-v", "-x", language, "-"]);
+    command.stdin(std::process::Stdio::null());
+    let output = command
+        .output()
+        .with_context(|| format!("cannot run {}", clang.display()))?;
+    let text = String::from_utf8_lossy(&output.stderr);
+    let listed = text
+        .lines()
+        .skip_while(|line| !line.starts_with("#include <...> search starts here:"))
+        .skip(1)
+        .take_while(|line| !line.starts_with("End of search list."))
+        .map(|line| PathBuf::from(line.trim()));
+    let wasi = |dir: &Path| {
+        let text = dir.to_string_lossy();
+        let under_sysroot = opts
+            .sysroot
+            .as_ref()
+            .is_some_and(|root| dir.starts_with(root));
+        text.contains("wasm32-wasi") || text.contains("/lib/clang/") || under_sysroot
+    };
+    Ok(listed.filter(|dir| wasi(dir)).collect())
+}
+
 fn stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -490,6 +557,7 @@ fn compile_args(
     source: &Path,
     object: &Path,
     include: &Path,
+    system: &SystemIncludes,
     opts: &BuildOptions,
 ) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![TARGET.into()];
@@ -509,6 +577,13 @@ fn compile_args(
     let mut unsupported = OsString::from("-I");
     unsupported.push(include.with_file_name("unsupported"));
     args.push(unsupported);
+    // WASI's headers and clang's own, and never the build machine's (a glibc header found
+    // for one WASI lacks fails deep inside glibc instead of saying what is missing).
+    args.push("-nostdinc".into());
+    for dir in system.of(lang) {
+        args.push("-isystem".into());
+        args.push(dir.as_os_str().to_owned());
+    }
     args.extend(["-c".into(), source.as_os_str().to_owned(), "-o".into()]);
     args.push(object.as_os_str().to_owned());
     args
