@@ -694,3 +694,15 @@ async fn faasms_pi_demo_and_its_raw_interface_headers_build_and_run() {
     assert_eq!((status, body.as_str()), (200, "raw 3 1"));
     p.stop().await;
 }
+
+#[tokio::test]
+async fn a_faasm_function_has_faasms_4_mib_stack() {
+    let p = up().await;
+    with(&p, "c/stack", "stack.c").await;
+    // 1 MiB of 0, 1, 2, 3, ... summed: 1.5 per byte.
+    for _ in 0..2 {
+        let (status, body, _) = p.call_with_id("c/stack", "").await;
+        assert_eq!((status, body.as_str()), (200, "1572864"));
+    }
+    p.stop().await;
+}

@@ -4,7 +4,8 @@
 //! calls, each chaining the next and awaiting it (park, place, run, report, wake, resume); and
 //! calls restored from a snapshot of 0 to 16 MiB of initialised memory, against doing that
 //! initialisation in every call; and a function's first call on another executor, which
-//! restores the snapshot the first one shared, against initialising there.
+//! restores the snapshot the first one shared, against initialising there; and a call whose
+//! memory holds a 64 KiB stack against one holding Faasm's 4 MiB.
 //!
 //! cargo bench -p fwasm-executor --bench call_path
 
@@ -86,6 +87,30 @@ fn call_path(c: &mut Criterion) {
         }
         group.finish();
     }
+
+    // A program that does nothing, its memory as a Faasm function's would be laid out with
+    // fwasm's 64 KiB stack and with Faasm's 4 MiB one (stack first, then a page of data):
+    // what the larger stack costs every call.
+    let mut group = c.benchmark_group("executor/stack");
+    for (name, pages) in [("64KiB", 2u32), ("4MiB", 65)] {
+        let function = format!("stack{name}");
+        let wat =
+            format!(r#"(module (memory (export "memory") {pages}) (func (export "_start")))"#);
+        let module_hash = support::put(&runtime, &state, &function, wat::parse_str(wat).unwrap());
+        let call = Call {
+            id: 1,
+            user: "bench".into(),
+            function,
+            module_hash,
+            ..Call::default()
+        };
+        let result = runtime.block_on(executor.execute(call.clone())).unwrap();
+        assert_eq!(result.status(), CallStatus::Success, "{result:?}");
+        group.bench_with_input(BenchmarkId::from_parameter(name), &call, |b, call| {
+            b.to_async(&runtime).iter(|| executor.execute(call.clone()))
+        });
+    }
+    group.finish();
 
     // The first call of a function on an executor that has no snapshot of it yet, the state
     // service reached over gRPC on loopback: restored from the snapshot another executor shared,

@@ -1,16 +1,18 @@
 //! Linear memories from reused regions. Each region is a private anonymous mapping as large
-//! as the memory limit, reserved once and handed from call to call: its pages stay mapped, so
-//! a call that grows its memory or takes a large input pays for zeroing, not for a page fault
-//! per page and a fresh allocation. wasmi zeroes every byte it makes part of the memory (the
-//! initial pages at creation, new pages as it grows), so nothing one call wrote is readable by
-//! the next, whoever's it was.
+//! as the memory limit, reserved once and handed from call to call. An idle region reads as
+//! zeros throughout, so wasmi is told to take a memory's bytes as they are (the patched
+//! `Memory::new_static_vouched`, vendor/README.md) and writes nothing when it makes or grows
+//! one: a large initial memory (a Faasm function's 4 MiB stack) costs a call only the pages
+//! it touches. When a region comes back, what its call's memory reached is zeroed: written
+//! over while that is small (its pages stay mapped, so the next call takes no page faults for
+//! them), handed back to the kernel when larger (the next call faults in, as fresh zero
+//! pages, only the ones it touches). Nothing one call wrote is readable by the next.
 //!
 //! Idle regions are kept for as many calls as run at once, not only one per worker: calls
 //! parked in chains or awaits hold regions too, and a region unmapped and mapped again costs
-//! every core a TLB flush and the next call a page fault per page. A region holds every page
-//! any of its calls touched (its memory's largest size so far); one idle region per worker is
-//! kept whatever it holds, more while all idle ones together hold at most [`IDLE_BYTES`], and
-//! the others are unmapped.
+//! every core a TLB flush and the next call a page fault per page. A region holds the pages
+//! its calls left mapped; one idle region per worker is kept whatever it holds, more while all
+//! idle ones together hold at most [`IDLE_BYTES`], and the others are unmapped.
 
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
@@ -21,6 +23,9 @@ use wasmi::{AsContextMut, Memory, MemoryType};
 const IDLE_BYTES: usize = 64 << 20;
 /// Most idle regions kept (each reserves address space as large as the memory limit).
 const MAX_IDLE: usize = 1024;
+/// A memory that reached at most this is zeroed by writing; a larger one by handing its pages
+/// back to the kernel (one call, then a fault per page the next call touches).
+const WRITTEN_ZEROS: usize = 256 << 10;
 
 /// Regions for calls' memories; keeps idle ones for the next calls.
 pub(crate) struct MemoryPool {
@@ -70,6 +75,26 @@ impl Region {
         let start = NonNull::new(start.cast()).ok_or_else(std::io::Error::last_os_error)?;
         Ok(Self { start, len })
     }
+
+    /// Makes the first `len` bytes read as zeros again; returns how many of them stay mapped.
+    fn zero(&mut self, len: usize) -> usize {
+        let len = len.min(self.len);
+        if len <= WRITTEN_ZEROS {
+            // SAFETY: the region's own pages, which nothing else uses while it is being zeroed.
+            unsafe { std::ptr::write_bytes(self.start.as_ptr(), 0, len) };
+            return len;
+        }
+        // SAFETY: as above; private anonymous pages given back read as zeros when next touched.
+        let advised =
+            unsafe { libc::madvise(self.start.as_ptr().cast(), len, libc::MADV_DONTNEED) };
+        if advised != 0 {
+            // Never expected; writing zeros is always possible.
+            // SAFETY: as above.
+            unsafe { std::ptr::write_bytes(self.start.as_ptr(), 0, len) };
+            return len;
+        }
+        0
+    }
 }
 
 impl Drop for Region {
@@ -83,7 +108,7 @@ impl Drop for Region {
 pub(crate) struct PooledRegion {
     region: Option<Region>,
     pool: Arc<PoolInner>,
-    /// What the region held when lent (the pages its earlier calls touched).
+    /// The bytes the region held mapped when lent (zeros, left by its earlier calls).
     held: usize,
     /// How large this store's memory grew, if told (else it may have touched all of it).
     grew_to: Option<usize>,
@@ -94,20 +119,22 @@ impl PooledRegion {
     pub(crate) fn touched(&mut self, bytes: usize) {
         self.grew_to = Some(bytes);
     }
-
-    /// What the region holds once given back.
-    fn holds(&self) -> usize {
-        let grew_to = self.grew_to.unwrap_or(self.pool.region_bytes);
-        grew_to.max(self.held).min(self.pool.region_bytes)
-    }
 }
 
 impl Drop for PooledRegion {
     fn drop(&mut self) {
-        let Some(region) = self.region.take() else {
+        let Some(mut region) = self.region.take() else {
             return;
         };
-        let holds = self.holds();
+        // Zeroed now, outside the lock, so an idle region reads as zeros throughout.
+        let reached = self.grew_to.unwrap_or(self.pool.region_bytes);
+        let mapped = region.zero(reached);
+        let holds = match mapped {
+            // Handed back to the kernel: what earlier calls left mapped went with it (they
+            // leave at most WRITTEN_ZEROS, less than what was handed back).
+            0 => 0,
+            written => written.max(self.held),
+        };
         let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
         let kept = idle.regions.len() < self.pool.keep
             || (idle.regions.len() < MAX_IDLE && idle.bytes + holds <= IDLE_BYTES);
@@ -165,7 +192,9 @@ impl MemoryPool {
         // was given.
         let buffer: &'static mut [u8] =
             unsafe { std::slice::from_raw_parts_mut(region.start.as_ptr(), region.len) };
-        let memory = Memory::new_static(store.as_context_mut(), ty, buffer)?;
+        // SAFETY: an idle region reads as zeros throughout (a fresh mapping, or zeroed when it
+        // came back), which is what a new memory's bytes must be.
+        let memory = unsafe { Memory::new_static_vouched(store.as_context_mut(), ty, buffer)? };
         Ok((
             memory,
             PooledRegion {
@@ -188,6 +217,23 @@ impl MemoryPool {
 mod tests {
     use super::*;
     use crate::WASM_PAGE;
+
+    #[test]
+    fn a_large_memory_comes_back_as_zeros_too() {
+        let pages = (2 * WRITTEN_ZEROS / WASM_PAGE) as u64;
+        let pool = MemoryPool::new(pages as usize * WASM_PAGE, 1);
+        let engine = wasmi::Engine::default();
+        let ty = MemoryType::new(pages as u32, None);
+        for round in 0..2 {
+            let mut store = wasmi::Store::new(&engine, ());
+            let (memory, mut region) = pool.memory(&mut store, ty).unwrap();
+            assert!(memory.data(&store).iter().all(|&b| b == 0), "round {round}");
+            memory.data_mut(&mut store).fill(0x55);
+            region.touched(memory.data(&store).len());
+            drop(store);
+            drop(region);
+        }
+    }
 
     #[test]
     fn a_region_comes_back_zeroed_as_far_as_the_next_memory_reaches() {
@@ -215,7 +261,7 @@ mod tests {
     }
 
     #[test]
-    fn idle_regions_are_kept_beyond_one_per_worker_while_what_they_hold_fits() {
+    fn idle_regions_hold_only_what_was_zeroed_by_writing_and_are_kept_while_that_fits() {
         let engine = wasmi::Engine::default();
         let ty = MemoryType::new(1, None);
         // Returns `n` regions of `pool` at once, each having held `touched` bytes (if told).
@@ -231,28 +277,24 @@ mod tests {
             drop(stores);
             drop(regions);
         };
-        // Regions that held half the idle budget each: the one kept for the worker, and one
-        // more within the budget; the others are unmapped.
-        let pool = MemoryPool::new(IDLE_BYTES / 2, 1);
-        lend_and_return(&pool, 4, None);
-        assert_eq!(pool.idle(), 2);
-        // Regions whose memories stayed small: all kept, for as many calls at once.
+        let held = |pool: &MemoryPool| pool.inner.idle.lock().unwrap().bytes;
+        // Regions whose memories stayed small hold what was zeroed by writing: all kept, for
+        // as many calls at once, and reused.
         let pool = MemoryPool::new(IDLE_BYTES / 2, 1);
         lend_and_return(&pool, 40, Some(WASM_PAGE));
-        assert_eq!(pool.idle(), 40);
+        assert_eq!((pool.idle(), held(&pool)), (40, 40 * WASM_PAGE));
         lend_and_return(&pool, 40, Some(WASM_PAGE));
         assert_eq!(pool.idle(), 40, "the idle ones were reused");
-        // A region keeps what a big memory touched, whatever smaller ones use it after: two
-        // regions that held half the budget, then each lent to a small memory, are still
-        // counted at half (the kept one and one more fit; a third would not).
+        // Larger memories (or ones that may have touched it all) are handed back to the
+        // kernel: their regions hold nothing and are kept.
         let pool = MemoryPool::new(IDLE_BYTES / 2, 1);
-        lend_and_return(&pool, 2, Some(IDLE_BYTES / 2));
-        assert_eq!(pool.idle(), 2);
-        lend_and_return(&pool, 2, Some(WASM_PAGE));
-        assert_eq!(pool.idle(), 2);
-        assert_eq!(pool.inner.idle.lock().unwrap().bytes, IDLE_BYTES);
-        lend_and_return(&pool, 3, Some(WASM_PAGE));
-        assert_eq!(pool.idle(), 2, "a fresh region over the budget is unmapped");
+        lend_and_return(&pool, 4, None);
+        assert_eq!((pool.idle(), held(&pool)), (4, 0));
+        // Idle regions beyond the one per worker are kept while what they hold fits.
+        let fit = IDLE_BYTES / WRITTEN_ZEROS;
+        let pool = MemoryPool::new(WRITTEN_ZEROS, 1);
+        lend_and_return(&pool, fit + 2, Some(WRITTEN_ZEROS));
+        assert_eq!((pool.idle(), held(&pool)), (fit, IDLE_BYTES));
     }
 
     #[test]
