@@ -68,7 +68,9 @@ static int input_and_flags() {
 
     bool empty = environ == nullptr || environ[0] == nullptr;
     out += std::string("env_empty=") + (empty ? "1" : "0");
-    out += " unset=" + std::to_string(getConfFlag("FAASM_API_FLAG")) + "\n";
+    out += " unset=" + std::to_string(getConfFlag("FAASM_API_FLAG"));
+    out += " always=" + std::to_string(getConfFlag("ALWAYS_ON")) +
+           std::to_string(getConfFlag("ALWAYS_OFF")) + "\n";
 
     out += "flags=";
     for (const char *value : {"on", "1", "true", "off", "0", "yes", "TRUE", ""}) {

@@ -105,7 +105,9 @@ int main(int argc, char **argv) {
     if (strcmp(text, "state") == 0) return state();
     if (strcmp(text, "memory") == 0) return memory();
     if (strcmp(text, "conf") == 0) {
-        snprintf(out, sizeof out, "%d%d", faasm_conf_flag("ALWAYS_ON"), faasm_conf_flag("PYTHON_PRELOAD"));
+        snprintf(out, sizeof out, "%d%d%d%d", faasm_conf_flag("ALWAYS_ON"),
+                 faasm_conf_flag("PYTHON_PRELOAD"), faasm_conf_flag("MY_FLAG"),
+                 faasm_conf_flag("ALWAYS_OFF"));
         output(out);
         return 0;
     }

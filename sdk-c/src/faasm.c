@@ -107,6 +107,9 @@ const char *fwasm_faasm_string_input(const char *defaultValue) {
 }
 
 unsigned int getConfFlag(const char *key) {
+    /* Faasm's own flags first; then the function's environment (its upload's settings). */
+    if (key && strcmp(key, "ALWAYS_ON") == 0) return 1;
+    if (key && strcmp(key, "ALWAYS_OFF") == 0) return 0;
     const char *value = key ? getenv(key) : NULL;
     if (!value) return 0;
     return strcmp(value, "on") == 0 || strcmp(value, "1") == 0 || strcmp(value, "true") == 0;

@@ -91,7 +91,7 @@ void __faasm_unlock_state_read(const char *key) { faasmUnlockStateRead(key); }
 void __faasm_lock_state_write(const char *key) { faasmLockStateWrite(key); }
 void __faasm_unlock_state_write(const char *key) { faasmUnlockStateWrite(key); }
 
-int __faasm_conf_flag(const char *key) { return key && strcmp(key, "ALWAYS_ON") == 0; }
+int __faasm_conf_flag(const char *key) { return (int)getConfFlag(key); }
 
 void __faasm_backtrace(int depth) {
     (void)depth;

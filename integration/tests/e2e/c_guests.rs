@@ -328,7 +328,7 @@ async fn faasm_cpp_input_helpers_and_conf_flags() {
     with_faasm_api(&p, &["faasm_api"]).await;
     // getConfFlag: 0 for an unset variable (the environment is empty on fwasm), 1 only for
     // exactly "on", "1" or "true".
-    let flags = "env_empty=1 unset=0\nflags=11100000\n";
+    let flags = "env_empty=1 unset=0 always=10\nflags=11100000\n";
     assert_eq!(
         p.call("c/faasm_api", "7").await,
         (200, format!("string=7 int=7\n{flags}"))
@@ -649,7 +649,9 @@ async fn a_binary_of_faasms_toolchain_runs_on_its_raw_host_interface() {
         user: "demo".into(),
         function: "toolchain".into(),
         wasm: wasm.into(),
-        settings: None,
+        settings: Some(fwasm_proto::pb::FunctionSettings {
+            env: [("MY_FLAG".to_string(), "on".to_string())].into(),
+        }),
     };
     let uploaded = client.upload(upload).await.unwrap().into_inner();
     assert_eq!(uploaded.abi, "Faasm host interface");
@@ -664,7 +666,8 @@ async fn a_binary_of_faasms_toolchain_runs_on_its_raw_host_interface() {
     );
     assert_eq!(call("state").await, (200, "jello 5 5 j abcd".into()));
     assert_eq!(call("memory").await, (200, "xy 1".into()));
-    assert_eq!(call("conf").await, (200, "10".into()));
+    // ALWAYS_ON, PYTHON_PRELOAD (off), a flag the function's settings turn on, ALWAYS_OFF.
+    assert_eq!(call("conf").await, (200, "1010".into()));
     // Faasm's doors: stdout, then Faasm's wording for a non-zero return.
     let message = r#"{"user": "demo", "function": "toolchain", "input_data": "fail"}"#;
     assert_eq!(

@@ -75,7 +75,8 @@ void faasmUnlockStateGlobalRead(const char *key);
 void faasmLockStateGlobalWrite(const char *key);
 void faasmUnlockStateGlobalWrite(const char *key);
 
-/* 1 if the environment variable `key` is "on", "1" or "true", else 0. */
+/* Faasm's flags ALWAYS_ON (1) and ALWAYS_OFF (0); any other is 1 if the environment variable
+ * `key` (the function's settings) is "on", "1" or "true", else 0. */
 unsigned int getConfFlag(const char *key);
 
 /* Used by the C++ helpers below and in faasm/input.h; not Faasm API. */

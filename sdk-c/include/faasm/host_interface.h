@@ -48,7 +48,8 @@ void __faasm_lock_state_write(const char *key);
 void __faasm_unlock_state_write(const char *key);
 
 /* ---- Configuration and debugging ---- */
-/* 1 for ALWAYS_ON, 0 for ALWAYS_OFF, PYTHON_PRELOAD (off) and anything else, as Faasm's. */
+/* As getConfFlag: 1 for ALWAYS_ON, 0 for ALWAYS_OFF, else whether the function's environment
+ * sets the flag to "on", "1" or "true" (PYTHON_PRELOAD is off unless it does). */
 int __faasm_conf_flag(const char *key);
 void __faasm_backtrace(int depth);
 

@@ -89,6 +89,12 @@ impl CallIo {
         })
     }
 
+    /// The value of the environment variable `key`, if the function's settings set it.
+    pub(crate) fn env_var(&self, key: &str) -> Option<&str> {
+        let found = self.env.iter().find(|(k, _)| k == key);
+        found.map(|(_, value)| value.as_str())
+    }
+
     /// The environment as `KEY=VALUE` entries, each NUL-terminated.
     pub(crate) fn environ(&self) -> &[Vec<u8>] {
         self.environ.get_or_init(|| {

@@ -470,8 +470,13 @@ fn define_io_and_chaining(linker: &mut Linker<HostState>) {
     });
     import!(linker, "__faasm_conf_flag", |caller, key| -> i32 {
         let flag = arg!(caller, c_string(&caller, "__faasm_conf_flag", "flag", key));
-        // Faasm's flags: ALWAYS_ON is on; PYTHON_PRELOAD (off by default) and the rest are off.
-        Ok(i64::from(flag == "ALWAYS_ON"))
+        // Faasm's own flags; then the function's environment, as sdk-c's getConfFlag reads it.
+        let on = match flag.as_str() {
+            "ALWAYS_ON" => true,
+            "ALWAYS_OFF" => false,
+            other => matches!(caller.data().io.env_var(other), Some("on" | "1" | "true")),
+        };
+        Ok(i64::from(on))
     });
     import!(linker, "__faasm_backtrace", |caller, _depth| {
         let line = b"__faasm_backtrace: fwasm keeps no call stack to print; the call's trace \
