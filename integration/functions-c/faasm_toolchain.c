@@ -4,6 +4,7 @@
  * Built with plain clang by the tests. What it does depends on its input:
  *   "echo:TEXT"  outputs TEXT;
  *   "chain"      chains square(7) by function pointer and itself by name, awaits both;
+ *   "chain_unknown" chains a function that does not exist (Faasm raises: the call fails);
  *   "state"      writes, maps, changes through the pointer, pushes and reads back state;
  *   "memory"     grows memory with anonymous mmap and __sbrk and uses it;
  *   "conf"       outputs its conf flags; "args" its argv;
@@ -102,6 +103,11 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(text, "chain") == 0) return chain();
+    if (strcmp(text, "chain_unknown") == 0) {
+        faasm_chain_name("nothing", (const uint8_t *)"", 0); /* refused: fails the call */
+        output("not reached");
+        return 0;
+    }
     if (strcmp(text, "state") == 0) return state();
     if (strcmp(text, "memory") == 0) return memory();
     if (strcmp(text, "conf") == 0) {

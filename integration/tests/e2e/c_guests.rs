@@ -664,6 +664,13 @@ async fn a_binary_of_faasms_toolchain_runs_on_its_raw_host_interface() {
         call("chain").await,
         (200, "square=49 rc=0 named=named rc=0 unknown=1".into())
     );
+    // A refusal that comes back to a parked import fails the call, as Faasm raises.
+    let (status, body) = call("chain_unknown").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.starts_with("demo/toolchain failed: ") && body.contains("nothing"),
+        "{body}"
+    );
     assert_eq!(call("state").await, (200, "jello 5 5 j abcd".into()));
     assert_eq!(call("memory").await, (200, "xy 1".into()));
     // ALWAYS_ON, PYTHON_PRELOAD (off), a flag the function's settings turn on, ALWAYS_OFF.

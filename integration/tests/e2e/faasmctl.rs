@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use fwasm_proto::layotto::runtime_client::RuntimeClient;
+
 use crate::c_guests::c_guest;
 use crate::support::{Platform, up};
 
@@ -175,7 +177,7 @@ async fn finished(p: &Platform, app_id: i32) -> serde_json::Value {
 #[tokio::test]
 async fn the_planner_protocol_echoes_the_clients_ids_and_gives_each_result() {
     for (mode, p) in crate::support::each_platform_with(crate::support::short_time_limit()).await {
-        p.upload_testkit("t", &["upper", "spin"]).await;
+        p.upload_testkit("t", &["upper", "spin", "state"]).await;
         // Two messages in one app, by the ids the client chose; input is base64 ("aGk=": hi).
         let batch = serde_json::json!({"appId": 4321, "user": "t", "function": "upper",
         "messages": [
@@ -210,12 +212,32 @@ async fn the_planner_protocol_echoes_the_clients_ids_and_gives_each_result() {
         let millis = |ts: Option<&str>| ts.unwrap().parse::<u64>().unwrap();
         assert!(millis(start) <= millis(finish) && millis(start) > 1_700_000_000_000);
 
-        // An app id still running cannot be reused; a failure gives its code and reason.
-        let spin =
-            serde_json::json!({"appId": 77, "messages": [{"user": "t", "function": "spin"}]});
-        let (status, _) = p.post_message(planner("EXECUTE_BATCH", spin.clone())).await;
+        // An app id still running cannot be reused: its one call waits for a lock the test
+        // holds, until the test lets go.
+        let channel = tonic::transport::Channel::from_shared(p.grpc.clone()).unwrap();
+        let mut layotto = RuntimeClient::new(channel.connect().await.unwrap());
+        let gate = |owner: &str| fwasm_proto::layotto::TryLockRequest {
+            store_name: "t".into(),
+            resource_id: "gate".into(),
+            lock_owner: owner.into(),
+            expire: 60,
+        };
+        assert!(
+            layotto
+                .try_lock(gate("test"))
+                .await
+                .unwrap()
+                .into_inner()
+                .success
+        );
+        // "lock_global_write gate", base64.
+        let waits = serde_json::json!({"appId": 77, "messages": [{"user": "t", "function": "state",
+            "input_data": "bG9ja19nbG9iYWxfd3JpdGUgZ2F0ZQ=="}]});
+        let (status, _) = p
+            .post_message(planner("EXECUTE_BATCH", waits.clone()))
+            .await;
         assert_eq!(status, 200, "{mode}");
-        let (status, body) = p.post_message(planner("EXECUTE_BATCH", spin)).await;
+        let (status, body) = p.post_message(planner("EXECUTE_BATCH", waits)).await;
         assert_eq!(
             (status, body.as_str()),
             (
@@ -224,7 +246,24 @@ async fn the_planner_protocol_echoes_the_clients_ids_and_gives_each_result() {
             ),
             "{mode}"
         );
+        let unlock = fwasm_proto::layotto::UnlockRequest {
+            store_name: "t".into(),
+            resource_id: "gate".into(),
+            lock_owner: "test".into(),
+        };
+        layotto.unlock(unlock).await.unwrap();
         let reply = finished(&p, 77).await;
+        assert!(
+            reply["messageResults"][0].get("returnValue").is_none(),
+            "{mode}: {reply}"
+        );
+
+        // A failure gives its code and reason.
+        let spin =
+            serde_json::json!({"appId": 78, "messages": [{"user": "t", "function": "spin"}]});
+        let (status, _) = p.post_message(planner("EXECUTE_BATCH", spin)).await;
+        assert_eq!(status, 200, "{mode}");
+        let reply = finished(&p, 78).await;
         let result = &reply["messageResults"][0];
         assert_eq!(result["returnValue"], 3, "{mode}: {reply}"); // FAILURE_KIND_TIMEOUT
         assert_eq!(result["output_data"], "t/spin timed out after 1s", "{mode}");

@@ -101,6 +101,8 @@ enum Paused {
     InHostCall(ResumableCallHostTrap),
     /// The op completed: resume with the import's return value.
     HostCallDone(ResumableCallHostTrap, Option<Val>),
+    /// The op was refused, and the call's ABI fails a call on a refusal: why.
+    Refused(String),
 }
 
 /// What became of a task after a slice.
@@ -282,6 +284,12 @@ impl CallTask {
         running.paused = match running.paused.take() {
             Some(Paused::InHostCall(trap)) => {
                 let value = complete(&mut running.store, running.memory, result);
+                let host = running.store.data_mut();
+                if host.refusals_fail && value < 0 {
+                    let why = host.last_error.take().unwrap_or_default();
+                    running.paused = Some(Paused::Refused(why));
+                    return;
+                }
                 // The import's own result type: an ABI's imports answer in i32 or i64, or
                 // nothing (some of Faasm's).
                 let ty = trap.host_func().ty(&running.store);
@@ -347,6 +355,15 @@ impl CallTask {
             Some(Paused::HostCallDone(paused, value)) => {
                 let value = value.as_slice();
                 paused.resume(&mut running.store, value, running.results.as_mut_slice())
+            }
+            Some(Paused::Refused(why)) => {
+                self.keep_leftovers(&mut running.store);
+                let reason = why.replace('\n', " ");
+                let failure = Failure::new(
+                    FailureKind::Trap,
+                    format!("{} failed: {reason}", self.name()),
+                );
+                return Step::Done(Err(failure), running.started);
             }
             Some(Paused::InHostCall(_)) | None => {
                 self.keep_leftovers(&mut running.store);

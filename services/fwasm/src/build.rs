@@ -546,7 +546,15 @@ fn search_list(clang: &Path, opts: &BuildOptions, lang: Lang) -> anyhow::Result<
             .is_some_and(|root| dir.starts_with(root));
         text.contains("wasm32-wasi") || text.contains("/lib/clang/") || under_sysroot
     };
-    Ok(listed.filter(|dir| wasi(dir)).collect())
+    let kept: Vec<PathBuf> = listed.filter(|dir| wasi(dir)).collect();
+    if !output.status.success() || !kept.iter().any(|dir| dir.join("stdio.h").is_file()) {
+        bail!(
+            "{} lists no WASI header directory for wasm32-wasi (no stdio.h among {kept:?}); \
+             install WASI's libc (on Debian or Ubuntu: {APT_INSTALL}) or pass --sysroot",
+            clang.display()
+        );
+    }
+    Ok(kept)
 }
 
 fn stem(path: &Path) -> String {

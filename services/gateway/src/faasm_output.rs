@@ -41,9 +41,10 @@ impl<'a> Ended<'a> {
 
     /// Faasm's `returnValue`: 0 for a success, else the call's code (never 0).
     pub fn return_value(&self) -> i32 {
-        match self.succeeded {
-            true => 0,
-            false => self.return_code.max(1),
+        match (self.succeeded, self.return_code) {
+            (true, _) => 0,
+            (false, 0) => 1,
+            (false, code) => code,
         }
     }
 

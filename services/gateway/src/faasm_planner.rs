@@ -384,7 +384,7 @@ async fn execute_batch(
     if app_id != 0 {
         let earlier = gateway.planner_apps().get(&owner, app_id);
         if let Some(app) = earlier
-            && results(gateway, app_id, &app).await?.len() < app.messages.len()
+            && still_running(gateway, &app).await?
         {
             return Err(PlannerError::bad_batch(format!(
                 "app {app_id} is still running; send the batch under another app id"
@@ -496,6 +496,22 @@ async fn batch_status(
         message_results,
         expected_num_messages: app.messages.len() as i32,
     })
+}
+
+/// Whether any of the app's calls has yet to end (one the call table no longer knows ended
+/// long ago).
+async fn still_running(gateway: &Gateway, app: &App) -> Result<bool, ApiError> {
+    for message in &app.messages {
+        match gateway.get_call(message.call_id).await {
+            Ok(record) if !matches!(record.status(), CallStatus::Success | CallStatus::Failed) => {
+                return Ok(true);
+            }
+            Ok(_) => {}
+            Err(err) if err.code == ErrorCode::NotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(false)
 }
 
 /// The results of the app's calls that have ended.

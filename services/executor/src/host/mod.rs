@@ -55,6 +55,9 @@ pub(crate) struct HostState {
     /// What the parking import's ABI does with the op's value before the import returns it
     /// (e.g. Faasm's raw interface hands out 32-bit call ids, and copies an awaited output).
     pub(crate) after_op: Option<AfterOp>,
+    /// Whether a parked import whose op is refused fails the call (Faasm raises an error where
+    /// fwasm's own ABI returns a status), rather than answering with the status.
+    pub(crate) refusals_fail: bool,
     pub(crate) io: CallIo,
     pub(crate) chaining: Chaining,
     pub(crate) state: CallState,
@@ -70,7 +73,10 @@ pub(crate) struct HostState {
 impl Drop for HostState {
     fn drop(&mut self) {
         // What the instance's memory reached is what its region holds when given back.
-        if let Some(region) = &mut self.region {
+        // (A store without the limiter reports nothing: then the whole region is zeroed.)
+        if let Some(region) = &mut self.region
+            && self.limiter.peak_bytes > 0
+        {
             region.touched(self.limiter.peak_bytes);
         }
     }
@@ -93,6 +99,7 @@ impl HostState {
             entry: "the function's entry",
             pending: None,
             after_op: None,
+            refusals_fail: false,
             io,
             chaining,
             state,

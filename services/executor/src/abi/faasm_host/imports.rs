@@ -80,12 +80,19 @@ pub(super) fn check(module: &Module) -> Result<(), ValidationError> {
     )
 }
 
-/// The call's Faasm state (set by `enter`, before the guest runs).
-fn faasm(host: &mut HostState) -> &mut FaasmCall {
-    host.abi_state
-        .as_mut()
-        .and_then(|state| state.downcast_mut::<FaasmCall>())
-        .expect("a Faasm call's state is set before its guest runs")
+/// The call's Faasm state, set as the call begins: a start function, which runs before, has
+/// none (Faasm's imports are for the call).
+fn faasm<'h>(host: &'h mut HostState, import: &str) -> Result<&'h mut FaasmCall, Refusal> {
+    let call = host.abi_state.as_mut();
+    call.and_then(|state| state.downcast_mut::<FaasmCall>())
+        .ok_or_else(|| {
+            Refusal::new(
+                fwasm_abi::HostStatus::Unavailable,
+                format!(
+                    "{import} can only be used once the call has begun (not in a start function)"
+                ),
+            )
+        })
 }
 
 /// Fails the call with `message`: the trap reports it as the reason.
@@ -178,31 +185,55 @@ fn grow(caller: &mut Caller<'_, HostState>, bytes: u64) -> Option<u32> {
     u32::try_from(old * WASM_PAGE).ok()
 }
 
-/// Copies what the guest wrote into the state values it mapped into their local copies.
+/// Copies what the guest wrote through its state pointers into the local copies.
 pub(super) fn sync_mapped(store: &mut Store<HostState>, memory: Memory) {
     let (data, host) = memory.data_and_store_mut(store);
     sync(data, host, None);
 }
 
-/// [`sync_mapped`] for `only` one key, if given.
+/// [`sync_mapped`] for `only` one key, if given. Only the bytes the guest changed since the
+/// mapping was last in step are written, over the local copy as it is now: a call that only
+/// read through its pointer leaves alone what others wrote meanwhile.
 fn sync(data: &[u8], host: &mut HostState, only: Option<&str>) {
-    let Some(call) = host
-        .abi_state
-        .as_ref()
-        .and_then(|state| state.downcast_ref::<FaasmCall>())
-    else {
+    let Ok(call) = faasm(host, "__faasm_push_state") else {
         return;
     };
-    let mapped: Vec<(String, Mapped)> = call
-        .mapped
-        .iter()
-        .filter(|(key, _)| only.is_none_or(|only| only == key.as_str()))
-        .map(|(key, mapped)| (key.clone(), *mapped))
-        .collect();
-    for (key, mapped) in mapped {
-        if let Ok(bytes) = guest_slice(data, mapped.addr as i32, mapped.len as i32) {
-            let _ = state::set(host, key, bytes.to_vec());
+    let mut changed = Vec::new();
+    for (key, mapped) in &mut call.mapped {
+        if only.is_some_and(|only| only != key.as_str()) {
+            continue;
         }
+        let Ok(now) = guest_slice(data, mapped.addr as i32, mapped.len as i32) else {
+            continue;
+        };
+        if now != mapped.clean.as_slice() {
+            changed.push((key.clone(), mapped.clean.clone(), now.to_vec()));
+            mapped.clean = now.to_vec();
+        }
+    }
+    for (key, was, now) in changed {
+        let mut value = state::local_copy(host, &key).unwrap_or_else(|| was.clone());
+        if value.len() < now.len() {
+            value.resize(now.len(), 0);
+        }
+        for (index, (old, new)) in was.iter().zip(&now).enumerate() {
+            if old != new {
+                value[index] = *new;
+            }
+        }
+        let _ = state::set(host, key, value);
+    }
+}
+
+/// Notes the mapping of `key` as in step with the local copy (what the guest sees now).
+fn in_step(data: &[u8], host: &mut HostState, key: &str) {
+    let Ok(call) = faasm(host, "__faasm_read_state_ptr") else {
+        return;
+    };
+    if let Some(mapped) = call.mapped.get_mut(key)
+        && let Ok(now) = guest_slice(data, mapped.addr as i32, mapped.len as i32)
+    {
+        mapped.clean = now.to_vec();
     }
 }
 
@@ -221,12 +252,24 @@ fn map_state(
     len: i32,
     offset: u32,
 ) -> Result<i64, wasmi::Error> {
-    if let Some(mapped) = faasm(caller.data_mut()).mapped.get(&key) {
-        return Ok(i64::from(mapped.addr + offset.min(mapped.len)));
+    let known = match faasm(caller.data_mut(), import) {
+        Ok(call) => call.mapped.get(&key).map(|m| (m.addr, m.len)),
+        Err(refusal) => return Err(refused(caller, refusal)),
+    };
+    let past_end =
+        |len: u32| format!("{import}({key:?}): offset {offset} lies past the value's {len} bytes");
+    if let Some((addr, len)) = known {
+        if offset >= len && len > 0 {
+            return Err(fail(caller, past_end(len)));
+        }
+        return Ok(i64::from(addr + offset));
     }
     if len <= 0 {
         let why = format!("{import}({key:?}): the value's length must be given (it was {len})");
         return Err(fail(caller, why));
+    }
+    if offset >= len as u32 {
+        return Err(fail(caller, past_end(len as u32)));
     }
     let Some(addr) = grow(caller, len as u64) else {
         let why = format!("{import}({key:?}): memory cannot grow by {len} bytes for the value");
@@ -235,19 +278,33 @@ fn map_state(
     let mapped = Mapped {
         addr,
         len: len as u32,
+        clean: Vec::new(),
     };
-    faasm(caller.data_mut()).mapped.insert(key.clone(), mapped);
-    let at = i64::from(addr + offset.min(mapped.len));
+    if let Ok(call) = faasm(caller.data_mut(), import) {
+        call.mapped.insert(key.clone(), mapped);
+    }
+    let at = i64::from(addr + offset);
     let buf = GuestBuf {
         ptr: addr as i32,
         len,
     };
+    let filled_key = key.clone();
     match state::get(caller, key, None, buf) {
-        Ok(Answer::Now(_)) => Ok(at),
+        Ok(Answer::Now(_)) => {
+            if let Some(memory) = caller.data().memory {
+                let (data, host) = memory.data_and_store_mut(&mut *caller);
+                in_step(data, host, &filled_key);
+            }
+            Ok(at)
+        }
         Ok(Answer::Park(op)) => park_then(
             caller,
             HostOp::State(op),
-            Box::new(move |_, _, value| if value < 0 { value } else { at }),
+            Box::new(move |store, memory, value| {
+                let (data, host) = memory.data_and_store_mut(store);
+                in_step(data, host, &filled_key);
+                if value < 0 { value } else { at }
+            }),
         ),
         Err(refusal) => Err(refused(caller, refusal)),
     }
@@ -258,14 +315,16 @@ fn short_id(host: &mut HostState, value: i64) -> i64 {
     if value <= 0 {
         return value;
     }
-    let chained = &mut faasm(host).chained;
-    chained.push(value as u64);
-    chained.len() as i64
+    let Ok(call) = faasm(host, "__faasm_chain_name") else {
+        return value;
+    };
+    call.chained.push(value as u64);
+    call.chained.len() as i64
 }
 
 /// fwasm's id of the call Faasm's id `id` names, if this call chained it.
 fn long_id(host: &mut HostState, id: i32) -> Option<i64> {
-    let chained = &faasm(host).chained;
+    let chained = &faasm(host, "__faasm_await_call").ok()?.chained;
     let index = usize::try_from(id).ok()?.checked_sub(1)?;
     chained.get(index).map(|id| *id as i64)
 }
@@ -397,7 +456,9 @@ fn define_single_thread(linker: &mut Linker<HostState>) {
 
 fn define_io_and_chaining(linker: &mut Linker<HostState>) {
     import!(linker, "__faasm_read_input", |caller, ptr, len| -> i32 {
-        let input = faasm(caller.data_mut()).input.clone();
+        let input = arg!(caller, faasm(caller.data_mut(), "__faasm_read_input"))
+            .input
+            .clone();
         if len == 0 {
             return Ok(input.len() as i64);
         }
@@ -421,7 +482,7 @@ fn define_io_and_chaining(linker: &mut Linker<HostState>) {
         };
         let end = tail.iter().position(|b| *b == 0).unwrap_or(tail.len());
         let output = tail[..end].to_vec();
-        faasm(caller.data_mut()).output = output;
+        arg!(caller, faasm(caller.data_mut(), "__faasm_write_output")).output = output;
         Ok(0)
     });
     import!(linker, "__faasm_chain_name", |caller,
@@ -451,7 +512,9 @@ fn define_io_and_chaining(linker: &mut Linker<HostState>) {
         let mut chained = FUNCTION_POINTER_MAGIC.to_vec();
         chained.extend_from_slice(&(index as u32).to_le_bytes());
         chained.extend_from_slice(bytes);
-        let function = faasm(caller.data_mut()).function.clone();
+        let function = arg!(caller, faasm(caller.data_mut(), import))
+            .function
+            .clone();
         chain(&mut caller, import, &function, chained.into())
     });
     import!(linker, "__faasm_await_call", |caller, id| -> i32 {
@@ -645,13 +708,17 @@ fn copy_to_mapped(caller: &mut Caller<'_, HostState>, key: &str) {
 
 /// Copies `key`'s local copy into its mapping in guest memory, if it has one.
 fn copy_mapped(data: &mut [u8], host: &mut HostState, key: &str) {
-    let Some(mapped) = faasm(host).mapped.get(key).copied() else {
+    let Ok(call) = faasm(host, "__faasm_pull_state") else {
+        return;
+    };
+    let Some((addr, len)) = call.mapped.get(key).map(|m| (m.addr, m.len)) else {
         return;
     };
     if let Some(value) = state::local_copy(host, key) {
-        let len = value.len().min(mapped.len as usize);
-        let _ = copy_into(data, &value[..len], mapped.addr as i32, len as i32);
+        let len = value.len().min(len as usize);
+        let _ = copy_into(data, &value[..len], addr as i32, len as i32);
     }
+    in_step(data, host, key);
 }
 
 fn define_locks(linker: &mut Linker<HostState>) {

@@ -36,6 +36,8 @@ pub(crate) struct FaasmHost;
 
 /// The entry of a call that is not chained by function pointer.
 const EXPORT_START: &str = "_start";
+/// The module's static constructors, which Faasm's toolchain exports.
+const EXPORT_CTORS: &str = "__wasm_call_ctors";
 
 /// sdk-c's marker for a call chained by function pointer: these 14 bytes, then the table
 /// index (u32, little-endian), then the input (see sdk-c/src/faasm.c).
@@ -60,11 +62,13 @@ pub(crate) struct FaasmCall {
     function_index: Option<u32>,
 }
 
-/// A state value's copy in guest memory: `len` bytes at `addr`.
-#[derive(Debug, Clone, Copy)]
+/// A state value's copy in guest memory: `len` bytes at `addr`, and those bytes as they were
+/// when last in step with the local copy (so only what the guest changed is written back).
+#[derive(Debug, Clone)]
 struct Mapped {
     addr: u32,
     len: u32,
+    clean: Vec<u8>,
 }
 
 impl Adapter for FaasmHost {
@@ -117,8 +121,18 @@ impl Adapter for FaasmHost {
         }
         let entry = match function_index {
             None => start_entry(store, instance, cx)?,
-            Some(index) => pointer_entry(store, instance, index, &input, cx)?,
+            Some(index) => {
+                // `_start` runs the constructors before `main`; a chained function gets them
+                // too, as on Faasm (its toolchain exports them).
+                if let Some(ctors) = instance.get_func(&*store, EXPORT_CTORS) {
+                    ctors
+                        .call(&mut *store, &[], &mut [])
+                        .map_err(|e| Failure::trap(store, e, cx))?;
+                }
+                pointer_entry(store, instance, index, &input, cx)?
+            }
         };
+        store.data_mut().refusals_fail = true;
         store.data_mut().abi_state = Some(Box::new(FaasmCall {
             function: cx.call.function.clone(),
             input,
