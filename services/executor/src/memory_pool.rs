@@ -3,10 +3,10 @@
 //! zeros throughout, so wasmi is told to take a memory's bytes as they are (the patched
 //! `Memory::new_static_vouched`, vendor/README.md) and writes nothing when it makes or grows
 //! one: a large initial memory (a Faasm function's 4 MiB stack) costs a call only the pages
-//! it touches. When a region comes back, what its call's memory reached is zeroed: written
-//! over while that is small (its pages stay mapped, so the next call takes no page faults for
-//! them), handed back to the kernel when larger (the next call faults in, as fresh zero
-//! pages, only the ones it touches). Nothing one call wrote is readable by the next.
+//! it touches. When a region comes back, what its call's memory reached is zeroed: all of it
+//! written over while that is small; in a larger one, the pages in memory (`mincore`) written
+//! over and the rest handed back to the kernel. Pages a call touched stay mapped, so the next
+//! call takes no page faults for them. Nothing one call wrote is readable by the next.
 //!
 //! Idle regions are kept for as many calls as run at once, not only one per worker: calls
 //! parked in chains or awaits hold regions too, and a region unmapped and mapped again costs
@@ -23,8 +23,8 @@ use wasmi::{AsContextMut, Memory, MemoryType};
 const IDLE_BYTES: usize = 64 << 20;
 /// Most idle regions kept (each reserves address space as large as the memory limit).
 const MAX_IDLE: usize = 1024;
-/// A memory that reached at most this is zeroed by writing; a larger one by handing its pages
-/// back to the kernel (one call, then a fault per page the next call touches).
+/// A memory that reached at most this is zeroed by writing it all; in a larger one only the
+/// pages in memory are written over (the others read as zeros already, or are handed back).
 const WRITTEN_ZEROS: usize = 256 << 10;
 
 /// Regions for calls' memories; keeps idle ones for the next calls.
@@ -80,21 +80,63 @@ impl Region {
     fn zero(&mut self, len: usize) -> usize {
         let len = len.min(self.len);
         if len <= WRITTEN_ZEROS {
-            // SAFETY: the region's own pages, which nothing else uses while it is being zeroed.
-            unsafe { std::ptr::write_bytes(self.start.as_ptr(), 0, len) };
+            self.write_zeros(0..len);
             return len;
         }
-        // SAFETY: as above; private anonymous pages given back read as zeros when next touched.
-        let advised =
-            unsafe { libc::madvise(self.start.as_ptr().cast(), len, libc::MADV_DONTNEED) };
-        if advised != 0 {
-            // Never expected; writing zeros is always possible.
-            // SAFETY: as above.
-            unsafe { std::ptr::write_bytes(self.start.as_ptr(), 0, len) };
+        // Larger: only the pages in memory can hold anything (a page never touched reads as
+        // zeros); those are written over and stay mapped, the others (swapped out, or never
+        // touched) are handed back to the kernel, which gives zeros for them.
+        let page = host_page_size();
+        let mut resident = vec![0u8; len.div_ceil(page)];
+        // SAFETY: the region's own mapping; `resident` has a byte per page of `len`.
+        let listed =
+            unsafe { libc::mincore(self.start.as_ptr().cast(), len, resident.as_mut_ptr()) };
+        if listed != 0 {
+            self.write_zeros(0..len);
             return len;
         }
-        0
+        let mut kept = 0;
+        let mut first = 0;
+        while first < resident.len() {
+            let in_memory = resident[first] & 1 == 1;
+            let run = resident[first..]
+                .iter()
+                .take_while(|flags| (**flags & 1 == 1) == in_memory)
+                .count();
+            let range = first * page..((first + run) * page).min(len);
+            if in_memory {
+                kept += range.len();
+                self.write_zeros(range);
+            } else if !self.hand_back(range.clone()) {
+                kept += range.len();
+                self.write_zeros(range);
+            }
+            first += run;
+        }
+        kept
     }
+
+    fn write_zeros(&mut self, range: std::ops::Range<usize>) {
+        // SAFETY: within the region, whose pages nothing else uses while it is being zeroed.
+        unsafe { std::ptr::write_bytes(self.start.as_ptr().add(range.start), 0, range.len()) };
+    }
+
+    /// Gives `range`'s pages back to the kernel (they read as zeros when next touched).
+    fn hand_back(&mut self, range: std::ops::Range<usize>) -> bool {
+        // SAFETY: whole pages of the region's own private anonymous mapping.
+        let start = unsafe { self.start.as_ptr().add(range.start) };
+        unsafe { libc::madvise(start.cast(), range.len(), libc::MADV_DONTNEED) == 0 }
+    }
+}
+
+/// The host's page size (what `mincore` reports by).
+fn host_page_size() -> usize {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: sysconf has no preconditions.
+    *SIZE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        size if size > 0 => size as usize,
+        _ => 4096,
+    })
 }
 
 impl Drop for Region {
@@ -129,12 +171,8 @@ impl Drop for PooledRegion {
         // Zeroed now, outside the lock, so an idle region reads as zeros throughout.
         let reached = self.grew_to.unwrap_or(self.pool.region_bytes);
         let mapped = region.zero(reached);
-        let holds = match mapped {
-            // Handed back to the kernel: what earlier calls left mapped went with it (they
-            // leave at most WRITTEN_ZEROS, less than what was handed back).
-            0 => 0,
-            written => written.max(self.held),
-        };
+        // What stays mapped: the pages zeroed by writing, or what earlier calls left if more.
+        let holds = mapped.max(self.held);
         let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
         let kept = idle.regions.len() < self.pool.keep
             || (idle.regions.len() < MAX_IDLE && idle.bytes + holds <= IDLE_BYTES);
@@ -233,6 +271,32 @@ mod tests {
             drop(store);
             drop(region);
         }
+    }
+
+    #[test]
+    fn a_large_memory_touched_here_and_there_comes_back_as_zeros_holding_those_pages() {
+        let pages = (4 * WRITTEN_ZEROS / WASM_PAGE) as u32;
+        let pool = MemoryPool::new(pages as usize * WASM_PAGE, 1);
+        let engine = wasmi::Engine::default();
+        let ty = MemoryType::new(pages, None);
+        let mut store = wasmi::Store::new(&engine, ());
+        let (memory, mut region) = pool.memory(&mut store, ty).unwrap();
+        let data = memory.data_mut(&mut store);
+        let len = data.len();
+        data[10] = 1;
+        data[len / 2] = 2;
+        data[len - 1] = 3;
+        region.touched(len);
+        drop(store);
+        drop(region);
+        // Three pages written, the rest never touched.
+        let held = pool.inner.idle.lock().unwrap().bytes;
+        assert!(held > 0 && held <= 3 * 64 * 1024, "{held}");
+        let mut store = wasmi::Store::new(&engine, ());
+        let (memory, region) = pool.memory(&mut store, ty).unwrap();
+        assert!(memory.data(&store).iter().all(|&b| b == 0));
+        drop(store);
+        drop(region);
     }
 
     #[test]
