@@ -104,10 +104,8 @@ impl Region {
                 .take_while(|flags| (**flags & 1 == 1) == in_memory)
                 .count();
             let range = first * page..((first + run) * page).min(len);
-            if in_memory {
-                kept += range.len();
-                self.write_zeros(range);
-            } else if !self.hand_back(range.clone()) {
+            // Pages in memory are written over; the others handed back (written if that fails).
+            if in_memory || !self.hand_back(range.clone()) {
                 kept += range.len();
                 self.write_zeros(range);
             }
