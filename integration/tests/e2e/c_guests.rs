@@ -8,7 +8,7 @@ use std::sync::{Mutex, OnceLock};
 
 use fwasm_proto::layotto;
 use fwasm_proto::layotto::runtime_client::RuntimeClient;
-use fwasm_proto::pb::{CallRef, UploadRequest};
+use fwasm_proto::pb::UploadRequest;
 use tonic::transport::Channel;
 
 use crate::support::{Platform, up};
@@ -118,15 +118,7 @@ async fn printf_output_is_captured_with_the_call() {
     with(&p, "c/printf", "printf.c").await;
     let (status, body, id) = p.call_with_id("c/printf", "").await;
     assert_eq!((status, body.as_str()), (200, "printed"));
-    let mut client = p.grpc_client().await;
-    let record = client
-        .get_call(CallRef {
-            id,
-            ..CallRef::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let record = p.record(id).await;
     assert_eq!(&record.stdout[..], b"hello from printf\n");
     let response = with_stdout(&p, "c/printf").await;
     assert_eq!(response.text().await.unwrap(), "printedhello from printf\n");
@@ -234,15 +226,7 @@ async fn a_faasm_main_returning_non_zero_fails_with_that_code() {
     let (status, body, id) = p.call_with_id("c/exit_code", "").await;
     assert_eq!(status, 500);
     assert_eq!(body, "c/exit_code failed with code 3: main returned 3\n");
-    let mut client = p.grpc_client().await;
-    let record = client
-        .get_call(CallRef {
-            id,
-            ..CallRef::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let record = p.record(id).await;
     assert_eq!(record.return_code, 3);
     // Faasm's doors word it as Faasm does.
     assert_eq!(p.status(id).await.1, "FAILED: Call failed (return value=3)");
@@ -301,16 +285,7 @@ async fn faasms_doors_give_stdout_first_and_a_failures_stdout_with_it() {
     let failed = p.http.post(format!("{}/f/c/demo", p.invoke)).body("fail");
     let failed = failed.send().await.unwrap().text().await.unwrap();
     assert_eq!(failed, "c/demo failed with code 3: main returned 3\n");
-    let record = p
-        .grpc_client()
-        .await
-        .get_call(CallRef {
-            id,
-            ..CallRef::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let record = p.record(id).await;
     assert_eq!(&record.stdout[..], b"failing as asked\n");
     p.stop().await;
 }

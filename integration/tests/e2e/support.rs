@@ -70,6 +70,16 @@ impl Platform {
             .expect("connect to the public gRPC API")
     }
 
+    /// The call table's record of call `id` (public gRPC `GetCall`), asserting it is found.
+    pub async fn record(&self, id: u64) -> fwasm_proto::pb::CallRecord {
+        let call = fwasm_proto::pb::CallRef {
+            id,
+            ..Default::default()
+        };
+        let record = self.grpc_client().await.get_call(call).await;
+        record.expect("GetCall").into_inner()
+    }
+
     /// Uploads a module over the HTTP upload API, asserting success.
     pub async fn upload(&self, user_function: &str, wasm: Vec<u8>) {
         let response = self.put(user_function, wasm).await;

@@ -3,10 +3,12 @@
 //! zeros throughout, so wasmi is told to take a memory's bytes as they are (the patched
 //! `Memory::new_static_vouched`, vendor/README.md) and writes nothing when it makes or grows
 //! one: a large initial memory (a Faasm function's 4 MiB stack) costs a call only the pages
-//! it touches. When a region comes back, what its call's memory reached is zeroed: all of it
-//! written over while that is small; in a larger one, the pages in memory (`mincore`) written
-//! over and the rest handed back to the kernel. Pages a call touched stay mapped, so the next
-//! call takes no page faults for them. Nothing one call wrote is readable by the next.
+//! it touches. When a region comes back, what its call's memory reached is zeroed: all written
+//! over while that is small; in a larger one, the pages that hold something (found with
+//! `mincore` and a read) written over and the rest handed back to the kernel. Pages a call
+//! wrote stay mapped, so a next call that writes them again (a restored snapshot, a large
+//! input) takes no page faults; pages it no longer uses stop costing anything. Nothing one
+//! call wrote is readable by the next.
 //!
 //! Idle regions are kept for as many calls as run at once, not only one per worker: calls
 //! parked in chains or awaits hold regions too, and a region unmapped and mapped again costs
@@ -23,8 +25,8 @@ use wasmi::{AsContextMut, Memory, MemoryType};
 const IDLE_BYTES: usize = 64 << 20;
 /// Most idle regions kept (each reserves address space as large as the memory limit).
 const MAX_IDLE: usize = 1024;
-/// A memory that reached at most this is zeroed by writing it all; in a larger one only the
-/// pages in memory are written over (the others read as zeros already, or are handed back).
+/// A memory that reached at most this is zeroed by writing it all; in a larger one, the pages
+/// that hold something are written over and the others handed back to the kernel.
 const WRITTEN_ZEROS: usize = 256 << 10;
 
 /// Regions for calls' memories; keeps idle ones for the next calls.
@@ -83,35 +85,58 @@ impl Region {
             self.write_zeros(0..len);
             return len;
         }
-        // Larger: only the pages in memory can hold anything (a page never touched reads as
-        // zeros); those are written over and stay mapped, the others (swapped out, or never
-        // touched) are handed back to the kernel, which gives zeros for them.
+        // Larger: a page that holds something is written over and stays mapped (the next call
+        // likely writes it again: a restored snapshot, a large input); the others are handed
+        // back to the kernel, which gives zeros for them: pages never touched, pages swapped
+        // out, and pages in memory that hold only zeros (a later call no longer used them).
         let page = host_page_size();
         let mut resident = vec![0u8; len.div_ceil(page)];
         // SAFETY: the region's own mapping; `resident` has a byte per page of `len`.
         let listed =
             unsafe { libc::mincore(self.start.as_ptr().cast(), len, resident.as_mut_ptr()) };
         if listed != 0 {
-            self.write_zeros(0..len);
-            return len;
+            return match self.hand_back(0..len) {
+                true => 0,
+                false => {
+                    self.write_zeros(0..len);
+                    len
+                }
+            };
         }
         let mut kept = 0;
-        let mut first = 0;
-        while first < resident.len() {
-            let in_memory = resident[first] & 1 == 1;
-            let run = resident[first..]
-                .iter()
-                .take_while(|flags| (**flags & 1 == 1) == in_memory)
-                .count();
-            let range = first * page..((first + run) * page).min(len);
-            // Pages in memory are written over; the others handed back (written if that fails).
-            if in_memory || !self.hand_back(range.clone()) {
-                kept += range.len();
-                self.write_zeros(range);
+        let mut handed_back_from = None;
+        for (index, flags) in resident.iter().enumerate() {
+            let range = index * page..((index + 1) * page).min(len);
+            let written = flags & 1 == 1 && !self.reads_as_zeros(range.clone());
+            match (written, handed_back_from) {
+                (true, from) => {
+                    if let Some(from) = from {
+                        kept += self.hand_back_or_write(from..range.start);
+                    }
+                    handed_back_from = None;
+                    kept += range.len();
+                    self.write_zeros(range);
+                }
+                (false, None) => handed_back_from = Some(range.start),
+                (false, Some(_)) => {}
             }
-            first += run;
+        }
+        if let Some(from) = handed_back_from {
+            kept += self.hand_back_or_write(from..len);
         }
         kept
+    }
+
+    fn reads_as_zeros(&self, range: std::ops::Range<usize>) -> bool {
+        // SAFETY: within the region, which nothing else uses while it is being zeroed.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(self.start.as_ptr().add(range.start), range.len())
+        };
+        // SAFETY: every bit pattern is a valid u64.
+        let (head, words, tail) = unsafe { bytes.align_to::<u64>() };
+        head.iter().all(|b| *b == 0)
+            && words.iter().all(|w| *w == 0)
+            && tail.iter().all(|b| *b == 0)
     }
 
     fn write_zeros(&mut self, range: std::ops::Range<usize>) {
@@ -124,6 +149,16 @@ impl Region {
         // SAFETY: whole pages of the region's own private anonymous mapping.
         let start = unsafe { self.start.as_ptr().add(range.start) };
         unsafe { libc::madvise(start.cast(), range.len(), libc::MADV_DONTNEED) == 0 }
+    }
+
+    /// [`Region::hand_back`], else (never expected) writes zeros; the bytes left mapped.
+    fn hand_back_or_write(&mut self, range: std::ops::Range<usize>) -> usize {
+        if self.hand_back(range.clone()) {
+            return 0;
+        }
+        let len = range.len();
+        self.write_zeros(range);
+        len
     }
 }
 
@@ -169,8 +204,8 @@ impl Drop for PooledRegion {
         // Zeroed now, outside the lock, so an idle region reads as zeros throughout.
         let reached = self.grew_to.unwrap_or(self.pool.region_bytes);
         let mapped = region.zero(reached);
-        // What stays mapped: the pages zeroed by writing, or what earlier calls left if more.
-        let holds = mapped.max(self.held);
+        // What stays mapped: what this call's reach kept, and what earlier calls left beyond it.
+        let holds = mapped + self.held.saturating_sub(reached);
         let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
         let kept = idle.regions.len() < self.pool.keep
             || (idle.regions.len() < MAX_IDLE && idle.bytes + holds <= IDLE_BYTES);
@@ -268,7 +303,20 @@ mod tests {
             region.touched(memory.data(&store).len());
             drop(store);
             drop(region);
+            let held = pool.inner.idle.lock().unwrap().bytes;
+            assert_eq!(
+                held,
+                pages as usize * WASM_PAGE,
+                "written pages stay mapped"
+            );
         }
+        // A call that reaches as far but writes nothing: the pages, zeros now, go back.
+        let mut store = wasmi::Store::new(&engine, ());
+        let (memory, mut region) = pool.memory(&mut store, ty).unwrap();
+        region.touched(memory.data(&store).len());
+        drop(store);
+        drop(region);
+        assert_eq!(pool.inner.idle.lock().unwrap().bytes, 0);
     }
 
     #[test]
@@ -287,9 +335,9 @@ mod tests {
         region.touched(len);
         drop(store);
         drop(region);
-        // Three pages written, the rest never touched.
+        // The three pages written are written over and stay; the rest was never touched.
         let held = pool.inner.idle.lock().unwrap().bytes;
-        assert!(held > 0 && held <= 3 * 64 * 1024, "{held}");
+        assert_eq!(held, 3 * host_page_size());
         let mut store = wasmi::Store::new(&engine, ());
         let (memory, region) = pool.memory(&mut store, ty).unwrap();
         assert!(memory.data(&store).iter().all(|&b| b == 0));

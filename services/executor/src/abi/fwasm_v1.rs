@@ -13,7 +13,7 @@ use wasmi::{Caller, Instance, Linker, Memory, Module, Store, Val, ValType};
 
 use super::{
     Abi, Adapter, EXPORT_FAASM_MARKER, Ended, Entry, ImportSignature, Next, ValidationError, Vals,
-    expect_func, expect_imports, expect_memory, exports, sidecar, wasi_preview1,
+    check_output, expect_func, expect_imports, expect_memory, exports, sidecar, wasi_preview1,
 };
 use crate::call::{Context, Failure};
 use crate::host::memory::{Args, copy_out, cut_message, guest_slice};
@@ -208,17 +208,7 @@ impl Adapter for FwasmV1 {
                 format!("{} returned a malformed response: {e}", cx.name()),
             )
         })?;
-        if response.body.len() > cx.limits.max_output_bytes {
-            return Err(Failure::new(
-                FailureKind::OutputLimit,
-                format!(
-                    "{} returned {} bytes of output, over the limit of {} bytes",
-                    cx.name(),
-                    response.body.len(),
-                    cx.limits.max_output_bytes
-                ),
-            ));
-        }
+        check_output(response.body.len(), cx)?;
         Ok(Next::Reply(CallResult {
             http_status: u32::from(response.status),
             headers: response

@@ -15,7 +15,7 @@ pub(crate) mod sidecar;
 pub(crate) mod wasi_command;
 pub(crate) mod wasi_preview1;
 
-use fwasm_proto::pb::CallResult;
+use fwasm_proto::pb::{CallResult, FailureKind};
 use wasmi::{
     Engine, ExternType, Func, FuncType, Instance, Linker, Memory, Module, Store, Val, ValType,
 };
@@ -286,6 +286,43 @@ pub(crate) fn check_abi(module: &Module) -> Result<Abi, ValidationError> {
         }
     }
     Err(ValidationError::UnknownAbi)
+}
+
+/// The entry of a WASI program: its `_start`, run without arguments.
+pub(crate) fn start_entry(
+    store: &Store<HostState>,
+    instance: &Instance,
+    cx: &Context<'_>,
+) -> Result<Entry, Failure> {
+    let start = instance.get_func(store, EXPORT_START).ok_or_else(|| {
+        Failure::new(
+            FailureKind::AbiViolation,
+            format!("{} exports no {EXPORT_START}", cx.name()),
+        )
+    })?;
+    Ok(Entry {
+        func: start,
+        params: Vals::new(&[]),
+        results: Vals::new(&[]),
+    })
+}
+
+/// The entry of a WASI program (wasi-libc's and Rust's `_start` run `main`).
+pub(crate) const EXPORT_START: &str = "_start";
+
+/// Fails a call whose output of `len` bytes is over its limit.
+pub(crate) fn check_output(len: usize, cx: &Context<'_>) -> Result<(), Failure> {
+    if len <= cx.limits.max_output_bytes {
+        return Ok(());
+    }
+    Err(Failure::new(
+        FailureKind::OutputLimit,
+        format!(
+            "{} returned {len} bytes of output, over the limit of {} bytes",
+            cx.name(),
+            cx.limits.max_output_bytes
+        ),
+    ))
 }
 
 /// Whether `module` exports anything named `name`.

@@ -9,17 +9,14 @@ use fwasm_proto::pb::{CallResult, FailureKind};
 use wasmi::{Instance, Linker, Memory, Module, Store};
 
 use super::{
-    Abi, Adapter, Ended, Entry, Next, ValidationError, Vals, expect_func, expect_imports,
-    expect_memory, exports, sidecar, wasi_preview1,
+    Abi, Adapter, EXPORT_START, Ended, Entry, Next, ValidationError, expect_func, expect_imports,
+    expect_memory, exports, sidecar, start_entry, wasi_preview1,
 };
 use crate::call::{Context, Failure};
 use crate::host::HostState;
 use crate::host::io::Streams;
 
 pub(crate) struct WasiCommand;
-
-/// A command's entry: wasi-libc's and Rust's `_start` run `main` and exit with its code.
-const EXPORT_START: &str = "_start";
 
 impl Adapter for WasiCommand {
     fn abis(&self) -> &'static [Abi] {
@@ -61,17 +58,7 @@ impl Adapter for WasiCommand {
         _memory: Memory,
         cx: &Context<'_>,
     ) -> Result<Entry, Failure> {
-        let start = instance.get_func(&*store, EXPORT_START).ok_or_else(|| {
-            Failure::new(
-                FailureKind::AbiViolation,
-                format!("{} exports no {EXPORT_START}", cx.name()),
-            )
-        })?;
-        Ok(Entry {
-            func: start,
-            params: Vals::new(&[]),
-            results: Vals::new(&[]),
-        })
+        start_entry(store, instance, cx)
     }
 
     fn next(

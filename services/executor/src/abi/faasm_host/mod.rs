@@ -25,8 +25,8 @@ use fwasm_proto::pb::{CallResult, FailureKind};
 use wasmi::{Instance, Linker, Memory, Module, Store, Val, ValType};
 
 use super::{
-    Abi, Adapter, Ended, Entry, Next, ValidationError, Vals, expect_func, expect_memory, exports,
-    wasi_preview1,
+    Abi, Adapter, EXPORT_START, Ended, Entry, Next, ValidationError, Vals, check_output,
+    expect_func, expect_memory, exports, start_entry, wasi_preview1,
 };
 use crate::call::{Context, Failure};
 use crate::host::HostState;
@@ -34,8 +34,6 @@ use crate::host::io::Streams;
 
 pub(crate) struct FaasmHost;
 
-/// The entry of a call that is not chained by function pointer.
-const EXPORT_START: &str = "_start";
 /// The module's static constructors, which Faasm's toolchain exports.
 const EXPORT_CTORS: &str = "__wasm_call_ctors";
 
@@ -167,41 +165,13 @@ impl Adapter for FaasmHost {
             );
             return Err(Failure::exit(*code, message));
         }
-        if call.output.len() > cx.limits.max_output_bytes {
-            return Err(Failure::new(
-                FailureKind::OutputLimit,
-                format!(
-                    "{} wrote {} bytes of output, over the limit of {} bytes",
-                    cx.name(),
-                    call.output.len(),
-                    cx.limits.max_output_bytes
-                ),
-            ));
-        }
+        check_output(call.output.len(), cx)?;
         Ok(Next::Reply(CallResult {
             http_status: 200,
             output: Bytes::from(call.output),
             ..CallResult::default()
         }))
     }
-}
-
-fn start_entry(
-    store: &Store<HostState>,
-    instance: &Instance,
-    cx: &Context<'_>,
-) -> Result<Entry, Failure> {
-    let start = instance.get_func(store, EXPORT_START).ok_or_else(|| {
-        Failure::new(
-            FailureKind::AbiViolation,
-            format!("{} exports no {EXPORT_START}", cx.name()),
-        )
-    })?;
-    Ok(Entry {
-        func: start,
-        params: Vals::new(&[]),
-        results: Vals::new(&[]),
-    })
 }
 
 /// Table entry `index`, called as Faasm calls a function chained by pointer.
