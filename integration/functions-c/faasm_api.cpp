@@ -3,10 +3,10 @@
 //
 //   faasm_api        The input helpers and getConfFlag. Outputs three lines:
 //                      "string=<faasm::getStringInput("(none)")> int=<faasm::getIntInput(-1)>"
-//                      "env_empty=<1 if the environment is empty> unset=<getConfFlag of an
-//                       unset variable>"
+//                      "openblas=<OPENBLAS_NUM_THREADS, as Faasm sets it> unset=<getConfFlag of an
+//                       unset variable> always=<getConfFlag of ALWAYS_ON and ALWAYS_OFF>"
 //                      "flags=<getConfFlag after setenv of on, 1, true, off, 0, yes, TRUE, "">"
-//                    so for the input "7": "string=7 int=7\nenv_empty=1 unset=0\n
+//                    so for the input "7": "string=7 int=7\nopenblas=1 unset=0 always=10\n
 //                    flags=11100000\n".
 //   faasm_api_rc     Sets the output "returning N" and returns N = faasm::getIntInput(0).
 //   faasm_api_await  Chains fails() by pointer (it returns 42) and faasm_api_rc by name with
@@ -40,8 +40,6 @@
 
 #include <string>
 
-extern char **environ;
-
 static const char *LOCK_KEY = "faasm_api_locks";
 static const char *COUNT_KEY = "faasm_api_count";
 
@@ -66,8 +64,9 @@ static int input_and_flags() {
     int n = faasm::getIntInput(-1);
     std::string out = "string=" + text + " int=" + std::to_string(n) + "\n";
 
-    bool empty = environ == nullptr || environ[0] == nullptr;
-    out += std::string("env_empty=") + (empty ? "1" : "0");
+    // Faasm's conventional environment (no settings were given at upload).
+    const char *threads = getenv("OPENBLAS_NUM_THREADS");
+    out += std::string("openblas=") + (threads ? threads : "(unset)");
     out += " unset=" + std::to_string(getConfFlag("FAASM_API_FLAG"));
     out += " always=" + std::to_string(getConfFlag("ALWAYS_ON")) +
            std::to_string(getConfFlag("ALWAYS_OFF")) + "\n";

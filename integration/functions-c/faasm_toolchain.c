@@ -7,11 +7,12 @@
  *   "chain_unknown" chains a function that does not exist (Faasm raises: the call fails);
  *   "state"      writes, maps, changes through the pointer, pushes and reads back state;
  *   "memory"     grows memory with anonymous mmap and __sbrk and uses it;
- *   "conf"       outputs its conf flags; "args" its argv;
+ *   "conf"       outputs its conf flags; "args" its argv; "env" some of its environment;
  *   "fail"       prints a line and returns 5.
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FAASM(name) __attribute__((import_module("env"), import_name(#name)))
@@ -114,6 +115,12 @@ int main(int argc, char **argv) {
         snprintf(out, sizeof out, "%d%d%d%d", faasm_conf_flag("ALWAYS_ON"),
                  faasm_conf_flag("PYTHON_PRELOAD"), faasm_conf_flag("MY_FLAG"),
                  faasm_conf_flag("ALWAYS_OFF"));
+        output(out);
+        return 0;
+    }
+    if (strcmp(text, "env") == 0) {
+        snprintf(out, sizeof out, "%s %s %s", getenv("PYTHONHASHSEED"), getenv("MKL_NUM_THREADS"),
+                 getenv("MY_FLAG"));
         output(out);
         return 0;
     }

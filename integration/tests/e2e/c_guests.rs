@@ -301,9 +301,9 @@ async fn with_faasm_api(p: &Platform, roles: &[&str]) {
 async fn faasm_cpp_input_helpers_and_conf_flags() {
     let p = up().await;
     with_faasm_api(&p, &["faasm_api"]).await;
-    // getConfFlag: 0 for an unset variable (the environment is empty on fwasm), 1 only for
+    // Faasm's environment; getConfFlag: 0 for an unset variable, 1 only for
     // exactly "on", "1" or "true".
-    let flags = "env_empty=1 unset=0 always=10\nflags=11100000\n";
+    let flags = "openblas=1 unset=0 always=10\nflags=11100000\n";
     assert_eq!(
         p.call("c/faasm_api", "7").await,
         (200, format!("string=7 int=7\n{flags}"))
@@ -650,6 +650,8 @@ async fn a_binary_of_faasms_toolchain_runs_on_its_raw_host_interface() {
     assert_eq!(call("memory").await, (200, "xy 1".into()));
     // ALWAYS_ON, PYTHON_PRELOAD (off), a flag the function's settings turn on, ALWAYS_OFF.
     assert_eq!(call("conf").await, (200, "1010".into()));
+    // Faasm's environment beneath the function's settings.
+    assert_eq!(call("env").await, (200, "0 1 on".into()));
     // Faasm's doors: stdout, then Faasm's wording for a non-zero return.
     let message = r#"{"user": "demo", "function": "toolchain", "input_data": "fail"}"#;
     assert_eq!(

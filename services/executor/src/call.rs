@@ -35,6 +35,8 @@ use crate::snapshot::{InitFailure, InitPlan, RunError, Snapshot, StepFailure};
 /// engine and shared by all calls), and whether the executor has a sidecar for its guests.
 #[derive(Clone)]
 pub(crate) struct Guest {
+    /// The ABI its modules speak (one of the adapter's).
+    pub(crate) abi: crate::abi::Abi,
     pub(crate) adapter: &'static dyn Adapter,
     pub(crate) linker: Arc<Linker<HostState>>,
     pub(crate) sidecar: bool,
@@ -625,7 +627,8 @@ impl Instantiating<'_> {
         cx: &Context<'_>,
     ) -> Result<(Store<HostState>, Instance, Memory), Failure> {
         let adapter = self.guest.adapter;
-        let io = CallIo::new(self.call, adapter.streams(), self.limits);
+        let mut io = CallIo::new(self.call, adapter.streams(), self.limits);
+        io.add_default_env(self.guest.abi.default_env());
         let chaining = Chaining::new(self.call, self.limits);
         let state = CallState::new(&self.call.user, self.local_state.clone(), self.limits);
         let files = CallFiles::new(self.limits);

@@ -55,14 +55,16 @@ fn guests(engine: &Engine, sidecar: bool, pool: &Arc<MemoryPool>) -> HashMap<Abi
     for &adapter in abi::ADAPTERS {
         let mut linker = Linker::new(engine);
         adapter.define_imports(&mut linker);
-        let guest = Guest {
-            adapter,
-            linker: Arc::new(linker),
-            sidecar,
-            pool: pool.clone(),
-        };
+        let linker = Arc::new(linker);
         for &abi in adapter.abis() {
-            guests.insert(abi, guest.clone());
+            let guest = Guest {
+                abi,
+                adapter,
+                linker: linker.clone(),
+                sidecar,
+                pool: pool.clone(),
+            };
+            guests.insert(abi, guest);
         }
     }
     guests

@@ -568,7 +568,8 @@ pub(crate) fn try_init(
         settings: settings.cloned(),
         ..Default::default()
     };
-    let host = HostState::standalone_for(&call, &limits, adapter.streams());
+    let mut host = HostState::standalone_for(&call, &limits, adapter.streams());
+    host.io.add_default_env(abi.default_env());
     let mut store = Store::new(module.engine(), host);
     store.limiter(|host| &mut host.limiter);
     store

@@ -39,7 +39,27 @@ pub enum Abi {
     FaasmHost,
 }
 
+/// The environment Faasm gives every function (beneath the function's own settings).
+const FAASM_ENV: &[(&str, &str)] = &[
+    ("MKL_NUM_THREADS", "1"),
+    ("OPENBLAS_NUM_THREADS", "1"),
+    ("PYTHONHASHSEED", "0"),
+    ("PYTHONHOME", "/"),
+    ("PYTHONNOUSERSITE", "on"),
+    ("PYTHONWASM", "1"),
+    ("PYTHON_PATH", "/"),
+];
+
 impl Abi {
+    /// What a function of this ABI finds in its environment besides its settings: Faasm's
+    /// conventions for Faasm's ABIs, nothing for the others.
+    pub(crate) fn default_env(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Abi::FaasmC | Abi::FaasmHost => FAASM_ENV,
+            Abi::FwasmV1 | Abi::WasiCommand | Abi::ProxyWasm => &[],
+        }
+    }
+
     pub const ALL: [Abi; 5] = [
         Abi::FwasmV1,
         Abi::FaasmC,

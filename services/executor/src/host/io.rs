@@ -89,6 +89,17 @@ impl CallIo {
         })
     }
 
+    /// Adds `defaults` (an ABI's conventional environment) beneath the function's settings,
+    /// which win where both name a variable.
+    pub(crate) fn add_default_env(&mut self, defaults: &[(&str, &str)]) {
+        for (key, value) in defaults {
+            if !self.env.iter().any(|(k, _)| k == key) {
+                self.env.push((key.to_string(), value.to_string()));
+            }
+        }
+        self.env.sort();
+    }
+
     /// The value of the environment variable `key`, if the function's settings set it.
     pub(crate) fn env_var(&self, key: &str) -> Option<&str> {
         let found = self.env.iter().find(|(k, _)| k == key);
