@@ -8,7 +8,8 @@
  *   "state"      writes, maps, changes through the pointer, pushes and reads back state;
  *   "memory"     grows memory with anonymous mmap and __sbrk and uses it;
  *   "conf"       outputs its conf flags; "args" its argv; "env" some of its environment;
- *   "fail"       prints a line and returns 5.
+ *   "fail"       prints a line and returns 5;
+ *   "zygote"     outputs 1 more than what its zygote (run once) left: 6 on every call.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +38,13 @@ FAASM(mmap) void *faasm_mmap(void *addr, int len, int prot, int flags, int fd, l
 FAASM(__sbrk) void *faasm_sbrk(int increment);
 
 static char out[4096];
+
+/* Faasm's zygote: runs once, before the first call; every call starts from what it left. */
+static int zygote_count = 0;
+__attribute__((export_name("_faasm_zygote"))) int zygote(void) {
+    zygote_count += 5;
+    return 0;
+}
 
 static void output(const char *text) { faasm_write_output((const uint8_t *)text, (int)strlen(text)); }
 
@@ -115,6 +123,12 @@ int main(int argc, char **argv) {
         snprintf(out, sizeof out, "%d%d%d%d", faasm_conf_flag("ALWAYS_ON"),
                  faasm_conf_flag("PYTHON_PRELOAD"), faasm_conf_flag("MY_FLAG"),
                  faasm_conf_flag("ALWAYS_OFF"));
+        output(out);
+        return 0;
+    }
+    if (strcmp(text, "zygote") == 0) {
+        zygote_count += 1; /* gone by the next call, which starts from the zygote's 5 */
+        snprintf(out, sizeof out, "%d", zygote_count);
         output(out);
         return 0;
     }

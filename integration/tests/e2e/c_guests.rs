@@ -650,6 +650,10 @@ async fn a_binary_of_faasms_toolchain_runs_on_its_raw_host_interface() {
     assert_eq!(call("memory").await, (200, "xy 1".into()));
     // ALWAYS_ON, PYTHON_PRELOAD (off), a flag the function's settings turn on, ALWAYS_OFF.
     assert_eq!(call("conf").await, (200, "1010".into()));
+    // Its zygote ran once; every call starts from what it left.
+    for _ in 0..3 {
+        assert_eq!(call("zygote").await, (200, "6".into()));
+    }
     // Faasm's environment beneath the function's settings.
     assert_eq!(call("env").await, (200, "0 1 on".into()));
     // Faasm's doors: stdout, then Faasm's wording for a non-zero return.

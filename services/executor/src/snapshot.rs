@@ -37,9 +37,14 @@ use fwasm_abi::{EXPORT_FAASM_ZYGOTE, EXPORT_INIT as EXPORT_FWASM_INIT, EXPORT_IN
 
 use crate::WASM_PAGE as PAGE;
 
+/// A module's static constructors (Faasm's toolchain exports them).
+pub(crate) const EXPORT_CTORS: &str = "__wasm_call_ctors";
+
 /// What a module runs to initialise, if anything: then its calls start from a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct InitPlan {
+    /// A Faasm-toolchain binary's constructors, run before its zygote as Faasm does.
+    ctors: bool,
     initialize: bool,
     zygote: bool,
     init: bool,
@@ -49,15 +54,23 @@ impl InitPlan {
     /// The initialisation `module` exports, for the ABIs whose calls start from a snapshot
     /// (a WASI command's start-up is its program; proxy-wasm's is its own protocol).
     pub(crate) fn of(module: &Module, abi: Abi) -> Option<InitPlan> {
-        if !matches!(abi, Abi::FwasmV1 | Abi::FaasmC) {
-            return None;
-        }
         // Their types were checked at upload (and again as the executor compiled the module).
         let exports = |name: &str| crate::abi::exports(module, name);
-        let plan = InitPlan {
-            initialize: exports(EXPORT_INITIALIZE),
-            zygote: abi == Abi::FaasmC && exports(EXPORT_FAASM_ZYGOTE),
-            init: exports(EXPORT_FWASM_INIT),
+        let plan = match abi {
+            Abi::FwasmV1 | Abi::FaasmC => InitPlan {
+                ctors: false,
+                initialize: exports(EXPORT_INITIALIZE),
+                zygote: abi == Abi::FaasmC && exports(EXPORT_FAASM_ZYGOTE),
+                init: exports(EXPORT_FWASM_INIT),
+            },
+            // A Faasm-toolchain binary starts from its zygote, if it has one, as on Faasm.
+            Abi::FaasmHost if exports(EXPORT_FAASM_ZYGOTE) => InitPlan {
+                ctors: exports(EXPORT_CTORS),
+                initialize: false,
+                zygote: true,
+                init: false,
+            },
+            _ => return None,
         };
         (plan.initialize || plan.zygote || plan.init).then_some(plan)
     }
@@ -89,6 +102,7 @@ impl InitPlan {
     /// The exports to run, in order, and whether each returns a status (non-zero: failed).
     fn steps(&self) -> impl Iterator<Item = (&'static str, bool)> {
         [
+            (self.ctors, EXPORT_CTORS, false),
             (self.initialize, EXPORT_INITIALIZE, false),
             (self.zygote, EXPORT_FAASM_ZYGOTE, true),
             (self.init, EXPORT_FWASM_INIT, false),

@@ -31,11 +31,9 @@ use super::{
 use crate::call::{Context, Failure};
 use crate::host::HostState;
 use crate::host::io::Streams;
+use crate::snapshot::EXPORT_CTORS;
 
 pub(crate) struct FaasmHost;
-
-/// The module's static constructors, which Faasm's toolchain exports.
-const EXPORT_CTORS: &str = "__wasm_call_ctors";
 
 /// sdk-c's marker for a call chained by function pointer: these 14 bytes, then the table
 /// index (u32, little-endian), then the input (see sdk-c/src/faasm.c).
@@ -84,6 +82,22 @@ impl Adapter for FaasmHost {
     fn check(&self, module: &Module, abi: Abi) -> Result<(), ValidationError> {
         expect_func(module, abi, EXPORT_START, &[], &[], "() -> ()")?;
         expect_memory(module, abi)?;
+        let optional: [(&'static str, &[ValType], &'static str); 2] = [
+            (EXPORT_CTORS, &[], "() -> ()"),
+            (fwasm_abi::EXPORT_FAASM_ZYGOTE, &[ValType::I32], "() -> i32"),
+        ];
+        for (name, results, expected) in optional {
+            if exports(module, name) {
+                expect_func(module, abi, name, &[], results, expected)?;
+            }
+        }
+        // The names the executor gives what it exports to itself (for a zygote's snapshot).
+        if let Some(export) = module
+            .exports()
+            .find(|e| e.name().starts_with(crate::globals::HIDDEN_GLOBAL_PREFIX))
+        {
+            return Err(ValidationError::ReservedExport(export.name().to_string()));
+        }
         if exports(module, HIDDEN_TABLE_EXPORT) {
             return Err(ValidationError::ReservedExport(HIDDEN_TABLE_EXPORT.into()));
         }
