@@ -263,18 +263,18 @@ impl MemoryPool {
         // was given.
         let buffer: &'static mut [u8] =
             unsafe { std::slice::from_raw_parts_mut(region.start.as_ptr(), region.len) };
+        // Goes back to the pool as it was if wasmi refuses the memory (it wrote nothing).
+        let mut lent = PooledRegion {
+            region: Some(region),
+            pool: self.inner.clone(),
+            held,
+            grew_to: Some(0),
+        };
         // SAFETY: an idle region reads as zeros throughout (a fresh mapping, or zeroed when it
         // came back), which is what a new memory's bytes must be.
         let memory = unsafe { Memory::new_static_vouched(store.as_context_mut(), ty, buffer)? };
-        Ok((
-            memory,
-            PooledRegion {
-                region: Some(region),
-                pool: self.inner.clone(),
-                held,
-                grew_to: None,
-            },
-        ))
+        lent.grew_to = None;
+        Ok((memory, lent))
     }
 
     /// Idle regions, for tests.
@@ -343,6 +343,19 @@ mod tests {
         assert!(memory.data(&store).iter().all(|&b| b == 0));
         drop(store);
         drop(region);
+    }
+
+    #[test]
+    fn a_memory_wasmi_refuses_leaves_its_region_in_the_pool() {
+        let pool = MemoryPool::new(WASM_PAGE, 1);
+        let engine = wasmi::Engine::default();
+        let mut store = wasmi::Store::new(&engine, ());
+        let (_, region) = pool.memory(&mut store, MemoryType::new(1, None)).unwrap();
+        drop(region);
+        assert_eq!(pool.idle(), 1);
+        // Two pages in a one-page region.
+        assert!(pool.memory(&mut store, MemoryType::new(2, None)).is_err());
+        assert_eq!(pool.idle(), 1, "the region went back");
     }
 
     #[test]
