@@ -92,6 +92,9 @@ impl CallIo {
     /// Adds `defaults` (an ABI's conventional environment) beneath the function's settings,
     /// which win where both name a variable.
     pub(crate) fn add_default_env(&mut self, defaults: &[(&str, &str)]) {
+        if defaults.is_empty() {
+            return; // most ABIs: nothing to add, and the settings are sorted already
+        }
         for (key, value) in defaults {
             if !self.env.iter().any(|(k, _)| k == key) {
                 self.env.push((key.to_string(), value.to_string()));
