@@ -259,6 +259,11 @@ impl PlannerApps {
 /// Whether `body` is a planner message (it names an `http_type`) rather than Faasm's classic
 /// JSON call message.
 pub(crate) fn is_planner_message(body: &[u8]) -> bool {
+    // Most messages are classic ones: those are not parsed twice.
+    const KEY: &[u8] = b"\"http_type\"";
+    if !body.windows(KEY.len()).any(|window| window == KEY) {
+        return false;
+    }
     #[derive(Deserialize)]
     struct Probe {
         http_type: Option<serde::de::IgnoredAny>,
