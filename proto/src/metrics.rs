@@ -24,6 +24,9 @@ pub const SNAPSHOTS: &str = "fwasm_snapshots_taken_total";
 /// Functions' snapshots an executor restored from another's (kept in the state service)
 /// instead of initialising, once per executor and function.
 pub const SNAPSHOTS_FETCHED: &str = "fwasm_snapshots_fetched_total";
+/// Snapshots (taken or fetched) kept as an image mapped copy-on-write under each call's
+/// memory, rather than copied into it, once per executor and function.
+pub const SNAPSHOTS_MAPPED: &str = "fwasm_snapshots_mapped_total";
 /// Calls an executor holds right now: running, queued for a worker, or parked.
 pub const LIVE_CALLS: &str = "fwasm_executor_live_calls";
 /// Calls waiting for a worker thread.
@@ -124,6 +127,7 @@ pub struct Meters {
     pub cold_starts: metrics::Counter,
     pub snapshots: metrics::Counter,
     pub snapshots_fetched: metrics::Counter,
+    pub snapshots_mapped: metrics::Counter,
     pub live_calls: metrics::Gauge,
     pub queue_depth: metrics::Gauge,
     pub parked_calls: metrics::Gauge,
@@ -154,6 +158,7 @@ pub fn meters() -> &'static Meters {
             cold_starts: metrics::counter!(COLD_STARTS),
             snapshots: metrics::counter!(SNAPSHOTS),
             snapshots_fetched: metrics::counter!(SNAPSHOTS_FETCHED),
+            snapshots_mapped: metrics::counter!(SNAPSHOTS_MAPPED),
             live_calls: metrics::gauge!(LIVE_CALLS),
             queue_depth: metrics::gauge!(QUEUE_DEPTH),
             parked_calls: metrics::gauge!(PARKED_CALLS),

@@ -433,6 +433,41 @@ async fn c_and_cpp_initialisations_run_once_and_every_call_starts_from_them() {
     p.stop().await;
 }
 
+#[tokio::test]
+async fn a_cpp_zygotes_4_mib_table_is_mapped_under_every_call_as_it_left_it() {
+    const MAPPED: &str = "fwasm_snapshots_mapped_total";
+    let p = up().await;
+    let mapped = || async {
+        let (status, body) = p.get(format!("{}/metrics", p.invoke)).await;
+        assert_eq!(status, 200);
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(MAPPED)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let before = mapped().await;
+    with(&p, "c/zygote_table", "zygote_table.cpp").await;
+    for (input, entry) in [
+        ("", 12345u32),
+        ("7", 7),
+        ("12345", 12345),
+        ("1048575", 1048575),
+    ] {
+        let expected = format!("table[{entry}]={}", entry.wrapping_mul(2654435761));
+        assert_eq!(
+            p.call("c/zygote_table", input).await,
+            (200, expected),
+            "input {input:?}"
+        );
+    }
+    // The metric is the process's, shared with other tests: counts only grow.
+    assert!(
+        mapped().await >= before + 1.0,
+        "the snapshot was not mapped"
+    );
+    p.stop().await;
+}
+
 #[test]
 fn a_zygote_that_fails_fails_the_build_saying_why() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,8 @@
 //! calls restored from a snapshot of 0 to 16 MiB of initialised memory, against doing that
 //! initialisation in every call; and a function's first call on another executor, which
 //! restores the snapshot the first one shared, against initialising there; and a call whose
-//! memory holds a 64 KiB stack against one holding Faasm's 4 MiB.
+//! memory holds a 64 KiB stack against one holding Faasm's 4 MiB; and a Faasm C++ function
+//! whose zygote wrote 4 MiB, when FWASM_BENCH_ZYGOTE_WASM names it built.
 //!
 //! cargo bench -p fwasm-executor --bench call_path
 
@@ -86,6 +87,41 @@ fn call_path(c: &mut Criterion) {
             );
         }
         group.finish();
+    }
+
+    // A Faasm C++ function whose zygote builds a 4 MiB table
+    // (integration/functions-c/zygote_table.cpp), restored into every call; built with
+    // `fwasm build` beforehand, as this crate cannot run clang and sdk-c itself.
+    match std::env::var_os("FWASM_BENCH_ZYGOTE_WASM") {
+        Some(path) => {
+            let wasm = std::fs::read(&path).expect("FWASM_BENCH_ZYGOTE_WASM names a module");
+            let module_hash = support::put(&runtime, &state, "zygote_table", wasm);
+            let call = Call {
+                id: 1,
+                user: "bench".into(),
+                function: "zygote_table".into(),
+                input: "77".into(),
+                module_hash,
+                ..Call::default()
+            };
+            let mapped = executor.snapshots_mapped();
+            let result = runtime.block_on(executor.execute(call.clone())).unwrap();
+            assert_eq!(result.status(), CallStatus::Success, "{result:?}");
+            assert_eq!(
+                executor.snapshots_mapped(),
+                mapped + 1,
+                "the snapshot is mapped"
+            );
+            c.bench_with_input(
+                BenchmarkId::new("executor/zygote_cpp", "4MiB"),
+                &call,
+                |b, call| b.to_async(&runtime).iter(|| executor.execute(call.clone())),
+            );
+        }
+        None => eprintln!(
+            "executor/zygote_cpp skipped: run `fwasm build integration/functions-c/zygote_table.cpp \
+             -o zygote_table.wasm` and set FWASM_BENCH_ZYGOTE_WASM to the module"
+        ),
     }
 
     // A program that does nothing, its memory as a Faasm function's would be laid out with

@@ -4,13 +4,15 @@
 //! dropped, so eviction bounds the map, not the engine's code memory.
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 use wasmi::{Engine, Module};
 
 use crate::abi::faasm_host::HIDDEN_TABLE_EXPORT;
 use crate::abi::{Abi, check_abi};
+use crate::data_segments::written_at_instantiation;
 use crate::globals::{exporting_mutable_globals, exporting_table};
 use crate::memory_import::{MEMORY_MODULE, MEMORY_NAME, importing_memory};
 use crate::snapshot::InitPlan;
@@ -24,6 +26,9 @@ pub(crate) struct Compiled {
     /// The type of the memory its instances get from the executor's pool, when the module
     /// was rewritten to import its memory (see `memory_import`).
     pub(crate) memory: Option<wasmi::MemoryType>,
+    /// Where its instantiation writes its pooled memory, when that is all it writes and it
+    /// initialises: its snapshots may then be mapped under each call's memory.
+    pub(crate) segments: Option<Arc<[Range<usize>]>>,
 }
 
 impl Compiled {
@@ -53,6 +58,7 @@ impl Compiled {
                 abi,
                 init,
                 memory: None,
+                segments: None,
             });
         };
         // Compiled again as rewritten: the ABI and the initialisation were read from the
@@ -62,11 +68,16 @@ impl Compiled {
             let pooled = (import.module(), import.name()) == (MEMORY_MODULE, MEMORY_NAME);
             pooled.then(|| import.ty().memory().copied()).flatten()
         });
+        let segments = match (init, memory) {
+            (Some(_), Some(_)) => written_at_instantiation(wasm).map_err(|e| e.to_string())?,
+            _ => None,
+        };
         Ok(Compiled {
             module,
             abi,
             init,
             memory,
+            segments,
         })
     }
 }

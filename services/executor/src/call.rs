@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ use crate::host::park::{HostOp, OpResult, Suspend, complete};
 use crate::host::sidecar::CallSidecar;
 use crate::host::state::CallState;
 use crate::limits::Limits;
+use crate::memory_image::MemoryImage;
 use crate::memory_import::{MEMORY_MODULE, MEMORY_NAME};
 use crate::memory_pool::MemoryPool;
 use crate::snapshot::{InitFailure, InitPlan, RunError, Snapshot, StepFailure};
@@ -405,11 +407,18 @@ impl CallTask {
             limits: &self.limits,
             local_state: &self.local_state,
         };
-        let (mut store, instance, memory) = making.instantiate(&cx)?;
+        let snapshot = match &self.program.snapshot {
+            Some(Ok(snapshot)) => Some(&**snapshot),
+            _ => None,
+        };
+        let (mut store, instance, memory) = making.instantiate(&cx, snapshot)?;
         match &self.program.snapshot {
-            Some(Ok(snapshot)) => snapshot
-                .restore(&mut store, &instance, memory)
-                .map_err(|e| Failure::new(FailureKind::Trap, format!("{}: {e}", cx.name())))?,
+            Some(Ok(snapshot)) => {
+                let over_image = store.data().region.as_ref().is_some_and(|r| r.overlaid());
+                snapshot
+                    .restore(&mut store, &instance, memory, over_image)
+                    .map_err(|e| Failure::new(FailureKind::Trap, format!("{}: {e}", cx.name())))?
+            }
             Some(Err(failed)) => return Err(Failure::new(failed.kind, failed.message.clone())),
             // A WASI reactor the ABI does not snapshot initialises its runtime here, once per
             // instance. (Looked up as a plain export: a typed lookup's miss builds an error.)
@@ -621,10 +630,12 @@ pub(crate) struct Instantiating<'a> {
 }
 
 impl Instantiating<'_> {
-    /// A fresh instance, its start function run.
+    /// A fresh instance, its start function run; its memory made over `restoring`'s image,
+    /// if the snapshot it is to be restored from has one.
     fn instantiate(
         &self,
         cx: &Context<'_>,
+        restoring: Option<&Snapshot>,
     ) -> Result<(Store<HostState>, Instance, Memory), Failure> {
         let adapter = self.guest.adapter;
         let mut io = CallIo::new(self.call, adapter.streams(), self.limits);
@@ -646,7 +657,10 @@ impl Instantiating<'_> {
                 .guest
                 .linker
                 .instantiate_and_start(&mut store, self.module),
-            Some(ty) => self.instantiate_pooled(&mut store, ty),
+            Some(ty) => {
+                let image = restoring.and_then(Snapshot::image);
+                self.instantiate_pooled(&mut store, ty, image)
+            }
         }
         .map_err(|e| Failure::trap(&store, e, cx))?;
         let memory = instance
@@ -661,8 +675,9 @@ impl Instantiating<'_> {
         &self,
         store: &mut Store<HostState>,
         ty: MemoryType,
+        image: Option<&MemoryImage>,
     ) -> Result<Instance, wasmi::Error> {
-        let (memory, region) = self.guest.pool.memory(&mut *store, ty)?;
+        let (memory, region) = self.guest.pool.memory(&mut *store, ty, image)?;
         store.data_mut().region = Some(region);
         // The shared linker cannot hold one store's memory: each thread keeps its own copy of
         // it, where the memory import is redefined for the instance being made.
@@ -680,8 +695,13 @@ impl Instantiating<'_> {
     }
 
     /// Initialises a fresh instance as `plan` says and snapshots it, for every call of the
-    /// function on this executor. Blocking: run it off the async workers and the wasm pool.
-    pub(crate) fn take_snapshot(&self, plan: InitPlan) -> Result<Snapshot, InitFailure> {
+    /// function on this executor; kept as an image where `segments` (what instantiation writes)
+    /// allows. Blocking: run it off the async workers and the wasm pool.
+    pub(crate) fn take_snapshot(
+        &self,
+        plan: InitPlan,
+        segments: Option<Arc<[Range<usize>]>>,
+    ) -> Result<Snapshot, InitFailure> {
         let cx = Context {
             call: self.call,
             limits: self.limits,
@@ -698,7 +718,7 @@ impl Instantiating<'_> {
         };
         let started = Instant::now();
         let (mut store, instance, memory) = self
-            .instantiate(&cx)
+            .instantiate(&cx, None)
             .map_err(|f| failed("instantiation", f))?;
         // One budget for every step, as for a call.
         let deadline = Instant::now() + self.limits.timeout;
@@ -732,16 +752,18 @@ impl Instantiating<'_> {
             );
         }
         let (fresh, fresh_instance, fresh_memory) = self
-            .instantiate(&cx)
+            .instantiate(&cx, None)
             .map_err(|f| failed("instantiation", f))?;
         let snapshot = Snapshot::capture(
             (&store, &instance),
             (&fresh, &fresh_instance),
             (memory, fresh_memory),
             init_fuel,
-        );
+        )
+        .mapped_if_worth_it(segments);
         tracing::info!(
             changed_bytes = snapshot.changed_bytes(),
+            mapped = snapshot.image().is_some(),
             init_fuel,
             elapsed = ?started.elapsed(),
             "function snapshotted after its initialisation"

@@ -203,6 +203,16 @@ impl Executor {
         self.inner.snapshots.fetched()
     }
 
+    /// This executor's snapshots kept as images mapped under each call's memory.
+    pub fn snapshots_mapped(&self) -> usize {
+        self.inner.snapshots.mapped()
+    }
+
+    /// Calls this executor restored over their snapshots' images (of the snapshots it keeps).
+    pub fn restores_over_images(&self) -> u64 {
+        self.inner.snapshots.restored_over_images()
+    }
+
     /// Bytes of memory this executor's snapshots hold together.
     pub fn snapshot_bytes(&self) -> usize {
         self.inner.snapshots.bytes()
@@ -390,7 +400,7 @@ impl Inner {
             .get_or_take(|| self.fetch_or_take_snapshot(call, compiled, guest, plan, &env))
             .await;
         if let Some(origin) = got {
-            self.snapshots.got_one(origin);
+            self.snapshots.got_one(origin, &snapshot);
         }
         snapshot
     }
@@ -408,8 +418,7 @@ impl Inner {
         let shared = shared_ref(&call.user, &call.function, &call.module_hash, env);
         if self.share_snapshots {
             let max_pages = (self.limits.max_memory_bytes / WASM_PAGE) as u64;
-            let fetched =
-                shared_snapshots::fetch(&*self.state, &shared, &compiled.module, max_pages);
+            let fetched = shared_snapshots::fetch(&*self.state, &shared, compiled, max_pages);
             if let Some(fetched) = fetched.await {
                 return Ok((fetched, Origin::Fetched));
             }
@@ -422,6 +431,7 @@ impl Inner {
             ..Call::default()
         };
         let (module, memory, guest) = (compiled.module.clone(), compiled.memory, guest.clone());
+        let segments = compiled.segments.clone();
         let (limits, local_state) = (self.limits.clone(), self.local_state.clone());
         let span = tracing::Span::current();
         let taking = tokio::task::spawn_blocking(move || {
@@ -434,7 +444,7 @@ impl Inner {
                 limits: &limits,
                 local_state: &local_state,
             };
-            making.take_snapshot(plan)
+            making.take_snapshot(plan, segments)
         });
         let taken = taking.await.unwrap_or_else(|e| {
             Err(InitFailure {

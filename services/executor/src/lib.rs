@@ -11,12 +11,14 @@
 mod abi;
 mod cache;
 mod call;
+mod data_segments;
 mod executor;
 mod first_poll;
 mod globals;
 mod host;
 mod limits;
 mod local_calls;
+mod memory_image;
 mod memory_import;
 mod memory_pool;
 mod parked;

@@ -10,6 +10,11 @@
 //! input) takes no page faults; pages it no longer uses stop costing anything. Nothing one
 //! call wrote is readable by the next.
 //!
+//! A call restored from a snapshot kept as an image (`memory_image`) has the image mapped
+//! privately over its region's start; when the region comes back, that range is mapped
+//! anonymous again (zeros, holding nothing: the call's copies of the image's pages go with
+//! it), and the rest is zeroed as above.
+//!
 //! Idle regions are kept for as many calls as run at once, not only one per worker: calls
 //! parked in chains or awaits hold regions too, and a region unmapped and mapped again costs
 //! every core a TLB flush and the next call a page fault per page. A region holds the pages
@@ -20,6 +25,8 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 
 use wasmi::{AsContextMut, Memory, MemoryType};
+
+use crate::memory_image::MemoryImage;
 
 /// Bytes idle regions may hold together, beyond which only one per worker is kept.
 const IDLE_BYTES: usize = 64 << 20;
@@ -53,6 +60,9 @@ struct Idle {
 struct Region {
     start: NonNull<u8>,
     len: usize,
+    /// The bytes at its start still mapped from a snapshot's image (an earlier call's, with
+    /// that call's copies of the pages it wrote): replaced before the region is lent again.
+    image_mapped: usize,
 }
 
 // SAFETY: a region is plain memory owned by whoever holds the `Region`.
@@ -75,38 +85,42 @@ impl Region {
             return Err(std::io::Error::last_os_error());
         }
         let start = NonNull::new(start.cast()).ok_or_else(std::io::Error::last_os_error)?;
-        Ok(Self { start, len })
+        Ok(Self {
+            start,
+            len,
+            image_mapped: 0,
+        })
     }
 
-    /// Makes the first `len` bytes read as zeros again; returns how many of them stay mapped.
-    fn zero(&mut self, len: usize) -> usize {
-        let len = len.min(self.len);
-        if len <= WRITTEN_ZEROS {
-            self.write_zeros(0..len);
-            return len;
+    /// Makes `range` (starting at a host page) read as zeros again; returns how many of its
+    /// bytes stay mapped.
+    fn zero(&mut self, range: std::ops::Range<usize>) -> usize {
+        let (from, len) = (range.start, range.end.min(self.len));
+        if len <= from {
+            return 0;
+        }
+        if len - from <= WRITTEN_ZEROS {
+            self.write_zeros(from..len);
+            return len - from;
         }
         // Larger: a page that holds something is written over and stays mapped (the next call
         // likely writes it again: a restored snapshot, a large input); the others are handed
         // back to the kernel, which gives zeros for them: pages never touched, pages swapped
         // out, and pages in memory that hold only zeros (a later call no longer used them).
         let page = host_page_size();
-        let mut resident = vec![0u8; len.div_ceil(page)];
-        // SAFETY: the region's own mapping; `resident` has a byte per page of `len`.
-        let listed =
-            unsafe { libc::mincore(self.start.as_ptr().cast(), len, resident.as_mut_ptr()) };
+        let mut resident = vec![0u8; (len - from).div_ceil(page)];
+        // SAFETY: the region's own mapping; `resident` has a byte per page of the range.
+        let listed = unsafe {
+            let start = self.start.as_ptr().add(from);
+            libc::mincore(start.cast(), len - from, resident.as_mut_ptr())
+        };
         if listed != 0 {
-            return match self.hand_back(0..len) {
-                true => 0,
-                false => {
-                    self.write_zeros(0..len);
-                    len
-                }
-            };
+            return self.hand_back_or_write(from..len);
         }
         let mut kept = 0;
         let mut handed_back_from = None;
         for (index, flags) in resident.iter().enumerate() {
-            let range = index * page..((index + 1) * page).min(len);
+            let range = from + index * page..(from + (index + 1) * page).min(len);
             let written = flags & 1 == 1 && !self.reads_as_zeros(range.clone());
             match (written, handed_back_from) {
                 (true, from) => {
@@ -151,6 +165,52 @@ impl Region {
         unsafe { libc::madvise(start.cast(), range.len(), libc::MADV_DONTNEED) == 0 }
     }
 
+    /// Maps `image` over the region's first bytes (as large as it, at most the region),
+    /// replacing an earlier image there: one `mmap`, which also drops an earlier call's
+    /// copies of its pages. On an error, what the region holds is unknown: drop it.
+    fn overlay(&mut self, image: &MemoryImage) -> std::io::Result<()> {
+        if image.len() > self.len {
+            return Err(std::io::Error::other("the image is larger than the region"));
+        }
+        // SAFETY: the region's own mapping, which nothing else uses while it is lent.
+        unsafe { image.map_private_at(self.start)? };
+        let earlier = std::mem::replace(&mut self.image_mapped, image.len());
+        if earlier > image.len() {
+            self.map_anonymous(image.len()..earlier)?;
+        }
+        Ok(())
+    }
+
+    /// Makes the region read as zeros where an earlier image is still mapped. On an error,
+    /// what the region holds is unknown: drop it.
+    fn unmap_image(&mut self) -> std::io::Result<()> {
+        if self.image_mapped > 0 {
+            self.map_anonymous(0..self.image_mapped)?;
+            self.image_mapped = 0;
+        }
+        Ok(())
+    }
+
+    /// Makes `range` a private anonymous mapping again (zeros, holding no memory), dropping
+    /// whatever was mapped there (an image and a call's copies of its pages).
+    fn map_anonymous(&mut self, range: std::ops::Range<usize>) -> std::io::Result<()> {
+        // SAFETY: whole pages of the region, replaced by what `map` made there.
+        let mapped = unsafe {
+            libc::mmap(
+                self.start.as_ptr().add(range.start).cast(),
+                range.len(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if mapped == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// [`Region::hand_back`], else (never expected) writes zeros; the bytes left mapped.
     fn hand_back_or_write(&mut self, range: std::ops::Range<usize>) -> usize {
         if self.hand_back(range.clone()) {
@@ -163,7 +223,7 @@ impl Region {
 }
 
 /// The host's page size (what `mincore` reports by).
-fn host_page_size() -> usize {
+pub(crate) fn host_page_size() -> usize {
     static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     // SAFETY: sysconf has no preconditions.
     *SIZE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
@@ -187,9 +247,16 @@ pub(crate) struct PooledRegion {
     held: usize,
     /// How large this store's memory grew, if told (else it may have touched all of it).
     grew_to: Option<usize>,
+    /// The bytes at its start mapped from a snapshot's image (0: none).
+    overlaid: usize,
 }
 
 impl PooledRegion {
+    /// Whether the memory starts as a snapshot's image, mapped under it.
+    pub(crate) fn overlaid(&self) -> bool {
+        self.overlaid > 0
+    }
+
     /// Tells how large the memory in the region grew.
     pub(crate) fn touched(&mut self, bytes: usize) {
         self.grew_to = Some(bytes);
@@ -201,11 +268,16 @@ impl Drop for PooledRegion {
         let Some(mut region) = self.region.take() else {
             return;
         };
-        // Zeroed now, outside the lock, so an idle region reads as zeros throughout.
+        // Zeroed now, outside the lock, so an idle region reads as zeros throughout: an image
+        // mapped over its start unmapped, the rest the memory reached zeroed.
+        // An image stays mapped until the region is lent again (one `mmap` per call, each a
+        // TLB flush on every core: the next call's image, or zeros, replaces it then).
         let reached = self.grew_to.unwrap_or(self.pool.region_bytes);
-        let mapped = region.zero(reached);
-        // What stays mapped: what this call's reach kept, and what earlier calls left beyond it.
-        let holds = mapped + self.held.saturating_sub(reached);
+        let mapped = region.zero(self.overlaid..reached);
+        // What stays mapped: what this call's reach kept, the image (at most), and what earlier
+        // calls left beyond both.
+        let holds =
+            mapped + region.image_mapped + self.held.saturating_sub(reached.max(self.overlaid));
         let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
         let kept = idle.regions.len() < self.pool.keep
             || (idle.regions.len() < MAX_IDLE && idle.bytes + holds <= IDLE_BYTES);
@@ -233,13 +305,16 @@ impl MemoryPool {
         }
     }
 
-    /// The memory of type `ty` for `store`, in a region the returned guard lends it. The guard
+    /// The memory of type `ty` for `store`, in a region the returned guard lends it, starting
+    /// as `image` if one is given and it can be mapped (the guard says whether it was): its
+    /// bytes beyond `ty`'s size are the image's too, for the memory to grow into. The guard
     /// must live as long as the store: keep it in the store's data, which wasmi drops after
     /// the store's memories, and which is dropped with the store.
     pub(crate) fn memory(
         &self,
         mut store: impl AsContextMut,
         ty: MemoryType,
+        image: Option<&MemoryImage>,
     ) -> Result<(Memory, PooledRegion), wasmi::Error> {
         let idle = {
             let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -249,12 +324,26 @@ impl MemoryPool {
             }
             region
         };
-        let (region, held) = match idle {
+        let map = || {
+            Region::map(self.inner.region_bytes)
+                .map_err(|e| wasmi::Error::new(format!("cannot map a memory region: {e}")))
+        };
+        let (mut region, mut held) = match idle {
             Some(idle) => idle,
-            None => {
-                let region = Region::map(self.inner.region_bytes)
-                    .map_err(|e| wasmi::Error::new(format!("cannot map a memory region: {e}")))?;
-                (region, 0)
+            None => (map()?, 0),
+        };
+        let prepared = match image {
+            Some(image) => region.overlay(image).map(|()| image.len()),
+            None => region.unmap_image().map(|()| 0),
+        };
+        let overlaid = match prepared {
+            Ok(overlaid) => overlaid,
+            Err(e) => {
+                // A failed MAP_FIXED may leave a hole or an image: a fresh region instead (the
+                // caller then copies the snapshot in, if there is one).
+                tracing::warn!(error = %e, "could not map a memory region's start again");
+                (region, held) = (map()?, 0);
+                0
             }
         };
         // SAFETY: the region is lent to this store alone until the returned guard gives it
@@ -269,9 +358,14 @@ impl MemoryPool {
             pool: self.inner.clone(),
             held,
             grew_to: Some(0),
+            overlaid,
         };
         // SAFETY: an idle region reads as zeros throughout (a fresh mapping, or zeroed when it
-        // came back), which is what a new memory's bytes must be.
+        // came back), which is what a new memory's bytes must be; or it starts as a snapshot's
+        // image (and zeros beyond it), which is what a restored memory's bytes must be before
+        // its instantiation writes its data segments (the restore puts the image's bytes back
+        // there). wasmi takes the bytes beyond the initial size as they are too, as the memory
+        // grows into them.
         let memory = unsafe { Memory::new_static_vouched(store.as_context_mut(), ty, buffer)? };
         lent.grew_to = None;
         Ok((memory, lent))
@@ -297,7 +391,7 @@ mod tests {
         let ty = MemoryType::new(pages as u32, None);
         for round in 0..2 {
             let mut store = wasmi::Store::new(&engine, ());
-            let (memory, mut region) = pool.memory(&mut store, ty).unwrap();
+            let (memory, mut region) = pool.memory(&mut store, ty, None).unwrap();
             assert!(memory.data(&store).iter().all(|&b| b == 0), "round {round}");
             memory.data_mut(&mut store).fill(0x55);
             region.touched(memory.data(&store).len());
@@ -312,7 +406,7 @@ mod tests {
         }
         // A call that reaches as far but writes nothing: the pages, zeros now, go back.
         let mut store = wasmi::Store::new(&engine, ());
-        let (memory, mut region) = pool.memory(&mut store, ty).unwrap();
+        let (memory, mut region) = pool.memory(&mut store, ty, None).unwrap();
         region.touched(memory.data(&store).len());
         drop(store);
         drop(region);
@@ -326,7 +420,7 @@ mod tests {
         let engine = wasmi::Engine::default();
         let ty = MemoryType::new(pages, None);
         let mut store = wasmi::Store::new(&engine, ());
-        let (memory, mut region) = pool.memory(&mut store, ty).unwrap();
+        let (memory, mut region) = pool.memory(&mut store, ty, None).unwrap();
         let data = memory.data_mut(&mut store);
         let len = data.len();
         data[10] = 1;
@@ -339,10 +433,55 @@ mod tests {
         let held = pool.inner.idle.lock().unwrap().bytes;
         assert_eq!(held, 3 * host_page_size());
         let mut store = wasmi::Store::new(&engine, ());
-        let (memory, region) = pool.memory(&mut store, ty).unwrap();
+        let (memory, region) = pool.memory(&mut store, ty, None).unwrap();
         assert!(memory.data(&store).iter().all(|&b| b == 0));
         drop(store);
         drop(region);
+    }
+
+    #[test]
+    fn a_region_lent_over_an_image_is_lent_next_over_another_or_as_zeros() {
+        let pool = MemoryPool::new(8 * WASM_PAGE, 1);
+        let engine = wasmi::Engine::default();
+        let ty = MemoryType::new(1, Some(8));
+        let page = |byte: u8| vec![byte; WASM_PAGE];
+        let (ones, threes, twos) = (page(1), page(3), page(2));
+        let long = MemoryImage::new(
+            4 * WASM_PAGE,
+            [(0, &ones[..]), (3 * WASM_PAGE, &threes[..])],
+        )
+        .unwrap();
+        let short = MemoryImage::new(WASM_PAGE, [(0, &twos[..])]).unwrap();
+        // Lends a memory (grown to 4 pages) over `image`; gives its bytes, after writing some.
+        let lend = |image: Option<&MemoryImage>| {
+            let mut store = wasmi::Store::new(&engine, ());
+            let (memory, region) = pool.memory(&mut store, ty, image).unwrap();
+            assert_eq!(region.overlaid(), image.is_some());
+            memory.grow(&mut store, 3).unwrap();
+            let bytes = memory.data(&store).to_vec();
+            memory.data_mut(&mut store)[..8].fill(9);
+            memory.data_mut(&mut store)[5 * WASM_PAGE / 2] = 9;
+            drop(store);
+            drop(region);
+            bytes
+        };
+        let bytes = lend(Some(&long));
+        assert!(bytes[..WASM_PAGE].iter().all(|&b| b == 1));
+        assert!(bytes[WASM_PAGE..3 * WASM_PAGE].iter().all(|&b| b == 0));
+        assert!(bytes[3 * WASM_PAGE..].iter().all(|&b| b == 3));
+        assert_eq!(pool.idle(), 1);
+        // The shorter image, over the region the longer one was mapped in: zeros beyond it.
+        let bytes = lend(Some(&short));
+        assert!(
+            bytes[..WASM_PAGE].iter().all(|&b| b == 2),
+            "no earlier writes"
+        );
+        assert!(bytes[WASM_PAGE..].iter().all(|&b| b == 0));
+        // No image: zeros throughout, twice (the second time after its own writes).
+        for _ in 0..2 {
+            assert!(lend(None).iter().all(|&b| b == 0));
+        }
+        assert_eq!(pool.idle(), 1, "one region all along");
     }
 
     #[test]
@@ -350,11 +489,16 @@ mod tests {
         let pool = MemoryPool::new(WASM_PAGE, 1);
         let engine = wasmi::Engine::default();
         let mut store = wasmi::Store::new(&engine, ());
-        let (_, region) = pool.memory(&mut store, MemoryType::new(1, None)).unwrap();
+        let (_, region) = pool
+            .memory(&mut store, MemoryType::new(1, None), None)
+            .unwrap();
         drop(region);
         assert_eq!(pool.idle(), 1);
         // Two pages in a one-page region.
-        assert!(pool.memory(&mut store, MemoryType::new(2, None)).is_err());
+        assert!(
+            pool.memory(&mut store, MemoryType::new(2, None), None)
+                .is_err()
+        );
         assert_eq!(pool.idle(), 1, "the region went back");
     }
 
@@ -364,7 +508,7 @@ mod tests {
         let engine = wasmi::Engine::default();
         let ty = MemoryType::new(1, Some(4));
         let mut store = wasmi::Store::new(&engine, ());
-        let (memory, region) = pool.memory(&mut store, ty).unwrap();
+        let (memory, region) = pool.memory(&mut store, ty, None).unwrap();
         memory.grow(&mut store, 2).unwrap();
         memory.data_mut(&mut store).fill(0xAA);
         // Past the limit: the region is only as large as the limit.
@@ -374,7 +518,7 @@ mod tests {
         drop(region);
         assert_eq!(pool.idle(), 1);
         let mut store = wasmi::Store::new(&engine, ());
-        let (memory, region) = pool.memory(&mut store, ty).unwrap();
+        let (memory, region) = pool.memory(&mut store, ty, None).unwrap();
         assert_eq!(pool.idle(), 0, "the idle region is reused");
         memory.grow(&mut store, 3).unwrap();
         assert!(memory.data(&store).iter().all(|&b| b == 0));
@@ -392,7 +536,7 @@ mod tests {
             let mut stores: Vec<_> = (0..n).map(|_| wasmi::Store::new(&engine, ())).collect();
             let mut regions: Vec<_> = stores
                 .iter_mut()
-                .map(|store| pool.memory(store, ty).unwrap().1)
+                .map(|store| pool.memory(store, ty, None).unwrap().1)
                 .collect();
             if let Some(touched) = touched {
                 regions.iter_mut().for_each(|r| r.touched(touched));
@@ -430,7 +574,9 @@ mod tests {
         let mut store =
             wasmi::Store::new(&engine, HostState::standalone(&limits, Streams::Console));
         store.limiter(|host| &mut host.limiter);
-        let (memory, region) = pool.memory(&mut store, MemoryType::new(1, None)).unwrap();
+        let (memory, region) = pool
+            .memory(&mut store, MemoryType::new(1, None), None)
+            .unwrap();
         store.data_mut().region = Some(region);
         memory.grow(&mut store, 2).unwrap();
         drop(store);

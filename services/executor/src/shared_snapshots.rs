@@ -12,8 +12,8 @@ use fwasm_proto::api::StateApi;
 use fwasm_proto::pb::{PutSnapshotRequest, SnapshotImage, SnapshotRef};
 use prost::Message;
 use sha2::{Digest, Sha256};
-use wasmi::Module;
 
+use crate::cache::Compiled;
 use crate::snapshot::Snapshot;
 
 /// How long fetching a shared snapshot may take before initialising here instead.
@@ -64,11 +64,12 @@ pub(crate) fn worth_sharing(snapshot: &Snapshot) -> bool {
     snapshot.init_fuel() >= fetching
 }
 
-/// The snapshot another executor shared for `of`, if there is one that fits `module`.
+/// The snapshot another executor shared for `of`, if there is one that fits `compiled`'s
+/// module.
 pub(crate) async fn fetch(
     state: &dyn StateApi,
     of: &SnapshotRef,
-    module: &Module,
+    compiled: &Compiled,
     max_pages: u64,
 ) -> Option<Snapshot> {
     let started = std::time::Instant::now();
@@ -85,9 +86,17 @@ pub(crate) async fn fetch(
         }
     };
     let bytes = stored.image.len();
-    let snapshot = SnapshotImage::decode(stored.image)
-        .map_err(|e| e.to_string())
-        .and_then(|image| Snapshot::from_image(image, module, max_pages));
+    let (module, segments) = (compiled.module.clone(), compiled.segments.clone());
+    // Megabytes to decode and write into an image: off the async workers.
+    let decoding = tokio::task::spawn_blocking(move || {
+        SnapshotImage::decode(stored.image)
+            .map_err(|e| e.to_string())
+            .and_then(|image| Snapshot::from_image(image, &module, max_pages))
+            .map(|snapshot| snapshot.mapped_if_worth_it(segments))
+    });
+    let snapshot = decoding
+        .await
+        .unwrap_or_else(|e| Err(format!("decoding it failed: {e}")));
     match snapshot {
         Ok(snapshot) => {
             let elapsed = started.elapsed();
@@ -126,6 +135,7 @@ pub(crate) async fn share(state: &dyn StateApi, of: SnapshotRef, snapshot: Snaps
 #[cfg(test)]
 mod tests {
     use fwasm_proto::pb::SnapshotPage;
+    use wasmi::Module;
 
     use super::*;
 

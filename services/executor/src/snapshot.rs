@@ -16,12 +16,18 @@
 //! instance has them as a fresh one does.
 //!
 //! Restoring makes a fresh instance (a start section runs again; its writes are overwritten)
-//! and copies the changed pages in: nothing one call writes is seen by the next. Random
+//! and copies the changed pages in: nothing one call writes is seen by the next. A larger
+//! snapshot of a module whose memory comes from the pool, and whose instantiation writes only
+//! its constant-placed data segments, is kept as an image mapped copy-on-write under each
+//! call's memory instead (`memory_image`): the instance is made over it and only the bytes its
+//! data segments wrote over are put back, so a restore costs the pages a call touches, not
+//! the pages the snapshot holds. Random
 //! numbers come from the host per call, but a guest PRNG seeded during initialisation starts
 //! every call from the same seed unless the handler reseeds it.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +38,7 @@ use lru::LruCache;
 use wasmi::{Extern, Func, Instance, Memory, Module, Mutability, Store, Val, ValType};
 
 use crate::abi::Abi;
+use crate::memory_image::MemoryImage;
 
 use fwasm_abi::{EXPORT_FAASM_ZYGOTE, EXPORT_INIT as EXPORT_FWASM_INIT, EXPORT_INITIALIZE};
 
@@ -113,12 +120,21 @@ impl InitPlan {
     }
 }
 
+/// Snapshots holding more than this many changed bytes are mapped under each call's memory
+/// rather than copied into it, where the module allows: a mapping costs about 10 µs whatever
+/// its size, a copy about 50 µs per MiB (BENCHMARKS.md, "Copy-on-write restores").
+const MAPPED_BEYOND_BYTES: usize = 128 << 10;
+
 /// An instance as initialisation left it, against a fresh one.
 pub(crate) struct Snapshot {
     /// The memory's size in pages.
     pages: u64,
-    /// The pages that differ from a fresh instance's, by index.
+    /// The pages that differ from a fresh instance's, by index, in order.
     changed: Vec<(u64, Bytes)>,
+    /// The same pages as an image each call's memory is made over, if they are so kept.
+    mapped: Option<Mapped>,
+    /// Calls restored over the image.
+    restored_over_image: AtomicU64,
     /// The exported mutable globals initialisation changed.
     globals: Vec<(Box<str>, Val)>,
     /// The fuel the initialisation used (0 for one fetched from another executor).
@@ -169,17 +185,63 @@ impl Snapshot {
         Snapshot {
             pages: memory.size(initialised),
             changed,
+            mapped: None,
+            restored_over_image: AtomicU64::new(0),
             globals,
             init_fuel,
         }
     }
 
-    /// Makes a fresh instance what the snapshot holds.
+    /// The same snapshot kept as an image to map under each call's memory, if it is large
+    /// enough to gain from it and the module's instantiation writes only `segments` (see
+    /// `data_segments`); else as it is. Blocking: writes the image.
+    pub(crate) fn mapped_if_worth_it(mut self, segments: Option<Arc<[Range<usize>]>>) -> Self {
+        let Some(segments) = segments else {
+            return self;
+        };
+        if self.changed_bytes() <= MAPPED_BEYOND_BYTES {
+            return self;
+        }
+        // Up to the last page it changed: the memory beyond reads as zeros in any region. (A
+        // call that reads a page the image leaves as a hole fills it in: it may come to hold
+        // all of its length, which is what it counts for.)
+        let Some(&(last, _)) = self.changed.last() else {
+            return self;
+        };
+        let pages = self
+            .changed
+            .iter()
+            .map(|(index, page)| (*index as usize * PAGE, &page[..]));
+        let image = match MemoryImage::new((last as usize + 1) * PAGE, pages) {
+            Ok(image) => Arc::new(image),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not make a snapshot's image; copying it into each call instead");
+                return self;
+            }
+        };
+        // The pages become views of the image: held once.
+        let bytes = Bytes::from_owner(ImageBytes(image.clone()));
+        for (index, page) in &mut self.changed {
+            let at = *index as usize * PAGE;
+            *page = bytes.slice(at..at + PAGE);
+        }
+        self.mapped = Some(Mapped { image, segments });
+        self
+    }
+
+    /// The image to make a call's memory over, if the snapshot is kept as one.
+    pub(crate) fn image(&self) -> Option<&MemoryImage> {
+        self.mapped.as_ref().map(|mapped| &*mapped.image)
+    }
+
+    /// Makes a fresh instance what the snapshot holds; `over_image`: its memory was made over
+    /// the snapshot's [`image`](Self::image).
     pub(crate) fn restore<T>(
         &self,
         store: &mut Store<T>,
         instance: &Instance,
         memory: Memory,
+        over_image: bool,
     ) -> Result<(), String> {
         let grow = self.pages.saturating_sub(memory.size(&*store));
         if grow > 0 {
@@ -188,9 +250,20 @@ impl Snapshot {
                 .map_err(|e| format!("restoring its snapshot's memory: {e}"))?;
         }
         let data = memory.data_mut(&mut *store);
-        for (index, page) in &self.changed {
-            let at = *index as usize * PAGE;
-            data[at..at + page.len()].copy_from_slice(page);
+        match (&self.mapped, over_image) {
+            // Only what instantiation wrote over the image is put back.
+            (Some(mapped), true) => {
+                self.restored_over_image.fetch_add(1, Ordering::Relaxed);
+                for segment in mapped.segments.iter() {
+                    self.put_back(data, segment.clone());
+                }
+            }
+            _ => {
+                for (index, page) in &self.changed {
+                    let at = *index as usize * PAGE;
+                    data[at..at + page.len()].copy_from_slice(page);
+                }
+            }
         }
         for (name, value) in &self.globals {
             let global = instance
@@ -203,7 +276,32 @@ impl Snapshot {
         Ok(())
     }
 
-    /// Bytes of memory a restore copies.
+    /// Copies the snapshot's bytes in `range` into `data` where they differ from a fresh
+    /// instance's (the pages it changed).
+    fn put_back(&self, data: &mut [u8], range: Range<usize>) {
+        let pages = range.start / PAGE..range.end.div_ceil(PAGE);
+        let first = self
+            .changed
+            .partition_point(|(index, _)| (*index as usize) < pages.start);
+        for (index, page) in &self.changed[first..] {
+            let at = *index as usize * PAGE;
+            if *index as usize >= pages.end {
+                break;
+            }
+            let (from, to) = (range.start.max(at), range.end.min(at + PAGE));
+            data[from..to].copy_from_slice(&page[from - at..to - at]);
+        }
+    }
+
+    /// Bytes of memory it holds: the pages it changed, or its image's length.
+    pub(crate) fn held_bytes(&self) -> usize {
+        match &self.mapped {
+            Some(mapped) => mapped.image.len(),
+            None => self.changed_bytes(),
+        }
+    }
+
+    /// Bytes of memory that differ from a fresh instance's.
     pub(crate) fn changed_bytes(&self) -> usize {
         self.changed.iter().map(|(_, page)| page.len()).sum()
     }
@@ -324,12 +422,32 @@ impl Snapshot {
             }
             globals.push((Box::from(global.name), value));
         }
+        changed.sort_by_key(|(index, _)| *index);
+        changed.dedup_by_key(|(index, _)| *index);
         Ok(Snapshot {
             pages: image.pages,
             changed,
+            mapped: None,
+            restored_over_image: AtomicU64::new(0),
             globals,
             init_fuel: 0,
         })
+    }
+}
+
+/// A snapshot's pages kept as an image each call's memory is made over.
+struct Mapped {
+    image: Arc<MemoryImage>,
+    /// Where the module's instantiation writes over it (its data segments).
+    segments: Arc<[Range<usize>]>,
+}
+
+/// An image as the owner of the [`Bytes`] viewing its pages.
+struct ImageBytes(Arc<MemoryImage>);
+
+impl AsRef<[u8]> for ImageBytes {
+    fn as_ref(&self) -> &[u8] {
+        (*self.0).as_ref()
     }
 }
 
@@ -372,7 +490,20 @@ impl SnapshotSlot {
     /// Bytes of memory its snapshot holds (0 until it is taken).
     fn bytes(&self) -> usize {
         match self.taken.get() {
-            Some(Ok(snapshot)) => snapshot.changed_bytes(),
+            Some(Ok(snapshot)) => snapshot.held_bytes(),
+            _ => 0,
+        }
+    }
+
+    /// Whether its snapshot is kept as an image to map.
+    fn mapped(&self) -> bool {
+        matches!(self.taken.get(), Some(Ok(snapshot)) if snapshot.image().is_some())
+    }
+
+    /// Calls restored over its snapshot's image.
+    fn restored_over_image(&self) -> u64 {
+        match self.taken.get() {
+            Some(Ok(snapshot)) => snapshot.restored_over_image.load(Ordering::Relaxed),
             _ => 0,
         }
     }
@@ -437,9 +568,15 @@ impl Snapshots {
 
     /// Counts a snapshot just got (or an initialisation that failed), once the others are
     /// back within the byte budget.
-    pub(crate) fn got_one(&self, origin: Origin) {
+    pub(crate) fn got_one(&self, origin: Origin, got: &Result<Arc<Snapshot>, InitFailure>) {
         self.keep_within_bytes();
         let meters = fwasm_proto::metrics::meters();
+        if got
+            .as_ref()
+            .is_ok_and(|snapshot| snapshot.image().is_some())
+        {
+            meters.snapshots_mapped.increment(1);
+        }
         match origin {
             Origin::Initialised => {
                 self.taken.fetch_add(1, Ordering::Relaxed);
@@ -469,6 +606,21 @@ impl Snapshots {
     pub(crate) fn bytes(&self) -> usize {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.iter().map(|(_, slot)| slot.bytes()).sum()
+    }
+
+    /// Snapshots kept as images to map under calls' memories.
+    pub(crate) fn mapped(&self) -> usize {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.iter().filter(|(_, slot)| slot.mapped()).count()
+    }
+
+    /// Calls restored over the images of the snapshots kept.
+    pub(crate) fn restored_over_images(&self) -> u64 {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .iter()
+            .map(|(_, slot)| slot.restored_over_image())
+            .sum()
     }
 
     /// The slot of `user/function` running `module_hash` with `env`.

@@ -62,6 +62,74 @@ async fn every_call_starts_from_what_initialisation_left_and_it_runs_once() {
     assert_eq!(h.executor.snapshots_taken(), 3);
 }
 
+/// [`INIT`], then four more pages filled with 'Z': a snapshot large enough to be kept as an
+/// image mapped under each call's memory (its first page holds the data segment init wrote
+/// into, which instantiation writes over again).
+fn large_init() -> String {
+    format!(
+        r#"{INIT}
+           (drop (memory.grow (i32.const 4)))
+           (memory.fill (i32.const 131072) (i32.const 90) (i32.const 262144))"#
+    )
+}
+
+/// [`HANDLE`], and each call checks the filled pages, writes over them, and grows the memory
+/// by a page that must read as zeros before writing into it.
+const LARGE_HANDLE: &str = r#"
+    (if (i32.ne (i32.load8_u (i32.const 131072)) (i32.const 90)) (then unreachable))
+    (if (i32.ne (i32.load8_u (i32.const 393215)) (i32.const 90)) (then unreachable))
+    (memory.fill (i32.const 131072) (i32.const 1) (i32.const 262144))
+    (if (i32.ne (memory.grow (i32.const 1)) (i32.const 6)) (then unreachable))
+    (if (i32.ne (i32.load8_u (i32.const 393216)) (i32.const 0)) (then unreachable))
+    (if (i32.ne (i32.load8_u (i32.const 458751)) (i32.const 0)) (then unreachable))
+    (i32.store8 (i32.const 458751) (i32.const 7))"#;
+
+#[tokio::test]
+async fn a_large_snapshot_mapped_under_each_call_is_what_initialisation_left() {
+    let h = std::sync::Arc::new(Harness::new(Limits::default()).await);
+    let wat = initialising(&large_init(), &format!("{LARGE_HANDLE} {HANDLE}"));
+    for _ in 0..3 {
+        let result = h.run_as("u", &wat).await;
+        assert_eq!(result.status(), CallStatus::Success, "{result:?}");
+        // 'I' (init's write over the data segment) survives instantiation writing it again.
+        assert_eq!(&result.output[..], b"Ica");
+    }
+    assert_eq!(
+        (h.executor.snapshots_taken(), h.executor.snapshots_mapped()),
+        (1, 1)
+    );
+    // Many at once, each over its own mapping.
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (h, wat) = (h.clone(), wat.clone());
+            tokio::spawn(async move { h.run_as("u", &wat).await })
+        })
+        .collect();
+    for call in calls {
+        let result = call.await.unwrap();
+        assert_eq!(&result.output[..], b"Ica", "{result:?}");
+    }
+    // The regions those calls used read as zeros for a function without a snapshot.
+    let zeros = guest(
+        r#"(if (i32.ne (memory.grow (i32.const 7)) (i32.const 1)) (then unreachable))
+           (if (i32.ne (i32.load8_u (i32.const 65546)) (i32.const 0)) (then unreachable))
+           (if (i32.ne (i32.load8_u (i32.const 200000)) (i32.const 0)) (then unreachable))
+           (if (i32.ne (i32.load8_u (i32.const 458751)) (i32.const 0)) (then unreachable))
+           i64.const 429496729613"#,
+        "",
+    );
+    for _ in 0..4 {
+        let result = h.run_as("u", &zeros).await;
+        assert_eq!(&result.output[..], b"hi", "{result:?}");
+    }
+    // A small snapshot is copied in: nothing to gain from a mapping.
+    let small = h.run_as("v", &initialising(INIT, HANDLE)).await;
+    assert_eq!(&small.output[..], b"Ica", "{small:?}");
+    assert_eq!(h.executor.snapshots_mapped(), 1);
+    // Every call of the large one was made over the image (the first restored too).
+    assert_eq!(h.executor.restores_over_images(), 3 + 8);
+}
+
 #[tokio::test]
 async fn an_initialisation_that_traps_or_loops_fails_every_call_saying_why() {
     let h = Harness::new(Limits {
@@ -270,13 +338,18 @@ async fn a_prepared_function_is_ready_before_its_first_call() {
 /// [`INIT`] after a loop of two million rounds: an initialisation that costs more than
 /// fetching its snapshot, so the executor that runs it shares the snapshot.
 fn costly_init() -> String {
+    costly(INIT)
+}
+
+/// `init` after a loop of two million rounds.
+fn costly(init: &str) -> String {
     format!(
         r#"(local $n i32)
            (local.set $n (i32.const 2000000))
            (loop $again
              (local.set $n (i32.sub (local.get $n) (i32.const 1)))
              (br_if $again (local.get $n)))
-           {INIT}"#
+           {init}"#
     )
 }
 
@@ -330,6 +403,32 @@ async fn a_snapshot_one_executor_took_is_restored_by_another_without_initialisin
         (second.snapshots_taken(), second.snapshots_fetched()),
         (0, 1)
     );
+}
+
+#[tokio::test]
+async fn a_large_shared_snapshot_is_mapped_by_the_executor_that_fetches_it() {
+    let h = Harness::new(Limits::default()).await;
+    let wat = initialising(&costly(&large_init()), &format!("{LARGE_HANDLE} {HANDLE}"));
+    let hash = h.add_function_of("u", "large", &wat).await;
+    let call = call_of("u", "large", &hash);
+    let first = h.place_and_execute(call.clone()).await;
+    assert_eq!(&first.output[..], b"Ica", "{first:?}");
+    let shared = fwasm_executor::shared_snapshot_ref("u", "large", &hash, &[]);
+    until_shared(&h, &shared, None).await;
+    let second = h.another_executor(fwasm_executor::ExecutorConfig {
+        id: "second".into(),
+        workers: 1,
+        ..Default::default()
+    });
+    for _ in 0..3 {
+        let result = h.place_and_execute_on(&second, call.clone()).await;
+        assert_eq!(&result.output[..], b"Ica", "{result:?}");
+    }
+    assert_eq!(
+        (second.snapshots_fetched(), second.snapshots_mapped()),
+        (1, 1)
+    );
+    assert_eq!(second.restores_over_images(), 3);
 }
 
 #[tokio::test]

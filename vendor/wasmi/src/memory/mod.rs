@@ -64,7 +64,8 @@ impl Memory {
     ///
     /// # Safety
     ///
-    /// `buf` beyond the initial size must read as zeros.
+    /// `buf` beyond the initial size must read as zeros, as wasm requires of grown pages, except
+    /// where the caller grows the memory itself to restore contents it put there.
     pub unsafe fn new_static_vouched(
         mut ctx: impl AsContextMut,
         ty: MemoryType,
