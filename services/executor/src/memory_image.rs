@@ -1,6 +1,7 @@
-//! A snapshot's linear memory as a file in memory (a sealed memfd), mapped privately over each
+//! A snapshot's linear memory as a file in memory (a sealed memfd), mapped privately over a
 //! call's memory region: a restore then costs an `mmap` and a page fault for each page the
-//! call touches (a read maps the image's page, a write copies it), whatever the snapshot's
+//! call touches (a read maps the image's page, a write copies it), or, in a region mapped over
+//! the same image already, a copy of the pages earlier calls wrote, whatever the snapshot's
 //! size, instead of a copy of every page it changed. The image is sealed, so no one can change
 //! what later calls start from, and the executor reads it through one read-only mapping.
 
@@ -15,6 +16,8 @@ pub(crate) struct MemoryImage {
     file: File,
     view: NonNull<u8>,
     len: usize,
+    /// Unique in the process (an address could be reused by a later image).
+    id: u64,
 }
 
 // SAFETY: the view is a read-only mapping of a sealed file: nothing writes it while it lives.
@@ -78,12 +81,24 @@ impl MemoryImage {
             return Err(io::Error::last_os_error());
         }
         let view = NonNull::new(view.cast()).ok_or_else(io::Error::last_os_error)?;
-        Ok(Self { file, view, len })
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Self {
+            file,
+            view,
+            len,
+            id,
+        })
     }
 
     /// Its size in bytes.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// What tells it from every other image of the process (never 0).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// Maps the image privately over the `len()` bytes at `at`, replacing what was mapped
