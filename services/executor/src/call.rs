@@ -675,7 +675,7 @@ impl Instantiating<'_> {
         &self,
         store: &mut Store<HostState>,
         ty: MemoryType,
-        image: Option<&MemoryImage>,
+        image: Option<&Arc<MemoryImage>>,
     ) -> Result<Instance, wasmi::Error> {
         let (memory, region) = self.guest.pool.memory(&mut *store, ty, image)?;
         store.data_mut().region = Some(region);

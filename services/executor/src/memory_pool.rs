@@ -11,11 +11,12 @@
 //! call wrote is readable by the next.
 //!
 //! A call restored from a snapshot kept as an image (`memory_image`) has the image mapped
-//! privately over its region's start, and the rest zeroed as above when it comes back. The
-//! image stays mapped while the region is idle: lent again for the same image, the region has
-//! only the pages earlier calls wrote (their private copies) set back from the image, with no
-//! change to its mappings (a change costs a TLB flush on every core); lent for another image,
-//! or none, that range is mapped again (the earlier call's copies go with it).
+//! privately over its region's start. When the region comes back, the pages the call wrote
+//! there (its private copies, told apart by the kernel's page map) are set back from the
+//! image, with no change to the region's mappings (a change costs a TLB flush on every core),
+//! and the rest is zeroed as above: an idle region reads as its image, if it has one, and as
+//! zeros elsewhere. Lent again for the same image it is ready as it is; for another image or
+//! none, that range is mapped again first.
 //!
 //! Idle regions are kept for as many calls as run at once, not only one per worker: calls
 //! parked in chains or awaits hold regions too, and a region unmapped and mapped again costs
@@ -177,7 +178,8 @@ impl Region {
         if image.len() > self.len {
             return Err(std::io::Error::other("the image is larger than the region"));
         }
-        if self.image_id == image.id() && self.reset_to_image(image).is_ok() {
+        // Set back to it when it came back.
+        if self.image_id == image.id() {
             return Ok(());
         }
         self.image_id = 0;
@@ -191,24 +193,18 @@ impl Region {
         Ok(())
     }
 
-    /// Makes the region hold `image` again where it is mapped already: the pages earlier
-    /// calls wrote (their private copies, which the kernel's page map tells from the image's
-    /// own pages) are written over with the image's bytes. No mapping changes, so no core
-    /// flushes its TLB, and the pages stay mapped for the next call to write again.
+    /// Makes the region hold `image` again where it is mapped already: the pages a call wrote
+    /// (their private copies, which the kernel's page map tells from the image's own pages)
+    /// are written over with the image's bytes. No mapping changes, so no core flushes its
+    /// TLB, and the pages stay mapped for the next call to write again.
     fn reset_to_image(&mut self, image: &MemoryImage) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        let page = host_page_size();
-        let pages = image.len() / page;
-        let mut entries = vec![0u8; pages * 8];
-        let at = self.start.as_ptr() as usize / page * 8;
-        page_map()?.read_exact_at(&mut entries, at as u64)?;
+        if self.image_id != image.id() {
+            return Err(std::io::Error::other("another image is mapped there"));
+        }
         let source = image.as_ref();
-        for (index, entry) in entries.chunks_exact(8).enumerate() {
-            let entry = u64::from_le_bytes(entry.try_into().expect("chunks of 8 bytes"));
-            // Bits 63 (present), 62 (swapped) and 61 (a file page): a private copy is a page
-            // present or swapped that is not the file's.
-            let private = entry & (3 << 62) != 0 && entry & (1 << 61) == 0;
+        for (index, private) in private_pages(self.start, image.len())?.enumerate() {
             if private {
+                let page = host_page_size();
                 let range = index * page..(index + 1) * page;
                 // SAFETY: within the region's first `image.len()` bytes, which nothing else
                 // uses while it is idle or being lent.
@@ -263,12 +259,76 @@ impl Region {
     }
 }
 
-/// This process's page map (`/proc/self/pagemap`: a word per page of its address space).
+/// For each host page of the `len` bytes at `start`, whether it is a private copy (a page a
+/// write made of a privately mapped file's page), from this process's page map.
+fn private_pages(start: NonNull<u8>, len: usize) -> std::io::Result<impl Iterator<Item = bool>> {
+    use std::os::unix::fs::FileExt;
+    let page = host_page_size();
+    let mut entries = vec![0u8; len / page * 8];
+    let at = start.as_ptr() as usize / page * 8;
+    page_map()?.read_exact_at(&mut entries, at as u64)?;
+    Ok((0..len / page).map(move |index| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&entries[index * 8..index * 8 + 8]);
+        let entry = u64::from_ne_bytes(word);
+        // Bits 63 (present), 62 (swapped) and 61 (a file page): a private copy is present or
+        // swapped and not the file's.
+        entry & (3 << 62) != 0 && entry & (1 << 61) == 0
+    }))
+}
+
+/// This process's page map (`/proc/self/pagemap`: a word per page of its address space), if
+/// it tells private copies from file pages here (checked once, on a mapping of its own: a
+/// sandboxed or emulated `/proc` may give no flags, and then regions are mapped again).
 fn page_map() -> std::io::Result<&'static std::fs::File> {
     static MAP: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
-    MAP.get_or_init(|| std::fs::File::open("/proc/self/pagemap").ok())
-        .as_ref()
-        .ok_or_else(|| std::io::Error::other("/proc/self/pagemap cannot be read"))
+    MAP.get_or_init(|| {
+        let map = std::fs::File::open("/proc/self/pagemap").ok()?;
+        let told = page_map_tells_copies(&map);
+        if !told {
+            tracing::info!("the page map does not tell private copies apart; snapshot images are mapped again for every call");
+        }
+        told.then_some(map)
+    })
+    .as_ref()
+    .ok_or_else(|| std::io::Error::other("the page map cannot tell private copies"))
+}
+
+/// Whether `map` reports a written page of a private file mapping as a private copy and a
+/// read one as the file's.
+fn page_map_tells_copies(map: &std::fs::File) -> bool {
+    use std::os::unix::fs::FileExt;
+    let page = host_page_size();
+    let Ok(image) = MemoryImage::new(2 * page, []) else {
+        return false;
+    };
+    let Ok(mut region) = Region::map(2 * page) else {
+        return false;
+    };
+    // SAFETY: a region of this function's own, mapped over and then dropped.
+    if unsafe { image.map_private_at(region.start) }.is_err() {
+        return false;
+    }
+    region.image_mapped = 2 * page;
+    // SAFETY: the region's two pages: one written, one read.
+    let read = unsafe {
+        region.start.as_ptr().write_volatile(1);
+        region.start.as_ptr().add(page).read_volatile()
+    };
+    let mut entries = [0u8; 16];
+    let at = region.start.as_ptr() as usize / page * 8;
+    if read != 0 || map.read_exact_at(&mut entries, at as u64).is_err() {
+        return false;
+    }
+    let word = |i: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&entries[i * 8..i * 8 + 8]);
+        u64::from_ne_bytes(word)
+    };
+    let (written, read) = (word(0), word(1));
+    let present = |entry: u64| entry & (1 << 63) != 0;
+    let file = |entry: u64| entry & (1 << 61) != 0;
+    present(written) && !file(written) && present(read) && file(read)
 }
 
 /// The host's page size (what `mincore` reports by).
@@ -298,6 +358,8 @@ pub(crate) struct PooledRegion {
     grew_to: Option<usize>,
     /// The bytes at its start mapped from a snapshot's image (0: none).
     overlaid: usize,
+    /// That image, to set the region back to as it comes back.
+    image: Option<Arc<MemoryImage>>,
 }
 
 impl PooledRegion {
@@ -317,10 +379,15 @@ impl Drop for PooledRegion {
         let Some(mut region) = self.region.take() else {
             return;
         };
-        // Zeroed now, outside the lock, so an idle region reads as zeros throughout: an image
-        // mapped over its start unmapped, the rest the memory reached zeroed.
-        // An image stays mapped until the region is lent again (one `mmap` per call, each a
-        // TLB flush on every core: the next call's image, or zeros, replaces it then).
+        // Set back now, outside the lock, so an idle region reads as its image (if it has one)
+        // and zeros elsewhere. An image stays mapped: set back from it, or (never expected)
+        // zeros mapped there instead, else the region is unmapped as it drops.
+        if let Some(image) = self.image.take()
+            && region.reset_to_image(&image).is_err()
+            && region.unmap_image().is_err()
+        {
+            return;
+        }
         let reached = self.grew_to.unwrap_or(self.pool.region_bytes);
         let mapped = region.zero(self.overlaid..reached);
         // What stays mapped: what this call's reach kept, the image (at most), and what earlier
@@ -363,17 +430,19 @@ impl MemoryPool {
         &self,
         mut store: impl AsContextMut,
         ty: MemoryType,
-        image: Option<&MemoryImage>,
+        image: Option<&Arc<MemoryImage>>,
     ) -> Result<(Memory, PooledRegion), wasmi::Error> {
         let idle = {
             let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
             // The most recently used region over the same image (or over none), else the most
-            // recently used.
-            let wanted = image.map_or(0, MemoryImage::id);
-            let found = idle.regions.iter().rposition(|(r, _)| r.image_id == wanted);
-            let region = match found {
-                Some(at) => Some(idle.regions.remove(at)),
-                None => idle.regions.pop(),
+            // recently used over none, else the least recently used.
+            let wanted = image.map_or(0, |image| image.id());
+            let over = |id: u64| idle.regions.iter().rposition(|(r, _)| r.image_id == id);
+            let found = over(wanted).or_else(|| over(0));
+            let region = match (found, idle.regions.is_empty()) {
+                (Some(at), _) => Some(idle.regions.remove(at)),
+                (None, true) => None,
+                (None, false) => Some(idle.regions.remove(0)),
             };
             if let Some((_, held)) = &region {
                 idle.bytes -= held;
@@ -415,7 +484,11 @@ impl MemoryPool {
             held,
             grew_to: Some(0),
             overlaid,
+            image: None,
         };
+        if overlaid > 0 {
+            lent.image = image.cloned();
+        }
         // SAFETY: an idle region reads as zeros throughout (a fresh mapping, or zeroed when it
         // came back), which is what a new memory's bytes must be; or it starts as a snapshot's
         // image (and zeros beyond it), which is what a restored memory's bytes must be before
@@ -506,10 +579,11 @@ mod tests {
             4 * WASM_PAGE,
             [(0, &ones[..]), (3 * WASM_PAGE, &threes[..])],
         )
+        .map(Arc::new)
         .unwrap();
-        let short = MemoryImage::new(WASM_PAGE, [(0, &twos[..])]).unwrap();
+        let short = Arc::new(MemoryImage::new(WASM_PAGE, [(0, &twos[..])]).unwrap());
         // Lends a memory (grown to 4 pages) over `image`; gives its bytes, after writing some.
-        let lend = |image: Option<&MemoryImage>| {
+        let lend = |image: Option<&Arc<MemoryImage>>| {
             let mut store = wasmi::Store::new(&engine, ());
             let (memory, region) = pool.memory(&mut store, ty, image).unwrap();
             assert_eq!(region.overlaid(), image.is_some());
@@ -542,6 +616,12 @@ mod tests {
             assert!(lend(None).iter().all(|&b| b == 0));
         }
         assert_eq!(pool.idle(), 1, "one region all along");
+    }
+
+    #[test]
+    fn the_page_map_tells_a_calls_copies_from_its_images_pages_on_linux() {
+        // Else every call over an image maps it again (correct, but a TLB flush per call).
+        assert!(page_map().is_ok());
     }
 
     #[test]

@@ -230,8 +230,8 @@ impl Snapshot {
     }
 
     /// The image to make a call's memory over, if the snapshot is kept as one.
-    pub(crate) fn image(&self) -> Option<&MemoryImage> {
-        self.mapped.as_ref().map(|mapped| &*mapped.image)
+    pub(crate) fn image(&self) -> Option<&Arc<MemoryImage>> {
+        self.mapped.as_ref().map(|mapped| &mapped.image)
     }
 
     /// Makes a fresh instance what the snapshot holds; `over_image`: its memory was made over
