@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use crate::names::ENVELOPE_VERSION;
 use crate::request::{Header, decode_tail, encode_tail, find_header, tail_len};
-use crate::wire::{DecodeError, Reader, Writer, to_vec};
+use crate::wire::{DecodeError, Reader, Writer, len_u32, to_vec};
 
 /// A call's response, borrowing from wherever it was decoded from or will be encoded from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,26 @@ impl<'a> Response<'a> {
         to_vec(self.encoded_len(), |out| self.encode_into(out))
     }
 
+    /// The envelope of this response with `body` as its body (`self.body` is not used), built
+    /// in `body`'s own buffer: the body moves up by the length of what precedes it, within the
+    /// buffer when it has the room, so a large body is neither copied into a second buffer
+    /// nor zero-filled first.
+    pub fn encode_around(&self, mut body: Vec<u8>) -> Vec<u8> {
+        let head = Response {
+            status: self.status,
+            headers: self.headers.clone(),
+            body: &[],
+        }
+        .encode();
+        // The head ends with the empty body's length: the real one instead.
+        let (head_len, body_len) = (head.len(), body.len());
+        body.resize(body_len + head_len, 0);
+        body.copy_within(..body_len, head_len);
+        body[..head_len].copy_from_slice(&head);
+        body[head_len - 4..head_len].copy_from_slice(&len_u32(body_len).to_le_bytes());
+        body
+    }
+
     pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes, ENVELOPE_VERSION)?;
         let status = r.u16("status")?;
@@ -67,6 +87,25 @@ impl<'a> Response<'a> {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    #[test]
+    fn encoding_around_a_body_gives_the_same_envelope() {
+        let headers = vec![Header {
+            name: "content-type",
+            value: "text/plain",
+        }];
+        for body in [&b""[..], b"x", &[7u8; 70_000]] {
+            let resp = Response {
+                status: 201,
+                headers: headers.clone(),
+                body,
+            };
+            let mut roomy = Vec::with_capacity(body.len() + 100);
+            roomy.extend_from_slice(body);
+            assert_eq!(resp.encode_around(roomy), resp.encode());
+            assert_eq!(resp.encode_around(body.to_vec()), resp.encode());
+        }
+    }
 
     #[test]
     fn round_trips_every_field() {

@@ -27,11 +27,10 @@ pub fn handle(ptr: i32, len: i32, function: fn(Request) -> Response) -> i64 {
     // SAFETY: the host wrote `len` bytes into the buffer `alloc(len)` returned at `ptr`;
     // `Vec::with_capacity(len)` allocates exactly `len` bytes for `u8`.
     let raw = unsafe { Vec::from_raw_parts(ptr as usize as *mut u8, len, len) };
-    let request = match fwasm_abi::Request::decode(&raw) {
-        Ok(envelope) => Request::from_envelope(&envelope),
+    let request = match Request::from_envelope(raw) {
+        Ok(request) => request,
         Err(err) => panic!("fwasm-sdk could not decode the request envelope: {err}"),
     };
-    drop(raw);
     let encoded = function(request).encode();
     LAST_RESPONSE.with_borrow_mut(|last| {
         *last = encoded;

@@ -29,21 +29,33 @@ impl Request {
         self
     }
 
-    pub(crate) fn from_envelope(env: &fwasm_abi::Request<'_>) -> Self {
-        Self {
-            call_id: env.call_id,
-            user: env.user.into(),
-            function: env.function.into(),
-            method: env.method.into(),
-            path: env.path.into(),
-            query: env.query.into(),
-            headers: env
-                .headers
-                .iter()
-                .map(|h| (h.name.into(), h.value.into()))
-                .collect(),
-            body: env.body.into(),
-        }
+    /// The request in the envelope `raw` holds. The body stays in `raw`'s buffer, moved to
+    /// its start: a large input is not copied into a second buffer (and a reply built from
+    /// [`Request::into_body`] has the room to be encoded in that buffer too).
+    pub(crate) fn from_envelope(mut raw: Vec<u8>) -> Result<Self, fwasm_abi::DecodeError> {
+        let (mut request, body) = {
+            let env = fwasm_abi::Request::decode(&raw)?;
+            let start = env.body.as_ptr() as usize - raw.as_ptr() as usize;
+            let request = Self {
+                call_id: env.call_id,
+                user: env.user.into(),
+                function: env.function.into(),
+                method: env.method.into(),
+                path: env.path.into(),
+                query: env.query.into(),
+                headers: env
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.into(), h.value.into()))
+                    .collect(),
+                body: Vec::new(),
+            };
+            (request, start..start + env.body.len())
+        };
+        raw.truncate(body.end);
+        raw.drain(..body.start);
+        request.body = raw;
+        Ok(request)
     }
 
     /// The input bytes.
@@ -51,7 +63,7 @@ impl Request {
         &self.body
     }
 
-    /// The input bytes, taken by value.
+    /// The input bytes, taken by value (no copy).
     pub fn into_body(self) -> Vec<u8> {
         self.body
     }
@@ -97,5 +109,49 @@ impl Request {
     /// This call's id, as the platform's status API reports it.
     pub fn call_id(&self) -> u64 {
         self.call_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Request;
+
+    #[test]
+    fn a_request_decoded_from_its_envelope_keeps_every_field_and_the_buffer() {
+        let headers = vec![fwasm_abi::Header {
+            name: "x-a",
+            value: "1",
+        }];
+        let body = vec![5u8; 10_000];
+        let envelope = fwasm_abi::Request {
+            call_id: 7,
+            user: "u",
+            function: "f",
+            method: "PUT",
+            path: "/f/u/f",
+            query: "q=1",
+            headers,
+            body: &body,
+        }
+        .encode();
+        let buffer = envelope.as_ptr();
+        let request = Request::from_envelope(envelope).unwrap();
+        assert_eq!(
+            (request.call_id(), request.user(), request.function()),
+            (7, "u", "f")
+        );
+        assert_eq!(
+            (request.method(), request.path(), request.query()),
+            ("PUT", "/f/u/f", "q=1")
+        );
+        assert_eq!(request.header("X-A"), Some("1"));
+        assert_eq!(request.body(), &body[..]);
+        let body_buffer = request.into_body();
+        assert_eq!(
+            body_buffer.as_ptr(),
+            buffer,
+            "the body stays in the envelope's buffer"
+        );
+        assert!(Request::from_envelope(vec![9, 9]).is_err());
     }
 }

@@ -51,7 +51,8 @@ impl Response {
         &self.body
     }
 
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    /// The response envelope, built in the body's own buffer.
+    pub(crate) fn encode(self) -> Vec<u8> {
         fwasm_abi::Response {
             status: self.status,
             headers: self
@@ -59,8 +60,8 @@ impl Response {
                 .iter()
                 .map(|(name, value)| fwasm_abi::Header { name, value })
                 .collect(),
-            body: &self.body,
+            body: &[],
         }
-        .encode()
+        .encode_around(self.body)
     }
 }

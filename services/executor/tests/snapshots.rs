@@ -379,42 +379,30 @@ fn call_of(user: &str, function: &str, module_hash: &str) -> fwasm_proto::pb::Ca
 #[tokio::test]
 async fn a_snapshot_one_executor_took_is_restored_by_another_without_initialising() {
     let h = Harness::new(Limits::default()).await;
-    let hash = h
-        .add_function_of("u", "costly", &initialising(&costly_init(), HANDLE))
-        .await;
-    let call = call_of("u", "costly", &hash);
-    let first = h.place_and_execute(call.clone()).await;
-    assert_eq!(&first.output[..], b"Ica", "{first:?}");
+    let wat = initialising(&costly_init(), HANDLE);
+    let second = restored_by_a_second_executor(&h, "costly", &wat).await;
     assert_eq!(h.executor.snapshots_taken(), 1);
-    // Shared after the call, off its path.
-    let shared = fwasm_executor::shared_snapshot_ref("u", "costly", &hash, &[]);
-    until_shared(&h, &shared, None).await;
-    let second = h.another_executor(fwasm_executor::ExecutorConfig {
-        id: "second".into(),
-        workers: 1,
-        ..Default::default()
-    });
-    for _ in 0..3 {
-        let result = h.place_and_execute_on(&second, call.clone()).await;
-        // The same as the first executor gives: init's writes, never an earlier call's.
-        assert_eq!(&result.output[..], b"Ica", "{result:?}");
-    }
     assert_eq!(
         (second.snapshots_taken(), second.snapshots_fetched()),
         (0, 1)
     );
 }
 
-#[tokio::test]
-async fn a_large_shared_snapshot_is_mapped_by_the_executor_that_fetches_it() {
-    let h = Harness::new(Limits::default()).await;
-    let wat = initialising(&costly(&large_init()), &format!("{LARGE_HANDLE} {HANDLE}"));
-    let hash = h.add_function_of("u", "large", &wat).await;
-    let call = call_of("u", "large", &hash);
+/// Calls `wat` as u/`function` on the harness's executor, which shares its snapshot, then
+/// three times on a second executor, which gives the same results: init's writes, never an
+/// earlier call's. The second executor.
+async fn restored_by_a_second_executor(
+    h: &Harness,
+    function: &str,
+    wat: &str,
+) -> std::sync::Arc<fwasm_executor::Executor> {
+    let hash = h.add_function_of("u", function, wat).await;
+    let call = call_of("u", function, &hash);
     let first = h.place_and_execute(call.clone()).await;
     assert_eq!(&first.output[..], b"Ica", "{first:?}");
-    let shared = fwasm_executor::shared_snapshot_ref("u", "large", &hash, &[]);
-    until_shared(&h, &shared, None).await;
+    // Shared after the call, off its path.
+    let shared = fwasm_executor::shared_snapshot_ref("u", function, &hash, &[]);
+    until_shared(h, &shared, None).await;
     let second = h.another_executor(fwasm_executor::ExecutorConfig {
         id: "second".into(),
         workers: 1,
@@ -424,6 +412,14 @@ async fn a_large_shared_snapshot_is_mapped_by_the_executor_that_fetches_it() {
         let result = h.place_and_execute_on(&second, call.clone()).await;
         assert_eq!(&result.output[..], b"Ica", "{result:?}");
     }
+    second
+}
+
+#[tokio::test]
+async fn a_large_shared_snapshot_is_mapped_by_the_executor_that_fetches_it() {
+    let h = Harness::new(Limits::default()).await;
+    let wat = initialising(&costly(&large_init()), &format!("{LARGE_HANDLE} {HANDLE}"));
+    let second = restored_by_a_second_executor(&h, "large", &wat).await;
     assert_eq!(
         (second.snapshots_fetched(), second.snapshots_mapped()),
         (1, 1)
