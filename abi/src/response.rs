@@ -48,8 +48,8 @@ impl<'a> Response<'a> {
 
     /// The envelope of this response with `body` as its body (`self.body` is not used), built
     /// in `body`'s own buffer: the body moves up by the length of what precedes it, within the
-    /// buffer when it has the room, so a large body is neither copied into a second buffer
-    /// nor zero-filled first.
+    /// buffer when it has the room, so a large body is not copied into a second buffer (only
+    /// the head's bytes are zero-filled before they are written).
     pub fn encode_around(&self, mut body: Vec<u8>) -> Vec<u8> {
         let head = Response {
             status: self.status,

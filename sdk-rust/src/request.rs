@@ -154,4 +154,24 @@ mod tests {
         );
         assert!(Request::from_envelope(vec![9, 9]).is_err());
     }
+
+    #[test]
+    fn an_empty_body_and_an_echo_through_one_buffer() {
+        for body in [&b""[..], &[3u8; 5000][..]] {
+            let envelope = fwasm_abi::Request {
+                body,
+                ..Default::default()
+            }
+            .encode();
+            let request = Request::from_envelope(envelope).unwrap();
+            assert_eq!(request.body(), body);
+            // The reply to an echo, encoded in the request's buffer, decodes as sent.
+            let reply = crate::Response::ok(request.into_body())
+                .with_header("x-b", "2")
+                .encode();
+            let decoded = fwasm_abi::Response::decode(&reply).unwrap();
+            assert_eq!((decoded.status, decoded.body), (200, body));
+            assert_eq!(decoded.header("X-B"), Some("2"));
+        }
+    }
 }
