@@ -51,17 +51,15 @@ impl<'a> Response<'a> {
     /// buffer when it has the room, so a large body is not copied into a second buffer (only
     /// the head's bytes are zero-filled before they are written).
     pub fn encode_around(&self, mut body: Vec<u8>) -> Vec<u8> {
-        let head = Response {
-            status: self.status,
-            headers: self.headers.clone(),
-            body: &[],
-        }
-        .encode();
-        // The head ends with the empty body's length: the real one instead.
-        let (head_len, body_len) = (head.len(), body.len());
+        let head_len = 1 + 2 + tail_len(&self.headers, &[]);
+        let body_len = body.len();
         body.resize(body_len + head_len, 0);
         body.copy_within(..body_len, head_len);
-        body[..head_len].copy_from_slice(&head);
+        let mut w = Writer::new(&mut body[..head_len]);
+        w.raw(&[ENVELOPE_VERSION]);
+        w.raw(&self.status.to_le_bytes());
+        encode_tail(w, &self.headers, &[]);
+        // The head ends with an empty body's length: the real one instead.
         body[head_len - 4..head_len].copy_from_slice(&len_u32(body_len).to_le_bytes());
         body
     }

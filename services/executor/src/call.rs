@@ -409,17 +409,17 @@ impl CallTask {
         };
         let snapshot = match &self.program.snapshot {
             Some(Ok(snapshot)) => Some(&**snapshot),
-            _ => None,
+            Some(Err(failed)) => return Err(Failure::new(failed.kind, failed.message.clone())),
+            None => None,
         };
         let (mut store, instance, memory) = making.instantiate(&cx, snapshot)?;
-        match &self.program.snapshot {
-            Some(Ok(snapshot)) => {
+        match snapshot {
+            Some(snapshot) => {
                 let over_image = store.data().region.as_ref().is_some_and(|r| r.overlaid());
                 snapshot
                     .restore(&mut store, &instance, memory, over_image)
                     .map_err(|e| Failure::new(FailureKind::Trap, format!("{}: {e}", cx.name())))?
             }
-            Some(Err(failed)) => return Err(Failure::new(failed.kind, failed.message.clone())),
             // A WASI reactor the ABI does not snapshot initialises its runtime here, once per
             // instance. (Looked up as a plain export: a typed lookup's miss builds an error.)
             None => {

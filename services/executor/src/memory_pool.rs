@@ -262,19 +262,44 @@ impl Region {
 /// For each host page of the `len` bytes at `start`, whether it is a private copy (a page a
 /// write made of a privately mapped file's page), from this process's page map.
 fn private_pages(start: NonNull<u8>, len: usize) -> std::io::Result<impl Iterator<Item = bool>> {
+    let entries = page_map_entries(page_map()?, start, len)?;
+    Ok(entries.into_iter().map(PageEntry::is_private_copy))
+}
+
+/// The page map's word for each host page of the `len` bytes at `start`.
+fn page_map_entries(
+    map: &std::fs::File,
+    start: NonNull<u8>,
+    len: usize,
+) -> std::io::Result<Vec<PageEntry>> {
     use std::os::unix::fs::FileExt;
     let page = host_page_size();
-    let mut entries = vec![0u8; len / page * 8];
+    let mut bytes = vec![0u8; len / page * 8];
     let at = start.as_ptr() as usize / page * 8;
-    page_map()?.read_exact_at(&mut entries, at as u64)?;
-    Ok((0..len / page).map(move |index| {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&entries[index * 8..index * 8 + 8]);
-        let entry = u64::from_ne_bytes(word);
-        // Bits 63 (present), 62 (swapped) and 61 (a file page): a private copy is present or
-        // swapped and not the file's.
-        entry & (3 << 62) != 0 && entry & (1 << 61) == 0
-    }))
+    map.read_exact_at(&mut bytes, at as u64)?;
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|word| PageEntry(u64::from_ne_bytes(word.try_into().unwrap_or_default())))
+        .collect())
+}
+
+/// A page map word: bits 63 (present), 62 (swapped) and 61 (a file page or shared).
+#[derive(Clone, Copy)]
+struct PageEntry(u64);
+
+impl PageEntry {
+    fn present(self) -> bool {
+        self.0 & (1 << 63) != 0
+    }
+
+    fn file(self) -> bool {
+        self.0 & (1 << 61) != 0
+    }
+
+    /// A page a write made private: present or swapped, and not the file's.
+    fn is_private_copy(self) -> bool {
+        self.0 & (3 << 62) != 0 && !self.file()
+    }
 }
 
 /// This process's page map (`/proc/self/pagemap`: a word per page of its address space), if
@@ -297,38 +322,31 @@ fn page_map() -> std::io::Result<&'static std::fs::File> {
 /// Whether `map` reports a written page of a private file mapping as a private copy and a
 /// read one as the file's.
 fn page_map_tells_copies(map: &std::fs::File) -> bool {
-    use std::os::unix::fs::FileExt;
     let page = host_page_size();
     let Ok(image) = MemoryImage::new(2 * page, []) else {
         return false;
     };
-    let Ok(mut region) = Region::map(2 * page) else {
+    let Ok(region) = Region::map(2 * page) else {
         return false;
     };
     // SAFETY: a region of this function's own, mapped over and then dropped.
     if unsafe { image.map_private_at(region.start) }.is_err() {
         return false;
     }
-    region.image_mapped = 2 * page;
     // SAFETY: the region's two pages: one written, one read.
     let read = unsafe {
         region.start.as_ptr().write_volatile(1);
         region.start.as_ptr().add(page).read_volatile()
     };
-    let mut entries = [0u8; 16];
-    let at = region.start.as_ptr() as usize / page * 8;
-    if read != 0 || map.read_exact_at(&mut entries, at as u64).is_err() {
-        return false;
+    match page_map_entries(map, region.start, 2 * page).as_deref() {
+        Ok(&[written, read_page]) if read == 0 => {
+            written.is_private_copy()
+                && written.present()
+                && read_page.present()
+                && read_page.file()
+        }
+        _ => false,
     }
-    let word = |i: usize| {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&entries[i * 8..i * 8 + 8]);
-        u64::from_ne_bytes(word)
-    };
-    let (written, read) = (word(0), word(1));
-    let present = |entry: u64| entry & (1 << 63) != 0;
-    let file = |entry: u64| entry & (1 << 61) != 0;
-    present(written) && !file(written) && present(read) && file(read)
 }
 
 /// The host's page size (what `mincore` reports by).
@@ -356,16 +374,14 @@ pub(crate) struct PooledRegion {
     held: usize,
     /// How large this store's memory grew, if told (else it may have touched all of it).
     grew_to: Option<usize>,
-    /// The bytes at its start mapped from a snapshot's image (0: none).
-    overlaid: usize,
-    /// That image, to set the region back to as it comes back.
+    /// The snapshot's image mapped at its start, to set the region back to as it comes back.
     image: Option<Arc<MemoryImage>>,
 }
 
 impl PooledRegion {
     /// Whether the memory starts as a snapshot's image, mapped under it.
     pub(crate) fn overlaid(&self) -> bool {
-        self.overlaid > 0
+        self.image.is_some()
     }
 
     /// Tells how large the memory in the region grew.
@@ -382,18 +398,19 @@ impl Drop for PooledRegion {
         // Set back now, outside the lock, so an idle region reads as its image (if it has one)
         // and zeros elsewhere. An image stays mapped: set back from it, or (never expected)
         // zeros mapped there instead, else the region is unmapped as it drops.
-        if let Some(image) = self.image.take()
+        let image = self.image.take();
+        let overlaid = image.as_ref().map_or(0, |image| image.len());
+        if let Some(image) = image
             && region.reset_to_image(&image).is_err()
             && region.unmap_image().is_err()
         {
             return;
         }
         let reached = self.grew_to.unwrap_or(self.pool.region_bytes);
-        let mapped = region.zero(self.overlaid..reached);
+        let mapped = region.zero(overlaid..reached);
         // What stays mapped: what this call's reach kept, the image (at most), and what earlier
         // calls left beyond both.
-        let holds =
-            mapped + region.image_mapped + self.held.saturating_sub(reached.max(self.overlaid));
+        let holds = mapped + region.image_mapped + self.held.saturating_sub(reached.max(overlaid));
         let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
         let kept = idle.regions.len() < self.pool.keep
             || (idle.regions.len() < MAX_IDLE && idle.bytes + holds <= IDLE_BYTES);
@@ -458,17 +475,17 @@ impl MemoryPool {
             None => (map()?, 0),
         };
         let prepared = match image {
-            Some(image) => region.overlay(image).map(|()| image.len()),
-            None => region.unmap_image().map(|()| 0),
+            Some(image) => region.overlay(image).map(|()| Some(image.clone())),
+            None => region.unmap_image().map(|()| None),
         };
-        let overlaid = match prepared {
-            Ok(overlaid) => overlaid,
+        let image = match prepared {
+            Ok(image) => image,
             Err(e) => {
                 // A failed MAP_FIXED may leave a hole or an image: a fresh region instead (the
                 // caller then copies the snapshot in, if there is one).
                 tracing::warn!(error = %e, "could not map a memory region's start again");
                 (region, held) = (map()?, 0);
-                0
+                None
             }
         };
         // SAFETY: the region is lent to this store alone until the returned guard gives it
@@ -483,14 +500,10 @@ impl MemoryPool {
             pool: self.inner.clone(),
             held,
             grew_to: Some(0),
-            overlaid,
-            image: None,
+            image,
         };
-        if overlaid > 0 {
-            lent.image = image.cloned();
-        }
-        // SAFETY: an idle region reads as zeros throughout (a fresh mapping, or zeroed when it
-        // came back), which is what a new memory's bytes must be; or it starts as a snapshot's
+        // SAFETY: a region lent without an image reads as zeros throughout (a fresh mapping, or
+        // zeroed when it came back), which is what a new memory's bytes must be; or it starts as a snapshot's
         // image (and zeros beyond it), which is what a restored memory's bytes must be before
         // its instantiation writes its data segments (the restore puts the image's bytes back
         // there). wasmi takes the bytes beyond the initial size as they are too, as the memory

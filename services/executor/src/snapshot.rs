@@ -487,25 +487,28 @@ pub(crate) struct SnapshotSlot {
 }
 
 impl SnapshotSlot {
+    /// Its snapshot, once taken.
+    fn snapshot(&self) -> Option<&Snapshot> {
+        match self.taken.get() {
+            Some(Ok(snapshot)) => Some(snapshot),
+            _ => None,
+        }
+    }
+
     /// Bytes of memory its snapshot holds (0 until it is taken).
     fn bytes(&self) -> usize {
-        match self.taken.get() {
-            Some(Ok(snapshot)) => snapshot.held_bytes(),
-            _ => 0,
-        }
+        self.snapshot().map_or(0, Snapshot::held_bytes)
     }
 
     /// Whether its snapshot is kept as an image to map.
     fn mapped(&self) -> bool {
-        matches!(self.taken.get(), Some(Ok(snapshot)) if snapshot.image().is_some())
+        self.snapshot().is_some_and(|s| s.image().is_some())
     }
 
     /// Calls restored over its snapshot's image.
     fn restored_over_image(&self) -> u64 {
-        match self.taken.get() {
-            Some(Ok(snapshot)) => snapshot.restored_over_image.load(Ordering::Relaxed),
-            _ => 0,
-        }
+        self.snapshot()
+            .map_or(0, |s| s.restored_over_image.load(Ordering::Relaxed))
     }
 
     /// The snapshot, got with `take` if no call has got it (or failed lastingly) yet. Where

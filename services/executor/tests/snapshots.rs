@@ -126,6 +126,8 @@ async fn a_large_snapshot_mapped_under_each_call_is_what_initialisation_left() {
     let small = h.run_as("v", &initialising(INIT, HANDLE)).await;
     assert_eq!(&small.output[..], b"Ica", "{small:?}");
     assert_eq!(h.executor.snapshots_mapped(), 1);
+    // The large one counts its image's length (6 pages), the small one its 2 changed pages.
+    assert_eq!(h.executor.snapshot_bytes(), (6 + 2) * 65536);
     // Every call of the large one was made over the image (the first restored too).
     assert_eq!(h.executor.restores_over_images(), 3 + 8);
 }
