@@ -130,6 +130,7 @@ async fn grpc_invoke_async_get_call_and_wait_call() {
             input: input.to_string().into(),
             headers: vec![],
             cmdline: String::new(),
+            ..InvokeRequest::default()
         };
         let id = client
             .invoke_async(request("slow", SLOW))

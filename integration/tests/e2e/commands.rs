@@ -39,6 +39,7 @@ async fn run(p: &Platform, function: &str, input: &str, cmdline: &str) -> CallRe
             input: input.to_string().into(),
             headers: vec![],
             cmdline: cmdline.into(),
+            ..InvokeRequest::default()
         })
         .await
         .unwrap()

@@ -153,6 +153,24 @@ async fn faasmctl_uploads_and_invokes_on_fwasm() {
     p.stop().await;
 }
 
+#[tokio::test]
+async fn faasmctl_runs_an_mpi_world_by_its_size() {
+    let p = up().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ini = faasm_ini(&p, dir.path());
+    p.upload("mpi/checks", c_guest("mpi_checks.c")).await;
+    // faasmctl sends `mpi_world_size` alone (no `mpi: true`), as it does to Faasm's planner.
+    let args = ["invoke", "mpi", "checks", "--input-data", "allreduce"];
+    let invoked = run(&ini, &[&args[..], &["--mpi-world-size", "4"]].concat()).await;
+    assert_eq!(invoked.code, 0, "{invoked:?}");
+    assert_eq!(
+        invoked.output(),
+        "allreduce ok size=4 sum=6 max=3",
+        "{invoked:?}"
+    );
+    p.stop().await;
+}
+
 /// A planner message: `kind` with `payload` (a JSON document) as its string payload.
 fn planner(kind: &str, payload: serde_json::Value) -> String {
     serde_json::json!({"http_type": kind, "payload": payload.to_string()}).to_string()

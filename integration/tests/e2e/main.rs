@@ -10,6 +10,7 @@ mod faasmctl;
 mod files;
 mod http_api;
 mod isolation;
+mod mpi;
 mod proxy_wasm;
 mod public_grpc;
 mod pubsub;

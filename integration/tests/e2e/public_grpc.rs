@@ -12,6 +12,7 @@ fn invoke(user: &str, function: &str, input: &str) -> InvokeRequest {
         input: input.to_string().into(),
         headers: vec![],
         cmdline: String::new(),
+        ..InvokeRequest::default()
     }
 }
 

@@ -24,6 +24,7 @@ use crate::host::chaining::Chaining;
 use crate::host::files::CallFiles;
 use crate::host::io::{CallIo, ProcExit};
 use crate::host::local_state::LocalState;
+use crate::host::mpi::{CallMpi, MpiFailure};
 use crate::host::park::{HostOp, OpResult, Suspend, complete};
 use crate::host::sidecar::CallSidecar;
 use crate::host::state::CallState;
@@ -107,6 +108,8 @@ enum Paused {
     HostCallDone(ResumableCallHostTrap, Option<Val>),
     /// The op was refused, and the call's ABI fails a call on a refusal: why.
     Refused(String),
+    /// The op failed in a way that ends the call (an MPI world that broke).
+    Failed(MpiFailure),
 }
 
 /// What became of a task after a slice.
@@ -289,6 +292,10 @@ impl CallTask {
             Some(Paused::InHostCall(trap)) => {
                 let value = complete(&mut running.store, running.memory, result);
                 let host = running.store.data_mut();
+                if let Some(failure) = host.op_failure.take() {
+                    running.paused = Some(Paused::Failed(failure));
+                    return;
+                }
                 if host.refusals_fail && value < 0 {
                     let why = host.last_error.take().unwrap_or_default();
                     running.paused = Some(Paused::Refused(why));
@@ -343,6 +350,13 @@ impl CallTask {
 
     fn resume(&mut self, running: Box<Running>) -> Step {
         let mut running = *running;
+        // Its own account of why it ended comes first, even once its time is up.
+        if let Some(Paused::Failed(failure)) =
+            running.paused.take_if(|p| matches!(p, Paused::Failed(_)))
+        {
+            self.keep_leftovers(&mut running.store);
+            return Step::Done(Err(self.op_failed(failure)), running.started);
+        }
         if running.started.elapsed() >= self.limits.timeout {
             self.keep_leftovers(&mut running.store);
             return Step::Done(Err(self.timed_out()), running.started);
@@ -369,7 +383,7 @@ impl CallTask {
                 );
                 return Step::Done(Err(failure), running.started);
             }
-            Some(Paused::InHostCall(_)) | None => {
+            Some(Paused::InHostCall(_) | Paused::Failed(_)) | None => {
                 self.keep_leftovers(&mut running.store);
                 let failure = Failure::new(
                     FailureKind::Trap,
@@ -551,6 +565,16 @@ impl CallTask {
         Failure::exit(code, message)
     }
 
+    /// The failure a parked op ended the call with.
+    fn op_failed(&self, failure: MpiFailure) -> Failure {
+        let message = format!("{} failed: {}", self.name(), failure.message);
+        match (failure.exit_code, failure.timed_out) {
+            (Some(code), _) => Failure::exit(code, message),
+            (None, true) => Failure::new(FailureKind::Timeout, message),
+            (None, false) => Failure::new(FailureKind::Trap, message),
+        }
+    }
+
     fn timed_out(&self) -> Failure {
         Failure::new(
             FailureKind::Timeout,
@@ -646,6 +670,7 @@ impl Instantiating<'_> {
         let mut host = HostState::new(self.limits, io, chaining, state, files);
         host.entry = adapter.entry();
         host.sidecar = CallSidecar::new(self.guest.sidecar);
+        host.mpi = CallMpi::new(self.call);
         let mut store = Store::new(self.module.engine(), host);
         store.limiter(|host| &mut host.limiter);
         // Start functions and the allocator are not preempted: they draw on the whole budget.

@@ -34,12 +34,14 @@ use crate::first_poll;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
 use crate::host::local_state::LocalState;
+use crate::host::mpi::{MpiDone, MpiFailure, MpiOp};
 use crate::host::park::{HostOp, OpResult, Refusal};
 use crate::host::sidecar::NO_SIDECAR;
 use crate::host::state::{LocalGuard, StateOp, StateOutcome};
 use crate::limits::Limits;
 use crate::local_calls::{LocalCall, LocalCalls};
 use crate::memory_pool::MemoryPool;
+use crate::mpi::Worlds;
 use crate::parked::{ParkedCall, ParkedCount};
 use crate::pool::WorkerPool;
 use crate::reporting::Reporter;
@@ -102,6 +104,8 @@ struct Inner {
     /// Where parked calls' host ops run.
     runtime: tokio::runtime::Handle,
     sidecar: Option<Sidecar>,
+    /// The MPI worlds whose ranks run here.
+    worlds: Worlds,
 }
 
 /// The caller of a host op, as the op needs to know it.
@@ -177,6 +181,7 @@ impl Executor {
                 local_state: Arc::new(LocalState::new(config.max_local_state_bytes)),
                 runtime,
                 sidecar: config.sidecar.map(Sidecar::new),
+                worlds: Worlds::default(),
             }
         });
         Self { inner }
@@ -295,6 +300,7 @@ impl Inner {
     /// executor (see [`LocalRun`]).
     fn after_end(&self, outcome: CallResult, local: bool) {
         self.local_calls.forget_children(outcome.id);
+        self.worlds.call_ended(&outcome);
         record_call(&outcome);
         // Off the answer's path: the caller has the result now, the scheduler's table a moment
         // later (its status polls and quota checks allow for that).
@@ -580,7 +586,88 @@ impl Inner {
                 let fetched = within(parent, self.fetch(parent, &op.what)).await;
                 OpResult::Fetched(op, fetched)
             }
+            HostOp::Mpi(op) => OpResult::Mpi(self.mpi(parent, op).await),
         }
+    }
+
+    /// A rank's blocking MPI call, within its call's time.
+    async fn mpi(self: &Arc<Self>, parent: &Parent, op: MpiOp) -> Result<MpiDone, MpiFailure> {
+        let (waiting, world) = (op.waiting_for(), op.world().cloned());
+        let who = op.who(parent.id);
+        let done = async {
+            match op {
+                MpiOp::Init {
+                    world_id,
+                    size,
+                    input,
+                    cmdline,
+                    ..
+                } => self.mpi_init(parent, world_id, size, input, cmdline).await,
+                op => op.run().await,
+            }
+        };
+        match tokio::time::timeout_at(parent.deadline.into(), done).await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(why)) => Err(MpiFailure {
+                message: format!("{who} stopped: {why}"),
+                timed_out: false,
+                exit_code: world.and_then(|w| w.abort_code()),
+            }),
+            Err(_) => Err(MpiFailure {
+                message: format!("{who} waited {waiting} until the call's time ran out"),
+                timed_out: true,
+                exit_code: None,
+            }),
+        }
+    }
+
+    /// `MPI_Init`: rank 0 makes its world and starts ranks 1..size here, each a chained call
+    /// of its function with its input; another rank joins its world.
+    async fn mpi_init(
+        self: &Arc<Self>,
+        parent: &Parent,
+        world_id: u64,
+        size: u32,
+        input: bytes::Bytes,
+        cmdline: String,
+    ) -> Result<MpiDone, String> {
+        if world_id != 0 {
+            return self
+                .worlds
+                .get(world_id)
+                .map(MpiDone::Joined)
+                .ok_or_else(|| {
+                    "its world is not on this executor (it ended, or rank 0 ran elsewhere)".into()
+                });
+        }
+        let max = self.limits.max_mpi_world_size;
+        if size > max {
+            return Err(format!(
+                "a world of {size} ranks is over the limit of {max} (the executor's \
+                 --max-mpi-world-size)"
+            ));
+        }
+        let world = self.worlds.create(parent.id, size);
+        for rank in 1..size {
+            let mut child = self.child_call(parent, parent.function.clone(), input.clone());
+            child.cmdline = cmdline.clone();
+            child.mpi_world_size = size;
+            child.mpi_world_id = world.id;
+            child.mpi_rank = rank;
+            match self.place_here(parent, child).await {
+                Ok(child) => {
+                    // Registered before it starts, so its end always reaches the world.
+                    self.worlds.add_rank(&world, rank, child.id);
+                    self.start_placed(child);
+                }
+                Err(refusal) => {
+                    let why = format!("rank {rank} could not be started: {}", refusal.message);
+                    world.break_with(why.clone());
+                    return Err(why);
+                }
+            }
+        }
+        Ok(MpiDone::Joined(world))
     }
 
     /// The bytes a parked import fetches.
@@ -712,17 +799,7 @@ impl Inner {
         function: String,
         input: bytes::Bytes,
     ) -> Result<u64, Refusal> {
-        let mut child = Call {
-            path: format!("/f/{}/{function}", parent.user),
-            user: parent.user.clone(),
-            function,
-            method: "POST".into(),
-            input,
-            parent_id: parent.id,
-            depth: parent.depth + 1,
-            root_id: parent.root,
-            ..Call::default()
-        };
+        let child = self.child_call(parent, function, input);
         if !self.admission.has_room() {
             let placement = self
                 .scheduler
@@ -734,6 +811,29 @@ impl Inner {
                 .map_err(|e| refusal("chain", e))?;
             return Ok(placement.call_id);
         }
+        let child = self.place_here(parent, child).await?;
+        let id = child.id;
+        self.start_placed(child);
+        Ok(id)
+    }
+
+    /// A call `parent` chains, of its user's `function`.
+    fn child_call(&self, parent: &Parent, function: String, input: bytes::Bytes) -> Call {
+        Call {
+            path: format!("/f/{}/{function}", parent.user),
+            user: parent.user.clone(),
+            function,
+            method: "POST".into(),
+            input,
+            parent_id: parent.id,
+            depth: parent.depth + 1,
+            root_id: parent.root,
+            ..Call::default()
+        }
+    }
+
+    /// `child` given an id (and its function's module and settings) to run here.
+    async fn place_here(&self, parent: &Parent, mut child: Call) -> Result<Call, Refusal> {
         let leased = match &self.chain_leases {
             Some(leases) => {
                 let tree = Tree {
@@ -762,20 +862,20 @@ impl Inner {
         child.id = placement.call_id;
         child.module_hash = placement.module_hash;
         child.settings = placement.settings;
-        // Chained calls are never refused for room, so this admission cannot fail.
-        let admitted = self
-            .admission
-            .admit(true)
-            .map_err(|e| refusal("chain", e))?;
+        Ok(child)
+    }
+
+    /// Starts a placed chained call here.
+    fn start_placed(self: &Arc<Self>, child: Call) {
         let run = LocalRun {
             inner: self.clone(),
             local: self.local_calls.started(&child),
-            admitted: Some(admitted),
+            admitted: Some(self.admission.admit_chained()),
             outcome: None,
         };
         let span = tracing::info_span!(
             "executor.chained",
-            call_id = placement.call_id,
+            call_id = child.id,
             abi = tracing::field::Empty
         );
         // Begun here, so the child is queued for a worker before its caller runs on.
@@ -784,7 +884,6 @@ impl Inner {
             .start_local(child, run)
             .instrument(span.clone());
         first_poll::start_here(&self.runtime, &span, start);
-        Ok(placement.call_id)
     }
 
     /// Publishes a function's event on its user's topic: how many subscribed functions it
@@ -1022,11 +1121,14 @@ impl Admission {
     /// Calls from outside are refused when the executor is full. Chained calls never are:
     /// their callers are already here, and refusing them could leave every caller waiting.
     fn admit(&self, chained: bool) -> Result<Admitted, ApiError> {
+        if chained {
+            return Ok(self.admit_chained());
+        }
         // Counted only when admitted, so a refusal never makes the executor look fuller.
         let before = self
             .live
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| {
-                (chained || live < self.max).then_some(live + 1)
+                (live < self.max).then_some(live + 1)
             })
             .map_err(|_| {
                 ApiError::resource_exhausted(format!(
@@ -1038,6 +1140,15 @@ impl Admission {
             .live_calls
             .set((before + 1) as f64);
         Ok(Admitted(self.live.clone()))
+    }
+
+    /// A chained call: never refused.
+    fn admit_chained(&self) -> Admitted {
+        let before = self.live.fetch_add(1, Ordering::AcqRel);
+        fwasm_proto::metrics::meters()
+            .live_calls
+            .set((before + 1) as f64);
+        Admitted(self.live.clone())
     }
 
     fn has_room(&self) -> bool {

@@ -21,6 +21,7 @@ mod local_calls;
 mod memory_image;
 mod memory_import;
 mod memory_pool;
+mod mpi;
 mod parked;
 mod pool;
 mod reporting;

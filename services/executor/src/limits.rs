@@ -25,6 +25,8 @@ pub struct Limits {
     pub max_state_value_bytes: usize,
     /// Most bytes of stdout and stderr kept per call; the rest is cut.
     pub max_stdout_bytes: usize,
+    /// Most ranks in an MPI world a call starts.
+    pub max_mpi_world_size: u32,
 }
 
 impl Default for Limits {
@@ -40,6 +42,7 @@ impl Default for Limits {
             max_chain_input_bytes: 16 << 20,
             max_state_value_bytes: 16 << 20,
             max_stdout_bytes: 1 << 20,
+            max_mpi_world_size: 64,
         }
     }
 }

@@ -89,6 +89,10 @@ const SDK_FILES: &[(&str, &str)] = &[
         include_str!("../../../sdk-c/include/fwasm.h"),
     ),
     (
+        "include/mpi.h",
+        include_str!("../../../sdk-c/include/mpi.h"),
+    ),
+    (
         "include/faasm/faasm.h",
         include_str!("../../../sdk-c/include/faasm/faasm.h"),
     ),
@@ -170,6 +174,7 @@ const SDK_FILES: &[(&str, &str)] = &[
     ),
     ("src/fwasm.c", include_str!("../../../sdk-c/src/fwasm.c")),
     ("src/faasm.c", include_str!("../../../sdk-c/src/faasm.c")),
+    ("src/mpi.c", include_str!("../../../sdk-c/src/mpi.c")),
     (
         "src/host_interface.c",
         include_str!("../../../sdk-c/src/host_interface.c"),
@@ -409,7 +414,7 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
             api.describe()
         )),
     }
-    let mut sdk_sources = vec!["fwasm.c"];
+    let mut sdk_sources = vec!["fwasm.c", "mpi.c"];
     if api == Api::Faasm {
         sdk_sources.extend(["faasm.c", "host_interface.c"]);
     }

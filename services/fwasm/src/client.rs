@@ -280,6 +280,8 @@ pub async fn subscribe(
 pub struct CallInput {
     pub input: Vec<u8>,
     pub cmdline: String,
+    /// Ranks of the MPI world the call starts; 0: not an MPI call.
+    pub mpi_world_size: u32,
 }
 
 impl From<Vec<u8>> for CallInput {
@@ -293,13 +295,18 @@ impl From<Vec<u8>> for CallInput {
 
 fn invoke_request(target: &str, input: impl Into<CallInput>) -> anyhow::Result<InvokeRequest> {
     let (user, function) = parse_target(target)?;
-    let CallInput { input, cmdline } = input.into();
+    let CallInput {
+        input,
+        cmdline,
+        mpi_world_size,
+    } = input.into();
     Ok(InvokeRequest {
         user,
         function,
         input: input.into(),
         headers: vec![],
         cmdline,
+        mpi_world_size,
     })
 }
 

@@ -52,6 +52,10 @@ enum Command {
         /// Faasm's `main` functions read it), e.g. --cmdline "-n 3 data.txt".
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         cmdline: String,
+        /// Run the function as an MPI world of N ranks (Faasm's `mpi_world_size`): this call
+        /// is rank 0, its MPI_Init starts ranks 1..N, and its output is rank 0's.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        mpi: Option<u32>,
         /// Start the call in the background and print its id instead of its output.
         #[arg(long = "async")]
         run_async: bool,
@@ -377,12 +381,14 @@ async fn run() -> anyhow::Result<()> {
             input,
             input_file,
             cmdline,
+            mpi,
             run_async,
             server,
         } => {
             let input = fwasm::client::CallInput {
                 input: text_or_file(input, input_file)?.unwrap_or_default(),
                 cmdline,
+                mpi_world_size: mpi.unwrap_or(0),
             };
             let out = &mut std::io::stdout();
             if run_async {

@@ -17,6 +17,20 @@ pub(crate) struct FaasmMessage {
     pub id: u64,
     pub python: bool,
     pub mpi: bool,
+    pub mpi_world_size: i32,
+}
+
+/// The world size of an MPI call that names none, as on Faasm (`DEFAULT_MPI_WORLD_SIZE`).
+pub(crate) const DEFAULT_MPI_WORLD_SIZE: u32 = 5;
+
+/// The MPI world size a Faasm message asks for: its `mpi_world_size`, or Faasm's default for
+/// one marked `mpi` without a size; 0 for a call that is not MPI.
+pub(crate) fn mpi_world_size(mpi: bool, size: i32) -> u32 {
+    match (mpi, size) {
+        (_, size) if size > 0 => size as u32,
+        (true, _) => DEFAULT_MPI_WORLD_SIZE,
+        (false, _) => 0,
+    }
 }
 
 /// What a message asks for, or the exact reply Faasm gives when it asks for nothing usable.
@@ -29,6 +43,7 @@ pub(crate) enum FaasmRequest {
         cmdline: String,
         /// Reply with the call id at once instead of waiting for the output.
         is_async: bool,
+        mpi_world_size: u32,
     },
     Status {
         id: u64,
@@ -54,9 +69,6 @@ pub(crate) fn parse(body: &[u8]) -> FaasmRequest {
     if message.python {
         return FaasmRequest::Unsupported("Python functions are not supported");
     }
-    if message.mpi {
-        return FaasmRequest::Unsupported("MPI calls are not supported");
-    }
     if message.user.is_empty() {
         return FaasmRequest::Invalid("Empty user".into());
     }
@@ -69,6 +81,7 @@ pub(crate) fn parse(body: &[u8]) -> FaasmRequest {
         input: message.input_data,
         cmdline: message.cmdline,
         is_async: message.is_async,
+        mpi_world_size: mpi_world_size(message.mpi, message.mpi_world_size),
     }
 }
 
@@ -86,6 +99,7 @@ mod tests {
                 input: "hi".into(),
                 cmdline: String::new(),
                 is_async: false,
+                mpi_world_size: 0,
             }
         );
         let FaasmRequest::Call { cmdline, .. } =
@@ -94,6 +108,24 @@ mod tests {
             panic!("not a call")
         };
         assert_eq!(cmdline, "-n 3 in.txt");
+    }
+
+    #[test]
+    fn an_mpi_message_names_its_world_size_or_gets_faasms_default() {
+        let size = |json: &[u8]| match parse(json) {
+            FaasmRequest::Call { mpi_world_size, .. } => mpi_world_size,
+            other => panic!("not a call: {other:?}"),
+        };
+        assert_eq!(
+            size(br#"{"user": "u", "function": "f", "mpi_world_size": 4}"#),
+            4
+        );
+        assert_eq!(size(br#"{"user": "u", "function": "f", "mpi": true}"#), 5);
+        assert_eq!(
+            size(br#"{"user": "u", "function": "f", "mpi": true, "mpi_world_size": 2}"#),
+            2
+        );
+        assert_eq!(size(br#"{"user": "u", "function": "f"}"#), 0);
     }
 
     #[test]

@@ -447,12 +447,6 @@ fn invocations_of(batch: &BatchRequest) -> Result<Vec<(i32, Invocation)>, Planne
                 "Python functions are not supported",
             ));
         }
-        if message.mpi || message.mpi_world_size > 1 {
-            return Err(PlannerError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "MPI calls are not supported",
-            ));
-        }
         let pick = |own: &str, batch: &str| match own {
             "" => batch.to_string(),
             own => own.to_string(),
@@ -469,6 +463,7 @@ fn invocations_of(batch: &BatchRequest) -> Result<Vec<(i32, Invocation)>, Planne
             .map_err(|e| PlannerError::bad_batch(format!("input_data is not base64: {e}")))?;
         let invocation = Invocation {
             cmdline: message.cmdline.clone(),
+            mpi_world_size: crate::faasm_json::mpi_world_size(message.mpi, message.mpi_world_size),
             ..Invocation::post(user, function, Bytes::from(input))
         };
         invocations.push((message.id, invocation));
@@ -613,10 +608,6 @@ mod tests {
         assert_eq!(
             refusal(r#"{"user": "u", "function": "f"}"#),
             (400, "Bad BatchExecRequest: it has no messages".into())
-        );
-        assert_eq!(
-            refusal(r#"{"messages": [{"user": "u", "function": "f", "mpi_world_size": 4}]}"#),
-            (501, "MPI calls are not supported".into())
         );
         assert_eq!(refusal(r#"{"type": "THREADS", "messages": [{}]}"#).0, 501);
         assert_eq!(

@@ -122,6 +122,8 @@ pub struct Invocation {
     pub input: Bytes,
     /// The program's command line (argv after its name), Faasm's `cmdline`.
     pub cmdline: String,
+    /// Run as an MPI world of this many ranks (Faasm's `mpi_world_size`); 0: not MPI.
+    pub mpi_world_size: u32,
 }
 
 impl Gateway {
@@ -672,6 +674,7 @@ impl Invocation {
             headers: self.headers,
             input: self.input,
             cmdline: self.cmdline,
+            mpi_world_size: self.mpi_world_size,
             ..Call::default()
         }
     }

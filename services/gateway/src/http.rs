@@ -226,7 +226,7 @@ impl FromRequest<Arc<Gateway>> for HttpInvocation {
                 })
                 .collect(),
             input: Bytes::new(),
-            cmdline: String::new(),
+            ..Invocation::default()
         };
         let body = Bytes::from_request(Request::from_parts(parts, body), gateway).await;
         invocation.input = body_or_error(body, "input", gateway.config().max_input_bytes)
@@ -333,20 +333,23 @@ async fn invoke_json(
     if faasm_planner::is_planner_message(&body) {
         return faasm_planner::handle(&gateway, &body).await;
     }
-    let (user, function, input, cmdline, is_async) = match faasm_json::parse(&body) {
+    let (user, function, input, cmdline, is_async, mpi_world_size) = match faasm_json::parse(&body)
+    {
         FaasmRequest::Call {
             user,
             function,
             input,
             cmdline,
             is_async,
-        } => (user, function, input, cmdline, is_async),
+            mpi_world_size,
+        } => (user, function, input, cmdline, is_async, mpi_world_size),
         FaasmRequest::Status { id } => return status_response(&gateway, id).await,
         FaasmRequest::Invalid(message) => return text(StatusCode::BAD_REQUEST, message),
         FaasmRequest::Unsupported(message) => return text(StatusCode::NOT_IMPLEMENTED, message),
     };
     let invocation = Invocation {
         cmdline,
+        mpi_world_size,
         ..Invocation::post(user, function, Bytes::from(input))
     };
     if is_async {

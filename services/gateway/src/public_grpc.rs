@@ -168,6 +168,7 @@ fn invocation(req: InvokeRequest) -> Invocation {
     Invocation {
         headers: req.headers,
         cmdline: req.cmdline,
+        mpi_world_size: req.mpi_world_size,
         ..Invocation::post(req.user, req.function, req.input)
     }
 }

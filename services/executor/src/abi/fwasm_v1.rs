@@ -17,6 +17,7 @@ use super::{
 };
 use crate::call::{Context, Failure};
 use crate::host::memory::{Args, copy_out, cut_message, guest_slice};
+use crate::host::mpi::imports as mpi;
 use crate::host::park::{HostOp, Refusal, park_or_refuse};
 use crate::host::state::{self, Answer};
 use crate::host::{HostState, chaining, io, publishing};
@@ -24,8 +25,8 @@ use crate::host::{HostState, chaining, io, publishing};
 pub(crate) struct FwasmV1;
 
 /// What a v1 module may import, for the message about one it may not.
-const PROVIDES: &str = "it provides the `fwasm_v1` imports, the sidecar's `fwasm_sidecar` and \
-WASI preview1, `wasi_snapshot_preview1`";
+const PROVIDES: &str = "it provides the `fwasm_v1` imports, the sidecar's `fwasm_sidecar`, MPI's \
+`env.MPI_*` (sdk-c's mpi.h) and WASI preview1, `wasi_snapshot_preview1`";
 
 impl Adapter for FwasmV1 {
     fn abis(&self) -> &'static [Abi] {
@@ -91,6 +92,7 @@ impl Adapter for FwasmV1 {
             .iter()
             .copied()
             .chain(sidecar::IMPORTS.iter().copied())
+            .chain(mpi::signatures())
             .chain(wasi_preview1::signatures());
         expect_imports(module, known, PROVIDES)
     }
@@ -98,6 +100,7 @@ impl Adapter for FwasmV1 {
     fn define_imports(&self, linker: &mut Linker<HostState>) {
         define_imports(linker);
         sidecar::define_imports(linker);
+        mpi::define(linker);
         wasi_preview1::define_imports(linker);
     }
 

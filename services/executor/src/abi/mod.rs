@@ -537,7 +537,7 @@ mod tests {
         let err = check(&GOOD.replace("\"fwasm_v1\" \"log\"", "\"env\" \"mystery\"")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "module imports `env.mystery`, which fwasm does not provide (it provides the `fwasm_v1` imports, the sidecar's `fwasm_sidecar` and WASI preview1, `wasi_snapshot_preview1`)"
+            "module imports `env.mystery`, which fwasm does not provide (it provides the `fwasm_v1` imports, the sidecar's `fwasm_sidecar`, MPI's `env.MPI_*` (sdk-c's mpi.h) and WASI preview1, `wasi_snapshot_preview1`)"
         );
     }
 
@@ -733,7 +733,13 @@ mod tests {
             err.starts_with("module imports `env.__faasm_s3_get_num_buckets`, which fwasm does not provide (it provides Faasm's host interface"),
             "{err}"
         );
-        assert!(err.contains("not its Python, S3 or MPI imports"), "{err}");
+        assert!(err.contains("but not its Python or S3 imports"), "{err}");
+        // A program that only calls MPI is one of Faasm's toolchain too.
+        let mpi_only = FAASM_TOOLCHAIN.replace(
+            r#"(import "env" "__faasm_read_input" (func (param i32 i32) (result i32)))"#,
+            r#"(import "env" "MPI_Barrier" (func (param i32) (result i32)))"#,
+        );
+        assert_eq!(check(&mpi_only), Ok(Abi::FaasmHost));
         let wrong = FAASM_TOOLCHAIN.replace("(param i32 i32) (result i32)", "(param i32)");
         assert!(
             check(&wrong)

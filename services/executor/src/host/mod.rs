@@ -12,6 +12,7 @@ pub(crate) mod files;
 pub(crate) mod io;
 pub(crate) mod local_state;
 pub(crate) mod memory;
+pub(crate) mod mpi;
 pub(crate) mod park;
 pub(crate) mod publishing;
 pub(crate) mod sidecar;
@@ -65,6 +66,10 @@ pub(crate) struct HostState {
     /// What the call's ABI keeps between the callbacks it makes (proxy-wasm's buffers).
     pub(crate) abi_state: Option<Box<dyn Any + Send>>,
     pub(crate) sidecar: CallSidecar,
+    pub(crate) mpi: mpi::CallMpi,
+    /// Set when a parked op's failure ends the call (an MPI world that broke): the call fails
+    /// with it as it resumes, even if its time ran out meanwhile.
+    pub(crate) op_failure: Option<mpi::MpiFailure>,
     /// The pooled region the instance's memory lives in, if it has one: dropped with the
     /// store, after the memory (wasmi drops a store's memories before its data).
     pub(crate) region: Option<PooledRegion>,
@@ -106,6 +111,8 @@ impl HostState {
             files,
             abi_state: None,
             sidecar: CallSidecar::new(false),
+            mpi: mpi::CallMpi::new(&fwasm_proto::pb::Call::default()),
+            op_failure: None,
             region: None,
         }
     }

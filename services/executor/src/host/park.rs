@@ -18,6 +18,7 @@ use super::HostState;
 use super::chaining::{self, Ended};
 use super::fetch::FetchOp;
 use super::files::FileOp;
+use super::mpi::{self, MpiDone, MpiFailure, MpiOp};
 use super::publishing;
 use super::state::{self, StateOp, StateOutcome};
 
@@ -38,6 +39,8 @@ pub(crate) enum HostOp {
     File(FileOp),
     /// Bytes an ABI's import hands to the guest once fetched.
     Fetch(FetchOp),
+    /// A blocking MPI call: a receive, a collective, joining or ending a world.
+    Mpi(MpiOp),
     /// An event for the subscribers of the caller's user's topic.
     Publish {
         topic: String,
@@ -58,6 +61,7 @@ pub(crate) enum OpResult {
     State(StateOp, Result<StateOutcome, Refusal>),
     File(FileOp, Result<Option<Bytes>, String>),
     Fetched(FetchOp, Result<Bytes, Refusal>),
+    Mpi(Result<MpiDone, MpiFailure>),
     /// How many subscribed functions the event started, or why it was refused and how many
     /// it had started by then.
     Published(Result<u32, (u32, Refusal)>),
@@ -140,5 +144,6 @@ fn op_value(store: &mut Store<HostState>, memory: Memory, result: OpResult) -> i
         OpResult::File(op, fetched) => (op.then)(store, memory, fetched),
         OpResult::Fetched(op, fetched) => (op.then)(store, memory, fetched),
         OpResult::Published(started) => publishing::published(store.data_mut(), started).into(),
+        OpResult::Mpi(done) => mpi::complete(store, memory, done),
     }
 }

@@ -10,6 +10,7 @@ use wasmi::{Caller, Linker, Memory, Module, Store, ValType};
 use super::{FUNCTION_POINTER_MAGIC, FaasmCall, Mapped};
 use crate::abi::{ImportSignature, ValidationError, expect_imports, wasi_preview1};
 use crate::host::memory::{Args, GuestBuf, copy_into, guest_slice};
+use crate::host::mpi::imports as mpi;
 use crate::host::park::{HostOp, Refusal, park};
 use crate::host::state::{self, Answer, StateOp};
 use crate::host::{AfterOp, HostState, chaining};
@@ -68,14 +69,19 @@ pub(crate) const IMPORTS: &[ImportSignature] = &[
 /// What a Faasm binary may import, for the message about one it may not.
 const PROVIDES: &str = "it provides Faasm's host interface (`env.__faasm_*`: input, output, \
 chaining, awaiting, state, locks, conf flags, and the shared-memory and migration calls, which \
-do nothing for a function on one thread that is never migrated) but not its Python, S3 or MPI \
+do nothing for a function on one thread that is never migrated), MPI's `env.MPI_*` (not \
+one-sided windows, sub-communicators or user-defined operations), but not its Python or S3 \
 imports, nor `__faasm_push_state_partial_mask`, `__faasm_write_state_from_file` or \
 `__faasm_host_interface_test`; `env.mmap`, `munmap` and `__sbrk`; and WASI preview1";
 
 pub(super) fn check(module: &Module) -> Result<(), ValidationError> {
     expect_imports(
         module,
-        IMPORTS.iter().copied().chain(wasi_preview1::signatures()),
+        IMPORTS
+            .iter()
+            .copied()
+            .chain(mpi::signatures())
+            .chain(wasi_preview1::signatures()),
         PROVIDES,
     )
 }
@@ -432,6 +438,7 @@ macro_rules! arg {
 }
 
 pub(super) fn define(linker: &mut Linker<HostState>) {
+    mpi::define(linker);
     define_single_thread(linker);
     define_io_and_chaining(linker);
     define_state(linker);

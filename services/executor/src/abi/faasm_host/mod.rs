@@ -73,9 +73,10 @@ impl Adapter for FaasmHost {
     }
 
     fn recognise(&self, module: &Module) -> Option<Abi> {
-        let imports_faasm = module
-            .imports()
-            .any(|i| i.module() == imports::MODULE && i.name().starts_with("__faasm_"));
+        let imports_faasm = module.imports().any(|i| {
+            i.module() == imports::MODULE
+                && (i.name().starts_with("__faasm_") || i.name().starts_with("MPI_"))
+        });
         (imports_faasm && exports(module, EXPORT_START)).then_some(Abi::FaasmHost)
     }
 

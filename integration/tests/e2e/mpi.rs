@@ -1,0 +1,187 @@
+//! MPI worlds: a clang-built MPI program (integration/functions-c/mpi_checks.c, sdk-c's
+//! `mpi.h`) run as worlds of 1, 2, 4 and 8 ranks through `fwasm up`, started by gRPC's
+//! `mpi_world_size` and Faasm's JSON message (faasmctl's planner batch: faasmctl.rs); and the
+//! ways a world ends badly (a rank that traps, a receive nobody matches, `MPI_Abort`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fwasm_executor::{ExecutorConfig, Limits};
+use fwasm_proto::pb::{CallResult, CallStatus, FailureKind, InvokeRequest};
+
+use crate::c_guests::c_guest;
+use crate::support::{Platform, test_executor_config, test_limits, up, up_with};
+
+async fn with_mpi_checks(p: &Platform) {
+    p.upload("mpi/checks", c_guest("mpi_checks.c")).await;
+}
+
+/// Runs `check` as a world of `size` ranks over gRPC.
+async fn world(p: &Platform, size: u32, check: &str) -> CallResult {
+    let request = InvokeRequest {
+        user: "mpi".into(),
+        function: "checks".into(),
+        input: check.as_bytes().to_vec().into(),
+        mpi_world_size: size,
+        ..InvokeRequest::default()
+    };
+    let mut client = p.grpc_client().await;
+    client.invoke(request).await.expect("Invoke").into_inner()
+}
+
+fn output(result: &CallResult) -> String {
+    assert_eq!(
+        result.status,
+        CallStatus::Success as i32,
+        "the world failed: {}\nstdout: {}",
+        result.error,
+        String::from_utf8_lossy(&result.stdout)
+    );
+    String::from_utf8_lossy(&result.output).into_owned()
+}
+
+/// A state key no other test run uses.
+fn fresh_key() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    format!("barrier-{}", nanos.as_nanos())
+}
+
+#[tokio::test]
+async fn every_check_passes_at_world_sizes_1_2_4_and_8() {
+    let p = up().await;
+    with_mpi_checks(&p).await;
+    for size in [1u32, 2, 4, 8] {
+        let n = size as i64;
+        let sum = n * (n - 1) / 2;
+        let expected = [
+            ("ring", format!("got {}", (n - 1) % n)),
+            ("allreduce", format!("sum={sum} max={}", n - 1)),
+            ("bcast", "100 101 102 103".into()),
+            ("scatter", format!("gathered 0..{}", 4 * n - 2)),
+            ("alltoall", format!("last {}", (n - 1) * (n - 1))),
+            ("scan", "prefix 1".into()),
+            ("cart", format!("source {} dest {}", (n - 1) % n, 1 % n)),
+            ("waitall", format!("{} receives", n - 1)),
+            ("probe", "probed".into()),
+        ];
+        for (check, computed) in expected {
+            let result = world(&p, size, check).await;
+            assert_eq!(
+                output(&result),
+                format!("{check} ok size={size} {computed}"),
+                "at size {size}"
+            );
+        }
+        let key = fresh_key();
+        let result = world(&p, size, &format!("barrier {key}")).await;
+        assert_eq!(
+            output(&result),
+            format!("barrier {key} ok size={size} 3 rounds")
+        );
+    }
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_world_of_16_runs_on_2_workers_its_waiting_ranks_parked() {
+    let p = up_with(ExecutorConfig {
+        workers: 2,
+        ..test_executor_config()
+    })
+    .await;
+    with_mpi_checks(&p).await;
+    for check in ["allreduce", "waitall"] {
+        let result = world(&p, 16, check).await;
+        assert!(output(&result).starts_with(&format!("{check} ok size=16")));
+    }
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn faasms_json_message_starts_worlds_of_its_size_or_faasms_default() {
+    let p = up().await;
+    with_mpi_checks(&p).await;
+    let message =
+        r#"{"user": "mpi", "function": "checks", "input_data": "allreduce", "mpi_world_size": 4}"#;
+    assert_eq!(
+        p.post_message(message).await,
+        (200, "allreduce ok size=4 sum=6 max=3\n".into())
+    );
+    // `mpi` without a size: Faasm's default world of 5.
+    let message = r#"{"user": "mpi", "function": "checks", "input_data": "ring", "mpi": true}"#;
+    assert_eq!(
+        p.post_message(message).await,
+        (200, "ring ok size=5 got 4\n".into())
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_rank_that_traps_fails_the_world_naming_it() {
+    let p = up().await;
+    with_mpi_checks(&p).await;
+    let result = world(&p, 4, "trap").await;
+    assert_eq!(result.status, CallStatus::Failed as i32);
+    assert!(
+        result.error.contains("rank 3 failed: mpi/checks trapped"),
+        "{}",
+        result.error
+    );
+    // The executor serves on.
+    assert!(output(&world(&p, 2, "ring").await).starts_with("ring ok size=2"));
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn mpi_abort_ends_the_world_with_its_code() {
+    let p = up().await;
+    with_mpi_checks(&p).await;
+    let result = world(&p, 3, "abort").await;
+    assert_eq!(result.status, CallStatus::Failed as i32);
+    assert_eq!(result.return_code, 7, "{}", result.error);
+    assert!(
+        result.error.contains("rank 2 called MPI_Abort with code 7"),
+        "{}",
+        result.error
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_receive_nobody_matches_ends_at_the_calls_timeout_saying_what_it_waited_for() {
+    let p = up_with(ExecutorConfig {
+        limits: Limits {
+            timeout: Duration::from_secs(2),
+            ..test_limits()
+        },
+        ..test_executor_config()
+    })
+    .await;
+    with_mpi_checks(&p).await;
+    let result = world(&p, 2, "never").await;
+    assert_eq!(result.status, CallStatus::Failed as i32);
+    assert_eq!(result.failure, FailureKind::Timeout as i32);
+    assert!(
+        result
+            .error
+            .contains("waited for a message from rank 1 with tag 0 until the call's time ran out"),
+        "{}",
+        result.error
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_world_over_the_size_limit_is_refused_saying_so() {
+    let p = up().await;
+    with_mpi_checks(&p).await;
+    let result = world(&p, 65, "ring").await;
+    assert_eq!(result.status, CallStatus::Failed as i32);
+    assert!(
+        result
+            .error
+            .contains("a world of 65 ranks is over the limit of 64"),
+        "{}",
+        result.error
+    );
+    p.stop().await;
+}

@@ -1,0 +1,419 @@
+//! A call's side of MPI: which rank of which world it is, its open requests, its Cartesian
+//! communicators, and the ops a blocking MPI import parks the call for. The imports
+//! themselves are in `imports.rs`; the worlds in `crate::mpi`.
+//!
+//! MPI errors are fatal, as MPI's default error handler (and Faasm) makes them: an import
+//! that cannot do what it is asked fails the rank's call with the reason, and that breaks the
+//! world for the other ranks.
+
+pub(crate) mod imports;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use wasmi::{Memory, Store};
+
+use super::HostState;
+use super::memory::copy_into;
+use crate::mpi::World;
+use crate::mpi::collective::{Collective, Pieces};
+use crate::mpi::world::Matching;
+
+/// How a rank's blocking MPI call ended badly: the call fails with this.
+#[derive(Debug)]
+pub(crate) struct MpiFailure {
+    pub(crate) message: String,
+    /// The call's time ran out while it waited.
+    pub(crate) timed_out: bool,
+    /// A rank called `MPI_Abort` with this code: the call exits with it too.
+    pub(crate) exit_code: Option<i32>,
+}
+
+/// The MPI side of one call.
+pub(crate) struct CallMpi {
+    call_id: u64,
+    /// The world this call joins (0: it makes one, as rank 0).
+    world_id: u64,
+    rank: u32,
+    /// The world's size, for a rank 0 that makes it.
+    size: u32,
+    /// What the other ranks get, for a rank 0 that starts them.
+    input: Bytes,
+    cmdline: String,
+    /// Set by `MPI_Init`.
+    pub(crate) world: Option<Arc<World>>,
+    pub(crate) finalized: bool,
+    /// Collectives this rank has entered: every rank's n-th is the same round.
+    collectives: u64,
+    /// Receives posted and not yet matched, in the order posted (which is the order they match
+    /// in).
+    posted: VecDeque<Posted>,
+    /// Requests complete and not yet waited for, with their status.
+    done: HashMap<i32, Status>,
+    next_request: i32,
+    /// The Cartesian communicators this rank made, by the guest address of their handle.
+    pub(crate) carts: HashMap<u32, Cart>,
+}
+
+/// A posted receive: where its message goes.
+#[derive(Debug, Clone)]
+pub(crate) struct Posted {
+    pub(crate) request: i32,
+    pub(crate) matching: Matching,
+    pub(crate) buf: u32,
+    pub(crate) capacity: u32,
+}
+
+/// What `MPI_Status` reports of a completed request.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Status {
+    pub(crate) source: i32,
+    pub(crate) tag: i32,
+    pub(crate) bytes: i32,
+}
+
+impl Status {
+    /// `MPI_Status` as Faasm lays it out: source, tag, error, byte count (4 x i32).
+    pub(crate) fn encode(&self) -> [u8; 16] {
+        let mut out = [0; 16];
+        out[0..4].copy_from_slice(&self.source.to_le_bytes());
+        out[4..8].copy_from_slice(&self.tag.to_le_bytes());
+        out[12..16].copy_from_slice(&self.bytes.to_le_bytes());
+        out
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Cart {
+    pub(crate) dims: Vec<i32>,
+    pub(crate) periods: Vec<bool>,
+}
+
+/// Where a collective's share lands in guest memory: piece i at `placements[i]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Placement {
+    pub(crate) addr: u32,
+    pub(crate) capacity: u32,
+}
+
+/// What a blocking MPI import parks its call for.
+pub(crate) enum MpiOp {
+    /// Rank 0 makes its world and starts ranks 1..size; another rank joins its world.
+    Init {
+        world_id: u64,
+        rank: u32,
+        size: u32,
+        input: Bytes,
+        cmdline: String,
+    },
+    /// Receives, in the order posted: the ones a `MPI_Recv` or `MPI_Wait*` needs, and every
+    /// receive posted before them (which MPI matches first).
+    Receive {
+        world: Arc<World>,
+        rank: u32,
+        receives: Vec<Posted>,
+    },
+    Probe {
+        world: Arc<World>,
+        rank: u32,
+        matching: Matching,
+        status: Option<u32>,
+    },
+    Collective {
+        world: Arc<World>,
+        rank: u32,
+        seq: u64,
+        collective: Collective,
+        contribution: Pieces,
+        placements: Vec<Placement>,
+    },
+    Finalize {
+        world: Arc<World>,
+        rank: u32,
+    },
+}
+
+/// What a completed [`MpiOp`] hands the call.
+pub(crate) enum MpiDone {
+    Joined(Arc<World>),
+    /// Bytes to write into guest memory, and the receive requests now complete.
+    Wrote {
+        writes: Vec<(u32, Bytes)>,
+        completed: Vec<(i32, Status)>,
+    },
+}
+
+impl std::fmt::Debug for MpiOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.waiting_for())
+    }
+}
+
+impl std::fmt::Debug for MpiDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MpiDone::Joined(world) => write!(f, "joined world {}", world.id),
+            MpiDone::Wrote { writes, .. } => write!(f, "{} writes", writes.len()),
+        }
+    }
+}
+
+impl MpiOp {
+    /// What the rank waits for, for the message if its time runs out.
+    pub(crate) fn waiting_for(&self) -> String {
+        let from = |m: &Matching| {
+            let source = m.source.map_or("any rank".into(), |s| format!("rank {s}"));
+            match m.tag {
+                Some(tag) => format!("{source} with tag {tag}"),
+                None => source,
+            }
+        };
+        match self {
+            MpiOp::Init { .. } => "in MPI_Init for its world's ranks to start".into(),
+            MpiOp::Receive { receives, .. } => {
+                let last = receives.last().map(|r| from(&r.matching));
+                format!(
+                    "for a message from {}",
+                    last.unwrap_or_else(|| "no one".into())
+                )
+            }
+            MpiOp::Probe { matching, .. } => format!("in MPI_Probe for {}", from(matching)),
+            MpiOp::Collective { collective, .. } => {
+                format!("in {} for the other ranks", collective.describe())
+            }
+            MpiOp::Finalize { .. } => "in MPI_Finalize for the other ranks to end".into(),
+        }
+    }
+
+    /// Does the op (all but `Init`, which the executor does). `Err`: why the world broke.
+    pub(crate) async fn run(self) -> Result<MpiDone, String> {
+        match self {
+            MpiOp::Init { .. } => Err("MPI_Init is the executor's to do".into()),
+            MpiOp::Receive {
+                world,
+                rank,
+                receives,
+            } => {
+                let mut writes = Vec::with_capacity(receives.len());
+                let mut completed = Vec::with_capacity(receives.len());
+                for posted in receives {
+                    let message = world.receive(rank, posted.matching, true).await?;
+                    let fits = message.data.len().min(posted.capacity as usize);
+                    writes.push((posted.buf, message.data.slice(..fits)));
+                    let status = Status {
+                        source: message.source as i32,
+                        tag: message.tag,
+                        bytes: fits as i32,
+                    };
+                    completed.push((posted.request, status));
+                }
+                Ok(MpiDone::Wrote { writes, completed })
+            }
+            MpiOp::Probe {
+                world,
+                rank,
+                matching,
+                status,
+            } => {
+                let message = world.receive(rank, matching, false).await?;
+                let found = Status {
+                    source: message.source as i32,
+                    tag: message.tag,
+                    bytes: message.data.len() as i32,
+                };
+                let writes = status
+                    .map(|at| (at, Bytes::copy_from_slice(&found.encode())))
+                    .into_iter()
+                    .collect();
+                Ok(MpiDone::Wrote {
+                    writes,
+                    completed: Vec::new(),
+                })
+            }
+            MpiOp::Collective {
+                world,
+                rank,
+                seq,
+                collective,
+                contribution,
+                placements,
+            } => {
+                let share = world
+                    .collective(rank, seq, collective, contribution)
+                    .await?;
+                let writes = share
+                    .into_iter()
+                    .zip(placements)
+                    .map(|(piece, at)| {
+                        let fits = piece.len().min(at.capacity as usize);
+                        (at.addr, piece.slice(..fits))
+                    })
+                    .collect();
+                Ok(MpiDone::Wrote {
+                    writes,
+                    completed: Vec::new(),
+                })
+            }
+            MpiOp::Finalize { world, rank } => {
+                world.finalize(rank).await?;
+                Ok(MpiDone::Wrote {
+                    writes: Vec::new(),
+                    completed: Vec::new(),
+                })
+            }
+        }
+    }
+
+    /// `rank R of MPI world W`, for messages; `call_id` is the call's (a rank 0's world id).
+    pub(crate) fn who(&self, call_id: u64) -> String {
+        let (rank, world) = match self {
+            MpiOp::Init { world_id, rank, .. } => (*rank, *world_id),
+            MpiOp::Receive { world, rank, .. }
+            | MpiOp::Probe { world, rank, .. }
+            | MpiOp::Collective { world, rank, .. }
+            | MpiOp::Finalize { world, rank } => (*rank, world.id),
+        };
+        let world = if world == 0 { call_id } else { world };
+        format!("rank {rank} of MPI world {world}")
+    }
+
+    /// The world the op is in (none yet for `Init`).
+    pub(crate) fn world(&self) -> Option<&Arc<World>> {
+        match self {
+            MpiOp::Init { .. } => None,
+            MpiOp::Receive { world, .. }
+            | MpiOp::Probe { world, .. }
+            | MpiOp::Collective { world, .. }
+            | MpiOp::Finalize { world, .. } => Some(world),
+        }
+    }
+}
+
+impl CallMpi {
+    pub(crate) fn new(call: &fwasm_proto::pb::Call) -> Self {
+        Self {
+            call_id: call.id,
+            world_id: call.mpi_world_id,
+            rank: call.mpi_rank,
+            size: call.mpi_world_size.max(1),
+            input: call.input.clone(),
+            cmdline: call.cmdline.clone(),
+            world: None,
+            finalized: false,
+            collectives: 0,
+            posted: VecDeque::new(),
+            done: HashMap::new(),
+            next_request: 1,
+            carts: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn rank(&self) -> u32 {
+        self.rank
+    }
+
+    /// The op `MPI_Init` parks for.
+    pub(crate) fn init_op(&self) -> MpiOp {
+        MpiOp::Init {
+            world_id: self.world_id,
+            rank: self.rank,
+            size: self.size,
+            input: self.input.clone(),
+            cmdline: self.cmdline.clone(),
+        }
+    }
+
+    /// `rank R of MPI world W` (or of the world it is to make), for messages.
+    pub(crate) fn who(&self) -> String {
+        let world = match &self.world {
+            Some(world) => world.id,
+            None if self.world_id == 0 => self.call_id,
+            None => self.world_id,
+        };
+        format!("rank {} of MPI world {world}", self.rank)
+    }
+
+    /// The number of the next collective this rank enters.
+    pub(crate) fn next_collective(&mut self) -> u64 {
+        self.collectives += 1;
+        self.collectives - 1
+    }
+
+    /// A new request id (never 0, `MPI_REQUEST_NULL`).
+    pub(crate) fn new_request(&mut self) -> i32 {
+        let id = self.next_request;
+        self.next_request = self.next_request.checked_add(1).unwrap_or(1);
+        id
+    }
+
+    /// Posts a receive; returns its request id.
+    pub(crate) fn post(&mut self, matching: Matching, buf: u32, capacity: u32) -> i32 {
+        let request = self.new_request();
+        self.posted.push_back(Posted {
+            request,
+            matching,
+            buf,
+            capacity,
+        });
+        request
+    }
+
+    /// A send request: complete at once (sends are buffered).
+    pub(crate) fn sent(&mut self, status: Status) -> i32 {
+        let request = self.new_request();
+        self.done.insert(request, status);
+        request
+    }
+
+    /// Whether `request` is complete (or unknown: nothing to wait for).
+    pub(crate) fn is_done(&self, request: i32) -> bool {
+        !self.posted.iter().any(|p| p.request == request)
+    }
+
+    /// The receives to complete so that `request` is: it and every receive posted before it.
+    /// Empty if it is complete already.
+    pub(crate) fn receives_until(&mut self, request: i32) -> Vec<Posted> {
+        match self.posted.iter().position(|p| p.request == request) {
+            Some(at) => self.posted.drain(..=at).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The status of a completed request, forgotten once read (a request is waited for once).
+    pub(crate) fn take_status(&mut self, request: i32) -> Status {
+        self.done.remove(&request).unwrap_or_default()
+    }
+
+    /// The world, once `MPI_Init` has joined it.
+    pub(crate) fn world(&self) -> Option<&Arc<World>> {
+        self.world.as_ref()
+    }
+}
+
+/// Applies a completed op to the call: the world joined, or the bytes received written into
+/// guest memory (each place was checked when the op was made; memory never shrinks).
+pub(crate) fn complete(
+    store: &mut Store<HostState>,
+    memory: Memory,
+    done: Result<MpiDone, MpiFailure>,
+) -> i64 {
+    match done {
+        Ok(MpiDone::Joined(world)) => {
+            store.data_mut().mpi.world = Some(world);
+            0
+        }
+        Ok(MpiDone::Wrote { writes, completed }) => {
+            let data = memory.data_mut(&mut *store);
+            for (addr, bytes) in writes {
+                let _ = copy_into(data, &bytes, addr as i32, bytes.len() as i32);
+            }
+            store.data_mut().mpi.done.extend(completed);
+            0
+        }
+        Err(failure) => {
+            store.data_mut().op_failure = Some(failure);
+            -1
+        }
+    }
+}

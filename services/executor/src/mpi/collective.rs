@@ -1,0 +1,241 @@
+//! Collectives as rounds: each rank hands in its contribution (a list of byte pieces), and the
+//! last to arrive works out every rank's share at once. A rank's call waits (parked) for its
+//! share in one step, however many ranks take part.
+
+use bytes::{Bytes, BytesMut};
+
+use super::reduce::{self, Datatype, Op};
+
+/// What a rank hands in, and what it gets back: byte pieces, in rank order where there is one
+/// per rank.
+pub(crate) type Pieces = Vec<Bytes>;
+
+#[derive(Debug, Clone)]
+pub(crate) enum Collective {
+    Barrier,
+    /// The root hands in the buffer; every rank gets it.
+    Bcast {
+        root: u32,
+    },
+    /// The root hands in one piece per rank; rank i gets piece i.
+    Scatter {
+        root: u32,
+    },
+    /// Every rank hands in one piece; the root gets all of them (`MPI_Gather(v)`).
+    Gather {
+        root: u32,
+    },
+    /// Every rank hands in one piece; every rank gets all of them (`MPI_Allgather(v)`).
+    Allgather,
+    /// Every rank hands in one piece per rank; rank i gets every rank's piece i
+    /// (`MPI_Alltoall(v)`).
+    Alltoall,
+    /// Every rank hands in a buffer; the root gets them combined element by element.
+    Reduce {
+        root: u32,
+        op: Op,
+        datatype: Datatype,
+    },
+    Allreduce {
+        op: Op,
+        datatype: Datatype,
+    },
+    /// Rank i gets the buffers of ranks 0..=i combined.
+    Scan {
+        op: Op,
+        datatype: Datatype,
+    },
+    /// The buffers combined, then split: rank i gets `bytes[i]` bytes of it.
+    ReduceScatter {
+        op: Op,
+        datatype: Datatype,
+        bytes: Vec<usize>,
+    },
+}
+
+impl Collective {
+    /// The MPI function, for messages.
+    pub(crate) fn describe(&self) -> &'static str {
+        match self {
+            Collective::Barrier => "MPI_Barrier",
+            Collective::Bcast { .. } => "MPI_Bcast",
+            Collective::Scatter { .. } => "MPI_Scatter",
+            Collective::Gather { .. } => "MPI_Gather",
+            Collective::Allgather => "MPI_Allgather",
+            Collective::Alltoall => "MPI_Alltoall",
+            Collective::Reduce { .. } => "MPI_Reduce",
+            Collective::Allreduce { .. } => "MPI_Allreduce",
+            Collective::Scan { .. } => "MPI_Scan",
+            Collective::ReduceScatter { .. } => "MPI_Reduce_scatter",
+        }
+    }
+
+    /// Whether two ranks' calls are the same collective (its root and operation too).
+    pub(crate) fn same_as(&self, other: &Collective) -> bool {
+        use Collective::*;
+        match (self, other) {
+            (Barrier, Barrier) | (Allgather, Allgather) | (Alltoall, Alltoall) => true,
+            (Bcast { root: a }, Bcast { root: b })
+            | (Scatter { root: a }, Scatter { root: b })
+            | (Gather { root: a }, Gather { root: b }) => a == b,
+            (Reduce { root: a, op: x, .. }, Reduce { root: b, op: y, .. }) => a == b && x == y,
+            (Allreduce { op: x, .. }, Allreduce { op: y, .. })
+            | (Scan { op: x, .. }, Scan { op: y, .. })
+            | (ReduceScatter { op: x, .. }, ReduceScatter { op: y, .. }) => x == y,
+            _ => false,
+        }
+    }
+
+    /// Every rank's share, from every rank's contribution (in rank order).
+    pub(crate) fn shares(&self, contributions: Vec<Pieces>) -> Result<Vec<Pieces>, String> {
+        let size = contributions.len();
+        let piece = |rank: usize, at: usize| -> Result<Bytes, String> {
+            contributions[rank]
+                .get(at)
+                .cloned()
+                .ok_or_else(|| format!("rank {rank} handed {} too few pieces", self.describe()))
+        };
+        let column = |at: usize| -> Result<Pieces, String> {
+            (0..size).map(|rank| piece(rank, at)).collect()
+        };
+        Ok(match self {
+            Collective::Barrier => vec![Vec::new(); size],
+            Collective::Bcast { root } => vec![vec![piece(*root as usize, 0)?]; size],
+            Collective::Scatter { root } => {
+                let root = *root as usize;
+                (0..size)
+                    .map(|rank| piece(root, rank).map(|p| vec![p]))
+                    .collect::<Result<_, _>>()?
+            }
+            Collective::Gather { root } => {
+                let mut shares = vec![Vec::new(); size];
+                shares[*root as usize] = column(0)?;
+                shares
+            }
+            Collective::Allgather => vec![column(0)?; size],
+            Collective::Alltoall => (0..size).map(column).collect::<Result<_, _>>()?,
+            Collective::Reduce { root, op, datatype } => {
+                let mut shares = vec![Vec::new(); size];
+                shares[*root as usize] = vec![combine(*op, *datatype, &column(0)?)?];
+                shares
+            }
+            Collective::Allreduce { op, datatype } => {
+                vec![vec![combine(*op, *datatype, &column(0)?)?]; size]
+            }
+            Collective::Scan { op, datatype } => {
+                let buffers = column(0)?;
+                (1..=size)
+                    .map(|upto| combine(*op, *datatype, &buffers[..upto]).map(|b| vec![b]))
+                    .collect::<Result<_, _>>()?
+            }
+            Collective::ReduceScatter {
+                op,
+                datatype,
+                bytes,
+            } => {
+                let combined = combine(*op, *datatype, &column(0)?)?;
+                if bytes.len() != size || bytes.iter().sum::<usize>() > combined.len() {
+                    return Err(format!(
+                        "MPI_Reduce_scatter's counts ask for more than the {} bytes reduced",
+                        combined.len()
+                    ));
+                }
+                let mut at = 0;
+                bytes
+                    .iter()
+                    .map(|n| {
+                        at += n;
+                        vec![combined.slice(at - n..at)]
+                    })
+                    .collect()
+            }
+        })
+    }
+}
+
+/// The buffers combined element by element with `op`.
+fn combine(op: Op, datatype: Datatype, buffers: &[Bytes]) -> Result<Bytes, String> {
+    let Some((first, rest)) = buffers.split_first() else {
+        return Ok(Bytes::new());
+    };
+    if rest.iter().any(|b| b.len() != first.len()) {
+        return Err(format!(
+            "ranks reduced buffers of different sizes ({} bytes and {})",
+            first.len(),
+            rest.iter()
+                .find(|b| b.len() != first.len())
+                .map_or(0, Bytes::len)
+        ));
+    }
+    let mut into = BytesMut::from(&first[..]);
+    for buffer in rest {
+        reduce::apply(op, datatype, &mut into, buffer)?;
+    }
+    Ok(into.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ints(values: &[i32]) -> Bytes {
+        values
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<_>>()
+            .into()
+    }
+
+    #[test]
+    fn allreduce_sums_and_scan_sums_the_ranks_up_to_each() {
+        let contributions: Vec<Pieces> = (1..=4).map(|r| vec![ints(&[r, 10 * r])]).collect();
+        let (op, datatype) = (Op::Sum, Datatype::INT);
+        let all = Collective::Allreduce { op, datatype }.shares(contributions.clone());
+        assert!(all.unwrap().iter().all(|s| s == &vec![ints(&[10, 100])]));
+        let scan = Collective::Scan { op, datatype }
+            .shares(contributions)
+            .unwrap();
+        let firsts: Vec<Bytes> = scan.into_iter().map(|mut s| s.remove(0)).collect();
+        assert_eq!(
+            firsts,
+            [
+                ints(&[1, 10]),
+                ints(&[3, 30]),
+                ints(&[6, 60]),
+                ints(&[10, 100])
+            ]
+        );
+    }
+
+    #[test]
+    fn alltoall_gives_each_rank_its_column() {
+        let contributions: Vec<Pieces> = (0..3)
+            .map(|from| (0..3).map(|to| ints(&[10 * from + to])).collect())
+            .collect();
+        let shares = Collective::Alltoall.shares(contributions).unwrap();
+        assert_eq!(shares[2], vec![ints(&[2]), ints(&[12]), ints(&[22])]);
+    }
+
+    #[test]
+    fn gather_fills_only_the_roots_share_and_scatter_deals_the_roots_pieces() {
+        let contributions: Vec<Pieces> = (0..3).map(|r| vec![ints(&[r])]).collect();
+        let shares = Collective::Gather { root: 1 }
+            .shares(contributions)
+            .unwrap();
+        assert!(shares[0].is_empty() && shares[2].is_empty());
+        assert_eq!(shares[1], vec![ints(&[0]), ints(&[1]), ints(&[2])]);
+        let mut contributions: Vec<Pieces> = vec![Vec::new(); 3];
+        contributions[2] = vec![ints(&[5]), ints(&[6]), ints(&[7])];
+        let shares = Collective::Scatter { root: 2 }
+            .shares(contributions)
+            .unwrap();
+        assert_eq!(shares[0], vec![ints(&[5])]);
+    }
+
+    #[test]
+    fn a_scatter_root_with_too_few_pieces_is_an_error() {
+        let contributions: Vec<Pieces> = vec![vec![ints(&[1])], Vec::new()];
+        let err = Collective::Scatter { root: 0 }.shares(contributions);
+        assert_eq!(err.unwrap_err(), "rank 0 handed MPI_Scatter too few pieces");
+    }
+}

@@ -1,0 +1,73 @@
+//! MPI worlds (Faasm's `mpi_world_size`): a call's `MPI_Init` makes it rank 0 of a world and
+//! starts ranks 1..n as calls of the same function on this executor; the ranks exchange
+//! messages and run collectives through their [`World`], parking while they wait.
+
+pub(crate) mod collective;
+pub(crate) mod reduce;
+pub(crate) mod world;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use fwasm_proto::pb::{CallResult, CallStatus};
+
+pub(crate) use world::World;
+
+/// The worlds whose ranks run on this executor, and which call is which rank.
+#[derive(Default)]
+pub(crate) struct Worlds {
+    registry: Mutex<Registry>,
+    /// Ranks registered: while none are, a call's end costs no lookup.
+    ranks: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Registry {
+    by_id: HashMap<u64, Arc<World>>,
+    /// Each rank's call: its world and rank.
+    by_call: HashMap<u64, (Arc<World>, u32)>,
+}
+
+fn lock(registry: &Mutex<Registry>) -> MutexGuard<'_, Registry> {
+    registry.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Worlds {
+    /// A new world whose rank 0 is call `id` (the world's id too).
+    pub(crate) fn create(&self, id: u64, size: u32) -> Arc<World> {
+        let world = Arc::new(World::new(id, size));
+        lock(&self.registry).by_id.insert(id, world.clone());
+        self.add_rank(&world, 0, id);
+        world
+    }
+
+    /// Registers call `call_id` as `rank` of `world`, so its end reaches the world.
+    pub(crate) fn add_rank(&self, world: &Arc<World>, rank: u32, call_id: u64) {
+        lock(&self.registry)
+            .by_call
+            .insert(call_id, (world.clone(), rank));
+        self.ranks.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The world `id`, if its ranks run here.
+    pub(crate) fn get(&self, id: u64) -> Option<Arc<World>> {
+        lock(&self.registry).by_id.get(&id).cloned()
+    }
+
+    /// A call ended: if it was a rank, its world learns how (and is forgotten once every rank
+    /// has ended).
+    pub(crate) fn call_ended(&self, outcome: &CallResult) {
+        if self.ranks.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let Some((world, rank)) = lock(&self.registry).by_call.remove(&outcome.id) else {
+            return;
+        };
+        self.ranks.fetch_sub(1, Ordering::AcqRel);
+        let failed = (outcome.status != CallStatus::Success as i32).then_some(&*outcome.error);
+        if world.rank_ended(rank, failed) {
+            lock(&self.registry).by_id.remove(&world.id);
+        }
+    }
+}

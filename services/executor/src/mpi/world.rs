@@ -1,0 +1,439 @@
+//! One MPI world: its ranks' mailboxes, the rounds of its collectives, and how each rank's
+//! call ended. Every rank of a world runs on this executor, so a message is handed from the
+//! sender's worker to the receiver in memory: queued, or given straight to a receive that
+//! waits for it (which wakes its parked call).
+//!
+//! A world breaks when a rank fails, ends without `MPI_Finalize`, or calls `MPI_Abort`: every
+//! rank waiting in it is woken with the reason, and every later operation fails with it, so
+//! no rank is left blocked.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::collective::{Collective, Pieces};
+
+/// Why a world can no longer be used: read by every rank that tries.
+pub(crate) type Broken = String;
+
+/// A point-to-point message.
+#[derive(Debug, Clone)]
+pub(crate) struct Message {
+    pub(crate) source: u32,
+    pub(crate) tag: i32,
+    pub(crate) data: Bytes,
+}
+
+/// What a receive (or probe) accepts: `None` is MPI's wildcard.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Matching {
+    pub(crate) source: Option<u32>,
+    pub(crate) tag: Option<i32>,
+}
+
+impl Matching {
+    fn accepts(&self, message: &Message) -> bool {
+        self.source.is_none_or(|s| s == message.source) && self.tag.is_none_or(|t| t == message.tag)
+    }
+}
+
+pub(crate) struct World {
+    pub(crate) id: u64,
+    pub(crate) size: u32,
+    /// When rank 0 made the world: `MPI_Wtime` counts from it, as on Faasm.
+    pub(crate) created: Instant,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    /// Messages not yet received, per receiving rank, in the order they were sent.
+    inboxes: Vec<VecDeque<Message>>,
+    /// The receive each rank waits in, if it does (a rank runs one thread: at most one).
+    waiting: Vec<Option<Receive>>,
+    /// Collectives some ranks have entered and not all, by sequence number.
+    rounds: HashMap<u64, Round>,
+    finalized: Vec<bool>,
+    /// Which ranks' calls have ended.
+    ended: Vec<bool>,
+    /// Rank 0's `MPI_Finalize`, waiting for the other ranks to end.
+    rank0_waits: Option<oneshot::Sender<Result<(), Broken>>>,
+    broken: Option<Broken>,
+    /// The code a rank's `MPI_Abort` ended the world with.
+    aborted: Option<i32>,
+}
+
+struct Receive {
+    matching: Matching,
+    /// A probe looks without taking the message.
+    takes: bool,
+    reply: oneshot::Sender<Result<Message, Broken>>,
+}
+
+struct Round {
+    collective: Collective,
+    /// Who called it first, for the message if another rank calls something else.
+    first: u32,
+    contributions: Vec<Option<Pieces>>,
+    arrived: u32,
+    waiters: Vec<(u32, oneshot::Sender<Result<Pieces, Broken>>)>,
+}
+
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    // Nothing here panics while holding the lock; if something did, the data is still whole.
+    inner.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl World {
+    pub(crate) fn new(id: u64, size: u32) -> Self {
+        let ranks = size as usize;
+        Self {
+            id,
+            size,
+            created: Instant::now(),
+            inner: Mutex::new(Inner {
+                inboxes: (0..ranks).map(|_| VecDeque::new()).collect(),
+                waiting: (0..ranks).map(|_| None).collect(),
+                rounds: HashMap::new(),
+                finalized: vec![false; ranks],
+                ended: vec![false; ranks],
+                rank0_waits: None,
+                broken: None,
+                aborted: None,
+            }),
+        }
+    }
+
+    /// Sends `message` to rank `to`: handed to its receive if that waits for it, else queued.
+    /// Never blocks (sends are buffered).
+    pub(crate) fn send(&self, to: u32, message: Message) -> Result<(), Broken> {
+        let mut inner = lock(&self.inner);
+        if let Some(why) = &inner.broken {
+            return Err(why.clone());
+        }
+        let to = to as usize;
+        let waiting = inner.waiting[to]
+            .take_if(|receive| receive.matching.accepts(&message) && !receive.reply.is_closed());
+        match waiting {
+            Some(receive) if receive.takes => {
+                // The receiver may have just stopped waiting (its time ran out): then the
+                // message goes back in line for whoever asks next.
+                if let Err(Ok(message)) = receive.reply.send(Ok(message)) {
+                    inner.inboxes[to].push_back(message);
+                }
+            }
+            Some(probe) => {
+                inner.inboxes[to].push_back(message.clone());
+                let _ = probe.reply.send(Ok(message));
+            }
+            None => inner.inboxes[to].push_back(message),
+        }
+        Ok(())
+    }
+
+    /// The first message for rank `at` that `matching` accepts, taken from its inbox (or
+    /// only looked at, for a probe): at once if there is one, else once it comes.
+    pub(crate) async fn receive(
+        &self,
+        at: u32,
+        matching: Matching,
+        takes: bool,
+    ) -> Result<Message, Broken> {
+        let waiting = {
+            let mut inner = lock(&self.inner);
+            if let Some(why) = &inner.broken {
+                return Err(why.clone());
+            }
+            let inbox = &mut inner.inboxes[at as usize];
+            if let Some(found) = inbox.iter().position(|m| matching.accepts(m)) {
+                return Ok(match takes {
+                    true => inbox.remove(found).expect("found in the inbox"),
+                    false => inbox[found].clone(),
+                });
+            }
+            let (reply, waiting) = oneshot::channel();
+            inner.waiting[at as usize] = Some(Receive {
+                matching,
+                takes,
+                reply,
+            });
+            waiting
+        };
+        waiting
+            .await
+            .unwrap_or_else(|_| Err("the MPI world ended while a rank waited".into()))
+    }
+
+    /// Rank `rank` enters collective number `seq` with its contribution; every rank gets its
+    /// share once all have entered. Ranks that call different collectives in the same place
+    /// break the world.
+    pub(crate) async fn collective(
+        &self,
+        rank: u32,
+        seq: u64,
+        collective: Collective,
+        contribution: Pieces,
+    ) -> Result<Pieces, Broken> {
+        let waiting = {
+            let mut inner = lock(&self.inner);
+            if let Some(why) = &inner.broken {
+                return Err(why.clone());
+            }
+            let size = self.size as usize;
+            let round = inner.rounds.entry(seq).or_insert_with(|| Round {
+                collective: collective.clone(),
+                first: rank,
+                contributions: vec![None; size],
+                arrived: 0,
+                waiters: Vec::new(),
+            });
+            if !round.collective.same_as(&collective) {
+                let why = format!(
+                    "rank {rank} called {} where rank {} called {}: every rank must call the \
+                     same collectives in the same order",
+                    collective.describe(),
+                    round.first,
+                    round.collective.describe()
+                );
+                self.break_locked(&mut inner, why.clone());
+                return Err(why);
+            }
+            round.contributions[rank as usize] = Some(contribution);
+            round.arrived += 1;
+            if round.arrived < self.size {
+                let (reply, waiting) = oneshot::channel();
+                round.waiters.push((rank, reply));
+                waiting
+            } else {
+                let round = inner.rounds.remove(&seq).expect("the round just entered");
+                let contributions = round.contributions.into_iter().flatten().collect();
+                let mut shares = match round.collective.shares(contributions) {
+                    Ok(shares) => shares,
+                    Err(why) => {
+                        self.break_locked(&mut inner, why.clone());
+                        return Err(why);
+                    }
+                };
+                for (waiter, reply) in round.waiters {
+                    let _ = reply.send(Ok(std::mem::take(&mut shares[waiter as usize])));
+                }
+                return Ok(std::mem::take(&mut shares[rank as usize]));
+            }
+        };
+        waiting
+            .await
+            .unwrap_or_else(|_| Err("the MPI world ended while a rank waited".into()))
+    }
+
+    /// Rank `rank` calls `MPI_Finalize`. Rank 0's returns once every other rank's call has
+    /// ended (the world's call ends with all of its ranks), or with why the world broke.
+    pub(crate) async fn finalize(&self, rank: u32) -> Result<(), Broken> {
+        let waiting = {
+            let mut inner = lock(&self.inner);
+            if let Some(why) = &inner.broken {
+                return Err(why.clone());
+            }
+            inner.finalized[rank as usize] = true;
+            if rank != 0 || inner.ended[1..].iter().all(|e| *e) {
+                return Ok(());
+            }
+            let (reply, waiting) = oneshot::channel();
+            inner.rank0_waits = Some(reply);
+            waiting
+        };
+        waiting
+            .await
+            .unwrap_or_else(|_| Err("the MPI world ended while rank 0 waited".into()))
+    }
+
+    /// Rank `rank`'s call ended: `failed` says why, if it did. A rank that fails, or ends
+    /// without `MPI_Finalize`, breaks the world. Returns whether every rank has ended.
+    pub(crate) fn rank_ended(&self, rank: u32, failed: Option<&str>) -> bool {
+        let mut inner = lock(&self.inner);
+        inner.ended[rank as usize] = true;
+        if inner.broken.is_none() {
+            let why = match failed {
+                Some(why) => Some(format!("rank {rank} failed: {why}")),
+                None if !inner.finalized[rank as usize] => {
+                    Some(format!("rank {rank} ended without calling MPI_Finalize"))
+                }
+                None => None,
+            };
+            if let Some(why) = why {
+                self.break_locked(&mut inner, why);
+            }
+        }
+        if inner.ended[1..].iter().all(|e| *e)
+            && let Some(rank0) = inner.rank0_waits.take()
+        {
+            let _ = rank0.send(Ok(()));
+        }
+        inner.ended.iter().all(|e| *e)
+    }
+
+    /// Ends the world with `why` (a rank that could not be started).
+    pub(crate) fn break_with(&self, why: String) {
+        let mut inner = lock(&self.inner);
+        if inner.broken.is_none() {
+            self.break_locked(&mut inner, why);
+        }
+    }
+
+    /// Rank `rank` called `MPI_Abort(code)`: the world ends, and every rank with it exits
+    /// with `code`.
+    pub(crate) fn abort(&self, rank: u32, code: i32) {
+        let mut inner = lock(&self.inner);
+        if inner.broken.is_none() {
+            inner.aborted = Some(code);
+            let why = format!("rank {rank} called MPI_Abort with code {code}");
+            self.break_locked(&mut inner, why);
+        }
+    }
+
+    /// The code of the `MPI_Abort` that ended the world, if one did.
+    pub(crate) fn abort_code(&self) -> Option<i32> {
+        lock(&self.inner).aborted
+    }
+
+    fn break_locked(&self, inner: &mut Inner, why: Broken) {
+        tracing::info!(world = self.id, reason = %why, "MPI world broken");
+        for receive in inner.waiting.iter_mut().filter_map(Option::take) {
+            let _ = receive.reply.send(Err(why.clone()));
+        }
+        for (_, round) in inner.rounds.drain() {
+            for (_, reply) in round.waiters {
+                let _ = reply.send(Err(why.clone()));
+            }
+        }
+        if let Some(rank0) = inner.rank0_waits.take() {
+            let _ = rank0.send(Err(why.clone()));
+        }
+        inner.broken = Some(why);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(source: u32, tag: i32, data: &'static [u8]) -> Message {
+        Message {
+            source,
+            tag,
+            data: Bytes::from_static(data),
+        }
+    }
+
+    fn from(source: Option<u32>, tag: Option<i32>) -> Matching {
+        Matching { source, tag }
+    }
+
+    #[tokio::test]
+    async fn messages_match_by_source_and_tag_in_the_order_sent() {
+        let world = World::new(1, 3);
+        world.send(2, message(0, 7, b"a")).unwrap();
+        world.send(2, message(1, 7, b"b")).unwrap();
+        world.send(2, message(0, 8, b"c")).unwrap();
+        world.send(2, message(0, 7, b"d")).unwrap();
+        let got = world
+            .receive(2, from(Some(0), Some(8)), true)
+            .await
+            .unwrap();
+        assert_eq!(&got.data[..], b"c");
+        let got = world.receive(2, from(Some(1), None), true).await.unwrap();
+        assert_eq!(&got.data[..], b"b");
+        let peeked = world.receive(2, from(None, Some(7)), false).await.unwrap();
+        assert_eq!(&peeked.data[..], b"a");
+        for expected in [b"a", b"d"] {
+            let got = world
+                .receive(2, from(Some(0), Some(7)), true)
+                .await
+                .unwrap();
+            assert_eq!(&got.data[..], expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receive_gets_the_message_sent_after_it() {
+        let world = std::sync::Arc::new(World::new(1, 2));
+        let waiting = {
+            let world = world.clone();
+            tokio::spawn(async move { world.receive(1, from(Some(0), None), true).await })
+        };
+        tokio::task::yield_now().await;
+        world.send(1, message(1, 0, b"not for it")).unwrap();
+        world.send(1, message(0, 3, b"for it")).unwrap();
+        let got = waiting.await.unwrap().unwrap();
+        assert_eq!((&got.data[..], got.tag), (&b"for it"[..], 3));
+        let left = world.receive(1, from(None, None), true).await.unwrap();
+        assert_eq!(&left.data[..], b"not for it");
+    }
+
+    #[tokio::test]
+    async fn a_failed_rank_wakes_every_waiting_rank_with_its_reason() {
+        let world = std::sync::Arc::new(World::new(9, 3));
+        let receive = {
+            let world = world.clone();
+            tokio::spawn(async move { world.receive(1, from(None, None), true).await })
+        };
+        let barrier = {
+            let world = world.clone();
+            tokio::spawn(async move { world.collective(2, 0, Collective::Barrier, vec![]).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!world.rank_ended(0, Some("it trapped")));
+        for woken in [
+            receive.await.unwrap().map(drop),
+            barrier.await.unwrap().map(drop),
+        ] {
+            assert_eq!(woken.unwrap_err(), "rank 0 failed: it trapped");
+        }
+        let later = world.send(1, message(2, 0, b"x"));
+        assert_eq!(later.unwrap_err(), "rank 0 failed: it trapped");
+    }
+
+    #[tokio::test]
+    async fn rank_0_finalizes_once_the_other_ranks_have_ended() {
+        let world = std::sync::Arc::new(World::new(9, 2));
+        let rank0 = {
+            let world = world.clone();
+            tokio::spawn(async move { world.finalize(0).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!rank0.is_finished());
+        world.finalize(1).await.unwrap();
+        assert!(!world.rank_ended(1, None));
+        rank0.await.unwrap().unwrap();
+        assert!(world.rank_ended(0, None));
+    }
+
+    #[tokio::test]
+    async fn a_rank_that_ends_without_finalizing_breaks_the_world() {
+        let world = World::new(9, 2);
+        world.rank_ended(1, None);
+        let finalized = world.finalize(0).await;
+        assert_eq!(
+            finalized.unwrap_err(),
+            "rank 1 ended without calling MPI_Finalize"
+        );
+    }
+
+    #[tokio::test]
+    async fn ranks_calling_different_collectives_break_the_world() {
+        let world = std::sync::Arc::new(World::new(9, 2));
+        let barrier = {
+            let world = world.clone();
+            tokio::spawn(async move { world.collective(0, 0, Collective::Barrier, vec![]).await })
+        };
+        tokio::task::yield_now().await;
+        let bcast = Collective::Bcast { root: 0 };
+        let err = world.collective(1, 0, bcast, vec![]).await.unwrap_err();
+        assert!(
+            err.contains("rank 1 called MPI_Bcast where rank 0 called MPI_Barrier"),
+            "{err}"
+        );
+        assert_eq!(barrier.await.unwrap().unwrap_err(), err);
+    }
+}
