@@ -82,6 +82,37 @@ async fn every_check_passes_at_world_sizes_1_2_4_and_8() {
 }
 
 #[tokio::test]
+async fn the_worlds_call_record_lists_every_rank() {
+    let p = up().await;
+    with_mpi_checks(&p).await;
+    let result = world(&p, 4, "ring").await;
+    output(&result);
+    let record = p.record(result.id).await;
+    assert_eq!(record.mpi_ranks, result.mpi_ranks);
+    let ranks: Vec<u32> = record.mpi_ranks.iter().map(|r| r.rank).collect();
+    assert_eq!(ranks, [0, 1, 2, 3]);
+    assert_eq!(record.mpi_ranks[0].call_id, result.id);
+    for rank in &record.mpi_ranks {
+        assert_eq!(rank.status, CallStatus::Success as i32, "{rank:?}");
+        assert!(!rank.executor_id.is_empty(), "{rank:?}");
+        if rank.rank > 0 {
+            // Each rank is a call of its own, chained by rank 0.
+            let own = p.record(rank.call_id).await;
+            assert_eq!(
+                (own.parent_id, own.status),
+                (result.id, CallStatus::Success as i32)
+            );
+        }
+    }
+    // A failed rank is listed with its reason.
+    let failed = world(&p, 4, "trap").await;
+    let trapped = &failed.mpi_ranks[3];
+    assert_eq!(trapped.status, CallStatus::Failed as i32);
+    assert!(trapped.error.contains("trapped"), "{trapped:?}");
+    p.stop().await;
+}
+
+#[tokio::test]
 async fn a_world_of_16_runs_on_2_workers_its_waiting_ranks_parked() {
     let p = up_with(ExecutorConfig {
         workers: 2,
@@ -112,6 +143,23 @@ async fn faasms_json_message_starts_worlds_of_its_size_or_faasms_default() {
         p.post_message(message).await,
         (200, "ring ok size=5 got 4\n".into())
     );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn fwasm_invoke_mpi_runs_a_world() {
+    let p = up().await;
+    with_mpi_checks(&p).await;
+    let input = fwasm::client::CallInput {
+        input: b"scan".to_vec(),
+        mpi_world_size: 3,
+        ..fwasm::client::CallInput::default()
+    };
+    let mut out = Vec::new();
+    fwasm::client::invoke(&p.grpc, "mpi/checks", input, &mut out)
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), "scan ok size=3 prefix 1");
     p.stop().await;
 }
 

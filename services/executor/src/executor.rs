@@ -287,11 +287,15 @@ impl Inner {
         _admitted: Admitted,
     ) -> Result<CallResult, ApiError> {
         let (id, user, function) = (call.id, call.user.clone(), call.function.clone());
-        let result = self.run(call).await;
-        let outcome = match &result {
+        let mut result = self.run(call).await;
+        let mut outcome = match &result {
             Ok(result) => result.clone(),
             Err(err) => not_run(id, &user, &function, err),
         };
+        self.worlds.call_ended(&mut outcome, &self.id);
+        if let Ok(result) = &mut result {
+            result.mpi_ranks = outcome.mpi_ranks.clone();
+        }
         self.after_end(outcome, false);
         result
     }
@@ -300,7 +304,6 @@ impl Inner {
     /// executor (see [`LocalRun`]).
     fn after_end(&self, outcome: CallResult, local: bool) {
         self.local_calls.forget_children(outcome.id);
-        self.worlds.call_ended(&outcome);
         record_call(&outcome);
         // Off the answer's path: the caller has the result now, the scheduler's table a moment
         // later (its status polls and quota checks allow for that).
@@ -1086,6 +1089,8 @@ impl Drop for LocalRun {
         let (inner, local, admitted) =
             (self.inner.clone(), self.local.clone(), self.admitted.take());
         let end = move || {
+            let mut outcome = outcome;
+            inner.worlds.call_ended(&mut outcome, &inner.id);
             let ended = Ended::of(&outcome);
             inner.after_end(outcome, true);
             local.end(ended);

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use fwasm::serve::{call_limits, gateway_addrs, gateway_listeners, write_ready_file};
 use fwasm::up::{DEMOS, UpConfig};
-use fwasm_executor::ExecutorConfig;
+use fwasm_executor::{ExecutorConfig, Limits};
 use fwasm_gateway::GatewayConfig;
 use fwasm_proto::pb::FunctionSettings;
 
@@ -53,7 +53,7 @@ enum Command {
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         cmdline: String,
         /// Run the function as an MPI world of N ranks (Faasm's `mpi_world_size`): this call
-        /// is rank 0, its MPI_Init starts ranks 1..N, and its output is rank 0's.
+        /// is rank 0, its MPI_Init starts ranks 1 to N-1, and its output is rank 0's.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         mpi: Option<u32>,
         /// Start the call in the background and print its id instead of its output.
@@ -311,6 +311,9 @@ struct UpArgs {
     /// Memory limit of one call, in MiB.
     #[arg(long, default_value_t = 64)]
     max_memory_mib: usize,
+    /// Most ranks in an MPI world (`fwasm invoke --mpi N`, Faasm's `mpi_world_size`).
+    #[arg(long, default_value_t = 64)]
+    max_mpi_world_size: u32,
     /// Threads that run wasm (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -532,7 +535,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         state_backend: args.state_backend.clone(),
         executor: ExecutorConfig {
-            limits: call_limits(args.timeout, args.max_memory_mib),
+            limits: Limits {
+                max_mpi_world_size: args.max_mpi_world_size,
+                ..call_limits(args.timeout, args.max_memory_mib)
+            },
             workers: args.workers.unwrap_or(defaults.workers),
             max_snapshot_bytes: args.max_snapshot_mib << 20,
             sidecar: args.sidecar.config(),

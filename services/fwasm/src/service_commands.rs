@@ -194,6 +194,9 @@ pub struct ExecutorService {
     /// Memory limit of one call, in MiB.
     #[arg(long, env = "FWASM_MAX_MEMORY_MIB", default_value_t = 64)]
     max_memory_mib: usize,
+    /// Most ranks in an MPI world a call here starts.
+    #[arg(long, env = "FWASM_MAX_MPI_WORLD_SIZE", default_value_t = 64)]
+    max_mpi_world_size: u32,
     #[command(flatten)]
     sidecar: SidecarArgs,
     #[command(flatten)]
@@ -465,7 +468,10 @@ pub async fn executor(args: ExecutorService) -> anyhow::Result<()> {
     let config = ExecutorConfig {
         id: id.clone(),
         advertise_addr: Some(advertise.clone()),
-        limits: call_limits(args.timeout, args.max_memory_mib),
+        limits: fwasm_executor::Limits {
+            max_mpi_world_size: args.max_mpi_world_size,
+            ..call_limits(args.timeout, args.max_memory_mib)
+        },
         workers: args.workers.unwrap_or(defaults.workers),
         max_concurrent_calls: args.max_calls,
         max_snapshot_bytes: args.max_snapshot_mib << 20,

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use fwasm_proto::pb::{CallResult, CallStatus};
+use fwasm_proto::pb::{CallResult, MpiRank};
 
 pub(crate) use world::World;
 
@@ -44,6 +44,7 @@ impl Worlds {
 
     /// Registers call `call_id` as `rank` of `world`, so its end reaches the world.
     pub(crate) fn add_rank(&self, world: &Arc<World>, rank: u32, call_id: u64) {
+        world.rank_is(rank, call_id);
         lock(&self.registry)
             .by_call
             .insert(call_id, (world.clone(), rank));
@@ -55,9 +56,9 @@ impl Worlds {
         lock(&self.registry).by_id.get(&id).cloned()
     }
 
-    /// A call ended: if it was a rank, its world learns how (and is forgotten once every rank
-    /// has ended).
-    pub(crate) fn call_ended(&self, outcome: &CallResult) {
+    /// A call of this executor (`executor_id`) ended: if it was a rank, its world learns
+    /// how (and is forgotten once every rank has ended); rank 0's outcome gets every rank's.
+    pub(crate) fn call_ended(&self, outcome: &mut CallResult, executor_id: &str) {
         if self.ranks.load(Ordering::Acquire) == 0 {
             return;
         }
@@ -65,9 +66,20 @@ impl Worlds {
             return;
         };
         self.ranks.fetch_sub(1, Ordering::AcqRel);
-        let failed = (outcome.status != CallStatus::Success as i32).then_some(&*outcome.error);
-        if world.rank_ended(rank, failed) {
+        let ended = MpiRank {
+            rank,
+            call_id: outcome.id,
+            status: outcome.status,
+            return_code: fwasm_proto::outcome::return_code(outcome),
+            executor_id: executor_id.to_string(),
+            exec_micros: outcome.exec_micros,
+            error: outcome.error.clone(),
+        };
+        if world.rank_ended(ended) {
             lock(&self.registry).by_id.remove(&world.id);
+        }
+        if rank == 0 {
+            outcome.mpi_ranks = world.ranks();
         }
     }
 }

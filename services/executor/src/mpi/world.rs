@@ -12,6 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
+use fwasm_proto::pb::{CallStatus, MpiRank};
 use tokio::sync::oneshot;
 
 use super::collective::{Collective, Pieces};
@@ -63,6 +64,8 @@ struct Inner {
     broken: Option<Broken>,
     /// The code a rank's `MPI_Abort` ended the world with.
     aborted: Option<i32>,
+    /// Each rank's call, and how it ended once it has: what the world's call record lists.
+    ranks: Vec<MpiRank>,
 }
 
 struct Receive {
@@ -102,6 +105,13 @@ impl World {
                 rank0_waits: None,
                 broken: None,
                 aborted: None,
+                ranks: (0..size)
+                    .map(|rank| MpiRank {
+                        rank,
+                        status: CallStatus::Running as i32,
+                        ..MpiRank::default()
+                    })
+                    .collect(),
             }),
         }
     }
@@ -248,11 +258,25 @@ impl World {
             .unwrap_or_else(|_| Err("the MPI world ended while rank 0 waited".into()))
     }
 
-    /// Rank `rank`'s call ended: `failed` says why, if it did. A rank that fails, or ends
-    /// without `MPI_Finalize`, breaks the world. Returns whether every rank has ended.
-    pub(crate) fn rank_ended(&self, rank: u32, failed: Option<&str>) -> bool {
+    /// Rank `rank` runs as call `call_id`.
+    pub(crate) fn rank_is(&self, rank: u32, call_id: u64) {
+        lock(&self.inner).ranks[rank as usize].call_id = call_id;
+    }
+
+    /// Every rank: its call, and how it ended (RUNNING if it has not).
+    pub(crate) fn ranks(&self) -> Vec<MpiRank> {
+        lock(&self.inner).ranks.clone()
+    }
+
+    /// A rank's call ended, as `ended` says. A rank that fails, or ends without
+    /// `MPI_Finalize`, breaks the world. Returns whether every rank has ended.
+    pub(crate) fn rank_ended(&self, ended: MpiRank) -> bool {
+        let rank = ended.rank;
+        let failed = (ended.status != CallStatus::Success as i32).then(|| ended.error.clone());
+        let failed = failed.as_deref();
         let mut inner = lock(&self.inner);
         inner.ended[rank as usize] = true;
+        inner.ranks[rank as usize] = ended;
         if inner.broken.is_none() {
             let why = match failed {
                 Some(why) => Some(format!("rank {rank} failed: {why}")),
@@ -330,6 +354,18 @@ mod tests {
         Matching { source, tag }
     }
 
+    fn ended(rank: u32, failed: Option<&str>) -> MpiRank {
+        MpiRank {
+            rank,
+            status: match failed {
+                None => CallStatus::Success,
+                Some(_) => CallStatus::Failed,
+            } as i32,
+            error: failed.unwrap_or_default().into(),
+            ..MpiRank::default()
+        }
+    }
+
     #[tokio::test]
     async fn messages_match_by_source_and_tag_in_the_order_sent() {
         let world = World::new(1, 3);
@@ -383,7 +419,7 @@ mod tests {
             tokio::spawn(async move { world.collective(2, 0, Collective::Barrier, vec![]).await })
         };
         tokio::task::yield_now().await;
-        assert!(!world.rank_ended(0, Some("it trapped")));
+        assert!(!world.rank_ended(ended(0, Some("it trapped"))));
         for woken in [
             receive.await.unwrap().map(drop),
             barrier.await.unwrap().map(drop),
@@ -404,15 +440,15 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!rank0.is_finished());
         world.finalize(1).await.unwrap();
-        assert!(!world.rank_ended(1, None));
+        assert!(!world.rank_ended(ended(1, None)));
         rank0.await.unwrap().unwrap();
-        assert!(world.rank_ended(0, None));
+        assert!(world.rank_ended(ended(0, None)));
     }
 
     #[tokio::test]
     async fn a_rank_that_ends_without_finalizing_breaks_the_world() {
         let world = World::new(9, 2);
-        world.rank_ended(1, None);
+        world.rank_ended(ended(1, None));
         let finalized = world.finalize(0).await;
         assert_eq!(
             finalized.unwrap_err(),
