@@ -14,7 +14,7 @@
  *   waitall    Irecv from every other rank, Isend to each, Waitall; then Waitany
  *   probe      rank 0 sends 30 ints to the last rank, which Probes, Get_counts and Receives
  *   trap       rank size-1 traps after MPI_Init; the others wait in a Barrier
- *   never      rank 0 waits for a message no rank sends
+ *   never      ranks 0 and 1 each wait for a message from the other that neither sends
  *   abort      the last rank calls MPI_Abort(MPI_COMM_WORLD, 7)
  */
 #include <faasm/faasm.h>
@@ -265,7 +265,7 @@ int main(int argc, char **argv) {
         failed = 0;
     } else if (strcmp(input, "never") == 0) {
         int nothing;
-        if (rank == 0) MPI_Recv(&nothing, 1, MPI_INT, size - 1, 0, MPI_COMM_WORLD, NULL);
+        if (rank < 2) MPI_Recv(&nothing, 1, MPI_INT, 1 - rank, rank, MPI_COMM_WORLD, NULL);
         failed = 0;
     } else if (strcmp(input, "abort") == 0) {
         if (rank == size - 1) MPI_Abort(MPI_COMM_WORLD, 7);

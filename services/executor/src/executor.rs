@@ -601,11 +601,14 @@ impl Inner {
             match op {
                 MpiOp::Init {
                     world_id,
+                    rank,
                     size,
                     input,
                     cmdline,
-                    ..
-                } => self.mpi_init(parent, world_id, size, input, cmdline).await,
+                } => {
+                    let world = (world_id, rank, size);
+                    self.mpi_init(parent, world, input, cmdline).await
+                }
                 op => op.run().await,
             }
         };
@@ -629,19 +632,19 @@ impl Inner {
     async fn mpi_init(
         self: &Arc<Self>,
         parent: &Parent,
-        world_id: u64,
-        size: u32,
+        (world_id, rank, size): (u64, u32, u32),
         input: bytes::Bytes,
         cmdline: String,
     ) -> Result<MpiDone, String> {
         if world_id != 0 {
-            return self
-                .worlds
-                .get(world_id)
-                .map(MpiDone::Joined)
-                .ok_or_else(|| {
-                    "its world is not on this executor (it ended, or rank 0 ran elsewhere)".into()
-                });
+            let world = self.worlds.get(world_id).ok_or_else(|| {
+                "its world is not on this executor (it ended, or rank 0 ran elsewhere)".to_string()
+            })?;
+            if rank == 0 || rank >= world.size {
+                let size = world.size;
+                return Err(format!("rank {rank} cannot join a world of {size} ranks"));
+            }
+            return Ok(MpiDone::Joined(world));
         }
         let max = self.limits.max_mpi_world_size;
         if size > max {
@@ -665,7 +668,7 @@ impl Inner {
                 }
                 Err(refusal) => {
                     let why = format!("rank {rank} could not be started: {}", refusal.message);
-                    world.break_with(why.clone());
+                    world.never_started(rank..size, &why);
                     return Err(why);
                 }
             }

@@ -123,10 +123,16 @@ impl Collective {
                 vec![vec![combine(*op, *datatype, &column(0)?)?]; size]
             }
             Collective::Scan { op, datatype } => {
-                let buffers = column(0)?;
-                (1..=size)
-                    .map(|upto| combine(*op, *datatype, &buffers[..upto]).map(|b| vec![b]))
-                    .collect::<Result<_, _>>()?
+                // A running prefix: each rank's share is the one before it combined with its own.
+                let mut shares: Vec<Pieces> = Vec::with_capacity(size);
+                for buffer in column(0)? {
+                    let prefix = match shares.last() {
+                        Some(before) => combine(*op, *datatype, &[before[0].clone(), buffer])?,
+                        None => buffer,
+                    };
+                    shares.push(vec![prefix]);
+                }
+                shares
             }
             Collective::ReduceScatter {
                 op,

@@ -39,6 +39,13 @@ impl Matching {
     fn accepts(&self, message: &Message) -> bool {
         self.source.is_none_or(|s| s == message.source) && self.tag.is_none_or(|t| t == message.tag)
     }
+
+    /// Whether some message could be accepted by both.
+    pub(crate) fn overlaps(&self, other: &Matching) -> bool {
+        let same = |a: Option<i64>, b: Option<i64>| a.is_none() || b.is_none() || a == b;
+        same(self.source.map(i64::from), other.source.map(i64::from))
+            && same(self.tag.map(i64::from), other.tag.map(i64::from))
+    }
 }
 
 pub(crate) struct World {
@@ -163,6 +170,13 @@ impl World {
                     false => inbox[found].clone(),
                 });
             }
+            if let Some(source) = matching.source
+                && inner.ended[source as usize]
+            {
+                return Err(format!(
+                    "rank {source} has ended: no message from it can come"
+                ));
+            }
             let (reply, waiting) = oneshot::channel();
             inner.waiting[at as usize] = Some(Receive {
                 matching,
@@ -210,6 +224,13 @@ impl World {
                 self.break_locked(&mut inner, why.clone());
                 return Err(why);
             }
+            if let Some(gone) = inner.ended.iter().position(|ended| *ended) {
+                return Err(format!(
+                    "rank {gone} has ended, so {} can never complete",
+                    collective.describe()
+                ));
+            }
+            let round = inner.rounds.get_mut(&seq).expect("the round just entered");
             round.contributions[rank as usize] = Some(contribution);
             round.arrived += 1;
             if round.arrived < self.size {
@@ -285,6 +306,7 @@ impl World {
                 }
                 None => None,
             };
+            let why = why.or_else(|| Self::left_waiting(&inner, rank));
             if let Some(why) = why {
                 self.break_locked(&mut inner, why);
             }
@@ -297,11 +319,17 @@ impl World {
         inner.ended.iter().all(|e| *e)
     }
 
-    /// Ends the world with `why` (a rank that could not be started).
-    pub(crate) fn break_with(&self, why: String) {
+    /// Ranks `ranks` could not be started (`why`): the world ends, and they count as ended.
+    pub(crate) fn never_started(&self, ranks: std::ops::Range<u32>, why: &str) {
         let mut inner = lock(&self.inner);
+        for rank in ranks {
+            inner.ended[rank as usize] = true;
+            let listed = &mut inner.ranks[rank as usize];
+            listed.status = CallStatus::Failed as i32;
+            listed.error = why.to_string();
+        }
         if inner.broken.is_none() {
-            self.break_locked(&mut inner, why);
+            self.break_locked(&mut inner, why.to_string());
         }
     }
 
@@ -319,6 +347,30 @@ impl World {
     /// The code of the `MPI_Abort` that ended the world, if one did.
     pub(crate) fn abort_code(&self) -> Option<i32> {
         lock(&self.inner).aborted
+    }
+
+    /// Why ranks still waiting can never go on now that `rank` has ended, if they cannot: a
+    /// collective it did not enter, or a receive from it alone.
+    fn left_waiting(inner: &Inner, rank: u32) -> Option<Broken> {
+        if let Some(round) = inner
+            .rounds
+            .values()
+            .find(|round| round.contributions[rank as usize].is_none())
+        {
+            return Some(format!(
+                "rank {rank} ended without entering the {} that rank {} waits in",
+                round.collective.describe(),
+                round.first
+            ));
+        }
+        let waiting = inner.waiting.iter().enumerate().find(|(_, receive)| {
+            receive
+                .as_ref()
+                .is_some_and(|r| r.matching.source == Some(rank) && !r.reply.is_closed())
+        });
+        waiting.map(|(at, _)| {
+            format!("rank {rank} ended while rank {at} waited for a message from it")
+        })
     }
 
     fn break_locked(&self, inner: &mut Inner, why: Broken) {
@@ -443,6 +495,23 @@ mod tests {
         assert!(!world.rank_ended(ended(1, None)));
         rank0.await.unwrap().unwrap();
         assert!(world.rank_ended(ended(0, None)));
+    }
+
+    #[tokio::test]
+    async fn a_rank_that_ends_normally_wakes_whoever_waits_for_it_alone() {
+        let world = std::sync::Arc::new(World::new(9, 3));
+        let receive = {
+            let world = world.clone();
+            tokio::spawn(async move { world.receive(2, from(Some(1), None), true).await })
+        };
+        tokio::task::yield_now().await;
+        world.finalize(1).await.unwrap();
+        world.rank_ended(ended(1, None));
+        let err = receive.await.unwrap().unwrap_err();
+        assert_eq!(
+            err,
+            "rank 1 ended while rank 2 waited for a message from it"
+        );
     }
 
     #[tokio::test]

@@ -288,15 +288,7 @@ impl Mpi<'_, '_> {
         requests: &[i32],
         then: impl FnOnce(&mut CallMpi, &mut [u8]) + Send + 'static,
     ) -> Outcome {
-        let mpi = self.state();
-        let last = requests
-            .iter()
-            .filter(|r| !mpi.is_done(**r))
-            .max_by_key(|r| mpi.posted.iter().position(|p| p.request == **r));
-        let receives = match last {
-            Some(last) => mpi.receives_until(*last),
-            None => Vec::new(),
-        };
+        let receives = self.state().receives_for(requests);
         if receives.is_empty() {
             let memory = self.memory()?;
             let (data, host) = memory.data_and_store_mut(&mut *self.caller);
@@ -680,6 +672,8 @@ fn define_requests(linker: &mut Linker<HostState>) {
     );
     // The request still completes; nothing will wait for it.
     define!(linker, "MPI_Request_free", |mpi, request| {
+        let id = mpi.read_i32(request)?;
+        mpi.state().free(id);
         mpi.write_i32(request, 0)?;
         Ok(Answer::Done)
     });
@@ -738,7 +732,7 @@ fn placements(
 /// Equal pieces, one per rank, laid end to end.
 fn even(size: u32, count: i32) -> (Vec<i32>, Vec<i32>) {
     let counts = vec![count; size as usize];
-    let displs = (0..size as i32).map(|r| r * count).collect();
+    let displs = (0..size as i32).map(|r| r.saturating_mul(count)).collect();
     (counts, displs)
 }
 
@@ -1095,9 +1089,11 @@ fn define_topology(linker: &mut Linker<HostState>) {
             let dims = mpi.read_i32s(dims, ndims)?;
             let periods = mpi.read_i32s(periods, ndims)?;
             let size = mpi.world()?.size as i64;
-            let cells = dims
-                .iter()
-                .try_fold(1i64, |n, d| (*d > 0).then(|| n * *d as i64));
+            let cells = dims.iter().try_fold(1i64, |n, d| {
+                (*d > 0)
+                    .then(|| n.saturating_mul(*d as i64))
+                    .filter(|n| *n <= size)
+            });
             match cells {
                 Some(cells) if cells <= size => {}
                 _ => {
@@ -1161,10 +1157,10 @@ fn define_topology(linker: &mut Linker<HostState>) {
             let own = cart.coords_of(mpi.rank() as i32);
             let shifted = |by: i32| {
                 let mut at = own.clone();
-                at[direction as usize] += by;
+                at[direction as usize] = at[direction as usize].saturating_add(by);
                 cart.rank_at(&at).unwrap_or(PROC_NULL)
             };
-            mpi.write_i32(source, shifted(-disp))?;
+            mpi.write_i32(source, shifted(disp.saturating_neg()))?;
             mpi.write_i32(dest, shifted(disp))?;
             Ok(Answer::Done)
         }
@@ -1262,6 +1258,7 @@ mod tests {
         assert_eq!(cart.rank_at(&[0, 3]), Some(0));
         assert_eq!(cart.rank_at(&[0, -1]), Some(2));
         assert_eq!(cart.rank_at(&[2, 0]), None);
+        assert_eq!(cart.rank_at(&[0, i32::MAX]), Some(i32::MAX % 3));
     }
 
     #[test]

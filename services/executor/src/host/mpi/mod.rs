@@ -371,13 +371,37 @@ impl CallMpi {
         !self.posted.iter().any(|p| p.request == request)
     }
 
-    /// The receives to complete so that `request` is: it and every receive posted before it.
-    /// Empty if it is complete already.
-    pub(crate) fn receives_until(&mut self, request: i32) -> Vec<Posted> {
-        match self.posted.iter().position(|p| p.request == request) {
-            Some(at) => self.posted.drain(..=at).collect(),
-            None => Vec::new(),
+    /// The receives to complete, in the order posted, so that `requests` are: those still
+    /// posted, and every receive posted before one of them that could take its message (MPI
+    /// gives a message to the earliest posted receive that accepts it). Empty if they are all
+    /// complete.
+    pub(crate) fn receives_for(&mut self, requests: &[i32]) -> Vec<Posted> {
+        let mut taken = vec![false; self.posted.len()];
+        let mut needed: Vec<Matching> = Vec::new();
+        for (at, posted) in self.posted.iter().enumerate().rev() {
+            let wanted = requests.contains(&posted.request)
+                || needed.iter().any(|m| m.overlaps(&posted.matching));
+            if wanted {
+                taken[at] = true;
+                needed.push(posted.matching);
+            }
         }
+        let mut receives = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.posted.len());
+        for (posted, taken) in self.posted.drain(..).zip(taken) {
+            match taken {
+                true => receives.push(posted),
+                false => kept.push_back(posted),
+            }
+        }
+        self.posted = kept;
+        receives
+    }
+
+    /// Forgets a request nobody will wait for (a receive stops being posted).
+    pub(crate) fn free(&mut self, request: i32) {
+        self.posted.retain(|p| p.request != request);
+        self.done.remove(&request);
     }
 
     /// The status of a completed request, forgotten once read (a request is waited for once).
@@ -415,5 +439,28 @@ pub(crate) fn complete(
             store.data_mut().op_failure = Some(failure);
             -1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(source: Option<u32>, tag: Option<i32>) -> Matching {
+        Matching { source, tag }
+    }
+
+    #[test]
+    fn a_wait_completes_only_the_earlier_receives_that_could_take_its_message() {
+        let mut mpi = CallMpi::new(&fwasm_proto::pb::Call::default());
+        let a = mpi.post(from(Some(1), Some(1)), 0, 4);
+        let b = mpi.post(from(Some(1), Some(2)), 4, 4);
+        let any = mpi.post(from(None, None), 8, 4);
+        let requests = |posted: Vec<Posted>| posted.iter().map(|p| p.request).collect::<Vec<_>>();
+        // Tag 1 and tag 2 from rank 1 never match the same message: b waits alone.
+        assert_eq!(requests(mpi.receives_for(&[b])), [b]);
+        // A wildcard could take a's message, which a (posted first) must get.
+        assert_eq!(requests(mpi.receives_for(&[any])), [a, any]);
+        assert!(mpi.receives_for(&[a, b, any]).is_empty());
     }
 }
