@@ -13,6 +13,8 @@
  *   cart       a 1-D periodic grid: Cart_create, Cart_get, Cart_rank, Cart_shift
  *   waitall    Irecv from every other rank, Isend to each, Waitall; then Waitany
  *   probe      rank 0 sends 30 ints to the last rank, which Probes, Get_counts and Receives
+ *   userop     a user-defined operation (2x2 matrix product mod 1009, which does not commute)
+ *              on a contiguous type: Allreduce, Reduce to the last rank, Scan
  *   trap       rank size-1 traps after MPI_Init; the others wait in a Barrier
  *   never      ranks 0 and 1 each wait for a message from the other that neither sends
  *   abort      the last rank calls MPI_Abort(MPI_COMM_WORLD, 7)
@@ -231,6 +233,62 @@ static int probe(void) {
     return 0;
 }
 
+/* 2x2 matrices mod 1009, row-major: inoutvec = invec x inoutvec for each of *len matrices. */
+static void matrix_product(void *invec, void *inoutvec, int *len, MPI_Datatype *datatype) {
+    (void)datatype;
+    int *a = invec, *b = inoutvec;
+    for (int m = 0; m < *len; m++, a += 4, b += 4) {
+        int c[4] = {
+            (a[0] * b[0] + a[1] * b[2]) % 1009, (a[0] * b[1] + a[1] * b[3]) % 1009,
+            (a[2] * b[0] + a[3] * b[2]) % 1009, (a[2] * b[1] + a[3] * b[3]) % 1009,
+        };
+        memcpy(b, c, sizeof c);
+    }
+}
+
+static void matrix_of(int r, int m[4]) {
+    m[0] = r + 2;
+    m[1] = r;
+    m[2] = 1;
+    m[3] = 1;
+}
+
+/* The product of the matrices of ranks 0..n-1, in rank order. */
+static void product_upto(int n, int out[4]) {
+    int one[4] = {1, 0, 0, 1}, m[4];
+    memcpy(out, one, sizeof one);
+    for (int r = n - 1; r >= 0; r--) {
+        int len = 1;
+        matrix_of(r, m);
+        matrix_product(m, out, &len, NULL);
+    }
+}
+
+static int userop(void) {
+    MPI_Datatype matrix;
+    MPI_Type_contiguous(4, MPI_INT, &matrix);
+    MPI_Type_commit(&matrix);
+    MPI_Op op;
+    MPI_Op_create(matrix_product, 0, &op);
+    int mine[4], got[4] = {0}, expected[4];
+    matrix_of(rank, mine);
+    MPI_Allreduce(mine, got, 1, matrix, op, MPI_COMM_WORLD);
+    product_upto(size, expected);
+    CHECK(memcmp(got, expected, sizeof got) == 0, "allreduce %d %d %d %d", got[0], got[1], got[2],
+          got[3]);
+    memset(got, 0, sizeof got);
+    MPI_Reduce(mine, got, 1, matrix, op, size - 1, MPI_COMM_WORLD);
+    if (rank == size - 1) CHECK(memcmp(got, expected, sizeof got) == 0, "reduce %d", got[0]);
+    MPI_Scan(mine, got, 1, matrix, op, MPI_COMM_WORLD);
+    product_upto(rank + 1, expected);
+    CHECK(memcmp(got, expected, sizeof got) == 0, "scan %d %d", got[0], got[1]);
+    MPI_Op_free(&op);
+    MPI_Type_free(&matrix);
+    product_upto(size, expected);
+    sprintf(out, "%d %d %d %d", expected[0], expected[1], expected[2], expected[3]);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     char input[256] = {0};
     faasmGetInput((uint8_t *)input, sizeof input - 1);
@@ -259,6 +317,8 @@ int main(int argc, char **argv) {
         failed = waitall();
     } else if (strcmp(input, "probe") == 0) {
         failed = probe();
+    } else if (strcmp(input, "userop") == 0) {
+        failed = userop();
     } else if (strcmp(input, "trap") == 0) {
         if (rank == size - 1) __builtin_trap();
         MPI_Barrier(MPI_COMM_WORLD);

@@ -112,4 +112,35 @@ pub trait ExecutorApi: Send + Sync + 'static {
         let _ = info;
         Ok(())
     }
+
+    /// MPI between executors (executor.proto): what the home of a world answers for a rank
+    /// on another executor. An executor that keeps no worlds has none to answer for.
+    async fn mpi(&self, request: MpiRequest) -> Result<MpiResponse, ApiError> {
+        let _ = request;
+        Err(ApiError::new(
+            crate::ErrorCode::FailedPrecondition,
+            "this executor keeps no MPI worlds",
+        ))
+    }
+}
+
+/// One of the executor-to-executor MPI requests.
+#[derive(Debug, Clone)]
+pub enum MpiRequest {
+    Join(crate::pb::MpiRankRef),
+    Send(crate::pb::MpiMessage),
+    Receive(crate::pb::MpiReceiveRequest),
+    Collective(crate::pb::MpiContribution),
+    Finalize(crate::pb::MpiRankRef),
+    Abort(crate::pb::MpiAbortRequest),
+    RankEnded(crate::pb::MpiRankEndedRequest),
+}
+
+/// Its answer.
+#[derive(Debug, Clone)]
+pub enum MpiResponse {
+    Joined(crate::pb::MpiJoinReply),
+    Done(crate::pb::MpiReply),
+    Message(crate::pb::MpiMessage),
+    Share(crate::pb::MpiShare),
 }

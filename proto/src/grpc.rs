@@ -16,7 +16,7 @@ use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::HealthService;
 
 use crate::ApiError;
-use crate::api::{ExecutorApi, SchedulerApi, StateApi};
+use crate::api::{ExecutorApi, MpiRequest, MpiResponse, SchedulerApi, StateApi};
 use crate::pb::{
     self, executor_client::ExecutorClient, scheduler_client::SchedulerClient,
     state_client::StateClient,
@@ -615,12 +615,107 @@ impl pb::executor_server::Executor for ExecutorServer {
         // metered as "prepare".
         serve_with!(self, prepare, r)
     }
+
+    async fn mpi_join(
+        &self,
+        r: Request<pb::MpiRankRef>,
+    ) -> Result<Response<pb::MpiJoinReply>, Status> {
+        serve_with!(self, mpi_join, r)
+    }
+
+    async fn mpi_send(&self, r: Request<pb::MpiMessage>) -> Result<Response<pb::MpiReply>, Status> {
+        serve_with!(self, mpi_send, r)
+    }
+
+    async fn mpi_receive(
+        &self,
+        r: Request<pb::MpiReceiveRequest>,
+    ) -> Result<Response<pb::MpiMessage>, Status> {
+        serve_with!(self, mpi_receive, r)
+    }
+
+    async fn mpi_collective(
+        &self,
+        r: Request<pb::MpiContribution>,
+    ) -> Result<Response<pb::MpiShare>, Status> {
+        serve_with!(self, mpi_collective, r)
+    }
+
+    async fn mpi_finalize(
+        &self,
+        r: Request<pb::MpiRankRef>,
+    ) -> Result<Response<pb::MpiReply>, Status> {
+        serve_with!(self, mpi_finalize, r)
+    }
+
+    async fn mpi_abort(
+        &self,
+        r: Request<pb::MpiAbortRequest>,
+    ) -> Result<Response<pb::MpiReply>, Status> {
+        serve_with!(self, mpi_abort, r)
+    }
+
+    async fn mpi_rank_ended(
+        &self,
+        r: Request<pb::MpiRankEndedRequest>,
+    ) -> Result<Response<pb::MpiReply>, Status> {
+        serve_with!(self, mpi_rank_ended, r)
+    }
 }
 
 impl ExecutorServer {
     async fn prepare(&self, info: pb::FunctionInfo) -> Result<pb::PrepareReply, ApiError> {
         self.0.prepare(info).await.map(|()| pb::PrepareReply {})
     }
+
+    // One inherent method per MPI request, so each is metered and traced under its name.
+    async fn mpi_join(&self, r: pb::MpiRankRef) -> Result<pb::MpiJoinReply, ApiError> {
+        match self.0.mpi(MpiRequest::Join(r)).await? {
+            MpiResponse::Joined(reply) => Ok(reply),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn mpi_send(&self, r: pb::MpiMessage) -> Result<pb::MpiReply, ApiError> {
+        done(self.0.mpi(MpiRequest::Send(r)).await?)
+    }
+
+    async fn mpi_receive(&self, r: pb::MpiReceiveRequest) -> Result<pb::MpiMessage, ApiError> {
+        match self.0.mpi(MpiRequest::Receive(r)).await? {
+            MpiResponse::Message(message) => Ok(message),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn mpi_collective(&self, r: pb::MpiContribution) -> Result<pb::MpiShare, ApiError> {
+        match self.0.mpi(MpiRequest::Collective(r)).await? {
+            MpiResponse::Share(share) => Ok(share),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn mpi_finalize(&self, r: pb::MpiRankRef) -> Result<pb::MpiReply, ApiError> {
+        done(self.0.mpi(MpiRequest::Finalize(r)).await?)
+    }
+
+    async fn mpi_abort(&self, r: pb::MpiAbortRequest) -> Result<pb::MpiReply, ApiError> {
+        done(self.0.mpi(MpiRequest::Abort(r)).await?)
+    }
+
+    async fn mpi_rank_ended(&self, r: pb::MpiRankEndedRequest) -> Result<pb::MpiReply, ApiError> {
+        done(self.0.mpi(MpiRequest::RankEnded(r)).await?)
+    }
+}
+
+fn done(response: MpiResponse) -> Result<pb::MpiReply, ApiError> {
+    match response {
+        MpiResponse::Done(reply) => Ok(reply),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn unexpected(response: MpiResponse) -> ApiError {
+    ApiError::internal(format!("an MPI request was answered with {response:?}"))
 }
 
 #[async_trait]
@@ -631,6 +726,32 @@ impl ExecutorApi for ExecutorClient<Channel> {
 
     async fn prepare(&self, info: pb::FunctionInfo) -> Result<(), ApiError> {
         call_with!(ExecutorClient, self, prepare, info).map(drop)
+    }
+
+    async fn mpi(&self, request: MpiRequest) -> Result<MpiResponse, ApiError> {
+        Ok(match request {
+            MpiRequest::Join(r) => {
+                MpiResponse::Joined(call_with!(ExecutorClient, self, mpi_join, r)?)
+            }
+            MpiRequest::Send(r) => {
+                MpiResponse::Done(call_with!(ExecutorClient, self, mpi_send, r)?)
+            }
+            MpiRequest::Receive(r) => {
+                MpiResponse::Message(call_with!(ExecutorClient, self, mpi_receive, r)?)
+            }
+            MpiRequest::Collective(r) => {
+                MpiResponse::Share(call_with!(ExecutorClient, self, mpi_collective, r)?)
+            }
+            MpiRequest::Finalize(r) => {
+                MpiResponse::Done(call_with!(ExecutorClient, self, mpi_finalize, r)?)
+            }
+            MpiRequest::Abort(r) => {
+                MpiResponse::Done(call_with!(ExecutorClient, self, mpi_abort, r)?)
+            }
+            MpiRequest::RankEnded(r) => {
+                MpiResponse::Done(call_with!(ExecutorClient, self, mpi_rank_ended, r)?)
+            }
+        })
     }
 }
 

@@ -10,10 +10,14 @@
  * function with the same input. Errors are fatal (MPI_ERRORS_ARE_FATAL): an MPI call that
  * cannot do what it is asked fails the rank's call with the reason, and ends the world.
  *
+ * User-defined operations (MPI_Op_create) are applied in the function itself: MPI_Reduce,
+ * MPI_Allreduce, MPI_Scan and MPI_Reduce_scatter with one gather every rank's buffer and fold
+ * them in rank order with the user's function (sdk-c/src/mpi.c); the built-in operations are
+ * applied by the host.
+ *
  * Not provided (using them is a compile-time error naming them): one-sided windows
- * (MPI_Win_*, MPI_Put, MPI_Get), sub-communicators and groups (MPI_Comm_split,
- * MPI_Comm_group, MPI_Group_incl, MPI_Comm_create) and user-defined operations
- * (MPI_Op_create).
+ * (MPI_Win_*, MPI_Put, MPI_Get) and sub-communicators and groups (MPI_Comm_split,
+ * MPI_Comm_group, MPI_Group_incl, MPI_Comm_create).
  */
 #ifndef FWASM_MPI_H
 #define FWASM_MPI_H
@@ -27,7 +31,17 @@ extern "C" {
 /* Handles point at these objects; the host reads their ids (and a datatype's size). */
 struct fwasm_mpi_comm { int id; };
 struct fwasm_mpi_datatype { int id; int size; };
-struct fwasm_mpi_op { int id; };
+
+typedef void MPI_User_function(void *invec, void *inoutvec, int *len,
+                               struct fwasm_mpi_datatype **datatype);
+
+/* A built-in operation is its id (1 to 10); a user-defined one (id 100) carries its function,
+ * which the host never calls. */
+struct fwasm_mpi_op {
+    int id;
+    MPI_User_function *function;
+    int commute;
+};
 struct fwasm_mpi_info { int id; };
 struct fwasm_mpi_group { int id; };
 struct fwasm_mpi_message { int id; };
@@ -54,7 +68,6 @@ typedef struct {
     int bytesSize;
 } MPI_Status;
 
-typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Datatype *datatype);
 
 #define MPI_VERSION 3
 #define MPI_SUBVERSION 1
@@ -186,14 +199,17 @@ int FWASM_MPI(MPI_Allgather)(const void *sendbuf, int sendcount, MPI_Datatype se
 int FWASM_MPI(MPI_Allgatherv)(const void *sendbuf, int sendcount, MPI_Datatype sendtype,
                               void *recvbuf, const int *recvcounts, const int *displs,
                               MPI_Datatype recvtype, MPI_Comm comm);
-int FWASM_MPI(MPI_Reduce)(const void *sendbuf, void *recvbuf, int count, MPI_Datatype datatype,
-                          MPI_Op op, int root, MPI_Comm comm);
-int FWASM_MPI(MPI_Allreduce)(const void *sendbuf, void *recvbuf, int count,
-                             MPI_Datatype datatype, MPI_Op op, MPI_Comm comm);
-int FWASM_MPI(MPI_Scan)(const void *sendbuf, void *recvbuf, int count, MPI_Datatype datatype,
-                        MPI_Op op, MPI_Comm comm);
-int FWASM_MPI(MPI_Reduce_scatter)(const void *sendbuf, void *recvbuf, const int *recvcounts,
-                                  MPI_Datatype datatype, MPI_Op op, MPI_Comm comm);
+/* The host's for built-in operations, sdk-c's (mpi.c) for user-defined ones. */
+int MPI_Reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype datatype, MPI_Op op,
+               int root, MPI_Comm comm);
+int MPI_Allreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype datatype,
+                  MPI_Op op, MPI_Comm comm);
+int MPI_Scan(const void *sendbuf, void *recvbuf, int count, MPI_Datatype datatype, MPI_Op op,
+             MPI_Comm comm);
+int MPI_Reduce_scatter(const void *sendbuf, void *recvbuf, const int *recvcounts,
+                       MPI_Datatype datatype, MPI_Op op, MPI_Comm comm);
+int MPI_Op_create(MPI_User_function *function, int commute, MPI_Op *op);
+int MPI_Op_free(MPI_Op *op);
 int FWASM_MPI(MPI_Alltoall)(const void *sendbuf, int sendcount, MPI_Datatype sendtype,
                             void *recvbuf, int recvcount, MPI_Datatype recvtype, MPI_Comm comm);
 int FWASM_MPI(MPI_Alltoallv)(const void *sendbuf, const int *sendcounts, const int *sdispls,
@@ -215,9 +231,6 @@ int FWASM_MPI(MPI_Type_free)(MPI_Datatype *datatype);
 int FWASM_MPI(MPI_Alloc_mem)(MPI_Aint size, MPI_Info info, void *baseptr);
 int FWASM_MPI(MPI_Free_mem)(void *base);
 
-int MPI_Op_create(MPI_User_function *function, int commute, MPI_Op *op)
-    FWASM_MPI_MISSING("MPI_Op_create (user-defined operations)");
-int MPI_Op_free(MPI_Op *op) FWASM_MPI_MISSING("MPI_Op_free (user-defined operations)");
 int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm)
     FWASM_MPI_MISSING("MPI_Comm_split (sub-communicators)");
 int MPI_Comm_group(MPI_Comm comm, MPI_Group *group)

@@ -1,10 +1,13 @@
 /*
  * The objects mpi.h's handles point at, with the ids (and datatype sizes on wasm32) the host
- * reads, as Faasm numbers them. The MPI functions themselves are host imports.
+ * reads, as Faasm numbers them; and the reductions with user-defined operations, which run
+ * here in the function (every other MPI function is a host import).
  */
 #include <mpi.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 struct fwasm_mpi_comm fwasm_mpi_comm_world = {1};
 struct fwasm_mpi_comm fwasm_mpi_comm_null = {2};
@@ -42,3 +45,137 @@ struct fwasm_mpi_op fwasm_mpi_band = {7};
 struct fwasm_mpi_op fwasm_mpi_bor = {8};
 struct fwasm_mpi_op fwasm_mpi_maxloc = {9};
 struct fwasm_mpi_op fwasm_mpi_minloc = {10};
+
+/* The host's reductions, for the built-in operations. */
+#define HOST(name) __attribute__((import_module("env"), import_name(#name)))
+HOST(MPI_Reduce) int fwasm_mpi_host_reduce(const void *, void *, int, MPI_Datatype, MPI_Op, int,
+                                           MPI_Comm);
+HOST(MPI_Allreduce) int fwasm_mpi_host_allreduce(const void *, void *, int, MPI_Datatype, MPI_Op,
+                                                 MPI_Comm);
+HOST(MPI_Scan) int fwasm_mpi_host_scan(const void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm);
+HOST(MPI_Reduce_scatter) int fwasm_mpi_host_reduce_scatter(const void *, void *, const int *,
+                                                           MPI_Datatype, MPI_Op, MPI_Comm);
+
+/* The id of every user-defined operation: the host refuses it, so a reduction that reaches the
+ * host with one says so. */
+#define USER_OP_ID 100
+
+int MPI_Op_create(MPI_User_function *function, int commute, MPI_Op *op) {
+    struct fwasm_mpi_op *made = malloc(sizeof *made);
+    if (made == NULL || function == NULL) {
+        free(made);
+        return MPI_ERR_OTHER;
+    }
+    made->id = USER_OP_ID;
+    made->function = function;
+    made->commute = commute;
+    *op = made;
+    return MPI_SUCCESS;
+}
+
+int MPI_Op_free(MPI_Op *op) {
+    if ((*op)->function != NULL) free(*op);
+    *op = NULL;
+    return MPI_SUCCESS;
+}
+
+/* Every rank's `bytes` at `mine`, in rank order: to every rank (root < 0) or to `root` alone
+ * (NULL elsewhere). */
+static char *every_rank(const void *mine, int bytes, int root, MPI_Comm comm, int *size) {
+    int rank;
+    MPI_Comm_size(comm, size);
+    MPI_Comm_rank(comm, &rank);
+    char *all = NULL;
+    if (root < 0 || rank == root) {
+        all = malloc((size_t)bytes * (size_t)*size + 1);
+        if (all == NULL) MPI_Abort(comm, MPI_ERR_OTHER);
+    }
+    if (root < 0) {
+        MPI_Allgather(mine, bytes, MPI_BYTE, all, bytes, MPI_BYTE, comm);
+    } else {
+        MPI_Gather(mine, bytes, MPI_BYTE, all, bytes, MPI_BYTE, root, comm);
+    }
+    return all;
+}
+
+/* out = buffer[0] op buffer[1] op ... op buffer[n-1]: the user's function makes
+ * inoutvec = invec op inoutvec, so the fold runs from the last buffer back. */
+static void fold(MPI_Op op, const char *all, int bytes, int n, void *out, int count,
+                 MPI_Datatype datatype) {
+    memcpy(out, all + (size_t)(n - 1) * bytes, bytes);
+    for (int r = n - 2; r >= 0; r--) {
+        op->function((void *)(all + (size_t)r * bytes), out, &count, &datatype);
+    }
+}
+
+static int bytes_of(int count, MPI_Datatype datatype) {
+    int size;
+    MPI_Type_size(datatype, &size);
+    return count * size;
+}
+
+int MPI_Reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype datatype, MPI_Op op,
+               int root, MPI_Comm comm) {
+    if (op->function == NULL) {
+        return fwasm_mpi_host_reduce(sendbuf, recvbuf, count, datatype, op, root, comm);
+    }
+    int bytes = bytes_of(count, datatype), size;
+    const void *mine = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
+    char *all = every_rank(mine, bytes, root, comm, &size);
+    if (all != NULL) {
+        fold(op, all, bytes, size, recvbuf, count, datatype);
+        free(all);
+    }
+    return MPI_SUCCESS;
+}
+
+int MPI_Allreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype datatype,
+                  MPI_Op op, MPI_Comm comm) {
+    if (op->function == NULL) {
+        return fwasm_mpi_host_allreduce(sendbuf, recvbuf, count, datatype, op, comm);
+    }
+    int bytes = bytes_of(count, datatype), size;
+    const void *mine = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
+    char *all = every_rank(mine, bytes, -1, comm, &size);
+    fold(op, all, bytes, size, recvbuf, count, datatype);
+    free(all);
+    return MPI_SUCCESS;
+}
+
+int MPI_Scan(const void *sendbuf, void *recvbuf, int count, MPI_Datatype datatype, MPI_Op op,
+             MPI_Comm comm) {
+    if (op->function == NULL) {
+        return fwasm_mpi_host_scan(sendbuf, recvbuf, count, datatype, op, comm);
+    }
+    int bytes = bytes_of(count, datatype), size, rank;
+    MPI_Comm_rank(comm, &rank);
+    const void *mine = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
+    char *all = every_rank(mine, bytes, -1, comm, &size);
+    fold(op, all, bytes, rank + 1, recvbuf, count, datatype);
+    free(all);
+    return MPI_SUCCESS;
+}
+
+int MPI_Reduce_scatter(const void *sendbuf, void *recvbuf, const int *recvcounts,
+                       MPI_Datatype datatype, MPI_Op op, MPI_Comm comm) {
+    if (op->function == NULL) {
+        return fwasm_mpi_host_reduce_scatter(sendbuf, recvbuf, recvcounts, datatype, op, comm);
+    }
+    int size, rank, total = 0, before = 0;
+    MPI_Comm_size(comm, &size);
+    MPI_Comm_rank(comm, &rank);
+    for (int r = 0; r < size; r++) {
+        if (r < rank) before += recvcounts[r];
+        total += recvcounts[r];
+    }
+    int bytes = bytes_of(total, datatype), unit = bytes_of(1, datatype);
+    const void *mine = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
+    char *all = every_rank(mine, bytes, -1, comm, &size);
+    char *reduced = malloc((size_t)bytes + 1);
+    if (reduced == NULL) MPI_Abort(comm, MPI_ERR_OTHER);
+    fold(op, all, bytes, size, reduced, total, datatype);
+    memcpy(recvbuf, reduced + (size_t)before * unit, (size_t)recvcounts[rank] * unit);
+    free(reduced);
+    free(all);
+    return MPI_SUCCESS;
+}

@@ -9,7 +9,7 @@ use fwasm_executor::{ExecutorConfig, Limits};
 use fwasm_proto::pb::{CallResult, CallStatus, FailureKind, InvokeRequest};
 
 use crate::c_guests::c_guest;
-use crate::support::{Platform, test_executor_config, test_limits, up, up_with};
+use crate::support::{Platform, mesh_with, test_executor_config, test_limits, up, up_with};
 
 async fn with_mpi_checks(p: &Platform) {
     p.upload("mpi/checks", c_guest("mpi_checks.c")).await;
@@ -39,6 +39,22 @@ fn output(result: &CallResult) -> String {
     String::from_utf8_lossy(&result.output).into_owned()
 }
 
+/// What `userop` computes: the product, in rank order, of rank r's matrix [[r+2, r], [1, 1]]
+/// (mod 1009), as "a b c d".
+fn product(size: u32) -> String {
+    let mut p = [1i64, 0, 0, 1];
+    for r in 0..size as i64 {
+        let m = [r + 2, r, 1, 1];
+        p = [
+            (p[0] * m[0] + p[1] * m[2]) % 1009,
+            (p[0] * m[1] + p[1] * m[3]) % 1009,
+            (p[2] * m[0] + p[3] * m[2]) % 1009,
+            (p[2] * m[1] + p[3] * m[3]) % 1009,
+        ];
+    }
+    format!("{} {} {} {}", p[0], p[1], p[2], p[3])
+}
+
 /// A state key no other test run uses.
 fn fresh_key() -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
@@ -62,6 +78,7 @@ async fn every_check_passes_at_world_sizes_1_2_4_and_8() {
             ("cart", format!("source {} dest {}", (n - 1) % n, 1 % n)),
             ("waitall", format!("{} receives", n - 1)),
             ("probe", "probed".into()),
+            ("userop", product(size)),
         ];
         for (check, computed) in expected {
             let result = world(&p, size, check).await;
@@ -124,6 +141,75 @@ async fn a_world_of_16_runs_on_2_workers_its_waiting_ranks_parked() {
         let result = world(&p, 16, check).await;
         assert!(output(&result).starts_with(&format!("{check} ok size=16")));
     }
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_world_too_big_for_one_executor_spans_two() {
+    // Two calls each: rank 0 and rank 1 fill the first executor, ranks 2 and 3 go to the
+    // other, and reach the world on rank 0's executor over gRPC.
+    let p = mesh_with(
+        2,
+        ExecutorConfig {
+            max_concurrent_calls: 2,
+            ..test_executor_config()
+        },
+    )
+    .await;
+    with_mpi_checks(&p).await;
+    // In each of these every rank waits for rank 0, which is in MPI_Init until every rank has
+    // started: no rank ends early and leaves room for the next on the first executor.
+    let checks = [
+        "ring",
+        "allreduce",
+        "bcast",
+        "scatter",
+        "alltoall",
+        "scan",
+        "cart",
+        "waitall",
+        "userop",
+    ];
+    for check in checks {
+        let result = world(&p, 4, check).await;
+        assert!(
+            output(&result).starts_with(&format!("{check} ok size=4")),
+            "{check}"
+        );
+        let executors: std::collections::BTreeSet<_> = result
+            .mpi_ranks
+            .iter()
+            .map(|r| r.executor_id.clone())
+            .collect();
+        assert_eq!(executors.len(), 2, "{check}: {:?}", result.mpi_ranks);
+        assert!(
+            result
+                .mpi_ranks
+                .iter()
+                .all(|r| r.status == CallStatus::Success as i32)
+        );
+    }
+    let key = fresh_key();
+    let result = world(&p, 4, &format!("barrier {key}")).await;
+    assert!(output(&result).ends_with("3 rounds"));
+    let result = world(&p, 4, "probe").await;
+    assert_eq!(output(&result), "probe ok size=4 probed");
+    // A rank on the other executor that traps, or aborts, ends the world as one here does.
+    let trapped = world(&p, 4, "trap").await;
+    assert!(
+        trapped.error.contains("rank 3 failed: mpi/checks trapped"),
+        "{}",
+        trapped.error
+    );
+    let aborted = world(&p, 4, "abort").await;
+    assert_eq!(aborted.return_code, 7, "{}", aborted.error);
+    assert!(
+        aborted
+            .error
+            .contains("rank 3 called MPI_Abort with code 7"),
+        "{}",
+        aborted.error
+    );
     p.stop().await;
 }
 

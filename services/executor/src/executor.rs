@@ -13,13 +13,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use crossbeam_channel::Sender;
 use fwasm_abi::HostStatus;
-use fwasm_proto::api::{ExecutorApi, SchedulerApi, StateApi};
+use fwasm_proto::api::{ExecutorApi, MpiRequest, MpiResponse, SchedulerApi, StateApi};
+use fwasm_proto::directory::{ExecutorDirectory, RemoteExecutors};
 use fwasm_proto::leases::{Leases, Tree};
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
     Call, CallRef, CallResult, CallStatus, ExecutorHeartbeat, FailureKind, FileRef, FunctionInfo,
-    LockMode, LockRequest, ModuleRef, PlaceRequest, SetStateRequest, StateKey, SubmitRequest,
-    UnlockRequest, WaitCallRequest,
+    LockMode, LockRequest, ModuleRef, MpiRank, MpiRankEndedRequest, MpiRankRef, PlaceRequest,
+    Placement, SetStateRequest, StateKey, SubmitRequest, UnlockRequest, WaitCallRequest,
 };
 use fwasm_proto::pubsub::{self, Event, Publisher};
 use fwasm_proto::{ApiError, ErrorCode};
@@ -41,7 +42,7 @@ use crate::host::state::{LocalGuard, StateOp, StateOutcome};
 use crate::limits::Limits;
 use crate::local_calls::{LocalCall, LocalCalls};
 use crate::memory_pool::MemoryPool;
-use crate::mpi::Worlds;
+use crate::mpi::{RemoteWorld, WorldHandle, Worlds};
 use crate::parked::{ParkedCall, ParkedCount};
 use crate::pool::WorkerPool;
 use crate::reporting::Reporter;
@@ -106,6 +107,11 @@ struct Inner {
     sidecar: Option<Sidecar>,
     /// The MPI worlds whose ranks run here.
     worlds: Worlds,
+    /// Where other executors reach this one (for the ranks of its worlds it places there);
+    /// `None` in `fwasm up`, whose worlds stay here.
+    advertise_addr: Option<String>,
+    /// Other executors, for the ranks here of worlds they keep.
+    peers: RemoteExecutors,
 }
 
 /// The caller of a host op, as the op needs to know it.
@@ -182,6 +188,8 @@ impl Executor {
                 runtime,
                 sidecar: config.sidecar.map(Sidecar::new),
                 worlds: Worlds::default(),
+                advertise_addr: config.advertise_addr,
+                peers: RemoteExecutors::new(config.tls),
             }
         });
         Self { inner }
@@ -247,6 +255,11 @@ impl ExecutorApi for Executor {
         self.inner.clone().execute(call).await
     }
 
+    #[tracing::instrument(name = "executor.mpi", skip_all)]
+    async fn mpi(&self, request: MpiRequest) -> Result<MpiResponse, ApiError> {
+        crate::mpi::home::answer(&self.inner.worlds, request).await
+    }
+
     #[tracing::instrument(name = "executor.prepare", skip_all, fields(user = %info.user, function = %info.function))]
     async fn prepare(&self, info: FunctionInfo) -> Result<(), ApiError> {
         let (compiled, _) = self.inner.module(&info.module_hash).await?;
@@ -287,17 +300,48 @@ impl Inner {
         _admitted: Admitted,
     ) -> Result<CallResult, ApiError> {
         let (id, user, function) = (call.id, call.user.clone(), call.function.clone());
+        let rank_of = (call.mpi_world_id != 0).then_some((call.mpi_world_id, call.mpi_rank));
+        let home = call.mpi_home.clone();
         let mut result = self.run(call).await;
         let mut outcome = match &result {
             Ok(result) => result.clone(),
             Err(err) => not_run(id, &user, &function, err),
         };
-        self.worlds.call_ended(&mut outcome, &self.id);
+        if let Some(ended) = self.worlds.call_ended(&mut outcome, &self.id, rank_of) {
+            self.tell_home(home, rank_of, ended);
+        }
         if let Ok(result) = &mut result {
             result.mpi_ranks = outcome.mpi_ranks.clone();
         }
         self.after_end(outcome, false);
         result
+    }
+
+    /// Tells the executor that keeps a world (`home`) that its rank here ended, as `ended`.
+    fn tell_home(&self, home: String, rank_of: Option<(u64, u32)>, ended: MpiRank) {
+        let Some((world_id, _)) = rank_of else {
+            return;
+        };
+        let request = MpiRequest::RankEnded(MpiRankEndedRequest {
+            world_id,
+            ended: Some(ended),
+        });
+        let home = self.peer(&home);
+        let tell = async move {
+            if let Err(err) = async { home?.mpi(request).await }.await {
+                tracing::warn!(world = world_id, error = %err, "could not tell an MPI world that its rank ended");
+            }
+        };
+        self.runtime.spawn(tell.in_current_span());
+    }
+
+    /// The executor at `addr`, over gRPC.
+    fn peer(&self, addr: &str) -> Result<Arc<dyn ExecutorApi>, ApiError> {
+        let placement = Placement {
+            executor_addr: addr.to_string(),
+            ..Placement::default()
+        };
+        self.peers.executor(&placement)
     }
 
     /// What follows a call's end here, whoever ran it. `local`: a chained call of this
@@ -605,10 +649,11 @@ impl Inner {
                     size,
                     input,
                     cmdline,
-                } => {
-                    let world = (world_id, rank, size);
-                    self.mpi_init(parent, world, input, cmdline).await
-                }
+                    home,
+                } => match world_id {
+                    0 => self.mpi_start(parent, size, input, cmdline).await,
+                    world_id => self.mpi_join(world_id, rank, &home).await,
+                },
                 op => op.run().await,
             }
         };
@@ -627,25 +672,43 @@ impl Inner {
         }
     }
 
-    /// `MPI_Init`: rank 0 makes its world and starts ranks 1..size here, each a chained call
-    /// of its function with its input; another rank joins its world.
-    async fn mpi_init(
-        self: &Arc<Self>,
-        parent: &Parent,
-        (world_id, rank, size): (u64, u32, u32),
-        input: bytes::Bytes,
-        cmdline: String,
-    ) -> Result<MpiDone, String> {
-        if world_id != 0 {
-            let world = self.worlds.get(world_id).ok_or_else(|| {
-                "its world is not on this executor (it ended, or rank 0 ran elsewhere)".to_string()
-            })?;
+    /// A rank's `MPI_Init`: joins world `world_id`, kept here or by the executor at `home`.
+    async fn mpi_join(&self, world_id: u64, rank: u32, home: &str) -> Result<MpiDone, String> {
+        if let Some(world) = self.worlds.get(world_id) {
             if rank == 0 || rank >= world.size {
                 let size = world.size;
                 return Err(format!("rank {rank} cannot join a world of {size} ranks"));
             }
-            return Ok(MpiDone::Joined(world));
+            return Ok(MpiDone::Joined(WorldHandle::Local(world)));
         }
+        if home.is_empty() {
+            return Err("its world is not on this executor (it has ended)".into());
+        }
+        let reached = |e: ApiError| format!("its world's executor ({home}): {}", e.message);
+        let executor = self.peer(home).map_err(reached)?;
+        let asked = MpiRequest::Join(MpiRankRef { world_id, rank });
+        let joined = match executor.mpi(asked).await.map_err(reached)? {
+            MpiResponse::Joined(joined) => joined,
+            other => return Err(format!("its world's executor answered {other:?}")),
+        };
+        if let Some(broken) = joined.broken {
+            return Err(broken.reason);
+        }
+        let age = crate::mpi::home::age(&joined);
+        let world = RemoteWorld::new(world_id, joined.size, age, executor);
+        Ok(MpiDone::Joined(WorldHandle::Remote(Arc::new(world))))
+    }
+
+    /// Rank 0's `MPI_Init`: makes its world here and starts ranks 1..size, each a chained call
+    /// of its function with its input: here while this executor has room, else wherever the
+    /// scheduler finds room (those ranks reach the world here over gRPC).
+    async fn mpi_start(
+        self: &Arc<Self>,
+        parent: &Parent,
+        size: u32,
+        input: bytes::Bytes,
+        cmdline: String,
+    ) -> Result<MpiDone, String> {
         let max = self.limits.max_mpi_world_size;
         if size > max {
             return Err(format!(
@@ -653,27 +716,43 @@ impl Inner {
                  --max-mpi-world-size)"
             ));
         }
-        let world = self.worlds.create(parent.id, size);
+        // Messages not yet received are copies of the ranks' memory: at most all of it.
+        let max_queued = self.limits.max_memory_bytes.saturating_mul(size as usize);
+        let world = self.worlds.create(parent.id, size, max_queued);
         for rank in 1..size {
             let mut child = self.child_call(parent, parent.function.clone(), input.clone());
             child.cmdline = cmdline.clone();
             child.mpi_world_size = size;
             child.mpi_world_id = world.id;
             child.mpi_rank = rank;
-            match self.place_here(parent, child).await {
-                Ok(child) => {
-                    // Registered before it starts, so its end always reaches the world.
-                    self.worlds.add_rank(&world, rank, child.id);
-                    self.start_placed(child);
+            let started = match &self.advertise_addr {
+                Some(home) if !self.admission.has_room() => {
+                    child.mpi_home = home.clone();
+                    let submit = SubmitRequest {
+                        call: Some(child),
+                        busy_executor_id: self.id.clone(),
+                    };
+                    // Its end comes back by world and rank, from wherever it runs.
+                    let placed = self.scheduler.submit(submit).await;
+                    placed.map(|placement| world.rank_is(rank, placement.call_id))
                 }
-                Err(refusal) => {
-                    let why = format!("rank {rank} could not be started: {}", refusal.message);
-                    world.never_started(rank..size, &why);
-                    return Err(why);
-                }
+                _ => self
+                    .place_here(parent, child)
+                    .await
+                    .map(|child| {
+                        // Registered before it starts, so its end always reaches the world.
+                        self.worlds.add_rank(&world, rank, child.id);
+                        self.start_placed(child);
+                    })
+                    .map_err(|refusal| ApiError::unavailable(refusal.message)),
+            };
+            if let Err(err) = started {
+                let why = format!("rank {rank} could not be started: {}", err.message);
+                world.never_started(rank..size, &why);
+                return Err(why);
             }
         }
-        Ok(MpiDone::Joined(world))
+        Ok(MpiDone::Joined(WorldHandle::Local(world)))
     }
 
     /// The bytes a parked import fetches.
@@ -1093,7 +1172,8 @@ impl Drop for LocalRun {
             (self.inner.clone(), self.local.clone(), self.admitted.take());
         let end = move || {
             let mut outcome = outcome;
-            inner.worlds.call_ended(&mut outcome, &inner.id);
+            // Ranks started here are registered with their world here.
+            inner.worlds.call_ended(&mut outcome, &inner.id, None);
             let ended = Ended::of(&outcome);
             inner.after_end(outcome, true);
             local.end(ended);

@@ -116,9 +116,11 @@ pub async fn run(
         Some(addr) => addr.clone(),
         None => listener.local_addr()?.to_string(),
     };
-    // The scheduler is in another process: chained calls are placed from leases.
+    // The scheduler is in another process: chained calls are placed from leases. The address
+    // is what the ranks of its MPI worlds on other executors reach it at.
     let config = ExecutorConfig {
         lease_chained_calls: true,
+        advertise_addr: Some(addr.clone()),
         ..config
     };
     let executor = Arc::new(Executor::new(config, state, scheduler.clone()));

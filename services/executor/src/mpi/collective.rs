@@ -3,6 +3,7 @@
 //! share in one step, however many ranks take part.
 
 use bytes::{Bytes, BytesMut};
+use fwasm_proto::pb::{MpiCollectiveKind as Kind, MpiContribution};
 
 use super::reduce::{self, Datatype, Op};
 
@@ -159,6 +160,123 @@ impl Collective {
     }
 }
 
+impl Collective {
+    /// A rank's contribution as it goes to the world's home executor.
+    pub(crate) fn contribution(
+        &self,
+        world_id: u64,
+        rank: u32,
+        seq: u64,
+        pieces: Pieces,
+    ) -> MpiContribution {
+        let mut out = MpiContribution {
+            world_id,
+            rank,
+            seq,
+            pieces,
+            ..MpiContribution::default()
+        };
+        let reduction = |out: &mut MpiContribution, op: &Op, datatype: &Datatype| {
+            out.op = op.id();
+            out.datatype_id = datatype.id;
+            out.datatype_size = datatype.size;
+        };
+        let kind = match self {
+            Collective::Barrier => Kind::Barrier,
+            Collective::Bcast { root } => {
+                out.root = *root;
+                Kind::Bcast
+            }
+            Collective::Scatter { root } => {
+                out.root = *root;
+                Kind::Scatter
+            }
+            Collective::Gather { root } => {
+                out.root = *root;
+                Kind::Gather
+            }
+            Collective::Allgather => Kind::Allgather,
+            Collective::Alltoall => Kind::Alltoall,
+            Collective::Reduce { root, op, datatype } => {
+                out.root = *root;
+                reduction(&mut out, op, datatype);
+                Kind::Reduce
+            }
+            Collective::Allreduce { op, datatype } => {
+                reduction(&mut out, op, datatype);
+                Kind::Allreduce
+            }
+            Collective::Scan { op, datatype } => {
+                reduction(&mut out, op, datatype);
+                Kind::Scan
+            }
+            Collective::ReduceScatter {
+                op,
+                datatype,
+                bytes,
+            } => {
+                reduction(&mut out, op, datatype);
+                out.split = bytes.iter().map(|b| *b as u64).collect();
+                Kind::ReduceScatter
+            }
+        };
+        out.set_kind(kind);
+        out
+    }
+
+    /// The collective a contribution from another executor is for, checked against a world
+    /// of `size` ranks.
+    pub(crate) fn of(contribution: &MpiContribution, size: u32) -> Result<Self, String> {
+        let root = contribution.root;
+        if root >= size {
+            return Err(format!("root {root} is not in the world of {size} ranks"));
+        }
+        let reduction = || -> Result<(Op, Datatype), String> {
+            let datatype = Datatype {
+                id: contribution.datatype_id,
+                size: contribution.datatype_size,
+            };
+            if datatype.size <= 0 {
+                return Err(format!(
+                    "datatype {} has size {}",
+                    datatype.id, datatype.size
+                ));
+            }
+            Ok((Op::from_id(contribution.op)?, datatype))
+        };
+        Ok(match contribution.kind() {
+            Kind::Unspecified => return Err("a contribution to no collective".into()),
+            Kind::Barrier => Collective::Barrier,
+            Kind::Bcast => Collective::Bcast { root },
+            Kind::Scatter => Collective::Scatter { root },
+            Kind::Gather => Collective::Gather { root },
+            Kind::Allgather => Collective::Allgather,
+            Kind::Alltoall => Collective::Alltoall,
+            Kind::Reduce => {
+                let (op, datatype) = reduction()?;
+                Collective::Reduce { root, op, datatype }
+            }
+            Kind::Allreduce => {
+                let (op, datatype) = reduction()?;
+                Collective::Allreduce { op, datatype }
+            }
+            Kind::Scan => {
+                let (op, datatype) = reduction()?;
+                Collective::Scan { op, datatype }
+            }
+            Kind::ReduceScatter => {
+                let (op, datatype) = reduction()?;
+                let bytes = contribution.split.iter().map(|b| *b as usize).collect();
+                Collective::ReduceScatter {
+                    op,
+                    datatype,
+                    bytes,
+                }
+            }
+        })
+    }
+}
+
 /// The buffers combined element by element with `op`.
 fn combine(op: Op, datatype: Datatype, buffers: &[Bytes]) -> Result<Bytes, String> {
     let Some((first, rest)) = buffers.split_first() else {
@@ -236,6 +354,34 @@ mod tests {
             .shares(contributions)
             .unwrap();
         assert_eq!(shares[0], vec![ints(&[5])]);
+    }
+
+    #[test]
+    fn a_collective_crosses_to_another_executor_and_back_unchanged() {
+        let reduce_scatter = Collective::ReduceScatter {
+            op: Op::MinLoc,
+            datatype: Datatype { id: 16, size: 16 },
+            bytes: vec![16, 32],
+        };
+        let pieces = vec![ints(&[1, 2])];
+        let contribution = reduce_scatter.contribution(7, 1, 3, pieces.clone());
+        assert_eq!(
+            (contribution.world_id, contribution.rank, contribution.seq),
+            (7, 1, 3)
+        );
+        assert_eq!(contribution.pieces, pieces);
+        let back = Collective::of(&contribution, 2).unwrap();
+        assert!(back.same_as(&reduce_scatter), "{back:?}");
+        let bcast = Collective::Bcast { root: 1 }.contribution(7, 0, 0, vec![]);
+        assert!(
+            Collective::of(&bcast, 2)
+                .unwrap()
+                .same_as(&Collective::Bcast { root: 1 })
+        );
+        assert_eq!(
+            Collective::of(&bcast, 1).unwrap_err(),
+            "root 1 is not in the world of 1 ranks"
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! messages and run collectives through their [`World`], parking while they wait.
 
 pub(crate) mod collective;
+pub(crate) mod handle;
+pub(crate) mod home;
 pub(crate) mod reduce;
 pub(crate) mod world;
 
@@ -12,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use fwasm_proto::pb::{CallResult, MpiRank};
 
+pub(crate) use handle::{RemoteWorld, WorldHandle};
 pub(crate) use world::World;
 
 /// The worlds whose ranks run on this executor, and which call is which rank.
@@ -34,9 +37,10 @@ fn lock(registry: &Mutex<Registry>) -> MutexGuard<'_, Registry> {
 }
 
 impl Worlds {
-    /// A new world whose rank 0 is call `id` (the world's id too).
-    pub(crate) fn create(&self, id: u64, size: u32) -> Arc<World> {
-        let world = Arc::new(World::new(id, size));
+    /// A new world whose rank 0 is call `id` (the world's id too), holding at most
+    /// `max_queued_bytes` of messages not yet received.
+    pub(crate) fn create(&self, id: u64, size: u32, max_queued_bytes: usize) -> Arc<World> {
+        let world = Arc::new(World::new(id, size, max_queued_bytes));
         lock(&self.registry).by_id.insert(id, world.clone());
         self.add_rank(&world, 0, id);
         world
@@ -56,16 +60,29 @@ impl Worlds {
         lock(&self.registry).by_id.get(&id).cloned()
     }
 
-    /// A call of this executor (`executor_id`) ended: if it was a rank, its world learns
-    /// how (and is forgotten once every rank has ended); rank 0's outcome gets every rank's.
-    pub(crate) fn call_ended(&self, outcome: &mut CallResult, executor_id: &str) {
-        if self.ranks.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        let Some((world, rank)) = lock(&self.registry).by_call.remove(&outcome.id) else {
-            return;
+    /// A call of this executor (`executor_id`) ended: if it was a rank of a world kept
+    /// here, its world learns how (and is forgotten once every rank has ended); rank 0's
+    /// outcome gets every rank's. `rank_of`: the world and rank the call says it is, for a
+    /// rank that came here through the scheduler. Returns what to tell the world's home when
+    /// the world is kept elsewhere.
+    pub(crate) fn call_ended(
+        &self,
+        outcome: &mut CallResult,
+        executor_id: &str,
+        rank_of: Option<(u64, u32)>,
+    ) -> Option<MpiRank> {
+        let registered = match self.ranks.load(Ordering::Acquire) {
+            0 => None,
+            _ => lock(&self.registry).by_call.remove(&outcome.id),
         };
-        self.ranks.fetch_sub(1, Ordering::AcqRel);
+        let (world_id, rank) = match (&registered, rank_of) {
+            (Some((world, rank)), _) => (world.id, *rank),
+            (None, Some(rank_of)) => rank_of,
+            (None, None) => return None,
+        };
+        if registered.is_some() {
+            self.ranks.fetch_sub(1, Ordering::AcqRel);
+        }
         let ended = MpiRank {
             rank,
             call_id: outcome.id,
@@ -75,11 +92,23 @@ impl Worlds {
             exec_micros: outcome.exec_micros,
             error: outcome.error.clone(),
         };
-        if world.rank_ended(ended) {
-            lock(&self.registry).by_id.remove(&world.id);
-        }
+        let Some(world) = self.get(world_id) else {
+            return Some(ended);
+        };
+        self.rank_ended_at(world_id, ended);
         if rank == 0 {
             outcome.mpi_ranks = world.ranks();
+        }
+        None
+    }
+
+    /// Rank `ended.rank` of world `world_id` (kept here) ended, wherever it ran.
+    pub(crate) fn rank_ended_at(&self, world_id: u64, ended: MpiRank) {
+        let Some(world) = self.get(world_id) else {
+            return;
+        };
+        if ended.rank < world.size && world.rank_ended(ended) {
+            lock(&self.registry).by_id.remove(&world_id);
         }
     }
 }

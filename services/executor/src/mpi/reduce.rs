@@ -67,6 +67,22 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// Faasm's id of the operation.
+    pub(crate) fn id(self) -> i32 {
+        match self {
+            Op::Max => 1,
+            Op::Min => 2,
+            Op::Sum => 3,
+            Op::Prod => 4,
+            Op::LogicalAnd => 5,
+            Op::LogicalOr => 6,
+            Op::BitAnd => 7,
+            Op::BitOr => 8,
+            Op::MaxLoc => 9,
+            Op::MinLoc => 10,
+        }
+    }
+
     pub(crate) fn from_id(id: i32) -> Result<Self, String> {
         Ok(match id {
             1 => Op::Max,
@@ -79,6 +95,14 @@ impl Op {
             8 => Op::BitOr,
             9 => Op::MaxLoc,
             10 => Op::MinLoc,
+            // sdk-c's MPI_Op_create: its mpi.c applies the operation in the function itself.
+            100 => {
+                return Err(
+                    "a user-defined operation reached the host: sdk-c's mpi.h applies \
+                            them in the function (rebuild it with `fwasm build`)"
+                        .into(),
+                );
+            }
             id => return Err(format!("MPI operation {id} is not one fwasm knows")),
         })
     }

@@ -53,12 +53,16 @@ pub(crate) struct World {
     pub(crate) size: u32,
     /// When rank 0 made the world: `MPI_Wtime` counts from it, as on Faasm.
     pub(crate) created: Instant,
+    /// Most bytes of messages sent and not yet received the world holds.
+    max_queued_bytes: usize,
     inner: Mutex<Inner>,
 }
 
 struct Inner {
     /// Messages not yet received, per receiving rank, in the order they were sent.
     inboxes: Vec<VecDeque<Message>>,
+    /// Their bytes together.
+    queued_bytes: usize,
     /// The receive each rank waits in, if it does (a rank runs one thread: at most one).
     waiting: Vec<Option<Receive>>,
     /// Collectives some ranks have entered and not all, by sequence number.
@@ -97,14 +101,18 @@ fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
 }
 
 impl World {
-    pub(crate) fn new(id: u64, size: u32) -> Self {
+    /// A world of `size` ranks that holds at most `max_queued_bytes` of messages sent and not
+    /// yet received.
+    pub(crate) fn new(id: u64, size: u32, max_queued_bytes: usize) -> Self {
         let ranks = size as usize;
         Self {
             id,
             size,
             created: Instant::now(),
+            max_queued_bytes,
             inner: Mutex::new(Inner {
                 inboxes: (0..ranks).map(|_| VecDeque::new()).collect(),
+                queued_bytes: 0,
                 waiting: (0..ranks).map(|_| None).collect(),
                 rounds: HashMap::new(),
                 finalized: vec![false; ranks],
@@ -133,20 +141,35 @@ impl World {
         let to = to as usize;
         let waiting = inner.waiting[to]
             .take_if(|receive| receive.matching.accepts(&message) && !receive.reply.is_closed());
-        match waiting {
-            Some(receive) if receive.takes => {
-                // The receiver may have just stopped waiting (its time ran out): then the
-                // message goes back in line for whoever asks next.
-                if let Err(Ok(message)) = receive.reply.send(Ok(message)) {
-                    inner.inboxes[to].push_back(message);
-                }
-            }
+        let message = match waiting {
+            Some(receive) if receive.takes => match receive.reply.send(Ok(message)) {
+                Ok(()) => return Ok(()),
+                // The receiver has just stopped waiting (its time ran out): the message goes
+                // in line for whoever asks next.
+                Err(Ok(message)) => message,
+                Err(Err(_)) => return Ok(()),
+            },
             Some(probe) => {
-                inner.inboxes[to].push_back(message.clone());
-                let _ = probe.reply.send(Ok(message));
+                let _ = probe.reply.send(Ok(message.clone()));
+                message
             }
-            None => inner.inboxes[to].push_back(message),
+            None => message,
+        };
+        self.queue(&mut inner, to, message)
+    }
+
+    /// Puts `message` in rank `to`'s inbox, within the world's bound on what it holds.
+    fn queue(&self, inner: &mut Inner, to: usize, message: Message) -> Result<(), Broken> {
+        let len = message.data.len();
+        if inner.queued_bytes + len > self.max_queued_bytes {
+            return Err(format!(
+                "a message of {len} bytes to rank {to} would take the world's messages not yet \
+                 received past {} bytes (its ranks' memory limits together)",
+                self.max_queued_bytes
+            ));
         }
+        inner.queued_bytes += len;
+        inner.inboxes[to].push_back(message);
         Ok(())
     }
 
@@ -165,10 +188,12 @@ impl World {
             }
             let inbox = &mut inner.inboxes[at as usize];
             if let Some(found) = inbox.iter().position(|m| matching.accepts(m)) {
-                return Ok(match takes {
-                    true => inbox.remove(found).expect("found in the inbox"),
-                    false => inbox[found].clone(),
-                });
+                if !takes {
+                    return Ok(inbox[found].clone());
+                }
+                let message = inbox.remove(found).expect("found in the inbox");
+                inner.queued_bytes -= message.data.len();
+                return Ok(message);
             }
             if let Some(source) = matching.source
                 && inner.ended[source as usize]
@@ -239,23 +264,36 @@ impl World {
                 waiting
             } else {
                 let round = inner.rounds.remove(&seq).expect("the round just entered");
-                let contributions = round.contributions.into_iter().flatten().collect();
-                let mut shares = match round.collective.shares(contributions) {
-                    Ok(shares) => shares,
-                    Err(why) => {
-                        self.break_locked(&mut inner, why.clone());
-                        return Err(why);
-                    }
-                };
-                for (waiter, reply) in round.waiters {
-                    let _ = reply.send(Ok(std::mem::take(&mut shares[waiter as usize])));
-                }
-                return Ok(std::mem::take(&mut shares[rank as usize]));
+                drop(inner);
+                return self.complete(round, rank);
             }
         };
         waiting
             .await
             .unwrap_or_else(|_| Err("the MPI world ended while a rank waited".into()))
+    }
+
+    /// Works out every rank's share of a round all have entered (outside the world's lock: a
+    /// reduction may be long) and hands the waiting ranks theirs; `rank`'s own is returned.
+    fn complete(&self, round: Round, rank: u32) -> Result<Pieces, Broken> {
+        let contributions = round.contributions.into_iter().flatten().collect();
+        let mut shares = match round.collective.shares(contributions) {
+            Ok(shares) => shares,
+            Err(why) => {
+                let mut inner = lock(&self.inner);
+                for (_, reply) in round.waiters {
+                    let _ = reply.send(Err(why.clone()));
+                }
+                if inner.broken.is_none() {
+                    self.break_locked(&mut inner, why.clone());
+                }
+                return Err(why);
+            }
+        };
+        for (waiter, reply) in round.waiters {
+            let _ = reply.send(Ok(std::mem::take(&mut shares[waiter as usize])));
+        }
+        Ok(std::mem::take(&mut shares[rank as usize]))
     }
 
     /// Rank `rank` calls `MPI_Finalize`. Rank 0's returns once every other rank's call has
@@ -296,6 +334,9 @@ impl World {
         let failed = (ended.status != CallStatus::Success as i32).then(|| ended.error.clone());
         let failed = failed.as_deref();
         let mut inner = lock(&self.inner);
+        if inner.ended[rank as usize] {
+            return inner.ended.iter().all(|e| *e);
+        }
         inner.ended[rank as usize] = true;
         inner.ranks[rank as usize] = ended;
         if inner.broken.is_none() {
@@ -420,7 +461,7 @@ mod tests {
 
     #[tokio::test]
     async fn messages_match_by_source_and_tag_in_the_order_sent() {
-        let world = World::new(1, 3);
+        let world = World::new(1, 3, 1 << 20);
         world.send(2, message(0, 7, b"a")).unwrap();
         world.send(2, message(1, 7, b"b")).unwrap();
         world.send(2, message(0, 8, b"c")).unwrap();
@@ -444,8 +485,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn messages_not_yet_received_are_bounded() {
+        let world = World::new(1, 2, 8);
+        world.send(1, message(0, 0, b"12345")).unwrap();
+        let err = world.send(1, message(0, 0, b"6789")).unwrap_err();
+        assert!(
+            err.starts_with("a message of 4 bytes to rank 1 would take"),
+            "{err}"
+        );
+        world.receive(1, from(None, None), true).await.unwrap();
+        world.send(1, message(0, 0, b"6789")).unwrap();
+    }
+
+    #[tokio::test]
     async fn a_waiting_receive_gets_the_message_sent_after_it() {
-        let world = std::sync::Arc::new(World::new(1, 2));
+        let world = std::sync::Arc::new(World::new(1, 2, 1 << 20));
         let waiting = {
             let world = world.clone();
             tokio::spawn(async move { world.receive(1, from(Some(0), None), true).await })
@@ -461,7 +515,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_rank_wakes_every_waiting_rank_with_its_reason() {
-        let world = std::sync::Arc::new(World::new(9, 3));
+        let world = std::sync::Arc::new(World::new(9, 3, 1 << 20));
         let receive = {
             let world = world.clone();
             tokio::spawn(async move { world.receive(1, from(None, None), true).await })
@@ -484,7 +538,7 @@ mod tests {
 
     #[tokio::test]
     async fn rank_0_finalizes_once_the_other_ranks_have_ended() {
-        let world = std::sync::Arc::new(World::new(9, 2));
+        let world = std::sync::Arc::new(World::new(9, 2, 1 << 20));
         let rank0 = {
             let world = world.clone();
             tokio::spawn(async move { world.finalize(0).await })
@@ -499,7 +553,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rank_that_ends_normally_wakes_whoever_waits_for_it_alone() {
-        let world = std::sync::Arc::new(World::new(9, 3));
+        let world = std::sync::Arc::new(World::new(9, 3, 1 << 20));
         let receive = {
             let world = world.clone();
             tokio::spawn(async move { world.receive(2, from(Some(1), None), true).await })
@@ -516,7 +570,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rank_that_ends_without_finalizing_breaks_the_world() {
-        let world = World::new(9, 2);
+        let world = World::new(9, 2, 1 << 20);
         world.rank_ended(ended(1, None));
         let finalized = world.finalize(0).await;
         assert_eq!(
@@ -527,7 +581,7 @@ mod tests {
 
     #[tokio::test]
     async fn ranks_calling_different_collectives_break_the_world() {
-        let world = std::sync::Arc::new(World::new(9, 2));
+        let world = std::sync::Arc::new(World::new(9, 2, 1 << 20));
         let barrier = {
             let world = world.clone();
             tokio::spawn(async move { world.collective(0, 0, Collective::Barrier, vec![]).await })

@@ -7,8 +7,6 @@
 //! host wrote into the guest's `MPI_Request`. Communicators are `MPI_COMM_WORLD` and the
 //! copies of it that `MPI_Comm_dup` and `MPI_Cart_create` make.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use wasmi::{Caller, Linker, ValType};
 
@@ -18,7 +16,7 @@ use crate::host::io::ProcExit;
 use crate::host::memory::{guest_slice, guest_slice_mut};
 use crate::host::park::{HostOp, park};
 use crate::host::{AfterOp, HostState};
-use crate::mpi::World;
+use crate::mpi::WorldHandle;
 use crate::mpi::collective::{Collective, Pieces};
 use crate::mpi::reduce::{Datatype, Op};
 use crate::mpi::world::{Matching, Message};
@@ -78,6 +76,8 @@ type Outcome = Result<Answer, String>;
 /// One import's view of its call: the guest's memory and the call's MPI state.
 struct Mpi<'a, 'c> {
     caller: &'a mut Caller<'c, HostState>,
+    /// Sends to a world kept on another executor, which the import parks for.
+    outbox: Vec<(u32, Message)>,
 }
 
 impl Mpi<'_, '_> {
@@ -98,6 +98,15 @@ impl Mpi<'_, '_> {
         guest_slice(memory.data(&*self.caller), ptr, len)
             .map(Bytes::copy_from_slice)
             .map_err(|_| format!("the buffer at {ptr} of {len} bytes lies outside memory"))
+    }
+
+    /// A send buffer's bytes: never `MPI_IN_PLACE` (where it is allowed, callers look for it
+    /// first).
+    fn sent(&mut self, ptr: i32, len: usize) -> Result<Bytes, String> {
+        if ptr == IN_PLACE {
+            return Err("MPI_IN_PLACE cannot be the send buffer here".into());
+        }
+        self.bytes(ptr, len)
     }
 
     fn write(&mut self, ptr: i32, bytes: &[u8]) -> Result<(), String> {
@@ -162,7 +171,7 @@ impl Mpi<'_, '_> {
     }
 
     /// The world, once `MPI_Init` has joined it and before `MPI_Finalize`.
-    fn world(&mut self) -> Result<Arc<World>, String> {
+    fn world(&mut self) -> Result<WorldHandle, String> {
         let mpi = self.state();
         match (&mpi.world, mpi.finalized) {
             (Some(_), true) => Err("called after MPI_Finalize".into()),
@@ -173,7 +182,7 @@ impl Mpi<'_, '_> {
 
     /// A rank of the world, as a destination or source: in range.
     fn peer(&mut self, rank: i32) -> Result<u32, String> {
-        let size = self.world()?.size;
+        let size = self.world()?.size();
         u32::try_from(rank)
             .ok()
             .filter(|r| *r < size)
@@ -242,13 +251,57 @@ impl Mpi<'_, '_> {
         tag: i32,
     ) -> Result<i32, String> {
         let datatype = self.datatype(datatype)?;
-        let data = self.bytes(buf, Self::span(count, datatype)?)?;
+        let data = self.sent(buf, Self::span(count, datatype)?)?;
         let bytes = data.len() as i32;
         if dest != PROC_NULL {
             let (to, source, world) = (self.peer(dest)?, self.rank(), self.world()?);
-            world.send(to, Message { source, tag, data })?;
+            let message = Message { source, tag, data };
+            match world.local() {
+                Some(world) => world.send(to, message)?,
+                None => self.outbox.push((to, message)),
+            }
         }
         Ok(bytes)
+    }
+
+    /// The import's answer, with the sends it left for another executor: the call parks for
+    /// them (before the receives it may wait for).
+    fn finish(&mut self, outcome: Outcome) -> Outcome {
+        if self.outbox.is_empty() {
+            return outcome;
+        }
+        let sends = std::mem::take(&mut self.outbox);
+        match outcome? {
+            Answer::Done => {
+                let (world, rank) = (self.world()?, self.rank());
+                let receives = Vec::new();
+                let op = MpiOp::Receive {
+                    world,
+                    rank,
+                    sends,
+                    receives,
+                };
+                Ok(Answer::Park(op, None))
+            }
+            Answer::Park(
+                MpiOp::Receive {
+                    world,
+                    rank,
+                    receives,
+                    ..
+                },
+                after,
+            ) => {
+                let op = MpiOp::Receive {
+                    world,
+                    rank,
+                    sends,
+                    receives,
+                };
+                Ok(Answer::Park(op, after))
+            }
+            Answer::Park(other, _) => Err(format!("sent, then waited {}", other.waiting_for())),
+        }
     }
 
     /// Posts a receive of at most `count` elements into `buf`; its request id.
@@ -306,6 +359,7 @@ impl Mpi<'_, '_> {
         let op = MpiOp::Receive {
             world,
             rank,
+            sends: Vec::new(),
             receives,
         };
         Ok(Answer::Park(op, Some(after)))
@@ -329,7 +383,7 @@ fn put_i32(data: &mut [u8], ptr: i32, value: i32) {
 }
 
 /// Answers an import: `MPI_SUCCESS`, the call parked, or the call failed with the reason.
-fn answer(
+fn answer_import(
     caller: &mut Caller<'_, HostState>,
     import: &str,
     outcome: Outcome,
@@ -371,12 +425,13 @@ macro_rules! define {
                 $name,
                 |mut caller: Caller<'_, HostState>, $($arg: i32),*| -> Result<i32, wasmi::Error> {
                     let outcome = {
-                        let $mpi = &mut Mpi { caller: &mut caller };
+                        let $mpi = &mut Mpi { caller: &mut caller, outbox: Vec::new() };
                         // A closure, so that `?` in the body answers the import.
                         #[allow(clippy::redundant_closure_call)]
-                        (|| -> Outcome { $body })()
+                        let outcome = (|| -> Outcome { $body })();
+                        $mpi.finish(outcome)
                     };
-                    answer(&mut caller, $name, outcome)
+                    answer_import(&mut caller, $name, outcome)
                 },
             )
             .expect("each MPI import is defined once");
@@ -437,11 +492,24 @@ fn define_lifecycle(linker: &mut Linker<HostState>) {
              -> Result<i32, wasmi::Error> {
                 let mpi = &caller.data().mpi;
                 let (rank, reason) = (mpi.rank(), format!("{}: MPI_Abort({code})", mpi.who()));
-                if let Some(world) = mpi.world() {
-                    world.abort(rank, code);
-                }
+                let remote = match mpi.world() {
+                    Some(WorldHandle::Local(world)) => {
+                        world.abort(rank, code);
+                        None
+                    }
+                    Some(world) => Some(world.clone()),
+                    None => None,
+                };
                 caller.data_mut().failure_reason = Some(reason);
-                Err(wasmi::Error::host(ProcExit(code)))
+                match remote {
+                    // Parks until the world's executor has it; the call then exits with `code`.
+                    Some(world) => {
+                        let op = MpiOp::Abort { world, rank, code };
+                        let answer = Ok(Answer::Park(op, None));
+                        answer_import(&mut caller, "MPI_Abort", answer).map(|_| 0)
+                    }
+                    None => Err(wasmi::Error::host(ProcExit(code))),
+                }
             },
         )
         .expect("MPI_Abort is defined once");
@@ -454,7 +522,7 @@ fn define_lifecycle(linker: &mut Linker<HostState>) {
                     .data()
                     .mpi
                     .world()
-                    .map_or(0.0, |world| world.created.elapsed().as_secs_f64())
+                    .map_or(0.0, |world| world.created().elapsed().as_secs_f64())
             },
         )
         .expect("MPI_Wtime is defined once");
@@ -472,7 +540,7 @@ fn define_lifecycle(linker: &mut Linker<HostState>) {
     });
     define!(linker, "MPI_Comm_size", |mpi, comm, size| {
         mpi.comm(comm)?;
-        let own = mpi.world()?.size as i32;
+        let own = mpi.world()?.size() as i32;
         mpi.write_i32(size, own)?;
         Ok(Answer::Done)
     });
@@ -749,6 +817,9 @@ fn pieces(
         .zip(displs)
         .map(|(count, displ)| {
             let at = Mpi::span(*displ, datatype)?;
+            if buf == IN_PLACE {
+                return Err("MPI_IN_PLACE cannot be the send buffer here".to_string());
+            }
             mpi.bytes(buf.wrapping_add(at as i32), Mpi::span(*count, datatype)?)
         })
         .collect()
@@ -787,7 +858,7 @@ fn define_collectives(linker: &mut Linker<HostState>) {
         "MPI_Scatter",
         |mpi, sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, root, comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size;
+            let size = mpi.world()?.size();
             let contribution = match mpi.is_root(root)? {
                 true => {
                     let (counts, displs) = even(size, sendcount);
@@ -815,7 +886,7 @@ fn define_collectives(linker: &mut Linker<HostState>) {
         "MPI_Gather",
         |mpi, sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, root, comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size;
+            let size = mpi.world()?.size();
             let (counts, displs) = even(size, recvcount);
             gather(
                 mpi,
@@ -833,7 +904,7 @@ fn define_collectives(linker: &mut Linker<HostState>) {
         "MPI_Gatherv",
         |mpi, sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, recvtype, root, comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size as i32;
+            let size = mpi.world()?.size() as i32;
             let (counts, displs) = match mpi.is_root(root)? {
                 true => (
                     mpi.read_i32s(recvcounts, size)?,
@@ -857,7 +928,7 @@ fn define_collectives(linker: &mut Linker<HostState>) {
         "MPI_Allgather",
         |mpi, sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size;
+            let size = mpi.world()?.size();
             let (counts, displs) = even(size, recvcount);
             gather(
                 mpi,
@@ -875,7 +946,7 @@ fn define_collectives(linker: &mut Linker<HostState>) {
         "MPI_Allgatherv",
         |mpi, sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, recvtype, comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size as i32;
+            let size = mpi.world()?.size() as i32;
             let (counts, displs) = (
                 mpi.read_i32s(recvcounts, size)?,
                 mpi.read_i32s(displs, size)?,
@@ -902,7 +973,7 @@ fn define_collectives(linker: &mut Linker<HostState>) {
             // Only the root's receive buffer matters (and only its send buffer may be in place).
             let data = match is_root {
                 true => send_or_in_place(mpi, sendbuf, recvbuf, 0, len)?,
-                false => mpi.bytes(sendbuf, len)?,
+                false => mpi.sent(sendbuf, len)?,
             };
             let placements = match is_root {
                 true => placements(mpi, recvbuf, &[count], &[0], datatype)?,
@@ -956,7 +1027,7 @@ fn define_collectives(linker: &mut Linker<HostState>) {
         |mpi, sendbuf, recvbuf, recvcounts, datatype, op, comm| {
             mpi.comm(comm)?;
             let (datatype, op) = (mpi.datatype(datatype)?, mpi.op(op)?);
-            let size = mpi.world()?.size as i32;
+            let size = mpi.world()?.size() as i32;
             let counts = mpi.read_i32s(recvcounts, size)?;
             let bytes = counts
                 .iter()
@@ -978,7 +1049,7 @@ fn define_collectives(linker: &mut Linker<HostState>) {
         "MPI_Alltoall",
         |mpi, sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size;
+            let size = mpi.world()?.size();
             let (sendtype, recvtype) = (mpi.datatype(sendtype)?, mpi.datatype(recvtype)?);
             let (counts, displs) = even(size, sendcount);
             let contribution = pieces(mpi, sendbuf, &counts, &displs, sendtype)?;
@@ -1001,7 +1072,7 @@ fn define_collectives(linker: &mut Linker<HostState>) {
          recvtype,
          comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size as i32;
+            let size = mpi.world()?.size() as i32;
             let (sendtype, recvtype) = (mpi.datatype(sendtype)?, mpi.datatype(recvtype)?);
             let (counts, displs) = (
                 mpi.read_i32s(sendcounts, size)?,
@@ -1050,7 +1121,7 @@ fn gather(
         }
         false => {
             let len = Mpi::span(sendcount, mpi.datatype(sendtype)?)?;
-            (mpi.bytes(sendbuf, len)?, Vec::new())
+            (mpi.sent(sendbuf, len)?, Vec::new())
         }
     };
     let collective = match root {
@@ -1088,7 +1159,7 @@ fn define_topology(linker: &mut Linker<HostState>) {
             }
             let dims = mpi.read_i32s(dims, ndims)?;
             let periods = mpi.read_i32s(periods, ndims)?;
-            let size = mpi.world()?.size as i64;
+            let size = mpi.world()?.size() as i64;
             let cells = dims.iter().try_fold(1i64, |n, d| {
                 (*d > 0)
                     .then(|| n.saturating_mul(*d as i64))

@@ -9,16 +9,15 @@
 pub(crate) mod imports;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 
 use bytes::Bytes;
 use wasmi::{Memory, Store};
 
 use super::HostState;
 use super::memory::copy_into;
-use crate::mpi::World;
+use crate::mpi::WorldHandle;
 use crate::mpi::collective::{Collective, Pieces};
-use crate::mpi::world::Matching;
+use crate::mpi::world::{Matching, Message};
 
 /// How a rank's blocking MPI call ended badly: the call fails with this.
 #[derive(Debug)]
@@ -41,8 +40,10 @@ pub(crate) struct CallMpi {
     /// What the other ranks get, for a rank 0 that starts them.
     input: Bytes,
     cmdline: String,
+    /// Where its world is kept, for a rank on another executor than rank 0's.
+    home: String,
     /// Set by `MPI_Init`.
-    pub(crate) world: Option<Arc<World>>,
+    pub(crate) world: Option<WorldHandle>,
     pub(crate) finalized: bool,
     /// Collectives this rank has entered: every rank's n-th is the same round.
     collectives: u64,
@@ -106,22 +107,32 @@ pub(crate) enum MpiOp {
         size: u32,
         input: Bytes,
         cmdline: String,
+        /// Where the world is kept, for a rank placed on another executor than rank 0's.
+        home: String,
     },
-    /// Receives, in the order posted: the ones a `MPI_Recv` or `MPI_Wait*` needs, and every
-    /// receive posted before them (which MPI matches first).
-    Receive {
-        world: Arc<World>,
+    /// `MPI_Abort` in a world kept by another executor: the call then exits with `code`.
+    Abort {
+        world: WorldHandle,
         rank: u32,
+        code: i32,
+    },
+    /// Sends to a world kept by another executor (to one kept here a send never waits),
+    /// then receives, in the order posted: the ones a `MPI_Recv` or `MPI_Wait*` needs, and
+    /// every receive posted before them that could take their messages.
+    Receive {
+        world: WorldHandle,
+        rank: u32,
+        sends: Vec<(u32, Message)>,
         receives: Vec<Posted>,
     },
     Probe {
-        world: Arc<World>,
+        world: WorldHandle,
         rank: u32,
         matching: Matching,
         status: Option<u32>,
     },
     Collective {
-        world: Arc<World>,
+        world: WorldHandle,
         rank: u32,
         seq: u64,
         collective: Collective,
@@ -129,14 +140,14 @@ pub(crate) enum MpiOp {
         placements: Vec<Placement>,
     },
     Finalize {
-        world: Arc<World>,
+        world: WorldHandle,
         rank: u32,
     },
 }
 
 /// What a completed [`MpiOp`] hands the call.
 pub(crate) enum MpiDone {
-    Joined(Arc<World>),
+    Joined(WorldHandle),
     /// Bytes to write into guest memory, and the receive requests now complete.
     Wrote {
         writes: Vec<(u32, Bytes)>,
@@ -153,7 +164,7 @@ impl std::fmt::Debug for MpiOp {
 impl std::fmt::Debug for MpiDone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            MpiDone::Joined(world) => write!(f, "joined world {}", world.id),
+            MpiDone::Joined(world) => write!(f, "joined world {}", world.id()),
             MpiDone::Wrote { writes, .. } => write!(f, "{} writes", writes.len()),
         }
     }
@@ -171,13 +182,14 @@ impl MpiOp {
         };
         match self {
             MpiOp::Init { .. } => "in MPI_Init for its world's ranks to start".into(),
-            MpiOp::Receive { receives, .. } => {
-                let last = receives.last().map(|r| from(&r.matching));
-                format!(
-                    "for a message from {}",
-                    last.unwrap_or_else(|| "no one".into())
-                )
-            }
+            MpiOp::Abort { .. } => "in MPI_Abort".into(),
+            MpiOp::Receive {
+                sends, receives, ..
+            } => match (receives.last(), sends.last()) {
+                (Some(last), _) => format!("for a message from {}", from(&last.matching)),
+                (None, Some((to, _))) => format!("to send to rank {to}"),
+                (None, None) => "for nothing".into(),
+            },
             MpiOp::Probe { matching, .. } => format!("in MPI_Probe for {}", from(matching)),
             MpiOp::Collective { collective, .. } => {
                 format!("in {} for the other ranks", collective.describe())
@@ -190,11 +202,19 @@ impl MpiOp {
     pub(crate) async fn run(self) -> Result<MpiDone, String> {
         match self {
             MpiOp::Init { .. } => Err("MPI_Init is the executor's to do".into()),
+            MpiOp::Abort { world, rank, code } => {
+                world.abort(rank, code).await;
+                Err(format!("rank {rank} called MPI_Abort with code {code}"))
+            }
             MpiOp::Receive {
                 world,
                 rank,
+                sends,
                 receives,
             } => {
+                for (to, message) in sends {
+                    world.send(to, message).await?;
+                }
                 let mut writes = Vec::with_capacity(receives.len());
                 let mut completed = Vec::with_capacity(receives.len());
                 for posted in receives {
@@ -269,20 +289,22 @@ impl MpiOp {
     pub(crate) fn who(&self, call_id: u64) -> String {
         let (rank, world) = match self {
             MpiOp::Init { world_id, rank, .. } => (*rank, *world_id),
+            MpiOp::Abort { world, rank, .. } => (*rank, world.id()),
             MpiOp::Receive { world, rank, .. }
             | MpiOp::Probe { world, rank, .. }
             | MpiOp::Collective { world, rank, .. }
-            | MpiOp::Finalize { world, rank } => (*rank, world.id),
+            | MpiOp::Finalize { world, rank } => (*rank, world.id()),
         };
         let world = if world == 0 { call_id } else { world };
         format!("rank {rank} of MPI world {world}")
     }
 
     /// The world the op is in (none yet for `Init`).
-    pub(crate) fn world(&self) -> Option<&Arc<World>> {
+    pub(crate) fn world(&self) -> Option<&WorldHandle> {
         match self {
             MpiOp::Init { .. } => None,
-            MpiOp::Receive { world, .. }
+            MpiOp::Abort { world, .. }
+            | MpiOp::Receive { world, .. }
             | MpiOp::Probe { world, .. }
             | MpiOp::Collective { world, .. }
             | MpiOp::Finalize { world, .. } => Some(world),
@@ -299,6 +321,7 @@ impl CallMpi {
             size: call.mpi_world_size.max(1),
             input: call.input.clone(),
             cmdline: call.cmdline.clone(),
+            home: call.mpi_home.clone(),
             world: None,
             finalized: false,
             collectives: 0,
@@ -321,13 +344,14 @@ impl CallMpi {
             size: self.size,
             input: self.input.clone(),
             cmdline: self.cmdline.clone(),
+            home: self.home.clone(),
         }
     }
 
     /// `rank R of MPI world W` (or of the world it is to make), for messages.
     pub(crate) fn who(&self) -> String {
         let world = match &self.world {
-            Some(world) => world.id,
+            Some(world) => world.id(),
             None if self.world_id == 0 => self.call_id,
             None => self.world_id,
         };
@@ -410,7 +434,7 @@ impl CallMpi {
     }
 
     /// The world, once `MPI_Init` has joined it.
-    pub(crate) fn world(&self) -> Option<&Arc<World>> {
+    pub(crate) fn world(&self) -> Option<&WorldHandle> {
         self.world.as_ref()
     }
 }

@@ -1,0 +1,127 @@
+//! The home executor's side of MPI between executors: what it answers a rank on another
+//! executor (executor.proto's `Mpi*` calls), from the world it keeps. Every request is checked
+//! against the world (its ranks, roots) before the world is touched.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fwasm_proto::ApiError;
+use fwasm_proto::api::{MpiRequest, MpiResponse};
+use fwasm_proto::pb::{MpiBroken, MpiJoinReply, MpiMessage, MpiReply, MpiShare};
+
+use super::Worlds;
+use super::collective::Collective;
+use super::world::{Broken, Matching, Message, World};
+
+/// Answers `request` from the worlds this executor keeps. How long a receive or a collective
+/// waits is the asking rank's to bound (it stops asking when its time runs out).
+pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiResponse, ApiError> {
+    let world_id = match &request {
+        MpiRequest::Join(r) | MpiRequest::Finalize(r) => r.world_id,
+        MpiRequest::Send(m) => m.world_id,
+        MpiRequest::Receive(r) => r.world_id,
+        MpiRequest::Collective(c) => c.world_id,
+        MpiRequest::Abort(a) => a.world_id,
+        MpiRequest::RankEnded(e) => e.world_id,
+    };
+    if let MpiRequest::RankEnded(ended) = request {
+        let ended = ended.ended.unwrap_or_default();
+        worlds.rank_ended_at(world_id, ended);
+        return Ok(MpiResponse::Done(MpiReply::default()));
+    }
+    let world = worlds.get(world_id).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "MPI world {world_id} is not kept here (it has ended)"
+        ))
+    })?;
+    let rank = |rank: u32| -> Result<u32, ApiError> {
+        (rank < world.size).then_some(rank).ok_or_else(|| {
+            ApiError::invalid_argument(format!(
+                "rank {rank} is not in MPI world {world_id} of {} ranks",
+                world.size
+            ))
+        })
+    };
+    Ok(match request {
+        MpiRequest::Join(r) => {
+            rank(r.rank)?;
+            MpiResponse::Joined(MpiJoinReply {
+                size: world.size,
+                age_seconds: world.created.elapsed().as_secs_f64(),
+                broken: None,
+            })
+        }
+        MpiRequest::Send(m) => {
+            let (to, source) = (rank(m.dest)?, rank(m.source)?);
+            let message = Message {
+                source,
+                tag: m.tag,
+                data: m.data,
+            };
+            done(&world, world.send(to, message))
+        }
+        MpiRequest::Receive(r) => {
+            let at = rank(r.rank)?;
+            let source = r.source.map(&rank).transpose()?;
+            let matching = Matching { source, tag: r.tag };
+            match world.receive(at, matching, r.takes).await {
+                Ok(message) => MpiResponse::Message(MpiMessage {
+                    world_id,
+                    source: message.source,
+                    dest: at,
+                    tag: message.tag,
+                    data: message.data,
+                    broken: None,
+                }),
+                Err(why) => MpiResponse::Message(MpiMessage {
+                    broken: Some(broken(&world, why)),
+                    ..MpiMessage::default()
+                }),
+            }
+        }
+        MpiRequest::Collective(c) => {
+            let from = rank(c.rank)?;
+            let collective = Collective::of(&c, world.size).map_err(ApiError::invalid_argument)?;
+            match world.collective(from, c.seq, collective, c.pieces).await {
+                Ok(pieces) => MpiResponse::Share(MpiShare {
+                    pieces,
+                    broken: None,
+                }),
+                Err(why) => MpiResponse::Share(MpiShare {
+                    pieces: Vec::new(),
+                    broken: Some(broken(&world, why)),
+                }),
+            }
+        }
+        MpiRequest::Finalize(r) => {
+            let at = rank(r.rank)?;
+            done(&world, world.finalize(at).await)
+        }
+        MpiRequest::Abort(a) => {
+            world.abort(rank(a.rank)?, a.code);
+            MpiResponse::Done(MpiReply::default())
+        }
+        // Answered above.
+        MpiRequest::RankEnded(_) => MpiResponse::Done(MpiReply::default()),
+    })
+}
+
+fn done(world: &Arc<World>, outcome: Result<(), Broken>) -> MpiResponse {
+    MpiResponse::Done(MpiReply {
+        broken: outcome.err().map(|why| broken(world, why)),
+    })
+}
+
+fn broken(world: &World, why: Broken) -> MpiBroken {
+    let code = world.abort_code();
+    MpiBroken {
+        reason: why,
+        aborted: code.is_some(),
+        abort_code: code.unwrap_or(0),
+    }
+}
+
+/// How old a world a rank joins is, from its home's answer.
+pub(crate) fn age(reply: &MpiJoinReply) -> Duration {
+    Duration::try_from_secs_f64(reply.age_seconds).unwrap_or_default()
+}
