@@ -434,6 +434,16 @@ async fn the_grpc_apis_check_every_method() {
         async move { code(f().invoke(request(invocation, &token, false)).await) }
     })
     .await;
+    // An MPI world's call (its ranks are the executor's to start) asks for the same.
+    let world = InvokeRequest {
+        mpi_world_size: 2,
+        ..invocation.clone()
+    };
+    grpc_matrix(&callers, "Invoke an MPI world", USERS, |token| {
+        let world = world.clone();
+        async move { code(f().invoke(request(world, &token, false)).await) }
+    })
+    .await;
     grpc_matrix(&callers, "InvokeAsync", USERS, |token| {
         let invocation = invocation.clone();
         async move { code(f().invoke_async(request(invocation, &token, false)).await) }

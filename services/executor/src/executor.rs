@@ -319,7 +319,7 @@ impl Inner {
 
     /// Tells the executor that keeps a world (`home`) that its rank here ended, as `ended`.
     fn tell_home(&self, home: String, rank_of: Option<(u64, u32)>, ended: MpiRank) {
-        let Some((world_id, _)) = rank_of else {
+        let Some((world_id, _)) = rank_of.filter(|_| !home.is_empty()) else {
             return;
         };
         let request = MpiRequest::RankEnded(MpiRankEndedRequest {

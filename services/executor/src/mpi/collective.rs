@@ -79,10 +79,28 @@ impl Collective {
             (Bcast { root: a }, Bcast { root: b })
             | (Scatter { root: a }, Scatter { root: b })
             | (Gather { root: a }, Gather { root: b }) => a == b,
-            (Reduce { root: a, op: x, .. }, Reduce { root: b, op: y, .. }) => a == b && x == y,
-            (Allreduce { op: x, .. }, Allreduce { op: y, .. })
-            | (Scan { op: x, .. }, Scan { op: y, .. })
-            | (ReduceScatter { op: x, .. }, ReduceScatter { op: y, .. }) => x == y,
+            (
+                Reduce {
+                    root: a,
+                    op: x,
+                    datatype: s,
+                },
+                Reduce {
+                    root: b,
+                    op: y,
+                    datatype: t,
+                },
+            ) => a == b && x == y && s == t,
+            (Allreduce { op: x, datatype: s }, Allreduce { op: y, datatype: t })
+            | (Scan { op: x, datatype: s }, Scan { op: y, datatype: t })
+            | (
+                ReduceScatter {
+                    op: x, datatype: s, ..
+                },
+                ReduceScatter {
+                    op: y, datatype: t, ..
+                },
+            ) => x == y && s == t,
             _ => false,
         }
     }

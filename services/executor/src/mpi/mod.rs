@@ -92,10 +92,15 @@ impl Worlds {
             exec_micros: outcome.exec_micros,
             error: outcome.error.clone(),
         };
-        let Some(world) = self.get(world_id) else {
-            return Some(ended);
+        let world = match registered {
+            Some((world, _)) => world,
+            None => match self.get(world_id) {
+                Some(world) => world,
+                // Kept by another executor: its home is to be told.
+                None => return Some(ended),
+            },
         };
-        self.rank_ended_at(world_id, ended);
+        self.ended(&world, ended);
         if rank == 0 {
             outcome.mpi_ranks = world.ranks();
         }
@@ -104,11 +109,19 @@ impl Worlds {
 
     /// Rank `ended.rank` of world `world_id` (kept here) ended, wherever it ran.
     pub(crate) fn rank_ended_at(&self, world_id: u64, ended: MpiRank) {
-        let Some(world) = self.get(world_id) else {
-            return;
-        };
-        if ended.rank < world.size && world.rank_ended(ended) {
-            lock(&self.registry).by_id.remove(&world_id);
+        if let Some(world) = self.get(world_id)
+            && ended.rank < world.size
+        {
+            self.ended(&world, ended);
+        }
+    }
+
+    /// A world is forgotten once every rank has ended, or once rank 0 (the world's call) has:
+    /// ranks still running then find it gone (and it broke for them as rank 0 ended).
+    fn ended(&self, world: &World, ended: MpiRank) {
+        let rank = ended.rank;
+        if world.rank_ended(ended) || rank == 0 {
+            lock(&self.registry).by_id.remove(&world.id);
         }
     }
 }

@@ -32,6 +32,8 @@ const ANY_SOURCE: i32 = -1;
 const ANY_TAG: i32 = -1;
 const PROC_NULL: i32 = -2;
 const UNDEFINED: i32 = -1;
+/// Fuel the guest's allocator may use beyond the slice, when an import calls it.
+const ALLOCATOR_FUEL: u64 = 10_000_000;
 /// Dimensions of a Cartesian communicator at most (MPI sets no limit; a guest's arrays must).
 const MAX_CART_DIMS: i32 = 16;
 
@@ -204,9 +206,19 @@ impl Mpi<'_, '_> {
         let allocator = allocator
             .typed::<i32, i32>(&*self.caller)
             .map_err(|e| format!("the module's allocator: {e}"))?;
-        let ptr = allocator
-            .call(&mut *self.caller, size)
-            .map_err(|e| format!("the module's allocator failed: {e}"))?;
+        // The allocator runs inside the import, where running out of the slice's fuel would be
+        // a trap, not a pause: it gets a little more, and what it used comes off the slice
+        // (the rest of it, at most: the call's budget is checked as the slice ends).
+        let fuel = |e: wasmi::Error| format!("fuel: {e}");
+        let before = self.caller.get_fuel().map_err(fuel)?;
+        let given = before.saturating_add(ALLOCATOR_FUEL);
+        self.caller.set_fuel(given).map_err(fuel)?;
+        let ptr = allocator.call(&mut *self.caller, size);
+        let used = given.saturating_sub(self.caller.get_fuel().map_err(fuel)?);
+        self.caller
+            .set_fuel(before.saturating_sub(used))
+            .map_err(fuel)?;
+        let ptr = ptr.map_err(|e| format!("the module's allocator failed: {e}"))?;
         if ptr == 0 {
             return Err(format!(
                 "the module's allocator had no {size} bytes to give"
@@ -727,7 +739,12 @@ fn define_requests(linker: &mut Linker<HostState>) {
                         .min_by_key(|at| state.posted.iter().position(|p| p.request == ids[*at]))
                 });
             let Some(chosen) = chosen else {
+                // Every request is MPI_REQUEST_NULL: no index, the empty status.
                 mpi.write_i32(index, UNDEFINED)?;
+                if status != 0 {
+                    let empty = mpi.state().take_status(0);
+                    mpi.write(status, &empty.encode())?;
+                }
                 return Ok(Answer::Done);
             };
             let id = ids[chosen];

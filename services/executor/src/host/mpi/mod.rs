@@ -430,7 +430,12 @@ impl CallMpi {
 
     /// The status of a completed request, forgotten once read (a request is waited for once).
     pub(crate) fn take_status(&mut self, request: i32) -> Status {
-        self.done.remove(&request).unwrap_or_default()
+        // MPI_REQUEST_NULL (and a request already waited for) gives the empty status.
+        self.done.remove(&request).unwrap_or(Status {
+            source: -1,
+            tag: -1,
+            bytes: 0,
+        })
     }
 
     /// The world, once `MPI_Init` has joined it.
