@@ -250,6 +250,39 @@ async fn fwasm_invoke_mpi_runs_a_world() {
 }
 
 #[tokio::test]
+async fn fwasm_status_lists_a_worlds_ranks() {
+    let p = up().await;
+    with_mpi_checks(&p).await;
+    let request = InvokeRequest {
+        user: "mpi".into(),
+        function: "checks".into(),
+        input: b"ring".to_vec().into(),
+        mpi_world_size: 3,
+        ..InvokeRequest::default()
+    };
+    let mut client = p.grpc_client().await;
+    let id = client
+        .invoke_async(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .call_id;
+    let mut out = Vec::new();
+    fwasm::client::status(&p.grpc, id, true, &mut out)
+        .await
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "SUCCESS: ring ok size=3 got 2", "{text}");
+    for (rank, line) in lines[1..].iter().enumerate() {
+        let prefix = format!("  rank {rank}: SUCCESS on ");
+        assert!(line.starts_with(&prefix) && line.ends_with(" µs"), "{text}");
+    }
+    assert_eq!(lines.len(), 4, "{text}");
+    p.stop().await;
+}
+
+#[tokio::test]
 async fn a_rank_that_traps_fails_the_world_naming_it() {
     let p = up().await;
     with_mpi_checks(&p).await;

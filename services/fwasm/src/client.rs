@@ -384,6 +384,28 @@ pub async fn status(
         CallStatus::Failed => writeln!(out, "FAILED: {}", record.error)?,
         _ => writeln!(out, "RUNNING")?,
     }
+    // An MPI world's call: how each rank ended, and where it ran.
+    for rank in &record.mpi_ranks {
+        let status = match rank.status() {
+            CallStatus::Success => "SUCCESS",
+            CallStatus::Failed => "FAILED",
+            _ => "RUNNING",
+        };
+        let place = match rank.executor_id.as_str() {
+            "" => String::new(),
+            executor => format!(" on {executor}"),
+        };
+        let why = match rank.error.as_str() {
+            "" => String::new(),
+            error => format!(": {error}"),
+        };
+        let took = rank.exec_micros;
+        writeln!(
+            out,
+            "  rank {}: {status}{place} in {took} µs{why}",
+            rank.rank
+        )?;
+    }
     out.flush()?;
     Ok(record.status())
 }
