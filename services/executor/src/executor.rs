@@ -42,6 +42,7 @@ use crate::host::state::{LocalGuard, StateOp, StateOutcome};
 use crate::limits::Limits;
 use crate::local_calls::{LocalCall, LocalCalls};
 use crate::memory_pool::MemoryPool;
+use crate::mpi::receive_here::receive_here;
 use crate::mpi::{RemoteWorld, WorldHandle, Worlds};
 use crate::parked::{ParkedCall, ParkedCount};
 use crate::pool::WorkerPool;
@@ -562,6 +563,21 @@ impl Inner {
         {
             return self.local_calls.await_here(&child, parked, timeout);
         }
+        // One receive in a world kept here: resumed by the worker that sends its message.
+        let op = match op {
+            HostOp::Mpi(MpiOp::Receive {
+                world: WorldHandle::Local(world),
+                rank,
+                sends,
+                receives,
+            }) if sends.is_empty() && receives.len() == 1 => {
+                if let Some(posted) = receives.into_iter().next() {
+                    return receive_here(&world, rank, posted, parked, &self.runtime);
+                }
+                return None;
+            }
+            op => op,
+        };
         let parent = Parent {
             id: call.id,
             root: match call.root_id {
@@ -659,16 +675,11 @@ impl Inner {
         };
         match tokio::time::timeout_at(parent.deadline.into(), done).await {
             Ok(Ok(done)) => Ok(done),
-            Ok(Err(why)) => Err(MpiFailure {
-                message: format!("{who} stopped: {why}"),
-                timed_out: false,
-                exit_code: world.and_then(|w| w.abort_code()),
-            }),
-            Err(_) => Err(MpiFailure {
-                message: format!("{who} waited {waiting} until the call's time ran out"),
-                timed_out: true,
-                exit_code: None,
-            }),
+            Ok(Err(why)) => {
+                let code = world.and_then(|w| w.abort_code());
+                Err(MpiFailure::stopped(&who, &why, code))
+            }
+            Err(_) => Err(MpiFailure::timed_out(&who, &waiting)),
         }
     }
 

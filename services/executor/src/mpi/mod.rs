@@ -5,6 +5,7 @@
 pub(crate) mod collective;
 pub(crate) mod handle;
 pub(crate) mod home;
+pub(crate) mod receive_here;
 pub(crate) mod reduce;
 pub(crate) mod world;
 

@@ -40,6 +40,17 @@ impl Matching {
         self.source.is_none_or(|s| s == message.source) && self.tag.is_none_or(|t| t == message.tag)
     }
 
+    /// `rank R with tag T`, `any rank`, for messages.
+    pub(crate) fn describe(&self) -> String {
+        let source = self
+            .source
+            .map_or("any rank".into(), |s| format!("rank {s}"));
+        match self.tag {
+            Some(tag) => format!("{source} with tag {tag}"),
+            None => source,
+        }
+    }
+
     /// Whether some message could be accepted by both.
     pub(crate) fn overlaps(&self, other: &Matching) -> bool {
         let same = |a: Option<i64>, b: Option<i64>| a.is_none() || b.is_none() || a == b;
@@ -83,7 +94,58 @@ struct Receive {
     matching: Matching,
     /// A probe looks without taking the message.
     takes: bool,
-    reply: oneshot::Sender<Result<Message, Broken>>,
+    reply: Reply,
+    /// Which wait it is, for its expiry.
+    token: u64,
+}
+
+/// How a waiting receive gets its message.
+enum Reply {
+    /// A task on the async runtime awaits it.
+    Channel(oneshot::Sender<Result<Message, Broken>>),
+    /// Handed over on the sender's thread: a parked call of this executor resumes from there,
+    /// with no trip through the async runtime.
+    Deliver(Deliver),
+}
+
+/// What a receive handed over on the sender's thread gets. It is handed over with the world
+/// locked: what takes it must not call back into the world.
+pub(crate) enum Delivery {
+    Message(Message),
+    /// The world broke, maybe by an `MPI_Abort` with this code.
+    Broken(Broken, Option<i32>),
+    /// Its time ran out first.
+    TimedOut,
+}
+
+pub(crate) type Deliver = Box<dyn FnOnce(Delivery) + Send>;
+
+impl Reply {
+    fn is_closed(&self) -> bool {
+        match self {
+            Reply::Channel(reply) => reply.is_closed(),
+            Reply::Deliver(_) => false,
+        }
+    }
+
+    /// Hands `message` over; gives it back if the receiver has stopped waiting.
+    fn send(self, message: Message) -> Option<Message> {
+        match self {
+            Reply::Channel(reply) => reply.send(Ok(message)).err().and_then(Result::ok),
+            Reply::Deliver(deliver) => {
+                deliver(Delivery::Message(message));
+                None
+            }
+        }
+    }
+
+    /// Tells the receiver the world broke.
+    fn broken(self, why: &Broken, abort_code: Option<i32>) {
+        match self {
+            Reply::Channel(reply) => drop(reply.send(Err(why.clone()))),
+            Reply::Deliver(deliver) => deliver(Delivery::Broken(why.clone(), abort_code)),
+        }
+    }
 }
 
 struct Round {
@@ -142,15 +204,14 @@ impl World {
         let waiting = inner.waiting[to]
             .take_if(|receive| receive.matching.accepts(&message) && !receive.reply.is_closed());
         let message = match waiting {
-            Some(receive) if receive.takes => match receive.reply.send(Ok(message)) {
-                Ok(()) => return Ok(()),
+            Some(receive) if receive.takes => match receive.reply.send(message) {
+                None => return Ok(()),
                 // The receiver has just stopped waiting (its time ran out): the message goes
                 // in line for whoever asks next.
-                Err(Ok(message)) => message,
-                Err(Err(_)) => return Ok(()),
+                Some(message) => message,
             },
             Some(probe) => {
-                let _ = probe.reply.send(Ok(message.clone()));
+                let _ = probe.reply.send(message.clone());
                 message
             }
             None => message,
@@ -181,7 +242,58 @@ impl World {
         matching: Matching,
         takes: bool,
     ) -> Result<Message, Broken> {
-        let waiting = {
+        let mut waiting = None;
+        let channel = || {
+            let (reply, receiver) = oneshot::channel();
+            waiting = Some(receiver);
+            Reply::Channel(reply)
+        };
+        if let Some(message) = self.take_or_wait(at, matching, takes, 0, channel)? {
+            return Ok(message);
+        }
+        let Some(waiting) = waiting else {
+            return Err("the receive was not registered".into());
+        };
+        waiting
+            .await
+            .unwrap_or_else(|_| Err("the MPI world ended while a rank waited".into()))
+    }
+
+    /// The first message for rank `at` that `matching` accepts, taken at once; else `None`
+    /// and `deliver` waits for it on the sender's thread (`token` names the wait for
+    /// [`World::expire`]).
+    pub(crate) fn take_or_deliver(
+        &self,
+        at: u32,
+        matching: Matching,
+        token: u64,
+        deliver: impl FnOnce() -> Deliver,
+    ) -> Result<Option<Message>, Broken> {
+        self.take_or_wait(at, matching, true, token, || Reply::Deliver(deliver()))
+    }
+
+    /// Takes rank `at`'s wait `token` out, if it still waits: its time ran out.
+    pub(crate) fn expire(&self, at: u32, token: u64) -> Option<Deliver> {
+        let mut inner = lock(&self.inner);
+        let waiting = inner.waiting[at as usize].take_if(|r| r.token == token)?;
+        match waiting.reply {
+            Reply::Deliver(deliver) => Some(deliver),
+            reply => {
+                inner.waiting[at as usize] = Some(Receive { reply, ..waiting });
+                None
+            }
+        }
+    }
+
+    fn take_or_wait(
+        &self,
+        at: u32,
+        matching: Matching,
+        takes: bool,
+        token: u64,
+        reply: impl FnOnce() -> Reply,
+    ) -> Result<Option<Message>, Broken> {
+        {
             let mut inner = lock(&self.inner);
             if let Some(why) = &inner.broken {
                 return Err(why.clone());
@@ -189,11 +301,11 @@ impl World {
             let inbox = &mut inner.inboxes[at as usize];
             if let Some(found) = inbox.iter().position(|m| matching.accepts(m)) {
                 if !takes {
-                    return Ok(inbox[found].clone());
+                    return Ok(Some(inbox[found].clone()));
                 }
                 let message = inbox.remove(found).expect("found in the inbox");
                 inner.queued_bytes -= message.data.len();
-                return Ok(message);
+                return Ok(Some(message));
             }
             if let Some(source) = matching.source
                 && inner.ended[source as usize]
@@ -202,17 +314,14 @@ impl World {
                     "rank {source} has ended: no message from it can come"
                 ));
             }
-            let (reply, waiting) = oneshot::channel();
             inner.waiting[at as usize] = Some(Receive {
                 matching,
                 takes,
-                reply,
+                reply: reply(),
+                token,
             });
-            waiting
-        };
-        waiting
-            .await
-            .unwrap_or_else(|_| Err("the MPI world ended while a rank waited".into()))
+        }
+        Ok(None)
     }
 
     /// Rank `rank` enters collective number `seq` with its contribution; every rank gets its
@@ -416,8 +525,9 @@ impl World {
 
     fn break_locked(&self, inner: &mut Inner, why: Broken) {
         tracing::info!(world = self.id, reason = %why, "MPI world broken");
+        let abort_code = inner.aborted;
         for receive in inner.waiting.iter_mut().filter_map(Option::take) {
-            let _ = receive.reply.send(Err(why.clone()));
+            receive.reply.broken(&why, abort_code);
         }
         for (_, round) in inner.rounds.drain() {
             for (_, reply) in round.waiters {
@@ -549,6 +659,42 @@ mod tests {
         assert!(!world.rank_ended(ended(1, None)));
         rank0.await.unwrap().unwrap();
         assert!(world.rank_ended(ended(0, None)));
+    }
+
+    #[test]
+    fn a_receive_handed_over_on_the_senders_thread_gets_its_message_or_the_abort() {
+        let world = World::new(3, 3, 1 << 20);
+        let (delivered, got) = std::sync::mpsc::channel();
+        let deliver = |delivered: std::sync::mpsc::Sender<String>| {
+            move || -> Deliver {
+                Box::new(move |delivery| {
+                    let text = match delivery {
+                        Delivery::Message(m) => String::from_utf8_lossy(&m.data).into_owned(),
+                        Delivery::Broken(why, code) => format!("{why} ({code:?})"),
+                        Delivery::TimedOut => "timed out".into(),
+                    };
+                    delivered.send(text).unwrap();
+                })
+            }
+        };
+        let waits = world.take_or_deliver(1, from(Some(0), None), 7, deliver(delivered.clone()));
+        assert!(waits.unwrap().is_none());
+        world.send(1, message(0, 0, b"hello")).unwrap();
+        assert_eq!(got.try_recv().unwrap(), "hello");
+        // Expired: taken out by its token, once.
+        let waits = world.take_or_deliver(1, from(Some(0), None), 8, deliver(delivered.clone()));
+        assert!(waits.unwrap().is_none());
+        assert!(world.expire(1, 7).is_none());
+        world.expire(1, 8).unwrap()(Delivery::TimedOut);
+        assert_eq!(got.try_recv().unwrap(), "timed out");
+        // Broken by an abort while it waits: the code comes with the reason.
+        let waits = world.take_or_deliver(2, from(None, None), 9, deliver(delivered));
+        assert!(waits.unwrap().is_none());
+        world.abort(0, 7);
+        assert_eq!(
+            got.try_recv().unwrap(),
+            "rank 0 called MPI_Abort with code 7 (Some(7))"
+        );
     }
 
     #[tokio::test]

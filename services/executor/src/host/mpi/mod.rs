@@ -66,6 +66,47 @@ pub(crate) struct Posted {
     pub(crate) capacity: u32,
 }
 
+impl Posted {
+    /// Where `message` goes (as much as fits), and the request's status once it has.
+    pub(crate) fn received(&self, message: Message) -> ((u32, Bytes), (i32, Status)) {
+        let fits = message.data.len().min(self.capacity as usize);
+        let status = Status {
+            source: message.source as i32,
+            tag: message.tag,
+            bytes: fits as i32,
+        };
+        (
+            (self.buf, message.data.slice(..fits)),
+            (self.request, status),
+        )
+    }
+
+    /// What a rank waiting for it waits for, for messages.
+    pub(crate) fn waiting_for(&self) -> String {
+        format!("for a message from {}", self.matching.describe())
+    }
+}
+
+impl MpiFailure {
+    /// `who` (a rank) stopped because its world broke (`why`), maybe by an `MPI_Abort`.
+    pub(crate) fn stopped(who: &str, why: &str, exit_code: Option<i32>) -> Self {
+        Self {
+            message: format!("{who} stopped: {why}"),
+            timed_out: false,
+            exit_code,
+        }
+    }
+
+    /// `who`'s time ran out while it waited (`waiting`: what for).
+    pub(crate) fn timed_out(who: &str, waiting: &str) -> Self {
+        Self {
+            message: format!("{who} waited {waiting} until the call's time ran out"),
+            timed_out: true,
+            exit_code: None,
+        }
+    }
+}
+
 /// What `MPI_Status` reports of a completed request.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Status {
@@ -173,13 +214,7 @@ impl std::fmt::Debug for MpiDone {
 impl MpiOp {
     /// What the rank waits for, for the message if its time runs out.
     pub(crate) fn waiting_for(&self) -> String {
-        let from = |m: &Matching| {
-            let source = m.source.map_or("any rank".into(), |s| format!("rank {s}"));
-            match m.tag {
-                Some(tag) => format!("{source} with tag {tag}"),
-                None => source,
-            }
-        };
+        let from = Matching::describe;
         match self {
             MpiOp::Init { .. } => "in MPI_Init for its world's ranks to start".into(),
             MpiOp::Abort { .. } => "in MPI_Abort".into(),
@@ -219,14 +254,9 @@ impl MpiOp {
                 let mut completed = Vec::with_capacity(receives.len());
                 for posted in receives {
                     let message = world.receive(rank, posted.matching, true).await?;
-                    let fits = message.data.len().min(posted.capacity as usize);
-                    writes.push((posted.buf, message.data.slice(..fits)));
-                    let status = Status {
-                        source: message.source as i32,
-                        tag: message.tag,
-                        bytes: fits as i32,
-                    };
-                    completed.push((posted.request, status));
+                    let (write, status) = posted.received(message);
+                    writes.push(write);
+                    completed.push(status);
                 }
                 Ok(MpiDone::Wrote { writes, completed })
             }
