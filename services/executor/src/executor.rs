@@ -42,7 +42,7 @@ use crate::host::state::{LocalGuard, StateOp, StateOutcome};
 use crate::limits::Limits;
 use crate::local_calls::{LocalCall, LocalCalls};
 use crate::memory_pool::MemoryPool;
-use crate::mpi::receive_here::receive_here;
+use crate::mpi::answered_here::{Entering, collective_here, receive_here};
 use crate::mpi::{RemoteWorld, WorldHandle, Worlds};
 use crate::parked::{ParkedCall, ParkedCount};
 use crate::pool::WorkerPool;
@@ -563,8 +563,26 @@ impl Inner {
         {
             return self.local_calls.await_here(&child, parked, timeout);
         }
-        // One receive in a world kept here: resumed by the worker that sends its message.
+        // One receive, or a collective, in a world kept here: resumed by the worker that sends
+        // its message or completes its round.
         let op = match op {
+            HostOp::Mpi(MpiOp::Collective {
+                world: WorldHandle::Local(world),
+                rank,
+                seq,
+                collective,
+                contribution,
+                placements,
+            }) => {
+                let entering = Entering {
+                    rank,
+                    seq,
+                    collective,
+                    contribution,
+                    placements,
+                };
+                return collective_here(&world, entering, parked, &self.runtime);
+            }
             HostOp::Mpi(MpiOp::Receive {
                 world: WorldHandle::Local(world),
                 rank,

@@ -2,10 +2,10 @@
 //! starts ranks 1..n as calls of the same function on this executor; the ranks exchange
 //! messages and run collectives through their [`World`], parking while they wait.
 
+pub(crate) mod answered_here;
 pub(crate) mod collective;
 pub(crate) mod handle;
 pub(crate) mod home;
-pub(crate) mod receive_here;
 pub(crate) mod reduce;
 pub(crate) mod world;
 

@@ -94,33 +94,33 @@ struct Receive {
     matching: Matching,
     /// A probe looks without taking the message.
     takes: bool,
-    reply: Reply,
+    reply: Reply<Message>,
     /// Which wait it is, for its expiry.
     token: u64,
 }
 
-/// How a waiting receive gets its message.
-enum Reply {
+/// How a waiting rank gets what it waits for (a message, its share of a round).
+enum Reply<T> {
     /// A task on the async runtime awaits it.
-    Channel(oneshot::Sender<Result<Message, Broken>>),
+    Channel(oneshot::Sender<Result<T, Broken>>),
     /// Handed over on the sender's thread: a parked call of this executor resumes from there,
     /// with no trip through the async runtime.
-    Deliver(Deliver),
+    Deliver(Deliver<T>),
 }
 
 /// What a receive handed over on the sender's thread gets. It is handed over with the world
 /// locked: what takes it must not call back into the world.
-pub(crate) enum Delivery {
-    Message(Message),
+pub(crate) enum Delivery<T> {
+    Ready(T),
     /// The world broke, maybe by an `MPI_Abort` with this code.
     Broken(Broken, Option<i32>),
     /// Its time ran out first.
     TimedOut,
 }
 
-pub(crate) type Deliver = Box<dyn FnOnce(Delivery) + Send>;
+pub(crate) type Deliver<T> = Box<dyn FnOnce(Delivery<T>) + Send>;
 
-impl Reply {
+impl<T> Reply<T> {
     fn is_closed(&self) -> bool {
         match self {
             Reply::Channel(reply) => reply.is_closed(),
@@ -128,12 +128,12 @@ impl Reply {
         }
     }
 
-    /// Hands `message` over; gives it back if the receiver has stopped waiting.
-    fn send(self, message: Message) -> Option<Message> {
+    /// Hands `value` over; gives it back if the receiver has stopped waiting.
+    fn send(self, value: T) -> Option<T> {
         match self {
-            Reply::Channel(reply) => reply.send(Ok(message)).err().and_then(Result::ok),
+            Reply::Channel(reply) => reply.send(Ok(value)).err().and_then(Result::ok),
             Reply::Deliver(deliver) => {
-                deliver(Delivery::Message(message));
+                deliver(Delivery::Ready(value));
                 None
             }
         }
@@ -154,7 +154,8 @@ struct Round {
     first: u32,
     contributions: Vec<Option<Pieces>>,
     arrived: u32,
-    waiters: Vec<(u32, oneshot::Sender<Result<Pieces, Broken>>)>,
+    /// The ranks waiting for their share, each with its wait's token.
+    waiters: Vec<(u32, Reply<Pieces>, u64)>,
 }
 
 fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
@@ -267,13 +268,13 @@ impl World {
         at: u32,
         matching: Matching,
         token: u64,
-        deliver: impl FnOnce() -> Deliver,
+        deliver: impl FnOnce() -> Deliver<Message>,
     ) -> Result<Option<Message>, Broken> {
         self.take_or_wait(at, matching, true, token, || Reply::Deliver(deliver()))
     }
 
     /// Takes rank `at`'s wait `token` out, if it still waits: its time ran out.
-    pub(crate) fn expire(&self, at: u32, token: u64) -> Option<Deliver> {
+    pub(crate) fn expire(&self, at: u32, token: u64) -> Option<Deliver<Message>> {
         let mut inner = lock(&self.inner);
         let waiting = inner.waiting[at as usize].take_if(|r| r.token == token)?;
         match waiting.reply {
@@ -291,7 +292,7 @@ impl World {
         matching: Matching,
         takes: bool,
         token: u64,
-        reply: impl FnOnce() -> Reply,
+        reply: impl FnOnce() -> Reply<Message>,
     ) -> Result<Option<Message>, Broken> {
         {
             let mut inner = lock(&self.inner);
@@ -334,7 +335,64 @@ impl World {
         collective: Collective,
         contribution: Pieces,
     ) -> Result<Pieces, Broken> {
-        let waiting = {
+        let mut waiting = None;
+        let channel = || {
+            let (reply, receiver) = oneshot::channel();
+            waiting = Some(receiver);
+            Reply::Channel(reply)
+        };
+        if let Some(share) = self.enter(rank, seq, collective, contribution, 0, channel)? {
+            return Ok(share);
+        }
+        let Some(waiting) = waiting else {
+            return Err("the collective was not registered".into());
+        };
+        waiting
+            .await
+            .unwrap_or_else(|_| Err("the MPI world ended while a rank waited".into()))
+    }
+
+    /// [`World::collective`], its share handed over on the thread of the rank that completes
+    /// the round (`token` names the wait for [`World::expire_round`]).
+    pub(crate) fn enter_or_deliver(
+        &self,
+        rank: u32,
+        seq: u64,
+        collective: Collective,
+        contribution: Pieces,
+        token: u64,
+        deliver: impl FnOnce() -> Deliver<Pieces>,
+    ) -> Result<Option<Pieces>, Broken> {
+        let reply = || Reply::Deliver(deliver());
+        self.enter(rank, seq, collective, contribution, token, reply)
+    }
+
+    /// Takes rank `rank`'s wait `token` for round `seq` out, if it still waits: its time ran
+    /// out.
+    pub(crate) fn expire_round(&self, seq: u64, rank: u32, token: u64) -> Option<Deliver<Pieces>> {
+        let mut inner = lock(&self.inner);
+        let round = inner.rounds.get_mut(&seq)?;
+        let at = round.waiters.iter().position(|(r, reply, t)| {
+            *r == rank && *t == token && matches!(reply, Reply::Deliver(_))
+        })?;
+        match round.waiters.swap_remove(at).1 {
+            Reply::Deliver(deliver) => Some(deliver),
+            Reply::Channel(_) => None,
+        }
+    }
+
+    /// Enters rank `rank` in round `seq`: its share at once if it completes the round, else
+    /// `None` and `reply` waits for it.
+    fn enter(
+        &self,
+        rank: u32,
+        seq: u64,
+        collective: Collective,
+        contribution: Pieces,
+        token: u64,
+        reply: impl FnOnce() -> Reply<Pieces>,
+    ) -> Result<Option<Pieces>, Broken> {
+        {
             let mut inner = lock(&self.inner);
             if let Some(why) = &inner.broken {
                 return Err(why.clone());
@@ -368,18 +426,13 @@ impl World {
             round.contributions[rank as usize] = Some(contribution);
             round.arrived += 1;
             if round.arrived < self.size {
-                let (reply, waiting) = oneshot::channel();
-                round.waiters.push((rank, reply));
-                waiting
-            } else {
-                let round = inner.rounds.remove(&seq).expect("the round just entered");
-                drop(inner);
-                return self.complete(round, rank);
+                round.waiters.push((rank, reply(), token));
+                return Ok(None);
             }
-        };
-        waiting
-            .await
-            .unwrap_or_else(|_| Err("the MPI world ended while a rank waited".into()))
+            let round = inner.rounds.remove(&seq).expect("the round just entered");
+            drop(inner);
+            self.complete(round, rank).map(Some)
+        }
     }
 
     /// Works out every rank's share of a round all have entered (outside the world's lock: a
@@ -390,8 +443,8 @@ impl World {
             Ok(shares) => shares,
             Err(why) => {
                 let mut inner = lock(&self.inner);
-                for (_, reply) in round.waiters {
-                    let _ = reply.send(Err(why.clone()));
+                for (_, reply, _) in round.waiters {
+                    reply.broken(&why, None);
                 }
                 if inner.broken.is_none() {
                     self.break_locked(&mut inner, why.clone());
@@ -399,8 +452,8 @@ impl World {
                 return Err(why);
             }
         };
-        for (waiter, reply) in round.waiters {
-            let _ = reply.send(Ok(std::mem::take(&mut shares[waiter as usize])));
+        for (waiter, reply, _) in round.waiters {
+            let _ = reply.send(std::mem::take(&mut shares[waiter as usize]));
         }
         Ok(std::mem::take(&mut shares[rank as usize]))
     }
@@ -530,8 +583,8 @@ impl World {
             receive.reply.broken(&why, abort_code);
         }
         for (_, round) in inner.rounds.drain() {
-            for (_, reply) in round.waiters {
-                let _ = reply.send(Err(why.clone()));
+            for (_, reply, _) in round.waiters {
+                reply.broken(&why, abort_code);
             }
         }
         if let Some(rank0) = inner.rank0_waits.take() {
@@ -666,10 +719,10 @@ mod tests {
         let world = World::new(3, 3, 1 << 20);
         let (delivered, got) = std::sync::mpsc::channel();
         let deliver = |delivered: std::sync::mpsc::Sender<String>| {
-            move || -> Deliver {
+            move || -> Deliver<Message> {
                 Box::new(move |delivery| {
                     let text = match delivery {
-                        Delivery::Message(m) => String::from_utf8_lossy(&m.data).into_owned(),
+                        Delivery::Ready(m) => String::from_utf8_lossy(&m.data).into_owned(),
                         Delivery::Broken(why, code) => format!("{why} ({code:?})"),
                         Delivery::TimedOut => "timed out".into(),
                     };
@@ -695,6 +748,38 @@ mod tests {
             got.try_recv().unwrap(),
             "rank 0 called MPI_Abort with code 7 (Some(7))"
         );
+    }
+
+    #[test]
+    fn a_rounds_share_is_handed_over_by_the_rank_that_completes_it() {
+        let world = World::new(3, 2, 1 << 20);
+        let (delivered, got) = std::sync::mpsc::channel();
+        let deliver = |delivered: std::sync::mpsc::Sender<String>| {
+            move || -> Deliver<Pieces> {
+                Box::new(move |delivery| {
+                    let text = match delivery {
+                        Delivery::Ready(share) => format!("{} pieces", share.len()),
+                        Delivery::Broken(why, _) => why,
+                        Delivery::TimedOut => "timed out".into(),
+                    };
+                    delivered.send(text).unwrap();
+                })
+            }
+        };
+        let bcast = Collective::Bcast { root: 1 };
+        let entered =
+            world.enter_or_deliver(0, 0, bcast.clone(), vec![], 1, deliver(delivered.clone()));
+        assert!(entered.unwrap().is_none());
+        let root = vec![Bytes::from_static(b"x")];
+        let own = world.enter_or_deliver(1, 0, bcast.clone(), root, 2, deliver(delivered.clone()));
+        assert_eq!(own.unwrap().unwrap().len(), 1);
+        assert_eq!(got.try_recv().unwrap(), "1 pieces");
+        // A wait whose time runs out is taken out by its token.
+        let entered = world.enter_or_deliver(0, 1, bcast, vec![], 3, deliver(delivered));
+        assert!(entered.unwrap().is_none());
+        assert!(world.expire_round(1, 0, 4).is_none());
+        world.expire_round(1, 0, 3).unwrap()(Delivery::TimedOut);
+        assert_eq!(got.try_recv().unwrap(), "timed out");
     }
 
     #[tokio::test]

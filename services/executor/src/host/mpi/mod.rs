@@ -87,6 +87,24 @@ impl Posted {
     }
 }
 
+impl MpiDone {
+    /// A collective's share written where the rank asked for it, each piece as much as fits.
+    pub(crate) fn placed(share: Pieces, placements: Vec<Placement>) -> Self {
+        let writes = share
+            .into_iter()
+            .zip(placements)
+            .map(|(piece, at)| {
+                let fits = piece.len().min(at.capacity as usize);
+                (at.addr, piece.slice(..fits))
+            })
+            .collect();
+        MpiDone::Wrote {
+            writes,
+            completed: Vec::new(),
+        }
+    }
+}
+
 impl MpiFailure {
     /// `who` (a rank) stopped because its world broke (`why`), maybe by an `MPI_Abort`.
     pub(crate) fn stopped(who: &str, why: &str, exit_code: Option<i32>) -> Self {
@@ -292,18 +310,7 @@ impl MpiOp {
                 let share = world
                     .collective(rank, seq, collective, contribution)
                     .await?;
-                let writes = share
-                    .into_iter()
-                    .zip(placements)
-                    .map(|(piece, at)| {
-                        let fits = piece.len().min(at.capacity as usize);
-                        (at.addr, piece.slice(..fits))
-                    })
-                    .collect();
-                Ok(MpiDone::Wrote {
-                    writes,
-                    completed: Vec::new(),
-                })
+                Ok(MpiDone::placed(share, placements))
             }
             MpiOp::Finalize { world, rank } => {
                 world.finalize(rank).await?;

@@ -1,0 +1,151 @@
+//! Blocking MPI calls in a world kept here (a receive, a collective), answered on the thread
+//! that completes them: the parked rank is queued for a worker by the worker whose rank sends
+//! its message or completes its round, with no trip through the async runtime and back, as a
+//! chained call of this executor resumes its caller. A wait's expiry is a timer on the
+//! runtime, taken back once the answer comes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use tokio::task::AbortHandle;
+
+use super::World;
+use super::collective::{Collective, Pieces};
+use super::world::{Broken, Deliver, Delivery, Message};
+use crate::call::CallTask;
+use crate::host::mpi::{MpiDone, MpiFailure, Placement, Posted};
+use crate::host::park::OpResult;
+use crate::parked::ParkedCall;
+
+/// Waits in `world` for rank `rank`'s receive `posted`, for `parked`. Hands the call back if
+/// it can run on at once (the message was there, or the world had broken).
+pub(crate) fn receive_here(
+    world: &Arc<World>,
+    rank: u32,
+    posted: Posted,
+    parked: ParkedCall,
+    runtime: &tokio::runtime::Handle,
+) -> Option<CallTask> {
+    let who = format!("rank {rank} of MPI world {}", world.id);
+    let matching = posted.matching;
+    let answer = move |delivery: Delivery<Message>| match delivery {
+        Delivery::Ready(message) => {
+            let (write, status) = posted.received(message);
+            Ok(MpiDone::Wrote {
+                writes: vec![write],
+                completed: vec![status],
+            })
+        }
+        Delivery::Broken(why, code) => Err(MpiFailure::stopped(&who, &why, code)),
+        Delivery::TimedOut => Err(MpiFailure::timed_out(&who, &posted.waiting_for())),
+    };
+    let expiring = world.clone();
+    answered_here(
+        world,
+        parked,
+        runtime,
+        answer,
+        |token, deliver| world.take_or_deliver(rank, matching, token, deliver),
+        move |token| expiring.expire(rank, token),
+    )
+}
+
+/// What a rank entering a collective hands in, and where its share goes.
+pub(crate) struct Entering {
+    pub(crate) rank: u32,
+    pub(crate) seq: u64,
+    pub(crate) collective: Collective,
+    pub(crate) contribution: Pieces,
+    pub(crate) placements: Vec<Placement>,
+}
+
+/// Enters a collective in `world` for `parked`: hands the call back if it completed the round
+/// (or the world had broken), else it waits for the rank that completes it.
+pub(crate) fn collective_here(
+    world: &Arc<World>,
+    entering: Entering,
+    parked: ParkedCall,
+    runtime: &tokio::runtime::Handle,
+) -> Option<CallTask> {
+    let Entering {
+        rank,
+        seq,
+        collective,
+        contribution,
+        placements,
+    } = entering;
+    let who = format!("rank {rank} of MPI world {}", world.id);
+    let waiting = format!("in {} for the other ranks", collective.describe());
+    let answer = move |delivery: Delivery<Pieces>| match delivery {
+        Delivery::Ready(share) => Ok(MpiDone::placed(share, placements)),
+        Delivery::Broken(why, code) => Err(MpiFailure::stopped(&who, &why, code)),
+        Delivery::TimedOut => Err(MpiFailure::timed_out(&who, &waiting)),
+    };
+    let expiring = world.clone();
+    let mut entered = Some((collective, contribution));
+    answered_here(
+        world,
+        parked,
+        runtime,
+        answer,
+        |token, deliver| match entered.take() {
+            Some((collective, contribution)) => {
+                world.enter_or_deliver(rank, seq, collective, contribution, token, deliver)
+            }
+            None => Err("the collective was entered twice".into()),
+        },
+        move |token| expiring.expire_round(seq, rank, token),
+    )
+}
+
+/// Parks `parked` in a wait that `wait` makes (with its token, and the hand-over for the
+/// thread that answers it), answered by `answer`; `expire` takes the wait back once the
+/// call's time is up. Hands the call back if `wait` answered at once.
+fn answered_here<T: 'static>(
+    world: &Arc<World>,
+    parked: ParkedCall,
+    runtime: &tokio::runtime::Handle,
+    answer: impl FnOnce(Delivery<T>) -> Result<MpiDone, MpiFailure> + Send + 'static,
+    wait: impl FnOnce(u64, Box<dyn FnOnce() -> Deliver<T> + '_>) -> Result<Option<T>, Broken>,
+    expire: impl FnOnce(u64) -> Option<Deliver<T>> + Send + 'static,
+) -> Option<CallTask> {
+    static TOKENS: AtomicU64 = AtomicU64::new(1);
+    let token = TOKENS.fetch_add(1, Ordering::Relaxed);
+    let deadline = Instant::now() + parked.task().time_left();
+    let timer: Arc<OnceLock<AbortHandle>> = Arc::default();
+    let mut waiting = Some((parked, answer));
+    let hand_over = {
+        let (waiting, timer) = (&mut waiting, timer.clone());
+        Box::new(move || -> Deliver<T> {
+            match waiting.take() {
+                Some((parked, answer)) => Box::new(move |delivery| {
+                    if let Some(timer) = timer.get() {
+                        timer.abort();
+                    }
+                    parked.resume(OpResult::Mpi(answer(delivery)));
+                }),
+                // Asked for once only: nothing else can be waiting.
+                None => Box::new(|_| {}),
+            }
+        })
+    };
+    let answered = wait(token, hand_over);
+    let Some((parked, answer)) = waiting else {
+        // Waiting: it expires at the call's deadline unless answered first.
+        let expiry = runtime.spawn(async move {
+            tokio::time::sleep_until(deadline.into()).await;
+            if let Some(deliver) = expire(token) {
+                deliver(Delivery::TimedOut);
+            }
+        });
+        let _ = timer.set(expiry.abort_handle());
+        return None;
+    };
+    let delivery = match answered {
+        Ok(Some(value)) => Delivery::Ready(value),
+        Ok(None) => Delivery::Broken("the wait was neither answered nor registered".into(), None),
+        Err(why) => Delivery::Broken(why, world.abort_code()),
+    };
+    Some(parked.complete(OpResult::Mpi(answer(delivery))))
+}
