@@ -87,7 +87,11 @@ static char *every_rank(const void *mine, int bytes, int root, MPI_Comm comm, in
     MPI_Comm_rank(comm, &rank);
     char *all = NULL;
     if (root < 0 || rank == root) {
-        all = malloc((size_t)bytes * (size_t)*size + 1);
+        size_t total;
+        if (__builtin_mul_overflow((size_t)bytes, (size_t)*size, &total) || total == SIZE_MAX) {
+            MPI_Abort(comm, MPI_ERR_OTHER);
+        }
+        all = malloc(total + 1);
         if (all == NULL) MPI_Abort(comm, MPI_ERR_OTHER);
     }
     if (root < 0) {
@@ -108,10 +112,14 @@ static void fold(MPI_Op op, const char *all, int bytes, int n, void *out, int co
     }
 }
 
+/* count elements of datatype, in bytes; a count no buffer can hold ends the world. */
 static int bytes_of(int count, MPI_Datatype datatype) {
-    int size;
+    int size, bytes;
     MPI_Type_size(datatype, &size);
-    return count * size;
+    if (count < 0 || __builtin_mul_overflow(count, size, &bytes)) {
+        MPI_Abort(MPI_COMM_WORLD, MPI_ERR_OTHER);
+    }
+    return bytes;
 }
 
 int MPI_Reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype datatype, MPI_Op op,
@@ -120,6 +128,8 @@ int MPI_Reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype datat
         return fwasm_mpi_host_reduce(sendbuf, recvbuf, count, datatype, op, root, comm);
     }
     int bytes = bytes_of(count, datatype), size;
+    MPI_Comm_size(comm, &size);
+    if (root < 0 || root >= size) MPI_Abort(comm, MPI_ERR_OTHER);
     const void *mine = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
     char *all = every_rank(mine, bytes, root, comm, &size);
     if (all != NULL) {
@@ -165,8 +175,10 @@ int MPI_Reduce_scatter(const void *sendbuf, void *recvbuf, const int *recvcounts
     MPI_Comm_size(comm, &size);
     MPI_Comm_rank(comm, &rank);
     for (int r = 0; r < size; r++) {
+        if (recvcounts[r] < 0 || __builtin_add_overflow(total, recvcounts[r], &total)) {
+            MPI_Abort(comm, MPI_ERR_OTHER);
+        }
         if (r < rank) before += recvcounts[r];
-        total += recvcounts[r];
     }
     int bytes = bytes_of(total, datatype), unit = bytes_of(1, datatype);
     const void *mine = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;

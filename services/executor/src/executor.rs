@@ -328,8 +328,23 @@ impl Inner {
             ended: Some(ended),
         });
         let home = self.peer(&home);
+        // Until it has it (a few times): the world's call waits for it.
         let tell = async move {
-            if let Err(err) = async { home?.mpi(request).await }.await {
+            let home = home?;
+            let mut pause = Duration::from_millis(100);
+            for _ in 0..4 {
+                match home.mpi(request.clone()).await {
+                    Err(err) if err.code == ErrorCode::Unavailable => {
+                        tokio::time::sleep(pause).await;
+                        pause *= 4;
+                    }
+                    done => return done.map(drop),
+                }
+            }
+            home.mpi(request).await.map(drop)
+        };
+        let tell = async move {
+            if let Err(err) = tell.await {
                 tracing::warn!(world = world_id, error = %err, "could not tell an MPI world that its rank ended");
             }
         };
@@ -708,6 +723,7 @@ impl Inner {
                 let size = world.size;
                 return Err(format!("rank {rank} cannot join a world of {size} ranks"));
             }
+            world.join(rank)?;
             return Ok(MpiDone::Joined(WorldHandle::Local(world)));
         }
         if home.is_empty() {

@@ -4,7 +4,7 @@
 //! chained call of this executor resumes its caller. A wait's expiry is a timer on the
 //! runtime, taken back once the answer comes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -114,12 +114,15 @@ fn answered_here<T: 'static>(
     let token = TOKENS.fetch_add(1, Ordering::Relaxed);
     let deadline = Instant::now() + parked.task().time_left();
     let timer: Arc<OnceLock<AbortHandle>> = Arc::default();
+    // Set once answered: an answer that comes before the timer is set stops it just after.
+    let delivered = Arc::new(AtomicBool::new(false));
     let mut waiting = Some((parked, answer));
     let hand_over = {
-        let (waiting, timer) = (&mut waiting, timer.clone());
+        let (waiting, timer, delivered) = (&mut waiting, timer.clone(), delivered.clone());
         Box::new(move || -> Deliver<T> {
             match waiting.take() {
                 Some((parked, answer)) => Box::new(move |delivery| {
+                    delivered.store(true, Ordering::Release);
                     if let Some(timer) = timer.get() {
                         timer.abort();
                     }
@@ -140,6 +143,9 @@ fn answered_here<T: 'static>(
             }
         });
         let _ = timer.set(expiry.abort_handle());
+        if delivered.load(Ordering::Acquire) {
+            expiry.abort();
+        }
         return None;
     };
     let delivery = match answered {

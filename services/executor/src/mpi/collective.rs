@@ -159,7 +159,8 @@ impl Collective {
                 bytes,
             } => {
                 let combined = combine(*op, *datatype, &column(0)?)?;
-                if bytes.len() != size || bytes.iter().sum::<usize>() > combined.len() {
+                let total = bytes.iter().try_fold(0usize, |sum, n| sum.checked_add(*n));
+                if bytes.len() != size || total.is_none_or(|total| total > combined.len()) {
                     return Err(format!(
                         "MPI_Reduce_scatter's counts ask for more than the {} bytes reduced",
                         combined.len()
@@ -284,6 +285,12 @@ impl Collective {
             }
             Kind::ReduceScatter => {
                 let (op, datatype) = reduction()?;
+                if contribution.split.len() != size as usize {
+                    return Err(format!(
+                        "MPI_Reduce_scatter's counts name {} ranks of {size}",
+                        contribution.split.len()
+                    ));
+                }
                 let bytes = contribution.split.iter().map(|b| *b as usize).collect();
                 Collective::ReduceScatter {
                     op,

@@ -24,8 +24,18 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
         MpiRequest::Abort(a) => a.world_id,
         MpiRequest::RankEnded(e) => e.world_id,
     };
+    // Rank 0 always runs here, where its world is: no other executor speaks for it.
+    let not_rank_0 = |rank: u32| match rank {
+        0 => Err(ApiError::invalid_argument(format!(
+            "rank 0 of MPI world {world_id} runs on the world's own executor"
+        ))),
+        rank => Ok(rank),
+    };
     if let MpiRequest::RankEnded(ended) = request {
-        let ended = ended.ended.unwrap_or_default();
+        let ended = ended
+            .ended
+            .ok_or_else(|| ApiError::invalid_argument("a rank's end without the rank"))?;
+        not_rank_0(ended.rank)?;
         worlds.rank_ended_at(world_id, ended);
         return Ok(MpiResponse::Done(MpiReply::default()));
     }
@@ -44,11 +54,11 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
     };
     Ok(match request {
         MpiRequest::Join(r) => {
-            rank(r.rank)?;
+            let joined = world.join(rank(not_rank_0(r.rank)?)?);
             MpiResponse::Joined(MpiJoinReply {
                 size: world.size,
                 age_seconds: world.created.elapsed().as_secs_f64(),
-                broken: None,
+                broken: joined.err().map(|why| broken(&world, why)),
             })
         }
         MpiRequest::Send(m) => {
@@ -94,7 +104,7 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
             }
         }
         MpiRequest::Finalize(r) => {
-            let at = rank(r.rank)?;
+            let at = rank(not_rank_0(r.rank)?)?;
             done(&world, world.finalize(at).await)
         }
         MpiRequest::Abort(a) => {
@@ -124,4 +134,58 @@ fn broken(world: &World, why: Broken) -> MpiBroken {
 /// How old a world a rank joins is, from its home's answer.
 pub(crate) fn age(reply: &MpiJoinReply) -> Duration {
     Duration::try_from_secs_f64(reply.age_seconds).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use fwasm_proto::ErrorCode;
+    use fwasm_proto::pb::{MpiContribution, MpiRankEndedRequest, MpiRankRef};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn requests_from_other_executors_are_checked_against_the_world() {
+        let worlds = Worlds::default();
+        worlds.create(42, 2, 1 << 20);
+        let code = |answer: Result<MpiResponse, ApiError>| answer.unwrap_err().code;
+        let join = |rank| MpiRequest::Join(MpiRankRef { world_id: 42, rank });
+        // Rank 0 is the world's own executor's; rank 2 is not in a world of 2.
+        assert_eq!(
+            code(answer(&worlds, join(0)).await),
+            ErrorCode::InvalidArgument
+        );
+        assert_eq!(
+            code(answer(&worlds, join(2)).await),
+            ErrorCode::InvalidArgument
+        );
+        let other = MpiRequest::Join(MpiRankRef {
+            world_id: 7,
+            rank: 1,
+        });
+        assert_eq!(code(answer(&worlds, other).await), ErrorCode::NotFound);
+        let no_rank = MpiRequest::RankEnded(MpiRankEndedRequest {
+            world_id: 42,
+            ended: None,
+        });
+        assert_eq!(
+            code(answer(&worlds, no_rank).await),
+            ErrorCode::InvalidArgument
+        );
+        let bad_root = MpiRequest::Collective(MpiContribution {
+            world_id: 42,
+            rank: 1,
+            kind: fwasm_proto::pb::MpiCollectiveKind::Bcast as i32,
+            root: 5,
+            ..MpiContribution::default()
+        });
+        assert_eq!(
+            code(answer(&worlds, bad_root).await),
+            ErrorCode::InvalidArgument
+        );
+        // A proper join answers with the world's size.
+        match answer(&worlds, join(1)).await.unwrap() {
+            MpiResponse::Joined(joined) => assert_eq!((joined.size, joined.broken), (2, None)),
+            other => panic!("{other:?}"),
+        }
+    }
 }

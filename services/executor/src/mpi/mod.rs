@@ -121,6 +121,9 @@ impl Worlds {
     /// ranks still running then find it gone (and it broke for them as rank 0 ended).
     fn ended(&self, world: &World, ended: MpiRank) {
         let rank = ended.rank;
+        if rank >= world.size {
+            return;
+        }
         if world.rank_ended(ended) || rank == 0 {
             lock(&self.registry).by_id.remove(&world.id);
         }

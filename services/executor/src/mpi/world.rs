@@ -81,6 +81,8 @@ struct Inner {
     finalized: Vec<bool>,
     /// Which ranks' calls have ended.
     ended: Vec<bool>,
+    /// Which ranks have joined (called `MPI_Init`): once each.
+    joined: Vec<bool>,
     /// Rank 0's `MPI_Finalize`, waiting for the other ranks to end.
     rank0_waits: Option<oneshot::Sender<Result<(), Broken>>>,
     broken: Option<Broken>,
@@ -180,6 +182,7 @@ impl World {
                 rounds: HashMap::new(),
                 finalized: vec![false; ranks],
                 ended: vec![false; ranks],
+                joined: vec![false; ranks],
                 rank0_waits: None,
                 broken: None,
                 aborted: None,
@@ -204,20 +207,25 @@ impl World {
         let to = to as usize;
         let waiting = inner.waiting[to]
             .take_if(|receive| receive.matching.accepts(&message) && !receive.reply.is_closed());
-        let message = match waiting {
-            Some(receive) if receive.takes => match receive.reply.send(message) {
-                None => return Ok(()),
-                // The receiver has just stopped waiting (its time ran out): the message goes
-                // in line for whoever asks next.
-                Some(message) => message,
-            },
-            Some(probe) => {
-                let _ = probe.reply.send(message.clone());
-                message
+        // Handed over with the world unlocked: what the receiver runs may report to it.
+        match waiting {
+            Some(receive) if receive.takes => {
+                drop(inner);
+                match receive.reply.send(message) {
+                    None => Ok(()),
+                    // The receiver has just stopped waiting (its time ran out): the message
+                    // goes in line for whoever asks next.
+                    Some(message) => self.queue(&mut lock(&self.inner), to, message),
+                }
             }
-            None => message,
-        };
-        self.queue(&mut inner, to, message)
+            Some(probe) => {
+                self.queue(&mut inner, to, message.clone())?;
+                drop(inner);
+                let _ = probe.reply.send(message);
+                Ok(())
+            }
+            None => self.queue(&mut inner, to, message),
+        }
     }
 
     /// Puts `message` in rank `to`'s inbox, within the world's bound on what it holds.
@@ -314,6 +322,12 @@ impl World {
                 return Err(format!(
                     "rank {source} has ended: no message from it can come"
                 ));
+            }
+            if inner.waiting[at as usize]
+                .as_ref()
+                .is_some_and(|waiting| !waiting.reply.is_closed())
+            {
+                return Err(format!("rank {at} is waiting for a message already"));
             }
             inner.waiting[at as usize] = Some(Receive {
                 matching,
@@ -413,8 +427,15 @@ impl World {
                     round.first,
                     round.collective.describe()
                 );
-                self.break_locked(&mut inner, why.clone());
+                let told = self.break_locked(&mut inner, why.clone());
+                drop(inner);
+                told.tell();
                 return Err(why);
+            }
+            let entered_twice = round.contributions[rank as usize].is_some();
+            if round.arrived == 0 {
+                // Entered below if all is well: no empty round is left behind otherwise.
+                inner.rounds.remove(&seq);
             }
             if let Some(gone) = inner.ended.iter().position(|ended| *ended) {
                 return Err(format!(
@@ -422,7 +443,23 @@ impl World {
                     collective.describe()
                 ));
             }
-            let round = inner.rounds.get_mut(&seq).expect("the round just entered");
+            if entered_twice {
+                let why = format!(
+                    "rank {rank} entered the same {} twice",
+                    collective.describe()
+                );
+                let told = self.break_locked(&mut inner, why.clone());
+                drop(inner);
+                told.tell();
+                return Err(why);
+            }
+            let round = inner.rounds.entry(seq).or_insert_with(|| Round {
+                collective: collective.clone(),
+                first: rank,
+                contributions: vec![None; size],
+                arrived: 0,
+                waiters: Vec::new(),
+            });
             round.contributions[rank as usize] = Some(contribution);
             round.arrived += 1;
             if round.arrived < self.size {
@@ -442,12 +479,14 @@ impl World {
         let mut shares = match round.collective.shares(contributions) {
             Ok(shares) => shares,
             Err(why) => {
-                let mut inner = lock(&self.inner);
                 for (_, reply, _) in round.waiters {
                     reply.broken(&why, None);
                 }
+                let mut inner = lock(&self.inner);
                 if inner.broken.is_none() {
-                    self.break_locked(&mut inner, why.clone());
+                    let told = self.break_locked(&mut inner, why.clone());
+                    drop(inner);
+                    told.tell();
                 }
                 return Err(why);
             }
@@ -479,6 +518,23 @@ impl World {
             .unwrap_or_else(|_| Err("the MPI world ended while rank 0 waited".into()))
     }
 
+    /// Rank `rank` joins (its `MPI_Init`). A rank that joins twice (its call run a second
+    /// time) breaks the world: it would enter every round again.
+    pub(crate) fn join(&self, rank: u32) -> Result<(), Broken> {
+        let mut inner = lock(&self.inner);
+        if let Some(why) = &inner.broken {
+            return Err(why.clone());
+        }
+        if !std::mem::replace(&mut inner.joined[rank as usize], true) {
+            return Ok(());
+        }
+        let why = format!("rank {rank} joined the world twice (its call ran again)");
+        let told = self.break_locked(&mut inner, why.clone());
+        drop(inner);
+        told.tell();
+        Err(why)
+    }
+
     /// Rank `rank` runs as call `call_id`.
     pub(crate) fn rank_is(&self, rank: u32, call_id: u64) {
         lock(&self.inner).ranks[rank as usize].call_id = call_id;
@@ -501,6 +557,7 @@ impl World {
         }
         inner.ended[rank as usize] = true;
         inner.ranks[rank as usize] = ended;
+        let mut told = None;
         if inner.broken.is_none() {
             let why = match failed {
                 Some(why) => Some(format!("rank {rank} failed: {why}")),
@@ -511,7 +568,7 @@ impl World {
             };
             let why = why.or_else(|| Self::left_waiting(&inner, rank));
             if let Some(why) = why {
-                self.break_locked(&mut inner, why);
+                told = Some(self.break_locked(&mut inner, why));
             }
         }
         if inner.ended[1..].iter().all(|e| *e)
@@ -519,7 +576,12 @@ impl World {
         {
             let _ = rank0.send(Ok(()));
         }
-        inner.ended.iter().all(|e| *e)
+        let all = inner.ended.iter().all(|e| *e);
+        drop(inner);
+        if let Some(told) = told {
+            told.tell();
+        }
+        all
     }
 
     /// Ranks `ranks` could not be started (`why`): the world ends, and they count as ended.
@@ -532,7 +594,9 @@ impl World {
             listed.error = why.to_string();
         }
         if inner.broken.is_none() {
-            self.break_locked(&mut inner, why.to_string());
+            let told = self.break_locked(&mut inner, why.to_string());
+            drop(inner);
+            told.tell();
         }
     }
 
@@ -543,7 +607,9 @@ impl World {
         if inner.broken.is_none() {
             inner.aborted = Some(code);
             let why = format!("rank {rank} called MPI_Abort with code {code}");
-            self.break_locked(&mut inner, why);
+            let told = self.break_locked(&mut inner, why);
+            drop(inner);
+            told.tell();
         }
     }
 
@@ -576,21 +642,44 @@ impl World {
         })
     }
 
-    fn break_locked(&self, inner: &mut Inner, why: Broken) {
+    /// Breaks the world: the ranks waiting in it are to be told (once it is unlocked).
+    fn break_locked(&self, inner: &mut Inner, why: Broken) -> Told {
         tracing::info!(world = self.id, reason = %why, "MPI world broken");
-        let abort_code = inner.aborted;
-        for receive in inner.waiting.iter_mut().filter_map(Option::take) {
-            receive.reply.broken(&why, abort_code);
-        }
-        for (_, round) in inner.rounds.drain() {
-            for (_, reply, _) in round.waiters {
-                reply.broken(&why, abort_code);
-            }
-        }
+        let receives = inner.waiting.iter_mut().filter_map(Option::take);
+        let receives = receives.map(|receive| receive.reply).collect();
+        let rounds = inner.rounds.drain().flat_map(|(_, round)| round.waiters);
+        let rounds = rounds.map(|(_, reply, _)| reply).collect();
         if let Some(rank0) = inner.rank0_waits.take() {
             let _ = rank0.send(Err(why.clone()));
         }
-        inner.broken = Some(why);
+        inner.broken = Some(why.clone());
+        Told {
+            why,
+            abort_code: inner.aborted,
+            receives,
+            rounds,
+        }
+    }
+}
+
+/// The ranks a broken world must tell why, told once the world is unlocked (what a rank runs
+/// as it hears may end its call, which reports to the world).
+#[must_use]
+struct Told {
+    why: Broken,
+    abort_code: Option<i32>,
+    receives: Vec<Reply<Message>>,
+    rounds: Vec<Reply<Pieces>>,
+}
+
+impl Told {
+    fn tell(self) {
+        for reply in self.receives {
+            reply.broken(&self.why, self.abort_code);
+        }
+        for reply in self.rounds {
+            reply.broken(&self.why, self.abort_code);
+        }
     }
 }
 
@@ -796,6 +885,39 @@ mod tests {
         assert_eq!(
             err,
             "rank 1 ended while rank 2 waited for a message from it"
+        );
+    }
+
+    #[test]
+    fn a_rank_that_joins_or_enters_a_round_twice_breaks_the_world() {
+        let world = World::new(3, 2, 1 << 20);
+        world.join(1).unwrap();
+        let err = world.join(1).unwrap_err();
+        assert_eq!(err, "rank 1 joined the world twice (its call ran again)");
+        let world = World::new(4, 2, 1 << 20);
+        let first = world.enter(0, 0, Collective::Barrier, vec![], 1, || {
+            Reply::Deliver(Box::new(|_| {}))
+        });
+        assert!(first.unwrap().is_none());
+        let again = world.enter(0, 0, Collective::Barrier, vec![], 2, || {
+            Reply::Deliver(Box::new(|_| {}))
+        });
+        assert_eq!(
+            again.unwrap_err(),
+            "rank 0 entered the same MPI_Barrier twice"
+        );
+    }
+
+    #[test]
+    fn a_second_wait_of_one_rank_is_refused_not_dropped() {
+        let world = World::new(5, 2, 1 << 20);
+        let deliver = || -> Deliver<Message> { Box::new(|_| {}) };
+        let first = world.take_or_deliver(1, from(None, None), 1, deliver);
+        assert!(first.unwrap().is_none());
+        let second = world.take_or_deliver(1, from(None, None), 2, deliver);
+        assert_eq!(
+            second.unwrap_err(),
+            "rank 1 is waiting for a message already"
         );
     }
 
