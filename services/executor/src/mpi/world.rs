@@ -160,6 +160,28 @@ struct Round {
     waiters: Vec<(u32, Reply<Pieces>, u64)>,
 }
 
+/// Waits as a task on the async runtime: `register` answers at once, or leaves the channel
+/// reply it is given waiting, and this awaits what comes through it.
+async fn by_channel<T>(
+    register: impl FnOnce(&mut dyn FnMut() -> Reply<T>) -> Result<Option<T>, Broken>,
+) -> Result<T, Broken> {
+    let mut waiting = None;
+    let answered = register(&mut || {
+        let (reply, receiver) = oneshot::channel();
+        waiting = Some(receiver);
+        Reply::Channel(reply)
+    })?;
+    if let Some(value) = answered {
+        return Ok(value);
+    }
+    let Some(waiting) = waiting else {
+        return Err("the wait was neither answered nor registered".into());
+    };
+    waiting
+        .await
+        .unwrap_or_else(|_| Err("the MPI world ended while a rank waited".into()))
+}
+
 fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     // Nothing here panics while holding the lock; if something did, the data is still whole.
     inner.lock().unwrap_or_else(PoisonError::into_inner)
@@ -251,21 +273,7 @@ impl World {
         matching: Matching,
         takes: bool,
     ) -> Result<Message, Broken> {
-        let mut waiting = None;
-        let channel = || {
-            let (reply, receiver) = oneshot::channel();
-            waiting = Some(receiver);
-            Reply::Channel(reply)
-        };
-        if let Some(message) = self.take_or_wait(at, matching, takes, 0, channel)? {
-            return Ok(message);
-        }
-        let Some(waiting) = waiting else {
-            return Err("the receive was not registered".into());
-        };
-        waiting
-            .await
-            .unwrap_or_else(|_| Err("the MPI world ended while a rank waited".into()))
+        by_channel(|channel| self.take_or_wait(at, matching, takes, 0, channel)).await
     }
 
     /// The first message for rank `at` that `matching` accepts, taken at once; else `None`
@@ -349,21 +357,7 @@ impl World {
         collective: Collective,
         contribution: Pieces,
     ) -> Result<Pieces, Broken> {
-        let mut waiting = None;
-        let channel = || {
-            let (reply, receiver) = oneshot::channel();
-            waiting = Some(receiver);
-            Reply::Channel(reply)
-        };
-        if let Some(share) = self.enter(rank, seq, collective, contribution, 0, channel)? {
-            return Ok(share);
-        }
-        let Some(waiting) = waiting else {
-            return Err("the collective was not registered".into());
-        };
-        waiting
-            .await
-            .unwrap_or_else(|_| Err("the MPI world ended while a rank waited".into()))
+        by_channel(|channel| self.enter(rank, seq, collective, contribution, 0, channel)).await
     }
 
     /// [`World::collective`], its share handed over on the thread of the rank that completes
