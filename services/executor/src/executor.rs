@@ -318,6 +318,42 @@ impl Inner {
         result
     }
 
+    /// Watches rank `rank` of world `world_id`, placed elsewhere as call `call_id`, in the
+    /// scheduler's table for up to `patience`: once the call has ended there (even one that
+    /// never ran, or whose executor was lost), the world learns it, as it would from the
+    /// rank's executor (whichever comes first counts).
+    fn watch_rank(self: &Arc<Self>, world_id: u64, rank: u32, call_id: u64, patience: Duration) {
+        let inner = self.clone();
+        let watch = async move {
+            let request = WaitCallRequest {
+                id: call_id,
+                timeout_ms: patience.as_millis() as u64 + 1,
+                ..WaitCallRequest::default()
+            };
+            let record = match inner.scheduler.wait_call(request).await {
+                Ok(record) => record,
+                Err(err) => {
+                    tracing::warn!(world = world_id, rank, error = %err, "could not watch an MPI rank");
+                    return;
+                }
+            };
+            if !matches!(record.status(), CallStatus::Success | CallStatus::Failed) {
+                return;
+            }
+            let ended = MpiRank {
+                rank,
+                call_id,
+                status: record.status,
+                return_code: record.return_code,
+                executor_id: record.executor_id,
+                exec_micros: record.exec_micros,
+                error: record.error,
+            };
+            inner.worlds.rank_ended_at(world_id, ended);
+        };
+        self.runtime.spawn(watch.in_current_span());
+    }
+
     /// Tells the executor that keeps a world (`home`) that its rank here ended, as `ended`.
     fn tell_home(&self, home: String, rank_of: Option<(u64, u32)>, ended: MpiRank) {
         let Some((world_id, _)) = rank_of.filter(|_| !home.is_empty()) else {
@@ -777,9 +813,13 @@ impl Inner {
                         call: Some(child),
                         busy_executor_id: self.id.clone(),
                     };
-                    // Its end comes back by world and rank, from wherever it runs.
+                    // Its end comes back by world and rank, from wherever it runs; the
+                    // scheduler's record of it tells too if that executor never can.
                     let placed = self.scheduler.submit(submit).await;
-                    placed.map(|placement| world.rank_is(rank, placement.call_id))
+                    placed.map(|placement| {
+                        world.rank_is(rank, placement.call_id);
+                        self.watch_rank(world.id, rank, placement.call_id, parent.time_left());
+                    })
                 }
                 _ => self
                     .place_here(parent, child)
