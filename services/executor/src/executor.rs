@@ -35,7 +35,7 @@ use crate::first_poll;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
 use crate::host::local_state::LocalState;
-use crate::host::mpi::{MpiDone, MpiFailure, MpiOp};
+use crate::host::mpi::{MpiDone, MpiFailure, MpiOp, Posted};
 use crate::host::park::{HostOp, OpResult, Refusal};
 use crate::host::sidecar::NO_SIDECAR;
 use crate::host::state::{LocalGuard, StateOp, StateOutcome};
@@ -640,10 +640,17 @@ impl Inner {
                 sends,
                 receives,
             }) if sends.is_empty() && receives.len() == 1 => {
-                if let Some(posted) = receives.into_iter().next() {
-                    return receive_here(&world, rank, posted, parked, &self.runtime);
+                match <[Posted; 1]>::try_from(receives) {
+                    Ok([posted]) => {
+                        return receive_here(&world, rank, posted, parked, &self.runtime);
+                    }
+                    Err(receives) => HostOp::Mpi(MpiOp::Receive {
+                        world: WorldHandle::Local(world),
+                        rank,
+                        sends,
+                        receives,
+                    }),
                 }
-                return None;
             }
             op => op,
         };
@@ -737,7 +744,7 @@ impl Inner {
                     home,
                 } => match world_id {
                     0 => self.mpi_start(parent, size, input, cmdline).await,
-                    world_id => self.mpi_join(world_id, rank, &home).await,
+                    world_id => self.mpi_join(world_id, (rank, size), &home).await,
                 },
                 op => op.run().await,
             }
@@ -753,7 +760,12 @@ impl Inner {
     }
 
     /// A rank's `MPI_Init`: joins world `world_id`, kept here or by the executor at `home`.
-    async fn mpi_join(&self, world_id: u64, rank: u32, home: &str) -> Result<MpiDone, String> {
+    async fn mpi_join(
+        &self,
+        world_id: u64,
+        (rank, size): (u32, u32),
+        home: &str,
+    ) -> Result<MpiDone, String> {
         if let Some(world) = self.worlds.get(world_id) {
             if rank == 0 || rank >= world.size {
                 let size = world.size;
@@ -774,6 +786,13 @@ impl Inner {
         };
         if let Some(broken) = joined.broken {
             return Err(broken.reason);
+        }
+        if rank >= joined.size || joined.size != size {
+            return Err(format!(
+                "its world's executor says the world has {} ranks, which rank {rank} of a world \
+                 of {size} cannot join",
+                joined.size
+            ));
         }
         let age = crate::mpi::home::age(&joined);
         let world = RemoteWorld::new(world_id, joined.size, age, executor);

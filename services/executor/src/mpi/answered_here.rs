@@ -4,7 +4,7 @@
 //! chained call of this executor resumes its caller. A wait's expiry is a timer on the
 //! runtime, taken back once the answer comes.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -122,7 +122,10 @@ fn answered_here<T: 'static>(
         Box::new(move || -> Deliver<T> {
             match waiting.take() {
                 Some((parked, answer)) => Box::new(move |delivery| {
-                    delivered.store(true, Ordering::Release);
+                    // SeqCst on both sides: each sees the other's write (the timer's setting,
+                    // this flag), so one of them always stops the timer.
+                    delivered.store(true, Ordering::SeqCst);
+                    fence(Ordering::SeqCst);
                     if let Some(timer) = timer.get() {
                         timer.abort();
                     }
@@ -143,7 +146,8 @@ fn answered_here<T: 'static>(
             }
         });
         let _ = timer.set(expiry.abort_handle());
-        if delivered.load(Ordering::Acquire) {
+        fence(Ordering::SeqCst);
+        if delivered.load(Ordering::SeqCst) {
             expiry.abort();
         }
         return None;

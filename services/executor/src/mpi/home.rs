@@ -62,7 +62,7 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
             })
         }
         MpiRequest::Send(m) => {
-            let (to, source) = (rank(m.dest)?, rank(m.source)?);
+            let (to, source) = (rank(m.dest)?, rank(not_rank_0(m.source)?)?);
             let message = Message {
                 source,
                 tag: m.tag,
@@ -71,7 +71,7 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
             done(&world, world.send(to, message))
         }
         MpiRequest::Receive(r) => {
-            let at = rank(r.rank)?;
+            let at = rank(not_rank_0(r.rank)?)?;
             let source = r.source.map(&rank).transpose()?;
             let matching = Matching { source, tag: r.tag };
             match world.receive(at, matching, r.takes).await {
@@ -90,7 +90,7 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
             }
         }
         MpiRequest::Collective(c) => {
-            let from = rank(c.rank)?;
+            let from = rank(not_rank_0(c.rank)?)?;
             let collective = Collective::of(&c, world.size).map_err(ApiError::invalid_argument)?;
             match world.collective(from, c.seq, collective, c.pieces).await {
                 Ok(pieces) => MpiResponse::Share(MpiShare {
@@ -108,7 +108,7 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
             done(&world, world.finalize(at).await)
         }
         MpiRequest::Abort(a) => {
-            world.abort(rank(a.rank)?, a.code);
+            world.abort(rank(not_rank_0(a.rank)?)?, a.code);
             MpiResponse::Done(MpiReply::default())
         }
         // Answered above.

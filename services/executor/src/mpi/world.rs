@@ -227,26 +227,35 @@ impl World {
             return Err(why.clone());
         }
         let to = to as usize;
-        let waiting = inner.waiting[to]
-            .take_if(|receive| receive.matching.accepts(&message) && !receive.reply.is_closed());
-        // Handed over with the world unlocked: what the receiver runs may report to it.
-        match waiting {
-            Some(receive) if receive.takes => {
-                drop(inner);
-                match receive.reply.send(message) {
-                    None => Ok(()),
-                    // The receiver has just stopped waiting (its time ran out): the message
-                    // goes in line for whoever asks next.
-                    Some(message) => self.queue(&mut lock(&self.inner), to, message),
-                }
+        let mut message = message;
+        loop {
+            let waits = inner.waiting[to].as_ref().is_some_and(|receive| {
+                receive.matching.accepts(&message) && !receive.reply.is_closed()
+            });
+            if !waits {
+                return self.queue(&mut inner, to, message);
             }
-            Some(probe) => {
+            let takes = inner.waiting[to]
+                .as_ref()
+                .is_some_and(|receive| receive.takes);
+            if !takes {
+                // A probe: the message stays queued (if it fits), and the probe sees it.
                 self.queue(&mut inner, to, message.clone())?;
-                drop(inner);
-                let _ = probe.reply.send(message);
-                Ok(())
             }
-            None => self.queue(&mut inner, to, message),
+            let Some(receive) = inner.waiting[to].take() else {
+                return Ok(());
+            };
+            // Handed over with the world unlocked: what the receiver runs may report to it.
+            drop(inner);
+            match receive.reply.send(message) {
+                Some(back) if takes => {
+                    // The receiver has just stopped waiting (its time ran out): the message
+                    // goes to whoever waits now, or in line for whoever asks next.
+                    message = back;
+                    inner = lock(&self.inner);
+                }
+                _ => return Ok(()),
+            }
         }
     }
 
@@ -546,7 +555,11 @@ impl World {
         let failed = (ended.status != CallStatus::Success as i32).then(|| ended.error.clone());
         let failed = failed.as_deref();
         let mut inner = lock(&self.inner);
-        if inner.ended[rank as usize] {
+        // A report of another call than the one known to be the rank (a stale one) is not
+        // its end.
+        let known = inner.ranks[rank as usize].call_id;
+        let stale = known != 0 && ended.call_id != 0 && ended.call_id != known;
+        if inner.ended[rank as usize] || stale {
             return inner.ended.iter().all(|e| *e);
         }
         inner.ended[rank as usize] = true;
@@ -613,7 +626,8 @@ impl World {
     }
 
     /// Why ranks still waiting can never go on now that `rank` has ended, if they cannot: a
-    /// collective it did not enter, or a receive from it alone.
+    /// collective it did not enter, a receive from it alone, or a receive from any rank when
+    /// every other rank has ended.
     fn left_waiting(inner: &Inner, rank: u32) -> Option<Broken> {
         if let Some(round) = inner
             .rounds
@@ -626,14 +640,25 @@ impl World {
                 round.first
             ));
         }
-        let waiting = inner.waiting.iter().enumerate().find(|(_, receive)| {
-            receive
-                .as_ref()
-                .is_some_and(|r| r.matching.source == Some(rank) && !r.reply.is_closed())
+        let alone = |at: usize| inner.ended.iter().enumerate().all(|(r, e)| *e || r == at);
+        let waiting = inner.waiting.iter().enumerate().find(|(at, receive)| {
+            receive.as_ref().is_some_and(|r| {
+                let from_it = r.matching.source == Some(rank);
+                let from_anyone = r.matching.source.is_none() && alone(*at);
+                (from_it || from_anyone) && !r.reply.is_closed()
+            })
         });
-        waiting.map(|(at, _)| {
-            format!("rank {rank} ended while rank {at} waited for a message from it")
-        })
+        waiting.map(
+            |(at, receive)| match receive.as_ref().and_then(|r| r.matching.source) {
+                Some(_) => {
+                    format!("rank {rank} ended while rank {at} waited for a message from it")
+                }
+                None => format!(
+                    "rank {rank} ended while rank {at} waited for a message from any rank, and no \
+                 other rank is left to send one"
+                ),
+            },
+        )
     }
 
     /// Breaks the world: the ranks waiting in it are to be told (once it is unlocked).
@@ -913,6 +938,37 @@ mod tests {
             second.unwrap_err(),
             "rank 1 is waiting for a message already"
         );
+    }
+
+    #[tokio::test]
+    async fn a_receive_from_any_rank_ends_once_no_other_rank_is_left() {
+        let world = std::sync::Arc::new(World::new(9, 2, 1 << 20));
+        let receive = {
+            let world = world.clone();
+            tokio::spawn(async move { world.receive(0, from(None, None), true).await })
+        };
+        tokio::task::yield_now().await;
+        world.finalize(1).await.unwrap();
+        world.rank_ended(ended(1, None));
+        let err = receive.await.unwrap().unwrap_err();
+        assert!(err.contains("no other rank is left to send one"), "{err}");
+    }
+
+    #[test]
+    fn a_report_of_another_call_is_not_the_ranks_end() {
+        let world = World::new(9, 2, 1 << 20);
+        world.rank_is(1, 77);
+        let stale = MpiRank {
+            call_id: 76,
+            ..ended(1, Some("an old run"))
+        };
+        world.rank_ended(stale);
+        assert!(world.ranks()[1].status == CallStatus::Running as i32);
+        world.rank_ended(MpiRank {
+            call_id: 77,
+            ..ended(1, None)
+        });
+        assert!(world.ranks()[1].status == CallStatus::Success as i32);
     }
 
     #[tokio::test]

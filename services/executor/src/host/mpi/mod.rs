@@ -354,7 +354,11 @@ impl CallMpi {
         Self {
             call_id: call.id,
             world_id: call.mpi_world_id,
-            rank: call.mpi_rank,
+            // A call that makes its world is its rank 0, whatever else it says.
+            rank: match call.mpi_world_id {
+                0 => 0,
+                _ => call.mpi_rank,
+            },
             size: call.mpi_world_size.max(1),
             input: call.input.clone(),
             cmdline: call.cmdline.clone(),

@@ -279,7 +279,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
                 .map(|c| Mpi::span(*c, datatype))
                 .collect::<Result<Vec<_>, _>>()?;
             let data = send_or_in_place(mpi, sendbuf, recvbuf, 0, bytes.iter().sum())?;
-            let own = counts[mpi.rank() as usize];
+            let own = counts.get(mpi.rank() as usize).copied().unwrap_or(0);
             let placements = placements(mpi, recvbuf, &[own], &[0], datatype)?;
             let collective = Collective::ReduceScatter {
                 op,
