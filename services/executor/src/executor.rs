@@ -751,6 +751,11 @@ impl Inner {
         };
         match tokio::time::timeout_at(parent.deadline.into(), done).await {
             Ok(Ok(done)) => Ok(done),
+            // Its own time up too (a rank that started later timed out just after it): its own
+            // account first.
+            Ok(Err(_)) if Instant::now() >= parent.deadline => {
+                Err(MpiFailure::timed_out(&who, &waiting))
+            }
             Ok(Err(why)) => {
                 let code = world.and_then(|w| w.abort_code());
                 Err(MpiFailure::stopped(&who, &why, code))

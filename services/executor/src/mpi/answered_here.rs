@@ -14,7 +14,7 @@ use super::World;
 use super::collective::{Collective, Pieces};
 use super::world::{Broken, Deliver, Delivery, Message};
 use crate::call::CallTask;
-use crate::host::mpi::{MpiDone, MpiFailure, Placement, Posted};
+use crate::host::mpi::{MpiDone, MpiFailure, Placement, Posted, rank_name};
 use crate::host::park::OpResult;
 use crate::parked::ParkedCall;
 
@@ -27,7 +27,9 @@ pub(crate) fn receive_here(
     parked: ParkedCall,
     runtime: &tokio::runtime::Handle,
 ) -> Option<CallTask> {
-    let who = format!("rank {rank} of MPI world {}", world.id);
+    // Messages are written only when a wait fails, never on the way of a message.
+    let world_id = world.id;
+    let who = move || rank_name(rank, world_id);
     let matching = posted.matching;
     let answer = move |delivery: Delivery<Message>| match delivery {
         Delivery::Ready(message) => {
@@ -37,8 +39,8 @@ pub(crate) fn receive_here(
                 completed: vec![status],
             })
         }
-        Delivery::Broken(why, code) => Err(MpiFailure::stopped(&who, &why, code)),
-        Delivery::TimedOut => Err(MpiFailure::timed_out(&who, &posted.waiting_for())),
+        Delivery::Broken(why, code) => Err(MpiFailure::stopped(&who(), &why, code)),
+        Delivery::TimedOut => Err(MpiFailure::timed_out(&who(), &posted.waiting_for())),
     };
     let expiring = world.clone();
     answered_here(
@@ -75,12 +77,15 @@ pub(crate) fn collective_here(
         contribution,
         placements,
     } = entering;
-    let who = format!("rank {rank} of MPI world {}", world.id);
-    let waiting = format!("in {} for the other ranks", collective.describe());
+    let (world_id, name) = (world.id, collective.describe());
+    let who = move || rank_name(rank, world_id);
     let answer = move |delivery: Delivery<Pieces>| match delivery {
         Delivery::Ready(share) => Ok(MpiDone::placed(share, placements)),
-        Delivery::Broken(why, code) => Err(MpiFailure::stopped(&who, &why, code)),
-        Delivery::TimedOut => Err(MpiFailure::timed_out(&who, &waiting)),
+        Delivery::Broken(why, code) => Err(MpiFailure::stopped(&who(), &why, code)),
+        Delivery::TimedOut => {
+            let waiting = format!("in {name} for the other ranks");
+            Err(MpiFailure::timed_out(&who(), &waiting))
+        }
     };
     let expiring = world.clone();
     let mut entered = Some((collective, contribution));
@@ -129,7 +134,7 @@ fn answered_here<T: 'static>(
                     if let Some(timer) = timer.get() {
                         timer.abort();
                     }
-                    parked.resume(OpResult::Mpi(answer(delivery)));
+                    parked.resume(OpResult::Mpi(answer(own_account_first(delivery, deadline))));
                 }),
                 // Asked for once only: nothing else can be waiting.
                 None => Box::new(|_| {}),
@@ -158,4 +163,39 @@ fn answered_here<T: 'static>(
         Err(why) => Delivery::Broken(why, world.abort_code()),
     };
     Some(parked.complete(OpResult::Mpi(answer(delivery))))
+}
+
+/// A rank woken because the world broke once its own time was up too (a rank that started
+/// after it timed out just after it) ran out of time itself: its own account comes first.
+fn own_account_first<T>(delivery: Delivery<T>, deadline: Instant) -> Delivery<T> {
+    match delivery {
+        Delivery::Broken(..) if Instant::now() >= deadline => Delivery::TimedOut,
+        delivery => delivery,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_rank_woken_by_a_break_after_its_own_deadline_ran_out_of_time_itself() {
+        let broken = || Delivery::<()>::Broken("rank 1 failed".into(), None);
+        let past = Instant::now() - Duration::from_millis(1);
+        let later = Instant::now() + Duration::from_secs(60);
+        assert!(matches!(
+            own_account_first(broken(), past),
+            Delivery::TimedOut
+        ));
+        assert!(matches!(
+            own_account_first(broken(), later),
+            Delivery::Broken(..)
+        ));
+        assert!(matches!(
+            own_account_first(Delivery::Ready(()), past),
+            Delivery::Ready(())
+        ));
+    }
 }

@@ -1,7 +1,7 @@
-//! One MPI world: its ranks' mailboxes, the rounds of its collectives, and how each rank's
-//! call ended. Every rank of a world runs on this executor, so a message is handed from the
-//! sender's worker to the receiver in memory: queued, or given straight to a receive that
-//! waits for it (which wakes its parked call).
+//! One MPI world, kept by the executor of its rank 0: its ranks' mailboxes, the rounds of its
+//! collectives, and how each rank's call ended. A message is handed over in memory: queued,
+//! or given straight to a receive that waits for it (which wakes its parked call, or answers
+//! the gRPC request of a rank on another executor).
 //!
 //! A world breaks when a rank fails, ends without `MPI_Finalize`, or calls `MPI_Abort`: every
 //! rank waiting in it is woken with the reason, and every later operation fails with it, so
@@ -53,9 +53,10 @@ impl Matching {
 
     /// Whether some message could be accepted by both.
     pub(crate) fn overlaps(&self, other: &Matching) -> bool {
-        let same = |a: Option<i64>, b: Option<i64>| a.is_none() || b.is_none() || a == b;
-        same(self.source.map(i64::from), other.source.map(i64::from))
-            && same(self.tag.map(i64::from), other.tag.map(i64::from))
+        fn either<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
+            a.is_none() || b.is_none() || a == b
+        }
+        either(self.source, other.source) && either(self.tag, other.tag)
     }
 }
 
@@ -110,8 +111,8 @@ enum Reply<T> {
     Deliver(Deliver<T>),
 }
 
-/// What a receive handed over on the sender's thread gets. It is handed over with the world
-/// locked: what takes it must not call back into the world.
+/// What a wait answered on another thread gets. It is handed over with the world unlocked
+/// (what takes it may end a call, which reports to the world).
 pub(crate) enum Delivery<T> {
     Ready(T),
     /// The world broke, maybe by an `MPI_Abort` with this code.
@@ -414,48 +415,30 @@ impl World {
             if let Some(why) = &inner.broken {
                 return Err(why.clone());
             }
-            let size = self.size as usize;
-            let round = inner.rounds.entry(seq).or_insert_with(|| Round {
-                collective: collective.clone(),
-                first: rank,
-                contributions: vec![None; size],
-                arrived: 0,
-                waiters: Vec::new(),
-            });
-            if !round.collective.same_as(&collective) {
-                let why = format!(
-                    "rank {rank} called {} where rank {} called {}: every rank must call the \
-                     same collectives in the same order",
-                    collective.describe(),
-                    round.first,
-                    round.collective.describe()
-                );
-                let told = self.break_locked(&mut inner, why.clone());
-                drop(inner);
-                told.tell();
-                return Err(why);
-            }
-            let entered_twice = round.contributions[rank as usize].is_some();
-            if round.arrived == 0 {
-                // Entered below if all is well: no empty round is left behind otherwise.
-                inner.rounds.remove(&seq);
-            }
             if let Some(gone) = inner.ended.iter().position(|ended| *ended) {
                 return Err(format!(
                     "rank {gone} has ended, so {} can never complete",
                     collective.describe()
                 ));
             }
-            if entered_twice {
-                let why = format!(
+            let misplaced = match inner.rounds.get(&seq) {
+                Some(round) if !round.collective.same_as(&collective) => Some(format!(
+                    "rank {rank} called {} where rank {} called {}: every rank must call the \
+                     same collectives in the same order",
+                    collective.describe(),
+                    round.first,
+                    round.collective.describe()
+                )),
+                Some(round) if round.contributions[rank as usize].is_some() => Some(format!(
                     "rank {rank} entered the same {} twice",
                     collective.describe()
-                );
-                let told = self.break_locked(&mut inner, why.clone());
-                drop(inner);
-                told.tell();
-                return Err(why);
+                )),
+                _ => None,
+            };
+            if let Some(why) = misplaced {
+                return Err(self.break_and_tell(inner, why));
             }
+            let size = self.size as usize;
             let round = inner.rounds.entry(seq).or_insert_with(|| Round {
                 collective: collective.clone(),
                 first: rank,
@@ -485,13 +468,7 @@ impl World {
                 for (_, reply, _) in round.waiters {
                     reply.broken(&why, None);
                 }
-                let mut inner = lock(&self.inner);
-                if inner.broken.is_none() {
-                    let told = self.break_locked(&mut inner, why.clone());
-                    drop(inner);
-                    told.tell();
-                }
-                return Err(why);
+                return Err(self.break_and_tell(lock(&self.inner), why));
             }
         };
         for (waiter, reply, _) in round.waiters {
@@ -532,10 +509,7 @@ impl World {
             return Ok(());
         }
         let why = format!("rank {rank} joined the world twice (its call ran again)");
-        let told = self.break_locked(&mut inner, why.clone());
-        drop(inner);
-        told.tell();
-        Err(why)
+        Err(self.break_and_tell(inner, why))
     }
 
     /// Rank `rank` runs as call `call_id`.
@@ -600,11 +574,7 @@ impl World {
             listed.status = CallStatus::Failed as i32;
             listed.error = why.to_string();
         }
-        if inner.broken.is_none() {
-            let told = self.break_locked(&mut inner, why.to_string());
-            drop(inner);
-            told.tell();
-        }
+        self.break_and_tell(inner, why.to_string());
     }
 
     /// Rank `rank` called `MPI_Abort(code)`: the world ends, and every rank with it exits
@@ -614,9 +584,7 @@ impl World {
         if inner.broken.is_none() {
             inner.aborted = Some(code);
             let why = format!("rank {rank} called MPI_Abort with code {code}");
-            let told = self.break_locked(&mut inner, why);
-            drop(inner);
-            told.tell();
+            self.break_and_tell(inner, why);
         }
     }
 
@@ -659,6 +627,18 @@ impl World {
                 ),
             },
         )
+    }
+
+    /// Breaks the world (unless it broke already), unlocks it, and tells the ranks waiting in
+    /// it why; returns why.
+    fn break_and_tell(&self, mut inner: MutexGuard<'_, Inner>, why: Broken) -> Broken {
+        if inner.broken.is_some() {
+            return why;
+        }
+        let told = self.break_locked(&mut inner, why.clone());
+        drop(inner);
+        told.tell();
+        why
     }
 
     /// Breaks the world: the ranks waiting in it are to be told (once it is unlocked).

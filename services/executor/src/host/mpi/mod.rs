@@ -19,6 +19,11 @@ use crate::mpi::WorldHandle;
 use crate::mpi::collective::{Collective, Pieces};
 use crate::mpi::world::{Matching, Message};
 
+/// `rank R of MPI world W`: how messages name a rank.
+pub(crate) fn rank_name(rank: u32, world: u64) -> String {
+    format!("rank {rank} of MPI world {world}")
+}
+
 /// How a rank's blocking MPI call ended badly: the call fails with this.
 #[derive(Debug)]
 pub(crate) struct MpiFailure {
@@ -332,8 +337,7 @@ impl MpiOp {
             | MpiOp::Collective { world, rank, .. }
             | MpiOp::Finalize { world, rank } => (*rank, world.id()),
         };
-        let world = if world == 0 { call_id } else { world };
-        format!("rank {rank} of MPI world {world}")
+        rank_name(rank, if world == 0 { call_id } else { world })
     }
 
     /// The world the op is in (none yet for `Init`).
@@ -396,7 +400,7 @@ impl CallMpi {
             None if self.world_id == 0 => self.call_id,
             None => self.world_id,
         };
-        format!("rank {} of MPI world {world}", self.rank)
+        rank_name(self.rank, world)
     }
 
     /// The number of the next collective this rank enters.

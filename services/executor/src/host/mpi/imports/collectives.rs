@@ -136,10 +136,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
             gather(
                 mpi,
                 (sendbuf, sendcount, sendtype),
-                recvbuf,
-                &counts,
-                &displs,
-                recvtype,
+                (recvbuf, &counts, &displs, recvtype),
                 Some(root),
             )
         }
@@ -160,10 +157,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
             gather(
                 mpi,
                 (sendbuf, sendcount, sendtype),
-                recvbuf,
-                &counts,
-                &displs,
-                recvtype,
+                (recvbuf, &counts, &displs, recvtype),
                 Some(root),
             )
         }
@@ -178,10 +172,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
             gather(
                 mpi,
                 (sendbuf, sendcount, sendtype),
-                recvbuf,
-                &counts,
-                &displs,
-                recvtype,
+                (recvbuf, &counts, &displs, recvtype),
                 None,
             )
         }
@@ -199,10 +190,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
             gather(
                 mpi,
                 (sendbuf, sendcount, sendtype),
-                recvbuf,
-                &counts,
-                &displs,
-                recvtype,
+                (recvbuf, &counts, &displs, recvtype),
                 None,
             )
         }
@@ -338,10 +326,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
 fn gather(
     mpi: &mut Mpi<'_, '_>,
     (sendbuf, sendcount, sendtype): (i32, i32, i32),
-    recvbuf: i32,
-    counts: &[i32],
-    displs: &[i32],
-    recvtype: i32,
+    (recvbuf, counts, displs, recvtype): (i32, &[i32], &[i32], i32),
     root: Option<i32>,
 ) -> Outcome {
     let receives = match root {

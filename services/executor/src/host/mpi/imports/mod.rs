@@ -430,12 +430,12 @@ fn fail(caller: &mut Caller<'_, HostState>, import: &str, why: String) -> wasmi:
 }
 
 macro_rules! define {
-    ($linker:expr, $name:literal, |$mpi:ident $(, $arg:ident)*| $body:block) => {
+    ($linker:expr, $name:expr, |$mpi:ident $(, $arg:ident)*| $body:block) => {
         $linker
             .func_wrap(
                 MODULE,
                 $name,
-                |mut caller: Caller<'_, HostState>, $($arg: i32),*| -> Result<i32, wasmi::Error> {
+                move |mut caller: Caller<'_, HostState>, $($arg: i32),*| -> Result<i32, wasmi::Error> {
                     let outcome = {
                         let $mpi = &mut Mpi { caller: &mut caller, outbox: Vec::new() };
                         // A closure, so that `?` in the body answers the import.

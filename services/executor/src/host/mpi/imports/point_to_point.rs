@@ -4,27 +4,20 @@
 use super::*;
 
 pub(super) fn define(linker: &mut Linker<HostState>) {
-    define!(linker, "MPI_Send", |mpi,
-                                 buf,
-                                 count,
-                                 datatype,
-                                 dest,
-                                 tag,
-                                 comm| {
-        mpi.comm(comm)?;
-        mpi.send(buf, count, datatype, dest, tag)?;
-        Ok(Answer::Done)
-    });
     // A ready send is a send that may assume the receive is posted: a send does as well.
-    define!(
-        linker,
-        "MPI_Rsend",
-        |mpi, buf, count, datatype, dest, tag, comm| {
+    for name in ["MPI_Send", "MPI_Rsend"] {
+        define!(linker, name, |mpi,
+                               buf,
+                               count,
+                               datatype,
+                               dest,
+                               tag,
+                               comm| {
             mpi.comm(comm)?;
             mpi.send(buf, count, datatype, dest, tag)?;
             Ok(Answer::Done)
-        }
-    );
+        });
+    }
     define!(
         linker,
         "MPI_Recv",
