@@ -46,6 +46,7 @@ async fn upload(client: &FunctionsClient<Channel>, function: &str, wasm: Vec<u8>
         function: function.into(),
         wasm: wasm.into(),
         settings: None,
+        python: false,
     };
     client.clone().upload(upload).await.unwrap();
 }

@@ -47,6 +47,7 @@ fn bench(c: &mut Criterion) {
         function: "layotto-echo".into(),
         wasm: proxy_wasm_guest("layotto_echo").into(),
         settings: None,
+        python: false,
     }))
     .unwrap();
     for other in ["layotto-echo", "proxy-echo"] {

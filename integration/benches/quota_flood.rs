@@ -69,6 +69,7 @@ async fn measure(label: &str, quota: UserQuota) {
             function: function.into(),
             wasm: guest("testkit").into(),
             settings: None,
+            python: false,
         };
         client.clone().upload(upload).await.unwrap();
     }

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod names;
 pub mod outcome;
 pub mod pubsub;
+pub mod python;
 pub mod tls;
 pub mod trace;
 

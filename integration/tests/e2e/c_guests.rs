@@ -104,6 +104,7 @@ async fn upload_says_a_module_uses_the_faasm_api() {
         function: source.replace('.', "_"),
         wasm: c_guest(source).into(),
         settings: None,
+        python: false,
     };
     let faasm = client.upload(abi("printf.c")).await.unwrap().into_inner();
     assert_eq!(faasm.abi, "Faasm C API (on fwasm v1)");
@@ -488,6 +489,7 @@ async fn a_source_that_defines_main_is_a_faasm_function_whatever_it_includes() {
         function: "noop".into(),
         wasm: c_guest("noop.c").into(),
         settings: None,
+        python: false,
     };
     let uploaded = client.upload(upload).await.unwrap().into_inner();
     assert_eq!(uploaded.abi, "Faasm C API (on fwasm v1)");
@@ -662,6 +664,7 @@ async fn a_binary_of_faasms_toolchain_runs_on_its_raw_host_interface() {
         settings: Some(fwasm_proto::pb::FunctionSettings {
             env: [("MY_FLAG".to_string(), "on".to_string())].into(),
         }),
+        python: false,
     };
     let uploaded = client.upload(upload).await.unwrap().into_inner();
     assert_eq!(uploaded.abi, "Faasm host interface");

@@ -171,6 +171,7 @@ async fn the_upload_names_each_abi_and_refuses_a_module_of_none() {
             function: "command".into(),
             wasm: wasi_command("rust").into(),
             settings: None,
+            python: false,
         })
         .await
         .unwrap()

@@ -171,6 +171,52 @@ async fn faasmctl_runs_an_mpi_world_by_its_size() {
     p.stop().await;
 }
 
+/// faasmctl's Python API, as faasm/python's tasks use it: `upload_python` (to py_user
+/// `python`) and `invoke_wasm` with Faasm's Python message, printing the output.
+const FAASMCTL_PYTHON: &str = r#"
+import base64, sys
+from faasmctl.util.invoke import invoke_wasm
+from faasmctl.util.upload import upload_python
+ini, func, script, data = sys.argv[1:5]
+upload_python(func, script, ini_file=ini)
+msg = {"user": "python", "function": "py_func", "python": True, "py_user": "python",
+       "py_func": func, "input_data": base64.b64encode(data.encode()).decode()}
+result = invoke_wasm(msg, ini_file=ini)
+print("OUTPUT " + result.messageResults[0].outputData)
+print("RETURN %d" % result.messageResults[0].returnValue)
+"#;
+
+#[tokio::test]
+async fn faasmctl_uploads_and_invokes_a_python_function() {
+    let p = crate::support::up_python().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ini = faasm_ini(&p, dir.path());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("functions-py/echo.py");
+    let python = std::env::var("FWASM_TEST_PYTHON")
+        .expect("FWASM_TEST_PYTHON is not set: run scripts/test, which installs faasmctl");
+    let mut command = Command::new("timeout");
+    command
+        .args(["--kill-after=5", "120", &python, "-c", FAASMCTL_PYTHON])
+        .arg(&ini)
+        .args(["echo", script.to_str().unwrap(), "said through faasmctl"]);
+    let output = tokio::task::spawn_blocking(move || command.output().expect("run python"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Response (200): Function upload complete"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("OUTPUT said through faasmctl\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("RETURN 0\n"), "{stdout}");
+    p.stop().await;
+}
+
 /// A planner message: `kind` with `payload` (a JSON document) as its string payload.
 fn planner(kind: &str, payload: serde_json::Value) -> String {
     serde_json::json!({"http_type": kind, "payload": payload.to_string()}).to_string()

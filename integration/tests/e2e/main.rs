@@ -14,6 +14,7 @@ mod mpi;
 mod proxy_wasm;
 mod public_grpc;
 mod pubsub;
+mod python;
 mod quotas;
 mod recording_sidecar;
 mod restart;

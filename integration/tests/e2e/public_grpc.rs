@@ -27,6 +27,7 @@ async fn upload_and_invoke_over_grpc() {
                 function: "upper".into(),
                 wasm: wasm.clone().into(),
                 settings: None,
+                python: false,
             })
             .await
             .unwrap()
@@ -80,6 +81,7 @@ async fn grpc_errors_carry_codes_and_reasons() {
             function: "junk".into(),
             wasm: b"junk".to_vec().into(),
             settings: None,
+            python: false,
         };
         let status = client.upload(bad).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument);
@@ -96,6 +98,7 @@ async fn grpc_errors_carry_codes_and_reasons() {
                 function: "panic".into(),
                 wasm: guest("testkit").into(),
                 settings: None,
+                python: false,
             })
             .await
             .unwrap();

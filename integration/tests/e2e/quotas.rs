@@ -212,6 +212,7 @@ async fn what_a_user_stores_is_held_to_its_quota_and_no_one_elses() {
         function: "d".into(),
         wasm: echo.clone().into(),
         settings: None,
+        python: false,
     };
     let refused = functions.upload(upload.clone()).await.unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");

@@ -420,6 +420,37 @@ pub fn test_executor_config() -> ExecutorConfig {
     }
 }
 
+/// The Python runtime scripts/build-python builds (scripts/test builds it before the tests),
+/// read once per test binary.
+pub fn python_runtime() -> std::sync::Arc<fwasm_executor::PythonRuntime> {
+    static RUNTIME: std::sync::OnceLock<std::sync::Arc<fwasm_executor::PythonRuntime>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let home = fwasm_executor::PythonRuntime::default_home()
+                .expect("no home directory to find the Python runtime in");
+            let runtime = fwasm_executor::PythonRuntime::load(&home).unwrap_or_else(|e| {
+                panic!("{e}: scripts/test builds it before the tests; run scripts/build-python")
+            });
+            std::sync::Arc::new(runtime)
+        })
+        .clone()
+}
+
+/// An executor's configuration for Python functions: the runtime, and room for the
+/// interpreter (its memory starts at 10 MiB).
+pub fn python_executor_config() -> ExecutorConfig {
+    let mut config = test_executor_config();
+    config.limits.max_memory_bytes = 64 << 20;
+    config.python = Some(python_runtime());
+    config
+}
+
+/// `fwasm up` that runs Python functions.
+pub async fn up_python() -> Platform {
+    up_with(python_executor_config()).await
+}
+
 /// The mesh with `executors` executors (ids e1, e2, ...), each configured as `config`.
 pub async fn mesh_with(executors: usize, config: ExecutorConfig) -> Platform {
     mesh_on(executors, config, None, None).await

@@ -203,6 +203,7 @@ async fn the_mesh_talks_mutual_tls_and_shuts_out_whoever_the_ca_did_not_sign() {
         function: "echo".into(),
         wasm: echo.to_vec().into(),
         settings: None,
+        python: false,
     };
     functions.upload(upload).await.unwrap();
     let reply = functions.invoke(echo_call()).await.unwrap().into_inner();

@@ -202,11 +202,39 @@ async fn faasms_http_api_checks_every_request() {
             String::new(),
         ),
         (
+            "upload Python",
+            USERS,
+            Method::PUT,
+            format!("{upload}/p/alice/script"),
+            "def faasm_main():\n    return 0\n".into(),
+        ),
+        (
+            "download Python",
+            USERS,
+            Method::GET,
+            format!("{upload}/p/alice/echo"),
+            String::new(),
+        ),
+        (
             "invoke",
             USERS,
             Method::POST,
             format!("{invoke}/f/alice/echo"),
             "hi".into(),
+        ),
+        (
+            "invoke /p/",
+            USERS,
+            Method::POST,
+            format!("{invoke}/p/alice/echo"),
+            "hi".into(),
+        ),
+        (
+            "Faasm JSON Python invoke",
+            USERS,
+            Method::POST,
+            format!("{invoke}/"),
+            r#"{"python": true, "py_user": "alice", "py_func": "echo", "input_data": "hi"}"#.into(),
         ),
         (
             "invoke a path",
@@ -419,6 +447,7 @@ async fn the_grpc_apis_check_every_method() {
             function: "two".into(),
             wasm: echo().into(),
             settings: None,
+            python: false,
         };
         code(f().upload(request(upload, &token, false)).await)
     })

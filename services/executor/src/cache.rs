@@ -7,6 +7,7 @@ use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use lru::LruCache;
 use wasmi::{Engine, Module};
 
@@ -29,6 +30,9 @@ pub(crate) struct Compiled {
     /// Where its instantiation writes its pooled memory, when that is all it writes and it
     /// initialises: its snapshots may then be mapped under each call's memory.
     pub(crate) segments: Option<Arc<[Range<usize>]>>,
+    /// A Python function's script, which this module (the Python runtime's interpreter)
+    /// runs; `None` for a wasm function.
+    pub(crate) script: Option<Bytes>,
 }
 
 impl Compiled {
@@ -59,6 +63,7 @@ impl Compiled {
                 init,
                 memory: None,
                 segments: None,
+                script: None,
             });
         };
         // Compiled again as rewritten: the ABI and the initialisation were read from the
@@ -78,7 +83,16 @@ impl Compiled {
             init,
             memory,
             segments,
+            script: None,
         })
+    }
+
+    /// The Python runtime's interpreter as it runs `script`.
+    pub(crate) fn running(&self, script: Bytes) -> Compiled {
+        Compiled {
+            script: Some(script),
+            ..self.clone()
+        }
     }
 }
 

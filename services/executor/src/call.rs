@@ -21,7 +21,7 @@ use wasmi::{
 use crate::abi::{Adapter, Ended, Entry, Next, Vals};
 use crate::host::HostState;
 use crate::host::chaining::Chaining;
-use crate::host::files::CallFiles;
+use crate::host::files::{CallFiles, MountedFiles};
 use crate::host::io::{CallIo, ProcExit};
 use crate::host::local_state::LocalState;
 use crate::host::mpi::{CallMpi, MpiFailure};
@@ -55,6 +55,8 @@ pub(crate) struct Program {
     pub(crate) memory: Option<MemoryType>,
     pub(crate) guest: Guest,
     pub(crate) snapshot: Option<Result<Arc<Snapshot>, InitFailure>>,
+    /// The read-only files its calls find mounted (a Python function's runtime and script).
+    pub(crate) files: Option<Arc<MountedFiles>>,
 }
 
 /// How a call ended, and the global state locks it still held (which the executor releases).
@@ -420,6 +422,7 @@ impl CallTask {
             call: &self.call,
             limits: &self.limits,
             local_state: &self.local_state,
+            files: self.program.files.as_ref(),
         };
         let snapshot = match &self.program.snapshot {
             Some(Ok(snapshot)) => Some(&**snapshot),
@@ -651,6 +654,7 @@ pub(crate) struct Instantiating<'a> {
     pub(crate) call: &'a Call,
     pub(crate) limits: &'a Limits,
     pub(crate) local_state: &'a Arc<LocalState>,
+    pub(crate) files: Option<&'a Arc<MountedFiles>>,
 }
 
 impl Instantiating<'_> {
@@ -666,7 +670,8 @@ impl Instantiating<'_> {
         io.add_default_env(self.guest.abi.default_env());
         let chaining = Chaining::new(self.call, self.limits);
         let state = CallState::new(&self.call.user, self.local_state.clone(), self.limits);
-        let files = CallFiles::new(self.limits);
+        let mut files = CallFiles::new(self.limits);
+        files.mounted = self.files.cloned();
         let mut host = HostState::new(self.limits, io, chaining, state, files);
         host.entry = adapter.entry();
         host.sidecar = CallSidecar::new(self.guest.sidecar);
@@ -754,21 +759,34 @@ impl Instantiating<'_> {
             self.limits.fuel_slice,
             deadline,
         );
-        let init_fuel = ran.map_err(|(export, failed_how)| {
-            let failure = match failed_how {
-                StepFailure::Status(status) => {
-                    Failure::new(FailureKind::Exit, format!("{export} returned {status}"))
+        let init_fuel = match ran {
+            Ok(init_fuel) => init_fuel,
+            Err((export, failed_how)) => {
+                let failure = match failed_how {
+                    StepFailure::Status(status) => {
+                        Failure::new(FailureKind::Exit, format!("{export} returned {status}"))
+                    }
+                    StepFailure::Run(RunError::Trap(e)) => Failure::trap(&store, e, &cx),
+                    StepFailure::Run(RunError::OutOfFuel) => Failure::out_of_fuel(&cx),
+                    StepFailure::Run(RunError::TimedOut) => Failure::new(
+                        FailureKind::Timeout,
+                        format!("it ran for more than {:?}", self.limits.timeout),
+                    ),
+                    StepFailure::Run(RunError::HostTrap(why)) => {
+                        Failure::new(FailureKind::Trap, why)
+                    }
+                };
+                // What it printed says why, often better than the failure (a traceback).
+                let printed = store.data_mut().io.take_console();
+                if !printed.is_empty() {
+                    tracing::warn!(
+                        output = %String::from_utf8_lossy(&printed).trim_end(),
+                        "a function's initialisation failed"
+                    );
                 }
-                StepFailure::Run(RunError::Trap(e)) => Failure::trap(&store, e, &cx),
-                StepFailure::Run(RunError::OutOfFuel) => Failure::out_of_fuel(&cx),
-                StepFailure::Run(RunError::TimedOut) => Failure::new(
-                    FailureKind::Timeout,
-                    format!("it ran for more than {:?}", self.limits.timeout),
-                ),
-                StepFailure::Run(RunError::HostTrap(why)) => Failure::new(FailureKind::Trap, why),
-            };
-            failed(export, failure)
-        })?;
+                return Err(failed(export, failure));
+            }
+        };
         let printed = store.data_mut().io.take_console();
         if !printed.is_empty() {
             tracing::info!(

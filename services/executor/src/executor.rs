@@ -34,6 +34,7 @@ use crate::call::{CallTask, Finished, Guest, Instantiating, Program, Reply, in_s
 use crate::first_poll;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
+use crate::host::files::MountedFiles;
 use crate::host::local_state::LocalState;
 use crate::host::mpi::{MpiDone, MpiFailure, MpiOp, Posted};
 use crate::host::park::{HostOp, OpResult, Refusal};
@@ -46,6 +47,7 @@ use crate::mpi::answered_here::{Entering, collective_here, receive_here};
 use crate::mpi::{RemoteWorld, WorldHandle, Worlds};
 use crate::parked::{ParkedCall, ParkedCount};
 use crate::pool::WorkerPool;
+use crate::python::PythonRuntime;
 use crate::reporting::Reporter;
 use crate::shared_snapshots::{self, shared_ref};
 use crate::sidecar::Sidecar;
@@ -113,6 +115,9 @@ struct Inner {
     advertise_addr: Option<String>,
     /// Other executors, for the ranks here of worlds they keep.
     peers: RemoteExecutors,
+    /// The Python runtime, if this executor has one, and its interpreter once compiled.
+    python: Option<Arc<PythonRuntime>>,
+    interpreter: tokio::sync::OnceCell<Compiled>,
 }
 
 /// The caller of a host op, as the op needs to know it.
@@ -191,6 +196,8 @@ impl Executor {
                 worlds: Worlds::default(),
                 advertise_addr: config.advertise_addr,
                 peers: RemoteExecutors::new(config.tls),
+                python: config.python,
+                interpreter: tokio::sync::OnceCell::new(),
             }
         });
         Self { inner }
@@ -432,6 +439,7 @@ impl Inner {
         let (compiled, cold_start) = self.module(&call.module_hash).await?;
         tracing::Span::current().record("abi", tracing::field::display(compiled.abi));
         let guest = self.guests[&compiled.abi].clone();
+        let files = self.mounted_files(&call.user, &call.function, &compiled);
         let snapshot = match compiled.init {
             Some(plan) => Some(self.snapshot(call, &compiled, &guest, plan).await),
             None => None,
@@ -441,8 +449,21 @@ impl Inner {
             memory: compiled.memory,
             guest,
             snapshot,
+            files,
         };
         Ok((program, cold_start))
+    }
+
+    /// The read-only files a call of `user/function` running `compiled` finds mounted: a
+    /// Python function's runtime and script.
+    fn mounted_files(
+        &self,
+        user: &str,
+        function: &str,
+        compiled: &Compiled,
+    ) -> Option<Arc<MountedFiles>> {
+        let (python, script) = (self.python.as_ref()?, compiled.script.as_ref()?);
+        Some(python.files(user, function, script))
     }
 
     /// Releases the global locks a call still held when it ended: before its outcome is
@@ -521,7 +542,10 @@ impl Inner {
         env: &[(String, String)],
     ) -> Result<(Snapshot, Origin), InitFailure> {
         let shared = shared_ref(&call.user, &call.function, &call.module_hash, env);
-        if self.share_snapshots {
+        // A Python function's snapshot depends on this executor's build of the runtime too:
+        // taken here, never shared.
+        let share = self.share_snapshots && compiled.script.is_none();
+        if share {
             let max_pages = (self.limits.max_memory_bytes / WASM_PAGE) as u64;
             let fetched = shared_snapshots::fetch(&*self.state, &shared, compiled, max_pages);
             if let Some(fetched) = fetched.await {
@@ -537,6 +561,7 @@ impl Inner {
         };
         let (module, memory, guest) = (compiled.module.clone(), compiled.memory, guest.clone());
         let segments = compiled.segments.clone();
+        let files = self.mounted_files(&call.user, &call.function, compiled);
         let (limits, local_state) = (self.limits.clone(), self.local_state.clone());
         let span = tracing::Span::current();
         let taking = tokio::task::spawn_blocking(move || {
@@ -548,6 +573,7 @@ impl Inner {
                 call: &function,
                 limits: &limits,
                 local_state: &local_state,
+                files: files.as_ref(),
             };
             making.take_snapshot(plan, segments)
         });
@@ -558,7 +584,7 @@ impl Inner {
                 lasting: false,
             })
         })?;
-        if self.share_snapshots && shared_snapshots::worth_sharing(&taken) {
+        if share && shared_snapshots::worth_sharing(&taken) {
             let (state, image) = (self.state.clone(), taken.to_image());
             let share = async move { shared_snapshots::share(&*state, shared, image).await };
             self.runtime.spawn(share.in_current_span());
@@ -585,6 +611,11 @@ impl Inner {
                 module_hash: module_hash.to_string(),
             })
             .await?;
+        if fwasm_proto::python::is_script(&code.wasm) {
+            let module = self.interpreter().await?.running(code.wasm);
+            self.cache.insert(module_hash.to_string(), module.clone());
+            return Ok((module, true));
+        }
         let engine = self.engine.clone();
         // Compiling (validation and translation) is CPU work: keep it off the async workers.
         let module = tokio::task::spawn_blocking(move || Compiled::compile(&engine, &code.wasm))
@@ -595,6 +626,31 @@ impl Inner {
             })?;
         self.cache.insert(module_hash.to_string(), module.clone());
         Ok((module, true))
+    }
+
+    /// The Python runtime's interpreter, compiled the first time a Python function runs.
+    async fn interpreter(&self) -> Result<Compiled, ApiError> {
+        let Some(python) = self.python.clone() else {
+            return Err(ApiError::new(
+                ErrorCode::FailedPrecondition,
+                "this executor has no Python runtime to run Python functions with: build it \
+                 with scripts/build-python, then restart the executor (or give its place \
+                 with --python-home)",
+            ));
+        };
+        let engine = self.engine.clone();
+        let compiling = || async move {
+            let compiled =
+                tokio::task::spawn_blocking(move || Compiled::compile(&engine, &python.wasm))
+                    .await
+                    .map_err(|e| {
+                        ApiError::internal(format!("interpreter compilation task failed: {e}"))
+                    })?;
+            compiled.map_err(|e| {
+                ApiError::internal(format!("the Python runtime's interpreter cannot run: {e}"))
+            })
+        };
+        self.interpreter.get_or_try_init(compiling).await.cloned()
     }
 
     /// Parks a call for its host op. Hands the call back if the op completed at once, for

@@ -24,6 +24,7 @@ mod memory_pool;
 mod mpi;
 mod parked;
 mod pool;
+mod python;
 mod reporting;
 mod shared_snapshots;
 mod sidecar;
@@ -40,6 +41,7 @@ use tokio::net::TcpListener;
 pub use abi::{Abi, BUILD_HINTS, Validated, ValidationError, validate, validate_with};
 pub use executor::Executor;
 pub use limits::Limits;
+pub use python::PythonRuntime;
 pub use shared_snapshots::shared_ref as shared_snapshot_ref;
 pub use sidecar::{SidecarApi, SidecarConfig};
 
@@ -79,6 +81,9 @@ pub struct ExecutorConfig {
     /// the scheduler for each: for a scheduler in another process (`run`, which serves the
     /// mesh, always sets it).
     pub lease_chained_calls: bool,
+    /// The Python runtime Python functions run in (`scripts/build-python`); without one,
+    /// their calls fail saying how to get it.
+    pub python: Option<Arc<PythonRuntime>>,
 }
 
 impl Default for ExecutorConfig {
@@ -96,6 +101,7 @@ impl Default for ExecutorConfig {
             sidecar: None,
             tls: None,
             lease_chained_calls: false,
+            python: None,
         }
     }
 }

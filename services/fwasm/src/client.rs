@@ -221,6 +221,7 @@ pub async fn upload_with_settings(
             function: function.clone(),
             wasm: wasm.into(),
             settings,
+            python: file.extension().is_some_and(|ext| ext == "py"),
         })
         .await
         .map_err(|status| anyhow::anyhow!("upload failed: {}", status.message()))?

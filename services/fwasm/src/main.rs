@@ -26,11 +26,12 @@ enum Command {
     /// Compile C/C++ sources into a function (.wasm) with clang and the built-in C SDK.
     #[command(long_about = BUILD_ABOUT)]
     Build(BuildArgs),
-    /// Upload a compiled function (a .wasm file) as USER/NAME.
+    /// Upload a function (a compiled .wasm file, or a .py Python script) as USER/NAME.
     Upload {
         /// Who the function belongs to and its name, e.g. demo/echo.
         target: String,
-        /// The .wasm file.
+        /// The .wasm file, or a Python script (a .py file: its calls run in the executors'
+        /// Python runtime).
         file: PathBuf,
         /// An environment variable its calls see, as KEY=VALUE (repeat for more).
         #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
@@ -333,6 +334,8 @@ struct UpArgs {
     #[command(flatten)]
     sidecar: service_commands::SidecarArgs,
     #[command(flatten)]
+    python: service_commands::PythonArgs,
+    #[command(flatten)]
     auth: service_commands::AuthArgs,
     #[command(flatten)]
     quotas: service_commands::QuotaArgs,
@@ -542,6 +545,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             workers: args.workers.unwrap_or(defaults.workers),
             max_snapshot_bytes: args.max_snapshot_mib << 20,
             sidecar: args.sidecar.config(),
+            python: args.python.load()?,
             ..defaults
         },
         gateway: GatewayConfig {

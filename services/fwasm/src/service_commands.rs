@@ -4,13 +4,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 use fwasm::serve::{
     call_limits, gateway_addrs, gateway_listeners, listen_or_inherit, run_service, serve_metrics,
     write_ready_file,
 };
-use fwasm_executor::{ExecutorConfig, SidecarConfig};
+use fwasm_executor::{ExecutorConfig, PythonRuntime, SidecarConfig};
 use fwasm_gateway::GatewayConfig;
 use fwasm_proto::tls::Tls;
 use fwasm_scheduler::{ExecutorEndpoint, SchedulerConfig};
@@ -199,6 +200,8 @@ pub struct ExecutorService {
     max_mpi_world_size: u32,
     #[command(flatten)]
     sidecar: SidecarArgs,
+    #[command(flatten)]
+    python: PythonArgs,
     #[command(flatten)]
     mesh: MeshArgs,
     #[command(flatten)]
@@ -392,6 +395,37 @@ impl AuthArgs {
     }
 }
 
+/// `--python-home DIR`, of `up` and `executor`.
+#[derive(Args)]
+pub struct PythonArgs {
+    /// Where the Python runtime is (what scripts/build-python builds: python.wasm and
+    /// lib/python311.zip). Default: ~/.cache/fwasm/python, used if it is there; without a
+    /// runtime, Python functions' calls fail saying how to build it.
+    #[arg(long, env = "FWASM_PYTHON_HOME", value_name = "DIR")]
+    python_home: Option<PathBuf>,
+}
+
+impl PythonArgs {
+    /// The runtime: the one --python-home names (an error if it is not there), else the
+    /// default place's if built.
+    pub fn load(&self) -> anyhow::Result<Option<Arc<PythonRuntime>>> {
+        if let Some(home) = &self.python_home {
+            let runtime = PythonRuntime::load(home).map_err(anyhow::Error::msg)?;
+            return Ok(Some(Arc::new(runtime)));
+        }
+        let Some(home) = PythonRuntime::default_home() else {
+            return Ok(None);
+        };
+        match PythonRuntime::load(&home) {
+            Ok(runtime) => Ok(Some(Arc::new(runtime))),
+            Err(missing) => {
+                tracing::info!("Python functions cannot run here: {missing}");
+                Ok(None)
+            }
+        }
+    }
+}
+
 /// `--sidecar ADDR --sidecar-api layotto|dapr`, of `up` and `executor`.
 #[derive(Args)]
 pub struct SidecarArgs {
@@ -477,6 +511,7 @@ pub async fn executor(args: ExecutorService) -> anyhow::Result<()> {
         max_snapshot_bytes: args.max_snapshot_mib << 20,
         sidecar: args.sidecar.config(),
         tls: args.mesh.load(bound)?,
+        python: args.python.load()?,
         ..defaults
     };
     tracing::info!(%id, %advertise, scheduler = %args.scheduler, "executor starting");

@@ -16,8 +16,35 @@ pub(crate) struct FaasmMessage {
     pub status: bool,
     pub id: u64,
     pub python: bool,
+    pub py_user: String,
+    pub py_func: String,
+    #[serde(rename = "pythonEntry", alias = "python_entry")]
+    pub python_entry: String,
     pub mpi: bool,
     pub mpi_world_size: i32,
+}
+
+/// The function a Faasm message runs, and its input: for a Python call, the script
+/// `py_user/py_func` (fwasm keeps Python functions as functions of their users, so Faasm's
+/// `python/py_func`, its interpreter, is no function here), started at `python_entry` if the
+/// message names one; else `user/function`.
+pub(crate) fn target(
+    (user, function): (&str, &str),
+    python: bool,
+    (py_user, py_func, python_entry): (&str, &str, &str),
+    input: Vec<u8>,
+) -> Result<(String, String, Vec<u8>), String> {
+    if !python {
+        return Ok((user.to_string(), function.to_string(), input));
+    }
+    if py_user.is_empty() || py_func.is_empty() {
+        return Err("Python call without py_user and py_func".into());
+    }
+    let input = match python_entry {
+        "" => input,
+        entry => fwasm_proto::python::entry_input(entry, &input),
+    };
+    Ok((py_user.to_string(), py_func.to_string(), input))
 }
 
 /// The world size of an MPI call that names none, as on Faasm (`DEFAULT_MPI_WORLD_SIZE`).
@@ -39,7 +66,7 @@ pub(crate) enum FaasmRequest {
     Call {
         user: String,
         function: String,
-        input: String,
+        input: Vec<u8>,
         cmdline: String,
         /// Reply with the call id at once instead of waiting for the output.
         is_async: bool,
@@ -48,7 +75,6 @@ pub(crate) enum FaasmRequest {
     Status {
         id: u64,
     },
-    Unsupported(&'static str),
     Invalid(String),
 }
 
@@ -66,19 +92,27 @@ pub(crate) fn parse(body: &[u8]) -> FaasmRequest {
         }
         return FaasmRequest::Status { id: message.id };
     }
-    if message.python {
-        return FaasmRequest::Unsupported("Python functions are not supported");
-    }
-    if message.user.is_empty() {
+    let user_function = (message.user.as_str(), message.function.as_str());
+    let python = (
+        message.py_user.as_str(),
+        message.py_func.as_str(),
+        message.python_entry.as_str(),
+    );
+    let input = message.input_data.clone().into_bytes();
+    let (user, function, input) = match target(user_function, message.python, python, input) {
+        Ok(target) => target,
+        Err(problem) => return FaasmRequest::Invalid(problem),
+    };
+    if user.is_empty() {
         return FaasmRequest::Invalid("Empty user".into());
     }
-    if message.function.is_empty() {
+    if function.is_empty() {
         return FaasmRequest::Invalid("Empty function".into());
     }
     FaasmRequest::Call {
-        user: message.user,
-        function: message.function,
-        input: message.input_data,
+        user,
+        function,
+        input,
         cmdline: message.cmdline,
         is_async: message.is_async,
         mpi_world_size: mpi_world_size(message.mpi, message.mpi_world_size),
@@ -96,7 +130,7 @@ mod tests {
             FaasmRequest::Call {
                 user: "demo".into(),
                 function: "echo".into(),
-                input: "hi".into(),
+                input: b"hi".to_vec(),
                 cmdline: String::new(),
                 is_async: false,
                 mpi_world_size: 0,
@@ -143,6 +177,39 @@ mod tests {
         assert_eq!(
             parse(br#"{"status": true}"#),
             FaasmRequest::Invalid("Status request without a call id".into())
+        );
+    }
+
+    #[test]
+    fn a_python_message_runs_the_script_it_names() {
+        let call = parse(
+            br#"{"user": "python", "function": "py_func", "python": true, "py_user": "alice",
+                "py_func": "hello", "input_data": "hi"}"#,
+        );
+        let FaasmRequest::Call {
+            user,
+            function,
+            input,
+            ..
+        } = call
+        else {
+            panic!("not a call: {call:?}")
+        };
+        assert_eq!(
+            (user.as_str(), function.as_str(), &input[..]),
+            ("alice", "hello", &b"hi"[..])
+        );
+        let chained = parse(
+            br#"{"python": true, "py_user": "a", "py_func": "f", "pythonEntry": "child",
+                "input_data": "x"}"#,
+        );
+        let FaasmRequest::Call { input, .. } = chained else {
+            panic!("not a call: {chained:?}")
+        };
+        assert_eq!(input, fwasm_proto::python::entry_input("child", b"x"));
+        assert_eq!(
+            parse(br#"{"user": "python", "function": "py_func", "python": true}"#),
+            FaasmRequest::Invalid("Python call without py_user and py_func".into())
         );
     }
 

@@ -131,6 +131,12 @@ struct BatchMessage {
     cmdline: String,
     #[serde(alias = "isPython")]
     python: bool,
+    #[serde(alias = "pythonUser")]
+    py_user: String,
+    #[serde(alias = "pythonFunction")]
+    py_func: String,
+    #[serde(rename = "pythonEntry")]
+    python_entry: String,
     #[serde(alias = "isMpi")]
     mpi: bool,
     #[serde(alias = "mpiWorldSize", deserialize_with = "int32")]
@@ -441,26 +447,28 @@ fn invocations_of(batch: &BatchRequest) -> Result<Vec<(i32, Invocation)>, Planne
     }
     let mut invocations = Vec::with_capacity(batch.messages.len());
     for message in &batch.messages {
-        if message.python {
-            return Err(PlannerError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "Python functions are not supported",
-            ));
-        }
         let pick = |own: &str, batch: &str| match own {
             "" => batch.to_string(),
             own => own.to_string(),
         };
         let user = pick(&message.user, &batch.user);
         let function = pick(&message.function, &batch.function);
+        let input = base64::engine::general_purpose::STANDARD
+            .decode(message.input_data.trim())
+            .map_err(|e| PlannerError::bad_batch(format!("input_data is not base64: {e}")))?;
+        let python = (
+            message.py_user.as_str(),
+            message.py_func.as_str(),
+            message.python_entry.as_str(),
+        );
+        let (user, function, input) =
+            crate::faasm_json::target((&user, &function), message.python, python, input)
+                .map_err(PlannerError::bad_batch)?;
         if user.is_empty() || function.is_empty() {
             return Err(PlannerError::bad_batch(
                 "a message names no user or function",
             ));
         }
-        let input = base64::engine::general_purpose::STANDARD
-            .decode(message.input_data.trim())
-            .map_err(|e| PlannerError::bad_batch(format!("input_data is not base64: {e}")))?;
         let invocation = Invocation {
             cmdline: message.cmdline.clone(),
             mpi_world_size: crate::faasm_json::mpi_world_size(message.mpi, message.mpi_world_size),

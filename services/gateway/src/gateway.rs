@@ -17,7 +17,7 @@ use fwasm_proto::pb::{
     WriteStateRequest,
 };
 use fwasm_proto::pubsub::{self, Event};
-use fwasm_proto::{ApiError, ErrorCode, names};
+use fwasm_proto::{ApiError, ErrorCode, names, python};
 
 use crate::GatewayConfig;
 use crate::auth::{self, Caller, Tokens, check_admin, check_user};
@@ -302,20 +302,7 @@ impl Gateway {
             ApiError::invalid_argument(format!("{user}/{function} was not uploaded: {e}"))
         })?;
         drop(validating);
-        let info = self
-            .state
-            .put_function(PutFunctionRequest {
-                user: user.into(),
-                function: function.into(),
-                wasm,
-                settings,
-                beyond_quota: matches!(Caller::current()?, Caller::Admin),
-            })
-            .await?;
-        self.scheduler.function_updated(info.clone()).await?;
-        if let Some(leases) = &self.leases {
-            leases.forget(user, function);
-        }
+        let info = self.store(user, function, wasm, settings).await?;
         let abi = validated.abi;
         let proxy_id = validated.proxy_id.unwrap_or_default();
         tracing::info!(module_hash = %info.module_hash, %abi, proxy_id, "function uploaded");
@@ -325,6 +312,62 @@ impl Gateway {
             abi: abi.to_string(),
             proxy_id,
         })
+    }
+
+    /// Stores a Python function: `script` runs in the executors' Python runtime. It shares
+    /// its user's namespace with wasm functions: uploading it over a function of the same
+    /// name (wasm or Python) replaces that function, as uploading a module does.
+    pub async fn upload_python(
+        &self,
+        user: &str,
+        function: &str,
+        script: Bytes,
+        settings: Option<FunctionSettings>,
+    ) -> Result<UploadReply, ApiError> {
+        names::check_function_ref(user, function)?;
+        check_user(user, "functions")?;
+        if let Some(settings) = &settings {
+            names::check_settings(settings)?;
+        }
+        if script.len() > python::MAX_SCRIPT_BYTES {
+            return Err(too_large("script", script.len(), python::MAX_SCRIPT_BYTES));
+        }
+        python::check_script(&script).map_err(|problem| {
+            ApiError::invalid_argument(format!("{user}/{function} was not uploaded: {problem}"))
+        })?;
+        let info = self.store(user, function, script, settings).await?;
+        tracing::info!(module_hash = %info.module_hash, "Python function uploaded");
+        Ok(UploadReply {
+            module_hash: info.module_hash,
+            size: info.size,
+            abi: python::KIND.to_string(),
+            proxy_id: String::new(),
+        })
+    }
+
+    /// Stores a checked function's code (a module or a script) and tells the scheduler.
+    async fn store(
+        &self,
+        user: &str,
+        function: &str,
+        code: Bytes,
+        settings: Option<FunctionSettings>,
+    ) -> Result<fwasm_proto::pb::FunctionInfo, ApiError> {
+        let info = self
+            .state
+            .put_function(PutFunctionRequest {
+                user: user.into(),
+                function: function.into(),
+                wasm: code,
+                settings,
+                beyond_quota: matches!(Caller::current()?, Caller::Admin),
+            })
+            .await?;
+        self.scheduler.function_updated(info.clone()).await?;
+        if let Some(leases) = &self.leases {
+            leases.forget(user, function);
+        }
+        Ok(info)
     }
 
     /// The stored module of `user/function`.

@@ -59,6 +59,8 @@ pub(crate) fn invoke_router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/f/{user}/{function}", post(invoke_sync))
         .route("/f/{user}/{function}/{*rest}", post(invoke_sync))
+        .route("/p/{user}/{function}", post(invoke_sync))
+        .route("/p/{user}/{function}/{*rest}", post(invoke_sync))
         .route("/fa/{user}/{function}", post(invoke_async))
         .route("/fa/{user}/{function}/{*rest}", post(invoke_async))
         .route("/", post(invoke_json))
@@ -108,7 +110,7 @@ async fn authenticate(
 /// Faasm's own API: what its clients (faasmctl, its scripts) call, without tokens.
 fn is_faasm_door(request: &Request) -> bool {
     let path = request.uri().path();
-    let classic = ["/f/", "/fa/", "/s/"]
+    let classic = ["/f/", "/fa/", "/p/", "/s/"]
         .iter()
         .any(|door| path.starts_with(door));
     classic || path == "/file" || (path == "/" && request.method() == Method::POST)
@@ -131,6 +133,7 @@ pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.config().max_module_bytes;
     Router::new()
         .route("/f/{user}/{function}", get(download).put(upload))
+        .route("/p/{user}/{function}", get(download).put(upload_python))
         .route("/s/{user}/{*key}", get(get_state).put(set_state))
         .route("/file", get(get_file).put(put_file).delete(delete_file))
         .route("/ping", get(ping))
@@ -345,7 +348,6 @@ async fn invoke_json(
         } => (user, function, input, cmdline, is_async, mpi_world_size),
         FaasmRequest::Status { id } => return status_response(&gateway, id).await,
         FaasmRequest::Invalid(message) => return text(StatusCode::BAD_REQUEST, message),
-        FaasmRequest::Unsupported(message) => return text(StatusCode::NOT_IMPLEMENTED, message),
     };
     let invocation = Invocation {
         cmdline,
@@ -408,10 +410,7 @@ async fn upload(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let settings = match query
-        .map_err(|e| ApiError::invalid_argument(format!("the upload's query does not parse: {e}")))
-        .and_then(|Query(pairs)| settings_from_query(pairs))
-    {
+    let settings = match upload_settings(query) {
         Ok(settings) => settings,
         Err(err) => return error_response(err),
     };
@@ -440,6 +439,43 @@ async fn upload(
             .into_response(),
         Err(err) => error_response(err),
     }
+}
+
+/// Faasm's Python upload: the body is the script (settings in the query, as for modules).
+async fn upload_python(
+    State(gateway): State<Arc<Gateway>>,
+    Path((user, function)): Path<(String, String)>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let settings = match upload_settings(query) {
+        Ok(settings) => settings,
+        Err(err) => return error_response(err),
+    };
+    let script = match body_or_error(body, "script", fwasm_proto::python::MAX_SCRIPT_BYTES) {
+        Ok(script) => script,
+        Err(err) => return error_response(err),
+    };
+    match gateway
+        .upload_python(&user, &function, script, settings)
+        .await
+    {
+        Ok(reply) => (
+            StatusCode::OK,
+            [("x-fwasm-abi", reply.abi)],
+            "Function upload complete\n",
+        )
+            .into_response(),
+        Err(err) => error_response(err),
+    }
+}
+
+fn upload_settings(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Option<FunctionSettings>, ApiError> {
+    query
+        .map_err(|e| ApiError::invalid_argument(format!("the upload's query does not parse: {e}")))
+        .and_then(|Query(pairs)| settings_from_query(pairs))
 }
 
 /// The settings an upload's query gives: `env=KEY=VALUE` pairs (URL-encoded), or none.
@@ -560,6 +596,9 @@ async fn download(
     Path((user, function)): Path<(String, String)>,
 ) -> Response {
     match gateway.download(&user, &function).await {
+        Ok(code) if fwasm_proto::python::is_script(&code) => {
+            (StatusCode::OK, [("content-type", "text/x-python")], code).into_response()
+        }
         Ok(wasm) => (StatusCode::OK, [("content-type", "application/wasm")], wasm).into_response(),
         Err(err) => error_response(err),
     }

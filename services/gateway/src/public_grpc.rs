@@ -33,11 +33,16 @@ impl Functions for PublicApi {
         request: Request<UploadRequest>,
     ) -> Result<Response<UploadReply>, Status> {
         let req = request.into_inner();
-        Ok(Response::new(
-            self.0
-                .upload(&req.user, &req.function, req.wasm, req.settings)
-                .await?,
-        ))
+        let (user, function, code) = (&req.user, &req.function, req.wasm);
+        let reply = match req.python {
+            true => {
+                self.0
+                    .upload_python(user, function, code, req.settings)
+                    .await
+            }
+            false => self.0.upload(user, function, code, req.settings).await,
+        };
+        Ok(Response::new(reply?))
     }
 
     async fn invoke(

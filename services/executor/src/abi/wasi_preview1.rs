@@ -13,7 +13,7 @@ use fwasm_proto::names::PathProblem;
 use wasmi::{Caller, FuncType, Linker, Memory, Store, Val, ValType};
 
 use crate::host::HostState;
-use crate::host::files::{FileOp, OverBudget};
+use crate::host::files::{FileOp, Mounted, OverBudget};
 use crate::host::io::{CallIo, ProcExit};
 use crate::host::memory::guest_slice;
 use crate::host::park::{HostOp, park};
@@ -33,6 +33,7 @@ mod errno {
     pub const NOENT: i32 = 44;
     pub const NOMEM: i32 = 48;
     pub const NOSYS: i32 = 52;
+    pub const ROFS: i32 = 69;
     pub const SPIPE: i32 = 70;
     pub const NOTCAPABLE: i32 = 76;
 }
@@ -323,7 +324,11 @@ fn fd_read(caller: &mut Caller<'_, HostState>, fd: i32, iovs: i32, count: i32, o
             let Some(file) = files.open.get_mut(&(fd as usize)) else {
                 return errno::BADF;
             };
-            let contents = files.files.get(&file.path).map_or(&[][..], Vec::as_slice);
+            let mounted = file.mounted.clone();
+            let contents = match &mounted {
+                Some(contents) => &contents[..],
+                None => files.files.get(&file.path).map_or(&[][..], Vec::as_slice),
+            };
             let mut read = 0;
             for (ptr, len) in vecs {
                 let available = contents.len().saturating_sub(file.pos);
@@ -360,7 +365,10 @@ fn fd_seek(caller: &mut Caller<'_, HostState>, fd: i32, offset: i64, whence: i32
             errno::BADF
         };
     };
-    let size = files.files.get(&file.path).map_or(0, Vec::len) as i64;
+    let size = match &file.mounted {
+        Some(contents) => contents.len(),
+        None => files.files.get(&file.path).map_or(0, Vec::len),
+    } as i64;
     let base = match whence {
         0 => 0,
         1 => file.pos as i64,
@@ -425,12 +433,16 @@ fn path_open(
         Ok(path) => path,
         Err(errno) => return Ok(errno),
     };
+    let write = rights & RIGHT_FD_WRITE != 0 || oflags & (OFLAG_CREAT | OFLAG_TRUNC) != 0;
+    if let Some(errno) = open_mounted(caller, &path, oflags, write, fd_out as u32) {
+        return Ok(errno);
+    }
     if oflags & OFLAG_DIRECTORY != 0 {
         return Ok(errno::NOSYS);
     }
     let open = Open {
         fd_out: fd_out as u32,
-        write: rights & RIGHT_FD_WRITE != 0 || oflags & (OFLAG_CREAT | OFLAG_TRUNC) != 0,
+        write,
         append: fdflags & FDFLAG_APPEND != 0,
         truncate: oflags & OFLAG_TRUNC != 0,
         create: oflags & OFLAG_CREAT != 0,
@@ -462,9 +474,46 @@ fn path_filestat_get(
         Ok(path) => path,
         Err(errno) => return Ok(errno),
     };
+    if let Some(mounted) = caller.data().files.mounted.clone() {
+        let filestat = match mounted.find(&path) {
+            Mounted::File(contents) => Some((FILETYPE_REGULAR_FILE, contents.len() as u64)),
+            Mounted::Directory => Some((FILETYPE_DIRECTORY, 0)),
+            Mounted::Missing => return Ok(errno::NOENT),
+            Mounted::Elsewhere => None,
+        };
+        if let Some((filetype, size)) = filestat {
+            return Ok(with_memory(caller, |data, _| {
+                errno_of(write_filestat(data, buf as u32, filetype, size))
+            }));
+        }
+    }
     fetch_or(caller, path, move |data, host, path, found| {
         stat(data, host, path, buf as u32, found)
     })
+}
+
+/// Opens `path` if it is among the call's mounted files (read-only): the errno, or `None`
+/// for a path outside them.
+fn open_mounted(
+    caller: &mut Caller<'_, HostState>,
+    path: &str,
+    oflags: i32,
+    write: bool,
+    fd_out: u32,
+) -> Option<i32> {
+    let mounted = caller.data().files.mounted.clone()?;
+    let contents = match mounted.find(path) {
+        Mounted::Elsewhere => return None,
+        Mounted::Missing if oflags & OFLAG_CREAT != 0 => return Some(errno::ROFS),
+        Mounted::Missing => return Some(errno::NOENT),
+        Mounted::Directory => return Some(errno::NOSYS),
+        _ if write => return Some(errno::ROFS),
+        Mounted::File(contents) => contents.clone(),
+    };
+    Some(with_memory(caller, |data, host| {
+        let fd = host.files.open_mounted(path.to_string(), contents);
+        errno_of(write_u32(data, fd_out, fd as u32))
+    }))
 }
 
 /// `args_sizes_get` and `environ_sizes_get`: how many strings, and their bytes in all.
@@ -583,7 +632,7 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
             0..=2 => (FILETYPE_CHARACTER_DEVICE, 0),
             3 => (FILETYPE_DIRECTORY, 0),
             fd => match host.files.open.get(&(fd as usize)) {
-                Some(file) => (FILETYPE_REGULAR_FILE, host.files.size(&file.path) as u64),
+                Some(file) => (FILETYPE_REGULAR_FILE, host.files.open_size(file) as u64),
                 None => return Ok(errno::BADF),
             },
         };

@@ -73,8 +73,12 @@ pub fn compile_or_get_func_entry(
     store: &mut PrunedStore,
     func: &FuncEntry,
 ) -> Result<(Ip, u16, u16), Error> {
-    let (fuel, features) = store.inner_mut().fuel_and_features();
-    let compiled_func = func.get_or_compile(Some(fuel), features)?;
+    // fwasm: a lazy translation is not charged fuel here. Charged, one that needs more fuel
+    // than the store has left fails the call with a trap that cannot be resumed (the call
+    // instruction's position is lost), so a call that reaches a function not yet translated
+    // near the end of a fuel slice failed as if its whole budget were spent.
+    let (_, features) = store.inner_mut().fuel_and_features();
+    let compiled_func = func.get_or_compile(None, features)?;
     let ip = Ip::from(compiled_func.ops());
     let len_local_slots = compiled_func.len_local_slots();
     let len_stack_slots = compiled_func.len_stack_slots();

@@ -1,0 +1,2 @@
+# Defines no entry.
+X = 1

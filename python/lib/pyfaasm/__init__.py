@@ -1,0 +1,1 @@
+"""Faasm's Python API (`pyfaasm`), on fwasm's host interface."""

@@ -1,0 +1,134 @@
+//! Python functions: a function whose code is a Python script runs in the executor's Python
+//! runtime, CPython built for wasm32-wasi with fwasm's embedding (`scripts/build-python`,
+//! `python/`). The interpreter is an fwasm v1 module like any other: compiled once per
+//! executor, and each Python function's calls start from a snapshot of it taken after its
+//! start-up (`python/interpreter.c`'s `fwasm_init`: the interpreter initialised, common
+//! modules imported, the script compiled), per function as for any module that initialises.
+//!
+//! The runtime's files reach the interpreter as read-only mounted files, never copied into a
+//! call: the standard library (one zip of .pyc files), and, per function, its script at Faasm's
+//! place for it (`/pyfuncs/<user>/<name>/function.py`) and its name (`/fwasm/python-function`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::host::files::MountedFiles;
+
+/// Where the interpreter finds the standard library (its `sys.path`).
+const STDLIB_PATH: &str = "/usr/local/lib/python311.zip";
+/// The file that names the function for the interpreter's start-up.
+const FUNCTION_NAME_PATH: &str = "/fwasm/python-function";
+
+/// The runtime as `scripts/build-python` leaves it in a directory.
+pub struct PythonRuntime {
+    /// The interpreter module.
+    pub(crate) wasm: Bytes,
+    stdlib: Bytes,
+    /// What the runtime was built from (the build's key): part of its snapshots' identity.
+    pub(crate) build: String,
+}
+
+impl std::fmt::Debug for PythonRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PythonRuntime")
+            .field("build", &self.build)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PythonRuntime {
+    /// The directory `scripts/build-python` builds into by default:
+    /// `$FWASM_PYTHON_HOME`, else `~/.cache/fwasm/python` (`$XDG_CACHE_HOME` if set).
+    pub fn default_home() -> Option<PathBuf> {
+        if let Some(home) = std::env::var_os("FWASM_PYTHON_HOME") {
+            return Some(home.into());
+        }
+        let cache = match std::env::var_os("XDG_CACHE_HOME") {
+            Some(cache) => PathBuf::from(cache),
+            None => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
+        };
+        Some(cache.join("fwasm").join("python"))
+    }
+
+    /// Reads the runtime built into `home` (blocking).
+    pub fn load(home: &Path) -> Result<PythonRuntime, String> {
+        let read = |name: &str| {
+            std::fs::read(home.join(name)).map_err(|e| {
+                format!(
+                    "no Python runtime in {}: {name}: {e} (build it with scripts/build-python)",
+                    home.display()
+                )
+            })
+        };
+        let wasm = read("python.wasm")?;
+        let stdlib = read("lib/python311.zip")?;
+        let build = String::from_utf8_lossy(&read("KEY")?).trim().to_string();
+        Ok(PythonRuntime {
+            wasm: wasm.into(),
+            stdlib: stdlib.into(),
+            build,
+        })
+    }
+
+    /// The files a call of `user/function`, whose script is `script`, finds mounted.
+    pub(crate) fn files(&self, user: &str, function: &str, script: &Bytes) -> Arc<MountedFiles> {
+        let files = [
+            (STDLIB_PATH.to_string(), self.stdlib.clone()),
+            (script_path(user, function), script.clone()),
+            (
+                FUNCTION_NAME_PATH.to_string(),
+                Bytes::from(format!("{user}/{function}")),
+            ),
+        ];
+        Arc::new(MountedFiles::new(
+            &["/usr/local/lib", "/pyfuncs", "/fwasm"],
+            files,
+        ))
+    }
+}
+
+/// Where a function's script is, as Faasm puts it (and tracebacks name it).
+fn script_path(user: &str, function: &str) -> String {
+    format!("/pyfuncs/{user}/{function}/function.py")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::files::Mounted;
+
+    #[test]
+    fn the_mounted_files_hold_only_the_runtime_and_the_script() {
+        let runtime = PythonRuntime {
+            wasm: Bytes::new(),
+            stdlib: Bytes::from_static(b"PK"),
+            build: "test".into(),
+        };
+        let files = runtime.files("alice", "hello", &Bytes::from_static(b"print(1)"));
+        // Paths as WASI gives them: relative to the root.
+        let file = |path: &str| match files.find(path.trim_start_matches('/')) {
+            Mounted::File(contents) => Some(contents.clone()),
+            _ => None,
+        };
+        assert_eq!(file(STDLIB_PATH).unwrap(), "PK");
+        assert_eq!(
+            file("/pyfuncs/alice/hello/function.py").unwrap(),
+            "print(1)"
+        );
+        assert_eq!(file(FUNCTION_NAME_PATH).unwrap(), "alice/hello");
+        assert!(matches!(
+            files.find("/usr/local/lib/python3.11/os.py"),
+            Mounted::Missing
+        ));
+        assert!(matches!(
+            files.find("/pyfuncs/bob/x/function.py"),
+            Mounted::Missing
+        ));
+        assert!(matches!(files.find("/usr/local"), Mounted::Directory));
+        assert!(matches!(files.find("/pyfuncs/alice"), Mounted::Directory));
+        assert!(matches!(files.find("/data/input.txt"), Mounted::Elsewhere));
+        assert!(matches!(files.find("/usr/share/x"), Mounted::Elsewhere));
+    }
+}
