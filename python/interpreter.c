@@ -1,9 +1,10 @@
 /* fwasm's Python runtime: CPython embedded in an fwasm v1 module.
  *
- * FWASM_INIT starts the interpreter and runs `_fwasm_runtime.init()`, which imports the
- * commonly used standard modules and compiles the function's script: the executor snapshots
- * the instance after it, so a call starts with all of that done. Each call runs
- * `_fwasm_runtime.run()`, which runs the script's entry.
+ * Start-up is two steps, each followed by a snapshot the executor takes: FWASM_INIT starts
+ * the interpreter and runs `_fwasm_runtime.init()`, which imports the commonly used standard
+ * modules (once per executor); `fwasm_python_load`, run from that snapshot once per function,
+ * runs `_fwasm_runtime.load()`, which compiles the function's script. Each call starts from
+ * the function's snapshot and runs `_fwasm_runtime.run()`, which runs the script's entry.
  *
  * The executor gives this module, beside the preopened shared files, read-only files of its
  * own (see the executor's `python` module): the standard library at
@@ -19,6 +20,7 @@
 #include <fwasm.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wasi/api.h>
 
 /* The call in progress (set for the duration of fwasm_handle_request). */
 static const fwasm_request *request;
@@ -276,7 +278,41 @@ static PyObject *fw_state_lock(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* The call's environment as WASI gives it now, as a list of b"KEY=VALUE": libc's copy (and
+ * so os.environ) is the one the interpreter started with, in the shared snapshot. */
+static PyObject *fw_environ(PyObject *self, PyObject *args) {
+    (void)self, (void)args;
+    size_t count, size;
+    if (__wasi_environ_sizes_get(&count, &size) != 0) {
+        return PyErr_Format(PyExc_OSError, "environ_sizes_get failed");
+    }
+    uint8_t **entries = malloc((count + 1) * sizeof *entries);
+    uint8_t *buf = malloc(size + 1);
+    if (!entries || !buf) {
+        free(entries);
+        free(buf);
+        return PyErr_NoMemory();
+    }
+    PyObject *list = NULL;
+    if (__wasi_environ_get(entries, buf) != 0) {
+        PyErr_Format(PyExc_OSError, "environ_get failed");
+    } else if ((list = PyList_New((Py_ssize_t)count))) {
+        for (size_t i = 0; i < count; i++) {
+            PyObject *entry = PyBytes_FromString((const char *)entries[i]);
+            if (!entry) {
+                Py_CLEAR(list);
+                break;
+            }
+            PyList_SET_ITEM(list, (Py_ssize_t)i, entry);
+        }
+    }
+    free(entries);
+    free(buf);
+    return list;
+}
+
 static PyMethodDef fwasm_methods[] = {
+    {"environ", fw_environ, METH_NOARGS, "The environment WASI gives now (b'KEY=VALUE')."},
     {"request", fw_request, METH_NOARGS,
      "The call: (id, user, function, method, path, query, headers, body)."},
     {"set_body", fw_set_body, METH_VARARGS, "Replaces the response body."},
@@ -357,6 +393,11 @@ FWASM_INIT() {
                     status.err_msg ? status.err_msg : "unknown error");
     }
     run_runtime("init");
+}
+
+/* The second start-up step, once per function, from the snapshot FWASM_INIT left. */
+__attribute__((export_name("fwasm_python_load"))) void fwasm_python_load(void) {
+    run_runtime("load");
 }
 
 FWASM_HANDLER(req, res) {

@@ -1,11 +1,12 @@
 """fwasm's Python runtime: what the interpreter runs at start-up and for each call.
 
-`init()` runs once per executor and function, before the snapshot every call starts from:
-it imports the standard modules most functions use, compiles the function's script, and
-imports the standard modules the script's own top-level import statements name. Importing a
-standard module runs only the standard library's code, the same for every call, so it is
-sound to do once; the script itself (its top level included) runs in every call, since it
-may read the call's input, state or clock.
+Start-up is two steps, each ending in a snapshot the executor keeps. `init()` runs once per
+executor: it imports the standard modules most functions use. `load()` runs once per
+function, from init's snapshot: it takes the function's environment, compiles its script and
+imports the standard modules the script's own top-level import statements name; every call
+of the function starts from its snapshot. Importing a standard module runs only the standard
+library's code, the same for every call, so it is sound to do once; the script itself (its
+top level included) runs in every call, since it may read the call's input, state or clock.
 
 A script may define `fwasm_init()` (fwasm's `#[fwasm_sdk::init]` and `FWASM_INIT` for
 Python): then its top level and `fwasm_init()` run at start-up too, and every call starts
@@ -51,9 +52,13 @@ _initialised = None
 
 
 def init():
-    global _filename, _code, _problem
     for name in PRELOADED:
         __import__(name)
+
+
+def load():
+    global _filename, _code, _problem
+    _take_environment()
     with open("/fwasm/python-function", encoding="utf-8") as f:
         function = f.read().strip()
     _filename = f"/pyfuncs/{function}/function.py"
@@ -83,6 +88,16 @@ def init():
             _problem = "fwasm_init() failed:\n" + _traceback(e).rstrip()
             return
         _initialised = module
+
+
+def _take_environment():
+    """os.environ as the function's settings make it (init's snapshot has its own)."""
+    import os
+
+    fresh = dict(entry.split(b"=", 1) for entry in _fwasm.environ() if b"=" in entry)
+    os.environ.clear()
+    for key, value in fresh.items():
+        os.environ[os.fsdecode(key)] = os.fsdecode(value)
 
 
 def _standard_imports(tree):

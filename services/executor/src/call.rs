@@ -731,6 +731,7 @@ impl Instantiating<'_> {
         &self,
         plan: InitPlan,
         segments: Option<Arc<[Range<usize>]>>,
+        from: Option<&Snapshot>,
     ) -> Result<Snapshot, InitFailure> {
         let cx = Context {
             call: self.call,
@@ -748,8 +749,13 @@ impl Instantiating<'_> {
         };
         let started = Instant::now();
         let (mut store, instance, memory) = self
-            .instantiate(&cx, None)
+            .instantiate(&cx, from)
             .map_err(|f| failed("instantiation", f))?;
+        if let Some(from) = from {
+            let over_image = store.data().region.as_ref().is_some_and(|r| r.overlaid());
+            from.restore(&mut store, &instance, memory, over_image)
+                .map_err(|e| failed("restoring", Failure::new(FailureKind::Trap, e)))?;
+        }
         // One budget for every step, as for a call.
         let deadline = Instant::now() + self.limits.timeout;
         let ran = plan.run(

@@ -47,7 +47,7 @@ use crate::mpi::answered_here::{Entering, collective_here, receive_here};
 use crate::mpi::{RemoteWorld, WorldHandle, Worlds};
 use crate::parked::{ParkedCall, ParkedCount};
 use crate::pool::WorkerPool;
-use crate::python::PythonRuntime;
+use crate::python::{self, PythonRuntime};
 use crate::reporting::Reporter;
 use crate::shared_snapshots::{self, shared_ref};
 use crate::sidecar::Sidecar;
@@ -118,6 +118,20 @@ struct Inner {
     /// The Python runtime, if this executor has one, and its interpreter once compiled.
     python: Option<Arc<PythonRuntime>>,
     interpreter: tokio::sync::OnceCell<Compiled>,
+}
+
+/// How a function's snapshot is taken.
+struct Taking {
+    /// The exports to run.
+    plan: InitPlan,
+    /// The snapshot they run from; a fresh instance if none.
+    from: Option<Arc<Snapshot>>,
+    /// The read-only files they find mounted.
+    files: Option<Arc<MountedFiles>>,
+    /// Whether it may be fetched from, and shared with, other executors.
+    share: bool,
+    /// The limits the steps run under (a call's, but for the Python interpreter's own).
+    limits: Arc<Limits>,
 }
 
 /// The caller of a host op, as the op needs to know it.
@@ -200,6 +214,12 @@ impl Executor {
                 interpreter: tokio::sync::OnceCell::new(),
             }
         });
+        if inner.python.is_some() {
+            let starting = inner.clone();
+            inner
+                .runtime
+                .spawn(async move { starting.start_python().await });
+        }
         Self { inner }
     }
 
@@ -271,21 +291,16 @@ impl ExecutorApi for Executor {
     #[tracing::instrument(name = "executor.prepare", skip_all, fields(user = %info.user, function = %info.function))]
     async fn prepare(&self, info: FunctionInfo) -> Result<(), ApiError> {
         let (compiled, _) = self.inner.module(&info.module_hash).await?;
-        if let Some(plan) = compiled.init {
-            let guest = self.inner.guests[&compiled.abi].clone();
-            let function = Call {
-                user: info.user,
-                function: info.function,
-                module_hash: info.module_hash,
-                settings: info.settings,
-                ..Call::default()
-            };
-            // A failure is kept for the function's calls to report.
-            let _ = self
-                .inner
-                .snapshot(&function, &compiled, &guest, plan)
-                .await;
-        }
+        let guest = self.inner.guests[&compiled.abi].clone();
+        let function = Call {
+            user: info.user,
+            function: info.function,
+            module_hash: info.module_hash,
+            settings: info.settings,
+            ..Call::default()
+        };
+        // A failure is kept for the function's calls to report.
+        let _ = self.inner.snapshot(&function, &compiled, &guest).await;
         Ok(())
     }
 }
@@ -440,10 +455,7 @@ impl Inner {
         tracing::Span::current().record("abi", tracing::field::display(compiled.abi));
         let guest = self.guests[&compiled.abi].clone();
         let files = self.mounted_files(&call.user, &call.function, &compiled);
-        let snapshot = match compiled.init {
-            Some(plan) => Some(self.snapshot(call, &compiled, &guest, plan).await),
-            None => None,
-        };
+        let snapshot = self.snapshot(call, &compiled, &guest).await;
         let program = Program {
             module: compiled.module,
             memory: compiled.memory,
@@ -496,17 +508,96 @@ impl Inner {
         }
     }
 
-    /// The snapshot `call`'s function starts from, got now if this executor has none: the
-    /// one another executor shared, else taken here on the blocking pool, so neither the async
-    /// workers nor the wasm workers wait for it, and for the function alone (its user,
-    /// settings and module; never the call's input or command line). The calls that come
-    /// meanwhile await it.
+    /// The snapshot `call`'s function starts from, if its module initialises: for a Python
+    /// function, the one its script's loading left, taken from the interpreter's own (see
+    /// `python`).
     async fn snapshot(
         &self,
         call: &Call,
         compiled: &Compiled,
         guest: &Guest,
+    ) -> Option<Result<Arc<Snapshot>, InitFailure>> {
+        let plan = compiled.init?;
+        let (Some(python), Some(_)) = (&self.python, &compiled.script) else {
+            let taking = Taking {
+                plan,
+                from: None,
+                files: None,
+                share: self.share_snapshots,
+                limits: self.limits.clone(),
+            };
+            return Some(self.snapshot_of(call, compiled, guest, taking).await);
+        };
+        // The interpreter started once per executor, then the function's script loaded from
+        // there, per function.
+        let started = match self.python_started(python, compiled, guest, plan).await {
+            Ok(started) => started,
+            Err(failed) => return Some(Err(failed)),
+        };
+        let taking = Taking {
+            plan: InitPlan::python_load(),
+            from: Some(started),
+            files: self.mounted_files(&call.user, &call.function, compiled),
+            share: false,
+            limits: self.limits.clone(),
+        };
+        Some(self.snapshot_of(call, compiled, guest, taking).await)
+    }
+
+    /// The Python interpreter as its own start-up left it (no script, no settings), taken
+    /// once per executor. Not shared: it depends on this executor's build of the runtime.
+    async fn python_started(
+        &self,
+        python: &PythonRuntime,
+        interpreter: &Compiled,
+        guest: &Guest,
         plan: InitPlan,
+    ) -> Result<Arc<Snapshot>, InitFailure> {
+        let taking = Taking {
+            plan,
+            from: None,
+            files: Some(python.interpreter_files()),
+            share: false,
+            limits: Arc::new(python::start_up_limits(&self.limits)),
+        };
+        let call = python.interpreter_call();
+        self.snapshot_of(&call, interpreter, guest, taking).await
+    }
+
+    /// Starts the Python interpreter in the background, so that the first Python call
+    /// finds it started.
+    async fn start_python(&self) {
+        let Some(python) = &self.python else {
+            return;
+        };
+        let started = match self.interpreter().await {
+            Ok(interpreter) => {
+                let guest = self.guests[&interpreter.abi].clone();
+                let plan = interpreter.init.expect("the interpreter initialises");
+                self.python_started(python, &interpreter, &guest, plan)
+                    .await
+                    .map(drop)
+                    .map_err(|failed| failed.message)
+            }
+            Err(err) => Err(err.to_string()),
+        };
+        match started {
+            Ok(()) => tracing::info!(build = %python.build, "Python runtime started"),
+            Err(why) => tracing::warn!(%why, "the Python runtime did not start"),
+        }
+    }
+
+    /// The snapshot of `call`'s function taken as `taking` says, got now if this executor
+    /// has none: the one another executor shared, else taken here on the blocking pool, so
+    /// neither the async workers nor the wasm workers wait for it, and for the function alone
+    /// (its user, settings and module; never the call's input or command line). The calls
+    /// that come meanwhile await it.
+    async fn snapshot_of(
+        &self,
+        call: &Call,
+        compiled: &Compiled,
+        guest: &Guest,
+        taking: Taking,
     ) -> Result<Arc<Snapshot>, InitFailure> {
         let mut env: Vec<(String, String)> = call
             .settings
@@ -523,7 +614,7 @@ impl Inner {
         let slot = self.snapshots.slot(key);
         // Only the call that gets it does this work (and makes these copies).
         let (snapshot, got) = slot
-            .get_or_take(|| self.fetch_or_take_snapshot(call, compiled, guest, plan, &env))
+            .get_or_take(|| self.fetch_or_take_snapshot(call, compiled, guest, taking, &env))
             .await;
         if let Some(origin) = got {
             self.snapshots.got_one(origin, &snapshot);
@@ -538,13 +629,17 @@ impl Inner {
         call: &Call,
         compiled: &Compiled,
         guest: &Guest,
-        plan: InitPlan,
+        taking: Taking,
         env: &[(String, String)],
     ) -> Result<(Snapshot, Origin), InitFailure> {
         let shared = shared_ref(&call.user, &call.function, &call.module_hash, env);
-        // A Python function's snapshot depends on this executor's build of the runtime too:
-        // taken here, never shared.
-        let share = self.share_snapshots && compiled.script.is_none();
+        let Taking {
+            plan,
+            from,
+            files,
+            share,
+            limits,
+        } = taking;
         if share {
             let max_pages = (self.limits.max_memory_bytes / WASM_PAGE) as u64;
             let fetched = shared_snapshots::fetch(&*self.state, &shared, compiled, max_pages);
@@ -561,8 +656,7 @@ impl Inner {
         };
         let (module, memory, guest) = (compiled.module.clone(), compiled.memory, guest.clone());
         let segments = compiled.segments.clone();
-        let files = self.mounted_files(&call.user, &call.function, compiled);
-        let (limits, local_state) = (self.limits.clone(), self.local_state.clone());
+        let local_state = self.local_state.clone();
         let span = tracing::Span::current();
         let taking = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
@@ -575,7 +669,7 @@ impl Inner {
                 local_state: &local_state,
                 files: files.as_ref(),
             };
-            making.take_snapshot(plan, segments)
+            making.take_snapshot(plan, segments, from.as_deref())
         });
         let taken = taking.await.unwrap_or_else(|e| {
             Err(InitFailure {

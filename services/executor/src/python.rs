@@ -1,9 +1,10 @@
 //! Python functions: a function whose code is a Python script runs in the executor's Python
 //! runtime, CPython built for wasm32-wasi with fwasm's embedding (`scripts/build-python`,
-//! `python/`). The interpreter is an fwasm v1 module like any other: compiled once per
-//! executor, and each Python function's calls start from a snapshot of it taken after its
-//! start-up (`python/interpreter.c`'s `fwasm_init`: the interpreter initialised, common
-//! modules imported, the script compiled), per function as for any module that initialises.
+//! `python/`). The interpreter is an fwasm v1 module like any other, compiled once per
+//! executor, whose start-up is two snapshots: its own `fwasm_init` (the interpreter
+//! initialised, the common modules imported) once per executor, then, from that snapshot,
+//! `fwasm_python_load` (the function's environment taken, its script compiled, the standard
+//! modules it imports imported) once per function. Each call starts from its function's.
 //!
 //! The runtime's files reach the interpreter as read-only mounted files, never copied into a
 //! call: the standard library (one zip of .pyc files), and, per function, its script at Faasm's
@@ -11,15 +12,21 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use fwasm_proto::pb::Call;
 
 use crate::host::files::MountedFiles;
+use crate::limits::Limits;
 
 /// Where the interpreter finds the standard library (its `sys.path`).
 const STDLIB_PATH: &str = "/usr/local/lib/python311.zip";
 /// The file that names the function for the interpreter's start-up.
 const FUNCTION_NAME_PATH: &str = "/fwasm/python-function";
+
+/// The interpreter's second start-up step, once per function.
+pub(crate) const EXPORT_LOAD: &str = "fwasm_python_load";
 
 /// The runtime as `scripts/build-python` leaves it in a directory.
 pub struct PythonRuntime {
@@ -72,6 +79,23 @@ impl PythonRuntime {
         })
     }
 
+    /// The interpreter's own start-up as the executor runs it: a function of no user's (its
+    /// snapshot's slot), named for messages.
+    pub(crate) fn interpreter_call(&self) -> Call {
+        Call {
+            user: "fwasm".into(),
+            function: "python".into(),
+            module_hash: format!("python-{}", self.build),
+            ..Call::default()
+        }
+    }
+
+    /// The files the interpreter's own start-up finds mounted: the standard library.
+    pub(crate) fn interpreter_files(&self) -> Arc<MountedFiles> {
+        let stdlib = [(STDLIB_PATH.to_string(), self.stdlib.clone())];
+        Arc::new(MountedFiles::new(&MOUNTED_DIRS, stdlib))
+    }
+
     /// The files a call of `user/function`, whose script is `script`, finds mounted.
     pub(crate) fn files(&self, user: &str, function: &str, script: &Bytes) -> Arc<MountedFiles> {
         let files = [
@@ -82,10 +106,22 @@ impl PythonRuntime {
                 Bytes::from(format!("{user}/{function}")),
             ),
         ];
-        Arc::new(MountedFiles::new(
-            &["/usr/local/lib", "/pyfuncs", "/fwasm"],
-            files,
-        ))
+        Arc::new(MountedFiles::new(&MOUNTED_DIRS, files))
+    }
+}
+
+/// The directories mounted files are under, which hold nothing else.
+const MOUNTED_DIRS: [&str; 3] = ["/usr/local/lib", "/pyfuncs", "/fwasm"];
+
+/// The limits the interpreter's own start-up runs under: the calls' (memory, output), but at
+/// least a minute and 10¹¹ fuel. It is the runtime's start, once per executor, not any
+/// function's code: about 1.5·10¹⁰ fuel and a second (BENCHMARKS.md), more than a strict
+/// call limit allows.
+pub(crate) fn start_up_limits(limits: &Limits) -> Limits {
+    Limits {
+        timeout: limits.timeout.max(Duration::from_secs(60)),
+        max_fuel: limits.max_fuel.max(100_000_000_000),
+        ..limits.clone()
     }
 }
 

@@ -55,6 +55,8 @@ pub(crate) struct InitPlan {
     initialize: bool,
     zygote: bool,
     init: bool,
+    /// The Python runtime's per-function step, run from the interpreter's own snapshot.
+    python_load: bool,
 }
 
 impl InitPlan {
@@ -69,6 +71,7 @@ impl InitPlan {
                 initialize: exports(EXPORT_INITIALIZE),
                 zygote: abi == Abi::FaasmC && exports(EXPORT_FAASM_ZYGOTE),
                 init: exports(EXPORT_FWASM_INIT),
+                python_load: false,
             },
             // A Faasm-toolchain binary starts from its zygote, if it has one, as on Faasm.
             Abi::FaasmHost if exports(EXPORT_FAASM_ZYGOTE) => InitPlan {
@@ -76,10 +79,23 @@ impl InitPlan {
                 initialize: false,
                 zygote: true,
                 init: false,
+                python_load: false,
             },
             _ => return None,
         };
         (plan.initialize || plan.zygote || plan.init).then_some(plan)
+    }
+
+    /// The Python runtime's second start-up step (see `python`), run from the snapshot its
+    /// first left.
+    pub(crate) fn python_load() -> InitPlan {
+        InitPlan {
+            ctors: false,
+            initialize: false,
+            zygote: false,
+            init: false,
+            python_load: true,
+        }
     }
 
     /// Runs the steps on `instance` in fuel slices, drawing on one budget of `fuel`, up to
@@ -113,6 +129,7 @@ impl InitPlan {
             (self.initialize, EXPORT_INITIALIZE, false),
             (self.zygote, EXPORT_FAASM_ZYGOTE, true),
             (self.init, EXPORT_FWASM_INIT, false),
+            (self.python_load, crate::python::EXPORT_LOAD, false),
         ]
         .into_iter()
         .filter(|(runs, _, _)| *runs)
