@@ -161,7 +161,9 @@ def run():
         code = e.code
     except BaseException as e:
         text = _traceback(e)
+        # In the call's console output and, at error level, in its trace.
         sys.stderr.write(text)
+        _fwasm.log(1, text.rstrip())
         _fail(text.rstrip(), 1)
     finally:
         sys.stdout.flush()

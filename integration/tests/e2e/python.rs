@@ -9,7 +9,7 @@ use std::path::Path;
 use fwasm_proto::pb::{CallStatus, FailureKind, InvokeRequest};
 
 use crate::c_guests::c_guest;
-use crate::support::{Platform, guest, python_executor_config, up, up_python, up_with};
+use crate::support::{Platform, guest, mesh_with, python_executor_config, up, up_python, up_with};
 
 fn script(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -416,4 +416,19 @@ async fn fwasm_upload_takes_a_python_script_over_grpc() {
         .await
         .unwrap();
     assert_eq!(out, b"CPRg");
+}
+
+#[tokio::test]
+async fn python_functions_run_on_the_executors_of_a_mesh() {
+    let p = mesh_with(2, python_executor_config()).await;
+    upload_script(&p, "u/chain", "chain").await;
+    upload_script(&p, "u/echo", "echo").await;
+    assert_eq!(
+        call_p(&p, "u/chain", "").await,
+        (200, "children returned 0 and 0".into())
+    );
+    let (status, body) = p
+        .post_message(faasm_python_message("u", "echo", "mesh"))
+        .await;
+    assert_eq!((status, body.as_str()), (200, "mesh\n"));
 }

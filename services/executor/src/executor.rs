@@ -452,7 +452,11 @@ impl Inner {
     /// had to be loaded for it.
     async fn program(&self, call: &Call) -> Result<(Program, bool), ApiError> {
         let (compiled, cold_start) = self.module(&call.module_hash).await?;
-        tracing::Span::current().record("abi", tracing::field::display(compiled.abi));
+        let abi = match compiled.script {
+            Some(_) => fwasm_proto::python::KIND.to_string(),
+            None => compiled.abi.to_string(),
+        };
+        tracing::Span::current().record("abi", tracing::field::display(abi));
         let guest = self.guests[&compiled.abi].clone();
         let files = self.mounted_files(&call.user, &call.function, &compiled);
         let snapshot = self.snapshot(call, &compiled, &guest).await;

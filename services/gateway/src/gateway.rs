@@ -317,6 +317,7 @@ impl Gateway {
     /// Stores a Python function: `script` runs in the executors' Python runtime. It shares
     /// its user's namespace with wasm functions: uploading it over a function of the same
     /// name (wasm or Python) replaces that function, as uploading a module does.
+    #[tracing::instrument(name = "gateway.upload_python", skip_all, fields(%user, %function, size = script.len()))]
     pub async fn upload_python(
         &self,
         user: &str,
