@@ -1,8 +1,8 @@
 #!/bin/bash
 # Python functions through `fwasm up`, against demo/echo in the same run (the floor): a
-# hello at 1 and 32 connections (Faasm's faasm_main form and fwasm's handle form), the
-# interpreter's start-up (once per executor), and a function's first start: its upload
-# (which loads its script on the executor and takes its snapshot) and its first call.
+# hello at 1 and 32 connections (Faasm's faasm_main form and fwasm's handle form), and a
+# function's first start: its upload (which loads its script on the executor and takes its
+# snapshot; the executor's first also starts the interpreter) and its first call.
 # Release build and the runtime first:
 #   cargo build --release -p fwasm --bin fwasm && scripts/build-python && bench/python-up.sh
 set -e
@@ -13,9 +13,6 @@ $F up --data-dir /tmp/python-bench-data --invoke-port 18080 --upload-port 18002 
 UP=$!
 trap "kill $UP" EXIT
 for i in $(seq 50); do curl -s localhost:18080/f/demo/echo -d x >/dev/null 2>&1 && break; sleep 0.2; done
-# The interpreter starts in the background as the executor starts: once per executor.
-for i in $(seq 150); do grep -q "Python runtime started" /tmp/python-up.log && break; sleep 0.2; done
-grep -a "function snapshotted" /tmp/python-up.log | head -1 | sed 's/.*init_fuel/interpreter start-up: init_fuel/'
 cat > /tmp/bench-hello.py <<'PY'
 def handle(request):
     return b"Hello, " + request.body + b"!"
@@ -26,7 +23,9 @@ first() {  # NAME SCRIPT: the upload's time, then the first call's
   call=$(curl -s -o /dev/null -w '%{time_total}' -X POST localhost:18080/p/bench/"$1" -d hi)
   echo "first start of $1: upload (its script loaded, snapshot taken) ${up}s, first call ${call}s"
 }
+# The executor's first Python function starts the interpreter too (once per executor).
 first faasm integration/functions-py/hello.py
+grep -a "function snapshotted" /tmp/python-up.log | head -1 | sed 's/.*init_fuel/  of which the interpreter start-up: init_fuel/'
 first handle /tmp/bench-hello.py
 for round in 1 2; do
   for c in 1 32; do

@@ -214,12 +214,6 @@ impl Executor {
                 interpreter: tokio::sync::OnceCell::new(),
             }
         });
-        if inner.python.is_some() {
-            let starting = inner.clone();
-            inner
-                .runtime
-                .spawn(async move { starting.start_python().await });
-        }
         Self { inner }
     }
 
@@ -549,7 +543,8 @@ impl Inner {
     }
 
     /// The Python interpreter as its own start-up left it (no script, no settings), taken
-    /// once per executor. Not shared: it depends on this executor's build of the runtime.
+    /// once per executor, when its first Python function is uploaded or called. Not shared:
+    /// it depends on this executor's build of the runtime.
     async fn python_started(
         &self,
         python: &PythonRuntime,
@@ -566,29 +561,6 @@ impl Inner {
         };
         let call = python.interpreter_call();
         self.snapshot_of(&call, interpreter, guest, taking).await
-    }
-
-    /// Starts the Python interpreter in the background, so that the first Python call
-    /// finds it started.
-    async fn start_python(&self) {
-        let Some(python) = &self.python else {
-            return;
-        };
-        let started = match self.interpreter().await {
-            Ok(interpreter) => {
-                let guest = self.guests[&interpreter.abi].clone();
-                let plan = interpreter.init.expect("the interpreter initialises");
-                self.python_started(python, &interpreter, &guest, plan)
-                    .await
-                    .map(drop)
-                    .map_err(|failed| failed.message)
-            }
-            Err(err) => Err(err.to_string()),
-        };
-        match started {
-            Ok(()) => tracing::info!(build = %python.build, "Python runtime started"),
-            Err(why) => tracing::warn!(%why, "the Python runtime did not start"),
-        }
     }
 
     /// The snapshot of `call`'s function taken as `taking` says, got now if this executor
