@@ -26,14 +26,9 @@ pub fn is_script(code: &[u8]) -> bool {
     !code.starts_with(WASM_MAGIC)
 }
 
-/// Why `script` cannot be stored as a Python function, if it cannot.
+/// Why `script` cannot be stored as a Python function, if it cannot (its size aside: see
+/// [`MAX_SCRIPT_BYTES`]).
 pub fn check_script(script: &[u8]) -> Result<(), String> {
-    if script.len() > MAX_SCRIPT_BYTES {
-        return Err(format!(
-            "the script is {} bytes, over the limit of {MAX_SCRIPT_BYTES}",
-            script.len()
-        ));
-    }
     if !is_script(script) {
         return Err("this is a wasm module, not a Python script: upload it with PUT /f/".into());
     }
@@ -66,7 +61,5 @@ mod tests {
         assert!(check_script(b"  \n").unwrap_err().contains("empty"));
         assert!(check_script(b"x = '\xff'").unwrap_err().contains("UTF-8"));
         assert!(check_script(b"x = 1\0").unwrap_err().contains("NUL"));
-        let big = vec![b'#'; MAX_SCRIPT_BYTES + 1];
-        assert!(check_script(&big).unwrap_err().contains("over the limit"));
     }
 }

@@ -41,8 +41,9 @@ PRELOADED = (
     "fwasm", "pyfaasm", "pyfaasm.core",
 )
 
-# A chained call's input starts with this, the entry's name and a NUL (see `chain_entry`).
-ENTRY_MAGIC = b"\0fwasm-python-entry:"
+# A chained call's input starts with this, the entry's name and a NUL (see `chain_entry`;
+# fwasm_proto::python::ENTRY_PREFIX is the same).
+ENTRY_PREFIX = b"\0fwasm-python-entry:"
 
 _filename = None
 _code = None
@@ -75,8 +76,8 @@ def load():
     for name in _standard_imports(tree):
         try:
             __import__(name)
-        except Exception:
-            # The call's own import reports it, with the script's line.
+        except BaseException:
+            # The call's own import reports it (or does what it does), with the script's line.
             pass
     if any(isinstance(node, ast.FunctionDef) and node.name == "fwasm_init" for node in tree.body):
         global _initialised
@@ -98,6 +99,8 @@ def _take_environment():
     os.environ.clear()
     for key, value in fresh.items():
         os.environ[os.fsdecode(key)] = os.fsdecode(value)
+    # Faasm's mark of its Python functions (its env_check looks for it).
+    os.environ.setdefault("PYTHONWASM", "1")
 
 
 def _standard_imports(tree):
@@ -117,16 +120,16 @@ def chain_entry(entry, input_data):
     """Starts a call of this same function that runs `entry` (a function of the script,
     by name) with `input_data`."""
     user_function = _fwasm.request()[2]
-    data = ENTRY_MAGIC + entry.encode() + b"\0" + bytes(input_data)
+    data = ENTRY_PREFIX + entry.encode() + b"\0" + bytes(input_data)
     return _fwasm.chain(user_function, data)
 
 
 def call_input():
-    """The call's input and the entry a parent chained, if any (else None)."""
+    """The call's input and the entry a parent chained, if any (else None), as bytes."""
     body = _fwasm.request()[7]
-    if body.startswith(ENTRY_MAGIC):
-        entry, _, data = body[len(ENTRY_MAGIC):].partition(b"\0")
-        return data, entry.decode()
+    if body.startswith(ENTRY_PREFIX):
+        entry, _, data = body[len(ENTRY_PREFIX):].partition(b"\0")
+        return data, entry
     return body, None
 
 
@@ -147,8 +150,7 @@ def run():
             module = _fresh_module()
             exec(_code, module.__dict__)
         if entry is not None:
-            func = _entry(module, entry, "the chained entry")
-            code = func(data)
+            code = _chained_entry(module, entry)(data)
         elif hasattr(module, "faasm_main"):
             code = _entry(module, "faasm_main", "faasm_main()")()
         elif hasattr(module, "handle"):
@@ -158,7 +160,11 @@ def run():
         else:
             _fail(f"{_filename} defines neither faasm_main() nor handle(request)", 1)
     except SystemExit as e:
+        # As Python's own exit: a code that is not an int is printed, and is 1.
         code = e.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+            _fail(str(code), 1)
     except BaseException as e:
         text = _traceback(e)
         # In the call's console output and, at error level, in its trace.
@@ -205,6 +211,19 @@ def _fresh_module():
     # Where pickle and friends look for the script's classes.
     sys.modules["function"] = module
     return module
+
+
+def _chained_entry(module, name):
+    """The function a chained call runs: one the script defines itself, by a public name
+    (whoever sends the input picks it, as Faasm's `pythonEntry` lets them)."""
+    try:
+        name = name.decode("utf-8")
+    except UnicodeDecodeError:
+        _fail(f"the chained entry's name {name!r} is not UTF-8", 1)
+    func = getattr(module, name, None) if not name.startswith("_") else None
+    if not (isinstance(func, types.FunctionType) and func.__module__ == "function"):
+        _fail(f"{_filename} defines no public function {name!r} to run as a chained entry", 1)
+    return func
 
 
 def _entry(module, name, what):

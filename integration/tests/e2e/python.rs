@@ -432,3 +432,45 @@ async fn python_functions_run_on_the_executors_of_a_mesh() {
         .await;
     assert_eq!((status, body.as_str()), (200, "mesh\n"));
 }
+
+#[tokio::test]
+async fn a_caller_picks_only_public_functions_of_the_script_as_entries() {
+    let p = up_python().await;
+    upload_script(&p, "u/entries", "entries").await;
+    let entry = |name: &str| {
+        serde_json::json!({"python": true, "py_user": "u", "py_func": "entries",
+            "pythonEntry": name, "input_data": "x"})
+        .to_string()
+    };
+    let (status, body) = p.post_message(entry("public")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "public got x, PYTHONWASM=1\n")
+    );
+    // Faasm's door says only "Call failed"; fwasm's names the entry.
+    let (status, body) = p.post_message(entry("_private")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (500, "Call failed (return value=1)\n")
+    );
+    for name in ["_private", "rmtree", "__class__", "nope"] {
+        let input = fwasm_proto::python::entry_input(name, b"x");
+        let (status, body) = call_p(&p, "u/entries", input).await;
+        assert_eq!(status, 500, "{name}: {body}");
+        assert!(
+            body.contains(&format!(
+                "defines no public function '{name}' to run as a chained entry"
+            )),
+            "{name}: {body}"
+        );
+    }
+    // sys.exit with a message, as Python's own: printed, and the call fails with code 1.
+    let (status, body) = call_p(&p, "u/entries", "exit").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            500,
+            "u/entries failed with code 1: leaving with a message\n"
+        )
+    );
+}

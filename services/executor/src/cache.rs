@@ -13,7 +13,7 @@ use wasmi::{Engine, Module};
 
 use crate::abi::faasm_host::HIDDEN_TABLE_EXPORT;
 use crate::abi::{Abi, check_abi};
-use crate::data_segments::written_at_instantiation;
+use crate::data_segments::{without_active_segments, written_at_instantiation};
 use crate::globals::{exporting_mutable_globals, exporting_table};
 use crate::memory_import::{MEMORY_MODULE, MEMORY_NAME, importing_memory};
 use crate::snapshot::InitPlan;
@@ -30,6 +30,9 @@ pub(crate) struct Compiled {
     /// Where its instantiation writes its pooled memory, when that is all it writes and it
     /// initialises: its snapshots may then be mapped under each call's memory.
     pub(crate) segments: Option<Arc<[Range<usize>]>>,
+    /// The same module without its active data segments (see `data_segments`), for
+    /// instances made over a snapshot's image that holds their bytes: when it has some.
+    pub(crate) over_image: Option<Module>,
     /// A Python function's script, which this module (the Python runtime's interpreter)
     /// runs; `None` for a wasm function.
     pub(crate) script: Option<Bytes>,
@@ -63,6 +66,7 @@ impl Compiled {
                 init,
                 memory: None,
                 segments: None,
+                over_image: None,
                 script: None,
             });
         };
@@ -77,12 +81,20 @@ impl Compiled {
             (Some(_), Some(_)) => written_at_instantiation(wasm).map_err(|e| e.to_string())?,
             _ => None,
         };
+        let over_image = match &segments {
+            Some(segments) if !segments.is_empty() => {
+                let bare = without_active_segments(&rewritten).map_err(|e| e.to_string())?;
+                Some(Module::new(engine, &bare).map_err(|e| e.to_string())?)
+            }
+            _ => None,
+        };
         Ok(Compiled {
             module,
             abi,
             init,
             memory,
             segments,
+            over_image,
             script: None,
         })
     }

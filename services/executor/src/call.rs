@@ -29,7 +29,6 @@ use crate::host::park::{HostOp, OpResult, Suspend, complete};
 use crate::host::sidecar::CallSidecar;
 use crate::host::state::CallState;
 use crate::limits::Limits;
-use crate::memory_image::MemoryImage;
 use crate::memory_import::{MEMORY_MODULE, MEMORY_NAME};
 use crate::memory_pool::MemoryPool;
 use crate::snapshot::{InitFailure, InitPlan, RunError, Snapshot, StepFailure};
@@ -51,6 +50,9 @@ pub(crate) struct Guest {
 /// snapshot its instance starts from (or why there is none).
 pub(crate) struct Program {
     pub(crate) module: Module,
+    /// The module without its active data segments, for instances made over a snapshot's
+    /// image that holds them (see `data_segments`).
+    pub(crate) module_over_image: Option<Module>,
     /// The type of the memory the module imports from the pool, if it does.
     pub(crate) memory: Option<MemoryType>,
     pub(crate) guest: Guest,
@@ -417,6 +419,7 @@ impl CallTask {
         };
         let making = Instantiating {
             module: &self.program.module,
+            module_over_image: self.program.module_over_image.as_ref(),
             memory: self.program.memory,
             guest: &self.program.guest,
             call: &self.call,
@@ -648,6 +651,7 @@ thread_local! {
 /// and user the host serves), under limits.
 pub(crate) struct Instantiating<'a> {
     pub(crate) module: &'a Module,
+    pub(crate) module_over_image: Option<&'a Module>,
     /// The type of the memory the module imports from the pool, if it does.
     pub(crate) memory: Option<MemoryType>,
     pub(crate) guest: &'a Guest,
@@ -687,10 +691,7 @@ impl Instantiating<'_> {
                 .guest
                 .linker
                 .instantiate_and_start(&mut store, self.module),
-            Some(ty) => {
-                let image = restoring.and_then(Snapshot::image);
-                self.instantiate_pooled(&mut store, ty, image)
-            }
+            Some(ty) => self.instantiate_pooled(&mut store, ty, restoring),
         }
         .map_err(|e| Failure::trap(&store, e, cx))?;
         let memory = instance
@@ -700,14 +701,22 @@ impl Instantiating<'_> {
         Ok((store, instance, memory))
     }
 
-    /// Instantiates a module that imports its memory, with a memory from the pool.
+    /// Instantiates a module that imports its memory, with a memory from the pool: made over
+    /// `restoring`'s image, if it has one, and from the module without its active data
+    /// segments if the image holds them.
     fn instantiate_pooled(
         &self,
         store: &mut Store<HostState>,
         ty: MemoryType,
-        image: Option<&Arc<MemoryImage>>,
+        restoring: Option<&Snapshot>,
     ) -> Result<Instance, wasmi::Error> {
+        let image = restoring.and_then(Snapshot::image);
         let (memory, region) = self.guest.pool.memory(&mut *store, ty, image)?;
+        let holds_segments = restoring.is_some_and(Snapshot::holds_segments);
+        let module = match (region.overlaid() && holds_segments, self.module_over_image) {
+            (true, Some(bare)) => bare,
+            _ => self.module,
+        };
         store.data_mut().region = Some(region);
         // The shared linker cannot hold one store's memory: each thread keeps its own copy of
         // it, where the memory import is redefined for the instance being made.
@@ -720,7 +729,7 @@ impl Instantiating<'_> {
                 (self.guest.linker.clone(), own)
             });
             linker.define(MEMORY_MODULE, MEMORY_NAME, memory)?;
-            linker.instantiate_and_start(&mut *store, self.module)
+            linker.instantiate_and_start(&mut *store, module)
         })
     }
 
@@ -808,8 +817,10 @@ impl Instantiating<'_> {
             (&fresh, &fresh_instance),
             (memory, fresh_memory),
             init_fuel,
-        )
-        .mapped_if_worth_it(segments);
+        );
+        // With a module to instantiate without its data segments, an image holds them too.
+        let initialised = self.module_over_image.map(|_| memory.data(&store));
+        let snapshot = snapshot.mapped_if_worth_it(segments, initialised);
         tracing::info!(
             changed_bytes = snapshot.changed_bytes(),
             mapped = snapshot.image().is_some(),

@@ -115,9 +115,12 @@ struct Inner {
     advertise_addr: Option<String>,
     /// Other executors, for the ranks here of worlds they keep.
     peers: RemoteExecutors,
-    /// The Python runtime, if this executor has one, and its interpreter once compiled.
+    /// The Python runtime, if this executor has one, its interpreter once compiled, and the
+    /// interpreter's snapshot once started: kept for good (outside the snapshots' bound, so
+    /// it is never taken again).
     python: Option<Arc<PythonRuntime>>,
     interpreter: tokio::sync::OnceCell<Compiled>,
+    python_started: std::sync::Mutex<Option<Arc<Snapshot>>>,
 }
 
 /// How a function's snapshot is taken.
@@ -212,6 +215,7 @@ impl Executor {
                 peers: RemoteExecutors::new(config.tls),
                 python: config.python,
                 interpreter: tokio::sync::OnceCell::new(),
+                python_started: std::sync::Mutex::default(),
             }
         });
         Self { inner }
@@ -456,6 +460,7 @@ impl Inner {
         let snapshot = self.snapshot(call, &compiled, &guest).await;
         let program = Program {
             module: compiled.module,
+            module_over_image: compiled.over_image,
             memory: compiled.memory,
             guest,
             snapshot,
@@ -552,6 +557,14 @@ impl Inner {
         guest: &Guest,
         plan: InitPlan,
     ) -> Result<Arc<Snapshot>, InitFailure> {
+        let pinned = || {
+            self.python_started
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+        };
+        if let Some(started) = pinned().clone() {
+            return Ok(started);
+        }
         let taking = Taking {
             plan,
             from: None,
@@ -560,7 +573,9 @@ impl Inner {
             limits: Arc::new(python::start_up_limits(&self.limits)),
         };
         let call = python.interpreter_call();
-        self.snapshot_of(&call, interpreter, guest, taking).await
+        let started = self.snapshot_of(&call, interpreter, guest, taking).await?;
+        *pinned() = Some(started.clone());
+        Ok(started)
     }
 
     /// The snapshot of `call`'s function taken as `taking` says, got now if this executor
@@ -631,13 +646,14 @@ impl Inner {
             ..Call::default()
         };
         let (module, memory, guest) = (compiled.module.clone(), compiled.memory, guest.clone());
-        let segments = compiled.segments.clone();
+        let (segments, over_image) = (compiled.segments.clone(), compiled.over_image.clone());
         let local_state = self.local_state.clone();
         let span = tracing::Span::current();
         let taking = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let making = Instantiating {
                 module: &module,
+                module_over_image: over_image.as_ref(),
                 memory,
                 guest: &guest,
                 call: &function,

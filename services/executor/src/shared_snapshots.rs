@@ -92,7 +92,7 @@ pub(crate) async fn fetch(
         SnapshotImage::decode(stored.image)
             .map_err(|e| e.to_string())
             .and_then(|image| Snapshot::from_image(image, &module, max_pages))
-            .map(|snapshot| snapshot.mapped_if_worth_it(segments))
+            .map(|snapshot| snapshot.mapped_if_worth_it(segments, None))
     });
     let snapshot = decoding
         .await

@@ -211,13 +211,24 @@ impl Snapshot {
 
     /// The same snapshot kept as an image to map under each call's memory, if it is large
     /// enough to gain from it and the module's instantiation writes only `segments` (see
-    /// `data_segments`); else as it is. Blocking: writes the image.
-    pub(crate) fn mapped_if_worth_it(mut self, segments: Option<Arc<[Range<usize>]>>) -> Self {
+    /// `data_segments`); else as it is. Given the `initialised` memory, the image holds the
+    /// segments' pages as initialisation left them too, changed or not, so that instances
+    /// made over it need not write them (nor a restore put them back). Blocking: writes the
+    /// image.
+    pub(crate) fn mapped_if_worth_it(
+        mut self,
+        segments: Option<Arc<[Range<usize>]>>,
+        initialised: Option<&[u8]>,
+    ) -> Self {
         let Some(segments) = segments else {
             return self;
         };
         if self.changed_bytes() <= MAPPED_BEYOND_BYTES {
             return self;
+        }
+        let holds_segments = initialised.is_some();
+        if let Some(initialised) = initialised {
+            self.keep_pages(initialised, &segments);
         }
         // Up to the last page it changed: the memory beyond reads as zeros in any region. (A
         // call that reads a page the image leaves as a hole fills it in: it may come to hold
@@ -242,8 +253,37 @@ impl Snapshot {
             let at = *index as usize * PAGE;
             *page = bytes.slice(at..at + PAGE);
         }
-        self.mapped = Some(Mapped { image, segments });
+        self.mapped = Some(Mapped {
+            image,
+            segments,
+            holds_segments,
+        });
         self
+    }
+
+    /// Adds the pages of `memory` that `ranges` overlap to the changed ones, changed or not.
+    fn keep_pages(&mut self, memory: &[u8], ranges: &[Range<usize>]) {
+        let kept: std::collections::BTreeSet<u64> =
+            self.changed.iter().map(|(index, _)| *index).collect();
+        let pages = ranges
+            .iter()
+            .flat_map(|range| range.start / PAGE..range.end.div_ceil(PAGE))
+            .map(|index| index as u64)
+            .filter(|index| !kept.contains(index))
+            .collect::<std::collections::BTreeSet<u64>>();
+        for index in pages {
+            let at = index as usize * PAGE;
+            if let Some(page) = memory.get(at..at + PAGE) {
+                self.changed.push((index, Bytes::copy_from_slice(page)));
+            }
+        }
+        self.changed.sort_by_key(|(index, _)| *index);
+    }
+
+    /// Whether its image holds the module's data segments as initialisation left them: an
+    /// instance made over it is made from the module without them.
+    pub(crate) fn holds_segments(&self) -> bool {
+        self.mapped.as_ref().is_some_and(|m| m.holds_segments)
     }
 
     /// The image to make a call's memory over, if the snapshot is kept as one.
@@ -268,6 +308,10 @@ impl Snapshot {
         }
         let data = memory.data_mut(&mut *store);
         match (&self.mapped, over_image) {
+            // Made without its data segments: the image is all it needs.
+            (Some(mapped), true) if mapped.holds_segments => {
+                self.restored_over_image.fetch_add(1, Ordering::Relaxed);
+            }
             // Only what instantiation wrote over the image is put back.
             (Some(mapped), true) => {
                 self.restored_over_image.fetch_add(1, Ordering::Relaxed);
@@ -457,6 +501,9 @@ struct Mapped {
     image: Arc<MemoryImage>,
     /// Where the module's instantiation writes over it (its data segments).
     segments: Arc<[Range<usize>]>,
+    /// The image holds those ranges as initialisation left them: instances made over it are
+    /// made from the module without its active data segments, which writes nothing.
+    holds_segments: bool,
 }
 
 /// An image as the owner of the [`Bytes`] viewing its pages.

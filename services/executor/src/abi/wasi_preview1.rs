@@ -33,6 +33,7 @@ mod errno {
     pub const NOENT: i32 = 44;
     pub const NOMEM: i32 = 48;
     pub const NOSYS: i32 = 52;
+    pub const NOTDIR: i32 = 54;
     pub const ROFS: i32 = 69;
     pub const SPIPE: i32 = 70;
     pub const NOTCAPABLE: i32 = 76;
@@ -326,7 +327,7 @@ fn fd_read(caller: &mut Caller<'_, HostState>, fd: i32, iovs: i32, count: i32, o
             };
             let mounted = file.mounted.clone();
             let contents = match &mounted {
-                Some(contents) => &contents[..],
+                Some(contents) => contents,
                 None => files.files.get(&file.path).map_or(&[][..], Vec::as_slice),
             };
             let mut read = 0;
@@ -507,6 +508,10 @@ fn open_mounted(
         Mounted::Missing if oflags & OFLAG_CREAT != 0 => return Some(errno::ROFS),
         Mounted::Missing => return Some(errno::NOENT),
         Mounted::Directory => return Some(errno::NOSYS),
+        Mounted::File(_) if oflags & OFLAG_CREAT != 0 && oflags & OFLAG_EXCL != 0 => {
+            return Some(errno::EXIST);
+        }
+        Mounted::File(_) if oflags & OFLAG_DIRECTORY != 0 => return Some(errno::NOTDIR),
         _ if write => return Some(errno::ROFS),
         Mounted::File(contents) => contents.clone(),
     };

@@ -166,8 +166,9 @@ pub fn init_wasm_func_call<T>(
     // SAFETY: `func_entry` stems from a `WasmFuncEntity` owned by `store`, thus the engine
     //         owning the `FuncEntry` outlives this call.
     let func_entry = unsafe { func_entry.get() };
-    let (fuel, features) = store.inner.fuel_and_features();
-    let compiled_func = func_entry.get_or_compile(Some(fuel), features)?;
+    // fwasm: not charged fuel here either (see `compile_or_get_func_entry`).
+    let (_, features) = store.inner.fuel_and_features();
+    let compiled_func = func_entry.get_or_compile(None, features)?;
     let callee_ip = Ip::from(compiled_func.ops());
     let len_local_slots = compiled_func.len_local_slots();
     let len_stack_slots = compiled_func.len_stack_slots();
