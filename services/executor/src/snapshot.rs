@@ -21,7 +21,9 @@
 //! its constant-placed data segments, is kept as an image mapped copy-on-write under each
 //! call's memory instead (`memory_image`): the instance is made over it and only the bytes its
 //! data segments wrote over are put back, so a restore costs the pages a call touches, not
-//! the pages the snapshot holds. Random
+//! the pages the snapshot holds. Taken here, the image holds the data segments' pages as
+//! initialisation left them too, and the instance is made from the module without its
+//! active segments: nothing is written at instantiation, nothing put back. Random
 //! numbers come from the host per call, but a guest PRNG seeded during initialisation starts
 //! every call from the same seed unless the handler reseeds it.
 

@@ -273,18 +273,13 @@ impl Gateway {
         wasm: Bytes,
         settings: Option<FunctionSettings>,
     ) -> Result<UploadReply, ApiError> {
-        names::check_function_ref(user, function)?;
-        check_user(user, "functions")?;
-        if let Some(settings) = &settings {
-            names::check_settings(settings)?;
-        }
-        if wasm.len() > self.config.max_module_bytes {
-            return Err(too_large(
-                "module",
-                wasm.len(),
-                self.config.max_module_bytes,
-            ));
-        }
+        let limit = self.config.max_module_bytes;
+        check_upload(
+            user,
+            function,
+            settings.as_ref(),
+            ("module", wasm.len(), limit),
+        )?;
         let validating = self
             .validations
             .acquire()
@@ -325,14 +320,13 @@ impl Gateway {
         script: Bytes,
         settings: Option<FunctionSettings>,
     ) -> Result<UploadReply, ApiError> {
-        names::check_function_ref(user, function)?;
-        check_user(user, "functions")?;
-        if let Some(settings) = &settings {
-            names::check_settings(settings)?;
-        }
-        if script.len() > python::MAX_SCRIPT_BYTES {
-            return Err(too_large("script", script.len(), python::MAX_SCRIPT_BYTES));
-        }
+        let limit = python::MAX_SCRIPT_BYTES;
+        check_upload(
+            user,
+            function,
+            settings.as_ref(),
+            ("script", script.len(), limit),
+        )?;
         python::check_script(&script).map_err(|problem| {
             ApiError::invalid_argument(format!("{user}/{function} was not uploaded: {problem}"))
         })?;
@@ -737,6 +731,24 @@ fn state_key(user: &str, key: &str) -> StateKey {
         user: user.into(),
         key: key.into(),
     }
+}
+
+/// An upload's names, caller, settings and size (`what`, its length and the limit).
+fn check_upload(
+    user: &str,
+    function: &str,
+    settings: Option<&FunctionSettings>,
+    (what, len, limit): (&str, usize, usize),
+) -> Result<(), ApiError> {
+    names::check_function_ref(user, function)?;
+    check_user(user, "functions")?;
+    if let Some(settings) = settings {
+        names::check_settings(settings)?;
+    }
+    if len > limit {
+        return Err(too_large(what, len, limit));
+    }
+    Ok(())
 }
 
 pub(crate) fn too_large(what: &str, size: usize, limit: usize) -> ApiError {

@@ -410,15 +410,50 @@ async fn upload(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    upload_code(&gateway, (&user, &function), query, body, Code::Module).await
+}
+
+/// Faasm's Python upload (`/p/`): the body is the script; otherwise as [`upload`].
+async fn upload_python(
+    State(gateway): State<Arc<Gateway>>,
+    Path((user, function)): Path<(String, String)>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    upload_code(&gateway, (&user, &function), query, body, Code::Script).await
+}
+
+/// What an upload's body is.
+#[derive(Clone, Copy)]
+enum Code {
+    Module,
+    Script,
+}
+
+async fn upload_code(
+    gateway: &Gateway,
+    (user, function): (&str, &str),
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+    kind: Code,
+) -> Response {
     let settings = match upload_settings(query) {
         Ok(settings) => settings,
         Err(err) => return error_response(err),
     };
-    let wasm = match body_or_error(body, "module", gateway.config().max_module_bytes) {
-        Ok(wasm) => wasm,
+    let (what, limit) = match kind {
+        Code::Module => ("module", gateway.config().max_module_bytes),
+        Code::Script => ("script", fwasm_proto::python::MAX_SCRIPT_BYTES),
+    };
+    let code = match body_or_error(body, what, limit) {
+        Ok(code) => code,
         Err(err) => return error_response(err),
     };
-    match gateway.upload(&user, &function, wasm, settings).await {
+    let uploaded = match kind {
+        Code::Module => gateway.upload(user, function, code, settings).await,
+        Code::Script => gateway.upload_python(user, function, code, settings).await,
+    };
+    match uploaded {
         Ok(reply) if !reply.proxy_id.is_empty() => (
             StatusCode::OK,
             [
@@ -431,35 +466,6 @@ async fn upload(
             ),
         )
             .into_response(),
-        Ok(reply) => (
-            StatusCode::OK,
-            [("x-fwasm-abi", reply.abi)],
-            "Function upload complete\n",
-        )
-            .into_response(),
-        Err(err) => error_response(err),
-    }
-}
-
-/// Faasm's Python upload: the body is the script (settings in the query, as for modules).
-async fn upload_python(
-    State(gateway): State<Arc<Gateway>>,
-    Path((user, function)): Path<(String, String)>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let settings = match upload_settings(query) {
-        Ok(settings) => settings,
-        Err(err) => return error_response(err),
-    };
-    let script = match body_or_error(body, "script", fwasm_proto::python::MAX_SCRIPT_BYTES) {
-        Ok(script) => script,
-        Err(err) => return error_response(err),
-    };
-    match gateway
-        .upload_python(&user, &function, script, settings)
-        .await
-    {
         Ok(reply) => (
             StatusCode::OK,
             [("x-fwasm-abi", reply.abi)],
