@@ -321,6 +321,23 @@ async fn every_way_a_script_fails_is_named_and_the_executor_serves_on() {
     assert_eq!(result.status, CallStatus::Failed as i32);
     assert_eq!(result.failure, FailureKind::Exit as i32);
     assert_eq!(result.return_code, 3);
+    // The traceback is in the call's console output too (its stderr).
+    let request = InvokeRequest {
+        user: "u".into(),
+        function: "failing".into(),
+        input: "raise".into(),
+        ..InvokeRequest::default()
+    };
+    let result = client.invoke(request).await.unwrap().into_inner();
+    let printed = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        printed.starts_with("Traceback (most recent call last):"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("RuntimeError: something went wrong"),
+        "{printed}"
+    );
 
     let (status, body) = call_p(&p, "u/hello", "").await;
     assert_eq!(status, 200, "{body}");

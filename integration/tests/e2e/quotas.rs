@@ -204,6 +204,17 @@ async fn what_a_user_stores_is_held_to_its_quota_and_no_one_elses() {
         refusal.contains("(quota: functions) the user already has its 2 functions"),
         "{refusal}"
     );
+    // A Python function counts as one of the user's functions too.
+    let script = p
+        .http
+        .put(format!("{}/p/full/script", p.upload))
+        .body("def faasm_main():\n    return 0\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 429);
+    let refusal = script.text().await.unwrap();
+    assert!(refusal.contains("(quota: functions)"), "{refusal}");
     p.upload("full/a", echo.clone()).await; // replacing one is no more
     let channel = Channel::from_shared(p.grpc.clone()).unwrap();
     let mut functions = FunctionsClient::new(channel.connect().await.unwrap());
