@@ -160,11 +160,13 @@ def run():
         else:
             _fail(f"{_filename} defines neither faasm_main() nor handle(request)", 1)
     except SystemExit as e:
-        # As Python's own exit: a code that is not an int is printed, and is 1.
+        # As Python's own exit: a code that is not an int is printed, and is 1; an int is
+        # taken modulo 256.
         code = e.code
         if code is not None and not isinstance(code, int):
             print(code, file=sys.stderr)
             _fail(str(code), 1)
+        code = int(code or 0) & 0xFF
     except BaseException as e:
         text = _traceback(e)
         # In the call's console output and, at error level, in its trace.

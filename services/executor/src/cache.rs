@@ -18,6 +18,11 @@ use crate::globals::{exporting_mutable_globals, exporting_table};
 use crate::memory_import::{MEMORY_MODULE, MEMORY_NAME, importing_memory};
 use crate::snapshot::InitPlan;
 
+/// Active data segments of at least this many bytes in all get a module without them, to
+/// make instances over a snapshot's image from (see `data_segments`): about what writing
+/// them twice per call costs as much as a mapping (`snapshot::MAPPED_BEYOND_BYTES`).
+const OVER_IMAGE_BEYOND: usize = 128 << 10;
+
 /// A compiled module, the ABI it speaks and the initialisation it runs, if any.
 #[derive(Clone)]
 pub(crate) struct Compiled {
@@ -81,10 +86,17 @@ impl Compiled {
             (Some(_), Some(_)) => written_at_instantiation(wasm).map_err(|e| e.to_string())?,
             _ => None,
         };
+        // Only worth a second module (and its compilation) when the segments are large
+        // enough to cost a call something to write twice.
         let over_image = match &segments {
-            Some(segments) if !segments.is_empty() => {
-                let bare = without_active_segments(&rewritten).map_err(|e| e.to_string())?;
-                Some(Module::new(engine, &bare).map_err(|e| e.to_string())?)
+            Some(segments) if segments.iter().map(|s| s.len()).sum::<usize>() >= OVER_IMAGE_BEYOND => {
+                without_active_segments(&rewritten)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bare| Module::new(engine, &bare).map_err(|e| e.to_string()))
+                    .inspect_err(|e| {
+                        tracing::warn!(error = %e, "could not make a module without its data segments; its instances write them");
+                    })
+                    .ok()
             }
             _ => None,
         };

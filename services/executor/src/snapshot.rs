@@ -148,8 +148,11 @@ const MAPPED_BEYOND_BYTES: usize = 128 << 10;
 pub(crate) struct Snapshot {
     /// The memory's size in pages.
     pages: u64,
-    /// The pages that differ from a fresh instance's, by index, in order.
+    /// The pages that differ from a fresh instance's, by index, in order (and the data
+    /// segments' pages, changed or not, when its image holds them: `kept_bytes`).
     changed: Vec<(u64, Bytes)>,
+    /// Bytes of `changed` kept though unchanged (see [`Snapshot::keep_pages`]).
+    kept_bytes: usize,
     /// The same pages as an image each call's memory is made over, if they are so kept.
     mapped: Option<Mapped>,
     /// Calls restored over the image.
@@ -204,6 +207,7 @@ impl Snapshot {
         Snapshot {
             pages: memory.size(initialised),
             changed,
+            kept_bytes: 0,
             mapped: None,
             restored_over_image: AtomicU64::new(0),
             globals,
@@ -228,10 +232,7 @@ impl Snapshot {
         if self.changed_bytes() <= MAPPED_BEYOND_BYTES {
             return self;
         }
-        let holds_segments = initialised.is_some();
-        if let Some(initialised) = initialised {
-            self.keep_pages(initialised, &segments);
-        }
+        let holds_segments = initialised.is_some_and(|memory| self.keep_pages(memory, &segments));
         // Up to the last page it changed: the memory beyond reads as zeros in any region. (A
         // call that reads a page the image leaves as a hole fills it in: it may come to hold
         // all of its length, which is what it counts for.)
@@ -263,8 +264,9 @@ impl Snapshot {
         self
     }
 
-    /// Adds the pages of `memory` that `ranges` overlap to the changed ones, changed or not.
-    fn keep_pages(&mut self, memory: &[u8], ranges: &[Range<usize>]) {
+    /// Adds the pages of `memory` that `ranges` overlap to the ones it holds, changed or not:
+    /// whether `memory` had them all.
+    fn keep_pages(&mut self, memory: &[u8], ranges: &[Range<usize>]) -> bool {
         let kept: std::collections::BTreeSet<u64> =
             self.changed.iter().map(|(index, _)| *index).collect();
         let pages = ranges
@@ -273,13 +275,19 @@ impl Snapshot {
             .map(|index| index as u64)
             .filter(|index| !kept.contains(index))
             .collect::<std::collections::BTreeSet<u64>>();
+        let mut all = true;
         for index in pages {
             let at = index as usize * PAGE;
-            if let Some(page) = memory.get(at..at + PAGE) {
-                self.changed.push((index, Bytes::copy_from_slice(page)));
+            match memory.get(at..at + PAGE) {
+                Some(page) => {
+                    self.changed.push((index, Bytes::copy_from_slice(page)));
+                    self.kept_bytes += PAGE;
+                }
+                None => all = false,
             }
         }
         self.changed.sort_by_key(|(index, _)| *index);
+        all
     }
 
     /// Whether its image holds the module's data segments as initialisation left them: an
@@ -366,7 +374,8 @@ impl Snapshot {
 
     /// Bytes of memory that differ from a fresh instance's.
     pub(crate) fn changed_bytes(&self) -> usize {
-        self.changed.iter().map(|(_, page)| page.len()).sum()
+        let held: usize = self.changed.iter().map(|(_, page)| page.len()).sum();
+        held - self.kept_bytes
     }
 
     /// The fuel its initialisation used (0 for one fetched from another executor).
@@ -490,6 +499,7 @@ impl Snapshot {
         Ok(Snapshot {
             pages: image.pages,
             changed,
+            kept_bytes: 0,
             mapped: None,
             restored_over_image: AtomicU64::new(0),
             globals,

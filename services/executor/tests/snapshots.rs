@@ -84,30 +84,38 @@ const LARGE_HANDLE: &str = r#"
     (if (i32.ne (i32.load8_u (i32.const 458751)) (i32.const 0)) (then unreachable))
     (i32.store8 (i32.const 458751) (i32.const 7))"#;
 
-/// A module with three pages and a data segment ("K" at 131172) on the third, which its
-/// initialisation never touches while it fills enough other pages to be mapped.
-const UNTOUCHED_SEGMENT: &str = r#"(module
+/// A module with a 128 KiB data segment of 'K's on its third and fourth pages, which its
+/// initialisation never touches while it fills enough other pages to be mapped: large enough
+/// for its instances over the image to be made without the segment (see `data_segments`).
+fn untouched_segment() -> String {
+    let ks = "K".repeat(131072);
+    format!(
+        r#"(module
     (import "fwasm_v1" "log" (func $log (param i32 i32 i32) (result i32)))
-    (memory (export "memory") 3)
+    (memory (export "memory") 4)
     (data (i32.const 100) "\01\c8\00\00\00\00\00\02\00\00\00hi")
-    (data (i32.const 131172) "K")
+    (data (i32.const 131072) "{ks}")
     (func (export "fwasm_abi_v1"))
     (func (export "fwasm_alloc") (param i32) (result i32) i32.const 1024)
     (func (export "fwasm_init")
         (memory.fill (i32.const 65536) (i32.const 90) (i32.const 65536))
         (drop (memory.grow (i32.const 2)))
-        (memory.fill (i32.const 196608) (i32.const 90) (i32.const 131072)))
+        (memory.fill (i32.const 262144) (i32.const 90) (i32.const 131072)))
     (func (export "fwasm_handle") (param i32 i32) (result i64)
         (if (i32.ne (i32.load8_u (i32.const 131172)) (i32.const 75)) (then unreachable))
+        (if (i32.ne (i32.load8_u (i32.const 262143)) (i32.const 75)) (then unreachable))
         (i32.store8 (i32.const 131172) (i32.const 0))
-        i64.const 429496729613))"#;
+        (i32.store8 (i32.const 262143) (i32.const 0))
+        i64.const 429496729613))"#
+    )
+}
 
 #[tokio::test]
 async fn a_data_segment_initialisation_left_alone_is_in_the_image_calls_are_made_over() {
     let h = Harness::new(Limits::default()).await;
     // Each call finds the segment's byte, then clears it: the next must find it again.
     for _ in 0..4 {
-        let result = h.run_as("u", UNTOUCHED_SEGMENT).await;
+        let result = h.run_as("u", &untouched_segment()).await;
         assert_eq!(result.status(), CallStatus::Success, "{result:?}");
         assert_eq!(&result.output[..], b"hi");
     }

@@ -507,10 +507,8 @@ fn open_mounted(
         Mounted::Elsewhere => return None,
         Mounted::Missing if oflags & OFLAG_CREAT != 0 => return Some(errno::ROFS),
         Mounted::Missing => return Some(errno::NOENT),
+        _ if oflags & OFLAG_CREAT != 0 && oflags & OFLAG_EXCL != 0 => return Some(errno::EXIST),
         Mounted::Directory => return Some(errno::NOSYS),
-        Mounted::File(_) if oflags & OFLAG_CREAT != 0 && oflags & OFLAG_EXCL != 0 => {
-            return Some(errno::EXIST);
-        }
         Mounted::File(_) if oflags & OFLAG_DIRECTORY != 0 => return Some(errno::NOTDIR),
         _ if write => return Some(errno::ROFS),
         Mounted::File(contents) => contents.clone(),
