@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod leases;
 pub mod metrics;
 pub mod names;
+pub mod outbound;
 pub mod outcome;
 pub mod pubsub;
 pub mod python;

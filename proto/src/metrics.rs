@@ -27,6 +27,9 @@ pub const SNAPSHOTS_FETCHED: &str = "fwasm_snapshots_fetched_total";
 /// Snapshots (taken or fetched) kept as an image mapped copy-on-write under each call's
 /// memory, rather than copied into it, once per executor and function.
 pub const SNAPSHOTS_MAPPED: &str = "fwasm_snapshots_mapped_total";
+/// Outbound HTTP requests functions sent (or tried to: `outcome` "failed" for those refused
+/// or that got no response).
+pub const OUTBOUND_REQUESTS: &str = "fwasm_outbound_requests_total";
 /// Calls an executor holds right now: running, queued for a worker, or parked.
 pub const LIVE_CALLS: &str = "fwasm_executor_live_calls";
 /// Calls waiting for a worker thread.
@@ -138,6 +141,8 @@ pub struct Meters {
     pub events_accepted: metrics::Counter,
     pub events_refused: metrics::Counter,
     pub event_calls: metrics::Counter,
+    pub outbound_requests: metrics::Counter,
+    pub outbound_failures: metrics::Counter,
 }
 
 /// The process's metric handles (installing the recorder first).
@@ -169,6 +174,8 @@ pub fn meters() -> &'static Meters {
             events_accepted: metrics::counter!(EVENTS, "outcome" => "accepted"),
             events_refused: metrics::counter!(EVENTS, "outcome" => "refused"),
             event_calls: metrics::counter!(EVENT_CALLS),
+            outbound_requests: metrics::counter!(OUTBOUND_REQUESTS, "outcome" => "answered"),
+            outbound_failures: metrics::counter!(OUTBOUND_REQUESTS, "outcome" => "failed"),
         }
     })
 }

@@ -126,6 +126,8 @@ pub fn check_cmdline(cmdline: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The most hosts a function's allow-list names.
+pub const MAX_ALLOW_HOSTS: usize = 64;
 /// Most environment variables a function may set.
 pub const MAX_ENV_VARS: usize = 256;
 /// Most bytes of environment (names and values) a function may set.
@@ -134,6 +136,17 @@ pub const MAX_ENV_BYTES: usize = 64 << 10;
 /// A function's settings: environment names are non-empty without `=` or NUL, values have no
 /// NUL (a C program's environment could not hold them), and all of it stays small.
 pub fn check_settings(settings: &crate::pb::FunctionSettings) -> Result<(), ApiError> {
+    if settings.allow_hosts.len() > MAX_ALLOW_HOSTS {
+        return Err(ApiError::invalid_argument(format!(
+            "{} allowed hosts is over the limit of {MAX_ALLOW_HOSTS}",
+            settings.allow_hosts.len()
+        )));
+    }
+    for entry in &settings.allow_hosts {
+        entry
+            .parse::<crate::outbound::HostPattern>()
+            .map_err(|e| ApiError::invalid_argument(format!("invalid allowed host: {e}")))?;
+    }
     let env = &settings.env;
     if env.len() > MAX_ENV_VARS {
         return Err(ApiError::invalid_argument(format!(
@@ -173,6 +186,7 @@ mod settings_tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            ..FunctionSettings::default()
         }
     }
 

@@ -2,6 +2,7 @@
 //! fall back to stderr, and chaining and state report that they need the host, so guest crates
 //! can be tested natively.
 
+pub(crate) mod http;
 pub(crate) mod sidecar;
 pub(crate) mod state;
 

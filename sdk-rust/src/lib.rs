@@ -77,6 +77,7 @@ mod chain;
 mod error;
 mod exports;
 mod host;
+pub mod http;
 pub mod log;
 mod publish;
 mod request;

@@ -663,6 +663,7 @@ async fn a_binary_of_faasms_toolchain_runs_on_its_raw_host_interface() {
         wasm: wasm.into(),
         settings: Some(fwasm_proto::pb::FunctionSettings {
             env: [("MY_FLAG".to_string(), "on".to_string())].into(),
+            ..Default::default()
         }),
         python: false,
     };

@@ -11,6 +11,7 @@ mod files;
 mod http_api;
 mod isolation;
 mod mpi;
+mod outbound;
 mod proxy_wasm;
 mod public_grpc;
 mod pubsub;

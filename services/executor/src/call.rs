@@ -679,6 +679,7 @@ impl Instantiating<'_> {
         let mut host = HostState::new(self.limits, io, chaining, state, files);
         host.entry = adapter.entry();
         host.sidecar = CallSidecar::new(self.guest.sidecar);
+        host.outbound = crate::host::outbound::CallOutbound::new(self.call, self.limits);
         host.mpi = CallMpi::new(self.call);
         let mut store = Store::new(self.module.engine(), host);
         store.limiter(|host| &mut host.limiter);

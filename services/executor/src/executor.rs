@@ -45,6 +45,7 @@ use crate::local_calls::{LocalCall, LocalCalls};
 use crate::memory_pool::MemoryPool;
 use crate::mpi::answered_here::{Entering, collective_here, receive_here};
 use crate::mpi::{RemoteWorld, WorldHandle, Worlds};
+use crate::outbound::Outbound;
 use crate::parked::{ParkedCall, ParkedCount};
 use crate::pool::WorkerPool;
 use crate::python::{self, PythonRuntime};
@@ -121,6 +122,8 @@ struct Inner {
     python: Option<Arc<PythonRuntime>>,
     interpreter: tokio::sync::OnceCell<Compiled>,
     python_started: std::sync::Mutex<Option<Arc<Snapshot>>>,
+    /// Functions' outbound HTTP requests (see `outbound`).
+    outbound: Outbound,
 }
 
 /// How a function's snapshot is taken.
@@ -216,6 +219,7 @@ impl Executor {
                 python: config.python,
                 interpreter: tokio::sync::OnceCell::new(),
                 python_started: std::sync::Mutex::default(),
+                outbound: Outbound::new(config.allow_outbound),
             }
         });
         Self { inner }
@@ -1037,6 +1041,44 @@ impl Inner {
                 Some(sidecar) => sidecar.send(request, parent.deadline).await,
                 None => Err(Refusal::new(HostStatus::Unavailable, NO_SIDECAR)),
             },
+            Fetch::Http { request, allowed } => {
+                let name = format!("{}/{}", parent.user, parent.function);
+                let meters = fwasm_proto::metrics::meters();
+                let span = tracing::info_span!(
+                    "outbound.request",
+                    http.method = %request.method,
+                    url = %request.url,
+                    http.status = tracing::field::Empty,
+                );
+                let sending = async {
+                    let url = self.outbound.check(request, &name, allowed)?;
+                    let response = self.outbound.send(url, request, parent.time_left()).await?;
+                    tracing::Span::current().record("http.status", response.status);
+                    Ok(response)
+                };
+                let sent: Result<_, Refusal> = sending.instrument(span).await;
+                let response = match sent {
+                    Ok(response) => {
+                        meters.outbound_requests.increment(1);
+                        response
+                    }
+                    Err(refused) => {
+                        meters.outbound_failures.increment(1);
+                        return Err(refused);
+                    }
+                };
+                let headers = response
+                    .headers
+                    .iter()
+                    .map(|(name, value)| fwasm_abi::Header { name, value })
+                    .collect();
+                let envelope = fwasm_abi::Response {
+                    status: response.status,
+                    headers,
+                    body: &response.body,
+                };
+                Ok(Bytes::from(envelope.encode()))
+            }
         }
     }
 

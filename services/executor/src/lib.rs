@@ -22,6 +22,7 @@ mod memory_image;
 mod memory_import;
 mod memory_pool;
 mod mpi;
+mod outbound;
 mod parked;
 mod pool;
 mod python;
@@ -84,6 +85,10 @@ pub struct ExecutorConfig {
     /// The Python runtime Python functions run in (`scripts/build-python`); without one,
     /// their calls fail saying how to get it.
     pub python: Option<Arc<PythonRuntime>>,
+    /// The hosts any function may be allowed to reach over the network (`--allow-outbound`):
+    /// a function reaches those its own allow-list names that these match too. None by
+    /// default.
+    pub allow_outbound: Vec<fwasm_proto::outbound::HostPattern>,
 }
 
 impl Default for ExecutorConfig {
@@ -102,6 +107,7 @@ impl Default for ExecutorConfig {
             tls: None,
             lease_chained_calls: false,
             python: None,
+            allow_outbound: Vec::new(),
         }
     }
 }

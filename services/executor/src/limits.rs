@@ -27,6 +27,8 @@ pub struct Limits {
     pub max_stdout_bytes: usize,
     /// Most ranks in an MPI world a call starts.
     pub max_mpi_world_size: u32,
+    /// Most outbound HTTP requests one call may send.
+    pub max_outbound_requests: u32,
 }
 
 impl Default for Limits {
@@ -43,6 +45,7 @@ impl Default for Limits {
             max_state_value_bytes: 16 << 20,
             max_stdout_bytes: 1 << 20,
             max_mpi_world_size: 64,
+            max_outbound_requests: 100,
         }
     }
 }

@@ -36,6 +36,11 @@ enum Command {
         /// An environment variable its calls see, as KEY=VALUE (repeat for more).
         #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
         env: Vec<(String, String)>,
+        /// A host its calls may reach over the network, as HOST:PORT (`*.example.com:443`
+        /// for subdomains, `:*` for any port; repeat for more), within what the platform
+        /// allows (`--allow-outbound`). None by default.
+        #[arg(long = "allow-host", value_name = "HOST:PORT")]
+        allow_hosts: Vec<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -336,6 +341,8 @@ struct UpArgs {
     #[command(flatten)]
     python: service_commands::PythonArgs,
     #[command(flatten)]
+    outbound: service_commands::OutboundArgs,
+    #[command(flatten)]
     auth: service_commands::AuthArgs,
     #[command(flatten)]
     quotas: service_commands::QuotaArgs,
@@ -374,10 +381,12 @@ async fn run() -> anyhow::Result<()> {
             target,
             file,
             env,
+            allow_hosts,
             server,
         } => {
-            let settings = (!env.is_empty()).then(|| FunctionSettings {
+            let settings = (!env.is_empty() || !allow_hosts.is_empty()).then(|| FunctionSettings {
                 env: env.into_iter().collect(),
+                allow_hosts,
             });
             let out = &mut std::io::stdout();
             fwasm::client::upload_with_settings(&server, &target, &file, settings, out).await
@@ -546,6 +555,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             max_snapshot_bytes: args.max_snapshot_mib << 20,
             sidecar: args.sidecar.config(),
             python: args.python.load()?,
+            allow_outbound: args.outbound.allow_outbound.clone(),
             ..defaults
         },
         gateway: GatewayConfig {

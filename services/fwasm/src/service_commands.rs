@@ -13,6 +13,7 @@ use fwasm::serve::{
 };
 use fwasm_executor::{ExecutorConfig, PythonRuntime, SidecarConfig};
 use fwasm_gateway::GatewayConfig;
+use fwasm_proto::outbound::HostPattern;
 use fwasm_proto::tls::Tls;
 use fwasm_scheduler::{ExecutorEndpoint, SchedulerConfig};
 use fwasm_state::StateConfig;
@@ -202,6 +203,8 @@ pub struct ExecutorService {
     sidecar: SidecarArgs,
     #[command(flatten)]
     python: PythonArgs,
+    #[command(flatten)]
+    outbound: OutboundArgs,
     #[command(flatten)]
     mesh: MeshArgs,
     #[command(flatten)]
@@ -395,6 +398,22 @@ impl AuthArgs {
     }
 }
 
+/// `--allow-outbound HOST:PORT`, of `up` and `executor`.
+#[derive(Args)]
+pub struct OutboundArgs {
+    /// A host functions may be allowed to reach over the network, as HOST:PORT
+    /// (`*.example.com:443`, `*:443`, `10.0.0.7:*`; repeat for more): a function reaches the
+    /// hosts its own allow-list names (`fwasm upload --allow-host`) that these match too.
+    /// None by default: no function reaches anything.
+    #[arg(long = "allow-outbound", env = "FWASM_ALLOW_OUTBOUND", value_name = "HOST:PORT",
+          value_delimiter = ',', value_parser = parse_host_pattern)]
+    pub allow_outbound: Vec<HostPattern>,
+}
+
+fn parse_host_pattern(entry: &str) -> Result<HostPattern, String> {
+    entry.parse()
+}
+
 /// `--python-home DIR`, of `up` and `executor`.
 #[derive(Args)]
 pub struct PythonArgs {
@@ -512,6 +531,7 @@ pub async fn executor(args: ExecutorService) -> anyhow::Result<()> {
         sidecar: args.sidecar.config(),
         tls: args.mesh.load(bound)?,
         python: args.python.load()?,
+        allow_outbound: args.outbound.allow_outbound,
         ..defaults
     };
     tracing::info!(%id, %advertise, scheduler = %args.scheduler, "executor starting");

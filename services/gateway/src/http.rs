@@ -497,9 +497,11 @@ fn settings_from_query(pairs: Vec<(String, String)>) -> Result<Option<FunctionSe
                 };
                 settings.env.insert(key.to_string(), value.to_string());
             }
+            "allow_host" => settings.allow_hosts.push(value),
             other => {
                 return Err(ApiError::invalid_argument(format!(
-                    "unknown upload setting {other:?}; the settings are env=KEY=VALUE"
+                    "unknown upload setting {other:?}; the settings are env=KEY=VALUE and \
+                     allow_host=HOST:PORT"
                 )));
             }
         }

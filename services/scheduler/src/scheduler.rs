@@ -1071,6 +1071,7 @@ mod tests {
             size: 1,
             settings: Some(FunctionSettings {
                 env: [("K".to_string(), "v".to_string())].into(),
+                ..FunctionSettings::default()
             }),
         };
         s.function_updated(info.clone()).await.unwrap();

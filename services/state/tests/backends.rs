@@ -1128,6 +1128,7 @@ async fn functions_and_modules_round_trip(store: Arc<dyn Backend>) {
     let with_env = FunctionRecord {
         settings: Some(fwasm_proto::pb::FunctionSettings {
             env: [("GREETING".to_string(), "hi there".to_string())].into(),
+            ..Default::default()
         }),
         ..record("h2", 100_000)
     };

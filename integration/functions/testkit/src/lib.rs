@@ -34,9 +34,32 @@ fn handle(req: Request) -> Response {
         "appender" => state::appender(&req),
         "state" => state::script(&req),
         "publisher" => publisher(&req),
+        "fetch" => fetch(&req),
         "subscriber" => subscriber(&req),
         "sidecar" => sidecar::script(&req),
         other => Response::new(404, format!("testkit has no behaviour named {other}")),
+    }
+}
+
+/// Sends the outbound request "METHOD URL [BODY]" (with the header `x-test: testkit`):
+/// "STATUS X-REPLY LENGTH PREFIX" (the `x-reply` header or "-", the body's length and its
+/// first 32 bytes), or "error: WHY".
+fn fetch(req: &Request) -> Response {
+    use fwasm_sdk::http;
+    let text = String::from_utf8_lossy(req.body());
+    let mut words = text.splitn(3, ' ');
+    let (method, url) = (words.next().unwrap_or("GET"), words.next().unwrap_or(""));
+    let request = http::Request::new(method, url)
+        .header("x-test", "testkit")
+        .body(words.next().unwrap_or("").as_bytes().to_vec());
+    match http::send(&request) {
+        Ok(reply) => {
+            let body = reply.body();
+            let prefix = String::from_utf8_lossy(&body[..body.len().min(32)]).into_owned();
+            let x_reply = reply.header("x-reply").unwrap_or("-");
+            Response::ok(format!("{} {x_reply} {} {prefix}", reply.status(), body.len()))
+        }
+        Err(err) => Response::ok(format!("error: {err}")),
     }
 }
 

@@ -13,7 +13,8 @@ use wasmi::{Caller, Instance, Linker, Memory, Module, Store, Val, ValType};
 
 use super::{
     Abi, Adapter, EXPORT_FAASM_MARKER, Ended, Entry, ImportSignature, Next, ValidationError, Vals,
-    check_output, expect_func, expect_imports, expect_memory, exports, sidecar, wasi_preview1,
+    check_output, expect_func, expect_imports, expect_memory, exports, http, sidecar,
+    wasi_preview1,
 };
 use crate::call::{Context, Failure};
 use crate::host::memory::{Args, copy_out, cut_message, guest_slice};
@@ -25,7 +26,7 @@ use crate::host::{HostState, chaining, io, publishing};
 pub(crate) struct FwasmV1;
 
 /// What a v1 module may import, for the message about one it may not.
-const PROVIDES: &str = "it provides the `fwasm_v1` imports, the sidecar's `fwasm_sidecar`, MPI's \
+const PROVIDES: &str = "it provides the `fwasm_v1` imports, the sidecar's `fwasm_sidecar`, outbound HTTP's `fwasm_http`, MPI's \
 `env.MPI_*` (sdk-c's mpi.h) and WASI preview1, `wasi_snapshot_preview1`";
 
 impl Adapter for FwasmV1 {
@@ -92,6 +93,7 @@ impl Adapter for FwasmV1 {
             .iter()
             .copied()
             .chain(sidecar::IMPORTS.iter().copied())
+            .chain(http::IMPORTS.iter().copied())
             .chain(mpi::signatures())
             .chain(wasi_preview1::signatures());
         expect_imports(module, known, PROVIDES)
@@ -100,6 +102,7 @@ impl Adapter for FwasmV1 {
     fn define_imports(&self, linker: &mut Linker<HostState>) {
         define_imports(linker);
         sidecar::define_imports(linker);
+        http::define_imports(linker);
         mpi::define(linker);
         wasi_preview1::define_imports(linker);
     }

@@ -10,6 +10,7 @@
 
 pub(crate) mod faasm_host;
 pub(crate) mod fwasm_v1;
+pub(crate) mod http;
 pub(crate) mod proxy_wasm;
 pub(crate) mod sidecar;
 pub(crate) mod wasi_command;
@@ -171,6 +172,24 @@ pub(crate) const ADAPTERS: &[&dyn Adapter] = &[
     &faasm_host::FaasmHost,
     &wasi_command::WasiCommand,
 ];
+
+/// `MODULE.last_error(buf, buf_len) -> i32`: the last refusal's message, as
+/// `fwasm_v1.last_error` (for the import modules every ABI's guests may use).
+pub(crate) fn define_last_error(linker: &mut Linker<HostState>, module: &'static str) {
+    linker
+        .func_wrap(
+            module,
+            "last_error",
+            |mut caller: wasmi::Caller<'_, HostState>, ptr: i32, len: i32| -> i32 {
+                let message = caller.data().last_error.clone().unwrap_or_default();
+                match crate::host::memory::copy_out(&mut caller, message.as_bytes(), ptr, len) {
+                    Ok(total) => total as i32,
+                    Err(status) => status.code(),
+                }
+            },
+        )
+        .expect("last_error is defined once per module");
+}
 
 /// The adapter that runs modules of `abi`.
 pub(crate) fn adapter(abi: Abi) -> &'static dyn Adapter {
@@ -537,7 +556,7 @@ mod tests {
         let err = check(&GOOD.replace("\"fwasm_v1\" \"log\"", "\"env\" \"mystery\"")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "module imports `env.mystery`, which fwasm does not provide (it provides the `fwasm_v1` imports, the sidecar's `fwasm_sidecar`, MPI's `env.MPI_*` (sdk-c's mpi.h) and WASI preview1, `wasi_snapshot_preview1`)"
+            "module imports `env.mystery`, which fwasm does not provide (it provides the `fwasm_v1` imports, the sidecar's `fwasm_sidecar`, outbound HTTP's `fwasm_http`, MPI's `env.MPI_*` (sdk-c's mpi.h) and WASI preview1, `wasi_snapshot_preview1`)"
         );
     }
 
@@ -783,6 +802,7 @@ mod tests {
                 fwasm_v1::V1_IMPORTS
                     .iter()
                     .chain(sidecar::IMPORTS)
+                    .chain(http::IMPORTS)
                     .copied()
                     .chain(wasi_preview1::signatures())
                     .collect(),
@@ -791,6 +811,7 @@ mod tests {
                 Abi::WasiCommand,
                 wasi_preview1::signatures()
                     .chain(sidecar::IMPORTS.iter().copied())
+                    .chain(http::IMPORTS.iter().copied())
                     .collect(),
             ),
             (
@@ -798,6 +819,7 @@ mod tests {
                 proxy_wasm::IMPORTS
                     .iter()
                     .chain(sidecar::IMPORTS)
+                    .chain(http::IMPORTS)
                     .copied()
                     .chain(wasi_preview1::signatures())
                     .collect(),

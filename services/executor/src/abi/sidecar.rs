@@ -204,17 +204,5 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
             },
         )
         .expect("answer is defined once");
-    linker
-        .func_wrap(
-            MODULE,
-            "last_error",
-            |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> i32 {
-                let message = caller.data().last_error.clone().unwrap_or_default();
-                match copy_out(&mut caller, message.as_bytes(), ptr, len) {
-                    Ok(total) => total as i32,
-                    Err(status) => status.code(),
-                }
-            },
-        )
-        .expect("last_error is defined once");
+    super::define_last_error(linker, MODULE);
 }

@@ -10,7 +10,10 @@ use wasmi::{Memory, Store};
 
 use super::HostState;
 use super::park::Refusal;
+use crate::outbound::OutboundRequest;
 use crate::sidecar::SidecarRequest;
+use fwasm_proto::outbound::HostPattern;
+use std::sync::Arc;
 
 /// What a parked call waits to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +24,11 @@ pub(crate) enum Fetch {
     Invoke { function: String, input: Bytes },
     /// A request to the executor's sidecar.
     Sidecar(SidecarRequest),
+    /// An outbound HTTP request, to check against the function's allow-list and send.
+    Http {
+        request: OutboundRequest,
+        allowed: Arc<[HostPattern]>,
+    },
 }
 
 /// What the call does with the fetched bytes: the import's return value.

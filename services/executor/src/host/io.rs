@@ -260,6 +260,7 @@ mod tests {
                     ("A".into(), "x=1".into()),
                 ]
                 .into(),
+                ..FunctionSettings::default()
             }),
             ..Call::default()
         }

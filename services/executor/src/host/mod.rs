@@ -13,6 +13,7 @@ pub(crate) mod io;
 pub(crate) mod local_state;
 pub(crate) mod memory;
 pub(crate) mod mpi;
+pub(crate) mod outbound;
 pub(crate) mod park;
 pub(crate) mod publishing;
 pub(crate) mod sidecar;
@@ -66,6 +67,7 @@ pub(crate) struct HostState {
     /// What the call's ABI keeps between the callbacks it makes (proxy-wasm's buffers).
     pub(crate) abi_state: Option<Box<dyn Any + Send>>,
     pub(crate) sidecar: CallSidecar,
+    pub(crate) outbound: outbound::CallOutbound,
     pub(crate) mpi: mpi::CallMpi,
     /// Set when a parked op's failure ends the call (an MPI world that broke): the call fails
     /// with it as it resumes, even if its time ran out meanwhile.
@@ -111,6 +113,7 @@ impl HostState {
             files,
             abi_state: None,
             sidecar: CallSidecar::new(false),
+            outbound: outbound::CallOutbound::new(&fwasm_proto::pb::Call::default(), limits),
             mpi: mpi::CallMpi::new(&fwasm_proto::pb::Call::default()),
             op_failure: None,
             region: None,

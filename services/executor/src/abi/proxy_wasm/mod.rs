@@ -19,7 +19,7 @@ use wasmi::{Instance, Linker, Memory, Module, Store, Val, ValType};
 
 use super::{
     Abi, Adapter, Ended, Entry, Next, ValidationError, expect_func, expect_imports, expect_memory,
-    exports, sidecar, wasi_preview1,
+    exports, http, sidecar, wasi_preview1,
 };
 use crate::call::{Context, Failure};
 use crate::host::HostState;
@@ -134,6 +134,7 @@ impl Adapter for ProxyWasm {
         let known = IMPORTS
             .iter()
             .chain(sidecar::IMPORTS)
+            .chain(http::IMPORTS)
             .copied()
             .chain(wasi_preview1::signatures());
         expect_imports(module, known, PROVIDES)
@@ -142,6 +143,7 @@ impl Adapter for ProxyWasm {
     fn define_imports(&self, linker: &mut Linker<HostState>) {
         imports::define_imports(linker);
         sidecar::define_imports(linker);
+        http::define_imports(linker);
         wasi_preview1::define_imports(linker);
     }
 

@@ -1,0 +1,248 @@
+//! Functions' outbound HTTP (the `fwasm_http` imports): requests a call sends to the hosts its
+//! function's allow-list names (`fwasm upload --allow-host`), within the platform's own
+//! (`--allow-outbound`), deny by default. The executor sends them on its async runtime (the
+//! call parks, holding no thread), over one pool of connections reused across calls.
+//!
+//! A name resolves only to public addresses: loopback, private, link-local and cloud metadata
+//! addresses are reached only through an allow-list entry that names the address itself. The
+//! check is made on the addresses the connection is made to (the client's resolver drops the
+//! others), so a name cannot be rebound to one between a check and the connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fwasm_abi::HostStatus;
+use fwasm_proto::outbound::{HostPattern, special_address};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use crate::host::park::Refusal;
+
+/// The longest an outbound request may take, whatever time its call has left.
+pub(crate) const MAX_REQUEST_TIME: Duration = Duration::from_secs(30);
+/// How long before its call's deadline a request gives up, so the call still hears why.
+const BEFORE_DEADLINE: Duration = Duration::from_millis(100);
+
+/// A request a call sends, checked against its allow-list and the platform's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OutboundRequest {
+    pub(crate) method: String,
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Bytes,
+    /// The most bytes of response body the call takes.
+    pub(crate) max_response_bytes: usize,
+}
+
+/// The executor's side: the platform's allow-list and the client.
+pub(crate) struct Outbound {
+    platform: Arc<[HostPattern]>,
+    client: reqwest::Client,
+}
+
+/// What a request gets back.
+pub(crate) struct OutboundResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Bytes,
+}
+
+impl Outbound {
+    pub(crate) fn new(platform: Vec<HostPattern>) -> Self {
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(PublicOnly))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .expect("a client without TLS or proxies always builds");
+        Outbound {
+            platform: platform.into(),
+            client,
+        }
+    }
+
+    /// Checks `request` against `allowed` (the function's entries) and the platform's: the
+    /// parsed URL, or why it is refused.
+    pub(crate) fn check(
+        &self,
+        request: &OutboundRequest,
+        function: &str,
+        allowed: &[HostPattern],
+    ) -> Result<reqwest::Url, Refusal> {
+        let refused = |why: String| Refusal::new(HostStatus::PermissionDenied, why);
+        let url = reqwest::Url::parse(&request.url).map_err(|e| {
+            Refusal::new(
+                HostStatus::InvalidArgument,
+                format!("{:?} is not a URL: {e}", request.url),
+            )
+        })?;
+        match url.scheme() {
+            "http" => {}
+            "https" => {
+                return Err(Refusal::new(
+                    HostStatus::Unavailable,
+                    "https is not supported yet: only http URLs",
+                ));
+            }
+            other => {
+                return Err(Refusal::new(
+                    HostStatus::InvalidArgument,
+                    format!("{other}: URLs is not a scheme fwasm sends (http)"),
+                ));
+            }
+        }
+        let host = url.host_str().unwrap_or_default().to_string();
+        let port = url.port_or_known_default().unwrap_or(80);
+        if !allowed.iter().any(|entry| entry.matches(&host, port)) {
+            return Err(refused(format!(
+                "outbound request to {host}:{port} refused: {function} may not reach it (upload \
+                 it with --allow-host {host}:{port})"
+            )));
+        }
+        if !self.platform.iter().any(|entry| entry.matches(&host, port)) {
+            return Err(refused(format!(
+                "outbound request to {host}:{port} refused: the platform does not allow it \
+                 (the executor's --allow-outbound)"
+            )));
+        }
+        Ok(url)
+    }
+
+    /// Sends a checked request within `time`, the time its call has left (less a moment, and
+    /// at most [`MAX_REQUEST_TIME`]), with the call's trace context.
+    pub(crate) async fn send(
+        &self,
+        url: reqwest::Url,
+        request: &OutboundRequest,
+        time: Duration,
+    ) -> Result<OutboundResponse, Refusal> {
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+            Refusal::new(
+                HostStatus::InvalidArgument,
+                format!("{:?} is not an HTTP method", request.method),
+            )
+        })?;
+        let target = format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or(80)
+        );
+        let mut builder = self
+            .client
+            .request(method, url)
+            .timeout(time.saturating_sub(BEFORE_DEADLINE).min(MAX_REQUEST_TIME))
+            .body(request.body.clone());
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        // The called service joins the call's trace.
+        for (name, value) in fwasm_proto::trace::current_context() {
+            builder = builder.header(name, value);
+        }
+        let failed = |e: reqwest::Error| failure(&target, e);
+        let mut response = builder.send().await.map_err(failed)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.to_string(), value)
+            })
+            .collect();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            if body.len() + chunk.len() > request.max_response_bytes {
+                return Err(Refusal::new(
+                    HostStatus::LimitExceeded,
+                    format!(
+                        "the response from {target} is over the call's limit of {} bytes",
+                        request.max_response_bytes
+                    ),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body: body.into(),
+        })
+    }
+}
+
+/// The refusal for a request that failed on its way.
+fn failure(target: &str, error: reqwest::Error) -> Refusal {
+    if error.is_timeout() {
+        return Refusal::new(
+            HostStatus::Timeout,
+            format!("the request to {target} took longer than the call allows"),
+        );
+    }
+    // The resolver's own refusal names the addresses it dropped.
+    let mut source: Option<&dyn std::error::Error> = Some(&error);
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<NoPublicAddress>() {
+            return Refusal::new(HostStatus::PermissionDenied, refused.to_string());
+        }
+        source = cause.source();
+    }
+    Refusal::new(
+        HostStatus::Unavailable,
+        format!("the request to {target} failed: {}", error_chain(&error)),
+    )
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Resolves names to their public addresses only.
+struct PublicOnly;
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{name} resolves only to addresses no name may lead to ({why}); to reach one, allow the \
+     address itself"
+)]
+struct NoPublicAddress {
+    name: String,
+    why: String,
+}
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        let name = name.as_str().to_string();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let (public, special): (Vec<SocketAddr>, Vec<SocketAddr>) = found
+                .into_iter()
+                .partition(|addr| special_address(addr.ip()).is_none());
+            if public.is_empty() && !special.is_empty() {
+                let why = special
+                    .iter()
+                    .map(|addr| {
+                        format!(
+                            "{} is {}",
+                            addr.ip(),
+                            special_address(addr.ip()).unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(Box::new(NoPublicAddress { name, why }) as _);
+            }
+            Ok(Box::new(public.into_iter()) as Addrs)
+        })
+    }
+}
