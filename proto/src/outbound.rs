@@ -4,7 +4,7 @@
 //! itself.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// One allow-list entry: `api.example.com:443`, `*.example.com:443` (the domain's subdomains),
@@ -39,6 +39,9 @@ impl FromStr for HostPattern {
                 _ => return Err(bad("the port is not 1 to 65535 or *")),
             },
         };
+        if host.contains(':') && !host.starts_with('[') {
+            return Err(bad("an IPv6 address goes in brackets, as [::1]:80"));
+        }
         let host = if host == "*" {
             HostMatch::Any
         } else if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
@@ -89,6 +92,11 @@ impl fmt::Display for HostPattern {
 }
 
 impl HostPattern {
+    /// Whether the entry names `address` itself on `port` (`*` or a name does not).
+    pub fn names_address(&self, address: IpAddr, port: u16) -> bool {
+        self.host == HostMatch::Address(address) && self.port.is_none_or(|own| own == port)
+    }
+
     /// Whether a request to `host` (a name or an address, as in its URL) on `port` matches.
     pub fn matches(&self, host: &str, port: u16) -> bool {
         if self.port.is_some_and(|own| own != port) {
@@ -109,50 +117,74 @@ impl HostPattern {
     }
 }
 
-/// Why no name may lead to `address`, if none may: it is not a public address.
+/// Why no name may lead to `address`, if none may: it is not a public address (nor one that
+/// carries a non-public IPv4 address inside it).
 pub fn special_address(address: IpAddr) -> Option<&'static str> {
-    let address = match address {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
-    };
     match address {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            if v4.is_loopback() {
-                Some("a loopback address")
-            } else if v4 == std::net::Ipv4Addr::new(169, 254, 169, 254)
-                || v4 == std::net::Ipv4Addr::new(100, 100, 100, 200)
-            {
-                Some("a cloud metadata endpoint")
-            } else if v4.is_link_local() {
-                Some("a link-local address")
-            } else if v4.is_private() || (a == 100 && (64..128).contains(&b)) {
-                Some("a private address")
-            } else if v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || a == 0 {
-                Some("not a unicast address")
-            } else {
-                None
-            }
+        IpAddr::V4(v4) => special_v4(v4),
+        IpAddr::V6(v6) => special_v6(v6),
+    }
+}
+
+fn special_v4(v4: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, c, _] = v4.octets();
+    if v4.is_loopback() {
+        Some("a loopback address")
+    } else if v4 == Ipv4Addr::new(169, 254, 169, 254)
+        || v4 == Ipv4Addr::new(100, 100, 100, 200)
+        || v4 == Ipv4Addr::new(192, 0, 0, 192)
+    {
+        Some("a cloud metadata endpoint")
+    } else if v4.is_link_local() {
+        Some("a link-local address")
+    } else if v4.is_private()
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b == 18 || b == 19))
+    {
+        Some("a private address")
+    } else if v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || a == 0 || a >= 240 {
+        Some("not a unicast address")
+    } else {
+        None
+    }
+}
+
+/// The metadata endpoint of AWS over IPv6.
+const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+
+fn special_v6(v6: Ipv6Addr) -> Option<&'static str> {
+    let s = v6.segments();
+    let embedded = |high: u16, low: u16| Ipv4Addr::from(((high as u32) << 16) | low as u32);
+    if v6.is_loopback() {
+        return Some("a loopback address");
+    }
+    if v6 == AWS_METADATA_V6 {
+        return Some("a cloud metadata endpoint");
+    }
+    // IPv4 addresses inside IPv6 ones (mapped, compatible, NAT64, 6to4) are judged as IPv4.
+    let inner = match s {
+        [0, 0, 0, 0, 0, 0xffff, high, low] | [0, 0, 0, 0, 0, 0, high, low] => {
+            Some(embedded(high, low))
         }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            if v6.is_loopback() {
-                Some("a loopback address")
-            } else if v6 == "fd00:ec2::254".parse::<std::net::Ipv6Addr>().unwrap_or(v6) {
-                Some("a cloud metadata endpoint")
-            } else if first & 0xffc0 == 0xfe80 {
-                Some("a link-local address")
-            } else if first & 0xfe00 == 0xfc00 {
-                Some("a private address")
-            } else if v6.is_unspecified() || v6.is_multicast() {
-                Some("not a unicast address")
-            } else {
-                None
-            }
-        }
+        [0x64, 0xff9b, 0, 0, 0, 0, high, low] => Some(embedded(high, low)),
+        [0x64, 0xff9b, 1, ..] => return Some("a private address"),
+        [0x2002, high, low, ..] => Some(embedded(high, low)),
+        _ => None,
+    };
+    if let Some(inner) = inner {
+        return special_v4(inner);
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        Some("a Teredo address")
+    } else if s[0] & 0xffc0 == 0xfe80 {
+        Some("a link-local address")
+    } else if s[0] & 0xfe00 == 0xfc00 {
+        Some("a private address")
+    } else if v6.is_unspecified() || v6.is_multicast() {
+        Some("not a unicast address")
+    } else {
+        None
     }
 }
 
@@ -205,6 +237,11 @@ mod tests {
         // A name pattern never matches an address, nor `*` a port it does not name.
         assert!(!pattern("example.com:80").matches("93.184.216.34", 80));
         assert!(pattern("*:80").matches("93.184.216.34", 80));
+        // Only an address entry names an address.
+        let ip = "127.0.0.1".parse().unwrap();
+        assert!(pattern("127.0.0.1:*").names_address(ip, 80));
+        assert!(!pattern("*:*").names_address(ip, 80));
+        assert!(!pattern("127.0.0.1:81").names_address(ip, 80));
     }
 
     #[test]
@@ -223,6 +260,13 @@ mod tests {
             ("fe80::1", "a link-local address"),
             ("::ffff:127.0.0.1", "a loopback address"),
             ("0.0.0.0", "not a unicast address"),
+            ("::127.0.0.1", "a loopback address"),
+            ("64:ff9b::a9fe:a9fe", "a cloud metadata endpoint"),
+            ("2002:a00:1::1", "a private address"),
+            ("2001::1", "a Teredo address"),
+            ("192.0.0.192", "a cloud metadata endpoint"),
+            ("198.18.0.1", "a private address"),
+            ("240.0.0.1", "not a unicast address"),
         ] {
             assert_eq!(
                 special_address(address.parse().unwrap()),

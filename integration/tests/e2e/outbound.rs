@@ -156,6 +156,23 @@ async fn hosts_not_allowed_are_refused_naming_the_host_and_the_rule() {
         "{refused}"
     );
     assert!(refused.contains("is a loopback address"), "{refused}");
+    // Nor through an address written in the URL, in any of its forms, unless both lists
+    // name the address itself: `*` is not enough.
+    upload_fetch(&p, "any", &["*:*".into()]).await;
+    for url in [
+        format!("http://127.0.0.1:{port}/hello"),
+        format!("http://2130706433:{port}/hello"),
+        format!("http://[::ffff:7f00:1]:{port}/hello"),
+    ] {
+        let refused = p.call("any/fetch", format!("GET {url}")).await.1;
+        assert!(
+            refused.contains(
+                "is a loopback address, reached only where both any/fetch's \
+                 allow-list and the platform's name it itself"
+            ),
+            "{url}: {refused}"
+        );
+    }
     // https is not sent yet; other schemes never.
     upload_fetch(&p, "w", &["example.com:*".into()]).await;
     let refused = p

@@ -126,6 +126,18 @@ struct Inner {
     outbound: Outbound,
 }
 
+/// The host and port a URL names, for traces.
+fn server_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(url) => format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or(0)
+        ),
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
 /// How a function's snapshot is taken.
 struct Taking {
     /// The exports to run.
@@ -1047,7 +1059,8 @@ impl Inner {
                 let span = tracing::info_span!(
                     "outbound.request",
                     http.method = %request.method,
-                    url = %request.url,
+                    // Not the whole URL: its userinfo and query may hold secrets.
+                    server = %server_of(&request.url),
                     http.status = tracing::field::Empty,
                 );
                 let sending = async {

@@ -21,6 +21,21 @@ use crate::host::park::Refusal;
 
 /// The longest an outbound request may take, whatever time its call has left.
 pub(crate) const MAX_REQUEST_TIME: Duration = Duration::from_secs(30);
+/// Headers the host sets itself: the target (from the URL), the framing (from the body) and
+/// the connection's, which the pool shares between calls.
+const OWN_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+    "proxy-authorization",
+];
+
 /// How long before its call's deadline a request gives up, so the call still hears why.
 const BEFORE_DEADLINE: Duration = Duration::from_millis(100);
 
@@ -107,6 +122,20 @@ impl Outbound {
                  (the executor's --allow-outbound)"
             )));
         }
+        // An address no name may lead to is reached only where both lists name it itself.
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let address = bare.parse::<std::net::IpAddr>().ok();
+        if let Some(address) = address
+            && let Some(what) = special_address(address)
+        {
+            let named = |list: &[HostPattern]| list.iter().any(|e| e.names_address(address, port));
+            if !named(allowed) || !named(&self.platform) {
+                return Err(refused(format!(
+                    "outbound request to {host}:{port} refused: {address} is {what}, reached \
+                     only where both {function}'s allow-list and the platform's name it itself"
+                )));
+            }
+        }
         Ok(url)
     }
 
@@ -118,29 +147,49 @@ impl Outbound {
         request: &OutboundRequest,
         time: Duration,
     ) -> Result<OutboundResponse, Refusal> {
-        let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
-            Refusal::new(
-                HostStatus::InvalidArgument,
-                format!("{:?} is not an HTTP method", request.method),
-            )
-        })?;
+        let invalid = |why: String| Refusal::new(HostStatus::InvalidArgument, why);
+        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+            .ok()
+            .filter(|method| *method != reqwest::Method::CONNECT)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "{:?} is not an HTTP method fwasm sends",
+                    request.method
+                ))
+            })?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &request.headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| invalid(format!("{name:?} is not an HTTP header name")))?;
+            if OWN_HEADERS.contains(&name.as_str()) {
+                return Err(invalid(format!(
+                    "the header {name} is the host's to set (from the URL and the body)"
+                )));
+            }
+            let value = reqwest::header::HeaderValue::from_str(value)
+                .map_err(|_| invalid(format!("the value of header {name} is not valid in HTTP")))?;
+            headers.append(name, value);
+        }
+        // The called service joins the call's trace (this context, not one the guest set).
+        for (name, value) in fwasm_proto::trace::current_context() {
+            if let (Ok(name), Ok(value)) = (
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                reqwest::header::HeaderValue::from_str(&value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
         let target = format!(
             "{}:{}",
             url.host_str().unwrap_or_default(),
             url.port_or_known_default().unwrap_or(80)
         );
-        let mut builder = self
+        let builder = self
             .client
             .request(method, url)
             .timeout(time.saturating_sub(BEFORE_DEADLINE).min(MAX_REQUEST_TIME))
+            .headers(headers)
             .body(request.body.clone());
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        // The called service joins the call's trace.
-        for (name, value) in fwasm_proto::trace::current_context() {
-            builder = builder.header(name, value);
-        }
         let failed = |e: reqwest::Error| failure(&target, e);
         let mut response = builder.send().await.map_err(failed)?;
         let status = response.status().as_u16();
@@ -228,7 +277,10 @@ impl Resolve for PublicOnly {
             let (public, special): (Vec<SocketAddr>, Vec<SocketAddr>) = found
                 .into_iter()
                 .partition(|addr| special_address(addr.ip()).is_none());
-            if public.is_empty() && !special.is_empty() {
+            if public.is_empty() && special.is_empty() {
+                return Err(format!("{name} has no address").into());
+            }
+            if public.is_empty() {
                 let why = special
                     .iter()
                     .map(|addr| {
@@ -244,5 +296,68 @@ impl Resolve for PublicOnly {
             }
             Ok(Box::new(public.into_iter()) as Addrs)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, headers: &[(&str, &str)]) -> OutboundRequest {
+        OutboundRequest {
+            method: method.into(),
+            url: "http://127.0.0.1:9/".into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: Bytes::new(),
+            max_response_bytes: 1 << 20,
+        }
+    }
+
+    /// Refused before anything is sent: nothing listens on port 9 to tell otherwise.
+    async fn refusal(request: OutboundRequest) -> Refusal {
+        let outbound = Outbound::new(vec!["127.0.0.1:*".parse().unwrap()]);
+        let url = reqwest::Url::parse(&request.url).unwrap();
+        match outbound.send(url, &request, Duration::from_secs(5)).await {
+            Ok(_) => panic!("sent"),
+            Err(refusal) => refusal,
+        }
+    }
+
+    #[tokio::test]
+    async fn headers_the_host_sets_and_bad_ones_are_refused_before_sending() {
+        for (headers, why) in [
+            (
+                &[("Host", "elsewhere")][..],
+                "the header host is the host's to set",
+            ),
+            (
+                &[("Transfer-Encoding", "chunked")][..],
+                "the header transfer-encoding is the host's",
+            ),
+            (
+                &[("bad name", "x")][..],
+                "\"bad name\" is not an HTTP header name",
+            ),
+            (
+                &[("x-ok", "line\nbreak")][..],
+                "the value of header x-ok is not valid in HTTP",
+            ),
+        ] {
+            let refused = refusal(request("GET", headers)).await;
+            assert_eq!(refused.status, HostStatus::InvalidArgument, "{why}");
+            assert!(refused.message.contains(why), "{}", refused.message);
+        }
+        for method in ["CONNECT", "BAD METHOD"] {
+            let refused = refusal(request(method, &[])).await;
+            assert!(
+                refused
+                    .message
+                    .contains("is not an HTTP method fwasm sends"),
+                "{method}"
+            );
+        }
     }
 }
