@@ -10,9 +10,9 @@ use wasmi::{Caller, Linker, ValType};
 
 use super::ImportSignature;
 use crate::host::HostState;
-use crate::host::fetch::{Fetch, FetchOp};
+use crate::host::fetch::Fetch;
 use crate::host::memory::{Args, copy_out};
-use crate::host::park::{HostOp, Refusal, park};
+use crate::host::park::Refusal;
 use crate::outbound::OutboundRequest;
 
 pub(crate) const MODULE: &str = "fwasm_http";
@@ -52,30 +52,13 @@ fn send(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<i64, w
     let request = Args::new(caller, "http send")
         .bytes("request", ptr, len)
         .and_then(|envelope| request_of(envelope, max_response_bytes));
-    let op = request.and_then(|request| {
+    let what = request.and_then(|request| {
         let allowed = caller.data_mut().outbound.take_turn()?;
-        Ok(HostOp::Fetch(FetchOp {
-            what: Fetch::Http { request, allowed },
-            then: Box::new(|store, _memory, answered: Result<Bytes, Refusal>| {
-                let host = store.data_mut();
-                match answered {
-                    Ok(envelope) => {
-                        let len = envelope.len() as i64;
-                        host.outbound.answer = envelope;
-                        len
-                    }
-                    Err(refusal) => host.refuse(refusal.status, refusal.message).into(),
-                }
-            }),
-        }))
+        Ok(Fetch::Http { request, allowed })
     });
-    match op.and_then(|op| park(caller, op)) {
-        Ok(suspend) => Err(suspend),
-        Err(refusal) => Ok(caller
-            .data_mut()
-            .refuse(refusal.status, refusal.message)
-            .into()),
-    }
+    super::park_for_answer(caller, what, |host, envelope| {
+        host.outbound.answer = envelope
+    })
 }
 
 pub(crate) fn define_imports(linker: &mut Linker<HostState>) {

@@ -173,6 +173,41 @@ pub(crate) const ADAPTERS: &[&dyn Adapter] = &[
     &wasi_command::WasiCommand,
 ];
 
+/// Parks the call to fetch `what`; once fetched, `keep` holds the bytes for the guest's
+/// `answer` import and their length is the import's result (a refusal's status otherwise,
+/// explained by `last_error`).
+pub(crate) fn park_for_answer(
+    caller: &mut wasmi::Caller<'_, HostState>,
+    what: Result<crate::host::fetch::Fetch, crate::host::park::Refusal>,
+    keep: fn(&mut HostState, bytes::Bytes),
+) -> Result<i64, wasmi::Error> {
+    use crate::host::fetch::FetchOp;
+    use crate::host::park::{HostOp, park};
+    let op = what.map(|what| {
+        HostOp::Fetch(FetchOp {
+            what,
+            then: Box::new(move |store, _memory, answered| {
+                let host = store.data_mut();
+                match answered {
+                    Ok(bytes) => {
+                        let len = bytes.len() as i64;
+                        keep(host, bytes);
+                        len
+                    }
+                    Err(refusal) => host.refuse(refusal.status, refusal.message).into(),
+                }
+            }),
+        })
+    });
+    match op.and_then(|op| park(caller, op)) {
+        Ok(suspend) => Err(suspend),
+        Err(refusal) => Ok(caller
+            .data_mut()
+            .refuse(refusal.status, refusal.message)
+            .into()),
+    }
+}
+
 /// `MODULE.last_error(buf, buf_len) -> i32`: the last refusal's message, as
 /// `fwasm_v1.last_error` (for the import modules every ABI's guests may use).
 pub(crate) fn define_last_error(linker: &mut Linker<HostState>, module: &'static str) {

@@ -10,9 +10,9 @@ use wasmi::{Caller, Linker, ValType};
 
 use super::ImportSignature;
 use crate::host::HostState;
-use crate::host::fetch::{Fetch, FetchOp};
+use crate::host::fetch::Fetch;
 use crate::host::memory::{Args, copy_out};
-use crate::host::park::{HostOp, Refusal, park};
+use crate::host::park::Refusal;
 use crate::host::sidecar::NO_SIDECAR;
 use crate::sidecar::SidecarRequest;
 
@@ -53,29 +53,8 @@ fn send(
         true => Ok(request),
         false => Err(Refusal::new(HostStatus::Unavailable, NO_SIDECAR)),
     });
-    let op = request.map(|request| {
-        HostOp::Fetch(FetchOp {
-            what: Fetch::Sidecar(request),
-            then: Box::new(|store, _memory, answered: Result<Bytes, Refusal>| {
-                let host = store.data_mut();
-                match answered {
-                    Ok(bytes) => {
-                        let len = bytes.len() as i64;
-                        host.sidecar.answer = bytes;
-                        len
-                    }
-                    Err(refusal) => host.refuse(refusal.status, refusal.message).into(),
-                }
-            }),
-        })
-    });
-    match op.and_then(|op| park(caller, op)) {
-        Ok(suspend) => Err(suspend),
-        Err(refusal) => Ok(caller
-            .data_mut()
-            .refuse(refusal.status, refusal.message)
-            .into()),
-    }
+    let what = request.map(Fetch::Sidecar);
+    super::park_for_answer(caller, what, |host, answer| host.sidecar.answer = answer)
 }
 
 /// Two text arguments (`what` names them in refusals), as the request `make` builds from them.
