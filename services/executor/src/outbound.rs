@@ -36,8 +36,9 @@ const OWN_HEADERS: &[&str] = &[
     "proxy-authorization",
 ];
 
-/// How long before its call's deadline a request gives up, so the call still hears why.
-const BEFORE_DEADLINE: Duration = Duration::from_millis(100);
+/// How long before its call's deadline a request gives up, so the call still hears why: a
+/// tenth of the time left, between these (room for a loaded machine to resume the call).
+const BEFORE_DEADLINE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(1));
 
 /// A request a call sends, checked against its allow-list and the platform's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,7 +188,10 @@ impl Outbound {
         let builder = self
             .client
             .request(method, url)
-            .timeout(time.saturating_sub(BEFORE_DEADLINE).min(MAX_REQUEST_TIME))
+            .timeout(
+                time.saturating_sub((time / 10).clamp(BEFORE_DEADLINE.0, BEFORE_DEADLINE.1))
+                    .min(MAX_REQUEST_TIME),
+            )
             .headers(headers)
             .body(request.body.clone());
         let failed = |e: reqwest::Error| failure(&target, e);
