@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_rustls::rustls;
+pub use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::PrivateKeyDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -129,10 +130,7 @@ impl Tls {
             what: "key (--tls-key)",
             reason: e.to_string(),
         })?;
-        // ring, as tonic's gRPC TLS here: rustls deprecates it for lacking post-quantum key
-        // exchange, which would take aws-lc-rs and its C toolchain.
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = ring_provider();
         let invalid = |e: rustls::Error| TlsError::Invalid {
             what: "certificate and key",
             reason: e.to_string(),
@@ -148,7 +146,25 @@ impl Tls {
     }
 }
 
-fn certificates(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+/// The cryptography fwasm's TLS uses: ring, as tonic's gRPC TLS here (rustls deprecates it
+/// for lacking post-quantum key exchange, which would take aws-lc-rs and its C toolchain).
+pub fn ring_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[allow(deprecated)]
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Makes ring the process's default for TLS clients built without a configuration of their
+/// own (reqwest's, in the tests); a no-op if a default is already set.
+pub fn use_ring_by_default() {
+    #[allow(deprecated)]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The certificates of a PEM file's text; at least one, or why not (`what` names the file).
+pub fn certificates(
+    pem: &[u8],
+    what: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::Invalid {

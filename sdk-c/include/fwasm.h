@@ -218,6 +218,34 @@ int64_t fwasm_sidecar_invoke_binding(const char *name, const char *operation, co
                                      size_t data_len, uint8_t **out);
 int64_t fwasm_sidecar_get_secret(const char *store, const char *key, uint8_t **out);
 
+/* ---- Outbound HTTP (ABI.md section 13) ----------------------------------------------------- */
+/* Requests to the hosts this function is allowed (`fwasm upload --allow-host HOST:PORT`, within
+ * the platform's `--allow-outbound`); http and https URLs, https verified against the system's
+ * trust roots. Each waits for the answer (the call holds no thread meanwhile). */
+
+typedef struct fwasm_http_response {
+    uint16_t status;
+    const fwasm_header *headers; /* in order; names may repeat (lowercase) */
+    size_t header_count;
+    const uint8_t *body; /* followed by a NUL byte, so a text body is a C string */
+    size_t body_len;
+    void *fwasm__memory; /* what fwasm_http_response_free frees */
+} fwasm_http_response;
+
+/* Sends `method` (e.g. "GET") to `url` with `header_count` headers (NULL if none) and `body`
+ * (NULL if `body_len` is 0). 0 with *res filled in, or a negative status:
+ * FWASM_PERMISSION_DENIED (a host this function may not reach), FWASM_TIMEOUT (too slow for
+ * this call's time), FWASM_UNAVAILABLE (the connection failed), FWASM_INVALID_ARGUMENT (not
+ * a URL, a header the host sets itself), FWASM_LIMIT_EXCEEDED; fwasm_last_error says why. A
+ * server's error status (404, 500) is an answer, not a failure. */
+int32_t fwasm_http_request(const char *method, const char *url, const fwasm_header *headers,
+                           size_t header_count, const void *body, size_t body_len,
+                           fwasm_http_response *res);
+/* The first header of the response called `name` (ASCII case-insensitive), or NULL. */
+const char *fwasm_http_response_header(const fwasm_http_response *res, const char *name);
+/* Frees what the response holds (or leave it: the instance ends with the call). */
+void fwasm_http_response_free(fwasm_http_response *res);
+
 /* ---- The raw host imports (module fwasm_v1), exactly as ABI.md section 3 lists them ------- */
 
 #define FWASM_IMPORT(name) __attribute__((import_module("fwasm_v1"), import_name(name)))
@@ -297,6 +325,15 @@ FWASM_SIDECAR("get_secret") int64_t fwasm_sidecar_raw_get_secret(const void *sto
 FWASM_SIDECAR("answer") int64_t fwasm_sidecar_raw_answer(void *buf, size_t buf_len);
 
 #undef FWASM_SIDECAR
+
+/* ---- The raw outbound HTTP imports (module fwasm_http), as ABI.md section 13 lists them ---- */
+
+#define FWASM_HTTP(name) __attribute__((import_module("fwasm_http"), import_name(name)))
+
+FWASM_HTTP("send") int64_t fwasm_http_raw_send(const void *request, size_t request_len);
+FWASM_HTTP("answer") int64_t fwasm_http_raw_answer(void *buf, size_t buf_len);
+
+#undef FWASM_HTTP
 
 /* ---- The printf-style functions, inline so that only functions using them link printf ---- */
 

@@ -320,6 +320,25 @@ static int read_str(reader *r, const char *field, const char **out) {
     return 0;
 }
 
+/* Decodes `count` headers into a malloc'd array at *out. */
+static int read_headers(reader *r, uint32_t count, const fwasm_header **out) {
+    /* Each header takes at least 8 bytes, so count * 8 <= len and nothing overflows. */
+    if (take(r, "header_count", (uint64_t)count * 8)) return -1;
+    *out = NULL;
+    if (!count) return 0;
+    fwasm_header *headers = malloc((size_t)count * sizeof *headers);
+    if (!headers) __builtin_trap(); /* out of memory */
+    for (uint32_t i = 0; i < count; i++) {
+        if (read_str(r, "header name", &headers[i].name) ||
+            read_str(r, "header value", &headers[i].value)) {
+            free(headers);
+            return -1;
+        }
+    }
+    *out = headers;
+    return 0;
+}
+
 /* Decodes the request envelope at buf (len bytes; byte buf[len] is ours too if `spare`). */
 static int decode_request(uint8_t *buf, size_t len, int spare, fwasm_request *req,
                           fwasm__msg *err) {
@@ -345,22 +364,8 @@ static int decode_request(uint8_t *buf, size_t len, int spare, fwasm_request *re
         return -1;
     }
     uint32_t count;
-    if (read_u32(&r, "header_count", &count) || take(&r, "header_count", (uint64_t)count * 8)) {
-        return -1;
-    }
-    if (count) {
-        /* count * 8 <= len, so this cannot overflow. */
-        fwasm_header *headers = malloc((size_t)count * sizeof *headers);
-        if (!headers) __builtin_trap(); /* out of memory */
-        for (uint32_t i = 0; i < count; i++) {
-            if (read_str(&r, "header name", &headers[i].name) ||
-                read_str(&r, "header value", &headers[i].value)) {
-                return -1;
-            }
-        }
-        req->headers = headers;
-        req->header_count = count;
-    }
+    if (read_u32(&r, "header_count", &count) || read_headers(&r, count, &req->headers)) return -1;
+    req->header_count = count;
     uint32_t body_len;
     if (read_u32(&r, "body", &body_len) || take(&r, "body", body_len)) return -1;
     uint8_t *body = buf + r.pos;
@@ -387,14 +392,19 @@ static int ascii_lower(int c) {
     return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
-const char *fwasm_request_header(const fwasm_request *req, const char *name) {
-    if (!req || !name) return NULL;
-    for (size_t i = 0; i < req->header_count; i++) {
-        const char *a = req->headers[i].name, *b = name;
+/* The value of the first of `count` headers called `name` (ASCII case-insensitive). */
+static const char *find_header(const fwasm_header *headers, size_t count, const char *name) {
+    if (!name) return NULL;
+    for (size_t i = 0; i < count; i++) {
+        const char *a = headers[i].name, *b = name;
         while (*a && ascii_lower((unsigned char)*a) == ascii_lower((unsigned char)*b)) a++, b++;
-        if (!*a && !*b) return req->headers[i].value;
+        if (!*a && !*b) return headers[i].value;
     }
     return NULL;
+}
+
+const char *fwasm_request_header(const fwasm_request *req, const char *name) {
+    return req ? find_header(req->headers, req->header_count, name) : NULL;
 }
 
 /* ---- The response ------------------------------------------------------------------------- */
@@ -634,4 +644,102 @@ int64_t fwasm_sidecar_invoke_binding(const char *name, const char *operation, co
 int64_t fwasm_sidecar_get_secret(const char *store, const char *key, uint8_t **out) {
     TEXTS_OR_FAIL(store, key);
     return sidecar_answer(fwasm_sidecar_raw_get_secret(store, store_len, key, key_len), out);
+}
+
+/* ---- Outbound HTTP ------------------------------------------------------------------------- */
+
+static size_t text_len(const char *s) {
+    return s ? strlen(s) : 0;
+}
+
+static void put_bytes(uint8_t **p, const void *data, size_t len) {
+    put32(p, len);
+    if (len) memcpy(*p, data, len);
+    *p += len;
+}
+
+/* The request envelope (ABI section 6) for an outbound request, in a malloc'd buffer. */
+static uint8_t *encode_outbound(const char *method, const char *url, const fwasm_header *headers,
+                                size_t header_count, const void *body, size_t body_len,
+                                size_t *len) {
+    uint64_t total = 1 + 8 + 5 * 4 + 4 + 4 + (uint64_t)strlen(method) + strlen(url) + body_len;
+    for (size_t i = 0; i < header_count; i++) {
+        total += 8 + (uint64_t)text_len(headers[i].name) + text_len(headers[i].value);
+    }
+    if (total > UINT32_MAX) return NULL;
+    uint8_t *out = malloc((size_t)total), *p = out;
+    if (!out) return NULL;
+    *p++ = 1;
+    memset(p, 0, 8); /* call_id: not read */
+    p += 8;
+    put_bytes(&p, "", 0); /* user */
+    put_bytes(&p, "", 0); /* function */
+    put_bytes(&p, method, strlen(method));
+    put_bytes(&p, url, strlen(url)); /* the whole URL as the path */
+    put_bytes(&p, "", 0);            /* query: in the URL */
+    put32(&p, header_count);
+    for (size_t i = 0; i < header_count; i++) {
+        put_bytes(&p, headers[i].name, text_len(headers[i].name));
+        put_bytes(&p, headers[i].value, text_len(headers[i].value));
+    }
+    put_bytes(&p, body, body_len);
+    *len = (size_t)total;
+    return out;
+}
+
+/* Decodes the response envelope at buf (len bytes, and one spare for the body's NUL). */
+static int decode_outbound(uint8_t *buf, size_t len, fwasm_http_response *res) {
+    fwasm__msg err = {{0}, 0};
+    reader r = {buf, len, 0, 0, &err};
+    if (len < 7 || buf[0] != 1) return -1;
+    res->status = (uint16_t)(buf[1] | buf[2] << 8);
+    r.pos = 3;
+    uint32_t count, body_len;
+    if (read_u32(&r, "header_count", &count) || read_headers(&r, count, &res->headers)) return -1;
+    res->header_count = count;
+    if (read_u32(&r, "body", &body_len) || take(&r, "body", body_len) ||
+        r.pos + body_len != len) {
+        free((void *)res->headers);
+        return -1;
+    }
+    buf[len] = 0;
+    res->body = buf + r.pos;
+    res->body_len = body_len;
+    res->fwasm__memory = buf;
+    return 0;
+}
+
+int32_t fwasm_http_request(const char *method, const char *url, const fwasm_header *headers,
+                           size_t header_count, const void *body, size_t body_len,
+                           fwasm_http_response *res) {
+    if (!method || !url || !res || (header_count && !headers)) return FWASM_INVALID_ARGUMENT;
+    BUF_OR_FAIL(body, body_len);
+    memset(res, 0, sizeof *res);
+    size_t request_len;
+    uint8_t *request = encode_outbound(method, url, headers, header_count, body, body_len,
+                                       &request_len);
+    if (!request) return FWASM_LIMIT_EXCEEDED;
+    int64_t len = fwasm_http_raw_send(request, request_len);
+    free(request);
+    if (len < 0) return (int32_t)len;
+    if ((uint64_t)len >= SIZE_MAX) return FWASM_LIMIT_EXCEEDED;
+    uint8_t *answer = malloc((size_t)len + 1);
+    if (!answer) return FWASM_LIMIT_EXCEEDED;
+    int64_t copied = fwasm_http_raw_answer(answer, (size_t)len);
+    if (copied != len || decode_outbound(answer, (size_t)len, res)) {
+        free(answer);
+        return copied < 0 ? (int32_t)copied : FWASM_INVALID_ARGUMENT;
+    }
+    return FWASM_OK;
+}
+
+const char *fwasm_http_response_header(const fwasm_http_response *res, const char *name) {
+    return res ? find_header(res->headers, res->header_count, name) : NULL;
+}
+
+void fwasm_http_response_free(fwasm_http_response *res) {
+    if (!res) return;
+    free((void *)res->headers);
+    free(res->fwasm__memory);
+    memset(res, 0, sizeof *res);
 }

@@ -1,7 +1,8 @@
 //! Outbound HTTP: the testkit's `fetch` (fwasm_sdk::http) against a server the test starts on
 //! loopback, allowed explicitly: what comes back, a 5 MB body, a server too slow for the call,
 //! a refused connection; and every refusal: a host the function may not reach, one the
-//! platform does not allow, a loopback address reached through a name.
+//! platform does not allow, a loopback address reached through a name; https verified
+//! against the roots the executor trusts.
 
 use std::time::Duration;
 
@@ -10,12 +11,62 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use fwasm_executor::ExecutorConfig;
 
+use crate::c_guests::c_guest;
 use crate::support::{Platform, guest, test_executor_config, up_with};
+use crate::tls::Authority;
 
 /// A server on loopback: `/hello` ("hi there", header `x-reply: yes`), `/echo` (the body and
 /// the `x-test` header back), `/big` (5 MB), `/slow` (answers after 20 s). Its port.
 async fn server() -> u16 {
-    let app = Router::new()
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app()).await.unwrap() });
+    port
+}
+
+/// The same server over TLS, with a certificate `authority` signed for 127.0.0.1.
+async fn https_server(authority: &Authority) -> u16 {
+    let config = authority
+        .tls(&authority.sign(), false)
+        .http_server()
+        .unwrap();
+    let listener = TlsListener {
+        tcp: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        acceptor: tokio_rustls::TlsAcceptor::from(config),
+    };
+    let port = listener.tcp.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app()).await.unwrap() });
+    port
+}
+
+/// Connections that completed a TLS handshake (those that did not are dropped).
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+fn app() -> Router {
+    Router::new()
         .route(
             "/hello",
             get(|| async { ([("x-reply", "yes")], "hi there") }),
@@ -36,29 +87,38 @@ async fn server() -> u16 {
                 tokio::time::sleep(Duration::from_secs(20)).await;
                 "late"
             }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    port
+        )
 }
 
 /// A platform whose executor allows `platform` entries, with calls of `timeout`.
 async fn platform(platform: &[&str], timeout: Duration) -> Platform {
+    up_with(platform_config(platform, timeout)).await
+}
+
+fn platform_config(platform: &[&str], timeout: Duration) -> ExecutorConfig {
     let mut config: ExecutorConfig = test_executor_config();
     config.allow_outbound = platform.iter().map(|e| e.parse().unwrap()).collect();
     config.limits.timeout = timeout;
     config.limits.max_memory_bytes = 32 << 20;
-    up_with(config).await
+    config
 }
 
 /// Uploads the testkit's `fetch` as `user/fetch` allowed `hosts`.
 async fn upload_fetch(p: &Platform, user: &str, hosts: &[String]) {
+    upload_allowed(p, &format!("{user}/fetch"), guest("testkit"), hosts).await
+}
+
+/// Uploads `wasm` as `user_function` allowed `hosts`.
+async fn upload_allowed(p: &Platform, user_function: &str, wasm: Vec<u8>, hosts: &[String]) {
     let query: Vec<String> = hosts.iter().map(|h| format!("allow_host={h}")).collect();
     let response = p
         .http
-        .put(format!("{}/f/{user}/fetch?{}", p.upload, query.join("&")))
-        .body(guest("testkit"))
+        .put(format!(
+            "{}/f/{user_function}?{}",
+            p.upload,
+            query.join("&")
+        ))
+        .body(wasm)
         .send()
         .await
         .unwrap();
@@ -93,6 +153,56 @@ async fn a_function_reaches_the_host_it_is_allowed_and_gets_its_answer() {
     assert_eq!(
         slow,
         format!("error: the request to 127.0.0.1:{port} took longer than the call allows")
+    );
+}
+
+#[tokio::test]
+async fn a_c_function_reaches_the_host_it_is_allowed_with_fwasm_http_request() {
+    let port = server().await;
+    let p = platform(&["127.0.0.1:*"], Duration::from_secs(3)).await;
+    let wasm = c_guest("http_fetch.c");
+    upload_allowed(&p, "u/fetch", wasm.clone(), &[format!("127.0.0.1:{port}")]).await;
+    upload_allowed(&p, "other/fetch", wasm, &[]).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let fetch = |input: String| p.call("u/fetch", input);
+    assert_eq!(
+        fetch(format!("GET {base}/hello")).await,
+        (200, "200 yes 8 hi there".into())
+    );
+    assert_eq!(
+        fetch(format!("POST {base}/echo some body")).await,
+        (200, "200 - 11 c:some body".into())
+    );
+    assert_eq!(
+        fetch(format!("GET {base}/nothing")).await,
+        (200, "404 - 0 ".into())
+    );
+    let (status, big) = fetch(format!("GET {base}/big")).await;
+    assert_eq!(status, 200);
+    assert!(big.starts_with("200 - 5242880 xxxx"), "{big}");
+    assert_eq!(
+        fetch(format!("GET {base}/slow")).await.1,
+        format!("error: the request to 127.0.0.1:{port} took longer than the call allows")
+    );
+    assert_eq!(
+        fetch(format!(
+            "GET http://127.0.0.1:{}/",
+            port.wrapping_add(1).max(1)
+        ))
+        .await
+        .1,
+        format!(
+            "error: outbound request to 127.0.0.1:{} refused: u/fetch may not reach it \
+             (upload it with --allow-host 127.0.0.1:{0})",
+            port.wrapping_add(1).max(1)
+        )
+    );
+    assert_eq!(
+        p.call("other/fetch", format!("GET {base}/hello")).await.1,
+        format!(
+            "error: outbound request to 127.0.0.1:{port} refused: other/fetch may not reach it \
+             (upload it with --allow-host 127.0.0.1:{port})"
+        )
     );
 }
 
@@ -173,13 +283,81 @@ async fn hosts_not_allowed_are_refused_naming_the_host_and_the_rule() {
             "{url}: {refused}"
         );
     }
-    // https is not sent yet; other schemes never.
+    // Schemes other than http and https are never sent.
     upload_fetch(&p, "w", &["example.com:*".into()]).await;
     let refused = p
-        .call("w/fetch", "GET https://example.com/".to_string())
+        .call("w/fetch", "GET ftp://example.com/".to_string())
         .await
         .1;
-    assert_eq!(refused, "error: https is not supported yet: only http URLs");
+    assert_eq!(
+        refused,
+        "error: ftp: URLs are not a scheme fwasm sends (http, https)"
+    );
+}
+
+#[tokio::test]
+async fn https_reaches_servers_whose_certificates_the_executor_trusts() {
+    let authority = Authority::new("outbound test CA");
+    let port = https_server(&authority).await;
+    let trusting = |authority: &Authority| {
+        let mut config = platform_config(&["127.0.0.1:*"], Duration::from_secs(5));
+        config.outbound_roots =
+            fwasm_proto::tls::certificates(authority.pem.as_bytes(), "test CA").unwrap();
+        config
+    };
+    let p = up_with(trusting(&authority)).await;
+    upload_fetch(&p, "u", &[format!("127.0.0.1:{port}")]).await;
+    let base = format!("https://127.0.0.1:{port}");
+    assert_eq!(
+        p.call("u/fetch", format!("GET {base}/hello")).await,
+        (200, "200 yes 8 hi there".into())
+    );
+    let (status, big) = p.call("u/fetch", format!("GET {base}/big")).await;
+    assert_eq!(status, 200);
+    assert!(big.starts_with("200 - 5242880 xxxx"), "{big}");
+    // An executor trusting another authority refuses the server's certificate.
+    let p = up_with(trusting(&Authority::new("another CA"))).await;
+    upload_fetch(&p, "u", &[format!("127.0.0.1:{port}")]).await;
+    let refused = p.call("u/fetch", format!("GET {base}/hello")).await.1;
+    assert!(
+        refused.starts_with(&format!("error: the request to 127.0.0.1:{port} failed")),
+        "{refused}"
+    );
+    assert!(refused.contains("UnknownIssuer"), "{refused}");
+}
+
+#[tokio::test]
+async fn allow_lists_are_set_and_checked_over_grpc_too() {
+    let port = server().await;
+    let p = platform(&["127.0.0.1:*"], Duration::from_secs(5)).await;
+    let upload = |hosts: Vec<String>| fwasm_proto::pb::UploadRequest {
+        user: "g".into(),
+        function: "fetch".into(),
+        wasm: guest("testkit").into(),
+        settings: Some(fwasm_proto::pb::FunctionSettings {
+            allow_hosts: hosts,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut grpc = p.grpc_client().await;
+    let refused = grpc
+        .upload(upload(vec!["no-port.example.com".into()]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().contains("is not HOST:PORT"),
+        "{refused:?}"
+    );
+    grpc.upload(upload(vec![format!("127.0.0.1:{port}")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        p.call("g/fetch", format!("GET http://127.0.0.1:{port}/hello"))
+            .await,
+        (200, "200 yes 8 hi there".into())
+    );
 }
 
 #[tokio::test]

@@ -273,7 +273,7 @@ fn platform(
         grpc: format!("http://{grpc}"),
         state_addr: String::new(),
         scheduler_addr: String::new(),
-        http: reqwest::Client::new(),
+        http: http_client(),
         stop,
         tasks,
         _data: data,
@@ -584,4 +584,10 @@ pub async fn each_platform_with(config: ExecutorConfig) -> Vec<(&'static str, Pl
         ("fwasm up", up_with(config.clone()).await),
         ("mesh", mesh_with(1, config).await),
     ]
+}
+
+/// An HTTP client for the tests (its TLS on ring, as fwasm's own).
+pub fn http_client() -> reqwest::Client {
+    fwasm_proto::tls::use_ring_by_default();
+    reqwest::Client::new()
 }

@@ -20,19 +20,19 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use crate::support::{mesh_with_tls, test_gateway_config, up_with_gateway};
 
 /// A certificate authority, and certificates it signs for 127.0.0.1 and localhost.
-struct Authority {
-    pem: String,
+pub(crate) struct Authority {
+    pub(crate) pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
 /// A certificate and its key, in PEM.
-struct Signed {
+pub(crate) struct Signed {
     cert: String,
     key: String,
 }
 
 impl Authority {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
@@ -49,7 +49,7 @@ impl Authority {
     }
 
     /// For servers and clients alike, as every service of the mesh is both.
-    fn sign(&self) -> Signed {
+    pub(crate) fn sign(&self) -> Signed {
         let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
         params
             .subject_alt_names
@@ -66,7 +66,7 @@ impl Authority {
         }
     }
 
-    fn tls(&self, signed: &Signed, mutual: bool) -> Tls {
+    pub(crate) fn tls(&self, signed: &Signed, mutual: bool) -> Tls {
         let ca = mutual.then(|| self.pem.clone().into_bytes());
         Tls::from_pem(signed.cert.clone().into(), signed.key.clone().into(), ca).unwrap()
     }

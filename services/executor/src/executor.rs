@@ -231,7 +231,7 @@ impl Executor {
                 python: config.python,
                 interpreter: tokio::sync::OnceCell::new(),
                 python_started: std::sync::Mutex::default(),
-                outbound: Outbound::new(config.allow_outbound),
+                outbound: Outbound::new(config.allow_outbound, config.outbound_roots),
             }
         });
         Self { inner }

@@ -89,6 +89,9 @@ pub struct ExecutorConfig {
     /// a function reaches those its own allow-list names that these match too. None by
     /// default.
     pub allow_outbound: Vec<fwasm_proto::outbound::HostPattern>,
+    /// Certificate authorities functions' https requests trust beyond the system's
+    /// (`--outbound-ca`): a company's own, or a test's.
+    pub outbound_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Default for ExecutorConfig {
@@ -108,6 +111,7 @@ impl Default for ExecutorConfig {
             lease_chained_calls: false,
             python: None,
             allow_outbound: Vec::new(),
+            outbound_roots: Vec::new(),
         }
     }
 }

@@ -7,6 +7,9 @@
 //! addresses are reached only through an allow-list entry that names the address itself. The
 //! check is made on the addresses the connection is made to (the client's resolver drops the
 //! others), so a name cannot be rebound to one between a check and the connection.
+//!
+//! https URLs are verified against the system's trust roots (and any the operator adds with
+//! `--outbound-ca`), with rustls on ring as on fwasm's own ports.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +18,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use fwasm_abi::HostStatus;
 use fwasm_proto::outbound::{HostPattern, special_address};
+use fwasm_proto::tls::ring_provider;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use rustls::pki_types::CertificateDer;
 
 use crate::host::park::Refusal;
 
@@ -55,6 +60,8 @@ pub(crate) struct OutboundRequest {
 pub(crate) struct Outbound {
     platform: Arc<[HostPattern]>,
     client: reqwest::Client,
+    /// Why https URLs cannot be reached, when no trust roots could be loaded.
+    no_https: Option<String>,
 }
 
 /// What a request gets back.
@@ -65,17 +72,30 @@ pub(crate) struct OutboundResponse {
 }
 
 impl Outbound {
-    pub(crate) fn new(platform: Vec<HostPattern>) -> Self {
+    /// With the platform's allow-list, and trust roots beyond the system's (`extra_roots`).
+    pub(crate) fn new(
+        platform: Vec<HostPattern>,
+        extra_roots: Vec<CertificateDer<'static>>,
+    ) -> Self {
+        let (tls, no_https) = match client_tls(extra_roots) {
+            Ok(tls) => (tls, None),
+            Err(why) => {
+                tracing::warn!(%why, "functions cannot reach https URLs");
+                (untrusting_tls(), Some(why))
+            }
+        };
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .dns_resolver(Arc::new(PublicOnly))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
-            .expect("a client without TLS or proxies always builds");
+            .expect("a client with its TLS made here and no proxies always builds");
         Outbound {
             platform: platform.into(),
             client,
+            no_https,
         }
     }
 
@@ -94,18 +114,18 @@ impl Outbound {
                 format!("{:?} is not a URL: {e}", request.url),
             )
         })?;
-        match url.scheme() {
-            "http" => {}
-            "https" => {
+        match (url.scheme(), &self.no_https) {
+            ("http", _) | ("https", None) => {}
+            ("https", Some(why)) => {
                 return Err(Refusal::new(
                     HostStatus::Unavailable,
-                    "https is not supported yet: only http URLs",
+                    format!("https URLs cannot be reached from this executor: {why}"),
                 ));
             }
-            other => {
+            (other, _) => {
                 return Err(Refusal::new(
                     HostStatus::InvalidArgument,
-                    format!("{other}: URLs is not a scheme fwasm sends (http)"),
+                    format!("{other}: URLs are not a scheme fwasm sends (http, https)"),
                 ));
             }
         }
@@ -226,6 +246,37 @@ impl Outbound {
     }
 }
 
+/// TLS for https URLs: the system's trust roots and `extra_roots`, HTTP/1.1.
+fn client_tls(extra_roots: Vec<CertificateDer<'static>>) -> Result<rustls::ClientConfig, String> {
+    let provider = ring_provider();
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())
+            .map_err(|e| {
+                format!(
+                    "no trust roots ({e}): install the system's CA certificates \
+                 (ca-certificates) or give the executor --outbound-ca"
+                )
+            })?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// TLS that trusts nothing, for an executor without trust roots (its https URLs are refused
+/// before any connection).
+fn untrusting_tls() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(ring_provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+}
+
 /// The refusal for a request that failed on its way.
 fn failure(target: &str, error: reqwest::Error) -> Refusal {
     if error.is_timeout() {
@@ -322,7 +373,7 @@ mod tests {
 
     /// Refused before anything is sent: nothing listens on port 9 to tell otherwise.
     async fn refusal(request: OutboundRequest) -> Refusal {
-        let outbound = Outbound::new(vec!["127.0.0.1:*".parse().unwrap()]);
+        let outbound = Outbound::new(vec!["127.0.0.1:*".parse().unwrap()], Vec::new());
         let url = reqwest::Url::parse(&request.url).unwrap();
         match outbound.send(url, &request, Duration::from_secs(5)).await {
             Ok(_) => panic!("sent"),

@@ -556,6 +556,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             sidecar: args.sidecar.config(),
             python: args.python.load()?,
             allow_outbound: args.outbound.allow_outbound.clone(),
+            outbound_roots: args.outbound.roots()?,
             ..defaults
         },
         gateway: GatewayConfig {

@@ -14,7 +14,7 @@ use fwasm::serve::{
 use fwasm_executor::{ExecutorConfig, PythonRuntime, SidecarConfig};
 use fwasm_gateway::GatewayConfig;
 use fwasm_proto::outbound::HostPattern;
-use fwasm_proto::tls::Tls;
+use fwasm_proto::tls::{CertificateDer, Tls};
 use fwasm_scheduler::{ExecutorEndpoint, SchedulerConfig};
 use fwasm_state::StateConfig;
 
@@ -408,6 +408,25 @@ pub struct OutboundArgs {
     #[arg(long = "allow-outbound", env = "FWASM_ALLOW_OUTBOUND", value_name = "HOST:PORT",
           value_delimiter = ',', value_parser = parse_host_pattern)]
     pub allow_outbound: Vec<HostPattern>,
+    /// A PEM file of certificate authorities functions' https requests trust besides the
+    /// system's (a company's own CA, say).
+    #[arg(long = "outbound-ca", env = "FWASM_OUTBOUND_CA", value_name = "FILE")]
+    pub outbound_ca: Option<PathBuf>,
+}
+
+impl OutboundArgs {
+    /// The extra trust roots, read and checked now so a bad file stops the process at start.
+    pub fn roots(&self) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+        let Some(path) = &self.outbound_ca else {
+            return Ok(Vec::new());
+        };
+        let pem = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read --outbound-ca {}: {e}", path.display()))?;
+        Ok(fwasm_proto::tls::certificates(
+            &pem,
+            "CA certificates (--outbound-ca)",
+        )?)
+    }
 }
 
 fn parse_host_pattern(entry: &str) -> Result<HostPattern, String> {
@@ -531,6 +550,7 @@ pub async fn executor(args: ExecutorService) -> anyhow::Result<()> {
         sidecar: args.sidecar.config(),
         tls: args.mesh.load(bound)?,
         python: args.python.load()?,
+        outbound_roots: args.outbound.roots()?,
         allow_outbound: args.outbound.allow_outbound,
         ..defaults
     };

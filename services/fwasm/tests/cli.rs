@@ -213,7 +213,7 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
         assert_eq!(ready[api], format!("127.0.0.1:{port}"), "{ready}");
     }
 
-    let client = reqwest::blocking::Client::new();
+    let client = blocking_http_client();
     let reply = client
         .post(format!("http://127.0.0.1:{invoke}/f/demo/echo"))
         .body("hi")
@@ -380,7 +380,7 @@ fn fwasm_up_beyond_loopback_needs_tokens() {
         .trim()
         .to_string();
 
-    let client = reqwest::blocking::Client::new();
+    let client = blocking_http_client();
     let echo = format!("http://127.0.0.1:{invoke}/f/demo/echo");
     let refused = client.post(&echo).body("hi").send().unwrap();
     assert_eq!(refused.status(), 401);
@@ -749,4 +749,10 @@ fn fwasm_build_fails_with_clangs_errors_on_a_broken_source() {
         );
         assert!(!dir.path().join("broken.wasm").exists());
     }
+}
+
+/// An HTTP client for the tests (its TLS on ring, as fwasm's own).
+fn blocking_http_client() -> reqwest::blocking::Client {
+    fwasm_proto::tls::use_ring_by_default();
+    reqwest::blocking::Client::new()
 }

@@ -40,7 +40,7 @@ async fn flags_beat_environment_variables_which_beat_the_config_file() {
         metrics.starts_with("127.0.0.4:"),
         "FWASM_METRICS lost: {metrics}"
     );
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     assert!(
         scrape(&http, &metrics).await.is_some(),
         "no metrics at {metrics}"

@@ -44,7 +44,7 @@ async fn up_for_apps_with(dir: &Path, stores: &[&str], admin: Option<&str>) -> (
     let mut up = Process::spawn(dir, "up", &args.concat(), &env);
     let ready = up.ready().await;
     let ports = GatewayPorts::of(&ready);
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     let testkit = fwasm_integration::guest("testkit");
     for store in stores {
         for function in ["counter", "subscriber"] {
@@ -136,7 +136,7 @@ async fn daprs_python_sdk_brings_its_users_token_and_reaches_that_user_alone() {
     let stores = ["pya-http", "pya-grpc"];
     let (_up, ready) = up_for_apps_with(dir.path(), &stores, Some(admin)).await;
     let ports = GatewayPorts::of(&ready);
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     let hello = fwasm::up::DEMOS.iter().find(|d| d.1 == "hello").unwrap().2;
     let users = ["pya-http", "pya-grpc", "someone-else"];
     for user in users {
@@ -192,7 +192,7 @@ async fn an_app_on_daprs_python_sdk_uses_fwasm_as_its_sidecar() {
     }
 
     // Every runtime API method is counted by its path and status, as fwasm's own are.
-    let metrics = scrape(&reqwest::Client::new(), &ready.addr("invoke"))
+    let metrics = scrape(&crate::support::http_client(), &ready.addr("invoke"))
         .await
         .unwrap();
     let count = |rpc: &str, code: &str| {
@@ -239,7 +239,7 @@ async fn layottos_node_sdk_brings_its_users_token_and_reaches_that_user_alone() 
     let ports = GatewayPorts::of(&ready);
     // The app invokes its own user's `hello`, the demo one.
     let hello = fwasm::up::DEMOS.iter().find(|d| d.1 == "hello").unwrap().2;
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     upload_as(&http, ports, "node-own/hello", hello.to_vec(), Some(admin)).await;
     let token_of = tokens_for(&ready, admin, &["node-own", "node-other"]).await;
     tokio::task::spawn_blocking(move || {

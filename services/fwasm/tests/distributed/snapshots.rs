@@ -14,7 +14,7 @@ async fn a_rust_functions_init_runs_once_and_every_call_starts_from_it() {
     ];
     let mut up = Process::spawn(dir.path(), "up", &args.concat(), &[]);
     let ready = up.ready().await;
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     let wasm = fwasm_integration::guest("initialised");
     upload_as(&http, GatewayPorts::of(&ready), "snap/init", wasm, None).await;
     // The upload has the executor get it ready before any call: compiled and initialised.
@@ -61,7 +61,7 @@ async fn snapshots_past_the_memory_flag_are_dropped_and_taken_again() {
     ];
     let mut up = Process::spawn(dir.path(), "up", &args.concat(), &[]);
     let ready = up.ready().await;
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     let wasm = fwasm_integration::guest("initialised");
     for function in ["snap/a", "snap/b"] {
         upload_as(

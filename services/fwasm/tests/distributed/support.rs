@@ -464,7 +464,7 @@ impl Mesh {
             scheduler_metrics,
             executors,
             ports,
-            http: reqwest::Client::new(),
+            http: http_client(),
             scheduler_args,
             scheduler_socket,
             env,
@@ -589,4 +589,10 @@ pub fn sample(scrape: &str, name_and_labels: &str) -> f64 {
         .lines()
         .find_map(|line| line.strip_prefix(name_and_labels)?.strip_prefix(' '))
         .map_or(0.0, |value| value.parse().unwrap())
+}
+
+/// An HTTP client for the tests (its TLS on ring, as fwasm's own).
+pub fn http_client() -> reqwest::Client {
+    fwasm_proto::tls::use_ring_by_default();
+    reqwest::Client::new()
 }
