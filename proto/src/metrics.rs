@@ -30,6 +30,11 @@ pub const SNAPSHOTS_MAPPED: &str = "fwasm_snapshots_mapped_total";
 /// Outbound HTTP requests functions sent (or tried to: `outcome` "failed" for those refused
 /// or that got no response).
 pub const OUTBOUND_REQUESTS: &str = "fwasm_outbound_requests_total";
+/// Client TCP connections functions opened (or tried to: `outcome` "failed").
+pub const OUTBOUND_CONNECTIONS: &str = "fwasm_outbound_connections_total";
+/// Bytes functions sent (`direction` "out") and received ("in") over the network: request
+/// and response bodies of outbound HTTP, and what their sockets carried.
+pub const OUTBOUND_BYTES: &str = "fwasm_outbound_bytes_total";
 /// Calls an executor holds right now: running, queued for a worker, or parked.
 pub const LIVE_CALLS: &str = "fwasm_executor_live_calls";
 /// Calls waiting for a worker thread.
@@ -143,6 +148,10 @@ pub struct Meters {
     pub event_calls: metrics::Counter,
     pub outbound_requests: metrics::Counter,
     pub outbound_failures: metrics::Counter,
+    pub outbound_connections: metrics::Counter,
+    pub outbound_connection_failures: metrics::Counter,
+    pub outbound_bytes_in: metrics::Counter,
+    pub outbound_bytes_out: metrics::Counter,
 }
 
 /// The process's metric handles (installing the recorder first).
@@ -176,6 +185,10 @@ pub fn meters() -> &'static Meters {
             event_calls: metrics::counter!(EVENT_CALLS),
             outbound_requests: metrics::counter!(OUTBOUND_REQUESTS, "outcome" => "answered"),
             outbound_failures: metrics::counter!(OUTBOUND_REQUESTS, "outcome" => "failed"),
+            outbound_connections: metrics::counter!(OUTBOUND_CONNECTIONS, "outcome" => "connected"),
+            outbound_connection_failures: metrics::counter!(OUTBOUND_CONNECTIONS, "outcome" => "failed"),
+            outbound_bytes_in: metrics::counter!(OUTBOUND_BYTES, "direction" => "in"),
+            outbound_bytes_out: metrics::counter!(OUTBOUND_BYTES, "direction" => "out"),
         }
     })
 }

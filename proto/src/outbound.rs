@@ -99,9 +99,11 @@ impl HostPattern {
 
     /// Whether a request to `host` (a name or an address, as in its URL) on `port` matches.
     pub fn matches(&self, host: &str, port: u16) -> bool {
-        if self.port.is_some_and(|own| own != port) {
-            return false;
-        }
+        self.port.is_none_or(|own| own == port) && self.matches_any_port(host)
+    }
+
+    /// Whether `host` matches on some port (a name lookup, before a port is known).
+    pub fn matches_any_port(&self, host: &str) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         match (&self.host, host.parse::<IpAddr>()) {
             (HostMatch::Any, _) => true,

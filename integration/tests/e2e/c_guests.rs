@@ -594,11 +594,6 @@ fn an_unsupported_feature_fails_the_build_naming_it() {
             "#include <thread>\nint main() { std::thread t([] {}); t.join(); }\n",
             "fwasm functions cannot use threads (std::thread",
         ),
-        (
-            "lookup.c",
-            "#include <sys/socket.h>\n#include <netdb.h>\nint main(void) { return 0; }\n",
-            "fwasm functions cannot reach the network yet (netdb.h",
-        ),
         // A header WASI lacks is missing, not the build machine's glibc one.
         (
             "epoll.c",

@@ -206,6 +206,86 @@ async fn a_c_function_reaches_the_host_it_is_allowed_with_fwasm_http_request() {
     );
 }
 
+/// A TCP server on loopback that sends back what it is sent, once the client has sent it
+/// all. Its port.
+async fn tcp_echo_server() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                if stream.read_to_end(&mut got).await.is_ok() {
+                    let _ = stream.write_all(&got).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_c_function_talks_tcp_through_posix_sockets() {
+    let port = tcp_echo_server().await;
+    let p = platform(&["*:*", "127.0.0.1:*"], Duration::from_secs(5)).await;
+    let wasm = c_guest("tcp_client.c");
+    upload_allowed(&p, "u/tcp", wasm.clone(), &[format!("127.0.0.1:{port}")]).await;
+    let client = |input: String| p.call("u/tcp", input);
+    assert_eq!(
+        client(format!("127.0.0.1 {port} hello over tcp")).await,
+        (200, "echoed: hello over tcp".into())
+    );
+    // Two megabytes each way: many receives, each parking the call.
+    assert_eq!(
+        client(format!("127.0.0.1 {port} @2097152")).await.1,
+        "echoed 2097152 bytes"
+    );
+    // A port the function may not reach.
+    let other = port.wrapping_add(1).max(1);
+    assert_eq!(
+        client(format!("127.0.0.1 {other} hi")).await.1,
+        format!(
+            "error: connect: Permission denied (outbound connection to 127.0.0.1:{other} \
+             refused: u/tcp may not reach it (upload it with --allow-host 127.0.0.1:{other}))"
+        )
+    );
+    // A name that leads only to loopback is refused at the lookup, naming why.
+    upload_allowed(&p, "u/named", wasm.clone(), &[format!("localhost:{port}")]).await;
+    let refused = p.call("u/named", format!("localhost {port} hi")).await.1;
+    assert!(
+        refused.starts_with(
+            "error: getaddrinfo: Name lookup refused or failed (fwasm_last_error says why) \
+             (localhost resolves only to addresses no name may lead to"
+        ),
+        "{refused}"
+    );
+    // A name the function may not reach is not even looked up.
+    let refused = client(format!("example.com {port} hi")).await.1;
+    assert!(
+        refused.contains("looking up example.com refused: u/tcp may not reach it"),
+        "{refused}"
+    );
+    // Functions do not listen.
+    assert_eq!(
+        client("listen".into()).await.1,
+        "bind -1: Not supported; listen -1: Not supported; accept -1: Not supported"
+    );
+    // Nothing listening: the connection is refused.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    upload_allowed(&p, "u/closed", wasm, &[format!("127.0.0.1:{closed}")]).await;
+    let refused = p.call("u/closed", format!("127.0.0.1 {closed} hi")).await.1;
+    assert!(
+        refused.starts_with(&format!(
+            "error: connect: Connection refused (connecting to 127.0.0.1:{closed} failed"
+        )),
+        "{refused}"
+    );
+}
+
 #[tokio::test]
 async fn a_refused_connection_is_the_calls_error_not_its_end() {
     // A port just freed: nothing listens there.

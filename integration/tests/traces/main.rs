@@ -237,4 +237,75 @@ async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
         "the sidecar got the call's trace: {traceparent:?}"
     );
     p.stop().await;
+
+    // An outbound HTTP request is a span of the call's trace, and the called server gets
+    // the trace: its parent is that span.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let recorded = seen.clone();
+    let app = axum::Router::new().route(
+        "/traced",
+        axum::routing::get(move |headers: axum::http::HeaderMap| async move {
+            let traceparent = headers
+                .get("traceparent")
+                .map_or("", |v| v.to_str().unwrap_or(""));
+            recorded.lock().unwrap().push(traceparent.to_string());
+            "seen"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let p = support::up_with(fwasm_executor::ExecutorConfig {
+        allow_outbound: vec!["127.0.0.1:*".parse().unwrap()],
+        ..support::test_executor_config()
+    })
+    .await;
+    let uploaded = p
+        .http
+        .put(format!(
+            "{}/f/tom/fetch?allow_host=127.0.0.1:{port}",
+            p.upload
+        ))
+        .body(guest("testkit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 200);
+    exporter.reset();
+    assert_eq!(
+        p.call("tom/fetch", format!("GET http://127.0.0.1:{port}/traced"))
+            .await,
+        (200, "200 - 4 seen".into())
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (request, executed) = loop {
+        provider.force_flush().unwrap();
+        let spans = exporter.get_finished_spans().unwrap();
+        let find = |name: &str| spans.iter().find(|s| s.name == name).cloned();
+        if let (Some(request), Some(executed)) =
+            (find("outbound.request"), find("executor.execute"))
+        {
+            break (request, executed);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no outbound.request and executor.execute spans"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let trace = executed.span_context.trace_id();
+    assert_eq!(request.span_context.trace_id(), trace);
+    let server = request
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "server")
+        .map(|kv| kv.value.to_string());
+    assert_eq!(server, Some(format!("127.0.0.1:{port}")));
+    let traceparent = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        traceparent,
+        format!("00-{trace}-{}-01", request.span_context.span_id()),
+        "the server got the call's trace, under the request's span"
+    );
+    p.stop().await;
 }

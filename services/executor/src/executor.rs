@@ -53,6 +53,7 @@ use crate::reporting::Reporter;
 use crate::shared_snapshots::{self, shared_ref};
 use crate::sidecar::Sidecar;
 use crate::snapshot::{InitFailure, InitPlan, Origin, SlotKey, Snapshot, Snapshots};
+use crate::sockets::NetOp;
 use crate::{ExecutorConfig, WASM_PAGE};
 
 /// Every ABI's adapter with a linker of its imports: one linker per adapter, built once per
@@ -1073,6 +1074,12 @@ impl Inner {
                 let response = match sent {
                     Ok(response) => {
                         meters.outbound_requests.increment(1);
+                        meters
+                            .outbound_bytes_out
+                            .increment(request.body.len() as u64);
+                        meters
+                            .outbound_bytes_in
+                            .increment(response.body.len() as u64);
                         response
                     }
                     Err(refused) => {
@@ -1091,6 +1098,30 @@ impl Inner {
                     body: &response.body,
                 };
                 Ok(Bytes::from(envelope.encode()))
+            }
+            Fetch::Net(op) => {
+                let name = format!("{}/{}", parent.user, parent.function);
+                let meters = fwasm_proto::metrics::meters();
+                let span =
+                    tracing::info_span!("outbound.socket", op = op.name(), server = %op.server());
+                let done = op
+                    .run(&self.outbound, &name, parent.time_left())
+                    .instrument(span)
+                    .await;
+                match (op, &done) {
+                    (NetOp::Connect { .. }, Ok(_)) => meters.outbound_connections.increment(1),
+                    (NetOp::Connect { .. }, Err(_)) => {
+                        meters.outbound_connection_failures.increment(1)
+                    }
+                    (NetOp::Send { data, .. }, Ok(_)) => {
+                        meters.outbound_bytes_out.increment(data.len() as u64)
+                    }
+                    (NetOp::Receive { .. }, Ok(received)) => {
+                        meters.outbound_bytes_in.increment(received.len() as u64)
+                    }
+                    _ => {}
+                }
+                done
             }
         }
     }

@@ -30,6 +30,7 @@ mod reporting;
 mod shared_snapshots;
 mod sidecar;
 mod snapshot;
+mod sockets;
 
 /// A page of wasm linear memory, in bytes.
 const WASM_PAGE: usize = 64 << 10;

@@ -27,8 +27,10 @@ pub struct Limits {
     pub max_stdout_bytes: usize,
     /// Most ranks in an MPI world a call starts.
     pub max_mpi_world_size: u32,
-    /// Most outbound HTTP requests one call may send.
+    /// Most outbound HTTP requests and client connections one call may make.
     pub max_outbound_requests: u32,
+    /// Most bytes one call may send over the network, and most it may receive (each).
+    pub max_outbound_bytes: usize,
 }
 
 impl Default for Limits {
@@ -46,6 +48,7 @@ impl Default for Limits {
             max_stdout_bytes: 1 << 20,
             max_mpi_world_size: 64,
             max_outbound_requests: 100,
+            max_outbound_bytes: 256 << 20,
         }
     }
 }

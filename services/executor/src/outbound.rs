@@ -11,7 +11,7 @@
 //! https URLs are verified against the system's trust roots (and any the operator adds with
 //! `--outbound-ca`), with rustls on ring as on fwasm's own ports.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +44,12 @@ const OWN_HEADERS: &[&str] = &[
 /// How long before its call's deadline a request gives up, so the call still hears why: a
 /// tenth of the time left, between these (room for a loaded machine to resume the call).
 const BEFORE_DEADLINE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(1));
+
+/// How long one request or socket operation may take when its call has `time` left.
+pub(crate) fn time_for(time: Duration) -> Duration {
+    time.saturating_sub((time / 10).clamp(BEFORE_DEADLINE.0, BEFORE_DEADLINE.1))
+        .min(MAX_REQUEST_TIME)
+}
 
 /// A request a call sends, checked against its allow-list and the platform's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +113,6 @@ impl Outbound {
         function: &str,
         allowed: &[HostPattern],
     ) -> Result<reqwest::Url, Refusal> {
-        let refused = |why: String| Refusal::new(HostStatus::PermissionDenied, why);
         let url = reqwest::Url::parse(&request.url).map_err(|e| {
             Refusal::new(
                 HostStatus::InvalidArgument,
@@ -129,17 +134,33 @@ impl Outbound {
                 ));
             }
         }
-        let host = url.host_str().unwrap_or_default().to_string();
+        let host = url.host_str().unwrap_or_default();
         let port = url.port_or_known_default().unwrap_or(80);
-        if !allowed.iter().any(|entry| entry.matches(&host, port)) {
+        self.check_target("request", host, port, function, allowed)?;
+        Ok(url)
+    }
+
+    /// Checks an outbound `what` (a request, a connection) to `host` (a name, or an address
+    /// as written in a URL) on `port` against `allowed` (the function's entries) and the
+    /// platform's.
+    pub(crate) fn check_target(
+        &self,
+        what: &str,
+        host: &str,
+        port: u16,
+        function: &str,
+        allowed: &[HostPattern],
+    ) -> Result<(), Refusal> {
+        let refused = |why: String| Refusal::new(HostStatus::PermissionDenied, why);
+        if !allowed.iter().any(|entry| entry.matches(host, port)) {
             return Err(refused(format!(
-                "outbound request to {host}:{port} refused: {function} may not reach it (upload \
+                "outbound {what} to {host}:{port} refused: {function} may not reach it (upload \
                  it with --allow-host {host}:{port})"
             )));
         }
-        if !self.platform.iter().any(|entry| entry.matches(&host, port)) {
+        if !self.platform.iter().any(|entry| entry.matches(host, port)) {
             return Err(refused(format!(
-                "outbound request to {host}:{port} refused: the platform does not allow it \
+                "outbound {what} to {host}:{port} refused: the platform does not allow it \
                  (the executor's --allow-outbound)"
             )));
         }
@@ -147,17 +168,44 @@ impl Outbound {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let address = bare.parse::<std::net::IpAddr>().ok();
         if let Some(address) = address
-            && let Some(what) = special_address(address)
+            && let Some(kind) = special_address(address)
         {
             let named = |list: &[HostPattern]| list.iter().any(|e| e.names_address(address, port));
             if !named(allowed) || !named(&self.platform) {
                 return Err(refused(format!(
-                    "outbound request to {host}:{port} refused: {address} is {what}, reached \
+                    "outbound {what} to {host}:{port} refused: {address} is {kind}, reached \
                      only where both {function}'s allow-list and the platform's name it itself"
                 )));
             }
         }
-        Ok(url)
+        Ok(())
+    }
+
+    /// Checks a name lookup: both lists must allow the name on some port.
+    pub(crate) fn check_name(
+        &self,
+        name: &str,
+        function: &str,
+        allowed: &[HostPattern],
+    ) -> Result<(), Refusal> {
+        let refused = |why: String| Refusal::new(HostStatus::PermissionDenied, why);
+        if !allowed.iter().any(|entry| entry.matches_any_port(name)) {
+            return Err(refused(format!(
+                "looking up {name} refused: {function} may not reach it (upload it with \
+                 --allow-host {name}:PORT)"
+            )));
+        }
+        if !self
+            .platform
+            .iter()
+            .any(|entry| entry.matches_any_port(name))
+        {
+            return Err(refused(format!(
+                "looking up {name} refused: the platform does not allow it (the executor's \
+                 --allow-outbound)"
+            )));
+        }
+        Ok(())
     }
 
     /// Sends a checked request within `time`, the time its call has left (less a moment, and
@@ -208,10 +256,7 @@ impl Outbound {
         let builder = self
             .client
             .request(method, url)
-            .timeout(
-                time.saturating_sub((time / 10).clamp(BEFORE_DEADLINE.0, BEFORE_DEADLINE.1))
-                    .min(MAX_REQUEST_TIME),
-            )
+            .timeout(time_for(time))
             .headers(headers)
             .body(request.body.clone());
         let failed = |e: reqwest::Error| failure(&target, e);
@@ -299,7 +344,7 @@ fn failure(target: &str, error: reqwest::Error) -> Refusal {
     )
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -327,30 +372,49 @@ impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
         let name = name.as_str().to_string();
         Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
-            let (public, special): (Vec<SocketAddr>, Vec<SocketAddr>) = found
-                .into_iter()
-                .partition(|addr| special_address(addr.ip()).is_none());
-            if public.is_empty() && special.is_empty() {
-                return Err(format!("{name} has no address").into());
-            }
-            if public.is_empty() {
-                let why = special
-                    .iter()
-                    .map(|addr| {
-                        format!(
-                            "{} is {}",
-                            addr.ip(),
-                            special_address(addr.ip()).unwrap_or("")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(Box::new(NoPublicAddress { name, why }) as _);
-            }
-            Ok(Box::new(public.into_iter()) as Addrs)
+            let public = public_addresses(&name).await?;
+            Ok(Box::new(public.into_iter().map(|ip| SocketAddr::new(ip, 0))) as Addrs)
         })
+    }
+}
+
+/// The public addresses `name` resolves to; an error if it has none (naming the addresses
+/// dropped, if it had only others).
+pub(crate) async fn public_addresses(
+    name: &str,
+) -> Result<Vec<IpAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    let found: Vec<IpAddr> = tokio::net::lookup_host((name, 0))
+        .await?
+        .map(|addr| addr.ip())
+        .collect();
+    let (public, special): (Vec<IpAddr>, Vec<IpAddr>) = found
+        .into_iter()
+        .partition(|ip| special_address(*ip).is_none());
+    if public.is_empty() && special.is_empty() {
+        return Err(format!("{name} has no address").into());
+    }
+    if public.is_empty() {
+        let why = special
+            .iter()
+            .map(|ip| format!("{ip} is {}", special_address(*ip).unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Box::new(NoPublicAddress {
+            name: name.to_string(),
+            why,
+        }));
+    }
+    Ok(public)
+}
+
+/// A name lookup's failure as a refusal: the addresses dropped, or why it failed.
+pub(crate) fn lookup_failure(name: &str, error: &(dyn std::error::Error + 'static)) -> Refusal {
+    match error.downcast_ref::<NoPublicAddress>() {
+        Some(refused) => Refusal::new(HostStatus::PermissionDenied, refused.to_string()),
+        None => Refusal::new(
+            HostStatus::NotFound,
+            format!("cannot look up {name}: {}", error_chain(error)),
+        ),
     }
 }
 

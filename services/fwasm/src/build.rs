@@ -149,12 +149,16 @@ const SDK_FILES: &[(&str, &str)] = &[
         include_str!("../../../sdk-c/include/faasm/shared_mem.h"),
     ),
     (
-        "unsupported/dlfcn.h",
-        include_str!("../../../sdk-c/include/unsupported/dlfcn.h"),
+        "include/netdb.h",
+        include_str!("../../../sdk-c/include/netdb.h"),
     ),
     (
-        "unsupported/netdb.h",
-        include_str!("../../../sdk-c/include/unsupported/netdb.h"),
+        "include/sys/socket.h",
+        include_str!("../../../sdk-c/include/sys/socket.h"),
+    ),
+    (
+        "unsupported/dlfcn.h",
+        include_str!("../../../sdk-c/include/unsupported/dlfcn.h"),
     ),
     (
         "unsupported/omp.h",
@@ -175,6 +179,7 @@ const SDK_FILES: &[(&str, &str)] = &[
     ("src/fwasm.c", include_str!("../../../sdk-c/src/fwasm.c")),
     ("src/faasm.c", include_str!("../../../sdk-c/src/faasm.c")),
     ("src/mpi.c", include_str!("../../../sdk-c/src/mpi.c")),
+    ("src/socket.c", include_str!("../../../sdk-c/src/socket.c")),
     (
         "src/host_interface.c",
         include_str!("../../../sdk-c/src/host_interface.c"),
@@ -414,7 +419,7 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
             api.describe()
         )),
     }
-    let mut sdk_sources = vec!["fwasm.c", "mpi.c"];
+    let mut sdk_sources = vec!["fwasm.c", "mpi.c", "socket.c"];
     if api == Api::Faasm {
         sdk_sources.extend(["faasm.c", "host_interface.c"]);
     }

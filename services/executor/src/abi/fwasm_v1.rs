@@ -13,7 +13,7 @@ use wasmi::{Caller, Instance, Linker, Memory, Module, Store, Val, ValType};
 
 use super::{
     Abi, Adapter, EXPORT_FAASM_MARKER, Ended, Entry, ImportSignature, Next, ValidationError, Vals,
-    check_output, expect_func, expect_imports, expect_memory, exports, http, sidecar,
+    check_output, expect_func, expect_imports, expect_memory, exports, http, net, sidecar,
     wasi_preview1,
 };
 use crate::call::{Context, Failure};
@@ -94,6 +94,7 @@ impl Adapter for FwasmV1 {
             .copied()
             .chain(sidecar::IMPORTS.iter().copied())
             .chain(http::IMPORTS.iter().copied())
+            .chain(net::IMPORTS.iter().copied())
             .chain(mpi::signatures())
             .chain(wasi_preview1::signatures());
         expect_imports(module, known, PROVIDES)
@@ -103,6 +104,7 @@ impl Adapter for FwasmV1 {
         define_imports(linker);
         sidecar::define_imports(linker);
         http::define_imports(linker);
+        net::define_imports(linker);
         mpi::define(linker);
         wasi_preview1::define_imports(linker);
     }

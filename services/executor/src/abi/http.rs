@@ -48,15 +48,20 @@ fn request_of(envelope: &[u8], max_response_bytes: usize) -> Result<OutboundRequ
 }
 
 fn send(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<i64, wasmi::Error> {
-    let max_response_bytes = caller.data().outbound.max_response_bytes;
-    let request = Args::new(caller, "http send")
-        .bytes("request", ptr, len)
-        .and_then(|envelope| request_of(envelope, max_response_bytes));
+    let room = caller.data().outbound.room_to_receive(true);
+    let request = room.and_then(|room| {
+        Args::new(caller, "http send")
+            .bytes("request", ptr, len)
+            .and_then(|envelope| request_of(envelope, room))
+    });
     let what = request.and_then(|request| {
-        let allowed = caller.data_mut().outbound.take_turn()?;
+        let outbound = &mut caller.data_mut().outbound;
+        outbound.send_bytes(request.body.len())?;
+        let allowed = outbound.take_turn()?;
         Ok(Fetch::Http { request, allowed })
     });
     super::park_for_answer(caller, what, |host, envelope| {
+        host.outbound.received(envelope.len());
         host.outbound.answer = envelope
     })
 }

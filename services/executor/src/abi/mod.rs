@@ -11,10 +11,12 @@
 pub(crate) mod faasm_host;
 pub(crate) mod fwasm_v1;
 pub(crate) mod http;
+pub(crate) mod net;
 pub(crate) mod proxy_wasm;
 pub(crate) mod sidecar;
 pub(crate) mod wasi_command;
 pub(crate) mod wasi_preview1;
+mod wasi_sockets;
 
 use fwasm_proto::pb::{CallResult, FailureKind};
 use wasmi::{
@@ -838,6 +840,7 @@ mod tests {
                     .iter()
                     .chain(sidecar::IMPORTS)
                     .chain(http::IMPORTS)
+                    .chain(net::IMPORTS)
                     .copied()
                     .chain(wasi_preview1::signatures())
                     .collect(),
@@ -847,6 +850,7 @@ mod tests {
                 wasi_preview1::signatures()
                     .chain(sidecar::IMPORTS.iter().copied())
                     .chain(http::IMPORTS.iter().copied())
+                    .chain(net::IMPORTS.iter().copied())
                     .collect(),
             ),
             (
@@ -855,6 +859,7 @@ mod tests {
                     .iter()
                     .chain(sidecar::IMPORTS)
                     .chain(http::IMPORTS)
+                    .chain(net::IMPORTS)
                     .copied()
                     .chain(wasi_preview1::signatures())
                     .collect(),

@@ -10,7 +10,7 @@ use wasmi::{Instance, Linker, Memory, Module, Store};
 
 use super::{
     Abi, Adapter, EXPORT_START, Ended, Entry, Next, ValidationError, expect_func, expect_imports,
-    expect_memory, exports, http, sidecar, start_entry, wasi_preview1,
+    expect_memory, exports, http, net, sidecar, start_entry, wasi_preview1,
 };
 use crate::call::{Context, Failure};
 use crate::host::HostState;
@@ -34,7 +34,8 @@ impl Adapter for WasiCommand {
             module,
             wasi_preview1::signatures()
                 .chain(sidecar::IMPORTS.iter().copied())
-                .chain(http::IMPORTS.iter().copied()),
+                .chain(http::IMPORTS.iter().copied())
+                .chain(net::IMPORTS.iter().copied()),
             "a WASI command may import only WASI preview1, `wasi_snapshot_preview1`, and the \
              sidecar's `fwasm_sidecar`",
         )
@@ -44,6 +45,7 @@ impl Adapter for WasiCommand {
         wasi_preview1::define_imports(linker);
         sidecar::define_imports(linker);
         http::define_imports(linker);
+        net::define_imports(linker);
     }
 
     fn streams(&self) -> Streams {

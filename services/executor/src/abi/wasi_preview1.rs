@@ -18,12 +18,22 @@ use crate::host::io::{CallIo, ProcExit};
 use crate::host::memory::guest_slice;
 use crate::host::park::{HostOp, park};
 
+use super::wasi_sockets;
+
 pub(crate) const MODULE: &str = "wasi_snapshot_preview1";
 
 /// The errno values this host returns.
-mod errno {
+pub(super) mod errno {
     pub const SUCCESS: i32 = 0;
+    pub const ACCES: i32 = 2;
     pub const BADF: i32 = 8;
+    pub const CONNRESET: i32 = 15;
+    pub const NOBUFS: i32 = 42;
+    pub const NOTCONN: i32 = 53;
+    pub const NOTSOCK: i32 = 57;
+    pub const NOTSUP: i32 = 58;
+    pub const PIPE: i32 = 64;
+    pub const TIMEDOUT: i32 = 73;
     pub const EXIST: i32 = 20;
     pub const FAULT: i32 = 21;
     pub const FBIG: i32 = 22;
@@ -42,6 +52,7 @@ mod errno {
 const FILETYPE_CHARACTER_DEVICE: u8 = 2;
 const FILETYPE_DIRECTORY: u8 = 3;
 const FILETYPE_REGULAR_FILE: u8 = 4;
+pub(super) const FILETYPE_SOCKET_STREAM: u8 = 6;
 const OFLAG_CREAT: i32 = 1;
 const OFLAG_DIRECTORY: i32 = 2;
 const OFLAG_EXCL: i32 = 4;
@@ -140,18 +151,18 @@ fn stat(data: &mut [u8], host: &mut HostState, path: String, buf: u32, found: Fo
     errno_of(write_filestat(data, buf, FILETYPE_REGULAR_FILE, size))
 }
 
-fn errno_of(result: Result<(), i32>) -> i32 {
+pub(super) fn errno_of(result: Result<(), i32>) -> i32 {
     result.err().unwrap_or(errno::SUCCESS)
 }
 
-fn slot(memory: &mut [u8], at: u32, len: usize) -> Result<&mut [u8], i32> {
+pub(super) fn slot(memory: &mut [u8], at: u32, len: usize) -> Result<&mut [u8], i32> {
     let start = at as usize;
     memory
         .get_mut(start..start.checked_add(len).ok_or(errno::FAULT)?)
         .ok_or(errno::FAULT)
 }
 
-fn write_u32(memory: &mut [u8], at: u32, value: u32) -> Result<(), i32> {
+pub(super) fn write_u32(memory: &mut [u8], at: u32, value: u32) -> Result<(), i32> {
     slot(memory, at, 4)?.copy_from_slice(&value.to_le_bytes());
     Ok(())
 }
@@ -180,7 +191,7 @@ fn write_filestat(memory: &mut [u8], at: u32, filetype: u8, size: u64) -> Result
 }
 
 /// The (pointer, length) pairs of an iovec array.
-fn iovecs(memory: &[u8], iovs: u32, count: u32) -> Result<Vec<(u32, u32)>, i32> {
+pub(super) fn iovecs(memory: &[u8], iovs: u32, count: u32) -> Result<Vec<(u32, u32)>, i32> {
     (0..count)
         .map(|i| {
             let at = iovs.checked_add(i.checked_mul(8).ok_or(errno::FAULT)?);
@@ -193,7 +204,7 @@ fn iovecs(memory: &[u8], iovs: u32, count: u32) -> Result<Vec<(u32, u32)>, i32> 
         .collect()
 }
 
-fn memory_of(caller: &Caller<'_, HostState>) -> Result<Memory, i32> {
+pub(super) fn memory_of(caller: &Caller<'_, HostState>) -> Result<Memory, i32> {
     caller.data().memory.ok_or(errno::IO)
 }
 
@@ -360,7 +371,7 @@ fn fd_seek(caller: &mut Caller<'_, HostState>, fd: i32, offset: i64, whence: i32
     let (data, host) = memory.data_and_store_mut(&mut *caller);
     let files = &mut host.files;
     let Some(file) = files.open.get_mut(&(fd as usize)) else {
-        return if (0..=2).contains(&fd) {
+        return if (0..=2).contains(&fd) || host.sockets.is_socket(fd) {
             errno::SPIPE
         } else {
             errno::BADF
@@ -576,6 +587,9 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
         linker,
         "fd_write",
         |caller, fd: i32, iovs: i32, count: i32, out: i32| {
+            if caller.data().sockets.is_socket(fd) {
+                return wasi_sockets::send(caller, fd, (iovs, count), out);
+            }
             Ok(fd_write(caller, fd, iovs, count, out))
         }
     );
@@ -584,6 +598,9 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
                               iovs: i32,
                               count: i32,
                               out: i32| {
+        if caller.data().sockets.is_socket(fd) {
+            return wasi_sockets::receive(caller, fd, (iovs, count), out, None);
+        }
         Ok(fd_read(caller, fd, iovs, count, out))
     });
     wasi!(linker, "fd_seek", |caller,
@@ -597,6 +614,9 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
         Ok(fd_seek(caller, fd, 0, 1, out))
     });
     wasi!(linker, "fd_close", |caller, fd: i32| {
+        if caller.data_mut().sockets.close(fd) {
+            return Ok(errno::SUCCESS);
+        }
         let files = &mut caller.data_mut().files;
         Ok(match fd {
             0..=3 => errno::SUCCESS,
@@ -612,6 +632,7 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
         let (filetype, flags) = match fd {
             0..=2 => (FILETYPE_CHARACTER_DEVICE, 0u16),
             3 => (FILETYPE_DIRECTORY, 0),
+            fd if host.sockets.is_socket(fd) => (FILETYPE_SOCKET_STREAM, 0),
             fd => match host.files.open.get(&(fd as usize)) {
                 Some(file) => (FILETYPE_REGULAR_FILE, u16::from(file.append)),
                 None => return Ok(errno::BADF),
@@ -634,6 +655,7 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
         let (filetype, size) = match fd {
             0..=2 => (FILETYPE_CHARACTER_DEVICE, 0),
             3 => (FILETYPE_DIRECTORY, 0),
+            fd if host.sockets.is_socket(fd) => (FILETYPE_SOCKET_STREAM, 0),
             fd => match host.files.open.get(&(fd as usize)) {
                 Some(file) => (FILETYPE_REGULAR_FILE, host.files.open_size(file) as u64),
                 None => return Ok(errno::BADF),
@@ -775,6 +797,7 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
             },
         )
         .expect("wasi proc_exit is defined once");
+    wasi_sockets::define_imports(linker);
     for (name, params, results) in UNSUPPORTED {
         let ty = FuncType::new(params.iter().copied(), results.iter().copied());
         linker
@@ -819,10 +842,6 @@ pub(crate) const UNSUPPORTED: &[(&str, &[ValType], &[ValType])] = &[
     ("path_unlink_file", &[I32, I32, I32], &[I32]),
     ("poll_oneoff", &[I32, I32, I32, I32], &[I32]),
     ("proc_raise", &[I32], &[I32]),
-    ("sock_accept", &[I32, I32, I32], &[I32]),
-    ("sock_recv", &[I32, I32, I32, I32, I32, I32], &[I32]),
-    ("sock_send", &[I32, I32, I32, I32, I32], &[I32]),
-    ("sock_shutdown", &[I32, I32], &[I32]),
 ];
 
 /// The signatures of the supported functions, for upload validation.
@@ -851,6 +870,10 @@ pub(crate) const SUPPORTED: &[(&str, &[ValType], &[ValType])] = &[
     ("environ_get", &[I32, I32], &[I32]),
     ("sched_yield", &[], &[I32]),
     ("proc_exit", &[I32], &[]),
+    ("sock_accept", &[I32, I32, I32], &[I32]),
+    ("sock_recv", &[I32, I32, I32, I32, I32, I32], &[I32]),
+    ("sock_send", &[I32, I32, I32, I32, I32], &[I32]),
+    ("sock_shutdown", &[I32, I32], &[I32]),
 ];
 
 /// Every preview1 function as an import signature, for upload validation.

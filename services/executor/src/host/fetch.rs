@@ -12,6 +12,7 @@ use super::HostState;
 use super::park::Refusal;
 use crate::outbound::OutboundRequest;
 use crate::sidecar::SidecarRequest;
+use crate::sockets::NetOp;
 use fwasm_proto::outbound::HostPattern;
 use std::sync::Arc;
 
@@ -29,6 +30,8 @@ pub(crate) enum Fetch {
         request: OutboundRequest,
         allowed: Arc<[HostPattern]>,
     },
+    /// A name lookup or a socket operation.
+    Net(NetOp),
 }
 
 /// What the call does with the fetched bytes: the import's return value.

@@ -149,9 +149,15 @@ impl CallFiles {
     }
 
     fn open_file(&mut self, file: OpenFile) -> usize {
+        let fd = self.reserve_fd();
+        self.open.insert(fd, file);
+        fd
+    }
+
+    /// A descriptor no file or socket of the call has had.
+    pub(crate) fn reserve_fd(&mut self) -> usize {
         let fd = self.next_fd;
         self.next_fd += 1;
-        self.open.insert(fd, file);
         fd
     }
 

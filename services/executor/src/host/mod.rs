@@ -17,6 +17,7 @@ pub(crate) mod outbound;
 pub(crate) mod park;
 pub(crate) mod publishing;
 pub(crate) mod sidecar;
+pub(crate) mod sockets;
 pub(crate) mod state;
 
 use std::any::Any;
@@ -68,6 +69,7 @@ pub(crate) struct HostState {
     pub(crate) abi_state: Option<Box<dyn Any + Send>>,
     pub(crate) sidecar: CallSidecar,
     pub(crate) outbound: outbound::CallOutbound,
+    pub(crate) sockets: sockets::CallSockets,
     pub(crate) mpi: mpi::CallMpi,
     /// Set when a parked op's failure ends the call (an MPI world that broke): the call fails
     /// with it as it resumes, even if its time ran out meanwhile.
@@ -114,6 +116,7 @@ impl HostState {
             abi_state: None,
             sidecar: CallSidecar::new(false),
             outbound: outbound::CallOutbound::new(&fwasm_proto::pb::Call::default(), limits),
+            sockets: sockets::CallSockets::default(),
             mpi: mpi::CallMpi::new(&fwasm_proto::pb::Call::default()),
             op_failure: None,
             region: None,

@@ -19,7 +19,7 @@ use wasmi::{Instance, Linker, Memory, Module, Store, Val, ValType};
 
 use super::{
     Abi, Adapter, Ended, Entry, Next, ValidationError, expect_func, expect_imports, expect_memory,
-    exports, http, sidecar, wasi_preview1,
+    exports, http, net, sidecar, wasi_preview1,
 };
 use crate::call::{Context, Failure};
 use crate::host::HostState;
@@ -135,6 +135,7 @@ impl Adapter for ProxyWasm {
             .iter()
             .chain(sidecar::IMPORTS)
             .chain(http::IMPORTS)
+            .chain(net::IMPORTS)
             .copied()
             .chain(wasi_preview1::signatures());
         expect_imports(module, known, PROVIDES)
@@ -144,6 +145,7 @@ impl Adapter for ProxyWasm {
         imports::define_imports(linker);
         sidecar::define_imports(linker);
         http::define_imports(linker);
+        net::define_imports(linker);
         wasi_preview1::define_imports(linker);
     }
 

@@ -1,0 +1,104 @@
+/* A TCP client written to POSIX: for a body "HOST PORT MESSAGE", looks HOST up, connects,
+ * sends MESSAGE (or, for "@N", N bytes of 'x'), shuts its sending side and reads until the
+ * server closes: replies "echoed: WHAT CAME BACK" (or "echoed N bytes"), or "error: STEP:
+ * STRERROR (WHY)". For the body "listen", tries to listen and says how each step failed. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fwasm.h>
+
+static void failed(fwasm_response *res, const char *step, const char *what) {
+    char why[512] = {0};
+    fwasm_last_error(why, sizeof why);
+    fwasm_response_printf(res, "error: %s: %s (%s)", step, what, why);
+}
+
+static void try_listening(fwasm_response *res) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(8080)};
+    int bound = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    fwasm_response_printf(res, "bind %d: %s; ", bound, strerror(errno));
+    int listening = listen(fd, 1);
+    fwasm_response_printf(res, "listen %d: %s; ", listening, strerror(errno));
+    int accepted = accept(fd, NULL, NULL);
+    fwasm_response_printf(res, "accept %d: %s", accepted, strerror(errno));
+    close(fd);
+}
+
+FWASM_HANDLER(req, res) {
+    if (!strcmp((const char *)req->body, "listen")) {
+        try_listening(res);
+        return;
+    }
+    char host[256] = {0}, port[16] = {0};
+    int used = 0;
+    sscanf((const char *)req->body, "%255s %15s %n", host, port, &used);
+    const char *message = (const char *)req->body + used;
+    size_t length = strlen(message);
+    char *big = NULL;
+    if (message[0] == '@') {
+        length = strtoul(message + 1, NULL, 10);
+        big = malloc(length);
+        memset(big, 'x', length);
+        message = big;
+    }
+
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *found = NULL;
+    int looked_up = getaddrinfo(host, port, &hints, &found);
+    if (looked_up) {
+        failed(res, "getaddrinfo", gai_strerror(looked_up));
+        return;
+    }
+    int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+    if (fd < 0) {
+        failed(res, "socket", strerror(errno));
+        return;
+    }
+    if (connect(fd, found->ai_addr, found->ai_addrlen) < 0) {
+        failed(res, "connect", strerror(errno));
+        return;
+    }
+    freeaddrinfo(found);
+    /* Half with send, half with write: both reach the socket. */
+    size_t half = length / 2;
+    if (send(fd, message, half, 0) != (ssize_t)half ||
+        write(fd, message + half, length - half) != (ssize_t)(length - half)) {
+        failed(res, "send", strerror(errno));
+        return;
+    }
+    if (shutdown(fd, SHUT_WR) < 0) {
+        failed(res, "shutdown", strerror(errno));
+        return;
+    }
+    size_t total = 0, cap = length + 1;
+    char *back = malloc(cap);
+    for (int turn = 0;; turn++) {
+        /* Alternately with recv and read. */
+        ssize_t n = turn % 2 ? read(fd, back + total, cap - 1 - total)
+                             : recv(fd, back + total, cap - 1 - total, 0);
+        if (n < 0) {
+            failed(res, "recv", strerror(errno));
+            return;
+        }
+        if (n == 0 || total + (size_t)n == cap - 1) {
+            total += (size_t)n;
+            break;
+        }
+        total += (size_t)n;
+    }
+    close(fd);
+    back[total] = 0;
+    if (big) {
+        size_t same = 0;
+        while (same < total && back[same] == 'x') same++;
+        fwasm_response_printf(res, "echoed %zu bytes", same);
+    } else {
+        fwasm_response_printf(res, "echoed: %s", back);
+    }
+}

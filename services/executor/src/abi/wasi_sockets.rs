@@ -1,0 +1,254 @@
+//! WASI preview1's calls on a call's sockets (opened by `fwasm_net`, see `super::net`):
+//! `fd_write` and `sock_send` send, `fd_read` and `sock_recv` receive, `sock_shutdown` closes
+//! the sending side, each parking the call while the executor does it; `sock_accept` answers
+//! NOTSUP, for functions do not listen. Failures answer an errno (and `last_error` says why).
+
+use bytes::Bytes;
+use fwasm_abi::HostStatus;
+use wasmi::{Caller, Linker, Memory, Store};
+
+use super::wasi_preview1::{MODULE, errno, iovecs, memory_of, slot, write_u32};
+use crate::host::HostState;
+use crate::host::fetch::{Fetch, FetchOp};
+use crate::host::park::{HostOp, Refusal, park};
+use crate::sockets::{MAX_RECEIVE, NetOp};
+
+/// `sock_shutdown`'s flag for the sending side.
+const SHUT_WR: i32 = 2;
+
+/// The errno for a socket op's refusal (`receiving`: a broken connection is a reset, not a
+/// broken pipe), keeping its reason for `last_error`.
+fn refused(host: &mut HostState, refusal: Refusal, receiving: bool) -> i32 {
+    let errno = match refusal.status {
+        HostStatus::Timeout => errno::TIMEDOUT,
+        HostStatus::LimitExceeded => errno::NOBUFS,
+        HostStatus::InvalidArgument => errno::NOTCONN,
+        HostStatus::PermissionDenied => errno::ACCES,
+        HostStatus::Unavailable if receiving => errno::CONNRESET,
+        HostStatus::Unavailable => errno::PIPE,
+        _ => errno::IO,
+    };
+    host.last_error = Some(refusal.message);
+    errno
+}
+
+/// Parks the call for `op`; `then` finishes the call with what it answered.
+fn park_for(
+    caller: &mut Caller<'_, HostState>,
+    op: NetOp,
+    then: impl FnOnce(&mut [u8], &mut HostState, Bytes) -> i32 + Send + 'static,
+    receiving: bool,
+) -> Result<i32, wasmi::Error> {
+    let then = move |store: &mut Store<HostState>, memory: Memory, answered| {
+        let (data, host) = memory.data_and_store_mut(store);
+        i64::from(match answered {
+            Ok(bytes) => then(data, host, bytes),
+            Err(refusal) => refused(host, refusal, receiving),
+        })
+    };
+    let op = HostOp::Fetch(FetchOp {
+        what: Fetch::Net(op),
+        then: Box::new(then),
+    });
+    match park(caller, op) {
+        Ok(suspend) => Err(suspend),
+        Err(refusal) => Ok(refused(caller.data_mut(), refusal, receiving)),
+    }
+}
+
+/// Sends the bytes of the iovecs at `iovs` on socket `fd`, writing how many to `out`.
+pub(super) fn send(
+    caller: &mut Caller<'_, HostState>,
+    fd: i32,
+    iovs: (i32, i32),
+    out: i32,
+) -> Result<i32, wasmi::Error> {
+    let Ok(memory) = memory_of(caller) else {
+        return Ok(errno::IO);
+    };
+    let (data, host) = memory.data_and_store_mut(&mut *caller);
+    let vecs = match iovecs(data, iovs.0 as u32, iovs.1 as u32) {
+        Ok(vecs) => vecs,
+        Err(errno) => return Ok(errno),
+    };
+    let mut bytes = Vec::new();
+    for (ptr, len) in vecs {
+        match slot(data, ptr, len as usize) {
+            Ok(chunk) => bytes.extend_from_slice(chunk),
+            Err(errno) => return Ok(errno),
+        }
+    }
+    if let Err(refusal) = host.outbound.send_bytes(bytes.len()) {
+        return Ok(refused(host, refusal, false));
+    }
+    let socket = host.sockets.get(fd).expect("checked to be a socket");
+    let sent = bytes.len() as u32;
+    let op = NetOp::Send {
+        socket,
+        data: bytes.into(),
+    };
+    park_for(
+        caller,
+        op,
+        move |data, _, _| match write_u32(data, out as u32, sent) {
+            Ok(()) => errno::SUCCESS,
+            Err(errno) => errno,
+        },
+        false,
+    )
+}
+
+/// Receives into the iovecs at `iovs` from socket `fd`, writing how many bytes to `out` (and
+/// no flags to `flags_out`, for `sock_recv`); 0 once the peer has closed its side.
+pub(super) fn receive(
+    caller: &mut Caller<'_, HostState>,
+    fd: i32,
+    iovs: (i32, i32),
+    out: i32,
+    flags_out: Option<i32>,
+) -> Result<i32, wasmi::Error> {
+    let Ok(memory) = memory_of(caller) else {
+        return Ok(errno::IO);
+    };
+    let (data, host) = memory.data_and_store_mut(&mut *caller);
+    let vecs = match iovecs(data, iovs.0 as u32, iovs.1 as u32) {
+        Ok(vecs) => vecs,
+        Err(errno) => return Ok(errno),
+    };
+    let wanted: usize = vecs.iter().map(|&(_, len)| len as usize).sum();
+    let room = match host.outbound.room_to_receive(false) {
+        Ok(room) => room,
+        Err(refusal) => return Ok(refused(host, refusal, true)),
+    };
+    let socket = host.sockets.get(fd).expect("checked to be a socket");
+    let finish = move |data: &mut [u8], host: &mut HostState, received: Bytes| {
+        host.outbound.received(received.len());
+        let mut rest = &received[..];
+        for &(ptr, len) in &vecs {
+            let n = rest.len().min(len as usize);
+            let Ok(target) = slot(data, ptr, n) else {
+                return errno::FAULT;
+            };
+            target.copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
+        }
+        let flags = flags_out.map_or(Ok(()), |at| {
+            slot(data, at as u32, 2).map(|flags| flags.fill(0))
+        });
+        match flags.and_then(|()| write_u32(data, out as u32, received.len() as u32)) {
+            Ok(()) => errno::SUCCESS,
+            Err(errno) => errno,
+        }
+    };
+    if wanted == 0 {
+        return Ok(with_memory(caller, |data, host| {
+            finish(data, host, Bytes::new())
+        }));
+    }
+    let max = wanted.min(room).min(MAX_RECEIVE);
+    park_for(caller, NetOp::Receive { socket, max }, finish, true)
+}
+
+fn with_memory(
+    caller: &mut Caller<'_, HostState>,
+    f: impl FnOnce(&mut [u8], &mut HostState) -> i32,
+) -> i32 {
+    match memory_of(caller) {
+        Ok(memory) => {
+            let (data, host) = memory.data_and_store_mut(&mut *caller);
+            f(data, host)
+        }
+        Err(errno) => errno,
+    }
+}
+
+pub(super) fn define_imports(linker: &mut Linker<HostState>) {
+    linker
+        .func_wrap(
+            MODULE,
+            "sock_send",
+            |mut caller: Caller<'_, HostState>,
+             fd: i32,
+             iovs: i32,
+             count: i32,
+             flags: i32,
+             out: i32|
+             -> Result<i32, wasmi::Error> {
+                if !caller.data().sockets.is_socket(fd) {
+                    return Ok(not_a_socket(&caller, fd));
+                }
+                if flags != 0 {
+                    return Ok(errno::NOTSUP);
+                }
+                send(&mut caller, fd, (iovs, count), out)
+            },
+        )
+        .expect("wasi sock_send is defined once");
+    linker
+        .func_wrap(
+            MODULE,
+            "sock_recv",
+            |mut caller: Caller<'_, HostState>,
+             fd: i32,
+             iovs: i32,
+             count: i32,
+             flags: i32,
+             out: i32,
+             flags_out: i32|
+             -> Result<i32, wasmi::Error> {
+                if !caller.data().sockets.is_socket(fd) {
+                    return Ok(not_a_socket(&caller, fd));
+                }
+                // MSG_PEEK and MSG_WAITALL are not offered: a receive takes what has come.
+                if flags != 0 {
+                    return Ok(errno::NOTSUP);
+                }
+                receive(&mut caller, fd, (iovs, count), out, Some(flags_out))
+            },
+        )
+        .expect("wasi sock_recv is defined once");
+    linker
+        .func_wrap(
+            MODULE,
+            "sock_shutdown",
+            |mut caller: Caller<'_, HostState>, fd: i32, how: i32| -> Result<i32, wasmi::Error> {
+                let Some(socket) = caller.data().sockets.get(fd) else {
+                    return Ok(not_a_socket(&caller, fd));
+                };
+                if how & SHUT_WR == 0 {
+                    return Ok(errno::SUCCESS);
+                }
+                park_for(
+                    &mut caller,
+                    NetOp::Shutdown { socket },
+                    |_, _, _| errno::SUCCESS,
+                    false,
+                )
+            },
+        )
+        .expect("wasi sock_shutdown is defined once");
+    linker
+        .func_wrap(
+            MODULE,
+            "sock_accept",
+            |mut caller: Caller<'_, HostState>, fd: i32, _flags: i32, _out: i32| -> i32 {
+                if !caller.data().sockets.is_socket(fd) {
+                    return not_a_socket(&caller, fd);
+                }
+                caller.data_mut().last_error =
+                    Some("functions cannot accept connections: their sockets are clients".into());
+                errno::NOTSUP
+            },
+        )
+        .expect("wasi sock_accept is defined once");
+}
+
+/// The errno for a socket call on `fd`, which is not a socket.
+fn not_a_socket(caller: &Caller<'_, HostState>, fd: i32) -> i32 {
+    let host = caller.data();
+    let open = fd >= 0 && (fd <= 3 || host.files.open.contains_key(&(fd as usize)));
+    match open {
+        true => errno::NOTSOCK,
+        false => errno::BADF,
+    }
+}
