@@ -9,14 +9,26 @@
  *   "memory"     grows memory with anonymous mmap and __sbrk and uses it;
  *   "conf"       outputs its conf flags; "args" its argv; "env" some of its environment;
  *   "fail"       prints a line and returns 5;
- *   "zygote"     outputs 1 more than what its zygote (run once) left: 6 on every call.
+ *   "zygote"     outputs 1 more than what its zygote (run once) left: 6 on every call;
+ *   "net:PORT:MESSAGE" connects to 127.0.0.1:PORT with Faasm's socket calls, sends MESSAGE
+ *                and outputs what comes back ("net: ..."), or how connect failed;
+ *   "listen"     outputs what bind and listen answer.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define FAASM(name) __attribute__((import_module("env"), import_name(#name)))
+
+FAASM(socket) int faasm_socket(int domain, int type, int protocol);
+FAASM(connect) int faasm_connect(int fd, const struct sockaddr *addr, socklen_t len);
+FAASM(bind) int faasm_bind(int fd, const struct sockaddr *addr, socklen_t len);
+FAASM(listen) int faasm_listen(int fd, int backlog);
 
 FAASM(__faasm_read_input) int faasm_read_input(uint8_t *buf, int len);
 FAASM(__faasm_write_output) void faasm_write_output(const uint8_t *ptr, int len);
@@ -100,6 +112,33 @@ static int memory(void) {
     return 0;
 }
 
+static int network(const char *spec) {
+    int port = atoi(spec);
+    const char *message = strchr(spec, ':');
+    message = message ? message + 1 : "";
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    int fd = faasm_socket(AF_INET, SOCK_STREAM, 0);
+    int connected = faasm_connect(fd, (struct sockaddr *)&addr, sizeof addr);
+    if (connected != 0) {
+        snprintf(out, sizeof out, "socket %d connect %d", fd, connected);
+        output(out);
+        return 0;
+    }
+    send(fd, message, strlen(message), 0);
+    shutdown(fd, SHUT_WR);
+    char back[128] = {0};
+    size_t total = 0;
+    ssize_t n;
+    while (total < sizeof back - 1 && (n = recv(fd, back + total, sizeof back - 1 - total, 0)) > 0) {
+        total += (size_t)n;
+    }
+    close(fd);
+    snprintf(out, sizeof out, "net: %s", back);
+    output(out);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     static uint8_t input[1024];
     int size = faasm_read_input(NULL, 0);
@@ -144,6 +183,15 @@ int main(int argc, char **argv) {
             strcat(out, argv[i]);
             strcat(out, ";");
         }
+        output(out);
+        return 0;
+    }
+    if (strncmp(text, "net:", 4) == 0) return network(text + 4);
+    if (strcmp(text, "listen") == 0) {
+        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(80)};
+        int fd = faasm_socket(AF_INET, SOCK_STREAM, 0);
+        snprintf(out, sizeof out, "bind %d listen %d", faasm_bind(fd, (struct sockaddr *)&addr,
+                 sizeof addr), faasm_listen(fd, 1));
         output(out);
         return 0;
     }

@@ -1,7 +1,8 @@
 /* A TCP client written to POSIX: for a body "HOST PORT MESSAGE", looks HOST up, connects,
  * sends MESSAGE (or, for "@N", N bytes of 'x'), shuts its sending side and reads until the
  * server closes: replies "echoed: WHAT CAME BACK" (or "echoed N bytes"), or "error: STEP:
- * STRERROR (WHY)". For the body "listen", tries to listen and says how each step failed. */
+ * STRERROR (WHY)". For the body "listen", tries to listen and says how each step failed; for
+ * "write FD", writes to descriptor FD (another call's socket, say) and says how that went. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -33,6 +34,12 @@ static void try_listening(fwasm_response *res) {
 FWASM_HANDLER(req, res) {
     if (!strcmp((const char *)req->body, "listen")) {
         try_listening(res);
+        return;
+    }
+    int target;
+    if (sscanf((const char *)req->body, "write %d", &target) == 1) {
+        ssize_t wrote = write(target, "hi", 2);
+        fwasm_response_printf(res, "write %zd: %s", wrote, wrote < 0 ? strerror(errno) : "ok");
         return;
     }
     char host[256] = {0}, port[16] = {0};

@@ -648,6 +648,35 @@ fn faasm_toolchain_guest(source: &str) -> Vec<u8> {
 }
 
 #[tokio::test]
+async fn a_binary_of_faasms_toolchain_connects_with_faasms_socket_calls() {
+    let port = crate::outbound::tcp_echo_server().await;
+    let p = crate::support::up_with(fwasm_executor::ExecutorConfig {
+        allow_outbound: vec!["127.0.0.1:*".parse().unwrap()],
+        ..crate::support::test_executor_config()
+    })
+    .await;
+    let wasm = faasm_toolchain_guest("faasm_toolchain.c");
+    let hosts = [format!("127.0.0.1:{port}")];
+    crate::outbound::upload_allowed(&p, "demo/toolchain", wasm, &hosts).await;
+    assert_eq!(
+        p.call("demo/toolchain", format!("net:{port}:over env.connect"))
+            .await,
+        (200, "net: over env.connect".into())
+    );
+    // As on Faasm, a refused connect answers -1 and the call goes on.
+    let other = port.wrapping_add(1).max(1);
+    assert_eq!(
+        p.call("demo/toolchain", format!("net:{other}:hi")).await,
+        (200, "socket 4 connect -1".into())
+    );
+    assert_eq!(
+        p.call("demo/toolchain", "listen").await,
+        (200, "bind -1 listen -1".into())
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
 async fn a_binary_of_faasms_toolchain_runs_on_its_raw_host_interface() {
     let p = up().await;
     let wasm = faasm_toolchain_guest("faasm_toolchain.c");

@@ -1,5 +1,6 @@
 //! A guest of one user cannot reach another user's things through any import: chaining,
-//! awaiting, state, locks, publishing, and Layotto's proxy-wasm imports. (Awaiting another
+//! awaiting, state, locks, publishing, Layotto's proxy-wasm imports, and the network (one
+//! function's allow-list and one call's sockets are its own). (Awaiting another
 //! user's call id is shown in `chaining`, files in `c_guests` and the executor's WASI tests; a
 //! sidecar is its own namespace, reached verbatim.)
 
@@ -101,6 +102,52 @@ async fn layottos_imports_reach_the_callers_user_only() {
         assert_eq!(response.status(), 200, "{mode}");
         let (_, body) = p.call("a/id_1", "name=book1").await;
         assert!(!body.contains("100"), "{mode}: {body}");
+        p.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn allow_lists_and_sockets_are_the_functions_and_the_calls_own() {
+    use crate::c_guests::c_guest;
+    use crate::outbound::{tcp_echo_server, upload_allowed};
+    let port = tcp_echo_server().await;
+    let config = fwasm_executor::ExecutorConfig {
+        allow_outbound: vec!["127.0.0.1:*".parse().unwrap()],
+        ..crate::support::test_executor_config()
+    };
+    let platforms = [
+        ("up", crate::support::up_with(config.clone()).await),
+        ("mesh", crate::support::mesh_with(1, config).await),
+    ];
+    let wasm = c_guest("tcp_client.c");
+    for (mode, p) in platforms {
+        let allowed = [format!("127.0.0.1:{port}")];
+        upload_allowed(&p, "a/net", wasm.clone(), &allowed).await;
+        upload_allowed(&p, "a/plain", wasm.clone(), &[]).await;
+        upload_allowed(&p, "b/net", wasm.clone(), &[]).await;
+        let input = format!("127.0.0.1 {port} mine");
+        assert_eq!(
+            p.call("a/net", input.clone()).await.1,
+            "echoed: mine",
+            "{mode}"
+        );
+        // Neither another function of the user nor another user's function of the same name
+        // reaches what a/net may.
+        for other in ["a/plain", "b/net"] {
+            let refused = p.call(other, input.clone()).await.1;
+            assert!(
+                refused.contains(&format!("refused: {other} may not reach it")),
+                "{mode}: {other}: {refused}"
+            );
+        }
+        // A call's sockets end with it: the descriptor a/net's socket had is nothing to the
+        // next call. (Descriptors 4 and up go to a call's files and sockets in turn; a/net's
+        // first socket was 4.)
+        assert_eq!(
+            p.call("a/net", "write 4".to_string()).await.1,
+            "write -1: Bad file descriptor",
+            "{mode}"
+        );
         p.stop().await;
     }
 }

@@ -109,7 +109,12 @@ async fn upload_fetch(p: &Platform, user: &str, hosts: &[String]) {
 }
 
 /// Uploads `wasm` as `user_function` allowed `hosts`.
-async fn upload_allowed(p: &Platform, user_function: &str, wasm: Vec<u8>, hosts: &[String]) {
+pub(crate) async fn upload_allowed(
+    p: &Platform,
+    user_function: &str,
+    wasm: Vec<u8>,
+    hosts: &[String],
+) {
     let query: Vec<String> = hosts.iter().map(|h| format!("allow_host={h}")).collect();
     let response = p
         .http
@@ -208,7 +213,7 @@ async fn a_c_function_reaches_the_host_it_is_allowed_with_fwasm_http_request() {
 
 /// A TCP server on loopback that sends back what it is sent, once the client has sent it
 /// all. Its port.
-async fn tcp_echo_server() -> u16 {
+pub(crate) async fn tcp_echo_server() -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -284,6 +289,68 @@ async fn a_c_function_talks_tcp_through_posix_sockets() {
         )),
         "{refused}"
     );
+}
+
+/// The value of the metric line starting `series` (0 if there is none yet).
+async fn metric(p: &Platform, series: &str) -> f64 {
+    let (status, body) = p.get(format!("{}/metrics", p.invoke)).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_call_sends_and_receives_within_its_byte_budgets_and_the_metrics_count_them() {
+    let http_port = server().await;
+    let tcp_port = tcp_echo_server().await;
+    let mut config = platform_config(&["127.0.0.1:*"], Duration::from_secs(5));
+    config.limits.max_outbound_bytes = 1 << 20;
+    let p = up_with(config).await;
+    let hosts = [
+        format!("127.0.0.1:{http_port}"),
+        format!("127.0.0.1:{tcp_port}"),
+    ];
+    upload_allowed(&p, "u/tcp", c_guest("tcp_client.c"), &hosts).await;
+    upload_fetch(&p, "u", &hosts).await;
+    // The metrics are the process's, shared with other tests: counts only grow.
+    let bytes_in = r#"fwasm_outbound_bytes_total{direction="in"}"#;
+    let bytes_out = r#"fwasm_outbound_bytes_total{direction="out"}"#;
+    let connected = r#"fwasm_outbound_connections_total{outcome="connected"}"#;
+    let before = (
+        metric(&p, bytes_in).await,
+        metric(&p, bytes_out).await,
+        metric(&p, connected).await,
+    );
+    assert_eq!(
+        p.call("u/tcp", format!("127.0.0.1 {tcp_port} @600000"))
+            .await
+            .1,
+        "echoed 600000 bytes"
+    );
+    assert!(metric(&p, bytes_in).await >= before.0 + 600000.0);
+    assert!(metric(&p, bytes_out).await >= before.1 + 600000.0);
+    assert!(metric(&p, connected).await >= before.2 + 1.0);
+    // 1 MiB out: the first half is sent, the second would pass the budget.
+    assert_eq!(
+        p.call("u/tcp", format!("127.0.0.1 {tcp_port} @2097152"))
+            .await
+            .1,
+        "error: send: No buffer space available (sending 1048576 more bytes would pass the \
+         1048576 bytes a call may send)"
+    );
+    // 1 MiB in: a 5 MB response is more than the call may still receive.
+    assert_eq!(
+        p.call("u/fetch", format!("GET http://127.0.0.1:{http_port}/big"))
+            .await
+            .1,
+        format!(
+            "error: the response from 127.0.0.1:{http_port} is over the call's limit of \
+             1048576 bytes"
+        )
+    );
+    p.stop().await;
 }
 
 #[tokio::test]

@@ -300,7 +300,8 @@ impl CallTask {
                     running.paused = Some(Paused::Failed(failure));
                     return;
                 }
-                if host.refusals_fail && value < 0 {
+                let answer = std::mem::take(&mut host.negative_is_answer);
+                if host.refusals_fail && value < 0 && !answer {
                     let why = host.last_error.take().unwrap_or_default();
                     running.paused = Some(Paused::Refused(why));
                     return;

@@ -61,6 +61,9 @@ pub(crate) struct HostState {
     /// Whether a parked import whose op is refused fails the call (Faasm raises an error where
     /// fwasm's own ABI returns a status), rather than answering with the status.
     pub(crate) refusals_fail: bool,
+    /// The parked op's negative result is the guest's answer (a POSIX call's -1), not a
+    /// refusal to fail the call with.
+    pub(crate) negative_is_answer: bool,
     pub(crate) io: CallIo,
     pub(crate) chaining: Chaining,
     pub(crate) state: CallState,
@@ -109,6 +112,7 @@ impl HostState {
             pending: None,
             after_op: None,
             refusals_fail: false,
+            negative_is_answer: false,
             io,
             chaining,
             state,

@@ -72,7 +72,8 @@ chaining, awaiting, state, locks, conf flags, and the shared-memory and migratio
 do nothing for a function on one thread that is never migrated), MPI's `env.MPI_*` (not \
 one-sided windows, sub-communicators or user-defined operations), but not its Python or S3 \
 imports, nor `__faasm_push_state_partial_mask`, `__faasm_write_state_from_file` or \
-`__faasm_host_interface_test`; `env.mmap`, `munmap` and `__sbrk`; and WASI preview1";
+`__faasm_host_interface_test`; `env.mmap`, `munmap` and `__sbrk`; client sockets (`env.socket`, `connect`; `bind` and `listen` \
+answer -1); and WASI preview1";
 
 pub(super) fn check(module: &Module) -> Result<(), ValidationError> {
     expect_imports(
@@ -80,6 +81,7 @@ pub(super) fn check(module: &Module) -> Result<(), ValidationError> {
         IMPORTS
             .iter()
             .copied()
+            .chain(super::network::IMPORTS.iter().copied())
             .chain(mpi::signatures())
             .chain(wasi_preview1::signatures()),
         PROVIDES,
@@ -439,6 +441,7 @@ macro_rules! arg {
 
 pub(super) fn define(linker: &mut Linker<HostState>) {
     mpi::define(linker);
+    super::network::define(linker);
     define_single_thread(linker);
     define_io_and_chaining(linker);
     define_state(linker);

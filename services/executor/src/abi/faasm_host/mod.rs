@@ -14,6 +14,7 @@
 //! input spells, and its i32 result is the call's return value.
 
 mod imports;
+mod network;
 
 #[cfg(test)]
 pub(crate) use imports::IMPORTS;
