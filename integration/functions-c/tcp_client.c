@@ -2,7 +2,8 @@
  * sends MESSAGE (or, for "@N", N bytes of 'x'), shuts its sending side and reads until the
  * server closes: replies "echoed: WHAT CAME BACK" (or "echoed N bytes"), or "error: STEP:
  * STRERROR (WHY)". For the body "listen", tries to listen and says how each step failed; for
- * "write FD", writes to descriptor FD (another call's socket, say) and says how that went. */
+ * "drain HOST PORT", reads until the server closes and says how many bytes came; for "hold
+ * HOST PORT MESSAGE", connects, sends MESSAGE and returns without closing. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -36,16 +37,15 @@ FWASM_HANDLER(req, res) {
         try_listening(res);
         return;
     }
-    int target;
-    if (sscanf((const char *)req->body, "write %d", &target) == 1) {
-        ssize_t wrote = write(target, "hi", 2);
-        fwasm_response_printf(res, "write %zd: %s", wrote, wrote < 0 ? strerror(errno) : "ok");
-        return;
-    }
-    char host[256] = {0}, port[16] = {0};
+    char mode[16] = {0}, host[256] = {0}, port[16] = {0};
     int used = 0;
-    sscanf((const char *)req->body, "%255s %15s %n", host, port, &used);
-    const char *message = (const char *)req->body + used;
+    const char *body = (const char *)req->body;
+    if (!strncmp(body, "drain ", 6) || !strncmp(body, "hold ", 5)) {
+        sscanf(body, "%15s", mode);
+        body += strlen(mode) + 1;
+    }
+    sscanf(body, "%255s %15s %n", host, port, &used);
+    const char *message = body + used;
     size_t length = strlen(message);
     char *big = NULL;
     if (message[0] == '@') {
@@ -72,6 +72,26 @@ FWASM_HANDLER(req, res) {
         return;
     }
     freeaddrinfo(found);
+    if (!strcmp(mode, "hold")) {
+        send(fd, message, strlen(message), 0);
+        fwasm_response_printf(res, "holding socket %d", fd); /* never closed: the call ends */
+        return;
+    }
+    if (!strcmp(mode, "drain")) {
+        static char chunk[65536];
+        size_t drained = 0;
+        ssize_t n;
+        shutdown(fd, SHUT_WR);
+        while ((n = recv(fd, chunk, sizeof chunk, 0)) > 0) drained += (size_t)n;
+        if (n < 0) {
+            char step[64];
+            snprintf(step, sizeof step, "recv after %zu bytes", drained);
+            failed(res, step, strerror(errno));
+            return;
+        }
+        fwasm_response_printf(res, "drained %zu bytes", drained);
+        return;
+    }
     /* Half with send, half with write: both reach the socket. */
     size_t half = length / 2;
     if (send(fd, message, half, 0) != (ssize_t)half ||

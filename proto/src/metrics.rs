@@ -32,8 +32,8 @@ pub const SNAPSHOTS_MAPPED: &str = "fwasm_snapshots_mapped_total";
 pub const OUTBOUND_REQUESTS: &str = "fwasm_outbound_requests_total";
 /// Client TCP connections functions opened (or tried to: `outcome` "failed").
 pub const OUTBOUND_CONNECTIONS: &str = "fwasm_outbound_connections_total";
-/// Bytes functions sent (`direction` "out") and received ("in") over the network: request
-/// and response bodies of outbound HTTP, and what their sockets carried.
+/// Bytes functions sent (`direction` "out") and received ("in") over the network: outbound
+/// HTTP's URLs, headers and bodies out and response bodies in, and what their sockets carried.
 pub const OUTBOUND_BYTES: &str = "fwasm_outbound_bytes_total";
 /// Calls an executor holds right now: running, queued for a worker, or parked.
 pub const LIVE_CALLS: &str = "fwasm_executor_live_calls";

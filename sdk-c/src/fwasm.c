@@ -695,11 +695,15 @@ static int decode_outbound(uint8_t *buf, size_t len, fwasm_http_response *res) {
     res->status = (uint16_t)(buf[1] | buf[2] << 8);
     r.pos = 3;
     uint32_t count, body_len;
-    if (read_u32(&r, "header_count", &count) || read_headers(&r, count, &res->headers)) return -1;
+    if (read_u32(&r, "header_count", &count) || read_headers(&r, count, &res->headers)) {
+        memset(res, 0, sizeof *res);
+        return -1;
+    }
     res->header_count = count;
     if (read_u32(&r, "body", &body_len) || take(&r, "body", body_len) ||
         r.pos + body_len != len) {
         free((void *)res->headers);
+        memset(res, 0, sizeof *res);
         return -1;
     }
     buf[len] = 0;

@@ -26,14 +26,14 @@ static int fail(int code) {
     return -1;
 }
 
-/* The errno for a status a socket import returned. */
-static int errno_of(int64_t status) {
+/* The errno for a status a socket import returned (`limit`: the errno for LimitExceeded). */
+static int errno_of(int64_t status, int limit) {
     switch (status) {
     case FWASM_PERMISSION_DENIED: return EACCES;
     case FWASM_UNAVAILABLE: return ECONNREFUSED;
     case FWASM_TIMEOUT: return ETIMEDOUT;
-    case FWASM_LIMIT_EXCEEDED: return EMFILE;
-    case FWASM_INVALID_ARGUMENT: return EBADF;
+    case FWASM_LIMIT_EXCEEDED: return limit;
+    case FWASM_INVALID_ARGUMENT: return EINVAL;
     default: return EIO;
     }
 }
@@ -43,7 +43,7 @@ int socket(int domain, int type, int protocol) {
     if ((type & ~SOCK_CLOEXEC) != SOCK_STREAM) return fail(EPROTONOSUPPORT);
     if (protocol != 0 && protocol != IPPROTO_TCP) return fail(EPROTONOSUPPORT);
     int32_t fd = fwasm_net_socket();
-    return fd < 0 ? fail(errno_of(fd)) : fd;
+    return fd < 0 ? fail(errno_of(fd, EMFILE)) : fd;
 }
 
 int connect(int fd, const struct sockaddr *addr, socklen_t len) {
@@ -63,7 +63,7 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
                                                                              : EAFNOSUPPORT);
     }
     int32_t status = fwasm_net_connect(fd, host, strlen(host), port);
-    return status < 0 ? fail(errno_of(status)) : 0;
+    return status < 0 ? fail(errno_of(status, ENOBUFS)) : 0;
 }
 
 /* Functions are clients: nothing listens in one. */
@@ -161,8 +161,11 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
     int64_t copied = fwasm_net_answer(text, (size_t)len);
     text[copied < 0 ? 0 : copied < len ? copied : len] = 0;
     int status = 0;
-    for (char *line = strtok(text, "\n"); line && !status; line = strtok(NULL, "\n")) {
+    for (char *line = text; *line && !status;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
         status = add_address(line, family, port, list ? 0 : flags, node, &tail);
+        line = end ? end + 1 : line + strlen(line);
     }
     free(text);
     if (status || !list) {

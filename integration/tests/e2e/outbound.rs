@@ -209,6 +209,21 @@ async fn a_c_function_reaches_the_host_it_is_allowed_with_fwasm_http_request() {
              (upload it with --allow-host 127.0.0.1:{port})"
         )
     );
+    // A port just freed: nothing listens there.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let wasm = c_guest("http_fetch.c");
+    upload_allowed(&p, "u/closed", wasm, &[format!("127.0.0.1:{closed}")]).await;
+    let refused = p
+        .call("u/closed", format!("GET http://127.0.0.1:{closed}/"))
+        .await
+        .1;
+    assert!(
+        refused.starts_with(&format!("error: the request to 127.0.0.1:{closed} failed")),
+        "{refused}"
+    );
 }
 
 /// A TCP server on loopback that sends back what it is sent, once the client has sent it
@@ -301,6 +316,21 @@ async fn metric(p: &Platform, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// A TCP server on loopback that sends `size` bytes to each client and closes. Its port.
+async fn tcp_source_server(size: usize) -> u16 {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = stream.write_all(&vec![b'y'; size]).await;
+            });
+        }
+    });
+    port
+}
+
 #[tokio::test]
 async fn a_call_sends_and_receives_within_its_byte_budgets_and_the_metrics_count_them() {
     let http_port = server().await;
@@ -340,7 +370,23 @@ async fn a_call_sends_and_receives_within_its_byte_budgets_and_the_metrics_count
         "error: send: No buffer space available (sending 1048576 more bytes would pass the \
          1048576 bytes a call may send)"
     );
-    // 1 MiB in: a 5 MB response is more than the call may still receive.
+    // 1 MiB in, counted over every receive: the call reads up to the budget, then is refused.
+    let source = tcp_source_server(3 << 20).await;
+    upload_allowed(
+        &p,
+        "u/drain",
+        c_guest("tcp_client.c"),
+        &[format!("127.0.0.1:{source}")],
+    )
+    .await;
+    assert_eq!(
+        p.call("u/drain", format!("drain 127.0.0.1 {source}"))
+            .await
+            .1,
+        "error: recv after 1048576 bytes: No buffer space available (this call has received \
+         the 1048576 bytes a call may)"
+    );
+    // A 5 MB response is more than the call may still receive.
     assert_eq!(
         p.call("u/fetch", format!("GET http://127.0.0.1:{http_port}/big"))
             .await
@@ -351,6 +397,31 @@ async fn a_call_sends_and_receives_within_its_byte_budgets_and_the_metrics_count
         )
     );
     p.stop().await;
+}
+
+#[tokio::test]
+async fn a_calls_sockets_close_when_it_ends() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let p = platform(&["127.0.0.1:*"], Duration::from_secs(5)).await;
+    upload_allowed(
+        &p,
+        "u/hold",
+        c_guest("tcp_client.c"),
+        &[format!("127.0.0.1:{port}")],
+    )
+    .await;
+    let (status, body) = p
+        .call("u/hold", format!("hold 127.0.0.1 {port} left open"))
+        .await;
+    assert_eq!((status, body.as_str()), (200, "holding socket 4"));
+    // The call returned without closing its socket: the server still sees the end of it.
+    let (mut stream, _) = listener.accept().await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the connection outlived its call");
+    assert_eq!(got, b"left open");
 }
 
 #[tokio::test]

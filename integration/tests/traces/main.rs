@@ -272,10 +272,28 @@ async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
         .unwrap();
     assert_eq!(uploaded.status(), 200);
     exporter.reset();
+    // This binary runs one test, so the process's metrics count only its own requests.
+    let series = [
+        r#"fwasm_outbound_requests_total{outcome="answered"}"#,
+        r#"fwasm_outbound_bytes_total{direction="in"}"#,
+        r#"fwasm_outbound_bytes_total{direction="out"}"#,
+    ];
+    let before = metrics(&p, &series).await;
+    let url = format!("http://127.0.0.1:{port}/traced");
     assert_eq!(
-        p.call("tom/fetch", format!("GET http://127.0.0.1:{port}/traced"))
-            .await,
+        p.call("tom/fetch", format!("GET {url}")).await,
         (200, "200 - 4 seen".into())
+    );
+    let after = metrics(&p, &series).await;
+    // One request; "seen" in; the URL and the header `x-test: testkit` out.
+    let sent = (url.len() + "x-test".len() + "testkit".len()) as f64;
+    assert_eq!(
+        [
+            after[0] - before[0],
+            after[1] - before[1],
+            after[2] - before[2]
+        ],
+        [1.0, 4.0, sent]
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let (request, executed) = loop {
@@ -308,4 +326,19 @@ async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
         "the server got the call's trace, under the request's span"
     );
     p.stop().await;
+}
+
+/// The values of the metric lines starting with each of `series` (0 for one not there yet).
+async fn metrics(p: &support::Platform, series: &[&str]) -> Vec<f64> {
+    let (status, body) = p.get(format!("{}/metrics", p.invoke)).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    series
+        .iter()
+        .map(|series| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        })
+        .collect()
 }

@@ -1076,7 +1076,7 @@ impl Inner {
                         meters.outbound_requests.increment(1);
                         meters
                             .outbound_bytes_out
-                            .increment(request.body.len() as u64);
+                            .increment(request.bytes_out() as u64);
                         meters
                             .outbound_bytes_in
                             .increment(response.body.len() as u64);

@@ -62,6 +62,15 @@ pub(crate) struct OutboundRequest {
     pub(crate) max_response_bytes: usize,
 }
 
+impl OutboundRequest {
+    /// What the request sends that counts against the call's budget: its URL, its headers
+    /// and its body.
+    pub(crate) fn bytes_out(&self) -> usize {
+        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        self.url.len() + headers + self.body.len()
+    }
+}
+
 /// The executor's side: the platform's allow-list and the client.
 pub(crate) struct Outbound {
     platform: Arc<[HostPattern]>,
@@ -271,15 +280,21 @@ impl Outbound {
             })
             .collect();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+        loop {
+            let chunk = match response.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => return Err(failed(e).after_receiving(body.len())),
+            };
             if body.len() + chunk.len() > request.max_response_bytes {
-                return Err(Refusal::new(
+                let refusal = Refusal::new(
                     HostStatus::LimitExceeded,
                     format!(
                         "the response from {target} is over the call's limit of {} bytes",
                         request.max_response_bytes
                     ),
-                ));
+                );
+                return Err(refusal.after_receiving(body.len() + chunk.len()));
             }
             body.extend_from_slice(&chunk);
         }
@@ -443,6 +458,31 @@ mod tests {
             Ok(_) => panic!("sent"),
             Err(refusal) => refusal,
         }
+    }
+
+    #[test]
+    fn https_trusts_the_systems_roots() {
+        // scripts/test installs Debian's ca-certificates.
+        let outbound = Outbound::new(Vec::new(), Vec::new());
+        assert_eq!(outbound.no_https, None);
+    }
+
+    #[test]
+    fn without_roots_https_is_refused_saying_what_to_install() {
+        let outbound = Outbound {
+            no_https: Some("no trust roots".into()),
+            ..Outbound::new(Vec::new(), Vec::new())
+        };
+        let request = OutboundRequest {
+            url: "https://example.com/".into(),
+            ..request("GET", &[])
+        };
+        let refused = outbound.check(&request, "u/f", &[]).unwrap_err();
+        assert_eq!(refused.status, HostStatus::Unavailable);
+        assert_eq!(
+            refused.message,
+            "https URLs cannot be reached from this executor: no trust roots"
+        );
     }
 
     #[tokio::test]

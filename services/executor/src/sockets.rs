@@ -24,6 +24,13 @@ pub(crate) const MAX_RECEIVE: usize = 1 << 20;
 #[derive(Clone, Default)]
 pub(crate) struct SocketHandle(Arc<tokio::sync::Mutex<Option<TcpStream>>>);
 
+impl SocketHandle {
+    /// Whether `connect` has connected it (no op runs on it while its call runs).
+    pub(crate) fn is_connected(&self) -> bool {
+        self.0.try_lock().map_or(true, |stream| stream.is_some())
+    }
+}
+
 impl PartialEq for SocketHandle {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
@@ -118,12 +125,13 @@ impl NetOp {
                 port,
                 allowed,
             } => {
+                check_connection(outbound, host, name.as_deref(), *port, function, allowed)?;
                 let target = name.as_deref().unwrap_or(host);
-                outbound.check_target("connection", target, *port, function, allowed)?;
                 let addresses = match host.parse::<IpAddr>() {
                     Ok(address) => vec![address],
-                    Err(_) => public_addresses(host)
+                    Err(_) => tokio::time::timeout(time, public_addresses(host))
                         .await
+                        .map_err(|_| timed_out(format!("looking up {host}")))?
                         .map_err(|e| lookup_failure(host, e.as_ref()))?,
                 };
                 let addresses: Vec<SocketAddr> = addresses
@@ -176,6 +184,23 @@ impl NetOp {
     }
 }
 
+/// Checks a connection to `host` on `port` against the lists: by the name a lookup gave the
+/// address from, if one did, or by the address itself.
+fn check_connection(
+    outbound: &Outbound,
+    host: &str,
+    name: Option<&str>,
+    port: u16,
+    function: &str,
+    allowed: &[HostPattern],
+) -> Result<(), Refusal> {
+    let check = |target: &str| outbound.check_target("connection", target, port, function, allowed);
+    match name {
+        None => check(host),
+        Some(name) => check(name).or_else(|refused| check(host).map_err(|_| refused)),
+    }
+}
+
 fn connected(stream: &mut Option<TcpStream>) -> Result<&mut TcpStream, Refusal> {
     stream.as_mut().ok_or_else(|| {
         Refusal::new(
@@ -190,4 +215,67 @@ fn broken(what: &str, error: &std::io::Error) -> Refusal {
         HostStatus::Unavailable,
         format!("{what} failed: {}", error_chain(error)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patterns(entries: &[&str]) -> Vec<HostPattern> {
+        entries.iter().map(|e| e.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn an_address_a_name_gave_is_checked_by_the_name_or_by_itself() {
+        let outbound = Outbound::new(patterns(&["*:*"]), Vec::new());
+        let allowed = patterns(&["api.example.com:443", "93.184.216.34:22"]);
+        let check = |host: &str, name: Option<&str>, port: u16| {
+            check_connection(&outbound, host, name, port, "u/f", &allowed)
+        };
+        let from_name = Some("api.example.com");
+        assert!(check("93.184.216.34", from_name, 443).is_ok());
+        assert!(
+            check("93.184.216.34", from_name, 22).is_ok(),
+            "the address's own entry"
+        );
+        let refused = check("93.184.216.34", from_name, 80).unwrap_err();
+        assert_eq!(
+            refused.message,
+            "outbound connection to api.example.com:80 refused: u/f may not reach it (upload \
+             it with --allow-host api.example.com:80)"
+        );
+        // An address no lookup gave is checked as itself: the name's entry does not cover it.
+        assert!(check("93.184.216.35", None, 443).is_err());
+    }
+
+    #[test]
+    fn a_non_public_address_needs_both_lists_to_name_it_whatever_the_wildcards() {
+        let outbound = Outbound::new(patterns(&["*:*"]), Vec::new());
+        for (host, kind) in [
+            ("127.0.0.1", "a loopback address"),
+            ("10.1.2.3", "a private address"),
+            ("169.254.169.254", "a cloud metadata endpoint"),
+            ("::ffff:7f00:1", "a loopback address"),
+        ] {
+            let refused = check_connection(&outbound, host, None, 80, "u/f", &patterns(&["*:80"]))
+                .unwrap_err();
+            assert!(
+                refused.message.contains(&format!("is {kind}")),
+                "{host}: {}",
+                refused.message
+            );
+        }
+        let named = Outbound::new(patterns(&["127.0.0.1:*"]), Vec::new());
+        assert!(
+            check_connection(
+                &named,
+                "127.0.0.1",
+                None,
+                80,
+                "u/f",
+                &patterns(&["127.0.0.1:80"])
+            )
+            .is_ok()
+        );
+    }
 }

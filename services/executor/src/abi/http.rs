@@ -56,8 +56,8 @@ fn send(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<i64, w
     });
     let what = request.and_then(|request| {
         let outbound = &mut caller.data_mut().outbound;
-        outbound.send_bytes(request.body.len())?;
         let allowed = outbound.take_turn()?;
+        outbound.send_bytes(request.bytes_out())?;
         Ok(Fetch::Http { request, allowed })
     });
     super::park_for_answer(caller, what, |host, envelope| {

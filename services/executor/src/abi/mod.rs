@@ -196,7 +196,10 @@ pub(crate) fn park_for_answer(
                         keep(host, bytes);
                         len
                     }
-                    Err(refusal) => host.refuse(refusal.status, refusal.message).into(),
+                    Err(refusal) => {
+                        host.outbound.received(refusal.received);
+                        host.refuse(refusal.status, refusal.message).into()
+                    }
                 }
             }),
         })

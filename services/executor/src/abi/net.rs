@@ -31,6 +31,12 @@ pub(crate) const IMPORTS: &[ImportSignature] = &[
 pub(crate) fn open_socket(host: &mut HostState) -> Result<usize, Refusal> {
     host.sockets.check_room()?;
     let fd = host.files.reserve_fd();
+    if i32::try_from(fd).is_err() {
+        return Err(Refusal::new(
+            fwasm_abi::HostStatus::LimitExceeded,
+            "this call has used up its descriptors",
+        ));
+    }
     host.sockets.insert(fd);
     Ok(fd)
 }
@@ -51,6 +57,9 @@ pub(crate) fn connect_op(
         .ok()
         .filter(|port| *port > 0)
         .ok_or_else(|| invalid(format!("{port} is not a port (1 to 65535)")))?;
+    if socket.is_connected() {
+        return Err(invalid(format!("socket {fd} is already connected")));
+    }
     let allowed = state.outbound.take_turn()?;
     Ok(Fetch::Net(NetOp::Connect {
         socket,
@@ -81,8 +90,12 @@ fn resolve(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<i64
         .map(str::to_string);
     let host = caller.data_mut();
     host.sockets.looking_up = name.as_ref().ok().cloned();
-    let allowed = host.outbound.allowed();
-    let what = name.map(|name| Fetch::Net(NetOp::Resolve { name, allowed }));
+    // A lookup counts as one of the call's requests: each takes a thread of the runtime's
+    // blocking pool while the system resolver works.
+    let what = name.and_then(|name| {
+        let allowed = host.outbound.take_turn()?;
+        Ok(Fetch::Net(NetOp::Resolve { name, allowed }))
+    });
     super::park_for_answer(caller, what, |host, addresses| {
         host.sockets.found(addresses)
     })

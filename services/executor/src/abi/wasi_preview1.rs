@@ -52,7 +52,7 @@ pub(super) mod errno {
 const FILETYPE_CHARACTER_DEVICE: u8 = 2;
 const FILETYPE_DIRECTORY: u8 = 3;
 const FILETYPE_REGULAR_FILE: u8 = 4;
-pub(super) const FILETYPE_SOCKET_STREAM: u8 = 6;
+const FILETYPE_SOCKET_STREAM: u8 = 6;
 const OFLAG_CREAT: i32 = 1;
 const OFLAG_DIRECTORY: i32 = 2;
 const OFLAG_EXCL: i32 = 4;
@@ -151,7 +151,7 @@ fn stat(data: &mut [u8], host: &mut HostState, path: String, buf: u32, found: Fo
     errno_of(write_filestat(data, buf, FILETYPE_REGULAR_FILE, size))
 }
 
-pub(super) fn errno_of(result: Result<(), i32>) -> i32 {
+fn errno_of(result: Result<(), i32>) -> i32 {
     result.err().unwrap_or(errno::SUCCESS)
 }
 
@@ -587,8 +587,8 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
         linker,
         "fd_write",
         |caller, fd: i32, iovs: i32, count: i32, out: i32| {
-            if caller.data().sockets.is_socket(fd) {
-                return wasi_sockets::send(caller, fd, (iovs, count), out);
+            if let Some(socket) = caller.data().sockets.get(fd) {
+                return wasi_sockets::send(caller, socket, (iovs, count), out);
             }
             Ok(fd_write(caller, fd, iovs, count, out))
         }
@@ -598,8 +598,8 @@ pub(crate) fn define_imports(linker: &mut Linker<HostState>) {
                               iovs: i32,
                               count: i32,
                               out: i32| {
-        if caller.data().sockets.is_socket(fd) {
-            return wasi_sockets::receive(caller, fd, (iovs, count), out, None);
+        if let Some(socket) = caller.data().sockets.get(fd) {
+            return wasi_sockets::receive(caller, socket, (iovs, count), out, None);
         }
         Ok(fd_read(caller, fd, iovs, count, out))
     });

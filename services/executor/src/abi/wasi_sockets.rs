@@ -11,9 +11,10 @@ use super::wasi_preview1::{MODULE, errno, iovecs, memory_of, slot, write_u32};
 use crate::host::HostState;
 use crate::host::fetch::{Fetch, FetchOp};
 use crate::host::park::{HostOp, Refusal, park};
-use crate::sockets::{MAX_RECEIVE, NetOp};
+use crate::sockets::{MAX_RECEIVE, NetOp, SocketHandle};
 
-/// `sock_shutdown`'s flag for the sending side.
+/// `sock_shutdown`'s flags: the receiving side, the sending side.
+const SHUT_RD: i32 = 1;
 const SHUT_WR: i32 = 2;
 
 /// The errno for a socket op's refusal (`receiving`: a broken connection is a reset, not a
@@ -56,10 +57,11 @@ fn park_for(
     }
 }
 
-/// Sends the bytes of the iovecs at `iovs` on socket `fd`, writing how many to `out`.
+/// Sends the bytes of the iovecs at `iovs` on `socket` (descriptor `fd`), writing how many
+/// to `out`.
 pub(super) fn send(
     caller: &mut Caller<'_, HostState>,
-    fd: i32,
+    socket: SocketHandle,
     iovs: (i32, i32),
     out: i32,
 ) -> Result<i32, wasmi::Error> {
@@ -71,18 +73,27 @@ pub(super) fn send(
         Ok(vecs) => vecs,
         Err(errno) => return Ok(errno),
     };
-    let mut bytes = Vec::new();
-    for (ptr, len) in vecs {
-        match slot(data, ptr, len as usize) {
-            Ok(chunk) => bytes.extend_from_slice(chunk),
-            Err(errno) => return Ok(errno),
+    // Checked and counted before anything is gathered: iovecs may repeat the same memory.
+    let mut total = 0usize;
+    for &(ptr, len) in &vecs {
+        if let Err(errno) = slot(data, ptr, len as usize) {
+            return Ok(errno);
         }
+        total = total.saturating_add(len as usize);
     }
-    if let Err(refusal) = host.outbound.send_bytes(bytes.len()) {
+    if let Err(errno) = slot(data, out as u32, 4) {
+        return Ok(errno);
+    }
+    if !socket.is_connected() {
+        return Ok(refused(host, not_connected(), false));
+    }
+    if let Err(refusal) = host.outbound.send_bytes(total) {
         return Ok(refused(host, refusal, false));
     }
-    let socket = host.sockets.get(fd).expect("checked to be a socket");
-    let sent = bytes.len() as u32;
+    let mut bytes = Vec::with_capacity(total);
+    for (ptr, len) in vecs {
+        bytes.extend_from_slice(&data[ptr as usize..ptr as usize + len as usize]);
+    }
     let op = NetOp::Send {
         socket,
         data: bytes.into(),
@@ -90,7 +101,7 @@ pub(super) fn send(
     park_for(
         caller,
         op,
-        move |data, _, _| match write_u32(data, out as u32, sent) {
+        move |data, _, _| match write_u32(data, out as u32, total as u32) {
             Ok(()) => errno::SUCCESS,
             Err(errno) => errno,
         },
@@ -98,11 +109,11 @@ pub(super) fn send(
     )
 }
 
-/// Receives into the iovecs at `iovs` from socket `fd`, writing how many bytes to `out` (and
-/// no flags to `flags_out`, for `sock_recv`); 0 once the peer has closed its side.
+/// Receives into the iovecs at `iovs` from `socket`, writing how many bytes to `out` (and no
+/// flags to `flags_out`, for `sock_recv`); 0 once the peer has closed its side.
 pub(super) fn receive(
     caller: &mut Caller<'_, HostState>,
-    fd: i32,
+    socket: SocketHandle,
     iovs: (i32, i32),
     out: i32,
     flags_out: Option<i32>,
@@ -115,27 +126,41 @@ pub(super) fn receive(
         Ok(vecs) => vecs,
         Err(errno) => return Ok(errno),
     };
-    let wanted: usize = vecs.iter().map(|&(_, len)| len as usize).sum();
+    // Every place the bytes and counts go is checked before any byte is taken off the socket.
+    let mut wanted = 0usize;
+    for &(ptr, len) in &vecs {
+        if let Err(errno) = slot(data, ptr, len as usize) {
+            return Ok(errno);
+        }
+        wanted = wanted.saturating_add(len as usize);
+    }
+    if let Err(errno) = slot(data, out as u32, 4) {
+        return Ok(errno);
+    }
+    if let Some(at) = flags_out
+        && let Err(errno) = slot(data, at as u32, 2)
+    {
+        return Ok(errno);
+    }
+    if !socket.is_connected() {
+        return Ok(refused(host, not_connected(), true));
+    }
     let room = match host.outbound.room_to_receive(false) {
         Ok(room) => room,
         Err(refusal) => return Ok(refused(host, refusal, true)),
     };
-    let socket = host.sockets.get(fd).expect("checked to be a socket");
     let finish = move |data: &mut [u8], host: &mut HostState, received: Bytes| {
         host.outbound.received(received.len());
         let mut rest = &received[..];
         for &(ptr, len) in &vecs {
             let n = rest.len().min(len as usize);
-            let Ok(target) = slot(data, ptr, n) else {
-                return errno::FAULT;
-            };
-            target.copy_from_slice(&rest[..n]);
+            data[ptr as usize..ptr as usize + n].copy_from_slice(&rest[..n]);
             rest = &rest[n..];
         }
-        let flags = flags_out.map_or(Ok(()), |at| {
-            slot(data, at as u32, 2).map(|flags| flags.fill(0))
-        });
-        match flags.and_then(|()| write_u32(data, out as u32, received.len() as u32)) {
+        if let Some(at) = flags_out {
+            data[at as u32 as usize..at as u32 as usize + 2].fill(0);
+        }
+        match write_u32(data, out as u32, received.len() as u32) {
             Ok(()) => errno::SUCCESS,
             Err(errno) => errno,
         }
@@ -147,6 +172,13 @@ pub(super) fn receive(
     }
     let max = wanted.min(room).min(MAX_RECEIVE);
     park_for(caller, NetOp::Receive { socket, max }, finish, true)
+}
+
+fn not_connected() -> Refusal {
+    Refusal::new(
+        HostStatus::InvalidArgument,
+        "the socket is not connected (connect it first)",
+    )
 }
 
 fn with_memory(
@@ -174,13 +206,13 @@ pub(super) fn define_imports(linker: &mut Linker<HostState>) {
              flags: i32,
              out: i32|
              -> Result<i32, wasmi::Error> {
-                if !caller.data().sockets.is_socket(fd) {
+                let Some(socket) = caller.data().sockets.get(fd) else {
                     return Ok(not_a_socket(&caller, fd));
-                }
+                };
                 if flags != 0 {
                     return Ok(errno::NOTSUP);
                 }
-                send(&mut caller, fd, (iovs, count), out)
+                send(&mut caller, socket, (iovs, count), out)
             },
         )
         .expect("wasi sock_send is defined once");
@@ -196,14 +228,14 @@ pub(super) fn define_imports(linker: &mut Linker<HostState>) {
              out: i32,
              flags_out: i32|
              -> Result<i32, wasmi::Error> {
-                if !caller.data().sockets.is_socket(fd) {
+                let Some(socket) = caller.data().sockets.get(fd) else {
                     return Ok(not_a_socket(&caller, fd));
-                }
+                };
                 // MSG_PEEK and MSG_WAITALL are not offered: a receive takes what has come.
                 if flags != 0 {
                     return Ok(errno::NOTSUP);
                 }
-                receive(&mut caller, fd, (iovs, count), out, Some(flags_out))
+                receive(&mut caller, socket, (iovs, count), out, Some(flags_out))
             },
         )
         .expect("wasi sock_recv is defined once");
@@ -215,6 +247,11 @@ pub(super) fn define_imports(linker: &mut Linker<HostState>) {
                 let Some(socket) = caller.data().sockets.get(fd) else {
                     return Ok(not_a_socket(&caller, fd));
                 };
+                if how & !(SHUT_RD | SHUT_WR) != 0 || how == 0 {
+                    return Ok(errno::INVAL);
+                }
+                // Reading on after SHUT_RD is the guest's to avoid: only the sending side has
+                // anything to close.
                 if how & SHUT_WR == 0 {
                     return Ok(errno::SUCCESS);
                 }

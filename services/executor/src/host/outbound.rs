@@ -47,26 +47,21 @@ impl CallOutbound {
         }
     }
 
-    /// Counts a request or a connection against the call's limit: the allow-list to check it
-    /// against.
+    /// Counts a request, a connection or a name lookup against the call's limit: the
+    /// allow-list to check it against.
     pub(crate) fn take_turn(&mut self) -> Result<Arc<[HostPattern]>, Refusal> {
         if self.sent >= self.max_requests {
             return Err(Refusal::new(
                 HostStatus::LimitExceeded,
                 format!(
-                    "this call has made its {} outbound requests and connections, the most a \
-                     call may",
+                    "this call has made its {} outbound requests, connections and lookups, \
+                     the most a call may",
                     self.max_requests
                 ),
             ));
         }
         self.sent += 1;
         Ok(self.allowed.clone())
-    }
-
-    /// The function's allow-list, for a name lookup (which counts against nothing).
-    pub(crate) fn allowed(&self) -> Arc<[HostPattern]> {
-        self.allowed.clone()
     }
 
     /// Counts `len` bytes about to be sent against the call's limit.

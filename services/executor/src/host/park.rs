@@ -72,6 +72,9 @@ pub(crate) enum OpResult {
 pub(crate) struct Refusal {
     pub(crate) status: HostStatus,
     pub(crate) message: String,
+    /// Bytes an outbound request received before it failed: they count against the call's
+    /// network budget all the same.
+    pub(crate) received: usize,
 }
 
 impl Refusal {
@@ -79,7 +82,13 @@ impl Refusal {
         Self {
             status,
             message: message.into(),
+            received: 0,
         }
+    }
+
+    pub(crate) fn after_receiving(mut self, bytes: usize) -> Self {
+        self.received = bytes;
+        self
     }
 }
 

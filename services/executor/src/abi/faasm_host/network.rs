@@ -3,7 +3,7 @@
 //! `crate::abi::net`), so the same allow-lists and limits hold and WASI's calls (`fd_read`,
 //! `fd_write`, `sock_send`, `sock_recv`, `fd_close`) use the socket. As on Faasm, each
 //! returns what the system call would: a descriptor or 0, or -1 on failure, and the call goes
-//! on (`fwasm_net.last_error` says why). Addresses are WASI's `sockaddr_in` (family 1) and
+//! on (the reason is logged in the call's trace). Addresses are WASI's `sockaddr_in` (family 1) and
 //! `sockaddr_in6` (family 2), as wasi-libc lays them out.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -32,9 +32,11 @@ const AF_INET: u16 = 1;
 const AF_INET6: u16 = 2;
 const SOCK_STREAM: i32 = 6;
 
-/// -1, the reason kept for `last_error`.
+/// -1, the reason logged (a Faasm binary has no import to read it).
 fn failed(host: &mut HostState, why: impl Into<String>) -> i32 {
-    host.last_error = Some(why.into());
+    let why = why.into();
+    tracing::info!(target: "fwasm::guest", %why, "a socket call answered -1");
+    host.last_error = Some(why);
     -1
 }
 
