@@ -146,20 +146,17 @@ impl Drop for Running {
     }
 }
 
-#[test]
-fn fwasm_up_serves_the_demo_functions_at_once() {
-    let data = tempfile::tempdir().unwrap();
-    let any_ports = ANY_PORTS;
-    let log = data.path().join("stderr.log");
-    let ready_file = data.path().join("up.ready");
+/// `fwasm up` on free ports with `extra` arguments, its data in `data`: the process, once
+/// its banner is out, and the port it names for each API.
+fn start_up(data: &std::path::Path, extra: &[&str]) -> (Running, impl Fn(&str) -> u16 + use<>) {
+    let log = data.join("stderr.log");
     let mut child = Running(
         Command::new(FWASM)
             .arg("up")
-            .args(any_ports)
+            .args(ANY_PORTS)
             .arg("--data-dir")
-            .arg(data.path())
-            .arg("--ready-file")
-            .arg(&ready_file)
+            .arg(data)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -193,13 +190,83 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
             .any(|l| l.contains("demo functions: demo/echo, demo/hello")),
         "{banner:?}"
     );
-    let port = |api: &str| -> u16 {
+    let port = move |api: &str| -> u16 {
         let prefix = format!("  {api} ");
         let line = banner.iter().find(|l| l.starts_with(&prefix));
         let addr = line.and_then(|l| l[prefix.len()..].split_whitespace().next());
         let port = addr.and_then(|a| a.rsplit_once(':')?.1.parse().ok());
         port.unwrap_or_else(|| panic!("no {api} port in the banner: {banner:?}"))
     };
+    (child, port)
+}
+
+#[test]
+fn fwasm_upload_allow_host_lets_a_function_reach_that_host_only() {
+    let data = tempfile::tempdir().unwrap();
+    let (_up, port) = start_up(data.path(), &["--allow-outbound", "127.0.0.1:*"]);
+    let [invoke, grpc] = [port("invoke"), port("gRPC")];
+    let wasm = data.path().join("testkit.wasm");
+    std::fs::write(&wasm, fwasm_integration::guest("testkit")).unwrap();
+    let addr = format!("127.0.0.1:{grpc}");
+    let upload = |name: &str, hosts: &[String]| {
+        let mut command = Command::new(FWASM);
+        command
+            .args(["upload", name])
+            .arg(&wasm)
+            .args(["--addr", &addr]);
+        for host in hosts {
+            command.args(["--allow-host", host]);
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    upload("u/fetch", &[format!("127.0.0.1:{invoke}")]);
+    upload("v/fetch", &[]);
+    let fetch = |name: &str| {
+        let output = Command::new(FWASM)
+            .args(["invoke", name, "--addr", &addr, "--input"])
+            .arg(format!("GET http://127.0.0.1:{invoke}/ping"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert_eq!(fetch("u/fetch"), "200 - 4 PONG");
+    assert_eq!(
+        fetch("v/fetch"),
+        format!(
+            "error: outbound request to 127.0.0.1:{invoke} refused: v/fetch may not reach it \
+             (upload it with --allow-host 127.0.0.1:{invoke})"
+        )
+    );
+    // An entry that is not HOST:PORT is refused before anything is sent.
+    let output = Command::new(FWASM)
+        .args(["upload", "u/fetch"])
+        .arg(&wasm)
+        .args(["--addr", &addr, "--allow-host", "no-port.example.com"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("is not HOST:PORT"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn fwasm_up_serves_the_demo_functions_at_once() {
+    let data = tempfile::tempdir().unwrap();
+    let ready_file = data.path().join("up.ready");
+    let (_up, port) = start_up(data.path(), &["--ready-file", ready_file.to_str().unwrap()]);
     let [invoke, grpc] = [port("invoke"), port("gRPC")];
     assert_ne!(invoke, 0, "the banner shows the bound port");
     // The ready file, written before the banner, names the same ports.
@@ -267,7 +334,7 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
     // A second instance on the same data directory is told why it cannot start.
     let second = Command::new(FWASM)
         .arg("up")
-        .args(any_ports)
+        .args(ANY_PORTS)
         .arg("--data-dir")
         .arg(data.path())
         .output()
