@@ -1,6 +1,6 @@
 //! Faasm's HTTP API: upload on one port, invoke (both styles) on another.
 
-use crate::support::{Platform, each_platform, guest};
+use crate::support::{Platform, each_platform, guest, up};
 
 #[tokio::test]
 async fn an_sdk_function_uploads_and_answers_both_invoke_styles() {
@@ -86,6 +86,43 @@ async fn the_function_sees_the_whole_request_and_shapes_the_response() {
         );
         assert_eq!(text, expected, "{mode}");
     }
+}
+
+#[tokio::test]
+async fn every_method_reaches_the_function_which_sees_it() {
+    let p = up().await;
+    p.upload("alice/inspect", guest("testkit")).await;
+    for method in ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = p
+            .http
+            .request(method.clone(), format!("{}/f/alice/inspect/item", p.invoke))
+            .body("sent")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{method}");
+        let text = response.text().await.unwrap();
+        assert!(
+            text.contains(&format!("method={method}\n")),
+            "{method}: {text}"
+        );
+    }
+    // A PUT of a module on the invoke port is a call like any other (uploads go to the upload
+    // port): the function sees the module's bytes as its body.
+    let response = p
+        .http
+        .put(format!("{}/f/alice/inspect", p.invoke))
+        .body(b"\0asm\x01\0\0\0".to_vec())
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("method=PUT\n") && text.contains("body=\0asm"),
+        "{text}"
+    );
+    p.stop().await;
 }
 
 #[tokio::test]

@@ -39,6 +39,14 @@ pub fn with_config_text(
     else {
         return Ok(args);
     };
+    // Only the commands that run a service read it: a client command (`fwasm invoke`, say)
+    // on a machine with FWASM_CONFIG set takes nothing meant for the services.
+    if !subcommand
+        .get_arguments()
+        .any(|arg| arg.get_id() == "config")
+    {
+        return Ok(args);
+    }
     // `fwasm state get ...` is a client command, not the service: the file is not for it.
     let nested = args
         .get(2)
@@ -115,16 +123,19 @@ mod tests {
     use clap::{Arg, Command};
 
     fn command() -> Command {
-        Command::new("fwasm").subcommand(
-            Command::new("executor")
-                .arg(Arg::new("state").long("state"))
-                .arg(Arg::new("scheduler").long("scheduler"))
-                .arg(
-                    Arg::new("max-calls")
-                        .long("max-calls")
-                        .env("FWASM_TEST_MAX_CALLS"),
-                ),
-        )
+        Command::new("fwasm")
+            .subcommand(Command::new("invoke").arg(Arg::new("addr").long("addr")))
+            .subcommand(
+                Command::new("executor")
+                    .arg(Arg::new("config").long("config"))
+                    .arg(Arg::new("state").long("state"))
+                    .arg(Arg::new("scheduler").long("scheduler"))
+                    .arg(
+                        Arg::new("max-calls")
+                            .long("max-calls")
+                            .env("FWASM_TEST_MAX_CALLS"),
+                    ),
+            )
     }
 
     fn args(list: &[&str]) -> Vec<OsString> {
@@ -175,5 +186,9 @@ mod tests {
             err.to_string()
                 .contains("must be a string, number or boolean (or a list of them), not array")
         );
+        // A client command takes nothing from a file meant for the services.
+        std::fs::write(&file, "addr = \"elsewhere:1\"\n").unwrap();
+        let given = args(&["fwasm", "invoke", "--config", path]);
+        assert_eq!(with_config_file(given.clone(), &command()).unwrap(), given);
     }
 }

@@ -297,45 +297,48 @@ impl From<&ServerArgs> for fwasm::client::Server {
 #[derive(Args)]
 struct UpArgs {
     /// Port of the invoke API (Faasm's 8080); 0 for any free port (the banner says which).
-    #[arg(long, default_value_t = 8080)]
+    #[arg(long, env = "FWASM_INVOKE_PORT", default_value_t = 8080)]
     invoke_port: u16,
     /// Port of the upload API (Faasm's 8002).
-    #[arg(long, default_value_t = 8002)]
+    #[arg(long, env = "FWASM_UPLOAD_PORT", default_value_t = 8002)]
     upload_port: u16,
     /// Port of the public gRPC API.
-    #[arg(long, default_value_t = 8081)]
+    #[arg(long, env = "FWASM_GRPC_PORT", default_value_t = 8081)]
     grpc_port: u16,
     /// Address to listen on; 0.0.0.0 to accept connections from other machines.
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, env = "FWASM_HOST", default_value = "127.0.0.1")]
     host: IpAddr,
     /// Where the embedded store keeps functions (created if missing).
-    #[arg(long, default_value = ".fwasm")]
+    #[arg(long, env = "FWASM_DATA_DIR", default_value = ".fwasm")]
     data_dir: PathBuf,
     /// Wall-clock limit of one call, in seconds.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, env = "FWASM_TIMEOUT", default_value_t = 30)]
     timeout: u64,
     /// Memory limit of one call, in MiB.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, env = "FWASM_MAX_MEMORY_MIB", default_value_t = 64)]
     max_memory_mib: usize,
     /// Most ranks in an MPI world (`fwasm invoke --mpi N`, Faasm's `mpi_world_size`).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, env = "FWASM_MAX_MPI_WORLD_SIZE", default_value_t = 64)]
     max_mpi_world_size: u32,
     /// Threads that run wasm (default: one per core).
-    #[arg(long)]
+    #[arg(long, env = "FWASM_WORKERS")]
     workers: Option<usize>,
     /// Memory all functions' snapshots (what their initialisation set up) may hold together,
     /// in MiB; past it the least recently used are dropped and taken again when needed.
     #[arg(long, env = "FWASM_MAX_SNAPSHOT_MIB", default_value_t = 1024)]
     max_snapshot_mib: usize,
     /// Keep state and functions in Redis (redis://HOST:PORT) instead of under --data-dir.
-    #[arg(long, value_name = "redis://HOST:PORT")]
+    #[arg(long, env = "FWASM_STATE_BACKEND", value_name = "redis://HOST:PORT")]
     state_backend: Option<String>,
     /// Export spans over OTLP/gRPC to this collector, e.g. http://localhost:4317.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
     otlp_endpoint: Option<String>,
     /// Once serving, write the addresses bound (JSON: invoke, upload, grpc) to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "FWASM_READY_FILE", value_name = "FILE")]
     ready_file: Option<PathBuf>,
+    /// A TOML file of flag values (e.g. `timeout = 10`); flags and FWASM_* variables win.
+    #[arg(long, env = "FWASM_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     sidecar: service_commands::SidecarArgs,
     #[command(flatten)]
@@ -352,14 +355,24 @@ struct UpArgs {
     tls: service_commands::TlsArgs,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     // Before any other thread exists: taking the sockets clears LISTEN_FDS from the
     // environment, which is only sound while no thread can be reading it.
     fwasm::serve::claim_passed_sockets();
-    tokio::runtime::Builder::new_multi_thread()
+    let ran = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(run())
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run()));
+    match ran {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // The message and its causes on one line: a user's mistake is not a crash, so no
+        // backtrace even with RUST_BACKTRACE set.
+        Err(error) => {
+            eprintln!("Error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// `KEY=VALUE` for `--env`.
@@ -411,7 +424,12 @@ async fn run() -> anyhow::Result<()> {
                 eprintln!("Follow it: fwasm status {id} --wait");
                 return Ok(());
             }
-            fwasm::client::invoke(&server, &target, input, out).await
+            fwasm::client::invoke(&server, &target, input, out).await?;
+            // On a terminal the prompt goes on a line of its own; piped output stays exact.
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                println!();
+            }
+            Ok(())
         }
         Command::State(StateArgs {
             command: None,

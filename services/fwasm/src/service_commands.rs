@@ -94,6 +94,18 @@ pub struct StateService {
 pub async fn state(args: StateService) -> anyhow::Result<()> {
     let started = args.common.start("fwasm-state").await?;
     let listener = listen_or_inherit(args.listen, "--listen").await?;
+    // Run bare, this is a service of a deployment: say so, and where its data goes, for a
+    // user who wanted a value (`get`, `set`).
+    let store = match &args.backend {
+        Some(url) => format!("in Redis at {url}"),
+        None => format!("under {}", args.data_dir.display()),
+    };
+    eprintln!(
+        "fwasm state: serving the state service of a deployment on {}, its data {store}. \
+         To read or write a value instead: fwasm state get USER/KEY, fwasm state set USER/KEY \
+         VALUE.",
+        listener.local_addr()?
+    );
     let config = StateConfig {
         data_dir: args.data_dir,
         redis_url: args.backend,

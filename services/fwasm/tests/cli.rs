@@ -331,6 +331,30 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no call with id 5 is known"), "{stderr}");
 
+    // On a terminal the output ends its line (piped, above, it is exact).
+    let command = format!("{FWASM} invoke demo/hello --input you --addr {addr}");
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(
+        output.stdout.ends_with(b"Hello, you!\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    // A user's mistake is a message, not a crash: no backtrace even with RUST_BACKTRACE.
+    let output = Command::new(FWASM)
+        .args(["invoke", "demo/missing", "--addr", &addr])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "Error: invoke failed: function demo/missing does not exist; upload it first\n"
+    );
+
     // A second instance on the same data directory is told why it cannot start.
     let second = Command::new(FWASM)
         .arg("up")
@@ -342,6 +366,62 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
     assert!(!second.status.success());
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("is another `fwasm up` using"), "{stderr}");
+}
+
+#[test]
+fn fwasm_up_reads_a_config_file() {
+    let data = tempfile::tempdir().unwrap();
+    let ready = data.path().join("from-config.ready");
+    let config = data.path().join("fwasm.toml");
+    std::fs::write(
+        &config,
+        format!("ready_file = {:?}\n", ready.to_str().unwrap()),
+    )
+    .unwrap();
+    let (_up, port) = start_up(data.path(), &["--config", config.to_str().unwrap()]);
+    let ready: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
+    assert_eq!(ready["invoke"], format!("127.0.0.1:{}", port("invoke")));
+}
+
+#[test]
+fn a_bare_fwasm_state_says_it_is_a_service_and_points_at_get_and_set() {
+    let data = tempfile::tempdir().unwrap();
+    let mut state = Running(
+        Command::new(FWASM)
+            .args(["state", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path().join("state"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        data.path().join("none.log"),
+    );
+    let stderr = BufReader::new(state.0.stderr.take().unwrap());
+    let (lines, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = loop {
+        let line = said
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("fwasm state said nothing");
+        if line.starts_with("fwasm state:") {
+            break line;
+        }
+    };
+    assert!(
+        line.contains("serving the state service of a deployment on 127.0.0.1:"),
+        "{line}"
+    );
+    let dir = data.path().join("state");
+    assert!(
+        line.contains(&format!("its data under {}.", dir.display())),
+        "{line}"
+    );
+    assert!(line.contains("fwasm state get USER/KEY, fwasm state set USER/KEY VALUE"));
 }
 
 #[test]

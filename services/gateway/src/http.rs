@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::serve::ListenerExt;
 use fwasm_proto::pb::{CallResult, CallStatus, FunctionSettings, Header};
 use fwasm_proto::trace::within;
@@ -51,18 +51,18 @@ pub(crate) async fn serve(
     }
 }
 
-/// Port 8080: `POST /f/<user>/<function>[/...]` (sync), `POST /fa/<user>/<function>[/...]`
-/// (async: replies with the call id), `POST /` (Faasm JSON), `GET /ping`, and Dapr's HTTP
-/// API under `/v1.0/`.
+/// Port 8080: `/f/<user>/<function>[/...]` (sync) and `/fa/<user>/<function>[/...]` (async:
+/// replies with the call id) with any method, which the function sees; `POST /` (Faasm
+/// JSON), `GET /ping`, and Dapr's HTTP API under `/v1.0/`.
 pub(crate) fn invoke_router(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.config().max_input_bytes;
     Router::new()
-        .route("/f/{user}/{function}", post(invoke_sync))
-        .route("/f/{user}/{function}/{*rest}", post(invoke_sync))
-        .route("/p/{user}/{function}", post(invoke_sync))
-        .route("/p/{user}/{function}/{*rest}", post(invoke_sync))
-        .route("/fa/{user}/{function}", post(invoke_async))
-        .route("/fa/{user}/{function}/{*rest}", post(invoke_async))
+        .route("/f/{user}/{function}", any(invoke_sync))
+        .route("/f/{user}/{function}/{*rest}", any(invoke_sync))
+        .route("/p/{user}/{function}", any(invoke_sync))
+        .route("/p/{user}/{function}/{*rest}", any(invoke_sync))
+        .route("/fa/{user}/{function}", any(invoke_async))
+        .route("/fa/{user}/{function}/{*rest}", any(invoke_async))
         .route("/", post(invoke_json))
         .route("/ping", get(ping))
         .route("/metrics", get(metrics))
