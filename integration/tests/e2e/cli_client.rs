@@ -147,3 +147,75 @@ async fn fwasm_subscribe_then_unsubscribe() {
         "subscribe failed: function erin/missing does not exist; upload it first"
     );
 }
+
+#[tokio::test]
+async fn fwasm_bench_measures_a_function_and_refuses_one_that_cannot_run() {
+    let p = up().await;
+    p.upload_testkit("erin", &["upper", "panic"]).await;
+    let options = fwasm::bench::BenchOptions {
+        connections: 2,
+        duration: std::time::Duration::from_secs(2),
+        input: b"load".to_vec(),
+    };
+    let (mut progress, mut out) = (Vec::new(), Vec::new());
+    let report = fwasm::bench::bench(
+        &p.grpc,
+        "erin/upper",
+        &options,
+        &mut progress,
+        false,
+        &mut out,
+    )
+    .await
+    .unwrap();
+    assert!(report.calls > 10, "{report:?}");
+    assert_eq!((report.failed, report.first_failure.as_deref()), (0, None));
+    assert!(report.p50 > std::time::Duration::ZERO, "{report:?}");
+    assert!(
+        report.p50 <= report.p99 && report.p99 <= report.max,
+        "{report:?}"
+    );
+    assert!(report.elapsed >= options.duration, "{report:?}");
+    let progress = String::from_utf8(progress).unwrap();
+    let mut lines = progress.lines();
+    assert_eq!(
+        lines.next(),
+        Some("bench erin/upper: 2 connections for 2 s")
+    );
+    // A line a second (which second each shows depends on how busy the machine is).
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.contains(" s of 2: ") && l.ends_with(" calls/s")),
+        "{progress}"
+    );
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.starts_with(&format!("erin/upper: {} calls in 2.", report.calls)),
+        "{out}"
+    );
+    assert!(out.contains("\nlatency: p50 "), "{out}");
+    // Nothing to measure: said at once.
+    for (target, why) in [
+        (
+            "erin/missing",
+            "erin/missing cannot be called: function erin/missing does not exist; upload it first",
+        ),
+        (
+            "erin/panic",
+            "erin/panic fails, so there is nothing to measure: erin/panic failed: ",
+        ),
+    ] {
+        let err = fwasm::bench::bench(
+            &p.grpc,
+            target,
+            &options,
+            &mut Vec::new(),
+            false,
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().starts_with(why), "{err}");
+    }
+}

@@ -294,7 +294,10 @@ impl From<Vec<u8>> for CallInput {
     }
 }
 
-fn invoke_request(target: &str, input: impl Into<CallInput>) -> anyhow::Result<InvokeRequest> {
+pub(crate) fn invoke_request(
+    target: &str,
+    input: impl Into<CallInput>,
+) -> anyhow::Result<InvokeRequest> {
     let (user, function) = parse_target(target)?;
     let CallInput {
         input,

@@ -2,6 +2,7 @@
 //! `fwasm build`, kept here so tests can drive them exactly as the binary does.
 
 pub mod auth;
+pub mod bench;
 pub mod build;
 pub mod client;
 pub mod config;

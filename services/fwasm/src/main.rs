@@ -68,6 +68,26 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Load a function: call it over N connections for D seconds, and print its latencies
+    /// (p50, p99, max) and calls per second.
+    Bench {
+        /// The function to call, e.g. demo/echo.
+        target: String,
+        /// Connections, each with one call in flight at a time.
+        #[arg(short = 'c', long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        connections: u32,
+        /// How long to run, in seconds.
+        #[arg(short = 'd', long, default_value_t = 10.0)]
+        duration: f64,
+        /// Input of every call, as text.
+        #[arg(long)]
+        input: Option<String>,
+        /// Input of every call, read from a file.
+        #[arg(long, conflicts_with = "input")]
+        input_file: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Run the state service, or read or write a user's state with `get` and `set`.
     #[command(args_conflicts_with_subcommands = true)]
     State(StateArgs),
@@ -509,6 +529,34 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Quota(QuotaCommand::Get { user, server }) => {
             fwasm::client::quota_get(&server, &user, &mut std::io::stdout()).await
+        }
+        Command::Bench {
+            target,
+            connections,
+            duration,
+            input,
+            input_file,
+            server,
+        } => {
+            if !(duration > 0.0 && duration <= 86_400.0) {
+                anyhow::bail!("-d takes seconds, more than 0 and at most a day");
+            }
+            let options = fwasm::bench::BenchOptions {
+                connections: connections as usize,
+                duration: std::time::Duration::from_secs_f64(duration),
+                input: text_or_file(input, input_file)?.unwrap_or_default(),
+            };
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            fwasm::bench::bench(
+                &server,
+                &target,
+                &options,
+                &mut std::io::stderr(),
+                terminal,
+                &mut std::io::stdout(),
+            )
+            .await?;
+            Ok(())
         }
         Command::Status { id, wait, server } => {
             if wait {

@@ -343,6 +343,32 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
         "{:?}",
         String::from_utf8_lossy(&output.stdout)
     );
+    // `fwasm bench` loads a function and reports what it measured.
+    let output = Command::new(FWASM)
+        .args([
+            "bench",
+            "demo/echo",
+            "-c",
+            "2",
+            "-d",
+            "1",
+            "--input",
+            "hi",
+            "--addr",
+            &addr,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        report.starts_with("demo/echo: ") && report.contains("\nlatency: p50 "),
+        "{report}"
+    );
     // A user's mistake is a message, not a crash: no backtrace even with RUST_BACKTRACE.
     let output = Command::new(FWASM)
         .args(["invoke", "demo/missing", "--addr", &addr])
