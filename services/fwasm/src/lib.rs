@@ -4,7 +4,9 @@
 pub mod auth;
 pub mod bench;
 pub mod build;
+pub mod build_rust;
 pub mod client;
 pub mod config;
+pub mod new;
 pub mod serve;
 pub mod up;

@@ -68,6 +68,15 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Start a function project in a new folder NAME: a Rust crate with the SDK (or a C or
+    /// C++ handler), ready for `fwasm build`.
+    New {
+        /// The project's folder and the function's name, e.g. hello.
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: fwasm::new::Lang,
+    },
     /// Load a function: call it over N connections for D seconds, and print its latencies
     /// (p50, p99, max) and calls per second.
     Bench {
@@ -261,8 +270,9 @@ Example:
 
 #[derive(Args)]
 struct BuildArgs {
-    /// The function's C (.c) and C++ (.cc, .cpp, .cxx) sources.
-    #[arg(required = true, value_name = "SRC")]
+    /// The function's C (.c) and C++ (.cc, .cpp, .cxx) sources [default: the Rust crate in
+    /// this folder (its Cargo.toml), else the C and C++ sources here].
+    #[arg(value_name = "SRC")]
     sources: Vec<PathBuf>,
     /// The module to write [default: the first source's name with .wasm].
     #[arg(short, long, value_name = "OUT.wasm")]
@@ -530,6 +540,14 @@ async fn run() -> anyhow::Result<()> {
         Command::Quota(QuotaCommand::Get { user, server }) => {
             fwasm::client::quota_get(&server, &user, &mut std::io::stdout()).await
         }
+        Command::New { name, lang } => {
+            let (dir, next) = fwasm::new::create(&std::env::current_dir()?, &name, lang)?;
+            println!("Created {} ({lang:?}). Next:", dir.display());
+            for command in next {
+                println!("  {command}");
+            }
+            Ok(())
+        }
         Command::Bench {
             target,
             connections,
@@ -582,10 +600,31 @@ fn text_or_file(text: Option<String>, file: Option<PathBuf>) -> anyhow::Result<O
     }
 }
 
-fn build(args: BuildArgs) -> anyhow::Result<()> {
+fn build(mut args: BuildArgs) -> anyhow::Result<()> {
+    if args.sources.is_empty() {
+        let here = std::env::current_dir()?;
+        if here.join("Cargo.toml").is_file() {
+            eprintln!(
+                "building the Rust crate here for {}",
+                fwasm::build_rust::TARGET
+            );
+            let module = fwasm::build_rust::build_crate(&here)?;
+            let file = module.file_name().unwrap_or_default().to_string_lossy();
+            let name = file.trim_end_matches(".wasm");
+            eprintln!("built {file}; next: fwasm upload me/{name} {file}");
+            return Ok(());
+        }
+        args.sources = c_sources_in(&here)?;
+    }
     let output = args.output.unwrap_or_else(|| {
         Path::new(args.sources[0].file_stem().unwrap_or_default()).with_extension("wasm")
     });
+    let shown = output.display().to_string();
+    let name = output
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
     fwasm::build::build(&fwasm::build::BuildOptions {
         sources: args.sources,
         output,
@@ -598,7 +637,28 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         verbose: args.verbose,
         quiet: false,
     })?;
+    eprintln!("next: fwasm upload me/{name} {shown}");
     Ok(())
+}
+
+/// The C and C++ sources in `dir`, for a bare `fwasm build`.
+fn c_sources_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|e| PathBuf::from(e.file_name())))
+        .filter(|path| {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            ["c", "cc", "cpp", "cxx"].contains(&ext)
+        })
+        .collect();
+    sources.sort();
+    if sources.is_empty() {
+        anyhow::bail!(
+            "nothing to build in {}: no Cargo.toml and no C or C++ sources; name the sources \
+             (fwasm build hello.c), or start a project with fwasm new NAME",
+            dir.display()
+        );
+    }
+    Ok(sources)
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {

@@ -39,8 +39,15 @@ fn every_command_has_help_naming_its_flags() {
         "executor",
         "gateway",
         "token",
+        "new",
+        "bench",
     ] {
         assert!(top.contains(command), "{top}");
+    }
+    assert!(help(&["new"]).contains("--lang <LANG>"));
+    let bench = help(&["bench"]);
+    for flag in ["-c, --connections", "-d, --duration", "--input"] {
+        assert!(bench.contains(flag), "{bench}");
     }
     for flag in ["--auth", "--admin-token-file", "--insecure-no-auth"] {
         assert!(help(&["up"]).contains(flag), "up: {flag}");
@@ -928,4 +935,83 @@ fn fwasm_build_fails_with_clangs_errors_on_a_broken_source() {
 fn blocking_http_client() -> reqwest::blocking::Client {
     fwasm_proto::tls::use_ring_by_default();
     reqwest::blocking::Client::new()
+}
+
+/// Runs the fwasm binary in `dir`: its stdout and stderr, panicking if it failed.
+fn fwasm_in(dir: &std::path::Path, args: &[&str]) -> (String, String) {
+    let output = Command::new(FWASM)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(output.status.success(), "fwasm {args:?}: {stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn fwasm_new_makes_a_project_that_builds_uploads_and_answers_outside_the_checkout() {
+    let platform = tempfile::tempdir().unwrap();
+    let (_up, port) = start_up(platform.path(), &[]);
+    let addr = format!("127.0.0.1:{}", port("gRPC"));
+    let work = tempfile::tempdir().unwrap();
+    for (name, lang) in [("shout", "rust"), ("hello-c", "c"), ("hello-cpp", "cpp")] {
+        let (created, _) = fwasm_in(work.path(), &["new", name, "--lang", lang]);
+        assert!(
+            created.contains(&format!("  cd {}", work.path().join(name).display())),
+            "{created}"
+        );
+        assert!(created.contains("  fwasm build\n"), "{created}");
+        let project = work.path().join(name);
+        let (_, built) = fwasm_in(&project, &["build"]);
+        assert!(
+            built.contains(&format!("next: fwasm upload me/{name} {name}.wasm")),
+            "{built}"
+        );
+        let module = format!("{name}.wasm");
+        fwasm_in(
+            &project,
+            &["upload", &format!("me/{name}"), &module, "--addr", &addr],
+        );
+        let (answer, _) = fwasm_in(
+            &project,
+            &[
+                "invoke",
+                &format!("me/{name}"),
+                "--input",
+                "you",
+                "--addr",
+                &addr,
+            ],
+        );
+        assert_eq!(answer, "Hello, you!", "{lang}");
+    }
+    // The SDK came with the project: nothing of this checkout is needed.
+    assert!(
+        work.path()
+            .join("shout/.fwasm/sdk/fwasm-sdk/src/lib.rs")
+            .is_file()
+    );
+    let again = Command::new(FWASM)
+        .args(["new", "shout"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let empty = tempfile::tempdir().unwrap();
+    let nothing = Command::new(FWASM)
+        .arg("build")
+        .current_dir(empty.path())
+        .output()
+        .unwrap();
+    assert!(!nothing.status.success());
+    assert!(
+        String::from_utf8_lossy(&nothing.stderr).contains("start a project with fwasm new NAME"),
+        "{}",
+        String::from_utf8_lossy(&nothing.stderr)
+    );
 }
