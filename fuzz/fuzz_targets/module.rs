@@ -92,6 +92,7 @@ fuzz_target!(|data: &[u8]| {
         wasm: wasm.into(),
         settings: None,
         beyond_quota: false,
+        abi: String::new(),
     };
     let info = platform
         .runtime

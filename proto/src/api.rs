@@ -6,14 +6,14 @@ use async_trait::async_trait;
 use crate::ApiError;
 use crate::pb::{
     AppendedState, Call, CallRecord, CallRef, CallResult, CallsFinishedRequest, ExecutorHeartbeat,
-    FileData, FileList, FileRef, FunctionCode, FunctionInfo, FunctionRef, HeartbeatReply,
-    LeaseRequest, ListFilesRequest, ListQuotasRequest, ListSubscriptionsRequest, ListTokensRequest,
-    LoadedCall, LockReply, LockRequest, ModuleRef, PlaceRequest, Placement, PlacementLease,
-    PutFileRequest, PutFunctionRequest, PutSnapshotRequest, QuotaList, QuotaRef,
-    RecordCallsRequest, SaveCallRequest, SetStateRequest, SnapshotRef, StateKey, StateValue,
-    StorageUsage, StoredSnapshot, SubmitRequest, Subscription, SubscriptionList, TokenList,
-    TokenRecord, TokenRef, UnlockRequest, UserQuota, WaitCallRequest, WriteStateReply,
-    WriteStateRequest,
+    FileData, FileList, FileRef, FunctionCode, FunctionInfo, FunctionList, FunctionRef,
+    HeartbeatReply, LeaseRequest, ListFilesRequest, ListFunctionsRequest, ListQuotasRequest,
+    ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockReply, LockRequest, ModuleRef,
+    PlaceRequest, Placement, PlacementLease, PutFileRequest, PutFunctionRequest,
+    PutSnapshotRequest, QuotaList, QuotaRef, RecordCallsRequest, SaveCallRequest, SetStateRequest,
+    SnapshotRef, StateKey, StateValue, StorageUsage, StoredSnapshot, SubmitRequest, Subscription,
+    SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, UserQuota, WaitCallRequest,
+    WriteStateReply, WriteStateRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -21,6 +21,9 @@ use crate::pb::{
 pub trait StateApi: Send + Sync + 'static {
     async fn put_function(&self, req: PutFunctionRequest) -> Result<FunctionInfo, ApiError>;
     async fn get_function_info(&self, req: FunctionRef) -> Result<FunctionInfo, ApiError>;
+    async fn list_functions(&self, req: ListFunctionsRequest) -> Result<FunctionList, ApiError>;
+    /// NOT_FOUND if the user has no such function.
+    async fn delete_function(&self, req: FunctionRef) -> Result<(), ApiError>;
     async fn get_function(&self, req: FunctionRef) -> Result<FunctionCode, ApiError>;
     async fn get_module(&self, req: ModuleRef) -> Result<FunctionCode, ApiError>;
 
@@ -81,6 +84,8 @@ pub trait SchedulerApi: Send + Sync + 'static {
     /// Records a call and runs it in the background; returns once it is recorded.
     async fn submit(&self, req: SubmitRequest) -> Result<Placement, ApiError>;
     async fn function_updated(&self, info: FunctionInfo) -> Result<(), ApiError>;
+    /// The function is gone: no more placements of it.
+    async fn function_deleted(&self, req: FunctionRef) -> Result<(), ApiError>;
     /// How a call ended. The first report for a call wins; later ones are ignored.
     async fn call_finished(&self, result: CallResult) -> Result<(), ApiError>;
     /// How several calls ended, as [`SchedulerApi::call_finished`] each.

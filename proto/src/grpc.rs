@@ -183,6 +183,18 @@ impl pb::state_server::State for StateServer {
     ) -> Result<Response<pb::FunctionInfo>, Status> {
         serve_with!(self.0, get_function_info, r)
     }
+    async fn list_functions(
+        &self,
+        r: Request<pb::ListFunctionsRequest>,
+    ) -> Result<Response<pb::FunctionList>, Status> {
+        serve_with!(self.0, list_functions, r)
+    }
+    async fn delete_function(
+        &self,
+        r: Request<pb::FunctionRef>,
+    ) -> Result<Response<pb::StateReply>, Status> {
+        serve_with!(self.0, delete_function, r).map(|r| r.map(|()| pb::StateReply {}))
+    }
     async fn get_function(
         &self,
         r: Request<pb::FunctionRef>,
@@ -373,6 +385,15 @@ impl StateApi for StateClient<Channel> {
     async fn get_function_info(&self, req: pb::FunctionRef) -> Result<pb::FunctionInfo, ApiError> {
         call_with!(StateClient, self, get_function_info, req)
     }
+    async fn list_functions(
+        &self,
+        req: pb::ListFunctionsRequest,
+    ) -> Result<pb::FunctionList, ApiError> {
+        call_with!(StateClient, self, list_functions, req)
+    }
+    async fn delete_function(&self, req: pb::FunctionRef) -> Result<(), ApiError> {
+        call_with!(StateClient, self, delete_function, req).map(|_| ())
+    }
     async fn get_function(&self, req: pb::FunctionRef) -> Result<pb::FunctionCode, ApiError> {
         call_with!(StateClient, self, get_function, req)
     }
@@ -502,6 +523,12 @@ impl pb::scheduler_server::Scheduler for SchedulerServer {
     ) -> Result<Response<pb::FunctionUpdatedReply>, Status> {
         serve_with!(self.0, function_updated, r).map(|r| r.map(|()| pb::FunctionUpdatedReply {}))
     }
+    async fn function_deleted(
+        &self,
+        r: Request<pb::FunctionRef>,
+    ) -> Result<Response<pb::FunctionUpdatedReply>, Status> {
+        serve_with!(self.0, function_deleted, r).map(|r| r.map(|()| pb::FunctionUpdatedReply {}))
+    }
     async fn set_quota(
         &self,
         r: Request<pb::UserQuota>,
@@ -562,6 +589,9 @@ impl SchedulerApi for SchedulerClient<Channel> {
     }
     async fn function_updated(&self, info: pb::FunctionInfo) -> Result<(), ApiError> {
         call_with!(SchedulerClient, self, function_updated, info).map(|_| ())
+    }
+    async fn function_deleted(&self, req: pb::FunctionRef) -> Result<(), ApiError> {
+        call_with!(SchedulerClient, self, function_deleted, req).map(|_| ())
     }
     async fn set_quota(&self, req: pb::UserQuota) -> Result<(), ApiError> {
         call_with!(SchedulerClient, self, set_quota, req).map(|_| ())

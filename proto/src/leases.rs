@@ -277,6 +277,9 @@ mod tests {
         async fn function_updated(&self, _: FunctionInfo) -> Result<(), ApiError> {
             unreachable!()
         }
+        async fn function_deleted(&self, _: crate::pb::FunctionRef) -> Result<(), ApiError> {
+            unreachable!()
+        }
         async fn call_finished(&self, _: CallResult) -> Result<(), ApiError> {
             unreachable!()
         }

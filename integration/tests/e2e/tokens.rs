@@ -9,9 +9,9 @@ use fwasm_proto::layotto;
 use fwasm_proto::layotto::runtime_client::RuntimeClient;
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{
-    CallRef, CreateTokenRequest, InvokeRequest, ListSubscriptionsRequest, ListTokensRequest,
-    QuotaRef, SetStateRequest, StateKey, Subscription, TokenRef, UploadRequest, UserQuota,
-    WaitCallRequest,
+    CallRef, CreateTokenRequest, FunctionRef, InvokeRequest, ListFunctionsRequest,
+    ListSubscriptionsRequest, ListTokensRequest, QuotaRef, SetStateRequest, StateKey, Subscription,
+    TokenRef, UploadRequest, UserQuota, WaitCallRequest,
 };
 use reqwest::Method;
 use tonic::Code;
@@ -355,6 +355,24 @@ async fn faasms_http_api_checks_every_request() {
         })
         .await;
     }
+    matrix(&callers, "list functions", USERS, |token| {
+        let builder = http.get(format!("{upload}/f/alice"));
+        async move { send(builder, &token).await }
+    })
+    .await;
+    // Each deletes a function there is (the admin puts it back first).
+    matrix(&callers, "delete a function", USERS, |token| {
+        let put_back = http
+            .put(format!("{upload}/f/alice/gone"))
+            .bearer_auth(ADMIN)
+            .body(echo());
+        let builder = http.delete(format!("{upload}/f/alice/gone"));
+        async move {
+            assert_eq!(put_back.send().await.unwrap().status(), 200);
+            send(builder, &token).await
+        }
+    })
+    .await;
     // Faasm's `/file` names no user: each caller reaches its own files, an admin the common ones.
     matrix(&callers, "put a file", ANYONE, |token| {
         let body = format!("from {}", token.as_deref().unwrap_or("no one"));
@@ -618,6 +636,35 @@ async fn the_grpc_apis_check_every_method() {
             user: "alice".into(),
         };
         code(f().get_usage(request(quota, &token, false)).await)
+    })
+    .await;
+    grpc_matrix(&callers, "ListFunctions", USERS, |token| async move {
+        let user = ListFunctionsRequest {
+            user: "alice".into(),
+        };
+        code(f().list_functions(request(user, &token, false)).await)
+    })
+    .await;
+    // Each deletes a function there is (the admin puts it back first).
+    grpc_matrix(&callers, "DeleteFunction", USERS, |token| {
+        let as_admin = as_admin.clone();
+        async move {
+            let put_back = UploadRequest {
+                user: "alice".into(),
+                function: "gone".into(),
+                wasm: echo().into(),
+                settings: None,
+                python: false,
+            };
+            f().upload(request(put_back, &as_admin, false))
+                .await
+                .unwrap();
+            let gone = FunctionRef {
+                user: "alice".into(),
+                function: "gone".into(),
+            };
+            code(f().delete_function(request(gone, &token, false)).await)
+        }
     })
     .await;
 

@@ -429,6 +429,9 @@ impl SchedulerApi for SilentOnCalls {
     async fn function_updated(&self, info: FunctionInfo) -> Result<(), ApiError> {
         self.scheduler.function_updated(info).await
     }
+    async fn function_deleted(&self, req: fwasm_proto::pb::FunctionRef) -> Result<(), ApiError> {
+        self.scheduler.function_deleted(req).await
+    }
     async fn call_finished(&self, _: CallResult) -> Result<(), ApiError> {
         std::future::pending().await
     }

@@ -6,9 +6,9 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{
-    CallRef, CallStatus, CreateTokenRequest, FunctionSettings, InvokeRequest, ListTokensRequest,
-    QuotaRef, SetStateRequest, StateKey, Subscription, TokenRef, UploadRequest, UserQuota,
-    WaitCallRequest,
+    CallRef, CallStatus, CreateTokenRequest, FunctionRef, FunctionSettings, InvokeRequest,
+    ListFunctionsRequest, ListTokensRequest, QuotaRef, SetStateRequest, StateKey, Subscription,
+    TokenRef, UploadRequest, UserQuota, WaitCallRequest,
 };
 use tonic::Status;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -273,6 +273,101 @@ pub async fn subscribe(
             .map_err(|status| anyhow::anyhow!("unsubscribe failed: {}", status.message()))?;
         writeln!(out, "{user}/{function} is no longer subscribed to {topic}")?;
     }
+    Ok(())
+}
+
+/// `fwasm list USER`: the user's functions, a line each: name, size, ABI, hash, when
+/// uploaded, settings.
+pub async fn list_functions(
+    server: impl Into<Server>,
+    user: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let list = connect(server.into())
+        .await?
+        .list_functions(ListFunctionsRequest { user: user.into() })
+        .await
+        .map_err(|status| anyhow::anyhow!("list failed: {}", status.message()))?
+        .into_inner();
+    if list.functions.is_empty() {
+        writeln!(
+            out,
+            "{user} has no functions; upload one with fwasm upload {user}/NAME FILE"
+        )?;
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = list
+        .functions
+        .iter()
+        .map(|f| {
+            let settings = f.settings.clone().unwrap_or_default();
+            let mut env: Vec<String> = settings
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            env.sort();
+            let mut shown: Vec<String> = env.into_iter().map(|e| format!("env {e}")).collect();
+            shown.extend(settings.allow_hosts.iter().map(|h| format!("allow {h}")));
+            [
+                f.function.clone(),
+                format!("{} B", f.size),
+                if f.abi.is_empty() {
+                    "-".into()
+                } else {
+                    f.abi.clone()
+                },
+                f.module_hash.chars().take(12).collect(),
+                uploaded_at(f.uploaded_at_ms),
+                shown.join(", "),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "SIZE", "ABI", "HASH", "UPLOADED", "SETTINGS"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
+        writeln!(out, "{}", cells.join("  ").trim_end())?;
+    }
+    Ok(())
+}
+
+/// When a function was uploaded, in RFC 3339 (UTC); "-" if not known.
+fn uploaded_at(ms: u64) -> String {
+    match ms {
+        0 => "-".into(),
+        ms => {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+            humantime::format_rfc3339_seconds(at).to_string()
+        }
+    }
+}
+
+/// `fwasm rm USER/NAME`: removes the function.
+pub async fn delete_function(
+    server: impl Into<Server>,
+    target: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let (user, function) = parse_target(target)?;
+    connect(server.into())
+        .await?
+        .delete_function(FunctionRef {
+            user: user.clone(),
+            function: function.clone(),
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("rm failed: {}", status.message()))?;
+    writeln!(out, "Deleted {user}/{function}")?;
     Ok(())
 }
 

@@ -106,6 +106,20 @@ enum Command {
     Executor(service_commands::ExecutorService),
     /// Run a gateway, the public HTTP and gRPC APIs (distributed mode).
     Gateway(service_commands::GatewayService),
+    /// List a user's functions: name, size, ABI, hash, when uploaded, settings.
+    List {
+        /// The user, e.g. demo.
+        user: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Delete a function: its calls are refused from then on.
+    Rm {
+        /// The function, e.g. demo/echo.
+        target: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Subscribe a function to a topic of its user: every event published there (Dapr's or
     /// Layotto's PublishEvent, Dapr's HTTP publish, a function's `publish`) calls it in the
     /// background with the event in a CloudEvents JSON envelope.
@@ -486,6 +500,12 @@ async fn run() -> anyhow::Result<()> {
                 anyhow::bail!("give the value, or --file FILE");
             };
             fwasm::client::state_set(&server, &target, value).await
+        }
+        Command::List { user, server } => {
+            fwasm::client::list_functions(&server, &user, &mut std::io::stdout()).await
+        }
+        Command::Rm { target, server } => {
+            fwasm::client::delete_function(&server, &target, &mut std::io::stdout()).await
         }
         Command::Subscribe {
             target,

@@ -9,12 +9,12 @@ use fwasm_proto::api::{SchedulerApi, StateApi};
 use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallRecord, CallRef, CallResult, CreatedToken, FileList, FileRef, FunctionRef,
-    FunctionSettings, Header, ListFilesRequest, ListSubscriptionsRequest, ListTokensRequest,
-    LockMode, LockRequest, PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, QuotaRef,
-    SetStateRequest, StateKey, StateValue, StateWrite, StorageUsage, SubmitRequest, Subscription,
-    TokenRecord, TokenRef, UnlockRequest, UploadReply, UserQuota, WaitCallRequest,
-    WriteStateRequest,
+    Call, CallRecord, CallRef, CallResult, CreatedToken, FileList, FileRef, FunctionList,
+    FunctionRef, FunctionSettings, Header, ListFilesRequest, ListFunctionsRequest,
+    ListSubscriptionsRequest, ListTokensRequest, LockMode, LockRequest, PlaceRequest, Placement,
+    PutFileRequest, PutFunctionRequest, QuotaRef, SetStateRequest, StateKey, StateValue,
+    StateWrite, StorageUsage, SubmitRequest, Subscription, TokenRecord, TokenRef, UnlockRequest,
+    UploadReply, UserQuota, WaitCallRequest, WriteStateRequest,
 };
 use fwasm_proto::pubsub::{self, Event};
 use fwasm_proto::{ApiError, ErrorCode, names, python};
@@ -297,8 +297,10 @@ impl Gateway {
             ApiError::invalid_argument(format!("{user}/{function} was not uploaded: {e}"))
         })?;
         drop(validating);
-        let info = self.store(user, function, wasm, settings).await?;
         let abi = validated.abi;
+        let info = self
+            .store(user, function, wasm, settings, &abi.to_string())
+            .await?;
         let proxy_id = validated.proxy_id.unwrap_or_default();
         tracing::info!(module_hash = %info.module_hash, %abi, proxy_id, "function uploaded");
         Ok(UploadReply {
@@ -330,7 +332,9 @@ impl Gateway {
         python::check_script(&script).map_err(|problem| {
             ApiError::invalid_argument(format!("{user}/{function} was not uploaded: {problem}"))
         })?;
-        let info = self.store(user, function, script, settings).await?;
+        let info = self
+            .store(user, function, script, settings, python::KIND)
+            .await?;
         tracing::info!(module_hash = %info.module_hash, "Python function uploaded");
         Ok(UploadReply {
             module_hash: info.module_hash,
@@ -347,6 +351,7 @@ impl Gateway {
         function: &str,
         code: Bytes,
         settings: Option<FunctionSettings>,
+        abi: &str,
     ) -> Result<fwasm_proto::pb::FunctionInfo, ApiError> {
         let info = self
             .state
@@ -356,6 +361,7 @@ impl Gateway {
                 wasm: code,
                 settings,
                 beyond_quota: matches!(Caller::current()?, Caller::Admin),
+                abi: abi.into(),
             })
             .await?;
         self.scheduler.function_updated(info.clone()).await?;
@@ -363,6 +369,35 @@ impl Gateway {
             leases.forget(user, function);
         }
         Ok(info)
+    }
+
+    /// `user`'s functions, by name (the user's own token, or an admin's).
+    #[tracing::instrument(name = "gateway.list_functions", skip_all, fields(%user))]
+    pub async fn list_functions(&self, user: &str) -> Result<FunctionList, ApiError> {
+        names::check_name("user", user)?;
+        check_user(user, "functions")?;
+        self.state
+            .list_functions(ListFunctionsRequest { user: user.into() })
+            .await
+    }
+
+    /// Removes `user/function`: its calls are refused from then on (those placed from this
+    /// gateway's leases at once; the scheduler places no more). NOT_FOUND if there is none.
+    #[tracing::instrument(name = "gateway.delete_function", skip_all, fields(%user, %function))]
+    pub async fn delete_function(&self, user: &str, function: &str) -> Result<(), ApiError> {
+        names::check_function_ref(user, function)?;
+        check_user(user, "functions")?;
+        let gone = FunctionRef {
+            user: user.into(),
+            function: function.into(),
+        };
+        self.state.delete_function(gone.clone()).await?;
+        if let Some(leases) = &self.leases {
+            leases.forget(user, function);
+        }
+        self.scheduler.function_deleted(gone).await?;
+        tracing::info!("function deleted");
+        Ok(())
     }
 
     /// The stored module of `user/function`.
@@ -810,6 +845,9 @@ mod tests {
             unreachable!()
         }
         async fn function_updated(&self, _: FunctionInfo) -> Result<(), ApiError> {
+            unreachable!()
+        }
+        async fn function_deleted(&self, _: FunctionRef) -> Result<(), ApiError> {
             unreachable!()
         }
         async fn get_call(&self, _: CallRef) -> Result<CallRecord, ApiError> {

@@ -127,13 +127,24 @@ async fn metrics() -> Response {
         .into_response()
 }
 
-/// Port 8002: `PUT/GET /f/<user>/<function>`, `PUT/GET /s/<user>/<key>`, `PUT`/`GET /file`,
-/// subscriptions (`/sub/...`), `GET /ping`.
+/// Port 8002: `PUT`/`GET`/`DELETE /f/<user>/<function>` and `GET /f/<user>` (functions),
+/// `PUT/GET /s/<user>/<key>`, `PUT`/`GET /file`, subscriptions (`/sub/...`), `GET /ping`.
 pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.config().max_module_bytes;
     Router::new()
-        .route("/f/{user}/{function}", get(download).put(upload))
-        .route("/p/{user}/{function}", get(download).put(upload_python))
+        .route("/f/{user}", get(crate::functions_http::list))
+        .route(
+            "/f/{user}/{function}",
+            get(download)
+                .put(upload)
+                .delete(crate::functions_http::delete),
+        )
+        .route(
+            "/p/{user}/{function}",
+            get(download)
+                .put(upload_python)
+                .delete(crate::functions_http::delete),
+        )
         .route("/s/{user}/{*key}", get(get_state).put(set_state))
         .route("/file", get(get_file).put(put_file).delete(delete_file))
         .route("/ping", get(ping))

@@ -10,6 +10,7 @@ mod dapr_http;
 mod faasm_json;
 mod faasm_output;
 mod faasm_planner;
+mod functions_http;
 mod gateway;
 mod http;
 mod metered;

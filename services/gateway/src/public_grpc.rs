@@ -7,10 +7,11 @@ use fwasm_proto::pb::functions_server::{Functions, FunctionsServer};
 use std::time::Duration;
 
 use fwasm_proto::pb::{
-    CallRecord, CallRef, CallResult, CreateTokenRequest, CreatedToken, InvokeAsyncReply,
-    InvokeRequest, ListSubscriptionsRequest, ListTokensRequest, QuotaRef, SetStateRequest,
-    StateKey, StateReply, StateValue, StorageUsage, Subscription, SubscriptionList, TokenList,
-    TokenRef, UploadReply, UploadRequest, UserQuota, WaitCallRequest,
+    CallRecord, CallRef, CallResult, CreateTokenRequest, CreatedToken, FunctionList, FunctionRef,
+    InvokeAsyncReply, InvokeRequest, ListFunctionsRequest, ListSubscriptionsRequest,
+    ListTokensRequest, QuotaRef, SetStateRequest, StateKey, StateReply, StateValue, StorageUsage,
+    Subscription, SubscriptionList, TokenList, TokenRef, UploadReply, UploadRequest, UserQuota,
+    WaitCallRequest,
 };
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -166,6 +167,23 @@ impl Functions for PublicApi {
     ) -> Result<Response<StorageUsage>, Status> {
         let user = request.into_inner().user;
         Ok(Response::new(self.0.get_usage(&user).await?))
+    }
+
+    async fn list_functions(
+        &self,
+        request: Request<ListFunctionsRequest>,
+    ) -> Result<Response<FunctionList>, Status> {
+        let user = request.into_inner().user;
+        Ok(Response::new(self.0.list_functions(&user).await?))
+    }
+
+    async fn delete_function(
+        &self,
+        request: Request<FunctionRef>,
+    ) -> Result<Response<StateReply>, Status> {
+        let gone = request.into_inner();
+        self.0.delete_function(&gone.user, &gone.function).await?;
+        Ok(Response::new(StateReply {}))
     }
 }
 

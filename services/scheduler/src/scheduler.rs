@@ -523,6 +523,12 @@ impl SchedulerApi for Scheduler {
         Ok(())
     }
 
+    async fn function_deleted(&self, req: FunctionRef) -> Result<(), ApiError> {
+        // The next call looks the function up in the state service, which says it is gone.
+        write(&self.functions).remove(&format!("{}/{}", req.user, req.function));
+        Ok(())
+    }
+
     async fn set_quota(&self, quota: UserQuota) -> Result<(), ApiError> {
         names::check_name("user", &quota.user)?;
         crate::quotas::check_rate(quota.calls_per_second)?;
@@ -708,6 +714,15 @@ mod tests {
             }
         }
         async fn get_function(&self, _: FunctionRef) -> Result<FunctionCode, ApiError> {
+            unreachable!()
+        }
+        async fn list_functions(
+            &self,
+            _: fwasm_proto::pb::ListFunctionsRequest,
+        ) -> Result<fwasm_proto::pb::FunctionList, ApiError> {
+            unreachable!()
+        }
+        async fn delete_function(&self, _: FunctionRef) -> Result<(), ApiError> {
             unreachable!()
         }
         async fn get_module(&self, _: ModuleRef) -> Result<FunctionCode, ApiError> {
@@ -1073,6 +1088,7 @@ mod tests {
                 env: [("K".to_string(), "v".to_string())].into(),
                 ..FunctionSettings::default()
             }),
+            ..FunctionInfo::default()
         };
         s.function_updated(info.clone()).await.unwrap();
         let placement = s.place(place("f")).await.unwrap();

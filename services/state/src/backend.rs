@@ -13,6 +13,10 @@ pub struct FunctionRecord {
     pub size: u64,
     /// What the owner set at upload; `None` = the defaults.
     pub settings: Option<FunctionSettings>,
+    /// The ABI its upload found ("" for records kept before it was).
+    pub abi: String,
+    /// When it was uploaded, in ms since the Unix epoch (0: not known).
+    pub uploaded_at_ms: u64,
 }
 
 /// Settings as stored (a `FunctionSettings` message).
@@ -174,6 +178,20 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Option<FunctionRecord>, BackendError>;
 
     async fn module(&self, module_hash: &str) -> Result<Option<Bytes>, BackendError>;
+
+    /// `user`'s functions, by name.
+    async fn list_functions(
+        &self,
+        user: &str,
+    ) -> Result<Vec<(String, FunctionRecord)>, BackendError>;
+
+    /// Removes `user/function`, giving back what it stored to the user's usage: the record
+    /// removed, `None` if there was none. The module stays (other functions may point at it).
+    async fn delete_function(
+        &self,
+        user: &str,
+        function: &str,
+    ) -> Result<Option<FunctionRecord>, BackendError>;
 
     // The global state tier. A user's keys are its own: every method takes the user. A key
     // "exists" while it has a value or a non-empty append list; the user's count of existing

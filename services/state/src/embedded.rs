@@ -35,6 +35,8 @@ use crate::group_commit::GroupCommit;
 const FUNCTIONS: TableDefinition<&str, (&str, u64)> = TableDefinition::new("functions");
 /// `user/function` -> its settings (a `FunctionSettings` message); none = the defaults.
 const FUNCTION_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("function_settings");
+/// `user/function` -> (the ABI its upload found, when it was uploaded in Unix ms).
+const FUNCTION_ABOUT: TableDefinition<&str, (&str, u64)> = TableDefinition::new("function_about");
 /// module hash -> module bytes.
 const MODULES: TableDefinition<&str, &[u8]> = TableDefinition::new("modules");
 /// (user, key) -> value.
@@ -128,6 +130,7 @@ impl EmbeddedBackend {
         txn.open_table(SNAPSHOTS).map_err(storage)?;
         txn.open_table(FILE_SIZES).map_err(storage)?;
         txn.open_table(FUNCTION_SETTINGS).map_err(storage)?;
+        txn.open_table(FUNCTION_ABOUT).map_err(storage)?;
         txn.open_table(USAGE).map_err(storage)?;
         measure_lists(&txn)?;
         version_unversioned_values(&txn)?;
@@ -203,6 +206,36 @@ fn unix_seconds() -> u64 {
 
 fn function_key(user: &str, function: &str) -> String {
     format!("{user}/{function}")
+}
+
+/// The record of function `key`, pointing at `module_hash` of `size` bytes, with its
+/// settings and what its upload found.
+fn function_record(
+    txn: &redb::ReadTransaction,
+    key: &str,
+    module_hash: &str,
+    size: u64,
+) -> Result<FunctionRecord, BackendError> {
+    let settings = txn.open_table(FUNCTION_SETTINGS).map_err(storage)?;
+    let settings = match settings.get(key).map_err(storage)? {
+        Some(bytes) => Some(decode_settings(bytes.value())?),
+        None => None,
+    };
+    let about = txn.open_table(FUNCTION_ABOUT).map_err(storage)?;
+    let (abi, uploaded_at_ms) = match about.get(key).map_err(storage)? {
+        Some(entry) => {
+            let (abi, at) = entry.value();
+            (abi.to_string(), at)
+        }
+        None => (String::new(), 0),
+    };
+    Ok(FunctionRecord {
+        module_hash: module_hash.to_string(),
+        size,
+        settings,
+        abi,
+        uploaded_at_ms,
+    })
 }
 
 /// Records that `user` has `key`, refusing a new key beyond `max_keys` before writing.
@@ -636,6 +669,10 @@ impl Backend for EmbeddedBackend {
                     None => settings.remove(key.as_str()),
                 }
                 .map_err(storage)?;
+                let mut about = txn.open_table(FUNCTION_ABOUT).map_err(storage)?;
+                about
+                    .insert(key.as_str(), (record.abi.as_str(), record.uploaded_at_ms))
+                    .map_err(storage)?;
                 record_usage(txn, &user, usage)
             })
             .await
@@ -663,18 +700,62 @@ impl Backend for EmbeddedBackend {
                 return Ok(None);
             };
             let (module_hash, size) = entry.value();
-            let settings = txn.open_table(FUNCTION_SETTINGS).map_err(storage)?;
-            let settings = match settings.get(key.as_str()).map_err(storage)? {
-                Some(bytes) => Some(decode_settings(bytes.value())?),
-                None => None,
-            };
-            Ok(Some(FunctionRecord {
-                module_hash: module_hash.to_string(),
-                size,
-                settings,
-            }))
+            Ok(Some(function_record(&txn, &key, module_hash, size)?))
         })
         .await
+    }
+
+    async fn list_functions(
+        &self,
+        user: &str,
+    ) -> Result<Vec<(String, FunctionRecord)>, BackendError> {
+        // Keys are `user/function`, and names hold no '/': the user's run from "user/" to
+        // "user0" ('0' follows '/').
+        let (start, end) = (format!("{user}/"), format!("{user}0"));
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(FUNCTIONS).map_err(storage)?;
+            let mut found = Vec::new();
+            for entry in table.range(start.as_str()..end.as_str()).map_err(storage)? {
+                let (key, value) = entry.map_err(storage)?;
+                let (module_hash, size) = value.value();
+                let name = key.value()[start.len()..].to_string();
+                found.push((name, function_record(&txn, key.value(), module_hash, size)?));
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn delete_function(
+        &self,
+        user: &str,
+        function: &str,
+    ) -> Result<Option<FunctionRecord>, BackendError> {
+        let (user, key) = (user.to_string(), function_key(user, function));
+        let before = self.function(&user, function).await?;
+        if before.is_none() {
+            return Ok(None);
+        }
+        self.writes
+            .write(0, move |txn| {
+                let mut functions = txn.open_table(FUNCTIONS).map_err(storage)?;
+                let Some(size) = functions
+                    .remove(key.as_str())
+                    .map_err(storage)?
+                    .map(|entry| entry.value().1)
+                else {
+                    return Ok(None);
+                };
+                let mut settings = txn.open_table(FUNCTION_SETTINGS).map_err(storage)?;
+                settings.remove(key.as_str()).map_err(storage)?;
+                let mut about = txn.open_table(FUNCTION_ABOUT).map_err(storage)?;
+                about.remove(key.as_str()).map_err(storage)?;
+                let usage = usage_of(txn, &user)?.grown(-(size as i64), -1, StorageQuota::NONE)?;
+                record_usage(txn, &user, usage)?;
+                Ok(before)
+            })
+            .await
     }
 
     async fn module(&self, module_hash: &str) -> Result<Option<Bytes>, BackendError> {
@@ -1165,6 +1246,8 @@ mod tests {
             module_hash: hash.into(),
             size,
             settings: None,
+            abi: String::new(),
+            uploaded_at_ms: 0,
         }
     }
 

@@ -308,9 +308,21 @@ local used = redis.call('HMGET', KEYS[3], 'bytes', 'functions')
 if growth > 0 and (tonumber(used[1]) or 0) + growth > tonumber(ARGV[5]) then return -1 end
 if added > 0 and (tonumber(used[2]) or 0) + added > tonumber(ARGV[6]) then return -2 end
 redis.call('SET', KEYS[1], ARGV[4])
-redis.call('HSET', KEYS[2], 'module_hash', ARGV[1], 'size', ARGV[2], 'settings', ARGV[3])
+redis.call('HSET', KEYS[2], 'module_hash', ARGV[1], 'size', ARGV[2], 'settings', ARGV[3],
+  'abi', ARGV[7], 'uploaded_at', ARGV[8])
 if growth ~= 0 then redis.call('HINCRBY', KEYS[3], 'bytes', growth) end
 if added > 0 then redis.call('HINCRBY', KEYS[3], 'functions', added) end
+return 1
+";
+
+/// Removes a function, giving back what it stored. KEYS: the function, the user's usage.
+/// Returns 1 if there was one, else 0.
+const DELETE_FUNCTION_SCRIPT: &str = r"
+local size = redis.call('HGET', KEYS[1], 'size')
+if not size then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HINCRBY', KEYS[2], 'bytes', -tonumber(size))
+redis.call('HINCRBY', KEYS[2], 'functions', -1)
 return 1
 ";
 
@@ -350,6 +362,7 @@ pub struct RedisBackend {
     append_script: Script,
     clear_appended_script: Script,
     put_function_script: Script,
+    delete_function_script: Script,
     measure_list_script: Script,
     put_file_script: Script,
     delete_file_script: Script,
@@ -404,6 +417,7 @@ impl RedisBackend {
             append_script: Script::new(APPEND_SCRIPT),
             clear_appended_script: Script::new(CLEAR_APPENDED_SCRIPT),
             put_function_script: Script::new(PUT_FUNCTION_SCRIPT),
+            delete_function_script: Script::new(DELETE_FUNCTION_SCRIPT),
             measure_list_script: Script::new(MEASURE_LIST_SCRIPT),
             put_file_script: Script::new(PUT_FILE_SCRIPT),
             delete_file_script: Script::new(DELETE_FILE_SCRIPT),
@@ -743,6 +757,8 @@ impl Backend for RedisBackend {
             .arg(wasm.as_ref())
             .arg(quota.max_bytes)
             .arg(quota.max_functions)
+            .arg(&record.abi)
+            .arg(record.uploaded_at_ms)
             .invoke_async(&mut self.conn())
             .await
             .map_err(storage)?;
@@ -778,15 +794,23 @@ impl Backend for RedisBackend {
         user: &str,
         function: &str,
     ) -> Result<Option<FunctionRecord>, BackendError> {
-        let (module_hash, size, settings): (Option<String>, Option<u64>, Option<Vec<u8>>) =
-            ::redis::cmd("HMGET")
-                .arg(function_key(user, function)?)
-                .arg("module_hash")
-                .arg("size")
-                .arg("settings")
-                .query_async(&mut self.conn())
-                .await
-                .map_err(storage)?;
+        type Fields = (
+            Option<String>,
+            Option<u64>,
+            Option<Vec<u8>>,
+            Option<String>,
+            Option<u64>,
+        );
+        let (module_hash, size, settings, abi, uploaded_at): Fields = ::redis::cmd("HMGET")
+            .arg(function_key(user, function)?)
+            .arg("module_hash")
+            .arg("size")
+            .arg("settings")
+            .arg("abi")
+            .arg("uploaded_at")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(storage)?;
         // Records from before settings existed have none: the defaults.
         let settings = match settings.filter(|bytes| !bytes.is_empty()) {
             Some(bytes) => Some(decode_settings(&bytes)?),
@@ -797,12 +821,56 @@ impl Backend for RedisBackend {
                 module_hash,
                 size,
                 settings,
+                // Records from before these were kept: not known.
+                abi: abi.unwrap_or_default(),
+                uploaded_at_ms: uploaded_at.unwrap_or(0),
             })),
             (None, None) => Ok(None),
             _ => Err(BackendError::Storage(format!(
                 "redis: the record of {user}/{function} is incomplete"
             ))),
         }
+    }
+
+    async fn list_functions(
+        &self,
+        user: &str,
+    ) -> Result<Vec<(String, FunctionRecord)>, BackendError> {
+        // Names hold none of a glob's special characters, so the pattern matches only them.
+        let prefix = function_key(user, "")?;
+        let mut names: Vec<String> = self
+            .keys_matching(&format!("{prefix}*"))
+            .await?
+            .into_iter()
+            .filter_map(|key| key.strip_prefix(&prefix).map(str::to_string))
+            .collect();
+        names.sort();
+        let mut found = Vec::new();
+        for name in names {
+            // One deleted between the scan and the read is simply not there.
+            if let Some(record) = self.function(user, &name).await? {
+                found.push((name, record));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn delete_function(
+        &self,
+        user: &str,
+        function: &str,
+    ) -> Result<Option<FunctionRecord>, BackendError> {
+        let Some(before) = self.function(user, function).await? else {
+            return Ok(None);
+        };
+        let removed: i64 = self
+            .delete_function_script
+            .key(function_key(user, function)?)
+            .key(usage_key(user)?)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(storage)?;
+        Ok((removed == 1).then_some(before))
     }
 
     async fn module(&self, module_hash: &str) -> Result<Option<Bytes>, BackendError> {

@@ -7,12 +7,12 @@ use async_trait::async_trait;
 use fwasm_proto::api::StateApi;
 use fwasm_proto::pb::{
     AppendedState, CallRecord, CallRef, FileData, FileEntry, FileList, FileRef, FunctionCode,
-    FunctionInfo, FunctionRef, FunctionSettings, ListFilesRequest, ListQuotasRequest,
-    ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockMode, LockReply, LockRequest,
-    ModuleRef, PutFileRequest, PutFunctionRequest, PutSnapshotRequest, QuotaList, QuotaRef,
-    SaveCallRequest, SetStateRequest, SnapshotRef, StateKey, StateValue, StorageUsage,
-    StoredSnapshot, Subscription, SubscriptionList, TokenList, TokenRecord, TokenRef,
-    UnlockRequest, UserQuota, WriteStateReply, WriteStateRequest,
+    FunctionInfo, FunctionList, FunctionRef, FunctionSettings, ListFilesRequest,
+    ListFunctionsRequest, ListQuotasRequest, ListSubscriptionsRequest, ListTokensRequest,
+    LoadedCall, LockMode, LockReply, LockRequest, ModuleRef, PutFileRequest, PutFunctionRequest,
+    PutSnapshotRequest, QuotaList, QuotaRef, SaveCallRequest, SetStateRequest, SnapshotRef,
+    StateKey, StateValue, StorageUsage, StoredSnapshot, Subscription, SubscriptionList, TokenList,
+    TokenRecord, TokenRef, UnlockRequest, UserQuota, WriteStateReply, WriteStateRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use sha2::{Digest, Sha256};
@@ -133,6 +133,8 @@ fn info(user: String, function: String, record: FunctionRecord) -> FunctionInfo 
         module_hash: record.module_hash,
         size: record.size,
         settings: record.settings,
+        abi: record.abi,
+        uploaded_at_ms: record.uploaded_at_ms,
     }
 }
 
@@ -151,6 +153,8 @@ impl StateApi for StateService {
             module_hash: hex::encode(Sha256::digest(&req.wasm)),
             size: req.wasm.len() as u64,
             settings: req.settings.filter(|s| *s != FunctionSettings::default()),
+            abi: req.abi,
+            uploaded_at_ms: crate::backend::unix_millis(),
         };
         let quota = match req.beyond_quota {
             true => StorageQuota::NONE,
@@ -162,7 +166,10 @@ impl StateApi for StateService {
             .await?;
         // A snapshot of what the function ran before would never be found again (its key
         // names the old module and settings): not kept.
-        if before.is_some_and(|before| before != record) {
+        let same_code = |before: &FunctionRecord| {
+            before.module_hash == record.module_hash && before.settings == record.settings
+        };
+        if before.is_some_and(|before| !same_code(&before)) {
             let dropped = self.backend.delete_snapshot(&req.user, &req.function).await;
             if let Err(err) = dropped {
                 tracing::warn!(error = %err, "could not drop the function's old snapshot");
@@ -177,6 +184,38 @@ impl StateApi for StateService {
             Some(record) => Ok(info(req.user, req.function, record)),
             None => Err(unknown_function(&req.user, &req.function)),
         }
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %req.user))]
+    async fn list_functions(&self, req: ListFunctionsRequest) -> Result<FunctionList, ApiError> {
+        names::check_name("user", &req.user)?;
+        let functions = self.backend.list_functions(&req.user).await?;
+        Ok(FunctionList {
+            functions: functions
+                .into_iter()
+                .map(|(name, record)| info(req.user.clone(), name, record))
+                .collect(),
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %req.user, function = %req.function))]
+    async fn delete_function(&self, req: FunctionRef) -> Result<(), ApiError> {
+        names::check_function_ref(&req.user, &req.function)?;
+        if self
+            .backend
+            .delete_function(&req.user, &req.function)
+            .await?
+            .is_none()
+        {
+            return Err(unknown_function(&req.user, &req.function));
+        }
+        // Its snapshot would never be used again.
+        let dropped = self.backend.delete_snapshot(&req.user, &req.function).await;
+        if let Err(err) = dropped {
+            tracing::warn!(error = %err, "could not drop a deleted function's snapshot");
+        }
+        tracing::info!("function deleted");
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(user = %req.user, function = %req.function))]
@@ -733,6 +772,7 @@ mod tests {
             wasm: wasm.into(),
             settings: None,
             beyond_quota: true,
+            abi: String::new(),
         };
         let of = SnapshotRef {
             user: "u".into(),

@@ -96,7 +96,58 @@ conformance!(
     tokens_are_kept_by_id_replaced_and_deleted,
     quotas_are_kept_per_user_and_removed,
     snapshots_are_kept_one_per_function_and_replaced,
+    functions_are_listed_per_user_and_deleted_giving_back_their_usage,
 );
+
+/// A user's functions are listed by name, with what their upload found; a deleted one is
+/// gone from the listing and its lookups, and what it stored leaves the user's usage. Another
+/// user's functions, and names that share a prefix, are untouched.
+async fn functions_are_listed_per_user_and_deleted_giving_back_their_usage(
+    store: Arc<dyn Backend>,
+) {
+    let module = |size: usize| Bytes::from(vec![1u8; size]);
+    for (user, name, size) in [
+        ("u", "b", 20),
+        ("u", "a", 10),
+        ("u", "a-longer", 5),
+        ("u0", "x", 7),
+        ("uu", "y", 3),
+    ] {
+        let hash = format!("h{size}");
+        store
+            .put_function(
+                user,
+                name,
+                &record(&hash, size),
+                module(size as usize),
+                NO_QUOTA,
+            )
+            .await
+            .unwrap();
+    }
+    let names = |list: Vec<(String, FunctionRecord)>| -> Vec<String> {
+        list.into_iter().map(|(name, _)| name).collect()
+    };
+    let listed = store.list_functions("u").await.unwrap();
+    assert_eq!(listed[0].1, record("h10", 10));
+    assert_eq!(names(listed), ["a", "a-longer", "b"]);
+    assert_eq!(store.usage("u").await.unwrap(), usage(35, 3));
+
+    let removed = store.delete_function("u", "a").await.unwrap();
+    assert_eq!(removed, Some(record("h10", 10)));
+    assert_eq!(store.function("u", "a").await.unwrap(), None);
+    assert_eq!(
+        names(store.list_functions("u").await.unwrap()),
+        ["a-longer", "b"]
+    );
+    assert_eq!(store.usage("u").await.unwrap(), usage(25, 2));
+    assert_eq!(store.delete_function("u", "a").await.unwrap(), None);
+    // The module stays: another function may point at it.
+    assert!(store.module("h10").await.unwrap().is_some());
+    assert_eq!(names(store.list_functions("u0").await.unwrap()), ["x"]);
+    assert_eq!(names(store.list_functions("uu").await.unwrap()), ["y"]);
+    assert!(store.list_functions("nobody").await.unwrap().is_empty());
+}
 
 async fn snapshots_are_kept_one_per_function_and_replaced(store: Arc<dyn Backend>) {
     assert_eq!(store.snapshot("a", "f").await.unwrap(), None);
@@ -476,6 +527,8 @@ fn record(hash: &str, size: u64) -> FunctionRecord {
         module_hash: hash.into(),
         size,
         settings: None,
+        abi: "fwasm v1".into(),
+        uploaded_at_ms: 1_765_000_000_000,
     }
 }
 

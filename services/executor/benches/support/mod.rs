@@ -46,6 +46,7 @@ pub fn put(
         wasm: wasm.into(),
         settings: None,
         beyond_quota: false,
+        abi: String::new(),
     };
     runtime
         .block_on(state.put_function(request))

@@ -108,6 +108,7 @@ impl Harness {
             wasm: wasm.into(),
             settings: None,
             beyond_quota: false,
+            abi: String::new(),
         };
         self.state.put_function(request).await.unwrap().module_hash
     }

@@ -1,0 +1,175 @@
+//! Managing functions: a user's functions are listed (HTTP as JSON, gRPC, the CLI) with what
+//! their upload found, and deleted through each door, after which their calls are refused and
+//! what they stored leaves the user's usage; in `fwasm up` and in the mesh.
+
+use fwasm_proto::pb::{FunctionRef, ListFunctionsRequest, QuotaRef, UploadRequest};
+use serde_json::Value;
+
+use crate::support::{each_platform, guest};
+
+#[tokio::test]
+async fn functions_are_listed_and_deleted_through_every_door() {
+    let wasm = guest("testkit");
+    for (mode, p) in each_platform().await {
+        // Over HTTP with settings, over gRPC, and a Python script.
+        let put = p
+            .http
+            .put(format!(
+                "{}/f/alice/upper?env=GREETING=hi&allow_host=example.com:443",
+                p.upload
+            ))
+            .body(wasm.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 200, "{mode}");
+        let mut grpc = p.grpc_client().await;
+        let hash = grpc
+            .upload(UploadRequest {
+                user: "alice".into(),
+                function: "inspect".into(),
+                wasm: wasm.clone().into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .module_hash;
+        let script = p
+            .http
+            .put(format!("{}/p/alice/three", p.upload))
+            .body("def faasm_main():\n    return 0\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(script.status(), 200, "{mode}");
+        p.upload("bob/other", wasm.clone()).await;
+
+        let listed = p
+            .http
+            .get(format!("{}/f/alice", p.upload))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.headers()["content-type"], "application/json");
+        let listed: Value = serde_json::from_str(&listed.text().await.unwrap()).unwrap();
+        let names: Vec<&str> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["inspect", "three", "upper"], "{mode}");
+        let one = &listed[2];
+        assert_eq!(one["size"], wasm.len() as u64, "{mode}");
+        assert_eq!(one["abi"], "fwasm v1", "{mode}");
+        assert_eq!(one["hash"], hash.as_str(), "{mode}");
+        let uploaded = one["uploaded_at"].as_str().unwrap();
+        assert!(
+            uploaded.starts_with("20") && uploaded.ends_with('Z'),
+            "{uploaded}"
+        );
+        assert_eq!(one["settings"]["env"]["GREETING"], "hi", "{mode}");
+        assert_eq!(
+            one["settings"]["allow_hosts"][0], "example.com:443",
+            "{mode}"
+        );
+        assert_eq!(listed[1]["abi"], "Python 3.11", "{mode}");
+
+        let over_grpc = grpc
+            .list_functions(ListFunctionsRequest {
+                user: "alice".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(over_grpc.functions.len(), 3, "{mode}");
+        assert_eq!(over_grpc.functions[0].function, "inspect");
+        assert_eq!(over_grpc.functions[0].abi, "fwasm v1");
+        let mut table = Vec::new();
+        fwasm::client::list_functions(&p.grpc, "alice", &mut table)
+            .await
+            .unwrap();
+        let table = String::from_utf8(table).unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("NAME "), "{table}");
+        assert!(
+            lines[3].starts_with("upper ") && lines[3].contains("fwasm v1"),
+            "{table}"
+        );
+        assert!(
+            lines[3].contains("env GREETING=hi, allow example.com:443"),
+            "{table}"
+        );
+        assert!(lines[3].contains(&hash[..12]), "{table}");
+
+        // Deleted over HTTP: its calls are refused at once, and a second delete finds nothing.
+        assert_eq!(
+            p.call("alice/upper", "x").await,
+            (200, "X".into()),
+            "{mode}"
+        );
+        let deleted = p
+            .http
+            .delete(format!("{}/f/alice/upper", p.upload))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 200, "{mode}");
+        assert_eq!(deleted.text().await.unwrap(), "alice/upper deleted\n");
+        let (status, body) = p.call("alice/upper", "x").await;
+        assert_eq!(status, 404, "{mode}");
+        assert!(
+            body.contains("alice/upper does not exist"),
+            "{mode}: {body}"
+        );
+        let again = p
+            .http
+            .delete(format!("{}/f/alice/upper", p.upload))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 404, "{mode}");
+        // Over gRPC, and with the CLI.
+        grpc.delete_function(FunctionRef {
+            user: "alice".into(),
+            function: "inspect".into(),
+        })
+        .await
+        .unwrap();
+        let mut out = Vec::new();
+        fwasm::client::delete_function(&p.grpc, "alice/three", &mut out)
+            .await
+            .unwrap();
+        assert_eq!(out, b"Deleted alice/three\n");
+        let err = fwasm::client::delete_function(&p.grpc, "alice/three", &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rm failed: function alice/three does not exist; upload it first"
+        );
+        let mut out = Vec::new();
+        fwasm::client::list_functions(&p.grpc, "alice", &mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "alice has no functions; upload one with fwasm upload alice/NAME FILE\n"
+        );
+        let usage = grpc
+            .get_usage(QuotaRef {
+                user: "alice".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((usage.functions, usage.stored_bytes), (0, 0), "{mode}");
+        // Another user's function is untouched.
+        assert!(
+            p.get(format!("{}/f/bob/other", p.upload)).await.0 == 200,
+            "{mode}"
+        );
+        p.stop().await;
+    }
+}
