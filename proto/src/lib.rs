@@ -16,6 +16,7 @@ pub mod outbound;
 pub mod outcome;
 pub mod pubsub;
 pub mod python;
+pub mod timestamps;
 pub mod tls;
 pub mod trace;
 

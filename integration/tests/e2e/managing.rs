@@ -103,6 +103,19 @@ async fn functions_are_listed_and_deleted_through_every_door() {
         );
         assert!(lines[3].contains(&hash[..12]), "{table}");
 
+        let subscribed = p
+            .http
+            .put(format!("{}/sub/alice/news/upper", p.upload))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(subscribed.status(), 200, "{mode}");
+        let (_, subscriptions) = p.get(format!("{}/sub/alice", p.upload)).await;
+        assert_eq!(
+            String::from_utf8_lossy(&subscriptions),
+            "news upper\n",
+            "{mode}"
+        );
         // Deleted over HTTP: its calls are refused at once, and a second delete finds nothing.
         assert_eq!(
             p.call("alice/upper", "x").await,
@@ -130,6 +143,12 @@ async fn functions_are_listed_and_deleted_through_every_door() {
             .await
             .unwrap();
         assert_eq!(again.status(), 404, "{mode}");
+        // Its subscriptions went with it.
+        let (_, subscriptions) = p.get(format!("{}/sub/alice", p.upload)).await;
+        assert!(
+            !String::from_utf8_lossy(&subscriptions).contains("upper"),
+            "{mode}: {subscriptions:?}"
+        );
         // Over gRPC, and with the CLI.
         grpc.delete_function(FunctionRef {
             user: "alice".into(),

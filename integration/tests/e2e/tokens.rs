@@ -1069,6 +1069,9 @@ async fn faasms_own_api_may_be_opened_on_loopback_and_nothing_else_is() {
             .body("hi"),
         http.get(format!("{invoke}/v1.0/state/demo/k")),
         http.get(format!("{upload}/sub/demo")),
+        http.get(format!("{upload}/f/demo")),
+        http.delete(format!("{upload}/f/demo/echo")),
+        http.delete(format!("{upload}/p/demo/echo")),
     ];
     for request in closed {
         let response = request.send().await.unwrap();

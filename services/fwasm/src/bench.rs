@@ -88,11 +88,15 @@ pub async fn bench(
         options.duration.as_secs_f64()
     )?;
     let done = Arc::new(AtomicU64::new(0));
+    // Every connection made before the clock starts.
+    let mut clients = vec![client];
+    for _ in 1..options.connections {
+        clients.push(connect(server.clone()).await?);
+    }
     let started = Instant::now();
     let deadline = started + options.duration;
     let mut connections = Vec::new();
-    for _ in 0..options.connections {
-        let mut client = connect(server.clone()).await?;
+    for mut client in clients {
         let (request, done) = (request.clone(), done.clone());
         connections.push(tokio::spawn(async move {
             let mut measured = Measured::default();
@@ -108,6 +112,8 @@ pub async fn bench(
                     Some(why) => {
                         measured.failed += 1;
                         measured.first_failure.get_or_insert(why);
+                        // A refusal comes back at once: not a reason to spin.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }
                 done.fetch_add(1, Ordering::Relaxed);
@@ -182,6 +188,9 @@ pub async fn bench(
             "failed: {} calls, the first because: {why}",
             report.failed
         )?;
+        if report.calls == 0 {
+            bail!("every call of {target} failed: {why}");
+        }
     }
     Ok(report)
 }

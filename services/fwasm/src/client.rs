@@ -318,7 +318,8 @@ pub async fn list_functions(
                     f.abi.clone()
                 },
                 f.module_hash.chars().take(12).collect(),
-                uploaded_at(f.uploaded_at_ms),
+                fwasm_proto::timestamps::rfc3339_from_unix_ms(f.uploaded_at_ms)
+                    .unwrap_or_else(|| "-".into()),
                 shown.join(", "),
             ]
         })
@@ -339,17 +340,6 @@ pub async fn list_functions(
         writeln!(out, "{}", cells.join("  ").trim_end())?;
     }
     Ok(())
-}
-
-/// When a function was uploaded, in RFC 3339 (UTC); "-" if not known.
-fn uploaded_at(ms: u64) -> String {
-    match ms {
-        0 => "-".into(),
-        ms => {
-            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
-            humantime::format_rfc3339_seconds(at).to_string()
-        }
-    }
 }
 
 /// `fwasm rm USER/NAME`: removes the function.

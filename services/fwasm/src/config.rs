@@ -14,7 +14,15 @@ pub fn with_config_file(
     args: Vec<OsString>,
     command: &clap::Command,
 ) -> anyhow::Result<Vec<OsString>> {
-    let Some(path) = config_path(&args) else {
+    // Only the commands that run a service read it: a client command (`fwasm invoke`, say)
+    // on a machine with FWASM_CONFIG set takes nothing meant for the services, and never
+    // fails over the file.
+    let takes_config = args
+        .get(1)
+        .and_then(|name| name.to_str())
+        .and_then(|name| command.find_subcommand(name))
+        .is_some_and(|sub| sub.get_arguments().any(|arg| arg.get_id() == "config"));
+    let Some(path) = config_path(&args).filter(|_| takes_config) else {
         return Ok(args);
     };
     let text = std::fs::read_to_string(&path)
@@ -39,8 +47,6 @@ pub fn with_config_text(
     else {
         return Ok(args);
     };
-    // Only the commands that run a service read it: a client command (`fwasm invoke`, say)
-    // on a machine with FWASM_CONFIG set takes nothing meant for the services.
     if !subcommand
         .get_arguments()
         .any(|arg| arg.get_id() == "config")
@@ -186,9 +192,13 @@ mod tests {
             err.to_string()
                 .contains("must be a string, number or boolean (or a list of them), not array")
         );
-        // A client command takes nothing from a file meant for the services.
+        // A client command takes nothing from a file meant for the services, and does not
+        // even read it.
         std::fs::write(&file, "addr = \"elsewhere:1\"\n").unwrap();
         let given = args(&["fwasm", "invoke", "--config", path]);
+        assert_eq!(with_config_file(given.clone(), &command()).unwrap(), given);
+        let missing = dir.path().join("missing.toml");
+        let given = args(&["fwasm", "invoke", "--config", missing.to_str().unwrap()]);
         assert_eq!(with_config_file(given.clone(), &command()).unwrap(), given);
     }
 }

@@ -624,13 +624,26 @@ fn build(mut args: BuildArgs) -> anyhow::Result<()> {
     if args.sources.is_empty() {
         let here = std::env::current_dir()?;
         if here.join("Cargo.toml").is_file() {
+            if args.api.is_some() {
+                anyhow::bail!("--api is for C and C++ sources; a Rust crate's SDK says its API");
+            }
             eprintln!(
                 "building the Rust crate here for {}",
                 fwasm::build_rust::TARGET
             );
-            let module = fwasm::build_rust::build_crate(&here)?;
-            let file = module.file_name().unwrap_or_default().to_string_lossy();
-            let name = file.trim_end_matches(".wasm");
+            let mut module = fwasm::build_rust::build_crate(&here)?;
+            if let Some(output) = args.output {
+                std::fs::copy(&module, &output)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
+                std::fs::remove_file(&module).ok();
+                module = output;
+            }
+            let file = module
+                .strip_prefix(&here)
+                .unwrap_or(&module)
+                .display()
+                .to_string();
+            let name = module.file_stem().unwrap_or_default().to_string_lossy();
             eprintln!("built {file}; next: fwasm upload me/{name} {file}");
             return Ok(());
         }

@@ -1,5 +1,5 @@
 //! `fwasm new NAME [--lang rust|c|cpp]`: writes a ready function project into `NAME/`. A Rust
-//! project gets the Rust SDK's sources beside it (`.fwasm/sdk/`, from inside this binary: the
+//! project gets the Rust SDK's sources beside it (`.fwasm-sdk/`, from inside this binary: the
 //! SDK is not on crates.io), so it builds anywhere with nothing but crates.io.
 
 use std::path::{Path, PathBuf};
@@ -14,15 +14,19 @@ pub enum Lang {
     Cpp,
 }
 
-/// The Rust SDK's sources: (path under `.fwasm/sdk/`, text).
+/// The Rust SDK's sources: (path under `.fwasm-sdk/`, text).
 const RUST_SDK_FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/rust_sdk_files.rs"));
 
-/// Where a project keeps its copy of the Rust SDK.
-pub const SDK_DIR: &str = ".fwasm/sdk";
+/// Where a project keeps its copy of the Rust SDK (not under `.fwasm/`: `fwasm up` keeps its
+/// data there when run in the project).
+pub const SDK_DIR: &str = ".fwasm-sdk";
 
 /// Writes project `name` into `parent/name`: the files written, and the commands to run next.
 pub fn create(parent: &Path, name: &str, lang: Lang) -> anyhow::Result<(PathBuf, Vec<String>)> {
     check_name(name)?;
+    if lang == Lang::Rust {
+        check_crate_name(name)?;
+    }
     let dir = parent.join(name);
     if dir.exists() {
         bail!(
@@ -68,8 +72,84 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Names cargo refuses for a package (keywords, the standard crates, the SDK's own).
+const NOT_CRATE_NAMES: &[&str] = &[
+    "abstract",
+    "alloc",
+    "as",
+    "async",
+    "await",
+    "become",
+    "box",
+    "break",
+    "const",
+    "continue",
+    "core",
+    "crate",
+    "do",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "final",
+    "fn",
+    "for",
+    "fwasm-abi",
+    "fwasm-sdk",
+    "fwasm-sdk-macros",
+    "fwasm_abi",
+    "fwasm_sdk",
+    "fwasm_sdk_macros",
+    "gen",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "macro",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "override",
+    "priv",
+    "proc-macro",
+    "proc_macro",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "std",
+    "static",
+    "struct",
+    "super",
+    "test",
+    "trait",
+    "true",
+    "try",
+    "type",
+    "typeof",
+    "unsafe",
+    "unsized",
+    "use",
+    "virtual",
+    "where",
+    "while",
+    "yield",
+];
+
+fn check_crate_name(name: &str) -> anyhow::Result<()> {
+    if NOT_CRATE_NAMES.contains(&name) {
+        bail!(
+            "{name:?} cannot name a Rust crate (a keyword, or a crate's own name): choose another"
+        );
+    }
+    Ok(())
+}
+
 fn gitignore() -> (String, String) {
-    (".gitignore".into(), "/target\n*.wasm\n".into())
+    (".gitignore".into(), "/target\n*.wasm\n/.fwasm\n".into())
 }
 
 fn c_handler() -> String {
@@ -135,7 +215,7 @@ fn handle(req: Request) -> Response {
         ),
         (
             ".gitignore".to_string(),
-            "/target\n*.wasm\n".to_string(),
+            "/target\n*.wasm\n/.fwasm\n".to_string(),
         ),
     ];
     let manifests = [
@@ -175,6 +255,9 @@ mod tests {
         for good in ["hello", "hello-world", "a_1"] {
             assert!(check_name(good).is_ok(), "{good:?}");
         }
+        for keyword in ["fn", "async", "test", "fwasm-sdk"] {
+            assert!(check_crate_name(keyword).is_err(), "{keyword:?}");
+        }
     }
 
     #[test]
@@ -183,11 +266,11 @@ mod tests {
         for needed in [
             "Cargo.toml",
             "src/lib.rs",
-            ".fwasm/sdk/fwasm-sdk/src/lib.rs",
-            ".fwasm/sdk/fwasm-sdk/src/state/lock.rs",
-            ".fwasm/sdk/fwasm-sdk-macros/src/lib.rs",
-            ".fwasm/sdk/fwasm-abi/src/wire.rs",
-            ".fwasm/sdk/fwasm-abi/Cargo.toml",
+            ".fwasm-sdk/fwasm-sdk/src/lib.rs",
+            ".fwasm-sdk/fwasm-sdk/src/state/lock.rs",
+            ".fwasm-sdk/fwasm-sdk-macros/src/lib.rs",
+            ".fwasm-sdk/fwasm-abi/src/wire.rs",
+            ".fwasm-sdk/fwasm-abi/Cargo.toml",
         ] {
             assert!(files.iter().any(|(path, _)| path == needed), "{needed}");
         }

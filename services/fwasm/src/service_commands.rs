@@ -97,7 +97,14 @@ pub async fn state(args: StateService) -> anyhow::Result<()> {
     // Run bare, this is a service of a deployment: say so, and where its data goes, for a
     // user who wanted a value (`get`, `set`).
     let store = match &args.backend {
-        Some(url) => format!("in Redis at {url}"),
+        // Never the password a URL may carry.
+        Some(url) => match url.split_once("://") {
+            Some((scheme, rest)) if rest.contains('@') => {
+                let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                format!("in Redis at {scheme}://…@{host}")
+            }
+            _ => format!("in Redis at {url}"),
+        },
         None => format!("under {}", args.data_dir.display()),
     };
     eprintln!(

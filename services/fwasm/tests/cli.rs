@@ -276,6 +276,10 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
     let (_up, port) = start_up(data.path(), &["--ready-file", ready_file.to_str().unwrap()]);
     let [invoke, grpc] = [port("invoke"), port("gRPC")];
     assert_ne!(invoke, 0, "the banner shows the bound port");
+    // Its log lines went to a file, not a terminal: plain text, no colour codes.
+    let log = std::fs::read_to_string(data.path().join("stderr.log")).unwrap();
+    assert!(log.contains(" INFO "), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log}");
     // The ready file, written before the banner, names the same ports.
     let ready: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&ready_file).unwrap()).unwrap();
@@ -414,6 +418,45 @@ fn fwasm_up_reads_a_config_file() {
     let (_up, port) = start_up(data.path(), &["--config", config.to_str().unwrap()]);
     let ready: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
     assert_eq!(ready["invoke"], format!("127.0.0.1:{}", port("invoke")));
+}
+
+#[test]
+fn fwasm_up_takes_its_flags_from_fwasm_variables() {
+    let data = tempfile::tempdir().unwrap();
+    let ready = data.path().join("from-env.ready");
+    let _up = Running(
+        Command::new(FWASM)
+            .arg("up")
+            .env("FWASM_INVOKE_PORT", "0")
+            .env("FWASM_UPLOAD_PORT", "0")
+            .env("FWASM_GRPC_PORT", "0")
+            .env("FWASM_DATA_DIR", data.path().join("data"))
+            .env("FWASM_READY_FILE", &ready)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(data.path().join("stderr.log")).unwrap())
+            .spawn()
+            .unwrap(),
+        data.path().join("stderr.log"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ready.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ready file from the variables"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Written whole (a rename), so it parses once it is there.
+    let ready: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
+    let invoke = ready["invoke"].as_str().unwrap();
+    assert!(
+        invoke.starts_with("127.0.0.1:") && !invoke.ends_with(":8080"),
+        "{ready}"
+    );
+    assert!(
+        data.path().join("data").is_dir(),
+        "FWASM_DATA_DIR was not used"
+    );
 }
 
 #[test]
@@ -992,7 +1035,7 @@ fn fwasm_new_makes_a_project_that_builds_uploads_and_answers_outside_the_checkou
     // The SDK came with the project: nothing of this checkout is needed.
     assert!(
         work.path()
-            .join("shout/.fwasm/sdk/fwasm-sdk/src/lib.rs")
+            .join("shout/.fwasm-sdk/fwasm-sdk/src/lib.rs")
             .is_file()
     );
     let again = Command::new(FWASM)

@@ -2,14 +2,12 @@
 //! JSON (name, size, ABI, hash, when uploaded, settings); `DELETE /f/<user>/<function>` (or
 //! `/p/...`) removes one.
 
-use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use fwasm_proto::pb::FunctionInfo;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 use crate::gateway::Gateway;
 use crate::http::{error_response, text};
@@ -45,21 +43,10 @@ pub(crate) fn listed(info: &FunctionInfo) -> Value {
         "size": info.size,
         "abi": info.abi,
         "hash": info.module_hash,
-        "uploaded_at": uploaded_at(info.uploaded_at_ms),
+        "uploaded_at": fwasm_proto::timestamps::rfc3339_from_unix_ms(info.uploaded_at_ms),
         "settings": {
             "env": settings.env,
             "allow_hosts": settings.allow_hosts,
         },
     })
-}
-
-/// When it was uploaded, in RFC 3339 (UTC, to the second); null when not known.
-pub(crate) fn uploaded_at(ms: u64) -> Value {
-    match ms {
-        0 => Value::Null,
-        ms => {
-            let at = UNIX_EPOCH + Duration::from_millis(ms);
-            Value::String(humantime::format_rfc3339_seconds(at).to_string())
-        }
-    }
 }

@@ -391,11 +391,20 @@ impl Gateway {
             user: user.into(),
             function: function.into(),
         };
-        self.state.delete_function(gone.clone()).await?;
-        if let Some(leases) = &self.leases {
-            leases.forget(user, function);
+        let deleted = self.state.delete_function(gone.clone()).await;
+        // Told even when the state service no longer has it: a delete whose notice failed
+        // is retried by deleting again.
+        let gone_there = match &deleted {
+            Ok(()) => true,
+            Err(err) => err.code == fwasm_proto::ErrorCode::NotFound,
+        };
+        if gone_there {
+            if let Some(leases) = &self.leases {
+                leases.forget(user, function);
+            }
+            self.scheduler.function_deleted(gone).await?;
         }
-        self.scheduler.function_deleted(gone).await?;
+        deleted?;
         tracing::info!("function deleted");
         Ok(())
     }

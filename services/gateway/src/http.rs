@@ -107,13 +107,20 @@ async fn authenticate(
     }
 }
 
-/// Faasm's own API: what its clients (faasmctl, its scripts) call, without tokens.
+/// Faasm's own API: what its clients (faasmctl, its scripts) call, without tokens. fwasm's
+/// own management (a user's function listing, deleting a function) always wants one.
 fn is_faasm_door(request: &Request) -> bool {
-    let path = request.uri().path();
+    let (path, method) = (request.uri().path(), request.method());
+    let faasms_method = [Method::GET, Method::POST, Method::PUT].contains(method);
+    let listing = *method == Method::GET
+        && ["/f/", "/p/"].iter().any(|door| path.starts_with(door))
+        && path.trim_end_matches('/').matches('/').count() < 3;
     let classic = ["/f/", "/fa/", "/p/", "/s/"]
         .iter()
         .any(|door| path.starts_with(door));
-    classic || path == "/file" || (path == "/" && request.method() == Method::POST)
+    (classic && faasms_method && !listing)
+        || path == "/file"
+        || (path == "/" && *method == Method::POST)
 }
 
 /// Prometheus' scrape of this process.

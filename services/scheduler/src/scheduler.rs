@@ -37,6 +37,8 @@ pub struct Scheduler {
     members: Arc<Members>,
     /// `user/function` -> module hash.
     functions: RwLock<HashMap<String, Function>>,
+    /// Uploads and deletes seen: a lookup that overlapped one does not cache what it read.
+    function_changes: AtomicU64,
     next_call_id: AtomicU64,
     calls: Arc<CallTable>,
     max_tree_calls: u64,
@@ -109,6 +111,7 @@ impl Scheduler {
             directory,
             members,
             functions: RwLock::default(),
+            function_changes: AtomicU64::new(0),
             next_call_id: AtomicU64::new(first_call_id()),
             calls,
             max_tree_calls: config.max_tree_calls,
@@ -125,16 +128,30 @@ impl Scheduler {
         if let Some(function) = read(&self.functions).get(&key) {
             return Ok(function.clone());
         }
-        let info = self
+        let seen = self.function_changes.load(Ordering::Acquire);
+        let info: Function = self
             .state
             .get_function_info(FunctionRef {
                 user: user.into(),
                 function: function.into(),
             })
-            .await?;
-        // An upload's notice may have come in while this looked: that hash is newer.
+            .await?
+            .into();
+        // Kept only if no function was uploaded or deleted while this looked: what it read
+        // may already be out of date (this call still runs with it).
         let mut functions = write(&self.functions);
-        Ok(functions.entry(key).or_insert(info.into()).clone())
+        if self.function_changes.load(Ordering::Acquire) == seen {
+            functions.insert(key, info.clone());
+        }
+        Ok(info)
+    }
+
+    /// Forgets what is known of `user/function` (uploaded anew, or deleted): its next call
+    /// reads it from the state service.
+    fn forget_function(&self, user: &str, function: &str) {
+        let mut functions = write(&self.functions);
+        self.function_changes.fetch_add(1, Ordering::AcqRel);
+        functions.remove(&format!("{user}/{function}"));
     }
 
     /// Removes executors that stopped beating, and fails the calls they were running that
@@ -498,8 +515,8 @@ impl SchedulerApi for Scheduler {
     }
 
     async fn function_updated(&self, info: FunctionInfo) -> Result<(), ApiError> {
-        let key = format!("{}/{}", info.user, info.function);
-        write(&self.functions).insert(key, info.clone().into());
+        // Not cached from the notice: a delete may already have overtaken it.
+        self.forget_function(&info.user, &info.function);
         // The executor its first call will likely go to gets it ready (compiled, initialised),
         // so that call is warm. The upload answers once it is, or after PREPARE_PATIENCE: a
         // slow or failed preparation only makes the first call cold, and says why there.
@@ -525,7 +542,7 @@ impl SchedulerApi for Scheduler {
 
     async fn function_deleted(&self, req: FunctionRef) -> Result<(), ApiError> {
         // The next call looks the function up in the state service, which says it is gone.
-        write(&self.functions).remove(&format!("{}/{}", req.user, req.function));
+        self.forget_function(&req.user, &req.function);
         Ok(())
     }
 
@@ -695,8 +712,19 @@ mod tests {
     };
     use std::sync::Mutex;
 
-    /// Knows one function, `u/f`, and counts lookups.
-    struct OneFunction(Mutex<u32>);
+    /// Knows one function, `u/f` (module h1 until a test changes or removes it), and counts
+    /// lookups.
+    struct OneFunction(Mutex<u32>, Mutex<Option<FunctionInfo>>);
+
+    impl OneFunction {
+        fn new() -> Self {
+            let f = FunctionInfo {
+                module_hash: "h1".into(),
+                ..FunctionInfo::default()
+            };
+            OneFunction(Mutex::new(0), Mutex::new(Some(f)))
+        }
+    }
 
     #[async_trait]
     impl StateApi for OneFunction {
@@ -705,11 +733,9 @@ mod tests {
         }
         async fn get_function_info(&self, req: FunctionRef) -> Result<FunctionInfo, ApiError> {
             *self.0.lock().unwrap() += 1;
-            match (req.user.as_str(), req.function.as_str()) {
-                ("u", "f") => Ok(FunctionInfo {
-                    module_hash: "h1".into(),
-                    ..FunctionInfo::default()
-                }),
+            let stored = self.1.lock().unwrap().clone();
+            match (req.user.as_str(), req.function.as_str(), stored) {
+                ("u", "f", Some(info)) => Ok(info),
                 _ => Err(ApiError::not_found("no such function")),
             }
         }
@@ -850,7 +876,7 @@ mod tests {
 
     /// A scheduler configured as `config`, with `executors` executors e0, e1, ...
     fn scheduler_with(executors: usize, config: SchedulerConfig) -> (Scheduler, Arc<OneFunction>) {
-        let state = Arc::new(OneFunction(Mutex::new(0)));
+        let state = Arc::new(OneFunction::new());
         let executors = (0..executors)
             .map(|i| ExecutorEndpoint {
                 id: format!("e{i}"),
@@ -867,7 +893,7 @@ mod tests {
 
     #[tokio::test]
     async fn background_calls_queue_boundedly_then_are_refused_and_none_waits_forever() {
-        let state = Arc::new(OneFunction(Mutex::new(0)));
+        let state = Arc::new(OneFunction::new());
         let config = SchedulerConfig {
             max_queued_calls: 2,
             // Long enough that the third submit surely comes while two wait.
@@ -965,7 +991,7 @@ mod tests {
 
     /// A scheduler with `n` idle executors joined by heartbeat, reaching them through `dying`.
     async fn with_dying_executors(n: usize, dying: Arc<Dying>) -> Scheduler {
-        let state = Arc::new(OneFunction(Mutex::new(0)));
+        let state = Arc::new(OneFunction::new());
         // The executors stay members (they beat only once) for the whole test.
         let config = SchedulerConfig {
             heartbeat_interval: Duration::from_secs(20),
@@ -1077,7 +1103,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_upload_notification_switches_the_module_at_once() {
-        let (s, _) = scheduler(1);
+        let (s, state) = scheduler(1);
         s.place(place("f")).await.unwrap();
         let info = FunctionInfo {
             user: "u".into(),
@@ -1090,6 +1116,8 @@ mod tests {
             }),
             ..FunctionInfo::default()
         };
+        // As an upload does: the state service first, then the notice.
+        *state.1.lock().unwrap() = Some(info.clone());
         s.function_updated(info.clone()).await.unwrap();
         let placement = s.place(place("f")).await.unwrap();
         // The placement carries the settings for the call to take to its executor.
@@ -1097,6 +1125,20 @@ mod tests {
             (placement.module_hash.as_str(), placement.settings),
             ("h2", info.settings)
         );
+    }
+
+    #[tokio::test]
+    async fn a_deleted_function_is_placed_no_more() {
+        let (s, state) = scheduler(1);
+        s.place(place("f")).await.unwrap();
+        *state.1.lock().unwrap() = None;
+        let gone = FunctionRef {
+            user: "u".into(),
+            function: "f".into(),
+        };
+        s.function_deleted(gone).await.unwrap();
+        let refused = s.place(place("f")).await.unwrap_err();
+        assert_eq!(refused.code, fwasm_proto::ErrorCode::NotFound);
     }
 
     #[tokio::test]

@@ -844,7 +844,9 @@ impl Backend for RedisBackend {
             .into_iter()
             .filter_map(|key| key.strip_prefix(&prefix).map(str::to_string))
             .collect();
+        // SCAN may give a key more than once.
         names.sort();
+        names.dedup();
         let mut found = Vec::new();
         for name in names {
             // One deleted between the scan and the read is simply not there.

@@ -209,10 +209,18 @@ impl StateApi for StateService {
         {
             return Err(unknown_function(&req.user, &req.function));
         }
-        // Its snapshot would never be used again.
+        // Its snapshot would never be used again; its subscriptions would start calls of a
+        // function that is not there (or, once the name is uploaded again, of another).
         let dropped = self.backend.delete_snapshot(&req.user, &req.function).await;
         if let Err(err) = dropped {
             tracing::warn!(error = %err, "could not drop a deleted function's snapshot");
+        }
+        for (topic, function) in self.backend.subscriptions(&req.user, None).await? {
+            if function == req.function {
+                self.backend
+                    .set_subscription(&req.user, &topic, &function, false)
+                    .await?;
+            }
         }
         tracing::info!("function deleted");
         Ok(())
