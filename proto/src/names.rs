@@ -135,7 +135,49 @@ pub const MAX_ENV_BYTES: usize = 64 << 10;
 
 /// A function's settings: environment names are non-empty without `=` or NUL, values have no
 /// NUL (a C program's environment could not hold them), and all of it stays small.
+/// The longest time limit a function may ask for, in seconds (a day); the platform's own
+/// limit, usually far lower, applies above it.
+pub const MAX_TIMEOUT_SECONDS: u32 = 86_400;
+/// The most memory a function may ask for, in MiB: all a wasm32 memory can hold.
+pub const MAX_MEMORY_MIB: u32 = 4096;
+
+/// Sets the limit `entry` names, `timeout=SECS` or `memory=MIB` (`fwasm upload --limit`,
+/// `PUT /f/...?limit=...`).
+pub fn set_limit(settings: &mut crate::pb::FunctionSettings, entry: &str) -> Result<(), ApiError> {
+    let bad = |why: &str| {
+        ApiError::invalid_argument(format!(
+            "limit {entry:?} {why}; limits are timeout=SECS and memory=MIB"
+        ))
+    };
+    let (name, value) = entry
+        .split_once('=')
+        .ok_or_else(|| bad("is not NAME=VALUE"))?;
+    let value: u32 = value
+        .parse()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| bad("needs a whole number above 0"))?;
+    match name {
+        "timeout" => settings.timeout_seconds = value,
+        "memory" => settings.memory_mib = value,
+        _ => return Err(bad("names no limit")),
+    }
+    Ok(())
+}
+
 pub fn check_settings(settings: &crate::pb::FunctionSettings) -> Result<(), ApiError> {
+    if settings.timeout_seconds > MAX_TIMEOUT_SECONDS {
+        return Err(ApiError::invalid_argument(format!(
+            "a time limit of {} s is over the most a function may ask for, {MAX_TIMEOUT_SECONDS} s",
+            settings.timeout_seconds
+        )));
+    }
+    if settings.memory_mib > MAX_MEMORY_MIB {
+        return Err(ApiError::invalid_argument(format!(
+            "a memory limit of {} MiB is over the most a wasm32 memory holds, {MAX_MEMORY_MIB} MiB",
+            settings.memory_mib
+        )));
+    }
     if settings.allow_hosts.len() > MAX_ALLOW_HOSTS {
         return Err(ApiError::invalid_argument(format!(
             "{} allowed hosts is over the limit of {MAX_ALLOW_HOSTS}",

@@ -192,3 +192,70 @@ async fn functions_are_listed_and_deleted_through_every_door() {
         p.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_functions_own_limits_apply_to_its_calls_within_the_platforms() {
+    // The platform's: 30 s and 16 MiB a call.
+    let p = crate::support::up().await;
+    let put = |target: &str, query: &str| {
+        p.http
+            .put(format!("{}/f/{target}?{query}", p.upload))
+            .body(guest("testkit"))
+            .send()
+    };
+    // Its own time limit, over HTTP: the looping guest stops after 1 s, not 30.
+    assert_eq!(
+        put("carol/spin", "limit=timeout=1").await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        p.call("carol/spin", "").await,
+        (500, "carol/spin timed out after 1s\n".into())
+    );
+    // Its own memory limit, over gRPC: the hoarding guest stops at 4 MiB.
+    let mut grpc = p.grpc_client().await;
+    let hog = |memory_mib: u32| UploadRequest {
+        user: "carol".into(),
+        function: "hog".into(),
+        wasm: guest("testkit").into(),
+        settings: Some(fwasm_proto::pb::FunctionSettings {
+            memory_mib,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    grpc.upload(hog(4)).await.unwrap();
+    let (status, body) = p.call("carol/hog", "").await;
+    assert_eq!(status, 500);
+    assert!(
+        body.starts_with("carol/hog ran out of memory: its limit is 4 MiB"),
+        "{body}"
+    );
+    // Never more than the platform's.
+    grpc.upload(hog(1000)).await.unwrap();
+    let body = p.call("carol/hog", "").await.1;
+    assert!(
+        body.starts_with("carol/hog ran out of memory: its limit is 16 MiB"),
+        "{body}"
+    );
+    // Listed with the function.
+    let mut table = Vec::new();
+    fwasm::client::list_functions(&p.grpc, "carol", &mut table)
+        .await
+        .unwrap();
+    let table = String::from_utf8(table).unwrap();
+    assert!(table.contains("memory 1000 MiB"), "{table}");
+    assert!(table.contains("timeout 1 s"), "{table}");
+    // Limits that are not limits are refused, saying what they may be.
+    for (query, why) in [
+        ("limit=timeout=0", "needs a whole number above 0"),
+        ("limit=speed=3", "names no limit"),
+        ("limit=memory=5000", "over the most a wasm32 memory holds"),
+    ] {
+        let refused = put("carol/bad", query).await.unwrap();
+        assert_eq!(refused.status(), 400, "{query}");
+        let text = refused.text().await.unwrap();
+        assert!(text.contains(why), "{query}: {text}");
+    }
+    p.stop().await;
+}

@@ -458,9 +458,28 @@ impl Inner {
 
     /// Queues `call` for a worker.
     fn submit(&self, call: Call, program: Program, cold_start: bool, reply: Reply) {
-        let (limits, local_state) = (self.limits.clone(), self.local_state.clone());
+        let (limits, local_state) = (self.limits_for(&call), self.local_state.clone());
         let task = CallTask::new(call, program, limits, cold_start, local_state, reply);
         self.pool.submit(task);
+    }
+
+    /// The limits of `call`: the platform's, lowered by its function's own (`--limit`), never
+    /// raised.
+    fn limits_for(&self, call: &Call) -> Arc<Limits> {
+        let settings = call.settings.as_ref();
+        let timeout = settings.map_or(0, |s| s.timeout_seconds);
+        let memory_mib = settings.map_or(0, |s| s.memory_mib);
+        if timeout == 0 && memory_mib == 0 {
+            return self.limits.clone();
+        }
+        let mut limits = (*self.limits).clone();
+        if timeout > 0 {
+            limits.timeout = limits.timeout.min(Duration::from_secs(timeout.into()));
+        }
+        if memory_mib > 0 {
+            limits.max_memory_bytes = limits.max_memory_bytes.min((memory_mib as usize) << 20);
+        }
+        Arc::new(limits)
     }
 
     /// What `call` runs (its module, and the snapshot it starts from), and whether the module

@@ -309,6 +309,12 @@ pub async fn list_functions(
             env.sort();
             let mut shown: Vec<String> = env.into_iter().map(|e| format!("env {e}")).collect();
             shown.extend(settings.allow_hosts.iter().map(|h| format!("allow {h}")));
+            if settings.timeout_seconds > 0 {
+                shown.push(format!("timeout {} s", settings.timeout_seconds));
+            }
+            if settings.memory_mib > 0 {
+                shown.push(format!("memory {} MiB", settings.memory_mib));
+            }
             [
                 f.function.clone(),
                 format!("{} B", f.size),

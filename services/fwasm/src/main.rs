@@ -41,6 +41,10 @@ enum Command {
         /// allows (`--allow-outbound`). None by default.
         #[arg(long = "allow-host", value_name = "HOST:PORT")]
         allow_hosts: Vec<String>,
+        /// A limit of its calls, timeout=SECS or memory=MIB (repeat for both); each at most
+        /// the platform's own (`up --timeout`, `--max-memory-mib`), which apply without one.
+        #[arg(long = "limit", value_name = "NAME=VALUE")]
+        limits: Vec<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -439,12 +443,19 @@ async fn run() -> anyhow::Result<()> {
             file,
             env,
             allow_hosts,
+            limits,
             server,
         } => {
-            let settings = (!env.is_empty() || !allow_hosts.is_empty()).then(|| FunctionSettings {
+            let mut settings = FunctionSettings {
                 env: env.into_iter().collect(),
                 allow_hosts,
-            });
+                ..FunctionSettings::default()
+            };
+            for limit in &limits {
+                fwasm_proto::names::set_limit(&mut settings, limit)
+                    .map_err(|e| anyhow::anyhow!("--limit {limit}: {}", e.message))?;
+            }
+            let settings = (settings != FunctionSettings::default()).then_some(settings);
             let out = &mut std::io::stdout();
             fwasm::client::upload_with_settings(&server, &target, &file, settings, out).await
         }

@@ -254,6 +254,44 @@ fn fwasm_upload_allow_host_lets_a_function_reach_that_host_only() {
              (upload it with --allow-host 127.0.0.1:{invoke})"
         )
     );
+    // Limits of its own, shown by `fwasm list`; a limit that is none is refused.
+    let output = Command::new(FWASM)
+        .args(["upload", "w/fetch"])
+        .arg(&wasm)
+        .args([
+            "--addr",
+            &addr,
+            "--limit",
+            "timeout=2",
+            "--limit",
+            "memory=8",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed = Command::new(FWASM)
+        .args(["list", "w", "--addr", &addr])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("timeout 2 s, memory 8 MiB"), "{listed}");
+    let output = Command::new(FWASM)
+        .args(["upload", "w/fetch"])
+        .arg(&wasm)
+        .args(["--addr", &addr, "--limit", "speed=3"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("--limit speed=3: limit \"speed=3\" names no limit"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     // An entry that is not HOST:PORT is refused before anything is sent.
     let output = Command::new(FWASM)
         .args(["upload", "u/fetch"])

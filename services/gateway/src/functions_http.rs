@@ -47,6 +47,8 @@ pub(crate) fn listed(info: &FunctionInfo) -> Value {
         "settings": {
             "env": settings.env,
             "allow_hosts": settings.allow_hosts,
+            "timeout_seconds": settings.timeout_seconds,
+            "memory_mib": settings.memory_mib,
         },
     })
 }

@@ -516,10 +516,11 @@ fn settings_from_query(pairs: Vec<(String, String)>) -> Result<Option<FunctionSe
                 settings.env.insert(key.to_string(), value.to_string());
             }
             "allow_host" => settings.allow_hosts.push(value),
+            "limit" => fwasm_proto::names::set_limit(&mut settings, &value)?,
             other => {
                 return Err(ApiError::invalid_argument(format!(
-                    "unknown upload setting {other:?}; the settings are env=KEY=VALUE and \
-                     allow_host=HOST:PORT"
+                    "unknown upload setting {other:?}; the settings are env=KEY=VALUE, \
+                     allow_host=HOST:PORT, limit=timeout=SECS and limit=memory=MIB"
                 )));
             }
         }
