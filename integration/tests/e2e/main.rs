@@ -10,6 +10,7 @@ mod faasmctl;
 mod files;
 mod http_api;
 mod isolation;
+mod logs;
 mod managing;
 mod mpi;
 mod outbound;

@@ -223,6 +223,13 @@ async fn faasms_http_api_checks_every_request() {
             "hi".into(),
         ),
         (
+            "a call's logs",
+            CALLS,
+            Method::GET,
+            format!("{invoke}/logs/{id}"),
+            String::new(),
+        ),
+        (
             "invoke /p/",
             USERS,
             Method::POST,

@@ -81,6 +81,8 @@ pub(crate) struct CallTask {
     global_locks: Vec<String>,
     /// What the call printed to its console (stdout and stderr, or stderr for a program).
     stdout: Bytes,
+    /// Its log lines, kept with its record.
+    logs: Bytes,
 }
 
 /// Where a call's end goes.
@@ -231,6 +233,7 @@ impl CallTask {
             running: None,
             global_locks: Vec::new(),
             stdout: Bytes::new(),
+            logs: Bytes::new(),
         }
     }
 
@@ -560,6 +563,7 @@ impl CallTask {
     fn keep_leftovers(&mut self, store: &mut Store<HostState>) {
         self.global_locks = store.data().state.global_locks();
         self.stdout = store.data_mut().io.take_console();
+        self.logs = store.data_mut().io.take_logs();
     }
 
     /// A call that exited with a code other than 0 (a Faasm `main`'s return value, a program's
@@ -612,6 +616,7 @@ impl CallTask {
             exec_micros,
             cold_start: self.cold_start,
             stdout: self.stdout,
+            logs: self.logs,
             ..result
         };
         let finished = Finished {

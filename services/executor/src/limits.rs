@@ -25,6 +25,8 @@ pub struct Limits {
     pub max_state_value_bytes: usize,
     /// Most bytes of stdout and stderr kept per call; the rest is cut.
     pub max_stdout_bytes: usize,
+    /// Most bytes of log lines kept with a call's record; the rest is cut.
+    pub max_log_bytes: usize,
     /// Most ranks in an MPI world a call starts.
     pub max_mpi_world_size: u32,
     /// Most outbound HTTP requests and client connections one call may make.
@@ -46,6 +48,7 @@ impl Default for Limits {
             max_chain_input_bytes: 16 << 20,
             max_state_value_bytes: 16 << 20,
             max_stdout_bytes: 1 << 20,
+            max_log_bytes: 64 << 10,
             max_mpi_world_size: 64,
             max_outbound_requests: 100,
             max_outbound_bytes: 256 << 20,

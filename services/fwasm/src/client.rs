@@ -348,6 +348,22 @@ pub async fn list_functions(
     Ok(())
 }
 
+/// `fwasm logs ID`: the call's log lines, as they were kept.
+pub async fn logs(server: impl Into<Server>, id: u64, out: &mut impl Write) -> anyhow::Result<()> {
+    let record = connect(server.into())
+        .await?
+        .get_call(CallRef {
+            id,
+            ..CallRef::default()
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("logs failed: {}", status.message()))?
+        .into_inner();
+    out.write_all(&record.logs)?;
+    out.flush()?;
+    Ok(())
+}
+
 /// `fwasm rm USER/NAME`: removes the function.
 pub async fn delete_function(
     server: impl Into<Server>,
@@ -476,7 +492,14 @@ pub async fn status(
             out.write_all(&record.output)?;
             writeln!(out)?;
         }
-        CallStatus::Failed => writeln!(out, "FAILED: {}", record.error)?,
+        CallStatus::Failed => {
+            writeln!(out, "FAILED: {}", record.error)?;
+            // What it logged on the way often says why.
+            if !record.logs.is_empty() {
+                writeln!(out, "its logs:")?;
+                out.write_all(&record.logs)?;
+            }
+        }
         _ => writeln!(out, "RUNNING")?,
     }
     // An MPI world's call: how each rank ended, and where it ran.

@@ -162,6 +162,14 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Print a call's log lines (what it logged, and each line it wrote to stderr).
+    Logs {
+        /// The call id (`fwasm invoke --async` prints it; HTTP replies carry it in
+        /// x-fwasm-call-id).
+        id: u64,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -606,6 +614,9 @@ async fn run() -> anyhow::Result<()> {
             )
             .await?;
             Ok(())
+        }
+        Command::Logs { id, server } => {
+            fwasm::client::logs(&server, id, &mut std::io::stdout()).await
         }
         Command::Status { id, wait, server } => {
             if wait {

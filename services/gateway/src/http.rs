@@ -53,7 +53,8 @@ pub(crate) async fn serve(
 
 /// Port 8080: `/f/<user>/<function>[/...]` (sync) and `/fa/<user>/<function>[/...]` (async:
 /// replies with the call id) with any method, which the function sees; `POST /` (Faasm
-/// JSON), `GET /ping`, and Dapr's HTTP API under `/v1.0/`.
+/// JSON), `GET /logs/<id>` (a call's log lines), `GET /ping`, and Dapr's HTTP API under
+/// `/v1.0/`.
 pub(crate) fn invoke_router(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.config().max_input_bytes;
     Router::new()
@@ -65,6 +66,7 @@ pub(crate) fn invoke_router(gateway: Arc<Gateway>) -> Router {
         .route("/fa/{user}/{function}/{*rest}", any(invoke_async))
         .route("/", post(invoke_json))
         .route("/ping", get(ping))
+        .route("/logs/{id}", get(call_logs))
         .route("/metrics", get(metrics))
         .merge(crate::dapr_http::router())
         .fallback(no_such_endpoint)
@@ -164,6 +166,25 @@ pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
 
 async fn ping() -> &'static str {
     "PONG"
+}
+
+/// `GET /logs/<id>`: the call's log lines (its caller's, or an admin's), as text.
+async fn call_logs(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("{id:?} is not a call id (a number, as `fwasm invoke --async` prints)"),
+        );
+    };
+    match gateway.get_call(id).await {
+        Ok(record) => (
+            StatusCode::OK,
+            [("content-type", "text/plain; charset=utf-8")],
+            record.logs,
+        )
+            .into_response(),
+        Err(err) => error_response(err),
+    }
 }
 
 async fn no_such_endpoint(method: Method, uri: Uri) -> Response {

@@ -517,6 +517,7 @@ impl CallTable {
         });
         record.return_code = fwasm_proto::outcome::return_code(result);
         record.stdout = result.stdout.clone();
+        record.logs = result.logs.clone();
         record.mpi_ranks = result.mpi_ranks.clone();
         record.http_status = result.http_status;
         record.output = result.output.clone();

@@ -285,11 +285,12 @@ fn define_imports(linker: &mut Linker<HostState>) {
             IMPORT_MODULE,
             IMPORT_LOG,
             |mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
-                let result =
-                    message(&caller, ptr, len).and_then(|message| match io::log(level, &message) {
+                let result = message(&caller, ptr, len).and_then(|message| {
+                    match caller.data_mut().io.log(level, &message) {
                         true => Ok(()),
                         false => Err(HostStatus::InvalidArgument),
-                    });
+                    }
+                });
                 status(&mut caller, IMPORT_LOG, result)
             },
         )

@@ -35,9 +35,12 @@ pub(crate) struct CallIo {
     /// Console output (stdout and stderr, or stderr alone for a program), cut at a limit.
     console: Vec<u8>,
     max_console: usize,
-    /// A program's stderr not yet ended by a newline, logged when it is (or when the call
-    /// ends). Only what the console kept is logged, so the logs are bounded like it.
+    /// Stderr not yet ended by a newline, logged when it is (or when the call ends). Only
+    /// what the console kept is logged, so the logs are bounded like it.
     stderr_line: Vec<u8>,
+    /// The log lines kept with the call's record, cut at a limit.
+    logs: Vec<u8>,
+    max_logs: usize,
     /// argv[0]: the function's name.
     program: String,
     /// The rest of argv, split on whitespace.
@@ -71,6 +74,8 @@ impl CallIo {
             console: Vec::new(),
             max_console: limits.max_stdout_bytes,
             stderr_line: Vec::new(),
+            logs: Vec::new(),
+            max_logs: limits.max_log_bytes,
             program: call.function.clone(),
             cmdline: call.cmdline.clone(),
             env,
@@ -143,7 +148,7 @@ impl CallIo {
                     }
                 }
             }
-            (2, Streams::Program) => {
+            (2, _) => {
                 let kept = self.keep_console(bytes);
                 self.log_stderr(&bytes[..kept]);
             }
@@ -162,9 +167,46 @@ impl CallIo {
     pub(crate) fn take_console(&mut self) -> Bytes {
         if !self.stderr_line.is_empty() {
             let line = std::mem::take(&mut self.stderr_line);
-            log_stderr_line(&line);
+            self.log_stderr_line(&line);
         }
         std::mem::take(&mut self.console).into()
+    }
+
+    /// The log lines kept for the call's record (take the console first: it logs the last
+    /// stderr line).
+    pub(crate) fn take_logs(&mut self) -> Bytes {
+        std::mem::take(&mut self.logs).into()
+    }
+
+    /// A guest's log line: an event inside the call's span, and a line of its record's logs;
+    /// `false` for an unknown level.
+    pub(crate) fn log(&mut self, level: i32, message: &str) -> bool {
+        let name = match level {
+            log_level::ERROR => "ERROR",
+            log_level::WARN => "WARN",
+            log_level::INFO => "INFO",
+            log_level::DEBUG => "DEBUG",
+            log_level::TRACE => "TRACE",
+            _ => return false,
+        };
+        log(level, message);
+        self.keep_log(name, message);
+        true
+    }
+
+    /// Keeps `LEVEL message` in the record's logs, while they have room.
+    pub(crate) fn keep_log(&mut self, level: &str, message: &str) {
+        const CUT: &str = "[logs cut: over the limit]\n";
+        if self.max_logs == 0 {
+            return;
+        }
+        let line = format!("{level} {message}\n");
+        if self.logs.len() + line.len() + CUT.len() > self.max_logs {
+            self.logs.extend_from_slice(CUT.as_bytes());
+            self.max_logs = 0;
+            return;
+        }
+        self.logs.extend_from_slice(line.as_bytes());
     }
 
     pub(crate) fn max_reply(&self) -> usize {
@@ -203,7 +245,8 @@ impl CallIo {
                 }
             };
             self.stderr_line.extend_from_slice(piece);
-            log_stderr_line(&std::mem::take(&mut self.stderr_line));
+            let line = std::mem::take(&mut self.stderr_line);
+            self.log_stderr_line(&line);
             bytes = &bytes[ended..];
         }
     }
@@ -226,13 +269,16 @@ fn nul_terminated(text: &str) -> Vec<u8> {
     [text.as_bytes(), b"\0"].concat()
 }
 
-fn log_stderr_line(line: &[u8]) {
-    let line = String::from_utf8_lossy(line);
-    tracing::info!(target: "fwasm::guest", stream = "stderr", "{line}");
+impl CallIo {
+    fn log_stderr_line(&mut self, line: &[u8]) {
+        let line = String::from_utf8_lossy(line);
+        tracing::info!(target: "fwasm::guest", stream = "stderr", "{line}");
+        self.keep_log("stderr", &line);
+    }
 }
 
 /// A guest's log line, as an event inside the call's span; `false` for an unknown level.
-pub(crate) fn log(level: i32, message: &str) -> bool {
+fn log(level: i32, message: &str) -> bool {
     match level {
         log_level::ERROR => tracing::error!(target: "fwasm::guest", "{message}"),
         log_level::WARN => tracing::warn!(target: "fwasm::guest", "{message}"),

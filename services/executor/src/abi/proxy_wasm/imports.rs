@@ -271,6 +271,15 @@ fn define_logging_and_time(linker: &mut Linker<HostState>) {
         "proxy_log",
         |caller, level: i32, ptr: i32, len: i32| {
             let message = cut_message(&text(&read(&caller, "message", ptr, len)?));
+            let name = match level {
+                0 => "TRACE",
+                1 => "DEBUG",
+                3 => "WARN",
+                4 => "ERROR",
+                5 => "CRITICAL",
+                _ => "INFO",
+            };
+            caller.data_mut().io.keep_log(name, &message);
             match level {
                 0 => tracing::trace!(target: "fwasm::guest", "{message}"),
                 1 => tracing::debug!(target: "fwasm::guest", "{message}"),
