@@ -7,13 +7,13 @@ use crate::ApiError;
 use crate::pb::{
     AppendedState, Call, CallRecord, CallRef, CallResult, CallsFinishedRequest, ExecutorHeartbeat,
     FileData, FileList, FileRef, FunctionCode, FunctionInfo, FunctionList, FunctionRef,
-    HeartbeatReply, LeaseRequest, ListFilesRequest, ListFunctionsRequest, ListQuotasRequest,
-    ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockReply, LockRequest, ModuleRef,
-    PlaceRequest, Placement, PlacementLease, PutFileRequest, PutFunctionRequest,
-    PutSnapshotRequest, QuotaList, QuotaRef, RecordCallsRequest, SaveCallRequest, SetStateRequest,
-    SnapshotRef, StateKey, StateValue, StorageUsage, StoredSnapshot, SubmitRequest, Subscription,
-    SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, UserQuota, WaitCallRequest,
-    WriteStateReply, WriteStateRequest,
+    HeartbeatReply, KeyList, LeaseRequest, ListFilesRequest, ListFunctionsRequest, ListKeysRequest,
+    ListQuotasRequest, ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockReply,
+    LockRequest, ModuleRef, PlaceRequest, Placement, PlacementLease, PutFileRequest,
+    PutFunctionRequest, PutSnapshotRequest, QuotaList, QuotaRef, RecordCallsRequest,
+    SaveCallRequest, SetStateRequest, SnapshotRef, StateKey, StateValue, StorageUsage,
+    StoredSnapshot, SubmitRequest, Subscription, SubscriptionList, TokenList, TokenRecord,
+    TokenRef, UnlockRequest, UserQuota, WaitCallRequest, WriteStateReply, WriteStateRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -31,6 +31,7 @@ pub trait StateApi: Send + Sync + 'static {
     async fn set_state(&self, req: SetStateRequest) -> Result<(), ApiError>;
     async fn state_size(&self, req: StateKey) -> Result<u64, ApiError>;
     async fn delete_state(&self, req: StateKey) -> Result<(), ApiError>;
+    async fn list_keys(&self, req: ListKeysRequest) -> Result<KeyList, ApiError>;
     async fn write_state(&self, req: WriteStateRequest) -> Result<WriteStateReply, ApiError>;
     async fn next_id(&self, req: StateKey) -> Result<u64, ApiError>;
     async fn append_state(&self, req: SetStateRequest) -> Result<(), ApiError>;

@@ -189,6 +189,12 @@ impl pb::state_server::State for StateServer {
     ) -> Result<Response<pb::FunctionList>, Status> {
         serve_with!(self.0, list_functions, r)
     }
+    async fn list_keys(
+        &self,
+        r: Request<pb::ListKeysRequest>,
+    ) -> Result<Response<pb::KeyList>, Status> {
+        serve_with!(self.0, list_keys, r)
+    }
     async fn delete_function(
         &self,
         r: Request<pb::FunctionRef>,
@@ -390,6 +396,9 @@ impl StateApi for StateClient<Channel> {
         req: pb::ListFunctionsRequest,
     ) -> Result<pb::FunctionList, ApiError> {
         call_with!(StateClient, self, list_functions, req)
+    }
+    async fn list_keys(&self, req: pb::ListKeysRequest) -> Result<pb::KeyList, ApiError> {
+        call_with!(StateClient, self, list_keys, req)
     }
     async fn delete_function(&self, req: pb::FunctionRef) -> Result<(), ApiError> {
         call_with!(StateClient, self, delete_function, req).map(|_| ())

@@ -259,3 +259,83 @@ async fn a_functions_own_limits_apply_to_its_calls_within_the_platforms() {
     }
     p.stop().await;
 }
+
+#[tokio::test]
+async fn state_keys_are_listed_and_deleted_through_every_door() {
+    use fwasm_proto::pb::{ListKeysRequest, StateKey};
+    for (mode, p) in each_platform().await {
+        for key in ["orders/1", "orders/2", "total"] {
+            assert_eq!(
+                p.put_state(&format!("alice/{key}"), "v").await.0,
+                200,
+                "{mode}"
+            );
+        }
+        assert_eq!(p.put_state("bob/orders/9", "v").await.0, 200, "{mode}");
+        let listed = async |query: &str| -> Value {
+            let (status, body) = p.get(format!("{}/s/alice{query}", p.upload)).await;
+            assert_eq!(status, 200, "{mode}");
+            serde_json::from_slice(&body).unwrap()
+        };
+        assert_eq!(
+            listed("").await,
+            serde_json::json!({"keys": ["orders/1", "orders/2", "total"], "truncated": false})
+        );
+        assert_eq!(
+            listed("?prefix=orders/&limit=1").await,
+            serde_json::json!({"keys": ["orders/1"], "truncated": true})
+        );
+        assert_eq!(
+            listed("?prefix=orders/&after=orders/1").await,
+            serde_json::json!({"keys": ["orders/2"], "truncated": false})
+        );
+        let mut grpc = p.grpc_client().await;
+        let over_grpc = grpc
+            .list_keys(ListKeysRequest {
+                user: "alice".into(),
+                prefix: "orders/".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(over_grpc.keys, ["orders/1", "orders/2"], "{mode}");
+        let mut out = Vec::new();
+        fwasm::client::state_list(&p.grpc, "alice", "", &mut out)
+            .await
+            .unwrap();
+        assert_eq!(out, b"orders/1\norders/2\ntotal\n", "{mode}");
+
+        // Deleted over HTTP, gRPC and the CLI.
+        let deleted = p
+            .http
+            .delete(format!("{}/s/alice/orders/1", p.upload))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 200, "{mode}");
+        assert_eq!(p.get_state("alice/orders/1").await.0, 404, "{mode}");
+        grpc.delete_state(StateKey {
+            user: "alice".into(),
+            key: "orders/2".into(),
+        })
+        .await
+        .unwrap();
+        let mut out = Vec::new();
+        fwasm::client::state_rm(&p.grpc, "alice/total", &mut out)
+            .await
+            .unwrap();
+        assert_eq!(out, b"Deleted alice's \"total\"\n");
+        assert_eq!(
+            listed("").await,
+            serde_json::json!({"keys": [], "truncated": false})
+        );
+        // Another user's keys are untouched.
+        assert_eq!(
+            p.get_state("bob/orders/9").await,
+            (200, "v".into()),
+            "{mode}"
+        );
+        p.stop().await;
+    }
+}

@@ -9,7 +9,7 @@ use fwasm_proto::layotto;
 use fwasm_proto::layotto::runtime_client::RuntimeClient;
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{
-    CallRef, CreateTokenRequest, FunctionRef, InvokeRequest, ListFunctionsRequest,
+    CallRef, CreateTokenRequest, FunctionRef, InvokeRequest, ListFunctionsRequest, ListKeysRequest,
     ListSubscriptionsRequest, ListTokensRequest, QuotaRef, SetStateRequest, StateKey, Subscription,
     TokenRef, UploadRequest, UserQuota, WaitCallRequest,
 };
@@ -362,6 +362,16 @@ async fn faasms_http_api_checks_every_request() {
         })
         .await;
     }
+    matrix(&callers, "list state keys", USERS, |token| {
+        let builder = http.get(format!("{upload}/s/alice"));
+        async move { send(builder, &token).await }
+    })
+    .await;
+    matrix(&callers, "delete a state key", USERS, |token| {
+        let builder = http.delete(format!("{upload}/s/alice/gone"));
+        async move { send(builder, &token).await }
+    })
+    .await;
     matrix(&callers, "list functions", USERS, |token| {
         let builder = http.get(format!("{upload}/f/alice"));
         async move { send(builder, &token).await }
@@ -643,6 +653,22 @@ async fn the_grpc_apis_check_every_method() {
             user: "alice".into(),
         };
         code(f().get_usage(request(quota, &token, false)).await)
+    })
+    .await;
+    grpc_matrix(&callers, "ListKeys", USERS, |token| async move {
+        let keys = ListKeysRequest {
+            user: "alice".into(),
+            ..Default::default()
+        };
+        code(f().list_keys(request(keys, &token, false)).await)
+    })
+    .await;
+    grpc_matrix(&callers, "DeleteState", USERS, |token| async move {
+        let key = StateKey {
+            user: "alice".into(),
+            key: "gone".into(),
+        };
+        code(f().delete_state(request(key, &token, false)).await)
     })
     .await;
     grpc_matrix(&callers, "ListFunctions", USERS, |token| async move {
@@ -1079,6 +1105,8 @@ async fn faasms_own_api_may_be_opened_on_loopback_and_nothing_else_is() {
         http.get(format!("{upload}/f/demo")),
         http.delete(format!("{upload}/f/demo/echo")),
         http.delete(format!("{upload}/p/demo/echo")),
+        http.get(format!("{upload}/s/demo")),
+        http.delete(format!("{upload}/s/demo/k")),
     ];
     for request in closed {
         let response = request.send().await.unwrap();

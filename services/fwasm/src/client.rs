@@ -7,8 +7,8 @@ use anyhow::{Context, bail};
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{
     CallRef, CallStatus, CreateTokenRequest, FunctionRef, FunctionSettings, InvokeRequest,
-    ListFunctionsRequest, ListTokensRequest, QuotaRef, SetStateRequest, StateKey, Subscription,
-    TokenRef, UploadRequest, UserQuota, WaitCallRequest,
+    ListFunctionsRequest, ListKeysRequest, ListTokensRequest, QuotaRef, SetStateRequest, StateKey,
+    Subscription, TokenRef, UploadRequest, UserQuota, WaitCallRequest,
 };
 use tonic::Status;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -34,6 +34,55 @@ fn parse_state_target(target: &str) -> anyhow::Result<(String, String)> {
         }
         _ => bail!("expected USER/KEY (for example demo/counter), got {target:?}"),
     }
+}
+
+/// `fwasm state list USER [--prefix P]`: the user's keys, one per line, every page.
+pub async fn state_list(
+    server: impl Into<Server>,
+    user: &str,
+    prefix: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut client = connect(server.into()).await?;
+    let mut after = String::new();
+    loop {
+        let page = client
+            .list_keys(ListKeysRequest {
+                user: user.into(),
+                prefix: prefix.into(),
+                after: after.clone(),
+                limit: 0,
+            })
+            .await
+            .map_err(|status| anyhow::anyhow!("state list failed: {}", status.message()))?
+            .into_inner();
+        for key in &page.keys {
+            writeln!(out, "{key}")?;
+        }
+        match (page.truncated, page.keys.last()) {
+            (true, Some(last)) => after = last.clone(),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// `fwasm state rm USER/KEY`: removes the key's value and append list.
+pub async fn state_rm(
+    server: impl Into<Server>,
+    target: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let (user, key) = parse_state_target(target)?;
+    connect(server.into())
+        .await?
+        .delete_state(StateKey {
+            user: user.clone(),
+            key: key.clone(),
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("state rm failed: {}", status.message()))?;
+    writeln!(out, "Deleted {user}'s {key:?}")?;
+    Ok(())
 }
 
 /// `fwasm state get USER/KEY`: the value's bytes go to `out` as they are.

@@ -262,6 +262,23 @@ enum StateCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// List a user's keys, one per line.
+    List {
+        /// The user, e.g. demo.
+        user: String,
+        /// Only keys that start with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Delete a key (its value and append list).
+    Rm {
+        /// The user and key, e.g. demo/counter.
+        target: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 const BUILD_ABOUT: &str = "\
@@ -520,6 +537,19 @@ async fn run() -> anyhow::Result<()> {
             };
             fwasm::client::state_set(&server, &target, value).await
         }
+        Command::State(StateArgs {
+            command:
+                Some(StateCommand::List {
+                    user,
+                    prefix,
+                    server,
+                }),
+            ..
+        }) => fwasm::client::state_list(&server, &user, &prefix, &mut std::io::stdout()).await,
+        Command::State(StateArgs {
+            command: Some(StateCommand::Rm { target, server }),
+            ..
+        }) => fwasm::client::state_rm(&server, &target, &mut std::io::stdout()).await,
         Command::List { user, server } => {
             fwasm::client::list_functions(&server, &user, &mut std::io::stdout()).await
         }

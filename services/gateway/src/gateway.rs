@@ -10,11 +10,11 @@ use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
     Call, CallRecord, CallRef, CallResult, CreatedToken, FileList, FileRef, FunctionList,
-    FunctionRef, FunctionSettings, Header, ListFilesRequest, ListFunctionsRequest,
-    ListSubscriptionsRequest, ListTokensRequest, LockMode, LockRequest, PlaceRequest, Placement,
-    PutFileRequest, PutFunctionRequest, QuotaRef, SetStateRequest, StateKey, StateValue,
-    StateWrite, StorageUsage, SubmitRequest, Subscription, TokenRecord, TokenRef, UnlockRequest,
-    UploadReply, UserQuota, WaitCallRequest, WriteStateRequest,
+    FunctionRef, FunctionSettings, Header, KeyList, ListFilesRequest, ListFunctionsRequest,
+    ListKeysRequest, ListSubscriptionsRequest, ListTokensRequest, LockMode, LockRequest,
+    PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, QuotaRef, SetStateRequest,
+    StateKey, StateValue, StateWrite, StorageUsage, SubmitRequest, Subscription, TokenRecord,
+    TokenRef, UnlockRequest, UploadReply, UserQuota, WaitCallRequest, WriteStateRequest,
 };
 use fwasm_proto::pubsub::{self, Event};
 use fwasm_proto::{ApiError, ErrorCode, names, python};
@@ -517,6 +517,35 @@ impl Gateway {
                 value,
             })
             .await
+    }
+
+    /// `user`'s state keys under `prefix`, after `after`, a page of at most `limit` (0: the
+    /// state service's page).
+    pub async fn list_keys(
+        &self,
+        user: &str,
+        prefix: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<KeyList, ApiError> {
+        names::check_name("user", user)?;
+        check_user(user, "state")?;
+        self.state
+            .list_keys(ListKeysRequest {
+                user: user.into(),
+                prefix: prefix.into(),
+                after: after.into(),
+                limit,
+            })
+            .await
+    }
+
+    /// Removes `user`'s `key`: its value and append list.
+    #[tracing::instrument(name = "gateway.delete_state", skip_all, fields(%user))]
+    pub async fn delete_state(&self, user: &str, key: &str) -> Result<(), ApiError> {
+        names::check_name("user", user)?;
+        check_user(user, "state")?;
+        self.state.delete_state(state_key(user, key)).await
     }
 
     /// A value of the global tier of `user`'s state; `None` if the key has none.

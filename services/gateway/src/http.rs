@@ -115,7 +115,9 @@ fn is_faasm_door(request: &Request) -> bool {
     let (path, method) = (request.uri().path(), request.method());
     let faasms_method = [Method::GET, Method::POST, Method::PUT].contains(method);
     let listing = *method == Method::GET
-        && ["/f/", "/p/"].iter().any(|door| path.starts_with(door))
+        && ["/f/", "/p/", "/s/"]
+            .iter()
+            .any(|door| path.starts_with(door))
         && path.trim_end_matches('/').matches('/').count() < 3;
     let classic = ["/f/", "/fa/", "/p/", "/s/"]
         .iter()
@@ -154,7 +156,11 @@ pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
                 .put(upload_python)
                 .delete(crate::functions_http::delete),
         )
-        .route("/s/{user}/{*key}", get(get_state).put(set_state))
+        .route("/s/{user}", get(list_keys))
+        .route(
+            "/s/{user}/{*key}",
+            get(get_state).put(set_state).delete(delete_state),
+        )
         .route("/file", get(get_file).put(put_file).delete(delete_file))
         .route("/ping", get(ping))
         .merge(crate::subscriptions_http::router())
@@ -574,6 +580,63 @@ async fn get_state(
             StatusCode::NOT_FOUND,
             format!("{user} has no state value {key:?}"),
         ),
+        Err(err) => error_response(err),
+    }
+}
+
+/// `GET /s/<user>[?prefix=P&after=K&limit=N]`: the user's keys, as JSON (`keys`, and
+/// `truncated` when more follow the last).
+async fn list_keys(
+    State(gateway): State<Arc<Gateway>>,
+    Path(user): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
+    let Ok(Query(pairs)) = query else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "the listing's query does not parse",
+        );
+    };
+    let (mut prefix, mut after, mut limit) = (String::new(), String::new(), 0u32);
+    for (name, value) in pairs {
+        match name.as_str() {
+            "prefix" => prefix = value,
+            "after" => after = value,
+            "limit" => match value.parse() {
+                Ok(n) => limit = n,
+                Err(_) => {
+                    return text(
+                        StatusCode::BAD_REQUEST,
+                        format!("limit={value} is not a number"),
+                    );
+                }
+            },
+            other => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "unknown listing parameter {other:?}; they are prefix, after and limit"
+                    ),
+                );
+            }
+        }
+    }
+    match gateway.list_keys(&user, &prefix, &after, limit).await {
+        Ok(list) => axum::Json(serde_json::json!({
+            "keys": list.keys,
+            "truncated": list.truncated,
+        }))
+        .into_response(),
+        Err(err) => error_response(err),
+    }
+}
+
+async fn delete_state(
+    State(gateway): State<Arc<Gateway>>,
+    Path((user, key)): Path<(String, String)>,
+) -> Response {
+    match gateway.delete_state(&user, &key).await {
+        Ok(()) => text(StatusCode::OK, format!("{user}'s {key:?} deleted")),
         Err(err) => error_response(err),
     }
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use fwasm_proto::pb::{
     CallRecord, CallRef, CallResult, CreateTokenRequest, CreatedToken, FunctionList, FunctionRef,
-    InvokeAsyncReply, InvokeRequest, ListFunctionsRequest, ListSubscriptionsRequest,
-    ListTokensRequest, QuotaRef, SetStateRequest, StateKey, StateReply, StateValue, StorageUsage,
-    Subscription, SubscriptionList, TokenList, TokenRef, UploadReply, UploadRequest, UserQuota,
-    WaitCallRequest,
+    InvokeAsyncReply, InvokeRequest, KeyList, ListFunctionsRequest, ListKeysRequest,
+    ListSubscriptionsRequest, ListTokensRequest, QuotaRef, SetStateRequest, StateKey, StateReply,
+    StateValue, StorageUsage, Subscription, SubscriptionList, TokenList, TokenRef, UploadReply,
+    UploadRequest, UserQuota, WaitCallRequest,
 };
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -92,6 +92,27 @@ impl Functions for PublicApi {
         Ok(Response::new(
             self.0.get_versioned(&req.user, &req.key).await?,
         ))
+    }
+
+    async fn list_keys(
+        &self,
+        request: Request<ListKeysRequest>,
+    ) -> Result<Response<KeyList>, Status> {
+        let req = request.into_inner();
+        let keys = self
+            .0
+            .list_keys(&req.user, &req.prefix, &req.after, req.limit)
+            .await?;
+        Ok(Response::new(keys))
+    }
+
+    async fn delete_state(
+        &self,
+        request: Request<StateKey>,
+    ) -> Result<Response<StateReply>, Status> {
+        let req = request.into_inner();
+        self.0.delete_state(&req.user, &req.key).await?;
+        Ok(Response::new(StateReply {}))
     }
 
     async fn subscribe(

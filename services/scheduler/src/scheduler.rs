@@ -751,6 +751,12 @@ mod tests {
         async fn delete_function(&self, _: FunctionRef) -> Result<(), ApiError> {
             unreachable!()
         }
+        async fn list_keys(
+            &self,
+            _: fwasm_proto::pb::ListKeysRequest,
+        ) -> Result<fwasm_proto::pb::KeyList, ApiError> {
+            unreachable!()
+        }
         async fn get_module(&self, _: ModuleRef) -> Result<FunctionCode, ApiError> {
             unreachable!()
         }

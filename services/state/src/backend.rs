@@ -206,6 +206,16 @@ pub trait Backend: Send + Sync + 'static {
     async fn get_versioned(&self, user: &str, key: &str)
     -> Result<Option<Versioned>, BackendError>;
 
+    /// `user`'s keys (with a value or an append list) that start with `prefix` and sort
+    /// after `after`, in order, at most `limit` of them.
+    async fn list_keys(
+        &self,
+        user: &str,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, BackendError>;
+
     /// The size of the value of `key`, 0 if it has none.
     async fn state_size(&self, user: &str, key: &str) -> Result<u64, BackendError>;
 

@@ -959,6 +959,34 @@ impl Backend for EmbeddedBackend {
             .await
     }
 
+    async fn list_keys(
+        &self,
+        user: &str,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, BackendError> {
+        let (user, prefix, after) = (user.to_string(), prefix.to_string(), after.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let keys = txn.open_table(KEYS).map_err(storage)?;
+            let start = prefix.as_str().max(after.as_str());
+            let mut found = Vec::new();
+            for entry in keys.range((user.as_str(), start)..).map_err(storage)? {
+                let (at, _) = entry.map_err(storage)?;
+                let (owner, key) = at.value();
+                if owner != user || !key.starts_with(prefix.as_str()) || found.len() == limit {
+                    break;
+                }
+                if key != after {
+                    found.push(key.to_string());
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     async fn list_files(
         &self,
         user: &str,

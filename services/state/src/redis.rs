@@ -1060,6 +1060,38 @@ impl Backend for RedisBackend {
         Ok(deleted == 1)
     }
 
+    async fn list_keys(
+        &self,
+        user: &str,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, BackendError> {
+        // The user's key set is unordered: read it whole (SSCAN, so the server is never
+        // blocked; a user has at most its key limit), then order it.
+        let mut conn = self.conn();
+        let mut scan = ::redis::cmd("SSCAN")
+            .arg(keys_key(user)?)
+            .cursor_arg(0)
+            .arg("COUNT")
+            .arg(1000)
+            .clone()
+            .iter_async::<String>(&mut conn)
+            .await
+            .map_err(storage)?;
+        let mut keys = Vec::new();
+        while let Some(key) = scan.next_item().await {
+            let key = key.map_err(storage)?;
+            if key.starts_with(prefix) && key.as_str() > after {
+                keys.push(key);
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys.truncate(limit);
+        Ok(keys)
+    }
+
     async fn list_files(
         &self,
         user: &str,

@@ -7,12 +7,13 @@ use async_trait::async_trait;
 use fwasm_proto::api::StateApi;
 use fwasm_proto::pb::{
     AppendedState, CallRecord, CallRef, FileData, FileEntry, FileList, FileRef, FunctionCode,
-    FunctionInfo, FunctionList, FunctionRef, FunctionSettings, ListFilesRequest,
-    ListFunctionsRequest, ListQuotasRequest, ListSubscriptionsRequest, ListTokensRequest,
-    LoadedCall, LockMode, LockReply, LockRequest, ModuleRef, PutFileRequest, PutFunctionRequest,
-    PutSnapshotRequest, QuotaList, QuotaRef, SaveCallRequest, SetStateRequest, SnapshotRef,
-    StateKey, StateValue, StorageUsage, StoredSnapshot, Subscription, SubscriptionList, TokenList,
-    TokenRecord, TokenRef, UnlockRequest, UserQuota, WriteStateReply, WriteStateRequest,
+    FunctionInfo, FunctionList, FunctionRef, FunctionSettings, KeyList, ListFilesRequest,
+    ListFunctionsRequest, ListKeysRequest, ListQuotasRequest, ListSubscriptionsRequest,
+    ListTokensRequest, LoadedCall, LockMode, LockReply, LockRequest, ModuleRef, PutFileRequest,
+    PutFunctionRequest, PutSnapshotRequest, QuotaList, QuotaRef, SaveCallRequest, SetStateRequest,
+    SnapshotRef, StateKey, StateValue, StorageUsage, StoredSnapshot, Subscription,
+    SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, UserQuota, WriteStateReply,
+    WriteStateRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use sha2::{Digest, Sha256};
@@ -62,6 +63,8 @@ const MAX_SUBSCRIBERS_PER_TOPIC: usize = 1000;
 const MAX_SUBSCRIPTIONS_PER_USER: usize = 10_000;
 /// The most files one listing returns.
 const MAX_FILES_PER_PAGE: usize = 1000;
+/// The most state keys one listing returns.
+const MAX_KEYS_PER_PAGE: usize = 1000;
 /// The most ops one state transaction may have.
 const MAX_TRANSACTION_OPS: usize = 1000;
 /// The most bytes of values one state transaction may write.
@@ -440,6 +443,26 @@ impl StateApi for StateService {
             true => Ok(()),
             false => Err(ApiError::not_found(format!("no shared file at {path:?}"))),
         }
+    }
+
+    async fn list_keys(&self, req: ListKeysRequest) -> Result<KeyList, ApiError> {
+        names::check_name("user", &req.user)?;
+        if req.prefix.len() > names::MAX_STATE_KEY_LEN || req.after.len() > names::MAX_STATE_KEY_LEN
+        {
+            return Err(ApiError::invalid_argument("a key prefix is too long"));
+        }
+        let limit = match req.limit {
+            0 => MAX_KEYS_PER_PAGE,
+            limit => (limit as usize).min(MAX_KEYS_PER_PAGE),
+        };
+        // One more than asked, to know whether more follow.
+        let mut keys = self
+            .backend
+            .list_keys(&req.user, &req.prefix, &req.after, limit + 1)
+            .await?;
+        let truncated = keys.len() > limit;
+        keys.truncate(limit);
+        Ok(KeyList { keys, truncated })
     }
 
     async fn list_files(&self, req: ListFilesRequest) -> Result<FileList, ApiError> {

@@ -97,7 +97,38 @@ conformance!(
     quotas_are_kept_per_user_and_removed,
     snapshots_are_kept_one_per_function_and_replaced,
     functions_are_listed_per_user_and_deleted_giving_back_their_usage,
+    keys_are_listed_per_user_by_prefix_a_page_at_a_time,
 );
+
+/// A user's keys are listed in order, by prefix and a page at a time; a deleted key is gone;
+/// a key with only an append list counts; other users' keys never show.
+async fn keys_are_listed_per_user_by_prefix_a_page_at_a_time(store: Arc<dyn Backend>) {
+    for key in ["b/2", "a", "b/1", "c"] {
+        store
+            .set_state("u", key, b("v"), NO_LIMIT, NO_QUOTA)
+            .await
+            .unwrap();
+    }
+    store
+        .append_state("u", "b/3", b("x"), NO_LIMIT, NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
+    store
+        .set_state("u0", "b/9", b("v"), NO_LIMIT, NO_QUOTA)
+        .await
+        .unwrap();
+    let list = async |prefix: &str, after: &str, limit: usize| {
+        store.list_keys("u", prefix, after, limit).await.unwrap()
+    };
+    assert_eq!(list("", "", 10).await, ["a", "b/1", "b/2", "b/3", "c"]);
+    assert_eq!(list("b/", "", 10).await, ["b/1", "b/2", "b/3"]);
+    assert_eq!(list("b/", "", 2).await, ["b/1", "b/2"]);
+    assert_eq!(list("b/", "b/2", 2).await, ["b/3"]);
+    assert_eq!(list("", "c", 10).await, Vec::<String>::new());
+    store.delete_state("u", "b/1").await.unwrap();
+    assert_eq!(list("b/", "", 10).await, ["b/2", "b/3"]);
+    assert_eq!(store.list_keys("u0", "", "", 10).await.unwrap(), ["b/9"]);
+}
 
 /// A user's functions are listed by name, with what their upload found; a deleted one is
 /// gone from the listing and its lookups, and what it stored leaves the user's usage. Another
