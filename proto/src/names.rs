@@ -133,8 +133,6 @@ pub const MAX_ENV_VARS: usize = 256;
 /// Most bytes of environment (names and values) a function may set.
 pub const MAX_ENV_BYTES: usize = 64 << 10;
 
-/// A function's settings: environment names are non-empty without `=` or NUL, values have no
-/// NUL (a C program's environment could not hold them), and all of it stays small.
 /// The longest time limit a function may ask for, in seconds (a day); the platform's own
 /// limit, usually far lower, applies above it.
 pub const MAX_TIMEOUT_SECONDS: u32 = 86_400;
@@ -165,6 +163,9 @@ pub fn set_limit(settings: &mut crate::pb::FunctionSettings, entry: &str) -> Res
     Ok(())
 }
 
+/// A function's settings: environment names are non-empty without `=` or NUL, values have no
+/// NUL (a C program's environment could not hold them), limits within what a function may ask,
+/// and all of it stays small.
 pub fn check_settings(settings: &crate::pb::FunctionSettings) -> Result<(), ApiError> {
     if settings.timeout_seconds > MAX_TIMEOUT_SECONDS {
         return Err(ApiError::invalid_argument(format!(

@@ -339,3 +339,102 @@ async fn state_keys_are_listed_and_deleted_through_every_door() {
         p.stop().await;
     }
 }
+
+#[tokio::test]
+async fn shared_files_are_listed_and_deleted_through_every_door() {
+    use fwasm_proto::pb::{FileRef, ListFilesRequest};
+    let p = crate::support::up().await;
+    // Tokens are off: the caller acts as an admin, whose files are the common ones.
+    for (path, body) in [
+        ("data/a.txt", "aa"),
+        ("data/b.txt", "bbb"),
+        ("top.txt", "t"),
+    ] {
+        let put = p
+            .http
+            .put(format!("{}/file", p.upload))
+            .header("FilePath", path)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 200);
+    }
+    let (status, body) = p.get(format!("{}/files?prefix=data/", p.upload)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        serde_json::json!({
+            "files": [{"path": "data/a.txt", "size": 2}, {"path": "data/b.txt", "size": 3}],
+            "truncated": false
+        })
+    );
+    let (_, body) = p.get(format!("{}/files?limit=1", p.upload)).await;
+    let page: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(page["truncated"], true);
+    let mut grpc = p.grpc_client().await;
+    let over_grpc = grpc
+        .list_files(ListFilesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(over_grpc.files.len(), 3);
+    let mut out = Vec::new();
+    fwasm::client::files_list(&p.grpc, "", "", &mut out)
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "         2  data/a.txt\n         3  data/b.txt\n         1  top.txt\n"
+    );
+    // Deleted over HTTP, gRPC and the CLI.
+    let deleted = p
+        .http
+        .delete(format!("{}/file", p.upload))
+        .header("FilePath", "data/a.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    grpc.delete_file(FileRef {
+        path: "data/b.txt".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    fwasm::client::files_rm(&p.grpc, "", "top.txt", &mut out)
+        .await
+        .unwrap();
+    assert_eq!(out, b"Deleted the common file \"top.txt\"\n");
+    let err = fwasm::client::files_rm(&p.grpc, "", "top.txt", &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("files rm failed: "), "{err}");
+    let (_, body) = p.get(format!("{}/files", p.upload)).await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        serde_json::json!({"files": [], "truncated": false})
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_memory_limit_below_what_initialisation_left_says_so() {
+    let p = crate::support::up().await;
+    let put = p
+        .http
+        .put(format!("{}/f/carol/init?limit=memory=1", p.upload))
+        .body(guest("initialised"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let (status, body) = p.call("carol/init", "").await;
+    assert_eq!(status, 500);
+    assert!(
+        body.contains("its initialisation leaves") && body.contains("over its limit of 1 MiB"),
+        "{body}"
+    );
+    p.stop().await;
+}

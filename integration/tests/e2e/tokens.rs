@@ -418,6 +418,11 @@ async fn faasms_http_api_checks_every_request() {
         async move { send(builder, &token).await }
     })
     .await;
+    matrix(&callers, "list files", ANYONE, |token| {
+        let builder = http.get(format!("{upload}/files"));
+        async move { send(builder, &token).await }
+    })
+    .await;
     // Each deletes its own (which it has: one delete each).
     matrix(&callers, "delete a file", ANYONE, |token| {
         let builder = http
@@ -884,6 +889,25 @@ async fn the_grpc_apis_check_every_method() {
         code(l().del_file(request(delete, &token, false)).await)
     })
     .await;
+    grpc_matrix(&callers, "ListFiles", USERS, |token| async move {
+        let files = fwasm_proto::pb::ListFilesRequest {
+            user: "alice".into(),
+            ..Default::default()
+        };
+        code(f().list_files(request(files, &token, false)).await)
+    })
+    .await;
+    grpc_matrix(&callers, "DeleteFile", USERS, |token| async move {
+        // There again for each caller, so a refusal is the token's, not a missing file's.
+        assert_eq!(put_alices(Some(ADMIN.into())).await, Code::Ok);
+        let gone = fwasm_proto::pb::FileRef {
+            user: "alice".into(),
+            path: "shared/x.txt".into(),
+            or_common: false,
+        };
+        code(f().delete_file(request(gone, &token, false)).await)
+    })
+    .await;
     let dapr = DaprClient::new(channel(&p).await);
     let d = || dapr.clone();
     grpc_matrix(&callers, "Dapr SaveState", USERS, |token| async move {
@@ -1107,6 +1131,7 @@ async fn faasms_own_api_may_be_opened_on_loopback_and_nothing_else_is() {
         http.delete(format!("{upload}/p/demo/echo")),
         http.get(format!("{upload}/s/demo")),
         http.delete(format!("{upload}/s/demo/k")),
+        http.get(format!("{upload}/files")),
     ];
     for request in closed {
         let response = request.send().await.unwrap();

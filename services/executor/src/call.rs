@@ -436,6 +436,21 @@ impl CallTask {
             Some(Err(failed)) => return Err(Failure::new(failed.kind, failed.message.clone())),
             None => None,
         };
+        // A function whose own memory limit is below what its initialisation left.
+        if let Some(snapshot) = snapshot {
+            let needed = snapshot.memory_bytes();
+            if needed > self.limits.max_memory_bytes {
+                return Err(Failure::new(
+                    FailureKind::MemoryLimit,
+                    format!(
+                        "{}: its initialisation leaves {} MiB of memory, over its limit of {} MiB",
+                        cx.name(),
+                        needed >> 20,
+                        self.limits.max_memory_bytes >> 20
+                    ),
+                ));
+            }
+        }
         let (mut store, instance, memory) = making.instantiate(&cx, snapshot)?;
         match snapshot {
             Some(snapshot) => {

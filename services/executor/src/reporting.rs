@@ -160,7 +160,7 @@ fn within_bytes(reports: &[Report]) -> usize {
     let mut bytes = 0;
     let fitting = reports.iter().take_while(|report| {
         let result = &report.result;
-        bytes += result.output.len() + result.stdout.len() + result.error.len();
+        bytes += result.output.len() + result.stdout.len() + result.error.len() + result.logs.len();
         bytes <= BATCH_BYTES
     });
     fitting.count().max(1)

@@ -164,6 +164,11 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
+    /// The linear memory its calls start with, in bytes.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        (self.pages as usize).saturating_mul(crate::WASM_PAGE)
+    }
+
     /// Compares an initialised instance, whose initialisation used `init_fuel`, with a fresh
     /// one of the same module.
     pub(crate) fn capture<T>(

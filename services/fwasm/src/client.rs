@@ -6,9 +6,9 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{
-    CallRef, CallStatus, CreateTokenRequest, FunctionRef, FunctionSettings, InvokeRequest,
-    ListFunctionsRequest, ListKeysRequest, ListTokensRequest, QuotaRef, SetStateRequest, StateKey,
-    Subscription, TokenRef, UploadRequest, UserQuota, WaitCallRequest,
+    CallRef, CallStatus, CreateTokenRequest, FileRef, FunctionRef, FunctionSettings, InvokeRequest,
+    ListFilesRequest, ListFunctionsRequest, ListKeysRequest, ListTokensRequest, QuotaRef,
+    SetStateRequest, StateKey, Subscription, TokenRef, UploadRequest, UserQuota, WaitCallRequest,
 };
 use tonic::Status;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -82,6 +82,59 @@ pub async fn state_rm(
         .await
         .map_err(|status| anyhow::anyhow!("state rm failed: {}", status.message()))?;
     writeln!(out, "Deleted {user}'s {key:?}")?;
+    Ok(())
+}
+
+/// `fwasm files list [--user USER] [--prefix P]`: `SIZE PATH` lines, every page.
+pub async fn files_list(
+    server: impl Into<Server>,
+    user: &str,
+    prefix: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut client = connect(server.into()).await?;
+    let mut after = String::new();
+    loop {
+        let page = client
+            .list_files(ListFilesRequest {
+                user: user.into(),
+                prefix: prefix.into(),
+                after: after.clone(),
+                limit: 0,
+            })
+            .await
+            .map_err(|status| anyhow::anyhow!("files list failed: {}", status.message()))?
+            .into_inner();
+        for file in &page.files {
+            writeln!(out, "{:>10}  {}", file.size, file.path)?;
+        }
+        match (page.truncated, page.files.last()) {
+            (true, Some(last)) => after = last.path.clone(),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// `fwasm files rm PATH [--user USER]`: removes the shared file.
+pub async fn files_rm(
+    server: impl Into<Server>,
+    user: &str,
+    path: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    connect(server.into())
+        .await?
+        .delete_file(FileRef {
+            user: user.into(),
+            path: path.into(),
+            or_common: false,
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("files rm failed: {}", status.message()))?;
+    match user {
+        "" => writeln!(out, "Deleted the common file {path:?}")?,
+        user => writeln!(out, "Deleted {user}'s file {path:?}")?,
+    }
     Ok(())
 }
 

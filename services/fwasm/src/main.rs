@@ -110,6 +110,9 @@ enum Command {
     Executor(service_commands::ExecutorService),
     /// Run a gateway, the public HTTP and gRPC APIs (distributed mode).
     Gateway(service_commands::GatewayService),
+    /// List or delete shared files (Faasm's `/file`): a user's, or the common ones.
+    #[command(subcommand)]
+    Files(FilesCommand),
     /// List a user's functions: name, size, ABI, hash, when uploaded, settings.
     List {
         /// The user, e.g. demo.
@@ -167,6 +170,31 @@ enum Command {
         /// The call id (`fwasm invoke --async` prints it; HTTP replies carry it in
         /// x-fwasm-call-id).
         id: u64,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum FilesCommand {
+    /// List shared files, with their sizes.
+    List {
+        /// Whose files [default: the common ones, which every function reads (an admin's)].
+        #[arg(long)]
+        user: Option<String>,
+        /// Only paths that start with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Delete a shared file.
+    Rm {
+        /// Its path, e.g. data/model.bin.
+        path: String,
+        /// Whose file [default: a common one (an admin's)].
+        #[arg(long)]
+        user: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -550,6 +578,18 @@ async fn run() -> anyhow::Result<()> {
             command: Some(StateCommand::Rm { target, server }),
             ..
         }) => fwasm::client::state_rm(&server, &target, &mut std::io::stdout()).await,
+        Command::Files(FilesCommand::List {
+            user,
+            prefix,
+            server,
+        }) => {
+            let user = user.unwrap_or_default();
+            fwasm::client::files_list(&server, &user, &prefix, &mut std::io::stdout()).await
+        }
+        Command::Files(FilesCommand::Rm { path, user, server }) => {
+            let user = user.unwrap_or_default();
+            fwasm::client::files_rm(&server, &user, &path, &mut std::io::stdout()).await
+        }
         Command::List { user, server } => {
             fwasm::client::list_functions(&server, &user, &mut std::io::stdout()).await
         }

@@ -162,6 +162,7 @@ pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
             get(get_state).put(set_state).delete(delete_state),
         )
         .route("/file", get(get_file).put(put_file).delete(delete_file))
+        .route("/files", get(list_files))
         .route("/ping", get(ping))
         .merge(crate::subscriptions_http::router())
         .fallback(no_such_endpoint)
@@ -584,6 +585,41 @@ async fn get_state(
     }
 }
 
+/// A listing's page: `?prefix=P&after=LAST&limit=N` (all optional).
+struct Page {
+    prefix: String,
+    after: String,
+    limit: u32,
+}
+
+fn page_of(query: Result<Query<Vec<(String, String)>>, QueryRejection>) -> Result<Page, String> {
+    let Ok(Query(pairs)) = query else {
+        return Err("the listing's query does not parse".into());
+    };
+    let mut page = Page {
+        prefix: String::new(),
+        after: String::new(),
+        limit: 0,
+    };
+    for (name, value) in pairs {
+        match name.as_str() {
+            "prefix" => page.prefix = value,
+            "after" => page.after = value,
+            "limit" => {
+                page.limit = value
+                    .parse()
+                    .map_err(|_| format!("limit={value} is not a number"))?
+            }
+            other => {
+                return Err(format!(
+                    "unknown listing parameter {other:?}; they are prefix, after and limit"
+                ));
+            }
+        }
+    }
+    Ok(page)
+}
+
 /// `GET /s/<user>[?prefix=P&after=K&limit=N]`: the user's keys, as JSON (`keys`, and
 /// `truncated` when more follow the last).
 async fn list_keys(
@@ -591,36 +627,14 @@ async fn list_keys(
     Path(user): Path<String>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
-    let Ok(Query(pairs)) = query else {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "the listing's query does not parse",
-        );
+    let Page {
+        prefix,
+        after,
+        limit,
+    } = match page_of(query) {
+        Ok(page) => page,
+        Err(why) => return text(StatusCode::BAD_REQUEST, why),
     };
-    let (mut prefix, mut after, mut limit) = (String::new(), String::new(), 0u32);
-    for (name, value) in pairs {
-        match name.as_str() {
-            "prefix" => prefix = value,
-            "after" => after = value,
-            "limit" => match value.parse() {
-                Ok(n) => limit = n,
-                Err(_) => {
-                    return text(
-                        StatusCode::BAD_REQUEST,
-                        format!("limit={value} is not a number"),
-                    );
-                }
-            },
-            other => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "unknown listing parameter {other:?}; they are prefix, after and limit"
-                    ),
-                );
-            }
-        }
-    }
     match gateway.list_keys(&user, &prefix, &after, limit).await {
         Ok(list) => axum::Json(serde_json::json!({
             "keys": list.keys,
@@ -685,6 +699,38 @@ async fn get_file(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Re
     match gateway.get_file(&user, &path).await {
         Ok(Some(data)) => (StatusCode::OK, data).into_response(),
         Ok(None) => text(StatusCode::NOT_FOUND, format!("no shared file {path:?}")),
+        Err(err) => error_response(err),
+    }
+}
+
+/// `GET /files[?prefix=P&after=PATH&limit=N]`: the caller's shared files (an admin's: the
+/// common ones), as JSON (`files`: `path` and `size` each, and `truncated`).
+async fn list_files(
+    State(gateway): State<Arc<Gateway>>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
+    let page = match page_of(query) {
+        Ok(page) => page,
+        Err(why) => return text(StatusCode::BAD_REQUEST, why),
+    };
+    let listed = match acting_user() {
+        Ok(user) => {
+            gateway
+                .list_files(&user, &page.prefix, &page.after, page.limit)
+                .await
+        }
+        Err(err) => Err(err),
+    };
+    match listed {
+        Ok(list) => {
+            let files: Vec<serde_json::Value> = list
+                .files
+                .iter()
+                .map(|f| serde_json::json!({"path": f.path, "size": f.size}))
+                .collect();
+            axum::Json(serde_json::json!({"files": files, "truncated": list.truncated}))
+                .into_response()
+        }
         Err(err) => error_response(err),
     }
 }

@@ -7,11 +7,11 @@ use fwasm_proto::pb::functions_server::{Functions, FunctionsServer};
 use std::time::Duration;
 
 use fwasm_proto::pb::{
-    CallRecord, CallRef, CallResult, CreateTokenRequest, CreatedToken, FunctionList, FunctionRef,
-    InvokeAsyncReply, InvokeRequest, KeyList, ListFunctionsRequest, ListKeysRequest,
-    ListSubscriptionsRequest, ListTokensRequest, QuotaRef, SetStateRequest, StateKey, StateReply,
-    StateValue, StorageUsage, Subscription, SubscriptionList, TokenList, TokenRef, UploadReply,
-    UploadRequest, UserQuota, WaitCallRequest,
+    CallRecord, CallRef, CallResult, CreateTokenRequest, CreatedToken, FileList, FileRef,
+    FunctionList, FunctionRef, InvokeAsyncReply, InvokeRequest, KeyList, ListFilesRequest,
+    ListFunctionsRequest, ListKeysRequest, ListSubscriptionsRequest, ListTokensRequest, QuotaRef,
+    SetStateRequest, StateKey, StateReply, StateValue, StorageUsage, Subscription,
+    SubscriptionList, TokenList, TokenRef, UploadReply, UploadRequest, UserQuota, WaitCallRequest,
 };
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -104,6 +104,24 @@ impl Functions for PublicApi {
             .list_keys(&req.user, &req.prefix, &req.after, req.limit)
             .await?;
         Ok(Response::new(keys))
+    }
+
+    async fn list_files(
+        &self,
+        request: Request<ListFilesRequest>,
+    ) -> Result<Response<FileList>, Status> {
+        let req = request.into_inner();
+        let files = self
+            .0
+            .list_files(&req.user, &req.prefix, &req.after, req.limit)
+            .await?;
+        Ok(Response::new(files))
+    }
+
+    async fn delete_file(&self, request: Request<FileRef>) -> Result<Response<StateReply>, Status> {
+        let req = request.into_inner();
+        self.0.delete_file(&req.user, &req.path).await?;
+        Ok(Response::new(StateReply {}))
     }
 
     async fn delete_state(

@@ -694,7 +694,7 @@ impl CallTable {
 
 /// What a finished record holds beyond its fixed fields.
 fn retained_bytes(record: &CallRecord) -> usize {
-    record.output.len() + record.error.len() + record.stdout.len()
+    record.output.len() + record.error.len() + record.stdout.len() + record.logs.len()
 }
 
 fn is_finished(record: &CallRecord) -> bool {

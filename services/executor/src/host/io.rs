@@ -200,7 +200,8 @@ impl CallIo {
         if self.max_logs == 0 {
             return;
         }
-        let line = format!("{level} {message}\n");
+        // A message's own line breaks are indented: a guest cannot forge another line.
+        let line = format!("{level} {}\n", message.replace('\n', "\n  "));
         if self.logs.len() + line.len() + CUT.len() > self.max_logs {
             self.logs.extend_from_slice(CUT.as_bytes());
             self.max_logs = 0;
