@@ -574,22 +574,31 @@ impl RedisBackend {
 
     /// Every key matching the glob `pattern` (SCAN, so the server is never blocked).
     async fn keys_matching(&self, pattern: &str) -> Result<Vec<String>, BackendError> {
+        let mut scan = ::redis::cmd("SCAN");
+        scan.cursor_arg(0).arg("MATCH").arg(pattern);
+        self.scanned(scan).await
+    }
+
+    /// Every member of the set at `key` (SSCAN, so the server is never blocked).
+    async fn set_members(&self, key: String) -> Result<Vec<String>, BackendError> {
+        let mut scan = ::redis::cmd("SSCAN");
+        scan.arg(key).cursor_arg(0);
+        self.scanned(scan).await
+    }
+
+    /// Everything a cursor command (SCAN, SSCAN) gives, a thousand at a time.
+    async fn scanned(&self, mut scan: ::redis::Cmd) -> Result<Vec<String>, BackendError> {
         let mut conn = self.conn();
-        let mut scan = ::redis::cmd("SCAN")
-            .cursor_arg(0)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .clone()
+        scan.arg("COUNT").arg(1000);
+        let mut items = scan
             .iter_async::<String>(&mut conn)
             .await
             .map_err(storage)?;
-        let mut keys = Vec::new();
-        while let Some(key) = scan.next_item().await {
-            keys.push(key.map_err(storage)?);
+        let mut found = Vec::new();
+        while let Some(item) = items.next_item().await {
+            found.push(item.map_err(storage)?);
         }
-        Ok(keys)
+        Ok(found)
     }
 
     /// A handle for one request (clones share the connection).
@@ -1069,23 +1078,12 @@ impl Backend for RedisBackend {
     ) -> Result<Vec<String>, BackendError> {
         // The user's key set is unordered: read it whole (SSCAN, so the server is never
         // blocked; a user has at most its key limit), then order it.
-        let mut conn = self.conn();
-        let mut scan = ::redis::cmd("SSCAN")
-            .arg(keys_key(user)?)
-            .cursor_arg(0)
-            .arg("COUNT")
-            .arg(1000)
-            .clone()
-            .iter_async::<String>(&mut conn)
-            .await
-            .map_err(storage)?;
-        let mut keys = Vec::new();
-        while let Some(key) = scan.next_item().await {
-            let key = key.map_err(storage)?;
-            if key.starts_with(prefix) && key.as_str() > after {
-                keys.push(key);
-            }
-        }
+        let mut keys: Vec<String> = self
+            .set_members(keys_key(user)?)
+            .await?
+            .into_iter()
+            .filter(|key| key.starts_with(prefix) && key.as_str() > after)
+            .collect();
         keys.sort();
         keys.dedup();
         keys.truncate(limit);

@@ -209,7 +209,7 @@ pub(super) fn memory_of(caller: &Caller<'_, HostState>) -> Result<Memory, i32> {
 }
 
 /// Runs `f` on the guest's memory and the call's host state; EIO before start-up.
-fn with_memory(
+pub(super) fn with_memory(
     caller: &mut Caller<'_, HostState>,
     f: impl FnOnce(&mut [u8], &mut HostState) -> i32,
 ) -> i32 {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use fwasm_abi::HostStatus;
 use wasmi::{Caller, Linker, Memory, Store};
 
-use super::wasi_preview1::{MODULE, errno, iovecs, memory_of, slot, write_u32};
+use super::wasi_preview1::{MODULE, errno, iovecs, memory_of, slot, with_memory, write_u32};
 use crate::host::HostState;
 use crate::host::fetch::{Fetch, FetchOp};
 use crate::host::park::{HostOp, Refusal, park};
@@ -31,6 +31,32 @@ fn refused(host: &mut HostState, refusal: Refusal, receiving: bool) -> i32 {
     };
     host.last_error = Some(refusal.message);
     errno
+}
+
+/// The iovecs at `iovs` with their total length, each checked to lie in `data` (before any
+/// byte is gathered or received: iovecs may repeat the same memory), and `out`'s 4 bytes.
+fn checked_iovecs(
+    data: &[u8],
+    iovs: (i32, i32),
+    out: i32,
+) -> Result<(Vec<(u32, u32)>, usize), i32> {
+    let vecs = iovecs(data, iovs.0 as u32, iovs.1 as u32)?;
+    let mut total = 0usize;
+    for &(ptr, len) in &vecs {
+        slot_in(data, ptr, len as usize)?;
+        total = total.saturating_add(len as usize);
+    }
+    slot_in(data, out as u32, 4)?;
+    Ok((vecs, total))
+}
+
+/// Whether `len` bytes at `at` lie in `data`.
+fn slot_in(data: &[u8], at: u32, len: usize) -> Result<(), i32> {
+    let end = (at as usize).checked_add(len).ok_or(errno::FAULT)?;
+    match end <= data.len() {
+        true => Ok(()),
+        false => Err(errno::FAULT),
+    }
 }
 
 /// Parks the call for `op`; `then` finishes the call with what it answered.
@@ -69,21 +95,10 @@ pub(super) fn send(
         return Ok(errno::IO);
     };
     let (data, host) = memory.data_and_store_mut(&mut *caller);
-    let vecs = match iovecs(data, iovs.0 as u32, iovs.1 as u32) {
-        Ok(vecs) => vecs,
+    let (vecs, total) = match checked_iovecs(data, iovs, out) {
+        Ok(checked) => checked,
         Err(errno) => return Ok(errno),
     };
-    // Checked and counted before anything is gathered: iovecs may repeat the same memory.
-    let mut total = 0usize;
-    for &(ptr, len) in &vecs {
-        if let Err(errno) = slot(data, ptr, len as usize) {
-            return Ok(errno);
-        }
-        total = total.saturating_add(len as usize);
-    }
-    if let Err(errno) = slot(data, out as u32, 4) {
-        return Ok(errno);
-    }
     if !socket.is_connected() {
         return Ok(refused(host, not_connected(), false));
     }
@@ -122,21 +137,11 @@ pub(super) fn receive(
         return Ok(errno::IO);
     };
     let (data, host) = memory.data_and_store_mut(&mut *caller);
-    let vecs = match iovecs(data, iovs.0 as u32, iovs.1 as u32) {
-        Ok(vecs) => vecs,
+    // Every place the bytes and counts go is checked before any byte is taken off the socket.
+    let (vecs, wanted) = match checked_iovecs(data, iovs, out) {
+        Ok(checked) => checked,
         Err(errno) => return Ok(errno),
     };
-    // Every place the bytes and counts go is checked before any byte is taken off the socket.
-    let mut wanted = 0usize;
-    for &(ptr, len) in &vecs {
-        if let Err(errno) = slot(data, ptr, len as usize) {
-            return Ok(errno);
-        }
-        wanted = wanted.saturating_add(len as usize);
-    }
-    if let Err(errno) = slot(data, out as u32, 4) {
-        return Ok(errno);
-    }
     if let Some(at) = flags_out
         && let Err(errno) = slot(data, at as u32, 2)
     {
@@ -179,19 +184,6 @@ fn not_connected() -> Refusal {
         HostStatus::InvalidArgument,
         "the socket is not connected (connect it first)",
     )
-}
-
-fn with_memory(
-    caller: &mut Caller<'_, HostState>,
-    f: impl FnOnce(&mut [u8], &mut HostState) -> i32,
-) -> i32 {
-    match memory_of(caller) {
-        Ok(memory) => {
-            let (data, host) = memory.data_and_store_mut(&mut *caller);
-            f(data, host)
-        }
-        Err(errno) => errno,
-    }
 }
 
 pub(super) fn define_imports(linker: &mut Linker<HostState>) {
