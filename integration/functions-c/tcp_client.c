@@ -3,7 +3,10 @@
  * server closes: replies "echoed: WHAT CAME BACK" (or "echoed N bytes"), or "error: STEP:
  * STRERROR (WHY)". For the body "listen", tries to listen and says how each step failed; for
  * "drain HOST PORT", reads until the server closes and says how many bytes came; for "hold
- * HOST PORT MESSAGE", connects, sends MESSAGE and returns without closing. */
+ * HOST PORT MESSAGE", connects, sends MESSAGE and returns without closing; for "sockets N",
+ * opens N sockets and says which failed; for "connects N IPV4 PORT", connects and closes N
+ * times and says which failed. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -35,6 +38,36 @@ static void try_listening(fwasm_response *res) {
 FWASM_HANDLER(req, res) {
     if (!strcmp((const char *)req->body, "listen")) {
         try_listening(res);
+        return;
+    }
+    int count = 0, at_port = 0;
+    char address[64] = {0};
+    if (sscanf((const char *)req->body, "sockets %d", &count) == 1) {
+        for (int i = 1; i <= count; i++) {
+            if (socket(AF_INET, SOCK_STREAM, 0) < 0) {
+                char step[32];
+                snprintf(step, sizeof step, "socket %d", i);
+                failed(res, step, strerror(errno));
+                return;
+            }
+        }
+        fwasm_response_printf(res, "opened %d sockets", count);
+        return;
+    }
+    if (sscanf((const char *)req->body, "connects %d %63s %d", &count, address, &at_port) == 3) {
+        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(at_port)};
+        inet_pton(AF_INET, address, &to.sin_addr);
+        for (int i = 1; i <= count; i++) {
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            if (fd < 0 || connect(fd, (struct sockaddr *)&to, sizeof to) < 0) {
+                char step[32];
+                snprintf(step, sizeof step, "connect %d", i);
+                failed(res, step, strerror(errno));
+                return;
+            }
+            close(fd);
+        }
+        fwasm_response_printf(res, "connected %d times", count);
         return;
     }
     char mode[16] = {0}, host[256] = {0}, port[16] = {0};

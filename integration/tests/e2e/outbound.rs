@@ -161,6 +161,53 @@ async fn a_function_reaches_the_host_it_is_allowed_and_gets_its_answer() {
     );
 }
 
+/// Connections a server has accepted.
+struct Counting {
+    tcp: tokio::net::TcpListener,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl axum::serve::Listener for Counting {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            if let Ok(accepted) = self.tcp.accept().await {
+                self.accepted
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return accepted;
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+#[tokio::test]
+async fn calls_reuse_the_executors_connections() {
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = Counting {
+        tcp: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        accepted: accepted.clone(),
+    };
+    let port = listener.tcp.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app()).await.unwrap() });
+    let p = platform(&["127.0.0.1:*"], Duration::from_secs(5)).await;
+    upload_fetch(&p, "u", &[format!("127.0.0.1:{port}")]).await;
+    // One call after another: each finds the last one's connection idle in the pool.
+    for _ in 0..5 {
+        assert_eq!(
+            p.call("u/fetch", format!("GET http://127.0.0.1:{port}/hello"))
+                .await,
+            (200, "200 yes 8 hi there".into())
+        );
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
 #[tokio::test]
 async fn a_c_function_reaches_the_host_it_is_allowed_with_fwasm_http_request() {
     let port = server().await;
@@ -397,6 +444,35 @@ async fn a_call_sends_and_receives_within_its_byte_budgets_and_the_metrics_count
         )
     );
     p.stop().await;
+}
+
+#[tokio::test]
+async fn a_call_holds_16_sockets_at_once_and_makes_100_connections_at_most() {
+    let port = tcp_echo_server().await;
+    let p = platform(&["127.0.0.1:*"], Duration::from_secs(20)).await;
+    upload_allowed(
+        &p,
+        "u/tcp",
+        c_guest("tcp_client.c"),
+        &[format!("127.0.0.1:{port}")],
+    )
+    .await;
+    assert_eq!(
+        p.call("u/tcp", "sockets 16".to_string()).await.1,
+        "opened 16 sockets"
+    );
+    assert_eq!(
+        p.call("u/tcp", "sockets 17".to_string()).await.1,
+        "error: socket 17: No file descriptors available (this call has 16 sockets open, the most a call \
+         may)"
+    );
+    let connects = |n: u32| p.call("u/tcp", format!("connects {n} 127.0.0.1 {port}"));
+    assert_eq!(connects(100).await.1, "connected 100 times");
+    assert_eq!(
+        connects(101).await.1,
+        "error: connect 101: No buffer space available (this call has made its 100 outbound \
+         requests, connections and lookups, the most a call may)"
+    );
 }
 
 #[tokio::test]

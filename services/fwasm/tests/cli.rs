@@ -444,6 +444,30 @@ fn fwasm_up_serves_the_demo_functions_at_once() {
 }
 
 #[test]
+fn fwasm_up_refuses_an_outbound_ca_it_cannot_use() {
+    let data = tempfile::tempdir().unwrap();
+    let not_pem = data.path().join("ca.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    for (file, why) in [
+        (data.path().join("missing.pem"), "cannot read --outbound-ca"),
+        (not_pem, "the CA certificates (--outbound-ca) is not usable"),
+    ] {
+        let output = Command::new(FWASM)
+            .arg("up")
+            .args(ANY_PORTS)
+            .arg("--data-dir")
+            .arg(data.path().join("data"))
+            .arg("--outbound-ca")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(why), "{stderr}");
+    }
+}
+
+#[test]
 fn fwasm_up_reads_a_config_file() {
     let data = tempfile::tempdir().unwrap();
     let ready = data.path().join("from-config.ready");
