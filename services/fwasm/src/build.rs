@@ -213,6 +213,11 @@ enum Lang {
     Cxx,
 }
 
+/// Whether `path` names a C or C++ source `fwasm build` takes.
+pub fn is_source(path: &Path) -> bool {
+    language(path).is_ok()
+}
+
 fn language(source: &Path) -> anyhow::Result<Lang> {
     match source.extension().and_then(|e| e.to_str()) {
         Some("c") => Ok(Lang::C),

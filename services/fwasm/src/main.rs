@@ -770,10 +770,7 @@ fn build(mut args: BuildArgs) -> anyhow::Result<()> {
 fn c_sources_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut sources: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|entry| entry.ok().map(|e| PathBuf::from(e.file_name())))
-        .filter(|path| {
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-            ["c", "cc", "cpp", "cxx"].contains(&ext)
-        })
+        .filter(|path| fwasm::build::is_source(path))
         .collect();
     sources.sort();
     if sources.is_empty() {
