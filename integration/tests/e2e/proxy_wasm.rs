@@ -52,9 +52,20 @@ async fn filters_built_with_the_proxy_wasm_sdk_answer_http_callers() {
             .unwrap();
         assert_eq!(response.status().as_u16(), 201, "{mode}");
         assert_eq!(response.headers()["x-filter"], "http-filter");
+        let id = response.headers()["x-fwasm-call-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
         assert_eq!(
             response.text().await.unwrap(),
             "hello ada (POST /f/px/greet?lang=en): how are you?"
+        );
+        // What the filter logged through the SDK's `log` crate (proxy_log) is the call's log.
+        let (_, logs) = p.get(format!("{}/logs/{id}", p.invoke)).await;
+        assert_eq!(
+            String::from_utf8_lossy(&logs),
+            "INFO POST /f/px/greet?lang=en from ada\n",
+            "{mode}"
         );
         let response = p
             .http

@@ -524,10 +524,35 @@ fn fwasm_up_takes_its_flags_from_fwasm_variables() {
 #[test]
 fn a_bare_fwasm_state_says_it_is_a_service_and_points_at_get_and_set() {
     let data = tempfile::tempdir().unwrap();
+    let line = state_says(
+        &data,
+        &["--data-dir", data.path().join("state").to_str().unwrap()],
+    );
+    assert!(
+        line.contains("serving the state service of a deployment on 127.0.0.1:"),
+        "{line}"
+    );
+    let dir = data.path().join("state");
+    assert!(
+        line.contains(&format!("its data under {}.", dir.display())),
+        "{line}"
+    );
+    assert!(line.contains("fwasm state get USER/KEY, fwasm state set USER/KEY VALUE"));
+    // A Redis URL is shown without its password.
+    let line = state_says(&data, &["--backend", "redis://:hunter2@127.0.0.1:1"]);
+    assert!(
+        line.contains("its data in Redis at redis://…@127.0.0.1:1."),
+        "{line}"
+    );
+    assert!(!line.contains("hunter2"), "{line}");
+}
+
+/// What a bare `fwasm state` with `args` says of itself as it starts (it is stopped then).
+fn state_says(data: &tempfile::TempDir, args: &[&str]) -> String {
     let mut state = Running(
         Command::new(FWASM)
-            .args(["state", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path().join("state"))
+            .args(["state", "--listen", "127.0.0.1:0"])
+            .args(args)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -542,24 +567,14 @@ fn a_bare_fwasm_state_says_it_is_a_service_and_points_at_get_and_set() {
             }
         }
     });
-    let line = loop {
+    loop {
         let line = said
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("fwasm state said nothing");
         if line.starts_with("fwasm state:") {
-            break line;
+            return line;
         }
-    };
-    assert!(
-        line.contains("serving the state service of a deployment on 127.0.0.1:"),
-        "{line}"
-    );
-    let dir = data.path().join("state");
-    assert!(
-        line.contains(&format!("its data under {}.", dir.display())),
-        "{line}"
-    );
-    assert!(line.contains("fwasm state get USER/KEY, fwasm state set USER/KEY VALUE"));
+    }
 }
 
 #[test]

@@ -42,6 +42,10 @@ impl CallSockets {
     }
 
     pub(crate) fn get(&self, fd: i32) -> Option<SocketHandle> {
+        // Every fd_write and fd_read asks: most calls have no socket, so no hashing then.
+        if self.open.is_empty() {
+            return None;
+        }
         usize::try_from(fd)
             .ok()
             .and_then(|fd| self.open.get(&fd))
@@ -49,7 +53,7 @@ impl CallSockets {
     }
 
     pub(crate) fn is_socket(&self, fd: i32) -> bool {
-        usize::try_from(fd).is_ok_and(|fd| self.open.contains_key(&fd))
+        !self.open.is_empty() && usize::try_from(fd).is_ok_and(|fd| self.open.contains_key(&fd))
     }
 
     /// Closes `fd` (the connection ends when the last op holding it lets go): whether it was
