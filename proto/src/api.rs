@@ -5,15 +5,16 @@ use async_trait::async_trait;
 
 use crate::ApiError;
 use crate::pb::{
-    AppendedState, Call, CallRecord, CallRef, CallResult, CallsFinishedRequest, ExecutorHeartbeat,
-    FileData, FileList, FileRef, FunctionCode, FunctionInfo, FunctionList, FunctionRef,
-    HeartbeatReply, KeyList, LeaseRequest, ListFilesRequest, ListFunctionsRequest, ListKeysRequest,
-    ListQuotasRequest, ListSubscriptionsRequest, ListTokensRequest, LoadedCall, LockReply,
-    LockRequest, ModuleRef, PlaceRequest, Placement, PlacementLease, PutFileRequest,
-    PutFunctionRequest, PutSnapshotRequest, QuotaList, QuotaRef, RecordCallsRequest,
-    SaveCallRequest, SetStateRequest, SnapshotRef, StateKey, StateValue, StorageUsage,
-    StoredSnapshot, SubmitRequest, Subscription, SubscriptionList, TokenList, TokenRecord,
-    TokenRef, UnlockRequest, UserQuota, WaitCallRequest, WriteStateReply, WriteStateRequest,
+    AppendedState, Call, CallList, CallRecord, CallRef, CallResult, CallsFinishedRequest,
+    ExecutorHeartbeat, FileData, FileList, FileRef, FunctionCode, FunctionInfo, FunctionList,
+    FunctionRef, HeartbeatReply, KeyList, LeaseRequest, ListCallsRequest, ListFilesRequest,
+    ListFunctionsRequest, ListKeysRequest, ListQuotasRequest, ListSubscriptionsRequest,
+    ListTokensRequest, LoadedCall, LockReply, LockRequest, ModuleRef, PlaceRequest, Placement,
+    PlacementLease, PutFileRequest, PutFunctionRequest, PutSnapshotRequest, QuotaList, QuotaRef,
+    RecordCallsRequest, SaveCallRequest, SetStateRequest, SnapshotRef, StateKey, StateValue,
+    StorageUsage, StoredSnapshot, SubmitRequest, Subscription, SubscriptionList, TokenList,
+    TokenRecord, TokenRef, UnlockRequest, UserQuota, WaitCallRequest, WriteStateReply,
+    WriteStateRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -94,6 +95,22 @@ pub trait SchedulerApi: Send + Sync + 'static {
     async fn get_call(&self, req: CallRef) -> Result<CallRecord, ApiError>;
     /// The record once the call has ended, or as it is when the timeout passes.
     async fn wait_call(&self, req: WaitCallRequest) -> Result<CallRecord, ApiError>;
+    /// Cancels a call that has not ended; answers its record once it has (scheduler.proto).
+    async fn cancel_call(&self, req: CallRef) -> Result<CallRecord, ApiError> {
+        let _ = req;
+        Err(ApiError::new(
+            crate::ErrorCode::FailedPrecondition,
+            "this scheduler cannot cancel calls",
+        ))
+    }
+    /// The calls the table keeps that match, newest first, without their outputs.
+    async fn list_calls(&self, req: ListCallsRequest) -> Result<CallList, ApiError> {
+        let _ = req;
+        Err(ApiError::new(
+            crate::ErrorCode::FailedPrecondition,
+            "this scheduler keeps no calls to list",
+        ))
+    }
     /// An executor's heartbeat: it joins, or stays, a member.
     async fn heartbeat(&self, beat: ExecutorHeartbeat) -> Result<HeartbeatReply, ApiError>;
     /// Sets a user's own quotas (every limit 0: back to the defaults).
@@ -117,6 +134,15 @@ pub trait ExecutorApi: Send + Sync + 'static {
     async fn prepare(&self, info: crate::pb::FunctionInfo) -> Result<(), ApiError> {
         let _ = info;
         Ok(())
+    }
+
+    /// Cancels a call admitted here that has not ended (executor.proto); NOT_FOUND if there
+    /// is none. An executor that runs calls to their end whatever happens has none to cancel.
+    async fn cancel(&self, call: CallRef) -> Result<(), ApiError> {
+        Err(ApiError::not_found(format!(
+            "call {} is not running on this executor",
+            call.id
+        )))
     }
 
     /// MPI between executors (executor.proto): what the home of a world answers for a rank

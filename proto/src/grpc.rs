@@ -568,6 +568,18 @@ impl pb::scheduler_server::Scheduler for SchedulerServer {
     ) -> Result<Response<pb::CallRecord>, Status> {
         serve_with!(self.0, wait_call, r)
     }
+    async fn cancel_call(
+        &self,
+        r: Request<pb::CallRef>,
+    ) -> Result<Response<pb::CallRecord>, Status> {
+        serve_with!(self.0, cancel_call, r)
+    }
+    async fn list_calls(
+        &self,
+        r: Request<pb::ListCallsRequest>,
+    ) -> Result<Response<pb::CallList>, Status> {
+        serve_with!(self.0, list_calls, r)
+    }
     async fn heartbeat(
         &self,
         r: Request<pb::ExecutorHeartbeat>,
@@ -620,6 +632,12 @@ impl SchedulerApi for SchedulerClient<Channel> {
     async fn wait_call(&self, req: pb::WaitCallRequest) -> Result<pb::CallRecord, ApiError> {
         call_with!(SchedulerClient, self, wait_call, req)
     }
+    async fn cancel_call(&self, req: pb::CallRef) -> Result<pb::CallRecord, ApiError> {
+        call_with!(SchedulerClient, self, cancel_call, req)
+    }
+    async fn list_calls(&self, req: pb::ListCallsRequest) -> Result<pb::CallList, ApiError> {
+        call_with!(SchedulerClient, self, list_calls, req)
+    }
     async fn heartbeat(&self, beat: pb::ExecutorHeartbeat) -> Result<pb::HeartbeatReply, ApiError> {
         call_with!(SchedulerClient, self, heartbeat, beat)
     }
@@ -653,6 +671,13 @@ impl pb::executor_server::Executor for ExecutorServer {
         // The inherent `prepare` below (which inherent-first lookup picks), so the method is
         // metered as "prepare".
         serve_with!(self, prepare, r)
+    }
+
+    async fn cancel_call(
+        &self,
+        r: Request<pb::CallRef>,
+    ) -> Result<Response<pb::CancelReply>, Status> {
+        serve_with!(self, cancel_call, r)
     }
 
     async fn mpi_join(
@@ -705,6 +730,10 @@ impl pb::executor_server::Executor for ExecutorServer {
 impl ExecutorServer {
     async fn prepare(&self, info: pb::FunctionInfo) -> Result<pb::PrepareReply, ApiError> {
         self.0.prepare(info).await.map(|()| pb::PrepareReply {})
+    }
+
+    async fn cancel_call(&self, call: pb::CallRef) -> Result<pb::CancelReply, ApiError> {
+        self.0.cancel(call).await.map(|()| pb::CancelReply {})
     }
 
     // One inherent method per MPI request, so each is metered and traced under its name.
@@ -765,6 +794,10 @@ impl ExecutorApi for ExecutorClient<Channel> {
 
     async fn prepare(&self, info: pb::FunctionInfo) -> Result<(), ApiError> {
         call_with!(ExecutorClient, self, prepare, info).map(drop)
+    }
+
+    async fn cancel(&self, call: pb::CallRef) -> Result<(), ApiError> {
+        call_with!(ExecutorClient, self, cancel_call, call).map(drop)
     }
 
     async fn mpi(&self, request: MpiRequest) -> Result<MpiResponse, ApiError> {

@@ -161,6 +161,7 @@ impl Leases {
             parent_id,
             executor_id: placement.executor_id.clone(),
             submitted_unix_micros: unix_micros(),
+            trace_id: crate::trace::current_trace_id(),
             ..CallRecord::default()
         };
         // The recorder runs as long as the runtime does.

@@ -65,6 +65,19 @@ pub fn current_context() -> std::collections::HashMap<String, String> {
     fields
 }
 
+/// The current span's trace id (32 hex digits), or "" when it is not part of a trace (no
+/// span exporter: see [`init`]).
+pub fn current_trace_id() -> String {
+    use opentelemetry::trace::TraceContextExt as _;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    match span_context.is_valid() {
+        true => span_context.trace_id().to_string(),
+        false => String::new(),
+    }
+}
+
 /// The span a served request runs in: a child of the caller's span when it sent its context.
 pub fn incoming_span(metadata: &MetadataMap, rpc: &str) -> tracing::Span {
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {

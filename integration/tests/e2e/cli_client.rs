@@ -219,3 +219,31 @@ async fn fwasm_bench_measures_a_function_and_refuses_one_that_cannot_run() {
         assert!(err.to_string().starts_with(why), "{err}");
     }
 }
+
+#[tokio::test]
+async fn fwasm_cancel_ends_a_running_call_and_says_so() {
+    let p = up().await;
+    p.upload_testkit("erin", &["spin"]).await;
+    let id = fwasm::client::invoke_async(&p.grpc, "erin/spin", vec![], &mut Vec::new())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    fwasm::client::cancel(&p.grpc, id, &mut out).await.unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("Cancelled call {id}: erin/spin was cancelled\n")
+    );
+    let mut out = Vec::new();
+    let status = fwasm::client::status(&p.grpc, id, false, &mut out)
+        .await
+        .unwrap();
+    assert_eq!(status, fwasm_proto::pb::CallStatus::Failed);
+    assert_eq!(out, b"FAILED: erin/spin was cancelled\n");
+    let err = fwasm::client::cancel(&p.grpc, id, &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("cancel failed: call {id} has already ended (cancelled); there is nothing to cancel")
+    );
+}

@@ -9,9 +9,9 @@ use fwasm_proto::layotto;
 use fwasm_proto::layotto::runtime_client::RuntimeClient;
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{
-    CallRef, CreateTokenRequest, FunctionRef, InvokeRequest, ListFunctionsRequest, ListKeysRequest,
-    ListSubscriptionsRequest, ListTokensRequest, QuotaRef, SetStateRequest, StateKey, Subscription,
-    TokenRef, UploadRequest, UserQuota, WaitCallRequest,
+    CallRef, CallStatus, CreateTokenRequest, FunctionRef, InvokeRequest, ListFunctionsRequest,
+    ListKeysRequest, ListSubscriptionsRequest, ListTokensRequest, QuotaRef, SetStateRequest,
+    StateKey, Subscription, TokenRef, UploadRequest, UserQuota, WaitCallRequest,
 };
 use reqwest::Method;
 use tonic::Code;
@@ -45,6 +45,8 @@ impl Callers {
 const USERS: [u16; 5] = [401, 401, 403, 200, 200];
 /// ... a call's: another user's call is unknown to it.
 const CALLS: [u16; 5] = [401, 401, 404, 200, 200];
+/// ... cancelling a call that has ended: its caller (and an admin) learn it has.
+const ENDED_CALLS: [u16; 5] = [401, 401, 404, 409, 409];
 /// ... an admin-only one.
 const ADMINS: [u16; 5] = [401, 401, 403, 403, 200];
 /// ... one that belongs to no user: any caller fwasm knows.
@@ -55,6 +57,7 @@ fn grpc_codes(statuses: [u16; 5]) -> [Code; 5] {
         401 => Code::Unauthenticated,
         403 => Code::PermissionDenied,
         404 => Code::NotFound,
+        409 => Code::FailedPrecondition,
         _ => Code::Ok,
     })
 }
@@ -158,6 +161,13 @@ async fn setting_up(p: &Platform) -> (Callers, u64) {
     let call = p.http.post(format!("{}/fa/alice/echo", p.invoke)).body("x");
     let call = call.bearer_auth(ADMIN).send().await.unwrap();
     let id = call.text().await.unwrap().parse().unwrap();
+    // Ended before any row asks about it (cancelling it answers that it has ended).
+    let wait = WaitCallRequest {
+        id,
+        ..WaitCallRequest::default()
+    };
+    let ended = admin.wait_call(request(wait, &as_admin, false)).await;
+    assert_eq!(ended.unwrap().into_inner().status(), CallStatus::Success);
     (callers, id)
 }
 
@@ -227,6 +237,13 @@ async fn faasms_http_api_checks_every_request() {
             CALLS,
             Method::GET,
             format!("{invoke}/logs/{id}"),
+            String::new(),
+        ),
+        (
+            "cancel a call",
+            ENDED_CALLS,
+            Method::POST,
+            format!("{invoke}/cancel/{id}"),
             String::new(),
         ),
         (
@@ -524,6 +541,14 @@ async fn the_grpc_apis_check_every_method() {
             ..CallRef::default()
         };
         code(f().get_call(request(call, &token, false)).await)
+    })
+    .await;
+    grpc_matrix(&callers, "CancelCall", ENDED_CALLS, |token| async move {
+        let call = CallRef {
+            id,
+            ..CallRef::default()
+        };
+        code(f().cancel_call(request(call, &token, false)).await)
     })
     .await;
     grpc_matrix(&callers, "WaitCall", CALLS, |token| async move {

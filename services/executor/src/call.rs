@@ -19,6 +19,7 @@ use wasmi::{
 };
 
 use crate::abi::{Adapter, Ended, Entry, Next, Vals};
+use crate::cancels::Cancellable;
 use crate::host::HostState;
 use crate::host::chaining::Chaining;
 use crate::host::files::{CallFiles, MountedFiles};
@@ -76,6 +77,8 @@ pub(crate) struct CallTask {
     local_state: Arc<LocalState>,
     span: tracing::Span,
     reply: Reply,
+    /// Set when someone cancels the call: it ends before its next slice.
+    cancel: Cancellable,
     running: Option<Box<Running>>,
     /// Global locks still held when the call ended.
     global_locks: Vec<String>,
@@ -220,6 +223,7 @@ impl CallTask {
         cold_start: bool,
         local_state: Arc<LocalState>,
         reply: Reply,
+        cancel: Cancellable,
     ) -> Self {
         let span = tracing::Span::current();
         Self {
@@ -230,6 +234,7 @@ impl CallTask {
             local_state,
             span,
             reply,
+            cancel,
             running: None,
             global_locks: Vec::new(),
             stdout: Bytes::new(),
@@ -255,9 +260,13 @@ impl CallTask {
     }
 
     fn slice(mut self) -> Slice {
-        let step = match self.running.take() {
-            None => self.start(),
-            Some(running) => self.resume(running),
+        let step = if self.cancel.is_cancelled() {
+            self.cancelled()
+        } else {
+            match self.running.take() {
+                None => self.start(),
+                Some(running) => self.resume(running),
+            }
         };
         match step {
             Step::Paused(running) => {
@@ -281,6 +290,11 @@ impl CallTask {
 
     pub(crate) fn span(&self) -> &tracing::Span {
         &self.span
+    }
+
+    /// Whether, and when, someone cancels the call.
+    pub(crate) fn cancel(&self) -> &Cancellable {
+        &self.cancel
     }
 
     /// Wall-clock time the call has left before its timeout.
@@ -599,6 +613,22 @@ impl CallTask {
             (None, true) => Failure::new(FailureKind::Timeout, message),
             (None, false) => Failure::new(FailureKind::Trap, message),
         }
+    }
+
+    /// Ends a cancelled call, whatever it was doing (its op's result, if one came, unused).
+    fn cancelled(&mut self) -> Step {
+        let started = match self.running.take() {
+            Some(mut running) => {
+                self.keep_leftovers(&mut running.store);
+                running.started
+            }
+            None => Instant::now(),
+        };
+        let failure = Failure::new(
+            FailureKind::Cancelled,
+            format!("{} was cancelled", self.name()),
+        );
+        Step::Done(Err(failure), started)
     }
 
     fn timed_out(&self) -> Failure {

@@ -31,6 +31,7 @@ use wasmi::{Engine, Linker};
 use crate::abi::{self, Abi};
 use crate::cache::{Compiled, ModuleCache};
 use crate::call::{CallTask, Finished, Guest, Instantiating, Program, Reply, in_subscriber_of};
+use crate::cancels::Cancels;
 use crate::first_poll;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
@@ -101,6 +102,8 @@ struct Inner {
     parked: ParkedCount,
     /// Chained calls running here, which their callers here await without the scheduler.
     local_calls: Arc<LocalCalls>,
+    /// The calls admitted here and not ended, for cancelling.
+    cancels: Arc<Cancels>,
     /// Leases of call ids for the calls it chains, with a scheduler in another process.
     chain_leases: Option<Leases>,
     /// Tells the scheduler how calls ended.
@@ -221,6 +224,7 @@ impl Executor {
                 },
                 parked: ParkedCount::default(),
                 local_calls,
+                cancels: Arc::default(),
                 chain_leases,
                 reporter,
                 local_state: Arc::new(LocalState::new(config.max_local_state_bytes)),
@@ -296,6 +300,21 @@ impl ExecutorApi for Executor {
     #[tracing::instrument(name = "executor.execute", skip_all, fields(call_id = call.id, user = %call.user, function = %call.function, abi = tracing::field::Empty))]
     async fn execute(&self, call: Call) -> Result<CallResult, ApiError> {
         self.inner.clone().execute(call).await
+    }
+
+    #[tracing::instrument(name = "executor.cancel", skip_all, fields(call_id = call.id))]
+    async fn cancel(&self, call: CallRef) -> Result<(), ApiError> {
+        let inner = &self.inner;
+        if !inner.cancels.cancel(call.id) {
+            return Err(ApiError::not_found(format!(
+                "call {} is not running on executor {}",
+                call.id, inner.id
+            )));
+        }
+        // A call parked on a chained call of this executor waits where no token reaches:
+        // taken back here, it ends on the worker that picks it up.
+        inner.local_calls.release_waiter(call.id);
+        Ok(())
     }
 
     #[tracing::instrument(name = "executor.mpi", skip_all)]
@@ -459,7 +478,16 @@ impl Inner {
     /// Queues `call` for a worker.
     fn submit(&self, call: Call, program: Program, cold_start: bool, reply: Reply) {
         let (limits, local_state) = (self.limits_for(&call), self.local_state.clone());
-        let task = CallTask::new(call, program, limits, cold_start, local_state, reply);
+        let cancel = self.cancels.register(call.id);
+        let task = CallTask::new(
+            call,
+            program,
+            limits,
+            cold_start,
+            local_state,
+            reply,
+            cancel,
+        );
         self.pool.submit(task);
     }
 
@@ -529,6 +557,27 @@ impl Inner {
             if let Err(err) = self.state.unlock_state(unlock).await {
                 tracing::warn!(error = %err, "could not release a global state lock");
             }
+        }
+    }
+
+    /// Gives back the lock on `key` that a cancelled call's request may have been granted as
+    /// it was dropped; none is the usual answer.
+    async fn release_if_granted(&self, id: u64, user: &str, key: String) {
+        let unlock = UnlockRequest {
+            user: user.to_string(),
+            key,
+            holder: self.lock_holder(id),
+        };
+        match self.state.unlock_state(unlock).await {
+            Err(err)
+                if !matches!(
+                    err.code,
+                    ErrorCode::NotFound | ErrorCode::FailedPrecondition
+                ) =>
+            {
+                tracing::warn!(error = %err, "could not release a cancelled call's global state lock");
+            }
+            _ => {}
         }
     }
 
@@ -844,16 +893,36 @@ impl Inner {
             deadline: Instant::now() + task.time_left(),
         };
         let span = task.span().clone();
+        let cancel = task.cancel().token().clone();
         let runtime = self.runtime.clone();
         // Begun here: an op that needs nothing it must wait for (a placement by a scheduler
         // in this process, a chained call started here) completes without leaving the worker.
         let _in_runtime = runtime.enter();
         let in_span = span.clone();
-        let mut op = Box::pin(async move { self.perform(&parent, op).await }.instrument(span));
+        let op = async move {
+            let locking = match &op {
+                HostOp::State(StateOp::GlobalLock { key, .. }) => Some(key.clone()),
+                _ => None,
+            };
+            let performed = cancel.run_until_cancelled(self.perform(&parent, op)).await;
+            if performed.is_none()
+                && let Some(key) = locking
+            {
+                self.release_if_granted(parent.id, &parent.user, key).await;
+            }
+            performed
+        };
+        let mut op = Box::pin(op.instrument(span));
         match in_subscriber_of(&in_span, || first_poll::poll_once(&mut op)) {
-            Poll::Ready(result) => Some(parked.complete(result)),
+            Poll::Ready(Some(result)) => Some(parked.complete(result)),
+            Poll::Ready(None) => Some(parked.cancelled()),
             Poll::Pending => {
-                let resume = async move { parked.resume(op.await) };
+                let resume = async move {
+                    match op.await {
+                        Some(result) => parked.resume(result),
+                        None => parked.resume_cancelled(),
+                    }
+                };
                 // Polled from now on where its call's span is recorded, like its first poll.
                 first_poll::spawn_in_subscriber_of(&runtime, &in_span, resume);
                 None

@@ -11,6 +11,7 @@
 mod abi;
 mod cache;
 mod call;
+mod cancels;
 mod data_segments;
 mod executor;
 mod first_poll;

@@ -159,12 +159,42 @@ impl LocalCalls {
         // Set while the call's progress is locked, so an end that comes meanwhile finds it to
         // take out.
         lock(&self.timers.0).insert(due, Arc::downgrade(child));
+        let caller = waiting.task().call().id;
         waiters.push(Waiter {
             due,
             call: waiting,
             expired,
         });
+        let cancelled = waiters
+            .last()
+            .is_some_and(|w| w.call.task().cancel().is_cancelled());
+        drop(progress);
+        // Cancelled before its wait was there for the canceller to take back (which sets the
+        // token first, then looks): taken back here.
+        if cancelled {
+            self.release_waiter(caller);
+        }
         None
+    }
+
+    /// Takes caller `id`'s wait (a cancelled call's) back from the child it awaits here, and
+    /// queues the caller to run again. A scan: cancelling is rare, awaiting is not.
+    pub(crate) fn release_waiter(&self, id: u64) {
+        let children: Vec<Arc<LocalCall>> = lock(&self.registry).by_id.values().cloned().collect();
+        for child in children {
+            let waiter = match &mut *lock(&child.progress) {
+                Progress::Running(waiters) => waiters
+                    .iter()
+                    .position(|w| w.call.task().call().id == id)
+                    .map(|at| waiters.swap_remove(at)),
+                Progress::Ended(_) => None,
+            };
+            if let Some(waiter) = waiter {
+                lock(&self.timers.0).remove(&waiter.due);
+                waiter.call.resume_cancelled();
+                return;
+            }
+        }
     }
 
     /// Ends the waits whose time has run out, and says when the next one will.

@@ -72,4 +72,15 @@ impl ParkedCall {
         task.complete_op(result);
         task
     }
+
+    /// Queues a cancelled call to run again without its op's result: it ends at once.
+    pub(crate) fn resume_cancelled(self) {
+        let requeue = self.requeue.clone();
+        crate::pool::queue(&requeue, self.cancelled());
+    }
+
+    /// A cancelled call without its op's result, for the worker at hand to end.
+    pub(crate) fn cancelled(self) -> CallTask {
+        self.task
+    }
 }

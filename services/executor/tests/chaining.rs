@@ -673,3 +673,67 @@ async fn a_caller_polling_its_child_on_one_worker_lets_the_child_run() {
         assert_hi(&call(&h, "parent", &parent, 0).await);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_caller_parked_on_its_running_child_ends_at_once() {
+    let h = std::sync::Arc::new(
+        Harness::new(Limits {
+            timeout: Duration::from_secs(60),
+            max_fuel: u64::MAX,
+            fuel_slice: 100_000,
+            ..Limits::default()
+        })
+        .await,
+    );
+    // The child loops until it is cancelled (or its minute is up).
+    h.add_function("child", &guest("(loop (br 0)) unreachable", ""))
+        .await;
+    let parent = h
+        .add_function("parent", &chaining_guest(CHAIN_CHILD_AND_AWAIT))
+        .await;
+    let id = place(&h, "u", "parent").await;
+    let running = {
+        let h = h.clone();
+        tokio::spawn(async move {
+            let call = Call {
+                id,
+                user: "u".into(),
+                function: "parent".into(),
+                module_hash: parent,
+                input: 0u64.to_le_bytes().to_vec().into(),
+                ..Call::default()
+            };
+            h.executor.execute(call).await.unwrap()
+        })
+    };
+    // The parent parked on its child, which runs on this executor.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.executor.parked_calls() != 1 || h.executor.live_calls() != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the parent never parked on its child"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let cancel = |id| CallRef {
+        id,
+        ..CallRef::default()
+    };
+    h.executor.cancel(cancel(id)).await.unwrap();
+    assert_failed(
+        &running.await.unwrap(),
+        FailureKind::Cancelled,
+        "u/parent was cancelled",
+    );
+    // Its child did not have to end first: it is still running, until cancelled too.
+    assert_eq!(h.executor.live_calls(), 1);
+    let children = fwasm_proto::pb::ListCallsRequest {
+        parent_id: id,
+        ..Default::default()
+    };
+    let child = h.scheduler.list_calls(children).await.unwrap().calls[0].id;
+    h.executor.cancel(cancel(child)).await.unwrap();
+    until_idle(&h.executor).await;
+    let gone = h.executor.cancel(cancel(child)).await.unwrap_err();
+    assert_eq!(gone.code, fwasm_proto::ErrorCode::NotFound);
+}

@@ -466,6 +466,32 @@ pub async fn logs(server: impl Into<Server>, id: u64, out: &mut impl Write) -> a
     Ok(())
 }
 
+/// `fwasm cancel ID`: cancels the call and says how it ended.
+pub async fn cancel(
+    server: impl Into<Server>,
+    id: u64,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let record = connect(server.into())
+        .await?
+        .cancel_call(CallRef {
+            id,
+            ..CallRef::default()
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("cancel failed: {}", status.message()))?
+        .into_inner();
+    match record.status() {
+        CallStatus::Failed => writeln!(out, "Cancelled call {id}: {}", record.error)?,
+        status => writeln!(
+            out,
+            "Call {id} is being cancelled (still {status:?}); `fwasm status {id} --wait` shows \
+             when it ends"
+        )?,
+    }
+    Ok(())
+}
+
 /// `fwasm rm USER/NAME`: removes the function.
 pub async fn delete_function(
     server: impl Into<Server>,

@@ -165,6 +165,15 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Cancel a call that has not ended (running, waiting or queued): it ends FAILED
+    /// "cancelled", and the state locks it held are released.
+    Cancel {
+        /// The call id (`fwasm invoke --async` prints it; HTTP replies carry it in
+        /// x-fwasm-call-id).
+        id: u64,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Print a call's log lines (what it logged, and each line it wrote to stderr).
     Logs {
         /// The call id (`fwasm invoke --async` prints it; HTTP replies carry it in
@@ -684,6 +693,9 @@ async fn run() -> anyhow::Result<()> {
             )
             .await?;
             Ok(())
+        }
+        Command::Cancel { id, server } => {
+            fwasm::client::cancel(&server, id, &mut std::io::stdout()).await
         }
         Command::Logs { id, server } => {
             fwasm::client::logs(&server, id, &mut std::io::stdout()).await

@@ -41,9 +41,13 @@ fn every_command_has_help_naming_its_flags() {
         "token",
         "new",
         "bench",
+        "cancel",
+        "logs",
     ] {
         assert!(top.contains(command), "{top}");
     }
+    let cancel = help(&["cancel"]);
+    assert!(cancel.contains("<ID>") && cancel.contains("--addr"), "{cancel}");
     assert!(help(&["new"]).contains("--lang <LANG>"));
     let bench = help(&["bench"]);
     for flag in ["-c, --connections", "-d, --duration", "--input"] {

@@ -9,12 +9,13 @@ use fwasm_proto::api::{SchedulerApi, StateApi};
 use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
-    Call, CallRecord, CallRef, CallResult, CreatedToken, FileList, FileRef, FunctionList,
-    FunctionRef, FunctionSettings, Header, KeyList, ListFilesRequest, ListFunctionsRequest,
-    ListKeysRequest, ListSubscriptionsRequest, ListTokensRequest, LockMode, LockRequest,
-    PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, QuotaRef, SetStateRequest,
-    StateKey, StateValue, StateWrite, StorageUsage, SubmitRequest, Subscription, TokenRecord,
-    TokenRef, UnlockRequest, UploadReply, UserQuota, WaitCallRequest, WriteStateRequest,
+    Call, CallList, CallRecord, CallRef, CallResult, CreatedToken, FileList, FileRef, FunctionList,
+    FunctionRef, FunctionSettings, Header, KeyList, ListCallsRequest, ListFilesRequest,
+    ListFunctionsRequest, ListKeysRequest, ListSubscriptionsRequest, ListTokensRequest, LockMode,
+    LockRequest, PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, QuotaRef,
+    SetStateRequest, StateKey, StateValue, StateWrite, StorageUsage, SubmitRequest, Subscription,
+    TokenRecord, TokenRef, UnlockRequest, UploadReply, UserQuota, WaitCallRequest,
+    WriteStateRequest,
 };
 use fwasm_proto::pubsub::{self, Event};
 use fwasm_proto::{ApiError, ErrorCode, names, python};
@@ -482,6 +483,34 @@ impl Gateway {
         let user = acting_user()?;
         self.scheduler
             .get_call(CallRef {
+                id,
+                user,
+                ..CallRef::default()
+            })
+            .await
+    }
+
+    /// Calls the scheduler keeps, newest first: a user's (its own token's, or an admin's),
+    /// or every user's (user "": an admin's).
+    #[tracing::instrument(name = "gateway.list_calls", skip_all, fields(user = %req.user))]
+    pub async fn list_calls(&self, req: ListCallsRequest) -> Result<CallList, ApiError> {
+        match req.user.as_str() {
+            "" => check_admin("every user's calls")?,
+            user => {
+                names::check_name("user", user)?;
+                check_user(user, "calls")?;
+            }
+        }
+        self.scheduler.list_calls(req).await
+    }
+
+    /// Cancels a call of the caller's (any, for an admin) that has not ended: its record once
+    /// it has.
+    #[tracing::instrument(name = "gateway.cancel_call", skip_all, fields(call_id = id))]
+    pub async fn cancel_call(&self, id: u64) -> Result<CallRecord, ApiError> {
+        let user = acting_user()?;
+        self.scheduler
+            .cancel_call(CallRef {
                 id,
                 user,
                 ..CallRef::default()

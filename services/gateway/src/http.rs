@@ -67,6 +67,7 @@ pub(crate) fn invoke_router(gateway: Arc<Gateway>) -> Router {
         .route("/", post(invoke_json))
         .route("/ping", get(ping))
         .route("/logs/{id}", get(call_logs))
+        .route("/cancel/{id}", post(cancel_call))
         .route("/metrics", get(metrics))
         .merge(crate::dapr_http::router())
         .fallback(no_such_endpoint)
@@ -175,13 +176,39 @@ async fn ping() -> &'static str {
     "PONG"
 }
 
+/// The answer to a path whose call id is not one.
+fn not_a_call_id(id: &str) -> Response {
+    text(
+        StatusCode::BAD_REQUEST,
+        format!("{id:?} is not a call id (a number, as `fwasm invoke --async` prints)"),
+    )
+}
+
+/// `POST /cancel/<id>`: cancels a call of the caller's (any, for an admin) that has not
+/// ended; answers how it ended, as text. 409 if it had already ended.
+async fn cancel_call(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return not_a_call_id(&id);
+    };
+    match gateway.cancel_call(id).await {
+        Ok(record) if record.status() == CallStatus::Failed => text(StatusCode::OK, record.error),
+        Ok(record) => text(
+            StatusCode::ACCEPTED,
+            format!(
+                "call {id} is being cancelled: it is still {:?} on {}; `fwasm status {id}` \
+                 shows when it ends",
+                record.status(),
+                record.executor_id
+            ),
+        ),
+        Err(err) => error_response(err),
+    }
+}
+
 /// `GET /logs/<id>`: the call's log lines (its caller's, or an admin's), as text.
 async fn call_logs(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<u64>() else {
-        return text(
-            StatusCode::BAD_REQUEST,
-            format!("{id:?} is not a call id (a number, as `fwasm invoke --async` prints)"),
-        );
+        return not_a_call_id(&id);
     };
     match gateway.get_call(id).await {
         Ok(record) => (

@@ -7,11 +7,12 @@ use fwasm_proto::pb::functions_server::{Functions, FunctionsServer};
 use std::time::Duration;
 
 use fwasm_proto::pb::{
-    CallRecord, CallRef, CallResult, CreateTokenRequest, CreatedToken, FileList, FileRef,
-    FunctionList, FunctionRef, InvokeAsyncReply, InvokeRequest, KeyList, ListFilesRequest,
-    ListFunctionsRequest, ListKeysRequest, ListSubscriptionsRequest, ListTokensRequest, QuotaRef,
-    SetStateRequest, StateKey, StateReply, StateValue, StorageUsage, Subscription,
-    SubscriptionList, TokenList, TokenRef, UploadReply, UploadRequest, UserQuota, WaitCallRequest,
+    CallList, CallRecord, CallRef, CallResult, CreateTokenRequest, CreatedToken, FileList, FileRef,
+    FunctionList, FunctionRef, InvokeAsyncReply, InvokeRequest, KeyList, ListCallsRequest,
+    ListFilesRequest, ListFunctionsRequest, ListKeysRequest, ListSubscriptionsRequest,
+    ListTokensRequest, QuotaRef, SetStateRequest, StateKey, StateReply, StateValue, StorageUsage,
+    Subscription, SubscriptionList, TokenList, TokenRef, UploadReply, UploadRequest, UserQuota,
+    WaitCallRequest,
 };
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -66,6 +67,21 @@ impl Functions for PublicApi {
     async fn get_call(&self, request: Request<CallRef>) -> Result<Response<CallRecord>, Status> {
         Ok(Response::new(
             self.0.get_call(request.into_inner().id).await?,
+        ))
+    }
+
+    async fn list_calls(
+        &self,
+        request: Request<ListCallsRequest>,
+    ) -> Result<Response<CallList>, Status> {
+        Ok(Response::new(
+            self.0.list_calls(request.into_inner()).await?,
+        ))
+    }
+
+    async fn cancel_call(&self, request: Request<CallRef>) -> Result<Response<CallRecord>, Status> {
+        Ok(Response::new(
+            self.0.cancel_call(request.into_inner().id).await?,
         ))
     }
 

@@ -361,6 +361,7 @@ fn failure(result: &CallResult) -> ApiError {
             ErrorCode::ResourceExhausted
         }
         FailureKind::Lost | FailureKind::NotRun => ErrorCode::Unavailable,
+        FailureKind::Cancelled => ErrorCode::Aborted,
         _ => ErrorCode::Internal,
     };
     ApiError::new(code, result.error.clone())

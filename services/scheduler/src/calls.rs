@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use fwasm_proto::ApiError;
 use fwasm_proto::outcome::unix_micros;
-use fwasm_proto::pb::{CallRecord, CallResult, CallStatus, FailureKind};
+use fwasm_proto::pb::{CallRecord, CallResult, CallStatus, FailureKind, ListCallsRequest};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::leased::LeasedIds;
@@ -396,15 +396,41 @@ impl CallTable {
         }
     }
 
-    /// Marks a queued call as running on `executor_id`.
-    pub(crate) fn set_running(&self, id: u64, executor_id: &str) {
-        if let Some(entry) = self.calls().by_id.get_mut(&id)
-            && entry.record.status() == CallStatus::Queued
-        {
-            entry.record.set_status(CallStatus::Running);
-            entry.record.executor_id = executor_id.to_string();
-            self.publish(&entry.record);
+    /// Marks a queued call as running on `executor_id`. False when it is no longer queued
+    /// (cancelled meanwhile), so it must not be sent.
+    pub(crate) fn set_running(&self, id: u64, executor_id: &str) -> bool {
+        let mut calls = self.calls();
+        let Some(entry) = calls.by_id.get_mut(&id) else {
+            return false;
+        };
+        if entry.record.status() != CallStatus::Queued {
+            return false;
         }
+        entry.record.set_status(CallStatus::Running);
+        entry.record.executor_id = executor_id.to_string();
+        self.publish(&entry.record);
+        true
+    }
+
+    /// Ends call `id` as cancelled if it is still queued (no executor has it); false if not.
+    pub(crate) fn cancel_queued(&self, id: u64) -> bool {
+        let mut calls = self.calls();
+        let Some(entry) = calls.by_id.get(&id) else {
+            return false;
+        };
+        if entry.record.status() != CallStatus::Queued {
+            return false;
+        }
+        let (user, function) = (&entry.record.user, &entry.record.function);
+        let cancelled = CallResult {
+            id,
+            status: CallStatus::Failed as i32,
+            failure: FailureKind::Cancelled as i32,
+            error: format!("{user}/{function} was cancelled before it started"),
+            ..CallResult::default()
+        };
+        self.end_in(&mut calls, &cancelled, false);
+        true
     }
 
     /// Puts a call back in the queue (its executor vanished or was full). False when the
@@ -492,11 +518,14 @@ impl CallTable {
     /// [`CallTable::finish`]; with `presumed`, the result is a guess that a later report
     /// replaces (marked under the same lock, so no report slips in between).
     fn end(&self, result: &CallResult, presumed: bool) -> Option<String> {
-        let mut calls = self.calls();
+        self.end_in(&mut self.calls(), result, presumed)
+    }
+
+    fn end_in(&self, calls: &mut Calls, result: &CallResult, presumed: bool) -> Option<String> {
         let Some(entry) = calls.by_id.get_mut(&result.id) else {
             // A call from a lease may be reported before it is recorded: kept for then.
             if !presumed {
-                Self::close_leases(&mut calls);
+                Self::close_leases(calls);
                 calls.leased.hold_early(result);
             }
             return None;
@@ -544,7 +573,7 @@ impl CallTable {
             calls.finished(result.id, size, awaited);
             calls.ended(&user);
         }
-        self.evict(&mut calls);
+        self.evict(calls);
         Some(executor)
     }
 
@@ -622,6 +651,51 @@ impl CallTable {
         let mut calls = self.calls();
         self.evict(&mut calls);
         calls.by_id.get(&id).map(|entry| entry.record.clone())
+    }
+
+    /// The calls kept that `req` asks for, newest first, without their outputs and logs.
+    pub(crate) fn list(&self, req: &ListCallsRequest) -> Vec<CallRecord> {
+        let limit = match req.limit {
+            0 => 100,
+            n => n.min(1000) as usize,
+        };
+        let wanted = |record: &CallRecord| {
+            (req.user.is_empty() || record.user == req.user)
+                && (req.function.is_empty() || record.function == req.function)
+                && (req.status == 0 || record.status == req.status)
+                && (req.parent_id == 0 || record.parent_id == req.parent_id)
+                && (req.before_id == 0 || record.id < req.before_id)
+        };
+        let mut calls = self.calls();
+        self.evict(&mut calls);
+        // Ids first, so only the page's records are copied.
+        let mut ids: Vec<u64> = calls
+            .by_id
+            .values()
+            .filter(|entry| wanted(&entry.record))
+            .map(|entry| entry.record.id)
+            .collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.truncate(limit);
+        ids.iter()
+            .filter_map(|id| calls.by_id.get(id))
+            .map(|entry| CallRecord {
+                output: Default::default(),
+                stdout: Default::default(),
+                logs: Default::default(),
+                ..entry.record.clone()
+            })
+            .collect()
+    }
+
+    /// The calls `id` chained that have not ended.
+    pub(crate) fn unfinished_children(&self, id: u64) -> Vec<u64> {
+        self.calls()
+            .by_id
+            .values()
+            .filter(|entry| entry.record.parent_id == id && !is_finished(&entry.record))
+            .map(|entry| entry.record.id)
+            .collect()
     }
 
     /// The record once the call has ended, or as it is after `timeout`; `None` if unknown

@@ -126,6 +126,13 @@ impl Members {
         }
     }
 
+    /// Where executor `executor_id` is reached, if it is a member.
+    pub(crate) fn endpoint(&self, executor_id: &str) -> Option<ExecutorEndpoint> {
+        let members = self.write();
+        let member = members.iter().find(|m| m.endpoint.id == executor_id)?;
+        Some(member.endpoint.clone())
+    }
+
     /// A call was placed on `executor_id` without choosing (from a lease).
     pub(crate) fn call_placed(&self, executor_id: &str) {
         let mut members = self.write();

@@ -10,10 +10,10 @@ use fwasm_proto::api::{SchedulerApi, StateApi};
 use fwasm_proto::directory::ExecutorDirectory;
 use fwasm_proto::outcome::{not_run, unix_micros};
 use fwasm_proto::pb::{
-    Call, CallRecord, CallRef, CallResult, CallStatus, CallsFinishedRequest, ExecutorHeartbeat,
-    FailureKind, FunctionInfo, FunctionRef, FunctionSettings, HeartbeatReply, LeaseRequest,
-    PlaceRequest, Placement, PlacementLease, QuotaRef, RecordCallsRequest, SaveCallRequest,
-    SubmitRequest, UserQuota, WaitCallRequest,
+    Call, CallList, CallRecord, CallRef, CallResult, CallStatus, CallsFinishedRequest,
+    ExecutorHeartbeat, FailureKind, FunctionInfo, FunctionRef, FunctionSettings, HeartbeatReply,
+    LeaseRequest, ListCallsRequest, PlaceRequest, Placement, PlacementLease, QuotaRef,
+    RecordCallsRequest, SaveCallRequest, SubmitRequest, UserQuota, WaitCallRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use tracing::Instrument;
@@ -208,6 +208,7 @@ impl Scheduler {
             parent_id: call.parent_id,
             executor_id: placement.executor_id.clone(),
             submitted_unix_micros: unix_micros(),
+            trace_id: fwasm_proto::trace::current_trace_id(),
             ..CallRecord::default()
         };
         let dispatched = status == CallStatus::Queued;
@@ -255,6 +256,68 @@ impl Scheduler {
                 self.members.suspect(&executor);
             }
         }
+    }
+
+    /// Cancels one call that has not ended: at once if it is queued, else by its executor
+    /// (looked for until `deadline` if it is not there yet).
+    async fn cancel_one(&self, call: &CallRef, deadline: Instant) -> Result<(), ApiError> {
+        let asked = CallRef {
+            at_once: true,
+            ..call.clone()
+        };
+        loop {
+            let record = self.get_call(asked.clone()).await?;
+            match record.status() {
+                CallStatus::Success | CallStatus::Failed => {
+                    return Err(ApiError::new(
+                        ErrorCode::FailedPrecondition,
+                        format!(
+                            "call {} has already ended ({}); there is nothing to cancel",
+                            record.id,
+                            outcome_word(&record)
+                        ),
+                    ));
+                }
+                CallStatus::Queued if self.calls.cancel_queued(record.id) => return Ok(()),
+                // Sent to an executor just now: look again.
+                CallStatus::Queued => {}
+                _ => match self.cancel_on_executor(&record).await {
+                    // Not there yet (on its way, or back in the queue), or just ended: look
+                    // again.
+                    Err(err) if err.code == ErrorCode::NotFound && Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err(err) if err.code == ErrorCode::NotFound => {
+                        return Err(ApiError::unavailable(format!(
+                            "call {} could not be cancelled: {}; try again",
+                            record.id, err.message
+                        )));
+                    }
+                    done => return done,
+                },
+            }
+        }
+    }
+
+    /// Asks the executor running `record`'s call to cancel it.
+    async fn cancel_on_executor(&self, record: &CallRecord) -> Result<(), ApiError> {
+        let Some(executor) = self.members.endpoint(&record.executor_id) else {
+            return Err(ApiError::unavailable(format!(
+                "call {} runs on executor {:?}, which is no longer a member; it ends as lost",
+                record.id, record.executor_id
+            )));
+        };
+        let placement = Placement {
+            call_id: record.id,
+            executor_id: executor.id,
+            executor_addr: executor.addr,
+            ..Placement::default()
+        };
+        let cancel = CallRef {
+            id: record.id,
+            ..CallRef::default()
+        };
+        self.directory.executor(&placement)?.cancel(cancel).await
     }
 
     fn unknown_call(&self, id: u64) -> ApiError {
@@ -377,8 +440,15 @@ impl Dispatch {
         loop {
             let outcome = match self.members.choose(&call.module_hash, &busy) {
                 Ok(executor) => {
-                    self.calls.set_running(call.id, &executor.id);
                     waiting.decrement(1.0);
+                    if !self.calls.set_running(call.id, &executor.id) {
+                        // Cancelled while it waited: it has ended, and goes nowhere.
+                        self.members.call_ended(&executor.id);
+                        return Err(ApiError::new(
+                            ErrorCode::FailedPrecondition,
+                            "the call was cancelled before it reached an executor",
+                        ));
+                    }
                     let placement = Placement {
                         call_id: call.id,
                         executor_id: executor.id.clone(),
@@ -450,6 +520,19 @@ impl Dispatch {
             }
             return Err(err);
         }
+    }
+}
+
+/// How long a cancel looks for a call that is on its way to its executor, and then waits for
+/// its end to be reported.
+const CANCEL_PATIENCE: Duration = Duration::from_secs(2);
+
+/// How a finished call ended, in a word.
+fn outcome_word(record: &CallRecord) -> &'static str {
+    match record.status() {
+        CallStatus::Success => "succeeded",
+        _ if record.failure() == FailureKind::Cancelled => "cancelled",
+        _ => "failed",
     }
 }
 
@@ -686,6 +769,41 @@ impl SchedulerApi for Scheduler {
         record
             .filter(|record| user.is_none_or(|user| record.user == user))
             .ok_or_else(|| self.unknown_call(req.id))
+    }
+
+    #[tracing::instrument(name = "scheduler.cancel_call", skip_all, fields(call_id = req.id))]
+    async fn cancel_call(&self, req: CallRef) -> Result<CallRecord, ApiError> {
+        let deadline = Instant::now() + CANCEL_PATIENCE;
+        self.cancel_one(&req, deadline).await?;
+        // And what it chained (and that chained): work no one wants any more.
+        let mut chained = self.calls.unfinished_children(req.id);
+        while let Some(child) = chained.pop() {
+            chained.extend(self.calls.unfinished_children(child));
+            let child = CallRef {
+                id: child,
+                ..CallRef::default()
+            };
+            if let Err(err) = self.cancel_one(&child, deadline).await {
+                tracing::debug!(call_id = child.id, error = %err, "a chained call was not cancelled");
+            }
+        }
+        let user = (!req.user.is_empty()).then_some(req.user.as_str());
+        // Its executor reports its end as for any call.
+        let left = deadline.saturating_duration_since(Instant::now()) + CANCEL_PATIENCE;
+        self.calls
+            .wait(req.id, user, Some(left))
+            .await
+            .ok_or_else(|| self.unknown_call(req.id))
+    }
+
+    #[tracing::instrument(name = "scheduler.list_calls", skip_all, fields(user = %req.user))]
+    async fn list_calls(&self, req: ListCallsRequest) -> Result<CallList, ApiError> {
+        if !req.user.is_empty() {
+            names::check_name("user", &req.user)?;
+        }
+        Ok(CallList {
+            calls: self.calls.list(&req),
+        })
     }
 
     async fn wait_call(&self, req: WaitCallRequest) -> Result<CallRecord, ApiError> {
@@ -1080,6 +1198,125 @@ mod tests {
             ..CallResult::default()
         };
         s.call_finished(result).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_queued_call_cancelled_ends_at_once_and_never_reaches_an_executor() {
+        let executors = Arc::new(Dying {
+            drops: 0,
+            tried: Mutex::default(),
+        });
+        let scheduler = with_dying_executors(0, executors.clone()).await;
+        let beat = |live_calls| ExecutorHeartbeat {
+            executor_id: "e0".into(),
+            addr: "127.0.0.1:9".into(),
+            capacity: 1,
+            live_calls,
+            ..ExecutorHeartbeat::default()
+        };
+        // The one executor is full: the call waits in the queue.
+        scheduler.heartbeat(beat(1)).await.unwrap();
+        let submit = SubmitRequest {
+            call: Some(Call {
+                user: "u".into(),
+                function: "f".into(),
+                ..Call::default()
+            }),
+            ..SubmitRequest::default()
+        };
+        let queued = scheduler.submit(submit).await.unwrap().call_id;
+        let at = |id| CallRef {
+            id,
+            ..CallRef::default()
+        };
+        let cancelled = scheduler.cancel_call(at(queued)).await.unwrap();
+        assert_eq!(
+            (
+                cancelled.status(),
+                cancelled.failure(),
+                cancelled.error.as_str()
+            ),
+            (
+                CallStatus::Failed,
+                FailureKind::Cancelled,
+                "u/f was cancelled before it started"
+            )
+        );
+        // Room comes: the next call runs there; the cancelled one never does.
+        scheduler.heartbeat(beat(0)).await.unwrap();
+        assert_eq!(
+            submit_and_wait(&scheduler).await.status(),
+            CallStatus::Success
+        );
+        assert_eq!(executors.tried.lock().unwrap().len(), 1);
+        let again = scheduler.cancel_call(at(queued)).await.unwrap_err();
+        assert_eq!(
+            (again.code, again.message),
+            (
+                ErrorCode::FailedPrecondition,
+                format!("call {queued} has already ended (cancelled); there is nothing to cancel")
+            )
+        );
+        let unknown = scheduler.cancel_call(at(queued + 100)).await.unwrap_err();
+        assert_eq!(unknown.code, ErrorCode::NotFound);
+    }
+
+    #[tokio::test]
+    async fn calls_are_listed_newest_first_by_user_status_and_page_without_their_outputs() {
+        let (s, _) = scheduler(1);
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(s.place(place("f")).await.unwrap().call_id);
+        }
+        let done = CallResult {
+            id: ids[1],
+            status: CallStatus::Success as i32,
+            output: b"out".to_vec().into(),
+            logs: b"log".to_vec().into(),
+            ..CallResult::default()
+        };
+        s.call_finished(done).await.unwrap();
+        let list = |req: ListCallsRequest| {
+            let s = &s;
+            async move {
+                let listed = s.list_calls(req).await.unwrap().calls;
+                listed.iter().map(|r| r.id).collect::<Vec<_>>()
+            }
+        };
+        let of = |user: &str| ListCallsRequest {
+            user: user.into(),
+            ..ListCallsRequest::default()
+        };
+        assert_eq!(list(of("u")).await, [ids[2], ids[1], ids[0]]);
+        assert_eq!(list(of("")).await, [ids[2], ids[1], ids[0]]);
+        assert_eq!(list(of("v")).await, Vec::<u64>::new());
+        let running = ListCallsRequest {
+            status: CallStatus::Running as i32,
+            ..of("u")
+        };
+        assert_eq!(list(running).await, [ids[2], ids[0]]);
+        let first = ListCallsRequest {
+            limit: 1,
+            ..of("u")
+        };
+        assert_eq!(list(first).await, [ids[2]]);
+        let next = ListCallsRequest {
+            before_id: ids[2],
+            ..of("u")
+        };
+        assert_eq!(list(next).await, [ids[1], ids[0]]);
+        let other = ListCallsRequest {
+            function: "g".into(),
+            ..of("u")
+        };
+        assert_eq!(list(other).await, Vec::<u64>::new());
+        let listed = s.list_calls(of("u")).await.unwrap().calls;
+        assert!(listed[1].output.is_empty() && listed[1].logs.is_empty());
+        let kept = s.get_call(CallRef {
+            id: ids[1],
+            ..CallRef::default()
+        });
+        assert_eq!(&kept.await.unwrap().output[..], b"out");
     }
 
     fn place(f: &str) -> PlaceRequest {

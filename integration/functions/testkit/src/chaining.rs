@@ -159,3 +159,9 @@ fn sum_of_calls(function: &str, inputs: impl Iterator<Item = String>) -> Result<
     }
     Ok(sum.to_string().into_bytes())
 }
+
+/// Chains `spin` (which never ends by itself) and awaits it.
+pub fn await_spin() -> Response {
+    let run = || -> Result<Vec<u8>, Error> { await_call(chain("spin", b"")?) };
+    respond(run())
+}

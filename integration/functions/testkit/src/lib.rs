@@ -28,6 +28,7 @@ fn handle(req: Request) -> Response {
         "chain_other" => chaining::chain_other(&req),
         "child_id" => chaining::child_id(&req),
         "await_id" => chaining::await_id(&req),
+        "await_spin" => chaining::await_spin(),
         "nest" => chaining::nest(&req),
         "counter" => state::counter(),
         "state_offset" => state::state_offset(),

@@ -118,6 +118,7 @@ fn answered_here<T: 'static>(
     static TOKENS: AtomicU64 = AtomicU64::new(1);
     let token = TOKENS.fetch_add(1, Ordering::Relaxed);
     let deadline = Instant::now() + parked.task().time_left();
+    let cancel = parked.task().cancel().token().clone();
     let timer: Arc<OnceLock<AbortHandle>> = Arc::default();
     // Set once answered: an answer that comes before the timer is set stops it just after.
     let delivered = Arc::new(AtomicBool::new(false));
@@ -143,9 +144,13 @@ fn answered_here<T: 'static>(
     };
     let answered = wait(token, hand_over);
     let Some((parked, answer)) = waiting else {
-        // Waiting: it expires at the call's deadline unless answered first.
+        // Waiting: it expires at the call's deadline (or once cancelled: the call then ends
+        // as cancelled) unless answered first.
         let expiry = runtime.spawn(async move {
-            tokio::time::sleep_until(deadline.into()).await;
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+                _ = cancel.cancelled() => {}
+            }
             if let Some(deliver) = expire(token) {
                 deliver(Delivery::TimedOut);
             }
