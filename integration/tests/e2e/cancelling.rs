@@ -106,8 +106,14 @@ async fn a_running_call_is_cancelled_over_grpc_and_http() {
         let nonsense = p.http.post(format!("{}/cancel/soon", p.invoke));
         assert_eq!(nonsense.send().await.unwrap().status(), 400, "{mode}");
 
-        // The executor that ran them serves on.
+        // The executor that ran them serves on, and counts them apart from failures.
         assert_eq!(p.call("alice/upper", "still here").await.1, "STILL HERE");
+        let (_, metrics) = p.get(format!("{}/metrics", p.invoke)).await;
+        let metrics = String::from_utf8_lossy(&metrics);
+        assert!(
+            metrics.contains("fwasm_calls_total{outcome=\"cancelled\"}"),
+            "{mode}: {metrics}"
+        );
         p.stop().await;
     }
 }

@@ -1622,6 +1622,7 @@ fn record_call(outcome: &CallResult) {
     let meters = fwasm_proto::metrics::meters();
     match outcome.status() {
         CallStatus::Success => meters.calls_succeeded.increment(1),
+        _ if outcome.failure() == FailureKind::Cancelled => meters.calls_cancelled.increment(1),
         _ => meters.calls_failed.increment(1),
     }
     meters.call_seconds.record(outcome.exec_micros as f64 / 1e6);
