@@ -9,12 +9,12 @@ use crate::pb::{
     ExecutorHeartbeat, FileData, FileList, FileRef, FunctionCode, FunctionInfo, FunctionList,
     FunctionRef, HeartbeatReply, KeyList, LeaseRequest, ListCallsRequest, ListFilesRequest,
     ListFunctionsRequest, ListKeysRequest, ListQuotasRequest, ListSubscriptionsRequest,
-    ListTokensRequest, LoadedCall, LockReply, LockRequest, ModuleRef, PlaceRequest, Placement,
-    PlacementLease, PutFileRequest, PutFunctionRequest, PutSnapshotRequest, QuotaList, QuotaRef,
-    RecordCallsRequest, SaveCallRequest, SetStateRequest, SnapshotRef, StateKey, StateValue,
-    StorageUsage, StoredSnapshot, SubmitRequest, Subscription, SubscriptionList, TokenList,
-    TokenRecord, TokenRef, UnlockRequest, UserQuota, WaitCallRequest, WriteStateReply,
-    WriteStateRequest,
+    ListTokensRequest, ListUsersRequest, LoadedCall, LockReply, LockRequest, ModuleRef,
+    PlaceRequest, Placement, PlacementLease, PutFileRequest, PutFunctionRequest,
+    PutSnapshotRequest, QuotaList, QuotaRef, RecordCallsRequest, SaveCallRequest, SetStateRequest,
+    SnapshotRef, StateKey, StateValue, StorageUsage, StoredSnapshot, SubmitRequest, Subscription,
+    SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, UserList, UserQuota,
+    WaitCallRequest, WriteStateReply, WriteStateRequest,
 };
 
 /// The global store: function binaries and the global state tier.
@@ -23,6 +23,14 @@ pub trait StateApi: Send + Sync + 'static {
     async fn put_function(&self, req: PutFunctionRequest) -> Result<FunctionInfo, ApiError>;
     async fn get_function_info(&self, req: FunctionRef) -> Result<FunctionInfo, ApiError>;
     async fn list_functions(&self, req: ListFunctionsRequest) -> Result<FunctionList, ApiError>;
+    /// The users that have functions, in order.
+    async fn list_users(&self, req: ListUsersRequest) -> Result<UserList, ApiError> {
+        let _ = req;
+        Err(ApiError::new(
+            crate::ErrorCode::FailedPrecondition,
+            "this store keeps no functions to list users by",
+        ))
+    }
     /// NOT_FOUND if the user has no such function.
     async fn delete_function(&self, req: FunctionRef) -> Result<(), ApiError>;
     async fn get_function(&self, req: FunctionRef) -> Result<FunctionCode, ApiError>;

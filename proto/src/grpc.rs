@@ -189,6 +189,12 @@ impl pb::state_server::State for StateServer {
     ) -> Result<Response<pb::FunctionList>, Status> {
         serve_with!(self.0, list_functions, r)
     }
+    async fn list_users(
+        &self,
+        r: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::UserList>, Status> {
+        serve_with!(self.0, list_users, r)
+    }
     async fn list_keys(
         &self,
         r: Request<pb::ListKeysRequest>,
@@ -396,6 +402,9 @@ impl StateApi for StateClient<Channel> {
         req: pb::ListFunctionsRequest,
     ) -> Result<pb::FunctionList, ApiError> {
         call_with!(StateClient, self, list_functions, req)
+    }
+    async fn list_users(&self, req: pb::ListUsersRequest) -> Result<pb::UserList, ApiError> {
+        call_with!(StateClient, self, list_users, req)
     }
     async fn list_keys(&self, req: pb::ListKeysRequest) -> Result<pb::KeyList, ApiError> {
         call_with!(StateClient, self, list_keys, req)

@@ -244,6 +244,8 @@ async fn fwasm_cancel_ends_a_running_call_and_says_so() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("cancel failed: call {id} has already ended (cancelled); there is nothing to cancel")
+        format!(
+            "cancel failed: call {id} has already ended (cancelled); there is nothing to cancel"
+        )
     );
 }

@@ -3,6 +3,7 @@
 mod async_api;
 mod bad_input;
 mod c_guests;
+mod calls_api;
 mod cancelling;
 mod chaining;
 mod cli_client;

@@ -9,9 +9,10 @@ use fwasm_proto::layotto;
 use fwasm_proto::layotto::runtime_client::RuntimeClient;
 use fwasm_proto::pb::functions_client::FunctionsClient;
 use fwasm_proto::pb::{
-    CallRef, CallStatus, CreateTokenRequest, FunctionRef, InvokeRequest, ListFunctionsRequest,
-    ListKeysRequest, ListSubscriptionsRequest, ListTokensRequest, QuotaRef, SetStateRequest,
-    StateKey, Subscription, TokenRef, UploadRequest, UserQuota, WaitCallRequest,
+    CallRef, CallStatus, CreateTokenRequest, FunctionRef, InvokeRequest, ListCallsRequest,
+    ListFunctionsRequest, ListKeysRequest, ListSubscriptionsRequest, ListTokensRequest,
+    ListUsersRequest, QuotaRef, SetStateRequest, StateKey, Subscription, TokenRef, UploadRequest,
+    UserQuota, WaitCallRequest,
 };
 use reqwest::Method;
 use tonic::Code;
@@ -49,6 +50,8 @@ const CALLS: [u16; 5] = [401, 401, 404, 200, 200];
 const ENDED_CALLS: [u16; 5] = [401, 401, 404, 409, 409];
 /// ... an admin-only one.
 const ADMINS: [u16; 5] = [401, 401, 403, 403, 200];
+/// ... one that holds nothing: anyone, token or not.
+const OPEN: [u16; 5] = [200, 200, 200, 200, 200];
 /// ... one that belongs to no user: any caller fwasm knows.
 const ANYONE: [u16; 5] = [401, 401, 200, 200, 200];
 
@@ -394,6 +397,54 @@ async fn faasms_http_api_checks_every_request() {
         async move { send(builder, &token).await }
     })
     .await;
+    // What the console reads and does, on the upload port; its page holds nothing and is open.
+    let console_doors: Vec<(&str, [u16; 5], Method, String)> = vec![
+        ("list users", ADMINS, Method::GET, format!("{upload}/users")),
+        (
+            "list a user's calls",
+            USERS,
+            Method::GET,
+            format!("{upload}/calls?user=alice"),
+        ),
+        (
+            "list every user's calls",
+            ADMINS,
+            Method::GET,
+            format!("{upload}/calls"),
+        ),
+        (
+            "a call as JSON",
+            CALLS,
+            Method::GET,
+            format!("{upload}/calls/{id}"),
+        ),
+        (
+            "invoke as JSON",
+            USERS,
+            Method::POST,
+            format!("{upload}/invoke/alice/echo"),
+        ),
+        (
+            "cancel on the upload port",
+            ENDED_CALLS,
+            Method::POST,
+            format!("{upload}/cancel/{id}"),
+        ),
+        ("the console page", OPEN, Method::GET, format!("{upload}/")),
+        (
+            "the console's script",
+            OPEN,
+            Method::GET,
+            format!("{upload}/console.js"),
+        ),
+    ];
+    for (what, expected, method, url) in console_doors {
+        matrix(&callers, what, expected, |token| {
+            let builder = http.request(method.clone(), &url);
+            async move { send(builder, &token).await }
+        })
+        .await;
+    }
     // Each deletes a function there is (the admin puts it back first).
     matrix(&callers, "delete a function", USERS, |token| {
         let put_back = http
@@ -700,6 +751,31 @@ async fn the_grpc_apis_check_every_method() {
         };
         code(f().delete_state(request(key, &token, false)).await)
     })
+    .await;
+    grpc_matrix(&callers, "ListUsers", ADMINS, |token| async move {
+        code(
+            f().list_users(request(ListUsersRequest {}, &token, false))
+                .await,
+        )
+    })
+    .await;
+    grpc_matrix(&callers, "ListCalls", USERS, |token| async move {
+        let calls = ListCallsRequest {
+            user: "alice".into(),
+            ..ListCallsRequest::default()
+        };
+        code(f().list_calls(request(calls, &token, false)).await)
+    })
+    .await;
+    grpc_matrix(
+        &callers,
+        "ListCalls of every user",
+        ADMINS,
+        |token| async move {
+            let calls = ListCallsRequest::default();
+            code(f().list_calls(request(calls, &token, false)).await)
+        },
+    )
     .await;
     grpc_matrix(&callers, "ListFunctions", USERS, |token| async move {
         let user = ListFunctionsRequest {

@@ -90,7 +90,10 @@ async fn one_invocation_is_one_trace_across_gateway_scheduler_and_executor() {
         .send()
         .await
         .unwrap();
+    let call = reply.headers()["x-fwasm-call-id"].to_str().unwrap().parse();
     assert_eq!(reply.text().await.unwrap(), "JOINED");
+    // Its record names the trace, for the console and for scripts to look it up by.
+    assert_eq!(p.record(call.unwrap()).await.trace_id, over_http);
     let mut request = tonic::Request::new(fwasm_proto::pb::InvokeRequest {
         user: "tom".into(),
         function: "upper".into(),

@@ -47,7 +47,10 @@ fn every_command_has_help_naming_its_flags() {
         assert!(top.contains(command), "{top}");
     }
     let cancel = help(&["cancel"]);
-    assert!(cancel.contains("<ID>") && cancel.contains("--addr"), "{cancel}");
+    assert!(
+        cancel.contains("<ID>") && cancel.contains("--addr"),
+        "{cancel}"
+    );
     assert!(help(&["new"]).contains("--lang <LANG>"));
     let bench = help(&["bench"]);
     for flag in ["-c, --connections", "-d, --duration", "--input"] {

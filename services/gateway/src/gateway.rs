@@ -11,11 +11,11 @@ use fwasm_proto::outcome::not_run;
 use fwasm_proto::pb::{
     Call, CallList, CallRecord, CallRef, CallResult, CreatedToken, FileList, FileRef, FunctionList,
     FunctionRef, FunctionSettings, Header, KeyList, ListCallsRequest, ListFilesRequest,
-    ListFunctionsRequest, ListKeysRequest, ListSubscriptionsRequest, ListTokensRequest, LockMode,
-    LockRequest, PlaceRequest, Placement, PutFileRequest, PutFunctionRequest, QuotaRef,
-    SetStateRequest, StateKey, StateValue, StateWrite, StorageUsage, SubmitRequest, Subscription,
-    TokenRecord, TokenRef, UnlockRequest, UploadReply, UserQuota, WaitCallRequest,
-    WriteStateRequest,
+    ListFunctionsRequest, ListKeysRequest, ListSubscriptionsRequest, ListTokensRequest,
+    ListUsersRequest, LockMode, LockRequest, PlaceRequest, Placement, PutFileRequest,
+    PutFunctionRequest, QuotaRef, SetStateRequest, StateKey, StateValue, StateWrite, StorageUsage,
+    SubmitRequest, Subscription, TokenRecord, TokenRef, UnlockRequest, UploadReply, UserList,
+    UserQuota, WaitCallRequest, WriteStateRequest,
 };
 use fwasm_proto::pubsub::{self, Event};
 use fwasm_proto::{ApiError, ErrorCode, names, python};
@@ -488,6 +488,18 @@ impl Gateway {
                 ..CallRef::default()
             })
             .await
+    }
+
+    /// Every user that has functions or tokens, in order (admin tokens only).
+    #[tracing::instrument(name = "gateway.list_users", skip_all)]
+    pub async fn list_users(&self) -> Result<UserList, ApiError> {
+        check_admin("the list of users")?;
+        let mut users = self.state.list_users(ListUsersRequest {}).await?.users;
+        let tokens = self.state.list_tokens(ListTokensRequest {}).await?.tokens;
+        users.extend(tokens.into_iter().map(|t| t.user).filter(|u| !u.is_empty()));
+        users.sort();
+        users.dedup();
+        Ok(UserList { users })
     }
 
     /// Calls the scheduler keeps, newest first: a user's (its own token's, or an admin's),

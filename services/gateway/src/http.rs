@@ -140,7 +140,8 @@ async fn metrics() -> Response {
 }
 
 /// Port 8002: `PUT`/`GET`/`DELETE /f/<user>/<function>` and `GET /f/<user>` (functions),
-/// `PUT/GET /s/<user>/<key>`, `PUT`/`GET /file`, subscriptions (`/sub/...`), `GET /ping`.
+/// `PUT/GET /s/<user>/<key>`, `PUT`/`GET /file`, subscriptions (`/sub/...`), users and calls
+/// (`/users`, `/calls`, `/invoke/...`, `/cancel/<id>`), the console (`GET /`), `GET /ping`.
 pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.config().max_module_bytes;
     Router::new()
@@ -164,11 +165,18 @@ pub(crate) fn upload_router(gateway: Arc<Gateway>) -> Router {
         )
         .route("/file", get(get_file).put(put_file).delete(delete_file))
         .route("/files", get(list_files))
+        .route("/users", get(crate::calls_http::users))
+        .route("/calls", get(crate::calls_http::list))
+        .route("/calls/{id}", get(crate::calls_http::one))
+        .route("/invoke/{user}/{function}", post(crate::calls_http::invoke))
+        .route("/cancel/{id}", post(cancel_call))
         .route("/ping", get(ping))
         .merge(crate::subscriptions_http::router())
         .fallback(no_such_endpoint)
         .layer(DefaultBodyLimit::max(limit))
         .layer(from_fn_with_state(gateway.clone(), authenticate))
+        // The page itself holds nothing: what it shows comes through the checked APIs.
+        .merge(crate::console::router())
         .with_state(gateway)
 }
 
@@ -177,7 +185,7 @@ async fn ping() -> &'static str {
 }
 
 /// The answer to a path whose call id is not one.
-fn not_a_call_id(id: &str) -> Response {
+pub(crate) fn not_a_call_id(id: &str) -> Response {
     text(
         StatusCode::BAD_REQUEST,
         format!("{id:?} is not a call id (a number, as `fwasm invoke --async` prints)"),

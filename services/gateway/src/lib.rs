@@ -6,6 +6,8 @@
 
 pub mod auth;
 mod authenticated;
+mod calls_http;
+mod console;
 mod dapr_http;
 mod faasm_json;
 mod faasm_output;

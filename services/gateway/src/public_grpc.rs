@@ -10,9 +10,9 @@ use fwasm_proto::pb::{
     CallList, CallRecord, CallRef, CallResult, CreateTokenRequest, CreatedToken, FileList, FileRef,
     FunctionList, FunctionRef, InvokeAsyncReply, InvokeRequest, KeyList, ListCallsRequest,
     ListFilesRequest, ListFunctionsRequest, ListKeysRequest, ListSubscriptionsRequest,
-    ListTokensRequest, QuotaRef, SetStateRequest, StateKey, StateReply, StateValue, StorageUsage,
-    Subscription, SubscriptionList, TokenList, TokenRef, UploadReply, UploadRequest, UserQuota,
-    WaitCallRequest,
+    ListTokensRequest, ListUsersRequest, QuotaRef, SetStateRequest, StateKey, StateReply,
+    StateValue, StorageUsage, Subscription, SubscriptionList, TokenList, TokenRef, UploadReply,
+    UploadRequest, UserList, UserQuota, WaitCallRequest,
 };
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -68,6 +68,10 @@ impl Functions for PublicApi {
         Ok(Response::new(
             self.0.get_call(request.into_inner().id).await?,
         ))
+    }
+
+    async fn list_users(&self, _: Request<ListUsersRequest>) -> Result<Response<UserList>, Status> {
+        Ok(Response::new(self.0.list_users().await?))
     }
 
     async fn list_calls(

@@ -653,39 +653,48 @@ impl CallTable {
         calls.by_id.get(&id).map(|entry| entry.record.clone())
     }
 
-    /// The calls kept that `req` asks for, newest first, without their outputs and logs.
-    pub(crate) fn list(&self, req: &ListCallsRequest) -> Vec<CallRecord> {
+    /// The calls kept that `req` asks for, newest first (by when they were submitted: ids
+    /// from leases are not in that order), without their outputs and logs. `None` if the
+    /// call the page starts after is no longer kept.
+    pub(crate) fn list(&self, req: &ListCallsRequest) -> Option<Vec<CallRecord>> {
         let limit = match req.limit {
             0 => 100,
             n => n.min(1000) as usize,
+        };
+        let order = |record: &CallRecord| (record.submitted_unix_micros, record.id);
+        let mut calls = self.calls();
+        self.evict(&mut calls);
+        let after = match req.before_id {
+            0 => None,
+            id => Some(order(&calls.by_id.get(&id)?.record)),
         };
         let wanted = |record: &CallRecord| {
             (req.user.is_empty() || record.user == req.user)
                 && (req.function.is_empty() || record.function == req.function)
                 && (req.status == 0 || record.status == req.status)
                 && (req.parent_id == 0 || record.parent_id == req.parent_id)
-                && (req.before_id == 0 || record.id < req.before_id)
+                && after.is_none_or(|after| order(record) < after)
         };
-        let mut calls = self.calls();
-        self.evict(&mut calls);
-        // Ids first, so only the page's records are copied.
-        let mut ids: Vec<u64> = calls
+        // Keys first, so only the page's records are copied.
+        let mut found: Vec<(u64, u64)> = calls
             .by_id
             .values()
             .filter(|entry| wanted(&entry.record))
-            .map(|entry| entry.record.id)
+            .map(|entry| order(&entry.record))
             .collect();
-        ids.sort_unstable_by(|a, b| b.cmp(a));
-        ids.truncate(limit);
-        ids.iter()
-            .filter_map(|id| calls.by_id.get(id))
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        found.truncate(limit);
+        let page = found
+            .iter()
+            .filter_map(|(_, id)| calls.by_id.get(id))
             .map(|entry| CallRecord {
                 output: Default::default(),
                 stdout: Default::default(),
                 logs: Default::default(),
                 ..entry.record.clone()
             })
-            .collect()
+            .collect();
+        Some(page)
     }
 
     /// The calls `id` chained that have not ended.

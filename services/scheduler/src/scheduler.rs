@@ -801,9 +801,13 @@ impl SchedulerApi for Scheduler {
         if !req.user.is_empty() {
             names::check_name("user", &req.user)?;
         }
-        Ok(CallList {
-            calls: self.calls.list(&req),
-        })
+        match self.calls.list(&req) {
+            Some(calls) => Ok(CallList { calls }),
+            None => Err(ApiError::not_found(format!(
+                "call {} is no longer kept, so no page starts after it; list from the newest",
+                req.before_id
+            ))),
+        }
     }
 
     async fn wait_call(&self, req: WaitCallRequest) -> Result<CallRecord, ApiError> {
@@ -1305,6 +1309,14 @@ mod tests {
             ..of("u")
         };
         assert_eq!(list(next).await, [ids[1], ids[0]]);
+        let gone = ListCallsRequest {
+            before_id: ids[2] + 1000,
+            ..of("u")
+        };
+        assert_eq!(
+            s.list_calls(gone).await.unwrap_err().code,
+            ErrorCode::NotFound
+        );
         let other = ListCallsRequest {
             function: "g".into(),
             ..of("u")

@@ -179,6 +179,9 @@ pub trait Backend: Send + Sync + 'static {
 
     async fn module(&self, module_hash: &str) -> Result<Option<Bytes>, BackendError>;
 
+    /// The users that have functions, in order.
+    async fn function_users(&self) -> Result<Vec<String>, BackendError>;
+
     /// `user`'s functions, by name.
     async fn list_functions(
         &self,

@@ -705,6 +705,29 @@ impl Backend for EmbeddedBackend {
         .await
     }
 
+    async fn function_users(&self) -> Result<Vec<String>, BackendError> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(FUNCTIONS).map_err(storage)?;
+            let mut users: Vec<String> = Vec::new();
+            // Keys are `user/function` in order: one look per user, each jumping past the
+            // user's functions ("user0" follows every "user/...").
+            let mut from = String::new();
+            loop {
+                let next = table.range(from.as_str()..).map_err(storage)?.next();
+                let Some(entry) = next else { break };
+                let (key, _) = entry.map_err(storage)?;
+                let Some((user, _)) = key.value().split_once('/') else {
+                    break;
+                };
+                from = format!("{user}0");
+                users.push(user.to_string());
+            }
+            Ok(users)
+        })
+        .await
+    }
+
     async fn list_functions(
         &self,
         user: &str,

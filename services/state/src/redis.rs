@@ -841,6 +841,21 @@ impl Backend for RedisBackend {
         }
     }
 
+    async fn function_users(&self) -> Result<Vec<String>, BackendError> {
+        let mut users: Vec<String> = self
+            .keys_matching("fwasm:fn:*")
+            .await?
+            .into_iter()
+            .filter_map(|key| {
+                let name = key.strip_prefix("fwasm:fn:")?;
+                Some(name.split_once('/')?.0.to_string())
+            })
+            .collect();
+        users.sort();
+        users.dedup();
+        Ok(users)
+    }
+
     async fn list_functions(
         &self,
         user: &str,

@@ -9,11 +9,11 @@ use fwasm_proto::pb::{
     AppendedState, CallRecord, CallRef, FileData, FileEntry, FileList, FileRef, FunctionCode,
     FunctionInfo, FunctionList, FunctionRef, FunctionSettings, KeyList, ListFilesRequest,
     ListFunctionsRequest, ListKeysRequest, ListQuotasRequest, ListSubscriptionsRequest,
-    ListTokensRequest, LoadedCall, LockMode, LockReply, LockRequest, ModuleRef, PutFileRequest,
-    PutFunctionRequest, PutSnapshotRequest, QuotaList, QuotaRef, SaveCallRequest, SetStateRequest,
-    SnapshotRef, StateKey, StateValue, StorageUsage, StoredSnapshot, Subscription,
-    SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, UserQuota, WriteStateReply,
-    WriteStateRequest,
+    ListTokensRequest, ListUsersRequest, LoadedCall, LockMode, LockReply, LockRequest, ModuleRef,
+    PutFileRequest, PutFunctionRequest, PutSnapshotRequest, QuotaList, QuotaRef, SaveCallRequest,
+    SetStateRequest, SnapshotRef, StateKey, StateValue, StorageUsage, StoredSnapshot, Subscription,
+    SubscriptionList, TokenList, TokenRecord, TokenRef, UnlockRequest, UserList, UserQuota,
+    WriteStateReply, WriteStateRequest,
 };
 use fwasm_proto::{ApiError, ErrorCode, names};
 use sha2::{Digest, Sha256};
@@ -187,6 +187,12 @@ impl StateApi for StateService {
             Some(record) => Ok(info(req.user, req.function, record)),
             None => Err(unknown_function(&req.user, &req.function)),
         }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_users(&self, _: ListUsersRequest) -> Result<UserList, ApiError> {
+        let users = self.backend.function_users().await?;
+        Ok(UserList { users })
     }
 
     #[tracing::instrument(skip_all, fields(user = %req.user))]

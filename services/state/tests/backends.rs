@@ -132,7 +132,8 @@ async fn keys_are_listed_per_user_by_prefix_a_page_at_a_time(store: Arc<dyn Back
 
 /// A user's functions are listed by name, with what their upload found; a deleted one is
 /// gone from the listing and its lookups, and what it stored leaves the user's usage. Another
-/// user's functions, and names that share a prefix, are untouched.
+/// user's functions, and names that share a prefix, are untouched. The users with functions
+/// are listed once each.
 async fn functions_are_listed_per_user_and_deleted_giving_back_their_usage(
     store: Arc<dyn Backend>,
 ) {
@@ -178,6 +179,10 @@ async fn functions_are_listed_per_user_and_deleted_giving_back_their_usage(
     assert_eq!(names(store.list_functions("u0").await.unwrap()), ["x"]);
     assert_eq!(names(store.list_functions("uu").await.unwrap()), ["y"]);
     assert!(store.list_functions("nobody").await.unwrap().is_empty());
+    // Each user with functions once, in order (u's deleted one does not matter).
+    assert_eq!(store.function_users().await.unwrap(), ["u", "u0", "uu"]);
+    store.delete_function("u0", "x").await.unwrap();
+    assert_eq!(store.function_users().await.unwrap(), ["u", "uu"]);
 }
 
 async fn snapshots_are_kept_one_per_function_and_replaced(store: Arc<dyn Backend>) {

@@ -2,6 +2,7 @@
 //! gRPC, with state on a real redis-server or the embedded store.
 
 mod config;
+mod console;
 mod harness;
 mod load;
 mod observability;

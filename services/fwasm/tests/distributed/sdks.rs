@@ -8,13 +8,13 @@ use std::process::Command;
 use crate::support::*;
 
 /// A program from scripts/test's installs, named by `variable`.
-fn installed(variable: &str) -> String {
+pub(crate) fn installed(variable: &str) -> String {
     std::env::var(variable).unwrap_or_else(|_| {
         panic!("{variable} is not set: run scripts/test, which installs the sidecar SDKs")
     })
 }
 
-fn app(name: &str) -> PathBuf {
+pub(crate) fn app(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../integration/sdks")
         .join(name)
@@ -28,7 +28,11 @@ async fn up_for_apps(dir: &Path, stores: &[&str]) -> (Process, Ready) {
 }
 
 /// [`up_for_apps`], with tokens on (`--auth`) and `admin` as the admin token when given.
-async fn up_for_apps_with(dir: &Path, stores: &[&str], admin: Option<&str>) -> (Process, Ready) {
+pub(crate) async fn up_for_apps_with(
+    dir: &Path,
+    stores: &[&str],
+    admin: Option<&str>,
+) -> (Process, Ready) {
     let data = dir.join("data");
     let auth: &[&str] = if admin.is_some() { &["--auth"] } else { &[] };
     let args = [
@@ -67,7 +71,7 @@ async fn up_for_apps_with(dir: &Path, stores: &[&str], admin: Option<&str>) -> (
 }
 
 /// Runs an app to its end; panics with its output unless it printed `ok_line`.
-fn run_app(mut command: Command, ok_line: &str) {
+pub(crate) fn run_app(mut command: Command, ok_line: &str) -> String {
     let output = command.output().expect("run the SDK app");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -76,6 +80,7 @@ fn run_app(mut command: Command, ok_line: &str) {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout.into_owned()
 }
 
 /// Runs the Dapr SDK app against `fwasm up`, invoking over `protocol`.
@@ -107,7 +112,7 @@ fn dapr_app(ready: &Ready, protocol: &str, store: &str, token: &str) -> Command 
 }
 
 /// A user token for each of `users`, made by the admin with `fwasm token create`.
-async fn tokens_for(
+pub(crate) async fn tokens_for(
     ready: &Ready,
     admin: &str,
     users: &[&'static str],
