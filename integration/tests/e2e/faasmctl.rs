@@ -377,3 +377,46 @@ async fn the_planner_protocol_echoes_the_clients_ids_and_gives_each_result() {
         p.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_planner_gives_a_result_per_rank_of_an_mpi_world() {
+    let p = up().await;
+    p.upload("mpi/checks", c_guest("mpi_checks.c")).await;
+    // The check to run, base64: "allreduce" or "trap".
+    let batch = |app_id: i32, input: &str| {
+        let batch = serde_json::json!({"appId": app_id, "user": "mpi", "function": "checks",
+            "messages": [{"id": 500, "user": "mpi", "function": "checks",
+                "input_data": input, "mpi_world_size": 4}]});
+        planner("EXECUTE_BATCH", batch)
+    };
+    let (status, started) = p.post_message(batch(610, "YWxscmVkdWNl")).await;
+    assert_eq!(status, 200, "{started}");
+    assert!(started.contains(r#""expectedNumMessages":4"#), "{started}");
+    let reply = finished(&p, 610).await;
+    let results = reply["messageResults"].as_array().unwrap();
+    assert_eq!(results.len(), 4, "{reply}");
+    // Rank 0's first (faasmctl prints the first), each rank's result marked as such.
+    let world = &results[0]["mpiWorldId"];
+    for (rank, result) in results.iter().enumerate() {
+        assert_eq!(result["id"], 500 + rank, "{reply}");
+        assert_eq!(result["mpi"], true);
+        assert_eq!(result["mpi_world_size"], 4);
+        assert_eq!(&result["mpiWorldId"], world);
+        assert_eq!(result["mpiRank"].as_u64().unwrap_or(0), rank as u64);
+        assert!(result.get("returnValue").is_none(), "{result}");
+    }
+    assert_eq!(results[0]["output_data"], "allreduce ok size=4 sum=6 max=3");
+
+    // A world that fails fails in every rank's result, each saying its own part.
+    let (status, _) = p.post_message(batch(611, "dHJhcA==")).await;
+    assert_eq!(status, 200);
+    let reply = finished(&p, 611).await;
+    let results = reply["messageResults"].as_array().unwrap();
+    assert_eq!(results.len(), 4, "{reply}");
+    let code = &results[0]["returnValue"];
+    assert!(code.as_i64().is_some_and(|code| code != 0), "{reply}");
+    assert!(results.iter().all(|r| &r["returnValue"] == code), "{reply}");
+    let trapped = results[3]["output_data"].as_str().unwrap();
+    assert!(trapped.contains("trapped"), "{reply}");
+    p.stop().await;
+}

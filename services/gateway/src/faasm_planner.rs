@@ -166,7 +166,7 @@ struct BatchStatus {
 }
 
 /// `faabric.Message` of an ended call.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 struct MessageResult {
     id: i32,
     #[serde(rename = "appId")]
@@ -182,6 +182,15 @@ struct MessageResult {
     finish_ts: String,
     #[serde(rename = "executedHost", skip_serializing_if = "String::is_empty")]
     executed_host: String,
+    /// Set on each rank's result of an MPI world.
+    #[serde(skip_serializing_if = "is_false")]
+    mpi: bool,
+    #[serde(rename = "mpiWorldId", skip_serializing_if = "is_zero")]
+    mpi_world_id: i32,
+    #[serde(rename = "mpiRank", skip_serializing_if = "is_zero")]
+    mpi_rank: i32,
+    #[serde(skip_serializing_if = "is_zero")]
+    mpi_world_size: i32,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -204,6 +213,8 @@ struct StartedMessage {
     call_id: u64,
     user: String,
     function: String,
+    /// The results it ends with: one per rank of an MPI world, else one.
+    results: u32,
 }
 
 /// The apps this gateway started, by app id and owner (the user who started it; empty for an
@@ -405,6 +416,7 @@ async fn execute_batch(
     let mut started = Vec::with_capacity(invocations.len());
     for (id, invocation) in invocations {
         let (user, function) = (invocation.user.clone(), invocation.function.clone());
+        let results = invocation.mpi_world_size.max(1);
         let call_id = gateway.invoke_async(invocation).await?;
         started.push(StartedMessage {
             // faasmctl always names its messages; one that came without an id gets its call's.
@@ -412,13 +424,14 @@ async fn execute_batch(
             call_id,
             user,
             function,
+            results,
         });
     }
     let app_id = match app_id {
         0 => short_id(started[0].call_id),
         id => id,
     };
-    let expected = started.len() as i32;
+    let expected = expected_results(&started);
     let app = App { messages: started };
     gateway.planner_apps().insert(owner, app_id, app);
     Ok(BatchStatus {
@@ -496,13 +509,13 @@ async fn batch_status(
             ),
         ));
     };
-    let mut message_results = results(gateway, request.app_id, &app).await?;
+    let (mut message_results, ended) = results(gateway, request.app_id, &app).await?;
     message_results.sort_by_key(|result| result.id);
     Ok(BatchStatus {
         app_id: request.app_id,
-        finished: message_results.len() == app.messages.len(),
+        finished: ended == app.messages.len(),
         message_results,
-        expected_num_messages: app.messages.len() as i32,
+        expected_num_messages: expected_results(&app.messages),
     })
 }
 
@@ -522,13 +535,20 @@ async fn still_running(gateway: &Gateway, app: &App) -> Result<bool, ApiError> {
     Ok(false)
 }
 
-/// The results of the app's calls that have ended.
+/// How many results the messages end with, together.
+fn expected_results(messages: &[StartedMessage]) -> i32 {
+    let results: u32 = messages.iter().map(|m| m.results).sum();
+    results.min(i32::MAX as u32) as i32
+}
+
+/// The results of the app's calls that have ended (each rank's, for an MPI world), and how
+/// many of its calls have.
 async fn results(
     gateway: &Gateway,
     app_id: i32,
     app: &App,
-) -> Result<Vec<MessageResult>, PlannerError> {
-    let mut ended = Vec::new();
+) -> Result<(Vec<MessageResult>, usize), PlannerError> {
+    let (mut ended, mut calls_ended) = (Vec::new(), 0);
     for message in &app.messages {
         let record = gateway.get_call(message.call_id).await.map_err(|err| {
             if err.code == ErrorCode::NotFound {
@@ -541,14 +561,44 @@ async fn results(
             err.into()
         })?;
         if matches!(record.status(), CallStatus::Success | CallStatus::Failed) {
-            ended.push(message_result(app_id, message, &record));
+            calls_ended += 1;
+            let result = message_result(app_id, message, &record);
+            ended.extend(rank_results(&result, message, &record));
+            ended.push(result);
         }
     }
-    Ok(ended)
+    Ok((ended, calls_ended))
+}
+
+/// For an MPI world's call (rank 0's, whose result is `world`), the results of ranks 1..n, as
+/// Faasm's planner lists a result per rank. Message ids follow rank 0's, so rank 0's result
+/// comes first (faasmctl prints the first). Each carries the world's return value: a world
+/// succeeds or fails as a whole (faasmctl asserts the ranks agree), and a rank's own account
+/// of a failure is its output.
+fn rank_results(
+    world: &MessageResult,
+    message: &StartedMessage,
+    record: &CallRecord,
+) -> Vec<MessageResult> {
+    let size = record.mpi_ranks.len() as i32;
+    record
+        .mpi_ranks
+        .iter()
+        .filter(|rank| rank.rank != 0)
+        .map(|rank| MessageResult {
+            id: message.id.wrapping_add(rank.rank as i32),
+            output_data: rank.error.clone(),
+            executed_host: rank.executor_id.clone(),
+            mpi_rank: rank.rank as i32,
+            mpi_world_size: size,
+            ..world.clone()
+        })
+        .collect()
 }
 
 fn message_result(app_id: i32, message: &StartedMessage, record: &CallRecord) -> MessageResult {
     let ended = Ended::of_record(record);
+    let world_size = record.mpi_ranks.len() as i32;
     MessageResult {
         id: message.id,
         app_id,
@@ -559,6 +609,13 @@ fn message_result(app_id: i32, message: &StartedMessage, record: &CallRecord) ->
         start_ts: (record.submitted_unix_micros / 1000).to_string(),
         finish_ts: (record.finished_unix_micros / 1000).to_string(),
         executed_host: record.executor_id.clone(),
+        mpi: world_size > 0,
+        mpi_world_id: match world_size {
+            0 => 0,
+            _ => short_id(record.id),
+        },
+        mpi_rank: 0,
+        mpi_world_size: world_size,
     }
 }
 
