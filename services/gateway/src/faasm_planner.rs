@@ -705,7 +705,7 @@ mod tests {
                 return_value: 0,
                 start_ts: "17".into(),
                 finish_ts: "20".into(),
-                executed_host: String::new(),
+                ..MessageResult::default()
             }],
             expected_num_messages: 1,
         };
