@@ -17,6 +17,7 @@
  *              on a contiguous type: Allreduce, Reduce to the last rank, Scan
  *   trap       rank size-1 traps after MPI_Init; the others wait in a Barrier
  *   never      ranks 0 and 1 each wait for a message from the other that neither sends
+ *   hang       every rank waits for a message no rank sends (until the world breaks)
  *   abort      the last rank calls MPI_Abort(MPI_COMM_WORLD, 7)
  */
 #include <faasm/faasm.h>
@@ -326,6 +327,11 @@ int main(int argc, char **argv) {
     } else if (strcmp(input, "never") == 0) {
         int nothing;
         if (rank < 2) MPI_Recv(&nothing, 1, MPI_INT, 1 - rank, rank, MPI_COMM_WORLD, NULL);
+        failed = 0;
+    } else if (strcmp(input, "hang") == 0) {
+        /* Every rank waits for a message no rank sends: the world ends only when it breaks. */
+        int nothing;
+        MPI_Recv(&nothing, 1, MPI_INT, MPI_ANY_SOURCE, 99, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         failed = 0;
     } else if (strcmp(input, "abort") == 0) {
         if (rank == size - 1) MPI_Abort(MPI_COMM_WORLD, 7);

@@ -463,15 +463,9 @@ impl CallTable {
                     && entry.record.executor_id == executor_id
                     && !is_finished(&entry.record)
             })
-            .map(|entry| CallResult {
-                id: entry.record.id,
-                status: CallStatus::Failed as i32,
-                failure: FailureKind::Lost as i32,
-                error: format!(
-                    "{}/{} was lost: executor {executor_id} stopped responding while running it",
-                    entry.record.user, entry.record.function
-                ),
-                ..CallResult::default()
+            .map(|entry| {
+                let record = &entry.record;
+                lost(record.id, &record.user, &record.function, executor_id)
             })
             .collect();
         for result in lost {
@@ -772,6 +766,19 @@ impl CallTable {
                 calls.output_bytes -= retained_bytes(&entry.record);
             }
         }
+    }
+}
+
+/// Call `id` of `user/function`, ended by the loss of `executor` while it ran.
+pub(crate) fn lost(id: u64, user: &str, function: &str, executor: &str) -> CallResult {
+    CallResult {
+        id,
+        status: CallStatus::Failed as i32,
+        failure: FailureKind::Lost as i32,
+        error: format!(
+            "{user}/{function} was lost: executor {executor} stopped responding while running it"
+        ),
+        ..CallResult::default()
     }
 }
 

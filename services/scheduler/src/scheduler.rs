@@ -19,7 +19,7 @@ use fwasm_proto::{ApiError, ErrorCode, names};
 use tracing::Instrument;
 
 use crate::SchedulerConfig;
-use crate::calls::{CallTable, Change};
+use crate::calls::{CallTable, Change, lost};
 use crate::members::Members;
 use crate::quotas::Quotas;
 
@@ -492,6 +492,10 @@ impl Dispatch {
                 }
                 _ => false,
             };
+            // A rank of an MPI world cannot start over: its world has moved on without it.
+            if vanished && !executor.is_empty() && call.mpi_world_id != 0 {
+                return Ok(lost(call.id, &call.user, &call.function, &executor));
+            }
             // An executor that reported the call itself (say, as not run) ended it: no retry.
             if !executor.is_empty()
                 && vanished

@@ -5,6 +5,7 @@ mod config;
 mod console;
 mod harness;
 mod load;
+mod mpi;
 mod observability;
 mod restart;
 mod retry;

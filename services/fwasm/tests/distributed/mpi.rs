@@ -1,0 +1,124 @@
+//! An MPI world across executor processes loses the ranks of an executor that is killed: the
+//! world ends at once, not at its time limit, saying which rank was lost and where, and its
+//! other ranks are stopped (none is left blocked).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use fwasm_proto::pb::{CallStatus, InvokeRequest, ListCallsRequest, WaitCallRequest};
+
+use crate::support::{Mesh, MeshOptions, eventually};
+
+/// integration/functions-c/mpi_checks.c, built by the real `fwasm build`.
+fn mpi_checks(dir: &Path) -> Vec<u8> {
+    let source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../integration/functions-c/mpi_checks.c");
+    let wasm = dir.join("mpi_checks.wasm");
+    let built = Command::new(env!("CARGO_BIN_EXE_fwasm"))
+        .arg("build")
+        .arg(&source)
+        .arg("-o")
+        .arg(&wasm)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "fwasm build (scripts/test installs clang and wasi-libc): {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    std::fs::read(wasm).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_world_whose_executor_is_killed_ends_at_once_naming_the_lost_rank() {
+    // Two calls per executor: ranks 0 and 1 on one, 2 and 3 on the other.
+    let mut mesh = Mesh::start(MeshOptions {
+        executors: 2,
+        executor_flags: &["--max-calls", "2"],
+        ..MeshOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    mesh.upload("mpi/checks", mpi_checks(dir.path())).await;
+    let mut client = mesh.client().await;
+    let world = InvokeRequest {
+        user: "mpi".into(),
+        function: "checks".into(),
+        input: b"hang".to_vec().into(),
+        mpi_world_size: 4,
+        ..InvokeRequest::default()
+    };
+    let id = client
+        .invoke_async(world)
+        .await
+        .unwrap()
+        .into_inner()
+        .call_id;
+    // Every rank runs (and waits); find the executor of the two that are not rank 0's.
+    let mut elsewhere = String::new();
+    eventually("every rank of the world running", async || {
+        let ranks = ListCallsRequest {
+            user: "mpi".into(),
+            parent_id: id,
+            status: CallStatus::Running as i32,
+            ..ListCallsRequest::default()
+        };
+        let ranks = client.list_calls(ranks).await.unwrap().into_inner().calls;
+        let home = client.get_call(fwasm_proto::pb::CallRef {
+            id,
+            ..Default::default()
+        });
+        let home = home.await.unwrap().into_inner().executor_id;
+        let away: Vec<_> = ranks.iter().filter(|r| r.executor_id != home).collect();
+        if ranks.len() == 3 && away.len() == 2 {
+            elsewhere = away[0].executor_id.clone();
+        }
+        !elsewhere.is_empty()
+    })
+    .await;
+    mesh.kill_executor(&elsewhere);
+
+    // Well before its 30 s limit.
+    let wait = WaitCallRequest {
+        id,
+        timeout_ms: 20_000,
+        ..WaitCallRequest::default()
+    };
+    let started = std::time::Instant::now();
+    let record = client.wait_call(wait).await.unwrap().into_inner();
+    assert_eq!(record.status(), CallStatus::Failed, "{record:?}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{record:?}");
+    assert!(
+        record.error.contains("was lost") && record.error.contains(&elsewhere),
+        "{}",
+        record.error
+    );
+    let lost: Vec<u32> = record
+        .mpi_ranks
+        .iter()
+        .filter(|r| r.error.starts_with("mpi/checks was lost"))
+        .map(|r| r.rank)
+        .collect();
+    assert!(
+        !lost.is_empty() && lost.iter().all(|rank| *rank >= 2),
+        "{:?}",
+        record.mpi_ranks
+    );
+    // Every rank's call ends: the lost ones as lost, the others stopped with the world.
+    assert_eq!(record.mpi_ranks.len(), 4);
+    for rank in &record.mpi_ranks {
+        let call = fwasm_proto::pb::WaitCallRequest {
+            id: rank.call_id,
+            timeout_ms: 20_000,
+            ..Default::default()
+        };
+        let ended = client.wait_call(call).await.unwrap().into_inner();
+        assert_eq!(
+            ended.status(),
+            CallStatus::Failed,
+            "rank {}: {ended:?}",
+            rank.rank
+        );
+    }
+}
