@@ -367,6 +367,9 @@ impl Inner {
         if let Some(ended) = self.worlds.call_ended(&mut outcome, &self.id, rank_of) {
             self.tell_home(home, rank_of, ended);
         }
+        if rank_of.is_none() {
+            self.worlds.outlived(&mut outcome, RANKS_STOPPING).await;
+        }
         if let Ok(result) = &mut result {
             result.mpi_ranks = outcome.mpi_ranks.clone();
         }
@@ -1615,6 +1618,10 @@ impl Drop for LocalRun {
 }
 
 /// Why a call that never finished failed.
+/// How long a broken world's call waits for the ranks the break is stopping, so its outcome
+/// lists how each ended.
+const RANKS_STOPPING: Duration = Duration::from_secs(2);
+
 const LOST: &str = "the executor lost the call before it finished (worker failure or shutdown)";
 
 /// The call's outcome, time and cold start, for a scrape.

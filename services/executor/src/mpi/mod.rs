@@ -12,6 +12,7 @@ pub(crate) mod world;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use fwasm_proto::pb::{CallResult, MpiRank};
 
@@ -117,15 +118,28 @@ impl Worlds {
         }
     }
 
-    /// A world is forgotten once every rank has ended, or once rank 0 (the world's call) has:
-    /// ranks still running then find it gone (and it broke for them as rank 0 ended).
+    /// A world is forgotten once every rank has ended (or, see [`Worlds::forget`], once its
+    /// call has given up waiting for the ranks its break is stopping).
     fn ended(&self, world: &World, ended: MpiRank) {
         let rank = ended.rank;
         if rank >= world.size {
             return;
         }
-        if world.rank_ended(ended) || rank == 0 {
+        if world.rank_ended(ended) {
             lock(&self.registry).by_id.remove(&world.id);
         }
+    }
+
+    /// The world's call (rank 0) has ended before some of its ranks (the world broke): waits
+    /// up to `patience` for the others, which the break is stopping, so that the call's
+    /// outcome lists how each ended; then forgets the world. Ranks still running after that
+    /// find it gone.
+    pub(crate) async fn outlived(&self, outcome: &mut CallResult, patience: Duration) {
+        let Some(world) = self.get(outcome.id) else {
+            return;
+        };
+        world.every_rank_ended(patience).await;
+        outcome.mpi_ranks = world.ranks();
+        lock(&self.registry).by_id.remove(&world.id);
     }
 }

@@ -68,6 +68,8 @@ pub(crate) struct World {
     /// Most bytes of messages sent and not yet received the world holds.
     max_queued_bytes: usize,
     inner: Mutex<Inner>,
+    /// Woken when the last rank's call ends.
+    all_ended: tokio::sync::Notify,
 }
 
 struct Inner {
@@ -217,6 +219,7 @@ impl World {
                     })
                     .collect(),
             }),
+            all_ended: tokio::sync::Notify::new(),
         }
     }
 
@@ -562,7 +565,28 @@ impl World {
         if let Some(told) = told {
             told.tell();
         }
+        if all {
+            self.all_ended.notify_waiters();
+        }
         all
+    }
+
+    /// Waits, up to `patience`, until every rank's call has ended (a broken world's ranks
+    /// are being stopped): then the world's record says how each ended.
+    pub(crate) async fn every_rank_ended(&self, patience: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let ended = self.all_ended.notified();
+            tokio::pin!(ended);
+            // Registered before looking, so an end in between still wakes it.
+            ended.as_mut().enable();
+            if lock(&self.inner).ended.iter().all(|e| *e) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Ranks `ranks` could not be started (`why`): the world ends, and they count as ended.

@@ -94,6 +94,15 @@ async fn a_world_whose_executor_is_killed_ends_at_once_naming_the_lost_rank() {
         "{}",
         record.error
     );
+    // The world's call lists every rank as it ended (stopped with the world, or lost).
+    for rank in &record.mpi_ranks {
+        assert_eq!(
+            rank.status,
+            CallStatus::Failed as i32,
+            "{:?}",
+            record.mpi_ranks
+        );
+    }
     let lost: Vec<u32> = record
         .mpi_ranks
         .iter()
