@@ -3,6 +3,25 @@
 use crate::ApiError;
 use crate::pb::{CallResult, CallStatus, FailureKind};
 
+/// A call's status as its one upper-case word: `QUEUED`, `RUNNING`, `SUCCESS` or `FAILED`.
+pub fn status_word(status: CallStatus) -> &'static str {
+    match status {
+        CallStatus::Queued => "QUEUED",
+        CallStatus::Success => "SUCCESS",
+        CallStatus::Failed => "FAILED",
+        CallStatus::Running | CallStatus::Unspecified => "RUNNING",
+    }
+}
+
+/// How a call that has ended went, in a word: `succeeded`, `cancelled` or `failed`.
+pub fn ended_word(status: CallStatus, failure: FailureKind) -> &'static str {
+    match (status, failure) {
+        (CallStatus::Success, _) => "succeeded",
+        (_, FailureKind::Cancelled) => "cancelled",
+        _ => "failed",
+    }
+}
+
 /// The outcome of a call that never reached a worker: the function is missing, its executor
 /// could not be reached or refused it.
 pub fn not_run(id: u64, user: &str, function: &str, err: &ApiError) -> CallResult {

@@ -13,7 +13,7 @@ pub enum Error {
     Host { status: HostStatus, message: String },
     /// An awaited call ended in failure. For fwasm functions `code` is the failure kind:
     /// 1 trap, 2 CPU limit, 3 timeout, 4 memory limit, 5 output limit, 6 ABI violation,
-    /// 7 not run.
+    /// 7 not run, 9 lost, 10 cancelled; a call that exited with a code of its own has that.
     CallFailed {
         id: CallId,
         code: i32,

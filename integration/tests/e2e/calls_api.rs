@@ -3,6 +3,7 @@
 //! logs, a call made there, the users with functions; bad queries say what is wrong. The
 //! console page itself is served there, kept to its own origin.
 
+use fwasm_proto::pb::CallStatus;
 use serde_json::Value;
 
 use crate::support::each_platform;
@@ -14,7 +15,11 @@ async fn calls_and_users_are_listed_as_json_and_a_call_is_made_there() {
         p.upload_testkit("bob", &["upper"]).await;
         let (_, _, first) = p.call_with_id("alice/upper", "one").await;
         let (_, _, second) = p.call_with_id("alice/inspect", "two").await;
-        p.call_with_id("bob/upper", "bob's").await;
+        let (_, _, bobs) = p.call_with_id("bob/upper", "bob's").await;
+        // Listed once their executors have reported them (after the answers).
+        for id in [first, second, bobs] {
+            assert_eq!(p.record(id).await.status(), CallStatus::Success, "{mode}");
+        }
         let get = |path: String| {
             let http = p.http.clone();
             let url = format!("{}{path}", p.upload);
@@ -78,8 +83,10 @@ async fn calls_and_users_are_listed_as_json_and_a_call_is_made_there() {
             (made["status"].as_str(), made["output"].as_str()),
             (Some("SUCCESS"), Some("MADE HERE"))
         );
+        let made = made["id"].as_u64().unwrap();
+        p.record(made).await;
         let (_, latest) = get("/calls?user=alice&limit=1".into()).await;
-        assert_eq!(ids(&json(&latest)), [made["id"].as_u64().unwrap()]);
+        assert_eq!(ids(&json(&latest)), [made]);
         let missing = p.http.post(format!("{}/invoke/alice/nothing", p.upload));
         assert_eq!(missing.send().await.unwrap().status(), 404, "{mode}");
 

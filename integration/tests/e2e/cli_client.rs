@@ -227,6 +227,12 @@ async fn fwasm_cancel_ends_a_running_call_and_says_so() {
     let id = fwasm::client::invoke_async(&p.grpc, "erin/spin", vec![], &mut Vec::new())
         .await
         .unwrap();
+    // Running (a queued call would end "cancelled before it started").
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while p.record(id).await.status() != fwasm_proto::pb::CallStatus::Running {
+        assert!(std::time::Instant::now() < deadline, "call {id} never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let mut out = Vec::new();
     fwasm::client::cancel(&p.grpc, id, &mut out).await.unwrap();
     assert_eq!(

@@ -31,7 +31,7 @@ use wasmi::{Engine, Linker};
 use crate::abi::{self, Abi};
 use crate::cache::{Compiled, ModuleCache};
 use crate::call::{CallTask, Finished, Guest, Instantiating, Program, Reply, in_subscriber_of};
-use crate::cancels::Cancels;
+use crate::cancels::{Cancellable, Cancels};
 use crate::first_poll;
 use crate::host::chaining::Ended;
 use crate::host::fetch::Fetch;
@@ -283,6 +283,12 @@ impl Executor {
         self.inner.parked.get()
     }
 
+    /// Callers parked awaiting a chained call this executor runs (answered by the worker that
+    /// ends it).
+    pub fn callers_awaiting_here(&self) -> usize {
+        self.inner.local_calls.waiting()
+    }
+
     /// This executor as its heartbeat describes it to the scheduler.
     pub fn heartbeat(&self, addr: &str) -> ExecutorHeartbeat {
         ExecutorHeartbeat {
@@ -311,9 +317,18 @@ impl ExecutorApi for Executor {
                 call.id, inner.id
             )));
         }
-        // A call parked on a chained call of this executor waits where no token reaches:
-        // taken back here, it ends on the worker that picks it up.
-        inner.local_calls.release_waiter(call.id);
+        // With what it chained here (and they chained), as the scheduler does elsewhere.
+        let mut cancelled = vec![call.id];
+        while let Some(id) = cancelled.pop() {
+            // A call parked on a chained call of this executor waits where no token reaches:
+            // taken back here, it ends on the worker that picks it up.
+            inner.local_calls.release_waiter(id);
+            for child in inner.local_calls.children_of(id) {
+                if inner.cancels.cancel(child) {
+                    cancelled.push(child);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -470,18 +485,27 @@ impl Inner {
 
     async fn run(&self, call: Call) -> Result<CallResult, ApiError> {
         let (id, user) = (call.id, call.user.clone());
+        // Cancellable from its arrival: one cancelled while its function is got ready ends at
+        // its first slice.
+        let cancel = self.cancels.register(id);
         let (program, cold_start) = self.program(&call).await?;
         let (reply, finished) = oneshot::channel();
-        self.submit(call, program, cold_start, Reply::Channel(reply));
+        self.submit(call, program, cold_start, Reply::Channel(reply), cancel);
         let finished = finished.await.map_err(|_| ApiError::internal(LOST))?;
         self.release_locks(id, &user, finished.global_locks).await;
         Ok(finished.result)
     }
 
     /// Queues `call` for a worker.
-    fn submit(&self, call: Call, program: Program, cold_start: bool, reply: Reply) {
+    fn submit(
+        &self,
+        call: Call,
+        program: Program,
+        cold_start: bool,
+        reply: Reply,
+        cancel: Cancellable,
+    ) {
         let (limits, local_state) = (self.limits_for(&call), self.local_state.clone());
-        let cancel = self.cancels.register(call.id);
         let task = CallTask::new(
             call,
             program,
@@ -563,8 +587,8 @@ impl Inner {
         }
     }
 
-    /// Gives back the lock on `key` that a cancelled call's request may have been granted as
-    /// it was dropped; none is the usual answer.
+    /// Gives back the lock on `key` that a cancelled call's request may have been granted
+    /// (none, if it was not).
     async fn release_if_granted(&self, id: u64, user: &str, key: String) {
         let unlock = UnlockRequest {
             user: user.to_string(),
@@ -587,10 +611,11 @@ impl Inner {
     /// Starts a chained call of this executor: queued for a worker, which ends it (see
     /// [`LocalRun`]).
     async fn start_local(self: Arc<Self>, call: Call, run: LocalRun) {
+        let cancel = self.cancels.register(call.id);
         match self.program(&call).await {
             Ok((program, cold_start)) => {
                 let end = Reply::Here(Box::new(move |finished| run.finished(finished)));
-                self.submit(call, program, cold_start, end);
+                self.submit(call, program, cold_start, end, cancel);
             }
             Err(err) => {
                 let outcome = not_run(call.id, &call.user, &call.function, &err);
@@ -903,17 +928,28 @@ impl Inner {
         let _in_runtime = runtime.enter();
         let in_span = span.clone();
         let op = async move {
-            let locking = match &op {
-                HostOp::State(StateOp::GlobalLock { key, .. }) => Some(key.clone()),
-                _ => None,
+            let HostOp::State(StateOp::GlobalLock { key, .. }) = &op else {
+                return cancel.run_until_cancelled(self.perform(&parent, op)).await;
             };
-            let performed = cancel.run_until_cancelled(self.perform(&parent, op)).await;
-            if performed.is_none()
-                && let Some(key) = locking
-            {
-                self.release_if_granted(parent.id, &parent.user, key).await;
+            // A lock request dropped on the way may still be granted (the state service may
+            // not hear of the drop first): cancelled, it runs to its end on its own, and a lock
+            // it got is given back.
+            let (key, id, user) = (key.clone(), parent.id, parent.user.clone());
+            let inner = self.clone();
+            let mut locking = Box::pin(async move { inner.perform(&parent, op).await });
+            tokio::select! {
+                biased;
+                performed = &mut locking => Some(performed),
+                _ = cancel.cancelled() => {
+                    let runtime = self.runtime.clone();
+                    let give_back = async move {
+                        let _ = locking.await;
+                        self.release_if_granted(id, &user, key).await;
+                    };
+                    runtime.spawn(give_back.in_current_span());
+                    None
+                }
             }
-            performed
         };
         let mut op = Box::pin(op.instrument(span));
         match in_subscriber_of(&in_span, || first_poll::poll_once(&mut op)) {

@@ -177,6 +177,24 @@ impl LocalCalls {
         None
     }
 
+    /// How many callers wait here for chained calls of this executor.
+    pub(crate) fn waiting(&self) -> usize {
+        let children: Vec<Arc<LocalCall>> = lock(&self.registry).by_id.values().cloned().collect();
+        children
+            .iter()
+            .map(|child| match &*lock(&child.progress) {
+                Progress::Running(waiters) => waiters.len(),
+                Progress::Ended(_) => 0,
+            })
+            .sum()
+    }
+
+    /// The calls `parent` chained that this executor runs, as far as it still keeps them.
+    pub(crate) fn children_of(&self, parent: u64) -> Vec<u64> {
+        let registry = lock(&self.registry);
+        registry.by_parent.get(&parent).cloned().unwrap_or_default()
+    }
+
     /// Takes caller `id`'s wait (a cancelled call's) back from the child it awaits here, and
     /// queues the caller to run again. A scan: cancelling is rare, awaiting is not.
     pub(crate) fn release_waiter(&self, id: u64) {

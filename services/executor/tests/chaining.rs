@@ -675,7 +675,7 @@ async fn a_caller_polling_its_child_on_one_worker_lets_the_child_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_caller_parked_on_its_running_child_ends_at_once() {
+async fn a_cancelled_caller_parked_on_its_running_child_ends_and_so_does_the_child() {
     let h = std::sync::Arc::new(
         Harness::new(Limits {
             timeout: Duration::from_secs(60),
@@ -708,7 +708,7 @@ async fn a_cancelled_caller_parked_on_its_running_child_ends_at_once() {
     };
     // The parent parked on its child, which runs on this executor.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while h.executor.parked_calls() != 1 || h.executor.live_calls() != 2 {
+    while h.executor.callers_awaiting_here() != 1 || h.executor.live_calls() != 2 {
         assert!(
             Instant::now() < deadline,
             "the parent never parked on its child"
@@ -725,15 +725,23 @@ async fn a_cancelled_caller_parked_on_its_running_child_ends_at_once() {
         FailureKind::Cancelled,
         "u/parent was cancelled",
     );
-    // Its child did not have to end first: it is still running, until cancelled too.
-    assert_eq!(h.executor.live_calls(), 1);
+    // The child it chained here is cancelled with it.
+    until_idle(&h.executor).await;
     let children = fwasm_proto::pb::ListCallsRequest {
         parent_id: id,
         ..Default::default()
     };
     let child = h.scheduler.list_calls(children).await.unwrap().calls[0].id;
-    h.executor.cancel(cancel(child)).await.unwrap();
-    until_idle(&h.executor).await;
+    let ended = h.scheduler.wait_call(WaitCallRequest {
+        id: child,
+        timeout_ms: 30_000,
+        ..WaitCallRequest::default()
+    });
+    let ended = ended.await.unwrap();
+    assert_eq!(
+        (ended.failure(), ended.error.as_str()),
+        (FailureKind::Cancelled, "u/child was cancelled")
+    );
     let gone = h.executor.cancel(cancel(child)).await.unwrap_err();
     assert_eq!(gone.code, fwasm_proto::ErrorCode::NotFound);
 }

@@ -483,10 +483,14 @@ pub async fn cancel(
         .into_inner();
     match record.status() {
         CallStatus::Failed => writeln!(out, "Cancelled call {id}: {}", record.error)?,
+        CallStatus::Success => {
+            anyhow::bail!("cancel failed: call {id} succeeded before the cancel took effect")
+        }
         status => writeln!(
             out,
-            "Call {id} is being cancelled (still {status:?}); `fwasm status {id} --wait` shows \
-             when it ends"
+            "Call {id} is being cancelled (still {}); `fwasm status {id} --wait` shows when it \
+             ends",
+            fwasm_proto::outcome::status_word(status)
         )?,
     }
     Ok(())
@@ -632,11 +636,7 @@ pub async fn status(
     }
     // An MPI world's call: how each rank ended, and where it ran.
     for rank in &record.mpi_ranks {
-        let status = match rank.status() {
-            CallStatus::Success => "SUCCESS",
-            CallStatus::Failed => "FAILED",
-            _ => "RUNNING",
-        };
+        let status = fwasm_proto::outcome::status_word(rank.status());
         let place = match rank.executor_id.as_str() {
             "" => String::new(),
             executor => format!(" on {executor}"),

@@ -1,8 +1,8 @@
 //! Calls and users as JSON on the upload port (8002), for the console and for scripts:
 //! `GET /users` (admin), `GET /calls[?user&function&status&limit&before]` (a user's recent
-//! calls, newest first; every user's for an admin), `GET /calls/<id>` (one call, with its
-//! output and logs), `POST /invoke/<user>/<function>` (runs a call, answering its outcome as
-//! JSON) and `POST /cancel/<id>`.
+//! calls, newest first: without `user`, the caller's own, or every user's for an admin),
+//! `GET /calls/<id>` (one call, with its output and logs), `POST /invoke/<user>/<function>`
+//! (runs a call, answering its outcome as JSON) and `POST /cancel/<id>`.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use fwasm_proto::outcome::status_word;
 use fwasm_proto::pb::{CallRecord, CallResult, CallStatus, FailureKind, ListCallsRequest};
 use serde_json::{Value, json};
 
@@ -157,16 +158,6 @@ fn outcome(result: &CallResult) -> Value {
         "exec_micros": result.exec_micros,
         "cold_start": result.cold_start,
     })
-}
-
-fn status_word(status: CallStatus) -> &'static str {
-    match status {
-        CallStatus::Queued => "QUEUED",
-        CallStatus::Running => "RUNNING",
-        CallStatus::Success => "SUCCESS",
-        CallStatus::Failed => "FAILED",
-        _ => "UNKNOWN",
-    }
 }
 
 /// The failure kind's own name (`CANCELLED`, `TIMEOUT`, ...), or "" for none.

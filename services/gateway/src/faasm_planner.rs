@@ -511,11 +511,16 @@ async fn batch_status(
     };
     let (mut message_results, ended) = results(gateway, request.app_id, &app).await?;
     message_results.sort_by_key(|result| result.id);
+    let finished = ended == app.messages.len();
     Ok(BatchStatus {
         app_id: request.app_id,
-        finished: ended == app.messages.len(),
+        finished,
+        // Once finished, what there is: a world that never started its ranks has one.
+        expected_num_messages: match finished {
+            true => message_results.len() as i32,
+            false => expected_results(&app.messages),
+        },
         message_results,
-        expected_num_messages: expected_results(&app.messages),
     })
 }
 
@@ -535,10 +540,11 @@ async fn still_running(gateway: &Gateway, app: &App) -> Result<bool, ApiError> {
     Ok(false)
 }
 
-/// How many results the messages end with, together.
+/// How many results the messages end with, together (before they have: one per rank they
+/// asked for).
 fn expected_results(messages: &[StartedMessage]) -> i32 {
-    let results: u32 = messages.iter().map(|m| m.results).sum();
-    results.min(i32::MAX as u32) as i32
+    let results: u64 = messages.iter().map(|m| u64::from(m.results)).sum();
+    results.min(i32::MAX as u64) as i32
 }
 
 /// The results of the app's calls that have ended (each rank's, for an MPI world), and how

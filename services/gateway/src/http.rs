@@ -193,22 +193,29 @@ pub(crate) fn not_a_call_id(id: &str) -> Response {
 }
 
 /// `POST /cancel/<id>`: cancels a call of the caller's (any, for an admin) that has not
-/// ended; answers how it ended, as text. 409 if it had already ended.
+/// ended; answers how it ended, as text (200), that it is still ending (202), or 409 if it
+/// had ended already (or succeeded before the cancel took effect).
 async fn cancel_call(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<u64>() else {
         return not_a_call_id(&id);
     };
     match gateway.cancel_call(id).await {
-        Ok(record) if record.status() == CallStatus::Failed => text(StatusCode::OK, record.error),
-        Ok(record) => text(
-            StatusCode::ACCEPTED,
-            format!(
-                "call {id} is being cancelled: it is still {:?} on {}; `fwasm status {id}` \
-                 shows when it ends",
-                record.status(),
-                record.executor_id
+        Ok(record) => match record.status() {
+            CallStatus::Failed => text(StatusCode::OK, record.error),
+            CallStatus::Success => text(
+                StatusCode::CONFLICT,
+                format!("call {id} succeeded before the cancel took effect"),
             ),
-        ),
+            status => text(
+                StatusCode::ACCEPTED,
+                format!(
+                    "call {id} is being cancelled: it is still {} on {}; `fwasm status {id}` \
+                     shows when it ends",
+                    fwasm_proto::outcome::status_word(status),
+                    record.executor_id
+                ),
+            ),
+        },
         Err(err) => error_response(err),
     }
 }

@@ -658,9 +658,16 @@ impl CallTable {
         let order = |record: &CallRecord| (record.submitted_unix_micros, record.id);
         let mut calls = self.calls();
         self.evict(&mut calls);
+        // Another user's call is as unknown as one never made: its ids reveal nothing.
         let after = match req.before_id {
             0 => None,
-            id => Some(order(&calls.by_id.get(&id)?.record)),
+            id => {
+                let entry = calls.by_id.get(&id)?;
+                if !req.user.is_empty() && entry.record.user != req.user {
+                    return None;
+                }
+                Some(order(&entry.record))
+            }
         };
         let wanted = |record: &CallRecord| {
             (req.user.is_empty() || record.user == req.user)

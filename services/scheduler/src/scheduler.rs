@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use fwasm_proto::api::{SchedulerApi, StateApi};
 use fwasm_proto::directory::ExecutorDirectory;
+use fwasm_proto::outcome::ended_word;
 use fwasm_proto::outcome::{not_run, unix_micros};
 use fwasm_proto::pb::{
     Call, CallList, CallRecord, CallRef, CallResult, CallStatus, CallsFinishedRequest,
@@ -171,6 +172,20 @@ impl Scheduler {
         if call.parent_id != 0 {
             // A parent started from a lease may not be recorded yet; its tree counts from it.
             self.calls.await_record(call.parent_id, REPORT_GRACE).await;
+            // What a cancelled call asked for on its way out is no longer wanted.
+            if self
+                .calls
+                .get(call.parent_id)
+                .is_some_and(|parent| parent.failure() == FailureKind::Cancelled)
+            {
+                return Err(ApiError::new(
+                    ErrorCode::FailedPrecondition,
+                    format!(
+                        "call {} was cancelled: it starts no more calls",
+                        call.parent_id
+                    ),
+                ));
+            }
         }
         self.quotas.load(self.state.as_ref()).await?;
         let limits = self.quotas.limits(&call.user);
@@ -274,7 +289,7 @@ impl Scheduler {
                         format!(
                             "call {} has already ended ({}); there is nothing to cancel",
                             record.id,
-                            outcome_word(&record)
+                            ended_word(record.status(), record.failure())
                         ),
                     ));
                 }
@@ -531,15 +546,6 @@ impl Dispatch {
 /// its end to be reported.
 const CANCEL_PATIENCE: Duration = Duration::from_secs(2);
 
-/// How a finished call ended, in a word.
-fn outcome_word(record: &CallRecord) -> &'static str {
-    match record.status() {
-        CallStatus::Success => "succeeded",
-        _ if record.failure() == FailureKind::Cancelled => "cancelled",
-        _ => "failed",
-    }
-}
-
 /// How long an upload waits for an executor to get the new function ready.
 const PREPARE_PATIENCE: Duration = Duration::from_secs(10);
 
@@ -779,7 +785,12 @@ impl SchedulerApi for Scheduler {
     async fn cancel_call(&self, req: CallRef) -> Result<CallRecord, ApiError> {
         let deadline = Instant::now() + CANCEL_PATIENCE;
         self.cancel_one(&req, deadline).await?;
+        let user = (!req.user.is_empty()).then_some(req.user.as_str());
+        // Its executor reports its end as for any call; once it has, it chains no more.
+        let left = deadline.saturating_duration_since(Instant::now()) + CANCEL_PATIENCE;
+        let record = self.calls.wait(req.id, user, Some(left)).await;
         // And what it chained (and that chained): work no one wants any more.
+        let deadline = Instant::now() + CANCEL_PATIENCE;
         let mut chained = self.calls.unfinished_children(req.id);
         while let Some(child) = chained.pop() {
             chained.extend(self.calls.unfinished_children(child));
@@ -791,13 +802,7 @@ impl SchedulerApi for Scheduler {
                 tracing::debug!(call_id = child.id, error = %err, "a chained call was not cancelled");
             }
         }
-        let user = (!req.user.is_empty()).then_some(req.user.as_str());
-        // Its executor reports its end as for any call.
-        let left = deadline.saturating_duration_since(Instant::now()) + CANCEL_PATIENCE;
-        self.calls
-            .wait(req.id, user, Some(left))
-            .await
-            .ok_or_else(|| self.unknown_call(req.id))
+        record.ok_or_else(|| self.unknown_call(req.id))
     }
 
     #[tracing::instrument(name = "scheduler.list_calls", skip_all, fields(user = %req.user))]
@@ -1313,14 +1318,17 @@ mod tests {
             ..of("u")
         };
         assert_eq!(list(next).await, [ids[1], ids[0]]);
-        let gone = ListCallsRequest {
-            before_id: ids[2] + 1000,
-            ..of("u")
-        };
-        assert_eq!(
-            s.list_calls(gone).await.unwrap_err().code,
-            ErrorCode::NotFound
-        );
+        // A call no longer kept, or another user's, starts no page.
+        for (before_id, user) in [(ids[2] + 1000, "u"), (ids[2], "v")] {
+            let gone = ListCallsRequest {
+                before_id,
+                ..of(user)
+            };
+            assert_eq!(
+                s.list_calls(gone).await.unwrap_err().code,
+                ErrorCode::NotFound
+            );
+        }
         let other = ListCallsRequest {
             function: "g".into(),
             ..of("u")

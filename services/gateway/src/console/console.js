@@ -6,7 +6,8 @@
 const $ = (id) => document.getElementById(id);
 // What the page shows, and which "Show" it is for: an answer to an earlier one (another
 // user's, another token's) arriving late is dropped.
-const seen = { user: "", token: "", chosen: null, generation: 0 };
+// Within one, only the latest listing of calls, and the call last clicked, are shown.
+const seen = { user: "", token: "", chosen: null, generation: 0, listing: 0, refreshing: false };
 
 class Stale extends Error {}
 
@@ -91,7 +92,9 @@ function figures(calls) {
 }
 
 async function loadCalls() {
+  const listing = ++seen.listing;
   const calls = await json(`/calls?user=${user()}&limit=1000`);
+  if (listing !== seen.listing) return;
   figures(calls);
   const body = $("calls").tBodies[0];
   body.replaceChildren();
@@ -123,6 +126,7 @@ async function loadCalls() {
 async function showCall(id) {
   seen.chosen = id;
   const call = await json(`/calls/${id}`);
+  if (seen.chosen !== id) return;
   const status = call.failure === "CANCELLED" ? "CANCELLED" : call.status;
   $("call-title").textContent = `Call ${call.id}: ${call.user}/${call.function}, ${status}`;
   const lines = [];
@@ -145,7 +149,7 @@ async function cancelCall(id) {
   } catch (error) {
     problem(error);
   }
-  await refreshCalls();
+  await loadCalls().catch(problem);
 }
 
 async function loadKeys() {
@@ -173,12 +177,16 @@ async function refreshAll() {
   }
 }
 
+// The timer's refresh: skipped while the last one is still on its way.
 async function refreshCalls() {
-  if (!seen.user) return;
+  if (!seen.user || seen.refreshing) return;
+  seen.refreshing = true;
   try {
     await loadCalls();
   } catch (error) {
     problem(error);
+  } finally {
+    seen.refreshing = false;
   }
 }
 
