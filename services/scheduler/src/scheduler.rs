@@ -1052,14 +1052,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let submit = || SubmitRequest {
-            call: Some(Call {
-                user: "u".into(),
-                function: "f".into(),
-                ..Call::default()
-            }),
-            ..SubmitRequest::default()
-        };
+        let submit = submit_u_f;
         let first = scheduler.submit(submit()).await.unwrap();
         let second = scheduler.submit(submit()).await.unwrap();
         let refused = scheduler.submit(submit()).await.unwrap_err();
@@ -1147,16 +1140,20 @@ mod tests {
         scheduler
     }
 
-    async fn submit_and_wait(scheduler: &Scheduler) -> CallRecord {
-        let submit = SubmitRequest {
+    /// A background call of `u/f`.
+    fn submit_u_f() -> SubmitRequest {
+        SubmitRequest {
             call: Some(Call {
                 user: "u".into(),
                 function: "f".into(),
                 ..Call::default()
             }),
             ..SubmitRequest::default()
-        };
-        let id = scheduler.submit(submit).await.unwrap().call_id;
+        }
+    }
+
+    async fn submit_and_wait(scheduler: &Scheduler) -> CallRecord {
+        let id = scheduler.submit(submit_u_f()).await.unwrap().call_id;
         let wait = WaitCallRequest {
             id,
             timeout_ms: 30_000,
@@ -1229,15 +1226,7 @@ mod tests {
         };
         // The one executor is full: the call waits in the queue.
         scheduler.heartbeat(beat(1)).await.unwrap();
-        let submit = SubmitRequest {
-            call: Some(Call {
-                user: "u".into(),
-                function: "f".into(),
-                ..Call::default()
-            }),
-            ..SubmitRequest::default()
-        };
-        let queued = scheduler.submit(submit).await.unwrap().call_id;
+        let queued = scheduler.submit(submit_u_f()).await.unwrap().call_id;
         let at = |id| CallRef {
             id,
             ..CallRef::default()
