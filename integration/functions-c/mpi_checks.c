@@ -10,6 +10,8 @@
  *   alltoall   Alltoall and Allgather of rank-tagged values
  *   scan       Scan SUM of rank + 1
  *   barrier K  three rounds: append to state list K, Barrier, count the list, Barrier
+ *   split      Comm_split into even and odd ranks (Allreduce, messages kept apart from the
+ *              world's), Comm_dup, Comm_group + Group_incl + Comm_create of the first half
  *   cart       a 1-D periodic grid: Cart_create, Cart_get, Cart_rank, Cart_shift
  *   waitall    Irecv from every other rank, Isend to each, Waitall; then Waitany
  *   probe      rank 0 sends 30 ints to the last rank, which Probes, Get_counts and Receives
@@ -152,6 +154,82 @@ static int barrier(const char *key) {
         MPI_Barrier(MPI_COMM_WORLD);
     }
     sprintf(out, "3 rounds");
+    return 0;
+}
+
+/* The world rank of rank `at` of the half with world ranks of `parity`, ordered by key -rank
+ * (highest world rank first). */
+static int half_member(int parity, int at) {
+    int highest = (size - 1) % 2 == parity ? size - 1 : size - 2;
+    return highest - 2 * at;
+}
+
+static int split(void) {
+    /* Even and odd world ranks, each half highest world rank first. */
+    int parity = rank % 2, hrank = -1, hsize = -1;
+    MPI_Comm half;
+    MPI_Comm_split(MPI_COMM_WORLD, parity, -rank, &half);
+    CHECK(half != MPI_COMM_NULL && half != MPI_COMM_WORLD, "no half");
+    MPI_Comm_rank(half, &hrank);
+    MPI_Comm_size(half, &hsize);
+    CHECK(hsize == (size + 1 - parity) / 2, "half of %d", hsize);
+    CHECK(half_member(parity, hrank) == rank, "rank %d in the half", hrank);
+    int sum = -1, expected = 0;
+    for (int r = parity; r < size; r += 2) expected += r;
+    MPI_Allreduce(&rank, &sum, 1, MPI_INT, MPI_SUM, half);
+    CHECK(sum == expected, "the half's sum %d, expected %d", sum, expected);
+    /* A message stays in its communicator: the half's comes first, yet a receive from any rank
+     * with any tag in the world takes the world's. */
+    int wnext = (rank + 1) % size, wprev = (rank + size - 1) % size, got = -1;
+    int hnext = (hrank + 1) % hsize, hprev = (hrank + hsize - 1) % hsize;
+    int marked = 1000 + rank;
+    MPI_Status status;
+    MPI_Send(&marked, 1, MPI_INT, hnext, 9, half);
+    MPI_Send(&rank, 1, MPI_INT, wnext, 9, MPI_COMM_WORLD);
+    MPI_Recv(&got, 1, MPI_INT, MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &status);
+    CHECK(got == wprev && status.MPI_SOURCE == wprev, "the world gave %d from %d", got,
+          status.MPI_SOURCE);
+    MPI_Recv(&got, 1, MPI_INT, MPI_ANY_SOURCE, 9, half, &status);
+    CHECK(got == 1000 + half_member(parity, hprev) && status.MPI_SOURCE == hprev,
+          "the half gave %d from its rank %d", got, status.MPI_SOURCE);
+    /* A duplicate: the same ranks, messages of its own. */
+    MPI_Comm dup;
+    int drank = -1;
+    MPI_Comm_dup(MPI_COMM_WORLD, &dup);
+    MPI_Comm_rank(dup, &drank);
+    CHECK(dup != MPI_COMM_WORLD && drank == rank, "dup rank %d", drank);
+    MPI_Send(&marked, 1, MPI_INT, wnext, 3, dup);
+    MPI_Send(&rank, 1, MPI_INT, wnext, 3, MPI_COMM_WORLD);
+    MPI_Recv(&got, 1, MPI_INT, MPI_ANY_SOURCE, 3, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    CHECK(got == wprev, "the world gave %d, not the dup's", got);
+    MPI_Recv(&got, 1, MPI_INT, wprev, 3, dup, MPI_STATUS_IGNORE);
+    CHECK(got == 1000 + wprev, "the dup gave %d", got);
+    /* The first half of the world's ranks, reversed, as a group and a communicator of it. */
+    int n = (size + 1) / 2, ranks[64], gsize = -1, grank = -9, frank = -1;
+    for (int i = 0; i < n; i++) ranks[i] = n - 1 - i;
+    MPI_Group everyone, first;
+    MPI_Comm_group(MPI_COMM_WORLD, &everyone);
+    MPI_Group_incl(everyone, n, ranks, &first);
+    MPI_Group_size(first, &gsize);
+    MPI_Group_rank(first, &grank);
+    CHECK(gsize == n && grank == (rank < n ? n - 1 - rank : MPI_UNDEFINED), "group %d %d", gsize,
+          grank);
+    MPI_Comm firsts;
+    MPI_Comm_create(MPI_COMM_WORLD, first, &firsts);
+    if (rank < n) {
+        CHECK(firsts != MPI_COMM_NULL, "left out of its group's communicator");
+        MPI_Comm_rank(firsts, &frank);
+        int root = rank;
+        MPI_Bcast(&root, 1, MPI_INT, 0, firsts);
+        CHECK(frank == n - 1 - rank && root == n - 1, "firsts: rank %d, root %d", frank, root);
+        MPI_Barrier(firsts);
+    } else {
+        CHECK(firsts == MPI_COMM_NULL, "given a communicator of a group it is not in");
+    }
+    MPI_Group_free(&first);
+    MPI_Group_free(&everyone);
+    CHECK(first == MPI_GROUP_NULL, "a freed group is not MPI_GROUP_NULL");
+    sprintf(out, "halves %d+%d first %d", (size + 1) / 2, size / 2, n);
     return 0;
 }
 
@@ -312,6 +390,8 @@ int main(int argc, char **argv) {
         failed = scan();
     } else if (strncmp(input, "barrier ", 8) == 0) {
         failed = barrier(input + 8);
+    } else if (strcmp(input, "split") == 0) {
+        failed = split();
     } else if (strcmp(input, "cart") == 0) {
         failed = cart();
     } else if (strcmp(input, "waitall") == 0) {

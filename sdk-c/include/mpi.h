@@ -16,8 +16,7 @@
  * applied by the host.
  *
  * Not provided (using them is a compile-time error naming them): one-sided windows
- * (MPI_Win_*, MPI_Put, MPI_Get) and sub-communicators and groups (MPI_Comm_split,
- * MPI_Comm_group, MPI_Group_incl, MPI_Comm_create).
+ * (MPI_Win_*, MPI_Put, MPI_Get).
  */
 #ifndef FWASM_MPI_H
 #define FWASM_MPI_H
@@ -99,6 +98,9 @@ typedef struct {
 extern struct fwasm_mpi_comm fwasm_mpi_comm_world, fwasm_mpi_comm_null;
 #define MPI_COMM_WORLD (&fwasm_mpi_comm_world)
 #define MPI_COMM_NULL (&fwasm_mpi_comm_null)
+
+extern struct fwasm_mpi_group fwasm_mpi_group_null;
+#define MPI_GROUP_NULL (&fwasm_mpi_group_null)
 
 extern struct fwasm_mpi_info fwasm_mpi_info_null;
 #define MPI_INFO_NULL (&fwasm_mpi_info_null)
@@ -231,14 +233,16 @@ int FWASM_MPI(MPI_Type_free)(MPI_Datatype *datatype);
 int FWASM_MPI(MPI_Alloc_mem)(MPI_Aint size, MPI_Info info, void *baseptr);
 int FWASM_MPI(MPI_Free_mem)(void *base);
 
-int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm)
-    FWASM_MPI_MISSING("MPI_Comm_split (sub-communicators)");
-int MPI_Comm_group(MPI_Comm comm, MPI_Group *group)
-    FWASM_MPI_MISSING("MPI_Comm_group (groups)");
-int MPI_Group_incl(MPI_Group group, int n, const int ranks[], MPI_Group *newgroup)
-    FWASM_MPI_MISSING("MPI_Group_incl (groups)");
-int MPI_Comm_create(MPI_Comm comm, MPI_Group group, MPI_Comm *newcomm)
-    FWASM_MPI_MISSING("MPI_Comm_create (sub-communicators)");
+/* Sub-communicators and groups (sdk-c's, over fwasm's own imports; Faasm has none). A new
+ * communicator is collective over the one it comes from; its messages and collectives never
+ * mix with another communicator's. A rank left out gets MPI_COMM_NULL. */
+int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm);
+int MPI_Comm_create(MPI_Comm comm, MPI_Group group, MPI_Comm *newcomm);
+int MPI_Comm_group(MPI_Comm comm, MPI_Group *group);
+int MPI_Group_incl(MPI_Group group, int n, const int ranks[], MPI_Group *newgroup);
+int MPI_Group_size(MPI_Group group, int *size);
+int MPI_Group_rank(MPI_Group group, int *rank);
+int MPI_Group_free(MPI_Group *group);
 
 #ifdef __cplusplus
 }

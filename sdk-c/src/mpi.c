@@ -12,6 +12,7 @@
 struct fwasm_mpi_comm fwasm_mpi_comm_world = {1};
 struct fwasm_mpi_comm fwasm_mpi_comm_null = {2};
 struct fwasm_mpi_info fwasm_mpi_info_null = {1};
+struct fwasm_mpi_group fwasm_mpi_group_null = {0};
 
 struct fwasm_mpi_datatype fwasm_mpi_int8 = {1, sizeof(int8_t)};
 struct fwasm_mpi_datatype fwasm_mpi_int16 = {2, sizeof(int16_t)};
@@ -189,5 +190,92 @@ int MPI_Reduce_scatter(const void *sendbuf, void *recvbuf, const int *recvcounts
     memcpy(recvbuf, reduced + (size_t)before * unit, (size_t)recvcounts[rank] * unit);
     free(reduced);
     free(all);
+    return MPI_SUCCESS;
+}
+
+/* Sub-communicators and groups, over fwasm's own imports (Faasm has none). The host writes a
+ * new communicator as {context, size, its world ranks}; context 0 means this rank is in none. */
+#define OWN(name) __attribute__((import_module("env"), import_name(#name)))
+OWN(fwasm_mpi_comm_split) int fwasm_mpi_comm_split(MPI_Comm, int, int, int *, int);
+OWN(fwasm_mpi_comm_create) int fwasm_mpi_comm_create(MPI_Comm, int, int *, int);
+OWN(fwasm_mpi_comm_group) int fwasm_mpi_comm_group(MPI_Comm, int *);
+OWN(fwasm_mpi_group_incl) int fwasm_mpi_group_incl(int, int, const int *, int *);
+OWN(fwasm_mpi_group_size) int fwasm_mpi_group_size(int, int *);
+OWN(fwasm_mpi_group_rank) int fwasm_mpi_group_rank(int, int *);
+OWN(fwasm_mpi_group_free) int fwasm_mpi_group_free(int);
+
+/* Room for what the host writes of a new communicator made from `comm`. */
+static int *landing(MPI_Comm comm, int *bytes) {
+    int size;
+    MPI_Comm_size(comm, &size);
+    *bytes = (int)sizeof(int) * (2 + size);
+    int *out = malloc((size_t)*bytes);
+    if (out == NULL) MPI_Abort(comm, MPI_ERR_OTHER);
+    return out;
+}
+
+/* The handle of the communicator that landed in `out`. */
+static int handle_of(MPI_Comm comm, int *out, MPI_Comm *newcomm) {
+    if (out[0] == 0) {
+        *newcomm = MPI_COMM_NULL;
+    } else {
+        struct fwasm_mpi_comm *made = malloc(sizeof *made);
+        if (made == NULL) MPI_Abort(comm, MPI_ERR_OTHER);
+        made->id = out[0];
+        *newcomm = made;
+    }
+    free(out);
+    return MPI_SUCCESS;
+}
+
+int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm) {
+    int bytes, *out = landing(comm, &bytes);
+    int err = fwasm_mpi_comm_split(comm, color, key, out, bytes);
+    if (err != MPI_SUCCESS) {
+        free(out);
+        return err;
+    }
+    return handle_of(comm, out, newcomm);
+}
+
+int MPI_Comm_create(MPI_Comm comm, MPI_Group group, MPI_Comm *newcomm) {
+    int bytes, *out = landing(comm, &bytes);
+    int err = fwasm_mpi_comm_create(comm, group->id, out, bytes);
+    if (err != MPI_SUCCESS) {
+        free(out);
+        return err;
+    }
+    return handle_of(comm, out, newcomm);
+}
+
+/* A group handle for the host's group `id`. */
+static int group_handle(int id, MPI_Group *group) {
+    struct fwasm_mpi_group *made = malloc(sizeof *made);
+    if (made == NULL) return MPI_ERR_OTHER;
+    made->id = id;
+    *group = made;
+    return MPI_SUCCESS;
+}
+
+int MPI_Comm_group(MPI_Comm comm, MPI_Group *group) {
+    int id, err = fwasm_mpi_comm_group(comm, &id);
+    return err != MPI_SUCCESS ? err : group_handle(id, group);
+}
+
+int MPI_Group_incl(MPI_Group group, int n, const int ranks[], MPI_Group *newgroup) {
+    int id, err = fwasm_mpi_group_incl(group->id, n, ranks, &id);
+    return err != MPI_SUCCESS ? err : group_handle(id, newgroup);
+}
+
+int MPI_Group_size(MPI_Group group, int *size) { return fwasm_mpi_group_size(group->id, size); }
+
+int MPI_Group_rank(MPI_Group group, int *rank) { return fwasm_mpi_group_rank(group->id, rank); }
+
+int MPI_Group_free(MPI_Group *group) {
+    if (*group != MPI_GROUP_NULL) {
+        fwasm_mpi_group_free((*group)->id);
+        free(*group);
+        *group = MPI_GROUP_NULL;
+    }
     return MPI_SUCCESS;
 }

@@ -875,14 +875,14 @@ impl Inner {
             HostOp::Mpi(MpiOp::Collective {
                 world: WorldHandle::Local(world),
                 rank,
-                seq,
+                among,
                 collective,
                 contribution,
                 placements,
             }) => {
                 let entering = Entering {
                     rank,
-                    seq,
+                    among,
                     collective,
                     contribution,
                     placements,

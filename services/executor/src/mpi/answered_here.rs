@@ -12,7 +12,7 @@ use tokio::task::AbortHandle;
 
 use super::World;
 use super::collective::{Collective, Pieces};
-use super::world::{Broken, Deliver, Delivery, Message};
+use super::world::{Among, Broken, Deliver, Delivery, Message};
 use crate::call::CallTask;
 use crate::host::mpi::{MpiDone, MpiFailure, Placement, Posted, rank_name};
 use crate::host::park::OpResult;
@@ -56,7 +56,7 @@ pub(crate) fn receive_here(
 /// What a rank entering a collective hands in, and where its share goes.
 pub(crate) struct Entering {
     pub(crate) rank: u32,
-    pub(crate) seq: u64,
+    pub(crate) among: Among,
     pub(crate) collective: Collective,
     pub(crate) contribution: Pieces,
     pub(crate) placements: Vec<Placement>,
@@ -72,7 +72,7 @@ pub(crate) fn collective_here(
 ) -> Option<CallTask> {
     let Entering {
         rank,
-        seq,
+        among,
         collective,
         contribution,
         placements,
@@ -88,6 +88,7 @@ pub(crate) fn collective_here(
         }
     };
     let expiring = world.clone();
+    let entering_among = among.clone();
     let mut entered = Some((collective, contribution));
     answered_here(
         world,
@@ -95,12 +96,17 @@ pub(crate) fn collective_here(
         runtime,
         answer,
         |token, deliver| match entered.take() {
-            Some((collective, contribution)) => {
-                world.enter_or_deliver(rank, seq, collective, contribution, token, deliver)
-            }
+            Some((collective, contribution)) => world.enter_or_deliver(
+                rank,
+                entering_among,
+                collective,
+                contribution,
+                token,
+                deliver,
+            ),
             None => Err("the collective was entered twice".into()),
         },
-        move |token| expiring.expire_round(seq, rank, token),
+        move |token| expiring.expire_round(&among, rank, token),
     )
 }
 

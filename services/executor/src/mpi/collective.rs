@@ -52,6 +52,10 @@ pub(crate) enum Collective {
         datatype: Datatype,
         bytes: Vec<usize>,
     },
+    /// New communicators (`MPI_Comm_split`, and what `MPI_Comm_dup` and `MPI_Comm_create`
+    /// make with it): every rank hands in its color and key; each gets its communicator (see
+    /// [`split_shares`]). The world gives each color its context.
+    Split,
 }
 
 impl Collective {
@@ -68,6 +72,7 @@ impl Collective {
             Collective::Allreduce { .. } => "MPI_Allreduce",
             Collective::Scan { .. } => "MPI_Scan",
             Collective::ReduceScatter { .. } => "MPI_Reduce_scatter",
+            Collective::Split => "MPI_Comm_split",
         }
     }
 
@@ -75,7 +80,9 @@ impl Collective {
     pub(crate) fn same_as(&self, other: &Collective) -> bool {
         use Collective::*;
         match (self, other) {
-            (Barrier, Barrier) | (Allgather, Allgather) | (Alltoall, Alltoall) => true,
+            (Barrier, Barrier) | (Allgather, Allgather) | (Alltoall, Alltoall) | (Split, Split) => {
+                true
+            }
             (Bcast { root: a }, Bcast { root: b })
             | (Scatter { root: a }, Scatter { root: b })
             | (Gather { root: a }, Gather { root: b }) => a == b,
@@ -118,6 +125,7 @@ impl Collective {
             (0..size).map(|rank| piece(rank, at)).collect()
         };
         Ok(match self {
+            Collective::Split => return Err("a split's shares are its world's to work out".into()),
             Collective::Barrier => vec![Vec::new(); size],
             Collective::Bcast { root } => vec![vec![piece(*root as usize, 0)?]; size],
             Collective::Scatter { root } => {
@@ -185,13 +193,15 @@ impl Collective {
         &self,
         world_id: u64,
         rank: u32,
-        seq: u64,
+        among: &super::world::Among,
         pieces: Pieces,
     ) -> MpiContribution {
         let mut out = MpiContribution {
             world_id,
             rank,
-            seq,
+            seq: among.seq,
+            context: among.context,
+            members: among.members.to_vec(),
             pieces,
             ..MpiContribution::default()
         };
@@ -238,6 +248,7 @@ impl Collective {
                 out.split = bytes.iter().map(|b| *b as u64).collect();
                 Kind::ReduceScatter
             }
+            Collective::Split => Kind::Split,
         };
         out.set_kind(kind);
         out
@@ -266,6 +277,7 @@ impl Collective {
         Ok(match contribution.kind() {
             Kind::Unspecified => return Err("a contribution to no collective".into()),
             Kind::Barrier => Collective::Barrier,
+            Kind::Split => Collective::Split,
             Kind::Bcast => Collective::Bcast { root },
             Kind::Scatter => Collective::Scatter { root },
             Kind::Gather => Collective::Gather { root },
@@ -302,6 +314,55 @@ impl Collective {
     }
 }
 
+/// A rank's contribution to a split: its color and key (two little-endian i32).
+pub(crate) fn split_request(contribution: &Pieces) -> Option<(i32, i32)> {
+    let piece = contribution.first()?;
+    let color = i32::from_le_bytes(piece.get(0..4)?.try_into().ok()?);
+    let key = i32::from_le_bytes(piece.get(4..8)?.try_into().ok()?);
+    Some((color, key))
+}
+
+/// What a split gives each member of the communicator split (`members`: world ranks, in its
+/// order): one piece, its new communicator's context and size, then its world ranks in their
+/// new order (by key, then by rank in the old), all little-endian u32. A member whose color is
+/// negative (`MPI_UNDEFINED`) gets context 0: no communicator. `contexts`: each color's.
+pub(crate) fn split_shares(
+    members: &[u32],
+    contributions: Vec<Pieces>,
+    contexts: &std::collections::BTreeMap<i32, u32>,
+) -> Result<Vec<Pieces>, String> {
+    let mut asked = Vec::with_capacity(contributions.len());
+    for (member, contribution) in contributions.iter().enumerate() {
+        let (color, key) = split_request(contribution)
+            .ok_or_else(|| format!("rank {member} handed MPI_Comm_split no color and key"))?;
+        asked.push((color, key, member));
+    }
+    let mut ordered = asked.clone();
+    ordered.sort_by_key(|(color, key, member)| (*color, *key, *member));
+    Ok(asked
+        .iter()
+        .map(|(color, _, _)| {
+            let mut share = BytesMut::new();
+            match contexts.get(color).filter(|_| *color >= 0) {
+                Some(context) => {
+                    let group: Vec<u32> = ordered
+                        .iter()
+                        .filter(|(c, _, _)| c == color)
+                        .map(|(_, _, member)| members[*member])
+                        .collect();
+                    share.extend_from_slice(&context.to_le_bytes());
+                    share.extend_from_slice(&(group.len() as u32).to_le_bytes());
+                    for rank in group {
+                        share.extend_from_slice(&rank.to_le_bytes());
+                    }
+                }
+                None => share.extend_from_slice(&[0; 8]),
+            }
+            vec![share.freeze()]
+        })
+        .collect())
+}
+
 /// The buffers combined element by element with `op`.
 fn combine(op: Op, datatype: Datatype, buffers: &[Bytes]) -> Result<Bytes, String> {
     let Some((first, rest)) = buffers.split_first() else {
@@ -333,6 +394,41 @@ mod tests {
             .flat_map(|v| v.to_le_bytes())
             .collect::<Vec<_>>()
             .into()
+    }
+
+    fn asked(color: i32, key: i32) -> Pieces {
+        vec![Bytes::from(
+            [color.to_le_bytes(), key.to_le_bytes()].concat(),
+        )]
+    }
+
+    fn words(piece: &Bytes) -> Vec<u32> {
+        piece
+            .chunks(4)
+            .map(|w| u32::from_le_bytes(w.try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn a_split_orders_each_color_by_key_then_rank_and_leaves_out_the_undefined() {
+        // World ranks 10..14 of a communicator; colors 1, 0, 1, -1 (MPI_UNDEFINED), 1.
+        let members = [10, 11, 12, 13, 14];
+        let contributions = vec![
+            asked(1, 5),
+            asked(0, 0),
+            asked(1, 5),
+            asked(-1, 0),
+            asked(1, 2),
+        ];
+        let contexts = [(0, 20), (1, 21)].into_iter().collect();
+        let shares = split_shares(&members, contributions, &contexts).unwrap();
+        // Color 1: key 2 (rank 14) first, then the two of key 5 in their order (10, 12).
+        assert_eq!(words(&shares[0][0]), [21, 3, 14, 10, 12]);
+        assert_eq!(words(&shares[2][0]), [21, 3, 14, 10, 12]);
+        assert_eq!(words(&shares[1][0]), [20, 1, 11]);
+        assert_eq!(words(&shares[3][0]), [0, 0]);
+        let bad = split_shares(&members[..1], vec![vec![]], &contexts).unwrap_err();
+        assert_eq!(bad, "rank 0 handed MPI_Comm_split no color and key");
     }
 
     #[test]
@@ -389,7 +485,12 @@ mod tests {
             bytes: vec![16, 32],
         };
         let pieces = vec![ints(&[1, 2])];
-        let contribution = reduce_scatter.contribution(7, 1, 3, pieces.clone());
+        let among = super::super::world::Among {
+            context: 1,
+            seq: 3,
+            members: [0, 1].into(),
+        };
+        let contribution = reduce_scatter.contribution(7, 1, &among, pieces.clone());
         assert_eq!(
             (contribution.world_id, contribution.rank, contribution.seq),
             (7, 1, 3)
@@ -397,7 +498,7 @@ mod tests {
         assert_eq!(contribution.pieces, pieces);
         let back = Collective::of(&contribution, 2).unwrap();
         assert!(back.same_as(&reduce_scatter), "{back:?}");
-        let bcast = Collective::Bcast { root: 1 }.contribution(7, 0, 0, vec![]);
+        let bcast = Collective::Bcast { root: 1 }.contribution(7, 0, &among, vec![]);
         assert!(
             Collective::of(&bcast, 2)
                 .unwrap()

@@ -10,7 +10,7 @@ use fwasm_proto::api::{ExecutorApi, MpiRequest, MpiResponse};
 use fwasm_proto::pb::{MpiAbortRequest, MpiBroken, MpiMessage, MpiRankRef, MpiReceiveRequest};
 
 use super::collective::{Collective, Pieces};
-use super::world::{Broken, Matching, Message, World};
+use super::world::{Among, Broken, Matching, Message, World};
 
 #[derive(Clone)]
 pub(crate) enum WorldHandle {
@@ -129,6 +129,7 @@ impl WorldHandle {
             tag: message.tag,
             data: message.data,
             broken: None,
+            context: message.context,
         });
         match world.ask(request).await? {
             MpiResponse::Done(reply) => world.check(reply.broken),
@@ -152,6 +153,7 @@ impl WorldHandle {
             source: matching.source,
             tag: matching.tag,
             takes,
+            context: matching.context,
         });
         match world.ask(request).await? {
             MpiResponse::Message(message) => {
@@ -159,6 +161,7 @@ impl WorldHandle {
                 Ok(Message {
                     source: message.source,
                     tag: message.tag,
+                    context: matching.context,
                     data: message.data,
                 })
             }
@@ -169,18 +172,20 @@ impl WorldHandle {
     pub(crate) async fn collective(
         &self,
         rank: u32,
-        seq: u64,
+        among: Among,
         collective: Collective,
         contribution: Pieces,
     ) -> Result<Pieces, Broken> {
         let world = match self {
             WorldHandle::Local(world) => {
-                return world.collective(rank, seq, collective, contribution).await;
+                return world
+                    .collective(rank, among, collective, contribution)
+                    .await;
             }
             WorldHandle::Remote(world) => world,
         };
         let request =
-            MpiRequest::Collective(collective.contribution(world.id, rank, seq, contribution));
+            MpiRequest::Collective(collective.contribution(world.id, rank, &among, contribution));
         match world.ask(request).await? {
             MpiResponse::Share(share) => {
                 world.check(share.broken)?;

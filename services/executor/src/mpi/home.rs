@@ -11,7 +11,7 @@ use fwasm_proto::pb::{MpiBroken, MpiJoinReply, MpiMessage, MpiReply, MpiShare};
 
 use super::Worlds;
 use super::collective::Collective;
-use super::world::{Broken, Matching, Message, World};
+use super::world::{Among, Broken, Matching, Message, WORLD_CONTEXT, World};
 
 /// Answers `request` from the worlds this executor keeps. How long a receive or a collective
 /// waits is the asking rank's to bound (it stops asking when its time runs out).
@@ -66,6 +66,7 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
             let message = Message {
                 source,
                 tag: m.tag,
+                context: context(m.context),
                 data: m.data,
             };
             done(&world, world.send(to, message))
@@ -73,7 +74,11 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
         MpiRequest::Receive(r) => {
             let at = rank(not_rank_0(r.rank)?)?;
             let source = r.source.map(&rank).transpose()?;
-            let matching = Matching { source, tag: r.tag };
+            let matching = Matching {
+                source,
+                tag: r.tag,
+                context: context(r.context),
+            };
             match world.receive(at, matching, r.takes).await {
                 Ok(message) => MpiResponse::Message(MpiMessage {
                     world_id,
@@ -82,6 +87,7 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
                     tag: message.tag,
                     data: message.data,
                     broken: None,
+                    context: message.context,
                 }),
                 Err(why) => MpiResponse::Message(MpiMessage {
                     broken: Some(broken(&world, why)),
@@ -91,8 +97,22 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
         }
         MpiRequest::Collective(c) => {
             let from = rank(not_rank_0(c.rank)?)?;
-            let collective = Collective::of(&c, world.size).map_err(ApiError::invalid_argument)?;
-            match world.collective(from, c.seq, collective, c.pieces).await {
+            let members: Vec<u32> = match c.members.is_empty() {
+                true => (0..world.size).collect(),
+                false => c
+                    .members
+                    .iter()
+                    .map(|m| rank(*m))
+                    .collect::<Result<_, _>>()?,
+            };
+            let collective =
+                Collective::of(&c, members.len() as u32).map_err(ApiError::invalid_argument)?;
+            let among = Among {
+                context: context(c.context),
+                seq: c.seq,
+                members: members.into(),
+            };
+            match world.collective(from, among, collective, c.pieces).await {
                 Ok(pieces) => MpiResponse::Share(MpiShare {
                     pieces,
                     broken: None,
@@ -114,6 +134,14 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
         // Answered above.
         MpiRequest::RankEnded(_) => MpiResponse::Done(MpiReply::default()),
     })
+}
+
+/// A context as the wire carries it: 0 is `MPI_COMM_WORLD`'s.
+fn context(sent: u32) -> u32 {
+    match sent {
+        0 => WORLD_CONTEXT,
+        context => context,
+    }
 }
 
 fn done(world: &Arc<World>, outcome: Result<(), Broken>) -> MpiResponse {

@@ -7,8 +7,8 @@
 //! rank waiting in it is woken with the reason, and every later operation fails with it, so
 //! no rank is left blocked.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -20,24 +20,51 @@ use super::collective::{Collective, Pieces};
 /// Why a world can no longer be used: read by every rank that tries.
 pub(crate) type Broken = String;
 
-/// A point-to-point message.
+/// `MPI_COMM_WORLD`'s context: every rank, in rank order.
+pub(crate) const WORLD_CONTEXT: u32 = 1;
+/// The first context a communicator made in a world gets (below it: Faasm's ids of the world,
+/// of `MPI_COMM_NULL` and the like).
+const FIRST_MADE_CONTEXT: u32 = 16;
+
+/// A point-to-point message. Ranks are the world's; the context is its communicator's, and
+/// only a receive in the same communicator takes it.
 #[derive(Debug, Clone)]
 pub(crate) struct Message {
     pub(crate) source: u32,
     pub(crate) tag: i32,
+    pub(crate) context: u32,
     pub(crate) data: Bytes,
 }
 
-/// What a receive (or probe) accepts: `None` is MPI's wildcard.
+/// What a receive (or probe) accepts: `None` is MPI's wildcard; messages of its communicator
+/// (`context`) only.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Matching {
     pub(crate) source: Option<u32>,
     pub(crate) tag: Option<i32>,
+    pub(crate) context: u32,
+}
+
+/// Which round a rank enters: its communicator's `seq`-th collective, among `members` (the
+/// world ranks of the communicator, in its rank order).
+#[derive(Debug, Clone)]
+pub(crate) struct Among {
+    pub(crate) context: u32,
+    pub(crate) seq: u64,
+    pub(crate) members: Arc<[u32]>,
+}
+
+impl Among {
+    fn key(&self) -> (u32, u64) {
+        (self.context, self.seq)
+    }
 }
 
 impl Matching {
     fn accepts(&self, message: &Message) -> bool {
-        self.source.is_none_or(|s| s == message.source) && self.tag.is_none_or(|t| t == message.tag)
+        self.context == message.context
+            && self.source.is_none_or(|s| s == message.source)
+            && self.tag.is_none_or(|t| t == message.tag)
     }
 
     /// `rank R with tag T`, `any rank`, for messages.
@@ -56,7 +83,9 @@ impl Matching {
         fn either<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
             a.is_none() || b.is_none() || a == b
         }
-        either(self.source, other.source) && either(self.tag, other.tag)
+        self.context == other.context
+            && either(self.source, other.source)
+            && either(self.tag, other.tag)
     }
 }
 
@@ -79,8 +108,10 @@ struct Inner {
     queued_bytes: usize,
     /// The receive each rank waits in, if it does (a rank runs one thread: at most one).
     waiting: Vec<Option<Receive>>,
-    /// Collectives some ranks have entered and not all, by sequence number.
-    rounds: HashMap<u64, Round>,
+    /// Collectives some ranks have entered and not all, by communicator and sequence number.
+    rounds: HashMap<(u32, u64), Round>,
+    /// The context the next communicator made in this world gets.
+    next_context: u32,
     finalized: Vec<bool>,
     /// Which ranks' calls have ended.
     ended: Vec<bool>,
@@ -155,12 +186,16 @@ impl<T> Reply<T> {
 
 struct Round {
     collective: Collective,
+    /// The world ranks taking part, in their communicator's order.
+    members: Arc<[u32]>,
     /// Who called it first, for the message if another rank calls something else.
     first: u32,
+    /// By rank in the communicator.
     contributions: Vec<Option<Pieces>>,
-    arrived: u32,
-    /// The ranks waiting for their share, each with its wait's token.
-    waiters: Vec<(u32, Reply<Pieces>, u64)>,
+    arrived: usize,
+    /// The ranks waiting for their share (by rank in the communicator), each with its wait's
+    /// token.
+    waiters: Vec<(usize, Reply<Pieces>, u64)>,
 }
 
 /// Waits as a task on the async runtime: `register` answers at once, or leaves the channel
@@ -205,6 +240,7 @@ impl World {
                 queued_bytes: 0,
                 waiting: (0..ranks).map(|_| None).collect(),
                 rounds: HashMap::new(),
+                next_context: FIRST_MADE_CONTEXT,
                 finalized: vec![false; ranks],
                 ended: vec![false; ranks],
                 joined: vec![false; ranks],
@@ -360,17 +396,17 @@ impl World {
         Ok(None)
     }
 
-    /// Rank `rank` enters collective number `seq` with its contribution; every rank gets its
-    /// share once all have entered. Ranks that call different collectives in the same place
-    /// break the world.
+    /// Rank `rank` enters the round `among` names with its contribution; every member gets
+    /// its share once all have entered. Ranks that call different collectives in the same
+    /// place break the world.
     pub(crate) async fn collective(
         &self,
         rank: u32,
-        seq: u64,
+        among: Among,
         collective: Collective,
         contribution: Pieces,
     ) -> Result<Pieces, Broken> {
-        by_channel(|channel| self.enter(rank, seq, collective, contribution, 0, channel)).await
+        by_channel(|channel| self.enter(rank, among, collective, contribution, 0, channel)).await
     }
 
     /// [`World::collective`], its share handed over on the thread of the rank that completes
@@ -378,23 +414,29 @@ impl World {
     pub(crate) fn enter_or_deliver(
         &self,
         rank: u32,
-        seq: u64,
+        among: Among,
         collective: Collective,
         contribution: Pieces,
         token: u64,
         deliver: impl FnOnce() -> Deliver<Pieces>,
     ) -> Result<Option<Pieces>, Broken> {
         let reply = || Reply::Deliver(deliver());
-        self.enter(rank, seq, collective, contribution, token, reply)
+        self.enter(rank, among, collective, contribution, token, reply)
     }
 
-    /// Takes rank `rank`'s wait `token` for round `seq` out, if it still waits: its time ran
-    /// out.
-    pub(crate) fn expire_round(&self, seq: u64, rank: u32, token: u64) -> Option<Deliver<Pieces>> {
+    /// Takes rank `rank`'s wait `token` for the round `among` names out, if it still waits:
+    /// its time ran out.
+    pub(crate) fn expire_round(
+        &self,
+        among: &Among,
+        rank: u32,
+        token: u64,
+    ) -> Option<Deliver<Pieces>> {
         let mut inner = lock(&self.inner);
-        let round = inner.rounds.get_mut(&seq)?;
+        let round = inner.rounds.get_mut(&among.key())?;
+        let member = round.members.iter().position(|m| *m == rank)?;
         let at = round.waiters.iter().position(|(r, reply, t)| {
-            *r == rank && *t == token && matches!(reply, Reply::Deliver(_))
+            *r == member && *t == token && matches!(reply, Reply::Deliver(_))
         })?;
         match round.waiters.swap_remove(at).1 {
             Reply::Deliver(deliver) => Some(deliver),
@@ -402,12 +444,12 @@ impl World {
         }
     }
 
-    /// Enters rank `rank` in round `seq`: its share at once if it completes the round, else
-    /// `None` and `reply` waits for it.
+    /// Enters rank `rank` in the round `among` names: its share at once if it completes the
+    /// round, else `None` and `reply` waits for it.
     fn enter(
         &self,
         rank: u32,
-        seq: u64,
+        among: Among,
         collective: Collective,
         contribution: Pieces,
         token: u64,
@@ -418,13 +460,20 @@ impl World {
             if let Some(why) = &inner.broken {
                 return Err(why.clone());
             }
-            if let Some(gone) = inner.ended.iter().position(|ended| *ended) {
+            let Some(member) = among.members.iter().position(|m| *m == rank) else {
+                return Err(format!(
+                    "rank {rank} called {} in a communicator it is not in",
+                    collective.describe()
+                ));
+            };
+            if let Some(gone) = among.members.iter().find(|m| inner.ended[**m as usize]) {
                 return Err(format!(
                     "rank {gone} has ended, so {} can never complete",
                     collective.describe()
                 ));
             }
-            let misplaced = match inner.rounds.get(&seq) {
+            let key = among.key();
+            let misplaced = match inner.rounds.get(&key) {
                 Some(round) if !round.collective.same_as(&collective) => Some(format!(
                     "rank {rank} called {} where rank {} called {}: every rank must call the \
                      same collectives in the same order",
@@ -432,7 +481,12 @@ impl World {
                     round.first,
                     round.collective.describe()
                 )),
-                Some(round) if round.contributions[rank as usize].is_some() => Some(format!(
+                Some(round) if round.members != among.members => Some(format!(
+                    "rank {rank} called {} in a communicator of other ranks than rank {}'s",
+                    collective.describe(),
+                    round.first
+                )),
+                Some(round) if round.contributions[member].is_some() => Some(format!(
                     "rank {rank} entered the same {} twice",
                     collective.describe()
                 )),
@@ -441,31 +495,66 @@ impl World {
             if let Some(why) = misplaced {
                 return Err(self.break_and_tell(inner, why));
             }
-            let size = self.size as usize;
-            let round = inner.rounds.entry(seq).or_insert_with(|| Round {
+            let size = among.members.len();
+            let round = inner.rounds.entry(key).or_insert_with(|| Round {
                 collective: collective.clone(),
+                members: among.members.clone(),
                 first: rank,
                 contributions: vec![None; size],
                 arrived: 0,
                 waiters: Vec::new(),
             });
-            round.contributions[rank as usize] = Some(contribution);
+            round.contributions[member] = Some(contribution);
             round.arrived += 1;
-            if round.arrived < self.size {
-                round.waiters.push((rank, reply(), token));
+            if round.arrived < size {
+                round.waiters.push((member, reply(), token));
                 return Ok(None);
             }
-            let round = inner.rounds.remove(&seq).expect("the round just entered");
+            let round = inner.rounds.remove(&key).expect("the round just entered");
+            // A split's new communicators get their contexts now, under the lock.
+            let contexts = match round.collective {
+                Collective::Split => Some(self.allocate_contexts(&mut inner, &round)),
+                _ => None,
+            };
             drop(inner);
-            self.complete(round, rank).map(Some)
+            self.complete(round, member, contexts).map(Some)
         }
     }
 
-    /// Works out every rank's share of a round all have entered (outside the world's lock: a
-    /// reduction may be long) and hands the waiting ranks theirs; `rank`'s own is returned.
-    fn complete(&self, round: Round, rank: u32) -> Result<Pieces, Broken> {
+    /// A context for each color of a split round that makes a communicator, by color.
+    fn allocate_contexts(&self, inner: &mut Inner, round: &Round) -> BTreeMap<i32, u32> {
+        let mut contexts = BTreeMap::new();
+        for contribution in round.contributions.iter().flatten() {
+            if let Some((color, _)) = super::collective::split_request(contribution)
+                && color >= 0
+            {
+                contexts.entry(color).or_insert(0);
+            }
+        }
+        for context in contexts.values_mut() {
+            *context = inner.next_context;
+            inner.next_context = inner.next_context.saturating_add(1);
+        }
+        contexts
+    }
+
+    /// Works out every member's share of a round all have entered (outside the world's lock:
+    /// a reduction may be long) and hands the waiting ones theirs; `member`'s own is
+    /// returned.
+    fn complete(
+        &self,
+        round: Round,
+        member: usize,
+        contexts: Option<BTreeMap<i32, u32>>,
+    ) -> Result<Pieces, Broken> {
         let contributions = round.contributions.into_iter().flatten().collect();
-        let mut shares = match round.collective.shares(contributions) {
+        let shares = match contexts {
+            Some(contexts) => {
+                super::collective::split_shares(&round.members, contributions, &contexts)
+            }
+            None => round.collective.shares(contributions),
+        };
+        let mut shares = match shares {
             Ok(shares) => shares,
             Err(why) => {
                 for (_, reply, _) in round.waiters {
@@ -475,9 +564,9 @@ impl World {
             }
         };
         for (waiter, reply, _) in round.waiters {
-            let _ = reply.send(std::mem::take(&mut shares[waiter as usize]));
+            let _ = reply.send(std::mem::take(&mut shares[waiter]));
         }
-        Ok(std::mem::take(&mut shares[rank as usize]))
+        Ok(std::mem::take(&mut shares[member]))
     }
 
     /// Rank `rank` calls `MPI_Finalize`. Rank 0's returns once every other rank's call has
@@ -621,11 +710,10 @@ impl World {
     /// collective it did not enter, a receive from it alone, or a receive from any rank when
     /// every other rank has ended.
     fn left_waiting(inner: &Inner, rank: u32) -> Option<Broken> {
-        if let Some(round) = inner
-            .rounds
-            .values()
-            .find(|round| round.contributions[rank as usize].is_none())
-        {
+        if let Some(round) = inner.rounds.values().find(|round| {
+            let member = round.members.iter().position(|m| *m == rank);
+            member.is_some_and(|member| round.contributions[member].is_none())
+        }) {
             return Some(format!(
                 "rank {rank} ended without entering the {} that rank {} waits in",
                 round.collective.describe(),
@@ -714,12 +802,26 @@ mod tests {
         Message {
             source,
             tag,
+            context: WORLD_CONTEXT,
             data: Bytes::from_static(data),
         }
     }
 
+    /// The world's `seq`-th collective in `MPI_COMM_WORLD`.
+    fn whole(world: &World, seq: u64) -> Among {
+        Among {
+            context: WORLD_CONTEXT,
+            seq,
+            members: (0..world.size).collect(),
+        }
+    }
+
     fn from(source: Option<u32>, tag: Option<i32>) -> Matching {
-        Matching { source, tag }
+        Matching {
+            source,
+            tag,
+            context: WORLD_CONTEXT,
+        }
     }
 
     fn ended(rank: u32, failed: Option<&str>) -> MpiRank {
@@ -732,6 +834,51 @@ mod tests {
             error: failed.unwrap_or_default().into(),
             ..MpiRank::default()
         }
+    }
+
+    #[tokio::test]
+    async fn communicators_keep_their_messages_and_rounds_apart() {
+        let world = World::new(1, 3, 1 << 20);
+        // A message of another communicator is not one a world receive takes.
+        let other = Message {
+            context: 20,
+            ..message(0, 5, b"other")
+        };
+        world.send(1, other).unwrap();
+        world.send(1, message(0, 5, b"world")).unwrap();
+        let got = world.receive(1, from(None, None), true).await.unwrap();
+        assert_eq!(&got.data[..], b"world");
+        let theirs = Matching {
+            context: 20,
+            ..from(Some(0), None)
+        };
+        assert_eq!(
+            &world.receive(1, theirs, true).await.unwrap().data[..],
+            b"other"
+        );
+        // A round of ranks 2 and 0 (in that order) completes without rank 1; its root is
+        // its rank 0, world rank 2.
+        let pair = Among {
+            context: 20,
+            seq: 0,
+            members: [2, 0].into(),
+        };
+        let bcast = Collective::Bcast { root: 0 };
+        let waiting = {
+            let (world, pair, bcast) = (Arc::new(world), pair.clone(), bcast.clone());
+            let answer = {
+                let (world, pair) = (world.clone(), pair.clone());
+                tokio::spawn(async move { world.collective(0, pair, bcast, vec![]).await })
+            };
+            let root = vec![Bytes::from_static(b"from 2")];
+            let own = world.collective(2, pair.clone(), Collective::Bcast { root: 0 }, root);
+            assert_eq!(&own.await.unwrap()[0][..], b"from 2");
+            // Rank 1 is in no round of that communicator.
+            let outside = world.collective(1, pair, Collective::Barrier, vec![]).await;
+            assert!(outside.unwrap_err().contains("not in"));
+            answer
+        };
+        assert_eq!(&waiting.await.unwrap().unwrap()[0][..], b"from 2");
     }
 
     #[tokio::test]
@@ -797,7 +944,11 @@ mod tests {
         };
         let barrier = {
             let world = world.clone();
-            tokio::spawn(async move { world.collective(2, 0, Collective::Barrier, vec![]).await })
+            tokio::spawn(async move {
+                world
+                    .collective(2, whole(&world, 0), Collective::Barrier, vec![])
+                    .await
+            })
         };
         tokio::task::yield_now().await;
         assert!(!world.rank_ended(ended(0, Some("it trapped"))));
@@ -879,18 +1030,32 @@ mod tests {
             }
         };
         let bcast = Collective::Bcast { root: 1 };
-        let entered =
-            world.enter_or_deliver(0, 0, bcast.clone(), vec![], 1, deliver(delivered.clone()));
+        let entered = world.enter_or_deliver(
+            0,
+            whole(&world, 0),
+            bcast.clone(),
+            vec![],
+            1,
+            deliver(delivered.clone()),
+        );
         assert!(entered.unwrap().is_none());
         let root = vec![Bytes::from_static(b"x")];
-        let own = world.enter_or_deliver(1, 0, bcast.clone(), root, 2, deliver(delivered.clone()));
+        let own = world.enter_or_deliver(
+            1,
+            whole(&world, 0),
+            bcast.clone(),
+            root,
+            2,
+            deliver(delivered.clone()),
+        );
         assert_eq!(own.unwrap().unwrap().len(), 1);
         assert_eq!(got.try_recv().unwrap(), "1 pieces");
         // A wait whose time runs out is taken out by its token.
-        let entered = world.enter_or_deliver(0, 1, bcast, vec![], 3, deliver(delivered));
+        let entered =
+            world.enter_or_deliver(0, whole(&world, 1), bcast, vec![], 3, deliver(delivered));
         assert!(entered.unwrap().is_none());
-        assert!(world.expire_round(1, 0, 4).is_none());
-        world.expire_round(1, 0, 3).unwrap()(Delivery::TimedOut);
+        assert!(world.expire_round(&whole(&world, 1), 0, 4).is_none());
+        world.expire_round(&whole(&world, 1), 0, 3).unwrap()(Delivery::TimedOut);
         assert_eq!(got.try_recv().unwrap(), "timed out");
     }
 
@@ -918,11 +1083,11 @@ mod tests {
         let err = world.join(1).unwrap_err();
         assert_eq!(err, "rank 1 joined the world twice (its call ran again)");
         let world = World::new(4, 2, 1 << 20);
-        let first = world.enter(0, 0, Collective::Barrier, vec![], 1, || {
+        let first = world.enter(0, whole(&world, 0), Collective::Barrier, vec![], 1, || {
             Reply::Deliver(Box::new(|_| {}))
         });
         assert!(first.unwrap().is_none());
-        let again = world.enter(0, 0, Collective::Barrier, vec![], 2, || {
+        let again = world.enter(0, whole(&world, 0), Collective::Barrier, vec![], 2, || {
             Reply::Deliver(Box::new(|_| {}))
         });
         assert_eq!(
@@ -991,11 +1156,18 @@ mod tests {
         let world = std::sync::Arc::new(World::new(9, 2, 1 << 20));
         let barrier = {
             let world = world.clone();
-            tokio::spawn(async move { world.collective(0, 0, Collective::Barrier, vec![]).await })
+            tokio::spawn(async move {
+                world
+                    .collective(0, whole(&world, 0), Collective::Barrier, vec![])
+                    .await
+            })
         };
         tokio::task::yield_now().await;
         let bcast = Collective::Bcast { root: 0 };
-        let err = world.collective(1, 0, bcast, vec![]).await.unwrap_err();
+        let err = world
+            .collective(1, whole(&world, 0), bcast, vec![])
+            .await
+            .unwrap_err();
         assert!(
             err.contains("rank 1 called MPI_Bcast where rank 0 called MPI_Barrier"),
             "{err}"

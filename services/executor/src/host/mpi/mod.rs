@@ -9,6 +9,7 @@
 pub(crate) mod imports;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use wasmi::{Memory, Store};
@@ -17,7 +18,7 @@ use super::HostState;
 use super::memory::copy_into;
 use crate::mpi::WorldHandle;
 use crate::mpi::collective::{Collective, Pieces};
-use crate::mpi::world::{Matching, Message};
+use crate::mpi::world::{Among, Matching, Message, WORLD_CONTEXT};
 
 /// `rank R of MPI world W`: how messages name a rank.
 pub(crate) fn rank_name(rank: u32, world: u64) -> String {
@@ -50,8 +51,14 @@ pub(crate) struct CallMpi {
     /// Set by `MPI_Init`.
     pub(crate) world: Option<WorldHandle>,
     pub(crate) finalized: bool,
-    /// Collectives this rank has entered: every rank's n-th is the same round.
-    collectives: u64,
+    /// Collectives this rank has entered, per communicator: every member's n-th there is the
+    /// same round.
+    collectives: HashMap<u32, u64>,
+    /// The communicators this rank is in, by context: their world ranks, in their order.
+    pub(crate) comms: HashMap<u32, Arc<[u32]>>,
+    /// The groups this rank made (`MPI_Comm_group`, `MPI_Group_incl`), by id: world ranks.
+    pub(crate) groups: HashMap<i32, Arc<[u32]>>,
+    next_group: i32,
     /// Receives posted and not yet matched, in the order posted (which is the order they match
     /// in).
     posted: VecDeque<Posted>,
@@ -69,6 +76,16 @@ pub(crate) struct Posted {
     pub(crate) matching: Matching,
     pub(crate) buf: u32,
     pub(crate) capacity: u32,
+    /// Its communicator's world ranks, to name the sender by its rank there.
+    pub(crate) members: Arc<[u32]>,
+}
+
+/// `source`, a world rank, by its rank in the communicator of `members`.
+pub(crate) fn rank_among(members: &[u32], source: u32) -> i32 {
+    members
+        .iter()
+        .position(|m| *m == source)
+        .map_or(-1, |at| at as i32)
 }
 
 impl Posted {
@@ -76,7 +93,7 @@ impl Posted {
     pub(crate) fn received(&self, message: Message) -> ((u32, Bytes), (i32, Status)) {
         let fits = message.data.len().min(self.capacity as usize);
         let status = Status {
-            source: message.source as i32,
+            source: rank_among(&self.members, message.source),
             tag: message.tag,
             bytes: fits as i32,
         };
@@ -194,11 +211,13 @@ pub(crate) enum MpiOp {
         rank: u32,
         matching: Matching,
         status: Option<u32>,
+        /// The communicator's world ranks, to name the sender by its rank there.
+        members: Arc<[u32]>,
     },
     Collective {
         world: WorldHandle,
         rank: u32,
-        seq: u64,
+        among: Among,
         collective: Collective,
         contribution: Pieces,
         placements: Vec<Placement>,
@@ -288,10 +307,11 @@ impl MpiOp {
                 rank,
                 matching,
                 status,
+                members,
             } => {
                 let message = world.receive(rank, matching, false).await?;
                 let found = Status {
-                    source: message.source as i32,
+                    source: rank_among(&members, message.source),
                     tag: message.tag,
                     bytes: message.data.len() as i32,
                 };
@@ -307,13 +327,13 @@ impl MpiOp {
             MpiOp::Collective {
                 world,
                 rank,
-                seq,
+                among,
                 collective,
                 contribution,
                 placements,
             } => {
                 let share = world
-                    .collective(rank, seq, collective, contribution)
+                    .collective(rank, among, collective, contribution)
                     .await?;
                 Ok(MpiDone::placed(share, placements))
             }
@@ -369,7 +389,10 @@ impl CallMpi {
             home: call.mpi_home.clone(),
             world: None,
             finalized: false,
-            collectives: 0,
+            collectives: HashMap::new(),
+            comms: HashMap::new(),
+            groups: HashMap::new(),
+            next_group: 1,
             posted: VecDeque::new(),
             done: HashMap::new(),
             next_request: 1,
@@ -403,10 +426,19 @@ impl CallMpi {
         rank_name(self.rank, world)
     }
 
-    /// The number of the next collective this rank enters.
-    pub(crate) fn next_collective(&mut self) -> u64 {
-        self.collectives += 1;
-        self.collectives - 1
+    /// The number of the next collective this rank enters in communicator `context`.
+    pub(crate) fn next_collective(&mut self, context: u32) -> u64 {
+        let next = self.collectives.entry(context).or_insert(0);
+        *next += 1;
+        *next - 1
+    }
+
+    /// Keeps group `members`; its new id.
+    pub(crate) fn new_group(&mut self, members: Arc<[u32]>) -> i32 {
+        let id = self.next_group;
+        self.next_group = self.next_group.checked_add(1).unwrap_or(1);
+        self.groups.insert(id, members);
+        id
     }
 
     /// A new request id (never 0, `MPI_REQUEST_NULL`).
@@ -417,13 +449,20 @@ impl CallMpi {
     }
 
     /// Posts a receive; returns its request id.
-    pub(crate) fn post(&mut self, matching: Matching, buf: u32, capacity: u32) -> i32 {
+    pub(crate) fn post(
+        &mut self,
+        matching: Matching,
+        buf: u32,
+        capacity: u32,
+        members: Arc<[u32]>,
+    ) -> i32 {
         let request = self.new_request();
         self.posted.push_back(Posted {
             request,
             matching,
             buf,
             capacity,
+            members,
         });
         request
     }
@@ -498,7 +537,9 @@ pub(crate) fn complete(
 ) -> i64 {
     match done {
         Ok(MpiDone::Joined(world)) => {
-            store.data_mut().mpi.world = Some(world);
+            let mpi = &mut store.data_mut().mpi;
+            mpi.comms.insert(WORLD_CONTEXT, (0..world.size()).collect());
+            mpi.world = Some(world);
             0
         }
         Ok(MpiDone::Wrote { writes, completed }) => {
@@ -521,15 +562,20 @@ mod tests {
     use super::*;
 
     fn from(source: Option<u32>, tag: Option<i32>) -> Matching {
-        Matching { source, tag }
+        Matching {
+            source,
+            tag,
+            context: WORLD_CONTEXT,
+        }
     }
 
     #[test]
     fn a_wait_completes_only_the_earlier_receives_that_could_take_its_message() {
         let mut mpi = CallMpi::new(&fwasm_proto::pb::Call::default());
-        let a = mpi.post(from(Some(1), Some(1)), 0, 4);
-        let b = mpi.post(from(Some(1), Some(2)), 4, 4);
-        let any = mpi.post(from(None, None), 8, 4);
+        let world: Arc<[u32]> = (0..2).collect();
+        let a = mpi.post(from(Some(1), Some(1)), 0, 4, world.clone());
+        let b = mpi.post(from(Some(1), Some(2)), 4, 4, world.clone());
+        let any = mpi.post(from(None, None), 8, 4, world);
         let requests = |posted: Vec<Posted>| posted.iter().map(|p| p.request).collect::<Vec<_>>();
         // Tag 1 and tag 2 from rank 1 never match the same message: b waits alone.
         assert_eq!(requests(mpi.receives_for(&[b])), [b]);

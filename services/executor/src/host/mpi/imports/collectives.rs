@@ -103,7 +103,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
         "MPI_Scatter",
         |mpi, sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, root, comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size();
+            let size = mpi.size()?;
             let contribution = match mpi.is_root(root)? {
                 true => {
                     let (counts, displs) = even(size, sendcount);
@@ -131,7 +131,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
         "MPI_Gather",
         |mpi, sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, root, comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size();
+            let size = mpi.size()?;
             let (counts, displs) = even(size, recvcount);
             gather(
                 mpi,
@@ -146,7 +146,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
         "MPI_Gatherv",
         |mpi, sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, recvtype, root, comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size() as i32;
+            let size = mpi.size()? as i32;
             let (counts, displs) = match mpi.is_root(root)? {
                 true => (
                     mpi.read_i32s(recvcounts, size)?,
@@ -167,7 +167,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
         "MPI_Allgather",
         |mpi, sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size();
+            let size = mpi.size()?;
             let (counts, displs) = even(size, recvcount);
             gather(
                 mpi,
@@ -182,7 +182,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
         "MPI_Allgatherv",
         |mpi, sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, recvtype, comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size() as i32;
+            let size = mpi.size()? as i32;
             let (counts, displs) = (
                 mpi.read_i32s(recvcounts, size)?,
                 mpi.read_i32s(displs, size)?,
@@ -260,14 +260,14 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
         |mpi, sendbuf, recvbuf, recvcounts, datatype, op, comm| {
             mpi.comm(comm)?;
             let (datatype, op) = (mpi.datatype(datatype)?, mpi.op(op)?);
-            let size = mpi.world()?.size() as i32;
+            let size = mpi.size()? as i32;
             let counts = mpi.read_i32s(recvcounts, size)?;
             let bytes = counts
                 .iter()
                 .map(|c| Mpi::span(*c, datatype))
                 .collect::<Result<Vec<_>, _>>()?;
             let data = send_or_in_place(mpi, sendbuf, recvbuf, 0, bytes.iter().sum())?;
-            let own = counts.get(mpi.rank() as usize).copied().unwrap_or(0);
+            let own = counts.get(mpi.comm_rank()? as usize).copied().unwrap_or(0);
             let placements = placements(mpi, recvbuf, &[own], &[0], datatype)?;
             let collective = Collective::ReduceScatter {
                 op,
@@ -282,7 +282,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
         "MPI_Alltoall",
         |mpi, sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size();
+            let size = mpi.size()?;
             let (sendtype, recvtype) = (mpi.datatype(sendtype)?, mpi.datatype(recvtype)?);
             let (counts, displs) = even(size, sendcount);
             let contribution = pieces(mpi, sendbuf, &counts, &displs, sendtype)?;
@@ -305,7 +305,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
          recvtype,
          comm| {
             mpi.comm(comm)?;
-            let size = mpi.world()?.size() as i32;
+            let size = mpi.size()? as i32;
             let (sendtype, recvtype) = (mpi.datatype(sendtype)?, mpi.datatype(recvtype)?);
             let (counts, displs) = (
                 mpi.read_i32s(sendcounts, size)?,
@@ -333,7 +333,7 @@ fn gather(
         Some(root) => mpi.is_root(root)?,
         None => true,
     };
-    let rank = mpi.rank() as usize;
+    let rank = mpi.comm_rank()? as usize;
     let (data, placements) = match receives {
         true => {
             let recvtype = mpi.datatype(recvtype)?;

@@ -34,7 +34,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
         Ok(Answer::Done)
     });
     define!(linker, "MPI_Finalize", |mpi| {
-        let (world, rank) = (mpi.world()?, mpi.rank());
+        let (world, rank) = (mpi.world()?, mpi.world_rank());
         mpi.state().finalized = true;
         Ok(Answer::Park(MpiOp::Finalize { world, rank }, None))
     });
@@ -90,21 +90,14 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
     });
     define!(linker, "MPI_Comm_rank", |mpi, comm, rank| {
         mpi.comm(comm)?;
-        let own = mpi.rank() as i32;
+        let own = mpi.comm_rank()? as i32;
         mpi.write_i32(rank, own)?;
         Ok(Answer::Done)
     });
     define!(linker, "MPI_Comm_size", |mpi, comm, size| {
         mpi.comm(comm)?;
-        let own = mpi.world()?.size() as i32;
+        let own = mpi.size()? as i32;
         mpi.write_i32(size, own)?;
-        Ok(Answer::Done)
-    });
-    define!(linker, "MPI_Comm_dup", |mpi, comm, new| {
-        mpi.comm(comm)?;
-        let copy = mpi.allocate(4)?;
-        mpi.write_i32(copy, COMM_WORLD_ID)?;
-        mpi.write_i32(new, copy)?;
         Ok(Answer::Done)
     });
     define!(linker, "MPI_Comm_free", |_mpi, _comm| { Ok(Answer::Done) });

@@ -4,8 +4,11 @@
 //!
 //! Handles are guest objects, as faabric's `mpi.h` defines them: a communicator, group or op
 //! points at `{int id}`, a datatype at `{int id; int size}`; a request is the integer the
-//! host wrote into the guest's `MPI_Request`. Communicators are `MPI_COMM_WORLD` and the
-//! copies of it that `MPI_Comm_dup` and `MPI_Cart_create` make.
+//! host wrote into the guest's `MPI_Request`. A communicator's id is its context in the world
+//! (`MPI_COMM_WORLD`'s is 1): every import names ranks by their rank in the communicator it is
+//! called in, and the host by their world rank.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use wasmi::{Caller, Linker, ValType};
@@ -19,13 +22,11 @@ use crate::host::{AfterOp, HostState};
 use crate::mpi::WorldHandle;
 use crate::mpi::collective::{Collective, Pieces};
 use crate::mpi::reduce::{Datatype, Op};
-use crate::mpi::world::{Matching, Message};
+use crate::mpi::world::{Among, Matching, Message};
 
 const MODULE: &str = "env";
 const I: ValType = ValType::I32;
 
-/// faabric's id of `MPI_COMM_WORLD` (and of every copy of it).
-const COMM_WORLD_ID: i32 = 1;
 /// `MPI_IN_PLACE`: the pointer value 2.
 const IN_PLACE: i32 = 2;
 const ANY_SOURCE: i32 = -1;
@@ -64,7 +65,12 @@ pub(crate) const WTIME: ImportSignature = (MODULE, "MPI_Wtime", &[], &[ValType::
 
 /// All of them, for an ABI's import check.
 pub(crate) fn signatures() -> impl Iterator<Item = ImportSignature> + Clone {
-    IMPORTS.iter().copied().chain(std::iter::once(WTIME))
+    let own = communicators::OWN_IMPORTS.iter().copied();
+    IMPORTS
+        .iter()
+        .copied()
+        .chain(own)
+        .chain(std::iter::once(WTIME))
 }
 
 /// What an import answers: `Done` (MPI_SUCCESS), a parked op, or a failure of the call.
@@ -80,6 +86,18 @@ struct Mpi<'a, 'c> {
     caller: &'a mut Caller<'c, HostState>,
     /// Sends to a world kept on another executor, which the import parks for.
     outbox: Vec<(u32, Message)>,
+    /// The communicator the import was called in, once [`Mpi::comm`] has read it.
+    comm: Option<Comm>,
+}
+
+/// A communicator as an import uses it.
+#[derive(Clone)]
+struct Comm {
+    context: u32,
+    /// World ranks, in the communicator's order.
+    members: Arc<[u32]>,
+    /// This rank's place among them.
+    rank: u32,
 }
 
 impl Mpi<'_, '_> {
@@ -139,14 +157,54 @@ impl Mpi<'_, '_> {
     }
 
     /// Checks a communicator handle: `MPI_COMM_WORLD` or a copy of it.
+    /// Reads the communicator `ptr` points at: the one the import's ranks and collective
+    /// belong to.
     fn comm(&mut self, ptr: i32) -> Result<(), String> {
-        match self.read_i32(ptr)? {
-            COMM_WORLD_ID => Ok(()),
-            id => Err(format!(
-                "communicator {id} is not MPI_COMM_WORLD or a copy of it (the only ones fwasm \
-                 has)"
-            )),
-        }
+        self.world()?;
+        let id = self.read_i32(ptr)?;
+        let found = u32::try_from(id).ok().and_then(|context| {
+            let members = self.state().comms.get(&context)?.clone();
+            Some((context, members))
+        });
+        let Some((context, members)) = found else {
+            return Err(format!(
+                "communicator {id} is not one this rank is in (MPI_COMM_NULL, or one it never \
+                 got)"
+            ));
+        };
+        let own = self.world_rank();
+        let Some(rank) = members.iter().position(|m| *m == own) else {
+            return Err(format!("communicator {id} does not have this rank"));
+        };
+        self.comm = Some(Comm {
+            context,
+            members,
+            rank: rank as u32,
+        });
+        Ok(())
+    }
+
+    fn current(&self) -> Result<&Comm, String> {
+        // Every import that takes a communicator reads it first.
+        self.comm
+            .as_ref()
+            .ok_or_else(|| "used no communicator".to_string())
+    }
+
+    /// The number of ranks in the import's communicator.
+    fn size(&mut self) -> Result<u32, String> {
+        Ok(self.current()?.members.len() as u32)
+    }
+
+    /// This rank's rank in the import's communicator.
+    fn comm_rank(&mut self) -> Result<u32, String> {
+        Ok(self.current()?.rank)
+    }
+
+    /// The world ranks of group `id` (one this rank made).
+    fn group(&mut self, id: i32) -> Result<Arc<[u32]>, String> {
+        let group = self.state().groups.get(&id).cloned();
+        group.ok_or_else(|| format!("group {id} is not one this rank made (or it was freed)"))
     }
 
     fn datatype(&mut self, ptr: i32) -> Result<Datatype, String> {
@@ -182,16 +240,22 @@ impl Mpi<'_, '_> {
         }
     }
 
-    /// A rank of the world, as a destination or source: in range.
+    /// A rank of the import's communicator, as a destination or source: its world rank.
     fn peer(&mut self, rank: i32) -> Result<u32, String> {
-        let size = self.world()?.size();
-        u32::try_from(rank)
-            .ok()
-            .filter(|r| *r < size)
-            .ok_or_else(|| format!("rank {rank} is not in the world of {size} ranks"))
+        let comm = self.current()?;
+        let size = comm.members.len();
+        let at = usize::try_from(rank).ok().filter(|r| *r < size);
+        match (at, comm.context) {
+            (Some(at), _) => Ok(comm.members[at]),
+            (None, 1) => Err(format!("rank {rank} is not in the world of {size} ranks")),
+            (None, _) => Err(format!(
+                "rank {rank} is not in the communicator of {size} ranks"
+            )),
+        }
     }
 
-    fn rank(&mut self) -> u32 {
+    /// This rank's rank in the world.
+    fn world_rank(&mut self) -> u32 {
         self.state().rank()
     }
 
@@ -235,11 +299,20 @@ impl Mpi<'_, '_> {
         placements: Vec<Placement>,
     ) -> Outcome {
         let world = self.world()?;
-        let (rank, seq) = (self.rank(), self.state().next_collective());
+        let Comm {
+            context, members, ..
+        } = self.current()?.clone();
+        let seq = self.state().next_collective(context);
+        let among = Among {
+            context,
+            seq,
+            members,
+        };
+        let rank = self.world_rank();
         let op = MpiOp::Collective {
             world,
             rank,
-            seq,
+            among,
             collective,
             contribution,
             placements,
@@ -250,7 +323,7 @@ impl Mpi<'_, '_> {
     /// Whether `root` is this rank, after checking it is a rank.
     fn is_root(&mut self, root: i32) -> Result<bool, String> {
         let root = self.peer(root)?;
-        Ok(root == self.rank())
+        Ok(root == self.world_rank())
     }
 
     /// Sends `count` elements at `buf` to `dest`.
@@ -266,8 +339,14 @@ impl Mpi<'_, '_> {
         let data = self.sent(buf, Self::span(count, datatype)?)?;
         let bytes = data.len() as i32;
         if dest != PROC_NULL {
-            let (to, source, world) = (self.peer(dest)?, self.rank(), self.world()?);
-            let message = Message { source, tag, data };
+            let (to, source, world) = (self.peer(dest)?, self.world_rank(), self.world()?);
+            let context = self.current()?.context;
+            let message = Message {
+                source,
+                tag,
+                context,
+                data,
+            };
             match world.local() {
                 Some(world) => world.send(to, message)?,
                 None => self.outbox.push((to, message)),
@@ -285,7 +364,7 @@ impl Mpi<'_, '_> {
         let sends = std::mem::take(&mut self.outbox);
         match outcome? {
             Answer::Done => {
-                let (world, rank) = (self.world()?, self.rank());
+                let (world, rank) = (self.world()?, self.world_rank());
                 let receives = Vec::new();
                 let op = MpiOp::Receive {
                     world,
@@ -336,14 +415,23 @@ impl Mpi<'_, '_> {
             };
             return Ok(self.state().sent(status));
         }
-        let matching = Matching {
+        let matching = self.matching(source, tag)?;
+        let members = self.current()?.members.clone();
+        Ok(self
+            .state()
+            .post(matching, buf as u32, capacity as u32, members))
+    }
+
+    /// What a receive (or probe) from `source` with `tag` in the import's communicator takes.
+    fn matching(&mut self, source: i32, tag: i32) -> Result<Matching, String> {
+        Ok(Matching {
             source: match source {
                 ANY_SOURCE => None,
                 rank => Some(self.peer(rank)?),
             },
             tag: (tag != ANY_TAG).then_some(tag),
-        };
-        Ok(self.state().post(matching, buf as u32, capacity as u32))
+            context: self.current()?.context,
+        })
     }
 
     /// Waits for `requests` (and the receives posted before them); `then` runs once they
@@ -360,7 +448,7 @@ impl Mpi<'_, '_> {
             then(&mut host.mpi, data);
             return Ok(Answer::Done);
         }
-        let (world, rank) = (self.world()?, self.rank());
+        let (world, rank) = (self.world()?, self.world_rank());
         let after: AfterOp = Box::new(move |store, memory, value| {
             if value >= 0 {
                 let (data, host) = memory.data_and_store_mut(store);
@@ -437,7 +525,7 @@ macro_rules! define {
                 $name,
                 move |mut caller: Caller<'_, HostState>, $($arg: i32),*| -> Result<i32, wasmi::Error> {
                     let outcome = {
-                        let $mpi = &mut Mpi { caller: &mut caller, outbox: Vec::new() };
+                        let $mpi = &mut Mpi { caller: &mut caller, outbox: Vec::new(), comm: None };
                         // A closure, so that `?` in the body answers the import.
                         #[allow(clippy::redundant_closure_call)]
                         let outcome = (|| -> Outcome { $body })();
@@ -451,6 +539,7 @@ macro_rules! define {
 }
 
 mod collectives;
+mod communicators;
 mod lifecycle;
 mod point_to_point;
 mod topology;
@@ -462,6 +551,7 @@ pub(crate) fn define(linker: &mut Linker<HostState>) {
     collectives::define(linker);
     topology::define(linker);
     topology::define_types_and_memory(linker);
+    communicators::define(linker);
 }
 
 #[cfg(test)]

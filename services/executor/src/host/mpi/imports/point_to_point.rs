@@ -52,20 +52,16 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
         if status != 0 {
             mpi.bytes(status, 16)?;
         }
-        let matching = Matching {
-            source: match source {
-                ANY_SOURCE => None,
-                rank => Some(mpi.peer(rank)?),
-            },
-            tag: (tag != ANY_TAG).then_some(tag),
-        };
-        let (world, rank) = (mpi.world()?, mpi.rank());
+        let matching = mpi.matching(source, tag)?;
+        let members = mpi.current()?.members.clone();
+        let (world, rank) = (mpi.world()?, mpi.world_rank());
         let status = (status != 0).then_some(status as u32);
         let op = MpiOp::Probe {
             world,
             rank,
             matching,
             status,
+            members,
         };
         Ok(Answer::Park(op, None))
     });
@@ -98,7 +94,7 @@ pub(super) fn define_requests(linker: &mut Linker<HostState>) {
             mpi.comm(comm)?;
             mpi.bytes(request, 4)?;
             let bytes = mpi.send(buf, count, datatype, dest, tag)?;
-            let source = mpi.rank() as i32;
+            let source = mpi.comm_rank()? as i32;
             let id = mpi.state().sent(Status { source, tag, bytes });
             mpi.write_i32(request, id)?;
             Ok(Answer::Done)

@@ -16,7 +16,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
             }
             let dims = mpi.read_i32s(dims, ndims)?;
             let periods = mpi.read_i32s(periods, ndims)?;
-            let size = mpi.world()?.size() as i64;
+            let size = mpi.size()? as i64;
             let cells = dims.iter().try_fold(1i64, |n, d| {
                 (*d > 0)
                     .then(|| n.saturating_mul(*d as i64))
@@ -31,8 +31,10 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
                 }
             }
             mpi.bytes(new, 4)?;
+            // The same communicator (its ranks, its messages), with a grid.
+            let context = mpi.current()?.context;
             let handle = mpi.allocate(4)?;
-            mpi.write_i32(handle, COMM_WORLD_ID)?;
+            mpi.write_i32(handle, context as i32)?;
             mpi.write_i32(new, handle)?;
             let cart = Cart {
                 dims,
@@ -60,7 +62,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
         |mpi, comm, maxdims, dims, periods, coords| {
             let cart = cart(mpi, comm)?;
             let n = (maxdims.max(0) as usize).min(cart.dims.len());
-            let own = cart.coords_of(mpi.rank() as i32);
+            let own = cart.coords_of(mpi.comm_rank()? as i32);
             let each = cart.dims.iter().zip(&cart.periods).zip(&own).take(n);
             for (i, ((dim, periodic), coord)) in each.enumerate() {
                 let at = 4 * i as i32;
@@ -82,7 +84,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
                     cart.dims.len()
                 ));
             }
-            let own = cart.coords_of(mpi.rank() as i32);
+            let own = cart.coords_of(mpi.comm_rank()? as i32);
             let shifted = |by: i32| {
                 let mut at = own.clone();
                 at[direction as usize] = at[direction as usize].saturating_add(by);
