@@ -12,6 +12,8 @@
  *   barrier K  three rounds: append to state list K, Barrier, count the list, Barrier
  *   split      Comm_split into even and odd ranks (Allreduce, messages kept apart from the
  *              world's), Comm_dup, Comm_group + Group_incl + Comm_create of the first half
+ *   rma        one-sided: Win_create, Put into every rank's window, Get the next's, fences,
+ *              Win_get_attr, Win_free
  *   cart       a 1-D periodic grid: Cart_create, Cart_get, Cart_rank, Cart_shift
  *   waitall    Irecv from every other rank, Isend to each, Waitall; then Waitany
  *   probe      rank 0 sends 30 ints to the last rank, which Probes, Get_counts and Receives
@@ -233,6 +235,41 @@ static int split(void) {
     return 0;
 }
 
+static int rma(void) {
+    int *window = NULL, next = (rank + 1) % size, got[64], flag = 0;
+    MPI_Alloc_mem((MPI_Aint)sizeof(int) * size, MPI_INFO_NULL, &window);
+    for (int i = 0; i < size; i++) window[i] = -1;
+    MPI_Win win;
+    MPI_Win_create(window, (MPI_Aint)sizeof(int) * size, sizeof(int), MPI_INFO_NULL,
+                   MPI_COMM_WORLD, &win);
+    MPI_Win_fence(0, win);
+    /* Every rank puts 100 + its rank into its own slot of every rank's window. */
+    int mine = 100 + rank;
+    for (int t = 0; t < size; t++) MPI_Put(&mine, 1, MPI_INT, t, rank, 1, MPI_INT, win);
+    MPI_Win_fence(0, win);
+    for (int i = 0; i < size; i++) CHECK(window[i] == 100 + i, "slot %d holds %d", i, window[i]);
+    /* A store of its own shows at the next fence; a get reads the next rank's whole window. */
+    window[rank] = 200 + rank;
+    MPI_Win_fence(0, win);
+    MPI_Get(got, size, MPI_INT, next, 0, size, MPI_INT, win);
+    MPI_Win_fence(0, win);
+    for (int i = 0; i < size; i++)
+        CHECK(got[i] == (i == next ? 200 + next : 100 + i), "got %d in slot %d", got[i], i);
+    void *base = NULL;
+    MPI_Aint *bytes = NULL;
+    int *unit = NULL;
+    MPI_Win_get_attr(win, MPI_WIN_BASE, &base, &flag);
+    CHECK(flag && base == window, "base");
+    MPI_Win_get_attr(win, MPI_WIN_SIZE, &bytes, &flag);
+    CHECK(flag && *bytes == (MPI_Aint)sizeof(int) * size, "size");
+    MPI_Win_get_attr(win, MPI_WIN_DISP_UNIT, &unit, &flag);
+    CHECK(flag && *unit == (int)sizeof(int), "unit");
+    MPI_Win_free(&win);
+    CHECK(win == MPI_WIN_NULL, "a freed window is not MPI_WIN_NULL");
+    sprintf(out, "got %d from rank %d", got[next], next);
+    return 0;
+}
+
 static int cart(void) {
     int dims[1] = {size}, periods[1] = {1}, coords[1] = {-1}, got_dims[1], got_periods[1];
     MPI_Comm grid, second;
@@ -390,6 +427,8 @@ int main(int argc, char **argv) {
         failed = scan();
     } else if (strncmp(input, "barrier ", 8) == 0) {
         failed = barrier(input + 8);
+    } else if (strcmp(input, "rma") == 0) {
+        failed = rma();
     } else if (strcmp(input, "split") == 0) {
         failed = split();
     } else if (strcmp(input, "cart") == 0) {

@@ -15,8 +15,9 @@
  * them in rank order with the user's function (sdk-c/src/mpi.c); the built-in operations are
  * applied by the host.
  *
- * Not provided (using them is a compile-time error naming them): one-sided windows
- * (MPI_Win_*, MPI_Put, MPI_Get).
+ * One-sided communication is active target (MPI_Win_fence): puts and gets complete at the next
+ * fence. Not provided (using them is a compile-time error naming them): passive target
+ * (MPI_Win_lock, MPI_Win_unlock) and MPI_Accumulate.
  */
 #ifndef FWASM_MPI_H
 #define FWASM_MPI_H
@@ -44,6 +45,14 @@ struct fwasm_mpi_op {
 struct fwasm_mpi_info { int id; };
 struct fwasm_mpi_group { int id; };
 struct fwasm_mpi_message { int id; };
+/* Faasm's window object: the host fills it in at MPI_Win_create. */
+struct fwasm_mpi_win {
+    int worldId;
+    int rank;
+    int size;
+    void *basePtr;
+    int dispUnit;
+};
 struct fwasm_mpi_request;
 
 typedef struct fwasm_mpi_comm *MPI_Comm;
@@ -52,6 +61,7 @@ typedef struct fwasm_mpi_op *MPI_Op;
 typedef struct fwasm_mpi_info *MPI_Info;
 typedef struct fwasm_mpi_group *MPI_Group;
 typedef struct fwasm_mpi_message *MPI_Message;
+typedef struct fwasm_mpi_win *MPI_Win;
 /* The host writes the request's id into the variable itself. */
 typedef struct fwasm_mpi_request *MPI_Request;
 
@@ -98,6 +108,20 @@ typedef struct {
 extern struct fwasm_mpi_comm fwasm_mpi_comm_world, fwasm_mpi_comm_null;
 #define MPI_COMM_WORLD (&fwasm_mpi_comm_world)
 #define MPI_COMM_NULL (&fwasm_mpi_comm_null)
+
+#define MPI_WIN_NULL ((MPI_Win)0)
+/* MPI_Win_get_attr's keys (Faasm's numbers), and MPI_Win_fence's assertions (accepted,
+ * never needed). */
+#define MPI_WIN_BASE 1
+#define MPI_WIN_SIZE 2
+#define MPI_WIN_DISP_UNIT 3
+#define MPI_WIN_CREATE_FLAVOR 4
+#define MPI_WIN_MODEL 5
+#define MPI_MODE_NOCHECK 1024
+#define MPI_MODE_NOSTORE 2048
+#define MPI_MODE_NOPUT 4096
+#define MPI_MODE_NOPRECEDE 8192
+#define MPI_MODE_NOSUCCEED 16384
 
 extern struct fwasm_mpi_group fwasm_mpi_group_null;
 #define MPI_GROUP_NULL (&fwasm_mpi_group_null)
@@ -232,6 +256,25 @@ int FWASM_MPI(MPI_Type_commit)(MPI_Datatype *datatype);
 int FWASM_MPI(MPI_Type_free)(MPI_Datatype *datatype);
 int FWASM_MPI(MPI_Alloc_mem)(MPI_Aint size, MPI_Info info, void *baseptr);
 int FWASM_MPI(MPI_Free_mem)(void *base);
+
+int FWASM_MPI(MPI_Win_create)(void *base, MPI_Aint size, int disp_unit, MPI_Info info,
+                              MPI_Comm comm, MPI_Win *win);
+int FWASM_MPI(MPI_Win_fence)(int assert, MPI_Win win);
+int FWASM_MPI(MPI_Put)(const void *origin_addr, int origin_count, MPI_Datatype origin_datatype,
+                       int target_rank, MPI_Aint target_disp, int target_count,
+                       MPI_Datatype target_datatype, MPI_Win win);
+int FWASM_MPI(MPI_Get)(void *origin_addr, int origin_count, MPI_Datatype origin_datatype,
+                       int target_rank, MPI_Aint target_disp, int target_count,
+                       MPI_Datatype target_datatype, MPI_Win win);
+int FWASM_MPI(MPI_Win_free)(MPI_Win *win);
+int FWASM_MPI(MPI_Win_get_attr)(MPI_Win win, int win_keyval, void *attribute_val, int *flag);
+int MPI_Win_lock(int lock_type, int rank, int assert, MPI_Win win)
+    FWASM_MPI_MISSING("MPI_Win_lock (passive target)");
+int MPI_Win_unlock(int rank, MPI_Win win) FWASM_MPI_MISSING("MPI_Win_unlock (passive target)");
+int MPI_Accumulate(const void *origin_addr, int origin_count, MPI_Datatype origin_datatype,
+                   int target_rank, MPI_Aint target_disp, int target_count,
+                   MPI_Datatype target_datatype, MPI_Op op, MPI_Win win)
+    FWASM_MPI_MISSING("MPI_Accumulate");
 
 /* Sub-communicators and groups (sdk-c's, over fwasm's own imports; Faasm has none). A new
  * communicator is collective over the one it comes from; its messages and collectives never

@@ -76,6 +76,7 @@ async fn every_check_passes_at_world_sizes_1_2_4_and_8() {
             ("alltoall", format!("last {}", (n - 1) * (n - 1))),
             ("scan", "prefix 1".into()),
             ("cart", format!("source {} dest {}", (n - 1) % n, 1 % n)),
+            ("rma", format!("got {} from rank {}", 200 + 1 % n, 1 % n)),
             (
                 "split",
                 format!("halves {}+{} first {}", (n + 1) / 2, n / 2, (n + 1) / 2),
@@ -172,6 +173,7 @@ async fn a_world_too_big_for_one_executor_spans_two() {
         "scan",
         "cart",
         "split",
+        "rma",
         "waitall",
         "userop",
     ];

@@ -878,14 +878,14 @@ impl Inner {
                 among,
                 collective,
                 contribution,
-                placements,
+                landing,
             }) => {
                 let entering = Entering {
                     rank,
                     among,
                     collective,
                     contribution,
-                    placements,
+                    landing,
                 };
                 return collective_here(&world, entering, parked, &self.runtime);
             }

@@ -14,7 +14,7 @@ use super::World;
 use super::collective::{Collective, Pieces};
 use super::world::{Among, Broken, Deliver, Delivery, Message};
 use crate::call::CallTask;
-use crate::host::mpi::{MpiDone, MpiFailure, Placement, Posted, rank_name};
+use crate::host::mpi::{Landing, MpiDone, MpiFailure, Posted, rank_name};
 use crate::host::park::OpResult;
 use crate::parked::ParkedCall;
 
@@ -59,7 +59,7 @@ pub(crate) struct Entering {
     pub(crate) among: Among,
     pub(crate) collective: Collective,
     pub(crate) contribution: Pieces,
-    pub(crate) placements: Vec<Placement>,
+    pub(crate) landing: Landing,
 }
 
 /// Enters a collective in `world` for `parked`: hands the call back if it completed the round
@@ -75,12 +75,12 @@ pub(crate) fn collective_here(
         among,
         collective,
         contribution,
-        placements,
+        landing,
     } = entering;
     let (world_id, name) = (world.id, collective.describe());
     let who = move || rank_name(rank, world_id);
     let answer = move |delivery: Delivery<Pieces>| match delivery {
-        Delivery::Ready(share) => Ok(MpiDone::placed(share, placements)),
+        Delivery::Ready(share) => Ok(landing.land(share)),
         Delivery::Broken(why, code) => Err(MpiFailure::stopped(&who(), &why, code)),
         Delivery::TimedOut => {
             let waiting = format!("in {name} for the other ranks");

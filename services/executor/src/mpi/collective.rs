@@ -56,6 +56,10 @@ pub(crate) enum Collective {
     /// make with it): every rank hands in its color and key; each gets its communicator (see
     /// [`split_shares`]). The world gives each color its context.
     Split,
+    /// `MPI_Win_fence`: every rank hands in its window (see [`fence_shares`]) and the puts
+    /// and gets it made since the last fence; each gets the writes into its memory that
+    /// complete them.
+    Fence,
 }
 
 impl Collective {
@@ -73,6 +77,7 @@ impl Collective {
             Collective::Scan { .. } => "MPI_Scan",
             Collective::ReduceScatter { .. } => "MPI_Reduce_scatter",
             Collective::Split => "MPI_Comm_split",
+            Collective::Fence => "MPI_Win_fence",
         }
     }
 
@@ -80,9 +85,11 @@ impl Collective {
     pub(crate) fn same_as(&self, other: &Collective) -> bool {
         use Collective::*;
         match (self, other) {
-            (Barrier, Barrier) | (Allgather, Allgather) | (Alltoall, Alltoall) | (Split, Split) => {
-                true
-            }
+            (Barrier, Barrier)
+            | (Allgather, Allgather)
+            | (Alltoall, Alltoall)
+            | (Split, Split)
+            | (Fence, Fence) => true,
             (Bcast { root: a }, Bcast { root: b })
             | (Scatter { root: a }, Scatter { root: b })
             | (Gather { root: a }, Gather { root: b }) => a == b,
@@ -126,6 +133,7 @@ impl Collective {
         };
         Ok(match self {
             Collective::Split => return Err("a split's shares are its world's to work out".into()),
+            Collective::Fence => fence_shares(&contributions)?,
             Collective::Barrier => vec![Vec::new(); size],
             Collective::Bcast { root } => vec![vec![piece(*root as usize, 0)?]; size],
             Collective::Scatter { root } => {
@@ -249,6 +257,7 @@ impl Collective {
                 Kind::ReduceScatter
             }
             Collective::Split => Kind::Split,
+            Collective::Fence => Kind::Fence,
         };
         out.set_kind(kind);
         out
@@ -278,6 +287,7 @@ impl Collective {
             Kind::Unspecified => return Err("a contribution to no collective".into()),
             Kind::Barrier => Collective::Barrier,
             Kind::Split => Collective::Split,
+            Kind::Fence => Collective::Fence,
             Kind::Bcast => Collective::Bcast { root },
             Kind::Scatter => Collective::Scatter { root },
             Kind::Gather => Collective::Gather { root },
@@ -363,6 +373,118 @@ pub(crate) fn split_shares(
         .collect())
 }
 
+/// A rank's part in a fence: its window as it is now, where it lies in its memory, and the
+/// puts and gets it made since the last fence (targets by rank in the window's communicator).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct FenceEntry {
+    pub(crate) window: Bytes,
+    pub(crate) base: u32,
+    /// Target, offset in its window, bytes.
+    pub(crate) puts: Vec<(u32, u32, Bytes)>,
+    /// Target, offset, length, and where the bytes go in this rank's memory.
+    pub(crate) gets: Vec<(u32, u32, u32, u32)>,
+}
+
+fn word(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+impl FenceEntry {
+    /// As a contribution: the window, its base, the puts and the gets (little-endian u32s).
+    pub(crate) fn encode(&self) -> Pieces {
+        let mut puts = BytesMut::new();
+        for (target, offset, bytes) in &self.puts {
+            for n in [*target, *offset, bytes.len() as u32] {
+                puts.extend_from_slice(&n.to_le_bytes());
+            }
+            puts.extend_from_slice(bytes);
+        }
+        let mut gets = BytesMut::new();
+        for (target, offset, len, to) in &self.gets {
+            for n in [*target, *offset, *len, *to] {
+                gets.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+        let base = Bytes::copy_from_slice(&self.base.to_le_bytes());
+        vec![self.window.clone(), base, puts.freeze(), gets.freeze()]
+    }
+
+    fn decode(rank: usize, pieces: &Pieces) -> Result<Self, String> {
+        let bad = || format!("rank {rank} handed MPI_Win_fence a malformed part");
+        let [window, base, puts, gets] = &pieces[..] else {
+            return Err(bad());
+        };
+        let mut entry = FenceEntry {
+            window: window.clone(),
+            base: word(base, 0).ok_or_else(bad)?,
+            ..FenceEntry::default()
+        };
+        let mut at = 0;
+        while at < puts.len() {
+            let (target, offset, len) = (word(puts, at), word(puts, at + 4), word(puts, at + 8));
+            let (Some(target), Some(offset), Some(len)) = (target, offset, len) else {
+                return Err(bad());
+            };
+            let bytes = puts.get(at + 12..at + 12 + len as usize).ok_or_else(bad)?;
+            entry.puts.push((target, offset, puts.slice_ref(bytes)));
+            at += 12 + len as usize;
+        }
+        for get in gets.chunks(16) {
+            let field = |i: usize| word(get, 4 * i).ok_or_else(bad);
+            entry
+                .gets
+                .push((field(0)?, field(1)?, field(2)?, field(3)?));
+        }
+        Ok(entry)
+    }
+}
+
+/// Each rank's writes that complete a fence: the puts into its window (in the order of the
+/// ranks that made them), then what its gets read (the windows as they were at the fence,
+/// before its puts). Each write is one piece: the address in the rank's memory (u32 LE),
+/// then the bytes.
+pub(crate) fn fence_shares(contributions: &[Pieces]) -> Result<Vec<Pieces>, String> {
+    let entries = contributions
+        .iter()
+        .enumerate()
+        .map(|(rank, pieces)| FenceEntry::decode(rank, pieces))
+        .collect::<Result<Vec<_>, _>>()?;
+    let write = |addr: u32, bytes: &[u8]| {
+        let mut piece = BytesMut::with_capacity(4 + bytes.len());
+        piece.extend_from_slice(&addr.to_le_bytes());
+        piece.extend_from_slice(bytes);
+        piece.freeze()
+    };
+    // The part of `target`'s window at `offset` of `len` bytes, checked.
+    let within = |origin: usize, what: &str, target: u32, offset: u32, len: u32| {
+        let entry = entries.get(target as usize).ok_or_else(|| {
+            format!("rank {origin} {what} rank {target}, which is not in the window's group")
+        })?;
+        let end = offset as usize + len as usize;
+        if end > entry.window.len() {
+            return Err(format!(
+                "rank {origin} {what} bytes {offset}..{end} of rank {target}'s window of {} bytes",
+                entry.window.len()
+            ));
+        }
+        Ok((entry, offset as usize..end))
+    };
+    let mut shares = vec![Vec::new(); entries.len()];
+    for (origin, entry) in entries.iter().enumerate() {
+        for (target, offset, bytes) in &entry.puts {
+            let (into, _) = within(origin, "put into", *target, *offset, bytes.len() as u32)?;
+            shares[*target as usize].push(write(into.base.wrapping_add(*offset), bytes));
+        }
+    }
+    for (origin, entry) in entries.iter().enumerate() {
+        for (target, offset, len, to) in &entry.gets {
+            let (from, range) = within(origin, "got from", *target, *offset, *len)?;
+            shares[origin].push(write(*to, &from.window[range]));
+        }
+    }
+    Ok(shares)
+}
+
 /// The buffers combined element by element with `op`.
 fn combine(op: Op, datatype: Datatype, buffers: &[Bytes]) -> Result<Bytes, String> {
     let Some((first, rest)) = buffers.split_first() else {
@@ -387,6 +509,7 @@ fn combine(op: Op, datatype: Datatype, buffers: &[Bytes]) -> Result<Bytes, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::mpi::Landing;
 
     fn ints(values: &[i32]) -> Bytes {
         values
@@ -407,6 +530,50 @@ mod tests {
             .chunks(4)
             .map(|w| u32::from_le_bytes(w.try_into().unwrap()))
             .collect()
+    }
+
+    #[test]
+    fn a_fence_writes_the_puts_into_their_targets_and_what_each_get_read() {
+        let part = |window: &'static [u8], base, puts, gets| {
+            FenceEntry {
+                window: Bytes::from_static(window),
+                base,
+                puts,
+                gets,
+            }
+            .encode()
+        };
+        let put =
+            |target, offset, bytes: &'static [u8]| (target, offset, Bytes::from_static(bytes));
+        // Rank 0 puts "xy" at 1 of rank 1's window (at 500) and gets 2 bytes at 0 of it into
+        // its 40; rank 1 puts "z" at 0 of rank 0's (at 100).
+        let contributions = vec![
+            part(b"aaaa", 100, vec![put(1, 1, b"xy")], vec![(1, 0, 2, 40)]),
+            part(b"bbbb", 500, vec![put(0, 0, b"z")], vec![]),
+        ];
+        let shares = fence_shares(&contributions).unwrap();
+        let writes = |rank: usize| -> Vec<(u32, Vec<u8>)> {
+            let pieces = Landing::Said.land(shares[rank].clone());
+            match pieces {
+                crate::host::mpi::MpiDone::Wrote { writes, .. } => {
+                    writes.into_iter().map(|(at, b)| (at, b.to_vec())).collect()
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        // A get reads the window as it was at the fence, before this epoch's puts.
+        assert_eq!(writes(0), [(100, b"z".to_vec()), (40, b"bb".to_vec())]);
+        assert_eq!(writes(1), [(501, b"xy".to_vec())]);
+        let past = vec![part(b"aaaa", 100, vec![put(0, 3, b"xy")], vec![])];
+        assert_eq!(
+            fence_shares(&past).unwrap_err(),
+            "rank 0 put into bytes 3..5 of rank 0's window of 4 bytes"
+        );
+        let nobody = vec![part(b"aaaa", 100, vec![], vec![(2, 0, 1, 0)])];
+        assert_eq!(
+            fence_shares(&nobody).unwrap_err(),
+            "rank 0 got from rank 2, which is not in the window's group"
+        );
     }
 
     #[test]

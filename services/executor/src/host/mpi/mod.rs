@@ -56,6 +56,8 @@ pub(crate) struct CallMpi {
     collectives: HashMap<u32, u64>,
     /// The communicators this rank is in, by context: their world ranks, in their order.
     pub(crate) comms: HashMap<u32, Arc<[u32]>>,
+    /// The windows this rank made (`MPI_Win_create`), by their handle's address.
+    pub(crate) windows: HashMap<u32, Window>,
     /// The groups this rank made (`MPI_Comm_group`, `MPI_Group_incl`), by id: world ranks.
     pub(crate) groups: HashMap<i32, Arc<[u32]>>,
     next_group: i32,
@@ -109,17 +111,29 @@ impl Posted {
     }
 }
 
-impl MpiDone {
-    /// A collective's share written where the rank asked for it, each piece as much as fits.
-    pub(crate) fn placed(share: Pieces, placements: Vec<Placement>) -> Self {
-        let writes = share
-            .into_iter()
-            .zip(placements)
-            .map(|(piece, at)| {
-                let fits = piece.len().min(at.capacity as usize);
-                (at.addr, piece.slice(..fits))
-            })
-            .collect();
+impl Landing {
+    /// A collective's share written into the rank's memory.
+    pub(crate) fn land(self, share: Pieces) -> MpiDone {
+        let writes = match self {
+            // Where the rank asked, each piece as much as fits.
+            Landing::At(placements) => share
+                .into_iter()
+                .zip(placements)
+                .map(|(piece, at)| {
+                    let fits = piece.len().min(at.capacity as usize);
+                    (at.addr, piece.slice(..fits))
+                })
+                .collect(),
+            // Where the share says (a piece too short to say is no write).
+            Landing::Said => share
+                .into_iter()
+                .filter(|piece| piece.len() >= 4)
+                .map(|piece| {
+                    let addr = u32::from_le_bytes(piece[..4].try_into().expect("four bytes"));
+                    (addr, piece.slice(4..))
+                })
+                .collect(),
+        };
         MpiDone::Wrote {
             writes,
             completed: Vec::new(),
@@ -172,11 +186,33 @@ pub(crate) struct Cart {
     pub(crate) periods: Vec<bool>,
 }
 
-/// Where a collective's share lands in guest memory: piece i at `placements[i]`.
+/// A window of this rank's memory for one-sided communication, and the puts and gets it made
+/// since the last fence.
+#[derive(Debug, Clone)]
+pub(crate) struct Window {
+    /// Its communicator.
+    pub(crate) context: u32,
+    pub(crate) members: Arc<[u32]>,
+    pub(crate) base: u32,
+    pub(crate) size: u32,
+    pub(crate) disp_unit: u32,
+    /// Targets by rank in the communicator.
+    pub(crate) made: crate::mpi::collective::FenceEntry,
+}
+
+/// Where a piece of a collective's share lands in guest memory.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Placement {
     pub(crate) addr: u32,
     pub(crate) capacity: u32,
+}
+
+/// Where a collective's share lands in guest memory.
+pub(crate) enum Landing {
+    /// Piece i at placement i.
+    At(Vec<Placement>),
+    /// Each piece says where: an address (u32 LE), then its bytes (an RMA fence's writes).
+    Said,
 }
 
 /// What a blocking MPI import parks its call for.
@@ -220,7 +256,7 @@ pub(crate) enum MpiOp {
         among: Among,
         collective: Collective,
         contribution: Pieces,
-        placements: Vec<Placement>,
+        landing: Landing,
     },
     Finalize {
         world: WorldHandle,
@@ -330,12 +366,12 @@ impl MpiOp {
                 among,
                 collective,
                 contribution,
-                placements,
+                landing,
             } => {
                 let share = world
                     .collective(rank, among, collective, contribution)
                     .await?;
-                Ok(MpiDone::placed(share, placements))
+                Ok(landing.land(share))
             }
             MpiOp::Finalize { world, rank } => {
                 world.finalize(rank).await?;
@@ -391,6 +427,7 @@ impl CallMpi {
             finalized: false,
             collectives: HashMap::new(),
             comms: HashMap::new(),
+            windows: HashMap::new(),
             groups: HashMap::new(),
             next_group: 1,
             posted: VecDeque::new(),

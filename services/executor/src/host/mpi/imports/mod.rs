@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use wasmi::{Caller, Linker, ValType};
 
-use super::{CallMpi, Cart, MpiOp, Placement, Status};
+use super::{CallMpi, Cart, Landing, MpiOp, Placement, Status, Window};
 use crate::abi::ImportSignature;
 use crate::host::io::ProcExit;
 use crate::host::memory::{guest_slice, guest_slice_mut};
@@ -57,7 +57,8 @@ pub(crate) const IMPORTS: &[ImportSignature] = signatures![
     "MPI_Alltoall": 7, "MPI_Alltoallv": 9, "MPI_Cart_create": 6, "MPI_Cart_rank": 3,
     "MPI_Cart_get": 5, "MPI_Cart_shift": 5, "MPI_Type_size": 2, "MPI_Type_contiguous": 3,
     "MPI_Type_commit": 1, "MPI_Type_free": 1, "MPI_Alloc_mem": 3, "MPI_Free_mem": 1,
-    "MPI_Get_processor_name": 2,
+    "MPI_Get_processor_name": 2, "MPI_Win_create": 6, "MPI_Win_fence": 2, "MPI_Put": 8,
+    "MPI_Get": 8, "MPI_Win_free": 1, "MPI_Win_get_attr": 4,
 ];
 
 /// `MPI_Wtime`, the one import that is not all i32.
@@ -184,6 +185,27 @@ impl Mpi<'_, '_> {
         Ok(())
     }
 
+    /// Makes communicator `context` (of `members`) the import's, as [`Mpi::comm`] does.
+    fn use_comm(&mut self, context: u32, members: Arc<[u32]>) -> Result<(), String> {
+        let own = self.world_rank();
+        let rank = members
+            .iter()
+            .position(|m| *m == own)
+            .ok_or("the communicator does not have this rank")?;
+        self.comm = Some(Comm {
+            context,
+            members,
+            rank: rank as u32,
+        });
+        Ok(())
+    }
+
+    /// The window whose handle is at `ptr` (one this rank made).
+    fn window_mut(&mut self, ptr: i32) -> Result<&mut Window, String> {
+        let found = self.state().windows.get_mut(&(ptr as u32));
+        found.ok_or_else(|| format!("window {ptr} is not one this rank made (or it was freed)"))
+    }
+
     fn current(&self) -> Result<&Comm, String> {
         // Every import that takes a communicator reads it first.
         self.comm
@@ -291,12 +313,23 @@ impl Mpi<'_, '_> {
         Ok(ptr)
     }
 
-    /// A collective: parks the rank until every rank has entered it.
+    /// A collective: parks the rank until every rank has entered it; its share lands at
+    /// `placements`.
     fn collective(
         &mut self,
         collective: Collective,
         contribution: Pieces,
         placements: Vec<Placement>,
+    ) -> Outcome {
+        self.collective_landing(collective, contribution, Landing::At(placements))
+    }
+
+    /// [`Mpi::collective`], its share landing as `landing` says.
+    fn collective_landing(
+        &mut self,
+        collective: Collective,
+        contribution: Pieces,
+        landing: Landing,
     ) -> Outcome {
         let world = self.world()?;
         let Comm {
@@ -315,7 +348,7 @@ impl Mpi<'_, '_> {
             among,
             collective,
             contribution,
-            placements,
+            landing,
         };
         Ok(Answer::Park(op, None))
     }
@@ -543,6 +576,7 @@ mod communicators;
 mod lifecycle;
 mod point_to_point;
 mod topology;
+mod windows;
 
 pub(crate) fn define(linker: &mut Linker<HostState>) {
     lifecycle::define(linker);
@@ -552,6 +586,7 @@ pub(crate) fn define(linker: &mut Linker<HostState>) {
     topology::define(linker);
     topology::define_types_and_memory(linker);
     communicators::define(linker);
+    windows::define(linker);
 }
 
 #[cfg(test)]
