@@ -1,7 +1,7 @@
 #!/bin/bash
 # The MPI benchmarks (bench/mpi_bench.c) over the mesh, each service its own process and two
 # executors that each admit MAX calls (argument 1, default 1), so a world of 2 * MAX ranks
-# spans both. Release build first:
+# spans both; beside each round, the floor of a hop (bench/grpc_floor.py). Release build first:
 #   cargo build --release -p fwasm --bin fwasm && bench/mpi-mesh.sh 1 && bench/mpi-mesh.sh 2
 set -e
 cd "$(dirname "$0")/.."
@@ -21,7 +21,12 @@ trap 'kill ${pids[@]}' EXIT
 sleep 2
 $F upload bench/mpi /tmp/mpi_bench.wasm --addr http://127.0.0.1:18081 >/dev/null
 run() { echo "$1 | $2 | $($F invoke bench/mpi --mpi $1 --input "$2" --addr http://127.0.0.1:18081)"; }
+# The floor of a hop, in the same run: a unary gRPC call to an executor (Python's grpcio, from
+# the test venv scripts/test makes).
+PY=${FWASM_TEST_PYTHON:-$HOME/.cache/fwasm-tests/venv/bin/python}
+floor() { "$PY" bench/grpc_floor.py 127.0.0.1:17101 2000; }
 for round in 1 2; do
+  floor
   if [ "$MAX" = 1 ]; then
     run 2 "pingpong 2000 8"
     run 2 "pingpong 100 1048576"

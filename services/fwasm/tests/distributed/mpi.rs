@@ -1,4 +1,5 @@
-//! An MPI world across executor processes loses the ranks of an executor that is killed: the
+//! MPI worlds across executor processes: checks of every kind with ranks on both; and a world
+//! that loses the ranks of an executor that is killed: the
 //! world ends at once, not at its time limit, saying which rank was lost and where, and its
 //! other ranks are stopped (none is left blocked).
 
@@ -129,5 +130,57 @@ async fn a_world_whose_executor_is_killed_ends_at_once_naming_the_lost_rank() {
             "rank {}: {ended:?}",
             rank.rank
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worlds_span_two_executor_processes_with_ranks_on_each() {
+    // Two calls per executor: a world of 4 has two ranks on each.
+    let mesh = Mesh::start(MeshOptions {
+        executors: 2,
+        executor_flags: &["--max-calls", "2"],
+        ..MeshOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    mesh.upload("mpi/checks", mpi_checks(dir.path())).await;
+    let mut client = mesh.client().await;
+    for (check, computed) in [
+        ("ring", "got 3"),
+        ("allreduce", "sum=6 max=3"),
+        ("bcast", "100 101 102 103"),
+        ("cart", "source 3 dest 1"),
+        ("split", "halves 2+2 first 2"),
+        ("rma", "got 201 from rank 1"),
+    ] {
+        let world = InvokeRequest {
+            user: "mpi".into(),
+            function: "checks".into(),
+            input: check.as_bytes().to_vec().into(),
+            mpi_world_size: 4,
+            ..InvokeRequest::default()
+        };
+        let result = client.invoke(world).await.unwrap().into_inner();
+        assert_eq!(
+            result.status(),
+            CallStatus::Success,
+            "{check}: {}",
+            result.error
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&result.output),
+            format!("{check} ok size=4 {computed}")
+        );
+        let call = fwasm_proto::pb::CallRef {
+            id: result.id,
+            ..Default::default()
+        };
+        let record = client.get_call(call).await.unwrap().into_inner();
+        let executors: std::collections::BTreeSet<_> = record
+            .mpi_ranks
+            .iter()
+            .map(|r| r.executor_id.clone())
+            .collect();
+        assert_eq!(executors.len(), 2, "{check}: {:?}", record.mpi_ranks);
     }
 }
