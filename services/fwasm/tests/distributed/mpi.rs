@@ -31,10 +31,10 @@ fn mpi_checks(dir: &Path) -> Vec<u8> {
     std::fs::read(wasm).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_world_whose_executor_is_killed_ends_at_once_naming_the_lost_rank() {
-    // Two calls per executor: ranks 0 and 1 on one, 2 and 3 on the other.
-    let mut mesh = Mesh::start(MeshOptions {
+/// A mesh of two executors of two calls each (a world of 4 has two ranks on each), with
+/// the checks uploaded as mpi/checks.
+async fn two_executors_with_checks() -> Mesh {
+    let mesh = Mesh::start(MeshOptions {
         executors: 2,
         executor_flags: &["--max-calls", "2"],
         ..MeshOptions::default()
@@ -42,14 +42,25 @@ async fn a_world_whose_executor_is_killed_ends_at_once_naming_the_lost_rank() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     mesh.upload("mpi/checks", mpi_checks(dir.path())).await;
-    let mut client = mesh.client().await;
-    let world = InvokeRequest {
+    mesh
+}
+
+/// A world of 4 ranks running `check`.
+fn world_of_4(check: &str) -> InvokeRequest {
+    InvokeRequest {
         user: "mpi".into(),
         function: "checks".into(),
-        input: b"hang".to_vec().into(),
+        input: check.as_bytes().to_vec().into(),
         mpi_world_size: 4,
         ..InvokeRequest::default()
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_world_whose_executor_is_killed_ends_at_once_naming_the_lost_rank() {
+    let mut mesh = two_executors_with_checks().await;
+    let mut client = mesh.client().await;
+    let world = world_of_4("hang");
     let id = client
         .invoke_async(world)
         .await
@@ -135,15 +146,7 @@ async fn a_world_whose_executor_is_killed_ends_at_once_naming_the_lost_rank() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worlds_span_two_executor_processes_with_ranks_on_each() {
-    // Two calls per executor: a world of 4 has two ranks on each.
-    let mesh = Mesh::start(MeshOptions {
-        executors: 2,
-        executor_flags: &["--max-calls", "2"],
-        ..MeshOptions::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    mesh.upload("mpi/checks", mpi_checks(dir.path())).await;
+    let mesh = two_executors_with_checks().await;
     let mut client = mesh.client().await;
     for (check, computed) in [
         ("ring", "got 3"),
@@ -153,14 +156,7 @@ async fn worlds_span_two_executor_processes_with_ranks_on_each() {
         ("split", "halves 2+2 first 2"),
         ("rma", "got 201 from rank 1"),
     ] {
-        let world = InvokeRequest {
-            user: "mpi".into(),
-            function: "checks".into(),
-            input: check.as_bytes().to_vec().into(),
-            mpi_world_size: 4,
-            ..InvokeRequest::default()
-        };
-        let result = client.invoke(world).await.unwrap().into_inner();
+        let result = client.invoke(world_of_4(check)).await.unwrap().into_inner();
         assert_eq!(
             result.status(),
             CallStatus::Success,
