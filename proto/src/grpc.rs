@@ -122,7 +122,15 @@ pub fn channel(addr: &str, tls: Option<&Tls>) -> Result<Channel, ApiError> {
             .map_err(bad)?,
         None => Endpoint::from_shared(uri(addr)).map_err(bad)?,
     };
-    Ok(endpoint.tcp_nodelay(true).connect_lazy())
+    // A peer that vanishes without closing its connection (a machine gone) is noticed by the
+    // keepalive pings, so no stream or call waits on it for ever.
+    Ok(endpoint
+        .tcp_nodelay(true)
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .http2_keep_alive_interval(std::time::Duration::from_secs(10))
+        .keep_alive_timeout(std::time::Duration::from_secs(20))
+        .keep_alive_while_idle(true)
+        .connect_lazy())
 }
 
 /// The state service at `addr`, as its trait.

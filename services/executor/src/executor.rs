@@ -454,8 +454,19 @@ impl Inner {
             home.mpi(request).await.map(drop)
         };
         let tell = async move {
-            if let Err(err) = tell.await {
-                tracing::warn!(world = world_id, error = %err, "could not tell an MPI world that its rank ended");
+            // The home also learns it from the scheduler's table (see `watch_rank`).
+            let told = tokio::time::timeout(Duration::from_secs(60), tell).await;
+            match told {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    tracing::warn!(world = world_id, error = %err, "could not tell an MPI world that its rank ended");
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        world = world_id,
+                        "gave up telling an MPI world that its rank ended"
+                    );
+                }
             }
         };
         self.runtime.spawn(tell.in_current_span());

@@ -66,6 +66,11 @@ pub(crate) struct MemoryLimiter {
 }
 
 impl MemoryLimiter {
+    /// The most memory the call may have.
+    pub(crate) fn max_bytes(&self) -> usize {
+        self.max_memory_bytes
+    }
+
     pub(crate) fn new(max_memory_bytes: usize) -> Self {
         Self {
             max_memory_bytes,

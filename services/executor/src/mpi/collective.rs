@@ -379,9 +379,11 @@ pub(crate) fn split_shares(
 pub(crate) struct FenceEntry {
     pub(crate) window: Bytes,
     pub(crate) base: u32,
-    /// Target, offset in its window, bytes.
+    /// The window's displacement unit: what a displacement into it counts in.
+    pub(crate) disp_unit: u32,
+    /// Target, displacement in its window (in its unit), bytes.
     pub(crate) puts: Vec<(u32, u32, Bytes)>,
-    /// Target, offset, length, and where the bytes go in this rank's memory.
+    /// Target, displacement, length, and where the bytes go in this rank's memory.
     pub(crate) gets: Vec<(u32, u32, u32, u32)>,
 }
 
@@ -405,8 +407,8 @@ impl FenceEntry {
                 gets.extend_from_slice(&n.to_le_bytes());
             }
         }
-        let base = Bytes::copy_from_slice(&self.base.to_le_bytes());
-        vec![self.window.clone(), base, puts.freeze(), gets.freeze()]
+        let at = [self.base.to_le_bytes(), self.disp_unit.to_le_bytes()].concat();
+        vec![self.window.clone(), at.into(), puts.freeze(), gets.freeze()]
     }
 
     fn decode(rank: usize, pieces: &Pieces) -> Result<Self, String> {
@@ -417,6 +419,7 @@ impl FenceEntry {
         let mut entry = FenceEntry {
             window: window.clone(),
             base: word(base, 0).ok_or_else(bad)?,
+            disp_unit: word(base, 4).ok_or_else(bad)?,
             ..FenceEntry::default()
         };
         let mut at = 0;
@@ -455,30 +458,33 @@ pub(crate) fn fence_shares(contributions: &[Pieces]) -> Result<Vec<Pieces>, Stri
         piece.extend_from_slice(bytes);
         piece.freeze()
     };
-    // The part of `target`'s window at `offset` of `len` bytes, checked.
-    let within = |origin: usize, what: &str, target: u32, offset: u32, len: u32| {
+    // The part of `target`'s window at displacement `disp` (in its unit) of `len` bytes,
+    // checked, and where it starts.
+    let within = |origin: usize, what: &str, target: u32, disp: u32, len: u32| {
         let entry = entries.get(target as usize).ok_or_else(|| {
             format!("rank {origin} {what} rank {target}, which is not in the window's group")
         })?;
-        let end = offset as usize + len as usize;
-        if end > entry.window.len() {
+        let offset = u64::from(disp) * u64::from(entry.disp_unit);
+        let end = offset + u64::from(len);
+        if end > entry.window.len() as u64 {
             return Err(format!(
                 "rank {origin} {what} bytes {offset}..{end} of rank {target}'s window of {} bytes",
                 entry.window.len()
             ));
         }
-        Ok((entry, offset as usize..end))
+        Ok((entry, offset as usize..end as usize))
     };
     let mut shares = vec![Vec::new(); entries.len()];
     for (origin, entry) in entries.iter().enumerate() {
-        for (target, offset, bytes) in &entry.puts {
-            let (into, _) = within(origin, "put into", *target, *offset, bytes.len() as u32)?;
-            shares[*target as usize].push(write(into.base.wrapping_add(*offset), bytes));
+        for (target, disp, bytes) in &entry.puts {
+            let (into, range) = within(origin, "put into", *target, *disp, bytes.len() as u32)?;
+            let at = into.base.wrapping_add(range.start as u32);
+            shares[*target as usize].push(write(at, bytes));
         }
     }
     for (origin, entry) in entries.iter().enumerate() {
-        for (target, offset, len, to) in &entry.gets {
-            let (from, range) = within(origin, "got from", *target, *offset, *len)?;
+        for (target, disp, len, to) in &entry.gets {
+            let (from, range) = within(origin, "got from", *target, *disp, *len)?;
             shares[origin].push(write(*to, &from.window[range]));
         }
     }
@@ -538,6 +544,7 @@ mod tests {
             FenceEntry {
                 window: Bytes::from_static(window),
                 base,
+                disp_unit: 1,
                 puts,
                 gets,
             }
@@ -569,6 +576,17 @@ mod tests {
             fence_shares(&past).unwrap_err(),
             "rank 0 put into bytes 3..5 of rank 0's window of 4 bytes"
         );
+        // A displacement counts in the target's unit: 2 units of 2 bytes is byte 4.
+        let wide = FenceEntry {
+            disp_unit: 2,
+            ..FenceEntry::decode(0, &part(b"aaaaaa", 100, vec![], vec![])).unwrap()
+        };
+        let into_wide = vec![
+            wide.encode(),
+            part(b"b", 200, vec![put(0, 2, b"zz")], vec![]),
+        ];
+        let shares = fence_shares(&into_wide).unwrap();
+        assert_eq!(&shares[0][0][..], &[104, 0, 0, 0, b'z', b'z']);
         let nobody = vec![part(b"aaaa", 100, vec![], vec![(2, 0, 1, 0)])];
         assert_eq!(
             fence_shares(&nobody).unwrap_err(),

@@ -52,6 +52,19 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
             ))
         })
     };
+    // A communicator the world has, and its members: what every rank named must be among.
+    let members_of = |context: u32| {
+        world.members_of(context).ok_or_else(|| {
+            ApiError::invalid_argument(format!(
+                "MPI world {world_id} has no communicator with context {context}"
+            ))
+        })
+    };
+    let member = |members: &[u32], rank: u32| -> Result<u32, ApiError> {
+        members.contains(&rank).then_some(rank).ok_or_else(|| {
+            ApiError::invalid_argument(format!("rank {rank} is not in the communicator"))
+        })
+    };
     Ok(match request {
         MpiRequest::Join(r) => {
             let joined = world.join(rank(not_rank_0(r.rank)?)?);
@@ -63,6 +76,8 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
         }
         MpiRequest::Send(m) => {
             let (to, source) = (rank(m.dest)?, rank(not_rank_0(m.source)?)?);
+            let members = members_of(context(m.context))?;
+            let (to, source) = (member(&members, to)?, member(&members, source)?);
             let message = Message {
                 source,
                 tag: m.tag,
@@ -74,6 +89,11 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
         MpiRequest::Receive(r) => {
             let at = rank(not_rank_0(r.rank)?)?;
             let source = r.source.map(&rank).transpose()?;
+            let members = members_of(context(r.context))?;
+            member(&members, at)?;
+            if let Some(source) = source {
+                member(&members, source)?;
+            }
             let matching = Matching {
                 source,
                 tag: r.tag,
@@ -97,20 +117,20 @@ pub(crate) async fn answer(worlds: &Worlds, request: MpiRequest) -> Result<MpiRe
         }
         MpiRequest::Collective(c) => {
             let from = rank(not_rank_0(c.rank)?)?;
-            let members: Vec<u32> = match c.members.is_empty() {
-                true => (0..world.size).collect(),
-                false => c
-                    .members
-                    .iter()
-                    .map(|m| rank(*m))
-                    .collect::<Result<_, _>>()?,
-            };
+            let members = members_of(context(c.context))?;
+            if !c.members.is_empty() && c.members[..] != members[..] {
+                return Err(ApiError::invalid_argument(format!(
+                    "the communicator with context {} has other ranks than {:?}",
+                    c.context, c.members
+                )));
+            }
+            member(&members, from)?;
             let collective =
                 Collective::of(&c, members.len() as u32).map_err(ApiError::invalid_argument)?;
             let among = Among {
                 context: context(c.context),
                 seq: c.seq,
-                members: members.into(),
+                members,
             };
             match world.collective(from, among, collective, c.pieces).await {
                 Ok(pieces) => MpiResponse::Share(MpiShare {
@@ -208,6 +228,29 @@ mod tests {
         });
         assert_eq!(
             code(answer(&worlds, bad_root).await),
+            ErrorCode::InvalidArgument
+        );
+        // Only communicators the world made, and ranks in them.
+        let unknown_context = MpiRequest::Send(fwasm_proto::pb::MpiMessage {
+            world_id: 42,
+            source: 1,
+            dest: 0,
+            context: 99,
+            ..fwasm_proto::pb::MpiMessage::default()
+        });
+        assert_eq!(
+            code(answer(&worlds, unknown_context).await),
+            ErrorCode::InvalidArgument
+        );
+        let other_members = MpiRequest::Collective(MpiContribution {
+            world_id: 42,
+            rank: 1,
+            kind: fwasm_proto::pb::MpiCollectiveKind::Barrier as i32,
+            members: vec![1, 1],
+            ..MpiContribution::default()
+        });
+        assert_eq!(
+            code(answer(&worlds, other_members).await),
             ErrorCode::InvalidArgument
         );
         // A proper join answers with the world's size.

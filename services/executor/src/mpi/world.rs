@@ -112,6 +112,8 @@ struct Inner {
     rounds: HashMap<(u32, u64), Round>,
     /// The context the next communicator made in this world gets.
     next_context: u32,
+    /// Every communicator of the world, by context: its world ranks, in its order.
+    contexts: HashMap<u32, Arc<[u32]>>,
     finalized: Vec<bool>,
     /// Which ranks' calls have ended.
     ended: Vec<bool>,
@@ -241,6 +243,7 @@ impl World {
                 waiting: (0..ranks).map(|_| None).collect(),
                 rounds: HashMap::new(),
                 next_context: FIRST_MADE_CONTEXT,
+                contexts: HashMap::from([(WORLD_CONTEXT, (0..size).collect())]),
                 finalized: vec![false; ranks],
                 ended: vec![false; ranks],
                 joined: vec![false; ranks],
@@ -513,7 +516,10 @@ impl World {
             let round = inner.rounds.remove(&key).expect("the round just entered");
             // A split's new communicators get their contexts now, under the lock.
             let contexts = match round.collective {
-                Collective::Split => Some(self.allocate_contexts(&mut inner, &round)),
+                Collective::Split => match Self::allocate_contexts(&mut inner, &round) {
+                    Ok(contexts) => Some(contexts),
+                    Err(why) => return Err(self.break_and_tell(inner, why)),
+                },
                 _ => None,
             };
             drop(inner);
@@ -522,7 +528,7 @@ impl World {
     }
 
     /// A context for each color of a split round that makes a communicator, by color.
-    fn allocate_contexts(&self, inner: &mut Inner, round: &Round) -> BTreeMap<i32, u32> {
+    fn allocate_contexts(inner: &mut Inner, round: &Round) -> Result<BTreeMap<i32, u32>, Broken> {
         let mut contexts = BTreeMap::new();
         for contribution in round.contributions.iter().flatten() {
             if let Some((color, _)) = super::collective::split_request(contribution)
@@ -532,10 +538,38 @@ impl World {
             }
         }
         for context in contexts.values_mut() {
+            // Guests hold a context as a positive i32.
+            if inner.next_context > i32::MAX as u32 {
+                return Err("the world has made every communicator it can".into());
+            }
             *context = inner.next_context;
-            inner.next_context = inner.next_context.saturating_add(1);
+            inner.next_context += 1;
         }
-        contexts
+        Ok(contexts)
+    }
+
+    /// Communicator `context`'s world ranks, if the world has it.
+    pub(crate) fn members_of(&self, context: u32) -> Option<Arc<[u32]>> {
+        lock(&self.inner).contexts.get(&context).cloned()
+    }
+
+    /// Keeps the communicators a split made (each member's share: context, size, ranks).
+    fn keep_made(&self, shares: &[Pieces]) {
+        let mut inner = lock(&self.inner);
+        for piece in shares.iter().filter_map(|share| share.first()) {
+            let words: Vec<u32> = piece
+                .chunks_exact(4)
+                .map(|w| u32::from_le_bytes(w.try_into().expect("four bytes")))
+                .collect();
+            if let [context, _, members @ ..] = &words[..]
+                && *context != 0
+            {
+                inner
+                    .contexts
+                    .entry(*context)
+                    .or_insert_with(|| members.into());
+            }
+        }
     }
 
     /// Works out every member's share of a round all have entered (outside the world's lock:
@@ -550,7 +584,12 @@ impl World {
         let contributions = round.contributions.into_iter().flatten().collect();
         let shares = match contexts {
             Some(contexts) => {
-                super::collective::split_shares(&round.members, contributions, &contexts)
+                let made =
+                    super::collective::split_shares(&round.members, contributions, &contexts);
+                if let Ok(shares) = &made {
+                    self.keep_made(shares);
+                }
+                made
             }
             None => round.collective.shares(contributions),
         };
@@ -720,11 +759,17 @@ impl World {
                 round.first
             ));
         }
-        let alone = |at: usize| inner.ended.iter().enumerate().all(|(r, e)| *e || r == at);
+        // Whether no member but `at` of communicator `context` is left to send.
+        let alone = |at: usize, context: u32| match inner.contexts.get(&context) {
+            Some(members) => members
+                .iter()
+                .all(|m| inner.ended[*m as usize] || *m as usize == at),
+            None => inner.ended.iter().enumerate().all(|(r, e)| *e || r == at),
+        };
         let waiting = inner.waiting.iter().enumerate().find(|(at, receive)| {
             receive.as_ref().is_some_and(|r| {
                 let from_it = r.matching.source == Some(rank);
-                let from_anyone = r.matching.source.is_none() && alone(*at);
+                let from_anyone = r.matching.source.is_none() && alone(*at, r.matching.context);
                 (from_it || from_anyone) && !r.reply.is_closed()
             })
         });

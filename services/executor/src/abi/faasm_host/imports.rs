@@ -70,7 +70,8 @@ pub(crate) const IMPORTS: &[ImportSignature] = &[
 const PROVIDES: &str = "it provides Faasm's host interface (`env.__faasm_*`: input, output, \
 chaining, awaiting, state, locks, conf flags, and the shared-memory and migration calls, which \
 do nothing for a function on one thread that is never migrated), MPI's `env.MPI_*` (not \
-`MPI_Comm_split`/`_create` or user-defined operations), but not its Python or S3 \
+`MPI_Comm_split`, `_create`, `_group`, `MPI_Group_*`, `MPI_Win_lock`/`_unlock`, \
+`MPI_Accumulate` or user-defined operations), but not its Python or S3 \
 imports, nor `__faasm_push_state_partial_mask`, `__faasm_write_state_from_file` or \
 `__faasm_host_interface_test`; `env.mmap`, `munmap` and `__sbrk`; client sockets (`env.socket`, `connect`; `bind` and `listen` \
 answer -1); and WASI preview1";

@@ -198,6 +198,8 @@ pub(crate) struct Window {
     pub(crate) disp_unit: u32,
     /// Targets by rank in the communicator.
     pub(crate) made: crate::mpi::collective::FenceEntry,
+    /// Bytes its puts and gets of this epoch move: at most the call's memory limit.
+    pub(crate) moving: usize,
 }
 
 /// Where a piece of a collective's share lands in guest memory.
@@ -470,10 +472,13 @@ impl CallMpi {
         *next - 1
     }
 
-    /// Keeps group `members`; its new id.
+    /// Keeps group `members`; its new id (one no group held now has).
     pub(crate) fn new_group(&mut self, members: Arc<[u32]>) -> i32 {
+        while self.groups.contains_key(&self.next_group) || self.next_group <= 0 {
+            self.next_group = self.next_group.wrapping_add(1);
+        }
         let id = self.next_group;
-        self.next_group = self.next_group.checked_add(1).unwrap_or(1);
+        self.next_group = self.next_group.wrapping_add(1);
         self.groups.insert(id, members);
         id
     }

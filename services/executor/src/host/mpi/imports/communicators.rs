@@ -14,6 +14,10 @@ pub(crate) const OWN_IMPORTS: &[ImportSignature] = signatures![
     "fwasm_mpi_group_free": 1,
 ];
 
+/// Communicators, and groups, a rank may hold at once.
+const MAX_COMMUNICATORS: usize = 1024;
+const MAX_GROUPS: usize = 1024;
+
 pub(super) fn define(linker: &mut Linker<HostState>) {
     // The same ranks in the same order, in a context of their own. The handle is allocated
     // now; the context lands in it once every member has entered.
@@ -65,7 +69,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
         mpi.comm(comm)?;
         mpi.bytes(group, 4)?;
         let members = mpi.current()?.members.clone();
-        let id = mpi.state().new_group(members);
+        let id = new_group(mpi, members)?;
         mpi.write_i32(group, id)?;
         Ok(Answer::Done)
     });
@@ -87,7 +91,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
                 }
                 members.push(*member);
             }
-            let id = mpi.state().new_group(members.into());
+            let id = new_group(mpi, members.into())?;
             mpi.write_i32(new, id)?;
             Ok(Answer::Done)
         }
@@ -110,18 +114,43 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
     });
 }
 
+/// Keeps group `members` for this rank; its id.
+fn new_group(mpi: &mut Mpi<'_, '_>, members: Arc<[u32]>) -> Result<i32, String> {
+    let state = mpi.state();
+    if state.groups.len() >= MAX_GROUPS {
+        return Err(format!(
+            "{MAX_GROUPS} groups at once (MPI_Group_free gives them back)"
+        ));
+    }
+    Ok(state.new_group(members))
+}
+
 /// Enters a split of the import's communicator as `(color, key)`. The new communicator (see
 /// `collective::split_shares`) lands at `out`, as much of it as `capacity` bytes hold; once it
 /// has, this rank knows it: with `members` if given, else with the ranks that landed.
-fn split(
+pub(super) fn split(
     mpi: &mut Mpi<'_, '_>,
     (color, key): (i32, i32),
     (out, capacity): (i32, i32),
     members: Option<Arc<[u32]>>,
 ) -> Outcome {
     let capacity = u32::try_from(capacity).map_err(|_| format!("{capacity} bytes"))?;
-    if capacity < 4 {
-        return Err(format!("{capacity} bytes hold no communicator"));
+    // Room for the context, and (unless the members are known) the size and every rank a
+    // communicator made from this one may have.
+    let needed = match members {
+        Some(_) => 4,
+        None => 8 + 4 * mpi.size()?,
+    };
+    if capacity < needed {
+        return Err(format!(
+            "{capacity} bytes hold no communicator of up to {} ranks ({needed} do)",
+            mpi.size()?
+        ));
+    }
+    if mpi.state().comms.len() >= MAX_COMMUNICATORS {
+        return Err(format!(
+            "{MAX_COMMUNICATORS} communicators at once (MPI_Comm_free gives them back)"
+        ));
     }
     mpi.bytes(out, capacity as usize)?;
     let asked = [color.to_le_bytes(), key.to_le_bytes()].concat();
@@ -133,7 +162,10 @@ fn split(
         if value < 0 {
             return value;
         }
-        let landed = &memory.data(&*store)[out as usize..(out as u32 + capacity) as usize];
+        // Checked when the import was called; memory never shrinks.
+        let Ok(landed) = guest_slice(memory.data(&*store), out, capacity as i32) else {
+            return value;
+        };
         let word = |at: usize| {
             landed
                 .get(4 * at..4 * at + 4)
@@ -149,7 +181,6 @@ fn split(
                 .map(|at| word(2 + at))
                 .collect::<Option<Arc<[u32]>>>()
         });
-        // A buffer too small for the ranks: an error in sdk-c, which sizes it; never here.
         if let Some(members) = members {
             store.data_mut().mpi.comms.insert(context, members);
         }

@@ -100,7 +100,16 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
         mpi.write_i32(size, own)?;
         Ok(Answer::Done)
     });
-    define!(linker, "MPI_Comm_free", |_mpi, _comm| { Ok(Answer::Done) });
+    // Forgets a communicator it made (never the world's); its handle is the module's to free.
+    define!(linker, "MPI_Comm_free", |mpi, comm| {
+        let handle = mpi.read_i32(comm)?;
+        mpi.comm(handle)?;
+        let context = mpi.current()?.context;
+        if context != crate::mpi::world::WORLD_CONTEXT {
+            mpi.state().comms.remove(&context);
+        }
+        Ok(Answer::Done)
+    });
 }
 
 fn init(mpi: &mut Mpi<'_, '_>) -> Outcome {

@@ -26,22 +26,22 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
                 Some(cells) if cells <= size => {}
                 _ => {
                     return Err(format!(
-                        "a grid of {dims:?} does not fit the world of {size} ranks"
+                        "a grid of {dims:?} does not fit the communicator of {size} ranks"
                     ));
                 }
             }
             mpi.bytes(new, 4)?;
-            // The same communicator (its ranks, its messages), with a grid.
-            let context = mpi.current()?.context;
+            // The same ranks in a communicator of its own (a collective, as MPI makes it),
+            // with a grid; its context lands in the handle.
+            let (members, rank) = (mpi.current()?.members.clone(), mpi.comm_rank()? as i32);
             let handle = mpi.allocate(4)?;
-            mpi.write_i32(handle, context as i32)?;
             mpi.write_i32(new, handle)?;
             let cart = Cart {
                 dims,
                 periods: periods.iter().map(|p| *p != 0).collect(),
             };
             mpi.state().carts.insert(handle as u32, cart);
-            Ok(Answer::Done)
+            super::communicators::split(mpi, (0, rank), (handle, 4), Some(members))
         }
     );
     define!(linker, "MPI_Cart_rank", |mpi, comm, coords, rank| {

@@ -45,6 +45,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
                 size: bytes,
                 disp_unit: disp_unit as u32,
                 made: FenceEntry::default(),
+                moving: 0,
             };
             mpi.state().windows.insert(handle as u32, window);
             // Collective, as MPI makes it: every member has its window once this returns.
@@ -61,10 +62,7 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
                                target_count,
                                target_type,
                                win| {
-            let (group, unit) = {
-                let window = mpi.window_mut(win)?;
-                (window.members.len(), window.disp_unit)
-            };
+            let group = mpi.window_mut(win)?.members.len();
             let len = Mpi::span(origin_count, mpi.datatype(origin_type)?)?;
             let target_len = Mpi::span(target_count, mpi.datatype(target_type)?)?;
             if len != target_len {
@@ -79,18 +77,26 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
                 .ok()
                 .filter(|t| (*t as usize) < group)
                 .ok_or_else(|| format!("rank {target} is not in the window's group of {group}"))?;
-            let offset = u32::try_from(target_disp)
-                .ok()
-                .and_then(|d| d.checked_mul(unit))
-                .ok_or_else(|| format!("a displacement of {target_disp}"))?;
+            // In the target's unit: the fence scales it.
+            let disp = u32::try_from(target_disp)
+                .map_err(|_| format!("a displacement of {target_disp}"))?;
+            let limit = mpi.caller.data().limiter.max_bytes();
+            let moving = mpi.window_mut(win)?.moving.saturating_add(len);
+            if moving > limit {
+                return Err(format!(
+                    "puts and gets of {moving} bytes before the next MPI_Win_fence, over the \
+                     call's memory limit of {limit} bytes"
+                ));
+            }
             let made = if puts {
                 let bytes = mpi.sent(origin, len)?;
-                Made::Put(target, offset, bytes)
+                Made::Put(target, disp, bytes)
             } else {
                 mpi.bytes(origin, len)?;
-                Made::Get(target, offset, len as u32, origin as u32)
+                Made::Get(target, disp, len as u32, origin as u32)
             };
             let window = mpi.window_mut(win)?;
+            window.moving = moving;
             match made {
                 Made::Put(target, offset, bytes) => window.made.puts.push((target, offset, bytes)),
                 Made::Get(target, offset, len, to) => {
@@ -103,10 +109,12 @@ pub(super) fn define(linker: &mut Linker<HostState>) {
     define!(linker, "MPI_Win_fence", |mpi, _assert, win| {
         let window = mpi.window_mut(win)?;
         let mut made = std::mem::take(&mut window.made);
-        let (base, size) = (window.base, window.size);
+        window.moving = 0;
+        let (base, size, unit) = (window.base, window.size, window.disp_unit);
         let (context, members) = (window.context, window.members.clone());
         made.window = mpi.bytes(base as i32, size as usize)?;
         made.base = base;
+        made.disp_unit = unit;
         mpi.use_comm(context, members)?;
         mpi.collective_landing(Collective::Fence, made.encode(), Landing::Said)
     });
