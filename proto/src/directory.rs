@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::ApiError;
 use crate::api::ExecutorApi;
-use crate::grpc::{GrpcExecutor, channel};
+use crate::grpc::{channel, executor_client};
 use crate::pb::Placement;
 use crate::tls::Tls;
 
@@ -72,7 +72,7 @@ impl ExecutorDirectory for RemoteExecutors {
                 placement.executor_id
             )));
         }
-        let client: Arc<dyn ExecutorApi> = Arc::new(GrpcExecutor::new(channel(
+        let client: Arc<dyn ExecutorApi> = Arc::new(executor_client(channel(
             &placement.executor_addr,
             self.tls.as_ref(),
         )?));

@@ -742,17 +742,6 @@ impl pb::executor_server::Executor for ExecutorServer {
     ) -> Result<Response<pb::MpiReply>, Status> {
         serve_with!(self, mpi_rank_ended, r)
     }
-
-    type MpiStreamStream = tokio_stream::wrappers::ReceiverStream<Result<pb::MpiEnvelope, Status>>;
-
-    async fn mpi_stream(
-        &self,
-        r: Request<tonic::Streaming<pb::MpiEnvelope>>,
-    ) -> Result<Response<Self::MpiStreamStream>, Status> {
-        let span = crate::trace::incoming_span(r.metadata(), "fwasm.v1.Executor/MpiStream");
-        let answers = crate::mpi_stream::serve(self.0.clone(), r.into_inner(), span);
-        Ok(Response::new(answers))
-    }
 }
 
 impl ExecutorServer {
@@ -852,41 +841,6 @@ impl ExecutorApi for ExecutorClient<Channel> {
                 MpiResponse::Done(call_with!(ExecutorClient, self, mpi_rank_ended, r)?)
             }
         })
-    }
-}
-
-/// An executor over gRPC: its calls each a unary call, and MPI on one stream (see
-/// [`crate::mpi_stream`]).
-pub struct GrpcExecutor {
-    client: ExecutorClient<Channel>,
-    mpi: crate::mpi_stream::MpiStreamClient,
-}
-
-impl GrpcExecutor {
-    pub fn new(channel: Channel) -> Self {
-        let client = executor_client(channel);
-        let mpi = crate::mpi_stream::MpiStreamClient::new(client.clone());
-        Self { client, mpi }
-    }
-}
-
-#[async_trait]
-impl ExecutorApi for GrpcExecutor {
-    // The client's own calls, each a unary call.
-    async fn execute(&self, call: pb::Call) -> Result<pb::CallResult, ApiError> {
-        ExecutorApi::execute(&self.client, call).await
-    }
-
-    async fn prepare(&self, info: pb::FunctionInfo) -> Result<(), ApiError> {
-        ExecutorApi::prepare(&self.client, info).await
-    }
-
-    async fn cancel(&self, call: pb::CallRef) -> Result<(), ApiError> {
-        ExecutorApi::cancel(&self.client, call).await
-    }
-
-    async fn mpi(&self, request: MpiRequest) -> Result<MpiResponse, ApiError> {
-        self.mpi.ask(request).await
     }
 }
 

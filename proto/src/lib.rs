@@ -11,7 +11,6 @@ mod error;
 pub mod grpc;
 pub mod leases;
 pub mod metrics;
-mod mpi_stream;
 pub mod names;
 pub mod outbound;
 pub mod outcome;
